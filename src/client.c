@@ -1,0 +1,228 @@
+/*
+ * client.c: blocking request/response over a non-blocking socket, so every
+ * wait is a poll() with the remaining time of the caller's deadline.
+ */
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "util.h"
+
+#define CLIENT_MAX_RESP_DEFAULT	(1024ULL * 1024 * 1024)
+
+/* Wait until fd is ready for events or the deadline passes. */
+static int
+client_wait(struct client *c, short events, uint64_t deadline)
+{
+	struct pollfd	pfd;
+	uint64_t	now;
+	int		rc;
+
+	for (;;) {
+		now = mono_ms();
+		if (now >= deadline) {
+			snprintf(c->err, sizeof(c->err), "%s: no answer within "
+			    "%d ms", c->addr.text, c->timeout_ms);
+			return (CLIENT_ETIMEOUT);
+		}
+		pfd.fd = c->fd;
+		pfd.events = events;
+		rc = poll(&pfd, 1, (int)(deadline - now));
+		if (rc > 0)
+			return (CLIENT_OK);
+		if (rc == -1 && errno != EINTR) {
+			snprintf(c->err, sizeof(c->err), "poll: %s",
+			    strerror(errno));
+			return (CLIENT_EIO);
+		}
+	}
+}
+
+/* Connect to addr ("host:port", "[v6]:port", "unix:/path"). */
+int
+client_open(struct client *c, const char *addr, int timeout_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->timeout_ms = timeout_ms;
+	c->next_id = 1;
+	c->max_resp = CLIENT_MAX_RESP_DEFAULT;
+	if (net_parse_addr(addr, &c->addr, c->err, sizeof(c->err)) == -1)
+		return (CLIENT_ECONNECT);
+	return (client_reconnect(c));
+}
+
+/* Drop any connection and buffered input, then connect again. */
+int
+client_reconnect(struct client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	buf_release(&c->in);
+	c->fd = net_connect(&c->addr, c->timeout_ms, c->err, sizeof(c->err));
+	return (c->fd == -1 ? CLIENT_ECONNECT : CLIENT_OK);
+}
+
+/* Send one request frame; *idp (if not NULL) gets its request id. */
+int
+client_send(struct client *c, uint8_t op, const void *key, size_t klen,
+    const void *val, size_t vlen, uint32_t *idp)
+{
+	struct msg_hdr	h;
+	struct iovec	iov[3];
+	uint8_t		hdr[MSG_HDR_LEN];
+	uint64_t	deadline;
+	ssize_t		n;
+	int		i = 0, rc;
+
+	if (c->fd == -1) {
+		snprintf(c->err, sizeof(c->err), "not connected");
+		return (CLIENT_EIO);
+	}
+	if (klen > MSG_KEY_MAX || vlen > UINT32_MAX - klen) {
+		snprintf(c->err, sizeof(c->err), "request too large");
+		return (CLIENT_EPROTO);
+	}
+	memset(&h, 0, sizeof(h));
+	h.version = MSG_VERSION;
+	h.opcode = op;
+	h.key_len = (uint16_t)klen;
+	h.request_id = c->next_id++;
+	h.body_len = (uint32_t)(klen + vlen);
+	msg_hdr_encode(&h, hdr);
+	if (idp != NULL)
+		*idp = h.request_id;
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)(uintptr_t)key;
+	iov[1].iov_len = klen;
+	iov[2].iov_base = (void *)(uintptr_t)val;
+	iov[2].iov_len = vlen;
+
+	deadline = mono_ms() + (uint64_t)c->timeout_ms;
+	while (i < 3) {
+		n = writev(c->fd, iov + i, 3 - i);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				if ((rc = client_wait(c, POLLOUT, deadline)) != 0)
+					return (rc);
+				continue;
+			}
+			snprintf(c->err, sizeof(c->err), "send to %s: %s",
+			    c->addr.text, strerror(errno));
+			return (CLIENT_EIO);
+		}
+		while (i < 3 && (size_t)n >= iov[i].iov_len) {
+			n -= (ssize_t)iov[i].iov_len;
+			i++;
+		}
+		if (i < 3) {
+			iov[i].iov_base = (char *)iov[i].iov_base + n;
+			iov[i].iov_len -= (size_t)n;
+		}
+	}
+	return (CLIENT_OK);
+}
+
+/*
+ * Receive the next response frame.  Bytes of the previous response are
+ * dropped first; the returned pointers stay valid until the next call.
+ */
+int
+client_recv(struct client *c, struct client_resp *r)
+{
+	const char	*why;
+	uint64_t	 deadline;
+	size_t		 need = MSG_HDR_LEN;
+	ssize_t		 n;
+	int		 rc, have_hdr = 0;
+
+	deadline = mono_ms() + (uint64_t)c->timeout_ms;
+	for (;;) {
+		if (!have_hdr && buf_used(&c->in) >= MSG_HDR_LEN) {
+			if (msg_check_response(buf_head(&c->in),
+			    buf_used(&c->in), &r->hdr, &why) == -1) {
+				snprintf(c->err, sizeof(c->err), "%s: %s",
+				    c->addr.text, why);
+				return (CLIENT_EPROTO);
+			}
+			if (r->hdr.body_len > c->max_resp) {
+				snprintf(c->err, sizeof(c->err), "%s: response "
+				    "of %u bytes is over the client limit",
+				    c->addr.text, r->hdr.body_len);
+				return (CLIENT_EPROTO);
+			}
+			have_hdr = 1;
+			need = MSG_HDR_LEN + (size_t)r->hdr.body_len;
+		}
+		if (have_hdr && buf_used(&c->in) >= need)
+			break;
+		if (buf_reserve(&c->in, need - buf_used(&c->in) > 65536 ?
+		    need - buf_used(&c->in) : 65536) == -1) {
+			snprintf(c->err, sizeof(c->err), "out of memory");
+			return (CLIENT_EIO);
+		}
+		n = read(c->fd, buf_tail(&c->in), buf_room(&c->in));
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			snprintf(c->err, sizeof(c->err), "%s: connection closed "
+			    "by the server", c->addr.text);
+			return (CLIENT_EIO);
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			snprintf(c->err, sizeof(c->err), "read from %s: %s",
+			    c->addr.text, strerror(errno));
+			return (CLIENT_EIO);
+		}
+		if ((rc = client_wait(c, POLLIN, deadline)) != 0)
+			return (rc);
+	}
+	r->key = buf_head(&c->in) + MSG_HDR_LEN;
+	r->klen = r->hdr.key_len;
+	r->val = r->key + r->klen;
+	r->vlen = r->hdr.body_len - r->hdr.key_len;
+	/* Consumed now; the bytes stay in place until the next read. */
+	c->in.off += need;
+	return (CLIENT_OK);
+}
+
+/* One request, one response, matched by request id. */
+int
+client_call(struct client *c, uint8_t op, const void *key, size_t klen,
+    const void *val, size_t vlen, struct client_resp *r)
+{
+	uint32_t	id;
+	int		rc;
+
+	if ((rc = client_send(c, op, key, klen, val, vlen, &id)) != 0)
+		return (rc);
+	if ((rc = client_recv(c, r)) != 0)
+		return (rc);
+	if (r->hdr.request_id != id && r->hdr.request_id != 0) {
+		snprintf(c->err, sizeof(c->err), "%s: answer for request %u, "
+		    "expected %u", c->addr.text, r->hdr.request_id, id);
+		return (CLIENT_EPROTO);
+	}
+	return (CLIENT_OK);
+}
+
+void
+client_close(struct client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	buf_release(&c->in);
+}

@@ -1,0 +1,459 @@
+/*
+ * config.c: load and validate the libconfig file.
+ *
+ * The accepted settings are a table: name, type, range and where the value
+ * goes.  Everything in the file must be in the table (a typo is an error, not
+ * a silently ignored line), every value is range-checked, and every problem
+ * is reported as "file:line: setting: what is wrong", all of them at once, so
+ * an operator fixes a file in one pass.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "util.h"
+
+#define DEFAULT_PORT_ADDR4	"127.0.0.1:7878"
+#define DEFAULT_PORT_ADDR6	"[::1]:7878"
+
+enum conf_type {
+	CT_UINT,	/* integer in [min, max] */
+	CT_SECONDS,	/* integer or float seconds, stored as milliseconds */
+	CT_WORKERS,	/* integer in [min, max] or "auto" */
+	CT_LISTEN,	/* list of address strings */
+	CT_LOGLEVEL,	/* "error" | "warning" | "info" | "debug" */
+	CT_LOGTARGET,	/* "stderr" | "syslog" */
+	CT_GROUP	/* nested table */
+};
+
+struct conf_item {
+	const char		*name;
+	enum conf_type		 type;
+	uint64_t		 min;
+	uint64_t		 max;
+	size_t			 off;	/* into struct msgd_conf */
+	size_t			 size;	/* of the field, for CT_UINT */
+	const struct conf_item	*sub;	/* CT_GROUP */
+};
+
+#define F(m)	offsetof(struct msgd_conf, m), sizeof(((struct msgd_conf *)0)->m)
+
+static const struct conf_item log_items[] = {
+	{ "level",	CT_LOGLEVEL,	0, 0, F(log_level), NULL },
+	{ "target",	CT_LOGTARGET,	0, 0, F(log_syslog), NULL },
+	{ NULL,		0,		0, 0, 0, 0, NULL }
+};
+
+static const struct conf_item root_items[] = {
+	{ "listen",		CT_LISTEN,	1, CONF_LISTEN_MAX,
+	    F(listen), NULL },
+	{ "workers",		CT_WORKERS,	1, 1024, F(workers), NULL },
+	{ "backlog",		CT_UINT,	1, 65535, F(backlog), NULL },
+	{ "max_body",		CT_UINT,	16, 1073741824,
+	    F(max_body), NULL },
+	{ "max_connections",	CT_UINT,	1, 1000000,
+	    F(max_connections), NULL },
+	{ "output_limit",	CT_UINT,	4096, 1073741824,
+	    F(output_limit), NULL },
+	{ "idle_timeout",	CT_SECONDS,	0, 86400000,
+	    F(idle_timeout_ms), NULL },
+	{ "read_timeout",	CT_SECONDS,	1, 3600000,
+	    F(read_timeout_ms), NULL },
+	{ "shutdown_timeout",	CT_SECONDS,	1, 3600000,
+	    F(shutdown_timeout_ms), NULL },
+	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
+	{ NULL,			0,		0, 0, 0, 0, NULL }
+};
+
+#undef F
+
+struct conf_errs {
+	char	*buf;
+	size_t	 len;
+	size_t	 used;
+	int	 count;
+};
+
+/* Defaults: what a file with no settings at all means. */
+void
+conf_defaults(struct msgd_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen[0], sizeof(c->listen[0]), "%s", DEFAULT_PORT_ADDR4);
+	snprintf(c->listen[1], sizeof(c->listen[1]), "%s", DEFAULT_PORT_ADDR6);
+	c->nlisten = 2;
+	c->workers = ncpus();
+	c->backlog = 511;
+	c->max_body = 16 * 1024 * 1024;
+	c->max_connections = 10000;
+	c->output_limit = 1024 * 1024;
+	c->idle_timeout_ms = 300 * 1000;
+	c->read_timeout_ms = 10 * 1000;
+	c->shutdown_timeout_ms = 10 * 1000;
+	c->log_level = LOG_LVL_INFO;
+	c->log_syslog = 0;
+}
+
+/* Append "file:line: setting: message" to the error list. */
+static void
+conf_err(struct conf_errs *e, const config_setting_t *s, const char *path,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+conf_err(struct conf_errs *e, const config_setting_t *s, const char *path,
+    const char *fmt, ...)
+{
+	va_list		 ap;
+	const char	*file;
+	unsigned int	 line;
+	int		 n;
+
+	e->count++;
+	if (e->buf == NULL || e->used >= e->len)
+		return;
+	file = config_setting_source_file(s);
+	line = config_setting_source_line(s);
+	n = snprintf(e->buf + e->used, e->len - e->used, "%s:%u: %s: ",
+	    file != NULL ? file : "?", line, path);
+	if (n < 0 || (size_t)n >= e->len - e->used) {
+		e->used = e->len;
+		return;
+	}
+	e->used += (size_t)n;
+	va_start(ap, fmt);
+	n = vsnprintf(e->buf + e->used, e->len - e->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= e->len - e->used) {
+		e->used = e->len;
+		return;
+	}
+	e->used += (size_t)n;
+	if (e->used + 1 < e->len) {
+		e->buf[e->used++] = '\n';
+		e->buf[e->used] = '\0';
+	}
+}
+
+static const char *
+type_name(int t)
+{
+	switch (t) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		return ("an integer");
+	case CONFIG_TYPE_FLOAT:
+		return ("a number");
+	case CONFIG_TYPE_STRING:
+		return ("a string");
+	case CONFIG_TYPE_BOOL:
+		return ("a boolean");
+	case CONFIG_TYPE_ARRAY:
+		return ("an array");
+	case CONFIG_TYPE_LIST:
+		return ("a list");
+	case CONFIG_TYPE_GROUP:
+		return ("a group");
+	default:
+		return ("an unknown type");
+	}
+}
+
+static int
+is_int(const config_setting_t *s)
+{
+	int	t = config_setting_type(s);
+
+	return (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64);
+}
+
+/* Store v into a field of 4 or 8 bytes (the table knows which). */
+static void
+store_uint(struct msgd_conf *c, const struct conf_item *it, uint64_t v)
+{
+	char	*p = (char *)c + it->off;
+
+	if (it->size == sizeof(uint64_t)) {
+		uint64_t x = v;
+		memcpy(p, &x, sizeof(x));
+	} else {
+		uint32_t x = (uint32_t)v;
+		memcpy(p, &x, sizeof(x));
+	}
+}
+
+/* An integer setting in [min, max]. */
+static void
+load_uint(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	long long	v;
+
+	if (!is_int(s)) {
+		conf_err(e, s, path, "must be an integer, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	v = config_setting_get_int64(s);
+	if (v < 0 || (uint64_t)v < it->min || (uint64_t)v > it->max) {
+		conf_err(e, s, path, "must be %" PRIu64 "..%" PRIu64 ", got %lld",
+		    it->min, it->max, v);
+		return;
+	}
+	store_uint(c, it, (uint64_t)v);
+}
+
+/* Seconds, integer or fractional, kept as milliseconds. */
+static void
+load_seconds(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	double	secs;
+	double	ms;
+
+	if (is_int(s))
+		secs = (double)config_setting_get_int64(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		secs = config_setting_get_float(s);
+	else {
+		conf_err(e, s, path, "must be a number of seconds, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	ms = secs * 1000.0;
+	if (!(ms >= (double)it->min && ms <= (double)it->max)) {
+		conf_err(e, s, path, "must be %g..%g seconds, got %g",
+		    (double)it->min / 1000.0, (double)it->max / 1000.0, secs);
+		return;
+	}
+	store_uint(c, it, (uint64_t)(ms + 0.5));
+}
+
+static void
+load_workers(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const char	*str;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		str = config_setting_get_string(s);
+		if (strcmp(str, "auto") != 0) {
+			conf_err(e, s, path, "must be 1..%" PRIu64
+			    " or \"auto\", got \"%s\"", it->max, str);
+			return;
+		}
+		c->workers = ncpus();
+		return;
+	}
+	if (!is_int(s)) {
+		conf_err(e, s, path, "must be an integer or \"auto\", got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	load_uint(c, it, s, path, e);
+}
+
+/* A list of listen addresses; each must parse, none may repeat. */
+static void
+load_listen(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const config_setting_t	*el;
+	struct net_addr		 a;
+	const char		*str;
+	char			 cause[256];
+	int			 i, j, n, t;
+
+	t = config_setting_type(s);
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		conf_err(e, s, path, "must be a list of addresses like "
+		    "[ \"127.0.0.1:7878\" ], got %s", type_name(t));
+		return;
+	}
+	n = config_setting_length(s);
+	if (n < (int)it->min || n > (int)it->max) {
+		conf_err(e, s, path, "must hold %" PRIu64 "..%" PRIu64
+		    " addresses, got %d", it->min, it->max, n);
+		return;
+	}
+	c->nlisten = 0;
+	for (i = 0; i < n; i++) {
+		el = config_setting_get_elem(s, (unsigned int)i);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			conf_err(e, el, path, "element %d must be a string, "
+			    "got %s", i + 1, type_name(config_setting_type(el)));
+			continue;
+		}
+		str = config_setting_get_string(el);
+		if (strlen(str) >= CONF_ADDR_MAX) {
+			conf_err(e, el, path, "\"%.40s...\": longer than %d bytes",
+			    str, CONF_ADDR_MAX - 1);
+			continue;
+		}
+		if (net_parse_addr(str, &a, cause, sizeof(cause)) == -1) {
+			conf_err(e, el, path, "%s", cause);
+			continue;
+		}
+		for (j = 0; j < c->nlisten; j++)
+			if (strcmp(c->listen[j], str) == 0)
+				break;
+		if (j < c->nlisten) {
+			conf_err(e, el, path, "\"%s\" is listed twice", str);
+			continue;
+		}
+		snprintf(c->listen[c->nlisten], CONF_ADDR_MAX, "%s", str);
+		c->nlisten++;
+	}
+}
+
+static void
+load_loglevel(struct msgd_conf *c, const config_setting_t *s,
+    const char *path, struct conf_errs *e)
+{
+	int	lvl;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	if ((lvl = log_level_parse(config_setting_get_string(s))) == -1) {
+		conf_err(e, s, path, "must be one of error, warning, info, "
+		    "debug, got \"%s\"", config_setting_get_string(s));
+		return;
+	}
+	c->log_level = lvl;
+}
+
+static void
+load_logtarget(struct msgd_conf *c, const config_setting_t *s,
+    const char *path, struct conf_errs *e)
+{
+	const char	*str;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	str = config_setting_get_string(s);
+	if (strcmp(str, "stderr") == 0)
+		c->log_syslog = 0;
+	else if (strcmp(str, "syslog") == 0)
+		c->log_syslog = 1;
+	else
+		conf_err(e, s, path, "must be \"stderr\" or \"syslog\", "
+		    "got \"%s\"", str);
+}
+
+/* Walk a group: every member must be a known setting of the right kind. */
+static void
+load_group(struct msgd_conf *c, const struct conf_item *items,
+    const config_setting_t *grp, const char *prefix, struct conf_errs *e)
+{
+	const struct conf_item	*it;
+	const config_setting_t	*s;
+	const char		*name;
+	char			 path[128];
+	int			 i, n;
+
+	n = config_setting_length(grp);
+	for (i = 0; i < n; i++) {
+		s = config_setting_get_elem(grp, (unsigned int)i);
+		name = config_setting_name(s);
+		if (name == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s%s%s", prefix,
+		    prefix[0] != '\0' ? "." : "", name);
+		for (it = items; it->name != NULL; it++)
+			if (strcmp(it->name, name) == 0)
+				break;
+		if (it->name == NULL) {
+			conf_err(e, s, path, "unknown setting");
+			continue;
+		}
+		switch (it->type) {
+		case CT_UINT:
+			load_uint(c, it, s, path, e);
+			break;
+		case CT_SECONDS:
+			load_seconds(c, it, s, path, e);
+			break;
+		case CT_WORKERS:
+			load_workers(c, it, s, path, e);
+			break;
+		case CT_LISTEN:
+			load_listen(c, it, s, path, e);
+			break;
+		case CT_LOGLEVEL:
+			load_loglevel(c, s, path, e);
+			break;
+		case CT_LOGTARGET:
+			load_logtarget(c, s, path, e);
+			break;
+		case CT_GROUP:
+			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+				conf_err(e, s, path, "must be a group "
+				    "{ ... }, got %s",
+				    type_name(config_setting_type(s)));
+				break;
+			}
+			load_group(c, it->sub, s, path, e);
+			break;
+		}
+	}
+}
+
+/*
+ * Load path into c (defaults first, then the file).  Returns 0, or -1 with
+ * every problem found written to errbuf, one per line.  On error *c is left
+ * in an unspecified state: callers keep their previous configuration.
+ */
+int
+conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
+{
+	config_t		cfg;
+	struct conf_errs	e;
+	FILE			*fp;
+	int			 ret = -1;
+
+	e.buf = errbuf;
+	e.len = errlen;
+	e.used = 0;
+	e.count = 0;
+	if (errlen > 0)
+		errbuf[0] = '\0';
+
+	conf_defaults(c);
+	if (strlen(path) >= sizeof(c->path)) {
+		snprintf(errbuf, errlen, "%s: path too long\n", path);
+		return (-1);
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+
+	/* Open it first so a missing file is reported with its errno. */
+	if ((fp = fopen(path, "re")) == NULL) {
+		snprintf(errbuf, errlen, "%s: %s\n", path, strerror(errno));
+		return (-1);
+	}
+	fclose(fp);
+	config_init(&cfg);
+	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+		snprintf(errbuf, errlen, "%s:%d: %s\n",
+		    config_error_file(&cfg) ? config_error_file(&cfg) : path,
+		    config_error_line(&cfg), config_error_text(&cfg));
+		goto done;
+	}
+	load_group(c, root_items, config_root_setting(&cfg), "", &e);
+	if (e.count == 0)
+		ret = 0;
+done:
+	config_destroy(&cfg);
+	return (ret);
+}

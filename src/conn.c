@@ -1,0 +1,433 @@
+/*
+ * conn.c: per-connection buffers, framing, in-order answers, backpressure,
+ * deadlines and close rules.
+ */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "ops.h"
+#include "proto.h"
+
+#define CONN_READ_CHUNK		16384	/* bytes asked of one read() */
+#define CONN_READS_PER_EVENT	8	/* fairness between connections */
+#define CONN_LINGER_MAX		65536	/* input discarded while closing */
+
+#define CF_CLOSING	0x01	/* answer what is queued, then close */
+#define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
+#define CF_PAUSED	0x04	/* not reading: output over the limit */
+#define CF_EOF		0x08	/* peer finished sending */
+
+struct conn {
+	enum ev_kind		 kind;	/* EV_CONN: must stay first */
+	int			 fd;
+	uint32_t		 flags;
+	uint32_t		 events;	/* registered with epoll */
+	uint32_t		 skip;	/* body bytes still to discard */
+	uint32_t		 lingered;
+	struct buf		 in;
+	struct buf		 out;
+	struct timer		 timer;
+	TAILQ_ENTRY(conn)	 entry;
+};
+
+#define timer_conn(t) \
+	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
+
+static void	conn_close(struct conn_env *, struct conn *);
+
+void
+conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
+    uint64_t output_limit, uint32_t idle_ms, uint32_t read_ms)
+{
+	memset(env, 0, sizeof(*env));
+	env->epfd = epfd;
+	env->max_body = max_body;
+	env->output_limit = output_limit;
+	env->idle_ms = idle_ms;
+	timer_list_init(&env->tl[CONN_TL_IDLE], idle_ms);
+	timer_list_init(&env->tl[CONN_TL_FRAME], read_ms);
+	timer_list_init(&env->tl[CONN_TL_LINGER], CONN_LINGER_MS);
+	TAILQ_INIT(&env->all);
+}
+
+/*
+ * Register the interest set the state calls for, only when it changes:
+ * input only while we will read it (a half-closed or paused socket stays
+ * readable and would spin a level-triggered loop), output while queued.
+ */
+static int
+conn_interest(struct conn_env *env, struct conn *c)
+{
+	struct epoll_event	ev;
+	uint32_t		want = 0;
+
+	if ((c->flags & CF_LINGER) ||
+	    !(c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF)))
+		want |= EPOLLIN;
+	if (buf_used(&c->out) > 0)
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return (0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = c;
+	if (epoll_ctl(env->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		log_warn("epoll_ctl(MOD) fd %d", c->fd);
+		return (-1);
+	}
+	c->events = want;
+	return (0);
+}
+
+/* Take a freshly accepted, non-blocking socket into the loop. */
+struct conn *
+conn_new(struct conn_env *env, int fd)
+{
+	struct epoll_event	 ev;
+	struct conn		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("conn_new");
+		return (NULL);
+	}
+	c->kind = EV_CONN;
+	c->fd = fd;
+	c->events = EPOLLIN;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		log_warn("epoll_ctl(ADD) fd %d", fd);
+		free(c);
+		return (NULL);
+	}
+	TAILQ_INSERT_TAIL(&env->all, c, entry);
+	env->nconns++;
+	if (env->idle_ms > 0)
+		timer_arm(&env->tl[CONN_TL_IDLE], &c->timer, env->now);
+	return (c);
+}
+
+static void
+conn_close(struct conn_env *env, struct conn *c)
+{
+	timer_cancel(&c->timer);
+	TAILQ_REMOVE(&env->all, c, entry);
+	/* close() also removes fd from the epoll set. */
+	close(c->fd);
+	buf_release(&c->in);
+	buf_release(&c->out);
+	free(c);
+	env->nconns--;
+	env->cnt.closed++;
+}
+
+/*
+ * Write queued output.  Returns 0 (all written or would block) or -1 (the
+ * connection is broken and must be closed).
+ */
+static int
+conn_flush(struct conn_env *env, struct conn *c)
+{
+	ssize_t	n;
+
+	while (buf_used(&c->out) > 0) {
+		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return (-1);
+		}
+		buf_consume(&c->out, (size_t)n);
+	}
+	if (buf_used(&c->out) == 0)
+		buf_release(&c->out);
+	return (0);
+}
+
+/*
+ * Parse and answer every complete frame at the front of the input, in
+ * order, until the input runs dry, the output passes its limit, or a frame
+ * error ends the connection.  Returns the number of frames answered, or
+ * -1 when memory ran out.
+ */
+static int
+conn_process(struct conn_env *env, struct conn *c)
+{
+	struct msg_parse	mp;
+	enum msg_status		st;
+	size_t			n;
+	int			done = 0;
+
+	while (buf_used(&c->in) > 0 && !(c->flags & CF_CLOSING)) {
+		if (buf_used(&c->out) > env->output_limit)
+			break;
+		if (c->skip > 0) {
+			n = buf_used(&c->in) < c->skip ? buf_used(&c->in) :
+			    c->skip;
+			buf_consume(&c->in, n);
+			c->skip -= (uint32_t)n;
+			continue;
+		}
+		msg_parse_request(buf_head(&c->in), buf_used(&c->in),
+		    env->max_body, &mp);
+		switch (mp.result) {
+		case MSG_PARSE_MORE:
+			/* Read the rest of a large body in place. */
+			if (mp.need > buf_used(&c->in) &&
+			    buf_reserve(&c->in, mp.need - buf_used(&c->in)) == -1)
+				return (-1);
+			return (done);
+		case MSG_PARSE_FRAME:
+			env->cnt.requests++;
+			if (ops_dispatch(&mp.hdr, buf_head(&c->in) + MSG_HDR_LEN,
+			    &c->out, &st) == -1)
+				return (-1);
+			buf_consume(&c->in, mp.need);
+			done++;
+			break;
+		case MSG_PARSE_ERROR:
+			env->cnt.requests++;
+			env->cnt.errors++;
+			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
+			    mp.hdr.request_id, mp.reason) == -1)
+				return (-1);
+			if (mp.close) {
+				/* Framing is lost: nothing after this counts. */
+				c->flags |= CF_CLOSING;
+				buf_release(&c->in);
+				return (done + 1);
+			}
+			buf_consume(&c->in, MSG_HDR_LEN);
+			c->skip = mp.skip;
+			done++;
+			break;
+		}
+	}
+	return (done);
+}
+
+/*
+ * Read what the socket has, bounded per event so one busy client cannot
+ * starve the others (epoll is level-triggered: the rest comes next turn).
+ * Returns -1 on a fatal socket error.
+ */
+static int
+conn_read(struct conn_env *env, struct conn *c)
+{
+	ssize_t	n;
+	size_t	room;
+	int	i, fresh, done;
+
+	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
+		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF))
+			break;
+		if (buf_room(&c->in) == 0 &&
+		    buf_reserve(&c->in, CONN_READ_CHUNK) == -1)
+			return (-1);
+		room = buf_room(&c->in);
+		n = read(c->fd, buf_tail(&c->in), room);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return (-1);
+		}
+		if (n == 0) {
+			c->flags |= CF_EOF;
+			break;
+		}
+		fresh = buf_used(&c->in) == 0 && c->skip == 0;
+		c->in.len += (size_t)n;
+		if ((done = conn_process(env, c)) == -1)
+			return (-1);
+		/*
+		 * A frame's clock starts at its first byte: a new frame began
+		 * if the input was empty or a frame was just completed.  A
+		 * client that trickles one frame gets read_timeout in all; a
+		 * client that keeps completing frames is never cut off.
+		 */
+		if ((fresh || done > 0) && (buf_used(&c->in) > 0 || c->skip > 0))
+			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+		if ((size_t)n < room)
+			break;	/* the socket is empty; skip the EAGAIN read */
+	}
+	return (0);
+}
+
+/* Eat input of a closing connection until EOF, a cap, or the linger timer. */
+static int
+conn_linger_read(struct conn *c)
+{
+	char	sink[4096];
+	ssize_t	n;
+
+	for (;;) {
+		n = read(c->fd, sink, sizeof(sink));
+		if (n == -1)
+			return (errno == EAGAIN || errno == EINTR ? 0 : -1);
+		if (n == 0)
+			return (-1);
+		c->lingered += (uint32_t)n;
+		if (c->lingered > CONN_LINGER_MAX)
+			return (-1);
+	}
+}
+
+/* Arm the idle deadline from now (progress was made), if there is one. */
+static void
+conn_touch(struct conn_env *env, struct conn *c)
+{
+	if (env->idle_ms > 0)
+		timer_arm(&env->tl[CONN_TL_IDLE], &c->timer, env->now);
+	else
+		timer_cancel(&c->timer);
+}
+
+/*
+ * After any event: decide the next state and which deadline applies.
+ * Returns -1 when the connection is finished and must be closed.
+ */
+static int
+conn_settle(struct conn_env *env, struct conn *c)
+{
+	int	pending_in;
+
+	/* Backpressure: pause or resume reading around the output limit. */
+	if (buf_used(&c->out) > env->output_limit)
+		c->flags |= CF_PAUSED;
+	else if (c->flags & CF_PAUSED) {
+		c->flags &= ~CF_PAUSED;
+		if (conn_process(env, c) == -1 || conn_flush(env, c) == -1)
+			return (-1);
+		if (buf_used(&c->out) > env->output_limit)
+			c->flags |= CF_PAUSED;
+	}
+
+	if (c->flags & CF_LINGER)
+		return (0);
+	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
+	if ((c->flags & CF_CLOSING) ||
+	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
+	    (env->draining && !pending_in && !(c->flags & CF_PAUSED))) {
+		/* Nothing more will be answered: finish the output, then go. */
+		c->flags |= CF_CLOSING;
+		if (buf_used(&c->out) > 0) {
+			/* Writing is progress; a reader that stops is idle. */
+			conn_touch(env, c);
+			return (0);
+		}
+		if (c->flags & CF_EOF)
+			return (-1);
+		/*
+		 * Lingering close: stop sending, but read a little longer so
+		 * unread input does not turn our close into a reset that
+		 * destroys the last answer before the client reads it.
+		 */
+		(void)shutdown(c->fd, SHUT_WR);
+		buf_release(&c->in);
+		c->skip = 0;
+		c->flags |= CF_LINGER;
+		timer_arm(&env->tl[CONN_TL_LINGER], &c->timer, env->now);
+		return (0);
+	}
+	if (c->flags & CF_PAUSED) {
+		/* A client that reads nothing is idle, whatever it sent. */
+		conn_touch(env, c);
+		return (0);
+	}
+	if (pending_in) {
+		/* The frame deadline stays at the frame's first byte. */
+		if (c->timer.list != &env->tl[CONN_TL_FRAME])
+			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+		return (0);
+	}
+	buf_release(&c->in);
+	conn_touch(env, c);
+	return (0);
+}
+
+/* Handle readiness reported by epoll for c. */
+void
+conn_event(struct conn_env *env, struct conn *c, uint32_t events)
+{
+	if (events & EPOLLERR)
+		goto fail;
+	if (c->flags & CF_LINGER) {
+		if (conn_linger_read(c) == -1)
+			goto fail;
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP)) {
+		if (conn_read(env, c) == -1)
+			goto fail;
+	}
+	if (conn_flush(env, c) == -1 || conn_settle(env, c) == -1 ||
+	    conn_interest(env, c) == -1)
+		goto fail;
+	return;
+fail:
+	conn_close(env, c);
+}
+
+/*
+ * Close connections whose deadline passed.  Returns how long the loop may
+ * sleep (ms) before the next deadline, or -1 for no deadline.
+ */
+int
+conn_expire(struct conn_env *env)
+{
+	struct timer	*t;
+	int		 i, wait = -1;
+
+	while ((t = timer_expired(&env->tl[CONN_TL_IDLE], env->now)) != NULL) {
+		env->cnt.idle_timeouts++;
+		conn_close(env, timer_conn(t));
+	}
+	while ((t = timer_expired(&env->tl[CONN_TL_FRAME], env->now)) != NULL) {
+		env->cnt.read_timeouts++;
+		conn_close(env, timer_conn(t));
+	}
+	while ((t = timer_expired(&env->tl[CONN_TL_LINGER], env->now)) != NULL)
+		conn_close(env, timer_conn(t));
+	for (i = 0; i < CONN_TL_COUNT; i++)
+		wait = timer_wait_ms(&env->tl[i], env->now, wait);
+	return (wait);
+}
+
+/*
+ * The worker stops: read what every client already sent, answer it, and
+ * close each connection as soon as it has nothing in progress.
+ */
+void
+conn_drain_all(struct conn_env *env)
+{
+	struct conn	*c, *next;
+
+	env->draining = 1;
+	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		conn_event(env, c, EPOLLIN);
+	}
+}
+
+void
+conn_close_all(struct conn_env *env)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&env->all)) != NULL)
+		conn_close(env, c);
+}

@@ -1,0 +1,71 @@
+/*
+ * conn.h: one client connection's state machine.
+ *
+ * Input is parsed frame by frame as it arrives (any split, any number of
+ * frames per read); answers are queued in request order and flushed with as
+ * few writes as possible.  A client that stops reading is itself no longer
+ * read once its queued output passes output_limit.  Each connection sits on
+ * exactly one deadline list: idle, frame (a started request must complete
+ * within read_timeout of its first byte) or linger (closing).
+ */
+#ifndef MSGD_CONN_H
+#define MSGD_CONN_H
+
+#include <sys/queue.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "timer.h"
+
+#define CONN_LINGER_MS	2000	/* how long a closing conn drains input */
+
+enum conn_tlist {
+	CONN_TL_IDLE = 0,
+	CONN_TL_FRAME,
+	CONN_TL_LINGER,
+	CONN_TL_COUNT
+};
+
+/* Hooks the worker gives the connection layer (counters, etc.). */
+struct conn_counters {
+	uint64_t	requests;
+	uint64_t	errors;		/* protocol errors answered */
+	uint64_t	idle_timeouts;
+	uint64_t	read_timeouts;
+	uint64_t	closed;
+};
+
+struct conn_env {
+	int			epfd;
+	uint64_t		now;		/* ms, refreshed per loop turn */
+	uint32_t		max_body;
+	uint64_t		output_limit;
+	uint32_t		idle_ms;	/* 0: no idle timeout */
+	int			draining;
+	uint32_t		nconns;
+	struct timer_list	tl[CONN_TL_COUNT];
+	TAILQ_HEAD(, conn)	all;
+	struct conn_counters	cnt;
+};
+
+/*
+ * epoll hands back a pointer; every object registered in a worker's epoll
+ * set begins with its kind, so the loop can tell them apart.
+ */
+enum ev_kind {
+	EV_CONN = 1,
+	EV_LISTENER,
+	EV_SIGNAL
+};
+
+struct conn;
+
+void	conn_env_init(struct conn_env *, int, uint32_t, uint64_t, uint32_t,
+	    uint32_t);
+struct conn *conn_new(struct conn_env *, int);
+void	conn_event(struct conn_env *, struct conn *, uint32_t);
+int	conn_expire(struct conn_env *);
+void	conn_drain_all(struct conn_env *);
+void	conn_close_all(struct conn_env *);
+
+#endif /* MSGD_CONN_H */

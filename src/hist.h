@@ -1,0 +1,3 @@
+#ifndef MSGD_HIST_H
+#define MSGD_HIST_H
+#endif

@@ -1,0 +1,182 @@
+/*
+ * log.c: logging for msgd and msgctl.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_target	 log_target = LOG_TO_STDERR;
+static int		 log_level = LOG_LVL_INFO;
+static char		 log_ident[32] = "msgd";
+static char		 log_role[32] = "";
+static int		 log_journal;	/* stderr goes to journald: "<N>" prefixes */
+
+static const struct {
+	const char	*name;
+	int		 level;
+} log_levels[] = {
+	{ "error",	LOG_LVL_ERR },
+	{ "warning",	LOG_LVL_WARN },
+	{ "info",	LOG_LVL_INFO },
+	{ "debug",	LOG_LVL_DEBUG },
+};
+
+/* Set up logging once at start; syslog is opened here so later forks share it. */
+void
+log_init(const char *ident, enum log_target target, int level)
+{
+	snprintf(log_ident, sizeof(log_ident), "%s", ident);
+	log_target = target;
+	log_level = level;
+	/* systemd sets JOURNAL_STREAM when stderr is connected to the journal. */
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	if (target == LOG_TO_SYSLOG)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void
+log_setlevel(int level)
+{
+	log_level = level;
+}
+
+int
+log_getlevel(void)
+{
+	return (log_level);
+}
+
+/* Name the role of this process; called right after fork. */
+void
+log_procname(const char *role)
+{
+	snprintf(log_role, sizeof(log_role), "%s", role);
+}
+
+/* Map a level name from the config to its number, -1 when unknown. */
+int
+log_level_parse(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
+		if (strcmp(name, log_levels[i].name) == 0)
+			return (log_levels[i].level);
+	return (-1);
+}
+
+const char *
+log_level_name(int level)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(log_levels) / sizeof(log_levels[0]); i++)
+		if (log_levels[i].level == level)
+			return (log_levels[i].name);
+	return ("unknown");
+}
+
+/* Format one line and send it; errno is preserved for the caller. */
+static void
+vlog(int pri, const char *fmt, va_list ap, int with_errno)
+{
+	char	msg[1024];
+	int	saved_errno = errno;
+	size_t	len;
+
+	if (pri > log_level)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno) {
+		len = strlen(msg);
+		snprintf(msg + len, sizeof(msg) - len, ": %s",
+		    strerror(saved_errno));
+	}
+	if (log_target == LOG_TO_SYSLOG) {
+		if (log_role[0] != '\0')
+			syslog(pri, "%s: %s", log_role, msg);
+		else
+			syslog(pri, "%s", msg);
+	} else if (log_journal) {
+		/* journald adds time and pid itself; "<N>" carries the level. */
+		if (log_role[0] != '\0')
+			fprintf(stderr, "<%d>%s: %s\n", pri, log_role, msg);
+		else
+			fprintf(stderr, "<%d>%s\n", pri, msg);
+	} else {
+		if (log_role[0] != '\0')
+			fprintf(stderr, "%s[%ld]: %s: %s\n", log_ident,
+			    (long)getpid(), log_role, msg);
+		else
+			fprintf(stderr, "%s: %s\n", log_ident, msg);
+	}
+	errno = saved_errno;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_WARN, fmt, ap, 1);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_WARN, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_INFO, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_DEBUG, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_ERR, fmt, ap, 1);
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_LVL_ERR, fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}

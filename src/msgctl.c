@@ -1,0 +1,474 @@
+/*
+ * msgctl.c: the command-line client and control tool for msgd.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "client.h"
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+#include "util.h"
+
+#ifndef MSGD_CONF_PATH
+#define MSGD_CONF_PATH	"/etc/msgd/msgd.conf"
+#endif
+
+/* Exit codes, documented in msgctl(1). */
+#define EX_OK		0
+#define EX_STATUS	1	/* the server answered an error status */
+#define EX_USAGE	2
+#define EX_NOCONN	3	/* cannot connect */
+#define EX_COMM		4	/* timeout, lost connection, bad answer */
+
+#define LINE_MAX_LEN	65536
+
+struct ctl {
+	const char	*addr;
+	int		 timeout_ms;
+	struct client	 cl;
+	int		 connected;
+	int		 interactive;
+};
+
+struct ctl_cmd {
+	const char	*name;
+	const char	*args;
+	int		 min_args;	/* after the command name */
+	int		 max_args;	/* -1: any */
+	int		(*fn)(struct ctl *, int, char **);
+	const char	*help;
+};
+
+static int	cmd_ping(struct ctl *, int, char **);
+static int	cmd_echo(struct ctl *, int, char **);
+static int	cmd_upper(struct ctl *, int, char **);
+static int	cmd_time(struct ctl *, int, char **);
+static int	cmd_send(struct ctl *, int, char **);
+
+static const struct ctl_cmd cmds[] = {
+	{ "ping",  "",			0, 0,  cmd_ping,
+	    "check the server and print the round-trip time" },
+	{ "echo",  "TEXT...",		0, -1, cmd_echo,
+	    "send TEXT, print what comes back" },
+	{ "upper", "TEXT...",		0, -1, cmd_upper,
+	    "print TEXT in upper case, as the server made it" },
+	{ "time",  "",			0, 0,  cmd_time,
+	    "print the server's clock (RFC 3339, UTC)" },
+	{ "send",  "OPCODE [KEY] [VALUE]", 1, 3, cmd_send,
+	    "send a raw frame and show the whole answer" },
+};
+
+static void
+usage(FILE *fp)
+{
+	size_t	i;
+
+	fprintf(fp, "usage: msgctl [-hV] [-c file | -H host:port | -U path] "
+	    "[-T seconds] command [args]\n"
+	    "  -c file        read the server address from this config "
+	    "(default %s)\n"
+	    "  -H host:port   connect over TCP ([v6addr]:port for IPv6)\n"
+	    "  -U path        connect to a unix socket\n"
+	    "  -T seconds     connect and answer timeout (default 5)\n"
+	    "commands:\n", MSGD_CONF_PATH);
+	for (i = 0; i < nitems(cmds); i++)
+		fprintf(fp, "  %-5s %-21s %s\n", cmds[i].name, cmds[i].args,
+		    cmds[i].help);
+	fprintf(fp, "  %-5s %-21s %s\n", "shell", "",
+	    "interactive prompt (the default on a terminal)");
+	fprintf(fp, "  %-5s %-21s %s\n", "bench", "[options]",
+	    "load generator; 'msgctl bench -h' for options");
+}
+
+/* Map a client error to msgctl's exit code. */
+static int
+ctl_fail(struct ctl *ctl, int rc)
+{
+	fprintf(stderr, "msgctl: %s\n", ctl->cl.err);
+	if (rc == CLIENT_ECONNECT)
+		return (EX_NOCONN);
+	/* The connection is unusable now; the shell reconnects. */
+	client_close(&ctl->cl);
+	ctl->connected = 0;
+	return (EX_COMM);
+}
+
+static int
+ctl_connect(struct ctl *ctl)
+{
+	int	rc;
+
+	if (ctl->connected)
+		return (EX_OK);
+	if ((rc = client_open(&ctl->cl, ctl->addr, ctl->timeout_ms)) != 0)
+		return (ctl_fail(ctl, rc));
+	ctl->connected = 1;
+	return (EX_OK);
+}
+
+/* Print an error answer; returns EX_STATUS. */
+static int
+ctl_status(const struct client_resp *r)
+{
+	fprintf(stderr, "msgctl: server answered %s: %.*s\n",
+	    msg_status_name(r->hdr.status), (int)r->vlen,
+	    (const char *)r->val);
+	return (EX_STATUS);
+}
+
+/* Join argv with spaces into a fresh buffer. */
+static char *
+join_args(int argc, char **argv, size_t *lenp)
+{
+	size_t	 len = 0, off = 0;
+	char	*s;
+	int	 i;
+
+	for (i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if ((s = malloc(len + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < argc; i++) {
+		off += (size_t)snprintf(s + off, len + 1 - off, "%s%s",
+		    i ? " " : "", argv[i]);
+	}
+	s[off] = '\0';
+	*lenp = off;
+	return (s);
+}
+
+/* One request whose answer value is printed as a line. */
+static int
+ctl_simple(struct ctl *ctl, uint8_t op, const void *val, size_t vlen)
+{
+	struct client_resp	r;
+	int			rc;
+
+	if ((rc = ctl_connect(ctl)) != EX_OK)
+		return (rc);
+	if ((rc = client_call(&ctl->cl, op, NULL, 0, val, vlen, &r)) != 0)
+		return (ctl_fail(ctl, rc));
+	if (r.hdr.status != MSG_ST_OK)
+		return (ctl_status(&r));
+	fwrite(r.val, 1, r.vlen, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	return (EX_OK);
+}
+
+static int
+cmd_ping(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	r;
+	uint64_t		t0, t1;
+	int			rc;
+
+	if ((rc = ctl_connect(ctl)) != EX_OK)
+		return (rc);
+	t0 = mono_us();
+	if ((rc = client_call(&ctl->cl, MSG_OP_PING, NULL, 0, NULL, 0, &r)))
+		return (ctl_fail(ctl, rc));
+	t1 = mono_us();
+	if (r.hdr.status != MSG_ST_OK)
+		return (ctl_status(&r));
+	printf("%.*s from %s: time=%.3f ms\n", (int)r.vlen,
+	    (const char *)r.val, ctl->addr, (double)(t1 - t0) / 1000.0);
+	fflush(stdout);
+	return (EX_OK);
+}
+
+static int
+cmd_text(struct ctl *ctl, uint8_t op, int argc, char **argv)
+{
+	char	*s;
+	size_t	 len;
+	int	 rc;
+
+	if ((s = join_args(argc, argv, &len)) == NULL) {
+		fprintf(stderr, "msgctl: out of memory\n");
+		return (EX_COMM);
+	}
+	rc = ctl_simple(ctl, op, s, len);
+	free(s);
+	return (rc);
+}
+
+static int
+cmd_echo(struct ctl *ctl, int argc, char **argv)
+{
+	return (cmd_text(ctl, MSG_OP_ECHO, argc, argv));
+}
+
+static int
+cmd_upper(struct ctl *ctl, int argc, char **argv)
+{
+	return (cmd_text(ctl, MSG_OP_UPPER, argc, argv));
+}
+
+static int
+cmd_time(struct ctl *ctl, int argc, char **argv)
+{
+	return (ctl_simple(ctl, MSG_OP_TIME, NULL, 0));
+}
+
+/* Print bytes with C escapes for anything not printable ASCII. */
+static void
+print_escaped(const uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\\')
+			fputs("\\\\", stdout);
+		else if (p[i] == '\n')
+			fputs("\\n", stdout);
+		else if (p[i] == '\t')
+			fputs("\\t", stdout);
+		else if (isprint(p[i]))
+			fputc(p[i], stdout);
+		else
+			printf("\\x%02x", p[i]);
+	}
+}
+
+static int
+cmd_send(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	 r;
+	const char		*key = argc > 1 ? argv[1] : "";
+	const char		*val = argc > 2 ? argv[2] : "";
+	const char		*name;
+	int			 op, rc;
+
+	if ((op = msg_op_parse(argv[0])) == -1) {
+		fprintf(stderr, "msgctl: send: \"%s\" is not an opcode name "
+		    "or a number 0..255\n", argv[0]);
+		return (EX_USAGE);
+	}
+	if (strlen(key) > MSG_KEY_MAX) {
+		fprintf(stderr, "msgctl: send: key longer than %d bytes\n",
+		    MSG_KEY_MAX);
+		return (EX_USAGE);
+	}
+	if ((rc = ctl_connect(ctl)) != EX_OK)
+		return (rc);
+	if ((rc = client_call(&ctl->cl, (uint8_t)op, key, strlen(key), val,
+	    strlen(val), &r)) != 0)
+		return (ctl_fail(ctl, rc));
+	name = msg_op_name(r.hdr.opcode);
+	printf("status: %s (%u)\nopcode: %s (0x%02x)\nrequest_id: %u\n",
+	    msg_status_name(r.hdr.status), r.hdr.status,
+	    name != NULL ? name : "?", r.hdr.opcode, r.hdr.request_id);
+	printf("key: (%zu bytes) ", r.klen);
+	print_escaped(r.key, r.klen);
+	printf("\nvalue: (%zu bytes) ", r.vlen);
+	print_escaped(r.val, r.vlen);
+	printf("\n");
+	fflush(stdout);
+	return (r.hdr.status == MSG_ST_OK ? EX_OK : EX_STATUS);
+}
+
+static const struct ctl_cmd *
+find_cmd(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(cmds); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return (&cmds[i]);
+	return (NULL);
+}
+
+/* Run one command with its arguments (argv[0] is the command). */
+static int
+run_cmd(struct ctl *ctl, int argc, char **argv)
+{
+	const struct ctl_cmd	*cmd;
+	int			 nargs = argc - 1;
+
+	if ((cmd = find_cmd(argv[0])) == NULL) {
+		fprintf(stderr, "msgctl: unknown command \"%s\"\n", argv[0]);
+		return (EX_USAGE);
+	}
+	if (nargs < cmd->min_args ||
+	    (cmd->max_args >= 0 && nargs > cmd->max_args)) {
+		fprintf(stderr, "msgctl: usage: %s %s\n", cmd->name, cmd->args);
+		return (EX_USAGE);
+	}
+	return (cmd->fn(ctl, nargs, argv + 1));
+}
+
+/* Split a shell line on blanks; quotes group words ("a b" or 'a b'). */
+static int
+split_line(char *line, char **argv, int max)
+{
+	char	*p = line, *w;
+	char	 q;
+	int	 argc = 0;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || argc == max)
+			break;
+		w = p;
+		argv[argc++] = w;
+		while (*p != '\0' && *p != ' ' && *p != '\t') {
+			if (*p == '"' || *p == '\'') {
+				q = *p++;
+				while (*p != '\0' && *p != q)
+					*w++ = *p++;
+				if (*p == q)
+					p++;
+			} else
+				*w++ = *p++;
+		}
+		if (*p != '\0')
+			p++;
+		*w = '\0';
+	}
+	return (argc);
+}
+
+/*
+ * The interactive prompt: one connection reused across lines; a lost
+ * connection is reported, and the next line connects again.
+ */
+static int
+cmd_shell(struct ctl *ctl)
+{
+	char	*line = NULL, *argv[64];
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 argc, rc = EX_OK;
+
+	ctl->interactive = isatty(STDIN_FILENO);
+	for (;;) {
+		if (ctl->interactive) {
+			printf("msgd> ");
+			fflush(stdout);
+		}
+		if ((n = getline(&line, &cap, stdin)) == -1)
+			break;
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if ((size_t)n > LINE_MAX_LEN) {
+			fprintf(stderr, "msgctl: line longer than %d bytes\n",
+			    LINE_MAX_LEN);
+			continue;
+		}
+		argc = split_line(line, argv, (int)nitems(argv));
+		if (argc == 0)
+			continue;
+		if (strcmp(argv[0], "quit") == 0 || strcmp(argv[0], "exit") == 0)
+			break;
+		if (strcmp(argv[0], "help") == 0) {
+			usage(stdout);
+			continue;
+		}
+		rc = run_cmd(ctl, argc, argv);
+	}
+	if (ctl->interactive)
+		printf("\n");
+	free(line);
+	return (rc);
+}
+
+/* The default address: the first listen address of the config. */
+static int
+addr_from_config(const char *path, int explicit, char *addr, size_t len)
+{
+	struct msgd_conf	conf;
+	char			errs[CONF_ERRORS_MAX];
+
+	if (conf_load(path, &conf, errs, sizeof(errs)) == -1) {
+		if (explicit) {
+			fprintf(stderr, "msgctl: %s", errs);
+			return (-1);
+		}
+		/* No readable default config: use msgd's default address. */
+		conf_defaults(&conf);
+	}
+	snprintf(addr, len, "%s", conf.listen[0]);
+	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl	 ctl;
+	const char	*cpath = MSGD_CONF_PATH, *errstr;
+	char		 addr[CONF_ADDR_MAX + 8];
+	uint64_t	 secs;
+	int		 ch, cflag = 0, rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.timeout_ms = 5000;
+	ctl.addr = NULL;
+	log_init("msgctl", LOG_TO_STDERR, LOG_LVL_WARN);
+
+	/* '+': stop at the command, so its own options reach it. */
+	while ((ch = getopt(argc, argv, "+c:H:hT:U:V")) != -1) {
+		switch (ch) {
+		case 'c':
+			cpath = optarg;
+			cflag = 1;
+			break;
+		case 'H':
+			ctl.addr = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return (EX_OK);
+		case 'T':
+			if (parse_u64(optarg, 1, 3600, &secs, &errstr) == -1) {
+				fprintf(stderr, "msgctl: -T: must be 1..3600 "
+				    "seconds, got \"%s\" (%s)\n", optarg,
+				    errstr);
+				return (EX_USAGE);
+			}
+			ctl.timeout_ms = (int)secs * 1000;
+			break;
+		case 'U':
+			snprintf(addr, sizeof(addr), "unix:%s", optarg);
+			ctl.addr = addr;
+			break;
+		case 'V':
+			printf("msgctl %s\n", PACKAGE_VERSION);
+			return (EX_OK);
+		default:
+			usage(stderr);
+			return (EX_USAGE);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (ctl.addr == NULL) {
+		if (addr_from_config(cpath, cflag, addr, sizeof(addr)) == -1)
+			return (EX_USAGE);
+		ctl.addr = addr;
+	}
+
+	if (argc == 0) {
+		if (!isatty(STDIN_FILENO)) {
+			usage(stderr);
+			return (EX_USAGE);
+		}
+		rc = cmd_shell(&ctl);
+	} else if (strcmp(argv[0], "shell") == 0)
+		rc = cmd_shell(&ctl);
+	else if (strcmp(argv[0], "bench") == 0)
+		rc = bench_main(argc, argv, ctl.addr, ctl.timeout_ms);
+	else
+		rc = run_cmd(&ctl, argc, argv);
+	if (ctl.connected)
+		client_close(&ctl.cl);
+	return (rc);
+}

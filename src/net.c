@@ -1,0 +1,331 @@
+/*
+ * net.c: parse addresses, open listeners, connect with a deadline.
+ * Every socket is created non-blocking and close-on-exec in one call, so no
+ * descriptor can leak into a child between creation and a later fcntl().
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "util.h"
+
+/* Parse "port" into 1..65535. */
+static int
+parse_port(const char *s, in_port_t *port, char *cause, size_t len,
+    const char *addr)
+{
+	uint64_t	 v;
+	const char	*errstr;
+
+	if (parse_u64(s, 1, 65535, &v, &errstr) == -1) {
+		snprintf(cause, len, "\"%s\": port must be 1..65535, got "
+		    "\"%s\" (%s)", addr, s, errstr);
+		return (-1);
+	}
+	*port = htons((in_port_t)v);
+	return (0);
+}
+
+/*
+ * Parse an address in one of the forms in net.h.  On error, cause names
+ * the address and what is wrong with it.
+ */
+int
+net_parse_addr(const char *s, struct net_addr *a, char *cause, size_t len)
+{
+	struct sockaddr_in	*sin;
+	struct sockaddr_in6	*sin6;
+	struct sockaddr_un	*sun;
+	char			 host[NET_ADDRSTRLEN];
+	const char		*colon, *end;
+	size_t			 hlen;
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(s) >= sizeof(a->text)) {
+		snprintf(cause, len, "\"%.32s...\": address too long", s);
+		return (-1);
+	}
+	snprintf(a->text, sizeof(a->text), "%s", s);
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		sun = (struct sockaddr_un *)&a->ss;
+		if (s[5] == '\0') {
+			snprintf(cause, len, "\"%s\": empty socket path", s);
+			return (-1);
+		}
+		if (strlen(s + 5) >= sizeof(sun->sun_path)) {
+			snprintf(cause, len, "\"%s\": socket path longer than "
+			    "%zu bytes", s, sizeof(sun->sun_path) - 1);
+			return (-1);
+		}
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, s + 5, strlen(s + 5) + 1);
+		a->family = AF_UNIX;
+		a->sslen = sizeof(*sun);
+		return (0);
+	}
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
+			snprintf(cause, len, "\"%s\": expected [v6addr]:port",
+			    s);
+			return (-1);
+		}
+		hlen = (size_t)(end - s - 1);
+		memcpy(host, s + 1, hlen);
+		host[hlen] = '\0';
+		sin6 = (struct sockaddr_in6 *)&a->ss;
+		sin6->sin6_family = AF_INET6;
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+			snprintf(cause, len, "\"%s\": \"%s\" is not an IPv6 "
+			    "address", s, host);
+			return (-1);
+		}
+		if (parse_port(end + 2, &sin6->sin6_port, cause, len, s) == -1)
+			return (-1);
+		a->family = AF_INET6;
+		a->sslen = sizeof(*sin6);
+		return (0);
+	}
+
+	if ((colon = strrchr(s, ':')) == NULL) {
+		snprintf(cause, len, "\"%s\": expected host:port, [v6addr]:port "
+		    "or unix:/path", s);
+		return (-1);
+	}
+	hlen = (size_t)(colon - s);
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (strchr(host, ':') != NULL) {
+		snprintf(cause, len, "\"%s\": put IPv6 addresses in brackets, "
+		    "like [::1]:7878", s);
+		return (-1);
+	}
+	sin = (struct sockaddr_in *)&a->ss;
+	sin->sin_family = AF_INET;
+	if (strcmp(host, "*") == 0)
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (strcmp(host, "localhost") == 0)
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+		snprintf(cause, len, "\"%s\": \"%s\" is not an IPv4 address "
+		    "(names other than localhost are not resolved)", s, host);
+		return (-1);
+	}
+	if (parse_port(colon + 1, &sin->sin_port, cause, len, s) == -1)
+		return (-1);
+	a->family = AF_INET;
+	a->sslen = sizeof(*sin);
+	return (0);
+}
+
+int
+net_is_unix(const struct net_addr *a)
+{
+	return (a->family == AF_UNIX);
+}
+
+/*
+ * A unix socket path already exists.  If a server answers on it, refuse;
+ * if nothing listens (a crash left it behind), remove it.  Anything that is
+ * not a socket is never removed.
+ */
+static int
+unix_reclaim(const struct net_addr *a, char *cause, size_t len)
+{
+	const struct sockaddr_un	*sun = (const struct sockaddr_un *)&a->ss;
+	struct stat			 st;
+	int				 fd, rc;
+
+	if (lstat(sun->sun_path, &st) == -1)
+		return (errno == ENOENT ? 0 : -1);
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(cause, len, "%s: exists and is not a socket",
+		    a->text);
+		errno = EEXIST;
+		return (-1);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	rc = connect(fd, (const struct sockaddr *)sun, a->sslen);
+	close(fd);
+	if (rc == 0) {
+		snprintf(cause, len, "%s: another server is listening on it",
+		    a->text);
+		errno = EADDRINUSE;
+		return (-1);
+	}
+	if (errno != ECONNREFUSED && errno != ENOENT) {
+		snprintf(cause, len, "%s: cannot check the existing socket: %s",
+		    a->text, strerror(errno));
+		return (-1);
+	}
+	if (unlink(sun->sun_path) == -1 && errno != ENOENT) {
+		snprintf(cause, len, "%s: cannot remove the stale socket: %s",
+		    a->text, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Open a listening socket for a: non-blocking, close-on-exec, SO_REUSEADDR
+ * (so a restart does not wait for TIME_WAIT), IPV6_V6ONLY for IPv6 (so
+ * "[::]:p" and "*:p" can be listed together).  Returns the fd or -1.
+ */
+int
+net_listen(const struct net_addr *a, int backlog, char *cause, size_t len)
+{
+	int	fd, on = 1, saved;
+
+	cause[0] = '\0';
+	if (a->family == AF_UNIX && unix_reclaim(a, cause, len) == -1) {
+		if (cause[0] == '\0')
+			snprintf(cause, len, "%s: %s", a->text,
+			    strerror(errno));
+		return (-1);
+	}
+	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(cause, len, "%s: socket: %s", a->text,
+		    strerror(errno));
+		return (-1);
+	}
+	if (a->family != AF_UNIX && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR,
+	    &on, sizeof(on)) == -1) {
+		snprintf(cause, len, "%s: setsockopt(SO_REUSEADDR): %s",
+		    a->text, strerror(errno));
+		goto fail;
+	}
+	/* Accepted sockets inherit it: msgd batches its own writes. */
+	if (a->family != AF_UNIX && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY,
+	    &on, sizeof(on)) == -1) {
+		snprintf(cause, len, "%s: setsockopt(TCP_NODELAY): %s",
+		    a->text, strerror(errno));
+		goto fail;
+	}
+	if (a->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1) {
+		snprintf(cause, len, "%s: setsockopt(IPV6_V6ONLY): %s",
+		    a->text, strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) == -1) {
+		snprintf(cause, len, "%s: bind: %s", a->text, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, backlog) == -1) {
+		snprintf(cause, len, "%s: listen: %s", a->text,
+		    strerror(errno));
+		goto fail;
+	}
+	return (fd);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (-1);
+}
+
+/* Remove the file of a unix listener we created; other kinds: no-op. */
+int
+net_unlink_unix(const struct net_addr *a)
+{
+	const struct sockaddr_un	*sun = (const struct sockaddr_un *)&a->ss;
+
+	if (a->family != AF_UNIX)
+		return (0);
+	if (unlink(sun->sun_path) == -1 && errno != ENOENT)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Connect to a within timeout_ms.  The returned fd is blocking-free
+ * (O_NONBLOCK stays set: callers wait with poll), close-on-exec, and TCP
+ * sockets have TCP_NODELAY.
+ */
+int
+net_connect(const struct net_addr *a, int timeout_ms, char *cause, size_t len)
+{
+	struct pollfd	pfd;
+	socklen_t	slen;
+	int		fd, err, on = 1, rc, saved;
+
+	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(cause, len, "socket: %s", strerror(errno));
+		return (-1);
+	}
+	if (a->family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->sslen) == 0)
+		return (fd);
+	if (errno != EINPROGRESS && errno != EAGAIN) {
+		snprintf(cause, len, "connect to %s: %s", a->text,
+		    strerror(errno));
+		goto fail;
+	}
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	do {
+		rc = poll(&pfd, 1, timeout_ms);
+	} while (rc == -1 && errno == EINTR);
+	if (rc == 0) {
+		snprintf(cause, len, "connect to %s: timed out after %d ms",
+		    a->text, timeout_ms);
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (rc == -1) {
+		snprintf(cause, len, "poll: %s", strerror(errno));
+		goto fail;
+	}
+	slen = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &slen) == -1)
+		err = errno;
+	if (err != 0) {
+		errno = err;
+		snprintf(cause, len, "connect to %s: %s", a->text,
+		    strerror(err));
+		goto fail;
+	}
+	return (fd);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (-1);
+}
+
+/* Render a peer address for logs: "1.2.3.4:5", "[::1]:5" or "unix". */
+void
+net_peer_str(const struct sockaddr *sa, socklen_t slen, char *buf, size_t len)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET && slen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const void *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6 &&
+	    slen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else if (sa->sa_family == AF_UNIX)
+		snprintf(buf, len, "unix");
+	else
+		snprintf(buf, len, "unknown");
+}

@@ -1,0 +1,34 @@
+/*
+ * net.h: listen addresses and sockets.
+ *
+ * Address syntax (config and msgctl -H/-U):
+ *	host:port	IPv4 literal, "*" (all IPv4) or "localhost"
+ *	[v6addr]:port	IPv6 literal, "[::]" for all IPv6
+ *	unix:/path	UNIX stream socket
+ * Names other than localhost are refused: a daemon must not block on DNS
+ * at start, and a listen address should mean one thing.
+ */
+#ifndef MSGD_NET_H
+#define MSGD_NET_H
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
+
+#define NET_ADDRSTRLEN	128
+
+struct net_addr {
+	int			family;	/* AF_INET, AF_INET6, AF_UNIX */
+	struct sockaddr_storage	ss;
+	socklen_t		sslen;
+	char			text[NET_ADDRSTRLEN];	/* as given */
+};
+
+int	net_parse_addr(const char *, struct net_addr *, char *, size_t);
+int	net_listen(const struct net_addr *, int, char *, size_t);
+int	net_unlink_unix(const struct net_addr *);
+int	net_connect(const struct net_addr *, int, char *, size_t);
+void	net_peer_str(const struct sockaddr *, socklen_t, char *, size_t);
+int	net_is_unix(const struct net_addr *);
+
+#endif /* MSGD_NET_H */

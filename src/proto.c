@@ -1,0 +1,271 @@
+/*
+ * proto.c: msgd wire protocol v1 codec.  Pure functions only: no I/O, no
+ * globals that change, no logging.  Every length is checked before the body
+ * is touched.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto.h"
+
+static const char *const status_names[] = {
+	[MSG_ST_OK] = "OK",
+	[MSG_ST_BAD_REQUEST] = "BAD_REQUEST",
+	[MSG_ST_UNKNOWN_OP] = "UNKNOWN_OP",
+	[MSG_ST_TOO_LARGE] = "TOO_LARGE",
+	[MSG_ST_NOT_FOUND] = "NOT_FOUND",
+	[MSG_ST_DENIED] = "DENIED",
+	[MSG_ST_BUSY] = "BUSY",
+	[MSG_ST_TIMEOUT] = "TIMEOUT",
+	[MSG_ST_INTERNAL] = "INTERNAL",
+	[MSG_ST_BAD_VERSION] = "BAD_VERSION",
+};
+
+static const struct {
+	uint8_t		 op;
+	const char	*name;
+} op_names[] = {
+	{ MSG_OP_PING,	"PING" },
+	{ MSG_OP_ECHO,	"ECHO" },
+	{ MSG_OP_UPPER,	"UPPER" },
+	{ MSG_OP_TIME,	"TIME" },
+	{ MSG_OP_STATS,	"STATS" },
+	{ MSG_OP_AUTH,	"AUTH" },
+	{ MSG_OP_PUT,	"PUT" },
+	{ MSG_OP_GET,	"GET" },
+	{ MSG_OP_LIST,	"LIST" },
+	{ MSG_OP_DEL,	"DEL" },
+	{ MSG_OP_EXEC,	"EXEC" },
+};
+
+static uint16_t
+get16(const uint8_t *p)
+{
+	return ((uint16_t)(p[0] << 8 | p[1]));
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3]);
+}
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Decode the fields of a 16-byte header; magic is checked by the callers. */
+void
+msg_hdr_decode(const uint8_t *p, struct msg_hdr *h)
+{
+	h->version = p[2];
+	h->flags = p[3];
+	h->opcode = p[4];
+	h->status = p[5];
+	h->key_len = get16(p + 6);
+	h->request_id = get32(p + 8);
+	h->body_len = get32(p + 12);
+}
+
+/* Encode h with the magic into 16 bytes at p. */
+void
+msg_hdr_encode(const struct msg_hdr *h, uint8_t *p)
+{
+	p[0] = MSG_MAGIC0;
+	p[1] = MSG_MAGIC1;
+	p[2] = h->version;
+	p[3] = h->flags;
+	p[4] = h->opcode;
+	p[5] = h->status;
+	put16(p + 6, h->key_len);
+	put32(p + 8, h->request_id);
+	put32(p + 12, h->body_len);
+}
+
+/* Encode a response header (version 1, RESPONSE flag); returns 16. */
+size_t
+msg_encode_response(uint8_t *p, uint8_t op, uint8_t status, uint32_t id,
+    uint16_t key_len, uint32_t body_len)
+{
+	struct msg_hdr	h;
+
+	h.version = MSG_VERSION;
+	h.flags = MSG_F_RESPONSE;
+	h.opcode = op;
+	h.status = status;
+	h.key_len = key_len;
+	h.request_id = id;
+	h.body_len = body_len;
+	msg_hdr_encode(&h, p);
+	return (MSG_HDR_LEN);
+}
+
+static void
+parse_error(struct msg_parse *mp, enum msg_status st, int close_after,
+    const char *reason)
+{
+	mp->result = MSG_PARSE_ERROR;
+	mp->status = st;
+	mp->close = close_after;
+	mp->skip = close_after ? 0 : mp->hdr.body_len;
+	mp->reason = reason;
+	mp->need = MSG_HDR_LEN;
+}
+
+/*
+ * Look at the request at the front of buf[0..len).  The header is judged as
+ * soon as its 16 bytes are present, in the order of msgd-protocol(7): magic,
+ * version, body_len against max_body (all three lose or refuse the framing,
+ * so the connection closes), then key_len, flags and status (the frame is
+ * still delimited, so the body is skipped and the connection kept).  Only a
+ * valid header makes the caller wait for the body.  Opcodes are not judged
+ * here: which ones exist is the server's business.
+ */
+void
+msg_parse_request(const uint8_t *buf, size_t len, uint32_t max_body,
+    struct msg_parse *mp)
+{
+	memset(mp, 0, sizeof(*mp));
+	/*
+	 * A wrong magic byte is judged as soon as it arrives: a foreign
+	 * protocol or a desynchronised stream is cut off at once instead of
+	 * waiting for a header that will never make sense.
+	 */
+	if ((len >= 1 && buf[0] != MSG_MAGIC0) ||
+	    (len >= 2 && buf[1] != MSG_MAGIC1)) {
+		/* Nothing in the header can be trusted, not even the id. */
+		parse_error(mp, MSG_ST_BAD_REQUEST, 1, "bad magic");
+		return;
+	}
+	if (len < MSG_HDR_LEN) {
+		mp->result = MSG_PARSE_MORE;
+		mp->need = MSG_HDR_LEN;
+		return;
+	}
+	msg_hdr_decode(buf, &mp->hdr);
+	if (mp->hdr.version != MSG_VERSION) {
+		parse_error(mp, MSG_ST_BAD_VERSION, 1,
+		    "protocol version not supported");
+		return;
+	}
+	if (mp->hdr.body_len > max_body) {
+		parse_error(mp, MSG_ST_TOO_LARGE, 1, "body too large");
+		return;
+	}
+	if (mp->hdr.key_len > mp->hdr.body_len) {
+		parse_error(mp, MSG_ST_BAD_REQUEST, 0,
+		    "key_len exceeds body_len");
+		return;
+	}
+	if (mp->hdr.flags & MSG_F_RESPONSE) {
+		parse_error(mp, MSG_ST_BAD_REQUEST, 0,
+		    "response flag set in a request");
+		return;
+	}
+	if (mp->hdr.flags & MSG_F_RESERVED) {
+		parse_error(mp, MSG_ST_BAD_REQUEST, 0, "reserved flag bits set");
+		return;
+	}
+	if (mp->hdr.status != 0) {
+		parse_error(mp, MSG_ST_BAD_REQUEST, 0,
+		    "status must be 0 in a request");
+		return;
+	}
+	mp->need = MSG_HDR_LEN + (size_t)mp->hdr.body_len;
+	mp->result = len >= mp->need ? MSG_PARSE_FRAME : MSG_PARSE_MORE;
+}
+
+/*
+ * Check a response header for a client: magic, version, RESPONSE flag, a
+ * known status and key_len <= body_len.  Returns 0 or -1 with *why set.
+ */
+int
+msg_check_response(const uint8_t *buf, size_t len, struct msg_hdr *h,
+    const char **why)
+{
+	if (len < MSG_HDR_LEN) {
+		*why = "short header";
+		return (-1);
+	}
+	if (buf[0] != MSG_MAGIC0 || buf[1] != MSG_MAGIC1) {
+		*why = "bad magic in response";
+		return (-1);
+	}
+	msg_hdr_decode(buf, h);
+	if (h->version != MSG_VERSION) {
+		*why = "unsupported version in response";
+		return (-1);
+	}
+	if ((h->flags & MSG_F_RESPONSE) == 0) {
+		*why = "response flag not set";
+		return (-1);
+	}
+	if (!msg_valid_status(h->status)) {
+		*why = "unknown status in response";
+		return (-1);
+	}
+	if (h->key_len > h->body_len) {
+		*why = "key_len exceeds body_len in response";
+		return (-1);
+	}
+	*why = NULL;
+	return (0);
+}
+
+int
+msg_valid_status(unsigned int st)
+{
+	return (st <= MSG_ST_MAX);
+}
+
+const char *
+msg_status_name(unsigned int st)
+{
+	if (st > MSG_ST_MAX)
+		return ("UNKNOWN_STATUS");
+	return (status_names[st]);
+}
+
+const char *
+msg_op_name(unsigned int op)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (op_names[i].op == op)
+			return (op_names[i].name);
+	return (NULL);
+}
+
+/* Opcode from a name ("echo", case-insensitive) or a number ("0x02", "2"). */
+int
+msg_op_parse(const char *s)
+{
+	size_t		 i;
+	char		*end;
+	unsigned long	 v;
+
+	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (strcasecmp(op_names[i].name, s) == 0)
+			return (op_names[i].op);
+	if (*s < '0' || *s > '9')
+		return (-1);
+	v = strtoul(s, &end, 0);
+	if (*end != '\0' || v > 0xff)
+		return (-1);
+	return ((int)v);
+}

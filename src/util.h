@@ -1,0 +1,30 @@
+/*
+ * util.h: small helpers shared by every program: clocks, number parsing,
+ * RFC 3339 time, full read/write loops, descriptor flags, process titles.
+ */
+#ifndef MSGD_UTIL_H
+#define MSGD_UTIL_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RFC3339_LEN	27	/* "2026-11-21T10:00:00.123456Z" */
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+uint64_t mono_ms(void);
+uint64_t mono_us(void);
+int	 fmt_rfc3339(char *, size_t, const struct timespec *);
+int	 parse_u64(const char *, uint64_t, uint64_t, uint64_t *,
+	    const char **);
+ssize_t	 read_full(int, void *, size_t);
+ssize_t	 write_full(int, const void *, size_t);
+int	 fd_nonblock(int);
+int	 fd_cloexec(int);
+int	 ncpus(void);
+void	 proctitle_init(int, char **);
+void	 proctitle_set(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* MSGD_UTIL_H */

@@ -1,0 +1,311 @@
+/*
+ * worker.c: the worker's event loop.
+ *
+ * All workers wait on the same listening sockets, registered with
+ * EPOLLEXCLUSIVE so a new connection wakes one worker, not the pool.  The
+ * loop is the only place work happens: signals arrive through a signalfd.
+ */
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "ops.h"
+#include "proto.h"
+#include "util.h"
+#include "worker.h"
+
+#define ACCEPT_BATCH		64	/* accepts per wakeup per listener */
+#define ACCEPT_PAUSE_MS		100	/* after EMFILE: retry this much later */
+#define MAX_EVENTS		256
+
+struct wlistener {
+	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
+	struct listener		*l;
+	int			 registered;
+};
+
+struct worker {
+	int			 slot;
+	int			 epfd;
+	int			 sigfd;
+	enum ev_kind		 sigkind;	/* epoll tag of the signalfd */
+	const struct msgd_conf	*conf;
+	struct wlistener	*lis;
+	int			 nlis;
+	struct conn_env		 env;
+	uint64_t		 accept_resume;	/* 0: accepting */
+	uint64_t		 drain_deadline;	/* 0: not draining */
+	uint64_t		 busy_rejected;
+	int			 drain_requested;
+	int			 quit;
+};
+
+/* Add or remove the listeners from the epoll set (drain, EMFILE pause). */
+static void
+worker_listen(struct worker *w, int on)
+{
+	struct epoll_event	ev;
+	int			i;
+
+	for (i = 0; i < w->nlis; i++) {
+		if (w->lis[i].registered == on)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.ptr = &w->lis[i];
+		if (epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+		    w->lis[i].l->fd, &ev) == -1) {
+			log_warn("epoll_ctl(%s) listener %s", on ? "ADD" : "DEL",
+			    w->lis[i].l->addr.text);
+			continue;
+		}
+		w->lis[i].registered = on;
+	}
+}
+
+/* Refuse a connection past max_connections with a BUSY frame. */
+static void
+worker_reject(struct worker *w, int fd)
+{
+	uint8_t		 frame[MSG_HDR_LEN + 64];
+	const char	*msg = "too many connections";
+	size_t		 mlen = strlen(msg);
+
+	msg_encode_response(frame, MSG_OP_NONE, MSG_ST_BUSY, 0, 0,
+	    (uint32_t)mlen);
+	memcpy(frame + MSG_HDR_LEN, msg, mlen);
+	/* A fresh socket's send buffer is empty: this cannot block. */
+	(void)send(fd, frame, MSG_HDR_LEN + mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)shutdown(fd, SHUT_WR);
+	close(fd);
+	w->busy_rejected++;
+}
+
+/*
+ * Accept a bounded batch from one listener.  Out of descriptors (EMFILE,
+ * ENFILE) or memory, stop accepting for a moment instead of spinning on a
+ * listener that stays readable; the clients we have keep being served.
+ */
+static void
+worker_accept(struct worker *w, struct wlistener *wl)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		slen;
+	int			i, fd;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		slen = sizeof(ss);
+		fd = accept4(wl->l->fd, (struct sockaddr *)&ss, &slen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			switch (errno) {
+			case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+			case EWOULDBLOCK:
+#endif
+				return;
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				log_warn("accept on %s: pausing accepts for "
+				    "%d ms", wl->l->addr.text, ACCEPT_PAUSE_MS);
+				worker_listen(w, 0);
+				w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
+				return;
+			default:
+				log_warn("accept on %s", wl->l->addr.text);
+				return;
+			}
+		}
+		if (w->env.nconns >= w->conf->max_connections) {
+			worker_reject(w, fd);
+			continue;
+		}
+		if (conn_new(&w->env, fd) == NULL)
+			close(fd);
+	}
+}
+
+/* Begin a graceful stop: no new connections, finish what was read. */
+static void
+worker_drain(struct worker *w)
+{
+	int	i;
+
+	if (w->drain_deadline != 0)
+		return;
+	log_debug("draining %u connections", w->env.nconns);
+	w->drain_deadline = w->env.now + w->conf->shutdown_timeout_ms;
+	w->accept_resume = 0;
+	worker_listen(w, 0);
+	/* Our copies only: the master keeps the listeners open. */
+	for (i = 0; i < w->nlis; i++) {
+		close(w->lis[i].l->fd);
+		w->lis[i].l->fd = -1;
+	}
+	conn_drain_all(&w->env);
+}
+
+static void
+worker_signal(struct worker *w)
+{
+	struct signalfd_siginfo	si;
+	ssize_t			n;
+
+	while ((n = read(w->sigfd, &si, sizeof(si))) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+			/* Acted on after the event batch: draining closes
+			 * connections the batch may still point at. */
+			w->drain_requested = 1;
+			break;
+		case SIGQUIT:
+			w->quit = 1;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/*
+ * Signals: SIGTERM drains, SIGQUIT quits now, all through a signalfd.
+ * SIGINT and SIGHUP are the master's (a terminal's Ctrl-C reaches the whole
+ * process group; the master decides and tells us).  If the master dies, the
+ * kernel sends us SIGTERM so no orphan keeps serving.
+ */
+static int
+worker_signals(pid_t master)
+{
+	sigset_t	set;
+	int		fd;
+
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != master)
+		exit(0);	/* the master died before prctl took hold */
+	return (fd);
+}
+
+/* Run worker number slot until drained; never returns. */
+void
+worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
+    int nls)
+{
+	struct epoll_event	 evs[MAX_EVENTS], ev;
+	struct worker		 w;
+	enum ev_kind		*kind;
+	int			 i, n, wait;
+	char			 title[32];
+
+	memset(&w, 0, sizeof(w));
+	w.slot = slot;
+	w.conf = conf;
+	snprintf(title, sizeof(title), "worker %d", slot);
+	log_procname(title);
+	proctitle_set("msgd: worker %d", slot);
+
+	w.sigfd = worker_signals(getppid());
+	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
+	    conf->idle_timeout_ms, conf->read_timeout_ms);
+	w.env.now = mono_ms();
+
+	w.sigkind = EV_SIGNAL;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w.sigkind;
+	if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.sigfd, &ev) == -1)
+		fatal("epoll_ctl(signalfd)");
+
+	if ((w.lis = calloc((size_t)nls, sizeof(*w.lis))) == NULL)
+		fatal("calloc");
+	w.nlis = nls;
+	for (i = 0; i < nls; i++) {
+		w.lis[i].kind = EV_LISTENER;
+		w.lis[i].l = &ls[i];
+	}
+	worker_listen(&w, 1);
+	log_debug("serving");
+
+	while (!w.quit) {
+		if (w.drain_deadline != 0 && (w.env.nconns == 0 ||
+		    w.env.now >= w.drain_deadline))
+			break;
+		wait = conn_expire(&w.env);
+		if (w.accept_resume != 0) {
+			if (w.env.now >= w.accept_resume) {
+				w.accept_resume = 0;
+				worker_listen(&w, 1);
+			} else if (wait < 0 ||
+			    w.accept_resume - w.env.now < (uint64_t)wait)
+				wait = (int)(w.accept_resume - w.env.now);
+		}
+		if (w.drain_deadline != 0 && (wait < 0 ||
+		    w.drain_deadline - w.env.now < (uint64_t)wait))
+			wait = (int)(w.drain_deadline - w.env.now);
+		if (wait < 0 || wait > 1000)
+			wait = 1000;	/* heartbeat (stats) */
+		n = epoll_wait(w.epfd, evs, MAX_EVENTS, wait);
+		w.env.now = mono_ms();
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			kind = evs[i].data.ptr;
+			switch (*kind) {
+			case EV_CONN:
+				conn_event(&w.env, evs[i].data.ptr,
+				    evs[i].events);
+				break;
+			case EV_LISTENER:
+				if (w.drain_deadline == 0)
+					worker_accept(&w,
+					    (struct wlistener *)kind);
+				break;
+			case EV_SIGNAL:
+				worker_signal(&w);
+				break;
+			}
+		}
+		if (w.drain_requested) {
+			w.drain_requested = 0;
+			worker_drain(&w);
+		}
+	}
+	if (w.env.nconns > 0)
+		log_info("stopping with %u connections still open",
+		    w.env.nconns);
+	conn_close_all(&w.env);
+	log_debug("exiting");
+	exit(0);
+}
