@@ -1,0 +1,3 @@
+"""placeholder"""
+import sys
+sys.exit(77)
