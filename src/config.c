@@ -20,6 +20,9 @@
 #include "net.h"
 #include "util.h"
 
+#ifndef MSGD_STATS_PATH
+#define MSGD_STATS_PATH		"/run/msgd/stats"
+#endif
 #define DEFAULT_PORT_ADDR4	"127.0.0.1:7878"
 #define DEFAULT_PORT_ADDR6	"[::1]:7878"
 
@@ -30,6 +33,7 @@ enum conf_type {
 	CT_LISTEN,	/* list of address strings */
 	CT_LOGLEVEL,	/* "error" | "warning" | "info" | "debug" */
 	CT_LOGTARGET,	/* "stderr" | "syslog" */
+	CT_PATH,	/* non-empty string shorter than the field */
 	CT_GROUP	/* nested table */
 };
 
@@ -55,6 +59,8 @@ static const struct conf_item root_items[] = {
 	{ "listen",		CT_LISTEN,	1, CONF_LISTEN_MAX,
 	    F(listen), NULL },
 	{ "workers",		CT_WORKERS,	1, 1024, F(workers), NULL },
+	{ "max_workers",	CT_UINT,	1, 1024, F(max_workers), NULL },
+	{ "stats_file",		CT_PATH,	0, 0, F(stats_file), NULL },
 	{ "backlog",		CT_UINT,	1, 65535, F(backlog), NULL },
 	{ "max_body",		CT_UINT,	16, 1073741824,
 	    F(max_body), NULL },
@@ -90,6 +96,8 @@ conf_defaults(struct msgd_conf *c)
 	snprintf(c->listen[1], sizeof(c->listen[1]), "%s", DEFAULT_PORT_ADDR6);
 	c->nlisten = 2;
 	c->workers = ncpus();
+	c->max_workers = 64;
+	snprintf(c->stats_file, sizeof(c->stats_file), "%s", MSGD_STATS_PATH);
 	c->backlog = 511;
 	c->max_body = 16 * 1024 * 1024;
 	c->max_connections = 10000;
@@ -352,6 +360,27 @@ load_logtarget(struct msgd_conf *c, const config_setting_t *s,
 		    "got \"%s\"", str);
 }
 
+/* A file path: a non-empty string that fits. */
+static void
+load_path(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const char	*str;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string (a file path), got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	str = config_setting_get_string(s);
+	if (str[0] == '\0' || strlen(str) >= it->size) {
+		conf_err(e, s, path, "must be a path of 1..%zu bytes, got %zu",
+		    it->size - 1, strlen(str));
+		return;
+	}
+	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
 /* Walk a group: every member must be a known setting of the right kind. */
 static void
 load_group(struct msgd_conf *c, const struct conf_item *items,
@@ -397,6 +426,9 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 		case CT_LOGTARGET:
 			load_logtarget(c, s, path, e);
 			break;
+		case CT_PATH:
+			load_path(c, it, s, path, e);
+			break;
 		case CT_GROUP:
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 				conf_err(e, s, path, "must be a group "
@@ -408,6 +440,24 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 			break;
 		}
 	}
+}
+
+/* Rules between settings, checked once each value is valid on its own. */
+static void
+check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
+{
+	config_setting_t	*s;
+
+	if (c->workers <= c->max_workers)
+		return;
+	if ((s = config_lookup(cfg, "workers")) != NULL &&
+	    config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, "workers", "must be at most max_workers (%d), "
+		    "got %d", c->max_workers, c->workers);
+		return;
+	}
+	/* "auto" on a machine with more CPUs than max_workers: cap it. */
+	c->workers = c->max_workers;
 }
 
 /*
@@ -451,6 +501,7 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 		goto done;
 	}
 	load_group(c, root_items, config_root_setting(&cfg), "", &e);
+	check_relations(&cfg, c, &e);
 	if (e.count == 0)
 		ret = 0;
 done:

@@ -18,6 +18,8 @@ struct msgd_conf {
 	char		 listen[CONF_LISTEN_MAX][CONF_ADDR_MAX];
 	int		 nlisten;
 	int		 workers;
+	int		 max_workers;		/* stats slots */
+	char		 stats_file[CONF_PATH_MAX];
 	int		 backlog;
 	uint32_t	 max_body;
 	uint32_t	 max_connections;	/* per worker */

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "util.h"
 
 #define CONN_READ_CHUNK		16384	/* bytes asked of one read() */
 #define CONN_READS_PER_EVENT	8	/* fairness between connections */
@@ -45,9 +46,12 @@ static void	conn_close(struct conn_env *, struct conn *);
 
 void
 conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
-    uint64_t output_limit, uint32_t idle_ms, uint32_t read_ms)
+    uint64_t output_limit, uint32_t idle_ms, uint32_t read_ms,
+    struct stats_slot *slot, struct ops_env *ops)
 {
 	memset(env, 0, sizeof(*env));
+	env->slot = slot;
+	env->ops = ops;
 	env->epfd = epfd;
 	env->max_body = max_body;
 	env->output_limit = output_limit;
@@ -111,6 +115,10 @@ conn_new(struct conn_env *env, int fd)
 	}
 	TAILQ_INSERT_TAIL(&env->all, c, entry);
 	env->nconns++;
+	stats_begin(env->slot);
+	env->slot->c.conn_accepted++;
+	env->slot->c.conn_active++;
+	stats_end(env->slot);
 	if (env->idle_ms > 0)
 		timer_arm(&env->tl[CONN_TL_IDLE], &c->timer, env->now);
 	return (c);
@@ -127,7 +135,10 @@ conn_close(struct conn_env *env, struct conn *c)
 	buf_release(&c->out);
 	free(c);
 	env->nconns--;
-	env->cnt.closed++;
+	stats_begin(env->slot);
+	env->slot->c.conn_active--;
+	env->slot->c.conn_closed++;
+	stats_end(env->slot);
 }
 
 /*
@@ -150,6 +161,7 @@ conn_flush(struct conn_env *env, struct conn *c)
 			return (-1);
 		}
 		buf_consume(&c->out, (size_t)n);
+		STATS_ADD(env->slot, bytes_out, (uint64_t)n);
 	}
 	if (buf_used(&c->out) == 0)
 		buf_release(&c->out);
@@ -167,6 +179,7 @@ conn_process(struct conn_env *env, struct conn *c)
 {
 	struct msg_parse	mp;
 	enum msg_status		st;
+	uint64_t		t0;
 	size_t			n;
 	int			done = 0;
 
@@ -190,16 +203,18 @@ conn_process(struct conn_env *env, struct conn *c)
 				return (-1);
 			return (done);
 		case MSG_PARSE_FRAME:
-			env->cnt.requests++;
-			if (ops_dispatch(&mp.hdr, buf_head(&c->in) + MSG_HDR_LEN,
-			    &c->out, &st) == -1)
+			t0 = STATS_CLOCK();
+			if (ops_dispatch(env->ops, &mp.hdr, buf_head(&c->in) +
+			    MSG_HDR_LEN, &c->out, &st) == -1)
 				return (-1);
+			STATS_REQUEST(env->slot, mp.hdr.opcode, st,
+			    STATS_CLOCK() - t0);
 			buf_consume(&c->in, mp.need);
 			done++;
 			break;
 		case MSG_PARSE_ERROR:
-			env->cnt.requests++;
-			env->cnt.errors++;
+			STATS_ADD(env->slot, proto_errors, 1);
+			STATS_REQUEST(env->slot, mp.hdr.opcode, mp.status, 0);
 			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
 			    mp.hdr.request_id, mp.reason) == -1)
 				return (-1);
@@ -251,6 +266,7 @@ conn_read(struct conn_env *env, struct conn *c)
 		}
 		fresh = buf_used(&c->in) == 0 && c->skip == 0;
 		c->in.len += (size_t)n;
+		STATS_ADD(env->slot, bytes_in, (uint64_t)n);
 		if ((done = conn_process(env, c)) == -1)
 			return (-1);
 		/*
@@ -393,11 +409,11 @@ conn_expire(struct conn_env *env)
 	int		 i, wait = -1;
 
 	while ((t = timer_expired(&env->tl[CONN_TL_IDLE], env->now)) != NULL) {
-		env->cnt.idle_timeouts++;
+		STATS_ADD(env->slot, idle_timeouts, 1);
 		conn_close(env, timer_conn(t));
 	}
 	while ((t = timer_expired(&env->tl[CONN_TL_FRAME], env->now)) != NULL) {
-		env->cnt.read_timeouts++;
+		STATS_ADD(env->slot, read_timeouts, 1);
 		conn_close(env, timer_conn(t));
 	}
 	while ((t = timer_expired(&env->tl[CONN_TL_LINGER], env->now)) != NULL)

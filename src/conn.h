@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ops.h"
+#include "stats.h"
 #include "timer.h"
 
 #define CONN_LINGER_MS	2000	/* how long a closing conn drains input */
@@ -24,15 +26,6 @@ enum conn_tlist {
 	CONN_TL_FRAME,
 	CONN_TL_LINGER,
 	CONN_TL_COUNT
-};
-
-/* Hooks the worker gives the connection layer (counters, etc.). */
-struct conn_counters {
-	uint64_t	requests;
-	uint64_t	errors;		/* protocol errors answered */
-	uint64_t	idle_timeouts;
-	uint64_t	read_timeouts;
-	uint64_t	closed;
 };
 
 struct conn_env {
@@ -45,7 +38,8 @@ struct conn_env {
 	uint32_t		nconns;
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
-	struct conn_counters	cnt;
+	struct stats_slot	*slot;		/* this worker's counters */
+	struct ops_env		*ops;
 };
 
 /*
@@ -61,7 +55,7 @@ enum ev_kind {
 struct conn;
 
 void	conn_env_init(struct conn_env *, int, uint32_t, uint64_t, uint32_t,
-	    uint32_t);
+	    uint32_t, struct stats_slot *, struct ops_env *);
 struct conn *conn_new(struct conn_env *, int);
 void	conn_event(struct conn_env *, struct conn *, uint32_t);
 int	conn_expire(struct conn_env *);

@@ -6,7 +6,11 @@
  * does the work.  The process table is plain data: slot, pid, start time.
  */
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +23,7 @@
 #include "log.h"
 #include "master.h"
 #include "net.h"
+#include "stats.h"
 #include "util.h"
 #include "worker.h"
 
@@ -39,6 +44,9 @@ struct master {
 	struct wproc		*procs;
 	int			 nprocs;
 	int			 sigfd;
+	struct stats_seg	 stats;
+	uint64_t		 generation;
+	uint64_t		 next_sample;	/* mono ms: listener queues */
 	int			 stopping;
 	uint64_t		 stop_deadline;
 	int			 killed;
@@ -130,7 +138,8 @@ master_spawn(struct master *m, int slot)
 		sigemptyset(&empty);
 		sigprocmask(SIG_SETMASK, &empty, NULL);
 		free(m->procs);
-		worker_main(slot, m->conf, m->ls, m->nls);
+		worker_main(slot, m->conf, m->ls, m->nls, &m->stats,
+		    m->generation);
 	}
 	m->procs[slot].pid = pid;
 	m->procs[slot].started = mono_ms();
@@ -177,6 +186,8 @@ master_reap(struct master *m)
 			continue;
 		}
 		m->procs[i].pid = 0;
+		/* Before any respawn can reuse the slot. */
+		stats_fold(&m->stats, i);
 		unexpected = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		if (m->stopping) {
 			if (unexpected)
@@ -220,6 +231,66 @@ master_kill_all(struct master *m, int sig)
 		if (m->procs[i].pid != 0 && kill(m->procs[i].pid, sig) == -1 &&
 		    errno != ESRCH)
 			log_warn("kill worker %d", i);
+}
+
+/*
+ * Create the stats segment, making its directory (one level) when missing:
+ * outside systemd nobody made /run/msgd for us.
+ */
+static int
+master_stats(struct master *m)
+{
+	char	 dir[CONF_PATH_MAX], cause[512], *slash;
+	int	 i;
+
+	snprintf(dir, sizeof(dir), "%s", m->conf->stats_file);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+			log_warn("cannot create %s for stats_file", dir);
+			return (-1);
+		}
+	}
+	if (stats_create(&m->stats, m->conf->stats_file, m->conf->max_workers,
+	    cause, sizeof(cause)) == -1) {
+		log_warnx("stats_file %s", cause);
+		return (-1);
+	}
+	stats_set_master(&m->stats, m->conf->workers, m->generation);
+	for (i = 0; i < m->nls; i++)
+		stats_set_listener(&m->stats, i, m->ls[i].addr.text,
+		    !net_is_unix(&m->ls[i].addr), 0, 0);
+	return (0);
+}
+
+/*
+ * Once a second: show the master is alive, and sample each TCP listener's
+ * accept queue (connections the kernel completed that no worker accepted
+ * yet: the first sign that the pool is too small or stuck).
+ */
+static void
+master_sample(struct master *m, uint64_t now)
+{
+	struct tcp_info	ti;
+	socklen_t	len;
+	int		i;
+
+	stats_master_beat(&m->stats);
+	if (now < m->next_sample)
+		return;
+	m->next_sample = now + 1000;
+	for (i = 0; i < m->nls; i++) {
+		if (net_is_unix(&m->ls[i].addr))
+			continue;
+		len = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(m->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti,
+		    &len) == -1)
+			continue;
+		/* For a listener: unacked = queue length, sacked = limit. */
+		stats_set_listener(&m->stats, i, m->ls[i].addr.text, 1,
+		    ti.tcpi_unacked, ti.tcpi_sacked);
+	}
 }
 
 /* Graceful stop: workers drain within shutdown_timeout, then are killed. */
@@ -279,11 +350,16 @@ master_main(const struct msgd_conf *conf)
 
 	memset(&m, 0, sizeof(m));
 	m.conf = conf;
+	m.generation = 1;
 	log_procname("master");
 	proctitle_set("msgd: master");
 	m.sigfd = master_signals();
 	if (master_bind(&m) == -1)
 		return (1);
+	if (master_stats(&m) == -1) {
+		master_unbind(&m);
+		return (1);
+	}
 	m.nprocs = conf->workers;
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
 		fatal("calloc");
@@ -298,6 +374,7 @@ master_main(const struct msgd_conf *conf)
 
 	for (;;) {
 		now = mono_ms();
+		master_sample(&m, now);
 		if (m.stopping) {
 			if (master_alive(&m) == 0)
 				break;
@@ -328,6 +405,9 @@ master_main(const struct msgd_conf *conf)
 		master_signal(&m);
 	}
 	master_unbind(&m);
+	if (stats_unlink(m.conf->stats_file) == -1)
+		log_warn("unlink %s", m.conf->stats_file);
+	stats_close(&m.stats);
 	free(m.procs);
 	log_info("stopped");
 	return (0);

@@ -3,6 +3,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "proto.h"
+#include "stats.h"
 #include "util.h"
 
 #ifndef MSGD_CONF_PATH
@@ -30,6 +33,8 @@
 
 struct ctl {
 	const char	*addr;
+	int		 remote;	/* -H or -U given */
+	char		 stats_file[CONF_PATH_MAX];
 	int		 timeout_ms;
 	struct client	 cl;
 	int		 connected;
@@ -50,6 +55,7 @@ static int	cmd_echo(struct ctl *, int, char **);
 static int	cmd_upper(struct ctl *, int, char **);
 static int	cmd_time(struct ctl *, int, char **);
 static int	cmd_send(struct ctl *, int, char **);
+static int	cmd_stats(struct ctl *, int, char **);
 
 static const struct ctl_cmd cmds[] = {
 	{ "ping",  "",			0, 0,  cmd_ping,
@@ -82,6 +88,8 @@ usage(FILE *fp)
 		    cmds[i].help);
 	fprintf(fp, "  %-5s %-21s %s\n", "shell", "",
 	    "interactive prompt (the default on a terminal)");
+	fprintf(fp, "  %-5s %-21s %s\n", "stats", "[options]",
+	    "counters; 'msgctl stats -h' for options");
 	fprintf(fp, "  %-5s %-21s %s\n", "bench", "[options]",
 	    "load generator; 'msgctl bench -h' for options");
 }
@@ -372,7 +380,10 @@ cmd_shell(struct ctl *ctl)
 			usage(stdout);
 			continue;
 		}
-		rc = run_cmd(ctl, argc, argv);
+		if (strcmp(argv[0], "stats") == 0)
+			rc = cmd_stats(ctl, argc, argv);
+		else
+			rc = run_cmd(ctl, argc, argv);
 	}
 	if (ctl->interactive)
 		printf("\n");
@@ -380,9 +391,13 @@ cmd_shell(struct ctl *ctl)
 	return (rc);
 }
 
-/* The default address: the first listen address of the config. */
+/*
+ * The defaults msgctl takes from the config: the first listen address and
+ * the stats file.  An unreadable default config means msgd's defaults.
+ */
 static int
-addr_from_config(const char *path, int explicit, char *addr, size_t len)
+from_config(const char *path, int explicit, char *addr, size_t len,
+    struct ctl *ctl)
 {
 	struct msgd_conf	conf;
 	char			errs[CONF_ERRORS_MAX];
@@ -392,11 +407,193 @@ addr_from_config(const char *path, int explicit, char *addr, size_t len)
 			fprintf(stderr, "msgctl: %s", errs);
 			return (-1);
 		}
-		/* No readable default config: use msgd's default address. */
 		conf_defaults(&conf);
 	}
 	snprintf(addr, len, "%s", conf.listen[0]);
+	snprintf(ctl->stats_file, sizeof(ctl->stats_file), "%s",
+	    conf.stats_file);
 	return (0);
+}
+
+static void
+stats_usage(FILE *fp)
+{
+	fprintf(fp, "usage: msgctl [-c file] stats [--json | --prometheus] "
+	    "[--watch seconds [--count n]] [--file path]\n"
+	    "       msgctl -H host:port | -U path stats\n"
+	    "  --json        the stats document as JSON (as the STATS op "
+	    "returns it)\n"
+	    "  --prometheus  Prometheus text format 0.0.4\n"
+	    "  --watch S     redraw every S seconds with rates, like top\n"
+	    "  --count N     with --watch: stop after N redraws\n"
+	    "  --file PATH   the stats segment (default: stats_file of the "
+	    "config)\n"
+	    "Without -H/-U the segment is read directly (same host); with "
+	    "them the\nSTATS operation asks the server, which answers "
+	    "JSON.\n");
+}
+
+/* Ask the server for its stats document (any host). */
+static int
+stats_remote(struct ctl *ctl)
+{
+	struct client_resp	r;
+	int			rc;
+
+	if ((rc = ctl_connect(ctl)) != EX_OK)
+		return (rc);
+	if ((rc = client_call(&ctl->cl, MSG_OP_STATS, NULL, 0, NULL, 0, &r)))
+		return (ctl_fail(ctl, rc));
+	if (r.hdr.status != MSG_ST_OK)
+		return (ctl_status(&r));
+	fwrite(r.val, 1, r.vlen, stdout);
+	fflush(stdout);
+	return (EX_OK);
+}
+
+static volatile sig_atomic_t stats_stop;
+
+static void
+stats_onsig(int sig)
+{
+	stats_stop = 1;
+}
+
+/* Render one snapshot of seg in the chosen format. */
+static int
+stats_print(struct stats_seg *seg, int fmt, struct stats_snap *prev,
+    struct stats_snap *cur, int clear)
+{
+	struct buf	b;
+	char		cause[256];
+	int		rc;
+
+	memset(&b, 0, sizeof(b));
+	if (stats_snapshot(seg, cur, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: stats: %s\n", cause);
+		return (EX_COMM);
+	}
+	if (fmt == 'j')
+		rc = stats_render_json(cur, &b);
+	else if (fmt == 'p')
+		rc = stats_render_prometheus(cur, &b);
+	else
+		rc = stats_render_table(cur, prev, &b);
+	if (rc == -1) {
+		fprintf(stderr, "msgctl: stats: out of memory\n");
+		buf_release(&b);
+		return (EX_COMM);
+	}
+	if (clear)
+		fputs("\033[H\033[2J", stdout);
+	fwrite(buf_head(&b), 1, buf_used(&b), stdout);
+	fflush(stdout);
+	buf_release(&b);
+	return (EX_OK);
+}
+
+static int
+cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json",	no_argument,		NULL, 'j' },
+		{ "prometheus",	no_argument,		NULL, 'p' },
+		{ "watch",	required_argument,	NULL, 'w' },
+		{ "count",	required_argument,	NULL, 'n' },
+		{ "file",	required_argument,	NULL, 'f' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct stats_seg	 seg;
+	struct stats_snap	 snaps[2];
+	struct timespec		 ts;
+	const char		*errstr, *file = ctl->stats_file;
+	char			 cause[512];
+	uint64_t		 watch = 0, count = 0, v;
+	int			 ch, fmt = 't', rc, i, cur = 0, have_prev = 0;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+		case 'p':
+			fmt = ch;
+			break;
+		case 'w':
+		case 'n':
+			if (parse_u64(optarg, 1, 86400, &v, &errstr) == -1) {
+				fprintf(stderr, "msgctl: stats: --%s: must be "
+				    "1..86400, got \"%s\" (%s)\n", ch == 'w' ?
+				    "watch" : "count", optarg, errstr);
+				return (EX_USAGE);
+			}
+			if (ch == 'w')
+				watch = v;
+			else
+				count = v;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'h':
+			stats_usage(stdout);
+			return (EX_OK);
+		default:
+			stats_usage(stderr);
+			return (EX_USAGE);
+		}
+	}
+	if (optind != argc || (count > 0 && watch == 0)) {
+		stats_usage(stderr);
+		return (EX_USAGE);
+	}
+	if (ctl->remote) {
+		if (fmt != 'j' && fmt != 't') {
+			fprintf(stderr, "msgctl: stats: --prometheus needs the "
+			    "local segment; remote hosts answer JSON\n");
+			return (EX_USAGE);
+		}
+		if (watch > 0) {
+			fprintf(stderr, "msgctl: stats: --watch needs the local "
+			    "segment\n");
+			return (EX_USAGE);
+		}
+		return (stats_remote(ctl));
+	}
+	if (stats_open(&seg, file, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: stats: %s\n", cause);
+		return (EX_NOCONN);
+	}
+	if (watch == 0) {
+		rc = stats_print(&seg, fmt, NULL, &snaps[0], 0);
+		if (rc == EX_OK)
+			stats_snap_free(&snaps[0]);
+		stats_close(&seg);
+		return (rc);
+	}
+	signal(SIGINT, stats_onsig);
+	signal(SIGTERM, stats_onsig);
+	rc = EX_OK;
+	for (i = 0; !stats_stop && (count == 0 || (uint64_t)i < count); i++) {
+		if (i > 0) {
+			ts.tv_sec = (time_t)watch;
+			ts.tv_nsec = 0;
+			if (nanosleep(&ts, NULL) == -1 && stats_stop)
+				break;
+		}
+		rc = stats_print(&seg, fmt, have_prev ? &snaps[!cur] : NULL,
+		    &snaps[cur], isatty(STDOUT_FILENO));
+		if (rc != EX_OK)
+			break;
+		if (have_prev)
+			stats_snap_free(&snaps[!cur]);
+		have_prev = 1;
+		cur = !cur;
+	}
+	if (have_prev)
+		stats_snap_free(&snaps[!cur]);
+	stats_close(&seg);
+	return (rc);
 }
 
 int
@@ -404,7 +601,7 @@ main(int argc, char *argv[])
 {
 	struct ctl	 ctl;
 	const char	*cpath = MSGD_CONF_PATH, *errstr;
-	char		 addr[CONF_ADDR_MAX + 8];
+	char		 addr[CONF_ADDR_MAX + 8], cfgaddr[CONF_ADDR_MAX];
 	uint64_t	 secs;
 	int		 ch, cflag = 0, rc;
 
@@ -422,6 +619,7 @@ main(int argc, char *argv[])
 			break;
 		case 'H':
 			ctl.addr = optarg;
+			ctl.remote = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -438,6 +636,7 @@ main(int argc, char *argv[])
 		case 'U':
 			snprintf(addr, sizeof(addr), "unix:%s", optarg);
 			ctl.addr = addr;
+			ctl.remote = 1;
 			break;
 		case 'V':
 			printf("msgctl %s\n", PACKAGE_VERSION);
@@ -450,11 +649,11 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
-	if (ctl.addr == NULL) {
-		if (addr_from_config(cpath, cflag, addr, sizeof(addr)) == -1)
-			return (EX_USAGE);
-		ctl.addr = addr;
-	}
+	if (from_config(cpath, cflag && !ctl.remote, cfgaddr, sizeof(cfgaddr),
+	    &ctl) == -1)
+		return (EX_USAGE);
+	if (ctl.addr == NULL)
+		ctl.addr = cfgaddr;
 
 	if (argc == 0) {
 		if (!isatty(STDIN_FILENO)) {
@@ -464,6 +663,8 @@ main(int argc, char *argv[])
 		rc = cmd_shell(&ctl);
 	} else if (strcmp(argv[0], "shell") == 0)
 		rc = cmd_shell(&ctl);
+	else if (strcmp(argv[0], "stats") == 0)
+		rc = cmd_stats(&ctl, argc, argv);
 	else if (strcmp(argv[0], "bench") == 0)
 		rc = bench_main(argc, argv, ctl.addr, ctl.timeout_ms);
 	else

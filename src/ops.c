@@ -13,6 +13,7 @@ static enum msg_status	op_ping(const struct op_req *, struct op_res *);
 static enum msg_status	op_echo(const struct op_req *, struct op_res *);
 static enum msg_status	op_upper(const struct op_req *, struct op_res *);
 static enum msg_status	op_time(const struct op_req *, struct op_res *);
+static enum msg_status	op_stats(const struct op_req *, struct op_res *);
 
 /* Opcodes this server answers; anything else is UNKNOWN_OP. */
 static const struct op_def ops[] = {
@@ -20,6 +21,7 @@ static const struct op_def ops[] = {
 	{ MSG_OP_ECHO,	"ECHO",	OP_UDP_OK | OP_NEEDS_AUTH,	op_echo },
 	{ MSG_OP_UPPER,	"UPPER", OP_UDP_OK | OP_NEEDS_AUTH,	op_upper },
 	{ MSG_OP_TIME,	"TIME",	OP_UDP_OK | OP_NEEDS_AUTH,	op_time },
+	{ MSG_OP_STATS,	"STATS", OP_NEEDS_AUTH,			op_stats },
 };
 
 /* Find an opcode's entry; the table is short, so a scan is cheapest. */
@@ -90,6 +92,30 @@ op_time(const struct op_req *rq, struct op_res *rs)
 	return (MSG_ST_OK);
 }
 
+/* The stats document, the same JSON as msgctl stats --json. */
+static enum msg_status
+op_stats(const struct op_req *rq, struct op_res *rs)
+{
+	struct stats_snap	sn;
+	static char		cause[128];
+
+	if (rq->env == NULL || rq->env->stats == NULL ||
+	    rq->env->stats->hdr == NULL) {
+		rs->msg = "statistics are not available";
+		return (MSG_ST_INTERNAL);
+	}
+	if (stats_snapshot(rq->env->stats, &sn, cause, sizeof(cause)) == -1) {
+		rs->msg = cause;
+		return (MSG_ST_INTERNAL);
+	}
+	if (stats_render_json(&sn, rs->out) == -1) {
+		stats_snap_free(&sn);
+		return (MSG_ST_INTERNAL);
+	}
+	stats_snap_free(&sn);
+	return (MSG_ST_OK);
+}
+
 /* Append an error frame: key_len 0, the message as value. */
 int
 ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
@@ -112,8 +138,8 @@ ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
  * out (the caller closes the connection: nothing consistent can be sent).
  */
 int
-ops_dispatch(const struct msg_hdr *h, const uint8_t *body, struct buf *out,
-    enum msg_status *stp)
+ops_dispatch(const struct ops_env *env, const struct msg_hdr *h,
+    const uint8_t *body, struct buf *out, enum msg_status *stp)
 {
 	const struct op_def	*def;
 	struct op_req		 rq;
@@ -126,6 +152,7 @@ ops_dispatch(const struct msg_hdr *h, const uint8_t *body, struct buf *out,
 		return (ops_error(out, h->opcode, MSG_ST_UNKNOWN_OP,
 		    h->request_id, "unknown opcode"));
 	}
+	rq.env = env;
 	rq.hdr = h;
 	rq.key = body;
 	rq.klen = h->key_len;

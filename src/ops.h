@@ -13,11 +13,18 @@
 
 #include "buf.h"
 #include "proto.h"
+#include "stats.h"
 
 #define OP_UDP_OK	0x01	/* may be served over UDP (issue 5) */
 #define OP_NEEDS_AUTH	0x02	/* denied before AUTH when a token is set */
 
+/* What the operations may consult: the process's shared state. */
+struct ops_env {
+	const struct stats_seg	*stats;
+};
+
 struct op_req {
+	const struct ops_env	*env;
 	const struct msg_hdr	*hdr;
 	const uint8_t		*key;
 	size_t			 klen;
@@ -41,8 +48,8 @@ struct op_def {
 };
 
 const struct op_def *ops_lookup(uint8_t);
-int	ops_dispatch(const struct msg_hdr *, const uint8_t *, struct buf *,
-	    enum msg_status *);
+int	ops_dispatch(const struct ops_env *, const struct msg_hdr *,
+	    const uint8_t *, struct buf *, enum msg_status *);
 int	ops_error(struct buf *, uint8_t, enum msg_status, uint32_t,
 	    const char *);
 

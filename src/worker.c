@@ -35,7 +35,7 @@ struct wlistener {
 };
 
 struct worker {
-	int			 slot;
+	int			 id;
 	int			 epfd;
 	int			 sigfd;
 	enum ev_kind		 sigkind;	/* epoll tag of the signalfd */
@@ -43,9 +43,10 @@ struct worker {
 	struct wlistener	*lis;
 	int			 nlis;
 	struct conn_env		 env;
+	struct ops_env		 ops;
+	struct stats_slot	*slot;
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
-	uint64_t		 busy_rejected;
 	int			 drain_requested;
 	int			 quit;
 };
@@ -88,7 +89,7 @@ worker_reject(struct worker *w, int fd)
 	(void)send(fd, frame, MSG_HDR_LEN + mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)shutdown(fd, SHUT_WR);
 	close(fd);
-	w->busy_rejected++;
+	STATS_ADD(w->slot, conn_busy, 1);
 }
 
 /*
@@ -151,6 +152,7 @@ worker_drain(struct worker *w)
 		return;
 	log_debug("draining %u connections", w->env.nconns);
 	w->drain_deadline = w->env.now + w->conf->shutdown_timeout_ms;
+	stats_slot_state(w->slot, STATS_DRAINING);
 	w->accept_resume = 0;
 	worker_listen(w, 0);
 	/* Our copies only: the master keeps the listeners open. */
@@ -216,7 +218,7 @@ worker_signals(pid_t master)
 /* Run worker number slot until drained; never returns. */
 void
 worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
-    int nls)
+    int nls, struct stats_seg *seg, uint64_t generation)
 {
 	struct epoll_event	 evs[MAX_EVENTS], ev;
 	struct worker		 w;
@@ -225,17 +227,21 @@ worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
 	char			 title[32];
 
 	memset(&w, 0, sizeof(w));
-	w.slot = slot;
+	w.id = slot;
 	w.conf = conf;
 	snprintf(title, sizeof(title), "worker %d", slot);
 	log_procname(title);
 	proctitle_set("msgd: worker %d", slot);
 
 	w.sigfd = worker_signals(getppid());
+	if ((w.slot = stats_slot(seg, slot)) == NULL)
+		fatalx("no stats slot %d", slot);
+	stats_slot_start(w.slot, (int)getpid(), generation);
+	w.ops.stats = seg;
 	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
-	    conf->idle_timeout_ms, conf->read_timeout_ms);
+	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
 	w.env.now = mono_ms();
 
 	w.sigkind = EV_SIGNAL;
@@ -275,11 +281,14 @@ worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
 			wait = 1000;	/* heartbeat (stats) */
 		n = epoll_wait(w.epfd, evs, MAX_EVENTS, wait);
 		w.env.now = mono_ms();
+		stats_beat(w.slot, w.env.now);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("epoll_wait");
 		}
+		if (n > 0 && w.drain_deadline == 0)
+			stats_slot_state(w.slot, STATS_BUSY);
 		for (i = 0; i < n; i++) {
 			kind = evs[i].data.ptr;
 			switch (*kind) {
@@ -301,6 +310,8 @@ worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
 			w.drain_requested = 0;
 			worker_drain(&w);
 		}
+		if (w.drain_deadline == 0)
+			stats_slot_state(w.slot, STATS_IDLE);
 	}
 	if (w.env.nconns > 0)
 		log_info("stopping with %u connections still open",

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "net.h"
+#include "stats.h"
 
 /* A listening socket as the master owns it and the workers inherit it. */
 struct listener {
@@ -17,7 +18,7 @@ struct listener {
 /* Exit status meaning "setup is impossible: do not respawn". */
 #define WORKER_EXIT_FATAL	2
 
-void	worker_main(int, const struct msgd_conf *, struct listener *, int)
-	    __attribute__((noreturn));
+void	worker_main(int, const struct msgd_conf *, struct listener *, int,
+	    struct stats_seg *, uint64_t) __attribute__((noreturn));
 
 #endif /* MSGD_WORKER_H */

@@ -1,0 +1,1142 @@
+/*
+ * stats.c: the shared-memory statistics segment: layout, single-writer
+ * updates, lock-free snapshots, sums and renderers (table, JSON,
+ * Prometheus text format 0.0.4).
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "stats.h"
+#include "util.h"
+
+#define SNAP_TRIES	1000	/* per slot, then the copy is marked torn */
+#define SNAP_ROUNDS	100	/* whole-segment retries around a fold */
+
+/* Offsets of the histogram's parts, relative to a HISTOGRAM descriptor. */
+#define H_COUNT		offsetof(struct hist, count)
+#define H_SUM		offsetof(struct hist, sum)
+#define H_MAX		offsetof(struct hist, max)
+#define H_BUCKET	offsetof(struct hist, bucket)
+
+static const char *const state_names[] = {
+	[STATS_EMPTY] = "empty",
+	[STATS_STARTING] = "starting",
+	[STATS_IDLE] = "idle",
+	[STATS_BUSY] = "busy",
+	[STATS_DRAINING] = "draining",
+	[STATS_DEAD] = "dead",
+};
+
+/* Request counters by opcode and response counters by status. */
+static size_t
+req_offset(unsigned int op)
+{
+	switch (op) {
+	case 0x01: return (offsetof(struct stats_counters, req_ping));
+	case 0x02: return (offsetof(struct stats_counters, req_echo));
+	case 0x03: return (offsetof(struct stats_counters, req_upper));
+	case 0x04: return (offsetof(struct stats_counters, req_time));
+	case 0x05: return (offsetof(struct stats_counters, req_stats));
+	case 0x06: return (offsetof(struct stats_counters, req_auth));
+	case 0x10: return (offsetof(struct stats_counters, req_put));
+	case 0x11: return (offsetof(struct stats_counters, req_get));
+	case 0x12: return (offsetof(struct stats_counters, req_list));
+	case 0x13: return (offsetof(struct stats_counters, req_del));
+	case 0x20: return (offsetof(struct stats_counters, req_exec));
+	default: return (offsetof(struct stats_counters, req_other));
+	}
+}
+
+static const size_t st_offsets[] = {
+	offsetof(struct stats_counters, st_ok),
+	offsetof(struct stats_counters, st_bad_request),
+	offsetof(struct stats_counters, st_unknown_op),
+	offsetof(struct stats_counters, st_too_large),
+	offsetof(struct stats_counters, st_not_found),
+	offsetof(struct stats_counters, st_denied),
+	offsetof(struct stats_counters, st_busy),
+	offsetof(struct stats_counters, st_timeout),
+	offsetof(struct stats_counters, st_internal),
+	offsetof(struct stats_counters, st_bad_version),
+};
+
+const char *
+stats_state_name(unsigned int st)
+{
+	if (st >= nitems(state_names))
+		return ("unknown");
+	return (state_names[st]);
+}
+
+static uint64_t
+realtime_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+/* Fill the descriptor table from the X-macro list. */
+static void
+stats_describe(struct stats_hdr *h)
+{
+	struct stats_desc	*d;
+	uint32_t		 n = 0;
+	size_t			 i;
+
+#define X(f, m, l, k, u, hp)						\
+	d = &h->desc[n++];						\
+	snprintf(d->name, sizeof(d->name), "%s", m);			\
+	snprintf(d->label, sizeof(d->label), "%s", l);			\
+	snprintf(d->field, sizeof(d->field), "%s", #f);			\
+	snprintf(d->unit, sizeof(d->unit), "%s", u);			\
+	snprintf(d->help, sizeof(d->help), "%s", hp);			\
+	d->kind = STATS_##k;						\
+	d->offset = (uint32_t)(offsetof(struct stats_slot, c) +	\
+	    offsetof(struct stats_counters, f));
+	STATS_COUNTERS(X)
+#undef X
+	d = &h->desc[n++];
+	snprintf(d->name, sizeof(d->name), "request_duration");
+	snprintf(d->field, sizeof(d->field), "latency");
+	snprintf(d->unit, sizeof(d->unit), "microseconds");
+	snprintf(d->help, sizeof(d->help), "Request handling time");
+	d->kind = STATS_HISTOGRAM;
+	d->offset = (uint32_t)(offsetof(struct stats_slot, c) +
+	    offsetof(struct stats_counters, latency));
+	d->nbuckets = HIST_NBUCKETS;
+	h->ndesc = n;
+	h->nbuckets = HIST_NBUCKETS;
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		h->bucket_upper_us[i] = hist_bucket_upper(i);
+}
+
+/*
+ * Create the segment file for nslots workers (the configured maximum, so
+ * the pool can grow without remapping) and map it shared.  The file is
+ * replaced, never reused: a new master starts from zero.
+ */
+int
+stats_create(struct stats_seg *seg, const char *path, int nslots,
+    char *cause, size_t len)
+{
+	struct stats_hdr	*h;
+	char			 tmp[512];
+	size_t			 size;
+	void			*p;
+	int			 fd, saved;
+
+	_Static_assert(HIST_NBUCKETS <= STATS_MAX_BUCKETS, "buckets");
+	size = sizeof(struct stats_hdr) +
+	    ((size_t)nslots + 1) * sizeof(struct stats_slot);
+	/* Build it under a temporary name so readers never see it half made. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+	    (long)getpid()) >= sizeof(tmp)) {
+		snprintf(cause, len, "%s: path too long", path);
+		return (-1);
+	}
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd == -1) {
+		snprintf(cause, len, "%s: %s", tmp, strerror(errno));
+		return (-1);
+	}
+	if (ftruncate(fd, (off_t)size) == -1) {
+		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(cause, len, "%s: mmap: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	h = p;
+	h->layout = STATS_LAYOUT;
+	h->hdr_size = sizeof(*h);
+	h->total_size = size;
+	h->slot_size = sizeof(struct stats_slot);
+	h->nslots = (uint32_t)nslots;
+	h->slot_offset = sizeof(*h);
+	h->retired_offset = (uint32_t)(sizeof(*h) +
+	    (size_t)nslots * sizeof(struct stats_slot));
+	h->master_pid = (int32_t)getpid();
+	h->master_start_us = realtime_us();
+	h->generation = 1;
+	snprintf(h->version, sizeof(h->version), "%s", PACKAGE_VERSION);
+	stats_describe(h);
+	atomic_store(&h->master_heartbeat_ms, mono_ms());
+	/* The magic last: a reader that sees it sees a complete header. */
+	atomic_thread_fence(memory_order_release);
+	h->magic = STATS_MAGIC;
+	if (rename(tmp, path) == -1) {
+		snprintf(cause, len, "rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		munmap(p, size);
+		goto fail;
+	}
+	close(fd);
+	seg->hdr = h;
+	seg->size = size;
+	seg->writable = 1;
+	return (0);
+fail:
+	saved = errno;
+	close(fd);
+	unlink(tmp);
+	errno = saved;
+	return (-1);
+}
+
+/*
+ * Map an existing segment read-only and check it is one we can read: a
+ * missing file, another layout, a truncated or foreign file are refused
+ * with a message, never misread.
+ */
+int
+stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
+{
+	const struct stats_hdr	*h;
+	struct stat		 st;
+	void			*p;
+	int			 fd;
+
+	memset(seg, 0, sizeof(*seg));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			snprintf(cause, len, "%s: no such file (is msgd "
+			    "running, and is this its stats_file?)", path);
+		else if (errno == EACCES)
+			snprintf(cause, len, "%s: permission denied (the file "
+			    "is mode 0640: run as its owner or a member of its "
+			    "group)", path);
+		else
+			snprintf(cause, len, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(cause, len, "%s: fstat: %s", path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if ((size_t)st.st_size < sizeof(uint64_t) + sizeof(uint32_t) * 2) {
+		snprintf(cause, len, "%s: %lld bytes: too short to be a msgd "
+		    "stats segment", path, (long long)st.st_size);
+		close(fd);
+		return (-1);
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(cause, len, "%s: mmap: %s", path, strerror(errno));
+		return (-1);
+	}
+	h = p;
+	if (h->magic != STATS_MAGIC) {
+		snprintf(cause, len, "%s: not a msgd stats segment (bad magic)",
+		    path);
+		goto fail;
+	}
+	if (h->layout != STATS_LAYOUT) {
+		snprintf(cause, len, "%s: stats layout %u, this msgctl reads "
+		    "layout %u", path, h->layout, STATS_LAYOUT);
+		goto fail;
+	}
+	if (h->hdr_size != sizeof(struct stats_hdr) ||
+	    h->total_size != (uint64_t)st.st_size ||
+	    h->slot_size < sizeof(uint64_t) * 8 || h->nslots > 4096 ||
+	    h->slot_offset < h->hdr_size ||
+	    (uint64_t)h->slot_offset + (uint64_t)h->nslots * h->slot_size >
+	    h->total_size ||
+	    (uint64_t)h->retired_offset + h->slot_size > h->total_size ||
+	    h->ndesc > STATS_MAX_DESC || h->nbuckets > STATS_MAX_BUCKETS ||
+	    h->nlisteners > STATS_MAX_LISTENERS) {
+		snprintf(cause, len, "%s: inconsistent or truncated segment "
+		    "(%lld bytes)", path, (long long)st.st_size);
+		goto fail;
+	}
+	seg->hdr = p;
+	seg->size = (size_t)st.st_size;
+	seg->writable = 0;
+	return (0);
+fail:
+	munmap(p, (size_t)st.st_size);
+	return (-1);
+}
+
+void
+stats_close(struct stats_seg *seg)
+{
+	if (seg->hdr != NULL)
+		munmap(seg->hdr, seg->size);
+	seg->hdr = NULL;
+}
+
+int
+stats_unlink(const char *path)
+{
+	if (unlink(path) == -1 && errno != ENOENT)
+		return (-1);
+	return (0);
+}
+
+struct stats_slot *
+stats_slot(const struct stats_seg *seg, int i)
+{
+	if (seg->hdr == NULL || i < 0 || (uint32_t)i >= seg->hdr->nslots)
+		return (NULL);
+	return ((struct stats_slot *)((char *)seg->hdr +
+	    seg->hdr->slot_offset + (size_t)i * seg->hdr->slot_size));
+}
+
+static struct stats_slot *
+stats_retired(const struct stats_seg *seg)
+{
+	return ((struct stats_slot *)((char *)seg->hdr +
+	    seg->hdr->retired_offset));
+}
+
+static void
+master_begin(struct stats_hdr *h)
+{
+	atomic_store_explicit(&h->mseq,
+	    atomic_load_explicit(&h->mseq, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void
+master_end(struct stats_hdr *h)
+{
+	atomic_store_explicit(&h->mseq,
+	    atomic_load_explicit(&h->mseq, memory_order_relaxed) + 1,
+	    memory_order_release);
+}
+
+/* Master: current worker count and generation. */
+void
+stats_set_master(struct stats_seg *seg, int workers, uint64_t generation)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL)
+		return;
+	master_begin(h);
+	h->workers = (uint32_t)workers;
+	h->generation = generation;
+	master_end(h);
+}
+
+/* Master: name listener i and record its sampled accept queue. */
+void
+stats_set_listener(struct stats_seg *seg, int i, const char *addr, int tcp,
+    uint32_t queue, uint32_t queue_max)
+{
+	struct stats_hdr	*h = seg->hdr;
+	struct stats_listener	*l;
+
+	if (h == NULL || i < 0 || i >= STATS_MAX_LISTENERS)
+		return;
+	l = &h->listeners[i];
+	master_begin(h);
+	if (strncmp(l->addr, addr, sizeof(l->addr)) != 0) {
+		snprintf(l->addr, sizeof(l->addr), "%s", addr);
+		l->queue_peak = 0;
+	}
+	l->tcp = (uint32_t)tcp;
+	l->queue = queue;
+	l->queue_max = queue_max;
+	if (queue > l->queue_peak)
+		l->queue_peak = queue;
+	if ((uint32_t)i + 1 > h->nlisteners)
+		h->nlisteners = (uint32_t)i + 1;
+	master_end(h);
+}
+
+void
+stats_master_beat(struct stats_seg *seg)
+{
+	if (seg->hdr != NULL)
+		atomic_store_explicit(&seg->hdr->master_heartbeat_ms, mono_ms(),
+		    memory_order_relaxed);
+}
+
+/* Worker: claim its (reset) slot. */
+void
+stats_slot_start(struct stats_slot *s, int pid, uint64_t generation)
+{
+	stats_begin(s);
+	s->pid = pid;
+	s->state = STATS_IDLE;
+	s->generation = generation;
+	s->start_us = realtime_us();
+	stats_end(s);
+	stats_beat(s, mono_ms());
+}
+
+void
+stats_slot_state(struct stats_slot *s, enum stats_state st)
+{
+	if (s->state == st)
+		return;
+	stats_begin(s);
+	s->state = st;
+	stats_end(s);
+}
+
+/* Worker: show life; now is the loop's CLOCK_MONOTONIC ms. */
+void
+stats_beat(struct stats_slot *s, uint64_t now)
+{
+	atomic_store_explicit(&s->heartbeat_ms, now, memory_order_relaxed);
+}
+
+/*
+ * Worker: account one answered frame (opcode, status, handling time) as a
+ * single seqlock section, so requests, responses and latency samples always
+ * agree in any snapshot.
+ */
+void
+stats_request(struct stats_slot *s, unsigned int op, unsigned int status,
+    uint64_t us)
+{
+	uint64_t	*p;
+
+	stats_begin(s);
+	p = (uint64_t *)((char *)&s->c + req_offset(op));
+	(*p)++;
+	if (status < nitems(st_offsets)) {
+		p = (uint64_t *)((char *)&s->c + st_offsets[status]);
+		(*p)++;
+	}
+	hist_add(&s->c.latency, us);
+	stats_end(s);
+}
+
+/* Add counters src into dst (gauges are not carried into retired). */
+static void
+counters_add(struct stats_counters *dst, const struct stats_counters *src,
+    int with_gauges)
+{
+#define X(f, m, l, k, u, h)						\
+	if (STATS_##k != STATS_GAUGE || with_gauges)			\
+		dst->f += src->f;
+	STATS_COUNTERS(X)
+#undef X
+	hist_merge(&dst->latency, &src->latency);
+}
+
+/*
+ * Master: a worker is gone.  Fold its last counters into the retired
+ * totals and reset the slot for its successor, in one master seqlock
+ * section, so a reader never counts it twice or not at all and totals
+ * never go backwards.
+ */
+void
+stats_fold(struct stats_seg *seg, int i)
+{
+	struct stats_slot	*s, *r;
+
+	if ((s = stats_slot(seg, i)) == NULL)
+		return;
+	r = stats_retired(seg);
+	master_begin(seg->hdr);
+	counters_add(&r->c, &s->c, 0);
+	memset(&s->c, 0, sizeof(s->c));
+	s->pid = 0;
+	s->state = STATS_DEAD;
+	s->start_us = 0;
+	atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);
+	/* Even, so readers do not wait on a slot a dead writer left odd. */
+	if (atomic_load_explicit(&s->seq, memory_order_relaxed) & 1)
+		atomic_fetch_add_explicit(&s->seq, 1, memory_order_relaxed);
+	master_end(seg->hdr);
+}
+
+/* Copy one slot under its sequence counter; 0 if consistent. */
+static int
+copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
+{
+	uint64_t	a, b;
+	int		i;
+
+	for (i = 0; i < SNAP_TRIES; i++) {
+		a = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (a & 1) {
+			sched_yield();
+			continue;
+		}
+		memcpy(dst, (const void *)s, size);
+		atomic_thread_fence(memory_order_acquire);
+		b = atomic_load_explicit(&s->seq, memory_order_relaxed);
+		if (a == b)
+			return (0);
+	}
+	return (-1);
+}
+
+/* The value of a descriptor's counter in a raw slot copy. */
+static uint64_t
+raw_get(const uint8_t *slot, uint32_t off)
+{
+	uint64_t	v;
+
+	memcpy(&v, slot + off, sizeof(v));
+	return (v);
+}
+
+static void
+raw_add(uint8_t *slot, uint32_t off, uint64_t n)
+{
+	uint64_t	v = raw_get(slot, off) + n;
+
+	memcpy(slot + off, &v, sizeof(v));
+}
+
+/* total = retired + every live slot, through the descriptor table. */
+static void
+snap_sum(struct stats_snap *sn)
+{
+	const struct stats_desc	*d;
+	const uint8_t		*s;
+	uint32_t		 i, k, b;
+	uint64_t		 v;
+
+	memcpy(sn->total, sn->retired, sn->hdr.slot_size);
+	for (i = 0; i < sn->hdr.nslots; i++) {
+		s = sn->slots + (size_t)i * sn->hdr.slot_size;
+		if (raw_get(s, offsetof(struct stats_slot, pid)) == 0)
+			continue;
+		for (k = 0; k < sn->hdr.ndesc; k++) {
+			d = &sn->hdr.desc[k];
+			if (d->kind != STATS_HISTOGRAM) {
+				raw_add(sn->total, d->offset,
+				    raw_get(s, d->offset));
+				continue;
+			}
+			raw_add(sn->total, d->offset + H_COUNT,
+			    raw_get(s, d->offset + H_COUNT));
+			raw_add(sn->total, d->offset + H_SUM,
+			    raw_get(s, d->offset + H_SUM));
+			v = raw_get(s, d->offset + H_MAX);
+			if (v > raw_get(sn->total, d->offset + H_MAX))
+				memcpy(sn->total + d->offset + H_MAX, &v,
+				    sizeof(v));
+			for (b = 0; b < d->nbuckets; b++)
+				raw_add(sn->total, (uint32_t)(d->offset +
+				    H_BUCKET + b * sizeof(uint64_t)),
+				    raw_get(s, (uint32_t)(d->offset + H_BUCKET +
+				    b * sizeof(uint64_t))));
+		}
+	}
+}
+
+/*
+ * Take a consistent snapshot of the whole segment without blocking any
+ * writer: retry while the master is folding, retry each slot while its
+ * worker is mid-update.  A slot whose writer stopped mid-update (a stuck
+ * worker) is used as copied and counted in sn->torn.
+ */
+int
+stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
+    char *cause, size_t len)
+{
+	const struct stats_hdr	*h = seg->hdr;
+	uint64_t		 a, b;
+	size_t			 ss;
+	uint32_t		 i;
+	int			 round;
+
+	memset(sn, 0, sizeof(*sn));
+	ss = h->slot_size;
+	sn->slots = calloc((size_t)h->nslots + 1, ss);
+	sn->retired = calloc(1, ss);
+	sn->total = calloc(1, ss);
+	if (sn->slots == NULL || sn->retired == NULL || sn->total == NULL) {
+		snprintf(cause, len, "out of memory");
+		stats_snap_free(sn);
+		return (-1);
+	}
+	for (round = 0; round < SNAP_ROUNDS; round++) {
+		a = atomic_load_explicit(&h->mseq, memory_order_acquire);
+		if (a & 1) {
+			sched_yield();
+			continue;
+		}
+		memcpy(&sn->hdr, (const void *)h, sizeof(sn->hdr));
+		memcpy(sn->retired, (const char *)h + h->retired_offset, ss);
+		sn->torn = 0;
+		for (i = 0; i < h->nslots; i++)
+			if (copy_slot(stats_slot(seg, (int)i),
+			    sn->slots + (size_t)i * ss, ss) == -1)
+				sn->torn++;
+		atomic_thread_fence(memory_order_acquire);
+		b = atomic_load_explicit(&h->mseq, memory_order_relaxed);
+		if (a == b)
+			break;
+	}
+	if (round == SNAP_ROUNDS) {
+		snprintf(cause, len, "the segment kept changing; try again");
+		stats_snap_free(sn);
+		return (-1);
+	}
+	sn->now_ms = mono_ms();
+	sn->now_us = realtime_us();
+	snap_sum(sn);
+	return (0);
+}
+
+void
+stats_snap_free(struct stats_snap *sn)
+{
+	free(sn->slots);
+	free(sn->retired);
+	free(sn->total);
+	sn->slots = sn->retired = sn->total = NULL;
+}
+
+/* A counter by field name from a raw slot copy (0 if unknown). */
+uint64_t
+stats_get(const struct stats_snap *sn, const uint8_t *slot, const char *field)
+{
+	uint32_t	k;
+
+	for (k = 0; k < sn->hdr.ndesc; k++)
+		if (strcmp(sn->hdr.desc[k].field, field) == 0 &&
+		    sn->hdr.desc[k].kind != STATS_HISTOGRAM)
+			return (raw_get(slot, sn->hdr.desc[k].offset));
+	return (0);
+}
+
+/* printf into a buffer. */
+static int
+bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n + 1) == -1)
+		return (-1);
+	va_start(ap, fmt);
+	vsnprintf((char *)buf_tail(b), (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return (0);
+}
+
+/* JSON string body: escape quotes, backslashes and control bytes. */
+static void
+json_str(struct buf *b, const char *s)
+{
+	bprintf(b, "\"");
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			bprintf(b, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			bprintf(b, "\\u%04x", (unsigned char)*s);
+		else
+			bprintf(b, "%c", *s);
+	}
+	bprintf(b, "\"");
+}
+
+static const struct stats_desc *
+snap_hist_desc(const struct stats_snap *sn)
+{
+	uint32_t	k;
+
+	for (k = 0; k < sn->hdr.ndesc; k++)
+		if (sn->hdr.desc[k].kind == STATS_HISTOGRAM)
+			return (&sn->hdr.desc[k]);
+	return (NULL);
+}
+
+static uint64_t
+hist_bucket_count(const uint8_t *slot, const struct stats_desc *d, uint32_t b)
+{
+	return (raw_get(slot, (uint32_t)(d->offset + H_BUCKET +
+	    b * sizeof(uint64_t))));
+}
+
+/* Percentile p (0..100) of a raw histogram: its bucket's upper bound. */
+static uint64_t
+snap_percentile(const struct stats_snap *sn, const uint8_t *slot, double p)
+{
+	const struct stats_desc	*d = snap_hist_desc(sn);
+	uint64_t		 count, rank, seen = 0;
+	uint32_t		 b;
+
+	if (d == NULL || (count = raw_get(slot, d->offset + H_COUNT)) == 0)
+		return (0);
+	rank = (uint64_t)((p / 100.0) * (double)count + 0.999999);
+	if (rank < 1)
+		rank = 1;
+	for (b = 0; b < d->nbuckets && b < sn->hdr.nbuckets; b++) {
+		seen += hist_bucket_count(slot, d, b);
+		if (seen >= rank)
+			return (sn->hdr.bucket_upper_us[b]);
+	}
+	return (raw_get(slot, d->offset + H_MAX));
+}
+
+/* Sum of every descriptor with metric name (e.g. all "requests" by op). */
+static uint64_t
+snap_sum_name(const struct stats_snap *sn, const uint8_t *slot,
+    const char *name)
+{
+	uint64_t	v = 0;
+	uint32_t	k;
+
+	for (k = 0; k < sn->hdr.ndesc; k++)
+		if (sn->hdr.desc[k].kind != STATS_HISTOGRAM &&
+		    strcmp(sn->hdr.desc[k].name, name) == 0)
+			v += raw_get(slot, sn->hdr.desc[k].offset);
+	return (v);
+}
+
+static const uint8_t *
+snap_slot(const struct stats_snap *sn, uint32_t i)
+{
+	return (sn->slots + (size_t)i * sn->hdr.slot_size);
+}
+
+static int
+slot_live(const uint8_t *s)
+{
+	return (raw_get(s, offsetof(struct stats_slot, pid)) != 0);
+}
+
+static uint32_t
+slot_u32(const uint8_t *s, size_t off)
+{
+	uint32_t	v;
+
+	memcpy(&v, s + off, sizeof(v));
+	return (v);
+}
+
+static const double pcts[] = { 50.0, 90.0, 99.0, 99.9 };
+static const char *const pct_names[] = { "p50", "p90", "p99", "p99.9" };
+
+static void
+json_counters(const struct stats_snap *sn, const uint8_t *s, struct buf *b)
+{
+	const struct stats_desc	*d;
+	uint32_t		 k;
+	int			 first = 1;
+
+	bprintf(b, "\"counters\": {");
+	for (k = 0; k < sn->hdr.ndesc; k++) {
+		d = &sn->hdr.desc[k];
+		if (d->kind == STATS_HISTOGRAM)
+			continue;
+		bprintf(b, "%s", first ? "" : ", ");
+		json_str(b, d->field);
+		bprintf(b, ": %" PRIu64, raw_get(s, d->offset));
+		first = 0;
+	}
+	bprintf(b, "}, \"latency_us\": {");
+	d = snap_hist_desc(sn);
+	if (d != NULL) {
+		bprintf(b, "\"count\": %" PRIu64 ", \"sum\": %" PRIu64
+		    ", \"max\": %" PRIu64, raw_get(s, d->offset + H_COUNT),
+		    raw_get(s, d->offset + H_SUM), raw_get(s, d->offset + H_MAX));
+		for (k = 0; k < nitems(pcts); k++)
+			bprintf(b, ", \"%s\": %" PRIu64, pct_names[k],
+			    snap_percentile(sn, s, pcts[k]));
+	}
+	bprintf(b, "}");
+}
+
+static uint64_t
+age_ms(uint64_t now, uint64_t then)
+{
+	return (then != 0 && now > then ? now - then : 0);
+}
+
+/*
+ * The stats document as JSON (msgctl stats --json and the STATS op).
+ * Fields are described in msgctl(1).
+ */
+int
+stats_render_json(const struct stats_snap *sn, struct buf *b)
+{
+	const struct stats_hdr	*h = &sn->hdr;
+	const struct stats_listener *l;
+	const uint8_t		*s;
+	char			 ts[RFC3339_LEN + 1];
+	struct timespec		 t;
+	uint64_t		 acc_all, start;
+	uint32_t		 i;
+	int			 first;
+	size_t			 mark = b->len;
+
+	t.tv_sec = (time_t)(h->master_start_us / 1000000);
+	t.tv_nsec = (long)(h->master_start_us % 1000000) * 1000;
+	if (fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
+	bprintf(b, "{\"msgd\": {\"version\": ");
+	json_str(b, h->version);
+	bprintf(b, ", \"layout\": %u}, ", h->layout);
+	bprintf(b, "\"master\": {\"pid\": %d, \"start_time\": \"%s\", "
+	    "\"uptime_seconds\": %" PRIu64 ", \"generation\": %" PRIu64
+	    ", \"workers\": %u, \"slots\": %u, \"heartbeat_age_ms\": %" PRIu64
+	    "}, ", h->master_pid, ts,
+	    (sn->now_us - h->master_start_us) / 1000000, h->generation,
+	    h->workers, h->nslots, age_ms(sn->now_ms, h->master_heartbeat_ms));
+	bprintf(b, "\"listeners\": [");
+	for (i = 0; i < h->nlisteners; i++) {
+		l = &h->listeners[i];
+		bprintf(b, "%s{\"address\": ", i ? ", " : "");
+		json_str(b, l->addr);
+		if (l->tcp)
+			bprintf(b, ", \"accept_queue\": %u, "
+			    "\"accept_queue_max\": %u, \"accept_queue_peak\": %u",
+			    l->queue, l->queue_max, l->queue_peak);
+		bprintf(b, "}");
+	}
+	acc_all = 0;
+	for (i = 0; i < h->nslots; i++)
+		if (slot_live(snap_slot(sn, i)))
+			acc_all += stats_get(sn, snap_slot(sn, i),
+			    "conn_accepted");
+	bprintf(b, "], \"workers\": [");
+	first = 1;
+	for (i = 0; i < h->nslots; i++) {
+		s = snap_slot(sn, i);
+		if (!slot_live(s))
+			continue;
+		start = raw_get(s, offsetof(struct stats_slot, start_us));
+		bprintf(b, "%s{\"slot\": %u, \"pid\": %u, \"state\": \"%s\", "
+		    "\"generation\": %" PRIu64 ", \"uptime_seconds\": %" PRIu64
+		    ", \"heartbeat_age_ms\": %" PRIu64
+		    ", \"accept_share\": %.4f, ", first ? "" : ", ", i,
+		    slot_u32(s, offsetof(struct stats_slot, pid)),
+		    stats_state_name(slot_u32(s,
+		    offsetof(struct stats_slot, state))),
+		    raw_get(s, offsetof(struct stats_slot, generation)),
+		    start != 0 && sn->now_us > start ?
+		    (sn->now_us - start) / 1000000 : 0,
+		    age_ms(sn->now_ms, raw_get(s,
+		    offsetof(struct stats_slot, heartbeat_ms))),
+		    acc_all ? (double)stats_get(sn, s, "conn_accepted") /
+		    (double)acc_all : 0.0);
+		json_counters(sn, s, b);
+		bprintf(b, "}");
+		first = 0;
+	}
+	bprintf(b, "], \"retired\": {");
+	json_counters(sn, sn->retired, b);
+	bprintf(b, "}, \"totals\": {");
+	json_counters(sn, sn->total, b);
+	bprintf(b, "}, \"torn_slots\": %d}\n", sn->torn);
+	if (b->data == NULL || b->len == mark)
+		return (-1);
+	return (0);
+}
+
+/* One Prometheus sample line with optional extra label. */
+static void
+prom_line(struct buf *b, const char *name, const char *suffix,
+    const char *label, const char *worker, uint64_t v)
+{
+	char	 key[STATS_NAME_LEN], *eq;
+	int	 any = 0;
+
+	bprintf(b, "msgd_%s%s", name, suffix);
+	if (label[0] != '\0' || worker != NULL)
+		bprintf(b, "{");
+	if (label[0] != '\0') {
+		snprintf(key, sizeof(key), "%s", label);
+		if ((eq = strchr(key, '=')) != NULL) {
+			*eq = '\0';
+			bprintf(b, "%s=\"%s\"", key, eq + 1);
+			any = 1;
+		}
+	}
+	if (worker != NULL)
+		bprintf(b, "%sworker=\"%s\"", any ? "," : "", worker);
+	if (label[0] != '\0' || worker != NULL)
+		bprintf(b, "}");
+	bprintf(b, " %" PRIu64 "\n", v);
+}
+
+/*
+ * Prometheus text exposition format 0.0.4.  Counters are per live worker
+ * (worker="N") plus worker="retired" for what dead workers counted, so the
+ * sum over workers is the exact total and never goes backwards.
+ */
+int
+stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
+{
+	const struct stats_hdr	*h = &sn->hdr;
+	const struct stats_desc	*d;
+	const char		*prev = "";
+	const char		*suffix;
+	char			 wname[16];
+	uint64_t		 cum = 0, up;
+	uint32_t		 i, k;
+
+	bprintf(b, "# HELP msgd_info Release and stats layout of the "
+	    "running msgd.\n# TYPE msgd_info gauge\n"
+	    "msgd_info{version=\"%s\",layout=\"%u\"} 1\n", h->version,
+	    h->layout);
+	bprintf(b, "# HELP msgd_start_time_seconds Start time of the master "
+	    "since the epoch.\n# TYPE msgd_start_time_seconds gauge\n"
+	    "msgd_start_time_seconds %" PRIu64 "\n",
+	    h->master_start_us / 1000000);
+	bprintf(b, "# HELP msgd_generation Configuration generation.\n"
+	    "# TYPE msgd_generation gauge\nmsgd_generation %" PRIu64 "\n",
+	    h->generation);
+	bprintf(b, "# HELP msgd_workers Configured number of workers.\n"
+	    "# TYPE msgd_workers gauge\nmsgd_workers %u\n", h->workers);
+	bprintf(b, "# HELP msgd_worker_heartbeat_age_seconds Time since each "
+	    "worker last showed life.\n"
+	    "# TYPE msgd_worker_heartbeat_age_seconds gauge\n");
+	for (i = 0; i < h->nslots; i++) {
+		if (!slot_live(snap_slot(sn, i)))
+			continue;
+		up = age_ms(sn->now_ms, raw_get(snap_slot(sn, i),
+		    offsetof(struct stats_slot, heartbeat_ms)));
+		bprintf(b, "msgd_worker_heartbeat_age_seconds{worker=\"%u\"} "
+		    "%" PRIu64 ".%03" PRIu64 "\n", i, up / 1000, up % 1000);
+	}
+	bprintf(b, "# HELP msgd_listener_accept_queue Connections waiting "
+	    "in a TCP listener's accept queue.\n"
+	    "# TYPE msgd_listener_accept_queue gauge\n");
+	for (i = 0; i < h->nlisteners; i++)
+		if (h->listeners[i].tcp)
+			bprintf(b, "msgd_listener_accept_queue{listener=\"%s\"} "
+			    "%u\n", h->listeners[i].addr,
+			    h->listeners[i].queue);
+	bprintf(b, "# HELP msgd_listener_accept_queue_max Accept queue "
+	    "limit of a TCP listener.\n"
+	    "# TYPE msgd_listener_accept_queue_max gauge\n");
+	for (i = 0; i < h->nlisteners; i++)
+		if (h->listeners[i].tcp)
+			bprintf(b, "msgd_listener_accept_queue_max{listener="
+			    "\"%s\"} %u\n", h->listeners[i].addr,
+			    h->listeners[i].queue_max);
+
+	for (k = 0; k < h->ndesc; k++) {
+		d = &h->desc[k];
+		if (d->kind == STATS_HISTOGRAM)
+			continue;
+		suffix = d->kind == STATS_COUNTER ? "_total" : "";
+		if (strcmp(prev, d->name) != 0) {
+			bprintf(b, "# HELP msgd_%s%s %s\n# TYPE msgd_%s%s %s\n",
+			    d->name, suffix, d->help[0] ? d->help : d->name,
+			    d->name, suffix,
+			    d->kind == STATS_COUNTER ? "counter" : "gauge");
+			prev = d->name;
+		}
+		for (i = 0; i < h->nslots; i++) {
+			if (!slot_live(snap_slot(sn, i)))
+				continue;
+			snprintf(wname, sizeof(wname), "%u", i);
+			prom_line(b, d->name, suffix, d->label, wname,
+			    raw_get(snap_slot(sn, i), d->offset));
+		}
+		if (d->kind == STATS_COUNTER)
+			prom_line(b, d->name, suffix, d->label, "retired",
+			    raw_get(sn->retired, d->offset));
+	}
+
+	if ((d = snap_hist_desc(sn)) != NULL) {
+		bprintf(b, "# HELP msgd_request_duration_seconds Request "
+		    "handling time, all workers.\n"
+		    "# TYPE msgd_request_duration_seconds histogram\n");
+		for (i = 0; i < d->nbuckets && i < h->nbuckets; i++) {
+			cum += hist_bucket_count(sn->total, d, i);
+			/* Octave edges only: enough resolution, few lines. */
+			if ((h->bucket_upper_us[i] & (h->bucket_upper_us[i] - 1))
+			    != 0 && i + 1 != d->nbuckets)
+				continue;
+			bprintf(b, "msgd_request_duration_seconds_bucket{le=\""
+			    "%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n",
+			    h->bucket_upper_us[i] / 1000000,
+			    h->bucket_upper_us[i] % 1000000, cum);
+		}
+		bprintf(b, "msgd_request_duration_seconds_bucket{le=\"+Inf\"} "
+		    "%" PRIu64 "\n", raw_get(sn->total, d->offset + H_COUNT));
+		up = raw_get(sn->total, d->offset + H_SUM);
+		bprintf(b, "msgd_request_duration_seconds_sum %" PRIu64 ".%06"
+		    PRIu64 "\n", up / 1000000, up % 1000000);
+		bprintf(b, "msgd_request_duration_seconds_count %" PRIu64 "\n",
+		    raw_get(sn->total, d->offset + H_COUNT));
+	}
+	return (b->data == NULL ? -1 : 0);
+}
+
+/* "3d04h", "2h03m", "4m05s", "12s". */
+static void
+fmt_dur(char *buf, size_t len, uint64_t secs)
+{
+	if (secs >= 86400)
+		snprintf(buf, len, "%" PRIu64 "d%02" PRIu64 "h", secs / 86400,
+		    secs % 86400 / 3600);
+	else if (secs >= 3600)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", secs / 3600,
+		    secs % 3600 / 60);
+	else if (secs >= 60)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", secs / 60,
+		    secs % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "s", secs);
+}
+
+/* 1234567 -> "1.2M": bytes and counts in 6 columns. */
+static void
+fmt_num(char *buf, size_t len, double v)
+{
+	const char	*units = " KMGTP";
+	int		 u = 0;
+
+	while (v >= 10000.0 && u < 5) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%.0f", v);
+	else
+		snprintf(buf, len, "%.1f%c", v, units[u]);
+}
+
+static void
+table_row(const struct stats_snap *sn, const uint8_t *s, const char *label,
+    uint64_t acc_all, const struct stats_snap *prev, const uint8_t *ps,
+    double dt, struct buf *b)
+{
+	char		up[16], req[16], bin[16], bout[16], rate[16], beat[16];
+	uint64_t	start, hb, acc;
+
+	start = raw_get(s, offsetof(struct stats_slot, start_us));
+	fmt_dur(up, sizeof(up), start && sn->now_us > start ?
+	    (sn->now_us - start) / 1000000 : 0);
+	fmt_num(req, sizeof(req), (double)snap_sum_name(sn, s, "requests"));
+	fmt_num(bin, sizeof(bin), (double)stats_get(sn, s, "bytes_in"));
+	fmt_num(bout, sizeof(bout), (double)stats_get(sn, s, "bytes_out"));
+	acc = stats_get(sn, s, "conn_accepted");
+	hb = raw_get(s, offsetof(struct stats_slot, heartbeat_ms));
+	if (label != NULL)
+		bprintf(b, "%-5s %-7s %-9s %-7s", label, "", "", "");
+	else {
+		snprintf(beat, sizeof(beat), "%.1fs",
+		    (double)age_ms(sn->now_ms, hb) / 1000.0);
+		bprintf(b, "%-5u %-7u %-9s %-7s", (unsigned)((s - sn->slots) /
+		    sn->hdr.slot_size), slot_u32(s,
+		    offsetof(struct stats_slot, pid)), stats_state_name(
+		    slot_u32(s, offsetof(struct stats_slot, state))), up);
+	}
+	bprintf(b, " %7" PRIu64 " %9" PRIu64 " %5.0f%% %9s %9s %9s",
+	    stats_get(sn, s, "conn_active"), acc,
+	    acc_all ? 100.0 * (double)acc / (double)acc_all : 0.0, req, bin,
+	    bout);
+	if (prev != NULL && dt > 0) {
+		fmt_num(rate, sizeof(rate), (double)(snap_sum_name(sn, s,
+		    "requests") - (ps != NULL ? snap_sum_name(prev, ps,
+		    "requests") : 0)) / dt);
+		bprintf(b, " %9s", rate);
+	}
+	if (label == NULL)
+		bprintf(b, " %6s", beat);
+	bprintf(b, "\n");
+}
+
+/*
+ * The human-readable table.  With prev (an earlier snapshot, --watch),
+ * per-second rates over the interval are added.
+ */
+int
+stats_render_table(const struct stats_snap *sn, const struct stats_snap *prev,
+    struct buf *b)
+{
+	const struct stats_hdr	*h = &sn->hdr;
+	const struct stats_listener *l;
+	const uint8_t		*s, *ps;
+	char			 up[16], v1[16], v2[16];
+	double			 dt = 0;
+	uint64_t		 acc_all = 0;
+	uint32_t		 i;
+
+	if (prev != NULL && sn->now_ms > prev->now_ms)
+		dt = (double)(sn->now_ms - prev->now_ms) / 1000.0;
+	fmt_dur(up, sizeof(up), (sn->now_us - h->master_start_us) / 1000000);
+	bprintf(b, "msgd %s (stats layout %u)  master pid %d  up %s  "
+	    "generation %" PRIu64 "  workers %u  master heartbeat %.1fs ago\n",
+	    h->version, h->layout, h->master_pid, up, h->generation,
+	    h->workers, (double)age_ms(sn->now_ms, h->master_heartbeat_ms) /
+	    1000.0);
+	for (i = 0; i < h->nlisteners; i++) {
+		l = &h->listeners[i];
+		if (l->tcp)
+			bprintf(b, "listen %-30s accept queue %u/%u (peak %u)\n",
+			    l->addr, l->queue, l->queue_max, l->queue_peak);
+		else
+			bprintf(b, "listen %s\n", l->addr);
+	}
+	for (i = 0; i < h->nslots; i++)
+		if (slot_live(snap_slot(sn, i)))
+			acc_all += stats_get(sn, snap_slot(sn, i),
+			    "conn_accepted");
+	bprintf(b, "\n%-5s %-7s %-9s %-7s %7s %9s %6s %9s %9s %9s", "slot",
+	    "pid", "state", "uptime", "active", "accepted", "share",
+	    "requests", "bytes_in", "bytes_out");
+	if (dt > 0)
+		bprintf(b, " %9s", "req/s");
+	bprintf(b, " %6s\n", "beat");
+	for (i = 0; i < h->nslots; i++) {
+		s = snap_slot(sn, i);
+		if (!slot_live(s))
+			continue;
+		ps = NULL;
+		if (prev != NULL && i < prev->hdr.nslots &&
+		    raw_get(prev->slots + (size_t)i * prev->hdr.slot_size,
+		    offsetof(struct stats_slot, pid)) ==
+		    raw_get(s, offsetof(struct stats_slot, pid)))
+			ps = prev->slots + (size_t)i * prev->hdr.slot_size;
+		table_row(sn, s, NULL, acc_all, prev, ps, dt, b);
+	}
+	table_row(sn, sn->total, "total", acc_all, prev,
+	    prev != NULL ? prev->total : NULL, dt, b);
+	if (dt > 0) {
+		fmt_num(v1, sizeof(v1), (double)(stats_get(sn, sn->total,
+		    "bytes_in") - stats_get(prev, prev->total, "bytes_in")) / dt);
+		fmt_num(v2, sizeof(v2), (double)(stats_get(sn, sn->total,
+		    "bytes_out") - stats_get(prev, prev->total, "bytes_out")) /
+		    dt);
+		bprintf(b, "rates over %.1fs: bytes in %s/s, out %s/s\n", dt,
+		    v1, v2);
+	}
+	bprintf(b, "\nlatency (all requests since start):");
+	for (i = 0; i < nitems(pcts); i++)
+		bprintf(b, " %s %" PRIu64 "us", pct_names[i],
+		    snap_percentile(sn, sn->total, pcts[i]));
+	bprintf(b, "\nerrors: protocol %" PRIu64 ", busy %" PRIu64
+	    ", idle timeouts %" PRIu64 ", read timeouts %" PRIu64 "\n",
+	    stats_get(sn, sn->total, "proto_errors"),
+	    stats_get(sn, sn->total, "conn_busy"),
+	    stats_get(sn, sn->total, "idle_timeouts"),
+	    stats_get(sn, sn->total, "read_timeouts"));
+	if (sn->torn > 0)
+		bprintf(b, "warning: %d slot(s) were mid-update (worker "
+		    "stuck?); their figures may be inexact\n", sn->torn);
+	return (b->data == NULL ? -1 : 0);
+}

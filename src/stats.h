@@ -1,0 +1,265 @@
+/*
+ * stats.h: the shared-memory statistics segment.
+ *
+ * A file (stats_file, e.g. /run/msgd/stats) created and sized by the master
+ * before it forks, mmapped shared by every process.  It holds plain
+ * fixed-size data and no pointers:
+ *
+ *	header		magic, layout, sizes, master pid/start/heartbeat,
+ *			generation, listeners (+ sampled accept queues),
+ *			histogram bucket bounds, counter descriptors
+ *	slot[nslots]	one per possible worker, cache-line aligned,
+ *			written only by that worker
+ *	retired		what dead workers had counted, folded by the master
+ *
+ * Writers bracket each update with a sequence counter (seqlock): odd while
+ * writing.  Readers copy and retry if the counter was odd or moved, so a
+ * snapshot is never torn and nobody ever takes a lock.  Readers find every
+ * counter through the descriptor table in the header, so an msgctl from
+ * another release reads the segment right as long as the layout version
+ * (which covers the header and the slot preamble) matches.
+ */
+#ifndef MSGD_STATS_H
+#define MSGD_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "hist.h"
+
+#define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
+#define STATS_LAYOUT		1
+#define STATS_ALIGN		128	/* >= a cache line, as nginx does */
+#define STATS_MAX_LISTENERS	16
+#define STATS_ADDR_LEN		128
+#define STATS_NAME_LEN		48
+#define STATS_MAX_DESC		96
+#define STATS_MAX_BUCKETS	512
+
+/*
+ * Every counter, declared once: field, metric name, label ("" or
+ * "key=value"), kind, unit, help.  This list generates the slot struct,
+ * the descriptor table, the sums and every renderer.
+ */
+#define STATS_COUNTERS(X)						\
+	X(conn_accepted, "connections_accepted", "", COUNTER, "connections", \
+	    "Connections accepted")					\
+	X(conn_active, "connections_active", "", GAUGE, "connections",	\
+	    "Connections open now")					\
+	X(conn_closed, "connections_closed", "", COUNTER, "connections", \
+	    "Connections closed")					\
+	X(conn_busy, "connections_rejected", "", COUNTER, "connections", \
+	    "Connections refused with BUSY at max_connections")	\
+	X(idle_timeouts, "idle_timeouts", "", COUNTER, "connections",	\
+	    "Connections closed by idle_timeout")			\
+	X(read_timeouts, "read_timeouts", "", COUNTER, "connections",	\
+	    "Connections closed by read_timeout (slow frame)")		\
+	X(bytes_in, "bytes_received", "", COUNTER, "bytes",		\
+	    "Bytes received from clients")				\
+	X(bytes_out, "bytes_sent", "", COUNTER, "bytes",		\
+	    "Bytes sent to clients")					\
+	X(proto_errors, "protocol_errors", "", COUNTER, "frames",	\
+	    "Frames refused for framing errors")			\
+	X(req_ping, "requests", "op=PING", COUNTER, "requests",	\
+	    "Requests by opcode")					\
+	X(req_echo, "requests", "op=ECHO", COUNTER, "requests", "")	\
+	X(req_upper, "requests", "op=UPPER", COUNTER, "requests", "")	\
+	X(req_time, "requests", "op=TIME", COUNTER, "requests", "")	\
+	X(req_stats, "requests", "op=STATS", COUNTER, "requests", "")	\
+	X(req_auth, "requests", "op=AUTH", COUNTER, "requests", "")	\
+	X(req_put, "requests", "op=PUT", COUNTER, "requests", "")	\
+	X(req_get, "requests", "op=GET", COUNTER, "requests", "")	\
+	X(req_list, "requests", "op=LIST", COUNTER, "requests", "")	\
+	X(req_del, "requests", "op=DEL", COUNTER, "requests", "")	\
+	X(req_exec, "requests", "op=EXEC", COUNTER, "requests", "")	\
+	X(req_other, "requests", "op=other", COUNTER, "requests", "")	\
+	X(st_ok, "responses", "status=OK", COUNTER, "responses",	\
+	    "Responses by status")					\
+	X(st_bad_request, "responses", "status=BAD_REQUEST", COUNTER,	\
+	    "responses", "")						\
+	X(st_unknown_op, "responses", "status=UNKNOWN_OP", COUNTER,	\
+	    "responses", "")						\
+	X(st_too_large, "responses", "status=TOO_LARGE", COUNTER,	\
+	    "responses", "")						\
+	X(st_not_found, "responses", "status=NOT_FOUND", COUNTER,	\
+	    "responses", "")						\
+	X(st_denied, "responses", "status=DENIED", COUNTER,		\
+	    "responses", "")						\
+	X(st_busy, "responses", "status=BUSY", COUNTER, "responses", "") \
+	X(st_timeout, "responses", "status=TIMEOUT", COUNTER,		\
+	    "responses", "")						\
+	X(st_internal, "responses", "status=INTERNAL", COUNTER,	\
+	    "responses", "")						\
+	X(st_bad_version, "responses", "status=BAD_VERSION", COUNTER,	\
+	    "responses", "")
+
+enum stats_kind {
+	STATS_COUNTER = 1,
+	STATS_GAUGE,
+	STATS_HISTOGRAM
+};
+
+enum stats_state {
+	STATS_EMPTY = 0,	/* slot never used or reset */
+	STATS_STARTING,
+	STATS_IDLE,
+	STATS_BUSY,
+	STATS_DRAINING,
+	STATS_DEAD
+};
+
+struct stats_counters {
+#define X(f, m, l, k, u, h)	uint64_t f;
+	STATS_COUNTERS(X)
+#undef X
+	struct hist	latency;	/* request handling time, us */
+};
+
+/* A worker's slot.  The preamble (up to counters) is fixed per layout. */
+struct stats_slot {
+	_Atomic uint64_t	seq;		/* odd while being written */
+	int32_t			pid;
+	uint32_t		state;		/* enum stats_state */
+	uint64_t		generation;	/* of the master's config */
+	uint64_t		start_us;	/* CLOCK_REALTIME */
+	_Atomic uint64_t	heartbeat_ms;	/* CLOCK_MONOTONIC */
+	uint64_t		pad[3];
+	struct stats_counters	c;
+} __attribute__((aligned(STATS_ALIGN)));
+
+struct stats_desc {
+	char		name[STATS_NAME_LEN];	/* metric name */
+	char		label[STATS_NAME_LEN];	/* "" or "key=value" */
+	char		field[STATS_NAME_LEN];	/* JSON / table key */
+	char		unit[16];
+	char		help[96];
+	uint32_t	kind;			/* enum stats_kind */
+	uint32_t	offset;			/* in struct stats_slot */
+	uint32_t	nbuckets;		/* histograms */
+	uint32_t	pad;
+};
+
+struct stats_listener {
+	char		addr[STATS_ADDR_LEN];
+	uint32_t	queue;		/* accept queue now (TCP_INFO) */
+	uint32_t	queue_max;	/* its limit (backlog) */
+	uint32_t	queue_peak;	/* highest queue seen */
+	uint32_t	tcp;		/* 0: no queue figures (unix) */
+};
+
+struct stats_hdr {
+	uint64_t		magic;
+	uint32_t		layout;
+	uint32_t		hdr_size;
+	uint64_t		total_size;
+	uint32_t		slot_size;
+	uint32_t		nslots;
+	uint32_t		slot_offset;
+	uint32_t		retired_offset;
+	uint32_t		ndesc;
+	uint32_t		nbuckets;
+	int32_t			master_pid;
+	uint32_t		nlisteners;
+	uint64_t		master_start_us;	/* CLOCK_REALTIME */
+	char			version[32];		/* msgd release */
+	/* Written by the master under mseq. */
+	_Atomic uint64_t	mseq;
+	_Atomic uint64_t	master_heartbeat_ms;	/* CLOCK_MONOTONIC */
+	uint64_t		generation;
+	uint32_t		workers;		/* configured now */
+	uint32_t		pad;
+	struct stats_listener	listeners[STATS_MAX_LISTENERS];
+	uint64_t		bucket_upper_us[STATS_MAX_BUCKETS];
+	struct stats_desc	desc[STATS_MAX_DESC];
+} __attribute__((aligned(STATS_ALIGN)));
+
+/* A process's view of a mapped segment. */
+struct stats_seg {
+	struct stats_hdr	*hdr;
+	size_t			 size;
+	int			 writable;
+};
+
+/*
+ * A consistent copy for rendering: header fields, every slot and the
+ * retired totals, read without locks.  Counters are read through the
+ * descriptor table, never through struct stats_counters, so the renderers
+ * work on a segment of another release with the same layout.
+ */
+struct stats_snap {
+	struct stats_hdr	 hdr;
+	uint8_t			*slots;		/* nslots * slot_size */
+	uint8_t			*retired;	/* slot_size */
+	uint8_t			*total;		/* retired + live slots */
+	uint64_t		 now_ms;	/* CLOCK_MONOTONIC at read */
+	uint64_t		 now_us;	/* CLOCK_REALTIME at read */
+	int			 torn;		/* slots that never settled */
+};
+
+/* Writer side (a worker, its own slot only). */
+static inline void
+stats_begin(struct stats_slot *s)
+{
+	atomic_store_explicit(&s->seq,
+	    atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static inline void
+stats_end(struct stats_slot *s)
+{
+	atomic_store_explicit(&s->seq,
+	    atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+	    memory_order_release);
+}
+
+/*
+ * The request path's updates.  Configure with --disable-stats to compile
+ * them out (only to measure what they cost: msgctl stats then shows zeros).
+ */
+#ifdef MSGD_NO_STATS
+#define STATS_ADD(s, f, n)	do { (void)(s); } while (0)
+#define STATS_REQUEST(s, op, st, us) do { (void)(s); } while (0)
+#define STATS_CLOCK()		0
+#else
+#define STATS_REQUEST(s, op, st, us)	stats_request(s, op, st, us)
+#define STATS_CLOCK()		mono_us()
+/* One counter update as its own seqlock section. */
+#define STATS_ADD(s, f, n)	do {					\
+	stats_begin(s);							\
+	(s)->c.f += (n);						\
+	stats_end(s);							\
+} while (0)
+#endif
+
+int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
+int	 stats_open(struct stats_seg *, const char *, char *, size_t);
+void	 stats_close(struct stats_seg *);
+int	 stats_unlink(const char *);
+struct stats_slot *stats_slot(const struct stats_seg *, int);
+void	 stats_set_master(struct stats_seg *, int, uint64_t);
+void	 stats_set_listener(struct stats_seg *, int, const char *, int,
+	    uint32_t, uint32_t);
+void	 stats_master_beat(struct stats_seg *);
+void	 stats_slot_start(struct stats_slot *, int, uint64_t);
+void	 stats_slot_state(struct stats_slot *, enum stats_state);
+void	 stats_beat(struct stats_slot *, uint64_t);
+void	 stats_fold(struct stats_seg *, int);
+void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
+	    uint64_t);
+
+int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
+	    char *, size_t);
+void	 stats_snap_free(struct stats_snap *);
+uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);
+int	 stats_render_json(const struct stats_snap *, struct buf *);
+int	 stats_render_prometheus(const struct stats_snap *, struct buf *);
+int	 stats_render_table(const struct stats_snap *,
+	    const struct stats_snap *, struct buf *);
+const char *stats_state_name(unsigned int);
+
+#endif /* MSGD_STATS_H */
