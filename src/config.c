@@ -70,9 +70,9 @@ static const struct conf_item root_items[] = {
 	    F(output_limit), NULL },
 	{ "idle_timeout",	CT_SECONDS,	0, 86400000,
 	    F(idle_timeout_ms), NULL },
-	{ "read_timeout",	CT_SECONDS,	1, 3600000,
+	{ "read_timeout",	CT_SECONDS,	100, 3600000,
 	    F(read_timeout_ms), NULL },
-	{ "shutdown_timeout",	CT_SECONDS,	1, 3600000,
+	{ "shutdown_timeout",	CT_SECONDS,	100, 3600000,
 	    F(shutdown_timeout_ms), NULL },
 	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
 	{ NULL,			0,		0, 0, 0, 0, NULL }
@@ -240,7 +240,8 @@ load_seconds(struct msgd_conf *c, const struct conf_item *it,
 		    (double)it->min / 1000.0, (double)it->max / 1000.0, secs);
 		return;
 	}
-	store_uint(c, it, (uint64_t)(ms + 0.5));
+	/* Round up: 0.0004 s must not become 0, which may mean "never". */
+	store_uint(c, it, (uint64_t)ms + ((double)(uint64_t)ms < ms));
 }
 
 static void

@@ -16,6 +16,7 @@ static int		 log_level = LOG_LVL_INFO;
 static char		 log_ident[32] = "msgd";
 static char		 log_role[32] = "";
 static int		 log_journal;	/* stderr goes to journald: "<N>" prefixes */
+static int		 log_also_stderr; /* syslog target, not yet detached */
 
 static const struct {
 	const char	*name;
@@ -38,6 +39,13 @@ log_init(const char *ident, enum log_target target, int level)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 	if (target == LOG_TO_SYSLOG)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* While starting in the background: copy warnings to the terminal too. */
+void
+log_setstderr(int on)
+{
+	log_also_stderr = on;
 }
 
 void
@@ -103,6 +111,8 @@ vlog(int pri, const char *fmt, va_list ap, int with_errno)
 			syslog(pri, "%s: %s", log_role, msg);
 		else
 			syslog(pri, "%s", msg);
+		if (log_also_stderr && pri <= LOG_LVL_WARN)
+			fprintf(stderr, "%s: %s\n", log_ident, msg);
 	} else if (log_journal) {
 		/* journald adds time and pid itself; "<N>" carries the level. */
 		if (log_role[0] != '\0')

@@ -24,6 +24,7 @@ enum log_target {
 
 void	log_init(const char *ident, enum log_target, int level);
 void	log_setlevel(int level);
+void	log_setstderr(int);
 int	log_getlevel(void);
 void	log_procname(const char *role);
 int	log_level_parse(const char *name);

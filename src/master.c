@@ -50,6 +50,7 @@ struct master {
 	int			 stopping;
 	uint64_t		 stop_deadline;
 	int			 killed;
+	int			 quick;		/* SIGQUIT: no drain */
 };
 
 static const int master_sigs[] = {
@@ -323,8 +324,9 @@ master_signal(struct master *m)
 			master_stop(m, "SIGINT");
 			break;
 		case SIGQUIT:
-			log_info("SIGQUIT: stopping now");
+			log_info("SIGQUIT: stopping now, killing the workers");
 			m->stopping = 1;
+			m->quick = 1;
 			m->stop_deadline = mono_ms();
 			break;
 		case SIGHUP:
@@ -339,7 +341,7 @@ master_signal(struct master *m)
 
 /* Run the master until stopped; returns the process exit code. */
 int
-master_main(const struct msgd_conf *conf)
+master_main(const struct msgd_conf *conf, int detach_now)
 {
 	struct master	 m;
 	struct pollfd	 pfd;
@@ -360,6 +362,12 @@ master_main(const struct msgd_conf *conf)
 		master_unbind(&m);
 		return (1);
 	}
+	if (detach_now) {
+		/* Setup errors above went to the terminal; now go quiet. */
+		detach();
+		log_setstderr(0);
+		stats_set_pid(&m.stats, (int)getpid());
+	}
 	m.nprocs = conf->workers;
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
 		fatal("calloc");
@@ -379,9 +387,10 @@ master_main(const struct msgd_conf *conf)
 			if (master_alive(&m) == 0)
 				break;
 			if (now >= m.stop_deadline && !m.killed) {
-				log_warnx("workers still running after the "
-				    "shutdown timeout: killing %d",
-				    master_alive(&m));
+				if (!m.quick)
+					log_warnx("workers still running after "
+					    "the shutdown timeout: killing %d",
+					    master_alive(&m));
 				master_kill_all(&m, SIGKILL);
 				m.killed = 1;
 			}

@@ -7,6 +7,6 @@
 
 #include "config.h"
 
-int	master_main(const struct msgd_conf *);
+int	master_main(const struct msgd_conf *, int);
 
 #endif /* MSGD_MASTER_H */

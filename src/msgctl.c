@@ -407,6 +407,10 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 			fprintf(stderr, "msgctl: %s", errs);
 			return (-1);
 		}
+		/* Absent is normal (a client-only host); broken is not. */
+		if (access(path, F_OK) == 0)
+			fprintf(stderr, "msgctl: warning: %s has errors, using "
+			    "the default address and stats file\n", path);
 		conf_defaults(&conf);
 	}
 	snprintf(addr, len, "%s", conf.listen[0]);

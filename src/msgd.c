@@ -1,10 +1,6 @@
 /*
  * msgd.c: the daemon's main(): options, configuration, then the master.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,34 +26,6 @@ usage(FILE *fp)
 	    "  -t       check the configuration and exit\n"
 	    "  -V       print the version and exit\n"
 	    "  -h       print this help and exit\n", MSGD_CONF_PATH);
-}
-
-/* Detach from the terminal the classic way: fork, setsid, fork. */
-static void
-daemonize(void)
-{
-	pid_t	pid;
-	int	fd;
-
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid != 0)
-		_exit(0);
-	if (setsid() == -1)
-		fatal("setsid");
-	if ((pid = fork()) == -1)
-		fatal("fork");
-	if (pid != 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		fatal("chdir /");
-	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		fatal("open /dev/null");
-	dup2(fd, STDIN_FILENO);
-	dup2(fd, STDOUT_FILENO);
-	dup2(fd, STDERR_FILENO);
-	if (fd > STDERR_FILENO)
-		close(fd);
 }
 
 int
@@ -108,12 +76,11 @@ main(int argc, char *argv[])
 		return (0);
 	}
 
-	if (!foreground) {
-		daemonize();
-		log_init("msgd", LOG_TO_SYSLOG, conf.log_level);
-	} else
-		log_init("msgd", conf.log_syslog ? LOG_TO_SYSLOG :
-		    LOG_TO_STDERR, conf.log_level);
+	/* Errors before detaching still reach the terminal (master.c). */
+	log_init("msgd", foreground && !conf.log_syslog ? LOG_TO_STDERR :
+	    LOG_TO_SYSLOG, conf.log_level);
+	if (!foreground)
+		log_setstderr(1);
 	log_info("msgd %s starting with %s", PACKAGE_VERSION, path);
-	return (master_main(&conf));
+	return (master_main(&conf, !foreground));
 }

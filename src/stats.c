@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -199,6 +200,29 @@ fail:
 	return (-1);
 }
 
+/* Say who may read the segment: its mode, owner uid and group name. */
+static void
+access_cause(const char *path, char *cause, size_t len)
+{
+	struct stat	 st;
+	struct group	*gr;
+
+	if (stat(path, &st) == -1) {
+		snprintf(cause, len, "%s: permission denied", path);
+		return;
+	}
+	if ((gr = getgrgid(st.st_gid)) != NULL)
+		snprintf(cause, len, "%s: permission denied: mode %04o, "
+		    "readable by uid %u and members of group %s", path,
+		    (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+		    gr->gr_name);
+	else
+		snprintf(cause, len, "%s: permission denied: mode %04o, readable "
+		    "by uid %u and members of gid %u", path,
+		    (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+		    (unsigned)st.st_gid);
+}
+
 /*
  * Map an existing segment read-only and check it is one we can read: a
  * missing file, another layout, a truncated or foreign file are refused
@@ -218,9 +242,7 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 			snprintf(cause, len, "%s: no such file (is msgd "
 			    "running, and is this its stats_file?)", path);
 		else if (errno == EACCES)
-			snprintf(cause, len, "%s: permission denied (the file "
-			    "is mode 0640: run as its owner or a member of its "
-			    "group)", path);
+			access_cause(path, cause, len);
 		else
 			snprintf(cause, len, "%s: %s", path, strerror(errno));
 		return (-1);
@@ -362,6 +384,17 @@ stats_set_listener(struct stats_seg *seg, int i, const char *addr, int tcp,
 	if ((uint32_t)i + 1 > h->nlisteners)
 		h->nlisteners = (uint32_t)i + 1;
 	master_end(h);
+}
+
+/* Master: record its pid again after detaching (fork changed it). */
+void
+stats_set_pid(struct stats_seg *seg, int pid)
+{
+	if (seg->hdr == NULL)
+		return;
+	master_begin(seg->hdr);
+	seg->hdr->master_pid = pid;
+	master_end(seg->hdr);
 }
 
 void

@@ -245,6 +245,7 @@ void	 stats_set_master(struct stats_seg *, int, uint64_t);
 void	 stats_set_listener(struct stats_seg *, int, const char *, int,
 	    uint32_t, uint32_t);
 void	 stats_master_beat(struct stats_seg *);
+void	 stats_set_pid(struct stats_seg *, int);
 void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
 void	 stats_beat(struct stats_slot *, uint64_t);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 static char	*title_base;	/* start of argv[] memory we may overwrite */
@@ -167,18 +168,48 @@ ncpus(void)
 }
 
 /*
- * Remember argv's memory so proctitle_set() can overwrite it: that is what
- * ps(1) shows.  Only the argv strings themselves are reused (not environ),
- * so titles longer than the original command line are truncated.
+ * Make argv's memory available for proctitle_set(): that is what ps(1)
+ * shows.  argv and environ strings usually sit back to back; environ is
+ * copied to the heap so the whole stretch can hold a longer title.
  */
 void
 proctitle_init(int argc, char **argv)
 {
+	extern char	**environ;
+	char		 *base, *end, **env, *copy;
+	int		  i, n;
+
 	if (argc < 1 || argv[0] == NULL)
 		return;
-	title_base = argv[0];
-	title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) -
-	    argv[0]) + 1;
+	base = argv[0];
+	end = argv[0] + strlen(argv[0]) + 1;
+	for (i = 1; i < argc; i++)
+		if (argv[i] == end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	if ((env = calloc((size_t)n + 1, sizeof(*env))) != NULL) {
+		for (i = 0; i < n; i++) {
+			if (environ[i] == end)
+				end = environ[i] + strlen(environ[i]) + 1;
+			if ((env[i] = strdup(environ[i])) == NULL)
+				break;
+		}
+		if (i == n)
+			environ = env;
+		else {
+			/* Out of memory: keep environ, use argv only. */
+			end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+		}
+	}
+	/* The program keeps reading its arguments: give it copies. */
+	for (i = 0; i < argc; i++) {
+		if ((copy = strdup(argv[i])) == NULL)
+			return;
+		argv[i] = copy;
+	}
+	title_base = base;
+	title_len = (size_t)(end - base);
 }
 
 /* Set the title shown by ps and the 15-byte comm shown by top. */
@@ -196,4 +227,32 @@ proctitle_set(const char *fmt, ...)
 		return;
 	memset(title_base, 0, title_len);
 	snprintf(title_base, title_len, "%s", buf);
+}
+
+/* Detach from the terminal the classic way: fork, setsid, fork. */
+void
+detach(void)
+{
+	pid_t	pid;
+	int	fd;
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		fatal("setsid");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		fatal("chdir /");
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		fatal("open /dev/null");
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
 }

@@ -25,6 +25,7 @@ int	 fd_nonblock(int);
 int	 fd_cloexec(int);
 int	 ncpus(void);
 void	 proctitle_init(int, char **);
+void	 detach(void);
 void	 proctitle_set(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* MSGD_UTIL_H */

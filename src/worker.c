@@ -74,13 +74,19 @@ worker_listen(struct worker *w, int on)
 	}
 }
 
-/* Refuse a connection past max_connections with a BUSY frame. */
+/*
+ * Refuse a connection past max_connections with a BUSY frame.  Input the
+ * client already sent is read away first: closing a socket with unread
+ * data sends a reset, which can destroy the BUSY frame in flight.
+ */
 static void
 worker_reject(struct worker *w, int fd)
 {
 	uint8_t		 frame[MSG_HDR_LEN + 64];
+	char		 sink[1024];
 	const char	*msg = "too many connections";
 	size_t		 mlen = strlen(msg);
+	int		 i;
 
 	msg_encode_response(frame, MSG_OP_NONE, MSG_ST_BUSY, 0, 0,
 	    (uint32_t)mlen);
@@ -88,6 +94,9 @@ worker_reject(struct worker *w, int fd)
 	/* A fresh socket's send buffer is empty: this cannot block. */
 	(void)send(fd, frame, MSG_HDR_LEN + mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)shutdown(fd, SHUT_WR);
+	for (i = 0; i < 4; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
 	close(fd);
 	STATS_ADD(w->slot, conn_busy, 1);
 }
@@ -134,8 +143,17 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			}
 		}
 		if (w->env.nconns >= w->conf->max_connections) {
+			/*
+			 * Full.  EPOLLEXCLUSIVE would keep waking us for
+			 * every new connection, so step aside for a moment:
+			 * workers with room take the queue meanwhile, and if
+			 * the whole pool is full, clients get BUSY from
+			 * whoever comes back first.
+			 */
 			worker_reject(w, fd);
-			continue;
+			worker_listen(w, 0);
+			w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
+			return;
 		}
 		if (conn_new(&w->env, fd) == NULL)
 			close(fd);
