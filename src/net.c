@@ -272,7 +272,12 @@ net_connect(const struct net_addr *a, int timeout_ms, char *cause, size_t len)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->sslen) == 0)
 		return (fd);
-	if (errno != EINPROGRESS && errno != EAGAIN) {
+	/*
+	 * Only EINPROGRESS means a connection is under way.  EAGAIN (a unix
+	 * listener's queue is full, or no local TCP port is free) leaves the
+	 * socket unconnected: polling it would report it writable at once.
+	 */
+	if (errno != EINPROGRESS) {
 		snprintf(cause, len, "connect to %s: %s", a->text,
 		    strerror(errno));
 		goto fail;

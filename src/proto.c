@@ -3,6 +3,7 @@
  * globals that change, no logging.  Every length is checked before the body
  * is touched.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -251,20 +252,31 @@ msg_op_name(unsigned int op)
 	return (NULL);
 }
 
-/* Opcode from a name ("echo", case-insensitive) or a number ("0x02", "2"). */
+/*
+ * Opcode from a name ("echo", case-insensitive) or a number, decimal ("2",
+ * "16") or hexadecimal ("0x02", "0x10").  A leading 0 does not mean octal:
+ * "010" is 10, not 8.
+ */
 int
 msg_op_parse(const char *s)
 {
 	size_t		 i;
 	char		*end;
 	unsigned long	 v;
+	int		 base = 10;
 
 	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 		if (strcasecmp(op_names[i].name, s) == 0)
 			return (op_names[i].op);
-	if (*s < '0' || *s > '9')
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	/* strtoul would take spaces and a sign; only digits are numbers. */
+	if (!(base == 16 ? isxdigit((unsigned char)*s) :
+	    isdigit((unsigned char)*s)))
 		return (-1);
-	v = strtoul(s, &end, 0);
+	v = strtoul(s, &end, base);
 	if (*end != '\0' || v > 0xff)
 		return (-1);
 	return ((int)v);

@@ -1,6 +1,7 @@
 /*
  * timer.c: deadline lists with a uniform timeout each.
  */
+#include <limits.h>
 #include <stddef.h>
 
 #include "timer.h"
@@ -57,6 +58,9 @@ timer_wait_ms(struct timer_list *l, uint64_t now, int wait)
 	if (t == NULL)
 		return (wait);
 	d = t->deadline > now ? t->deadline - now : 0;
+	/* A list's timeout is a uint32_t: it need not fit in an int. */
+	if (d > INT_MAX)
+		d = INT_MAX;
 	if (wait < 0 || d < (uint64_t)wait)
 		return ((int)d);
 	return (wait);

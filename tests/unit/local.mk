@@ -3,3 +3,28 @@ UNIT_TESTS += tests/unit/test_proto
 tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
 tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_proto_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_net
+tests_unit_test_net_SOURCES = tests/unit/test_net.c
+tests_unit_test_net_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_net_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_buf
+tests_unit_test_buf_SOURCES = tests/unit/test_buf.c
+tests_unit_test_buf_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_buf_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_timer
+tests_unit_test_timer_SOURCES = tests/unit/test_timer.c
+tests_unit_test_timer_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_timer_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_util
+tests_unit_test_util_SOURCES = tests/unit/test_util.c
+tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_util_LDADD = $(UNIT_LDADD)

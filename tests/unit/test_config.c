@@ -1,0 +1,570 @@
+/*
+ * test_config.c: conf_load() on temporary files: every setting stored,
+ * defaults, the shipped etc/msgd.conf, and the exact "file:line: setting:
+ * message" lines for each kind of bad file.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+/* The build's default, as config.c gets it. */
+#ifndef MSGD_STATS_PATH
+#define MSGD_STATS_PATH	"/run/msgd/stats"
+#endif
+
+/* One load of one temporary file. */
+struct load {
+	char			path[256];
+	struct msgd_conf	conf;
+	char			err[CONF_ERRORS_MAX];
+	int			rc;
+};
+
+/*
+ * Write text to a new temporary file, load it with errlen bytes for the
+ * messages, remove it.
+ */
+static void
+load_text_n(struct load *l, const char *text, size_t errlen)
+{
+	const char	*dir = getenv("TMPDIR");
+	size_t		 len = strlen(text);
+	int		 fd;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(l->path, sizeof(l->path), "%s/test_config.XXXXXX", dir);
+	fd = mkstemp(l->path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+	memset(l->err, 'x', sizeof(l->err));
+	l->rc = conf_load(l->path, &l->conf, l->err, errlen);
+	unlink(l->path);
+}
+
+static void
+load_text(struct load *l, const char *text)
+{
+	load_text_n(l, text, sizeof(l->err));
+}
+
+static void
+load_good(struct load *l, const char *text)
+{
+	load_text(l, text);
+	if (l->rc != 0)
+		fail_msg("conf_load failed: %s", l->err);
+	assert_string_equal(l->err, "");
+	assert_string_equal(l->conf.path, l->path);
+}
+
+/* The load failed with exactly one message: "FILE:line: msg". */
+static void
+assert_only_error(const struct load *l, int line, const char *msg)
+{
+	char	want[512];
+
+	assert_int_equal(l->rc, -1);
+	snprintf(want, sizeof(want), "%s:%d: %s\n", l->path, line, msg);
+	assert_string_equal(l->err, want);
+}
+
+/* Among the messages is a line starting "FILE:line: msg". */
+static void
+assert_has_error(const struct load *l, int line, const char *msg)
+{
+	char	want[512];
+
+	assert_int_equal(l->rc, -1);
+	snprintf(want, sizeof(want), "%s:%d: %s", l->path, line, msg);
+	if (strstr(l->err, want) == NULL)
+		fail_msg("no \"%s\" in:\n%s", want, l->err);
+}
+
+static int
+count_lines(const char *s)
+{
+	int	n = 0;
+
+	for (; *s != '\0'; s++)
+		if (*s == '\n')
+			n++;
+	return (n);
+}
+
+/* text fails with the one message msg on line 1. */
+static void
+assert_bad_line1(const char *text, const char *msg)
+{
+	struct load	l;
+
+	load_text(&l, text);
+	assert_only_error(&l, 1, msg);
+}
+
+static void
+test_conf_load_every_setting(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l,
+	    "listen = [ \"127.0.0.1:9000\", \"[::1]:9001\",\n"
+	    "    \"unix:/tmp/msgd-test.sock\", \"*:9002\" ];\n"
+	    "workers = 3;\n"
+	    "max_workers = 8;\n"
+	    "stats_file = \"/tmp/msgd-test.stats\";\n"
+	    "backlog = 128;\n"
+	    "max_body = 65536;\n"
+	    "max_connections = 50;\n"
+	    "output_limit = 1073741824;\n"
+	    "idle_timeout = 0.5;\n"
+	    "read_timeout = 2;\n"
+	    "shutdown_timeout = 1.25;\n"
+	    "log = {\n"
+	    "\tlevel = \"debug\";\n"
+	    "\ttarget = \"syslog\";\n"
+	    "};\n");
+	assert_int_equal(l.conf.nlisten, 4);
+	assert_string_equal(l.conf.listen[0], "127.0.0.1:9000");
+	assert_string_equal(l.conf.listen[1], "[::1]:9001");
+	assert_string_equal(l.conf.listen[2], "unix:/tmp/msgd-test.sock");
+	assert_string_equal(l.conf.listen[3], "*:9002");
+	assert_int_equal(l.conf.workers, 3);
+	assert_int_equal(l.conf.max_workers, 8);
+	assert_string_equal(l.conf.stats_file, "/tmp/msgd-test.stats");
+	assert_int_equal(l.conf.backlog, 128);
+	assert_int_equal(l.conf.max_body, 65536);
+	assert_int_equal(l.conf.max_connections, 50);
+	assert_true(l.conf.output_limit == 1073741824);
+	assert_int_equal(l.conf.idle_timeout_ms, 500);
+	assert_int_equal(l.conf.read_timeout_ms, 2000);
+	assert_int_equal(l.conf.shutdown_timeout_ms, 1250);
+	assert_int_equal(l.conf.log_level, LOG_LVL_DEBUG);
+	assert_int_equal(l.conf.log_syslog, 1);
+}
+
+/* What a file without settings means, as msgd.conf(5) documents it. */
+static void
+assert_documented_defaults(const struct msgd_conf *c)
+{
+	int	cpus = ncpus();
+
+	assert_int_equal(c->nlisten, 2);
+	assert_string_equal(c->listen[0], "127.0.0.1:7878");
+	assert_string_equal(c->listen[1], "[::1]:7878");
+	assert_int_equal(c->max_workers, 64);
+	/* "auto", capped by max_workers. */
+	assert_int_equal(c->workers, cpus < 64 ? cpus : 64);
+	assert_string_equal(c->stats_file, MSGD_STATS_PATH);
+	assert_int_equal(c->backlog, 511);
+	assert_int_equal(c->max_body, 16777216);
+	assert_int_equal(c->max_connections, 10000);
+	assert_true(c->output_limit == 1048576);
+	assert_int_equal(c->idle_timeout_ms, 300000);
+	assert_int_equal(c->read_timeout_ms, 10000);
+	assert_int_equal(c->shutdown_timeout_ms, 10000);
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_int_equal(c->log_syslog, 0);
+}
+
+static void
+test_conf_load_empty_file(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "");
+	assert_documented_defaults(&l.conf);
+	/* Comments only is empty too. */
+	load_good(&l, "# nothing\n// here\n/* at all */\n");
+	assert_documented_defaults(&l.conf);
+}
+
+static void
+test_conf_load_shipped_file(void **state)
+{
+	struct msgd_conf	 c;
+	const char		*srcdir = getenv("MSGD_SRCDIR");
+	char			 path[CONF_PATH_MAX], err[CONF_ERRORS_MAX];
+
+	(void)state;
+	if (srcdir == NULL)
+		skip();		/* run by hand, outside make check */
+	snprintf(path, sizeof(path), "%s/etc/msgd.conf", srcdir);
+	if (conf_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	/* It says it shows every setting with its default. */
+	assert_documented_defaults(&c);
+}
+
+static void
+test_conf_load_workers_auto(void **state)
+{
+	struct load	l;
+	int		cpus = ncpus();
+
+	(void)state;
+	load_good(&l, "workers = \"auto\";\nmax_workers = 1024;\n");
+	assert_int_equal(l.conf.workers, cpus);
+	/* "auto" never asks for more workers than there are slots. */
+	load_good(&l, "workers = \"auto\";\nmax_workers = 1;\n");
+	assert_int_equal(l.conf.workers, 1);
+	load_good(&l, "max_workers = 1024;\nworkers = 1024;\n");
+	assert_int_equal(l.conf.workers, 1024);
+}
+
+static void
+test_conf_load_workers_above_max_workers(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	assert_bad_line1("workers = 65;\n",
+	    "workers: must be at most max_workers (64), got 65");
+	load_text(&l, "max_workers = 4;\n\nworkers = 5;\n");
+	assert_only_error(&l, 3,
+	    "workers: must be at most max_workers (4), got 5");
+	assert_bad_line1("max_workers = 0;\n",
+	    "max_workers: must be 1..1024, got 0");
+}
+
+static void
+test_conf_load_stats_file(void **state)
+{
+	char	text[400];
+
+	(void)state;
+	assert_bad_line1("stats_file = \"\";\n",
+	    "stats_file: must be a path of 1..255 bytes, got 0");
+	snprintf(text, sizeof(text), "stats_file = \"/%0299d\";\n", 0);
+	assert_bad_line1(text,
+	    "stats_file: must be a path of 1..255 bytes, got 300");
+	assert_bad_line1("stats_file = 1;\n",
+	    "stats_file: must be a string (a file path), got an integer");
+}
+
+static void
+test_conf_load_seconds(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "idle_timeout = 0;\nread_timeout = 0.1;\n"
+	    "shutdown_timeout = 3600;\n");
+	assert_int_equal(l.conf.idle_timeout_ms, 0);
+	assert_int_equal(l.conf.read_timeout_ms, 100);
+	assert_int_equal(l.conf.shutdown_timeout_ms, 3600000);
+	load_good(&l, "idle_timeout = 86400;\nread_timeout = 1.5;\n");
+	assert_int_equal(l.conf.idle_timeout_ms, 86400000);
+	assert_int_equal(l.conf.read_timeout_ms, 1500);
+	/* Fractions of a millisecond round up: never 0, which is "never". */
+	load_good(&l, "idle_timeout = 0.0004;\nread_timeout = 1.0001;\n");
+	assert_int_equal(l.conf.idle_timeout_ms, 1);
+	assert_int_equal(l.conf.read_timeout_ms, 1001);
+
+	assert_bad_line1("read_timeout = 0.099;\n",
+	    "read_timeout: must be 0.1..3600 seconds, got 0.099");
+	assert_bad_line1("idle_timeout = -1;\n",
+	    "idle_timeout: must be 0..86400 seconds, got -1");
+	assert_bad_line1("shutdown_timeout = 3601;\n",
+	    "shutdown_timeout: must be 0.1..3600 seconds, got 3601");
+	assert_bad_line1("read_timeout = \"10s\";\n",
+	    "read_timeout: must be a number of seconds, got a string");
+}
+
+static void
+test_conf_load_uint64_setting(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	/* libconfig makes this an int64; the field is 64 bits wide. */
+	load_good(&l, "output_limit = 4096L;\n");
+	assert_true(l.conf.output_limit == 4096);
+	/*
+	 * Written without L, libconfig 1.5 wraps such a literal to 32 bits
+	 * before msgd sees it (reported); with L it is range-checked.
+	 */
+	assert_bad_line1("output_limit = 5000000000L;\n",
+	    "output_limit: must be 4096..1073741824, got 5000000000");
+}
+
+static void
+test_conf_load_syntax_error(void **state)
+{
+	struct load	l;
+	char		want[300];
+
+	(void)state;
+	load_text(&l, "workers = 2;\nbacklog = ;\n");
+	assert_int_equal(l.rc, -1);
+	snprintf(want, sizeof(want), "%s:2: ", l.path);
+	assert_memory_equal(l.err, want, strlen(want));
+	assert_true(strlen(l.err) > strlen(want) + 1);
+	assert_int_equal(count_lines(l.err), 1);
+
+	load_text(&l, "a = 1;\nb = 2;\nlog = {\n level = \"info\"\n");
+	assert_int_equal(l.rc, -1);
+	assert_int_equal(count_lines(l.err), 1);
+	assert_non_null(strstr(l.err, l.path));
+}
+
+static void
+test_conf_load_unknown_setting(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	assert_bad_line1("wokers = 3;\n", "wokers: unknown setting");
+	load_text(&l, "log = {\n\tlevel = \"info\";\n\tcolour = \"red\";\n};\n");
+	assert_only_error(&l, 3, "log.colour: unknown setting");
+	load_text(&l, "\n\nextra = { a = 1; };\n");
+	assert_only_error(&l, 3, "extra: unknown setting");
+}
+
+static void
+test_conf_load_wrong_type(void **state)
+{
+	(void)state;
+	assert_bad_line1("backlog = \"many\";\n",
+	    "backlog: must be an integer, got a string");
+	assert_bad_line1("max_body = 1.5;\n",
+	    "max_body: must be an integer, got a number");
+	assert_bad_line1("max_connections = true;\n",
+	    "max_connections: must be an integer, got a boolean");
+	assert_bad_line1("workers = 2.0;\n",
+	    "workers: must be an integer or \"auto\", got a number");
+	assert_bad_line1("workers = \"many\";\n",
+	    "workers: must be 1..1024 or \"auto\", got \"many\"");
+	assert_bad_line1("log = \"stderr\";\n",
+	    "log: must be a group { ... }, got a string");
+	assert_bad_line1("log = { level = 7; };\n",
+	    "log.level: must be a string, got an integer");
+	assert_bad_line1("log = { target = 1; };\n",
+	    "log.target: must be a string, got an integer");
+}
+
+static void
+test_conf_load_out_of_range(void **state)
+{
+	(void)state;
+	assert_bad_line1("workers = 0;\n", "workers: must be 1..1024, got 0");
+	assert_bad_line1("workers = 1025;\n",
+	    "workers: must be 1..1024, got 1025");
+	assert_bad_line1("workers = -1;\n", "workers: must be 1..1024, got -1");
+	assert_bad_line1("backlog = 0;\n", "backlog: must be 1..65535, got 0");
+	assert_bad_line1("backlog = 65536;\n",
+	    "backlog: must be 1..65535, got 65536");
+	assert_bad_line1("max_body = 15;\n",
+	    "max_body: must be 16..1073741824, got 15");
+	assert_bad_line1("max_body = 1073741825;\n",
+	    "max_body: must be 16..1073741824, got 1073741825");
+	assert_bad_line1("max_connections = 0;\n",
+	    "max_connections: must be 1..1000000, got 0");
+	assert_bad_line1("output_limit = 4095;\n",
+	    "output_limit: must be 4096..1073741824, got 4095");
+}
+
+static void
+test_conf_load_bad_listen(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	assert_bad_line1("listen = [ \"127.0.0.1:0\" ];\n",
+	    "listen: \"127.0.0.1:0\": port must be 1..65535, got \"0\" "
+	    "(too small)");
+	/* Each address is reported on its own line of the file. */
+	load_text(&l, "listen = [\n\t\"127.0.0.1:1\",\n\t\"example.com:80\",\n"
+	    "\t\"[::1]:1\"\n];\n");
+	assert_has_error(&l, 3, "listen: \"example.com:80\": ");
+	assert_int_equal(count_lines(l.err), 1);
+
+	assert_bad_line1("listen = \"127.0.0.1:1\";\n",
+	    "listen: must be a list of addresses like "
+	    "[ \"127.0.0.1:7878\" ], got a string");
+	assert_bad_line1("listen = [ 7878 ];\n",
+	    "listen: element 1 must be a string, got an integer");
+}
+
+static void
+test_conf_load_duplicate_listen(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_text(&l, "listen = [ \"127.0.0.1:1\", \"[::1]:1\",\n"
+	    "    \"127.0.0.1:1\" ];\n");
+	assert_only_error(&l, 2, "listen: \"127.0.0.1:1\" is listed twice");
+}
+
+static void
+test_conf_load_listen_count(void **state)
+{
+	struct load	l;
+	char		text[2048];
+	size_t		n;
+	int		i;
+
+	(void)state;
+	assert_bad_line1("listen = [ ];\n",
+	    "listen: must hold 1..16 addresses, got 0");
+
+	n = (size_t)snprintf(text, sizeof(text), "listen = [");
+	for (i = 1; i <= CONF_LISTEN_MAX + 1; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "%s\"127.0.0.1:%d\"", i > 1 ? ", " : " ", i);
+	snprintf(text + n, sizeof(text) - n, " ];\n");
+	assert_bad_line1(text, "listen: must hold 1..16 addresses, got 17");
+
+	/* Exactly the maximum is fine. */
+	n = (size_t)snprintf(text, sizeof(text), "listen = [");
+	for (i = 1; i <= CONF_LISTEN_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "%s\"127.0.0.1:%d\"", i > 1 ? ", " : " ", i);
+	snprintf(text + n, sizeof(text) - n, " ];\n");
+	load_good(&l, text);
+	assert_int_equal(l.conf.nlisten, CONF_LISTEN_MAX);
+	assert_string_equal(l.conf.listen[CONF_LISTEN_MAX - 1],
+	    "127.0.0.1:16");
+}
+
+static void
+test_conf_load_log_settings(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "log = { level = \"error\"; target = \"stderr\"; };\n");
+	assert_int_equal(l.conf.log_level, LOG_LVL_ERR);
+	assert_int_equal(l.conf.log_syslog, 0);
+	load_good(&l, "log = { level = \"warning\"; };\n");
+	assert_int_equal(l.conf.log_level, LOG_LVL_WARN);
+
+	assert_bad_line1("log = { level = \"verbose\"; };\n",
+	    "log.level: must be one of error, warning, info, debug, "
+	    "got \"verbose\"");
+	assert_bad_line1("log = { target = \"file\"; };\n",
+	    "log.target: must be \"stderr\" or \"syslog\", got \"file\"");
+}
+
+static void
+test_conf_load_many_errors(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_text(&l,
+	    "workers = 0;\n"
+	    "backlog = 100;\n"
+	    "typo = 1;\n"
+	    "max_body = \"big\";\n"
+	    "log = {\n"
+	    "\tlevel = \"loud\";\n"
+	    "\ttarget = \"syslog\";\n"
+	    "\tnope = 1;\n"
+	    "};\n"
+	    "listen = [ \"localhost:1\", \"localhost:1\" ];\n");
+	assert_int_equal(l.rc, -1);
+	assert_int_equal(count_lines(l.err), 6);
+	assert_has_error(&l, 1, "workers: must be 1..1024, got 0\n");
+	assert_has_error(&l, 3, "typo: unknown setting\n");
+	assert_has_error(&l, 4, "max_body: must be an integer");
+	assert_has_error(&l, 6, "log.level: must be one of");
+	assert_has_error(&l, 8, "log.nope: unknown setting\n");
+	assert_has_error(&l, 10, "listen: \"localhost:1\" is listed twice\n");
+	/* In the order of the file. */
+	assert_true(strstr(l.err, "workers") < strstr(l.err, "typo"));
+	assert_true(strstr(l.err, "log.nope") < strstr(l.err, "listen"));
+}
+
+static void
+test_conf_load_small_error_buffer(void **state)
+{
+	struct load	l;
+	size_t		n;
+
+	(void)state;
+	/* Messages are cut to fit, NUL-terminated, nothing written past. */
+	load_text_n(&l, "workers = 0;\nbacklog = 0;\n", 24);
+	assert_int_equal(l.rc, -1);
+	n = strlen(l.err);
+	assert_true(n > 0 && n < 24);
+	assert_memory_equal(l.err, l.path, n < strlen(l.path) ? n :
+	    strlen(l.path));
+	assert_int_equal(l.err[24], 'x');
+
+	/* No room at all: still an error, and the buffer is not touched. */
+	load_text_n(&l, "workers = 0;\n", 0);
+	assert_int_equal(l.rc, -1);
+	assert_int_equal(l.err[0], 'x');
+}
+
+static void
+test_conf_load_missing_file(void **state)
+{
+	struct msgd_conf	 c;
+	char			 err[CONF_ERRORS_MAX], want[512];
+	const char		*path = "/nonexistent/msgd-test/msgd.conf";
+
+	(void)state;
+	assert_int_equal(conf_load(path, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: %s\n", path, strerror(ENOENT));
+	assert_string_equal(err, want);
+}
+
+static void
+test_conf_load_path_too_long(void **state)
+{
+	struct msgd_conf	c;
+	char			path[CONF_PATH_MAX + 8], err[CONF_ERRORS_MAX];
+
+	(void)state;
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	assert_int_equal(conf_load(path, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ": path too long\n"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conf_load_every_setting),
+		cmocka_unit_test(test_conf_load_empty_file),
+		cmocka_unit_test(test_conf_load_shipped_file),
+		cmocka_unit_test(test_conf_load_workers_auto),
+		cmocka_unit_test(test_conf_load_workers_above_max_workers),
+		cmocka_unit_test(test_conf_load_stats_file),
+		cmocka_unit_test(test_conf_load_seconds),
+		cmocka_unit_test(test_conf_load_uint64_setting),
+		cmocka_unit_test(test_conf_load_syntax_error),
+		cmocka_unit_test(test_conf_load_unknown_setting),
+		cmocka_unit_test(test_conf_load_wrong_type),
+		cmocka_unit_test(test_conf_load_out_of_range),
+		cmocka_unit_test(test_conf_load_bad_listen),
+		cmocka_unit_test(test_conf_load_duplicate_listen),
+		cmocka_unit_test(test_conf_load_listen_count),
+		cmocka_unit_test(test_conf_load_log_settings),
+		cmocka_unit_test(test_conf_load_many_errors),
+		cmocka_unit_test(test_conf_load_small_error_buffer),
+		cmocka_unit_test(test_conf_load_missing_file),
+		cmocka_unit_test(test_conf_load_path_too_long),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,641 @@
+/*
+ * test_net.c: address parsing, listeners (TCP and unix, with stale socket
+ * reclaim), connecting, descriptor flags and peer names.  Sockets are
+ * opened on 127.0.0.1 and in a private temporary directory only.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "net.h"
+
+#define TIMEOUT_MS	2000
+
+/* Per test: a private directory and a socket path inside it. */
+struct tmp {
+	char	dir[64];
+	char	path[96];	/* dir/sock */
+	char	addr[112];	/* unix:dir/sock */
+};
+
+static int
+tmp_setup(void **state)
+{
+	struct tmp	*t;
+	const char	*base = getenv("TMPDIR");
+
+	/* A unix socket path must stay short: ignore a long $TMPDIR. */
+	if (base == NULL || base[0] == '\0' || strlen(base) > 40)
+		base = "/tmp";
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (-1);
+	snprintf(t->dir, sizeof(t->dir), "%s/test_net.XXXXXX", base);
+	if (mkdtemp(t->dir) == NULL) {
+		free(t);
+		return (-1);
+	}
+	snprintf(t->path, sizeof(t->path), "%s/sock", t->dir);
+	snprintf(t->addr, sizeof(t->addr), "unix:%s", t->path);
+	*state = t;
+	return (0);
+}
+
+static int
+tmp_teardown(void **state)
+{
+	struct tmp	*t = *state;
+
+	unlink(t->path);
+	rmdir(t->dir);
+	free(t);
+	return (0);
+}
+
+static void
+parse_ok(const char *s, struct net_addr *a)
+{
+	char	cause[256] = "";
+
+	if (net_parse_addr(s, a, cause, sizeof(cause)) != 0)
+		fail_msg("%s: %s", s, cause);
+	assert_string_equal(a->text, s);
+}
+
+/* s is refused and the cause names it and says what is wrong. */
+static void
+parse_bad(const char *s, const char *what)
+{
+	struct net_addr	a;
+	char		cause[256] = "", quoted[200];
+
+	assert_int_equal(net_parse_addr(s, &a, cause, sizeof(cause)), -1);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", s);
+	if (strstr(cause, quoted) == NULL || strstr(cause, what) == NULL)
+		fail_msg("%s: cause \"%s\" lacks the address or \"%s\"", s,
+		    cause, what);
+}
+
+static void
+assert_fd_flags(int fd)
+{
+	assert_true(fd >= 0);
+	assert_int_not_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+	assert_int_not_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+}
+
+static int
+listen_ok(const struct net_addr *a)
+{
+	char	cause[256] = "";
+	int	fd;
+
+	if ((fd = net_listen(a, 16, cause, sizeof(cause))) == -1)
+		fail_msg("listen %s: %s", a->text, cause);
+	assert_fd_flags(fd);
+	return (fd);
+}
+
+static int
+connect_ok(const struct net_addr *a)
+{
+	char	cause[256] = "";
+	int	fd;
+
+	if ((fd = net_connect(a, TIMEOUT_MS, cause, sizeof(cause))) == -1)
+		fail_msg("connect %s: %s", a->text, cause);
+	assert_fd_flags(fd);
+	return (fd);
+}
+
+static int
+accept_one(int lfd)
+{
+	struct pollfd	pfd = { lfd, POLLIN, 0 };
+	int		fd;
+
+	assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	return (fd);
+}
+
+/* Bytes written on one end arrive at the other: the pair is connected. */
+static void
+assert_connected(int a, int b)
+{
+	struct pollfd	pfd = { b, POLLIN, 0 };
+	char		buf[8];
+
+	assert_int_equal(write(a, "ping", 4), 4);
+	assert_int_equal(poll(&pfd, 1, TIMEOUT_MS), 1);
+	assert_int_equal(read(b, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "ping", 4);
+}
+
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+static unsigned int
+free_tcp_port(void)
+{
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	int			fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	close(fd);
+	return (ntohs(sin.sin_port));
+}
+
+static int
+sockopt(int fd, int level, int name)
+{
+	socklen_t	len;
+	int		v = -1;
+
+	len = sizeof(v);
+	assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+	return (v);
+}
+
+/* s parses as IPv4 address ip (host order), port. */
+static void
+assert_inet(const char *s, uint32_t ip, unsigned int port)
+{
+	struct net_addr			 a;
+	const struct sockaddr_in	*sin = (const void *)&a.ss;
+
+	parse_ok(s, &a);
+	assert_int_equal(a.family, AF_INET);
+	assert_int_equal(sin->sin_family, AF_INET);
+	assert_int_equal(a.sslen, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(sin->sin_port), port);
+	assert_int_equal(ntohl(sin->sin_addr.s_addr), ip);
+	assert_false(net_is_unix(&a));
+}
+
+/* s parses as IPv6 address ip, port. */
+static void
+assert_inet6(const char *s, const struct in6_addr *ip, unsigned int port)
+{
+	struct net_addr			 a;
+	const struct sockaddr_in6	*sin6 = (const void *)&a.ss;
+
+	parse_ok(s, &a);
+	assert_int_equal(a.family, AF_INET6);
+	assert_int_equal(sin6->sin6_family, AF_INET6);
+	assert_int_equal(a.sslen, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(sin6->sin6_port), port);
+	assert_memory_equal(&sin6->sin6_addr, ip, sizeof(*ip));
+	assert_false(net_is_unix(&a));
+}
+
+static void
+test_net_parse_addr_ipv4(void **state)
+{
+	(void)state;
+	assert_inet("127.0.0.1:7878", INADDR_LOOPBACK, 7878);
+	assert_inet("10.1.2.3:65535", 0x0a010203, 65535);
+}
+
+static void
+test_net_parse_addr_ipv4_any(void **state)
+{
+	(void)state;
+	assert_inet("*:80", INADDR_ANY, 80);
+}
+
+static void
+test_net_parse_addr_localhost(void **state)
+{
+	(void)state;
+	assert_inet("localhost:1", INADDR_LOOPBACK, 1);
+}
+
+static void
+test_net_parse_addr_ipv6(void **state)
+{
+	(void)state;
+	assert_inet6("[::1]:7878", &in6addr_loopback, 7878);
+	assert_inet6("[::]:1", &in6addr_any, 1);
+}
+
+static void
+test_net_parse_addr_unix(void **state)
+{
+	struct net_addr			 a;
+	const struct sockaddr_un	*sun = (const void *)&a.ss;
+	char				 s[5 + 108 + 1];
+
+	(void)state;
+	parse_ok("unix:/tmp/x", &a);
+	assert_int_equal(a.family, AF_UNIX);
+	assert_int_equal(sun->sun_family, AF_UNIX);
+	assert_string_equal(sun->sun_path, "/tmp/x");
+	assert_true(net_is_unix(&a));
+
+	/* 107 bytes and the NUL fill sun_path exactly. */
+	memcpy(s, "unix:/", 6);
+	memset(s + 6, 'p', 106);
+	s[5 + 107] = '\0';
+	parse_ok(s, &a);
+	assert_int_equal(strlen(sun->sun_path), 107);
+}
+
+static void
+test_net_parse_addr_bad(void **state)
+{
+	(void)state;
+	parse_bad("127.0.0.1", "expected host:port");
+	parse_bad("", "expected host:port");
+	parse_bad("127.0.0.1:", "port must be 1..65535");
+	parse_bad("127.0.0.1:0", "port must be 1..65535");
+	parse_bad("127.0.0.1:65536", "port must be 1..65535");
+	parse_bad("127.0.0.1:abc", "port must be 1..65535");
+	parse_bad("127.0.0.1:-1", "port must be 1..65535");
+	parse_bad("127.0.0.1: 80", "port must be 1..65535");
+	parse_bad("example.com:80", "not an IPv4 address");
+	parse_bad("256.0.0.1:80", "not an IPv4 address");
+	parse_bad(":80", "not an IPv4 address");
+	parse_bad("::1:7878", "brackets");
+	parse_bad("::1", "brackets");
+	parse_bad("[::1:7878", "expected [v6addr]:port");
+	parse_bad("[::1]", "expected [v6addr]:port");
+	parse_bad("[::1]7878", "expected [v6addr]:port");
+	parse_bad("[::1]:", "port must be 1..65535");
+	parse_bad("[::1]:0", "port must be 1..65535");
+	parse_bad("[1.2.3.4]:80", "not an IPv6 address");
+	parse_bad("[]:80", "not an IPv6 address");
+	parse_bad("unix:", "empty socket path");
+}
+
+static void
+test_net_parse_addr_unix_too_long(void **state)
+{
+	char	s[5 + 108 + 1];
+
+	(void)state;
+	memcpy(s, "unix:/", 6);
+	memset(s + 6, 'p', 107);
+	s[5 + 108] = '\0';
+	parse_bad(s, "longer than 107 bytes");
+}
+
+static void
+test_net_parse_addr_too_long(void **state)
+{
+	struct net_addr	a;
+	char		s[NET_ADDRSTRLEN + 10], cause[256] = "";
+
+	(void)state;
+	memset(s, '1', sizeof(s) - 1);
+	s[sizeof(s) - 1] = '\0';
+	assert_int_equal(net_parse_addr(s, &a, cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "address too long"));
+	assert_non_null(strstr(cause, "\"1111"));
+}
+
+static void
+test_net_listen_unix_connect(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	struct stat	 st;
+	int		 lfd, cfd, sfd;
+
+	parse_ok(t->addr, &a);
+	lfd = listen_ok(&a);
+	assert_int_equal(lstat(t->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+
+	cfd = connect_ok(&a);
+	sfd = accept_one(lfd);
+	assert_connected(cfd, sfd);
+	assert_connected(sfd, cfd);
+	close(sfd);
+	close(cfd);
+	close(lfd);
+
+	assert_int_equal(net_unlink_unix(&a), 0);
+	assert_int_equal(lstat(t->path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	/* Already gone is not an error. */
+	assert_int_equal(net_unlink_unix(&a), 0);
+}
+
+static void
+test_net_listen_tcp_connect(void **state)
+{
+	struct net_addr	 a;
+	struct sockaddr_storage ss;
+	socklen_t	 slen = sizeof(ss);
+	char		 s[64], peer[64], want[64];
+	int		 lfd, cfd, sfd;
+
+	(void)state;
+	snprintf(s, sizeof(s), "127.0.0.1:%u", free_tcp_port());
+	parse_ok(s, &a);
+	lfd = listen_ok(&a);
+	assert_int_equal(sockopt(lfd, SOL_SOCKET, SO_REUSEADDR), 1);
+	assert_int_equal(sockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN), 1);
+
+	cfd = connect_ok(&a);
+	assert_int_not_equal(sockopt(cfd, IPPROTO_TCP, TCP_NODELAY), 0);
+	sfd = accept_one(lfd);
+	assert_connected(cfd, sfd);
+
+	/* The accepted side names the peer as it is logged. */
+	assert_int_equal(getpeername(sfd, (struct sockaddr *)&ss, &slen), 0);
+	net_peer_str((struct sockaddr *)&ss, slen, peer, sizeof(peer));
+	slen = sizeof(ss);
+	assert_int_equal(getsockname(cfd, (struct sockaddr *)&ss, &slen), 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%u",
+	    ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	assert_string_equal(peer, want);
+
+	/* A TCP address has no file to remove. */
+	assert_int_equal(net_unlink_unix(&a), 0);
+	close(sfd);
+	close(cfd);
+	close(lfd);
+}
+
+static void
+test_net_listen_tcp_in_use(void **state)
+{
+	struct net_addr	a;
+	char		s[64], cause[256] = "";
+	int		lfd;
+
+	(void)state;
+	snprintf(s, sizeof(s), "127.0.0.1:%u", free_tcp_port());
+	parse_ok(s, &a);
+	lfd = listen_ok(&a);
+	errno = 0;
+	assert_int_equal(net_listen(&a, 16, cause, sizeof(cause)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(cause, s));
+	assert_non_null(strstr(cause, "bind"));
+	close(lfd);
+}
+
+static void
+test_net_listen_ipv6_v6only(void **state)
+{
+	struct net_addr	a;
+	char		s[64], cause[256] = "";
+	int		lfd;
+
+	(void)state;
+	snprintf(s, sizeof(s), "[::1]:%u", free_tcp_port());
+	parse_ok(s, &a);
+	if ((lfd = net_listen(&a, 16, cause, sizeof(cause))) == -1) {
+		if (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)
+			skip();		/* no IPv6 loopback here */
+		fail_msg("%s", cause);
+	}
+	assert_fd_flags(lfd);
+	/* So that "*:p" and "[::]:p" can both be listed. */
+	assert_int_equal(sockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY), 1);
+	close(lfd);
+}
+
+static void
+test_net_listen_unix_stale(void **state)
+{
+	struct tmp		*t = *state;
+	struct net_addr		 a;
+	struct stat		 st;
+	int			 fd, lfd, cfd;
+
+	parse_ok(t->addr, &a);
+	/* A crashed server leaves its socket file behind. */
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (const struct sockaddr *)&a.ss, a.sslen), 0);
+	close(fd);
+	assert_int_equal(lstat(t->path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+
+	lfd = listen_ok(&a);
+	cfd = connect_ok(&a);
+	close(cfd);
+	close(lfd);
+}
+
+static void
+test_net_listen_unix_live_refused(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	char		 cause[256] = "";
+	int		 lfd, cfd, sfd;
+
+	parse_ok(t->addr, &a);
+	lfd = listen_ok(&a);
+	errno = 0;
+	assert_int_equal(net_listen(&a, 16, cause, sizeof(cause)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(cause, "another server"));
+	assert_non_null(strstr(cause, t->addr));
+
+	/* The first server keeps its socket and still answers. */
+	cfd = connect_ok(&a);
+	sfd = accept_one(lfd);
+	/* The refused attempt's probe connection is queued first. */
+	close(sfd);
+	sfd = accept_one(lfd);
+	assert_connected(cfd, sfd);
+	close(sfd);
+	close(cfd);
+	close(lfd);
+}
+
+static void
+test_net_listen_unix_regular_file(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	struct stat	 st;
+	char		 cause[256] = "";
+	int		 fd;
+
+	parse_ok(t->addr, &a);
+	fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+
+	assert_int_equal(net_listen(&a, 16, cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "not a socket"));
+	assert_non_null(strstr(cause, t->addr));
+	assert_int_equal(lstat(t->path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 4);
+}
+
+static void
+test_net_listen_unix_no_dir(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	char		 s[128], cause[256] = "";
+
+	snprintf(s, sizeof(s), "unix:%s/missing/sock", t->dir);
+	parse_ok(s, &a);
+	assert_int_equal(net_listen(&a, 16, cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, s));
+}
+
+static void
+test_net_connect_refused(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	char		 s[64], cause[256] = "";
+
+	parse_ok(t->addr, &a);
+	errno = 0;
+	assert_int_equal(net_connect(&a, TIMEOUT_MS, cause, sizeof(cause)),
+	    -1);
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(cause, t->addr));
+
+	snprintf(s, sizeof(s), "127.0.0.1:%u", free_tcp_port());
+	parse_ok(s, &a);
+	cause[0] = '\0';
+	errno = 0;
+	assert_int_equal(net_connect(&a, TIMEOUT_MS, cause, sizeof(cause)),
+	    -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	assert_non_null(strstr(cause, s));
+}
+
+static void
+test_net_connect_unix_queue_full(void **state)
+{
+	struct tmp	*t = *state;
+	struct net_addr	 a;
+	struct sockaddr_storage ss;
+	socklen_t	 slen;
+	char		 cause[256];
+	int		 lfd, fds[8], i, n = 0, failed = 0;
+
+	parse_ok(t->addr, &a);
+	lfd = net_listen(&a, 0, cause, sizeof(cause));
+	assert_true(lfd >= 0);
+	/*
+	 * Nobody accepts, so the queue fills.  Every descriptor returned
+	 * must be connected; the rest must fail, not hand back a socket
+	 * that is writable only because it is connected to nothing.
+	 */
+	for (i = 0; i < 8; i++) {
+		cause[0] = '\0';
+		fds[n] = net_connect(&a, 200, cause, sizeof(cause));
+		if (fds[n] == -1) {
+			assert_non_null(strstr(cause, t->addr));
+			failed++;
+			continue;
+		}
+		slen = sizeof(ss);
+		if (getpeername(fds[n], (struct sockaddr *)&ss, &slen) == -1)
+			fail_msg("connect %d returned an unconnected socket", i);
+		n++;
+	}
+	assert_true(failed > 0);
+	while (n > 0)
+		close(fds[--n]);
+	close(lfd);
+}
+
+static void
+test_net_peer_str_forms(void **state)
+{
+	struct sockaddr_in	sin;
+	struct sockaddr_in6	sin6;
+	struct sockaddr_un	sun;
+	char			buf[64];
+
+	(void)state;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(5);
+	sin.sin_addr.s_addr = htonl(0x01020304);
+	net_peer_str((struct sockaddr *)&sin, sizeof(sin), buf, sizeof(buf));
+	assert_string_equal(buf, "1.2.3.4:5");
+	/* A truncated address is not read past its length. */
+	net_peer_str((struct sockaddr *)&sin, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "unknown");
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons(65535);
+	sin6.sin6_addr = in6addr_loopback;
+	net_peer_str((struct sockaddr *)&sin6, sizeof(sin6), buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:65535");
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	net_peer_str((struct sockaddr *)&sun, sizeof(sa_family_t), buf,
+	    sizeof(buf));
+	assert_string_equal(buf, "unix");
+
+	sun.sun_family = AF_UNSPEC;
+	net_peer_str((struct sockaddr *)&sun, sizeof(sun), buf, sizeof(buf));
+	assert_string_equal(buf, "unknown");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_net_parse_addr_ipv4),
+		cmocka_unit_test(test_net_parse_addr_ipv4_any),
+		cmocka_unit_test(test_net_parse_addr_localhost),
+		cmocka_unit_test(test_net_parse_addr_ipv6),
+		cmocka_unit_test(test_net_parse_addr_unix),
+		cmocka_unit_test(test_net_parse_addr_bad),
+		cmocka_unit_test(test_net_parse_addr_unix_too_long),
+		cmocka_unit_test(test_net_parse_addr_too_long),
+		cmocka_unit_test_setup_teardown(test_net_listen_unix_connect,
+		    tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_net_listen_tcp_connect),
+		cmocka_unit_test(test_net_listen_tcp_in_use),
+		cmocka_unit_test(test_net_listen_ipv6_v6only),
+		cmocka_unit_test_setup_teardown(test_net_listen_unix_stale,
+		    tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_net_listen_unix_live_refused, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_net_listen_unix_regular_file, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_net_listen_unix_no_dir,
+		    tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_net_connect_refused,
+		    tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_net_connect_unix_queue_full, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_net_peer_str_forms),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
