@@ -23,6 +23,9 @@
 #ifndef MSGD_STATS_PATH
 #define MSGD_STATS_PATH		"/run/msgd/stats"
 #endif
+#ifndef MSGD_PID_PATH
+#define MSGD_PID_PATH		"/run/msgd/msgd.pid"
+#endif
 #define DEFAULT_PORT_ADDR4	"127.0.0.1:7878"
 #define DEFAULT_PORT_ADDR6	"[::1]:7878"
 
@@ -32,8 +35,10 @@ enum conf_type {
 	CT_WORKERS,	/* integer in [min, max] or "auto" */
 	CT_LISTEN,	/* list of address strings */
 	CT_LOGLEVEL,	/* "error" | "warning" | "info" | "debug" */
-	CT_LOGTARGET,	/* "stderr" | "syslog" */
+	CT_LOGTARGET,	/* "stderr" | "syslog" | "file" */
 	CT_PATH,	/* non-empty string shorter than the field */
+	CT_NAME,	/* user or group name, "" allowed */
+	CT_BOOL,	/* true | false */
 	CT_GROUP	/* nested table */
 };
 
@@ -51,7 +56,8 @@ struct conf_item {
 
 static const struct conf_item log_items[] = {
 	{ "level",	CT_LOGLEVEL,	0, 0, F(log_level), NULL },
-	{ "target",	CT_LOGTARGET,	0, 0, F(log_syslog), NULL },
+	{ "target",	CT_LOGTARGET,	0, 0, F(log_target), NULL },
+	{ "file",	CT_PATH,	0, 0, F(log_file), NULL },
 	{ NULL,		0,		0, 0, 0, 0, NULL }
 };
 
@@ -74,6 +80,16 @@ static const struct conf_item root_items[] = {
 	    F(read_timeout_ms), NULL },
 	{ "shutdown_timeout",	CT_SECONDS,	100, 3600000,
 	    F(shutdown_timeout_ms), NULL },
+	{ "worker_timeout",	CT_SECONDS,	0, 3600000,
+	    F(worker_timeout_ms), NULL },
+	{ "respawn_throttle",	CT_SECONDS,	1000, 3600000,
+	    F(respawn_throttle_ms), NULL },
+	{ "max_requests",	CT_UINT,	0, 4294967295ULL,
+	    F(max_requests), NULL },
+	{ "pidfile",		CT_PATH,	0, 0, F(pidfile), NULL },
+	{ "user",		CT_NAME,	0, 0, F(user), NULL },
+	{ "group",		CT_NAME,	0, 0, F(group), NULL },
+	{ "allow_root",		CT_BOOL,	0, 0, F(allow_root), NULL },
 	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
 	{ NULL,			0,		0, 0, 0, 0, NULL }
 };
@@ -105,8 +121,12 @@ conf_defaults(struct msgd_conf *c)
 	c->idle_timeout_ms = 300 * 1000;
 	c->read_timeout_ms = 10 * 1000;
 	c->shutdown_timeout_ms = 10 * 1000;
+	c->worker_timeout_ms = 30 * 1000;
+	c->respawn_throttle_ms = 60 * 1000;
+	c->max_requests = 0;
+	snprintf(c->pidfile, sizeof(c->pidfile), "%s", MSGD_PID_PATH);
 	c->log_level = LOG_LVL_INFO;
-	c->log_syslog = 0;
+	c->log_target = LOG_TO_STDERR;
 }
 
 /* Append "file:line: setting: message" to the error list. */
@@ -353,12 +373,14 @@ load_logtarget(struct msgd_conf *c, const config_setting_t *s,
 	}
 	str = config_setting_get_string(s);
 	if (strcmp(str, "stderr") == 0)
-		c->log_syslog = 0;
+		c->log_target = LOG_TO_STDERR;
 	else if (strcmp(str, "syslog") == 0)
-		c->log_syslog = 1;
+		c->log_target = LOG_TO_SYSLOG;
+	else if (strcmp(str, "file") == 0)
+		c->log_target = LOG_TO_FILE;
 	else
-		conf_err(e, s, path, "must be \"stderr\" or \"syslog\", "
-		    "got \"%s\"", str);
+		conf_err(e, s, path, "must be \"stderr\", \"syslog\" or "
+		    "\"file\", got \"%s\"", str);
 }
 
 /* A file path: a non-empty string that fits. */
@@ -380,6 +402,48 @@ load_path(struct msgd_conf *c, const struct conf_item *it,
 		return;
 	}
 	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
+/* A user or group name: letters, digits, "_", "-", "." or empty. */
+static void
+load_name(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const char	*str, *p;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	str = config_setting_get_string(s);
+	for (p = str; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+		    *p == '.'))
+			break;
+	if (*p != '\0' || strlen(str) >= it->size) {
+		conf_err(e, s, path, "must be a user or group name of at most "
+		    "%zu characters [A-Za-z0-9._-], got \"%s\"", it->size - 1,
+		    str);
+		return;
+	}
+	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
+static void
+load_bool(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	int	v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		conf_err(e, s, path, "must be true or false, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	v = config_setting_get_bool(s);
+	memcpy((char *)c + it->off, &v, sizeof(v));
 }
 
 /* Walk a group: every member must be a known setting of the right kind. */
@@ -430,6 +494,12 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 		case CT_PATH:
 			load_path(c, it, s, path, e);
 			break;
+		case CT_NAME:
+			load_name(c, it, s, path, e);
+			break;
+		case CT_BOOL:
+			load_bool(c, it, s, path, e);
+			break;
 		case CT_GROUP:
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 				conf_err(e, s, path, "must be a group "
@@ -449,6 +519,14 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 {
 	config_setting_t	*s;
 
+	if (c->worker_timeout_ms > 0 && c->worker_timeout_ms < 3000 &&
+	    (s = config_lookup(cfg, "worker_timeout")) != NULL)
+		/* Workers beat once a second; less would kill healthy ones. */
+		conf_err(e, s, "worker_timeout", "must be 0 (off) or 3..3600 "
+		    "seconds, got %g", (double)c->worker_timeout_ms / 1000.0);
+	if (c->log_target == LOG_TO_FILE && c->log_file[0] == '\0' &&
+	    (s = config_lookup(cfg, "log.target")) != NULL)
+		conf_err(e, s, "log.target", "\"file\" needs log.file");
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&

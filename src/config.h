@@ -11,6 +11,7 @@
 #define CONF_LISTEN_MAX		16
 #define CONF_ADDR_MAX		128	/* "unix:/path" or "[v6]:port" */
 #define CONF_PATH_MAX		256
+#define CONF_NAME_MAX		33	/* user and group names */
 #define CONF_ERRORS_MAX		4096	/* all messages of one load */
 
 struct msgd_conf {
@@ -27,8 +28,16 @@ struct msgd_conf {
 	uint32_t	 idle_timeout_ms;	/* 0: never */
 	uint32_t	 read_timeout_ms;
 	uint32_t	 shutdown_timeout_ms;
+	uint32_t	 worker_timeout_ms;	/* 0: no hang detection */
+	uint32_t	 respawn_throttle_ms;
+	uint32_t	 max_requests;		/* per worker, 0: no limit */
+	char		 pidfile[CONF_PATH_MAX];
+	char		 user[CONF_NAME_MAX];	/* "": keep the starting user */
+	char		 group[CONF_NAME_MAX];
+	int		 allow_root;
 	int		 log_level;
-	int		 log_syslog;
+	int		 log_target;		/* enum log_target */
+	char		 log_file[CONF_PATH_MAX];
 };
 
 void	conf_defaults(struct msgd_conf *);

@@ -4,6 +4,8 @@
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stddef.h>
@@ -33,6 +35,10 @@ struct conn {
 	uint32_t		 events;	/* registered with epoll */
 	uint32_t		 skip;	/* body bytes still to discard */
 	uint32_t		 lingered;
+	/* The peer, compact, for crash forensics (stats_current). */
+	uint8_t			 family;
+	uint16_t		 port;
+	uint8_t			 addr[16];
 	struct buf		 in;
 	struct buf		 out;
 	struct timer		 timer;
@@ -91,9 +97,51 @@ conn_interest(struct conn_env *env, struct conn *c)
 	return (0);
 }
 
+/* Keep what forensics need of the peer address (20 bytes, not 128). */
+static void
+conn_peer(struct conn *c, const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (sa == NULL || sa->sa_family == AF_UNIX) {
+		c->family = AF_UNIX;
+		return;
+	}
+	if (sa->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		c->family = AF_INET;
+		c->port = ntohs(sin->sin_port);
+		memcpy(c->addr, &sin->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		c->family = AF_INET6;
+		c->port = ntohs(sin6->sin6_port);
+		memcpy(c->addr, &sin6->sin6_addr, 16);
+	}
+}
+
+/* Record the request about to run in the slot, for crash forensics. */
+static void
+conn_current(struct conn_env *env, const struct conn *c,
+    const struct msg_hdr *h, uint64_t t0)
+{
+#ifndef MSGD_NO_STATS
+	struct stats_current	*cur = &env->slot->cur;
+
+	cur->op = h->opcode;
+	cur->body_len = h->body_len;
+	cur->start_us = t0;
+	cur->family = c->family;
+	cur->port = c->port;
+	memcpy(cur->addr, c->addr, sizeof(cur->addr));
+	cur->active = 1;
+#endif
+}
+
 /* Take a freshly accepted, non-blocking socket into the loop. */
 struct conn *
-conn_new(struct conn_env *env, int fd)
+conn_new(struct conn_env *env, int fd, const struct sockaddr *peer)
 {
 	struct epoll_event	 ev;
 	struct conn		*c;
@@ -105,6 +153,7 @@ conn_new(struct conn_env *env, int fd)
 	c->kind = EV_CONN;
 	c->fd = fd;
 	c->events = EPOLLIN;
+	conn_peer(c, peer);
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
@@ -204,17 +253,21 @@ conn_process(struct conn_env *env, struct conn *c)
 			return (done);
 		case MSG_PARSE_FRAME:
 			t0 = STATS_CLOCK();
+			conn_current(env, c, &mp.hdr, t0);
 			if (ops_dispatch(env->ops, &mp.hdr, buf_head(&c->in) +
 			    MSG_HDR_LEN, &c->out, &st) == -1)
 				return (-1);
 			STATS_REQUEST(env->slot, mp.hdr.opcode, st,
 			    STATS_CLOCK() - t0);
+			env->slot->cur.active = 0;
+			env->answered++;
 			buf_consume(&c->in, mp.need);
 			done++;
 			break;
 		case MSG_PARSE_ERROR:
 			STATS_ADD(env->slot, proto_errors, 1);
 			STATS_REQUEST(env->slot, mp.hdr.opcode, mp.status, 0);
+			env->answered++;
 			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
 			    mp.hdr.request_id, mp.reason) == -1)
 				return (-1);

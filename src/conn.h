@@ -12,6 +12,7 @@
 #define MSGD_CONN_H
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -38,6 +39,7 @@ struct conn_env {
 	uint32_t		nconns;
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
+	uint64_t		answered;	/* frames answered */
 	struct stats_slot	*slot;		/* this worker's counters */
 	struct ops_env		*ops;
 };
@@ -56,7 +58,7 @@ struct conn;
 
 void	conn_env_init(struct conn_env *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
-struct conn *conn_new(struct conn_env *, int);
+struct conn *conn_new(struct conn_env *, int, const struct sockaddr *);
 void	conn_event(struct conn_env *, struct conn *, uint32_t);
 int	conn_expire(struct conn_env *);
 void	conn_drain_all(struct conn_env *);

@@ -2,11 +2,13 @@
  * log.c: logging for msgd and msgctl.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -58,6 +60,29 @@ int
 log_getlevel(void)
 {
 	return (log_level);
+}
+
+/*
+ * LOG_TO_FILE: (re)open path and make it our stderr, so that anything a
+ * library prints lands there too.  Called at start and on SIGUSR1 (log
+ * rotation).  Returns 0 or -1 with errno set; stderr is unchanged then.
+ */
+int
+log_reopen(const char *path)
+{
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0640)) == -1)
+		return (-1);
+	if (fd != STDERR_FILENO) {
+		if (dup2(fd, STDERR_FILENO) == -1) {
+			close(fd);
+			return (-1);
+		}
+		close(fd);
+	}
+	return (0);
 }
 
 /* Name the role of this process; called right after fork. */
@@ -119,6 +144,18 @@ vlog(int pri, const char *fmt, va_list ap, int with_errno)
 			fprintf(stderr, "<%d>%s: %s\n", pri, log_role, msg);
 		else
 			fprintf(stderr, "<%d>%s\n", pri, msg);
+	} else if (log_target == LOG_TO_FILE) {
+		/* A file has no journal to add the time. */
+		struct timespec	ts;
+		struct tm	tm;
+		char		when[32];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ %s[%ld]: %s%s%s\n", when,
+		    ts.tv_nsec / 1000000, log_ident, (long)getpid(), log_role,
+		    log_role[0] != '\0' ? ": " : "", msg);
 	} else {
 		if (log_role[0] != '\0')
 			fprintf(stderr, "%s[%ld]: %s: %s\n", log_ident,

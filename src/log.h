@@ -19,7 +19,8 @@ enum log_level {
 
 enum log_target {
 	LOG_TO_STDERR = 0,
-	LOG_TO_SYSLOG
+	LOG_TO_SYSLOG,
+	LOG_TO_FILE		/* stderr redirected to a file we reopen */
 };
 
 void	log_init(const char *ident, enum log_target, int level);
@@ -27,6 +28,7 @@ void	log_setlevel(int level);
 void	log_setstderr(int);
 int	log_getlevel(void);
 void	log_procname(const char *role);
+int	log_reopen(const char *);
 int	log_level_parse(const char *name);
 const char *log_level_name(int level);
 

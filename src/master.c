@@ -1,14 +1,16 @@
 /*
- * master.c: bind, fork the pool, supervise, stop.
+ * master.c: start-up, the supervision loop, signals and stop.
  *
- * Signals are blocked and read from a signalfd, so nothing runs in signal
- * context and no signal is lost between checks: the loop sees each one and
- * does the work.  The process table is plain data: slot, pid, start time.
+ * Start-up, in this order, so that every error is reported before msgd
+ * detaches and before any worker runs: resolve the workers' user, take the
+ * pidfile lock, bind every listener, create the stats segment, detach,
+ * fork the pool.  Signals are blocked and read from a signalfd, so nothing
+ * runs in signal context and none is lost: the loop sees each one and does
+ * the work.
  */
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -23,84 +25,14 @@
 #include "log.h"
 #include "master.h"
 #include "net.h"
+#include "pidfile.h"
+#include "sdnotify.h"
 #include "stats.h"
 #include "util.h"
-#include "worker.h"
-
-#define RESPAWN_QUICK_MS	1000	/* a death this young delays respawn */
-#define RESPAWN_DELAY_MS	1000
-#define KILL_GRACE_MS		1000	/* after shutdown_timeout, SIGKILL */
-
-struct wproc {
-	pid_t		pid;		/* 0: not running */
-	uint64_t	started;	/* mono ms */
-	uint64_t	respawn_at;	/* mono ms, 0: none pending */
-};
-
-struct master {
-	const struct msgd_conf	*conf;
-	struct listener		 ls[CONF_LISTEN_MAX];
-	int			 nls;
-	struct wproc		*procs;
-	int			 nprocs;
-	int			 sigfd;
-	struct stats_seg	 stats;
-	uint64_t		 generation;
-	uint64_t		 next_sample;	/* mono ms: listener queues */
-	int			 stopping;
-	uint64_t		 stop_deadline;
-	int			 killed;
-	int			 quick;		/* SIGQUIT: no drain */
-};
 
 static const int master_sigs[] = {
 	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU
 };
-
-/* Open every configured listener; all or nothing. */
-static int
-master_bind(struct master *m)
-{
-	char	cause[512];
-	int	i;
-
-	for (i = 0; i < m->conf->nlisten; i++) {
-		if (net_parse_addr(m->conf->listen[i], &m->ls[i].addr, cause,
-		    sizeof(cause)) == -1) {
-			log_warnx("listen %s", cause);
-			goto fail;
-		}
-		m->ls[i].fd = net_listen(&m->ls[i].addr, m->conf->backlog,
-		    cause, sizeof(cause));
-		if (m->ls[i].fd == -1) {
-			log_warnx("cannot listen on %s", cause);
-			goto fail;
-		}
-		m->nls = i + 1;
-	}
-	return (0);
-fail:
-	while (m->nls > 0) {
-		m->nls--;
-		close(m->ls[m->nls].fd);
-		net_unlink_unix(&m->ls[m->nls].addr);
-	}
-	return (-1);
-}
-
-/* Close and remove every listener (stop). */
-static void
-master_unbind(struct master *m)
-{
-	int	i;
-
-	for (i = 0; i < m->nls; i++) {
-		close(m->ls[i].fd);
-		if (net_unlink_unix(&m->ls[i].addr) == -1)
-			log_warn("unlink %s", m->ls[i].addr.text);
-	}
-	m->nls = 0;
-}
 
 static int
 master_signals(void)
@@ -120,191 +52,217 @@ master_signals(void)
 	return (fd);
 }
 
-/* Fork the worker for slot; the child never returns. */
+/* Create the directory holding path (one level) if it is missing. */
 static int
-master_spawn(struct master *m, int slot)
+mkparent(const char *path)
 {
-	sigset_t	empty;
-	pid_t		pid;
+	char	dir[CONF_PATH_MAX], *slash;
 
-	pid = fork();
-	if (pid == -1) {
-		log_warn("fork for worker %d", slot);
-		m->procs[slot].respawn_at = mono_ms() + RESPAWN_DELAY_MS;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return (0);
+	*slash = '\0';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		log_warn("mkdir %s", dir);
 		return (-1);
 	}
-	if (pid == 0) {
-		/* The child starts from a clean signal state. */
-		close(m->sigfd);
-		sigemptyset(&empty);
-		sigprocmask(SIG_SETMASK, &empty, NULL);
-		free(m->procs);
-		worker_main(slot, m->conf, m->ls, m->nls, &m->stats,
-		    m->generation);
-	}
-	m->procs[slot].pid = pid;
-	m->procs[slot].started = mono_ms();
-	m->procs[slot].respawn_at = 0;
-	log_debug("worker %d started as pid %ld", slot, (long)pid);
 	return (0);
 }
 
-/* Describe a wait status the way an operator reads it. */
-static void
-status_str(int status, char *buf, size_t len)
+/*
+ * A unix socket the workers' group may use: mode 0660, group of the
+ * workers, so the service group (and only it) can connect.
+ */
+void
+master_chown_socket(const struct gen *g, const struct net_addr *a)
 {
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exited %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
-		    WCOREDUMP(status) ? " (core dumped)" : "");
-	else
-		snprintf(buf, len, "stopped with status 0x%x", status);
+	const struct sockaddr_un	*sun = (const void *)&a->ss;
+
+	if (chown(sun->sun_path, (uid_t)-1, g->priv.gid) == -1 ||
+	    chmod(sun->sun_path, 0660) == -1)
+		log_warn("cannot give %s to group %u", a->text,
+		    (unsigned)g->priv.gid);
 }
 
-/* Reap every child that has exited; one SIGCHLD may stand for many. */
-static void
-master_reap(struct master *m)
-{
-	char		 why[64];
-	pid_t		 pid;
-	uint64_t	 now;
-	int		 status, i, unexpected;
-
-	for (;;) {
-		pid = waitpid(-1, &status, WNOHANG);
-		if (pid == -1 && errno == EINTR)
-			continue;
-		if (pid <= 0)
-			break;
-		now = mono_ms();
-		for (i = 0; i < m->nprocs; i++)
-			if (m->procs[i].pid == pid)
-				break;
-		status_str(status, why, sizeof(why));
-		if (i == m->nprocs) {
-			log_warnx("reaped unknown child %ld: %s", (long)pid, why);
-			continue;
-		}
-		m->procs[i].pid = 0;
-		/* Before any respawn can reuse the slot. */
-		stats_fold(&m->stats, i);
-		unexpected = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		if (m->stopping) {
-			if (unexpected)
-				log_warnx("worker %d (pid %ld) %s while "
-				    "stopping", i, (long)pid, why);
-			continue;
-		}
-		if (WIFEXITED(status) &&
-		    WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
-			log_warnx("worker %d (pid %ld) %s: fatal, not "
-			    "respawned", i, (long)pid, why);
-			continue;
-		}
-		log_warnx("worker %d (pid %ld) %s; respawning", i, (long)pid,
-		    why);
-		/* A worker dying young is likely to die again: don't spin. */
-		if (now - m->procs[i].started < RESPAWN_QUICK_MS)
-			m->procs[i].respawn_at = now + RESPAWN_DELAY_MS;
-		else
-			m->procs[i].respawn_at = now;
-	}
-}
-
+/* Create the stats segment with twice max_workers slots (reload overlap). */
 static int
-master_alive(struct master *m)
+master_stats(struct master *m, struct gen *g)
 {
-	int	i, n = 0;
-
-	for (i = 0; i < m->nprocs; i++)
-		if (m->procs[i].pid != 0)
-			n++;
-	return (n);
-}
-
-static void
-master_kill_all(struct master *m, int sig)
-{
+	char	cause[512];
 	int	i;
 
-	for (i = 0; i < m->nprocs; i++)
-		if (m->procs[i].pid != 0 && kill(m->procs[i].pid, sig) == -1 &&
-		    errno != ESRCH)
-			log_warn("kill worker %d", i);
-}
-
-/*
- * Create the stats segment, making its directory (one level) when missing:
- * outside systemd nobody made /run/msgd for us.
- */
-static int
-master_stats(struct master *m)
-{
-	char	 dir[CONF_PATH_MAX], cause[512], *slash;
-	int	 i;
-
-	snprintf(dir, sizeof(dir), "%s", m->conf->stats_file);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-			log_warn("cannot create %s for stats_file", dir);
-			return (-1);
-		}
-	}
-	if (stats_create(&m->stats, m->conf->stats_file, m->conf->max_workers,
-	    cause, sizeof(cause)) == -1) {
+	if (mkparent(g->conf->stats_file) == -1)
+		return (-1);
+	m->nprocs = 2 * g->conf->max_workers;
+	if (stats_create(&m->stats, g->conf->stats_file, m->nprocs, cause,
+	    sizeof(cause)) == -1) {
 		log_warnx("stats_file %s", cause);
 		return (-1);
 	}
-	stats_set_master(&m->stats, m->conf->workers, m->generation);
-	for (i = 0; i < m->nls; i++)
-		stats_set_listener(&m->stats, i, m->ls[i].addr.text,
-		    !net_is_unix(&m->ls[i].addr), 0, 0);
+	if (g->priv.change && chown(g->conf->stats_file, (uid_t)-1,
+	    g->priv.gid) == -1)
+		log_warn("chown %s", g->conf->stats_file);
+	stats_set_master(&m->stats, g->npos, g->id);
+	for (i = 0; i < g->nls; i++)
+		stats_set_listener(&m->stats, i, g->ls[i].addr.text,
+		    !net_is_unix(&g->ls[i].addr), 0, 0);
 	return (0);
 }
 
 /*
- * Once a second: show the master is alive, and sample each TCP listener's
- * accept queue (connections the kernel completed that no worker accepted
- * yet: the first sign that the pool is too small or stuck).
+ * Sample each TCP listener's accept queue: connections the kernel
+ * completed that no worker accepted yet, the first sign that the pool is
+ * too small or stuck.
  */
 static void
-master_sample(struct master *m, uint64_t now)
+master_sample(struct master *m)
 {
-	struct tcp_info	ti;
-	socklen_t	len;
-	int		i;
+	struct tcp_info	 ti;
+	struct gen	*g = m->cur;
+	socklen_t	 len;
+	int		 i;
 
-	stats_master_beat(&m->stats);
-	if (now < m->next_sample)
-		return;
-	m->next_sample = now + 1000;
-	for (i = 0; i < m->nls; i++) {
-		if (net_is_unix(&m->ls[i].addr))
+	for (i = 0; i < g->nls && i < STATS_MAX_LISTENERS; i++) {
+		if (net_is_unix(&g->ls[i].addr)) {
+			stats_set_listener(&m->stats, i, g->ls[i].addr.text, 0,
+			    0, 0);
 			continue;
+		}
 		len = sizeof(ti);
 		memset(&ti, 0, sizeof(ti));
-		if (getsockopt(m->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti,
+		if (getsockopt(g->ls[i].fd, IPPROTO_TCP, TCP_INFO, &ti,
 		    &len) == -1)
 			continue;
 		/* For a listener: unacked = queue length, sacked = limit. */
-		stats_set_listener(&m->stats, i, m->ls[i].addr.text, 1,
+		stats_set_listener(&m->stats, i, g->ls[i].addr.text, 1,
 		    ti.tcpi_unacked, ti.tcpi_sacked);
+	}
+	m->stats.hdr->nlisteners = (uint32_t)g->nls;
+}
+
+/*
+ * systemd: a STATUS= line when it changes, and WATCHDOG=1 only while every
+ * serving worker's heartbeat is fresh, so a wedged pool is restarted.
+ */
+static void
+master_notify(struct master *m, uint64_t now)
+{
+	struct stats_snap	 sn;
+	struct stats_slot	*s;
+	char			 status[128], cause[128];
+	uint64_t		 wd, fresh, hb;
+	int			 i;
+
+	if (stats_snapshot(&m->stats, &sn, cause, sizeof(cause)) == 0) {
+		snprintf(status, sizeof(status), "generation %llu, %d workers, "
+		    "%llu connections, %llu requests",
+		    (unsigned long long)m->cur->id,
+		    proc_count(m, m->cur, W_SERVING),
+		    (unsigned long long)stats_get(&sn, sn.total, "conn_active"),
+		    (unsigned long long)stats_get(&sn, sn.total, "st_ok"));
+		stats_snap_free(&sn);
+		if (strcmp(status, m->last_status) != 0) {
+			sdnotify("STATUS=%s", status);
+			snprintf(m->last_status, sizeof(m->last_status), "%s",
+			    status);
+		}
+	}
+	if ((wd = sdnotify_watchdog_ms()) == 0 || now < m->next_watchdog)
+		return;
+	fresh = m->cur->conf->worker_timeout_ms ?
+	    m->cur->conf->worker_timeout_ms : 10000;
+	for (i = 0; i < m->nprocs; i++) {
+		if (m->procs[i].state != W_SERVING)
+			continue;
+		s = stats_slot(&m->stats, i);
+		hb = atomic_load(&s->heartbeat_ms);
+		if (hb == 0 || now - hb > fresh)
+			return;		/* withheld: systemd will act */
+	}
+	sdnotify("WATCHDOG=1");
+	m->next_watchdog = now + wd / 2;
+}
+
+/* Every worker of the first generation serves: say so, once. */
+void
+master_ready(struct master *m)
+{
+	char	addrs[512];
+	size_t	off = 0;
+	int	i;
+
+	m->ready = 1;
+	addrs[0] = '\0';
+	for (i = 0; i < m->cur->nls && off < sizeof(addrs); i++)
+		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
+		    "%s%s", i ? ", " : "", m->cur->ls[i].addr.text);
+	log_info("ready: %d workers on %s", m->cur->npos, addrs);
+	sdnotify("READY=1\nSTATUS=serving on %s", addrs);
+	if (m->reload_pending) {
+		m->reload_pending = 0;
+		reload_start(m);
 	}
 }
 
-/* Graceful stop: workers drain within shutdown_timeout, then are killed. */
-static void
-master_stop(struct master *m, const char *why)
+/* Graceful stop (or immediate, quick): drain every generation. */
+void
+master_stop(struct master *m, const char *why, int code)
 {
+	int	i;
+
 	if (m->stopping)
 		return;
-	log_info("stopping (%s): draining %d workers", why, master_alive(m));
 	m->stopping = 1;
-	m->stop_deadline = mono_ms() + m->conf->shutdown_timeout_ms +
-	    KILL_GRACE_MS;
-	master_kill_all(m, SIGTERM);
+	m->exit_code = code;
+	sdnotify("STOPPING=1");
+	log_info("stopping (%s): %s %d workers", why,
+	    m->quick ? "killing" : "draining", proc_count(m, NULL, W_FREE));
+	gen_drain(m, m->cur, m->quick);
+	if (m->next != NULL)
+		gen_drain(m, m->next, m->quick);
+	for (i = 0; i < (int)nitems(m->old); i++)
+		if (m->old[i] != NULL && m->quick)
+			gen_drain(m, m->old[i], 1);
+}
+
+/* SIGTTIN / SIGTTOU: one worker more or fewer, within max_workers. */
+static void
+master_resize(struct master *m, int delta)
+{
+	struct gen	*g = m->cur;
+	struct wpos	*wp;
+
+	if (m->stopping || m->next != NULL) {
+		log_info("%s ignored during a reload or stop",
+		    delta > 0 ? "SIGTTIN" : "SIGTTOU");
+		return;
+	}
+	if (delta > 0) {
+		if (g->npos >= g->conf->max_workers) {
+			log_warnx("SIGTTIN: already at max_workers (%d)",
+			    g->conf->max_workers);
+			return;
+		}
+		wp = &g->pos[g->npos];
+		memset(wp, 0, sizeof(*wp));
+		wp->proc = -1;
+		g->npos++;
+		log_info("SIGTTIN: %d workers", g->npos);
+		(void)proc_spawn(m, g, g->npos - 1);
+	} else {
+		if (g->npos <= 1) {
+			log_warnx("SIGTTOU: already at one worker");
+			return;
+		}
+		g->npos--;
+		wp = &g->pos[g->npos];
+		if (wp->proc != -1)
+			proc_drain(m, wp->proc, mono_ms() +
+			    g->conf->shutdown_timeout_ms + KILL_GRACE_MS);
+		wp->proc = -1;
+		log_info("SIGTTOU: %d workers", g->npos);
+	}
+	stats_set_master(&m->stats, g->npos, g->id);
 }
 
 static void
@@ -315,23 +273,37 @@ master_signal(struct master *m)
 	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			master_reap(m);
+			proc_reap(m);
 			break;
 		case SIGTERM:
-			master_stop(m, "SIGTERM");
+			master_stop(m, "SIGTERM", 0);
 			break;
 		case SIGINT:
-			master_stop(m, "SIGINT");
+			master_stop(m, "SIGINT", 0);
 			break;
 		case SIGQUIT:
-			log_info("SIGQUIT: stopping now, killing the workers");
-			m->stopping = 1;
-			m->quick = 1;
-			m->stop_deadline = mono_ms();
+			if (!m->stopping)
+				m->quick = 1;
+			master_stop(m, "SIGQUIT", 0);
 			break;
 		case SIGHUP:
-			log_warnx("SIGHUP: reload is not supported by this "
-			    "version; restart msgd to apply a new config");
+			reload_start(m);
+			break;
+		case SIGUSR1:
+			if (m->cur->conf->log_target == LOG_TO_FILE) {
+				if (log_reopen(m->cur->conf->log_file) == -1)
+					log_warn("reopen %s",
+					    m->cur->conf->log_file);
+				else
+					log_info("log file reopened");
+			}
+			proc_kill_all(m, SIGUSR1);
+			break;
+		case SIGTTIN:
+			master_resize(m, 1);
+			break;
+		case SIGTTOU:
+			master_resize(m, -1);
 			break;
 		default:
 			break;
@@ -339,27 +311,67 @@ master_signal(struct master *m)
 	}
 }
 
-/* Run the master until stopped; returns the process exit code. */
+/* Release everything the master made: listeners, stats file, pidfile. */
+static void
+master_cleanup(struct master *m)
+{
+	struct gen	*cur = m->cur;
+	int		 i;
+
+	for (i = 0; i < cur->nls; i++) {
+		if (cur->ls[i].fd == -1)
+			continue;
+		close(cur->ls[i].fd);
+		if (net_unlink_unix(&cur->ls[i].addr) == -1)
+			log_warn("unlink %s", cur->ls[i].addr.text);
+	}
+	if (stats_unlink(cur->conf->stats_file) == -1)
+		log_warn("unlink %s", cur->conf->stats_file);
+	stats_close(&m->stats);
+	pidfile_release(cur->conf->pidfile, m->pidfd);
+}
+
+/*
+ * Run the master until stopped; returns the exit code.  conf is adopted
+ * (heap-allocated; it becomes the first generation's).
+ */
 int
-master_main(const struct msgd_conf *conf, int detach_now)
+master_main(struct msgd_conf *conf, int detach_now)
 {
 	struct master	 m;
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[1 + 2 * 1024];
+	int		 slot_of[1 + 2 * 1024];
+	struct gen	*g;
+	char		 cause[512];
 	uint64_t	 now;
-	int		 i, wait;
-	char		 addrs[512];
-	size_t		 off = 0;
+	int		 i, n, wait;
 
 	memset(&m, 0, sizeof(m));
-	m.conf = conf;
-	m.generation = 1;
+	m.pidfd = -1;
 	log_procname("master");
 	proctitle_set("msgd: master");
+	sdnotify_init();
 	m.sigfd = master_signals();
-	if (master_bind(&m) == -1)
+	if ((g = gen_new(&m, conf, cause, sizeof(cause))) == NULL) {
+		log_warnx("%s", cause);
 		return (1);
-	if (master_stats(&m) == -1) {
-		master_unbind(&m);
+	}
+	if (mkparent(conf->pidfile) == -1)
+		return (1);
+	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
+	    sizeof(cause))) == -1) {
+		log_warnx("%s", cause);
+		return (1);
+	}
+	if (gen_bind(&m, g, NULL, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot listen on %s", cause);
+		pidfile_release(conf->pidfile, m.pidfd);
+		return (1);
+	}
+	m.cur = g;
+	if (master_stats(&m, g) == -1) {
+		m.pidfd = (pidfile_release(conf->pidfile, m.pidfd), -1);
+		master_cleanup(&m);
 		return (1);
 	}
 	if (detach_now) {
@@ -368,56 +380,62 @@ master_main(const struct msgd_conf *conf, int detach_now)
 		log_setstderr(0);
 		stats_set_pid(&m.stats, (int)getpid());
 	}
-	m.nprocs = conf->workers;
+	if (pidfile_write(m.pidfd, getpid()) == -1)
+		log_warn("write %s", conf->pidfile);
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < m.nprocs; i++)
-		master_spawn(&m, i);
-
-	addrs[0] = '\0';
-	for (i = 0; i < m.nls && off < sizeof(addrs); i++)
-		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
-		    "%s%s", i ? ", " : "", m.ls[i].addr.text);
-	log_info("ready: %d workers on %s", m.nprocs, addrs);
+		m.procs[i].probe = -1;
+	for (i = 0; i < g->npos; i++)
+		(void)proc_spawn(&m, g, i);
 
 	for (;;) {
 		now = mono_ms();
-		master_sample(&m, now);
-		if (m.stopping) {
-			if (master_alive(&m) == 0)
-				break;
-			if (now >= m.stop_deadline && !m.killed) {
-				if (!m.quick)
-					log_warnx("workers still running after "
-					    "the shutdown timeout: killing %d",
-					    master_alive(&m));
-				master_kill_all(&m, SIGKILL);
-				m.killed = 1;
-			}
+		if (m.stopping && proc_count(&m, NULL, W_FREE) == 0)
+			break;
+		if (now >= m.next_tick) {
+			m.next_tick = now + 1000;
+			stats_master_beat(&m.stats);
+			master_sample(&m);
+			proc_check_health(&m, now);
+			master_notify(&m, now);
 		}
-		wait = 1000;
-		for (i = 0; i < m.nprocs && !m.stopping; i++) {
-			if (m.procs[i].pid != 0 || m.procs[i].respawn_at == 0)
+		reload_poll(&m, now);
+		gen_collect(&m);
+		wait = (int)(m.next_tick > now ? m.next_tick - now : 0);
+		if (m.settle_at != 0 && m.settle_at > now &&
+		    m.settle_at - now < (uint64_t)wait)
+			wait = (int)(m.settle_at - now);
+		proc_respawn_due(&m, now, &wait);
+
+		n = 0;
+		pfd[n].fd = m.sigfd;
+		pfd[n].events = POLLIN;
+		slot_of[n++] = -1;
+		for (i = 0; i < m.nprocs && n < (int)nitems(pfd); i++) {
+			if (m.procs[i].probe == -1)
 				continue;
-			if (m.procs[i].respawn_at <= now)
-				master_spawn(&m, i);
-			else if (m.procs[i].respawn_at - now < (uint64_t)wait)
-				wait = (int)(m.procs[i].respawn_at - now);
+			pfd[n].fd = m.procs[i].probe;
+			pfd[n].events = POLLIN;
+			slot_of[n++] = i;
 		}
-		if (m.stopping && !m.killed && m.stop_deadline > now &&
-		    m.stop_deadline - now < (uint64_t)wait)
-			wait = (int)(m.stop_deadline - now);
-		pfd.fd = m.sigfd;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, wait) == -1 && errno != EINTR)
+		if (poll(pfd, (nfds_t)n, wait) == -1 && errno != EINTR)
 			fatal("poll");
-		master_signal(&m);
+		for (i = 1; i < n; i++)
+			if (pfd[i].revents != 0 &&
+			    m.procs[slot_of[i]].probe == pfd[i].fd)
+				proc_probe(&m, slot_of[i]);
+		if (pfd[0].revents != 0)
+			master_signal(&m);
 	}
-	master_unbind(&m);
-	if (stats_unlink(m.conf->stats_file) == -1)
-		log_warn("unlink %s", m.conf->stats_file);
-	stats_close(&m.stats);
-	free(m.procs);
+	master_cleanup(&m);
 	log_info("stopped");
-	return (0);
+	for (i = 0; i < (int)nitems(m.old); i++)
+		if (m.old[i] != NULL)
+			gen_free(&m, m.old[i]);
+	if (m.next != NULL)
+		gen_free(&m, m.next);
+	gen_free(&m, m.cur);
+	free(m.procs);
+	return (m.exit_code);
 }

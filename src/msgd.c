@@ -1,6 +1,7 @@
 /*
  * msgd.c: the daemon's main(): options, configuration, then the master.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "priv.h"
 #include "util.h"
 
 #ifndef MSGD_CONF_PATH
@@ -31,10 +33,10 @@ usage(FILE *fp)
 int
 main(int argc, char *argv[])
 {
-	struct msgd_conf	 conf;
+	struct msgd_conf	*conf;
 	const char		*path = MSGD_CONF_PATH;
 	char			 errs[CONF_ERRORS_MAX];
-	int			 ch, foreground = 0, test = 0;
+	int			 ch, foreground = 0, test = 0, target;
 
 	proctitle_init(argc, argv);
 	log_init("msgd", LOG_TO_STDERR, LOG_LVL_INFO);
@@ -65,22 +67,47 @@ main(int argc, char *argv[])
 		return (EXIT_USAGE);
 	}
 
-	if (conf_load(path, &conf, errs, sizeof(errs)) == -1) {
+	if ((conf = malloc(sizeof(*conf))) == NULL) {
+		perror("msgd");
+		return (1);
+	}
+	if (conf_load(path, conf, errs, sizeof(errs)) == -1) {
 		fputs(errs, stderr);
 		if (test)
 			fprintf(stderr, "%s: configuration has errors\n", path);
 		return (1);
 	}
 	if (test) {
+		/* -t also checks what start-up would: the workers' user. */
+		struct priv	p;
+		char		cause[256];
+
+		if (priv_resolve(conf->user, conf->group, conf->allow_root, &p,
+		    cause, sizeof(cause)) == -1) {
+			fprintf(stderr, "%s: %s\n", path, cause);
+			fprintf(stderr, "%s: configuration has errors\n", path);
+			return (1);
+		}
 		printf("%s: configuration OK\n", path);
 		return (0);
 	}
 
-	/* Errors before detaching still reach the terminal (master.c). */
-	log_init("msgd", foreground && !conf.log_syslog ? LOG_TO_STDERR :
-	    LOG_TO_SYSLOG, conf.log_level);
-	if (!foreground)
+	/*
+	 * Without -f msgd detaches and stderr goes nowhere, so "stderr"
+	 * means syslog then.  Errors before detaching still reach the
+	 * terminal (log_setstderr).
+	 */
+	target = conf->log_target;
+	if (!foreground && target == LOG_TO_STDERR)
+		target = LOG_TO_SYSLOG;
+	if (target == LOG_TO_FILE && log_reopen(conf->log_file) == -1) {
+		fprintf(stderr, "msgd: log.file %s: %s\n", conf->log_file,
+		    strerror(errno));
+		return (1);
+	}
+	log_init("msgd", target, conf->log_level);
+	if (!foreground && target == LOG_TO_SYSLOG)
 		log_setstderr(1);
 	log_info("msgd %s starting with %s", PACKAGE_VERSION, path);
-	return (master_main(&conf, !foreground));
+	return (master_main(conf, !foreground));
 }

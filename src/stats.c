@@ -4,7 +4,9 @@
  * Prometheus text format 0.0.4).
  */
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto.h"
 #include "stats.h"
 #include "util.h"
 
@@ -405,6 +408,53 @@ stats_master_beat(struct stats_seg *seg)
 		    memory_order_relaxed);
 }
 
+/* Master: publish the outcome of a reload for msgctl reload. */
+void
+stats_set_reload(struct stats_seg *seg, int ok, const char *msg)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL)
+		return;
+	master_begin(h);
+	h->reload_ok = (uint32_t)ok;
+	snprintf(h->reload_msg, sizeof(h->reload_msg), "%s", msg);
+	h->reload_seq++;
+	master_end(h);
+}
+
+/* "GET from 127.0.0.1:4242, 1048576 bytes, for 2.5 s" for crash logs;
+ * now_us is mono_us(). */
+void
+stats_current_format(const struct stats_current *cur, uint64_t now_us,
+    char *buf, size_t len)
+{
+	char		 host[64], peer[80];
+	const char	*name;
+
+	if (!cur->active) {
+		snprintf(buf, len, "no request in progress");
+		return;
+	}
+	if (cur->family == AF_INET)
+		inet_ntop(AF_INET, cur->addr, host, sizeof(host));
+	else if (cur->family == AF_INET6)
+		inet_ntop(AF_INET6, cur->addr, host, sizeof(host));
+	else
+		snprintf(host, sizeof(host), "unix");
+	if (cur->family == AF_INET6)
+		snprintf(peer, sizeof(peer), "[%s]:%u", host, cur->port);
+	else if (cur->family == AF_INET)
+		snprintf(peer, sizeof(peer), "%s:%u", host, cur->port);
+	else
+		snprintf(peer, sizeof(peer), "%s", host);
+	name = msg_op_name(cur->op);
+	snprintf(buf, len, "handling %s (0x%02x) from %s, %u bytes, for "
+	    "%.3f s", name != NULL ? name : "unknown op", cur->op, peer,
+	    cur->body_len, now_us > cur->start_us ?
+	    (double)(now_us - cur->start_us) / 1e6 : 0.0);
+}
+
 /* Worker: claim its (reset) slot. */
 void
 stats_slot_start(struct stats_slot *s, int pid, uint64_t generation)
@@ -477,16 +527,26 @@ counters_add(struct stats_counters *dst, const struct stats_counters *src,
  * never go backwards.
  */
 void
-stats_fold(struct stats_seg *seg, int i)
+stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 {
 	struct stats_slot	*s, *r;
+	uint64_t		 n = 0;
+	size_t			 k;
 
 	if ((s = stats_slot(seg, i)) == NULL)
 		return;
 	r = stats_retired(seg);
+	if (fi != NULL) {
+		for (k = 0; k < nitems(st_offsets); k++)
+			n += *(uint64_t *)((char *)&s->c + st_offsets[k]);
+		fi->requests = n;
+		memcpy(&fi->cur, &s->cur, sizeof(fi->cur));
+		fi->heartbeat_ms = atomic_load(&s->heartbeat_ms);
+	}
 	master_begin(seg->hdr);
 	counters_add(&r->c, &s->c, 0);
 	memset(&s->c, 0, sizeof(s->c));
+	memset(&s->cur, 0, sizeof(s->cur));
 	s->pid = 0;
 	s->state = STATS_DEAD;
 	s->start_us = 0;
@@ -537,6 +597,8 @@ raw_add(uint8_t *slot, uint32_t off, uint64_t n)
 	memcpy(slot + off, &v, sizeof(v));
 }
 
+static int	slot_live(const uint8_t *);
+
 /* total = retired + every live slot, through the descriptor table. */
 static void
 snap_sum(struct stats_snap *sn)
@@ -549,7 +611,7 @@ snap_sum(struct stats_snap *sn)
 	memcpy(sn->total, sn->retired, sn->hdr.slot_size);
 	for (i = 0; i < sn->hdr.nslots; i++) {
 		s = sn->slots + (size_t)i * sn->hdr.slot_size;
-		if (raw_get(s, offsetof(struct stats_slot, pid)) == 0)
+		if (!slot_live(s))
 			continue;
 		for (k = 0; k < sn->hdr.ndesc; k++) {
 			d = &sn->hdr.desc[k];
@@ -753,7 +815,10 @@ snap_slot(const struct stats_snap *sn, uint32_t i)
 static int
 slot_live(const uint8_t *s)
 {
-	return (raw_get(s, offsetof(struct stats_slot, pid)) != 0);
+	int32_t	pid;
+
+	memcpy(&pid, s + offsetof(struct stats_slot, pid), sizeof(pid));
+	return (pid != 0);
 }
 
 static uint32_t
@@ -1078,10 +1143,14 @@ table_row(const struct stats_snap *sn, const uint8_t *s, const char *label,
 		    offsetof(struct stats_slot, pid)), stats_state_name(
 		    slot_u32(s, offsetof(struct stats_slot, state))), up);
 	}
-	bprintf(b, " %7" PRIu64 " %9" PRIu64 " %5.0f%% %9s %9s %9s",
-	    stats_get(sn, s, "conn_active"), acc,
-	    acc_all ? 100.0 * (double)acc / (double)acc_all : 0.0, req, bin,
-	    bout);
+	if (label != NULL)	/* totals include retired workers: no share */
+		bprintf(b, " %7" PRIu64 " %9" PRIu64 " %6s %9s %9s %9s",
+		    stats_get(sn, s, "conn_active"), acc, "", req, bin, bout);
+	else
+		bprintf(b, " %7" PRIu64 " %9" PRIu64 " %5.0f%% %9s %9s %9s",
+		    stats_get(sn, s, "conn_active"), acc,
+		    acc_all ? 100.0 * (double)acc / (double)acc_all : 0.0, req,
+		    bin, bout);
 	if (prev != NULL && dt > 0) {
 		fmt_num(rate, sizeof(rate), (double)(snap_sum_name(sn, s,
 		    "requests") - (ps != NULL ? snap_sum_name(prev, ps,
@@ -1141,9 +1210,9 @@ stats_render_table(const struct stats_snap *sn, const struct stats_snap *prev,
 			continue;
 		ps = NULL;
 		if (prev != NULL && i < prev->hdr.nslots &&
-		    raw_get(prev->slots + (size_t)i * prev->hdr.slot_size,
+		    slot_u32(prev->slots + (size_t)i * prev->hdr.slot_size,
 		    offsetof(struct stats_slot, pid)) ==
-		    raw_get(s, offsetof(struct stats_slot, pid)))
+		    slot_u32(s, offsetof(struct stats_slot, pid)))
 			ps = prev->slots + (size_t)i * prev->hdr.slot_size;
 		table_row(sn, s, NULL, acc_all, prev, ps, dt, b);
 	}

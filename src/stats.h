@@ -118,6 +118,22 @@ struct stats_counters {
 	struct hist	latency;	/* request handling time, us */
 };
 
+/*
+ * Crash forensics: the request a worker is handling right now, written
+ * before the handler runs and cleared after, so that the master can say
+ * what a worker was doing when it died or hung.  Best effort, no seqlock.
+ */
+struct stats_current {
+	uint32_t	active;
+	uint8_t		op;
+	uint8_t		family;		/* AF_INET, AF_INET6, AF_UNIX */
+	uint16_t	port;		/* host order */
+	uint32_t	body_len;
+	uint32_t	pad;
+	uint64_t	start_us;	/* CLOCK_MONOTONIC, as mono_us() */
+	uint8_t		addr[16];
+};
+
 /* A worker's slot.  The preamble (up to counters) is fixed per layout. */
 struct stats_slot {
 	_Atomic uint64_t	seq;		/* odd while being written */
@@ -126,9 +142,16 @@ struct stats_slot {
 	uint64_t		generation;	/* of the master's config */
 	uint64_t		start_us;	/* CLOCK_REALTIME */
 	_Atomic uint64_t	heartbeat_ms;	/* CLOCK_MONOTONIC */
-	uint64_t		pad[3];
+	struct stats_current	cur;
 	struct stats_counters	c;
 } __attribute__((aligned(STATS_ALIGN)));
+
+/* What the master learns from a dead worker's slot when folding it. */
+struct stats_fold_info {
+	uint64_t		requests;	/* answered frames */
+	struct stats_current	cur;
+	uint64_t		heartbeat_ms;
+};
 
 struct stats_desc {
 	char		name[STATS_NAME_LEN];	/* metric name */
@@ -170,7 +193,9 @@ struct stats_hdr {
 	_Atomic uint64_t	master_heartbeat_ms;	/* CLOCK_MONOTONIC */
 	uint64_t		generation;
 	uint32_t		workers;		/* configured now */
-	uint32_t		pad;
+	uint32_t		reload_ok;		/* last reload: 1 ok */
+	uint64_t		reload_seq;		/* reloads finished */
+	char			reload_msg[256];	/* its outcome */
 	struct stats_listener	listeners[STATS_MAX_LISTENERS];
 	uint64_t		bucket_upper_us[STATS_MAX_BUCKETS];
 	struct stats_desc	desc[STATS_MAX_DESC];
@@ -249,7 +274,10 @@ void	 stats_set_pid(struct stats_seg *, int);
 void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
 void	 stats_beat(struct stats_slot *, uint64_t);
-void	 stats_fold(struct stats_seg *, int);
+void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);
+void	 stats_set_reload(struct stats_seg *, int, const char *);
+void	 stats_current_format(const struct stats_current *, uint64_t, char *,
+	    size_t);
 void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
 	    uint64_t);
 

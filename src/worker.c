@@ -47,6 +47,7 @@ struct worker {
 	struct stats_slot	*slot;
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
+	uint64_t		 max_requests;	/* with jitter, 0: none */
 	int			 drain_requested;
 	int			 quit;
 };
@@ -155,7 +156,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
 			return;
 		}
-		if (conn_new(&w->env, fd) == NULL)
+		if (conn_new(&w->env, fd, (struct sockaddr *)&ss) == NULL)
 			close(fd);
 	}
 }
@@ -197,6 +198,11 @@ worker_signal(struct worker *w)
 		case SIGQUIT:
 			w->quit = 1;
 			break;
+		case SIGUSR1:
+			if (w->conf->log_target == LOG_TO_FILE &&
+			    log_reopen(w->conf->log_file) == -1)
+				log_warn("reopen %s", w->conf->log_file);
+			break;
 		default:
 			break;
 		}
@@ -222,6 +228,7 @@ worker_signals(pid_t master)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
@@ -233,29 +240,53 @@ worker_signals(pid_t master)
 	return (fd);
 }
 
-/* Run worker number slot until drained; never returns. */
+/*
+ * max_requests with up to 10% per-worker jitter, so a pool started
+ * together does not recycle together.
+ */
+static uint64_t
+worker_max_requests(uint32_t max, int slot)
+{
+	uint64_t	x;
+
+	if (max == 0)
+		return (0);
+	/* A fixed mix of pid and slot: cheap, and differs per worker. */
+	x = ((uint64_t)getpid() << 16 ^ (uint64_t)slot) * 0x9e3779b97f4a7c15ULL;
+	return ((uint64_t)max + (x >> 33) % ((uint64_t)max / 10 + 1));
+}
+
+/* Run a worker until drained; never returns. */
 void
-worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
-    int nls, struct stats_seg *seg, uint64_t generation)
+worker_main(const struct worker_args *a)
 {
 	struct epoll_event	 evs[MAX_EVENTS], ev;
 	struct worker		 w;
 	enum ev_kind		*kind;
+	const struct msgd_conf	*conf = a->conf;
 	int			 i, n, wait;
-	char			 title[32];
+	char			 title[32], cause[256];
 
 	memset(&w, 0, sizeof(w));
-	w.id = slot;
+	w.id = a->pos;
 	w.conf = conf;
-	snprintf(title, sizeof(title), "worker %d", slot);
+	snprintf(title, sizeof(title), "worker %d", a->pos);
 	log_procname(title);
-	proctitle_set("msgd: worker %d", slot);
+	proctitle_set("msgd: worker %d", a->pos);
 
 	w.sigfd = worker_signals(getppid());
-	if ((w.slot = stats_slot(seg, slot)) == NULL)
-		fatalx("no stats slot %d", slot);
-	stats_slot_start(w.slot, (int)getpid(), generation);
-	w.ops.stats = seg;
+	if (priv_drop(a->priv, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot drop privileges to %s: %s",
+		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
+		exit(WORKER_EXIT_FATAL);
+	}
+	if ((w.slot = stats_slot(a->stats, a->slot)) == NULL) {
+		log_warnx("no stats slot %d", a->slot);
+		exit(WORKER_EXIT_FATAL);
+	}
+	stats_slot_start(w.slot, (int)getpid(), a->generation);
+	w.ops.stats = a->stats;
+	w.max_requests = worker_max_requests(conf->max_requests, a->slot);
 	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
@@ -269,14 +300,17 @@ worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
 	if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.sigfd, &ev) == -1)
 		fatal("epoll_ctl(signalfd)");
 
-	if ((w.lis = calloc((size_t)nls, sizeof(*w.lis))) == NULL)
+	if ((w.lis = calloc((size_t)a->nls, sizeof(*w.lis))) == NULL)
 		fatal("calloc");
-	w.nlis = nls;
-	for (i = 0; i < nls; i++) {
+	w.nlis = a->nls;
+	for (i = 0; i < a->nls; i++) {
 		w.lis[i].kind = EV_LISTENER;
-		w.lis[i].l = &ls[i];
+		w.lis[i].l = &a->ls[i];
 	}
 	worker_listen(&w, 1);
+	/* The master's PING on this private connection says we serve. */
+	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL) == NULL)
+		fatalx("cannot serve the start-up probe");
 	log_debug("serving");
 
 	while (!w.quit) {
@@ -323,6 +357,12 @@ worker_main(int slot, const struct msgd_conf *conf, struct listener *ls,
 				worker_signal(&w);
 				break;
 			}
+		}
+		if (w.max_requests != 0 && w.env.answered >= w.max_requests &&
+		    w.drain_deadline == 0) {
+			log_info("recycling after %llu requests (max_requests)",
+			    (unsigned long long)w.env.answered);
+			w.drain_requested = 1;
 		}
 		if (w.drain_requested) {
 			w.drain_requested = 0;

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "net.h"
+#include "priv.h"
 #include "stats.h"
 
 /* A listening socket as the master owns it and the workers inherit it. */
@@ -18,7 +19,19 @@ struct listener {
 /* Exit status meaning "setup is impossible: do not respawn". */
 #define WORKER_EXIT_FATAL	2
 
-void	worker_main(int, const struct msgd_conf *, struct listener *, int,
-	    struct stats_seg *, uint64_t) __attribute__((noreturn));
+/* Everything a worker gets from the master at fork. */
+struct worker_args {
+	int			 slot;		/* stats slot */
+	int			 pos;		/* "worker N" */
+	uint64_t		 generation;
+	const struct msgd_conf	*conf;
+	struct listener		*ls;
+	int			 nls;
+	struct stats_seg	*stats;
+	int			 probe;		/* socketpair end: master's PING */
+	const struct priv	*priv;
+};
+
+void	worker_main(const struct worker_args *) __attribute__((noreturn));
 
 #endif /* MSGD_WORKER_H */

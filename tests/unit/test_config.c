@@ -133,9 +133,17 @@ test_conf_load_every_setting(void **state)
 	    "idle_timeout = 0.5;\n"
 	    "read_timeout = 2;\n"
 	    "shutdown_timeout = 1.25;\n"
+	    "worker_timeout = 4.5;\n"
+	    "respawn_throttle = 2;\n"
+	    "max_requests = 1000;\n"
+	    "pidfile = \"/tmp/msgd-test.pid\";\n"
+	    "user = \"nobody\";\n"
+	    "group = \"nogroup\";\n"
+	    "allow_root = true;\n"
 	    "log = {\n"
 	    "\tlevel = \"debug\";\n"
 	    "\ttarget = \"syslog\";\n"
+	    "\tfile = \"/tmp/msgd-test.log\";\n"
 	    "};\n");
 	assert_int_equal(l.conf.nlisten, 4);
 	assert_string_equal(l.conf.listen[0], "127.0.0.1:9000");
@@ -152,8 +160,16 @@ test_conf_load_every_setting(void **state)
 	assert_int_equal(l.conf.idle_timeout_ms, 500);
 	assert_int_equal(l.conf.read_timeout_ms, 2000);
 	assert_int_equal(l.conf.shutdown_timeout_ms, 1250);
+	assert_int_equal(l.conf.worker_timeout_ms, 4500);
+	assert_int_equal(l.conf.respawn_throttle_ms, 2000);
+	assert_int_equal(l.conf.max_requests, 1000);
+	assert_string_equal(l.conf.pidfile, "/tmp/msgd-test.pid");
+	assert_string_equal(l.conf.user, "nobody");
+	assert_string_equal(l.conf.group, "nogroup");
+	assert_int_equal(l.conf.allow_root, 1);
 	assert_int_equal(l.conf.log_level, LOG_LVL_DEBUG);
-	assert_int_equal(l.conf.log_syslog, 1);
+	assert_int_equal(l.conf.log_target, LOG_TO_SYSLOG);
+	assert_string_equal(l.conf.log_file, "/tmp/msgd-test.log");
 }
 
 /* What a file without settings means, as msgd.conf(5) documents it. */
@@ -176,8 +192,16 @@ assert_documented_defaults(const struct msgd_conf *c)
 	assert_int_equal(c->idle_timeout_ms, 300000);
 	assert_int_equal(c->read_timeout_ms, 10000);
 	assert_int_equal(c->shutdown_timeout_ms, 10000);
+	assert_int_equal(c->worker_timeout_ms, 30000);
+	assert_int_equal(c->respawn_throttle_ms, 60000);
+	assert_int_equal(c->max_requests, 0);
+	assert_string_equal(c->pidfile, MSGD_PID_PATH);
+	assert_string_equal(c->user, "");
+	assert_string_equal(c->group, "");
+	assert_int_equal(c->allow_root, 0);
 	assert_int_equal(c->log_level, LOG_LVL_INFO);
-	assert_int_equal(c->log_syslog, 0);
+	assert_int_equal(c->log_target, LOG_TO_STDERR);
+	assert_string_equal(c->log_file, "");
 }
 
 static void
@@ -450,15 +474,28 @@ test_conf_load_log_settings(void **state)
 	(void)state;
 	load_good(&l, "log = { level = \"error\"; target = \"stderr\"; };\n");
 	assert_int_equal(l.conf.log_level, LOG_LVL_ERR);
-	assert_int_equal(l.conf.log_syslog, 0);
+	assert_int_equal(l.conf.log_target, LOG_TO_STDERR);
+	load_good(&l, "log = { target = \"file\"; file = \"/tmp/x.log\"; };\n");
+	assert_int_equal(l.conf.log_target, LOG_TO_FILE);
+	assert_string_equal(l.conf.log_file, "/tmp/x.log");
 	load_good(&l, "log = { level = \"warning\"; };\n");
 	assert_int_equal(l.conf.log_level, LOG_LVL_WARN);
 
 	assert_bad_line1("log = { level = \"verbose\"; };\n",
 	    "log.level: must be one of error, warning, info, debug, "
 	    "got \"verbose\"");
+	assert_bad_line1("log = { target = \"journal\"; };\n",
+	    "log.target: must be \"stderr\", \"syslog\" or \"file\", "
+	    "got \"journal\"");
 	assert_bad_line1("log = { target = \"file\"; };\n",
-	    "log.target: must be \"stderr\" or \"syslog\", got \"file\"");
+	    "log.target: \"file\" needs log.file");
+	assert_bad_line1("worker_timeout = 1;\n",
+	    "worker_timeout: must be 0 (off) or 3..3600 seconds, got 1");
+	assert_bad_line1("user = \"bad name\";\n",
+	    "user: must be a user or group name of at most 32 characters "
+	    "[A-Za-z0-9._-], got \"bad name\"");
+	assert_bad_line1("allow_root = 1;\n",
+	    "allow_root: must be true or false, got an integer");
 }
 
 static void

@@ -1,0 +1,522 @@
+/*
+ * master_proc.c: the process table.  Spawn a worker with a private probe
+ * connection, learn from the probe's PONG that it serves, reap every child
+ * that exits, respawn with a throttle, and kill the hung.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "net.h"
+#include "sdnotify.h"
+#include "util.h"
+
+#define RESPAWN_SECOND_MS	1000	/* after the second young death */
+#define YOUNG_DEATHS_THROTTLE	3	/* then respawn_throttle applies */
+
+/* A new generation for conf (adopted: freed with the generation). */
+struct gen *
+gen_new(struct master *m, struct msgd_conf *conf, char *cause, size_t len)
+{
+	struct gen	*g;
+	int		 i;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->pos = calloc((size_t)conf->max_workers, sizeof(*g->pos))) ==
+	    NULL) {
+		free(g);
+		snprintf(cause, len, "out of memory");
+		return (NULL);
+	}
+	if (priv_resolve(conf->user, conf->group, conf->allow_root, &g->priv,
+	    cause, len) == -1) {
+		free(g->pos);
+		free(g);
+		return (NULL);
+	}
+	g->conf = conf;
+	g->id = m->cur != NULL ? m->cur->id + 1 : 1;
+	g->npos = conf->workers;
+	for (i = 0; i < conf->max_workers; i++)
+		g->pos[i].proc = -1;
+	for (i = 0; i < CONF_LISTEN_MAX; i++)
+		g->ls[i].fd = -1;
+	return (g);
+}
+
+void
+gen_free(struct master *m, struct gen *g)
+{
+	free(g->conf);
+	free(g->pos);
+	free(g);
+}
+
+/* Processes of g in state st (W_FREE: any live state). */
+int
+proc_count(struct master *m, const struct gen *g, enum wstate st)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < m->nprocs; i++) {
+		if (m->procs[i].state == W_FREE)
+			continue;
+		if (g != NULL && m->procs[i].gen != g)
+			continue;
+		if (st == W_FREE || m->procs[i].state == st)
+			n++;
+	}
+	return (n);
+}
+
+/* Every position of g has a worker that answered its probe. */
+int
+gen_all_serving(struct master *m, const struct gen *g)
+{
+	int	i;
+
+	for (i = 0; i < g->npos; i++)
+		if (g->pos[i].proc == -1 ||
+		    m->procs[g->pos[i].proc].state != W_SERVING)
+			return (0);
+	return (1);
+}
+
+/* Free draining generations whose last worker has gone. */
+void
+gen_collect(struct master *m)
+{
+	int	i, j;
+
+	for (i = 0; i < (int)nitems(m->old); i++) {
+		if (m->old[i] == NULL || proc_count(m, m->old[i], W_FREE) > 0)
+			continue;
+		log_debug("generation %llu has exited",
+		    (unsigned long long)m->old[i]->id);
+		gen_free(m, m->old[i]);
+		for (j = i; j + 1 < (int)nitems(m->old); j++)
+			m->old[j] = m->old[j + 1];
+		m->old[nitems(m->old) - 1] = NULL;
+		i--;
+	}
+}
+
+/* The fds a worker child keeps; everything else of the master is closed. */
+static void
+child_close_fds(const struct gen *g, int probe)
+{
+	int	keep[CONF_LISTEN_MAX + 1], n = 0, i, j, t, lo;
+
+	keep[n++] = probe;
+	for (i = 0; i < g->nls; i++)
+		if (g->ls[i].fd > STDERR_FILENO)
+			keep[n++] = g->ls[i].fd;
+	for (i = 1; i < n; i++)		/* insertion sort: tiny list */
+		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	lo = STDERR_FILENO + 1;
+	for (i = 0; i < n; i++) {
+		if (keep[i] > lo)
+			(void)close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
+		lo = keep[i] + 1;
+	}
+	(void)close_range((unsigned)lo, ~0U, 0);
+}
+
+/* Find a free slot of the table (== a free stats slot). */
+static int
+proc_free_slot(struct master *m)
+{
+	int	i;
+
+	for (i = 0; i < m->nprocs; i++)
+		if (m->procs[i].state == W_FREE)
+			return (i);
+	return (-1);
+}
+
+/*
+ * Fork the worker for position pos of g.  It gets a private socketpair on
+ * which the master sends a PING at once: the PONG comes back through the
+ * worker's own event loop and request path, so "answered" means "serving".
+ */
+int
+proc_spawn(struct master *m, struct gen *g, int pos)
+{
+	struct worker_args	 a;
+	struct wproc		*p;
+	sigset_t		 empty;
+	uint8_t			 ping[MSG_HDR_LEN];
+	struct msg_hdr		 h;
+	pid_t			 pid;
+	int			 idx, sv[2];
+
+	if ((idx = proc_free_slot(m)) == -1) {
+		log_warnx("no free worker slot for worker %d", pos);
+		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		return (-1);
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	    sv) == -1) {
+		log_warn("socketpair for worker %d", pos);
+		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		return (-1);
+	}
+	pid = fork();
+	if (pid == -1) {
+		/* Out of processes or memory: back off, never spin. */
+		log_warn("fork for worker %d", pos);
+		close(sv[0]);
+		close(sv[1]);
+		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		return (-1);
+	}
+	if (pid == 0) {
+		sigemptyset(&empty);
+		sigprocmask(SIG_SETMASK, &empty, NULL);
+		sdnotify_forget();
+		child_close_fds(g, sv[1]);
+		memset(&a, 0, sizeof(a));
+		a.slot = idx;
+		a.pos = pos;
+		a.generation = g->id;
+		a.conf = g->conf;
+		a.ls = g->ls;
+		a.nls = g->nls;
+		a.stats = &m->stats;
+		a.probe = sv[1];
+		a.priv = &g->priv;
+		worker_main(&a);
+	}
+	close(sv[1]);
+	memset(&h, 0, sizeof(h));
+	h.version = MSG_VERSION;
+	h.opcode = MSG_OP_PING;
+	h.request_id = (uint32_t)idx;
+	msg_hdr_encode(&h, ping);
+	/* An empty socketpair takes 16 bytes without blocking. */
+	if (write(sv[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
+		log_warn("probe write to worker %d", pos);
+	p = &m->procs[idx];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->state = W_STARTING;
+	p->pos = pos;
+	p->gen = g;
+	p->started = mono_ms();
+	p->kill_at = p->started + PROBE_TIMEOUT_MS;
+	p->probe = sv[0];
+	g->pos[pos].proc = idx;
+	g->pos[pos].respawn_at = 0;
+	log_debug("worker %d (pid %ld, slot %d, generation %llu) started", pos,
+	    (long)pid, idx, (unsigned long long)g->id);
+	return (0);
+}
+
+static void
+proc_close_probe(struct wproc *p)
+{
+	if (p->probe != -1)
+		close(p->probe);
+	p->probe = -1;
+}
+
+/* The probe fd of slot idx is readable: is it the PONG? */
+void
+proc_probe(struct master *m, int idx)
+{
+	struct wproc	*p = &m->procs[idx];
+	struct msg_hdr	 h;
+	const char	*why;
+	ssize_t		 n;
+
+	n = read(p->probe, p->probe_buf + p->probe_len,
+	    sizeof(p->probe_buf) - p->probe_len);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* It died or closed; the reaper will tell why. */
+		proc_close_probe(p);
+		return;
+	}
+	p->probe_len += (size_t)n;
+	if (p->probe_len < MSG_HDR_LEN + 4)
+		return;
+	if (msg_check_response(p->probe_buf, p->probe_len, &h, &why) == -1 ||
+	    h.status != MSG_ST_OK || h.opcode != MSG_OP_PING ||
+	    h.body_len != 4 || memcmp(p->probe_buf + MSG_HDR_LEN, "PONG", 4)) {
+		log_warnx("worker %d (pid %ld) answered its start-up probe "
+		    "wrongly; killing it", p->pos, (long)p->pid);
+		kill(p->pid, SIGKILL);
+		proc_close_probe(p);
+		return;
+	}
+	proc_close_probe(p);
+	if (p->state != W_STARTING)
+		return;
+	p->state = W_SERVING;
+	log_debug("worker %d (pid %ld) is serving", p->pos, (long)p->pid);
+	if (p->gen == m->cur && !m->ready && gen_all_serving(m, m->cur))
+		master_ready(m);
+}
+
+/* Tell slot idx to finish what it has and exit; SIGKILL at deadline. */
+void
+proc_drain(struct master *m, int idx, uint64_t deadline)
+{
+	struct wproc	*p = &m->procs[idx];
+
+	if (p->state == W_FREE || p->state == W_DRAINING)
+		return;
+	if (kill(p->pid, SIGTERM) == -1 && errno != ESRCH)
+		log_warn("kill worker %d (pid %ld)", p->pos, (long)p->pid);
+	proc_close_probe(p);
+	p->state = W_DRAINING;
+	p->kill_at = deadline;
+}
+
+/* Drain every worker of g (quick: SIGKILL now). */
+void
+gen_drain(struct master *m, struct gen *g, int quick)
+{
+	uint64_t	deadline;
+	int		i;
+
+	deadline = mono_ms() + g->conf->shutdown_timeout_ms + KILL_GRACE_MS;
+	for (i = 0; i < m->nprocs; i++) {
+		if (m->procs[i].state == W_FREE || m->procs[i].gen != g)
+			continue;
+		if (quick) {
+			kill(m->procs[i].pid, SIGKILL);
+			m->procs[i].state = W_DRAINING;
+			m->procs[i].kill_at = UINT64_MAX;
+		} else
+			proc_drain(m, i, deadline);
+	}
+}
+
+void
+proc_kill_all(struct master *m, int sig)
+{
+	int	i;
+
+	for (i = 0; i < m->nprocs; i++)
+		if (m->procs[i].state != W_FREE &&
+		    kill(m->procs[i].pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill worker %d", m->procs[i].pos);
+}
+
+/* "exited 3", "killed by signal 11 (core dumped)". */
+static void
+status_str(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "ended with status 0x%x", status);
+}
+
+/* Decide what to do about position pos of the serving generation. */
+static void
+proc_after_death(struct master *m, struct gen *g, int pos, int status,
+    int young, uint64_t requests)
+{
+	struct wpos	*wp = &g->pos[pos];
+	uint64_t	 now = mono_ms(), delay;
+	int		 i, alive;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+		wp->fatal = 1;
+		log_warnx("worker %d cannot run (fatal error above): it is not "
+		    "respawned", pos);
+		for (i = alive = 0; i < g->npos; i++)
+			if (!g->pos[i].fatal)
+				alive++;
+		if (alive == 0)
+			master_stop(m, "every worker failed fatally", 1);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !young) {
+		log_info("worker %d recycled after %llu requests; replacing it",
+		    pos, (unsigned long long)requests);
+		wp->young = 0;
+		wp->respawn_at = now;
+		return;
+	}
+	wp->young = young ? wp->young + 1 : 0;
+	if (wp->young <= 1)
+		delay = 0;
+	else if (wp->young < YOUNG_DEATHS_THROTTLE)
+		delay = RESPAWN_SECOND_MS;
+	else {
+		delay = g->conf->respawn_throttle_ms;
+		if (wp->young == YOUNG_DEATHS_THROTTLE)
+			log_warnx("worker %d died before serving a request %d "
+			    "times in a row: respawning it at most once every "
+			    "%.0f s", pos, wp->young, (double)delay / 1000.0);
+	}
+	wp->respawn_at = now + delay;
+}
+
+/* Reap every child that has exited; one SIGCHLD may stand for many. */
+void
+proc_reap(struct master *m)
+{
+	struct stats_fold_info	 fi;
+	struct wproc		*p, dead;
+	char			 why[64], what[160];
+	pid_t			 pid;
+	int			 status, idx, young;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			break;
+		status_str(status, why, sizeof(why));
+		for (idx = 0; idx < m->nprocs; idx++)
+			if (m->procs[idx].state != W_FREE &&
+			    m->procs[idx].pid == pid)
+				break;
+		if (idx == m->nprocs) {
+			log_warnx("reaped unknown child %ld: %s", (long)pid,
+			    why);
+			continue;
+		}
+		p = &m->procs[idx];
+		dead = *p;
+		/* Fold before anything can reuse the slot. */
+		memset(&fi, 0, sizeof(fi));
+		stats_fold(&m->stats, idx, &fi);
+		proc_close_probe(p);
+		memset(p, 0, sizeof(*p));
+		p->probe = -1;
+		if (dead.pos < dead.gen->npos &&
+		    dead.gen->pos[dead.pos].proc == idx)
+			dead.gen->pos[dead.pos].proc = -1;
+
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+		    dead.hung) {
+			stats_current_format(&fi.cur, mono_us(), what,
+			    sizeof(what));
+			if (dead.state == W_DRAINING && m->quick)
+				log_debug("worker %d (pid %ld) %s", dead.pos,
+				    (long)pid, why);
+			else
+				log_warnx("worker %d (pid %ld) %s%s, %s",
+				    dead.pos, (long)pid, why,
+				    dead.hung ? " after hanging" : "", what);
+		} else
+			log_debug("worker %d (pid %ld) %s", dead.pos,
+			    (long)pid, why);
+
+		if (m->stopping || dead.state == W_DRAINING)
+			continue;
+		young = dead.state == W_STARTING || fi.requests <= 1;
+		if (dead.gen == m->next) {
+			snprintf(what, sizeof(what), "new worker %d (pid %ld) "
+			    "%s while starting", dead.pos, (long)pid, why);
+			reload_rollback(m, what);
+			continue;
+		}
+		if (dead.gen != m->cur || dead.pos >= dead.gen->npos)
+			continue;
+		proc_after_death(m, dead.gen, dead.pos, status, young,
+		    fi.requests);
+	}
+}
+
+/* Respawn what is due; shrink *wait to the next pending respawn. */
+void
+proc_respawn_due(struct master *m, uint64_t now, int *wait)
+{
+	struct gen	*g = m->cur;
+	struct wpos	*wp;
+	int		 i;
+
+	if (g == NULL || m->stopping)
+		return;
+	for (i = 0; i < g->npos; i++) {
+		wp = &g->pos[i];
+		if (wp->proc != -1 || wp->fatal || wp->respawn_at == 0)
+			continue;
+		if (wp->respawn_at <= now)
+			(void)proc_spawn(m, g, i);
+		else if (wp->respawn_at - now < (uint64_t)*wait)
+			*wait = (int)(wp->respawn_at - now);
+	}
+}
+
+/*
+ * Once a second: kill workers that never answered their probe, that
+ * stopped beating (hung: SIGSTOPped, in an endless loop, blocked), or that
+ * drain past their deadline.  The log says which and why.
+ */
+void
+proc_check_health(struct master *m, uint64_t now)
+{
+	struct stats_slot	*s;
+	struct wproc		*p;
+	char			 what[160];
+	uint64_t		 hb, limit;
+	int			 i;
+
+	for (i = 0; i < m->nprocs; i++) {
+		p = &m->procs[i];
+		switch (p->state) {
+		case W_FREE:
+			break;
+		case W_STARTING:
+			if (now < p->kill_at)
+				break;
+			log_warnx("worker %d (pid %ld) did not answer its "
+			    "start-up probe within %d s; killing it", p->pos,
+			    (long)p->pid, PROBE_TIMEOUT_MS / 1000);
+			kill(p->pid, SIGKILL);
+			p->kill_at = UINT64_MAX;
+			break;
+		case W_SERVING:
+			limit = p->gen->conf->worker_timeout_ms;
+			if (limit == 0 || p->hung ||
+			    (s = stats_slot(&m->stats, i)) == NULL)
+				break;
+			hb = atomic_load_explicit(&s->heartbeat_ms,
+			    memory_order_relaxed);
+			if (hb == 0 || now < hb || now - hb <= limit)
+				break;
+			stats_current_format(&s->cur, mono_us(), what,
+			    sizeof(what));
+			log_warnx("worker %d (pid %ld) hung: no heartbeat for "
+			    "%.1f s (worker_timeout %.0f s), %s; killing it",
+			    p->pos, (long)p->pid, (double)(now - hb) / 1000.0,
+			    (double)limit / 1000.0, what);
+			p->hung = 1;
+			kill(p->pid, SIGKILL);
+			break;
+		case W_DRAINING:
+			if (now < p->kill_at)
+				break;
+			log_warnx("worker %d (pid %ld) still running after "
+			    "shutdown_timeout; killing it", p->pos,
+			    (long)p->pid);
+			kill(p->pid, SIGKILL);
+			p->kill_at = UINT64_MAX;
+			break;
+		}
+	}
+}
