@@ -10,10 +10,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libconfig.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -255,6 +258,9 @@ load_seconds(struct msgd_conf *c, const struct conf_item *it,
 		return;
 	}
 	ms = secs * 1000.0;
+	/* 2.007 * 1000 is 2007.0000000000002 in binary: that is 2007 ms. */
+	if (fabs(ms - nearbyint(ms)) < 1e-6)
+		ms = nearbyint(ms);
 	if (!(ms >= (double)it->min && ms <= (double)it->max)) {
 		conf_err(e, s, path, "must be %g..%g seconds, got %g",
 		    (double)it->min / 1000.0, (double)it->max / 1000.0, secs);
@@ -513,6 +519,35 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 	}
 }
 
+/*
+ * A relative path means relative to the directory msgd was started in;
+ * make it absolute now, because the daemon changes to / when it detaches
+ * and must find (and remove) the same files later.
+ */
+static void
+absolutize(char *path, size_t size, const char *prefix, struct conf_errs *e,
+    const char *what)
+{
+	char	cwd[PATH_MAX], tmp[CONF_PATH_MAX + PATH_MAX];
+	size_t	plen = strlen(prefix);
+
+	if (path[0] == '\0' || path[plen] == '/' ||
+	    strncmp(path, prefix, plen) != 0)
+		return;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s%s/%s", prefix, cwd, path + plen);
+	if (strlen(tmp) >= size) {
+		e->count++;
+		if (e->buf != NULL && e->used < e->len)
+			e->used += (size_t)snprintf(e->buf + e->used,
+			    e->len - e->used, "%s: %s: absolute path too "
+			    "long\n", what, path);
+		return;
+	}
+	snprintf(path, size, "%s", tmp);
+}
+
 /* Rules between settings, checked once each value is valid on its own. */
 static void
 check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
@@ -550,7 +585,7 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 	config_t		cfg;
 	struct conf_errs	e;
 	FILE			*fp;
-	int			 ret = -1;
+	int			 ret = -1, i;
 
 	e.buf = errbuf;
 	e.len = errlen;
@@ -581,6 +616,12 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 	}
 	load_group(c, root_items, config_root_setting(&cfg), "", &e);
 	check_relations(&cfg, c, &e);
+	absolutize(c->stats_file, sizeof(c->stats_file), "", &e, "stats_file");
+	absolutize(c->pidfile, sizeof(c->pidfile), "", &e, "pidfile");
+	absolutize(c->log_file, sizeof(c->log_file), "", &e, "log.file");
+	for (i = 0; i < c->nlisten; i++)
+		absolutize(c->listen[i], sizeof(c->listen[i]), "unix:", &e,
+		    "listen");
 	if (e.count == 0)
 		ret = 0;
 done:

@@ -5,15 +5,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
+#include "pidfile.h"
 #include "proto.h"
 #include "stats.h"
 #include "util.h"
@@ -35,6 +39,8 @@ struct ctl {
 	const char	*addr;
 	int		 remote;	/* -H or -U given */
 	char		 stats_file[CONF_PATH_MAX];
+	char		 pidfile[CONF_PATH_MAX];
+	uint32_t	 shutdown_ms;
 	int		 timeout_ms;
 	struct client	 cl;
 	int		 connected;
@@ -56,6 +62,9 @@ static int	cmd_upper(struct ctl *, int, char **);
 static int	cmd_time(struct ctl *, int, char **);
 static int	cmd_send(struct ctl *, int, char **);
 static int	cmd_stats(struct ctl *, int, char **);
+static int	cmd_status(struct ctl *, int, char **);
+static int	cmd_stop(struct ctl *, int, char **);
+static int	cmd_reload(struct ctl *, int, char **);
 
 static const struct ctl_cmd cmds[] = {
 	{ "ping",  "",			0, 0,  cmd_ping,
@@ -68,6 +77,12 @@ static const struct ctl_cmd cmds[] = {
 	    "print the server's clock (RFC 3339, UTC)" },
 	{ "send",  "OPCODE [KEY] [VALUE]", 1, 3, cmd_send,
 	    "send a raw frame and show the whole answer" },
+	{ "status", "",			0, 0,  cmd_status,
+	    "is msgd running? (exit 0 yes, 3 no)" },
+	{ "reload", "",			0, 0,  cmd_reload,
+	    "reload the config; wait for the new workers or the errors" },
+	{ "stop",  "",			0, 0,  cmd_stop,
+	    "stop msgd gracefully and wait until it has gone" },
 };
 
 static void
@@ -84,13 +99,13 @@ usage(FILE *fp)
 	    "  -T seconds     connect and answer timeout (default 5)\n"
 	    "commands:\n", MSGD_CONF_PATH);
 	for (i = 0; i < nitems(cmds); i++)
-		fprintf(fp, "  %-5s %-21s %s\n", cmds[i].name, cmds[i].args,
+		fprintf(fp, "  %-6s %-21s %s\n", cmds[i].name, cmds[i].args,
 		    cmds[i].help);
-	fprintf(fp, "  %-5s %-21s %s\n", "shell", "",
+	fprintf(fp, "  %-6s %-21s %s\n", "shell", "",
 	    "interactive prompt (the default on a terminal)");
-	fprintf(fp, "  %-5s %-21s %s\n", "stats", "[options]",
+	fprintf(fp, "  %-6s %-21s %s\n", "stats", "[options]",
 	    "counters; 'msgctl stats -h' for options");
-	fprintf(fp, "  %-5s %-21s %s\n", "bench", "[options]",
+	fprintf(fp, "  %-6s %-21s %s\n", "bench", "[options]",
 	    "load generator; 'msgctl bench -h' for options");
 }
 
@@ -416,7 +431,167 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 	snprintf(addr, len, "%s", conf.listen[0]);
 	snprintf(ctl->stats_file, sizeof(ctl->stats_file), "%s",
 	    conf.stats_file);
+	snprintf(ctl->pidfile, sizeof(ctl->pidfile), "%s", conf.pidfile);
+	ctl->shutdown_ms = conf.shutdown_timeout_ms;
 	return (0);
+}
+
+/* The running master's pid from the pidfile lock: >0, 0 (none) or -1. */
+static pid_t
+ctl_master(struct ctl *ctl)
+{
+	char	cause[512];
+	pid_t	pid;
+
+	if ((pid = pidfile_running(ctl->pidfile, cause, sizeof(cause))) == -1)
+		fprintf(stderr, "msgctl: %s\n", cause);
+	return (pid);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+/* status: like an init script, 0 when running, 3 when not. */
+static int
+cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	struct stats_seg	 seg;
+	struct stats_snap	 sn;
+	char			 cause[512];
+	pid_t			 pid;
+	uint64_t		 up;
+	uint32_t		 i;
+	int			 live = 0;
+
+	if ((pid = ctl_master(ctl)) == -1)
+		return (EX_COMM);
+	if (pid == 0) {
+		printf("msgd is not running (pidfile %s)\n", ctl->pidfile);
+		return (EX_NOCONN);
+	}
+	if (stats_open(&seg, ctl->stats_file, cause, sizeof(cause)) == -1 ||
+	    stats_snapshot(&seg, &sn, cause, sizeof(cause)) == -1) {
+		printf("msgd is running as pid %ld (no statistics: %s)\n",
+		    (long)pid, cause);
+		return (EX_OK);
+	}
+	for (i = 0; i < sn.hdr.nslots; i++) {
+		int32_t	wpid;
+
+		memcpy(&wpid, sn.slots + (size_t)i * sn.hdr.slot_size +
+		    offsetof(struct stats_slot, pid), sizeof(wpid));
+		if (wpid != 0)
+			live++;
+	}
+	up = (sn.now_us - sn.hdr.master_start_us) / 1000000;
+	printf("msgd is running as pid %ld, up %llus, generation %llu, "
+	    "%u workers configured, %d running\n", (long)pid,
+	    (unsigned long long)up, (unsigned long long)sn.hdr.generation,
+	    sn.hdr.workers, live);
+	stats_snap_free(&sn);
+	stats_close(&seg);
+	return (EX_OK);
+}
+
+/* stop: SIGTERM, then wait until the master has gone. */
+static int
+cmd_stop(struct ctl *ctl, int argc, char **argv)
+{
+	uint64_t	deadline;
+	pid_t		pid;
+
+	if ((pid = ctl_master(ctl)) == -1)
+		return (EX_COMM);
+	if (pid == 0) {
+		printf("msgd is not running\n");
+		return (EX_OK);
+	}
+	if (kill(pid, SIGTERM) == -1) {
+		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
+		    strerror(errno));
+		return (EX_COMM);
+	}
+	/* The workers drain within shutdown_timeout; then some margin. */
+	deadline = mono_ms() + ctl->shutdown_ms + 5000;
+	while (mono_ms() < deadline) {
+		if (ctl_master(ctl) == 0) {
+			printf("msgd (pid %ld) stopped\n", (long)pid);
+			return (EX_OK);
+		}
+		sleep_ms(50);
+	}
+	fprintf(stderr, "msgctl: msgd (pid %ld) is still running after %u ms\n",
+	    (long)pid, ctl->shutdown_ms + 5000);
+	return (EX_COMM);
+}
+
+/*
+ * reload: SIGHUP, then wait for the master to publish the outcome in the
+ * stats segment: the new generation serving, or why not.
+ */
+static int
+cmd_reload(struct ctl *ctl, int argc, char **argv)
+{
+	struct stats_seg	 seg;
+	char			 cause[512], msg[sizeof(seg.hdr->reload_msg)];
+	uint64_t		 before, deadline, seq;
+	pid_t			 pid;
+	int			 ok;
+
+	if ((pid = ctl_master(ctl)) == -1)
+		return (EX_COMM);
+	if (pid == 0) {
+		fprintf(stderr, "msgctl: msgd is not running (pidfile %s)\n",
+		    ctl->pidfile);
+		return (EX_NOCONN);
+	}
+	if (stats_open(&seg, ctl->stats_file, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: cannot follow the reload: %s\n",
+		    cause);
+		return (EX_COMM);
+	}
+	before = seg.hdr->reload_seq;
+	if (kill(pid, SIGHUP) == -1) {
+		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
+		    strerror(errno));
+		stats_close(&seg);
+		return (EX_COMM);
+	}
+	/* New workers have 10 s to answer their probe; a margin on top. */
+	deadline = mono_ms() + 30000;
+	for (;;) {
+		uint64_t	a, b;
+
+		a = atomic_load(&seg.hdr->mseq);
+		seq = seg.hdr->reload_seq;
+		ok = (int)seg.hdr->reload_ok;
+		memcpy(msg, seg.hdr->reload_msg, sizeof(msg));
+		b = atomic_load(&seg.hdr->mseq);
+		if (!(a & 1) && a == b && seq > before)
+			break;
+		if (mono_ms() > deadline) {
+			fprintf(stderr, "msgctl: no reload outcome after 30 s; "
+			    "see the log\n");
+			stats_close(&seg);
+			return (EX_COMM);
+		}
+		sleep_ms(20);
+	}
+	stats_close(&seg);
+	msg[sizeof(msg) - 1] = '\0';
+	if (!ok) {
+		fprintf(stderr, "msgctl: reload failed: %s\n", msg);
+		return (EX_STATUS);
+	}
+	printf("reloaded: %s\n", msg);
+	return (EX_OK);
 }
 
 static void
@@ -510,6 +685,7 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 	};
 	struct stats_seg	 seg;
 	struct stats_snap	 snaps[2];
+	struct sigaction	 sa, oint, oterm;
 	struct timespec		 ts;
 	const char		*errstr, *file = ctl->stats_file;
 	char			 cause[512];
@@ -575,8 +751,13 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 		stats_close(&seg);
 		return (rc);
 	}
-	signal(SIGINT, stats_onsig);
-	signal(SIGTERM, stats_onsig);
+	/* Ctrl-C ends the watch (and, in the shell, only the watch). */
+	stats_stop = 0;
+	sa.sa_handler = stats_onsig;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	sigaction(SIGINT, &sa, &oint);
+	sigaction(SIGTERM, &sa, &oterm);
 	rc = EX_OK;
 	for (i = 0; !stats_stop && (count == 0 || (uint64_t)i < count); i++) {
 		if (i > 0) {
@@ -596,6 +777,8 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 	}
 	if (have_prev)
 		stats_snap_free(&snaps[!cur]);
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGTERM, &oterm, NULL);
 	stats_close(&seg);
 	return (rc);
 }

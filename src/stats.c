@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,41 @@ stats_describe(struct stats_hdr *h)
 }
 
 /*
+ * Another running msgd's segment must not be replaced under it: if path
+ * holds a segment whose master is alive and is msgd, refuse.
+ */
+static int
+stats_in_use(const char *path, char *cause, size_t len)
+{
+	struct stats_hdr	h;
+	char			proc[64], comm[32];
+	ssize_t			n;
+	int			fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return (0);
+	n = read(fd, &h, sizeof(h));
+	close(fd);
+	if (n != (ssize_t)sizeof(h) || h.magic != STATS_MAGIC ||
+	    h.master_pid <= 0 || h.master_pid == getpid() ||
+	    (kill(h.master_pid, 0) == -1 && errno == ESRCH))
+		return (0);
+	snprintf(proc, sizeof(proc), "/proc/%d/comm", (int)h.master_pid);
+	if ((fd = open(proc, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (n <= 0)
+		return (0);
+	comm[n] = '\0';
+	if (strncmp(comm, "msgd", 4) != 0)
+		return (0);
+	snprintf(cause, len, "%s is in use by another msgd (pid %d)", path,
+	    (int)h.master_pid);
+	return (1);
+}
+
+/*
  * Create the segment file for nslots workers (the configured maximum, so
  * the pool can grow without remapping) and map it shared.  The file is
  * replaced, never reused: a new master starts from zero.
@@ -143,6 +179,8 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 	int			 fd, saved;
 
 	_Static_assert(HIST_NBUCKETS <= STATS_MAX_BUCKETS, "buckets");
+	if (stats_in_use(path, cause, len))
+		return (-1);
 	size = sizeof(struct stats_hdr) +
 	    ((size_t)nslots + 1) * sizeof(struct stats_slot);
 	/* Build it under a temporary name so readers never see it half made. */
@@ -461,7 +499,7 @@ stats_slot_start(struct stats_slot *s, int pid, uint64_t generation)
 {
 	stats_begin(s);
 	s->pid = pid;
-	s->state = STATS_IDLE;
+	s->state = STATS_STARTING;
 	s->generation = generation;
 	s->start_us = realtime_us();
 	stats_end(s);
@@ -1063,9 +1101,15 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 		    "# TYPE msgd_request_duration_seconds histogram\n");
 		for (i = 0; i < d->nbuckets && i < h->nbuckets; i++) {
 			cum += hist_bucket_count(sn->total, d, i);
-			/* Octave edges only: enough resolution, few lines. */
-			if ((h->bucket_upper_us[i] & (h->bucket_upper_us[i] - 1))
-			    != 0 && i + 1 != d->nbuckets)
+			/*
+			 * Octave edges only (inclusive bounds 2^k - 1): enough
+			 * resolution, few lines.  The last bucket also holds
+			 * everything clamped above 10 s: only +Inf covers it.
+			 */
+			if (i + 1 == d->nbuckets)
+				break;
+			if (((h->bucket_upper_us[i] + 1) &
+			    h->bucket_upper_us[i]) != 0)
 				continue;
 			bprintf(b, "msgd_request_duration_seconds_bucket{le=\""
 			    "%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n",

@@ -311,6 +311,7 @@ worker_main(const struct worker_args *a)
 	/* The master's PING on this private connection says we serve. */
 	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL) == NULL)
 		fatalx("cannot serve the start-up probe");
+	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");
 
 	while (!w.quit) {

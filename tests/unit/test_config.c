@@ -221,13 +221,14 @@ static void
 test_conf_load_shipped_file(void **state)
 {
 	struct msgd_conf	 c;
-	const char		*srcdir = getenv("MSGD_SRCDIR");
+	const char		*builddir = getenv("MSGD_BUILDDIR");
 	char			 path[CONF_PATH_MAX], err[CONF_ERRORS_MAX];
 
 	(void)state;
-	if (srcdir == NULL)
+	if (builddir == NULL)
 		skip();		/* run by hand, outside make check */
-	snprintf(path, sizeof(path), "%s/etc/msgd.conf", srcdir);
+	/* Generated from etc/msgd.conf.in with the build's paths. */
+	snprintf(path, sizeof(path), "%s/etc/msgd.conf", builddir);
 	if (conf_load(path, &c, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	/* It says it shows every setting with its default. */
