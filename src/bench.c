@@ -1,8 +1,1101 @@
+/*
+ * bench.c: msgctl bench, a closed-loop load generator.
+ *
+ * All connections are opened before the clock starts and split over the
+ * threads.  Each thread runs its own epoll loop: a connection keeps
+ * `pipeline' requests in flight and sends a new one whenever an answer
+ * arrives.  Every answer is verified as it streams in (request id in
+ * order, opcode, status, value), so the body is never buffered and the
+ * memory per connection is its ring of in-flight requests.
+ */
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "bench.h"
+#include "hist.h"
+#include "net.h"
+#include "proto.h"
+#include "util.h"
+
+/* Exit codes, as msgctl's. */
+#define EX_OK		0
+#define EX_FAIL		1	/* an answer failed verification, or worse */
+#define EX_USAGE	2
+#define EX_NOCONN	3
+
+#define BENCH_CONNS_MAX		100000
+#define BENCH_REQUESTS_MAX	1000000000000ULL
+#define BENCH_SECONDS_MAX	86400
+#define BENCH_PIPELINE_MAX	1024
+#define BENCH_SIZE_MAX		(16 * 1024 * 1024)
+#define BENCH_THREADS_MAX	64
+
+/*
+ * Request id r on connection c sends the value starting at byte
+ * (r + c's salt) % BENCH_PAD of one random buffer, so neighbouring answers
+ * differ and a misrouted or stale answer fails the comparison, without a
+ * buffer per connection.
+ */
+#define BENCH_PAD	256
+#define BENCH_RBUF	(256 * 1024)	/* one read, per thread */
+#define BENCH_READS	8		/* reads per event, at most */
+#define BENCH_IOV	512		/* iovecs per sendmsg, < IOV_MAX */
+#define BENCH_EVENTS	256
+#define BENCH_ERRLEN	256
+
+/* Extra descriptors beyond the connections: epoll, stdio, slack. */
+#define BENCH_FD_SLACK	(BENCH_THREADS_MAX + 16)
+
+enum {
+	OPT_OP = 256,
+	OPT_JSON
+};
+
+struct bench_opts {
+	uint64_t	 conns;
+	uint64_t	 requests;
+	uint64_t	 seconds;	/* 0: run -n requests */
+	uint64_t	 pipeline;
+	uint64_t	 size;
+	uint64_t	 threads;
+	uint8_t		 op;
+	int		 json;
+};
+
+/* What every thread reads and nobody writes once the run starts. */
+struct bench_run {
+	struct bench_opts	 o;
+	int			 timeout_ms;
+	uint32_t		 vlen;		/* request value bytes */
+	uint8_t			*pay;		/* vlen + BENCH_PAD, a-z */
+	uint8_t			*upay;		/* pay in upper case */
+	uint64_t		 start_us;
+	uint64_t		 deadline_us;	/* -d: stop sending; else 0 */
+};
+
+struct bench_slot {
+	uint64_t	t_sent;
+	uint8_t		hdr[MSG_HDR_LEN];
+};
+
+/*
+ * Request ids count up from 1 per connection: head is the oldest without
+ * an answer, sent the first not completely written (woff bytes of it
+ * are), tail the next to create.  head <= sent <= tail, tail - head <=
+ * pipeline, and id & mask is the id's slot in the ring.
+ */
+struct bench_conn {
+	int			 fd;		/* -1 once closed */
+	int			 num;		/* for messages */
+	int			 pollout;
+	uint32_t		 salt;		/* varies the value offsets */
+	uint32_t		 head;
+	uint32_t		 sent;
+	uint32_t		 tail;
+	uint32_t		 woff;
+	uint32_t		 mask;
+	struct bench_slot	*ring;
+	/* The answer being read. */
+	uint8_t			 hbuf[MSG_HDR_LEN];
+	uint32_t		 hlen;
+	uint32_t		 boff;		/* body bytes seen */
+	struct msg_hdr		 rh;
+	const uint8_t		*expect;	/* value to compare, or NULL */
+	int			 bad;		/* already judged wrong */
+	int			 capture;	/* copy the value to the error */
+};
+
+struct bench_thread {
+	const struct bench_run	*run;
+	pthread_t		 tid;
+	int			 ep;
+	struct bench_conn	*conns;
+	size_t			 nconns;
+	size_t			 active;
+	struct bench_slot	*slots;
+	uint64_t		 quota;		/* -n: requests left to send */
+	uint8_t			*rbuf;
+	uint64_t		 last_us;	/* the latest answer, or start */
+	/* Results, merged by bench_main. */
+	struct hist		 hist;
+	uint64_t		 answers;
+	uint64_t		 bad;		/* answers failing verification */
+	uint64_t		 lost;		/* connections lost */
+	uint64_t		 stalled;	/* connections given up on */
+	uint64_t		 unanswered;	/* requests never answered */
+	uint64_t		 bytes;		/* value bytes out + in */
+	uint64_t		 err_us;
+	char			 err[BENCH_ERRLEN];	/* the first error */
+};
+
+struct bench_total {
+	struct hist	hist;
+	uint64_t	answers, bad, lost, stalled, unanswered, bytes;
+	uint64_t	end_us;
+	const char	*err;
+	uint64_t	err_us;
+};
+
+static const struct {
+	const char	*name;
+	double		 p;
+} bench_pcts[] = {
+	{ "p50", 50.0 },
+	{ "p90", 90.0 },
+	{ "p99", 99.0 },
+	{ "p99.9", 99.9 },
+};
+
+static const struct option bench_longopts[] = {
+	{ "connections",	required_argument,	NULL,	'c' },
+	{ "duration",		required_argument,	NULL,	'd' },
+	{ "help",		no_argument,		NULL,	'h' },
+	{ "json",		no_argument,		NULL,	OPT_JSON },
+	{ "op",			required_argument,	NULL,	OPT_OP },
+	{ "pipeline",		required_argument,	NULL,	'P' },
+	{ "requests",		required_argument,	NULL,	'n' },
+	{ "size",		required_argument,	NULL,	's' },
+	{ "threads",		required_argument,	NULL,	't' },
+	{ NULL,			0,			NULL,	0 }
+};
+
+static void
+bench_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: msgctl [-H addr | -U path] [-T seconds] bench [-h] "
+	    "[-c conns] [-n requests | -d seconds]\n"
+	    "           [-P depth] [-s bytes] [-t threads] "
+	    "[--op PING|ECHO|UPPER] [--json]\n"
+	    "Closed-loop load: each connection keeps `depth' requests in "
+	    "flight and sends\n"
+	    "the next one as an answer arrives.  Every answer is verified "
+	    "(request id in\n"
+	    "order, opcode, status OK, value); a failed check, an error "
+	    "status or a lost\n"
+	    "or stalled connection counts as an error.  Lost connections "
+	    "are not reopened.\n"
+	    "  -c, --connections N  connections, opened before the clock "
+	    "starts\n"
+	    "                       (default 50, 1..%d)\n"
+	    "  -n, --requests N     requests in all (default 100000)\n"
+	    "  -d, --duration S     send for S seconds instead, then wait "
+	    "for the answers\n"
+	    "                       in flight (1..%d; overrides -n)\n"
+	    "  -P, --pipeline N     requests in flight per connection "
+	    "(default 1, 1..%d)\n"
+	    "  -s, --size BYTES     value size, random a-z (default 64, "
+	    "0..%d);\n"
+	    "                       PING sends no value\n"
+	    "  -t, --threads N      threads, each with its own epoll loop; "
+	    "the connections\n"
+	    "                       are split over them (default 1, 1..%d)\n"
+	    "      --op OP          PING, ECHO or UPPER (default ECHO)\n"
+	    "      --json           print the results as one JSON object\n"
+	    "  -h, --help           this help\n"
+	    "Latency runs from the write of a request to the arrival of its "
+	    "answer; with\n"
+	    "-P above 1 it includes the time a request queues behind the "
+	    "ones ahead of it\n"
+	    "on its connection.  Percentiles are bucket upper bounds, at "
+	    "most 6.25%% high.\n"
+	    "MB/s counts value bytes only, sent plus received, in 10^6 "
+	    "bytes; headers\n"
+	    "are not counted.  The -T timeout bounds each connect and the "
+	    "wait for the\n"
+	    "next answer: a run with no answer for that long stops with an "
+	    "error, as does\n"
+	    "a -d run still missing answers that long after its end.\n"
+	    "Exit status: 0 all answers verified, 1 errors, 2 usage, 3 "
+	    "cannot connect.\n",
+	    BENCH_CONNS_MAX, BENCH_SECONDS_MAX, BENCH_PIPELINE_MAX,
+	    BENCH_SIZE_MAX, BENCH_THREADS_MAX);
+}
+
+/* The numeric options: letter, range and where the value goes. */
+static const struct {
+	int		 ch;
+	uint64_t	 min;
+	uint64_t	 max;
+	size_t		 off;
+} bench_nums[] = {
+	{ 'c', 1, BENCH_CONNS_MAX,	offsetof(struct bench_opts, conns) },
+	{ 'd', 1, BENCH_SECONDS_MAX,	offsetof(struct bench_opts, seconds) },
+	{ 'n', 1, BENCH_REQUESTS_MAX,	offsetof(struct bench_opts, requests) },
+	{ 'P', 1, BENCH_PIPELINE_MAX,	offsetof(struct bench_opts, pipeline) },
+	{ 's', 0, BENCH_SIZE_MAX,	offsetof(struct bench_opts, size) },
+	{ 't', 1, BENCH_THREADS_MAX,	offsetof(struct bench_opts, threads) },
+};
+
+/*
+ * Store a numeric option's value; 0 if ch is not one, 1 if stored, -1
+ * (the problem printed) if the value is out of range.
+ */
+static int
+bench_number(struct bench_opts *o, int ch, const char *arg)
+{
+	const char	*errstr;
+	uint64_t	*dst;
+	size_t		 i;
+
+	for (i = 0; i < nitems(bench_nums); i++)
+		if (bench_nums[i].ch == ch)
+			break;
+	if (i == nitems(bench_nums))
+		return (0);
+	dst = (uint64_t *)((char *)o + bench_nums[i].off);
+	if (parse_u64(arg, bench_nums[i].min, bench_nums[i].max, dst,
+	    &errstr) == -1) {
+		fprintf(stderr, "msgctl bench: -%c: must be %" PRIu64 "..%"
+		    PRIu64 ", got \"%s\" (%s)\n", ch, bench_nums[i].min,
+		    bench_nums[i].max, arg, errstr);
+		return (-1);
+	}
+	return (1);
+}
+
+/* Fill o from the command line; returns EX_OK, EX_USAGE or -1 for -h. */
+static int
+bench_options(int argc, char **argv, struct bench_opts *o)
+{
+	int	ch, op, rc;
+
+	memset(o, 0, sizeof(*o));
+	o->conns = 50;
+	o->requests = 100000;
+	o->pipeline = 1;
+	o->size = 64;
+	o->threads = 1;
+	o->op = MSG_OP_ECHO;
+
+	optind = 0;	/* glibc: start over on this argv */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:d:hn:P:s:t:", bench_longopts,
+	    NULL)) != -1) {
+		if ((rc = bench_number(o, ch, optarg)) == -1)
+			return (EX_USAGE);
+		if (rc == 1)
+			continue;
+		switch (ch) {
+		case 'h':
+			return (-1);
+		case OPT_OP:
+			op = msg_op_parse(optarg);
+			if (op != MSG_OP_PING && op != MSG_OP_ECHO &&
+			    op != MSG_OP_UPPER) {
+				fprintf(stderr, "msgctl bench: --op: must be "
+				    "PING, ECHO or UPPER, got \"%s\"\n", optarg);
+				return (EX_USAGE);
+			}
+			o->op = (uint8_t)op;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case ':':
+			fprintf(stderr, "msgctl bench: %s needs a value\n",
+			    argv[optind - 1]);
+			return (EX_USAGE);
+		default:
+			if (optopt != 0)
+				fprintf(stderr, "msgctl bench: unknown option "
+				    "-%c; see msgctl bench -h\n", optopt);
+			else
+				fprintf(stderr, "msgctl bench: unknown option "
+				    "%s; see msgctl bench -h\n",
+				    argv[optind - 1]);
+			return (EX_USAGE);
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "msgctl bench: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		return (EX_USAGE);
+	}
+	if (o->threads > o->conns)
+		o->threads = o->conns;
+	return (EX_OK);
+}
+
+/* Make room for one descriptor per connection, or say why not. */
+static int
+bench_fd_limit(uint64_t conns)
+{
+	struct rlimit	rl;
+	rlim_t		need = (rlim_t)conns + BENCH_FD_SLACK;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (0);	/* connect will say what fails */
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+			fprintf(stderr, "msgctl bench: -c %" PRIu64 " needs "
+			    "about %" PRIu64 " descriptors, the hard limit is "
+			    "%" PRIu64 " (ulimit -Hn)\n", conns,
+			    (uint64_t)need, (uint64_t)rl.rlim_max);
+			return (-1);
+		}
+		rl.rlim_cur = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+			fprintf(stderr, "msgctl bench: setrlimit(NOFILE "
+			    "%" PRIu64 "): %s\n", (uint64_t)need,
+			    strerror(errno));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* A small fast generator: the payload needs variety, not secrecy. */
+static uint64_t
+bench_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return (*x);
+}
+
+/* The shared request values: random lowercase, and their upper case. */
+static int
+bench_payload(struct bench_run *run)
+{
+	size_t		i, len = (size_t)run->vlen + BENCH_PAD;
+	uint64_t	x = mono_us() ^ ((uint64_t)getpid() << 32) ^
+		    0x9e3779b97f4a7c15ULL;
+
+	if ((run->pay = malloc(len)) == NULL ||
+	    (run->upay = malloc(len)) == NULL) {
+		fprintf(stderr, "msgctl bench: out of memory\n");
+		return (-1);
+	}
+	for (i = 0; i < len; i++) {
+		run->pay[i] = (uint8_t)('a' + bench_rand(&x) % 26);
+		run->upay[i] = (uint8_t)(run->pay[i] - 'a' + 'A');
+	}
+	return (0);
+}
+
+/* Where request id's value starts in the payload buffers. */
+static size_t
+bench_voff(const struct bench_conn *c, uint32_t id)
+{
+	return ((id + c->salt) % BENCH_PAD);
+}
+
+/* Keep the first error of a thread, for the report. */
+static void __attribute__((format(printf, 2, 3)))
+bench_error(struct bench_thread *t, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (t->err[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(t->err, sizeof(t->err), fmt, ap);
+	va_end(ap);
+	t->err_us = mono_us();
+}
+
+/* Append the printable part of an error answer's value to the error. */
+static void
+bench_error_text(struct bench_thread *t, const uint8_t *p, size_t n)
+{
+	size_t	len = strlen(t->err);
+
+	for (; n > 0 && len + 1 < sizeof(t->err); p++, n--)
+		t->err[len++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+	t->err[len] = '\0';
+}
+
+/* Close a connection, counting the requests it leaves unanswered. */
+static void
+conn_close(struct bench_thread *t, struct bench_conn *c)
+{
+	t->unanswered += c->tail - c->head;
+	close(c->fd);
+	c->fd = -1;
+	t->active--;
+}
+
+/* A lost connection: an error; it is not reopened. */
+static void
+conn_lost(struct bench_thread *t, struct bench_conn *c, const char *why)
+{
+	bench_error(t, "connection %d: %s with %" PRIu32 " request(s) "
+	    "unanswered", c->num, why, c->tail - c->head);
+	t->lost++;
+	conn_close(t, c);
+}
+
+/* Whether requests remain to be sent: the clock (-d) or the quota (-n). */
+static int
+bench_more(const struct bench_thread *t, uint64_t now)
+{
+	if (t->run->deadline_us != 0)
+		return (now < t->run->deadline_us);
+	return (t->quota > 0);
+}
+
+/* Whether one more request may start now; takes it from the quota. */
+static int
+bench_take(struct bench_thread *t, uint64_t now)
+{
+	if (!bench_more(t, now))
+		return (0);
+	if (t->run->deadline_us == 0)
+		t->quota--;
+	return (1);
+}
+
+/* Ask for EPOLLOUT only while output is stuck, to save epoll_ctl calls. */
+static int
+conn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
+{
+	struct epoll_event	ev;
+
+	if (c->pollout == on)
+		return (0);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | (on ? EPOLLOUT : 0);
+	ev.data.ptr = c;
+	if (epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+		conn_lost(t, c, strerror(errno));
+		return (-1);
+	}
+	c->pollout = on;
+	return (0);
+}
+
+/*
+ * Write the requests not yet written, many per sendmsg: each is its own
+ * header plus a slice of the shared value buffer, so nothing is copied.
+ * A short write means the socket buffer is full: wait for EPOLLOUT.
+ */
+static int
+conn_write(struct bench_thread *t, struct bench_conn *c)
+{
+	const struct bench_run	*run = t->run;
+	struct iovec		 iov[BENCH_IOV];
+	struct msghdr		 mh;
+	struct bench_slot	*s;
+	uint32_t		 id, off, voff, flen;
+	size_t			 n, want;
+	ssize_t			 w;
+
+	flen = MSG_HDR_LEN + run->vlen;
+	while (c->sent != c->tail) {
+		n = 0;
+		want = 0;
+		off = c->woff;
+		for (id = c->sent; id != c->tail && n + 2 <= nitems(iov);
+		    id++) {
+			s = &c->ring[id & c->mask];
+			voff = 0;
+			if (off < MSG_HDR_LEN) {
+				iov[n].iov_base = s->hdr + off;
+				iov[n].iov_len = MSG_HDR_LEN - off;
+				want += iov[n++].iov_len;
+			} else
+				voff = off - MSG_HDR_LEN;
+			if (voff < run->vlen) {
+				iov[n].iov_base =
+				    run->pay + bench_voff(c, id) + voff;
+				iov[n].iov_len = run->vlen - voff;
+				want += iov[n++].iov_len;
+			}
+			off = 0;
+		}
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = n;
+		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return (conn_pollout(t, c, 1));
+			conn_lost(t, c, strerror(errno));
+			return (-1);
+		}
+		/* Advance sent/woff over the w bytes written. */
+		off = c->woff + (uint32_t)((size_t)w % flen);
+		c->sent += (uint32_t)((size_t)w / flen) + off / flen;
+		c->woff = off % flen;
+		if ((size_t)w < want)
+			return (conn_pollout(t, c, 1));
+	}
+	return (conn_pollout(t, c, 0));
+}
+
+/*
+ * Start as many requests as the pipeline, the quota and the clock allow,
+ * then write them.  Returns -1 if the connection is gone.
+ */
+static int
+conn_send(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+{
+	const struct bench_run	*run = t->run;
+	struct bench_slot	*s;
+	struct msg_hdr		 h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = MSG_VERSION;
+	h.opcode = run->o.op;
+	h.body_len = run->vlen;
+	while (c->tail - c->head < run->o.pipeline && bench_take(t, now)) {
+		s = &c->ring[c->tail & c->mask];
+		s->t_sent = now;
+		h.request_id = c->tail++;
+		msg_hdr_encode(&h, s->hdr);
+	}
+	if (c->sent == c->tail)
+		return (0);
+	return (conn_write(t, c));
+}
+
+/* Close a connection that has nothing in flight and nothing more to send. */
+static void
+conn_finish(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+{
+	if (c->fd != -1 && c->head == c->tail && !bench_more(t, now))
+		conn_close(t, c);
+}
+
+/*
+ * Judge a complete answer header against the oldest request in flight.
+ * A framing error or an answer to nothing (fully) sent loses the stream:
+ * returns -1 with the connection closed.  Other mismatches mark the
+ * answer bad; its body is still read so the next answer can be checked.
+ */
+static int
+conn_header(struct bench_thread *t, struct bench_conn *c)
+{
+	const struct bench_run	*run = t->run;
+	struct msg_hdr		*h = &c->rh;
+	const char		*why;
+	uint32_t		 vlen;
+
+	if (msg_check_response(c->hbuf, MSG_HDR_LEN, h, &why) == -1) {
+		t->bad++;
+		bench_error(t, "connection %d: %s", c->num, why);
+		conn_close(t, c);
+		return (-1);
+	}
+	if (c->head == c->sent) {
+		t->bad++;
+		bench_error(t, "connection %d: answer %s to request_id %" PRIu32
+		    " before request %" PRIu32 " was fully sent", c->num,
+		    msg_status_name(h->status), h->request_id, c->head);
+		conn_close(t, c);
+		return (-1);
+	}
+	vlen = h->body_len - h->key_len;
+	c->expect = NULL;
+	c->bad = 1;
+	if (h->status != MSG_ST_OK) {
+		c->capture = t->err[0] == '\0';
+		bench_error(t, "connection %d: request %" PRIu32 ": answered "
+		    "%s (request_id %" PRIu32 "): ", c->num, c->head,
+		    msg_status_name(h->status), h->request_id);
+	} else if (h->request_id != c->head)
+		bench_error(t, "connection %d: answer to request_id %" PRIu32
+		    ", expected %" PRIu32, c->num, h->request_id, c->head);
+	else if (h->opcode != run->o.op)
+		bench_error(t, "connection %d: request %" PRIu32 ": answer "
+		    "opcode 0x%02x, expected 0x%02x", c->num, c->head,
+		    h->opcode, run->o.op);
+	else if (h->flags != MSG_F_RESPONSE)
+		bench_error(t, "connection %d: request %" PRIu32 ": reserved "
+		    "flags 0x%02x in answer", c->num, c->head, h->flags);
+	else if (run->o.op == MSG_OP_PING && vlen != 4)
+		bench_error(t, "connection %d: request %" PRIu32 ": PING "
+		    "answer of %" PRIu32 " bytes", c->num, c->head, vlen);
+	else if (run->o.op != MSG_OP_PING && vlen != run->vlen)
+		bench_error(t, "connection %d: request %" PRIu32 ": value of "
+		    "%" PRIu32 " bytes, expected %" PRIu32, c->num, c->head,
+		    vlen, run->vlen);
+	else {
+		c->bad = 0;
+		if (run->o.op == MSG_OP_PING)
+			c->expect = (const uint8_t *)"PONG";
+		else if (run->o.op == MSG_OP_UPPER)
+			c->expect = run->upay + bench_voff(c, c->head);
+		else
+			c->expect = run->pay + bench_voff(c, c->head);
+	}
+	return (0);
+}
+
+/* Compare n body bytes at offset c->boff with what the answer must hold. */
+static void
+conn_body(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
+    uint32_t n)
+{
+	uint32_t	off = c->boff, skip = 0;
+
+	if (off < c->rh.key_len) {
+		skip = c->rh.key_len - off < n ? c->rh.key_len - off : n;
+		p += skip;
+		n -= skip;
+		off += skip;
+	}
+	if (n == 0)
+		return;
+	off -= c->rh.key_len;
+	if (c->capture)
+		bench_error_text(t, p, n);
+	if (c->expect != NULL && !c->bad &&
+	    memcmp(p, c->expect + off, n) != 0) {
+		c->bad = 1;
+		bench_error(t, "connection %d: request %" PRIu32 ": value "
+		    "differs from the expected one within bytes %" PRIu32
+		    "..%" PRIu32, c->num, c->head, off, off + n - 1);
+	}
+}
+
+/* A whole answer is in: record its latency and retire its request. */
+static void
+conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+{
+	struct bench_slot	*s = &c->ring[c->head & c->mask];
+
+	hist_add(&t->hist, now > s->t_sent ? now - s->t_sent : 0);
+	t->answers++;
+	if (c->bad)
+		t->bad++;
+	else
+		t->bytes += t->run->vlen + c->rh.body_len - c->rh.key_len;
+	c->head++;
+	c->hlen = 0;
+	c->boff = 0;
+	c->bad = 0;
+	c->capture = 0;
+	t->last_us = now;
+}
+
+/* Feed bytes read from a connection through the answer checks. */
+static int
+conn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
+    size_t len, uint64_t now)
+{
+	uint32_t	n;
+
+	while (len > 0) {
+		if (c->hlen < MSG_HDR_LEN) {
+			n = MSG_HDR_LEN - c->hlen;
+			if (n > len)
+				n = (uint32_t)len;
+			memcpy(c->hbuf + c->hlen, p, n);
+			c->hlen += n;
+			if (c->hlen == MSG_HDR_LEN &&
+			    conn_header(t, c) == -1)
+				return (-1);
+		} else {
+			n = c->rh.body_len - c->boff;
+			if (n > len)
+				n = (uint32_t)len;
+			conn_body(t, c, p, n);
+			c->boff += n;
+		}
+		p += n;
+		len -= n;
+		if (c->hlen == MSG_HDR_LEN && c->boff == c->rh.body_len)
+			conn_answered(t, c, now);
+	}
+	return (0);
+}
+
+/*
+ * Read what arrived, verify it and refill the pipeline (closed loop).  A
+ * full buffer means more is waiting: read again, a few times, before
+ * going back to epoll.
+ */
+static void
+conn_read(struct bench_thread *t, struct bench_conn *c)
+{
+	ssize_t		n;
+	uint64_t	now = 0;
+	int		round;
+
+	for (round = 0; round < BENCH_READS; round++) {
+		n = read(c->fd, t->rbuf, BENCH_RBUF);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR) {
+				conn_lost(t, c, strerror(errno));
+				return;
+			}
+			break;
+		}
+		if (n == 0) {
+			conn_lost(t, c, "closed by the server");
+			return;
+		}
+		now = mono_us();
+		if (conn_feed(t, c, t->rbuf, (size_t)n, now) == -1 ||
+		    conn_send(t, c, now) == -1)
+			return;
+		if (n < BENCH_RBUF)
+			break;
+	}
+	if (now != 0)
+		conn_finish(t, c, now);
+}
+
+/* Give up on every connection still open: the answers stopped coming. */
+static void __attribute__((format(printf, 2, 3)))
+bench_stall(struct bench_thread *t, const char *fmt, ...)
+{
+	va_list		ap;
+	char		why[BENCH_ERRLEN];
+	uint64_t	inflight = 0;
+	size_t		i;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	for (i = 0; i < t->nconns; i++)
+		if (t->conns[i].fd != -1)
+			inflight += t->conns[i].tail - t->conns[i].head;
+	bench_error(t, "%s; %" PRIu64 " request(s) in flight on %zu "
+	    "connection(s)", why, inflight, t->active);
+	for (i = 0; i < t->nconns; i++) {
+		if (t->conns[i].fd == -1)
+			continue;
+		t->stalled++;
+		conn_close(t, &t->conns[i]);
+	}
+}
+
+/*
+ * How long epoll may sleep before a guard trips: no answer for timeout_ms,
+ * or (-d) answers still missing timeout_ms after the deadline.
+ */
+static int
+bench_wait_ms(const struct bench_thread *t, uint64_t now)
+{
+	const struct bench_run	*run = t->run;
+	uint64_t		 limit, tmo = (uint64_t)run->timeout_ms * 1000;
+
+	limit = t->last_us + tmo;
+	if (run->deadline_us != 0 && run->deadline_us + tmo < limit)
+		limit = run->deadline_us + tmo;
+	if (now >= limit)
+		return (0);
+	return ((int)((limit - now + 999) / 1000));
+}
+
+/* One thread's run: an epoll loop until every connection is done. */
+static void *
+bench_thread_main(void *arg)
+{
+	struct bench_thread	*t = arg;
+	const struct bench_run	*run = t->run;
+	struct epoll_event	 ev[BENCH_EVENTS];
+	struct bench_conn	*c;
+	uint64_t		 now;
+	size_t			 i;
+	int			 n, j;
+
+	t->last_us = run->start_us;
+	for (i = 0; i < t->nconns; i++) {
+		c = &t->conns[i];
+		now = mono_us();
+		if (conn_send(t, c, now) == 0)
+			conn_finish(t, c, now);
+	}
+	while (t->active > 0) {
+		now = mono_us();
+		if (bench_wait_ms(t, now) == 0) {
+			if (now < t->last_us + (uint64_t)run->timeout_ms * 1000)
+				bench_stall(t, "answers still missing %d ms "
+				    "after the end of the run", run->timeout_ms);
+			else
+				bench_stall(t, "stalled: no answer for %d ms",
+				    run->timeout_ms);
+			break;
+		}
+		n = epoll_wait(t->ep, ev, BENCH_EVENTS, bench_wait_ms(t, now));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			bench_stall(t, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (j = 0; j < n; j++) {
+			c = ev[j].data.ptr;
+			if (c->fd != -1 && (ev[j].events & EPOLLOUT))
+				(void)conn_write(t, c);
+			if (c->fd != -1 && (ev[j].events &
+			    (EPOLLIN | EPOLLERR | EPOLLHUP)))
+				conn_read(t, c);
+		}
+	}
+	return (NULL);
+}
+
+/* Give thread i its share of connections, ring slots and requests. */
+static int
+bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
+    struct bench_conn *conns)
+{
+	const struct bench_opts	*o = &run->o;
+	size_t			 first, last, k, ring = 1;
+	struct epoll_event	 ev;
+
+	first = (size_t)(o->conns * i / o->threads);
+	last = (size_t)(o->conns * (i + 1) / o->threads);
+	t->run = run;
+	t->conns = conns + first;
+	t->nconns = last - first;
+	t->quota = o->requests * (i + 1) / o->threads -
+	    o->requests * i / o->threads;
+	hist_init(&t->hist);
+	while (ring < o->pipeline)
+		ring <<= 1;
+	if ((t->ep = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		fprintf(stderr, "msgctl bench: epoll_create1: %s\n",
+		    strerror(errno));
+		return (-1);
+	}
+	if ((t->rbuf = malloc(BENCH_RBUF)) == NULL ||
+	    (t->slots = calloc(t->nconns, ring * sizeof(*t->slots))) == NULL) {
+		fprintf(stderr, "msgctl bench: out of memory\n");
+		return (-1);
+	}
+	for (k = 0; k < t->nconns; k++) {
+		t->conns[k].ring = t->slots + k * ring;
+		t->conns[k].mask = (uint32_t)(ring - 1);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &t->conns[k];
+		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->conns[k].fd, &ev) ==
+		    -1) {
+			fprintf(stderr, "msgctl bench: epoll_ctl: %s\n",
+			    strerror(errno));
+			return (-1);
+		}
+		t->active++;
+	}
+	return (0);
+}
+
+/* Open every connection before the clock starts; the first failure ends it. */
+static int
+bench_connect(const char *addr, int timeout_ms, struct bench_conn *conns,
+    size_t n)
+{
+	struct net_addr	na;
+	char		cause[256];
+	size_t		i;
+
+	if (net_parse_addr(addr, &na, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl bench: %s\n", cause);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		conns[i].num = (int)i;
+		conns[i].salt = (uint32_t)(i * 61 % BENCH_PAD);
+		conns[i].head = conns[i].sent = conns[i].tail = 1;
+		if ((conns[i].fd = net_connect(&na, timeout_ms, cause,
+		    sizeof(cause))) == -1) {
+			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
+			    i, cause);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static void
+bench_total(struct bench_thread *th, size_t n, struct bench_total *tot)
+{
+	size_t	i;
+
+	memset(tot, 0, sizeof(*tot));
+	hist_init(&tot->hist);
+	for (i = 0; i < n; i++) {
+		hist_merge(&tot->hist, &th[i].hist);
+		tot->answers += th[i].answers;
+		tot->bad += th[i].bad;
+		tot->lost += th[i].lost;
+		tot->stalled += th[i].stalled;
+		tot->unanswered += th[i].unanswered;
+		tot->bytes += th[i].bytes;
+		if (th[i].last_us > tot->end_us)
+			tot->end_us = th[i].last_us;
+		if (th[i].err[0] != '\0' &&
+		    (tot->err == NULL || th[i].err_us < tot->err_us)) {
+			tot->err = th[i].err;
+			tot->err_us = th[i].err_us;
+		}
+	}
+}
+
+static void
+bench_report(const struct bench_run *run, const struct bench_total *tot)
+{
+	const struct bench_opts	*o = &run->o;
+	const char		*name = msg_op_name(o->op);
+	uint64_t		 errors = tot->bad + tot->lost + tot->stalled;
+	double			 secs, rps, mbps;
+	size_t			 i;
+
+	secs = tot->end_us > run->start_us ?
+	    (double)(tot->end_us - run->start_us) / 1e6 : 1e-6;
+	rps = (double)tot->answers / secs;
+	mbps = (double)tot->bytes / 1e6 / secs;
+	if (o->json) {
+		printf("{\"op\":\"%s\",\"value_bytes\":%" PRIu32
+		    ",\"connections\":%" PRIu64 ",\"pipeline\":%" PRIu64
+		    ",\"threads\":%" PRIu64 ",\"requests\":%" PRIu64
+		    ",\"seconds\":%.6f,\"requests_per_s\":%.1f"
+		    ",\"mb_per_s\":%.3f,\"latency_us\":{", name, run->vlen,
+		    o->conns, o->pipeline, o->threads, tot->answers, secs, rps,
+		    mbps);
+		for (i = 0; i < nitems(bench_pcts); i++)
+			printf("\"%s\":%" PRIu64 ",", bench_pcts[i].name,
+			    hist_percentile(&tot->hist, bench_pcts[i].p));
+		printf("\"max\":%" PRIu64 ",\"mean\":%" PRIu64 "},"
+		    "\"errors\":%" PRIu64 ",\"bad_answers\":%" PRIu64
+		    ",\"lost_connections\":%" PRIu64
+		    ",\"stalled_connections\":%" PRIu64
+		    ",\"unanswered\":%" PRIu64 "}\n",
+		    hist_max(&tot->hist), hist_mean(&tot->hist), errors,
+		    tot->bad, tot->lost, tot->stalled, tot->unanswered);
+	} else {
+		printf("%s %" PRIu32 " B, %" PRIu64 " connections, pipeline %"
+		    PRIu64 ", %" PRIu64 " thread(s): %" PRIu64 " requests in "
+		    "%.3f s\n", name, run->vlen, o->conns, o->pipeline,
+		    o->threads, tot->answers, secs);
+		printf("requests/s: %.0f   MB/s: %.2f\n", rps, mbps);
+		printf("latency us:");
+		for (i = 0; i < nitems(bench_pcts); i++)
+			printf(" %s %" PRIu64 " ", bench_pcts[i].name,
+			    hist_percentile(&tot->hist, bench_pcts[i].p));
+		printf(" max %" PRIu64 "\n", hist_max(&tot->hist));
+		printf("errors: %" PRIu64, errors);
+		if (errors > 0)
+			printf(" (%" PRIu64 " bad answer(s), %" PRIu64 " lost "
+			    "connection(s), %" PRIu64 " stalled; %" PRIu64
+			    " request(s) unanswered)", tot->bad, tot->lost,
+			    tot->stalled, tot->unanswered);
+		printf("\n");
+	}
+	fflush(stdout);
+	if (tot->err != NULL)
+		fprintf(stderr, "msgctl bench: first error: %s\n", tot->err);
+}
+
+/* Run the threads; thread 0 is this one. */
+static int
+bench_threads(struct bench_thread *th, size_t n)
+{
+	size_t	i, started;
+	int	rc, ret = 0;
+
+	for (started = 1; started < n; started++) {
+		rc = pthread_create(&th[started].tid, NULL, bench_thread_main,
+		    &th[started]);
+		if (rc != 0) {
+			fprintf(stderr, "msgctl bench: pthread_create: %s\n",
+			    strerror(rc));
+			ret = -1;
+			break;
+		}
+	}
+	if (ret == 0)
+		(void)bench_thread_main(&th[0]);
+	for (i = 1; i < started; i++)
+		pthread_join(th[i].tid, NULL);
+	return (ret);
+}
+
+static void
+bench_free(struct bench_run *run, struct bench_thread *th,
+    struct bench_conn *conns)
+{
+	size_t	i;
+
+	for (i = 0; conns != NULL && i < run->o.conns; i++)
+		if (conns[i].fd != -1)
+			close(conns[i].fd);
+	for (i = 0; th != NULL && i < run->o.threads; i++) {
+		if (th[i].ep != -1)
+			close(th[i].ep);
+		free(th[i].rbuf);
+		free(th[i].slots);
+	}
+	free(th);
+	free(conns);
+	free(run->pay);
+	free(run->upay);
+}
+
 int
 bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 {
-	fprintf(stderr, "bench: not built yet\n");
-	return (2);
+	struct bench_run	 run;
+	struct bench_total	 tot;
+	struct bench_thread	*th = NULL;
+	struct bench_conn	*conns = NULL;
+	size_t			 i;
+	int			 rc;
+
+	memset(&run, 0, sizeof(run));
+	if ((rc = bench_options(argc, argv, &run.o)) != EX_OK) {
+		if (rc == -1) {
+			bench_usage(stdout);
+			return (EX_OK);
+		}
+		return (rc);
+	}
+	if (bench_fd_limit(run.o.conns) == -1)
+		return (EX_USAGE);
+	run.timeout_ms = timeout_ms;
+	run.vlen = run.o.op == MSG_OP_PING ? 0 : (uint32_t)run.o.size;
+	rc = EX_FAIL;
+	if (bench_payload(&run) == -1)
+		goto done;
+	if ((conns = calloc(run.o.conns, sizeof(*conns))) == NULL ||
+	    (th = calloc(run.o.threads, sizeof(*th))) == NULL) {
+		fprintf(stderr, "msgctl bench: out of memory\n");
+		goto done;
+	}
+	for (i = 0; i < run.o.conns; i++)
+		conns[i].fd = -1;
+	for (i = 0; i < run.o.threads; i++)
+		th[i].ep = -1;
+	if (bench_connect(addr, timeout_ms, conns, run.o.conns) == -1) {
+		rc = EX_NOCONN;
+		goto done;
+	}
+	for (i = 0; i < run.o.threads; i++)
+		if (bench_thread_init(&run, &th[i], i, conns) == -1)
+			goto done;
+
+	run.start_us = mono_us();
+	if (run.o.seconds != 0)
+		run.deadline_us = run.start_us + run.o.seconds * 1000000;
+	if (bench_threads(th, run.o.threads) == -1)
+		goto done;
+	bench_total(th, run.o.threads, &tot);
+	bench_report(&run, &tot);
+	rc = tot.bad + tot.lost + tot.stalled > 0 ? EX_FAIL : EX_OK;
+done:
+	bench_free(&run, th, conns);
+	return (rc);
 }

@@ -4,6 +4,11 @@ tests_unit_test_proto_SOURCES = tests/unit/test_proto.c
 tests_unit_test_proto_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_proto_LDADD = $(UNIT_LDADD)
 
+UNIT_TESTS += tests/unit/test_hist
+tests_unit_test_hist_SOURCES = tests/unit/test_hist.c
+tests_unit_test_hist_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_hist_LDADD = $(UNIT_LDADD)
+
 UNIT_TESTS += tests/unit/test_config
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
