@@ -172,6 +172,7 @@ static const struct option bench_longopts[] = {
 	{ NULL,			0,			NULL,	0 }
 };
 
+/* The help text, which also defines what the numbers mean. */
 static void
 bench_usage(FILE *fp)
 {
@@ -920,6 +921,7 @@ bench_connect(const char *addr, int timeout_ms, struct bench_conn *conns,
 	return (0);
 }
 
+/* Sum the threads' results; the run ends with the latest answer. */
 static void
 bench_total(struct bench_thread *th, size_t n, struct bench_total *tot)
 {
@@ -945,6 +947,7 @@ bench_total(struct bench_thread *th, size_t n, struct bench_total *tot)
 	}
 }
 
+/* Print the results: four lines of text, or one JSON object. */
 static void
 bench_report(const struct bench_run *run, const struct bench_total *tot)
 {
@@ -1024,6 +1027,7 @@ bench_threads(struct bench_thread *th, size_t n)
 	return (ret);
 }
 
+/* Release what bench_main set up, whatever stage it reached. */
 static void
 bench_free(struct bench_run *run, struct bench_thread *th,
     struct bench_conn *conns)
@@ -1045,6 +1049,7 @@ bench_free(struct bench_run *run, struct bench_thread *th,
 	free(run->upay);
 }
 
+/* msgctl bench: parse, connect everything, run, verify, report. */
 int
 bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 {
