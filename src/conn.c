@@ -301,6 +301,9 @@ conn_read(struct conn_env *env, struct conn *c)
 	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
 		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF))
 			break;
+		/* Answers are piling up unread: read no more for now. */
+		if (buf_used(&c->out) > env->output_limit)
+			break;
 		if (buf_room(&c->in) == 0 &&
 		    buf_reserve(&c->in, CONN_READ_CHUNK) == -1)
 			return (-1);
@@ -432,6 +435,8 @@ conn_settle(struct conn_env *env, struct conn *c)
 void
 conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 {
+	int	n;
+
 	if (events & EPOLLERR)
 		goto fail;
 	if (c->flags & CF_LINGER) {
@@ -443,8 +448,26 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 		if (conn_read(env, c) == -1)
 			goto fail;
 	}
-	if (conn_flush(env, c) == -1 || conn_settle(env, c) == -1 ||
-	    conn_interest(env, c) == -1)
+	/*
+	 * Flushing may bring the output back under the limit while complete
+	 * frames wait in the input (processing stopped at the limit): answer
+	 * them now, not when the client happens to send more.
+	 */
+	for (;;) {
+		if (conn_flush(env, c) == -1)
+			goto fail;
+		if (buf_used(&c->in) == 0 || (c->flags & CF_CLOSING) ||
+		    buf_used(&c->out) > env->output_limit)
+			break;
+		if ((n = conn_process(env, c)) == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		/* Frames completed: whatever follows is a new frame. */
+		if (buf_used(&c->in) > 0 || c->skip > 0)
+			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+	}
+	if (conn_settle(env, c) == -1 || conn_interest(env, c) == -1)
 		goto fail;
 	return;
 fail:

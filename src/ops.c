@@ -159,27 +159,31 @@ ops_dispatch(const struct ops_env *env, const struct msg_hdr *h,
 	rq.val = body + h->key_len;
 	rq.vlen = h->body_len - h->key_len;
 
-	/* Reserve the header; it is written once the body length is known. */
+	/*
+	 * Reserve the header; it is written once the body length is known.
+	 * Positions are kept relative to out->off: a handler's append may
+	 * compact the buffer (move the unsent bytes to the front).
+	 */
 	if (buf_reserve(out, MSG_HDR_LEN) == -1)
 		return (-1);
-	start = out->len;
+	start = buf_used(out);
 	out->len += MSG_HDR_LEN;
 	rs.out = out;
 	rs.klen = 0;
 	rs.msg = NULL;
 	st = def->fn(&rq, &rs);
-	vlen = out->len - start - MSG_HDR_LEN;
+	vlen = buf_used(out) - start - MSG_HDR_LEN;
 	if (st == MSG_ST_OK && (vlen > UINT32_MAX || rs.klen > MSG_KEY_MAX)) {
 		st = MSG_ST_TOO_LARGE;
 		rs.msg = "response too large";
 	}
 	if (st != MSG_ST_OK) {
-		buf_truncate(out, start);
+		buf_truncate(out, out->off + start);
 		*stp = st;
 		return (ops_error(out, h->opcode, st, h->request_id,
 		    rs.msg != NULL ? rs.msg : msg_status_name(st)));
 	}
-	msg_encode_response(out->data + start, h->opcode, MSG_ST_OK,
+	msg_encode_response(buf_head(out) + start, h->opcode, MSG_ST_OK,
 	    h->request_id, (uint16_t)rs.klen, (uint32_t)vlen);
 	*stp = MSG_ST_OK;
 	return (0);
