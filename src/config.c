@@ -575,6 +575,81 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 }
 
 /*
+ * libconfig before 1.7 reads an integer above 2^31-1 written without an L
+ * suffix as a 32-bit value, silently: "output_limit = 5000000000;" would
+ * load as 705032704.  Scan the text first (skipping strings and comments)
+ * and refuse such numbers with their line.  Returns the number found.
+ */
+static int
+prescan_ints(const char *path, struct conf_errs *e)
+{
+	FILE		*fp;
+	char		 num[32];
+	unsigned long long v;
+	int		 ch, next = 0, line = 1, n, found = 0, prev = ' ';
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return (0);
+	while ((ch = getc(fp)) != EOF) {
+		if (ch == '\n')
+			line++;
+		if (ch == '"') {		/* a string, with escapes */
+			while ((ch = getc(fp)) != EOF && ch != '"') {
+				if (ch == '\\')
+					ch = getc(fp);
+				if (ch == '\n')
+					line++;
+			}
+		} else if (ch == '#' || (ch == '/' && (next = getc(fp)) == '/')) {
+			while ((ch = getc(fp)) != EOF && ch != '\n')
+				;
+			line++;
+		} else if (ch == '/' && next == '*') {
+			for (prev = ' '; (ch = getc(fp)) != EOF; prev = ch) {
+				if (ch == '\n')
+					line++;
+				if (prev == '*' && ch == '/')
+					break;
+			}
+		} else if (ch >= '0' && ch <= '9' && !((prev >= 'a' &&
+		    prev <= 'z') || (prev >= 'A' && prev <= 'Z') ||
+		    prev == '_' || prev == '.' || (prev >= '0' && prev <= '9'))) {
+			n = 0;
+			do {
+				if (n < (int)sizeof(num) - 1)
+					num[n++] = (char)ch;
+			} while ((ch = getc(fp)) != EOF && ((ch >= '0' &&
+			    ch <= '9') || ch == 'x' || ch == 'X' ||
+			    (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F')));
+			num[n] = '\0';
+			if (ch == '.' || ch == 'e' || ch == 'E' || ch == 'L')
+				goto next_char;	/* float, or already 64-bit */
+			errno = 0;
+			v = strtoull(num, NULL, 0);
+			if (errno == ERANGE || v > 2147483647ULL) {
+				found++;
+				e->count++;
+				if (e->buf != NULL && e->used < e->len)
+					e->used += (size_t)snprintf(e->buf +
+					    e->used, e->len - e->used, "%s:%d: "
+					    "integer %s is above 2147483647: "
+					    "write it as %sL (libconfig reads it "
+					    "wrongly otherwise)\n", path, line,
+					    num, num);
+				if (e->used > e->len)
+					e->used = e->len;
+			}
+next_char:
+			if (ch == '\n')
+				line++;
+		}
+		prev = ch;
+	}
+	fclose(fp);
+	return (found);
+}
+
+/*
  * Load path into c (defaults first, then the file).  Returns 0, or -1 with
  * every problem found written to errbuf, one per line.  On error *c is left
  * in an unspecified state: callers keep their previous configuration.
@@ -614,6 +689,8 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 		    config_error_line(&cfg), config_error_text(&cfg));
 		goto done;
 	}
+	if (prescan_ints(path, &e) > 0)
+		goto done;
 	load_group(c, root_items, config_root_setting(&cfg), "", &e);
 	check_relations(&cfg, c, &e);
 	absolutize(c->stats_file, sizeof(c->stats_file), "", &e, "stats_file");

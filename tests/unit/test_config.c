@@ -327,6 +327,28 @@ test_conf_load_uint64_setting(void **state)
 	    "output_limit: must be 4096..1073741824, got 5000000000");
 }
 
+/* Large literals without L are refused by the pre-scan, with their line. */
+static void
+test_conf_load_large_literal(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_text(&l, "max_body = 1024;\n"
+	    "# 99999999999 in a comment is fine\n"
+	    "stats_file = \"/tmp/88888888888\"; /* 77777777777 */\n"
+	    "output_limit = 5000000000;\n");
+	assert_only_error(&l, 4, "integer 5000000000 is above 2147483647: "
+	    "write it as 5000000000L (libconfig reads it wrongly otherwise)");
+	load_text(&l, "workers = 4294967298;\n");
+	assert_only_error(&l, 1, "integer 4294967298 is above 2147483647: "
+	    "write it as 4294967298L (libconfig reads it wrongly otherwise)");
+	/* The largest plain int, floats and L literals pass the scan. */
+	load_good(&l, "max_requests = 2147483647;\nidle_timeout = 1.5;\n"
+	    "output_limit = 8192L;\n");
+	assert_int_equal(l.conf.max_requests, 2147483647);
+}
+
 static void
 test_conf_load_syntax_error(void **state)
 {
@@ -590,6 +612,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_stats_file),
 		cmocka_unit_test(test_conf_load_seconds),
 		cmocka_unit_test(test_conf_load_uint64_setting),
+		cmocka_unit_test(test_conf_load_large_literal),
 		cmocka_unit_test(test_conf_load_syntax_error),
 		cmocka_unit_test(test_conf_load_unknown_setting),
 		cmocka_unit_test(test_conf_load_wrong_type),
