@@ -2,6 +2,7 @@
  * client.c: blocking request/response over a non-blocking socket, so every
  * wait is a poll() with the remaining time of the caller's deadline.
  */
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <errno.h>
@@ -74,6 +75,7 @@ client_send(struct client *c, uint8_t op, const void *key, size_t klen,
     const void *val, size_t vlen, uint32_t *idp)
 {
 	struct msg_hdr	h;
+	struct msghdr	mh;
 	struct iovec	iov[3];
 	uint8_t		hdr[MSG_HDR_LEN];
 	uint64_t	deadline;
@@ -106,7 +108,12 @@ client_send(struct client *c, uint8_t op, const void *key, size_t klen,
 
 	deadline = mono_ms() + (uint64_t)c->timeout_ms;
 	while (i < 3) {
-		n = writev(c->fd, iov + i, 3 - i);
+		/* sendmsg for MSG_NOSIGNAL: a closed peer is an error, not
+		 * a SIGPIPE that kills the caller. */
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov + i;
+		mh.msg_iovlen = (size_t)(3 - i);
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

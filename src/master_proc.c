@@ -156,7 +156,6 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 {
 	struct worker_args	 a;
 	struct wproc		*p;
-	sigset_t		 empty;
 	uint8_t			 ping[MSG_HDR_LEN];
 	struct msg_hdr		 h;
 	pid_t			 pid;
@@ -183,8 +182,11 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		return (-1);
 	}
 	if (pid == 0) {
-		sigemptyset(&empty);
-		sigprocmask(SIG_SETMASK, &empty, NULL);
+		/*
+		 * The master's signals stay blocked until worker_main() has
+		 * its signalfd: a SIGTERM sent now waits there and drains
+		 * the worker instead of killing it half-started.
+		 */
 		sdnotify_forget();
 		child_close_fds(g, sv[1]);
 		memset(&a, 0, sizeof(a));

@@ -195,6 +195,11 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		snprintf(cause, len, "%s: %s", tmp, strerror(errno));
 		return (-1);
 	}
+	/* 0640 whatever the umask: the group is who may read stats. */
+	if (fchmod(fd, 0640) == -1) {
+		snprintf(cause, len, "%s: fchmod: %s", tmp, strerror(errno));
+		goto fail;
+	}
 	if (ftruncate(fd, (off_t)size) == -1) {
 		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
 		goto fail;
@@ -265,6 +270,47 @@ access_cause(const char *path, char *cause, size_t len)
 }
 
 /*
+ * Every descriptor must point inside a slot (a histogram with all its
+ * buckets), so a damaged or hostile file can never make a reader touch
+ * memory outside its copies.
+ */
+static int
+desc_check(const struct stats_hdr *h, const char *path, char *cause,
+    size_t len)
+{
+	const struct stats_desc	*d;
+	uint64_t		 end;
+	uint32_t		 k;
+
+	if ((uint64_t)h->slot_offset + (uint64_t)h->nslots * h->slot_size >
+	    h->retired_offset) {
+		snprintf(cause, len, "%s: slots overlap the retired totals",
+		    path);
+		return (-1);
+	}
+	for (k = 0; k < h->ndesc; k++) {
+		d = &h->desc[k];
+		if (d->kind == STATS_HISTOGRAM) {
+			if (d->nbuckets > STATS_MAX_BUCKETS ||
+			    d->nbuckets > h->nbuckets)
+				goto bad;
+			end = (uint64_t)d->offset + H_BUCKET +
+			    (uint64_t)d->nbuckets * sizeof(uint64_t);
+		} else if (d->kind == STATS_COUNTER || d->kind == STATS_GAUGE)
+			end = (uint64_t)d->offset + sizeof(uint64_t);
+		else
+			goto bad;
+		if (end > h->slot_size)
+			goto bad;
+	}
+	return (0);
+bad:
+	snprintf(cause, len, "%s: counter descriptor %u lies outside a slot "
+	    "(damaged segment)", path, k);
+	return (-1);
+}
+
+/*
  * Map an existing segment read-only and check it is one we can read: a
  * missing file, another layout, a truncated or foreign file are refused
  * with a message, never misread.
@@ -329,6 +375,8 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 		    "(%lld bytes)", path, (long long)st.st_size);
 		goto fail;
 	}
+	if (desc_check(h, path, cause, len) == -1)
+		goto fail;
 	seg->hdr = p;
 	seg->size = (size_t)st.st_size;
 	seg->writable = 0;
@@ -595,7 +643,11 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
-/* Copy one slot under its sequence counter; 0 if consistent. */
+/*
+ * Copy one slot under its sequence counter; 0 if consistent.  A writer
+ * stopped mid-update (SIGSTOP, hung) leaves the counter odd for good: the
+ * last try copies anyway and says so (-1), so a stuck worker still shows.
+ */
 static int
 copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 {
@@ -604,14 +656,14 @@ copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 
 	for (i = 0; i < SNAP_TRIES; i++) {
 		a = atomic_load_explicit(&s->seq, memory_order_acquire);
-		if (a & 1) {
+		if ((a & 1) && i + 1 < SNAP_TRIES) {
 			sched_yield();
 			continue;
 		}
 		memcpy(dst, (const void *)s, size);
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&s->seq, memory_order_relaxed);
-		if (a == b)
+		if (a == b && !(a & 1))
 			return (0);
 	}
 	return (-1);

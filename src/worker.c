@@ -221,18 +221,25 @@ worker_signals(pid_t master)
 	sigset_t	set;
 	int		fd;
 
+	/*
+	 * Inherited from the master: its signals are blocked.  Ignore the
+	 * master's own first, then swap the whole mask at once, so that no
+	 * signal ever finds a default action that would kill us.
+	 */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		fatal("sigprocmask");
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
+		fatal("sigprocmask");
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		fatal("prctl(PR_SET_PDEATHSIG)");
 	if (getppid() != master)
