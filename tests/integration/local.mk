@@ -1,2 +1,14 @@
 # Integration tests (python3, standard library only), one scenario family each.
+# Each starts its own msgd in a fresh temp dir; helpers are in harness.py.
 INTEGRATION_TESTS += tests/integration/test_ops.py
+INTEGRATION_TESTS += tests/integration/test_framing.py
+INTEGRATION_TESTS += tests/integration/test_errors.py
+INTEGRATION_TESTS += tests/integration/test_concurrency.py
+INTEGRATION_TESTS += tests/integration/test_idle_timeout.py
+INTEGRATION_TESTS += tests/integration/test_read_timeout.py
+INTEGRATION_TESTS += tests/integration/test_limits.py
+INTEGRATION_TESTS += tests/integration/test_backpressure.py
+INTEGRATION_TESTS += tests/integration/test_shutdown.py
+INTEGRATION_TESTS += tests/integration/test_config_check.py
+INTEGRATION_TESTS += tests/integration/test_listen.py
+INTEGRATION_TESTS += tests/integration/test_msgctl.py

@@ -1,0 +1,103 @@
+"""test_listen: listeners and their conflicts.
+
+A second msgd on the same live unix socket is refused (exit 1, a message
+naming the socket and "another server"), the first keeps serving and keeps
+its socket; the same for a TCP port in use; a path that is not a socket is
+refused and left alone; a stale socket file left by a SIGKILLed msgd is
+replaced on start; an IPv6 [::1] listener works (skipped without ::1);
+unix, IPv4 and IPv6 listeners of one server all answer.
+"""
+import os
+import signal
+import stat
+
+from harness import Op, Server, Suite, ipv6_loopback_ok
+
+t = Suite("test_listen")
+
+
+def second_instance(t, listen, what, want):
+    """Start a second msgd (its own temp dir and state files) on listen; it
+    must exit 1 with want in its stderr.  Returns its log."""
+    other = Server({"listen": listen, "workers": 1}, unix=False, start=False)
+    try:
+        other.write_conf()
+        other.spawn()
+        rc = other.wait(10)
+        log = other.log()
+        t.check(rc == 1, "%s: second msgd exit %r, want 1:\n%s" % (
+            what, rc, log))
+        t.check(want in log, "%s: second msgd stderr lacks %r:\n%s" % (
+            what, want, log))
+        return log
+    finally:
+        other.close()
+
+
+@t.case
+def second_server_refused(t):
+    srv = t.server(tcp=True)
+    second_instance(t, ["unix:" + srv.sock_path, "127.0.0.1:%d" % srv.port],
+                    "same unix socket and port",
+                    "another server is listening")
+    t.check(os.path.exists(srv.sock_path) and
+            stat.S_ISSOCK(os.stat(srv.sock_path).st_mode),
+            "the first server's socket file is gone")
+    t.check(srv.ping_ok(), "the first server stopped answering on unix")
+    # TCP alone: the port is in use.
+    second_instance(t, ["127.0.0.1:%d" % srv.port], "same TCP port",
+                    "in use")
+    t.check(srv.ping_ok(srv.tcp_addr), "the first server stopped answering "
+            "on TCP")
+    with srv.client() as c:
+        f = c.request(Op.ECHO, b"still me", request_id=3)
+        t.check_response(f, "first server after two refused starts",
+                         Op.ECHO, rid=3, value=b"still me")
+
+
+@t.case
+def not_a_socket(t):
+    srv = t.server(start=False)
+    with open(srv.sock_path, "w") as f:
+        f.write("precious data\n")
+    srv.write_conf()
+    srv.spawn()
+    rc = srv.wait(10)
+    t.check(rc == 1, "msgd on a regular file path: exit %r, want 1" % rc)
+    t.check("not a socket" in srv.log(), "no clear error:\n%s" % srv.log())
+    with open(srv.sock_path) as f:
+        t.check(f.read() == "precious data\n", "the regular file changed")
+
+
+@t.case
+def stale_socket_replaced(t):
+    srv = t.server()
+    t.check(srv.ping_ok(), "first msgd answers")
+    srv.note_workers()
+    rc = srv.stop(signal.SIGKILL)
+    t.check(rc == -signal.SIGKILL, "master SIGKILLed: %r" % rc)
+    left = srv.wait_orphans_gone(5.0)
+    t.check(not left, "workers %r outlived their SIGKILLed master by 5 s" %
+            left)
+    t.check(os.path.exists(srv.sock_path), "expected a stale socket file "
+            "after SIGKILL (test premise)")
+    srv.start()  # raises if the stale socket is not replaced
+    t.check(srv.ping_ok(), "new msgd answers on the replaced socket")
+
+
+@t.case
+def ipv6_listener(t):
+    if not ipv6_loopback_ok():
+        print("SKIP: ::1 is not available here")
+        return
+    srv = t.server(tcp=True, tcp6=True)
+    t.check([w for _, w in srv.transports()] == ["unix", "tcp", "ipv6"],
+            "listeners: %r" % srv.transports())
+    for addr, where in srv.transports():
+        with srv.client(addr=addr) as c:
+            f = c.request(Op.UPPER, b"via " + where.encode(), request_id=6)
+            t.check_response(f, "UPPER over %s" % where, Op.UPPER, rid=6,
+                             value=b"VIA " + where.upper().encode())
+
+
+t.run()
