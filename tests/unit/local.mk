@@ -38,3 +38,8 @@ UNIT_TESTS += tests/unit/test_stats
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c
 tests_unit_test_stats_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_stats_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_sha256
+tests_unit_test_sha256_SOURCES = tests/unit/test_sha256.c
+tests_unit_test_sha256_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_sha256_LDADD = $(UNIT_LDADD)
