@@ -16,15 +16,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "sha256.h"
 #include "util.h"
 
 #ifndef MSGD_STATS_PATH
 #define MSGD_STATS_PATH		"/run/msgd/stats"
+#endif
+#ifndef MSGD_FILES_PATH
+#define MSGD_FILES_PATH		"/var/lib/msgd/files"
 #endif
 #ifndef MSGD_PID_PATH
 #define MSGD_PID_PATH		"/run/msgd/msgd.pid"
@@ -42,6 +47,11 @@ enum conf_type {
 	CT_PATH,	/* non-empty string shorter than the field */
 	CT_NAME,	/* user or group name, "" allowed */
 	CT_BOOL,	/* true | false */
+	CT_UDPLISTEN,	/* list of host:port / [v6]:port */
+	CT_ALLOW,	/* list of CIDR blocks */
+	CT_COMMANDS,	/* group of name = [ "/abs/path", "arg", ... ] */
+	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
+	CT_TOKENFILE,	/* a file holding the secret */
 	CT_GROUP	/* nested table */
 };
 
@@ -61,6 +71,23 @@ static const struct conf_item log_items[] = {
 	{ "level",	CT_LOGLEVEL,	0, 0, F(log_level), NULL },
 	{ "target",	CT_LOGTARGET,	0, 0, F(log_target), NULL },
 	{ "file",	CT_PATH,	0, 0, F(log_file), NULL },
+	{ NULL,		0,		0, 0, 0, 0, NULL }
+};
+
+static const struct conf_item files_items[] = {
+	{ "enabled",	CT_BOOL,	0, 0, F(files_enabled), NULL },
+	{ "dir",	CT_PATH,	0, 0, F(files_dir), NULL },
+	{ "max_size",	CT_UINT,	0, 1073741824, F(files_max_size), NULL },
+	{ "max_count",	CT_UINT,	1, 10000000, F(files_max_count), NULL },
+	{ NULL,		0,		0, 0, 0, 0, NULL }
+};
+
+static const struct conf_item exec_items[] = {
+	{ "enabled",	CT_BOOL,	0, 0, F(exec_enabled), NULL },
+	{ "timeout",	CT_SECONDS,	100, 3600000, F(exec_timeout_ms), NULL },
+	{ "max_output",	CT_UINT,	0, 1073741824, F(exec_max_output), NULL },
+	{ "max_running", CT_UINT,	1, 1024, F(exec_max_running), NULL },
+	{ "commands",	CT_COMMANDS,	0, 0, 0, 0, NULL },
 	{ NULL,		0,		0, 0, 0, 0, NULL }
 };
 
@@ -94,6 +121,14 @@ static const struct conf_item root_items[] = {
 	{ "group",		CT_NAME,	0, 0, F(group), NULL },
 	{ "allow_root",		CT_BOOL,	0, 0, F(allow_root), NULL },
 	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
+	{ "udp_listen",		CT_UDPLISTEN,	0, CONF_LISTEN_MAX,
+	    F(udp_listen), NULL },
+	{ "files",		CT_GROUP,	0, 0, 0, 0, files_items },
+	{ "exec",		CT_GROUP,	0, 0, 0, 0, exec_items },
+	{ "auth_token",		CT_TOKEN,	1, 1024, 0, 0, NULL },
+	{ "auth_token_file",	CT_TOKENFILE,	0, 0, F(auth_token_file), NULL },
+	{ "allow",		CT_ALLOW,	0, CONF_ALLOW_MAX, 0, 0, NULL },
+	{ "protected",		CT_BOOL,	0, 0, F(protected_mode), NULL },
 	{ NULL,			0,		0, 0, 0, 0, NULL }
 };
 
@@ -130,6 +165,15 @@ conf_defaults(struct msgd_conf *c)
 	snprintf(c->pidfile, sizeof(c->pidfile), "%s", MSGD_PID_PATH);
 	c->log_level = LOG_LVL_INFO;
 	c->log_target = LOG_TO_STDERR;
+	c->files_enabled = 0;
+	snprintf(c->files_dir, sizeof(c->files_dir), "%s", MSGD_FILES_PATH);
+	c->files_max_size = 16 * 1024 * 1024;
+	c->files_max_count = 10000;
+	c->exec_enabled = 0;
+	c->exec_timeout_ms = 10 * 1000;
+	c->exec_max_output = 1024 * 1024;
+	c->exec_max_running = 4;
+	c->protected_mode = 1;
 }
 
 /* Append "file:line: setting: message" to the error list. */
@@ -452,6 +496,276 @@ load_bool(struct msgd_conf *c, const struct conf_item *it,
 	memcpy((char *)c + it->off, &v, sizeof(v));
 }
 
+/* UDP addresses: like listen, but no unix sockets and may be empty. */
+static void
+load_udp(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const config_setting_t	*el;
+	struct net_addr		 a;
+	const char		*str;
+	char			 cause[256];
+	int			 i, n, t;
+
+	t = config_setting_type(s);
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		conf_err(e, s, path, "must be a list of addresses like "
+		    "[ \"127.0.0.1:7878\" ], got %s", type_name(t));
+		return;
+	}
+	if ((n = config_setting_length(s)) > (int)it->max) {
+		conf_err(e, s, path, "must hold at most %" PRIu64 " addresses, "
+		    "got %d", it->max, n);
+		return;
+	}
+	c->nudp = 0;
+	for (i = 0; i < n; i++) {
+		el = config_setting_get_elem(s, (unsigned int)i);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			conf_err(e, el, path, "element %d must be a string", i + 1);
+			continue;
+		}
+		str = config_setting_get_string(el);
+		if (strlen(str) >= CONF_ADDR_MAX ||
+		    net_parse_addr(str, &a, cause, sizeof(cause)) == -1) {
+			conf_err(e, el, path, "%s", strlen(str) >= CONF_ADDR_MAX ?
+			    "address too long" : cause);
+			continue;
+		}
+		if (a.family == AF_UNIX) {
+			conf_err(e, el, path, "\"%s\": UDP needs host:port or "
+			    "[v6addr]:port", str);
+			continue;
+		}
+		snprintf(c->udp_listen[c->nudp++], CONF_ADDR_MAX, "%s", str);
+	}
+}
+
+/* allow = [ "127.0.0.0/8", "::1/128", ... ]: who may connect. */
+static void
+load_allow(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const config_setting_t	*el;
+	char			 cause[256];
+	int			 i, n, t;
+
+	t = config_setting_type(s);
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		conf_err(e, s, path, "must be a list of address blocks like "
+		    "[ \"10.0.0.0/8\" ], got %s", type_name(t));
+		return;
+	}
+	if ((n = config_setting_length(s)) > (int)it->max) {
+		conf_err(e, s, path, "must hold at most %" PRIu64 " blocks, got "
+		    "%d", it->max, n);
+		return;
+	}
+	c->nallow = 0;
+	for (i = 0; i < n; i++) {
+		el = config_setting_get_elem(s, (unsigned int)i);
+		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
+			conf_err(e, el, path, "element %d must be a string", i + 1);
+			continue;
+		}
+		if (net_parse_cidr(config_setting_get_string(el),
+		    &c->allow[c->nallow], cause, sizeof(cause)) == -1) {
+			conf_err(e, el, path, "%s", cause);
+			continue;
+		}
+		c->nallow++;
+	}
+}
+
+/* Copy a string into the command pool; returns its offset or -1. */
+static int
+pool_add(struct msgd_conf *c, const char *str)
+{
+	size_t	len = strlen(str) + 1;
+	size_t	off = c->exec_pool_used;
+
+	if (len > sizeof(c->exec_pool) - off)
+		return (-1);
+	memcpy(c->exec_pool + off, str, len);
+	c->exec_pool_used += len;
+	return ((int)off);
+}
+
+/*
+ * exec.commands = { name = [ "/abs/path", "arg", ... ]; ... }: the only
+ * programs EXEC runs, each an argv with an absolute path (no shell, no
+ * PATH search).
+ */
+static void
+load_commands(struct msgd_conf *c, const config_setting_t *s,
+    const char *path, struct conf_errs *e)
+{
+	const config_setting_t	*cmd, *el;
+	struct conf_cmd		*cc;
+	const char		*name, *arg, *p;
+	char			 sub[160];
+	int			 i, j, n, argc, off;
+
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		conf_err(e, s, path, "must be a group { name = [ \"/path\", "
+		    "\"arg\" ]; }, got %s", type_name(config_setting_type(s)));
+		return;
+	}
+	n = config_setting_length(s);
+	c->nexec_cmds = 0;
+	c->exec_pool_used = 0;
+	for (i = 0; i < n; i++) {
+		cmd = config_setting_get_elem(s, (unsigned int)i);
+		name = config_setting_name(cmd);
+		snprintf(sub, sizeof(sub), "%s.%s", path, name);
+		for (p = name; *p != '\0'; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' &&
+			    *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+			    *p == '-' || *p == '.'))
+				break;
+		if (*p != '\0' || strlen(name) > 64) {
+			conf_err(e, cmd, sub, "command names are 1..64 bytes of "
+			    "[A-Za-z0-9._-]");
+			continue;
+		}
+		if (config_setting_type(cmd) != CONFIG_TYPE_ARRAY &&
+		    config_setting_type(cmd) != CONFIG_TYPE_LIST) {
+			conf_err(e, cmd, sub, "must be a list [ \"/abs/path\", "
+			    "\"arg\", ... ], got %s",
+			    type_name(config_setting_type(cmd)));
+			continue;
+		}
+		argc = config_setting_length(cmd);
+		if (argc < 1 || argc > CONF_CMD_ARGS) {
+			conf_err(e, cmd, sub, "must hold 1..%d strings (program "
+			    "and arguments), got %d", CONF_CMD_ARGS, argc);
+			continue;
+		}
+		if (c->nexec_cmds == CONF_CMDS_MAX) {
+			conf_err(e, cmd, sub, "more than %d commands",
+			    CONF_CMDS_MAX);
+			return;
+		}
+		cc = &c->exec_cmds[c->nexec_cmds];
+		memset(cc, 0, sizeof(*cc));
+		if ((off = pool_add(c, name)) == -1)
+			goto full;
+		cc->name = (uint16_t)off;
+		for (j = 0; j < argc; j++) {
+			el = config_setting_get_elem(cmd, (unsigned int)j);
+			if (config_setting_type(el) != CONFIG_TYPE_STRING)
+				break;
+			arg = config_setting_get_string(el);
+			if (j == 0 && arg[0] != '/')
+				break;
+			if ((off = pool_add(c, arg)) == -1)
+				goto full;
+			cc->argv[j] = (uint16_t)off;
+		}
+		if (j < argc) {
+			conf_err(e, cmd, sub, j == 0 ? "the program must be an "
+			    "absolute path (no PATH search, no shell)" :
+			    "argument %d must be a string", j + 1);
+			continue;
+		}
+		cc->argc = (uint16_t)argc;
+		c->nexec_cmds++;
+	}
+	return;
+full:
+	conf_err(e, s, path, "commands take more than %zu bytes in all",
+	    sizeof(c->exec_pool));
+}
+
+/* The allow-listed command called name (length len), or NULL. */
+const struct conf_cmd *
+conf_cmd_find(const struct msgd_conf *c, const char *name, size_t len)
+{
+	const char	*n;
+	int		 i;
+
+	for (i = 0; i < c->nexec_cmds; i++) {
+		n = conf_str(c, c->exec_cmds[i].name);
+		if (strlen(n) == len && memcmp(n, name, len) == 0)
+			return (&c->exec_cmds[i]);
+	}
+	return (NULL);
+}
+
+/* Keep only the digest of a token: the secret itself is not needed. */
+static void
+set_token(struct msgd_conf *c, const char *tok, size_t len)
+{
+	sha256(tok, len, c->auth_digest);
+	c->auth_set = 1;
+}
+
+static void
+load_token(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const char	*str;
+	size_t		 len;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	str = config_setting_get_string(s);
+	len = strlen(str);
+	if (len == 0)
+		return;		/* "" = no token */
+	if (len < 8 || len > it->max) {
+		conf_err(e, s, path, "must be 8..%" PRIu64 " bytes long, got "
+		    "%zu", it->max, len);
+		return;
+	}
+	set_token(c, str, len);
+}
+
+/*
+ * auth_token_file: the token is the file's first line.  The file must be
+ * readable by its owner only: a secret others can read is no secret.
+ */
+static void
+load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	struct stat	 st;
+	char		 buf[1100];
+	FILE		*fp;
+	size_t		 len;
+
+	load_path(c, it, s, path, e);
+	if (c->auth_token_file[0] == '\0')
+		return;
+	if ((fp = fopen(c->auth_token_file, "re")) == NULL) {
+		conf_err(e, s, path, "%s: %s", c->auth_token_file,
+		    strerror(errno));
+		return;
+	}
+	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & 077) != 0) {
+		conf_err(e, s, path, "%s: must be readable by its owner only "
+		    "(chmod 600), is mode %04o", c->auth_token_file,
+		    (unsigned)(st.st_mode & 07777));
+		fclose(fp);
+		return;
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	len = strcspn(buf, "\r\n");
+	buf[len] = '\0';
+	if (len < 8 || len > 1024) {
+		conf_err(e, s, path, "%s: the token (first line) must be "
+		    "8..1024 bytes long, got %zu", c->auth_token_file, len);
+		return;
+	}
+	set_token(c, buf, len);
+	explicit_bzero(buf, sizeof(buf));
+}
+
 /* Walk a group: every member must be a known setting of the right kind. */
 static void
 load_group(struct msgd_conf *c, const struct conf_item *items,
@@ -505,6 +819,21 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 			break;
 		case CT_BOOL:
 			load_bool(c, it, s, path, e);
+			break;
+		case CT_UDPLISTEN:
+			load_udp(c, it, s, path, e);
+			break;
+		case CT_ALLOW:
+			load_allow(c, it, s, path, e);
+			break;
+		case CT_COMMANDS:
+			load_commands(c, s, path, e);
+			break;
+		case CT_TOKEN:
+			load_token(c, it, s, path, e);
+			break;
+		case CT_TOKENFILE:
+			load_tokenfile(c, it, s, path, e);
 			break;
 		case CT_GROUP:
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
@@ -562,6 +891,17 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 	if (c->log_target == LOG_TO_FILE && c->log_file[0] == '\0' &&
 	    (s = config_lookup(cfg, "log.target")) != NULL)
 		conf_err(e, s, "log.target", "\"file\" needs log.file");
+	if (config_lookup(cfg, "auth_token") != NULL &&
+	    (s = config_lookup(cfg, "auth_token_file")) != NULL &&
+	    c->auth_token_file[0] != '\0')
+		conf_err(e, s, "auth_token_file", "set auth_token or "
+		    "auth_token_file, not both");
+	if (c->files_max_size > c->max_body &&
+	    (s = config_lookup(cfg, "files.max_size")) != NULL)
+		conf_err(e, s, "files.max_size", "must be at most max_body "
+		    "(%u), got %u", c->max_body, c->files_max_size);
+	if (c->files_max_size > c->max_body)
+		c->files_max_size = c->max_body;
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&
@@ -696,6 +1036,7 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 	absolutize(c->stats_file, sizeof(c->stats_file), "", &e, "stats_file");
 	absolutize(c->pidfile, sizeof(c->pidfile), "", &e, "pidfile");
 	absolutize(c->log_file, sizeof(c->log_file), "", &e, "log.file");
+	absolutize(c->files_dir, sizeof(c->files_dir), "", &e, "files.dir");
 	for (i = 0; i < c->nlisten; i++)
 		absolutize(c->listen[i], sizeof(c->listen[i]), "unix:", &e,
 		    "listen");

@@ -8,11 +8,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net.h"
+
 #define CONF_LISTEN_MAX		16
 #define CONF_ADDR_MAX		128	/* "unix:/path" or "[v6]:port" */
 #define CONF_PATH_MAX		256
 #define CONF_NAME_MAX		33	/* user and group names */
 #define CONF_ERRORS_MAX		4096	/* all messages of one load */
+#define CONF_ALLOW_MAX		64
+#define CONF_CMDS_MAX		64	/* exec.commands entries */
+#define CONF_CMD_ARGS		32	/* argv entries per command */
+#define CONF_CMD_POOL		16384	/* bytes for all their strings */
+
+/* An allow-listed command: name and argv as offsets into exec_pool. */
+struct conf_cmd {
+	uint16_t	name;
+	uint16_t	argv[CONF_CMD_ARGS];
+	uint16_t	argc;
+};
 
 struct msgd_conf {
 	char		 path[CONF_PATH_MAX];
@@ -38,7 +51,33 @@ struct msgd_conf {
 	int		 log_level;
 	int		 log_target;		/* enum log_target */
 	char		 log_file[CONF_PATH_MAX];
+
+	/* Remote functions (files, exec, UDP, authentication). */
+	char		 udp_listen[CONF_LISTEN_MAX][CONF_ADDR_MAX];
+	int		 nudp;
+	int		 files_enabled;
+	char		 files_dir[CONF_PATH_MAX];
+	uint32_t	 files_max_size;
+	uint32_t	 files_max_count;
+	int		 exec_enabled;
+	uint32_t	 exec_timeout_ms;
+	uint32_t	 exec_max_output;
+	uint32_t	 exec_max_running;	/* per worker */
+	struct conf_cmd	 exec_cmds[CONF_CMDS_MAX];
+	int		 nexec_cmds;
+	char		 exec_pool[CONF_CMD_POOL];
+	size_t		 exec_pool_used;
+	int		 auth_set;		/* a token is configured */
+	uint8_t		 auth_digest[32];	/* SHA-256 of the token */
+	char		 auth_token_file[CONF_PATH_MAX];
+	struct net_cidr	 allow[CONF_ALLOW_MAX];
+	int		 nallow;		/* 0: everyone */
+	int		 protected_mode;
 };
+
+const struct conf_cmd *conf_cmd_find(const struct msgd_conf *, const char *,
+	    size_t);
+#define conf_str(c, off)	((c)->exec_pool + (off))
 
 void	conf_defaults(struct msgd_conf *);
 int	conf_load(const char *, struct msgd_conf *, char *, size_t);

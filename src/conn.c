@@ -27,6 +27,9 @@
 #define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
 #define CF_PAUSED	0x04	/* not reading: output over the limit */
 #define CF_EOF		0x08	/* peer finished sending */
+#define CF_AUTHED	0x20	/* passed AUTH */
+#define CF_RESTRICTED	0x40	/* protected mode: only PING */
+#define CF_WAITING	0x80	/* an EXEC answer is pending */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -35,6 +38,10 @@ struct conn {
 	uint32_t		 events;	/* registered with epoll */
 	uint32_t		 skip;	/* body bytes still to discard */
 	uint32_t		 lingered;
+	uint32_t		 wait_id;	/* request id of the EXEC */
+	uint64_t		 wait_t0;	/* its start, for the latency */
+	struct exec_job		*job;
+	struct conn_env		*env;
 	/* The peer, compact, for crash forensics (stats_current). */
 	uint8_t			 family;
 	uint16_t		 port;
@@ -80,7 +87,7 @@ conn_interest(struct conn_env *env, struct conn *c)
 	uint32_t		want = 0;
 
 	if ((c->flags & CF_LINGER) ||
-	    !(c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF)))
+	    !(c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING)))
 		want |= EPOLLIN;
 	if (buf_used(&c->out) > 0)
 		want |= EPOLLOUT;
@@ -141,7 +148,8 @@ conn_current(struct conn_env *env, const struct conn *c,
 
 /* Take a freshly accepted, non-blocking socket into the loop. */
 struct conn *
-conn_new(struct conn_env *env, int fd, const struct sockaddr *peer)
+conn_new(struct conn_env *env, int fd, const struct sockaddr *peer,
+    int restricted)
 {
 	struct epoll_event	 ev;
 	struct conn		*c;
@@ -152,8 +160,13 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *peer)
 	}
 	c->kind = EV_CONN;
 	c->fd = fd;
+	c->env = env;
 	c->events = EPOLLIN;
 	conn_peer(c, peer);
+	if (restricted)
+		c->flags |= CF_RESTRICTED;
+	if (!env->ops->conf->auth_set)
+		c->flags |= CF_AUTHED;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
@@ -176,6 +189,8 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *peer)
 static void
 conn_close(struct conn_env *env, struct conn *c)
 {
+	if (c->job != NULL)
+		exec_detach(env->ops->exec, c->job);
 	timer_cancel(&c->timer);
 	TAILQ_REMOVE(&env->all, c, entry);
 	/* close() also removes fd from the epoll set. */
@@ -218,6 +233,32 @@ conn_flush(struct conn_env *env, struct conn *c)
 }
 
 /*
+ * A wrong token: count it and log the peer, at most once a second per
+ * worker (a guessing client must not flood the log).
+ */
+static void
+conn_auth_failed(struct conn_env *env, const struct conn *c)
+{
+	char	peer[64];
+	uint64_t sec = env->now / 1000;
+
+	if (sec == env->auth_log_sec) {
+		env->auth_log_suppressed++;
+		return;
+	}
+	if (c->family == AF_INET)
+		inet_ntop(AF_INET, c->addr, peer, sizeof(peer));
+	else if (c->family == AF_INET6)
+		inet_ntop(AF_INET6, c->addr, peer, sizeof(peer));
+	else
+		snprintf(peer, sizeof(peer), "unix socket");
+	log_warnx("authentication failed from %s%s", peer,
+	    env->auth_log_suppressed ? " (and more, not logged)" : "");
+	env->auth_log_sec = sec;
+	env->auth_log_suppressed = 0;
+}
+
+/*
  * Parse and answer every complete frame at the front of the input, in
  * order, until the input runs dry, the output passes its limit, or a frame
  * error ends the connection.  Returns the number of frames answered, or
@@ -227,12 +268,19 @@ static int
 conn_process(struct conn_env *env, struct conn *c)
 {
 	struct msg_parse	mp;
-	enum msg_status		st;
+	struct op_client	cl;
+	struct op_outcome	oc;
 	uint64_t		t0;
+	uint32_t		limit;
 	size_t			n;
 	int			done = 0;
 
-	while (buf_used(&c->in) > 0 && !(c->flags & CF_CLOSING)) {
+	/* Before AUTH no frame may be large (a cheap way to hurt us). */
+	limit = env->max_body;
+	if (!(c->flags & CF_AUTHED) && limit > MSG_PREAUTH_BODY_MAX)
+		limit = MSG_PREAUTH_BODY_MAX;
+	while (buf_used(&c->in) > 0 &&
+	    !(c->flags & (CF_CLOSING | CF_WAITING))) {
 		if (buf_used(&c->out) > env->output_limit)
 			break;
 		if (c->skip > 0) {
@@ -242,8 +290,8 @@ conn_process(struct conn_env *env, struct conn *c)
 			c->skip -= (uint32_t)n;
 			continue;
 		}
-		msg_parse_request(buf_head(&c->in), buf_used(&c->in),
-		    env->max_body, &mp);
+		msg_parse_request(buf_head(&c->in), buf_used(&c->in), limit,
+		    &mp);
 		switch (mp.result) {
 		case MSG_PARSE_MORE:
 			/* Read the rest of a large body in place. */
@@ -254,15 +302,42 @@ conn_process(struct conn_env *env, struct conn *c)
 		case MSG_PARSE_FRAME:
 			t0 = STATS_CLOCK();
 			conn_current(env, c, &mp.hdr, t0);
-			if (ops_dispatch(env->ops, &mp.hdr, buf_head(&c->in) +
-			    MSG_HDR_LEN, &c->out, &st) == -1)
+			cl.authed = (c->flags & CF_AUTHED) != 0;
+			cl.restricted = (c->flags & CF_RESTRICTED) != 0;
+			cl.udp = 0;
+			cl.conn = c;
+			if (ops_dispatch(env->ops, &cl, &mp.hdr,
+			    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
 				return (-1);
-			STATS_REQUEST(env->slot, mp.hdr.opcode, st,
-			    STATS_CLOCK() - t0);
 			env->slot->cur.active = 0;
-			env->answered++;
 			buf_consume(&c->in, mp.need);
 			done++;
+			if (oc.deferred) {
+				/* In order: nothing more until it answers. */
+				c->job = oc.job;
+				c->wait_id = mp.hdr.request_id;
+				c->wait_t0 = t0;
+				c->flags |= CF_WAITING;
+				STATS_ADD(env->slot, exec_started, 1);
+				return (done);
+			}
+			STATS_REQUEST(env->slot, mp.hdr.opcode, oc.st,
+			    STATS_CLOCK() - t0);
+			env->answered++;
+			if (oc.denied)
+				STATS_ADD(env->slot, denied, 1);
+			if (oc.authed)
+				c->flags |= CF_AUTHED;
+			if (oc.auth_failed) {
+				STATS_ADD(env->slot, auth_failures, 1);
+				conn_auth_failed(env, c);
+				c->flags |= CF_CLOSING;
+				buf_release(&c->in);
+				return (done);
+			}
+			if (!(c->flags & CF_AUTHED))
+				break;
+			limit = env->max_body;
 			break;
 		case MSG_PARSE_ERROR:
 			STATS_ADD(env->slot, proto_errors, 1);
@@ -299,7 +374,7 @@ conn_read(struct conn_env *env, struct conn *c)
 	int	i, fresh, done;
 
 	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
-		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF))
+		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING))
 			break;
 		/* Answers are piling up unread: read no more for now. */
 		if (buf_used(&c->out) > env->output_limit)
@@ -390,6 +465,11 @@ conn_settle(struct conn_env *env, struct conn *c)
 
 	if (c->flags & CF_LINGER)
 		return (0);
+	if (c->flags & CF_WAITING) {
+		/* exec.timeout bounds the wait; no other deadline meanwhile. */
+		timer_cancel(&c->timer);
+		return (0);
+	}
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
@@ -431,6 +511,33 @@ conn_settle(struct conn_env *env, struct conn *c)
 	return (0);
 }
 
+/*
+ * An EXEC command finished (or was stopped): answer it, then go on with
+ * what the client sent meanwhile.  Called from the exec module.
+ */
+void
+conn_exec_done(struct exec_job *j, void *arg)
+{
+	struct conn	*c = arg;
+	struct conn_env	*env = c->env;
+
+	c->job = NULL;
+	c->flags &= ~CF_WAITING;
+	if (j->status == MSG_ST_TIMEOUT)
+		STATS_ADD(env->slot, exec_timeouts, 1);
+	else if (j->status == MSG_ST_TOO_LARGE)
+		STATS_ADD(env->slot, exec_too_large, 1);
+	STATS_REQUEST(env->slot, MSG_OP_EXEC, j->status,
+	    STATS_CLOCK() - c->wait_t0);
+	env->answered++;
+	if (exec_result(j, &c->out, c->wait_id) == -1) {
+		conn_close(env, c);
+		return;
+	}
+	/* The socket may have input waiting: treat it as an event. */
+	conn_event(env, c, EPOLLIN);
+}
+
 /* Handle readiness reported by epoll for c. */
 void
 conn_event(struct conn_env *env, struct conn *c, uint32_t events)
@@ -456,7 +563,8 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	for (;;) {
 		if (conn_flush(env, c) == -1)
 			goto fail;
-		if (buf_used(&c->in) == 0 || (c->flags & CF_CLOSING) ||
+		if (buf_used(&c->in) == 0 ||
+		    (c->flags & (CF_CLOSING | CF_WAITING)) ||
 		    buf_used(&c->out) > env->output_limit)
 			break;
 		if ((n = conn_process(env, c)) == -1)

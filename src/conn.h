@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "ev.h"
+#include "exec.h"
 #include "ops.h"
 #include "stats.h"
 #include "timer.h"
@@ -40,25 +42,18 @@ struct conn_env {
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
 	uint64_t		answered;	/* frames answered */
+	uint64_t		auth_log_sec;	/* rate limit of that log */
+	uint64_t		auth_log_suppressed;
 	struct stats_slot	*slot;		/* this worker's counters */
 	struct ops_env		*ops;
-};
-
-/*
- * epoll hands back a pointer; every object registered in a worker's epoll
- * set begins with its kind, so the loop can tell them apart.
- */
-enum ev_kind {
-	EV_CONN = 1,
-	EV_LISTENER,
-	EV_SIGNAL
 };
 
 struct conn;
 
 void	conn_env_init(struct conn_env *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
-struct conn *conn_new(struct conn_env *, int, const struct sockaddr *);
+struct conn *conn_new(struct conn_env *, int, const struct sockaddr *, int);
+void	conn_exec_done(struct exec_job *, void *);
 void	conn_event(struct conn_env *, struct conn *, uint32_t);
 int	conn_expire(struct conn_env *);
 void	conn_drain_all(struct conn_env *);

@@ -27,6 +27,7 @@
 #include "net.h"
 #include "pidfile.h"
 #include "sdnotify.h"
+#include "spool.h"
 #include "stats.h"
 #include "util.h"
 
@@ -84,6 +85,34 @@ master_chown_socket(const struct gen *g, const struct net_addr *a)
 		    (unsigned)g->priv.gid);
 }
 
+/*
+ * What a generation needs before its workers start: the files directory
+ * (made for the workers' user, stale temporaries removed), and a word in
+ * the log when protected mode will restrict remote peers.
+ */
+int
+gen_prepare(struct master *m, struct gen *g, char *cause, size_t len)
+{
+	const struct msgd_conf	*c = g->conf;
+	struct net_addr		 a;
+	char			 tmp[256];
+	int			 i, remote = 0;
+
+	if (c->files_enabled && spool_prepare(c->files_dir, g->priv.change,
+	    g->priv.uid, g->priv.gid, cause, len) == -1)
+		return (-1);
+	for (i = 0; i < c->nlisten + c->nudp; i++)
+		if (net_parse_addr(i < c->nlisten ? c->listen[i] :
+		    c->udp_listen[i - c->nlisten], &a, tmp, sizeof(tmp)) == 0 &&
+		    !net_addr_is_loopback(&a))
+			remote = 1;
+	if (remote && !c->auth_set && c->protected_mode)
+		log_warnx("protected mode: listening beyond loopback without "
+		    "auth_token, so remote peers get PING only; set auth_token "
+		    "(or auth_token_file), or protected = false");
+	return (0);
+}
+
 /* Create the stats segment with twice max_workers slots (reload overlap). */
 static int
 master_stats(struct master *m, struct gen *g)
@@ -123,7 +152,7 @@ master_sample(struct master *m)
 	int		 i;
 
 	for (i = 0; i < g->nls && i < STATS_MAX_LISTENERS; i++) {
-		if (net_is_unix(&g->ls[i].addr)) {
+		if (net_is_unix(&g->ls[i].addr) || g->ls[i].dgram) {
 			stats_set_listener(&m->stats, i, g->ls[i].addr.text, 0,
 			    0, 0);
 			continue;
@@ -361,6 +390,11 @@ master_main(struct msgd_conf *conf, int detach_now)
 	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
 	    sizeof(cause))) == -1) {
 		log_warnx("%s", cause);
+		return (1);
+	}
+	if (gen_prepare(&m, g, cause, sizeof(cause)) == -1) {
+		log_warnx("%s", cause);
+		pidfile_release(conf->pidfile, m.pidfd);
 		return (1);
 	}
 	if (gen_bind(&m, g, NULL, cause, sizeof(cause)) == -1) {

@@ -115,6 +115,7 @@ void	reload_rollback(struct master *, const char *);
 
 /* master.c */
 void	master_chown_socket(const struct gen *, const struct net_addr *);
+int	gen_prepare(struct master *, struct gen *, char *, size_t);
 void	master_ready(struct master *);
 void	master_stop(struct master *, const char *, int);
 

@@ -24,16 +24,17 @@
 
 #define RELOAD_SETTLE_MS	500	/* new workers must stay up this long */
 
-/* The fd of address text in g, or -1. */
+/* The fd of address text (stream or datagram) in g, or -1. */
 static int
-gen_listener(const struct gen *g, const char *text)
+gen_listener(const struct gen *g, const char *text, int dgram)
 {
 	int	i;
 
 	if (g == NULL)
 		return (-1);
 	for (i = 0; i < g->nls; i++)
-		if (g->ls[i].fd != -1 && strcmp(g->ls[i].addr.text, text) == 0)
+		if (g->ls[i].fd != -1 && g->ls[i].dgram == dgram &&
+		    strcmp(g->ls[i].addr.text, text) == 0)
 			return (g->ls[i].fd);
 	return (-1);
 }
@@ -51,7 +52,7 @@ master_unbind_gen(struct master *m, struct gen *g)
 		if (g->ls[i].fd == -1)
 			continue;
 		if (gen_listener(m->cur != g ? m->cur : NULL,
-		    g->ls[i].addr.text) != g->ls[i].fd) {
+		    g->ls[i].addr.text, g->ls[i].dgram) != g->ls[i].fd) {
 			close(g->ls[i].fd);
 			if (net_unlink_unix(&g->ls[i].addr) == -1)
 				log_warn("unlink %s", g->ls[i].addr.text);
@@ -68,29 +69,35 @@ int
 gen_bind(struct master *m, struct gen *g, const struct gen *from, char *cause,
     size_t len)
 {
-	int	i, fd;
+	const struct msgd_conf	*c = g->conf;
+	struct listener		*l;
+	const char		*text;
+	int			 i, n, fd, dgram;
 
-	for (i = 0; i < g->conf->nlisten; i++) {
-		if (net_parse_addr(g->conf->listen[i], &g->ls[i].addr, cause,
-		    len) == -1)
+	for (n = 0; n < c->nlisten + c->nudp; n++) {
+		dgram = n >= c->nlisten;
+		text = dgram ? c->udp_listen[n - c->nlisten] : c->listen[n];
+		l = &g->ls[n];
+		l->dgram = dgram;
+		if (net_parse_addr(text, &l->addr, cause, len) == -1)
 			goto fail;
-		fd = gen_listener(from, g->ls[i].addr.text);
+		fd = gen_listener(from, l->addr.text, dgram);
 		if (fd == -1) {
-			fd = net_listen(&g->ls[i].addr, g->conf->backlog, cause,
-			    len);
+			fd = dgram ? net_listen_udp(&l->addr, cause, len) :
+			    net_listen(&l->addr, c->backlog, cause, len);
 			if (fd == -1)
 				goto fail;
-			if (g->priv.change && net_is_unix(&g->ls[i].addr))
-				master_chown_socket(g, &g->ls[i].addr);
+			if (g->priv.change && net_is_unix(&l->addr))
+				master_chown_socket(g, &l->addr);
 		}
-		g->ls[i].fd = fd;
-		g->nls = i + 1;
+		l->fd = fd;
+		g->nls = n + 1;
 	}
 	return (0);
 fail:
 	for (i = 0; i < g->nls; i++)
-		if (g->ls[i].fd != -1 &&
-		    gen_listener(from, g->ls[i].addr.text) != g->ls[i].fd) {
+		if (g->ls[i].fd != -1 && gen_listener(from, g->ls[i].addr.text,
+		    g->ls[i].dgram) != g->ls[i].fd) {
 			close(g->ls[i].fd);
 			net_unlink_unix(&g->ls[i].addr);
 		}
@@ -186,7 +193,8 @@ reload_start(struct master *m)
 		reload_report(m, 0, cause);
 		return;
 	}
-	if (gen_bind(m, g, m->cur, cause, sizeof(cause)) == -1) {
+	if (gen_prepare(m, g, cause, sizeof(cause)) == -1 ||
+	    gen_bind(m, g, m->cur, cause, sizeof(cause)) == -1) {
 		gen_free(m, g);
 		reload_report(m, 0, cause);
 		return;
@@ -249,10 +257,12 @@ reload_commit(struct master *m)
 	int		 i, added = 0, removed = 0;
 
 	for (i = 0; i < m->next->nls; i++)
-		if (gen_listener(old, m->next->ls[i].addr.text) == -1)
+		if (gen_listener(old, m->next->ls[i].addr.text,
+		    m->next->ls[i].dgram) == -1)
 			added++;
 	for (i = 0; i < old->nls; i++)
-		if (gen_listener(m->next, old->ls[i].addr.text) == -1)
+		if (gen_listener(m->next, old->ls[i].addr.text,
+		    old->ls[i].dgram) == -1)
 			removed++;
 	m->cur = m->next;
 	m->next = NULL;

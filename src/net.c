@@ -334,3 +334,166 @@ net_peer_str(const struct sockaddr *sa, socklen_t slen, char *buf, size_t len)
 	else
 		snprintf(buf, len, "unknown");
 }
+
+/* A UDP socket for a: non-blocking, close-on-exec, SO_REUSEADDR. */
+int
+net_listen_udp(const struct net_addr *a, char *cause, size_t len)
+{
+	int	fd, on = 1, saved;
+
+	if (a->family == AF_UNIX) {
+		snprintf(cause, len, "%s: UDP needs host:port or [v6]:port",
+		    a->text);
+		return (-1);
+	}
+	fd = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(cause, len, "%s: socket: %s", a->text,
+		    strerror(errno));
+		return (-1);
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    (a->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+		snprintf(cause, len, "%s: setsockopt: %s", a->text,
+		    strerror(errno));
+		goto fail;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) == -1) {
+		snprintf(cause, len, "%s: bind (udp): %s", a->text,
+		    strerror(errno));
+		goto fail;
+	}
+	return (fd);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (-1);
+}
+
+/* Parse "addr/prefix" (IPv4 or IPv6; no prefix: a single host). */
+int
+net_parse_cidr(const char *s, struct net_cidr *c, char *cause, size_t len)
+{
+	char		 host[INET6_ADDRSTRLEN + 1];
+	const char	*slash, *errstr;
+	uint64_t	 prefix;
+	size_t		 hlen;
+	int		 max, i, bits;
+
+	memset(c, 0, sizeof(*c));
+	slash = strchr(s, '/');
+	hlen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		snprintf(cause, len, "\"%s\": expected an address or "
+		    "address/prefix", s);
+		return (-1);
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, c->addr) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, c->addr) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else {
+		snprintf(cause, len, "\"%s\": \"%s\" is not an IPv4 or IPv6 "
+		    "address", s, host);
+		return (-1);
+	}
+	c->prefix = max;
+	if (slash != NULL) {
+		if (parse_u64(slash + 1, 0, (uint64_t)max, &prefix,
+		    &errstr) == -1) {
+			snprintf(cause, len, "\"%s\": prefix must be 0..%d",
+			    s, max);
+			return (-1);
+		}
+		c->prefix = (int)prefix;
+	}
+	/* Host bits must be zero: "10.1.2.3/8" is a typo, not a network. */
+	for (i = 0; i < max / 8; i++) {
+		bits = c->prefix - i * 8;
+		if (bits >= 8)
+			continue;
+		if ((c->addr[i] & (bits <= 0 ? 0xff : 0xff >> bits)) != 0) {
+			snprintf(cause, len, "\"%s\": address has bits set "
+			    "beyond the /%d prefix", s, c->prefix);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* The address bytes of an IP peer (IPv4-mapped IPv6 seen as IPv4). */
+static int
+peer_bytes(const struct sockaddr *sa, const uint8_t **p)
+{
+	static const uint8_t	mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff };
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	if (sa->sa_family == AF_INET) {
+		sin = (const void *)sa;
+		*p = (const uint8_t *)&sin->sin_addr;
+		return (AF_INET);
+	}
+	if (sa->sa_family == AF_INET6) {
+		sin6 = (const void *)sa;
+		if (memcmp(sin6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			*p = sin6->sin6_addr.s6_addr + 12;
+			return (AF_INET);
+		}
+		*p = sin6->sin6_addr.s6_addr;
+		return (AF_INET6);
+	}
+	return (-1);
+}
+
+/* Is the peer inside block c? */
+int
+net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
+{
+	const uint8_t	*p = NULL;
+	int		 i, bits;
+
+	if (peer_bytes(sa, &p) != c->family)
+		return (0);
+	for (i = 0; i * 8 < c->prefix; i++) {
+		bits = c->prefix - i * 8;
+		if (bits >= 8) {
+			if (p[i] != c->addr[i])
+				return (0);
+		} else if (((p[i] ^ c->addr[i]) & (0xff << (8 - bits)) & 0xff))
+			return (0);
+	}
+	return (1);
+}
+
+/* A peer on this host's loopback (127.0.0.0/8, ::1) or a unix socket. */
+int
+net_is_loopback(const struct sockaddr *sa)
+{
+	static const uint8_t	one[16] = { [15] = 1 };
+	const uint8_t		*p = NULL;
+	int			 fam;
+
+	if (sa->sa_family == AF_UNIX)
+		return (1);
+	fam = peer_bytes(sa, &p);
+	if (fam == AF_INET)
+		return (p[0] == 127);
+	if (fam == AF_INET6)
+		return (memcmp(p, one, 16) == 0);
+	return (0);
+}
+
+/* A listen address that only loopback peers can reach. */
+int
+net_addr_is_loopback(const struct net_addr *a)
+{
+	return (net_is_loopback((const struct sockaddr *)&a->ss));
+}

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define NET_ADDRSTRLEN	128
 
@@ -24,7 +25,19 @@ struct net_addr {
 	char			text[NET_ADDRSTRLEN];	/* as given */
 };
 
+/* An address block of an allow list: "10.0.0.0/8", "::1/128", "1.2.3.4". */
+struct net_cidr {
+	int	family;		/* AF_INET or AF_INET6 */
+	uint8_t	addr[16];
+	int	prefix;
+};
+
 int	net_parse_addr(const char *, struct net_addr *, char *, size_t);
+int	net_listen_udp(const struct net_addr *, char *, size_t);
+int	net_parse_cidr(const char *, struct net_cidr *, char *, size_t);
+int	net_cidr_match(const struct net_cidr *, const struct sockaddr *);
+int	net_is_loopback(const struct sockaddr *);
+int	net_addr_is_loopback(const struct net_addr *);
 int	net_listen(const struct net_addr *, int, char *, size_t);
 int	net_unlink_unix(const struct net_addr *);
 int	net_connect(const struct net_addr *, int, char *, size_t);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "ops.h"
+#include "sha256.h"
 #include "util.h"
 
 static enum msg_status	op_ping(const struct op_req *, struct op_res *);
@@ -14,6 +15,12 @@ static enum msg_status	op_echo(const struct op_req *, struct op_res *);
 static enum msg_status	op_upper(const struct op_req *, struct op_res *);
 static enum msg_status	op_time(const struct op_req *, struct op_res *);
 static enum msg_status	op_stats(const struct op_req *, struct op_res *);
+static enum msg_status	op_auth(const struct op_req *, struct op_res *);
+static enum msg_status	op_put(const struct op_req *, struct op_res *);
+static enum msg_status	op_get(const struct op_req *, struct op_res *);
+static enum msg_status	op_list(const struct op_req *, struct op_res *);
+static enum msg_status	op_del(const struct op_req *, struct op_res *);
+static enum msg_status	op_exec(const struct op_req *, struct op_res *);
 
 /* Opcodes this server answers; anything else is UNKNOWN_OP. */
 static const struct op_def ops[] = {
@@ -22,6 +29,12 @@ static const struct op_def ops[] = {
 	{ MSG_OP_UPPER,	"UPPER", OP_UDP_OK | OP_NEEDS_AUTH,	op_upper },
 	{ MSG_OP_TIME,	"TIME",	OP_UDP_OK | OP_NEEDS_AUTH,	op_time },
 	{ MSG_OP_STATS,	"STATS", OP_NEEDS_AUTH,			op_stats },
+	{ MSG_OP_AUTH,	"AUTH",	0,				op_auth },
+	{ MSG_OP_PUT,	"PUT",	OP_NEEDS_AUTH,			op_put },
+	{ MSG_OP_GET,	"GET",	OP_NEEDS_AUTH,			op_get },
+	{ MSG_OP_LIST,	"LIST",	OP_NEEDS_AUTH,			op_list },
+	{ MSG_OP_DEL,	"DEL",	OP_NEEDS_AUTH,			op_del },
+	{ MSG_OP_EXEC,	"EXEC",	OP_NEEDS_AUTH,			op_exec },
 };
 
 /* Find an opcode's entry; the table is short, so a scan is cheapest. */
@@ -116,6 +129,131 @@ op_stats(const struct op_req *rq, struct op_res *rs)
 	return (MSG_ST_OK);
 }
 
+/*
+ * AUTH: compare SHA-256 digests in constant time (the token's length and
+ * content do not leak through timing).  A wrong token is answered DENIED
+ * and the connection closed.  Without a configured token AUTH is a no-op.
+ */
+static enum msg_status
+op_auth(const struct op_req *rq, struct op_res *rs)
+{
+	uint8_t	digest[SHA256_DIGEST_LEN];
+
+	if (!rq->env->conf->auth_set) {
+		rs->oc->authed = 1;
+		return (MSG_ST_OK);
+	}
+	sha256(rq->val, rq->vlen, digest);
+	if (!sha256_equal(digest, rq->env->conf->auth_digest)) {
+		rs->oc->auth_failed = 1;
+		rs->msg = "wrong token";
+		return (MSG_ST_DENIED);
+	}
+	rs->oc->authed = 1;
+	return (MSG_ST_OK);
+}
+
+static int
+files_off(const struct op_req *rq, struct op_res *rs)
+{
+	if (rq->env->spool != NULL)
+		return (0);
+	rs->msg = "files are disabled (files.enabled)";
+	return (1);
+}
+
+static enum msg_status
+op_put(const struct op_req *rq, struct op_res *rs)
+{
+	if (files_off(rq, rs))
+		return (MSG_ST_DENIED);
+	return (spool_put(rq->env->spool, rq->key, rq->klen, rq->val,
+	    rq->vlen, &rs->msg));
+}
+
+static enum msg_status
+op_get(const struct op_req *rq, struct op_res *rs)
+{
+	if (files_off(rq, rs))
+		return (MSG_ST_DENIED);
+	if (!msg_valid_name(rq->key, rq->klen)) {
+		rs->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		    "starting with '.'";
+		return (MSG_ST_BAD_REQUEST);
+	}
+	if (buf_append(rs->out, rq->key, rq->klen) == -1)
+		return (MSG_ST_INTERNAL);
+	rs->klen = rq->klen;
+	return (spool_get(rq->env->spool, rq->key, rq->klen, rs->out,
+	    &rs->msg));
+}
+
+static enum msg_status
+op_list(const struct op_req *rq, struct op_res *rs)
+{
+	if (files_off(rq, rs))
+		return (MSG_ST_DENIED);
+	return (spool_list(rq->env->spool, rs->out, &rs->msg));
+}
+
+static enum msg_status
+op_del(const struct op_req *rq, struct op_res *rs)
+{
+	if (files_off(rq, rs))
+		return (MSG_ST_DENIED);
+	return (spool_del(rq->env->spool, rq->key, rq->klen, &rs->msg));
+}
+
+/* EXEC: start an allow-listed command; the answer comes when it ends. */
+static enum msg_status
+op_exec(const struct op_req *rq, struct op_res *rs)
+{
+	const struct conf_cmd	*cmd;
+	enum msg_status		 st;
+
+	if (rq->env->exec == NULL) {
+		rs->msg = "exec is disabled (exec.enabled)";
+		return (MSG_ST_DENIED);
+	}
+	if (rq->cl->conn == NULL) {
+		rs->msg = "EXEC needs a connection";
+		return (MSG_ST_DENIED);
+	}
+	if ((cmd = conf_cmd_find(rq->env->conf, (const char *)rq->key,
+	    rq->klen)) == NULL) {
+		rs->msg = "no such command in exec.commands";
+		return (MSG_ST_NOT_FOUND);
+	}
+	st = exec_start(rq->env->exec, rq->env->conf, cmd, rq->val, rq->vlen,
+	    rq->env->exec_done, rq->cl->conn, rq->env->now, &rs->oc->job,
+	    &rs->msg);
+	if (st == MSG_ST_OK)
+		rs->oc->deferred = 1;
+	return (st);
+}
+
+/*
+ * Who may run what: UDP serves only the simple operations (and with a
+ * token only PING); without AUTH only PING and AUTH; a non-loopback peer
+ * in protected mode only PING.  NULL when allowed, else the refusal.
+ */
+static const char *
+ops_refuse(const struct ops_env *env, const struct op_client *cl,
+    const struct op_def *def)
+{
+	if (cl->udp && !(def->flags & OP_UDP_OK))
+		return ("not served over UDP");
+	if (cl->udp && env->conf->auth_set && def->op != MSG_OP_PING)
+		return ("a token is configured: UDP serves PING only");
+	if (cl->restricted && def->op != MSG_OP_PING)
+		return ("protected mode: this server listens beyond loopback "
+		    "without auth_token; only PING is served to remote "
+		    "peers");
+	if ((def->flags & OP_NEEDS_AUTH) && env->conf->auth_set && !cl->authed)
+		return ("authenticate first (AUTH)");
+	return (NULL);
+}
+
 /* Append an error frame: key_len 0, the message as value. */
 int
 ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
@@ -138,21 +276,31 @@ ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
  * out (the caller closes the connection: nothing consistent can be sent).
  */
 int
-ops_dispatch(const struct ops_env *env, const struct msg_hdr *h,
-    const uint8_t *body, struct buf *out, enum msg_status *stp)
+ops_dispatch(const struct ops_env *env, const struct op_client *cl,
+    const struct msg_hdr *h, const uint8_t *body, struct buf *out,
+    struct op_outcome *oc)
 {
 	const struct op_def	*def;
 	struct op_req		 rq;
 	struct op_res		 rs;
 	enum msg_status		 st;
+	const char		*why;
 	size_t			 start, vlen;
 
+	memset(oc, 0, sizeof(*oc));
 	if ((def = op_index(h->opcode)) == NULL) {
-		*stp = MSG_ST_UNKNOWN_OP;
+		oc->st = MSG_ST_UNKNOWN_OP;
 		return (ops_error(out, h->opcode, MSG_ST_UNKNOWN_OP,
 		    h->request_id, "unknown opcode"));
 	}
+	if ((why = ops_refuse(env, cl, def)) != NULL) {
+		oc->st = MSG_ST_DENIED;
+		oc->denied = 1;
+		return (ops_error(out, h->opcode, MSG_ST_DENIED,
+		    h->request_id, why));
+	}
 	rq.env = env;
+	rq.cl = cl;
 	rq.hdr = h;
 	rq.key = body;
 	rq.klen = h->key_len;
@@ -171,7 +319,14 @@ ops_dispatch(const struct ops_env *env, const struct msg_hdr *h,
 	rs.out = out;
 	rs.klen = 0;
 	rs.msg = NULL;
+	rs.oc = oc;
 	st = def->fn(&rq, &rs);
+	if (oc->deferred) {
+		/* The answer is written when the command ends. */
+		buf_truncate(out, out->off + start);
+		oc->st = MSG_ST_OK;
+		return (0);
+	}
 	vlen = buf_used(out) - start - MSG_HDR_LEN;
 	if (st == MSG_ST_OK && (vlen > UINT32_MAX || rs.klen > MSG_KEY_MAX)) {
 		st = MSG_ST_TOO_LARGE;
@@ -179,12 +334,12 @@ ops_dispatch(const struct ops_env *env, const struct msg_hdr *h,
 	}
 	if (st != MSG_ST_OK) {
 		buf_truncate(out, out->off + start);
-		*stp = st;
+		oc->st = st;
 		return (ops_error(out, h->opcode, st, h->request_id,
 		    rs.msg != NULL ? rs.msg : msg_status_name(st)));
 	}
 	msg_encode_response(buf_head(out) + start, h->opcode, MSG_ST_OK,
 	    h->request_id, (uint16_t)rs.klen, (uint32_t)vlen);
-	*stp = MSG_ST_OK;
+	oc->st = MSG_ST_OK;
 	return (0);
 }

@@ -12,7 +12,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "config.h"
+#include "exec.h"
 #include "proto.h"
+#include "spool.h"
 #include "stats.h"
 
 #define OP_UDP_OK	0x01	/* may be served over UDP (issue 5) */
@@ -21,10 +24,34 @@
 /* What the operations may consult: the process's shared state. */
 struct ops_env {
 	const struct stats_seg	*stats;
+	const struct msgd_conf	*conf;
+	struct spool		*spool;		/* NULL: files disabled */
+	struct exec_ctx		*exec;		/* NULL: exec disabled */
+	exec_done_fn		 exec_done;	/* the connection's callback */
+	uint64_t		 now;		/* loop time, ms */
+};
+
+/* Who is asking, as far as the operations care. */
+struct op_client {
+	int	authed;		/* passed AUTH (or no token configured) */
+	int	restricted;	/* protected mode: a non-loopback peer */
+	int	udp;
+	void	*conn;		/* for deferred answers (EXEC) */
+};
+
+/* What came of a request besides its answer. */
+struct op_outcome {
+	enum msg_status	 st;
+	int		 deferred;	/* EXEC started: answer comes later */
+	struct exec_job	*job;
+	int		 authed;	/* AUTH succeeded */
+	int		 auth_failed;	/* AUTH failed: close after answer */
+	int		 denied;	/* refused by auth/protected rules */
 };
 
 struct op_req {
 	const struct ops_env	*env;
+	const struct op_client	*cl;
 	const struct msg_hdr	*hdr;
 	const uint8_t		*key;
 	size_t			 klen;
@@ -33,9 +60,10 @@ struct op_req {
 };
 
 struct op_res {
-	struct buf	*out;	/* append key, then value */
-	size_t		 klen;	/* bytes of the appended data that are key */
-	const char	*msg;	/* error text when the status is not OK */
+	struct buf		*out;	/* append key, then value */
+	size_t			 klen;	/* bytes appended that are key */
+	const char		*msg;	/* error text when not OK */
+	struct op_outcome	*oc;
 };
 
 typedef enum msg_status (*op_handler)(const struct op_req *, struct op_res *);
@@ -48,8 +76,9 @@ struct op_def {
 };
 
 const struct op_def *ops_lookup(uint8_t);
-int	ops_dispatch(const struct ops_env *, const struct msg_hdr *,
-	    const uint8_t *, struct buf *, enum msg_status *);
+int	ops_dispatch(const struct ops_env *, const struct op_client *,
+	    const struct msg_hdr *, const uint8_t *, struct buf *,
+	    struct op_outcome *);
 int	ops_error(struct buf *, uint8_t, enum msg_status, uint32_t,
 	    const char *);
 

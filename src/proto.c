@@ -227,6 +227,26 @@ msg_check_response(const uint8_t *buf, size_t len, struct msg_hdr *h,
 	return (0);
 }
 
+/*
+ * A file name as the protocol allows it: 1..255 bytes of [A-Za-z0-9._-],
+ * not starting with '.'.  That excludes paths ('/'), ".", "..", hidden
+ * and temporary files, NUL and every non-ASCII byte.
+ */
+int
+msg_valid_name(const uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	if (len == 0 || len > MSG_NAME_MAX || p[0] == '.')
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' &&
+		    p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+		    p[i] == '.' || p[i] == '_' || p[i] == '-'))
+			return (0);
+	return (1);
+}
+
 int
 msg_valid_status(unsigned int st)
 {

@@ -89,7 +89,10 @@ int	msg_check_response(const uint8_t *, size_t, struct msg_hdr *,
 	    const char **);
 size_t	msg_encode_response(uint8_t *, uint8_t, uint8_t, uint32_t,
 	    uint16_t, uint32_t);
+#define MSG_NAME_MAX	255	/* file names: [A-Za-z0-9._-], not "." first */
+
 int	msg_valid_status(unsigned int);
+int	msg_valid_name(const uint8_t *, size_t);
 const char *msg_status_name(unsigned int);
 const char *msg_op_name(unsigned int);
 int	msg_op_parse(const char *);

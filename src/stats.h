@@ -31,7 +31,7 @@
 #include "hist.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		2
+#define STATS_LAYOUT		3
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
@@ -63,6 +63,22 @@
 	    "Bytes sent to clients")					\
 	X(proto_errors, "protocol_errors", "", COUNTER, "frames",	\
 	    "Frames refused for framing errors")			\
+	X(auth_failures, "auth_failures", "", COUNTER, "requests",	\
+	    "AUTH with a wrong token (connection closed)")		\
+	X(denied, "denied", "", COUNTER, "requests",			\
+	    "Requests refused before AUTH, in protected mode or over UDP") \
+	X(allow_rejected, "allow_rejected", "", COUNTER, "connections", \
+	    "Peers outside the allow list, closed at accept (UDP: dropped)") \
+	X(udp_received, "udp_received", "", COUNTER, "datagrams",	\
+	    "UDP datagrams received")					\
+	X(udp_dropped, "udp_dropped", "", COUNTER, "datagrams",	\
+	    "UDP datagrams dropped (malformed, or answer larger than them)") \
+	X(exec_started, "exec_started", "", COUNTER, "commands",	\
+	    "EXEC commands started")					\
+	X(exec_timeouts, "exec_timeouts", "", COUNTER, "commands",	\
+	    "EXEC commands killed at exec.timeout")			\
+	X(exec_too_large, "exec_too_large", "", COUNTER, "commands",	\
+	    "EXEC commands killed for output over exec.max_output")	\
 	X(req_ping, "requests", "op=PING", COUNTER, "requests",	\
 	    "Requests by opcode")					\
 	X(req_echo, "requests", "op=ECHO", COUNTER, "requests", "")	\

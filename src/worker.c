@@ -18,9 +18,12 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "exec.h"
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "spool.h"
+#include "udp.h"
 #include "util.h"
 #include "worker.h"
 
@@ -44,6 +47,10 @@ struct worker {
 	int			 nlis;
 	struct conn_env		 env;
 	struct ops_env		 ops;
+	struct spool		 spool;
+	struct exec_ctx		 exec;
+	struct udp_ctx		 udp;
+	int			 restricted;	/* protected mode is on */
 	struct stats_slot	*slot;
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
@@ -65,6 +72,7 @@ worker_listen(struct worker *w, int on)
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
 		ev.data.ptr = &w->lis[i];
+		w->lis[i].kind = w->lis[i].l->dgram ? EV_UDP : EV_LISTENER;
 		if (epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
 		    w->lis[i].l->fd, &ev) == -1) {
 			log_warn("epoll_ctl(%s) listener %s", on ? "ADD" : "DEL",
@@ -100,6 +108,37 @@ worker_reject(struct worker *w, int fd)
 			break;
 	close(fd);
 	STATS_ADD(w->slot, conn_busy, 1);
+}
+
+/* The allow list (empty: everyone; unix peers: always). */
+static int
+worker_allowed(const struct worker *w, const struct sockaddr *sa)
+{
+	int	i;
+
+	if (w->conf->nallow == 0 || sa->sa_family == AF_UNIX)
+		return (1);
+	for (i = 0; i < w->conf->nallow; i++)
+		if (net_cidr_match(&w->conf->allow[i], sa))
+			return (1);
+	return (0);
+}
+
+/*
+ * Protected mode: a listener beyond loopback and no token means remote
+ * peers get PING only (the master logs how to change that).
+ */
+static int
+worker_protected(const struct worker_args *a)
+{
+	int	i;
+
+	if (!a->conf->protected_mode || a->conf->auth_set)
+		return (0);
+	for (i = 0; i < a->nls; i++)
+		if (!net_addr_is_loopback(&a->ls[i].addr))
+			return (1);
+	return (0);
 }
 
 /*
@@ -143,6 +182,11 @@ worker_accept(struct worker *w, struct wlistener *wl)
 				return;
 			}
 		}
+		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
+			STATS_ADD(w->slot, allow_rejected, 1);
+			close(fd);
+			continue;
+		}
 		if (w->env.nconns >= w->conf->max_connections) {
 			/*
 			 * Full.  EPOLLEXCLUSIVE would keep waking us for
@@ -156,7 +200,9 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
 			return;
 		}
-		if (conn_new(&w->env, fd, (struct sockaddr *)&ss) == NULL)
+		if (conn_new(&w->env, fd, (struct sockaddr *)&ss,
+		    w->restricted && !net_is_loopback((struct sockaddr *)&ss)) ==
+		    NULL)
 			close(fd);
 	}
 }
@@ -292,13 +338,35 @@ worker_main(const struct worker_args *a)
 		exit(WORKER_EXIT_FATAL);
 	}
 	stats_slot_start(w.slot, (int)getpid(), a->generation);
+	log_setlevel(conf->log_level);
 	w.ops.stats = a->stats;
+	w.ops.conf = conf;
+	w.spool.dirfd = -1;
+	if (conf->files_enabled) {
+		if (spool_open(&w.spool, conf->files_dir, cause,
+		    sizeof(cause)) == -1) {
+			log_warnx("%s", cause);
+			exit(WORKER_EXIT_FATAL);
+		}
+		w.spool.max_size = conf->files_max_size;
+		w.spool.max_count = conf->files_max_count;
+		w.spool.max_resp = conf->max_body;
+		w.ops.spool = &w.spool;
+	}
+	w.restricted = worker_protected(a);
 	w.max_requests = worker_max_requests(conf->max_requests, a->slot);
 	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
 	w.env.now = mono_ms();
+	if (conf->exec_enabled) {
+		exec_init(&w.exec, w.epfd, conf);
+		w.ops.exec = &w.exec;
+		w.ops.exec_done = conn_exec_done;
+	}
+	if (conf->nudp > 0 && udp_init(&w.udp, w.restricted) == -1)
+		fatal("udp buffers");
 
 	w.sigkind = EV_SIGNAL;
 	memset(&ev, 0, sizeof(ev));
@@ -316,7 +384,7 @@ worker_main(const struct worker_args *a)
 	}
 	worker_listen(&w, 1);
 	/* The master's PING on this private connection says we serve. */
-	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL) == NULL)
+	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
 	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");
@@ -325,7 +393,11 @@ worker_main(const struct worker_args *a)
 		if (w.drain_deadline != 0 && (w.env.nconns == 0 ||
 		    w.env.now >= w.drain_deadline))
 			break;
+		w.ops.now = w.env.now;
 		wait = conn_expire(&w.env);
+		if (w.ops.exec != NULL && (n = exec_expire(&w.exec,
+		    w.env.now)) >= 0 && (wait < 0 || n < wait))
+			wait = n;
 		if (w.accept_resume != 0) {
 			if (w.env.now >= w.accept_resume) {
 				w.accept_resume = 0;
@@ -361,6 +433,16 @@ worker_main(const struct worker_args *a)
 					worker_accept(&w,
 					    (struct wlistener *)kind);
 				break;
+			case EV_UDP:
+				if (w.drain_deadline == 0)
+					udp_event(&w.udp, &w.env,
+					    ((struct wlistener *)kind)->l->fd);
+				break;
+			case EV_JOB:
+				w.ops.now = w.env.now;
+				exec_event(&w.exec, (struct exec_fd *)kind,
+				    evs[i].events);
+				break;
 			case EV_SIGNAL:
 				worker_signal(&w);
 				break;
@@ -383,6 +465,8 @@ worker_main(const struct worker_args *a)
 		log_info("stopping with %u connections still open",
 		    w.env.nconns);
 	conn_close_all(&w.env);
+	if (w.ops.exec != NULL)
+		exec_shutdown(&w.exec);
 	log_debug("exiting");
 	exit(0);
 }

@@ -13,6 +13,7 @@
 /* A listening socket as the master owns it and the workers inherit it. */
 struct listener {
 	int		fd;
+	int		dgram;		/* UDP */
 	struct net_addr	addr;
 };
 

@@ -1,0 +1,374 @@
+/*
+ * spool.c: files for PUT, GET, LIST and DEL, confined to one directory.
+ */
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "util.h"
+
+#define TMP_PREFIX	".tmp."
+
+static int	have_openat2 = 1;	/* cleared on ENOSYS */
+
+/*
+ * Open name (validated: flat, no '/', no leading '.') beneath the
+ * directory without following any symlink on the way.
+ */
+static int
+spool_openat(const struct spool *sp, const char *name, int flags, mode_t mode)
+{
+	struct open_how	how;
+	int		fd;
+
+	if (have_openat2) {
+		memset(&how, 0, sizeof(how));
+		how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
+		how.mode = (flags & O_CREAT) ? mode : 0;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS;
+		fd = (int)syscall(SYS_openat2, sp->dirfd, name, &how,
+		    sizeof(how));
+		if (fd != -1 || errno != ENOSYS)
+			return (fd);
+		have_openat2 = 0;
+	}
+	/* A flat name and O_NOFOLLOW: the last (only) component. */
+	return (openat(sp->dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode));
+}
+
+/* Copy a wire name into a C string; the caller validated it. */
+static int
+spool_name(const uint8_t *key, size_t klen, char *name)
+{
+	if (!msg_valid_name(key, klen))
+		return (-1);
+	memcpy(name, key, klen);
+	name[klen] = '\0';
+	return (0);
+}
+
+/*
+ * Master, at start: make the directory (for the workers' user) if it is
+ * missing and remove temporary files a crash left behind.
+ */
+int
+spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
+    char *cause, size_t len)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if (mkdir(dir, 0750) == -1) {
+		if (errno != EEXIST) {
+			snprintf(cause, len, "files.dir %s: %s", dir,
+			    strerror(errno));
+			return (-1);
+		}
+	} else if (chown_it && chown(dir, uid, gid) == -1) {
+		snprintf(cause, len, "files.dir %s: chown: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		snprintf(cause, len, "files.dir %s: %s", dir, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return (0);
+}
+
+/* Worker: open the directory once, after dropping privileges. */
+int
+spool_open(struct spool *sp, const char *dir, char *cause, size_t len)
+{
+	sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sp->dirfd == -1) {
+		snprintf(cause, len, "files.dir %s: %s", dir, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+void
+spool_close(struct spool *sp)
+{
+	if (sp->dirfd != -1)
+		close(sp->dirfd);
+	sp->dirfd = -1;
+}
+
+/* Regular files in the directory (hidden and temporary ones excepted). */
+static long
+spool_count(struct spool *sp)
+{
+	struct dirent	*de;
+	DIR		*d;
+	long		 n = 0;
+	int		 fd;
+
+	if ((fd = openat(sp->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return (n);
+}
+
+/*
+ * PUT: write a temporary file, fsync it, rename it over the target, fsync
+ * the directory.  A crash at any point leaves the old content or the new,
+ * never a torn file; what was answered OK is on disk.
+ */
+enum msg_status
+spool_put(struct spool *sp, const uint8_t *key, size_t klen,
+    const uint8_t *data, size_t len, const char **msg)
+{
+	static char	why[160];
+	struct stat	st;
+	char		name[MSG_NAME_MAX + 1], tmp[64];
+	long		n;
+	int		fd, saved;
+
+	if (spool_name(key, klen, name) == -1) {
+		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		    "starting with '.'";
+		return (MSG_ST_BAD_REQUEST);
+	}
+	if (len > sp->max_size) {
+		*msg = "file larger than files.max_size";
+		return (MSG_ST_TOO_LARGE);
+	}
+	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			*msg = "not a regular file (symlinks are never "
+			    "followed)";
+			return (MSG_ST_DENIED);
+		}
+	} else if ((n = spool_count(sp)) >= (long)sp->max_count) {
+		*msg = "files.max_count reached";
+		return (MSG_ST_TOO_LARGE);
+	}
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld.%u", (long)getpid(),
+	    sp->seq++);
+	fd = spool_openat(sp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	if (fd == -1)
+		goto fail;
+	if (write_full(fd, data, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		goto fail_tmp;
+	}
+	if (close(fd) == -1)
+		goto fail_tmp;
+	if (renameat(sp->dirfd, tmp, sp->dirfd, name) == -1)
+		goto fail_tmp;
+	if (fsync(sp->dirfd) == -1)
+		goto fail;
+	return (MSG_ST_OK);
+fail_tmp:
+	saved = errno;
+	(void)unlinkat(sp->dirfd, tmp, 0);
+	errno = saved;
+fail:
+	snprintf(why, sizeof(why), "cannot store the file: %s",
+	    strerror(errno));
+	*msg = why;
+	return (MSG_ST_INTERNAL);
+}
+
+/* GET: the file as the value (the key is the name, appended by the op). */
+enum msg_status
+spool_get(struct spool *sp, const uint8_t *key, size_t klen, struct buf *out,
+    const char **msg)
+{
+	static char	why[160];
+	struct stat	st;
+	char		name[MSG_NAME_MAX + 1];
+	ssize_t		n;
+	int		fd;
+
+	if (spool_name(key, klen, name) == -1) {
+		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		    "starting with '.'";
+		return (MSG_ST_BAD_REQUEST);
+	}
+	if ((fd = spool_openat(sp, name, O_RDONLY | O_NONBLOCK, 0)) == -1) {
+		if (errno == ENOENT) {
+			*msg = "no such file";
+			return (MSG_ST_NOT_FOUND);
+		}
+		if (errno == ELOOP || errno == EXDEV) {
+			*msg = "not a regular file (symlinks are never "
+			    "followed)";
+			return (MSG_ST_DENIED);
+		}
+		goto fail;
+	}
+	if (fstat(fd, &st) == -1)
+		goto fail_fd;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		*msg = "not a regular file";
+		return (MSG_ST_DENIED);
+	}
+	if ((uint64_t)st.st_size + klen > sp->max_resp) {
+		close(fd);
+		*msg = "file larger than a response may be (max_body)";
+		return (MSG_ST_TOO_LARGE);
+	}
+	if (buf_reserve(out, (size_t)st.st_size) == -1)
+		goto fail_fd;
+	if ((n = read_full(fd, buf_tail(out), (size_t)st.st_size)) == -1)
+		goto fail_fd;
+	out->len += (size_t)n;
+	close(fd);
+	return (MSG_ST_OK);
+fail_fd:
+	n = errno;
+	close(fd);
+	errno = (int)n;
+fail:
+	snprintf(why, sizeof(why), "cannot read the file: %s",
+	    strerror(errno));
+	*msg = why;
+	return (MSG_ST_INTERNAL);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* LIST: "name\tsize\tmtime\n" per regular file, sorted by name. */
+enum msg_status
+spool_list(struct spool *sp, struct buf *out, const char **msg)
+{
+	struct dirent	 *de;
+	struct stat	  st;
+	DIR		 *d;
+	char		**names = NULL, line[MSG_NAME_MAX + 64];
+	size_t		  n = 0, cap = 0, i, start = out->len;
+	enum msg_status	  rc = MSG_ST_OK;
+	int		  fd, len;
+
+	if ((fd = openat(sp->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		*msg = "cannot read the files directory";
+		return (MSG_ST_INTERNAL);
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!msg_valid_name((const uint8_t *)de->d_name,
+		    strlen(de->d_name)))
+			continue;
+		if (n == sp->max_count)
+			break;		/* bounded, like the directory */
+		if (n == cap) {
+			char **nn;
+
+			cap = cap ? cap * 2 : 64;
+			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL) {
+				rc = MSG_ST_INTERNAL;
+				*msg = "out of memory";
+				goto done;
+			}
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			rc = MSG_ST_INTERNAL;
+			*msg = "out of memory";
+			goto done;
+		}
+		n++;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 0; i < n; i++) {
+		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		len = snprintf(line, sizeof(line), "%s\t%lld\t%lld\n", names[i],
+		    (long long)st.st_size, (long long)st.st_mtime);
+		if (out->len - start + (size_t)len > sp->max_resp) {
+			buf_truncate(out, start);
+			rc = MSG_ST_TOO_LARGE;
+			*msg = "listing larger than a response may be";
+			goto done;
+		}
+		if (buf_append(out, line, (size_t)len) == -1) {
+			rc = MSG_ST_INTERNAL;
+			*msg = "out of memory";
+			goto done;
+		}
+	}
+done:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return (rc);
+}
+
+/* DEL: remove a regular file (a symlink or anything else is refused). */
+enum msg_status
+spool_del(struct spool *sp, const uint8_t *key, size_t klen, const char **msg)
+{
+	static char	why[160];
+	struct stat	st;
+	char		name[MSG_NAME_MAX + 1];
+
+	if (spool_name(key, klen, name) == -1) {
+		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		    "starting with '.'";
+		return (MSG_ST_BAD_REQUEST);
+	}
+	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT) {
+			*msg = "no such file";
+			return (MSG_ST_NOT_FOUND);
+		}
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*msg = "not a regular file (symlinks are never followed)";
+		return (MSG_ST_DENIED);
+	}
+	if (unlinkat(sp->dirfd, name, 0) == -1) {
+		if (errno == ENOENT) {
+			*msg = "no such file";
+			return (MSG_ST_NOT_FOUND);
+		}
+		goto fail;
+	}
+	(void)fsync(sp->dirfd);
+	return (MSG_ST_OK);
+fail:
+	snprintf(why, sizeof(why), "cannot remove the file: %s",
+	    strerror(errno));
+	*msg = why;
+	return (MSG_ST_INTERNAL);
+}

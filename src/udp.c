@@ -1,0 +1,175 @@
+/*
+ * udp.c: read a batch of datagrams, answer each in one datagram, send the
+ * answers in a batch.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "net.h"
+#include "ops.h"
+#include "proto.h"
+#include "udp.h"
+#include "util.h"
+
+int
+udp_init(struct udp_ctx *u, int restricted)
+{
+	memset(u, 0, sizeof(*u));
+	u->restricted = restricted;
+	if ((u->bufs = malloc((size_t)UDP_BATCH * UDP_MAX)) == NULL)
+		return (-1);
+	return (0);
+}
+
+void
+udp_free(struct udp_ctx *u)
+{
+	free(u->bufs);
+	u->bufs = NULL;
+	buf_release(&u->out);
+}
+
+/* May this peer use us at all (the allow list)? */
+static int
+udp_allowed(const struct msgd_conf *conf, const struct sockaddr *sa)
+{
+	int	i;
+
+	if (conf->nallow == 0)
+		return (1);
+	for (i = 0; i < conf->nallow; i++)
+		if (net_cidr_match(&conf->allow[i], sa))
+			return (1);
+	return (0);
+}
+
+/*
+ * Answer one datagram into u->out.  Returns the answer's length, or 0 when
+ * the datagram is dropped.
+ */
+static size_t
+udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
+    size_t len, const struct sockaddr *peer)
+{
+	const struct msgd_conf	*conf = env->ops->conf;
+	struct msg_parse	 mp;
+	struct op_client	 cl;
+	struct op_outcome	 oc;
+	uint8_t			 st;
+	size_t			 start = buf_used(&u->out), alen;
+	uint64_t		 t0;
+
+	if (!udp_allowed(conf, peer)) {
+		STATS_ADD(env->slot, allow_rejected, 1);
+		return (0);
+	}
+	msg_parse_request(p, len, env->max_body, &mp);
+	/* Framing errors and wrong lengths are dropped, never answered. */
+	if (len < MSG_HDR_LEN || (mp.result == MSG_PARSE_ERROR && mp.close) ||
+	    MSG_HDR_LEN + (size_t)mp.hdr.body_len != len)
+		goto drop;
+	t0 = STATS_CLOCK();
+	if (mp.result == MSG_PARSE_ERROR) {
+		if (ops_error(&u->out, mp.hdr.opcode, mp.status,
+		    mp.hdr.request_id, NULL) == -1)
+			goto drop;
+		STATS_ADD(env->slot, proto_errors, 1);
+		STATS_REQUEST(env->slot, mp.hdr.opcode, mp.status, 0);
+		return (MSG_HDR_LEN);
+	}
+	cl.authed = !conf->auth_set;
+	cl.restricted = u->restricted && !net_is_loopback(peer);
+	cl.udp = 1;
+	cl.conn = NULL;
+	if (ops_dispatch(env->ops, &cl, &mp.hdr, p + MSG_HDR_LEN, &u->out,
+	    &oc) == -1)
+		goto drop;
+	if (oc.denied)
+		STATS_ADD(env->slot, denied, 1);
+	if (oc.st != MSG_ST_OK) {
+		/* Over UDP an error carries no message: 16 bytes. */
+		st = (uint8_t)oc.st;
+		buf_truncate(&u->out, u->out.off + start);
+		if (ops_error(&u->out, mp.hdr.opcode, st, mp.hdr.request_id,
+		    NULL) == -1)
+			goto drop;
+	}
+	alen = buf_used(&u->out) - start;
+	if (alen > len) {
+		/* No amplification: the sender must pad its request. */
+		buf_truncate(&u->out, u->out.off + start);
+		goto drop;
+	}
+	STATS_REQUEST(env->slot, mp.hdr.opcode, oc.st, STATS_CLOCK() - t0);
+	env->answered++;
+	return (alen);
+drop:
+	STATS_ADD(env->slot, udp_dropped, 1);
+	return (0);
+}
+
+/* The UDP socket fd is readable: one batch in, one batch out. */
+void
+udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
+{
+	struct mmsghdr		in[UDP_BATCH], out[UDP_BATCH];
+	struct iovec		iov[UDP_BATCH], oiov[UDP_BATCH];
+	struct sockaddr_storage	peers[UDP_BATCH];
+	size_t			off[UDP_BATCH], alen[UDP_BATCH];
+	int			i, n, nout = 0, sent;
+
+	memset(in, 0, sizeof(in));
+	for (i = 0; i < UDP_BATCH; i++) {
+		iov[i].iov_base = u->bufs + (size_t)i * UDP_MAX;
+		iov[i].iov_len = UDP_MAX;
+		in[i].msg_hdr.msg_iov = &iov[i];
+		in[i].msg_hdr.msg_iovlen = 1;
+		in[i].msg_hdr.msg_name = &peers[i];
+		in[i].msg_hdr.msg_namelen = sizeof(peers[i]);
+	}
+	n = recvmmsg(fd, in, UDP_BATCH, MSG_DONTWAIT, NULL);
+	if (n <= 0)
+		return;
+	buf_truncate(&u->out, 0);
+	for (i = 0; i < n; i++) {
+		STATS_ADD(env->slot, udp_received, 1);
+		STATS_ADD(env->slot, bytes_in, in[i].msg_len);
+		off[i] = buf_used(&u->out);
+		if (in[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			STATS_ADD(env->slot, udp_dropped, 1);
+			alen[i] = 0;
+			continue;
+		}
+		alen[i] = udp_answer(u, env, iov[i].iov_base, in[i].msg_len,
+		    (struct sockaddr *)&peers[i]);
+	}
+	/* The buffer may have moved while answering: point at it now. */
+	memset(out, 0, sizeof(out));
+	for (i = 0; i < n; i++) {
+		if (alen[i] == 0)
+			continue;
+		oiov[nout].iov_base = buf_head(&u->out) + off[i];
+		oiov[nout].iov_len = alen[i];
+		out[nout].msg_hdr.msg_iov = &oiov[nout];
+		out[nout].msg_hdr.msg_iovlen = 1;
+		out[nout].msg_hdr.msg_name = &peers[i];
+		out[nout].msg_hdr.msg_namelen = in[i].msg_hdr.msg_namelen;
+		nout++;
+	}
+	for (i = 0; i < nout; i += sent) {
+		sent = sendmmsg(fd, out + i, (unsigned int)(nout - i),
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent <= 0) {
+			/* A full send buffer: UDP may drop, and so do we. */
+			STATS_ADD(env->slot, udp_dropped, (uint64_t)(nout - i));
+			break;
+		}
+		for (n = i; n < i + sent; n++)
+			STATS_ADD(env->slot, bytes_out, out[n].msg_len);
+	}
+}
