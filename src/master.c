@@ -31,6 +31,9 @@
 #include "stats.h"
 #include "util.h"
 
+static void	master_log_owner(const struct gen *);
+static void	master_sample(struct master *);
+
 static const int master_sigs[] = {
 	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU
 };
@@ -118,7 +121,6 @@ static int
 master_stats(struct master *m, struct gen *g)
 {
 	char	cause[512];
-	int	i;
 
 	if (mkparent(g->conf->stats_file) == -1)
 		return (-1);
@@ -132,9 +134,7 @@ master_stats(struct master *m, struct gen *g)
 	    g->priv.gid) == -1)
 		log_warn("chown %s", g->conf->stats_file);
 	stats_set_master(&m->stats, g->npos, g->id);
-	for (i = 0; i < g->nls; i++)
-		stats_set_listener(&m->stats, i, g->ls[i].addr.text,
-		    !net_is_unix(&g->ls[i].addr), 0, 0);
+	master_sample(m);
 	return (0);
 }
 
@@ -149,12 +149,14 @@ master_sample(struct master *m)
 	struct tcp_info	 ti;
 	struct gen	*g = m->cur;
 	socklen_t	 len;
+	char		 name[NET_ADDRSTRLEN + 8];
 	int		 i;
 
 	for (i = 0; i < g->nls && i < STATS_MAX_LISTENERS; i++) {
 		if (net_is_unix(&g->ls[i].addr) || g->ls[i].dgram) {
-			stats_set_listener(&m->stats, i, g->ls[i].addr.text, 0,
-			    0, 0);
+			snprintf(name, sizeof(name), "%s%s",
+			    g->ls[i].dgram ? "udp:" : "", g->ls[i].addr.text);
+			stats_set_listener(&m->stats, i, name, 0, 0, 0);
 			continue;
 		}
 		len = sizeof(ti);
@@ -196,7 +198,8 @@ master_notify(struct master *m, uint64_t now)
 			    status);
 		}
 	}
-	if ((wd = sdnotify_watchdog_ms()) == 0 || now < m->next_watchdog)
+	if ((wd = sdnotify_watchdog_ms()) == 0 || now < m->next_watchdog ||
+	    !m->ready)
 		return;
 	fresh = m->cur->conf->worker_timeout_ms ?
 	    m->cur->conf->worker_timeout_ms : 10000;
@@ -323,8 +326,10 @@ master_signal(struct master *m)
 				if (log_reopen(m->cur->conf->log_file) == -1)
 					log_warn("reopen %s",
 					    m->cur->conf->log_file);
-				else
+				else {
+					master_log_owner(m->cur);
 					log_info("log file reopened");
+				}
 			}
 			proc_kill_all(m, SIGUSR1);
 			break;
@@ -340,24 +345,45 @@ master_signal(struct master *m)
 	}
 }
 
-/* Release everything the master made: listeners, stats file, pidfile. */
+/*
+ * Release what the master made: listeners (of a reload in progress too),
+ * the stats file (only if it is ours), the pidfile.
+ */
 static void
 master_cleanup(struct master *m)
 {
 	struct gen	*cur = m->cur;
 	int		 i;
 
+	if (m->next != NULL)
+		master_unbind_gen(m, m->next);
 	for (i = 0; i < cur->nls; i++) {
 		if (cur->ls[i].fd == -1)
 			continue;
 		close(cur->ls[i].fd);
 		if (net_unlink_unix(&cur->ls[i].addr) == -1)
 			log_warn("unlink %s", cur->ls[i].addr.text);
+		cur->ls[i].fd = -1;
 	}
-	if (stats_unlink(cur->conf->stats_file) == -1)
-		log_warn("unlink %s", cur->conf->stats_file);
-	stats_close(&m->stats);
+	if (m->stats.hdr != NULL) {
+		if (stats_unlink(cur->conf->stats_file) == -1)
+			log_warn("unlink %s", cur->conf->stats_file);
+		stats_close(&m->stats);
+	}
 	pidfile_release(cur->conf->pidfile, m->pidfd);
+	m->pidfd = -1;
+}
+
+/*
+ * With log.target "file" and a user for the workers: the file must be
+ * theirs too, or they cannot reopen it after rotation (SIGUSR1).
+ */
+static void
+master_log_owner(const struct gen *g)
+{
+	if (g->conf->log_target == LOG_TO_FILE && g->priv.change &&
+	    fchown(STDERR_FILENO, g->priv.uid, g->priv.gid) == -1)
+		log_warn("chown %s", g->conf->log_file);
 }
 
 /*
@@ -383,37 +409,38 @@ master_main(struct msgd_conf *conf, int detach_now)
 	m.sigfd = master_signals();
 	if ((g = gen_new(&m, conf, cause, sizeof(cause))) == NULL) {
 		log_warnx("%s", cause);
-		return (1);
-	}
-	if (mkparent(conf->pidfile) == -1)
-		return (1);
-	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
-	    sizeof(cause))) == -1) {
-		log_warnx("%s", cause);
-		return (1);
-	}
-	if (gen_prepare(&m, g, cause, sizeof(cause)) == -1) {
-		log_warnx("%s", cause);
-		pidfile_release(conf->pidfile, m.pidfd);
-		return (1);
-	}
-	if (gen_bind(&m, g, NULL, cause, sizeof(cause)) == -1) {
-		log_warnx("cannot listen on %s", cause);
-		pidfile_release(conf->pidfile, m.pidfd);
+		free(conf);
 		return (1);
 	}
 	m.cur = g;
-	if (master_stats(&m, g) == -1) {
-		m.pidfd = (pidfile_release(conf->pidfile, m.pidfd), -1);
-		master_cleanup(&m);
-		return (1);
+	if (mkparent(conf->pidfile) == -1)
+		goto fail;
+	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
+	    sizeof(cause))) == -1) {
+		log_warnx("%s", cause);
+		goto fail;
 	}
+	if (gen_prepare(&m, g, cause, sizeof(cause)) == -1) {
+		log_warnx("%s", cause);
+		goto fail;
+	}
+	if (gen_bind(&m, g, NULL, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot listen on %s", cause);
+		goto fail;
+	}
+	if (master_stats(&m, g) == -1)
+		goto fail;
 	if (detach_now) {
 		/* Setup errors above went to the terminal; now go quiet. */
 		detach();
 		log_setstderr(0);
+		/* detach() pointed stderr at /dev/null: the log file back. */
+		if (conf->log_target == LOG_TO_FILE &&
+		    log_reopen(conf->log_file) == -1)
+			log_warn("reopen %s", conf->log_file);
 		stats_set_pid(&m.stats, (int)getpid());
 	}
+	master_log_owner(g);
 	if (pidfile_write(m.pidfd, getpid()) == -1)
 		log_warn("write %s", conf->pidfile);
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
@@ -464,6 +491,11 @@ master_main(struct msgd_conf *conf, int detach_now)
 	}
 	master_cleanup(&m);
 	log_info("stopped");
+	goto done;
+fail:
+	master_cleanup(&m);
+	m.exit_code = 1;
+done:
 	for (i = 0; i < (int)nitems(m.old); i++)
 		if (m.old[i] != NULL)
 			gen_free(&m, m.old[i]);

@@ -43,7 +43,8 @@ gen_new(struct master *m, struct msgd_conf *conf, char *cause, size_t len)
 		return (NULL);
 	}
 	g->conf = conf;
-	g->id = m->cur != NULL ? m->cur->id + 1 : 1;
+	/* Never reused, not even after a rolled-back reload. */
+	g->id = ++m->next_gen_id;
 	g->npos = conf->workers;
 	for (i = 0; i < conf->max_workers; i++)
 		g->pos[i].proc = -1;
@@ -83,11 +84,18 @@ gen_all_serving(struct master *m, const struct gen *g)
 {
 	int	i;
 
-	for (i = 0; i < g->npos; i++)
+	int	serving = 0;
+
+	/* A position that failed fatally is not waited for. */
+	for (i = 0; i < g->npos; i++) {
+		if (g->pos[i].fatal)
+			continue;
 		if (g->pos[i].proc == -1 ||
 		    m->procs[g->pos[i].proc].state != W_SERVING)
 			return (0);
-	return (1);
+		serving++;
+	}
+	return (serving > 0);
 }
 
 /* Free draining generations whose last worker has gone. */
@@ -353,8 +361,9 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 		return;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !young) {
-		log_info("worker %d recycled after %llu requests; replacing it",
-		    pos, (unsigned long long)requests);
+		log_info("worker %d exited after %llu requests%s; replacing it",
+		    pos, (unsigned long long)requests,
+		    g->conf->max_requests ? " (max_requests)" : "");
 		wp->young = 0;
 		wp->respawn_at = now;
 		return;

@@ -2,6 +2,7 @@
  * msgd.c: the daemon's main(): options, configuration, then the master.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ main(int argc, char *argv[])
 {
 	struct msgd_conf	*conf;
 	const char		*path = MSGD_CONF_PATH;
-	char			 errs[CONF_ERRORS_MAX];
+	char			 errs[CONF_ERRORS_MAX], abspath[PATH_MAX];
 	int			 ch, foreground = 0, test = 0, target;
 
 	proctitle_init(argc, argv);
@@ -71,10 +72,14 @@ main(int argc, char *argv[])
 		perror("msgd");
 		return (1);
 	}
+	/* Absolute: the daemon changes to / and re-reads it on reload. */
+	if (realpath(path, abspath) != NULL)
+		path = abspath;
 	if (conf_load(path, conf, errs, sizeof(errs)) == -1) {
 		fputs(errs, stderr);
 		if (test)
 			fprintf(stderr, "%s: configuration has errors\n", path);
+		free(conf);
 		return (1);
 	}
 	if (test) {
@@ -86,9 +91,11 @@ main(int argc, char *argv[])
 		    cause, sizeof(cause)) == -1) {
 			fprintf(stderr, "%s: %s\n", path, cause);
 			fprintf(stderr, "%s: configuration has errors\n", path);
+			free(conf);
 			return (1);
 		}
 		printf("%s: configuration OK\n", path);
+		free(conf);
 		return (0);
 	}
 
@@ -103,6 +110,7 @@ main(int argc, char *argv[])
 	if (target == LOG_TO_FILE && log_reopen(conf->log_file) == -1) {
 		fprintf(stderr, "msgd: log.file %s: %s\n", conf->log_file,
 		    strerror(errno));
+		free(conf);
 		return (1);
 	}
 	log_init("msgd", target, conf->log_level);
