@@ -46,5 +46,7 @@ int	client_recv(struct client *, struct client_resp *);
 int	client_call(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, struct client_resp *);
 void	client_close(struct client *);
+int	client_udp_call(const char *, int, uint8_t, const void *, size_t,
+	    uint8_t *, size_t, struct client_resp *, char *, size_t);
 
 #endif /* MSGD_CLIENT_H */

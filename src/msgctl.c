@@ -3,6 +3,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,6 +40,8 @@
 struct ctl {
 	const char	*addr;
 	int		 remote;	/* -H or -U given */
+	int		 udp;		/* --udp */
+	char		*token;		/* --token, MSGD_TOKEN, --token-file */
 	char		 stats_file[CONF_PATH_MAX];
 	char		 pidfile[CONF_PATH_MAX];
 	uint32_t	 shutdown_ms;
@@ -56,12 +60,18 @@ struct ctl_cmd {
 	const char	*help;
 };
 
+static int	ctl_status(const struct client_resp *);
 static int	cmd_ping(struct ctl *, int, char **);
 static int	cmd_echo(struct ctl *, int, char **);
 static int	cmd_upper(struct ctl *, int, char **);
 static int	cmd_time(struct ctl *, int, char **);
 static int	cmd_send(struct ctl *, int, char **);
 static int	cmd_stats(struct ctl *, int, char **);
+static int	cmd_put(struct ctl *, int, char **);
+static int	cmd_get(struct ctl *, int, char **);
+static int	cmd_ls(struct ctl *, int, char **);
+static int	cmd_rm(struct ctl *, int, char **);
+static int	cmd_exec(struct ctl *, int, char **);
 static int	cmd_status(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_reload(struct ctl *, int, char **);
@@ -77,6 +87,16 @@ static const struct ctl_cmd cmds[] = {
 	    "print the server's clock (RFC 3339, UTC)" },
 	{ "send",  "OPCODE [KEY] [VALUE]", 1, 3, cmd_send,
 	    "send a raw frame and show the whole answer" },
+	{ "put",   "FILE [NAME]",	1, 2,  cmd_put,
+	    "store FILE (\"-\": stdin) on the server as NAME" },
+	{ "get",   "NAME [-o FILE]",	1, 3,  cmd_get,
+	    "fetch NAME to stdout or FILE" },
+	{ "ls",    "",			0, 0,  cmd_ls,
+	    "list the server's files: name, size, time" },
+	{ "rm",    "NAME",		1, 1,  cmd_rm,
+	    "remove NAME on the server" },
+	{ "exec",  "NAME [ARGS]",	1, -1, cmd_exec,
+	    "run allow-listed NAME with our stdin; exit with its status" },
 	{ "status", "",			0, 0,  cmd_status,
 	    "is msgd running? (exit 0 yes, 3 no)" },
 	{ "reload", "",			0, 0,  cmd_reload,
@@ -97,6 +117,10 @@ usage(FILE *fp)
 	    "  -H host:port   connect over TCP ([v6addr]:port for IPv6)\n"
 	    "  -U path        connect to a unix socket\n"
 	    "  -T seconds     connect and answer timeout (default 5)\n"
+	    "  --token TOKEN  authenticate first (or MSGD_TOKEN in the "
+	    "environment)\n"
+	    "  --token-file F authenticate with the first line of F\n"
+	    "  --udp          ping, echo, upper, time over UDP\n"
 	    "commands:\n", MSGD_CONF_PATH);
 	for (i = 0; i < nitems(cmds); i++)
 		fprintf(fp, "  %-6s %-21s %s\n", cmds[i].name, cmds[i].args,
@@ -132,6 +156,41 @@ ctl_connect(struct ctl *ctl)
 	if ((rc = client_open(&ctl->cl, ctl->addr, ctl->timeout_ms)) != 0)
 		return (ctl_fail(ctl, rc));
 	ctl->connected = 1;
+	if (ctl->token != NULL) {
+		struct client_resp	r;
+
+		if ((rc = client_call(&ctl->cl, MSG_OP_AUTH, NULL, 0,
+		    ctl->token, strlen(ctl->token), &r)) != 0)
+			return (ctl_fail(ctl, rc));
+		if (r.hdr.status != MSG_ST_OK) {
+			rc = ctl_status(&r);
+			client_close(&ctl->cl);
+			ctl->connected = 0;
+			return (rc);
+		}
+	}
+	return (EX_OK);
+}
+
+/* --udp: one datagram for ping/echo/upper/time. */
+static int
+ctl_udp(struct ctl *ctl, uint8_t op, const void *val, size_t vlen,
+    struct client_resp *r, uint8_t *buf, size_t len)
+{
+	char	err[256];
+	int	rc;
+
+	rc = client_udp_call(ctl->addr, ctl->timeout_ms, op, val, vlen, buf,
+	    len, r, err, sizeof(err));
+	if (rc != CLIENT_OK) {
+		fprintf(stderr, "msgctl: %s\n", err);
+		return (rc == CLIENT_ECONNECT ? EX_NOCONN : EX_COMM);
+	}
+	if (r->hdr.status != MSG_ST_OK) {
+		fprintf(stderr, "msgctl: server answered %s over UDP\n",
+		    msg_status_name(r->hdr.status));
+		return (EX_STATUS);
+	}
 	return (EX_OK);
 }
 
@@ -171,8 +230,18 @@ static int
 ctl_simple(struct ctl *ctl, uint8_t op, const void *val, size_t vlen)
 {
 	struct client_resp	r;
+	static uint8_t		dgram[65536];
 	int			rc;
 
+	if (ctl->udp) {
+		if ((rc = ctl_udp(ctl, op, val, vlen, &r, dgram,
+		    sizeof(dgram))) != EX_OK)
+			return (rc);
+		fwrite(r.val, 1, r.vlen, stdout);
+		fputc('\n', stdout);
+		fflush(stdout);
+		return (EX_OK);
+	}
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
 	if ((rc = client_call(&ctl->cl, op, NULL, 0, val, vlen, &r)) != 0)
@@ -189,9 +258,21 @@ static int
 cmd_ping(struct ctl *ctl, int argc, char **argv)
 {
 	struct client_resp	r;
+	uint8_t			dgram[128];
 	uint64_t		t0, t1;
 	int			rc;
 
+	if (ctl->udp) {
+		t0 = mono_us();
+		if ((rc = ctl_udp(ctl, MSG_OP_PING, NULL, 0, &r, dgram,
+		    sizeof(dgram))) != EX_OK)
+			return (rc);
+		t1 = mono_us();
+		printf("%.*s from %s over UDP: time=%.3f ms\n", (int)r.vlen,
+		    (const char *)r.val, ctl->addr, (double)(t1 - t0) / 1000.0);
+		fflush(stdout);
+		return (EX_OK);
+	}
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
 	t0 = mono_us();
@@ -295,6 +376,240 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	printf("\n");
 	fflush(stdout);
 	return (r.hdr.status == MSG_ST_OK ? EX_OK : EX_STATUS);
+}
+
+/* Read all of fd (a file or stdin) into memory, up to 1 GiB. */
+static uint8_t *
+slurp(int fd, size_t *lenp)
+{
+	uint8_t	*p = NULL, *np;
+	size_t	 len = 0, cap = 0;
+	ssize_t	 n;
+
+	for (;;) {
+		if (len == cap) {
+			if (cap >= (size_t)1 << 30) {
+				errno = EFBIG;
+				free(p);
+				return (NULL);
+			}
+			cap = cap ? cap * 2 : 65536;
+			if ((np = realloc(p, cap)) == NULL) {
+				free(p);
+				return (NULL);
+			}
+			p = np;
+		}
+		n = read(fd, p + len, cap - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			free(p);
+			return (NULL);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*lenp = len;
+	return (p != NULL ? p : malloc(1));
+}
+
+/* One request whose answer must be OK; the answer is left in *r. */
+static int
+ctl_call(struct ctl *ctl, uint8_t op, const void *key, size_t klen,
+    const void *val, size_t vlen, struct client_resp *r)
+{
+	int	rc;
+
+	if ((rc = ctl_connect(ctl)) != EX_OK)
+		return (rc);
+	if ((rc = client_call(&ctl->cl, op, key, klen, val, vlen, r)) != 0)
+		return (ctl_fail(ctl, rc));
+	if (r->hdr.status != MSG_ST_OK)
+		return (ctl_status(r));
+	return (EX_OK);
+}
+
+static int
+cmd_put(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	 r;
+	const char		*name, *slash;
+	uint8_t			*data;
+	size_t			 len;
+	int			 fd, rc;
+
+	if (argc < 2 && strcmp(argv[0], "-") == 0) {
+		fprintf(stderr, "msgctl: put -: give a NAME for stdin\n");
+		return (EX_USAGE);
+	}
+	name = argc > 1 ? argv[1] : ((slash = strrchr(argv[0], '/')) != NULL ?
+	    slash + 1 : argv[0]);
+	if (!msg_valid_name((const uint8_t *)name, strlen(name))) {
+		fprintf(stderr, "msgctl: put: \"%s\" is not a valid name "
+		    "(1..255 bytes of [A-Za-z0-9._-], not starting with '.')\n",
+		    name);
+		return (EX_USAGE);
+	}
+	if (strcmp(argv[0], "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(argv[0], O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "msgctl: %s: %s\n", argv[0], strerror(errno));
+		return (EX_USAGE);
+	}
+	data = slurp(fd, &len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (data == NULL) {
+		fprintf(stderr, "msgctl: %s: %s\n", argv[0], strerror(errno));
+		return (EX_USAGE);
+	}
+	rc = ctl_call(ctl, MSG_OP_PUT, name, strlen(name), data, len, &r);
+	free(data);
+	return (rc);
+}
+
+/* Write data to path atomically (temporary file, rename). */
+static int
+write_file(const char *path, const uint8_t *data, size_t len)
+{
+	char	tmp[PATH_MAX];
+	int	fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.msgctl.%ld", path,
+	    (long)getpid()) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) ==
+	    -1)
+		return (-1);
+	if (write_full(fd, data, len) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1 || rename(tmp, path) == -1) {
+		int saved = errno;
+
+		unlink(tmp);
+		errno = saved;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+cmd_get(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	 r;
+	const char		*out = NULL;
+	int			 rc;
+
+	if (argc == 3 && strcmp(argv[1], "-o") == 0)
+		out = argv[2];
+	else if (argc != 1) {
+		fprintf(stderr, "msgctl: usage: get NAME [-o FILE]\n");
+		return (EX_USAGE);
+	}
+	if ((rc = ctl_call(ctl, MSG_OP_GET, argv[0], strlen(argv[0]), NULL, 0,
+	    &r)) != EX_OK)
+		return (rc);
+	if (out != NULL && strcmp(out, "-") != 0) {
+		if (write_file(out, r.val, r.vlen) == -1) {
+			fprintf(stderr, "msgctl: %s: %s\n", out,
+			    strerror(errno));
+			return (EX_USAGE);
+		}
+		return (EX_OK);
+	}
+	if (write_full(STDOUT_FILENO, r.val, r.vlen) == -1) {
+		fprintf(stderr, "msgctl: stdout: %s\n", strerror(errno));
+		return (EX_COMM);
+	}
+	return (EX_OK);
+}
+
+/* ls: the LIST lines as a table with local times. */
+static int
+cmd_ls(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	 r;
+	const char		*p, *end, *nl, *t1, *t2;
+	char			 when[32];
+	struct tm		 tm;
+	time_t			 mt;
+	int			 rc, n = 0;
+
+	if ((rc = ctl_call(ctl, MSG_OP_LIST, NULL, 0, NULL, 0, &r)) != EX_OK)
+		return (rc);
+	p = (const char *)r.val;
+	end = p + r.vlen;
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+		if ((t1 = memchr(p, '\t', (size_t)(nl - p))) == NULL ||
+		    (t2 = memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1))) == NULL)
+			continue;
+		if (n++ == 0)
+			printf("%-40s %12s  %s\n", "NAME", "SIZE", "MODIFIED");
+		mt = (time_t)strtoll(t2 + 1, NULL, 10);
+		if (localtime_r(&mt, &tm) == NULL ||
+		    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+			snprintf(when, sizeof(when), "%lld", (long long)mt);
+		printf("%-40.*s %12.*s  %s\n", (int)(t1 - p), p,
+		    (int)(t2 - t1 - 1), t1 + 1, when);
+	}
+	fflush(stdout);
+	return (EX_OK);
+}
+
+static int
+cmd_rm(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	r;
+
+	return (ctl_call(ctl, MSG_OP_DEL, argv[0], strlen(argv[0]), NULL, 0,
+	    &r));
+}
+
+/*
+ * exec: like ssh, our stdin goes to the command, its stdout and stderr to
+ * ours, and we exit with its status.  (Arguments are ignored: the server
+ * runs the argv its configuration names, nothing else.)
+ */
+static int
+cmd_exec(struct ctl *ctl, int argc, char **argv)
+{
+	struct client_resp	 r;
+	uint8_t			*in = NULL;
+	uint32_t		 olen;
+	size_t			 ilen = 0;
+	int			 rc, status;
+
+	if (argc > 1)
+		fprintf(stderr, "msgctl: exec: arguments are ignored; the "
+		    "server's exec.commands defines the command line\n");
+	if (!isatty(STDIN_FILENO) && (in = slurp(STDIN_FILENO, &ilen)) ==
+	    NULL) {
+		fprintf(stderr, "msgctl: stdin: %s\n", strerror(errno));
+		return (EX_USAGE);
+	}
+	rc = ctl_call(ctl, MSG_OP_EXEC, argv[0], strlen(argv[0]), in, ilen, &r);
+	free(in);
+	if (rc != EX_OK)
+		return (rc);
+	if (r.vlen < 4 || r.klen == 0) {
+		fprintf(stderr, "msgctl: exec: malformed answer\n");
+		return (EX_COMM);
+	}
+	olen = (uint32_t)r.val[0] << 24 | (uint32_t)r.val[1] << 16 |
+	    (uint32_t)r.val[2] << 8 | r.val[3];
+	if (olen > r.vlen - 4) {
+		fprintf(stderr, "msgctl: exec: malformed answer\n");
+		return (EX_COMM);
+	}
+	(void)write_full(STDOUT_FILENO, r.val + 4, olen);
+	(void)write_full(STDERR_FILENO, r.val + 4 + olen, r.vlen - 4 - olen);
+	status = (int)strtol((const char *)r.key, NULL, 10);
+	return (status < 0 || status > 255 ? 255 : status);
 }
 
 static const struct ctl_cmd *
@@ -783,12 +1098,47 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 	return (rc);
 }
 
+enum {
+	OPT_TOKEN = 256,
+	OPT_TOKEN_FILE,
+	OPT_UDP
+};
+
+static const struct option global_opts[] = {
+	{ "token",	required_argument,	NULL, OPT_TOKEN },
+	{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
+	{ "udp",	no_argument,		NULL, OPT_UDP },
+	{ NULL,		0,			NULL, 0 }
+};
+
+/* --token-file: the token is the file's first line. */
+static int
+read_token(const char *path, struct ctl *ctl)
+{
+	char	 buf[1100];
+	FILE	*fp;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		fprintf(stderr, "msgctl: %s: %s\n", path, strerror(errno));
+		return (-1);
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if ((ctl->token = strdup(buf)) == NULL)
+		return (-1);
+	explicit_bzero(buf, sizeof(buf));
+	return (0);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct ctl	 ctl;
 	const char	*cpath = MSGD_CONF_PATH, *errstr;
 	char		 addr[CONF_ADDR_MAX + 8], cfgaddr[CONF_ADDR_MAX];
+	const char	*token = NULL, *token_file = NULL;
 	uint64_t	 secs;
 	int		 ch, cflag = 0, rc;
 
@@ -798,7 +1148,8 @@ main(int argc, char *argv[])
 	log_init("msgctl", LOG_TO_STDERR, LOG_LVL_WARN);
 
 	/* '+': stop at the command, so its own options reach it. */
-	while ((ch = getopt(argc, argv, "+c:H:hT:U:V")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:H:hT:U:V", global_opts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cpath = optarg;
@@ -828,6 +1179,15 @@ main(int argc, char *argv[])
 		case 'V':
 			printf("msgctl %s\n", PACKAGE_VERSION);
 			return (EX_OK);
+		case OPT_TOKEN:
+			token = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
+			break;
+		case OPT_UDP:
+			ctl.udp = 1;
+			break;
 		default:
 			usage(stderr);
 			return (EX_USAGE);
@@ -835,6 +1195,12 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (token == NULL && token_file == NULL)
+		token = getenv("MSGD_TOKEN");
+	if (token_file != NULL && read_token(token_file, &ctl) == -1)
+		return (EX_USAGE);
+	if (token != NULL && (ctl.token = strdup(token)) == NULL)
+		return (EX_USAGE);
 
 	if (from_config(cpath, cflag && !ctl.remote, cfgaddr, sizeof(cfgaddr),
 	    &ctl) == -1)
@@ -858,5 +1224,9 @@ main(int argc, char *argv[])
 		rc = run_cmd(&ctl, argc, argv);
 	if (ctl.connected)
 		client_close(&ctl.cl);
+	if (ctl.token != NULL) {
+		explicit_bzero(ctl.token, strlen(ctl.token));
+		free(ctl.token);
+	}
 	return (rc);
 }
