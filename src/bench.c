@@ -7,6 +7,13 @@
  * arrives.  Every answer is verified as it streams in (request id in
  * order, opcode, status, value), so the body is never buffered and the
  * memory per connection is its ring of in-flight requests.
+ *
+ * The same loop drives other servers, so that the client's cost is the
+ * same whatever it measures: --raw sends the value alone and expects the
+ * same bytes back (an echo server, bench/echo_floor), --resp speaks the
+ * Redis protocol (PING and ECHO).  Neither has request ids, but every
+ * byte of their answers is known in advance, so the byte stream is
+ * compared as it arrives.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -61,7 +68,23 @@
 
 enum {
 	OPT_OP = 256,
-	OPT_JSON
+	OPT_JSON,
+	OPT_RAW,
+	OPT_RESP
+};
+
+/* What the requests and answers look like on the wire. */
+enum bench_proto {
+	BENCH_MSGD,	/* msgd frames: header, value */
+	BENCH_RAW,	/* the value, echoed back as it is */
+	BENCH_RESP	/* the Redis protocol: PING, ECHO */
+};
+
+/* Fixed bytes around a raw or RESP value ("$64\r\n" ... "\r\n"). */
+#define BENCH_TMPL	48
+struct bench_tmpl {
+	uint8_t		b[BENCH_TMPL];
+	uint32_t	len;
 };
 
 struct bench_opts {
@@ -72,7 +95,10 @@ struct bench_opts {
 	uint64_t	 size;
 	uint64_t	 threads;
 	uint8_t		 op;
+	int		 op_set;	/* --op given */
 	int		 json;
+	int		 proto;		/* enum bench_proto */
+	int		 resp_inline;	/* --resp=inline */
 };
 
 /* What every thread reads and nobody writes once the run starts. */
@@ -82,6 +108,14 @@ struct bench_run {
 	uint32_t		 vlen;		/* request value bytes */
 	uint8_t			*pay;		/* vlen + BENCH_PAD, a-z */
 	uint8_t			*upay;		/* pay in upper case */
+	/*
+	 * A request is qpre, the value, qpost: qlen bytes (msgd: the
+	 * header comes from the request's slot).  A raw or RESP answer is
+	 * apre, the value, apost: alen bytes.
+	 */
+	struct bench_tmpl	 qpre, qpost, apre, apost;
+	uint32_t		 qlen;
+	uint32_t		 alen;
 	uint64_t		 start_us;
 	uint64_t		 deadline_us;	/* -d: stop sending; else 0 */
 };
@@ -111,7 +145,7 @@ struct bench_conn {
 	/* The answer being read. */
 	uint8_t			 hbuf[MSG_HDR_LEN];
 	uint32_t		 hlen;
-	uint32_t		 boff;		/* body bytes seen */
+	uint32_t		 boff;		/* body (raw, RESP: answer) bytes seen */
 	struct msg_hdr		 rh;
 	const uint8_t		*expect;	/* value to compare, or NULL */
 	int			 bad;		/* already judged wrong */
@@ -149,6 +183,10 @@ struct bench_total {
 	uint64_t	err_us;
 };
 
+static const char *const bench_proto_names[] = {
+	"msgd", "raw", "resp"
+};
+
 static const struct {
 	const char	*name;
 	double		 p;
@@ -166,7 +204,9 @@ static const struct option bench_longopts[] = {
 	{ "json",		no_argument,		NULL,	OPT_JSON },
 	{ "op",			required_argument,	NULL,	OPT_OP },
 	{ "pipeline",		required_argument,	NULL,	'P' },
+	{ "raw",		no_argument,		NULL,	OPT_RAW },
 	{ "requests",		required_argument,	NULL,	'n' },
+	{ "resp",		optional_argument,	NULL,	OPT_RESP },
 	{ "size",		required_argument,	NULL,	's' },
 	{ "threads",		required_argument,	NULL,	't' },
 	{ NULL,			0,			NULL,	0 }
@@ -181,6 +221,7 @@ bench_usage(FILE *fp)
 	    "[-c conns] [-n requests | -d seconds]\n"
 	    "           [-P depth] [-s bytes] [-t threads] "
 	    "[--op PING|ECHO|UPPER] [--json]\n"
+	    "           [--raw | --resp[=array|inline]]\n"
 	    "Closed-loop load: each connection keeps `depth' requests in "
 	    "flight and sends\n"
 	    "the next one as an answer arrives.  Every answer is verified "
@@ -206,6 +247,15 @@ bench_usage(FILE *fp)
 	    "                       are split over them (default 1, 1..%d)\n"
 	    "      --op OP          PING, ECHO or UPPER (default ECHO)\n"
 	    "      --json           print the results as one JSON object\n"
+	    "      --raw            no framing: send the value (-s bytes, at "
+	    "least 1), expect\n"
+	    "                       the same bytes back (an echo server)\n"
+	    "      --resp[=array|inline]\n"
+	    "                       the Redis protocol: PING expects +PONG, "
+	    "ECHO the value\n"
+	    "                       as a bulk string; commands as RESP arrays "
+	    "(default) or\n"
+	    "                       inline (ECHO: -s at least 1)\n"
 	    "  -h, --help           this help\n"
 	    "Latency runs from the write of a request to the arrival of its "
 	    "answer; with\n"
@@ -215,7 +265,7 @@ bench_usage(FILE *fp)
 	    "most 6.25%% high.\n"
 	    "MB/s counts value bytes only, sent plus received, in 10^6 "
 	    "bytes; headers\n"
-	    "are not counted.  The -T timeout bounds each connect and the "
+	    "and protocol bytes are not counted.  The -T timeout bounds each connect and the "
 	    "wait for the\n"
 	    "next answer: a run with no answer for that long stops with an "
 	    "error, as does\n"
@@ -268,6 +318,36 @@ bench_number(struct bench_opts *o, int ch, const char *arg)
 	return (1);
 }
 
+/* What --raw and --resp can send; EX_OK or EX_USAGE. */
+static int
+bench_proto_check(const struct bench_opts *o)
+{
+	if (o->proto == BENCH_RAW) {
+		if (o->op_set && o->op != MSG_OP_ECHO) {
+			fprintf(stderr, "msgctl bench: --raw echoes bytes; "
+			    "--op must be ECHO\n");
+			return (EX_USAGE);
+		}
+		if (o->size == 0) {
+			fprintf(stderr, "msgctl bench: --raw needs -s 1 or "
+			    "more\n");
+			return (EX_USAGE);
+		}
+	} else if (o->proto == BENCH_RESP) {
+		if (o->op != MSG_OP_PING && o->op != MSG_OP_ECHO) {
+			fprintf(stderr, "msgctl bench: --resp sends PING or "
+			    "ECHO\n");
+			return (EX_USAGE);
+		}
+		if (o->resp_inline && o->op == MSG_OP_ECHO && o->size == 0) {
+			fprintf(stderr, "msgctl bench: --resp=inline ECHO "
+			    "needs -s 1 or more\n");
+			return (EX_USAGE);
+		}
+	}
+	return (EX_OK);
+}
+
 /* Fill o from the command line; returns EX_OK, EX_USAGE or -1 for -h. */
 static int
 bench_options(int argc, char **argv, struct bench_opts *o)
@@ -302,9 +382,25 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 				return (EX_USAGE);
 			}
 			o->op = (uint8_t)op;
+			o->op_set = 1;
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_RAW:
+			o->proto = BENCH_RAW;
+			break;
+		case OPT_RESP:
+			o->proto = BENCH_RESP;
+			if (optarg == NULL || strcmp(optarg, "array") == 0)
+				o->resp_inline = 0;
+			else if (strcmp(optarg, "inline") == 0)
+				o->resp_inline = 1;
+			else {
+				fprintf(stderr, "msgctl bench: --resp: must be "
+				    "array or inline, got \"%s\"\n", optarg);
+				return (EX_USAGE);
+			}
 			break;
 		case ':':
 			fprintf(stderr, "msgctl bench: %s needs a value\n",
@@ -328,7 +424,7 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->threads > o->conns)
 		o->threads = o->conns;
-	return (EX_OK);
+	return (bench_proto_check(o));
 }
 
 /* Make room for one descriptor per connection, or say why not. */
@@ -387,6 +483,51 @@ bench_payload(struct bench_run *run)
 		run->upay[i] = (uint8_t)(run->pay[i] - 'a' + 'A');
 	}
 	return (0);
+}
+
+static void __attribute__((format(printf, 2, 3)))
+bench_tmpl_set(struct bench_tmpl *tp, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf((char *)tp->b, sizeof(tp->b), fmt, ap);
+	va_end(ap);
+	tp->len = n > 0 ? (uint32_t)n : 0;
+}
+
+/* The fixed bytes around every value, both ways, for the protocol. */
+static void
+bench_templates(struct bench_run *run)
+{
+	const struct bench_opts	*o = &run->o;
+
+	switch (o->proto) {
+	case BENCH_MSGD:
+		run->qpre.len = MSG_HDR_LEN;	/* each slot's own header */
+		break;
+	case BENCH_RAW:
+		break;				/* the value, and only it */
+	case BENCH_RESP:
+		if (o->op == MSG_OP_PING) {
+			bench_tmpl_set(&run->qpre, "%s", o->resp_inline ?
+			    "PING\r\n" : "*1\r\n$4\r\nPING\r\n");
+			bench_tmpl_set(&run->apre, "+PONG\r\n");
+			break;
+		}
+		if (o->resp_inline)
+			bench_tmpl_set(&run->qpre, "ECHO ");
+		else
+			bench_tmpl_set(&run->qpre, "*2\r\n$4\r\nECHO\r\n$%"
+			    PRIu32 "\r\n", run->vlen);
+		bench_tmpl_set(&run->qpost, "\r\n");
+		bench_tmpl_set(&run->apre, "$%" PRIu32 "\r\n", run->vlen);
+		bench_tmpl_set(&run->apost, "\r\n");
+		break;
+	}
+	run->qlen = run->qpre.len + run->vlen + run->qpost.len;
+	run->alen = run->apre.len + run->vlen + run->apost.len;
 }
 
 /* Where request id's value starts in the payload buffers. */
@@ -491,33 +632,37 @@ conn_write(struct bench_thread *t, struct bench_conn *c)
 	const struct bench_run	*run = t->run;
 	struct iovec		 iov[BENCH_IOV];
 	struct msghdr		 mh;
-	struct bench_slot	*s;
-	uint32_t		 id, off, voff, flen;
-	size_t			 n, want;
+	const uint8_t		*seg[3];
+	uint32_t		 id, off, flen, slen[3];
+	size_t			 n, want, k;
 	ssize_t			 w;
 
-	flen = MSG_HDR_LEN + run->vlen;
+	flen = run->qlen;
+	slen[0] = run->qpre.len;
+	slen[1] = run->vlen;
+	slen[2] = run->qpost.len;
+	seg[0] = run->qpre.b;
+	seg[2] = run->qpost.b;
 	while (c->sent != c->tail) {
 		n = 0;
 		want = 0;
-		off = c->woff;
-		for (id = c->sent; id != c->tail && n + 2 <= nitems(iov);
+		off = c->woff;	/* of the first request only */
+		for (id = c->sent; id != c->tail && n + 3 <= nitems(iov);
 		    id++) {
-			s = &c->ring[id & c->mask];
-			voff = 0;
-			if (off < MSG_HDR_LEN) {
-				iov[n].iov_base = s->hdr + off;
-				iov[n].iov_len = MSG_HDR_LEN - off;
+			if (run->o.proto == BENCH_MSGD)
+				seg[0] = c->ring[id & c->mask].hdr;
+			seg[1] = run->pay + bench_voff(c, id);
+			for (k = 0; k < 3; k++) {
+				if (off >= slen[k]) {
+					off -= slen[k];
+					continue;
+				}
+				iov[n].iov_base = (void *)(uintptr_t)
+				    (seg[k] + off);
+				iov[n].iov_len = slen[k] - off;
 				want += iov[n++].iov_len;
-			} else
-				voff = off - MSG_HDR_LEN;
-			if (voff < run->vlen) {
-				iov[n].iov_base =
-				    run->pay + bench_voff(c, id) + voff;
-				iov[n].iov_len = run->vlen - voff;
-				want += iov[n++].iov_len;
+				off = 0;
 			}
-			off = 0;
 		}
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_iov = iov;
@@ -667,9 +812,13 @@ conn_body(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
 	}
 }
 
-/* A whole answer is in: record its latency and retire its request. */
+/*
+ * A whole answer is in: record its latency and retire its request; bytes
+ * are the value bytes it moved, out and back.
+ */
 static void
-conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now,
+    uint64_t bytes)
 {
 	struct bench_slot	*s = &c->ring[c->head & c->mask];
 
@@ -678,7 +827,7 @@ conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 	if (c->bad)
 		t->bad++;
 	else
-		t->bytes += t->run->vlen + c->rh.body_len - c->rh.key_len;
+		t->bytes += bytes;
 	c->head++;
 	c->hlen = 0;
 	c->boff = 0;
@@ -714,9 +863,82 @@ conn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
 		p += n;
 		len -= n;
 		if (c->hlen == MSG_HDR_LEN && c->boff == c->rh.body_len)
-			conn_answered(t, c, now);
+			conn_answered(t, c, now, (uint64_t)t->run->vlen +
+			    c->rh.body_len - c->rh.key_len);
 	}
 	return (0);
+}
+
+/*
+ * Raw and RESP: all alen bytes of an answer are known before it comes
+ * (the fixed bytes around the value, and the value that was sent), so
+ * the stream is compared as it arrives.  There are no ids or lengths to
+ * resynchronise on: a difference, or bytes before their request was sent
+ * (an echo may return part of a request still being written, no more),
+ * loses the stream and closes the connection.
+ */
+static int
+conn_feed_stream(struct bench_thread *t, struct bench_conn *c,
+    const uint8_t *p, size_t len, uint64_t now)
+{
+	const struct bench_run	*run = t->run;
+	const uint8_t		*want;
+	uint32_t		 limit, off, n, i;
+
+	while (len > 0) {
+		if (c->head != c->sent)
+			limit = run->alen;
+		else
+			limit = run->o.proto == BENCH_RAW ? c->woff : 0;
+		if (c->boff >= limit) {
+			c->capture = t->err[0] == '\0';
+			bench_error(t, "connection %d: %zu byte(s) beyond what "
+			    "was sent, after %" PRIu32 " answer(s): ", c->num,
+			    len, c->head - 1);
+			goto lost;
+		}
+		off = c->boff;
+		if (off < run->apre.len) {
+			want = run->apre.b + off;
+			n = run->apre.len - off;
+		} else if ((off -= run->apre.len) < run->vlen) {
+			want = run->pay + bench_voff(c, c->head) + off;
+			n = run->vlen - off;
+		} else {
+			off -= run->vlen;
+			want = run->apost.b + off;
+			n = run->apost.len - off;
+		}
+		if (n > len)
+			n = (uint32_t)len;
+		if (n > limit - c->boff)
+			n = limit - c->boff;
+		if (memcmp(p, want, n) != 0) {
+			for (i = 0; p[i] == want[i]; i++)
+				;
+			c->capture = t->err[0] == '\0';
+			bench_error(t, "connection %d: request %" PRIu32 ": "
+			    "answer byte %" PRIu32 " differs from the expected "
+			    "one (0x%02x, not 0x%02x); from there: ", c->num,
+			    c->head, c->boff + i, p[i], want[i]);
+			p += i;
+			len -= i;
+			goto lost;
+		}
+		c->boff += n;
+		p += n;
+		len -= n;
+		if (c->boff == run->alen)
+			conn_answered(t, c, now, 2 * (uint64_t)run->vlen);
+	}
+	return (0);
+lost:
+	if (c->capture)
+		bench_error_text(t, p, len < 64 ? len : 64);
+	c->capture = 0;
+	t->bad++;
+	conn_close(t, c);
+	return (-1);
 }
 
 /*
@@ -729,7 +951,7 @@ conn_read(struct bench_thread *t, struct bench_conn *c)
 {
 	ssize_t		n;
 	uint64_t	now = 0;
-	int		round;
+	int		round, rc;
 
 	for (round = 0; round < BENCH_READS; round++) {
 		n = read(c->fd, t->rbuf, BENCH_RBUF);
@@ -746,8 +968,11 @@ conn_read(struct bench_thread *t, struct bench_conn *c)
 			return;
 		}
 		now = mono_us();
-		if (conn_feed(t, c, t->rbuf, (size_t)n, now) == -1 ||
-		    conn_send(t, c, now) == -1)
+		if (t->run->o.proto == BENCH_MSGD)
+			rc = conn_feed(t, c, t->rbuf, (size_t)n, now);
+		else
+			rc = conn_feed_stream(t, c, t->rbuf, (size_t)n, now);
+		if (rc == -1 || conn_send(t, c, now) == -1)
 			return;
 		if (n < BENCH_RBUF)
 			break;
@@ -953,6 +1178,7 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 {
 	const struct bench_opts	*o = &run->o;
 	const char		*name = msg_op_name(o->op);
+	const char		*proto = bench_proto_names[o->proto];
 	uint64_t		 errors = tot->bad + tot->lost + tot->stalled;
 	double			 secs, rps, mbps;
 	size_t			 i;
@@ -962,11 +1188,12 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 	rps = (double)tot->answers / secs;
 	mbps = (double)tot->bytes / 1e6 / secs;
 	if (o->json) {
-		printf("{\"op\":\"%s\",\"value_bytes\":%" PRIu32
-		    ",\"connections\":%" PRIu64 ",\"pipeline\":%" PRIu64
-		    ",\"threads\":%" PRIu64 ",\"requests\":%" PRIu64
+		printf("{\"op\":\"%s\",\"protocol\":\"%s\",\"value_bytes\":%"
+		    PRIu32 ",\"connections\":%" PRIu64 ",\"pipeline\":%"
+		    PRIu64 ",\"threads\":%" PRIu64 ",\"requests\":%" PRIu64
 		    ",\"seconds\":%.6f,\"requests_per_s\":%.1f"
-		    ",\"mb_per_s\":%.3f,\"latency_us\":{", name, run->vlen,
+		    ",\"mb_per_s\":%.3f,\"latency_us\":{", name, proto,
+		    run->vlen,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs, rps,
 		    mbps);
 		for (i = 0; i < nitems(bench_pcts); i++)
@@ -980,10 +1207,11 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		    hist_max(&tot->hist), hist_mean(&tot->hist), errors,
 		    tot->bad, tot->lost, tot->stalled, tot->unanswered);
 	} else {
-		printf("%s %" PRIu32 " B, %" PRIu64 " connections, pipeline %"
-		    PRIu64 ", %" PRIu64 " thread(s): %" PRIu64 " requests in "
-		    "%.3f s\n", name, run->vlen, o->conns, o->pipeline,
-		    o->threads, tot->answers, secs);
+		printf("%s%s%s %" PRIu32 " B, %" PRIu64 " connections, "
+		    "pipeline %" PRIu64 ", %" PRIu64 " thread(s): %" PRIu64
+		    " requests in %.3f s\n", o->proto == BENCH_MSGD ? "" : proto,
+		    o->proto == BENCH_MSGD ? "" : " ", name, run->vlen,
+		    o->conns, o->pipeline, o->threads, tot->answers, secs);
 		printf("requests/s: %.0f   MB/s: %.2f\n", rps, mbps);
 		printf("latency us:");
 		for (i = 0; i < nitems(bench_pcts); i++)
@@ -1072,6 +1300,7 @@ bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 		return (EX_USAGE);
 	run.timeout_ms = timeout_ms;
 	run.vlen = run.o.op == MSG_OP_PING ? 0 : (uint32_t)run.o.size;
+	bench_templates(&run);
 	rc = EX_FAIL;
 	if (bench_payload(&run) == -1)
 		goto done;

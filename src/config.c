@@ -67,6 +67,10 @@ struct conf_item {
 
 #define F(m)	offsetof(struct msgd_conf, m), sizeof(((struct msgd_conf *)0)->m)
 
+struct conf_errs;
+static void	absolutize(char *, size_t, const char *, struct conf_errs *,
+		    const char *);
+
 static const struct conf_item log_items[] = {
 	{ "level",	CT_LOGLEVEL,	0, 0, F(log_level), NULL },
 	{ "target",	CT_LOGTARGET,	0, 0, F(log_target), NULL },
@@ -86,7 +90,7 @@ static const struct conf_item exec_items[] = {
 	{ "enabled",	CT_BOOL,	0, 0, F(exec_enabled), NULL },
 	{ "timeout",	CT_SECONDS,	100, 3600000, F(exec_timeout_ms), NULL },
 	{ "max_output",	CT_UINT,	0, 1073741824, F(exec_max_output), NULL },
-	{ "max_running", CT_UINT,	1, 1024, F(exec_max_running), NULL },
+	{ "max_running", CT_UINT,	1, 64, F(exec_max_running), NULL },
 	{ "commands",	CT_COMMANDS,	0, 0, 0, 0, NULL },
 	{ NULL,		0,		0, 0, 0, 0, NULL }
 };
@@ -728,6 +732,8 @@ load_token(struct msgd_conf *c, const struct conf_item *it,
  * auth_token_file: the token is the file's first line.  The file must be
  * readable by its owner only: a secret others can read is no secret.
  */
+static int	conf_flags;	/* of the load in progress */
+
 static void
 load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
     const config_setting_t *s, const char *path, struct conf_errs *e)
@@ -738,8 +744,14 @@ load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
 	size_t		 len;
 
 	load_path(c, it, s, path, e);
-	if (c->auth_token_file[0] == '\0')
+	absolutize(c->auth_token_file, sizeof(c->auth_token_file), "", e,
+	    "auth_token_file");
+	/* A client reading the config needs no secret (nor may read it). */
+	if (c->auth_token_file[0] == '\0' || (conf_flags & CONF_NO_SECRETS)) {
+		if (c->auth_token_file[0] != '\0')
+			c->auth_set = 1;
 		return;
+	}
 	if ((fp = fopen(c->auth_token_file, "re")) == NULL) {
 		conf_err(e, s, path, "%s: %s", c->auth_token_file,
 		    strerror(errno));
@@ -891,7 +903,9 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 	if (c->log_target == LOG_TO_FILE && c->log_file[0] == '\0' &&
 	    (s = config_lookup(cfg, "log.target")) != NULL)
 		conf_err(e, s, "log.target", "\"file\" needs log.file");
-	if (config_lookup(cfg, "auth_token") != NULL &&
+	if ((s = config_lookup(cfg, "auth_token")) != NULL &&
+	    config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    config_setting_get_string(s)[0] != '\0' &&
 	    (s = config_lookup(cfg, "auth_token_file")) != NULL &&
 	    c->auth_token_file[0] != '\0')
 		conf_err(e, s, "auth_token_file", "set auth_token or "
@@ -997,6 +1011,14 @@ next_char:
 int
 conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 {
+	return (conf_load_flags(path, c, errbuf, errlen, 0));
+}
+
+/* conf_load with flags (CONF_NO_SECRETS). */
+int
+conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
+    size_t errlen, int flags)
+{
 	config_t		cfg;
 	struct conf_errs	e;
 	FILE			*fp;
@@ -1009,6 +1031,7 @@ conf_load(const char *path, struct msgd_conf *c, char *errbuf, size_t errlen)
 	if (errlen > 0)
 		errbuf[0] = '\0';
 
+	conf_flags = flags;
 	conf_defaults(c);
 	if (strlen(path) >= sizeof(c->path)) {
 		snprintf(errbuf, errlen, "%s: path too long\n", path);

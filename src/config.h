@@ -79,7 +79,11 @@ const struct conf_cmd *conf_cmd_find(const struct msgd_conf *, const char *,
 	    size_t);
 #define conf_str(c, off)	((c)->exec_pool + (off))
 
+#define CONF_NO_SECRETS	0x01	/* do not read auth_token_file (clients) */
+
 void	conf_defaults(struct msgd_conf *);
 int	conf_load(const char *, struct msgd_conf *, char *, size_t);
+int	conf_load_flags(const char *, struct msgd_conf *, char *, size_t,
+	    int);
 
 #endif /* MSGD_CONFIG_H */

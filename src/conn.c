@@ -546,6 +546,13 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 
 	if (events & EPOLLERR)
 		goto fail;
+	/*
+	 * Both directions gone while a command runs: nobody will read its
+	 * answer.  (EPOLLHUP is reported whatever we asked for, so ignoring
+	 * it would spin the loop.)  The job is killed by conn_close.
+	 */
+	if ((events & EPOLLHUP) && (c->flags & CF_WAITING))
+		goto fail;
 	if (c->flags & CF_LINGER) {
 		if (conn_linger_read(c) == -1)
 			goto fail;

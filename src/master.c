@@ -8,6 +8,7 @@
  * runs in signal context and none is lost: the loop sees each one and does
  * the work.
  */
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -227,7 +228,8 @@ master_ready(struct master *m)
 	addrs[0] = '\0';
 	for (i = 0; i < m->cur->nls && off < sizeof(addrs); i++)
 		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
-		    "%s%s", i ? ", " : "", m->cur->ls[i].addr.text);
+		    "%s%s%s", i ? ", " : "", m->cur->ls[i].dgram ? "udp:" : "",
+		    m->cur->ls[i].addr.text);
 	log_info("ready: %d workers on %s", m->cur->npos, addrs);
 	sdnotify("READY=1\nSTATUS=serving on %s", addrs);
 	if (m->reload_pending) {
@@ -407,6 +409,9 @@ master_main(struct msgd_conf *conf, int detach_now)
 	proctitle_set("msgd: master");
 	sdnotify_init();
 	m.sigfd = master_signals();
+	/* Orphaned EXEC commands come to us, not to init (master_proc.c). */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
 	if ((g = gen_new(&m, conf, cause, sizeof(cause))) == NULL) {
 		log_warnx("%s", cause);
 		free(conf);

@@ -361,8 +361,9 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 		return;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !young) {
-		log_info("worker %d exited after %llu requests%s; replacing it",
-		    pos, (unsigned long long)requests,
+		log_info("worker %d %s after %llu requests%s; replacing it",
+		    pos, g->conf->max_requests ? "recycled" : "exited",
+		    (unsigned long long)requests,
 		    g->conf->max_requests ? " (max_requests)" : "");
 		wp->young = 0;
 		wp->respawn_at = now;
@@ -381,6 +382,26 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 			    "%.0f s", pos, wp->young, (double)delay / 1000.0);
 	}
 	wp->respawn_at = now + delay;
+}
+
+/*
+ * A worker that died without cleaning up leaves its EXEC commands
+ * running.  The master is their subreaper (they come to it, so their
+ * process groups stay valid until it reaps them): kill each group.
+ */
+static void
+proc_kill_orphans(const struct stats_fold_info *fi, int pos, pid_t wpid)
+{
+	int	i;
+
+	for (i = 0; i < STATS_EXEC_MAX; i++) {
+		if (fi->exec_pgid[i] <= 0)
+			continue;
+		if (kill(-(pid_t)fi->exec_pgid[i], SIGKILL) == 0)
+			log_warnx("worker %d (pid %ld) left command group %ld "
+			    "running: killed", pos, (long)wpid,
+			    (long)fi->exec_pgid[i]);
+	}
 }
 
 /* Reap every child that has exited; one SIGCHLD may stand for many. */
@@ -405,7 +426,8 @@ proc_reap(struct master *m)
 			    m->procs[idx].pid == pid)
 				break;
 		if (idx == m->nprocs) {
-			log_warnx("reaped unknown child %ld: %s", (long)pid,
+			/* A dead worker's EXEC command, adopted (subreaper). */
+			log_debug("reaped orphaned command %ld: %s", (long)pid,
 			    why);
 			continue;
 		}
@@ -414,6 +436,7 @@ proc_reap(struct master *m)
 		/* Fold before anything can reuse the slot. */
 		memset(&fi, 0, sizeof(fi));
 		stats_fold(&m->stats, idx, &fi);
+		proc_kill_orphans(&fi, dead.pos, pid);
 		proc_close_probe(p);
 		memset(p, 0, sizeof(*p));
 		p->probe = -1;

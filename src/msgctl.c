@@ -45,6 +45,8 @@ struct ctl {
 	char		 stats_file[CONF_PATH_MAX];
 	char		 pidfile[CONF_PATH_MAX];
 	uint32_t	 shutdown_ms;
+	uint32_t	 exec_timeout_ms;
+	int		 in_shell;	/* stdin holds the command lines */
 	int		 timeout_ms;
 	struct client	 cl;
 	int		 connected;
@@ -440,8 +442,10 @@ cmd_put(struct ctl *ctl, int argc, char **argv)
 	size_t			 len;
 	int			 fd, rc;
 
-	if (argc < 2 && strcmp(argv[0], "-") == 0) {
-		fprintf(stderr, "msgctl: put -: give a NAME for stdin\n");
+	if (strcmp(argv[0], "-") == 0 && (argc < 2 || ctl->in_shell)) {
+		fprintf(stderr, "msgctl: put -: %s\n", ctl->in_shell ?
+		    "not in the shell (stdin holds the commands)" :
+		    "give a NAME for stdin");
 		return (EX_USAGE);
 	}
 	name = argc > 1 ? argv[1] : ((slash = strrchr(argv[0], '/')) != NULL ?
@@ -516,7 +520,7 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 		if (write_file(out, r.val, r.vlen) == -1) {
 			fprintf(stderr, "msgctl: %s: %s\n", out,
 			    strerror(errno));
-			return (EX_USAGE);
+			return (EX_COMM);
 		}
 		return (EX_OK);
 	}
@@ -582,17 +586,25 @@ cmd_exec(struct ctl *ctl, int argc, char **argv)
 	uint8_t			*in = NULL;
 	uint32_t		 olen;
 	size_t			 ilen = 0;
-	int			 rc, status;
+	int			 rc, status, saved;
 
 	if (argc > 1)
 		fprintf(stderr, "msgctl: exec: arguments are ignored; the "
 		    "server's exec.commands defines the command line\n");
-	if (!isatty(STDIN_FILENO) && (in = slurp(STDIN_FILENO, &ilen)) ==
-	    NULL) {
+	/* In the shell, stdin is the command lines: the command gets none. */
+	if (!ctl->in_shell && !isatty(STDIN_FILENO) &&
+	    (in = slurp(STDIN_FILENO, &ilen)) == NULL) {
 		fprintf(stderr, "msgctl: stdin: %s\n", strerror(errno));
 		return (EX_USAGE);
 	}
+	/* The server may take exec.timeout: wait at least that long. */
+	saved = ctl->cl.timeout_ms;
+	if (ctl->connected && ctl->cl.timeout_ms < (int)ctl->exec_timeout_ms +
+	    2000)
+		ctl->cl.timeout_ms = (int)ctl->exec_timeout_ms + 2000;
 	rc = ctl_call(ctl, MSG_OP_EXEC, argv[0], strlen(argv[0]), in, ilen, &r);
+	if (ctl->connected)
+		ctl->cl.timeout_ms = saved;
 	free(in);
 	if (rc != EX_OK)
 		return (rc);
@@ -687,6 +699,7 @@ cmd_shell(struct ctl *ctl)
 	int	 argc, rc = EX_OK;
 
 	ctl->interactive = isatty(STDIN_FILENO);
+	ctl->in_shell = 1;
 	for (;;) {
 		if (ctl->interactive) {
 			printf("msgd> ");
@@ -732,7 +745,8 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 	struct msgd_conf	conf;
 	char			errs[CONF_ERRORS_MAX];
 
-	if (conf_load(path, &conf, errs, sizeof(errs)) == -1) {
+	if (conf_load_flags(path, &conf, errs, sizeof(errs),
+	    CONF_NO_SECRETS) == -1) {
 		if (explicit) {
 			fprintf(stderr, "msgctl: %s", errs);
 			return (-1);
@@ -748,6 +762,7 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 	    conf.stats_file);
 	snprintf(ctl->pidfile, sizeof(ctl->pidfile), "%s", conf.pidfile);
 	ctl->shutdown_ms = conf.shutdown_timeout_ms;
+	ctl->exec_timeout_ms = conf.exec_timeout_ms;
 	return (0);
 }
 
@@ -1197,9 +1212,10 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (token == NULL && token_file == NULL)
 		token = getenv("MSGD_TOKEN");
-	if (token_file != NULL && read_token(token_file, &ctl) == -1)
-		return (EX_USAGE);
-	if (token != NULL && (ctl.token = strdup(token)) == NULL)
+	if (token_file != NULL) {
+		if (read_token(token_file, &ctl) == -1)
+			return (EX_USAGE);
+	} else if (token != NULL && (ctl.token = strdup(token)) == NULL)
 		return (EX_USAGE);
 
 	if (from_config(cpath, cflag && !ctl.remote, cfgaddr, sizeof(cfgaddr),

@@ -286,6 +286,10 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 		if (!msg_valid_name((const uint8_t *)de->d_name,
 		    strlen(de->d_name)))
 			continue;
+		/* Only regular files count toward the bound. */
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISREG(st.st_mode))
+			continue;
 		if (n == sp->max_count)
 			break;		/* bounded, like the directory */
 		if (n == cap) {

@@ -627,12 +627,14 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 			n += *(uint64_t *)((char *)&s->c + st_offsets[k]);
 		fi->requests = n;
 		memcpy(&fi->cur, &s->cur, sizeof(fi->cur));
+		memcpy(fi->exec_pgid, s->exec_pgid, sizeof(fi->exec_pgid));
 		fi->heartbeat_ms = atomic_load(&s->heartbeat_ms);
 	}
 	master_begin(seg->hdr);
 	counters_add(&r->c, &s->c, 0);
 	memset(&s->c, 0, sizeof(s->c));
 	memset(&s->cur, 0, sizeof(s->cur));
+	memset(s->exec_pgid, 0, sizeof(s->exec_pgid));
 	s->pid = 0;
 	s->state = STATS_DEAD;
 	s->start_us = 0;

@@ -31,13 +31,14 @@
 #include "hist.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		3
+#define STATS_LAYOUT		4
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
 #define STATS_NAME_LEN		48
 #define STATS_MAX_DESC		96
 #define STATS_MAX_BUCKETS	512
+#define STATS_EXEC_MAX		64	/* = the largest exec.max_running */
 
 /*
  * Every counter, declared once: field, metric name, label ("" or
@@ -159,12 +160,18 @@ struct stats_slot {
 	uint64_t		start_us;	/* CLOCK_REALTIME */
 	_Atomic uint64_t	heartbeat_ms;	/* CLOCK_MONOTONIC */
 	struct stats_current	cur;
+	/*
+	 * Process groups of the EXEC commands this worker runs, so that the
+	 * master can kill them if the worker dies without doing it.
+	 */
+	int32_t			exec_pgid[STATS_EXEC_MAX];
 	struct stats_counters	c;
 } __attribute__((aligned(STATS_ALIGN)));
 
 /* What the master learns from a dead worker's slot when folding it. */
 struct stats_fold_info {
 	uint64_t		requests;	/* answered frames */
+	int32_t			exec_pgid[STATS_EXEC_MAX];
 	struct stats_current	cur;
 	uint64_t		heartbeat_ms;
 };

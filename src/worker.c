@@ -361,7 +361,7 @@ worker_main(const struct worker_args *a)
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
 	w.env.now = mono_ms();
 	if (conf->exec_enabled) {
-		exec_init(&w.exec, w.epfd, conf);
+		exec_init(&w.exec, w.epfd, conf, w.slot->exec_pgid);
 		w.ops.exec = &w.exec;
 		w.ops.exec_done = conn_exec_done;
 	}
