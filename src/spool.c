@@ -310,7 +310,8 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n > 1)	/* qsort wants a non-NULL array, even for 0 */
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n; i++) {
 		if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode))
