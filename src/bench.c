@@ -145,7 +145,7 @@ struct bench_conn {
 	/* The answer being read. */
 	uint8_t			 hbuf[MSG_HDR_LEN];
 	uint32_t		 hlen;
-	uint32_t		 boff;		/* body (raw, RESP: answer) bytes seen */
+	uint32_t		 boff;		/* body (raw, RESP: answer) bytes */
 	struct msg_hdr		 rh;
 	const uint8_t		*expect;	/* value to compare, or NULL */
 	int			 bad;		/* already judged wrong */
@@ -265,11 +265,13 @@ bench_usage(FILE *fp)
 	    "most 6.25%% high.\n"
 	    "MB/s counts value bytes only, sent plus received, in 10^6 "
 	    "bytes; headers\n"
-	    "and protocol bytes are not counted.  The -T timeout bounds each connect and the "
-	    "wait for the\n"
-	    "next answer: a run with no answer for that long stops with an "
-	    "error, as does\n"
-	    "a -d run still missing answers that long after its end.\n"
+	    "and protocol bytes are not counted.  The -T timeout bounds each "
+	    "connect\n"
+	    "and the wait for the next answer: a run with no answer for that "
+	    "long stops\n"
+	    "with an error, as does a -d run still missing answers that long "
+	    "after its\n"
+	    "end.\n"
 	    "Exit status: 0 all answers verified, 1 errors, 2 usage, 3 "
 	    "cannot connect.\n",
 	    BENCH_CONNS_MAX, BENCH_SECONDS_MAX, BENCH_PIPELINE_MAX,
@@ -1209,7 +1211,8 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 	} else {
 		printf("%s%s%s %" PRIu32 " B, %" PRIu64 " connections, "
 		    "pipeline %" PRIu64 ", %" PRIu64 " thread(s): %" PRIu64
-		    " requests in %.3f s\n", o->proto == BENCH_MSGD ? "" : proto,
+		    " requests in %.3f s\n",
+		    o->proto == BENCH_MSGD ? "" : proto,
 		    o->proto == BENCH_MSGD ? "" : " ", name, run->vlen,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs);
 		printf("requests/s: %.0f   MB/s: %.2f\n", rps, mbps);

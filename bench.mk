@@ -1,0 +1,25 @@
+# bench.mk: the benchmark suite in bench/ (built on demand, never
+# installed).  Included at the end of Makefile.am.
+#
+#   make bench          build bench/echo_floor, src/msgd and src/msgctl;
+#                       then run bench/compare (see bench/README.md)
+#   make bench-check    rerun the callgrind measurement of msgd and fail
+#                       when instructions per request grew more than 10%
+#                       over bench/baseline.txt
+
+EXTRA_PROGRAMS = bench/echo_floor
+bench_echo_floor_SOURCES = bench/echo_floor.c
+
+EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
+	bench/baseline.txt bench/README.md
+CLEANFILES += bench/echo_floor$(EXEEXT)
+
+bench: bench/echo_floor$(EXEEXT) src/msgd$(EXEEXT) src/msgctl$(EXEEXT)
+
+# Growth of the per-request instruction count is what this checks; the
+# script installs valgrind when it is missing (as root).
+bench-check: bench
+	py='$(PYTHON3)'; $${py:-python3} $(top_srcdir)/bench/profile \
+	    --builddir=. --check=$(top_srcdir)/bench/baseline.txt
+
+.PHONY: bench bench-check

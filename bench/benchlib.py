@@ -1,0 +1,369 @@
+"""benchlib: what bench/compare and bench/profile share.
+
+Finding the build, installing missing tools, starting and stopping the
+servers under test (msgd, echo_floor, redis-server) on loopback, and
+reading their processes' CPU time and memory from /proc.  Python 3
+standard library only.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+SRCDIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+IS_ROOT = os.geteuid() == 0
+
+# The Debian package that provides each tool the suite may need.
+PACKAGES = {
+    "redis-server": "redis-server",
+    "valgrind": "valgrind",
+    "callgrind_annotate": "valgrind",
+    "strace": "strace",
+}
+
+
+def say(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def die(msg, code=1):
+    say(msg)
+    sys.exit(code)
+
+
+def find_builddir(arg=None):
+    """The build tree holding src/msgd, src/msgctl and bench/echo_floor."""
+    cands = []
+    if arg:
+        cands.append(arg)
+    if os.environ.get("MSGD_BUILDDIR"):
+        cands.append(os.environ["MSGD_BUILDDIR"])
+    cands += [os.getcwd(), os.path.join(SRCDIR, "build"), SRCDIR]
+    for d in cands:
+        if all(os.access(os.path.join(d, p), os.X_OK) for p in
+               ("src/msgd", "src/msgctl", "bench/echo_floor")):
+            return os.path.abspath(d)
+    die("no build tree with src/msgd, src/msgctl and bench/echo_floor "
+        "(tried %s); run 'make bench' in the build directory, or pass "
+        "--builddir" % ", ".join(cands), 2)
+
+
+def ensure_tools(tools):
+    """Install the Debian packages for the missing tools (as root); else
+    print the command and return False."""
+    missing = sorted({PACKAGES[t] for t in tools if shutil.which(t) is None})
+    if not missing:
+        return True
+    cmd = ["apt-get", "install", "-y", "-q"] + missing
+    if not IS_ROOT:
+        say("missing: %s; install with: sudo %s" % (
+            " ".join(missing), " ".join(cmd)))
+        return False
+    say("installing %s" % " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    out = subprocess.run(["apt-get", "install", "-y", "-q"] + missing,
+                         env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    if out.returncode != 0:
+        # The package lists may be missing or stale: refresh once.
+        subprocess.run(["apt-get", "update", "-q"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+    if out.returncode != 0 or any(shutil.which(t) is None for t in tools):
+        say("apt-get install %s failed:\n%s" % (
+            " ".join(missing), out.stdout.decode(errors="replace")[-2000:]))
+        return False
+    return True
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def raise_nofile(n):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ----------------------------------------------------------------- /proc
+
+def _stat_fields(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    # comm may hold spaces and parentheses: split after the last ')'.
+    return s[s.rindex(")") + 2:].split()
+
+
+def descendants(pid):
+    """pid and all its descendants, found through the parent links."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(int(d))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def cpu_seconds(pids):
+    """utime + stime of the processes (all their threads), in seconds."""
+    ticks = 0
+    for p in pids:
+        try:
+            f = _stat_fields(p)
+        except OSError:
+            continue
+        ticks += int(f[11]) + int(f[12])   # fields 14 and 15 of stat
+    return ticks / CLK_TCK
+
+
+def machine_busy_seconds():
+    """CPU time the whole machine spent busy (all CPUs), steal included."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest is in user)
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+            ) / CLK_TCK
+
+
+def children_cpu_seconds():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def machine_info():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%s, %d CPUs, Linux %s" % (model, os.cpu_count() or 0,
+                                     os.uname().release)
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "-C", SRCDIR, "describe", "--always",
+                              "--dirty"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=10)
+        return out.stdout.decode().strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def is_sanitized(path):
+    """A sanitizer build: its instruction counts mean nothing here."""
+    try:
+        with open(path, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------- servers
+
+class Server:
+    """One server under test, on a free loopback port and a unix socket.
+
+    kind: "msgd", "echo_floor" or "redis".  prefix: a command to run it
+    under (valgrind); the server's pids then include the tool's.
+    """
+
+    def __init__(self, kind, build, workers=2, tmp=None, prefix=None):
+        self.kind = kind
+        self.build = build
+        self.workers = workers
+        self.prefix = prefix or []
+        self.own_tmp = tmp is None
+        self.tmp = tmp or tempfile.mkdtemp(prefix="msgd-bench-")
+        self.port = free_port()
+        self.tag = "%s-w%d" % (kind, workers)
+        self.sock = os.path.join(self.tmp, self.tag + ".sock")
+        self.proc = None
+        self.log = None
+        self.name = {"msgd": "msgd", "echo_floor": "echo_floor",
+                     "redis": "redis"}[kind]
+
+    @property
+    def tcp(self):
+        return "127.0.0.1:%d" % self.port
+
+    def proto_args(self):
+        return {"msgd": [], "echo_floor": ["--raw"],
+                "redis": ["--resp"]}[self.kind]
+
+    def _msgd_conf(self):
+        path = os.path.join(self.tmp, self.tag + ".conf")
+        with open(path, "w") as f:
+            f.write('# written by bench/benchlib.py\n'
+                    'listen = [ "%s", "unix:%s" ];\n'
+                    'workers = %d;\n'
+                    'max_connections = 20000;\n'
+                    'idle_timeout = 0;\n'
+                    'stats_file = "%s";\n'
+                    'pidfile = "%s";\n'
+                    'allow_root = %s;\n'
+                    'log = { level = "warning"; };\n' % (
+                        self.tcp, self.sock, self.workers,
+                        os.path.join(self.tmp, self.tag + ".stats"),
+                        os.path.join(self.tmp, self.tag + ".pid"),
+                        "true" if IS_ROOT else "false"))
+        return path
+
+    def argv(self):
+        if self.kind == "msgd":
+            return [os.path.join(self.build, "src/msgd"), "-f", "-c",
+                    self._msgd_conf()]
+        if self.kind == "echo_floor":
+            return [os.path.join(self.build, "bench/echo_floor"), "-w",
+                    str(self.workers), self.tcp, "unix:" + self.sock]
+        return ["redis-server", "--save", "", "--appendonly", "no",
+                "--port", str(self.port), "--bind", "127.0.0.1",
+                "--unixsocket", self.sock, "--unixsocketperm", "700",
+                "--maxclients", "10200", "--dir", self.tmp,
+                "--logfile", ""]
+
+    def start(self, timeout=60):
+        self.log = open(os.path.join(self.tmp, self.tag + ".log"), "ab")
+        self.proc = subprocess.Popen(self.prefix + self.argv(),
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                break
+            if self.probe():
+                return self
+            time.sleep(0.2)
+        self.stop()
+        with open(os.path.join(self.tmp, self.tag + ".log"), "rb") as f:
+            tail = f.read()[-1500:].decode(errors="replace")
+        die("%s did not start:\n%s" % (self.tag, tail))
+
+    def msgctl(self, args, unix=False, timeout_s=10):
+        addr = ["-U", self.sock] if unix else ["-H", self.tcp]
+        return [os.path.join(self.build, "src/msgctl")] + addr + [
+            "-T", str(timeout_s), "bench"] + self.proto_args() + args
+
+    def probe(self):
+        """One verified request: the server is up and answering."""
+        r = subprocess.run(self.msgctl(["-n", "1", "-c", "1"],
+                                       timeout_s=30),
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return r.returncode == 0
+
+    def pids(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return descendants(self.proc.pid)
+
+    def worker_pids(self):
+        """The processes that serve connections (not a master)."""
+        pids = self.pids()
+        if self.kind == "redis" or not pids:
+            return pids[:1]
+        return [p for p in pids if p != self.proc.pid]
+
+    def stop(self, timeout=30):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                say("%s: no exit %ds after SIGTERM; killing its process "
+                    "group" % (self.tag, timeout))
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.proc.wait()
+            except OSError:
+                pass
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def cleanup(self):
+        self.stop()
+        if self.own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ------------------------------------------------- one request, in Python
+
+def one_request(kind, size):
+    """An ECHO request of size bytes and the exact answer, for kind."""
+    val = (b"abcdefghijklmnopqrstuvwxyz" * (size // 26 + 1))[:size]
+    if kind == "msgd":
+        req = struct.pack(">BBBBBBHII", 0x4D, 0x47, 1, 0, 2, 0, 0, 1,
+                          size) + val
+        ans = struct.pack(">BBBBBBHII", 0x4D, 0x47, 1, 1, 2, 0, 0, 1,
+                          size) + val
+        return req, ans
+    if kind == "echo_floor":
+        return val, val
+    req = b"*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n" % (size, val)
+    return req, b"$%d\r\n%s\r\n" % (size, val)
+
+
+def recv_exact(s, n):
+    got = b""
+    while len(got) < n:
+        b = s.recv(n - len(got))
+        if not b:
+            raise OSError("connection closed after %d of %d bytes" % (
+                len(got), n))
+        got += b
+    return got
