@@ -30,6 +30,7 @@
 #define CF_AUTHED	0x20	/* passed AUTH */
 #define CF_RESTRICTED	0x40	/* protected mode: only PING */
 #define CF_WAITING	0x80	/* an EXEC answer is pending */
+#define CF_DRAINWAIT	0x100	/* draining, idle: close after an answer */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -72,6 +73,7 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
 	timer_list_init(&env->tl[CONN_TL_IDLE], idle_ms);
 	timer_list_init(&env->tl[CONN_TL_FRAME], read_ms);
 	timer_list_init(&env->tl[CONN_TL_LINGER], CONN_LINGER_MS);
+	timer_list_init(&env->tl[CONN_TL_DRAIN], 0);
 	TAILQ_INIT(&env->all);
 }
 
@@ -314,6 +316,7 @@ conn_process(struct conn_env *env, struct conn *c)
 			done++;
 			if (oc.deferred) {
 				/* In order: nothing more until it answers. */
+				c->flags &= ~CF_DRAINWAIT;
 				c->job = oc.job;
 				c->wait_id = mp.hdr.request_id;
 				c->wait_t0 = t0;
@@ -358,6 +361,8 @@ conn_process(struct conn_env *env, struct conn *c)
 			break;
 		}
 	}
+	if (done > 0)
+		c->flags &= ~CF_DRAINWAIT;	/* answered: close after it */
 	return (done);
 }
 
@@ -473,7 +478,8 @@ conn_settle(struct conn_env *env, struct conn *c)
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
-	    (env->draining && !pending_in && !(c->flags & CF_PAUSED))) {
+	    (env->draining && !pending_in &&
+	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT)))) {
 		/* Nothing more will be answered: finish the output, then go. */
 		c->flags |= CF_CLOSING;
 		if (buf_used(&c->out) > 0) {
@@ -498,6 +504,12 @@ conn_settle(struct conn_env *env, struct conn *c)
 	if (c->flags & CF_PAUSED) {
 		/* A client that reads nothing is idle, whatever it sent. */
 		conn_touch(env, c);
+		return (0);
+	}
+	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
+		/* Idle while draining: wait a little for a last request. */
+		if (c->timer.list != &env->tl[CONN_TL_DRAIN])
+			timer_arm(&env->tl[CONN_TL_DRAIN], &c->timer, env->now);
 		return (0);
 	}
 	if (pending_in) {
@@ -609,23 +621,34 @@ conn_expire(struct conn_env *env)
 	}
 	while ((t = timer_expired(&env->tl[CONN_TL_LINGER], env->now)) != NULL)
 		conn_close(env, timer_conn(t));
+	while ((t = timer_expired(&env->tl[CONN_TL_DRAIN], env->now)) != NULL) {
+		/* Still idle after the grace period: close it now. */
+		timer_cancel(t);
+		timer_conn(t)->flags &= ~CF_DRAINWAIT;
+		conn_event(env, timer_conn(t), 0);
+	}
 	for (i = 0; i < CONN_TL_COUNT; i++)
 		wait = timer_wait_ms(&env->tl[i], env->now, wait);
 	return (wait);
 }
 
 /*
- * The worker stops: read what every client already sent, answer it, and
- * close each connection as soon as it has nothing in progress.
+ * The worker stops: read what every client already sent and answer it.
+ * A connection is closed right after its next answer, so the FIN follows
+ * that answer at once and a client sees EOF before it sends again; closing
+ * an idle connection at once would race a request already on its way.
+ * Connections that stay idle are closed after grace_ms.
  */
 void
-conn_drain_all(struct conn_env *env)
+conn_drain_all(struct conn_env *env, uint32_t grace_ms)
 {
 	struct conn	*c, *next;
 
 	env->draining = 1;
+	timer_list_init(&env->tl[CONN_TL_DRAIN], grace_ms);
 	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
+		c->flags |= CF_DRAINWAIT;
 		conn_event(env, c, EPOLLIN);
 	}
 }

@@ -28,6 +28,7 @@ enum conn_tlist {
 	CONN_TL_IDLE = 0,
 	CONN_TL_FRAME,
 	CONN_TL_LINGER,
+	CONN_TL_DRAIN,		/* draining: idle connections, grace period */
 	CONN_TL_COUNT
 };
 
@@ -56,7 +57,7 @@ struct conn *conn_new(struct conn_env *, int, const struct sockaddr *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_event(struct conn_env *, struct conn *, uint32_t);
 int	conn_expire(struct conn_env *);
-void	conn_drain_all(struct conn_env *);
+void	conn_drain_all(struct conn_env *, uint32_t);
 void	conn_close_all(struct conn_env *);
 
 #endif /* MSGD_CONN_H */

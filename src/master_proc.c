@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,45 @@ proc_kill_orphans(const struct stats_fold_info *fi, int pos, pid_t wpid)
 	}
 }
 
+/*
+ * Any child of ours that is not a worker was adopted (we are the
+ * subreaper): a command whose worker died, possibly before recording it.
+ * Kill it and its group.  Orphans are reparented before we are told of
+ * the death, so they are all here by now.
+ */
+static void
+proc_kill_adopted(struct master *m)
+{
+	char	 path[64], buf[4096], *p, *end;
+	ssize_t	 n;
+	long	 pid;
+	int	 fd, i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+	    (long)getpid());
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;		/* no CONFIG_PROC_CHILDREN: the slots' record */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (p = buf; *p != '\0'; p = end) {
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		for (i = 0; i < m->nprocs; i++)
+			if (m->procs[i].state != W_FREE &&
+			    m->procs[i].pid == (pid_t)pid)
+				break;
+		if (i < m->nprocs || pid <= 0)
+			continue;
+		(void)kill(-(pid_t)pid, SIGKILL);
+		(void)kill((pid_t)pid, SIGKILL);
+		log_warnx("killed process %ld left behind by a dead worker", pid);
+	}
+}
+
 /* Reap every child that has exited; one SIGCHLD may stand for many. */
 void
 proc_reap(struct master *m)
@@ -437,6 +477,8 @@ proc_reap(struct master *m)
 		memset(&fi, 0, sizeof(fi));
 		stats_fold(&m->stats, idx, &fi);
 		proc_kill_orphans(&fi, dead.pos, pid);
+		m->procs[idx].state = W_FREE;	/* not a worker any more */
+		proc_kill_adopted(m);
 		proc_close_probe(p);
 		memset(p, 0, sizeof(*p));
 		p->probe = -1;

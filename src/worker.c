@@ -30,6 +30,7 @@
 #define ACCEPT_BATCH		64	/* accepts per wakeup per listener */
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE: retry this much later */
 #define MAX_EVENTS		256
+#define DRAIN_GRACE_MS		1000	/* idle connections while draining */
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
@@ -225,7 +226,8 @@ worker_drain(struct worker *w)
 		close(w->lis[i].l->fd);
 		w->lis[i].l->fd = -1;
 	}
-	conn_drain_all(&w->env);
+	conn_drain_all(&w->env, w->conf->shutdown_timeout_ms / 2 <
+	    DRAIN_GRACE_MS ? w->conf->shutdown_timeout_ms / 2 : DRAIN_GRACE_MS);
 }
 
 static void
