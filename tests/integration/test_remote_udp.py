@@ -1,0 +1,407 @@
+"""test_remote_udp: the UDP listener (udp_listen) against a real msgd.
+
+- PING padded to 4 bytes -> PONG; ECHO and UPPER (binary, empty, large);
+  TIME padded to 27 bytes -> RFC 3339; request ids copied; one datagram
+  each way.
+- Unpadded PING, PING padded to 3, TIME padded to 26: dropped (no answer
+  within 1 s) and counted in udp_dropped.
+- Malformed datagrams are dropped (never answered) and counted: shorter
+  than 16 bytes, empty, wrong magic, wrong version, body_len larger or
+  smaller than what follows the header.
+- STATS, AUTH, PUT, GET, LIST, DEL, EXEC over UDP -> DENIED with an empty
+  value (a 16-byte answer); an unknown opcode -> UNKNOWN_OP and a nonzero
+  request status -> BAD_REQUEST, also 16 bytes.
+- No amplification: for every datagram sent, the answer is at most as long.
+- udp_received counts every datagram.
+- With auth_token: only PING is served over UDP (ECHO, UPPER, TIME ->
+  DENIED).
+- UDP is off by default: without udp_listen no process of msgd owns a UDP
+  socket and a datagram to the TCP port gets no answer.
+"""
+import json
+import os
+import socket
+import time
+
+from harness import (HDR, HDR_LEN, MSGCTL, TIME_RE, Frame, Op, St, Suite,
+                     encode, run, upper_bytes)
+
+t = Suite("test_remote_udp")
+
+TOKEN = "udp-test-token-0123"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def udp_server(t, settings=None):
+    """A one-worker server with a UDP listener on 127.0.0.1 (a new port
+    if the one picked was taken meanwhile)."""
+    for attempt in range(3):
+        port = free_udp_port()
+        s = {"workers": 1, "udp_listen": ["127.0.0.1:%d" % port]}
+        s.update(settings or {})
+        try:
+            srv = t.server(s)
+        except Exception:
+            if attempt == 2:
+                raise
+            continue
+        srv.udp_addr = ("127.0.0.1", port)
+        return srv
+
+
+def totals(srv):
+    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"])
+    if rc != 0:
+        raise RuntimeError("msgctl stats --json: exit %d %r" % (rc, err))
+    return json.loads(out)["totals"]["counters"]
+
+
+def settle(srv, pred, timeout=5.0):
+    """Poll the totals until pred(totals); returns the last totals."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = totals(srv)
+        if pred(c) or time.monotonic() >= deadline:
+            return c
+        time.sleep(0.02)
+
+
+def udp_sock(bind=None):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if bind:
+        s.bind((bind, 0))
+    return s
+
+
+def exchange(s, addr, data, timeout=2.0):
+    """Send one datagram; returns the answer datagram or None."""
+    s.sendto(data, addr)
+    s.settimeout(timeout)
+    try:
+        return s.recv(65536)
+    except socket.timeout:
+        return None
+
+
+def frame_of(d):
+    if d is None or len(d) < HDR_LEN:
+        return None
+    return Frame(d[:HDR_LEN], d[HDR_LEN:])
+
+
+def quiet_for(s, secs):
+    """Everything that arrives on s within secs."""
+    got = []
+    deadline = time.monotonic() + secs
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return got
+        s.settimeout(left)
+        try:
+            got.append(s.recv(65536))
+        except socket.timeout:
+            return got
+
+
+@t.case
+def ops(t):
+    srv = udp_server(t)
+    addr = srv.udp_addr
+    base = totals(srv)
+    s = udp_sock()
+    sent = 0
+    try:
+        cases = [
+            ("PING padded to 4", encode(Op.PING, b"\0" * 4, request_id=1),
+             Op.PING, b"PONG"),
+            ("PING padded to 40", encode(Op.PING, b"x" * 40, request_id=2),
+             Op.PING, b"PONG"),
+            ("ECHO", encode(Op.ECHO, b"datagram \x00\xff", request_id=3),
+             Op.ECHO, b"datagram \x00\xff"),
+            ("ECHO empty", encode(Op.ECHO, request_id=4), Op.ECHO, b""),
+            ("UPPER", encode(Op.UPPER, "abc-\u00e9z".encode(),
+                             request_id=5), Op.UPPER,
+             upper_bytes("abc-\u00e9z".encode())),
+            ("ECHO 60000 bytes", encode(Op.ECHO, b"e" * 60000,
+                                        request_id=6), Op.ECHO,
+             b"e" * 60000),
+            ("ECHO with a key", encode(Op.ECHO, b"val", b"key",
+                                       request_id=7), Op.ECHO, b"val"),
+        ]
+        for what, req, op, want in cases:
+            d = exchange(s, addr, req)
+            sent += 1
+            f = frame_of(d)
+            if t.check(f is not None, "%s: answered (got %r)" % (what, d)):
+                rid = HDR.unpack(req[:HDR_LEN])[6]
+                t.check_response(f, "%s over UDP" % what, op, rid=rid,
+                                 value=want)
+                t.check(len(d) == HDR_LEN + f.body_len,
+                        "%s: one whole frame per datagram" % what)
+                t.check(len(d) <= len(req), "%s: answer %d bytes > request "
+                        "%d" % (what, len(d), len(req)))
+        for pad in (27, 64):
+            req = encode(Op.TIME, b"\0" * pad, request_id=40 + pad)
+            d = exchange(s, addr, req)
+            sent += 1
+            f = frame_of(d)
+            if t.check(f is not None, "TIME padded to %d answered" % pad):
+                t.check_response(f, "TIME padded to %d" % pad, Op.TIME,
+                                 rid=40 + pad, value=None)
+                t.check(TIME_RE.match(f.value), "TIME value %r" % f.value)
+                t.check(len(d) <= len(req), "TIME answer not larger")
+    finally:
+        s.close()
+    c = settle(srv, lambda c: c["udp_received"] - base["udp_received"] >=
+               sent)
+    t.check(c["udp_received"] - base["udp_received"] == sent,
+            "udp_received counted %d, sent %d" % (
+                c["udp_received"] - base["udp_received"], sent))
+    t.check(c["udp_dropped"] == base["udp_dropped"], "nothing dropped")
+
+
+@t.case
+def dropped(t):
+    srv = udp_server(t)
+    addr = srv.udp_addr
+    base = totals(srv)
+    good = encode(Op.ECHO, b"abcd", request_id=9)
+    drops = [
+        ("unpadded PING", encode(Op.PING, request_id=101)),
+        ("PING padded to 3", encode(Op.PING, b"123", request_id=102)),
+        ("unpadded TIME", encode(Op.TIME, request_id=103)),
+        ("TIME padded to 26", encode(Op.TIME, b"\0" * 26, request_id=104)),
+        ("15 bytes", good[:15]),
+        ("1 byte", b"M"),
+        ("wrong magic", encode(Op.ECHO, b"abcd", request_id=105,
+                               magic=b"XG")),
+        ("wrong version", encode(Op.ECHO, b"abcd", request_id=106,
+                                 version=2)),
+        ("version 0", encode(Op.ECHO, b"abcd", request_id=107, version=0)),
+        ("body_len larger than sent", encode(Op.ECHO, b"abcd",
+                                             request_id=108, body_len=10)),
+        ("body_len smaller than sent", encode(Op.ECHO, b"abcd",
+                                              request_id=109, body_len=2)),
+        ("body_len huge", encode(Op.ECHO, b"abcd", request_id=110,
+                                 body_len=0xFFFFFFFF)),
+        ("header only, body_len 4", good[:HDR_LEN]),
+    ]
+    s = udp_sock()
+    try:
+        for what, d in drops:
+            s.sendto(d, addr)
+        # Whatever comes within 1 s is an answer to a dropped datagram.
+        got = quiet_for(s, 1.0)
+        t.check(not got, "answers to datagrams that must be dropped: %r" % (
+            [frame_of(g) or g for g in got],))
+        # Still serving.
+        f = frame_of(exchange(s, addr, good))
+        t.check(f is not None and f.status == St.OK and f.value == b"abcd",
+                "ECHO after the dropped ones: %r" % f)
+        # An empty datagram is dropped too (sent apart: it is zero bytes).
+        s.sendto(b"", addr)
+        got = quiet_for(s, 0.3)
+        t.check(not got, "answer to an empty datagram: %r" % got)
+    finally:
+        s.close()
+    n = len(drops) + 1
+    c = settle(srv, lambda c: c["udp_dropped"] - base["udp_dropped"] >= n)
+    t.check(c["udp_dropped"] - base["udp_dropped"] == n,
+            "udp_dropped counted %d, want %d" % (
+                c["udp_dropped"] - base["udp_dropped"], n))
+    t.check(c["udp_received"] - base["udp_received"] == n + 1,
+            "udp_received counted %d, want %d" % (
+                c["udp_received"] - base["udp_received"], n + 1))
+
+
+@t.case
+def denied_and_errors(t):
+    srv = udp_server(t)
+    addr = srv.udp_addr
+    s = udp_sock()
+    try:
+        for op in (Op.STATS, Op.AUTH, Op.PUT, Op.GET, Op.LIST, Op.DEL,
+                   Op.EXEC):
+            for key, val in ((b"", b""), (b"name", b"x" * 100)):
+                req = encode(op, val, key, request_id=op * 10 + len(key))
+                d = exchange(s, addr, req)
+                f = frame_of(d)
+                if t.check(f is not None, "op 0x%02x over UDP answered" %
+                           op):
+                    t.check_response(f, "op 0x%02x over UDP" % op, op,
+                                     St.DENIED, rid=op * 10 + len(key),
+                                     value=b"")
+                    t.check(len(d) == HDR_LEN, "op 0x%02x: %d-byte answer, "
+                            "want 16" % (op, len(d)))
+        for what, req, op, st in (
+                ("unknown opcode", encode(0x30, request_id=1), 0x30,
+                 St.UNKNOWN_OP),
+                ("status set in a request", encode(Op.ECHO, b"x",
+                                                   request_id=2, status=3),
+                 Op.ECHO, St.BAD_REQUEST),
+                ("RESPONSE flag in a request", encode(Op.ECHO, b"x",
+                                                      request_id=3, flags=1),
+                 Op.ECHO, St.BAD_REQUEST),
+                ("key_len > body_len", encode(Op.ECHO, b"x", request_id=4,
+                                              key_len=5), Op.ECHO,
+                 St.BAD_REQUEST)):
+            d = exchange(s, addr, req)
+            f = frame_of(d)
+            if t.check(f is not None, "%s over UDP answered" % what):
+                t.check_response(f, "%s over UDP" % what, op, st,
+                                 rid=HDR.unpack(req[:HDR_LEN])[6], value=b"")
+                t.check(len(d) == HDR_LEN and len(d) <= len(req),
+                        "%s: 16-byte answer, got %d" % (what, len(d)))
+    finally:
+        s.close()
+
+
+@t.case
+def no_amplification(t):
+    """For every opcode 0..255, with bodies of several sizes, an answer is
+    never larger than its request."""
+    srv = udp_server(t)
+    addr = srv.udp_addr
+    s = udp_sock()
+    worst = []
+    answered = 0
+    try:
+        reqs = []
+        for op in range(256):
+            for val in (b"", b"ab", b"abcd", b"z" * 27, b"q" * 100):
+                reqs.append(encode(op, val, request_id=len(reqs) + 1))
+        # In batches, so the socket buffers never overflow; a padded PING
+        # ends each batch: one worker answers in order, so once its answer
+        # is in, every answer of the batch is.
+        sentinel = 1 << 30
+        for i in range(0, len(reqs), 16):
+            batch = reqs[i:i + 16]
+            for r in batch:
+                s.sendto(r, addr)
+            sentinel += 1
+            s.sendto(encode(Op.PING, b"\0" * 4, request_id=sentinel), addr)
+            want = {HDR.unpack(r[:HDR_LEN])[6]: len(r) for r in batch}
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                s.settimeout(max(0.001, deadline - time.monotonic()))
+                try:
+                    d = s.recv(65536)
+                except socket.timeout:
+                    worst.append(("no answer to the sentinel", sentinel))
+                    break
+                f = frame_of(d)
+                if f is not None and f.request_id == sentinel:
+                    break
+                if f is None or f.request_id not in want:
+                    worst.append(("stray", d[:32]))
+                    continue
+                answered += 1
+                if len(d) > want[f.request_id]:
+                    worst.append((f, len(d), want[f.request_id]))
+                del want[f.request_id]
+    finally:
+        s.close()
+    t.check(not worst, "answers larger than their request: %r" % worst[:5])
+    # Dropped: PING with 0 or 2 bytes, TIME with 0, 2 or 4 (their answers
+    # would be larger); every other request is answered.
+    t.check(answered == 256 * 5 - 5, "%d answers, want %d" % (
+        answered, 256 * 5 - 5))
+
+
+@t.case
+def with_token(t):
+    srv = udp_server(t, {"auth_token": TOKEN})
+    addr = srv.udp_addr
+    s = udp_sock()
+    try:
+        f = frame_of(exchange(s, addr, encode(Op.PING, b"\0" * 4,
+                                              request_id=1)))
+        t.check(f is not None, "PING over UDP with a token answered")
+        if f is not None:
+            t.check_response(f, "PING over UDP with a token", Op.PING, rid=1,
+                             value=b"PONG")
+        for op, val in ((Op.ECHO, b"data"), (Op.UPPER, b"data"),
+                        (Op.TIME, b"\0" * 27), (Op.AUTH, TOKEN.encode())):
+            d = exchange(s, addr, encode(op, val, request_id=op))
+            f = frame_of(d)
+            if t.check(f is not None, "op 0x%02x answered" % op):
+                t.check_response(f, "op 0x%02x over UDP with a token" % op,
+                                 op, St.DENIED, rid=op, value=b"")
+                t.check(len(d) == HDR_LEN, "16-byte DENIED")
+        # AUTH over UDP does not unlock anything for the next datagram.
+        f = frame_of(exchange(s, addr, encode(Op.ECHO, b"x", request_id=9)))
+        t.check(f is not None and f.status == St.DENIED,
+                "ECHO after an AUTH datagram: %r" % f)
+    finally:
+        s.close()
+
+
+def udp_inodes():
+    """Socket inodes of every UDP socket (v4 and v6) on this host."""
+    out = set()
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    out.add(line.split()[9])
+        except OSError:
+            pass
+    return out
+
+
+def socket_inodes(pid):
+    out = set()
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for n in names:
+        try:
+            l = os.readlink("/proc/%d/fd/%s" % (pid, n))
+        except OSError:
+            continue
+        if l.startswith("socket:["):
+            out.add(l[8:-1])
+    return out
+
+
+@t.case
+def off_by_default(t):
+    srv = t.server({"workers": 2}, tcp=True)
+    pids = [srv.pid] + [p for p, st in srv.workers() if st != "Z"]
+    mine = set()
+    for p in pids:
+        mine |= socket_inodes(p)
+    t.check(mine and not (mine & udp_inodes()),
+            "msgd (pids %r) owns UDP sockets without udp_listen" % pids)
+    for op, val in ((Op.PING, b"\0" * 4), (Op.ECHO, b"hello")):
+        s = udp_sock()
+        try:
+            # Connected: the port unreachable comes back as ECONNREFUSED.
+            s.connect(srv.tcp_addr)
+            s.send(encode(op, val, request_id=1))
+            s.settimeout(1.0)
+            try:
+                d = s.recv(65536)
+            except (socket.timeout, ConnectionRefusedError):
+                d = None
+            t.check(d is None, "a datagram to the TCP port was answered: "
+                    "%r" % d)
+        finally:
+            s.close()
+    base = totals(srv)
+    t.check(base["udp_received"] == 0, "udp_received %d" %
+            base["udp_received"])
+
+
+t.run()
