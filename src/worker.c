@@ -30,7 +30,7 @@
 #define ACCEPT_BATCH		64	/* accepts per wakeup per listener */
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE: retry this much later */
 #define MAX_EVENTS		256
-#define DRAIN_GRACE_MS		1000	/* idle connections while draining */
+#define DRAIN_GRACE_MS		5000	/* idle connections while draining */
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
@@ -226,6 +226,11 @@ worker_drain(struct worker *w)
 		close(w->lis[i].l->fd);
 		w->lis[i].l->fd = -1;
 	}
+	/*
+	 * Idle connections get half the shutdown time (at most 5 s) to send
+	 * a last request before they are closed: closing an idle connection
+	 * always races a request the client may be sending just then.
+	 */
 	conn_drain_all(&w->env, w->conf->shutdown_timeout_ms / 2 <
 	    DRAIN_GRACE_MS ? w->conf->shutdown_timeout_ms / 2 : DRAIN_GRACE_MS);
 }
