@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -554,7 +555,7 @@ conn_exec_done(struct exec_job *j, void *arg)
 void
 conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 {
-	int	n;
+	int	n, corked = 0, one = 1, zero = 0;
 
 	if (events & EPOLLERR)
 		goto fail;
@@ -574,6 +575,17 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 		if (conn_read(env, c) == -1)
 			goto fail;
 	}
+	/*
+	 * Draining, the answer about to go out may be the last one: cork a
+	 * TCP socket so that, if settle closes it, the FIN leaves in the same
+	 * segment as the answer.  A client then sees the answer and the end
+	 * together, never the answer alone with time to send another request
+	 * that nobody will read.
+	 */
+	if (env->draining && c->family != AF_UNIX && buf_used(&c->out) > 0 &&
+	    !(c->flags & (CF_WAITING | CF_DRAINWAIT | CF_LINGER)) &&
+	    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
+		corked = 1;
 	/*
 	 * Flushing may bring the output back under the limit while complete
 	 * frames wait in the input (processing stopped at the limit): answer
@@ -596,6 +608,9 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	}
 	if (conn_settle(env, c) == -1 || conn_interest(env, c) == -1)
 		goto fail;
+	if (corked)
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
+		    sizeof(zero));
 	return;
 fail:
 	conn_close(env, c);
@@ -622,10 +637,14 @@ conn_expire(struct conn_env *env)
 	while ((t = timer_expired(&env->tl[CONN_TL_LINGER], env->now)) != NULL)
 		conn_close(env, timer_conn(t));
 	while ((t = timer_expired(&env->tl[CONN_TL_DRAIN], env->now)) != NULL) {
-		/* Still idle after the grace period: close it now. */
+		/*
+		 * Still idle after the grace period: close it now, but read
+		 * first: a request may already wait in the socket (expiry
+		 * runs before this turn's events), and it gets its answer.
+		 */
 		timer_cancel(t);
 		timer_conn(t)->flags &= ~CF_DRAINWAIT;
-		conn_event(env, timer_conn(t), 0);
+		conn_event(env, timer_conn(t), EPOLLIN);
 	}
 	for (i = 0; i < CONN_TL_COUNT; i++)
 		wait = timer_wait_ms(&env->tl[i], env->now, wait);
