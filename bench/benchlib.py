@@ -156,6 +156,17 @@ def children_cpu_seconds():
     return ru.ru_utime + ru.ru_stime
 
 
+def minor_faults(pids):
+    """Minor page faults of the processes (memory first touched)."""
+    n = 0
+    for p in pids:
+        try:
+            n += int(_stat_fields(p)[7])    # field 10 of stat
+        except OSError:
+            continue
+    return n
+
+
 def rss_kib(pids):
     total = 0
     for p in pids:
