@@ -58,6 +58,7 @@ struct conn {
 	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
 static void	conn_close(struct conn_env *, struct conn *);
+static int	conn_handoff(struct conn_env *, const struct conn *);
 
 void
 conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
@@ -65,6 +66,7 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
     struct stats_slot *slot, struct ops_env *ops)
 {
 	memset(env, 0, sizeof(*env));
+	env->handoff_fd = -1;
 	env->slot = slot;
 	env->ops = ops;
 	env->epfd = epfd;
@@ -114,7 +116,9 @@ conn_peer(struct conn *c, const struct sockaddr *sa)
 	const struct sockaddr_in	*sin;
 	const struct sockaddr_in6	*sin6;
 
-	if (sa == NULL || sa->sa_family == AF_UNIX) {
+	if (sa == NULL)
+		return;		/* family 0: the master's probe, never handed */
+	if (sa->sa_family == AF_UNIX) {
 		c->family = AF_UNIX;
 		return;
 	}
@@ -439,6 +443,60 @@ conn_linger_read(struct conn *c)
 	}
 }
 
+/*
+ * Hand an idle connection to the master, for a worker of the new
+ * generation.  The client notices nothing: what it sends meanwhile waits
+ * in the socket for its new worker.  Returns -1 if it cannot be done
+ * (then the connection is closed the usual way).
+ */
+static int
+conn_handoff(struct conn_env *env, const struct conn *c)
+{
+	struct xfer_info	info;
+
+	if (env->handoff_fd == -1 || c->family == 0)
+		return (-1);
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	info.family = c->family;
+	info.port = c->port;
+	memcpy(info.addr, c->addr, sizeof(info.addr));
+	if (env->ops->conf->auth_set && (c->flags & CF_AUTHED)) {
+		info.authed = 1;
+		memcpy(info.digest, env->ops->conf->auth_digest,
+		    sizeof(info.digest));
+	}
+	if (xfer_send(env->handoff_fd, c->fd, &info) == -1)
+		return (-1);
+	STATS_ADD(env->slot, conn_handed_off, 1);
+	return (0);
+}
+
+/*
+ * Take over a connection an old worker handed over.  It stays
+ * authenticated if it passed AUTH with the token we have too.
+ */
+int
+conn_adopt(struct conn_env *env, int fd, const struct xfer_info *info,
+    int restricted)
+{
+	struct sockaddr_storage	 ss;
+	struct conn		*c;
+
+	xfer_peer(info, &ss);
+	if ((c = conn_new(env, fd, (struct sockaddr *)&ss, restricted)) ==
+	    NULL)
+		return (-1);
+	if (info->authed && env->ops->conf->auth_set &&
+	    memcmp(info->digest, env->ops->conf->auth_digest,
+	    sizeof(info->digest)) == 0)
+		c->flags |= CF_AUTHED;
+	STATS_ADD(env->slot, conn_adopted, 1);
+	/* A request may already be waiting in the socket. */
+	conn_event(env, c, EPOLLIN);
+	return (0);
+}
+
 /* Arm the idle deadline from now (progress was made), if there is one. */
 static void
 conn_touch(struct conn_env *env, struct conn *c)
@@ -477,6 +535,10 @@ conn_settle(struct conn_env *env, struct conn *c)
 		return (0);
 	}
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
+	if (env->handoff && !pending_in && buf_used(&c->out) == 0 &&
+	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED)) &&
+	    conn_handoff(env, c) == 0)
+		return (-1);	/* handed over: only our copy closes */
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
 	    (env->draining && !pending_in &&
@@ -659,15 +721,17 @@ conn_expire(struct conn_env *env)
  * Connections that stay idle are closed after grace_ms.
  */
 void
-conn_drain_all(struct conn_env *env, uint32_t grace_ms)
+conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 {
 	struct conn	*c, *next;
 
 	env->draining = 1;
+	env->handoff = handoff && env->handoff_fd != -1;
 	timer_list_init(&env->tl[CONN_TL_DRAIN], grace_ms);
 	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		c->flags |= CF_DRAINWAIT;
+		if (!env->handoff)
+			c->flags |= CF_DRAINWAIT;
 		conn_event(env, c, EPOLLIN);
 	}
 }

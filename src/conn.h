@@ -21,6 +21,7 @@
 #include "ops.h"
 #include "stats.h"
 #include "timer.h"
+#include "xfer.h"
 
 #define CONN_LINGER_MS	2000	/* how long a closing conn drains input */
 
@@ -43,6 +44,8 @@ struct conn_env {
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
 	uint64_t		answered;	/* frames answered */
+	int			handoff_fd;	/* to the master, -1: none */
+	int			handoff;	/* draining by handing over */
 	uint64_t		auth_log_sec;	/* rate limit of that log */
 	uint64_t		auth_log_suppressed;
 	struct stats_slot	*slot;		/* this worker's counters */
@@ -57,7 +60,8 @@ struct conn *conn_new(struct conn_env *, int, const struct sockaddr *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_event(struct conn_env *, struct conn *, uint32_t);
 int	conn_expire(struct conn_env *);
-void	conn_drain_all(struct conn_env *, uint32_t);
+void	conn_drain_all(struct conn_env *, uint32_t, int);
+int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
 void	conn_close_all(struct conn_env *);
 
 #endif /* MSGD_CONN_H */

@@ -11,7 +11,8 @@ enum ev_kind {
 	EV_LISTENER,
 	EV_SIGNAL,
 	EV_UDP,
-	EV_JOB		/* a pipe or the pidfd of an EXEC command */
+	EV_JOB,		/* a pipe or the pidfd of an EXEC command */
+	EV_CTL		/* the master's channel: adopted connections */
 };
 
 #endif /* MSGD_EV_H */

@@ -251,12 +251,12 @@ master_stop(struct master *m, const char *why, int code)
 	sdnotify("STOPPING=1");
 	log_info("stopping (%s): %s %d workers", why,
 	    m->quick ? "killing" : "draining", proc_count(m, NULL, W_FREE));
-	gen_drain(m, m->cur, m->quick);
+	gen_drain(m, m->cur, m->quick, 0);
 	if (m->next != NULL)
-		gen_drain(m, m->next, m->quick);
+		gen_drain(m, m->next, m->quick, 0);
 	for (i = 0; i < (int)nitems(m->old); i++)
 		if (m->old[i] != NULL && m->quick)
-			gen_drain(m, m->old[i], 1);
+			gen_drain(m, m->old[i], 1, 0);
 }
 
 /* SIGTTIN / SIGTTOU: one worker more or fewer, within max_workers. */
@@ -292,7 +292,7 @@ master_resize(struct master *m, int delta)
 		wp = &g->pos[g->npos];
 		if (wp->proc != -1)
 			proc_drain(m, wp->proc, mono_ms() +
-			    g->conf->shutdown_timeout_ms + KILL_GRACE_MS);
+			    g->conf->shutdown_timeout_ms + KILL_GRACE_MS, 1);
 		wp->proc = -1;
 		log_info("SIGTTOU: %d workers", g->npos);
 	}
@@ -396,8 +396,8 @@ int
 master_main(struct msgd_conf *conf, int detach_now)
 {
 	struct master	 m;
-	struct pollfd	 pfd[1 + 2 * 1024];
-	int		 slot_of[1 + 2 * 1024];
+	struct pollfd	 pfd[1 + 4 * 1024];
+	int		 slot_of[1 + 4 * 1024];
 	struct gen	*g;
 	char		 cause[512];
 	uint64_t	 now;
@@ -450,8 +450,10 @@ master_main(struct msgd_conf *conf, int detach_now)
 		log_warn("write %s", conf->pidfile);
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
 		fatal("calloc");
-	for (i = 0; i < m.nprocs; i++)
+	for (i = 0; i < m.nprocs; i++) {
 		m.procs[i].probe = -1;
+		m.procs[i].ctl = -1;
+	}
 	for (i = 0; i < g->npos; i++)
 		(void)proc_spawn(&m, g, i);
 
@@ -478,19 +480,28 @@ master_main(struct msgd_conf *conf, int detach_now)
 		pfd[n].fd = m.sigfd;
 		pfd[n].events = POLLIN;
 		slot_of[n++] = -1;
-		for (i = 0; i < m.nprocs && n < (int)nitems(pfd); i++) {
-			if (m.procs[i].probe == -1)
-				continue;
-			pfd[n].fd = m.procs[i].probe;
-			pfd[n].events = POLLIN;
-			slot_of[n++] = i;
+		for (i = 0; i < m.nprocs && n + 1 < (int)nitems(pfd); i++) {
+			if (m.procs[i].probe != -1) {
+				pfd[n].fd = m.procs[i].probe;
+				pfd[n].events = POLLIN;
+				slot_of[n++] = i;
+			}
+			if (m.procs[i].ctl != -1) {
+				pfd[n].fd = m.procs[i].ctl;
+				pfd[n].events = POLLIN;
+				slot_of[n++] = i;
+			}
 		}
 		if (poll(pfd, (nfds_t)n, wait) == -1 && errno != EINTR)
 			fatal("poll");
-		for (i = 1; i < n; i++)
-			if (pfd[i].revents != 0 &&
-			    m.procs[slot_of[i]].probe == pfd[i].fd)
+		for (i = 1; i < n; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if (m.procs[slot_of[i]].probe == pfd[i].fd)
 				proc_probe(&m, slot_of[i]);
+			else if (m.procs[slot_of[i]].ctl == pfd[i].fd)
+				proc_xfer(&m, slot_of[i]);
+		}
 		if (pfd[0].revents != 0)
 			master_signal(&m);
 	}

@@ -40,6 +40,7 @@ struct wproc {
 	uint64_t	 started;	/* mono ms */
 	uint64_t	 kill_at;	/* STARTING/DRAINING deadline, mono ms */
 	int		 probe;		/* master's end of the probe, or -1 */
+	int		 ctl;		/* hand-over channel, or -1 */
 	size_t		 probe_len;
 	uint8_t		 probe_buf[MSG_HDR_LEN + 8];
 	int		 hung;		/* killed for a stale heartbeat */
@@ -83,6 +84,7 @@ struct master {
 	int			 quick;		/* SIGQUIT */
 	int			 exit_code;
 	uint64_t		 next_tick;	/* once-a-second chores */
+	int			 rr;		/* hand-over round robin */
 	uint64_t		 next_watchdog;
 	char			 last_status[128];
 };
@@ -93,13 +95,14 @@ int	master_main(struct msgd_conf *, int);
 int	proc_spawn(struct master *, struct gen *, int);
 void	proc_reap(struct master *);
 void	proc_probe(struct master *, int);
-void	proc_drain(struct master *, int, uint64_t);
+void	proc_drain(struct master *, int, uint64_t, int);
+void	proc_xfer(struct master *, int);
 void	proc_kill_all(struct master *, int);
 int	proc_count(struct master *, const struct gen *, enum wstate);
 void	proc_respawn_due(struct master *, uint64_t, int *);
 void	proc_check_health(struct master *, uint64_t);
 int	gen_all_serving(struct master *, const struct gen *);
-void	gen_drain(struct master *, struct gen *, int);
+void	gen_drain(struct master *, struct gen *, int, int);
 struct gen *gen_new(struct master *, struct msgd_conf *, char *, size_t);
 void	gen_free(struct master *, struct gen *);
 void	gen_collect(struct master *);

@@ -19,6 +19,7 @@
 #include "net.h"
 #include "sdnotify.h"
 #include "util.h"
+#include "xfer.h"
 
 #define RESPAWN_SECOND_MS	1000	/* after the second young death */
 #define YOUNG_DEATHS_THROTTLE	3	/* then respawn_throttle applies */
@@ -120,11 +121,12 @@ gen_collect(struct master *m)
 
 /* The fds a worker child keeps; everything else of the master is closed. */
 static void
-child_close_fds(const struct gen *g, int probe)
+child_close_fds(const struct gen *g, int probe, int ctl)
 {
-	int	keep[CONF_LISTEN_MAX + 1], n = 0, i, j, t, lo;
+	int	keep[2 * CONF_LISTEN_MAX + 2], n = 0, i, j, t, lo;
 
 	keep[n++] = probe;
+	keep[n++] = ctl;
 	for (i = 0; i < g->nls; i++)
 		if (g->ls[i].fd > STDERR_FILENO)
 			keep[n++] = g->ls[i].fd;
@@ -168,7 +170,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	uint8_t			 ping[MSG_HDR_LEN];
 	struct msg_hdr		 h;
 	pid_t			 pid;
-	int			 idx, sv[2];
+	int			 idx, sv[2], cv[2];
 
 	if ((idx = proc_free_slot(m)) == -1) {
 		log_warnx("no free worker slot for worker %d", pos);
@@ -181,12 +183,21 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);
 	}
+	if (xfer_pair(cv) == -1) {
+		log_warn("socketpair for worker %d", pos);
+		close(sv[0]);
+		close(sv[1]);
+		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		return (-1);
+	}
 	pid = fork();
 	if (pid == -1) {
 		/* Out of processes or memory: back off, never spin. */
 		log_warn("fork for worker %d", pos);
 		close(sv[0]);
 		close(sv[1]);
+		close(cv[0]);
+		close(cv[1]);
 		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);
 	}
@@ -197,7 +208,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		 * the worker instead of killing it half-started.
 		 */
 		sdnotify_forget();
-		child_close_fds(g, sv[1]);
+		child_close_fds(g, sv[1], cv[1]);
 		memset(&a, 0, sizeof(a));
 		a.slot = idx;
 		a.pos = pos;
@@ -207,10 +218,12 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		a.nls = g->nls;
 		a.stats = &m->stats;
 		a.probe = sv[1];
+		a.ctl = cv[1];
 		a.priv = &g->priv;
 		worker_main(&a);
 	}
 	close(sv[1]);
+	close(cv[1]);
 	memset(&h, 0, sizeof(h));
 	h.version = MSG_VERSION;
 	h.opcode = MSG_OP_PING;
@@ -228,11 +241,20 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	p->started = mono_ms();
 	p->kill_at = p->started + PROBE_TIMEOUT_MS;
 	p->probe = sv[0];
+	p->ctl = cv[0];
 	g->pos[pos].proc = idx;
 	g->pos[pos].respawn_at = 0;
 	log_debug("worker %d (pid %ld, slot %d, generation %llu) started", pos,
 	    (long)pid, idx, (unsigned long long)g->id);
 	return (0);
+}
+
+static void
+proc_close_ctl(struct wproc *p)
+{
+	if (p->ctl != -1)
+		close(p->ctl);
+	p->ctl = -1;
 }
 
 static void
@@ -282,15 +304,18 @@ proc_probe(struct master *m, int idx)
 		master_ready(m);
 }
 
-/* Tell slot idx to finish what it has and exit; SIGKILL at deadline. */
+/*
+ * Tell slot idx to finish what it has and exit (handoff: giving its
+ * connections to the serving generation); SIGKILL at deadline.
+ */
 void
-proc_drain(struct master *m, int idx, uint64_t deadline)
+proc_drain(struct master *m, int idx, uint64_t deadline, int handoff)
 {
 	struct wproc	*p = &m->procs[idx];
 
 	if (p->state == W_FREE || p->state == W_DRAINING)
 		return;
-	if (kill(p->pid, SIGTERM) == -1 && errno != ESRCH)
+	if (kill(p->pid, handoff ? SIGUSR2 : SIGTERM) == -1 && errno != ESRCH)
 		log_warn("kill worker %d (pid %ld)", p->pos, (long)p->pid);
 	proc_close_probe(p);
 	p->state = W_DRAINING;
@@ -299,7 +324,7 @@ proc_drain(struct master *m, int idx, uint64_t deadline)
 
 /* Drain every worker of g (quick: SIGKILL now). */
 void
-gen_drain(struct master *m, struct gen *g, int quick)
+gen_drain(struct master *m, struct gen *g, int quick, int handoff)
 {
 	uint64_t	deadline;
 	int		i;
@@ -313,7 +338,45 @@ gen_drain(struct master *m, struct gen *g, int quick)
 			m->procs[i].state = W_DRAINING;
 			m->procs[i].kill_at = UINT64_MAX;
 		} else
-			proc_drain(m, i, deadline);
+			proc_drain(m, i, deadline, handoff);
+	}
+}
+
+/*
+ * A retiring worker hands over connections: pass each to a serving
+ * worker of the current generation (round robin).  With nobody to take
+ * it (stopping), the connection is closed: the client sees its end.
+ */
+void
+proc_xfer(struct master *m, int idx)
+{
+	struct xfer_info	 info;
+	struct wproc		*t;
+	int			 fd, rc, k, n, sent;
+
+	for (n = 0; n < 64; n++) {
+		rc = xfer_recv(m->procs[idx].ctl, &fd, &info);
+		if (rc == 0)
+			return;
+		if (rc == 2)
+			continue;
+		if (rc == -1) {
+			close(m->procs[idx].ctl);
+			m->procs[idx].ctl = -1;
+			return;
+		}
+		sent = 0;
+		for (k = 0; k < m->nprocs && !sent && !m->stopping; k++) {
+			m->rr = (m->rr + 1) % m->nprocs;
+			t = &m->procs[m->rr];
+			if (t->state != W_SERVING || t->gen != m->cur ||
+			    t->ctl == -1 || m->rr == idx)
+				continue;
+			sent = xfer_send(t->ctl, fd, &info) == 0;
+		}
+		if (!sent)
+			log_debug("a handed-over connection found no worker");
+		close(fd);	/* ours; the receiver has its own */
 	}
 }
 
@@ -472,6 +535,9 @@ proc_reap(struct master *m)
 			continue;
 		}
 		p = &m->procs[idx];
+		/* What it handed over just before exiting is still queued. */
+		if (p->ctl != -1)
+			proc_xfer(m, idx);
 		dead = *p;
 		/* Fold before anything can reuse the slot. */
 		memset(&fi, 0, sizeof(fi));
@@ -480,8 +546,10 @@ proc_reap(struct master *m)
 		m->procs[idx].state = W_FREE;	/* not a worker any more */
 		proc_kill_adopted(m);
 		proc_close_probe(p);
+		proc_close_ctl(p);
 		memset(p, 0, sizeof(*p));
 		p->probe = -1;
+		p->ctl = -1;
 		if (dead.pos < dead.gen->npos &&
 		    dead.gen->pos[dead.pos].proc == idx)
 			dead.gen->pos[dead.pos].proc = -1;

@@ -239,7 +239,7 @@ gen_retire(struct master *m, struct gen *g)
 			return;
 		}
 	/* Too many draining at once: the oldest goes now. */
-	gen_drain(m, m->old[0], 1);
+	gen_drain(m, m->old[0], 1, 0);
 	log_warnx("more than %zu generations draining: killing generation "
 	    "%llu", nitems(m->old), (unsigned long long)m->old[0]->id);
 	m->old[0]->doomed = 1;
@@ -267,7 +267,8 @@ reload_commit(struct master *m)
 	m->cur = m->next;
 	m->next = NULL;
 	master_unbind_gen(m, old);
-	gen_drain(m, old, 0);
+	/* Its connections move to the new workers: nobody sees a close. */
+	gen_drain(m, old, 0, 1);
 	gen_retire(m, old);
 	log_setlevel(m->cur->conf->log_level);
 	stats_set_master(&m->stats, m->cur->npos, m->cur->id);
@@ -290,7 +291,8 @@ reload_rollback(struct master *m, const char *why)
 		return;
 	m->next = NULL;
 	master_unbind_gen(m, g);
-	gen_drain(m, g, 0);
+	/* What the new workers accepted goes back to the old ones. */
+	gen_drain(m, g, 0, 1);
 	gen_retire(m, g);
 	snprintf(msg, sizeof(msg), "rolled back: %s; keeping generation %llu",
 	    why, (unsigned long long)m->cur->id);

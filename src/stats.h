@@ -31,7 +31,7 @@
 #include "hist.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		4
+#define STATS_LAYOUT		5
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
@@ -54,6 +54,12 @@
 	    "Connections closed")					\
 	X(conn_busy, "connections_rejected", "", COUNTER, "connections", \
 	    "Connections refused with BUSY at max_connections")	\
+	X(conn_handed_off, "connections_handed_off", "", COUNTER,	\
+	    "connections", "Connections given to the next generation "	\
+	    "(counted closed here)")					\
+	X(conn_adopted, "connections_adopted", "", COUNTER,		\
+	    "connections", "Connections taken over from an old worker " \
+	    "(counted accepted here)")					\
 	X(idle_timeouts, "idle_timeouts", "", COUNTER, "connections",	\
 	    "Connections closed by idle_timeout")			\
 	X(read_timeouts, "read_timeouts", "", COUNTER, "connections",	\

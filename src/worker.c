@@ -57,6 +57,10 @@ struct worker {
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
 	int			 drain_requested;
+	int			 drain_handoff;	/* hand connections over */
+	struct ctl_ev {
+		enum ev_kind	 kind;	/* EV_CTL */
+	}			 ctlev;
 	int			 quit;
 };
 
@@ -208,6 +212,48 @@ worker_accept(struct worker *w, struct wlistener *wl)
 	}
 }
 
+/* Take the connections the master passes us from retiring workers. */
+static void
+worker_adopt(struct worker *w)
+{
+	struct sockaddr_storage	ss;
+	struct xfer_info	info;
+	int			fd, i, rc;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		if ((rc = xfer_recv(w->env.handoff_fd, &fd, &info)) == 0)
+			return;
+		if (rc == 2)
+			continue;
+		if (rc == -1) {
+			/* The master is gone: no more hand-overs. */
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->env.handoff_fd,
+			    NULL);
+			close(w->env.handoff_fd);
+			w->env.handoff_fd = -1;
+			return;
+		}
+		xfer_peer(&info, &ss);
+		if (w->drain_deadline != 0) {
+			/*
+			 * Sent to us before we were retired: pass it back for
+			 * a serving worker (closing it would drop its client).
+			 */
+			if (!w->drain_handoff ||
+			    xfer_send(w->env.handoff_fd, fd, &info) == -1)
+				log_debug("a handed-over connection is closed "
+				    "by a stopping worker");
+			close(fd);
+			continue;
+		}
+		if (!worker_allowed(w, (struct sockaddr *)&ss) ||
+		    w->env.nconns >= w->conf->max_connections ||
+		    conn_adopt(&w->env, fd, &info, w->restricted &&
+		    !net_is_loopback((struct sockaddr *)&ss)) == -1)
+			close(fd);
+	}
+}
+
 /* Begin a graceful stop: no new connections, finish what was read. */
 static void
 worker_drain(struct worker *w)
@@ -232,7 +278,8 @@ worker_drain(struct worker *w)
 	 * always races a request the client may be sending just then.
 	 */
 	conn_drain_all(&w->env, w->conf->shutdown_timeout_ms / 2 <
-	    DRAIN_GRACE_MS ? w->conf->shutdown_timeout_ms / 2 : DRAIN_GRACE_MS);
+	    DRAIN_GRACE_MS ? w->conf->shutdown_timeout_ms / 2 : DRAIN_GRACE_MS,
+	    w->drain_handoff);
 }
 
 static void
@@ -247,6 +294,11 @@ worker_signal(struct worker *w)
 			/* Acted on after the event batch: draining closes
 			 * connections the batch may still point at. */
 			w->drain_requested = 1;
+			break;
+		case SIGUSR2:
+			/* Retired by a reload: hand connections over. */
+			w->drain_requested = 1;
+			w->drain_handoff = 1;
 			break;
 		case SIGQUIT:
 			w->quit = 1;
@@ -289,6 +341,7 @@ worker_signals(pid_t master)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
@@ -390,6 +443,16 @@ worker_main(const struct worker_args *a)
 		w.lis[i].l = &a->ls[i];
 	}
 	worker_listen(&w, 1);
+	/* Connections handed over by old workers arrive on ctl. */
+	w.env.handoff_fd = a->ctl;
+	if (a->ctl != -1) {
+		w.ctlev.kind = EV_CTL;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = &w.ctlev;
+		if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, a->ctl, &ev) == -1)
+			fatal("epoll_ctl(ctl)");
+	}
 	/* The master's PING on this private connection says we serve. */
 	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
@@ -445,6 +508,9 @@ worker_main(const struct worker_args *a)
 					udp_event(&w.udp, &w.env,
 					    ((struct wlistener *)kind)->l->fd);
 				break;
+			case EV_CTL:
+				worker_adopt(&w);
+				break;
 			case EV_JOB:
 				w.ops.now = w.env.now;
 				exec_event(&w.exec, (struct exec_fd *)kind,
@@ -460,6 +526,7 @@ worker_main(const struct worker_args *a)
 			log_info("recycling after %llu requests (max_requests)",
 			    (unsigned long long)w.env.answered);
 			w.drain_requested = 1;
+			w.drain_handoff = 1;
 		}
 		if (w.drain_requested) {
 			w.drain_requested = 0;
@@ -468,6 +535,9 @@ worker_main(const struct worker_args *a)
 		if (w.drain_deadline == 0)
 			stats_slot_state(w.slot, STATS_IDLE);
 	}
+	/* Connections still queued for us go back before we exit. */
+	if (w.env.handoff_fd != -1)
+		worker_adopt(&w);
 	if (w.env.nconns > 0)
 		log_info("stopping with %u connections still open",
 		    w.env.nconns);

@@ -30,6 +30,7 @@ struct worker_args {
 	int			 nls;
 	struct stats_seg	*stats;
 	int			 probe;		/* socketpair end: master's PING */
+	int			 ctl;		/* connections handed over */
 	const struct priv	*priv;
 };
 

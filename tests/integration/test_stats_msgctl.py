@@ -43,6 +43,8 @@ PROM_NAMES = {"conn_accepted": "msgd_connections_accepted_total",
               "conn_active": "msgd_connections_active",
               "conn_closed": "msgd_connections_closed_total",
               "conn_busy": "msgd_connections_rejected_total",
+              "conn_handed_off": "msgd_connections_handed_off_total",
+              "conn_adopted": "msgd_connections_adopted_total",
               "bytes_in": "msgd_bytes_received_total",
               "bytes_out": "msgd_bytes_sent_total",
               "proto_errors": "msgd_protocol_errors_total"}

@@ -1,0 +1,121 @@
+/*
+ * xfer.c: descriptors over a unix SOCK_SEQPACKET socketpair.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xfer.h"
+
+/*
+ * A non-blocking, close-on-exec pair.  A stream, not SOCK_SEQPACKET: unix
+ * datagram-style sockets queue at most net.unix.max_dgram_qlen (10)
+ * messages, and a worker retiring with hundreds of connections must not
+ * meet EAGAIN.  Boundaries still hold: the kernel never reads past a
+ * segment that carries descriptors, and every message is one small send.
+ */
+int
+xfer_pair(int *sv)
+{
+	return (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv));
+}
+
+/* Send fd with info; 0, or -1 (EAGAIN: the receiver is behind). */
+int
+xfer_send(int ctl, int fd, const struct xfer_info *info)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)(uintptr_t)info;
+	iov.iov_len = sizeof(*info);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return (sendmsg(ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	    (ssize_t)sizeof(*info) ? 0 : -1);
+}
+
+/*
+ * Receive one descriptor (close-on-exec) and its info.  Returns 1, 0 when
+ * nothing is waiting, -1 when the channel is gone or out of step (a
+ * descriptor that came with a bad message is closed).
+ */
+int
+xfer_recv(int ctl, int *fd, struct xfer_info *info)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	ssize_t		 n;
+	union {
+		char		buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+
+	*fd = -1;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = info;
+	iov.iov_len = sizeof(*info);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n == -1)
+		return (errno == EAGAIN || errno == EINTR ? 0 : -1);
+	if (n == 0)
+		return (-1);	/* the other side is gone */
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+	    cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION ||
+	    (mh.msg_flags & MSG_CTRUNC) || *fd == -1) {
+		/* Out of step: nothing after this can be trusted. */
+		if (*fd != -1)
+			close(*fd);
+		*fd = -1;
+		return (-1);
+	}
+	return (1);
+}
+
+/* The peer as a sockaddr again (for the allow list and protected mode). */
+void
+xfer_peer(const struct xfer_info *info, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (info->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(info->port);
+		memcpy(&sin->sin_addr, info->addr, 4);
+	} else if (info->family == AF_INET6) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(info->port);
+		memcpy(&sin6->sin6_addr, info->addr, 16);
+	} else
+		ss->ss_family = AF_UNIX;
+}

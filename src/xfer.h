@@ -1,0 +1,32 @@
+/*
+ * xfer.h: pass a client connection between processes (SCM_RIGHTS over a
+ * SOCK_SEQPACKET socketpair).  On a reload the old workers hand their
+ * connections, through the master, to the new generation instead of
+ * closing them: a client never sees its connection end, so no request can
+ * race a close.
+ */
+#ifndef MSGD_XFER_H
+#define MSGD_XFER_H
+
+#include <sys/socket.h>
+#include <stdint.h>
+
+#define XFER_VERSION	1
+
+/* What travels with the descriptor. */
+struct xfer_info {
+	uint8_t		version;
+	uint8_t		authed;		/* passed AUTH with digest below */
+	uint8_t		family;		/* the peer, compact */
+	uint8_t		pad;
+	uint16_t	port;
+	uint8_t		addr[16];
+	uint8_t		digest[32];	/* the token it authenticated with */
+};
+
+int	xfer_pair(int *);
+int	xfer_send(int, int, const struct xfer_info *);
+int	xfer_recv(int, int *, struct xfer_info *);
+void	xfer_peer(const struct xfer_info *, struct sockaddr_storage *);
+
+#endif /* MSGD_XFER_H */
