@@ -7,7 +7,18 @@
 
 #include "buf.h"
 
-#define BUF_MIN	4096
+#define BUF_STD		16384	/* the block every small buffer uses */
+#define BUF_EXACT	65536	/* above this, grow to the size needed */
+#define BUF_CACHE_MAX	64	/* standard blocks kept per process */
+
+/*
+ * Standard blocks given back by released buffers, for the next request:
+ * a connection takes a block for a request and returns it when idle, so
+ * an idle connection holds no buffer and a busy one costs no malloc.
+ * One per process (each worker is single-threaded); at most 1 MiB.
+ */
+static uint8_t	*buf_cache[BUF_CACHE_MAX];
+static int	 buf_ncache;
 
 /*
  * Make room for n more bytes after len.  Consumed space at the front is
@@ -29,14 +40,29 @@ buf_reserve(struct buf *b, size_t n)
 		if (buf_room(b) >= n)
 			return (0);
 	}
-	if (n > SIZE_MAX - b->len) {
+	if (n > SIZE_MAX - b->len - 4096) {
 		errno = ENOMEM;
 		return (-1);
 	}
 	need = b->len + n;
-	ncap = b->cap < BUF_MIN ? BUF_MIN : b->cap;
-	while (ncap < need)
-		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	if (b->data == NULL && need <= BUF_STD && buf_ncache > 0) {
+		b->data = buf_cache[--buf_ncache];
+		b->cap = BUF_STD;
+		return (0);
+	}
+	ncap = b->cap < BUF_STD ? BUF_STD : b->cap;
+	if (ncap < need) {
+		/*
+		 * Gradual growth doubles (appends stay amortised O(1)); one
+		 * big jump (a large frame whose size the header gave) gets
+		 * what it needs, page-rounded, not twice that.
+		 */
+		if (need > ncap * 2 && need > BUF_EXACT)
+			ncap = (need + 4095) & ~(size_t)4095;
+		else
+			while (ncap < need)
+				ncap *= 2;
+	}
 	if ((p = realloc(b->data, ncap)) == NULL)
 		return (-1);
 	b->data = p;
@@ -54,6 +80,16 @@ buf_append(struct buf *b, const void *p, size_t n)
 	memcpy(b->data + b->len, p, n);
 	b->len += n;
 	return (0);
+}
+
+/* Swap the contents of two buffers (a response built in the input). */
+void
+buf_swap(struct buf *a, struct buf *b)
+{
+	struct buf	t = *a;
+
+	*a = *b;
+	*b = t;
 }
 
 /* Drop n bytes from the front; an emptied buffer rewinds to offset 0. */
@@ -75,11 +111,15 @@ buf_truncate(struct buf *b, size_t len)
 		b->off = b->len = 0;
 }
 
-/* Free the storage; the struct stays usable and empty. */
+/* Free the storage (a standard block goes to the cache); stays usable. */
 void
 buf_release(struct buf *b)
 {
-	free(b->data);
+	if (b->data != NULL && b->cap == BUF_STD &&
+	    buf_ncache < BUF_CACHE_MAX)
+		buf_cache[buf_ncache++] = b->data;
+	else
+		free(b->data);
 	b->data = NULL;
 	b->off = b->len = b->cap = 0;
 }

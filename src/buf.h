@@ -26,5 +26,6 @@ int	buf_append(struct buf *, const void *, size_t);
 void	buf_consume(struct buf *, size_t);
 void	buf_truncate(struct buf *, size_t);
 void	buf_release(struct buf *);
+void	buf_swap(struct buf *, struct buf *);
 
 #endif /* MSGD_BUF_H */

@@ -21,32 +21,61 @@ static enum msg_status	op_get(const struct op_req *, struct op_res *);
 static enum msg_status	op_list(const struct op_req *, struct op_res *);
 static enum msg_status	op_del(const struct op_req *, struct op_res *);
 static enum msg_status	op_exec(const struct op_req *, struct op_res *);
+static const char	*ops_refuse(const struct ops_env *,
+			    const struct op_client *, const struct op_def *);
+
+static void	upper_inplace(uint8_t *, size_t);
+static void	echo_inplace(uint8_t *, size_t);
 
 /* Opcodes this server answers; anything else is UNKNOWN_OP. */
 static const struct op_def ops[] = {
-	{ MSG_OP_PING,	"PING",	OP_UDP_OK,			op_ping },
-	{ MSG_OP_ECHO,	"ECHO",	OP_UDP_OK | OP_NEEDS_AUTH,	op_echo },
-	{ MSG_OP_UPPER,	"UPPER", OP_UDP_OK | OP_NEEDS_AUTH,	op_upper },
-	{ MSG_OP_TIME,	"TIME",	OP_UDP_OK | OP_NEEDS_AUTH,	op_time },
-	{ MSG_OP_STATS,	"STATS", OP_NEEDS_AUTH,			op_stats },
-	{ MSG_OP_AUTH,	"AUTH",	0,				op_auth },
-	{ MSG_OP_PUT,	"PUT",	OP_NEEDS_AUTH,			op_put },
-	{ MSG_OP_GET,	"GET",	OP_NEEDS_AUTH,			op_get },
-	{ MSG_OP_LIST,	"LIST",	OP_NEEDS_AUTH,			op_list },
-	{ MSG_OP_DEL,	"DEL",	OP_NEEDS_AUTH,			op_del },
-	{ MSG_OP_EXEC,	"EXEC",	OP_NEEDS_AUTH,			op_exec },
+	{ MSG_OP_PING,	"PING",	OP_UDP_OK,		op_ping, NULL },
+	{ MSG_OP_ECHO,	"ECHO",	OP_UDP_OK | OP_NEEDS_AUTH, op_echo,
+	    echo_inplace },
+	{ MSG_OP_UPPER,	"UPPER", OP_UDP_OK | OP_NEEDS_AUTH, op_upper,
+	    upper_inplace },
+	{ MSG_OP_TIME,	"TIME",	OP_UDP_OK | OP_NEEDS_AUTH, op_time, NULL },
+	{ MSG_OP_STATS,	"STATS", OP_NEEDS_AUTH,		op_stats, NULL },
+	{ MSG_OP_AUTH,	"AUTH",	0,			op_auth, NULL },
+	{ MSG_OP_PUT,	"PUT",	OP_NEEDS_AUTH,		op_put, NULL },
+	{ MSG_OP_GET,	"GET",	OP_NEEDS_AUTH,		op_get, NULL },
+	{ MSG_OP_LIST,	"LIST",	OP_NEEDS_AUTH,		op_list, NULL },
+	{ MSG_OP_DEL,	"DEL",	OP_NEEDS_AUTH,		op_del, NULL },
+	{ MSG_OP_EXEC,	"EXEC",	OP_NEEDS_AUTH,		op_exec, NULL },
 };
 
-/* Find an opcode's entry; the table is short, so a scan is cheapest. */
+/* Opcode -> entry, one load per request (built on first use). */
+static const struct op_def *op_table[256];
+static int op_table_ready;
+
 static const struct op_def *
 op_index(uint8_t op)
 {
 	size_t	i;
 
-	for (i = 0; i < nitems(ops); i++)
-		if (ops[i].op == op)
-			return (&ops[i]);
-	return (NULL);
+	if (!op_table_ready) {
+		for (i = 0; i < nitems(ops); i++)
+			op_table[ops[i].op] = &ops[i];
+		op_table_ready = 1;
+	}
+	return (op_table[op]);
+}
+
+/* ECHO in place: the value is the answer as it is. */
+static void
+echo_inplace(uint8_t *p, size_t len)
+{
+}
+
+/* ASCII a-z to A-Z where the value lies. */
+static void
+upper_inplace(uint8_t *p, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] >= 'a' && p[i] <= 'z')
+			p[i] = (uint8_t)(p[i] - 32);
 }
 
 const struct op_def *
@@ -230,6 +259,14 @@ op_exec(const struct op_req *rq, struct op_res *rs)
 	if (st == MSG_ST_OK)
 		rs->oc->deferred = 1;
 	return (st);
+}
+
+/* May this client run def at all (for callers that skip ops_dispatch)? */
+int
+ops_allowed(const struct ops_env *env, const struct op_client *cl,
+    const struct op_def *def)
+{
+	return (ops_refuse(env, cl, def) == NULL);
 }
 
 /*

@@ -68,14 +68,24 @@ struct op_res {
 
 typedef enum msg_status (*op_handler)(const struct op_req *, struct op_res *);
 
+/*
+ * An operation whose answer value is its request value transformed in
+ * place (ECHO, UPPER) may answer without a copy: the connection turns the
+ * request frame into the response frame where it lies.
+ */
+typedef void (*op_inplace)(uint8_t *, size_t);
+
 struct op_def {
 	uint8_t		 op;
 	const char	*name;
 	unsigned int	 flags;
 	op_handler	 fn;
+	op_inplace	 inplace;	/* NULL: answers are built */
 };
 
 const struct op_def *ops_lookup(uint8_t);
+int	ops_allowed(const struct ops_env *, const struct op_client *,
+	    const struct op_def *);
 int	ops_dispatch(const struct ops_env *, const struct op_client *,
 	    const struct msg_hdr *, const uint8_t *, struct buf *,
 	    struct op_outcome *);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,13 @@ worker_main(const struct worker_args *a)
 	proctitle_set("msgd: worker %d", a->pos);
 
 	w.sigfd = worker_signals(getppid());
+	/*
+	 * Large bodies come and go with requests: keep their memory in the
+	 * heap instead of mmap/munmap and trimming each time (page faults on
+	 * every large request otherwise).  Bounded by what max_body allows.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if (priv_drop(a->priv, cause, sizeof(cause)) == -1) {
 		log_warnx("cannot drop privileges to %s: %s",
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
