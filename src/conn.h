@@ -44,6 +44,8 @@ struct conn_env {
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
 	uint64_t		answered;	/* frames answered */
+	uint64_t		pend_in;	/* bytes not yet in the slot */
+	uint64_t		pend_out;
 	int			handoff_fd;	/* to the master, -1: none */
 	int			handoff;	/* draining by handing over */
 	uint64_t		auth_log_sec;	/* rate limit of that log */
@@ -63,5 +65,6 @@ int	conn_expire(struct conn_env *);
 void	conn_drain_all(struct conn_env *, uint32_t, int);
 int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
 void	conn_close_all(struct conn_env *);
+void	conn_publish(struct conn_env *);
 
 #endif /* MSGD_CONN_H */

@@ -146,6 +146,9 @@ op_stats(const struct op_req *rq, struct op_res *rs)
 		rs->msg = "statistics are not available";
 		return (MSG_ST_INTERNAL);
 	}
+	/* Our own slot first: what we counted but not yet published. */
+	if (rq->env->publish != NULL)
+		rq->env->publish(rq->env->publish_arg);
 	if (stats_snapshot(rq->env->stats, &sn, cause, sizeof(cause)) == -1) {
 		rs->msg = cause;
 		return (MSG_ST_INTERNAL);

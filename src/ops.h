@@ -29,6 +29,8 @@ struct ops_env {
 	struct exec_ctx		*exec;		/* NULL: exec disabled */
 	exec_done_fn		 exec_done;	/* the connection's callback */
 	uint64_t		 now;		/* loop time, ms */
+	void			(*publish)(void *);	/* pending counters */
+	void			*publish_arg;
 };
 
 /* Who is asking, as far as the operations care. */

@@ -25,7 +25,8 @@
 #include "stats.h"
 #include "util.h"
 
-#define SNAP_TRIES	1000	/* per slot, then the copy is marked torn */
+#define SNAP_BUDGET_US	10000	/* per slot, then the copy is marked torn */
+#define SNAP_SPINS	64	/* tries before yielding the CPU */
 #define SNAP_ROUNDS	100	/* whole-segment retries around a fold */
 
 /* Offsets of the histogram's parts, relative to a HISTOGRAM descriptor. */
@@ -646,22 +647,31 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 }
 
 /*
- * Copy one slot under its sequence counter; 0 if consistent.  A writer
- * stopped mid-update (SIGSTOP, hung) leaves the counter odd for good: the
- * last try copies anyway and says so (-1), so a stuck worker still shows.
+ * Copy one slot under its sequence counter; 0 if consistent.  Retry for
+ * up to SNAP_BUDGET_US: a writer flat out updates every microsecond or
+ * so, and a copy must fall between two updates (spin first, then yield).
+ * A writer stopped mid-update (SIGSTOP, hung) leaves the counter odd for
+ * good: the last try copies anyway and says so (-1), so a stuck worker
+ * still shows.
  */
 static int
 copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 {
-	uint64_t	a, b;
-	int		i;
+	uint64_t	a, b, deadline = 0;
+	int		i, last = 0;
 
-	for (i = 0; i < SNAP_TRIES; i++) {
-		a = atomic_load_explicit(&s->seq, memory_order_acquire);
-		if ((a & 1) && i + 1 < SNAP_TRIES) {
-			sched_yield();
-			continue;
+	for (i = 0; !last; i++) {
+		if (i >= SNAP_SPINS) {
+			if (deadline == 0)
+				deadline = mono_us() + SNAP_BUDGET_US;
+			else if ((i & 15) == 0 && mono_us() >= deadline)
+				last = 1;
+			if (!last)
+				sched_yield();
 		}
+		a = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if ((a & 1) && !last)
+			continue;
 		memcpy(dst, (const void *)s, size);
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&s->seq, memory_order_relaxed);

@@ -138,7 +138,7 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 	buf_truncate(&u->out, 0);
 	for (i = 0; i < n; i++) {
 		STATS_ADD(env->slot, udp_received, 1);
-		STATS_ADD(env->slot, bytes_in, in[i].msg_len);
+		env->pend_in += in[i].msg_len;
 		off[i] = buf_used(&u->out);
 		if (in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			STATS_ADD(env->slot, udp_dropped, 1);
@@ -170,6 +170,6 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 			break;
 		}
 		for (n = i; n < i + sent; n++)
-			STATS_ADD(env->slot, bytes_out, out[n].msg_len);
+			env->pend_out += out[n].msg_len;
 	}
 }

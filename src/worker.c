@@ -213,6 +213,13 @@ worker_accept(struct worker *w, struct wlistener *wl)
 	}
 }
 
+/* For the STATS op: publish this worker's pending counters. */
+static void
+worker_publish(void *arg)
+{
+	conn_publish(arg);
+}
+
 /* Take the connections the master passes us from retiring workers. */
 static void
 worker_adopt(struct worker *w)
@@ -427,6 +434,8 @@ worker_main(const struct worker_args *a)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
+	w.ops.publish = worker_publish;
+	w.ops.publish_arg = &w.env;
 	w.env.now = mono_ms();
 	if (conf->exec_enabled) {
 		exec_init(&w.exec, w.epfd, conf, w.slot->exec_pgid);
@@ -540,6 +549,7 @@ worker_main(const struct worker_args *a)
 			w.drain_requested = 0;
 			worker_drain(&w);
 		}
+		conn_publish(&w.env);
 		if (w.drain_deadline == 0)
 			stats_slot_state(w.slot, STATS_IDLE);
 	}
@@ -550,6 +560,7 @@ worker_main(const struct worker_args *a)
 		log_info("stopping with %u connections still open",
 		    w.env.nconns);
 	conn_close_all(&w.env);
+	conn_publish(&w.env);
 	if (w.ops.exec != NULL)
 		exec_shutdown(&w.exec);
 	log_debug("exiting");
