@@ -23,6 +23,7 @@
 #define CONN_READ_CHUNK		16384	/* bytes asked of one read() */
 #define CONN_READS_PER_EVENT	8	/* fairness between connections */
 #define CONN_LINGER_MAX		65536	/* input discarded while closing */
+#define CONN_HANDOFF_RETRY_MS	10	/* hand-over channel full: wait */
 
 #define CF_CLOSING	0x01	/* answer what is queued, then close */
 #define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
@@ -221,6 +222,9 @@ conn_flush(struct conn_env *env, struct conn *c)
 {
 	ssize_t	n;
 
+	/* What goes out now is counted first (a crash loses no answer). */
+	if (buf_used(&c->out) > 0)
+		conn_publish(env);
 	while (buf_used(&c->out) > 0) {
 		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
 		    MSG_NOSIGNAL);
@@ -232,7 +236,7 @@ conn_flush(struct conn_env *env, struct conn *c)
 			return (-1);
 		}
 		buf_consume(&c->out, (size_t)n);
-		env->pend_out += (uint64_t)n;
+		STATS_PEND(&env->pend, env->slot, bytes_out, (uint64_t)n);
 	}
 	if (buf_used(&c->out) == 0)
 		buf_release(&c->out);
@@ -341,7 +345,7 @@ conn_process(struct conn_env *env, struct conn *c)
 			cl.udp = 0;
 			cl.conn = c;
 			if (conn_inplace(env, c, &mp, &cl)) {
-				STATS_REQUEST(env->slot, mp.hdr.opcode,
+				STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode,
 				    MSG_ST_OK, STATS_CLOCK() - t0);
 				env->slot->cur.active = 0;
 				env->answered++;
@@ -361,18 +365,18 @@ conn_process(struct conn_env *env, struct conn *c)
 				c->wait_id = mp.hdr.request_id;
 				c->wait_t0 = t0;
 				c->flags |= CF_WAITING;
-				STATS_ADD(env->slot, exec_started, 1);
+				STATS_PEND(&env->pend, env->slot, exec_started, 1);
 				return (done);
 			}
-			STATS_REQUEST(env->slot, mp.hdr.opcode, oc.st,
+			STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, oc.st,
 			    STATS_CLOCK() - t0);
 			env->answered++;
 			if (oc.denied)
-				STATS_ADD(env->slot, denied, 1);
+				STATS_PEND(&env->pend, env->slot, denied, 1);
 			if (oc.authed)
 				c->flags |= CF_AUTHED;
 			if (oc.auth_failed) {
-				STATS_ADD(env->slot, auth_failures, 1);
+				STATS_PEND(&env->pend, env->slot, auth_failures, 1);
 				conn_auth_failed(env, c);
 				c->flags |= CF_CLOSING;
 				buf_release(&c->in);
@@ -383,8 +387,8 @@ conn_process(struct conn_env *env, struct conn *c)
 			limit = env->max_body;
 			break;
 		case MSG_PARSE_ERROR:
-			STATS_ADD(env->slot, proto_errors, 1);
-			STATS_REQUEST(env->slot, mp.hdr.opcode, mp.status, 0);
+			STATS_PEND(&env->pend, env->slot, proto_errors, 1);
+			STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, mp.status, 0);
 			env->answered++;
 			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
 			    mp.hdr.request_id, mp.reason) == -1)
@@ -442,7 +446,7 @@ conn_read(struct conn_env *env, struct conn *c)
 		}
 		fresh = buf_used(&c->in) == 0 && c->skip == 0;
 		c->in.len += (size_t)n;
-		env->pend_in += (uint64_t)n;
+		STATS_PEND(&env->pend, env->slot, bytes_in, (uint64_t)n);
 		if ((done = conn_process(env, c)) == -1)
 			return (-1);
 		/*
@@ -481,8 +485,9 @@ conn_linger_read(struct conn *c)
 /*
  * Hand an idle connection to the master, for a worker of the new
  * generation.  The client notices nothing: what it sends meanwhile waits
- * in the socket for its new worker.  Returns -1 if it cannot be done
- * (then the connection is closed the usual way).
+ * in the socket for its new worker.  Returns 0 when handed over, -1 when
+ * the channel is full (try again soon), -2 when it cannot be done (then
+ * the connection is closed the usual way).
  */
 static int
 conn_handoff(struct conn_env *env, const struct conn *c)
@@ -490,7 +495,7 @@ conn_handoff(struct conn_env *env, const struct conn *c)
 	struct xfer_info	info;
 
 	if (env->handoff_fd == -1 || c->family == 0)
-		return (-1);
+		return (-2);
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
 	info.family = c->family;
@@ -502,7 +507,14 @@ conn_handoff(struct conn_env *env, const struct conn *c)
 		    sizeof(info.digest));
 	}
 	if (xfer_send(env->handoff_fd, c->fd, &info) == -1)
-		return (-1);
+		return (errno == EAGAIN || errno == ENOBUFS ? -1 : -2);
+	/*
+	 * An epoll registration belongs to the open file, not to our fd:
+	 * the socket lives on (in flight, then in the new worker), so our
+	 * close() would leave it in our epoll set, reporting events for a
+	 * connection we freed.  Remove it first.
+	 */
+	(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	STATS_ADD(env->slot, conn_handed_off, 1);
 	return (0);
 }
@@ -549,7 +561,7 @@ conn_touch(struct conn_env *env, struct conn *c)
 static int
 conn_settle(struct conn_env *env, struct conn *c)
 {
-	int	pending_in;
+	int	pending_in, rc;
 
 	/* Backpressure: pause or resume reading around the output limit. */
 	if (buf_used(&c->out) > env->output_limit)
@@ -571,9 +583,17 @@ conn_settle(struct conn_env *env, struct conn *c)
 	}
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
 	if (env->handoff && !pending_in && buf_used(&c->out) == 0 &&
-	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED)) &&
-	    conn_handoff(env, c) == 0)
-		return (-1);	/* handed over: only our copy closes */
+	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED))) {
+		if ((rc = conn_handoff(env, c)) == 0)
+			return (-1);	/* handed over: only our copy closes */
+		if (rc == -1) {
+			/* The channel is full: the master is behind. */
+			if (c->timer.list != &env->tl[CONN_TL_DRAIN])
+				timer_arm(&env->tl[CONN_TL_DRAIN], &c->timer,
+				    env->now);
+			return (0);
+		}
+	}
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
 	    (env->draining && !pending_in &&
@@ -634,10 +654,10 @@ conn_exec_done(struct exec_job *j, void *arg)
 	c->job = NULL;
 	c->flags &= ~CF_WAITING;
 	if (j->status == MSG_ST_TIMEOUT)
-		STATS_ADD(env->slot, exec_timeouts, 1);
+		STATS_PEND(&env->pend, env->slot, exec_timeouts, 1);
 	else if (j->status == MSG_ST_TOO_LARGE)
-		STATS_ADD(env->slot, exec_too_large, 1);
-	STATS_REQUEST(env->slot, MSG_OP_EXEC, j->status,
+		STATS_PEND(&env->pend, env->slot, exec_too_large, 1);
+	STATS_PEND_REQUEST(&env->pend, env->slot, MSG_OP_EXEC, j->status,
 	    STATS_CLOCK() - c->wait_t0);
 	env->answered++;
 	if (exec_result(j, &c->out, c->wait_id) == -1) {
@@ -762,7 +782,9 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 
 	env->draining = 1;
 	env->handoff = handoff && env->handoff_fd != -1;
-	timer_list_init(&env->tl[CONN_TL_DRAIN], grace_ms);
+	/* Handing over, the list only paces retries of a full channel. */
+	timer_list_init(&env->tl[CONN_TL_DRAIN], env->handoff ?
+	    CONN_HANDOFF_RETRY_MS : grace_ms);
 	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (!env->handoff)
@@ -772,22 +794,16 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 }
 
 /*
- * Byte counts go to the slot once per loop turn, in one section, not one
- * per read and write: fewer sections leave readers more room between
- * them (and cost less).
+ * Pending counter updates go to the slot in one section: before answers
+ * are sent and once per loop turn, not one section per update, which
+ * leaves readers room between sections (and costs less).
  */
 void
 conn_publish(struct conn_env *env)
 {
 #ifndef MSGD_NO_STATS
-	if (env->pend_in == 0 && env->pend_out == 0)
-		return;
-	stats_begin(env->slot);
-	env->slot->c.bytes_in += env->pend_in;
-	env->slot->c.bytes_out += env->pend_out;
-	stats_end(env->slot);
+	stats_publish(&env->pend, env->slot);
 #endif
-	env->pend_in = env->pend_out = 0;
 }
 
 void

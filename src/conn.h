@@ -44,8 +44,7 @@ struct conn_env {
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
 	uint64_t		answered;	/* frames answered */
-	uint64_t		pend_in;	/* bytes not yet in the slot */
-	uint64_t		pend_out;
+	struct stats_pend	pend;		/* updates not yet in the slot */
 	int			handoff_fd;	/* to the master, -1: none */
 	int			handoff;	/* draining by handing over */
 	uint64_t		auth_log_sec;	/* rate limit of that log */

@@ -409,9 +409,6 @@ master_main(struct msgd_conf *conf, int detach_now)
 	proctitle_set("msgd: master");
 	sdnotify_init();
 	m.sigfd = master_signals();
-	/* Orphaned EXEC commands come to us, not to init (master_proc.c). */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
 	if ((g = gen_new(&m, conf, cause, sizeof(cause))) == NULL) {
 		log_warnx("%s", cause);
 		free(conf);
@@ -448,6 +445,12 @@ master_main(struct msgd_conf *conf, int detach_now)
 	master_log_owner(g);
 	if (pidfile_write(m.pidfd, getpid()) == -1)
 		log_warn("write %s", conf->pidfile);
+	/*
+	 * Orphaned EXEC commands come to us, not to init (master_proc.c).
+	 * After detach(): fork does not pass this on.
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
 	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < m.nprocs; i++) {
@@ -471,6 +474,13 @@ master_main(struct msgd_conf *conf, int detach_now)
 		reload_poll(&m, now);
 		gen_collect(&m);
 		wait = (int)(m.next_tick > now ? m.next_tick - now : 0);
+		/* Handed-over connections waiting for a worker: retry soon. */
+		if (m.nxw > 0) {
+			if (m.stopping)
+				proc_xfer_drop(&m);
+			else if (proc_xfer_flush(&m) > 0 && wait > 10)
+				wait = 10;
+		}
 		if (m.settle_at != 0 && m.settle_at > now &&
 		    m.settle_at - now < (uint64_t)wait)
 			wait = (int)(m.settle_at - now);
@@ -518,6 +528,8 @@ done:
 	if (m.next != NULL)
 		gen_free(&m, m.next);
 	gen_free(&m, m.cur);
+	proc_xfer_drop(&m);
+	free(m.xw);
 	free(m.procs);
 	return (m.exit_code);
 }

@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "stats.h"
 #include "worker.h"
+#include "xfer.h"
 
 #define PROBE_TIMEOUT_MS	10000	/* a new worker must answer by then */
 #define KILL_GRACE_MS		1000	/* after shutdown_timeout: SIGKILL */
@@ -44,6 +45,13 @@ struct wproc {
 	size_t		 probe_len;
 	uint8_t		 probe_buf[MSG_HDR_LEN + 8];
 	int		 hung;		/* killed for a stale heartbeat */
+	int		 retiring;	/* handing over: not a target */
+};
+
+/* A handed-over connection waiting for a serving worker. */
+struct xfer_wait {
+	int		 fd;
+	struct xfer_info info;
 };
 
 /* A position of a generation: what "worker N" keeps across respawns. */
@@ -85,6 +93,9 @@ struct master {
 	int			 exit_code;
 	uint64_t		 next_tick;	/* once-a-second chores */
 	int			 rr;		/* hand-over round robin */
+	struct xfer_wait	*xw;		/* waiting for a worker */
+	int			 nxw;
+	int			 xwcap;
 	uint64_t		 next_watchdog;
 	char			 last_status[128];
 };
@@ -97,6 +108,8 @@ void	proc_reap(struct master *);
 void	proc_probe(struct master *, int);
 void	proc_drain(struct master *, int, uint64_t, int);
 void	proc_xfer(struct master *, int);
+int	proc_xfer_flush(struct master *);
+void	proc_xfer_drop(struct master *);
 void	proc_kill_all(struct master *, int);
 int	proc_count(struct master *, const struct gen *, enum wstate);
 void	proc_respawn_due(struct master *, uint64_t, int *);

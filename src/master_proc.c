@@ -342,41 +342,104 @@ gen_drain(struct master *m, struct gen *g, int quick, int handoff)
 	}
 }
 
+/* Give fd to a serving worker of the current generation; 1 if done. */
+static int
+proc_xfer_one(struct master *m, int from, int fd, const struct xfer_info *info)
+{
+	struct wproc	*t;
+	int		 k;
+
+	for (k = 0; k < m->nprocs && !m->stopping; k++) {
+		m->rr = (m->rr + 1) % m->nprocs;
+		t = &m->procs[m->rr];
+		if (t->state != W_SERVING || t->gen != m->cur || t->retiring ||
+		    t->ctl == -1 || m->rr == from)
+			continue;
+		if (xfer_send(t->ctl, fd, info) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * Connections waiting for a worker (every one busy or full, or none
+ * serving yet: workers = 1 recycling): try again.  Returns how many wait.
+ */
+int
+proc_xfer_flush(struct master *m)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < m->nxw; i++) {
+		if (proc_xfer_one(m, -1, m->xw[i].fd, &m->xw[i].info))
+			close(m->xw[i].fd);
+		else
+			m->xw[n++] = m->xw[i];
+	}
+	m->nxw = n;
+	return (n);
+}
+
+/* Stopping: nobody will take the waiting connections. */
+void
+proc_xfer_drop(struct master *m)
+{
+	while (m->nxw > 0)
+		close(m->xw[--m->nxw].fd);
+}
+
+/* Keep a connection no worker can take now; 0, or -1 when full. */
+static int
+proc_xfer_wait(struct master *m, int fd, const struct xfer_info *info)
+{
+	struct xfer_wait	*nw;
+	int			 ncap;
+
+	if (m->nxw == m->xwcap) {
+		ncap = m->xwcap ? m->xwcap * 2 : 64;
+		if (ncap > 65536 ||
+		    (nw = realloc(m->xw, (size_t)ncap * sizeof(*nw))) == NULL)
+			return (-1);
+		m->xw = nw;
+		m->xwcap = ncap;
+	}
+	m->xw[m->nxw].fd = fd;
+	m->xw[m->nxw].info = *info;
+	m->nxw++;
+	return (0);
+}
+
 /*
  * A retiring worker hands over connections: pass each to a serving
- * worker of the current generation (round robin).  With nobody to take
- * it (stopping), the connection is closed: the client sees its end.
+ * worker of the current generation (round robin).  When none can take it
+ * now, it waits here (the client's bytes wait in its socket); only a stop
+ * closes it.  A worker that hands over on its own is recycling
+ * (max_requests): it is no target any more.
  */
 void
 proc_xfer(struct master *m, int idx)
 {
-	struct xfer_info	 info;
-	struct wproc		*t;
-	int			 fd, rc, k, n, sent;
+	struct xfer_info	info;
+	int			fd, rc, n;
 
-	for (n = 0; n < 64; n++) {
+	for (n = 0; n < 256; n++) {
 		rc = xfer_recv(m->procs[idx].ctl, &fd, &info);
 		if (rc == 0)
 			return;
-		if (rc == 2)
-			continue;
 		if (rc == -1) {
 			close(m->procs[idx].ctl);
 			m->procs[idx].ctl = -1;
 			return;
 		}
-		sent = 0;
-		for (k = 0; k < m->nprocs && !sent && !m->stopping; k++) {
-			m->rr = (m->rr + 1) % m->nprocs;
-			t = &m->procs[m->rr];
-			if (t->state != W_SERVING || t->gen != m->cur ||
-			    t->ctl == -1 || m->rr == idx)
-				continue;
-			sent = xfer_send(t->ctl, fd, &info) == 0;
+		m->procs[idx].retiring = 1;
+		if (proc_xfer_one(m, idx, fd, &info)) {
+			close(fd);	/* ours; the receiver has its own */
+			continue;
 		}
-		if (!sent)
+		if (m->stopping || proc_xfer_wait(m, fd, &info) == -1) {
 			log_debug("a handed-over connection found no worker");
-		close(fd);	/* ours; the receiver has its own */
+			close(fd);
+		}
 	}
 }
 
@@ -468,6 +531,28 @@ proc_kill_orphans(const struct stats_fold_info *fi, int pos, pid_t wpid)
 	}
 }
 
+/* An exited child not reaped yet (adopted ones are reaped as orphans). */
+static int
+proc_is_zombie(pid_t pid)
+{
+	char	path[64], buf[256], *p;
+	ssize_t	n;
+	int	fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (1);	/* gone already */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return (1);
+	buf[n] = '\0';
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
+		return (0);
+	return (p[2] == 'Z');
+}
+
 /*
  * Any child of ours that is not a worker was adopted (we are the
  * subreaper): a command whose worker died, possibly before recording it.
@@ -499,7 +584,7 @@ proc_kill_adopted(struct master *m)
 			if (m->procs[i].state != W_FREE &&
 			    m->procs[i].pid == (pid_t)pid)
 				break;
-		if (i < m->nprocs || pid <= 0)
+		if (i < m->nprocs || pid <= 0 || proc_is_zombie((pid_t)pid))
 			continue;
 		(void)kill(-(pid_t)pid, SIGKILL);
 		(void)kill((pid_t)pid, SIGKILL);

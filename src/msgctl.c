@@ -598,10 +598,11 @@ cmd_exec(struct ctl *ctl, int argc, char **argv)
 		return (EX_USAGE);
 	}
 	/* The server may take exec.timeout: wait at least that long. */
+	if (ctl->timeout_ms < (int)ctl->exec_timeout_ms + 2000)
+		ctl->timeout_ms = (int)ctl->exec_timeout_ms + 2000;
 	saved = ctl->cl.timeout_ms;
-	if (ctl->connected && ctl->cl.timeout_ms < (int)ctl->exec_timeout_ms +
-	    2000)
-		ctl->cl.timeout_ms = (int)ctl->exec_timeout_ms + 2000;
+	if (ctl->connected && ctl->cl.timeout_ms < ctl->timeout_ms)
+		ctl->cl.timeout_ms = ctl->timeout_ms;
 	rc = ctl_call(ctl, MSG_OP_EXEC, argv[0], strlen(argv[0]), in, ilen, &r);
 	if (ctl->connected)
 		ctl->cl.timeout_ms = saved;

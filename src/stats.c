@@ -646,38 +646,106 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
+/* Add n to the counter at off (in struct stats_counters), later. */
+void
+stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
+    uint64_t n)
+{
+	uint32_t	i;
+
+	for (i = 0; i < p->noff; i++)
+		if (p->off[i] == off) {
+			p->add[i] += n;
+			return;
+		}
+	if (p->noff == STATS_PEND_OFFS)
+		stats_publish(p, s);
+	p->off[p->noff] = (uint16_t)off;
+	p->add[p->noff++] = n;
+}
+
+/* One answered frame (opcode, status, handling time), later. */
+void
+stats_pend_request(struct stats_pend *p, struct stats_slot *s,
+    unsigned int op, unsigned int status, uint64_t us)
+{
+	if (p->nb == STATS_PEND_BUCKETS)
+		stats_publish(p, s);
+	stats_pend_add(p, s, req_offset(op), 1);
+	if (status < nitems(st_offsets))
+		stats_pend_add(p, s, st_offsets[status], 1);
+	p->bucket[p->nb++] = (uint16_t)hist_bucket(us);
+	p->hsum += us;
+	if (us > p->hmax)
+		p->hmax = us;
+}
+
 /*
- * Copy one slot under its sequence counter; 0 if consistent.  Retry for
- * up to SNAP_BUDGET_US: a writer flat out updates every microsecond or
- * so, and a copy must fall between two updates (spin first, then yield).
- * A writer stopped mid-update (SIGSTOP, hung) leaves the counter odd for
- * good: the last try copies anyway and says so (-1), so a stuck worker
- * still shows.
+ * Apply the pending updates in one seqlock section: a reader sees all
+ * of them or none, so requests, responses and latency samples agree.
+ */
+void
+stats_publish(struct stats_pend *p, struct stats_slot *s)
+{
+	struct hist	*h = &s->c.latency;
+	uint64_t	*c;
+	uint32_t	 i;
+
+	if (p->noff == 0 && p->nb == 0)
+		return;
+	stats_begin(s);
+	for (i = 0; i < p->noff; i++) {
+		c = (uint64_t *)((char *)&s->c + p->off[i]);
+		*c += p->add[i];
+	}
+	for (i = 0; i < p->nb; i++)
+		h->bucket[p->bucket[i]]++;
+	h->count += p->nb;
+	h->sum += p->hsum;
+	if (p->hmax > h->max)
+		h->max = p->hmax;
+	stats_end(s);
+	p->noff = p->nb = 0;
+	p->hsum = p->hmax = 0;
+}
+
+/* One copy attempt under the slot's sequence counter; 0 if consistent. */
+static int
+copy_try(const struct stats_slot *s, uint8_t *dst, size_t size, int force)
+{
+	uint64_t	a, b;
+
+	a = atomic_load_explicit(&s->seq, memory_order_acquire);
+	if ((a & 1) && !force)
+		return (-1);
+	memcpy(dst, (const void *)s, size);
+	atomic_thread_fence(memory_order_acquire);
+	b = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	return (a == b && !(a & 1) ? 0 : -1);
+}
+
+/*
+ * Copy one slot consistently, between the writer's updates (spinning,
+ * then yielding), for up to SNAP_BUDGET_US.  A writer stopped mid-update
+ * (SIGSTOP, hung) leaves its counter odd for good: its slot is copied as
+ * it is and reported torn (-1), so a stuck worker still shows.
  */
 static int
 copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 {
-	uint64_t	a, b, deadline = 0;
-	int		i, last = 0;
+	uint64_t	deadline;
+	int		i;
 
-	for (i = 0; !last; i++) {
-		if (i >= SNAP_SPINS) {
-			if (deadline == 0)
-				deadline = mono_us() + SNAP_BUDGET_US;
-			else if ((i & 15) == 0 && mono_us() >= deadline)
-				last = 1;
-			if (!last)
-				sched_yield();
-		}
-		a = atomic_load_explicit(&s->seq, memory_order_acquire);
-		if ((a & 1) && !last)
-			continue;
-		memcpy(dst, (const void *)s, size);
-		atomic_thread_fence(memory_order_acquire);
-		b = atomic_load_explicit(&s->seq, memory_order_relaxed);
-		if (a == b && !(a & 1))
+	for (i = 0; i < SNAP_SPINS; i++)
+		if (copy_try(s, dst, size, 0) == 0)
 			return (0);
+	deadline = mono_us() + SNAP_BUDGET_US;
+	while (mono_us() < deadline) {
+		if (copy_try(s, dst, size, 0) == 0)
+			return (0);
+		sched_yield();
 	}
+	(void)copy_try(s, dst, size, 1);
 	return (-1);
 }
 

@@ -31,7 +31,7 @@
 #include "hist.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		5
+#define STATS_LAYOUT		6
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
@@ -174,6 +174,25 @@ struct stats_slot {
 	struct stats_counters	c;
 } __attribute__((aligned(STATS_ALIGN)));
 
+/*
+ * A worker's updates not yet in its slot.  Published in one seqlock
+ * section before answers are sent (so whatever a client got is counted)
+ * and at the end of each loop turn: far fewer sections than one per
+ * update, which leaves readers room to copy a slot between them.
+ */
+#define STATS_PEND_OFFS		24
+#define STATS_PEND_BUCKETS	256
+
+struct stats_pend {
+	uint32_t	noff;
+	uint32_t	nb;
+	uint16_t	off[STATS_PEND_OFFS];	/* into struct stats_counters */
+	uint64_t	add[STATS_PEND_OFFS];
+	uint16_t	bucket[STATS_PEND_BUCKETS];
+	uint64_t	hsum;
+	uint64_t	hmax;
+};
+
 /* What the master learns from a dead worker's slot when folding it. */
 struct stats_fold_info {
 	uint64_t		requests;	/* answered frames */
@@ -278,8 +297,15 @@ stats_end(struct stats_slot *s)
 #ifdef MSGD_NO_STATS
 #define STATS_ADD(s, f, n)	do { (void)(s); } while (0)
 #define STATS_REQUEST(s, op, st, us) do { (void)(s); } while (0)
+#define STATS_PEND(p, s, f, n)	do { (void)(s); } while (0)
+#define STATS_PEND_REQUEST(p, s, op, st, us) do { (void)(s); } while (0)
 #define STATS_CLOCK()		0
 #else
+/* Per-request updates: into the pending record (see stats_pend). */
+#define STATS_PEND(p, s, f, n)						\
+	stats_pend_add(p, s, offsetof(struct stats_counters, f), n)
+#define STATS_PEND_REQUEST(p, s, op, st, us)				\
+	stats_pend_request(p, s, op, st, us)
 #define STATS_REQUEST(s, op, st, us)	stats_request(s, op, st, us)
 #define STATS_CLOCK()		mono_us()
 /* One counter update as its own seqlock section. */
@@ -303,6 +329,11 @@ void	 stats_set_pid(struct stats_seg *, int);
 void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
 void	 stats_beat(struct stats_slot *, uint64_t);
+void	 stats_pend_add(struct stats_pend *, struct stats_slot *, size_t,
+	    uint64_t);
+void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
+	    unsigned int, unsigned int, uint64_t);
+void	 stats_publish(struct stats_pend *, struct stats_slot *);
 void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);
 void	 stats_set_reload(struct stats_seg *, int, const char *);
 void	 stats_current_format(const struct stats_current *, uint64_t, char *,

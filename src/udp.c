@@ -65,7 +65,7 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 	uint64_t		 t0;
 
 	if (!udp_allowed(conf, peer)) {
-		STATS_ADD(env->slot, allow_rejected, 1);
+		STATS_PEND(&env->pend, env->slot, allow_rejected, 1);
 		return (0);
 	}
 	msg_parse_request(p, len, env->max_body, &mp);
@@ -78,8 +78,8 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 		if (ops_error(&u->out, mp.hdr.opcode, mp.status,
 		    mp.hdr.request_id, NULL) == -1)
 			goto drop;
-		STATS_ADD(env->slot, proto_errors, 1);
-		STATS_REQUEST(env->slot, mp.hdr.opcode, mp.status, 0);
+		STATS_PEND(&env->pend, env->slot, proto_errors, 1);
+		STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, mp.status, 0);
 		return (MSG_HDR_LEN);
 	}
 	cl.authed = !conf->auth_set;
@@ -90,7 +90,7 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 	    &oc) == -1)
 		goto drop;
 	if (oc.denied)
-		STATS_ADD(env->slot, denied, 1);
+		STATS_PEND(&env->pend, env->slot, denied, 1);
 	if (oc.st != MSG_ST_OK) {
 		/* Over UDP an error carries no message: 16 bytes. */
 		st = (uint8_t)oc.st;
@@ -105,11 +105,11 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 		buf_truncate(&u->out, u->out.off + start);
 		goto drop;
 	}
-	STATS_REQUEST(env->slot, mp.hdr.opcode, oc.st, STATS_CLOCK() - t0);
+	STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, oc.st, STATS_CLOCK() - t0);
 	env->answered++;
 	return (alen);
 drop:
-	STATS_ADD(env->slot, udp_dropped, 1);
+	STATS_PEND(&env->pend, env->slot, udp_dropped, 1);
 	return (0);
 }
 
@@ -137,17 +137,18 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 		return;
 	buf_truncate(&u->out, 0);
 	for (i = 0; i < n; i++) {
-		STATS_ADD(env->slot, udp_received, 1);
-		env->pend_in += in[i].msg_len;
+		STATS_PEND(&env->pend, env->slot, udp_received, 1);
+		STATS_PEND(&env->pend, env->slot, bytes_in, in[i].msg_len);
 		off[i] = buf_used(&u->out);
 		if (in[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			STATS_ADD(env->slot, udp_dropped, 1);
+			STATS_PEND(&env->pend, env->slot, udp_dropped, 1);
 			alen[i] = 0;
 			continue;
 		}
 		alen[i] = udp_answer(u, env, iov[i].iov_base, in[i].msg_len,
 		    (struct sockaddr *)&peers[i]);
 	}
+	conn_publish(env);	/* counted before the answers leave */
 	/* The buffer may have moved while answering: point at it now. */
 	memset(out, 0, sizeof(out));
 	for (i = 0; i < n; i++) {
@@ -166,10 +167,11 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (sent <= 0) {
 			/* A full send buffer: UDP may drop, and so do we. */
-			STATS_ADD(env->slot, udp_dropped, (uint64_t)(nout - i));
+			STATS_PEND(&env->pend, env->slot, udp_dropped, (uint64_t)(nout - i));
 			break;
 		}
 		for (n = i; n < i + sent; n++)
-			env->pend_out += out[n].msg_len;
+			STATS_PEND(&env->pend, env->slot, bytes_out,
+			    out[n].msg_len);
 	}
 }

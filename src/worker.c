@@ -231,8 +231,6 @@ worker_adopt(struct worker *w)
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		if ((rc = xfer_recv(w->env.handoff_fd, &fd, &info)) == 0)
 			return;
-		if (rc == 2)
-			continue;
 		if (rc == -1) {
 			/* The master is gone: no more hand-overs. */
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->env.handoff_fd,
@@ -254,9 +252,13 @@ worker_adopt(struct worker *w)
 			close(fd);
 			continue;
 		}
-		if (!worker_allowed(w, (struct sockaddr *)&ss) ||
-		    w->env.nconns >= w->conf->max_connections ||
-		    conn_adopt(&w->env, fd, &info, w->restricted &&
+		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
+			/* The new allow list excludes this peer. */
+			STATS_ADD(w->slot, allow_rejected, 1);
+			close(fd);
+		} else if (w->env.nconns >= w->conf->max_connections)
+			worker_reject(w, fd);
+		else if (conn_adopt(&w->env, fd, &info, w->restricted &&
 		    !net_is_loopback((struct sockaddr *)&ss)) == -1)
 			close(fd);
 	}

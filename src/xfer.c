@@ -1,5 +1,5 @@
 /*
- * xfer.c: descriptors over a unix SOCK_SEQPACKET socketpair.
+ * xfer.c: descriptors over a unix stream socketpair.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
