@@ -338,7 +338,8 @@ conn_process(struct conn_env *env, struct conn *c)
 				return (-1);
 			return (done);
 		case MSG_PARSE_FRAME:
-			t0 = STATS_CLOCK();
+			/* From the loop turn that read it: one clock per frame. */
+			t0 = env->now_us;
 			conn_current(env, c, &mp.hdr, t0);
 			cl.authed = (c->flags & CF_AUTHED) != 0;
 			cl.restricted = (c->flags & CF_RESTRICTED) != 0;
@@ -803,6 +804,29 @@ conn_publish(struct conn_env *env)
 {
 #ifndef MSGD_NO_STATS
 	stats_publish(&env->pend, env->slot);
+	env->pub_ms = env->now;
+#endif
+}
+
+/*
+ * End of a loop turn: what is left pending is bytes counted after their
+ * send (answers were published before it).  Publish at most once a
+ * millisecond; returns 1 if something still waits (the loop then sleeps
+ * at most 1 ms, so counts settle promptly when traffic stops).
+ */
+int
+conn_publish_lazy(struct conn_env *env)
+{
+#ifndef MSGD_NO_STATS
+	if (env->pend.dirty == 0 && env->pend.nb == 0)
+		return (0);
+	if (env->now != env->pub_ms) {
+		conn_publish(env);
+		return (0);
+	}
+	return (1);
+#else
+	return (0);
 #endif
 }
 

@@ -36,6 +36,7 @@ enum conn_tlist {
 struct conn_env {
 	int			epfd;
 	uint64_t		now;		/* ms, refreshed per loop turn */
+	uint64_t		now_us;		/* the same moment, in us */
 	uint32_t		max_body;
 	uint64_t		output_limit;
 	uint32_t		idle_ms;	/* 0: no idle timeout */
@@ -45,6 +46,7 @@ struct conn_env {
 	TAILQ_HEAD(, conn)	all;
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
+	uint64_t		pub_ms;		/* last publish, ms */
 	int			handoff_fd;	/* to the master, -1: none */
 	int			handoff;	/* draining by handing over */
 	uint64_t		auth_log_sec;	/* rate limit of that log */
@@ -65,5 +67,6 @@ void	conn_drain_all(struct conn_env *, uint32_t, int);
 int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
 void	conn_close_all(struct conn_env *);
 void	conn_publish(struct conn_env *);
+int	conn_publish_lazy(struct conn_env *);
 
 #endif /* MSGD_CONN_H */

@@ -555,14 +555,15 @@ stats_slot_start(struct stats_slot *s, int pid, uint64_t generation)
 	stats_beat(s, mono_ms());
 }
 
+/*
+ * The state is one word readers take as it is (busy/idle flips every loop
+ * turn): a plain atomic store, no section.
+ */
 void
 stats_slot_state(struct stats_slot *s, enum stats_state st)
 {
-	if (s->state == st)
-		return;
-	stats_begin(s);
-	s->state = st;
-	stats_end(s);
+	if (s->state != st)
+		__atomic_store_n(&s->state, (uint32_t)st, __ATOMIC_RELAXED);
 }
 
 /* Worker: show life; now is the loop's CLOCK_MONOTONIC ms. */
@@ -646,22 +647,15 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
-/* Add n to the counter at off (in struct stats_counters), later. */
+/* Add n to the counter at byte offset off, later. */
 void
 stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
     uint64_t n)
 {
-	uint32_t	i;
+	size_t	i = off / sizeof(uint64_t);
 
-	for (i = 0; i < p->noff; i++)
-		if (p->off[i] == off) {
-			p->add[i] += n;
-			return;
-		}
-	if (p->noff == STATS_PEND_OFFS)
-		stats_publish(p, s);
-	p->off[p->noff] = (uint16_t)off;
-	p->add[p->noff++] = n;
+	p->add[i] += n;
+	p->dirty |= (uint64_t)1 << i;
 }
 
 /* One answered frame (opcode, status, handling time), later. */
@@ -669,11 +663,18 @@ void
 stats_pend_request(struct stats_pend *p, struct stats_slot *s,
     unsigned int op, unsigned int status, uint64_t us)
 {
+	size_t	i;
+
 	if (p->nb == STATS_PEND_BUCKETS)
 		stats_publish(p, s);
-	stats_pend_add(p, s, req_offset(op), 1);
-	if (status < nitems(st_offsets))
-		stats_pend_add(p, s, st_offsets[status], 1);
+	i = req_offset(op) / sizeof(uint64_t);
+	p->add[i]++;
+	p->dirty |= (uint64_t)1 << i;
+	if (status < nitems(st_offsets)) {
+		i = st_offsets[status] / sizeof(uint64_t);
+		p->add[i]++;
+		p->dirty |= (uint64_t)1 << i;
+	}
 	p->bucket[p->nb++] = (uint16_t)hist_bucket(us);
 	p->hsum += us;
 	if (us > p->hmax)
@@ -688,15 +689,18 @@ void
 stats_publish(struct stats_pend *p, struct stats_slot *s)
 {
 	struct hist	*h = &s->c.latency;
-	uint64_t	*c;
+	uint64_t	*c = (uint64_t *)&s->c, d;
 	uint32_t	 i;
 
-	if (p->noff == 0 && p->nb == 0)
+	_Static_assert(offsetof(struct stats_counters, latency) <=
+	    STATS_PEND_COUNTERS * sizeof(uint64_t), "pending counters");
+	if (p->dirty == 0 && p->nb == 0)
 		return;
 	stats_begin(s);
-	for (i = 0; i < p->noff; i++) {
-		c = (uint64_t *)((char *)&s->c + p->off[i]);
-		*c += p->add[i];
+	for (d = p->dirty; d != 0; d &= d - 1) {
+		i = (uint32_t)__builtin_ctzll(d);
+		c[i] += p->add[i];
+		p->add[i] = 0;
 	}
 	for (i = 0; i < p->nb; i++)
 		h->bucket[p->bucket[i]]++;
@@ -705,7 +709,8 @@ stats_publish(struct stats_pend *p, struct stats_slot *s)
 	if (p->hmax > h->max)
 		h->max = p->hmax;
 	stats_end(s);
-	p->noff = p->nb = 0;
+	p->dirty = 0;
+	p->nb = 0;
 	p->hsum = p->hmax = 0;
 }
 

@@ -180,14 +180,13 @@ struct stats_slot {
  * and at the end of each loop turn: far fewer sections than one per
  * update, which leaves readers room to copy a slot between them.
  */
-#define STATS_PEND_OFFS		24
+#define STATS_PEND_COUNTERS	64	/* >= the counters before latency */
 #define STATS_PEND_BUCKETS	256
 
 struct stats_pend {
-	uint32_t	noff;
+	uint64_t	dirty;			/* bit i: add[i] != 0 */
+	uint64_t	add[STATS_PEND_COUNTERS]; /* by counter index */
 	uint32_t	nb;
-	uint16_t	off[STATS_PEND_OFFS];	/* into struct stats_counters */
-	uint64_t	add[STATS_PEND_OFFS];
 	uint16_t	bucket[STATS_PEND_BUCKETS];
 	uint64_t	hsum;
 	uint64_t	hmax;

@@ -58,6 +58,7 @@ struct worker {
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
 	int			 drain_requested;
+	int			 pub_pending;	/* counters wait to be published */
 	int			 drain_handoff;	/* hand connections over */
 	struct ctl_ev {
 		enum ev_kind	 kind;	/* EV_CTL */
@@ -500,8 +501,11 @@ worker_main(const struct worker_args *a)
 			wait = (int)(w.drain_deadline - w.env.now);
 		if (wait < 0 || wait > 1000)
 			wait = 1000;	/* heartbeat (stats) */
+		if (w.pub_pending && wait > 1)
+			wait = 1;	/* publish what is pending soon */
 		n = epoll_wait(w.epfd, evs, MAX_EVENTS, wait);
-		w.env.now = mono_ms();
+		w.env.now_us = STATS_CLOCK();
+		w.env.now = w.env.now_us != 0 ? w.env.now_us / 1000 : mono_ms();
 		stats_beat(w.slot, w.env.now);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -551,7 +555,7 @@ worker_main(const struct worker_args *a)
 			w.drain_requested = 0;
 			worker_drain(&w);
 		}
-		conn_publish(&w.env);
+		w.pub_pending = conn_publish_lazy(&w.env);
 		if (w.drain_deadline == 0)
 			stats_slot_state(w.slot, STATS_IDLE);
 	}
