@@ -1075,6 +1075,8 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "msgctl: stats: %s\n", cause);
 		return (EX_NOCONN);
 	}
+	/* A worker preempted mid-update: wait for it (never for a lock). */
+	stats_set_read_budget(200000);
 	if (watch == 0) {
 		rc = stats_print(&seg, fmt, NULL, &snaps[0], 0);
 		if (rc == EX_OK)

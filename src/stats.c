@@ -25,7 +25,21 @@
 #include "stats.h"
 #include "util.h"
 
-#define SNAP_BUDGET_US	10000	/* per slot, then the copy is marked torn */
+#define SNAP_BUDGET_US	50000	/* per slot (workers), then marked torn */
+
+/*
+ * How long a reader may wait for one slot.  A worker preempted inside a
+ * publish section (a loaded machine) holds it for a scheduling period:
+ * msgctl can afford to wait longer than a worker answering STATS, whose
+ * other clients would wait with it.
+ */
+static uint64_t	snap_budget_us = SNAP_BUDGET_US;
+
+void
+stats_set_read_budget(uint64_t us)
+{
+	snap_budget_us = us;
+}
 #define SNAP_SPINS	64	/* tries before yielding the CPU */
 #define SNAP_ROUNDS	100	/* whole-segment retries around a fold */
 
@@ -744,7 +758,7 @@ copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 	for (i = 0; i < SNAP_SPINS; i++)
 		if (copy_try(s, dst, size, 0) == 0)
 			return (0);
-	deadline = mono_us() + SNAP_BUDGET_US;
+	deadline = mono_us() + snap_budget_us;
 	while (mono_us() < deadline) {
 		if (copy_try(s, dst, size, 0) == 0)
 			return (0);

@@ -343,6 +343,7 @@ void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
 int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
 	    char *, size_t);
 void	 stats_snap_free(struct stats_snap *);
+void	 stats_set_read_budget(uint64_t);
 uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);
 int	 stats_render_json(const struct stats_snap *, struct buf *);
 int	 stats_render_prometheus(const struct stats_snap *, struct buf *);
