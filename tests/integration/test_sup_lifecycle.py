@@ -204,10 +204,17 @@ def recycle(t):
         seen.update(live_children(srv))
     t.check(not bad, "%d of 200 PINGs failed while workers recycled: %r" %
             (len(bad), bad[:3]))
-    log = poll(lambda: "recycling after" in srv.log() and srv.log())
+    def settled():
+        # Every worker that said "recycling" has been replaced by now (a
+        # retiring worker hands its connections over before it exits).
+        log = srv.log()
+        n = len(re.findall(r"worker \d+: recycling after", log))
+        m = len(re.findall(r"worker \d+ recycled after", log))
+        return n > 0 and n == m and len(live_children(srv)) == 2 and log
+    log = poll(settled)
     counts = [int(n) for n in re.findall(
         r"worker \d+: recycling after (\d+) requests \(max_requests\)",
-        log or "")]
+        log or srv.log())]
     print("   recycled %d times after %r requests; %d worker pids seen" % (
         len(counts), counts, len(seen)))
     # 200 PINGs + probes over 2 workers of at most 55 requests each.
