@@ -20,6 +20,17 @@
 #include "net.h"
 #include "util.h"
 
+/* close(fd) on an error path, keeping the errno that caused it; -1. */
+static int
+close_keep_errno(int fd)
+{
+	int	saved = errno;
+
+	close(fd);
+	errno = saved;
+	return (-1);
+}
+
 /* Parse "port" into 1..65535. */
 static int
 parse_port(const char *s, in_port_t *port, char *cause, size_t len,
@@ -187,7 +198,7 @@ unix_reclaim(const struct net_addr *a, char *cause, size_t len)
 int
 net_listen(const struct net_addr *a, int backlog, char *cause, size_t len)
 {
-	int	fd, on = 1, saved;
+	int	fd, on = 1;
 
 	cause[0] = '\0';
 	if (a->family == AF_UNIX && unix_reclaim(a, cause, len) == -1) {
@@ -232,10 +243,7 @@ net_listen(const struct net_addr *a, int backlog, char *cause, size_t len)
 	}
 	return (fd);
 fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (-1);
+	return (close_keep_errno(fd));
 }
 
 /* Remove the file of a unix listener we created; other kinds: no-op. */
@@ -261,7 +269,7 @@ net_connect(const struct net_addr *a, int timeout_ms, char *cause, size_t len)
 {
 	struct pollfd	pfd;
 	socklen_t	slen;
-	int		fd, err, on = 1, rc, saved;
+	int		fd, err, on = 1, rc;
 
 	fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
@@ -308,10 +316,7 @@ net_connect(const struct net_addr *a, int timeout_ms, char *cause, size_t len)
 	}
 	return (fd);
 fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (-1);
+	return (close_keep_errno(fd));
 }
 
 /* Render a peer address for logs: "1.2.3.4:5", "[::1]:5" or "unix". */
@@ -339,7 +344,7 @@ net_peer_str(const struct sockaddr *sa, socklen_t slen, char *buf, size_t len)
 int
 net_listen_udp(const struct net_addr *a, char *cause, size_t len)
 {
-	int	fd, on = 1, saved;
+	int	fd, on = 1;
 
 	if (a->family == AF_UNIX) {
 		snprintf(cause, len, "%s: UDP needs host:port or [v6]:port",
@@ -366,10 +371,7 @@ net_listen_udp(const struct net_addr *a, char *cause, size_t len)
 	}
 	return (fd);
 fail:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (-1);
+	return (close_keep_errno(fd));
 }
 
 /* Parse "addr/prefix" (IPv4 or IPv6; no prefix: a single host). */

@@ -48,8 +48,8 @@ static const struct op_def ops[] = {
 static const struct op_def *op_table[256];
 static int op_table_ready;
 
-static const struct op_def *
-op_index(uint8_t op)
+const struct op_def *
+ops_lookup(uint8_t op)
 {
 	size_t	i;
 
@@ -76,12 +76,6 @@ upper_inplace(uint8_t *p, size_t len)
 	for (i = 0; i < len; i++)
 		if (p[i] >= 'a' && p[i] <= 'z')
 			p[i] = (uint8_t)(p[i] - 32);
-}
-
-const struct op_def *
-ops_lookup(uint8_t op)
-{
-	return (op_index(op));
 }
 
 static enum msg_status
@@ -328,7 +322,7 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 	size_t			 start, vlen;
 
 	memset(oc, 0, sizeof(*oc));
-	if ((def = op_index(h->opcode)) == NULL) {
+	if ((def = ops_lookup(h->opcode)) == NULL) {
 		oc->st = MSG_ST_UNKNOWN_OP;
 		return (ops_error(out, h->opcode, MSG_ST_UNKNOWN_OP,
 		    h->request_id, "unknown opcode"));

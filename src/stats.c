@@ -596,17 +596,11 @@ void
 stats_request(struct stats_slot *s, unsigned int op, unsigned int status,
     uint64_t us)
 {
-	uint64_t	*p;
+	struct stats_pend	p;
 
-	stats_begin(s);
-	p = (uint64_t *)((char *)&s->c + req_offset(op));
-	(*p)++;
-	if (status < nitems(st_offsets)) {
-		p = (uint64_t *)((char *)&s->c + st_offsets[status]);
-		(*p)++;
-	}
-	hist_add(&s->c.latency, us);
-	stats_end(s);
+	memset(&p, 0, sizeof(p));
+	stats_pend_request(&p, s, op, status, us);
+	stats_publish(&p, s);
 }
 
 /* Add counters src into dst (gauges are not carried into retired). */

@@ -295,7 +295,6 @@ stats_end(struct stats_slot *s)
  */
 #ifdef MSGD_NO_STATS
 #define STATS_ADD(s, f, n)	do { (void)(s); } while (0)
-#define STATS_REQUEST(s, op, st, us) do { (void)(s); } while (0)
 #define STATS_PEND(p, s, f, n)	do { (void)(s); } while (0)
 #define STATS_PEND_REQUEST(p, s, op, st, us) do { (void)(s); } while (0)
 #define STATS_CLOCK()		0
@@ -305,7 +304,6 @@ stats_end(struct stats_slot *s)
 	stats_pend_add(p, s, offsetof(struct stats_counters, f), n)
 #define STATS_PEND_REQUEST(p, s, op, st, us)				\
 	stats_pend_request(p, s, op, st, us)
-#define STATS_REQUEST(s, op, st, us)	stats_request(s, op, st, us)
 #define STATS_CLOCK()		mono_us()
 /* One counter update as its own seqlock section. */
 #define STATS_ADD(s, f, n)	do {					\
