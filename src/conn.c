@@ -33,6 +33,7 @@
 #define CF_RESTRICTED	0x40	/* protected mode: only PING */
 #define CF_WAITING	0x80	/* an EXEC answer is pending */
 #define CF_DRAINWAIT	0x100	/* draining, idle: close after an answer */
+#define CF_ADOPTED	0x200	/* handed over: another process may hold it */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -201,7 +202,16 @@ conn_close(struct conn_env *env, struct conn *c)
 		exec_detach(env->ops->exec, c->job);
 	timer_cancel(&c->timer);
 	TAILQ_REMOVE(&env->all, c, entry);
-	/* close() also removes fd from the epoll set. */
+	/*
+	 * close() removes the fd from the epoll set only when it drops the
+	 * last reference to the open file.  An adopted socket may still be
+	 * open in the worker that handed it over (it closes its copy after
+	 * sending), and the registration would outlive our close, reporting
+	 * events for the conn we free here.  Our own accepted sockets are
+	 * never shared (CLOEXEC, no fork after accept).
+	 */
+	if (c->flags & CF_ADOPTED)
+		(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	buf_release(&c->in);
 	buf_release(&c->out);
@@ -535,6 +545,7 @@ conn_adopt(struct conn_env *env, int fd, const struct xfer_info *info,
 	if ((c = conn_new(env, fd, (struct sockaddr *)&ss, restricted)) ==
 	    NULL)
 		return (-1);
+	c->flags |= CF_ADOPTED;
 	if (info->authed && env->ops->conf->auth_set &&
 	    memcmp(info->digest, env->ops->conf->auth_digest,
 	    sizeof(info->digest)) == 0)

@@ -29,7 +29,18 @@ generation, socket file, PING).  A reload whose new worker is SIGKILLed
 while starting rolls back ("rolled back"), its workers go away, the old ones
 keep serving; the next reload succeeds with a higher generation (numbers
 are never reused, not even a rolled back one's).
+
+adopted_close: a connection handed over by a reload and then closed by its
+client leaves the new worker's epoll set.  close() drops an epoll
+registration only with the last reference to the socket, and the worker
+that handed it over may not have closed its copy yet (CI caught an ASan
+use-after-free in the recycle test from that race).  The test holds a copy
+of the new worker's socket itself (pidfd_getfd), which makes the race's
+outcome certain: after the client closes, /proc/PID/fdinfo of the worker's
+epoll descriptor must not list the socket, and the worker keeps serving.
+SKIP where pidfd_getfd is refused (kernel < 5.6, ptrace restrictions).
 """
+import ctypes
 import json
 import os
 import re
@@ -41,8 +52,8 @@ import subprocess
 import threading
 import time
 
-from harness import (HDR, HDR_LEN, MSGCTL, Frame, Op, Suite, children,
-                     encode, response_problems, run)
+from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
+                     children, encode, response_problems, run)
 
 t = Suite("test_sup_reload")
 
@@ -461,6 +472,102 @@ def reload_rollbacks(t):
             "%r" % (st["master"]["generation"], gen,
                     [(w["pid"], w["generation"]) for w in st["workers"]
                      if w["pid"]]))
+
+
+SYS_pidfd_getfd = 438  # the same number on every architecture
+
+
+def fd_links(pid):
+    out = {}
+    d = "/proc/%d/fd" % pid
+    for name in os.listdir(d):
+        try:
+            out[int(name)] = os.readlink(os.path.join(d, name))
+        except OSError:
+            pass
+    return out
+
+
+def epoll_inodes(pid, epfd):
+    """The inodes of what the epoll descriptor epfd of pid watches."""
+    with open("/proc/%d/fdinfo/%d" % (pid, epfd)) as f:
+        return set(m.group(1) for m in re.finditer(r"\bino:([0-9a-f]+)",
+                                                    f.read().split("tfd:",
+                                                                   1)[-1]))
+
+
+@t.case
+def adopted_close(t):
+    srv = t.server({"workers": 1, "shutdown_timeout": 5}, tcp=True,
+                   health=False)
+    c = Client(srv.tcp_addr, timeout=5)
+    held = -1
+    try:
+        t.check_response(c.request(Op.PING, request_id=1), "PING before "
+                         "the reload", Op.PING, rid=1, value=b"PONG")
+        old = live_children(srv)
+        rc, out, err, _ = ctl(srv, "reload")
+        t.check(rc == 0, "reload: exit %d, %r %r" % (rc, out, err))
+        kids = wait_children(srv, 1)
+        t.check(kids and kids != old, "no new worker after the reload: "
+                "%r (old %r)" % (kids, old))
+        # The idle connection was handed over: the new worker answers.
+        t.check_response(c.request(Op.PING, request_id=2), "PING after "
+                         "the hand-over", Op.PING, rid=2, value=b"PONG")
+        pid = kids[0]
+        libc = ctypes.CDLL(None, use_errno=True)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError) as e:
+            print("SKIP: pidfd_open: %s" % e)
+            return
+        want = c.sock.getsockname()
+        epfd = None
+        try:
+            for fd, link in fd_links(pid).items():
+                if link == "anon_inode:[eventpoll]":
+                    epfd = fd
+                if not link.startswith("socket:") or held != -1:
+                    continue
+                dup = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
+                if dup < 0:
+                    print("SKIP: pidfd_getfd: %s" %
+                          os.strerror(ctypes.get_errno()))
+                    return
+                s = socket.socket(fileno=dup)
+                try:
+                    peer = s.getpeername()
+                except OSError:
+                    peer = None
+                if peer == want:
+                    held = s.detach()
+                else:
+                    s.close()
+        finally:
+            os.close(pidfd)
+        t.check(held != -1 and epfd is not None, "worker %d: no socket "
+                "with peer %r (or no epoll fd)" % (pid, want))
+        if held == -1 or epfd is None:
+            return
+        ino = "%x" % os.fstat(held).st_ino
+        t.check(ino in epoll_inodes(pid, epfd), "the adopted socket is not "
+                "in the worker's epoll set before the close")
+        c.close()
+        deadline = time.monotonic() + 5
+        while ino in epoll_inodes(pid, epfd) and \
+                time.monotonic() < deadline:
+            time.sleep(0.02)
+        t.check(ino not in epoll_inodes(pid, epfd), "the client closed, "
+                "the worker closed its socket, and the socket is still in "
+                "the worker's epoll set (events for a freed connection)")
+        t.check(srv.ping_ok(), "PING after the adopted connection closed")
+        t.check(live_children(srv) == kids, "the worker changed: %r, "
+                "was %r" % (live_children(srv), kids))
+        t.check("killed by signal" not in srv.log(), "a worker was killed")
+    finally:
+        c.close()
+        if held != -1:
+            os.close(held)
 
 
 t.run()
