@@ -80,6 +80,7 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
 	timer_list_init(&env->tl[CONN_TL_LINGER], CONN_LINGER_MS);
 	timer_list_init(&env->tl[CONN_TL_DRAIN], 0);
 	TAILQ_INIT(&env->all);
+	TAILQ_INIT(&env->dead);
 }
 
 /*
@@ -215,7 +216,13 @@ conn_close(struct conn_env *env, struct conn *c)
 	close(c->fd);
 	buf_release(&c->in);
 	buf_release(&c->out);
-	free(c);
+	/*
+	 * Later events of this epoll_wait batch may still point at c (an
+	 * EXEC finishing closes its connection from the job's event): free
+	 * it after the batch.
+	 */
+	c->kind = EV_DEAD;
+	TAILQ_INSERT_TAIL(&env->dead, c, entry);
 	env->nconns--;
 	stats_begin(env->slot);
 	env->slot->c.conn_active--;
@@ -848,4 +855,17 @@ conn_close_all(struct conn_env *env)
 
 	while ((c = TAILQ_FIRST(&env->all)) != NULL)
 		conn_close(env, c);
+	conn_reap(env);
+}
+
+/* Free the connections closed since the last call (between batches). */
+void
+conn_reap(struct conn_env *env)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&env->dead)) != NULL) {
+		TAILQ_REMOVE(&env->dead, c, entry);
+		free(c);
+	}
 }

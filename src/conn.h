@@ -44,6 +44,7 @@ struct conn_env {
 	uint32_t		nconns;
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
+	TAILQ_HEAD(, conn)	dead;		/* closed, freed by conn_reap */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
 	uint64_t		pub_ms;		/* last publish, ms */
@@ -66,6 +67,7 @@ int	conn_expire(struct conn_env *);
 void	conn_drain_all(struct conn_env *, uint32_t, int);
 int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
 void	conn_close_all(struct conn_env *);
+void	conn_reap(struct conn_env *);
 void	conn_publish(struct conn_env *);
 int	conn_publish_lazy(struct conn_env *);
 

@@ -43,6 +43,7 @@ exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf,
 	ctx->max_output = conf->exec_max_output;
 	timer_list_init(&ctx->tl, conf->exec_timeout_ms);
 	TAILQ_INIT(&ctx->jobs);
+	TAILQ_INIT(&ctx->dead);
 }
 
 static void
@@ -74,21 +75,41 @@ job_pgid(struct exec_ctx *ctx, int32_t old, int32_t pgid)
 		}
 }
 
+/*
+ * A job is finished: release all but the struct, which later events of
+ * this epoll_wait batch may still name (another of its pipes, or the
+ * connection's own event closing it); exec_reap frees it after the batch.
+ */
 static void
 job_free(struct exec_ctx *ctx, struct exec_job *j)
 {
 	int	i;
 
 	job_pgid(ctx, (int32_t)j->pid, 0);
-	for (i = 0; i < EXEC_NFD; i++)
+	for (i = 0; i < EXEC_NFD; i++) {
 		job_close(j, i);
+		j->f[i].kind = EV_DEAD;
+	}
 	timer_cancel(&j->timer);
 	TAILQ_REMOVE(&ctx->jobs, j, entry);
+	TAILQ_INSERT_TAIL(&ctx->dead, j, entry);
 	buf_release(&j->out);
 	buf_release(&j->err);
 	free(j->inbuf);
-	free(j);
+	j->inbuf = NULL;
 	ctx->running--;
+}
+
+/* Free the jobs finished since the last call (between batches). */
+void
+exec_reap(struct exec_ctx *ctx)
+{
+	struct exec_job	*j;
+
+	while ((j = TAILQ_FIRST(&ctx->dead)) != NULL) {
+		TAILQ_REMOVE(&ctx->dead, j, entry);
+		free(j);
+	}
 }
 
 /* Give the connection its answer, once. */
@@ -160,7 +181,7 @@ exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
 	struct exec_job			*j;
 	char				*argv[CONF_CMD_ARGS + 1];
 	int				 pin[2] = { -1, -1 }, pout[2] = { -1, -1 };
-	int				 perr[2] = { -1, -1 }, i, rc;
+	int				 perr[2] = { -1, -1 }, i, rc, watched;
 
 	if ((uint32_t)ctx->running >= ctx->max_running) {
 		*msg = "exec.max_running commands are already running";
@@ -222,16 +243,20 @@ exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
 	ctx->started++;
 	job_pgid(ctx, 0, (int32_t)j->pid);
 	timer_arm(&ctx->tl, &j->timer, now);
-	if (j->f[EXEC_PIDFD].fd == -1 ||
-	    job_watch(ctx, j, EXEC_STDOUT, EPOLLIN) == -1 ||
-	    job_watch(ctx, j, EXEC_STDERR, EPOLLIN) == -1 ||
-	    job_watch(ctx, j, EXEC_PIDFD, EPOLLIN) == -1 ||
+	watched = j->f[EXEC_PIDFD].fd != -1 &&
+	    job_watch(ctx, j, EXEC_STDOUT, EPOLLIN) == 0 &&
+	    job_watch(ctx, j, EXEC_STDERR, EPOLLIN) == 0 &&
+	    job_watch(ctx, j, EXEC_PIDFD, EPOLLIN) == 0;
+	if (!watched ||
 	    (len > 0 && job_watch(ctx, j, EXEC_STDIN, EPOLLOUT) == -1)) {
 		log_warn("exec: cannot watch the command");
 		j->arg = NULL;		/* no answer through the callback */
 		job_abort(j, MSG_ST_INTERNAL);
-		if (j->f[EXEC_PIDFD].fd == -1) {
-			/* No pidfd: reap synchronously after the kill. */
+		if (!watched) {
+			/*
+			 * No pidfd event will reap it: reap synchronously
+			 * after the kill (a SIGKILLed child dies at once).
+			 */
 			(void)waitpid(j->pid, NULL, 0);
 			j->exited = 1;
 			job_free(ctx, j);
@@ -439,4 +464,5 @@ exec_shutdown(struct exec_ctx *ctx)
 		j->exited = 1;
 		job_free(ctx, j);
 	}
+	exec_reap(ctx);
 }

@@ -69,6 +69,7 @@ struct exec_ctx {
 	int			 running;
 	struct timer_list	 tl;
 	TAILQ_HEAD(, exec_job)	 jobs;
+	TAILQ_HEAD(, exec_job)	 dead;	/* finished, freed by exec_reap */
 	uint64_t		 started, timeouts, too_large;
 };
 
@@ -78,6 +79,7 @@ enum msg_status exec_start(struct exec_ctx *, const struct msgd_conf *,
 	    const struct conf_cmd *, const uint8_t *, size_t, exec_done_fn,
 	    void *, uint64_t, struct exec_job **, const char **);
 void	exec_event(struct exec_ctx *, struct exec_fd *, uint32_t);
+void	exec_reap(struct exec_ctx *);
 int	exec_expire(struct exec_ctx *, uint64_t);
 void	exec_detach(struct exec_ctx *, struct exec_job *);
 int	exec_result(const struct exec_job *, struct buf *, uint32_t);

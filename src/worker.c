@@ -542,8 +542,14 @@ worker_main(const struct worker_args *a)
 			case EV_SIGNAL:
 				worker_signal(&w);
 				break;
+			case EV_DEAD:
+				break;	/* closed earlier in this batch */
 			}
 		}
+		/* Nothing in evs[] names them any more. */
+		conn_reap(&w.env);
+		if (w.ops.exec != NULL)
+			exec_reap(&w.exec);
 		if (w.max_requests != 0 && w.env.answered >= w.max_requests &&
 		    w.drain_deadline == 0) {
 			log_info("recycling after %llu requests (max_requests)",

@@ -30,11 +30,20 @@
   exec.timeout.
 - 200 runs of /bin/true (4 connections, pipelined) leave no zombie child of
   the worker, and exec_started counts them.
+- One epoll_wait batch holding both a command's events and its client's
+  hang-up (the worker is SIGSTOPped while they queue up, the command being
+  released through a FIFO, no sleeps): the command ending first and
+  closing the connection, or the hang-up first and freeing the job while
+  its pipe events follow, must not touch freed memory (the ASan run caught
+  both before the fix).  The worker survives, keeps its pid and serves.
 """
 import json
 import os
+import shutil
+import signal
 import socket
 import struct
+import tempfile
 import time
 
 from harness import (MSGCTL, Op, St, Suite, children, connect, encode,
@@ -658,6 +667,129 @@ def no_zombies(t):
     tot = stats_totals(srv)
     t.check(tot["exec_started"] == per * nconn, "exec_started = %d" %
             tot["exec_started"])
+
+
+def poll_until(fn, timeout=5.0):
+    """Call fn until it returns something true (bounded); last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(0.01)
+
+
+def release_fifo(path, timeout=5.0):
+    """Write a line to the FIFO once its reader has it open (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+            continue
+        try:
+            os.write(fd, b"go\n")
+        finally:
+            os.close(fd)
+        return True
+
+
+def one_batch(t, srv, worker, before_close, after_close):
+    """SIGSTOP the worker, queue events, SIGCONT: one batch sees them all.
+    Then the worker must be the same process and serve."""
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        t.check(poll_until(lambda: (proc_stat(worker) or "T")[0] == "T"),
+                "worker %d did not stop" % worker)
+        before_close()
+        after_close()
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    t.check(srv.ping_ok(timeout=5), "PING after the batch")
+    ws = [p for p, s in srv.workers() if s != "Z"]
+    log = srv.log()
+    t.check(ws == [worker] and "killed by signal" not in log and
+            "AddressSanitizer" not in log, "the worker died handling the "
+            "batch: workers now %r (was %d); %r" % (
+                ws, worker, [l for l in log.splitlines()
+                             if "SUMMARY" in l or "killed by" in l]))
+
+
+@t.case
+def batch_done_then_hangup(t):
+    """[the command's pipes + pidfd, its client's EPOLLHUP]: finishing the
+    command answers and closes the connection, whose own event follows."""
+    d = tempfile.mkdtemp(prefix="msgd-batch-")
+    try:
+        fifo = os.path.join(d, "go")
+        os.mkfifo(fifo)
+        script = "read x < %s" % fifo
+        srv = t.server({"workers": 1, "exec": {
+            "enabled": True, "commands": {"wait": ["/bin/sh", "-c",
+                                                   script]}}})
+        worker = worker_pid(srv)
+        c = connect(srv.sock_path, 10)
+        try:
+            c.sendall(encode(Op.EXEC, key=b"wait", request_id=1))
+            kids = wait_children(worker, 1)
+            t.check(len(kids) == 1, "the command runs: %r" % kids)
+
+            def command_ends():
+                t.check(release_fifo(fifo), "the command never opened "
+                        "its FIFO")
+                # A zombie: it exited, the stopped worker has not reaped.
+                t.check(poll_until(lambda: [p for p, s in children(worker)
+                                            if s == "Z"]),
+                        "the command did not exit")
+            one_batch(t, srv, worker, command_ends, c.close)
+        finally:
+            c.close()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def batch_hangup_then_pipes(t):
+    """[client EPOLLHUP, the command's pipes]: the command's leader was
+    reaped, a descendant in its own session holds stdout; the hang-up
+    detaches and frees the job, its pipe events follow in the batch."""
+    d = tempfile.mkdtemp(prefix="msgd-batch-")
+    try:
+        fifo, ready = os.path.join(d, "go"), os.path.join(d, "ready")
+        os.mkfifo(fifo)
+        os.mkfifo(ready)
+        # The leader exits only once the descendant is in its own session
+        # (the leader's reaping kills its process group).
+        inner = "echo > %s; read x < %s; echo late" % (ready, fifo)
+        srv = t.server({"workers": 1, "exec": {
+            "enabled": True, "commands": {"fork": [
+                "/bin/sh", "-c", "setsid /bin/sh -c '%s' & read y < %s" %
+                (inner, ready)]}}})
+        worker = worker_pid(srv)
+        c = connect(srv.sock_path, 10)
+        try:
+            c.sendall(encode(Op.EXEC, key=b"fork", request_id=1))
+            held = poll_until(lambda: cmdline_procs(inner))
+            t.check(held, "the descendant holding stdout did not start")
+            # The leader exited and was reaped: the job waits for EOF.
+            t.check(poll_until(lambda: not children(worker)),
+                    "the command's leader was not reaped: %r" %
+                    children(worker))
+
+            def pipes_end():
+                t.check(release_fifo(fifo), "the descendant never opened "
+                        "its FIFO")
+                t.check(poll_until(lambda: not cmdline_procs(inner)),
+                        "the descendant did not exit")
+            one_batch(t, srv, worker, c.close, pipes_end)
+        finally:
+            c.close()
+            kill_all(cmdline_procs(inner))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 t.run()
