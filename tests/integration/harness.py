@@ -394,6 +394,34 @@ def run(argv, timeout=10.0, stdin_data=None, cwd=None, preexec_fn=None):
             p.stderr.decode(errors="replace"), time.monotonic() - t0)
 
 
+def nobody_cannot_use(*paths):
+    """None if user nobody can run (X_OK) or read (R_OK) each of paths,
+    given as (path, os.X_OK or os.R_OK); else why not.  A checkout in a
+    0700 directory (root's home, mktemp -d) hides the build from nobody:
+    the cases that run a program as nobody are skipped there, with this
+    reason, rather than failing on EACCES."""
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        return "no user nobody"
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            code = 0 if all(os.access(f, m) for f, m in paths) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return None
+    return "user nobody cannot reach %s (a directory on the way is not " \
+        "searchable by others)" % ", ".join(f for f, _ in paths)
+
+
 def conf_value(v, indent="\t"):
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -28,7 +28,7 @@ import re
 import struct
 import time
 
-from harness import MSGCTL, Op, Suite, parallel, run
+from harness import MSGCTL, Op, Suite, nobody_cannot_use, parallel, run
 from statslib import (ctl_stats, idle_base, parse_doc, parse_prom,
                       prom_series, stats_file, stats_json)
 
@@ -132,8 +132,10 @@ def refusals(t):
             nobody = pwd.getpwnam("nobody")
         except KeyError:
             nobody = None
-        if nobody is None:
-            print("SKIP: permission case: no user nobody")
+        why = "no user nobody" if nobody is None else \
+            nobody_cannot_use((MSGCTL, os.X_OK))
+        if why:
+            print("SKIP: permission case: %s" % why)
         else:
             os.chmod(d, 0o711)      # nobody may reach the files
             os.chmod(srv.conf_path, 0o644)

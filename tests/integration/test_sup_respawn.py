@@ -38,8 +38,8 @@ import sys
 import threading
 import time
 
-from harness import (MSGCTL, Client, Op, Suite, children, encode, proc_stat,
-                     run)
+from harness import (MSGCTL, MSGD, Client, Op, Suite, children, encode,
+                     nobody_cannot_use, proc_stat, run)
 
 t = Suite("test_sup_respawn")
 
@@ -350,6 +350,10 @@ def fatal_workers(t):
             nobody = pwd.getpwnam("nobody")
         except KeyError:
             print("SKIP: no user nobody to run an unprivileged master")
+            return
+        why = nobody_cannot_use((MSGD, os.X_OK))
+        if why:
+            print("SKIP: an unprivileged master: %s" % why)
             return
         os.chmod(srv.dir, 0o777)
         prefix = [sys.executable, "-c",
