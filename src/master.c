@@ -525,6 +525,10 @@ done:
 	for (i = 0; i < (int)nitems(m.old); i++)
 		if (m.old[i] != NULL)
 			gen_free(&m, m.old[i]);
+	while ((g = m.doomed) != NULL) {
+		m.doomed = g->doomed_next;
+		gen_free(&m, g);
+	}
 	if (m.next != NULL)
 		gen_free(&m, m.next);
 	gen_free(&m, m.cur);

@@ -71,13 +71,14 @@ struct gen {
 	int			 nls;
 	struct wpos		*pos;	/* conf->max_workers of them */
 	int			 npos;	/* in use (SIGTTIN/SIGTTOU move it) */
-	int			 doomed;	/* SIGKILLed to make room */
+	struct gen		*doomed_next;	/* on master.doomed */
 };
 
 struct master {
 	struct gen		*cur;		/* the serving generation */
 	struct gen		*next;		/* a reload in progress */
 	struct gen		*old[8];	/* draining generations */
+	struct gen		*doomed;	/* killed to make room, not gone */
 	struct wproc		*procs;
 	int			 nprocs;
 	int			 sigfd;
@@ -107,7 +108,7 @@ int	proc_spawn(struct master *, struct gen *, int);
 void	proc_reap(struct master *);
 void	proc_probe(struct master *, int);
 void	proc_drain(struct master *, int, uint64_t, int);
-void	proc_xfer(struct master *, int);
+int	proc_xfer(struct master *, int);
 int	proc_xfer_flush(struct master *);
 void	proc_xfer_drop(struct master *);
 void	proc_kill_all(struct master *, int);

@@ -100,11 +100,23 @@ gen_all_serving(struct master *m, const struct gen *g)
 	return (serving > 0);
 }
 
-/* Free draining generations whose last worker has gone. */
+/* Free draining (and killed) generations whose last worker has gone. */
 void
 gen_collect(struct master *m)
 {
-	int	i, j;
+	struct gen	*g, **gp;
+	int		 i, j;
+
+	for (gp = &m->doomed; (g = *gp) != NULL; ) {
+		if (proc_count(m, g, W_FREE) > 0) {
+			gp = &g->doomed_next;
+			continue;
+		}
+		*gp = g->doomed_next;
+		log_debug("killed generation %llu has exited",
+		    (unsigned long long)g->id);
+		gen_free(m, g);
+	}
 
 	for (i = 0; i < (int)nitems(m->old); i++) {
 		if (m->old[i] == NULL || proc_count(m, m->old[i], W_FREE) > 0)
@@ -414,9 +426,10 @@ proc_xfer_wait(struct master *m, int fd, const struct xfer_info *info)
  * worker of the current generation (round robin).  When none can take it
  * now, it waits here (the client's bytes wait in its socket); only a stop
  * closes it.  A worker that hands over on its own is recycling
- * (max_requests): it is no target any more.
+ * (max_requests): it is no target any more.  Returns 1 when it stopped
+ * at its batch size (more may be waiting).
  */
-void
+int
 proc_xfer(struct master *m, int idx)
 {
 	struct xfer_info	info;
@@ -425,13 +438,18 @@ proc_xfer(struct master *m, int idx)
 	for (n = 0; n < 256; n++) {
 		rc = xfer_recv(m->procs[idx].ctl, &fd, &info);
 		if (rc == 0)
-			return;
+			return (0);
 		if (rc == -1) {
 			close(m->procs[idx].ctl);
 			m->procs[idx].ctl = -1;
-			return;
+			return (0);
 		}
 		m->procs[idx].retiring = 1;
+		if (rc == -2) {
+			log_warnx("a handed-over connection was lost: no "
+			    "descriptor left for it (RLIMIT_NOFILE)");
+			continue;
+		}
 		if (proc_xfer_one(m, idx, fd, &info)) {
 			close(fd);	/* ours; the receiver has its own */
 			continue;
@@ -441,6 +459,7 @@ proc_xfer(struct master *m, int idx)
 			close(fd);
 		}
 	}
+	return (1);
 }
 
 void
@@ -620,9 +639,13 @@ proc_reap(struct master *m)
 			continue;
 		}
 		p = &m->procs[idx];
-		/* What it handed over just before exiting is still queued. */
-		if (p->ctl != -1)
-			proc_xfer(m, idx);
+		/*
+		 * What it handed over just before exiting is still queued:
+		 * all of it now (the sender is gone, the queue is finite),
+		 * the channel's close would drop the rest.
+		 */
+		while (p->ctl != -1 && proc_xfer(m, idx))
+			;
 		dead = *p;
 		/* Fold before anything can reuse the slot. */
 		memset(&fi, 0, sizeof(fi));

@@ -238,11 +238,15 @@ gen_retire(struct master *m, struct gen *g)
 			m->old[i] = g;
 			return;
 		}
-	/* Too many draining at once: the oldest goes now. */
+	/*
+	 * Too many draining at once: the oldest goes now.  It is freed, like
+	 * the others, once its killed workers have been reaped.
+	 */
 	gen_drain(m, m->old[0], 1, 0);
 	log_warnx("more than %zu generations draining: killing generation "
 	    "%llu", nitems(m->old), (unsigned long long)m->old[0]->id);
-	m->old[0]->doomed = 1;
+	m->old[0]->doomed_next = m->doomed;
+	m->doomed = m->old[0];
 	for (i = 0; i + 1 < nitems(m->old); i++)
 		m->old[i] = m->old[i + 1];
 	m->old[nitems(m->old) - 1] = g;

@@ -221,8 +221,11 @@ worker_publish(void *arg)
 	conn_publish(arg);
 }
 
-/* Take the connections the master passes us from retiring workers. */
-static void
+/*
+ * Take the connections the master passes us from retiring workers.
+ * Returns 1 when it stopped at its batch size (more may be waiting).
+ */
+static int
 worker_adopt(struct worker *w)
 {
 	struct sockaddr_storage	ss;
@@ -231,14 +234,19 @@ worker_adopt(struct worker *w)
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		if ((rc = xfer_recv(w->env.handoff_fd, &fd, &info)) == 0)
-			return;
+			return (0);
 		if (rc == -1) {
 			/* The master is gone: no more hand-overs. */
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->env.handoff_fd,
 			    NULL);
 			close(w->env.handoff_fd);
 			w->env.handoff_fd = -1;
-			return;
+			return (0);
+		}
+		if (rc == -2) {
+			log_warnx("a handed-over connection was lost: no "
+			    "descriptor left for it (RLIMIT_NOFILE)");
+			continue;
 		}
 		xfer_peer(&info, &ss);
 		if (w->drain_deadline != 0) {
@@ -263,6 +271,7 @@ worker_adopt(struct worker *w)
 		    !net_is_loopback((struct sockaddr *)&ss)) == -1)
 			close(fd);
 	}
+	return (1);
 }
 
 /* Begin a graceful stop: no new connections, finish what was read. */
@@ -566,8 +575,9 @@ worker_main(const struct worker_args *a)
 			stats_slot_state(w.slot, STATS_IDLE);
 	}
 	/* Connections still queued for us go back before we exit. */
-	if (w.env.handoff_fd != -1)
-		worker_adopt(&w);
+	for (i = 0; i < 1024 && w.env.handoff_fd != -1 && worker_adopt(&w);
+	    i++)
+		;
 	if (w.env.nconns > 0)
 		log_info("stopping with %u connections still open",
 		    w.env.nconns);

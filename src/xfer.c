@@ -57,7 +57,10 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 /*
  * Receive one descriptor (close-on-exec) and its info.  Returns 1, 0 when
  * nothing is waiting, -1 when the channel is gone or out of step (a
- * descriptor that came with a bad message is closed).
+ * descriptor that came with a bad message is closed), -2 when a whole
+ * message came without its descriptor: the kernel could not install it
+ * (we are at RLIMIT_NOFILE), so that connection is lost, but the channel
+ * is still in step and stays usable.
  */
 int
 xfer_recv(int ctl, int *fd, struct xfer_info *info)
@@ -89,13 +92,18 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	    cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(fd, CMSG_DATA(cm), sizeof(int));
-	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION ||
-	    (mh.msg_flags & MSG_CTRUNC) || *fd == -1) {
+	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION) {
 		/* Out of step: nothing after this can be trusted. */
 		if (*fd != -1)
 			close(*fd);
 		*fd = -1;
 		return (-1);
+	}
+	if ((mh.msg_flags & MSG_CTRUNC) || *fd == -1) {
+		if (*fd != -1)
+			close(*fd);
+		*fd = -1;
+		return (-2);
 	}
 	return (1);
 }

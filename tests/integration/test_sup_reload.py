@@ -39,11 +39,28 @@ of the new worker's socket itself (pidfd_getfd), which makes the race's
 outcome certain: after the client closes, /proc/PID/fdinfo of the worker's
 epoll descriptor must not list the socket, and the worker keeps serving.
 SKIP where pidfd_getfd is refused (kernel < 5.6, ptrace restrictions).
+
+handover_no_descriptor: worker 0 at RLIMIT_NOFILE (its soft limit lowered
+to its lowest free descriptor) is handed worker 1's connections (SIGTTOU):
+the kernel cannot install them (MSG_CTRUNC), so they are lost, and the
+worker logs it.  Its hand-over channel must stay open (it was closed as
+"out of step" before): after the limit is restored, 3 new connections to
+worker 0 survive a reload, handed over to the new worker.
+
+nine_draining: each of 9 generations is kept draining by an EXEC that
+waits on a FIFO (shutdown_timeout 30 s), so the 9th reload finds the 8
+places for draining generations full: the oldest is killed ("more than 8
+generations draining: killing generation 1"), its command with it.  After
+the FIFO is released every old generation exits; the stop then exits 0
+with no LeakSanitizer report (the killed generation was never freed
+before; the ASan run sees that).
 """
 import ctypes
 import json
 import os
 import re
+import resource
+import tempfile
 import selectors
 import shutil
 import signal
@@ -53,7 +70,7 @@ import threading
 import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
-                     children, encode, response_problems, run)
+                     children, encode, proc_stat, response_problems, run)
 
 t = Suite("test_sup_reload")
 
@@ -568,6 +585,158 @@ def adopted_close(t):
         c.close()
         if held != -1:
             os.close(held)
+
+
+def nfds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@t.case
+def handover_no_descriptor(t):
+    srv = t.server({"workers": 2, "shutdown_timeout": 5,
+                    "log": {"level": "debug", "target": "stderr"}},
+                   tcp=True, health=False)
+    ctl_conf(srv)
+
+    def positions():
+        pos = dict((int(a), int(b)) for a, b in re.findall(
+            r"worker (\d+) \(pid (\d+), slot", srv.log()))
+        return pos if 0 in pos and 1 in pos else None
+    deadline = time.monotonic() + 5
+    while positions() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pos = positions()
+    t.check(pos, "no 'worker N (pid P, slot' lines for workers 0 and 1")
+    if not pos:
+        return
+    w0, w1 = pos[0], pos[1]
+    clients, fresh = [], []
+    try:
+        # An idle connection on worker 1: with worker 0 stopped, only
+        # worker 1 accepts.
+        base = nfds(w1)
+        os.kill(w0, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 5
+            while (proc_stat(w0) or "T")[0] != "T" and \
+                    time.monotonic() < deadline:
+                time.sleep(0.01)
+            c = Client(srv.tcp_addr, timeout=5)
+            clients.append(c)
+            t.check_response(c.request(Op.PING, request_id=1), "PING to "
+                             "worker 1", Op.PING, rid=1, value=b"PONG")
+        finally:
+            os.kill(w0, signal.SIGCONT)
+        t.check(nfds(w1) > base, "worker 1 did not take the connection")
+        old = resource.prlimit(w0, resource.RLIMIT_NOFILE)
+        used = set(int(f) for f in os.listdir("/proc/%d/fd" % w0))
+        lowest = min(set(range(len(used) + 1)) - used)
+        resource.prlimit(w0, resource.RLIMIT_NOFILE, (lowest, old[1]))
+        try:
+            srv.send_signal(signal.SIGTTOU)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (
+                    "a handed-over connection was lost" in srv.log() and
+                    live_children(srv) == [w0]):
+                time.sleep(0.02)
+        finally:
+            resource.prlimit(w0, resource.RLIMIT_NOFILE, old)
+        t.check(live_children(srv) == [w0], "after SIGTTOU: workers %r, "
+                "want only %d" % (live_children(srv), w0))
+        t.check("worker 0: a handed-over connection was lost: no "
+                "descriptor left for it (RLIMIT_NOFILE)" in srv.log(),
+                "worker 0 did not log the connection it could not take")
+        # Its channel stays: a reload hands its connections over.
+        for i in range(3):
+            c = Client(srv.tcp_addr, timeout=5)
+            fresh.append(c)
+            t.check_response(c.request(Op.PING, request_id=500 + i),
+                             "PING before the reload", Op.PING,
+                             rid=500 + i, value=b"PONG")
+        rc, out, err, _ = ctl(srv, "reload")
+        t.check(rc == 0, "reload: exit %d, %r %r" % (rc, out, err))
+        # The config's 2 workers again, worker 0 gone after handing over.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+                w0 in live_children(srv) or len(live_children(srv)) != 2):
+            time.sleep(0.02)
+        kids = live_children(srv)
+        t.check(len(kids) == 2 and w0 not in kids, "after the reload: "
+                "workers %r (worker 0 was %d)" % (kids, w0))
+        alive = 0
+        for i, c in enumerate(fresh):
+            try:
+                f = c.request(Op.PING, request_id=600 + i)
+                alive += f.status == 0 and f.value == b"PONG"
+            except (OSError, EOFError, TimeoutError, ValueError):
+                pass
+        t.check(alive == 3, "%d of 3 connections of worker 0 survived the "
+                "reload (its hand-over channel was closed?); log: %r" % (
+                    alive, [l for l in srv.log().splitlines()
+                            if "stopping with" in l or "lost" in l]))
+    finally:
+        for c in clients + fresh:
+            c.close()
+
+
+def running(srv):
+    """Live children of the master's workers (their EXEC commands)."""
+    return sum(len([p for p, st in children(w) if st != "Z"])
+               for w in live_children(srv))
+
+
+@t.case
+def nine_draining(t):
+    d = tempfile.mkdtemp(prefix="msgd-gens-")
+    socks = []
+    try:
+        fifo = os.path.join(d, "go")
+        os.mkfifo(fifo)
+        srv = t.server({"workers": 1, "shutdown_timeout": 30, "exec": {
+            "enabled": True, "timeout": 60,
+            "commands": {"wait": ["/bin/sh", "-c", "read x < %s" % fifo]}}},
+            health=False)
+        ctl_conf(srv)
+        for gen in range(9):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(srv.sock_path)
+            socks.append(s)
+            s.sendall(encode(Op.EXEC, key=b"wait", request_id=gen + 1))
+            # Its command runs (a child of the serving worker), as do
+            # those of the draining generations before it.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and running(srv) < gen + 1:
+                time.sleep(0.01)
+            t.check(running(srv) == gen + 1, "before reload %d: %d "
+                    "commands run, want %d" % (gen + 1, running(srv),
+                                               gen + 1))
+            rc, out, err, _ = ctl(srv, "reload")
+            t.check(rc == 0, "reload %d: exit %d, %r %r" % (gen + 1, rc,
+                                                            out, err))
+        t.check("more than 8 generations draining: killing generation 1"
+                in srv.log(), "the 9th draining generation did not make "
+                "room: %r" % [l for l in srv.log().splitlines()
+                              if "generation" in l][-3:])
+        # Release every waiting command: a line each, then EOF.
+        fd = os.open(fifo, os.O_RDWR)
+        try:
+            os.write(fd, b"go\n" * 9)
+        finally:
+            os.close(fd)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(live_children(srv)) != 1:
+            time.sleep(0.05)
+        t.check(len(live_children(srv)) == 1, "old generations still "
+                "draining: workers %r" % live_children(srv))
+        rc = srv.stop()
+        log = srv.log()
+        t.check(rc == 0 and "LeakSanitizer" not in log, "stop: exit %r; %r"
+                % (rc, [l for l in log.splitlines() if "SUMMARY" in l]))
+    finally:
+        for s in socks:
+            s.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 t.run()
