@@ -335,6 +335,22 @@ def children(ppid):
     return sorted(out)
 
 
+def live_children(srv):
+    """The master's children that are not zombies, sorted."""
+    return sorted(p for p, s in children(srv.pid) if s != "Z")
+
+
+def poll(fn, timeout=5.0, step=0.02):
+    """Call fn until it returns something true (bounded); returns the last
+    value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
 def proc_status(pid, field):
     """A field of /proc/<pid>/status as a string, or None."""
     try:

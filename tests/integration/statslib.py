@@ -97,6 +97,21 @@ def settle(srv, pred, timeout=5.0, interval=0.02):
         time.sleep(interval)
 
 
+def totals(srv):
+    """The totals' counters of `msgctl stats --json`."""
+    return stats_json(srv)["totals"]["counters"]
+
+
+def settle_totals(srv, pred, timeout=5.0):
+    """Poll the totals until pred(totals) (bounded); returns the last."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = totals(srv)
+        if pred(c) or time.monotonic() >= deadline:
+            return c
+        time.sleep(0.02)
+
+
 def at_rest(srv, doc):
     """Every configured worker has a slot and answered its probe, and no
     connection is open anywhere."""

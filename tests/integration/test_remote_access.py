@@ -19,34 +19,16 @@ Protected mode (the default), listening on "*:PORT" without a token:
   (Skipped, with a message, when the machine has no non-loopback IPv4.)
 A server listening on loopback only logs no hint.
 """
-import json
 import socket
-import time
 
-from harness import (MSGCTL, Op, St, StartError, Suite, encode, free_port,
-                     ipv6_loopback_ok, parse_frames, read_frame, run,
-                     wait_closed)
+from harness import (Op, St, StartError, Suite, encode, free_port,
+                     ipv6_loopback_ok, parse_frames, read_frame, wait_closed)
+from statslib import settle_totals, totals
 
 t = Suite("test_remote_access")
 
 TOKEN = "access-test-token-42"
 HINT = "protected mode: listening beyond loopback"
-
-
-def totals(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"])
-    if rc != 0:
-        raise RuntimeError("msgctl stats --json: exit %d %r" % (rc, err))
-    return json.loads(out)["totals"]["counters"]
-
-
-def settle(srv, pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        c = totals(srv)
-        if pred(c) or time.monotonic() >= deadline:
-            return c
-        time.sleep(0.02)
 
 
 def tcp_connect(addr, src=None, timeout=5.0):
@@ -154,7 +136,7 @@ def allow_v4(t):
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK and
             frames[0].value == b"udp", "UDP from 127.0.0.2: %r" % d)
-    c = settle(srv, lambda c: c["allow_rejected"] - base["allow_rejected"]
+    c = settle_totals(srv, lambda c: c["allow_rejected"] - base["allow_rejected"]
                >= n)
     t.check(c["allow_rejected"] - base["allow_rejected"] == n,
             "allow_rejected counted %d, want %d" % (

@@ -19,36 +19,20 @@ naming the mode; mode 0600 is accepted and the server takes its first line
 as the token; auth_token and auth_token_file together are refused; a token
 shorter than 8 bytes is refused.
 """
-import json
 import os
 import re
 import time
 
-from harness import (HDR_LEN, MSGCTL, MSGD, Op, St, Suite, conf_text,
+from harness import (HDR_LEN, MSGD, Op, St, Suite, conf_text,
                      connect, encode, parse_frames, private_settings, run,
                      wait_closed)
+from statslib import settle_totals, totals
 
 t = Suite("test_remote_auth")
 
 TOKEN = "right-token-\u00e9-0123456789"
 TOKEN_B = TOKEN.encode()
 LOG_RE = re.compile(r"authentication failed from (\S+)")
-
-
-def totals(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"])
-    if rc != 0:
-        raise RuntimeError("msgctl stats --json: exit %d %r" % (rc, err))
-    return json.loads(out)["totals"]["counters"]
-
-
-def settle(srv, pred, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        c = totals(srv)
-        if pred(c) or time.monotonic() >= deadline:
-            return c
-        time.sleep(0.02)
 
 
 def auth_server(t, extra=None, **kw):
@@ -160,7 +144,7 @@ def wrong_token(t):
                 t.check(len(data) == HDR_LEN + f.body_len,
                         "%s: nothing served after it: %r" % (desc, data))
             t.check(how in ("eof", "reset"), "%s: closed (%s)" % (desc, how))
-    c = settle(srv, lambda c: c["auth_failures"] - base["auth_failures"] >= n)
+    c = settle_totals(srv, lambda c: c["auth_failures"] - base["auth_failures"] >= n)
     t.check(c["auth_failures"] - base["auth_failures"] == n,
             "auth_failures counted %d, want %d" % (
                 c["auth_failures"] - base["auth_failures"], n))
@@ -183,7 +167,7 @@ def log_rate_limit(t):
             c.send_frame(Op.AUTH, b"bad-token-%04d" % i)
             c.wait_closed(5)
     took = time.monotonic() - t0
-    c = settle(srv, lambda c: c["auth_failures"] - base["auth_failures"] >=
+    c = settle_totals(srv, lambda c: c["auth_failures"] - base["auth_failures"] >=
                burst)
     t.check(c["auth_failures"] - base["auth_failures"] == burst,
             "auth_failures counted %d, want %d" % (

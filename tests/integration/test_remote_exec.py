@@ -46,7 +46,7 @@ import struct
 import tempfile
 import time
 
-from harness import (MSGCTL, Op, St, Suite, children, connect, encode,
+from harness import (MSGCTL, Op, St, Suite, children, connect, encode, poll,
                      proc_stat, read_frame, run)
 
 t = Suite("test_remote_exec")
@@ -669,16 +669,6 @@ def no_zombies(t):
             tot["exec_started"])
 
 
-def poll_until(fn, timeout=5.0):
-    """Call fn until it returns something true (bounded); last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(0.01)
-
-
 def release_fifo(path, timeout=5.0):
     """Write a line to the FIFO once its reader has it open (bounded)."""
     deadline = time.monotonic() + timeout
@@ -702,7 +692,7 @@ def one_batch(t, srv, worker, before_close, after_close):
     Then the worker must be the same process and serve."""
     os.kill(worker, signal.SIGSTOP)
     try:
-        t.check(poll_until(lambda: (proc_stat(worker) or "T")[0] == "T"),
+        t.check(poll(lambda: (proc_stat(worker) or "T")[0] == "T"),
                 "worker %d did not stop" % worker)
         before_close()
         after_close()
@@ -741,7 +731,7 @@ def batch_done_then_hangup(t):
                 t.check(release_fifo(fifo), "the command never opened "
                         "its FIFO")
                 # A zombie: it exited, the stopped worker has not reaped.
-                t.check(poll_until(lambda: [p for p, s in children(worker)
+                t.check(poll(lambda: [p for p, s in children(worker)
                                             if s == "Z"]),
                         "the command did not exit")
             one_batch(t, srv, worker, command_ends, c.close)
@@ -772,17 +762,17 @@ def batch_hangup_then_pipes(t):
         c = connect(srv.sock_path, 10)
         try:
             c.sendall(encode(Op.EXEC, key=b"fork", request_id=1))
-            held = poll_until(lambda: cmdline_procs(inner))
+            held = poll(lambda: cmdline_procs(inner))
             t.check(held, "the descendant holding stdout did not start")
             # The leader exited and was reaped: the job waits for EOF.
-            t.check(poll_until(lambda: not children(worker)),
+            t.check(poll(lambda: not children(worker)),
                     "the command's leader was not reaped: %r" %
                     children(worker))
 
             def pipes_end():
                 t.check(release_fifo(fifo), "the descendant never opened "
                         "its FIFO")
-                t.check(poll_until(lambda: not cmdline_procs(inner)),
+                t.check(poll(lambda: not cmdline_procs(inner)),
                         "the descendant did not exit")
             one_batch(t, srv, worker, c.close, pipes_end)
         finally:

@@ -18,13 +18,13 @@
 - UDP is off by default: without udp_listen no process of msgd owns a UDP
   socket and a datagram to the TCP port gets no answer.
 """
-import json
 import os
 import socket
 import time
 
-from harness import (HDR, HDR_LEN, MSGCTL, TIME_RE, Frame, Op, St, Suite,
-                     encode, run, upper_bytes)
+from harness import (HDR, HDR_LEN, TIME_RE, Frame, Op, St, Suite, encode,
+                     upper_bytes)
+from statslib import settle_totals, totals
 
 t = Suite("test_remote_udp")
 
@@ -55,23 +55,6 @@ def udp_server(t, settings=None):
             continue
         srv.udp_addr = ("127.0.0.1", port)
         return srv
-
-
-def totals(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"])
-    if rc != 0:
-        raise RuntimeError("msgctl stats --json: exit %d %r" % (rc, err))
-    return json.loads(out)["totals"]["counters"]
-
-
-def settle(srv, pred, timeout=5.0):
-    """Poll the totals until pred(totals); returns the last totals."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = totals(srv)
-        if pred(c) or time.monotonic() >= deadline:
-            return c
-        time.sleep(0.02)
 
 
 def udp_sock(bind=None):
@@ -161,7 +144,7 @@ def ops(t):
                 t.check(len(d) <= len(req), "TIME answer not larger")
     finally:
         s.close()
-    c = settle(srv, lambda c: c["udp_received"] - base["udp_received"] >=
+    c = settle_totals(srv, lambda c: c["udp_received"] - base["udp_received"] >=
                sent)
     t.check(c["udp_received"] - base["udp_received"] == sent,
             "udp_received counted %d, sent %d" % (
@@ -214,7 +197,7 @@ def dropped(t):
     finally:
         s.close()
     n = len(drops) + 1
-    c = settle(srv, lambda c: c["udp_dropped"] - base["udp_dropped"] >= n)
+    c = settle_totals(srv, lambda c: c["udp_dropped"] - base["udp_dropped"] >= n)
     t.check(c["udp_dropped"] - base["udp_dropped"] == n,
             "udp_dropped counted %d, want %d" % (
                 c["udp_dropped"] - base["udp_dropped"], n))

@@ -13,31 +13,20 @@ no zombie child, exactly the configured workers, each worker's open
 descriptors (/proc/PID/fd) as many as a fresh worker's, the master's as many
 as at the start, every kill logged, no throttle, and PING works.
 """
-import json
 import os
 import random
 import signal
 import time
 
-from harness import MSGCTL, Client, Op, Suite, children, proc_stat, run
+from harness import (MSGCTL, Client, Op, Suite, children, live_children,
+                     proc_stat, run)
+from statslib import stats_json
 
 t = Suite("test_sup_churn")
 
 KILLS = 200
 RELOAD_EVERY = 10
 WORKERS = 3
-
-
-def stats(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"],
-                          timeout=10)
-    if rc != 0:
-        raise AssertionError("msgctl stats --json: exit %d: %s" % (rc, err))
-    return json.loads(out)
-
-
-def live_children(srv):
-    return sorted(p for p, s in children(srv.pid) if s != "Z")
 
 
 def fds(pid):
@@ -71,7 +60,7 @@ def serving(srv, timeout=5.0, gone=None):
     while time.monotonic() < deadline:
         kids = live_children(srv)
         if len(kids) == WORKERS and gone not in kids:
-            st = stats(srv)
+            st = stats_json(srv)
             gen = st["master"]["generation"]
             ws = {w["pid"]: w for w in st["workers"] if w["pid"]}
             if all(p in ws and ws[p]["generation"] == gen and

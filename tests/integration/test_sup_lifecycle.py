@@ -25,7 +25,6 @@ pidfile is refused ("already running") and leaves the first alone; stop
 exits 0 and the master is gone; status then exits 3; a stale pidfile (a
 dead pid, no lock) does not block a new start.
 """
-import json
 import os
 import pwd
 import re
@@ -35,36 +34,16 @@ import subprocess
 import threading
 import time
 
-from harness import (MSGCTL, MSGD, Client, Op, Suite, children, conf_text,
-                     encode, parse_frames, proc_status, run, wait_closed)
+from harness import (MSGCTL, MSGD, Client, Op, Suite, conf_text, encode,
+                     live_children, parse_frames, poll, proc_status, run,
+                     wait_closed)
+from statslib import stats_json
 
 t = Suite("test_sup_lifecycle")
 
 
 def ctl(srv, *args, timeout=30.0):
     return run([MSGCTL, "-c", srv.conf_path] + list(args), timeout=timeout)
-
-
-def stats(srv):
-    rc, out, err, _ = ctl(srv, "stats", "--json", timeout=10)
-    if rc != 0:
-        raise AssertionError("msgctl stats --json: exit %d: %s" % (rc, err))
-    return json.loads(out)
-
-
-def live_children(srv):
-    return sorted(p for p, s in children(srv.pid) if s != "Z")
-
-
-def poll(fn, timeout=5.0, step=0.05):
-    """Call fn until it returns something true (bounded); returns the last
-    value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def state_files(srv):
@@ -149,13 +128,13 @@ def resize(t):
         def ok():
             kids = live_children(srv)
             return len(kids) == n and \
-                stats(srv)["master"]["workers"] == n and kids
+                stats_json(srv)["master"]["workers"] == n and kids
         return ok
 
     srv.send_signal(signal.SIGTTIN)
     kids = poll(settled(3))
     t.check(kids, "SIGTTIN: not 3 workers: children %r, stats %d" % (
-        live_children(srv), stats(srv)["master"]["workers"]))
+        live_children(srv), stats_json(srv)["master"]["workers"]))
     t.check(poll(lambda: "SIGTTIN: 3 workers" in srv.log()),
             "log lacks 'SIGTTIN: 3 workers'")
     srv.send_signal(signal.SIGTTIN)
@@ -164,7 +143,7 @@ def resize(t):
             "the log")
     time.sleep(0.3)
     t.check(live_children(srv) == kids and
-            stats(srv)["master"]["workers"] == 3,
+            stats_json(srv)["master"]["workers"] == 3,
             "SIGTTIN beyond max_workers changed the pool: %r" %
             live_children(srv))
     srv.send_signal(signal.SIGTTOU)
@@ -178,7 +157,7 @@ def resize(t):
             "SIGTTOU at one worker: no refusal in the log")
     time.sleep(0.3)
     t.check(live_children(srv) == one and
-            stats(srv)["master"]["workers"] == 1,
+            stats_json(srv)["master"]["workers"] == 1,
             "SIGTTOU at one worker changed the pool: %r" %
             live_children(srv))
     t.check(srv.ping_ok(), "PING with one worker")

@@ -70,7 +70,8 @@ import threading
 import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
-                     children, encode, proc_stat, response_problems, run)
+                     children, encode, live_children, proc_stat,
+                     response_problems, run)
 
 t = Suite("test_sup_reload")
 
@@ -95,10 +96,6 @@ def stats(srv):
     if rc != 0:
         raise AssertionError("msgctl stats --json: exit %d: %s" % (rc, err))
     return json.loads(out)
-
-
-def live_children(srv):
-    return sorted(p for p, s in children(srv.pid) if s != "Z")
 
 
 def wait_children(srv, n, timeout=10.0):

@@ -29,7 +29,6 @@ heartbeat) is SIGSTOPped: it is killed between 3 and 8 s later, the log says
 "hung: no heartbeat for X s" with X >= 3, a replacement serves, and the
 other worker answered a PING every 0.2 s throughout.
 """
-import json
 import os
 import pwd
 import re
@@ -38,18 +37,11 @@ import sys
 import threading
 import time
 
-from harness import (MSGCTL, MSGD, Client, Op, Suite, children, encode,
-                     nobody_cannot_use, proc_stat, run)
+from harness import (MSGD, Client, Op, Suite, encode, live_children,
+                     nobody_cannot_use, proc_stat)
+from statslib import stats_json
 
 t = Suite("test_sup_respawn")
-
-
-def stats(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"],
-                          timeout=10)
-    if rc != 0:
-        raise AssertionError("msgctl stats --json: exit %d: %s" % (rc, err))
-    return json.loads(out)
 
 
 def workers_by_pid(st):
@@ -58,10 +50,6 @@ def workers_by_pid(st):
 
 def requests_of(w):
     return sum(v for k, v in w["counters"].items() if k.startswith("st_"))
-
-
-def live_children(srv):
-    return sorted(p for p, s in children(srv.pid) if s != "Z")
 
 
 def dead(pid):
@@ -75,7 +63,7 @@ def wait_serving(srv, exclude, deadline):
     while time.monotonic() < deadline:
         new = [p for p in live_children(srv) if p not in exclude]
         if new:
-            ws = workers_by_pid(stats(srv))
+            ws = workers_by_pid(stats_json(srv))
             for p in new:
                 if p in ws and ws[p]["counters"]["req_ping"] >= 1:
                     return p, time.monotonic()
@@ -123,7 +111,7 @@ def conn_owner(srv, conns):
         conns.append(owners[pid])
     deadline = time.monotonic() + 3  # start-up probes closed meanwhile
     while True:
-        ws = workers_by_pid(stats(srv))
+        ws = workers_by_pid(stats_json(srv))
         act = {p: ws[p]["counters"]["conn_active"] if p in ws else None
                for p in kids}
         if all(v == 1 for v in act.values()):
@@ -185,7 +173,7 @@ def respawn_under_load(t):
     t.check(min(answered) >= 20, "clients did not get going: %r" % answered)
     t.check(sum(errors) == 0, "errors before any kill: %r %r" % (
         errors, first_error))
-    st = stats(srv)
+    st = stats_json(srv)
     ws = workers_by_pid(st)
     victim = kids[1]
     k = ws[victim]["counters"]["conn_active"]
@@ -201,14 +189,14 @@ def respawn_under_load(t):
             "after SIGKILL of worker %d: replacement %r serving after %s s, "
             "want <= 1 s" % (victim, new, "%.3f" % (t_new - t_kill)
                              if t_new else "never"))
-    totals.append(stats(srv)["totals"]["counters"])
+    totals.append(stats_json(srv)["totals"]["counters"])
     t.check(srv.ping_ok(), "PING after the respawn")
     time.sleep(0.5)
-    totals.append(stats(srv)["totals"]["counters"])
+    totals.append(stats_json(srv)["totals"]["counters"])
     stop.set()
     for th in threads:
         th.join(10)
-    totals.append(stats(srv)["totals"]["counters"])
+    totals.append(stats_json(srv)["totals"]["counters"])
     hit = [n for n in range(nclients) if errors[n]]
     print("   killed worker %d with %d connections (clients %r): clients %r "
           "saw %d errors (%s); replacement %r serving after %s s" % (
@@ -235,6 +223,29 @@ def respawn_under_load(t):
             "workers after the respawn: %r" % now)
 
 
+def keep_pinging(c, interval):
+    """PING on c every interval in a thread until stop is set; returns
+    (stop, thread, pings), pings counting "ok" and listing "bad"."""
+    stop = threading.Event()
+    pings = {"ok": 0, "bad": []}
+
+    def loop():
+        while not stop.wait(interval):
+            try:
+                f = c.request(Op.PING)
+                if f.value == b"PONG":
+                    pings["ok"] += 1
+                else:
+                    pings["bad"].append(repr(f))
+            except Exception as e:
+                pings["bad"].append(repr(e))
+                return
+
+    th = threading.Thread(target=loop, daemon=True)
+    th.start()
+    return stop, th, pings
+
+
 # ---------------------------------------------------------- scenario 2
 
 @t.case
@@ -248,23 +259,7 @@ def young_death_throttle(t):
             return
         keeper, kc = sorted(owners.items())[0]
         victim = [p for p in owners if p != keeper][0]
-        stop = threading.Event()
-        pings = {"ok": 0, "bad": []}
-
-        def keep_pinging():
-            while not stop.wait(0.1):
-                try:
-                    f = kc.request(Op.PING)
-                    if f.value == b"PONG":
-                        pings["ok"] += 1
-                    else:
-                        pings["bad"].append(repr(f))
-                except Exception as e:
-                    pings["bad"].append(repr(e))
-                    return
-
-        th = threading.Thread(target=keep_pinging, daemon=True)
-        th.start()
+        stop, th, pings = keep_pinging(kc, 0.1)
         seen = set(live_children(srv))
         forks = []          # (pid, time it appeared)
         kills = []          # (pid, time killed)
@@ -392,23 +387,7 @@ def hung_worker(t):
             return
         victim, vc = sorted(owners.items())[0]
         other, oc = sorted(owners.items())[1]
-        stop = threading.Event()
-        pings = {"ok": 0, "bad": []}
-
-        def keep_pinging():
-            while not stop.wait(0.2):
-                try:
-                    f = oc.request(Op.PING)
-                    if f.value == b"PONG":
-                        pings["ok"] += 1
-                    else:
-                        pings["bad"].append(repr(f))
-                except Exception as e:
-                    pings["bad"].append(repr(e))
-                    return
-
-        th = threading.Thread(target=keep_pinging, daemon=True)
-        th.start()
+        stop, th, pings = keep_pinging(oc, 0.2)
         before = live_children(srv)
         # The victim beats right after this answer: the clock starts here.
         f = vc.request(Op.PING)
