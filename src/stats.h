@@ -79,7 +79,7 @@
 	X(udp_received, "udp_received", "", COUNTER, "datagrams",	\
 	    "UDP datagrams received")					\
 	X(udp_dropped, "udp_dropped", "", COUNTER, "datagrams",	\
-	    "UDP datagrams dropped (malformed, or answer larger than them)") \
+	    "UDP datagrams dropped (not a request, or answer larger than them)") \
 	X(exec_started, "exec_started", "", COUNTER, "commands",	\
 	    "EXEC commands started")					\
 	X(exec_timeouts, "exec_timeouts", "", COUNTER, "commands",	\

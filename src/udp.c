@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,18 @@ udp_allowed(const struct msgd_conf *conf, const struct sockaddr *sa)
 	return (0);
 }
 
+/* The peer's port; 0 for a family without one. */
+static in_port_t
+udp_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return (((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_port);
+	return (0);
+}
+
 /*
  * Answer one datagram into u->out.  Returns the answer's length, or 0 when
  * the datagram is dropped.
@@ -69,19 +83,18 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 		return (0);
 	}
 	msg_parse_request(p, len, env->max_body, &mp);
-	/* Framing errors and wrong lengths are dropped, never answered. */
-	if (len < MSG_HDR_LEN || (mp.result == MSG_PARSE_ERROR && mp.close) ||
-	    MSG_HDR_LEN + (size_t)mp.hdr.body_len != len)
+	/*
+	 * Only a well-formed request is answered.  Anything else, an answer
+	 * (RESPONSE flag) above all, is dropped without a word: answering an
+	 * answer lets one forged datagram make two servers, or a server and
+	 * itself, ping-pong forever (the "loop DoS" of CVE-2024-2169).  Every
+	 * answer msgd sends carries the RESPONSE flag, so no answer of ours
+	 * can ever trigger another one.
+	 */
+	if (mp.result != MSG_PARSE_FRAME || mp.need != len ||
+	    udp_port(peer) == 0)
 		goto drop;
 	t0 = STATS_CLOCK();
-	if (mp.result == MSG_PARSE_ERROR) {
-		if (ops_error(&u->out, mp.hdr.opcode, mp.status,
-		    mp.hdr.request_id, NULL) == -1)
-			goto drop;
-		STATS_PEND(&env->pend, env->slot, proto_errors, 1);
-		STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, mp.status, 0);
-		return (MSG_HDR_LEN);
-	}
 	cl.authed = !conf->auth_set;
 	cl.restricted = u->restricted && !net_is_loopback(peer);
 	cl.udp = 1;

@@ -8,9 +8,14 @@
 - Malformed datagrams are dropped (never answered) and counted: shorter
   than 16 bytes, empty, wrong magic, wrong version, body_len larger or
   smaller than what follows the header.
+- Anything that is not a well-formed request is dropped too, never
+  answered: the RESPONSE flag (an answer), reserved flag bits, a nonzero
+  status, key_len > body_len.
+- No loop: an answer, or a request, forged to come from the server's own
+  UDP address and port (a raw socket; root only) is handled once and the
+  server's own answer to itself is dropped (CVE-2024-2169 class).
 - STATS, AUTH, PUT, GET, LIST, DEL, EXEC over UDP -> DENIED with an empty
-  value (a 16-byte answer); an unknown opcode -> UNKNOWN_OP and a nonzero
-  request status -> BAD_REQUEST, also 16 bytes.
+  value (a 16-byte answer); an unknown opcode -> UNKNOWN_OP, also 16 bytes.
 - No amplification: for every datagram sent, the answer is at most as long.
 - udp_received counts every datagram.
 - With auth_token: only PING is served over UDP (ECHO, UPPER, TIME ->
@@ -20,6 +25,7 @@
 """
 import os
 import socket
+import struct
 import time
 
 from harness import (HDR, HDR_LEN, TIME_RE, Frame, Op, St, Suite, encode,
@@ -177,6 +183,18 @@ def dropped(t):
         ("body_len huge", encode(Op.ECHO, b"abcd", request_id=110,
                                  body_len=0xFFFFFFFF)),
         ("header only, body_len 4", good[:HDR_LEN]),
+        # Header errors that TCP answers BAD_REQUEST: over UDP an answer
+        # could be what another server sent, so none is answered.
+        ("status set in a request", encode(Op.ECHO, b"x", request_id=111,
+                                           status=3)),
+        ("RESPONSE flag", encode(Op.ECHO, b"x", request_id=112, flags=1)),
+        ("a PONG answer", encode(Op.PING, b"PONG", request_id=113, flags=1)),
+        ("an error answer", encode(Op.ECHO, request_id=114, flags=1,
+                                   status=St.BAD_REQUEST)),
+        ("reserved flag bits", encode(Op.ECHO, b"x", request_id=115,
+                                      flags=2)),
+        ("key_len > body_len", encode(Op.ECHO, b"x", request_id=116,
+                                      key_len=5)),
     ]
     s = udp_sock()
     try:
@@ -227,16 +245,7 @@ def denied_and_errors(t):
                             "want 16" % (op, len(d)))
         for what, req, op, st in (
                 ("unknown opcode", encode(0x30, request_id=1), 0x30,
-                 St.UNKNOWN_OP),
-                ("status set in a request", encode(Op.ECHO, b"x",
-                                                   request_id=2, status=3),
-                 Op.ECHO, St.BAD_REQUEST),
-                ("RESPONSE flag in a request", encode(Op.ECHO, b"x",
-                                                      request_id=3, flags=1),
-                 Op.ECHO, St.BAD_REQUEST),
-                ("key_len > body_len", encode(Op.ECHO, b"x", request_id=4,
-                                              key_len=5), Op.ECHO,
-                 St.BAD_REQUEST)):
+                 St.UNKNOWN_OP),):
             d = exchange(s, addr, req)
             f = frame_of(d)
             if t.check(f is not None, "%s over UDP answered" % what):
@@ -324,6 +333,66 @@ def with_token(t):
         f = frame_of(exchange(s, addr, encode(Op.ECHO, b"x", request_id=9)))
         t.check(f is not None and f.status == St.DENIED,
                 "ECHO after an AUTH datagram: %r" % f)
+    finally:
+        s.close()
+
+
+def forge_from(src_port, dst, payload):
+    """Send payload to dst (127.0.0.1, port) as a UDP datagram whose source
+    is 127.0.0.1:src_port, through a raw socket (root only).  Checksum 0:
+    none, as IPv4 allows."""
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    try:
+        udp = struct.pack("!HHHH", src_port, dst[1], 8 + len(payload), 0)
+        r.sendto(udp + payload, (dst[0], 0))
+    finally:
+        r.close()
+
+
+def udp_counts(srv, base):
+    c = totals(srv)
+    return (c["udp_received"] - base["udp_received"],
+            c["udp_dropped"] - base["udp_dropped"])
+
+
+@t.case
+def no_loop(t):
+    """A datagram forged to come from the server's own UDP address and port
+    is handled once: an answer is dropped, a request is answered to the
+    server itself, which drops that answer.  Before the fix either one made
+    the worker answer itself forever."""
+    if os.geteuid() != 0:
+        print("SKIP no_loop: forging a source port needs a raw socket "
+              "(root)")
+        return
+    srv = udp_server(t)
+    addr = srv.udp_addr
+    s = udp_sock()
+    try:
+        for what, forged, received, dropped in (
+                ("an answer", encode(Op.ECHO, b"x", request_id=7, flags=1,
+                                     status=St.BAD_REQUEST), 1, 1),
+                ("a PING", encode(Op.PING, b"\0" * 8, request_id=8), 2, 1)):
+            base = totals(srv)
+            forge_from(addr[1], addr, forged)
+            # The worker handles datagrams in order: once it has counted
+            # what the forged one leads to, a marker ECHO answered after
+            # it shows whether anything else is still going round.
+            c = settle_totals(srv, lambda c: (
+                c["udp_received"] - base["udp_received"] >= received and
+                c["udp_dropped"] - base["udp_dropped"] >= dropped))
+            f = frame_of(exchange(s, addr, encode(Op.ECHO, b"mark",
+                                                  request_id=99)))
+            t.check(f is not None and f.value == b"mark",
+                    "%s from itself: marker answered (%r)" % (what, f))
+            got = settle_totals(srv, lambda c: c["udp_received"] -
+                                base["udp_received"] >= received + 1)
+            n = (got["udp_received"] - base["udp_received"],
+                 got["udp_dropped"] - base["udp_dropped"])
+            t.check(n == (received + 1, dropped),
+                    "%s forged from the server's own port: %d received, %d "
+                    "dropped, want %d and %d (a loop?)" % (
+                        what, n[0], n[1], received + 1, dropped))
     finally:
         s.close()
 
