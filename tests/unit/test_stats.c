@@ -116,6 +116,33 @@ fx_teardown(void **state)
 	return (0);
 }
 
+/* n rounded up to whole pages: how the segment lays out its parts. */
+static size_t
+page_up(size_t n)
+{
+	size_t	pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return ((n + pg - 1) / pg * pg);
+}
+
+/* The segment's size for n slots. */
+static size_t
+seg_size(size_t n)
+{
+	return (page_up(sizeof(struct stats_hdr)) +
+	    (n + 1) * page_up(sizeof(struct stats_slot)));
+}
+
+/* CLOCK_REALTIME in us: the clock stats.c stamps start times with. */
+static uint64_t
+real_us(void)
+{
+	struct timespec	ts;
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
 /* A file name inside the fixture's directory. */
 static void
 fx_file(const struct fx *fx, const char *name, char *p, size_t len)
@@ -446,8 +473,7 @@ test_stats_create_file(void **state)
 	assert_int_equal(stat(fx->path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0640);
-	assert_int_equal((size_t)st.st_size, sizeof(struct stats_hdr) +
-	    (NSLOTS + 1) * sizeof(struct stats_slot));
+	assert_int_equal((size_t)st.st_size, seg_size(NSLOTS));
 	assert_int_equal(fx->seg.size, (size_t)st.st_size);
 	assert_true(fx->seg.writable);
 	/* Built under a temporary name, renamed: nothing else is left. */
@@ -468,6 +494,7 @@ test_stats_create_header(void **state)
 {
 	struct fx		*fx = *state;
 	const struct stats_hdr	*h = fx->seg.hdr;
+	size_t			 pg = (size_t)sysconf(_SC_PAGESIZE);
 	uint64_t		 now;
 	uint32_t		 i;
 
@@ -476,11 +503,13 @@ test_stats_create_header(void **state)
 	assert_int_equal(h->layout, STATS_LAYOUT);
 	assert_int_equal(h->hdr_size, sizeof(struct stats_hdr));
 	assert_int_equal(h->total_size, fx->seg.size);
-	assert_int_equal(h->slot_size, sizeof(struct stats_slot));
+	/* Whole pages per slot, so a worker can map its own alone. */
+	assert_int_equal(h->slot_size, page_up(sizeof(struct stats_slot)));
+	assert_int_equal(h->slot_size % pg, 0);
 	assert_int_equal(h->slot_size % STATS_ALIGN, 0);
 	assert_int_equal(h->nslots, NSLOTS);
-	assert_int_equal(h->slot_offset, sizeof(struct stats_hdr));
-	assert_int_equal(h->slot_offset % STATS_ALIGN, 0);
+	assert_int_equal(h->slot_offset, page_up(sizeof(struct stats_hdr)));
+	assert_int_equal(h->slot_offset % pg, 0);
 	assert_int_equal(h->retired_offset,
 	    h->slot_offset + NSLOTS * h->slot_size);
 	assert_int_equal(h->retired_offset + h->slot_size, h->total_size);
@@ -488,8 +517,13 @@ test_stats_create_header(void **state)
 	assert_int_equal(h->generation, 1);
 	assert_int_equal(h->nlisteners, 0);
 	assert_string_equal(h->version, PACKAGE_VERSION);
-	now = (uint64_t)time(NULL) * 1000000;
-	assert_true(h->master_start_us <= now + 1000000 &&
+	/*
+	 * Stamped with CLOCK_REALTIME during the fixture's set-up: not after
+	 * now on that clock (time(2) reads a coarser clock that can lag a
+	 * tick: comparing with it failed near a second boundary).
+	 */
+	now = real_us();
+	assert_true(h->master_start_us <= now &&
 	    h->master_start_us + 60000000 >= now);
 	assert_true(atomic_load(&h->master_heartbeat_ms) <= mono_ms());
 	assert_int_equal(atomic_load(&h->mseq) % 2, 0);
@@ -566,8 +600,7 @@ test_stats_create_sizes(void **state)
 		assert_int_equal(stats_create(&seg, p, ns[i], cause,
 		    sizeof(cause)), 0);
 		assert_int_equal(stat(p, &st), 0);
-		assert_int_equal((size_t)st.st_size, sizeof(struct stats_hdr) +
-		    ((size_t)ns[i] + 1) * sizeof(struct stats_slot));
+		assert_int_equal((size_t)st.st_size, seg_size((size_t)ns[i]));
 		assert_int_equal(seg.hdr->nslots, ns[i]);
 		assert_non_null(stats_slot(&seg, ns[i] - 1));
 		assert_null(stats_slot(&seg, ns[i]));
@@ -754,7 +787,7 @@ test_stats_slot_bounds(void **state)
 	for (i = 0; i < NSLOTS; i++)
 		assert_ptr_equal(stats_slot(&fx->seg, i),
 		    (char *)fx->seg.hdr + fx->seg.hdr->slot_offset +
-		    (size_t)i * sizeof(struct stats_slot));
+		    (size_t)i * page_up(sizeof(struct stats_slot)));
 	assert_int_equal((uintptr_t)stats_slot(&fx->seg, 1) % STATS_ALIGN, 0);
 	memset(&none, 0, sizeof(none));
 	assert_null(stats_slot(&none, 0));
@@ -925,15 +958,16 @@ test_stats_slot_start_state(void **state)
 {
 	struct fx		*fx = *state;
 	struct stats_slot	*s = stats_slot(&fx->seg, 2);
-	uint64_t		 seq, before;
+	uint64_t		 seq, before, after;
 
-	before = (uint64_t)time(NULL) * 1000000;
+	/* Bounds on the clock the slot is stamped with (see _header). */
+	before = real_us();
 	stats_slot_start(s, 555, 42);
+	after = real_us();
 	assert_int_equal(s->pid, 555);
 	assert_int_equal(s->state, STATS_STARTING);
 	assert_int_equal(s->generation, 42);
-	assert_true(s->start_us + 1000000 >= before &&
-	    s->start_us <= before + 2000000);
+	assert_true(s->start_us >= before && s->start_us <= after);
 	assert_true(atomic_load(&s->heartbeat_ms) != 0 &&
 	    atomic_load(&s->heartbeat_ms) <= mono_ms());
 	seq = atomic_load(&s->seq);
@@ -1359,7 +1393,7 @@ test_stats_fold_info(void **state)
 	uint64_t		 hb;
 
 	busy_worker(fx, 2, 3013);
-	stats_beat(s, 987654);
+	stats_beat(s, mono_ms() - 5);
 	s->cur.active = 1;
 	s->cur.op = MSG_OP_GET;
 	s->cur.body_len = 77;
