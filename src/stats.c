@@ -670,7 +670,8 @@ stats_master_beat(struct stats_seg *seg)
 
 /*
  * Master, once a second: the header's fixed part (magic, layout, master
- * pid, start time, release) must be what the master wrote.  Nothing of
+ * pid, start time, release, listener count) must be what the master
+ * wrote.  Nothing of
  * the master depends on it, but readers do: if someone changed it, put
  * the master's copy back and say which part was wrong (1), else 0.
  */
@@ -703,6 +704,8 @@ stats_restore_header(struct stats_seg *seg, char *what, size_t len)
 		bad = "histogram bounds";
 	else if (memcmp(h->desc, want->desc, sizeof(h->desc)) != 0)
 		bad = "counter descriptors";
+	else if (h->nlisteners > STATS_MAX_LISTENERS)
+		bad = "listener count";
 	if (bad != NULL) {
 		master_begin(h);
 		h->magic = 0;
@@ -711,6 +714,8 @@ stats_restore_header(struct stats_seg *seg, char *what, size_t len)
 		h->master_pid = seg->master_pid;
 		h->master_start_us = seg->master_start_us;
 		memcpy(h->version, want->version, sizeof(h->version));
+		if (h->nlisteners > STATS_MAX_LISTENERS)
+			h->nlisteners = 0;	/* the next sample sets it */
 		atomic_thread_fence(memory_order_release);
 		h->magic = STATS_MAGIC;
 		master_end(h);
