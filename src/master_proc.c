@@ -585,18 +585,21 @@ proc_parent(pid_t pid, pid_t *ppid, char *state)
 }
 
 /*
- * Kill one child of ours that is no worker.  It cannot be reaped, nor its
- * pid reused, by anyone but us, so the signal reaches what we looked at.
- * A child leading its own process group (an EXEC command leads a session)
- * takes the group along: only its descendants can be in it.
+ * If pid is a child of ours that is no worker, kill it.  It cannot be
+ * reaped, nor its pid reused, by anyone but us, so the signal reaches the
+ * process we looked at.  A child leading its own process group (an EXEC
+ * command leads a session) takes the group along: only its descendants
+ * can be in it.
  */
 static void
-proc_kill_stray(pid_t pid, char state)
+proc_kill_stray(struct master *m, pid_t pid)
 {
-	pid_t	pg;
+	pid_t	self = getpid(), ppid, pg;
+	char	state;
 	int	group;
 
-	if (pid <= 1 || pid == getpid())
+	if (pid <= 1 || pid == self || proc_known(m, pid) ||
+	    proc_parent(pid, &ppid, &state) == -1 || ppid != self)
 		return;
 	pg = getpgid(pid);
 	group = pg == pid && pg != getpgrp();
@@ -621,16 +624,15 @@ proc_kill_stray(pid_t pid, char state)
 static void
 proc_kill_strays(struct master *m)
 {
-	char		 path[64], buf[4096], *p, *end, state;
+	char		 path[64], buf[4096], *p, *end;
 	struct dirent	*de;
 	DIR		*d;
 	ssize_t		 n;
-	pid_t		 self = getpid(), ppid;
 	long		 pid;
 	int		 fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
-	    (long)self);
+	    (long)getpid());
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
@@ -641,10 +643,7 @@ proc_kill_strays(struct master *m)
 				pid = strtol(p, &end, 10);
 				if (end == p)
 					break;
-				if (pid > 1 && !proc_known(m, (pid_t)pid) &&
-				    proc_parent((pid_t)pid, &ppid, &state) == 0 &&
-				    ppid == self)
-					proc_kill_stray((pid_t)pid, state);
+				proc_kill_stray(m, (pid_t)pid);
 			}
 			return;
 		}
@@ -655,14 +654,10 @@ proc_kill_strays(struct master *m)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
 		pid = strtol(de->d_name, &end, 10);
-		if (*end != '\0' || pid <= 1 || pid == self)
-			continue;
-		if (proc_parent((pid_t)pid, &ppid, &state) == 0 &&
-		    ppid == self && !proc_known(m, (pid_t)pid))
-			proc_kill_stray((pid_t)pid, state);
+		if (end != de->d_name && *end == '\0' && pid > 1 &&
+		    pid <= INT32_MAX)
+			proc_kill_stray(m, (pid_t)pid);
 	}
 	closedir(d);
 }

@@ -37,7 +37,7 @@ import struct
 import subprocess
 import time
 
-from harness import Op, Suite, poll, proc_stat
+from harness import Op, Suite, cmdline_procs, poll, proc_stat
 from statslib import StatsError, idle_base, stats_file, stats_json
 
 t = Suite("test_stats_hostile")
@@ -70,22 +70,6 @@ def nobody_settings():
     except KeyError:
         return "skip"
     return {"user": "nobody"}
-
-
-def cmdline_procs(marker):
-    """Live processes whose argv holds marker."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % name, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if marker.encode() in argv and alive(int(name)):
-            out.append(int(name))
-    return out
 
 
 def comm(pid):
