@@ -16,7 +16,6 @@
 
 #include "exec.h"
 #include "log.h"
-#include "stats.h"
 #include "util.h"
 
 #ifndef P_PIDFD
@@ -33,12 +32,10 @@ static char *const exec_env[] = {
 };
 
 void
-exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf,
-    int32_t *pgids)
+exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->epfd = epfd;
-	ctx->pgids = pgids;
 	ctx->max_running = conf->exec_max_running;
 	ctx->max_output = conf->exec_max_output;
 	timer_list_init(&ctx->tl, conf->exec_timeout_ms);
@@ -62,19 +59,6 @@ job_kill(struct exec_job *j)
 		(void)kill(-j->pid, SIGKILL);
 }
 
-/* Record (pgid) or forget (0 for old) a process group in the slot. */
-static void
-job_pgid(struct exec_ctx *ctx, int32_t old, int32_t pgid)
-{
-	int	i;
-
-	for (i = 0; i < STATS_EXEC_MAX; i++)
-		if (ctx->pgids[i] == old) {
-			ctx->pgids[i] = pgid;
-			return;
-		}
-}
-
 /*
  * A job is finished: release all but the struct, which later events of
  * this epoll_wait batch may still name (another of its pipes, or the
@@ -85,7 +69,6 @@ job_free(struct exec_ctx *ctx, struct exec_job *j)
 {
 	int	i;
 
-	job_pgid(ctx, (int32_t)j->pid, 0);
 	for (i = 0; i < EXEC_NFD; i++) {
 		job_close(j, i);
 		j->f[i].kind = EV_DEAD;
@@ -241,7 +224,6 @@ exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
 	TAILQ_INSERT_TAIL(&ctx->jobs, j, entry);
 	ctx->running++;
 	ctx->started++;
-	job_pgid(ctx, 0, (int32_t)j->pid);
 	timer_arm(&ctx->tl, &j->timer, now);
 	watched = j->f[EXEC_PIDFD].fd != -1 &&
 	    job_watch(ctx, j, EXEC_STDOUT, EPOLLIN) == 0 &&

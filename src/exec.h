@@ -63,7 +63,6 @@ struct exec_job {
 
 struct exec_ctx {
 	int			 epfd;
-	int32_t			*pgids;		/* in the stats slot */
 	uint32_t		 max_running;
 	uint64_t		 max_output;
 	int			 running;
@@ -73,8 +72,7 @@ struct exec_ctx {
 	uint64_t		 started, timeouts, too_large;
 };
 
-void	exec_init(struct exec_ctx *, int, const struct msgd_conf *,
-	    int32_t *);
+void	exec_init(struct exec_ctx *, int, const struct msgd_conf *);
 enum msg_status exec_start(struct exec_ctx *, const struct msgd_conf *,
 	    const struct conf_cmd *, const uint8_t *, size_t, exec_done_fn,
 	    void *, uint64_t, struct exec_job **, const char **);

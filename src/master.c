@@ -131,7 +131,8 @@ master_stats(struct master *m, struct gen *g)
 		log_warnx("stats_file %s", cause);
 		return (-1);
 	}
-	if (g->priv.change && chown(g->conf->stats_file, (uid_t)-1,
+	/* Through the descriptor we created: never a path someone swapped. */
+	if (g->priv.change && fchown(m->stats.fd_rw, (uid_t)-1,
 	    g->priv.gid) == -1)
 		log_warn("chown %s", g->conf->stats_file);
 	stats_set_master(&m->stats, g->npos, g->id);
@@ -467,6 +468,12 @@ master_main(struct msgd_conf *conf, int detach_now)
 		if (now >= m.next_tick) {
 			m.next_tick = now + 1000;
 			stats_master_beat(&m.stats);
+			if (stats_restore_header(&m.stats, cause,
+			    sizeof(cause)))
+				log_warnx("stats_file %s: its header (%s) was "
+				    "changed by another process: refused, "
+				    "rewritten from the master's copy",
+				    m.cur->conf->stats_file, cause);
 			master_sample(&m);
 			proc_check_health(&m, now);
 			master_notify(&m, now);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -131,14 +132,22 @@ gen_collect(struct master *m)
 	}
 }
 
-/* The fds a worker child keeps; everything else of the master is closed. */
+/*
+ * The fds a worker child keeps (the stats segment's only until it has
+ * mapped its slot); everything else of the master is closed.
+ */
 static void
-child_close_fds(const struct gen *g, int probe, int ctl)
+child_close_fds(const struct gen *g, const struct stats_seg *seg, int probe,
+    int ctl)
 {
-	int	keep[2 * CONF_LISTEN_MAX + 2], n = 0, i, j, t, lo;
+	int	keep[2 * CONF_LISTEN_MAX + 4], n = 0, i, j, t, lo;
 
 	keep[n++] = probe;
 	keep[n++] = ctl;
+	if (seg->fd_rw > STDERR_FILENO)
+		keep[n++] = seg->fd_rw;
+	if (seg->fd_ro > STDERR_FILENO)
+		keep[n++] = seg->fd_ro;
 	for (i = 0; i < g->nls; i++)
 		if (g->ls[i].fd > STDERR_FILENO)
 			keep[n++] = g->ls[i].fd;
@@ -220,7 +229,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		 * the worker instead of killing it half-started.
 		 */
 		sdnotify_forget();
-		child_close_fds(g, sv[1], cv[1]);
+		child_close_fds(g, &m->stats, sv[1], cv[1]);
 		memset(&a, 0, sizeof(a));
 		a.slot = idx;
 		a.pos = pos;
@@ -530,85 +539,127 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 	wp->respawn_at = now + delay;
 }
 
-/*
- * A worker that died without cleaning up leaves its EXEC commands
- * running.  The master is their subreaper (they come to it, so their
- * process groups stay valid until it reaps them): kill each group.
- */
-static void
-proc_kill_orphans(const struct stats_fold_info *fi, int pos, pid_t wpid)
+/* A live worker of the table has this pid. */
+static int
+proc_known(const struct master *m, pid_t pid)
 {
 	int	i;
 
-	for (i = 0; i < STATS_EXEC_MAX; i++) {
-		if (fi->exec_pgid[i] <= 0)
-			continue;
-		if (kill(-(pid_t)fi->exec_pgid[i], SIGKILL) == 0)
-			log_warnx("worker %d (pid %ld) left command group %ld "
-			    "running: killed", pos, (long)wpid,
-			    (long)fi->exec_pgid[i]);
-	}
-}
-
-/* An exited child not reaped yet (adopted ones are reaped as orphans). */
-static int
-proc_is_zombie(pid_t pid)
-{
-	char	path[64], buf[256], *p;
-	ssize_t	n;
-	int	fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (1);	/* gone already */
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return (1);
-	buf[n] = '\0';
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
-		return (0);
-	return (p[2] == 'Z');
+	for (i = 0; i < m->nprocs; i++)
+		if (m->procs[i].state != W_FREE && m->procs[i].pid == pid)
+			return (1);
+	return (0);
 }
 
 /*
- * Any child of ours that is not a worker was adopted (we are the
- * subreaper): a command whose worker died, possibly before recording it.
- * Kill it and its group.  Orphans are reparented before we are told of
- * the death, so they are all here by now.
+ * The parent and state of pid from /proc/<pid>/stat; -1 if gone.  The
+ * command name is chosen by the process (it may hold spaces and ')'):
+ * the fields are read after the last ')'.
  */
-static void
-proc_kill_adopted(struct master *m)
+static int
+proc_parent(pid_t pid, pid_t *ppid, char *state)
 {
-	char	 path[64], buf[4096], *p, *end;
+	char	 path[64], buf[512], *p, *end;
 	ssize_t	 n;
-	long	 pid;
-	int	 fd, i;
+	long	 v;
+	int	 fd;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
-	    (long)getpid());
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return;		/* no CONFIG_PROC_CHILDREN: the slots' record */
+		return (-1);
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return (-1);
 	buf[n] = '\0';
-	for (p = buf; *p != '\0'; p = end) {
-		pid = strtol(p, &end, 10);
-		if (end == p)
-			break;
-		for (i = 0; i < m->nprocs; i++)
-			if (m->procs[i].state != W_FREE &&
-			    m->procs[i].pid == (pid_t)pid)
-				break;
-		if (i < m->nprocs || pid <= 0 || proc_is_zombie((pid_t)pid))
-			continue;
-		(void)kill(-(pid_t)pid, SIGKILL);
-		(void)kill((pid_t)pid, SIGKILL);
-		log_warnx("killed process %ld left behind by a dead worker", pid);
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0' ||
+	    p[3] != ' ')
+		return (-1);
+	*state = p[2];
+	errno = 0;
+	v = strtol(p + 4, &end, 10);
+	if (end == p + 4 || errno != 0 || v < 0)
+		return (-1);
+	*ppid = (pid_t)v;
+	return (0);
+}
+
+/*
+ * If pid is a child of ours that is no worker, kill it.  It cannot be
+ * reaped, nor its pid reused, by anyone but us, so the signal reaches the
+ * process we looked at.  A child leading its own process group (an EXEC
+ * command leads a session) takes the group along: only its descendants
+ * can be in it.
+ */
+static void
+proc_kill_stray(struct master *m, pid_t pid)
+{
+	pid_t	self = getpid(), ppid, pg;
+	char	state;
+	int	group;
+
+	if (pid <= 1 || pid == self || proc_known(m, pid) ||
+	    proc_parent(pid, &ppid, &state) == -1 || ppid != self)
+		return;
+	pg = getpgid(pid);
+	group = pg == pid && pg != getpgrp();
+	if (group)
+		(void)kill(-pid, SIGKILL);
+	if (kill(pid, SIGKILL) == 0 && state != 'Z')
+		log_warnx("killed process %ld%s, left behind by a dead worker",
+		    (long)pid, group ? " and its process group" : "");
+}
+
+/*
+ * A worker that dies without cleaning up leaves its EXEC commands (and
+ * anything they started) running; we are their subreaper, so they are our
+ * children now.  Kill every child that is not a worker of the table: what
+ * to kill comes from the kernel's process tree and our own records, never
+ * from the stats segment, which a worker can write.  The kernel's list of
+ * our children if it has one (CONFIG_PROC_CHILDREN), else every process's
+ * parent.  Orphans are reparented before we hear of a death, so all are
+ * here by now; their own orphans come at their death (proc_reap scans
+ * again).
+ */
+static void
+proc_kill_strays(struct master *m)
+{
+	char		 path[64], buf[4096], *p, *end;
+	struct dirent	*de;
+	DIR		*d;
+	ssize_t		 n;
+	long		 pid;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+	    (long)getpid());
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		/* A full buffer may be cut short: scan /proc then. */
+		if (n >= 0 && (size_t)n < sizeof(buf) - 1) {
+			buf[n] = '\0';
+			for (p = buf; *p != '\0'; p = end) {
+				pid = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				proc_kill_stray(m, (pid_t)pid);
+			}
+			return;
+		}
 	}
+	if ((d = opendir("/proc")) == NULL) {
+		log_warn("opendir /proc: cannot look for processes a dead "
+		    "worker left behind");
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		pid = strtol(de->d_name, &end, 10);
+		if (end != de->d_name && *end == '\0' && pid > 1 &&
+		    pid <= INT32_MAX)
+			proc_kill_stray(m, (pid_t)pid);
+	}
+	closedir(d);
 }
 
 /* Reap every child that has exited; one SIGCHLD may stand for many. */
@@ -619,7 +670,7 @@ proc_reap(struct master *m)
 	struct wproc		*p, dead;
 	char			 why[64], what[160];
 	pid_t			 pid;
-	int			 status, idx, young;
+	int			 status, idx, young, reaped = 0;
 
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
@@ -627,13 +678,17 @@ proc_reap(struct master *m)
 			continue;
 		if (pid <= 0)
 			break;
+		reaped = 1;
 		status_str(status, why, sizeof(why));
 		for (idx = 0; idx < m->nprocs; idx++)
 			if (m->procs[idx].state != W_FREE &&
 			    m->procs[idx].pid == pid)
 				break;
 		if (idx == m->nprocs) {
-			/* A dead worker's EXEC command, adopted (subreaper). */
+			/*
+			 * A dead worker's EXEC command, adopted (subreaper):
+			 * its own children are ours now (scanned below).
+			 */
 			log_debug("reaped orphaned command %ld: %s", (long)pid,
 			    why);
 			continue;
@@ -650,9 +705,7 @@ proc_reap(struct master *m)
 		/* Fold before anything can reuse the slot. */
 		memset(&fi, 0, sizeof(fi));
 		stats_fold(&m->stats, idx, &fi);
-		proc_kill_orphans(&fi, dead.pos, pid);
 		m->procs[idx].state = W_FREE;	/* not a worker any more */
-		proc_kill_adopted(m);
 		proc_close_probe(p);
 		proc_close_ctl(p);
 		memset(p, 0, sizeof(*p));
@@ -691,6 +744,9 @@ proc_reap(struct master *m)
 		proc_after_death(m, dead.gen, dead.pos, status, young,
 		    fi.requests);
 	}
+	/* Whatever a dead worker or command left is ours now: kill it. */
+	if (reaped)
+		proc_kill_strays(m);
 }
 
 /* Respawn what is due; shrink *wait to the next pending respawn. */

@@ -110,14 +110,14 @@ realtime_us(void)
 
 /* Fill the descriptor table from the X-macro list. */
 static void
-stats_describe(struct stats_hdr *h)
+stats_describe(struct stats_layout *lay)
 {
 	struct stats_desc	*d;
 	uint32_t		 n = 0;
 	size_t			 i;
 
 #define X(f, m, l, k, u, hp)						\
-	d = &h->desc[n++];						\
+	d = &lay->desc[n++];						\
 	snprintf(d->name, sizeof(d->name), "%s", m);			\
 	snprintf(d->label, sizeof(d->label), "%s", l);			\
 	snprintf(d->field, sizeof(d->field), "%s", #f);			\
@@ -128,7 +128,7 @@ stats_describe(struct stats_hdr *h)
 	    offsetof(struct stats_counters, f));
 	STATS_COUNTERS(X)
 #undef X
-	d = &h->desc[n++];
+	d = &lay->desc[n++];
 	snprintf(d->name, sizeof(d->name), "request_duration");
 	snprintf(d->field, sizeof(d->field), "latency");
 	snprintf(d->unit, sizeof(d->unit), "microseconds");
@@ -137,10 +137,67 @@ stats_describe(struct stats_hdr *h)
 	d->offset = (uint32_t)(offsetof(struct stats_slot, c) +
 	    offsetof(struct stats_counters, latency));
 	d->nbuckets = HIST_NBUCKETS;
-	h->ndesc = n;
-	h->nbuckets = HIST_NBUCKETS;
+	lay->ndesc = n;
+	lay->nbuckets = HIST_NBUCKETS;
 	for (i = 0; i < HIST_NBUCKETS; i++)
-		h->bucket_upper_us[i] = hist_bucket_upper(i);
+		lay->bucket_upper_us[i] = hist_bucket_upper(i);
+}
+
+/* The layout's fields into a header (the master's copy is the truth). */
+static void
+layout_put(const struct stats_layout *lay, struct stats_hdr *h)
+{
+	h->layout = STATS_LAYOUT;
+	h->hdr_size = lay->hdr_size;
+	h->total_size = lay->total_size;
+	h->slot_size = lay->slot_size;
+	h->nslots = lay->nslots;
+	h->slot_offset = lay->slot_offset;
+	h->retired_offset = lay->retired_offset;
+	h->ndesc = lay->ndesc;
+	h->nbuckets = lay->nbuckets;
+	memcpy(h->bucket_upper_us, lay->bucket_upper_us,
+	    sizeof(h->bucket_upper_us));
+	memcpy(h->desc, lay->desc, sizeof(h->desc));
+}
+
+/* The layout a header describes (checked by the caller). */
+static void
+layout_get(const struct stats_hdr *h, struct stats_layout *lay)
+{
+	struct stats_desc	*d;
+	uint32_t		 k;
+
+	memset(lay, 0, sizeof(*lay));
+	lay->total_size = h->total_size;
+	lay->hdr_size = h->hdr_size;
+	lay->slot_size = h->slot_size;
+	lay->nslots = h->nslots;
+	lay->slot_offset = h->slot_offset;
+	lay->retired_offset = h->retired_offset;
+	lay->ndesc = h->ndesc;
+	lay->nbuckets = h->nbuckets;
+	memcpy(lay->bucket_upper_us, h->bucket_upper_us,
+	    sizeof(lay->bucket_upper_us));
+	memcpy(lay->desc, h->desc, sizeof(lay->desc));
+	/* Names are printed with %s: always terminated here. */
+	for (k = 0; k < STATS_MAX_DESC; k++) {
+		d = &lay->desc[k];
+		d->name[sizeof(d->name) - 1] = '\0';
+		d->label[sizeof(d->label) - 1] = '\0';
+		d->field[sizeof(d->field) - 1] = '\0';
+		d->unit[sizeof(d->unit) - 1] = '\0';
+		d->help[sizeof(d->help) - 1] = '\0';
+	}
+}
+
+static size_t
+page_round(size_t n)
+{
+	long	pg = sysconf(_SC_PAGESIZE);
+	size_t	p = pg > 0 ? (size_t)pg : 4096;
+
+	return ((n + p - 1) / p * p);
 }
 
 /*
@@ -181,32 +238,50 @@ stats_in_use(const char *path, char *cause, size_t len)
 /*
  * Create the segment file for nslots workers (the configured maximum, so
  * the pool can grow without remapping) and map it shared.  The file is
- * replaced, never reused: a new master starts from zero.
+ * replaced, never reused: a new master starts from zero.  It is built
+ * under a temporary name nobody can guess or plant (O_EXCL, which never
+ * follows a symlink), so readers never see it half made.  Both of its
+ * descriptors stay open (close-on-exec) for the workers' mappings.
  */
 int
 stats_create(struct stats_seg *seg, const char *path, int nslots,
     char *cause, size_t len)
 {
+	struct stats_layout	*lay = &seg->lay;
 	struct stats_hdr	*h;
+	struct stat		 st, sr;
 	char			 tmp[512];
 	size_t			 size;
-	void			*p;
-	int			 fd, saved;
+	void			*p = MAP_FAILED;
+	int			 fd, ro = -1, saved;
 
 	_Static_assert(HIST_NBUCKETS <= STATS_MAX_BUCKETS, "buckets");
+	memset(seg, 0, sizeof(*seg));
+	seg->fd_rw = seg->fd_ro = -1;
 	if (stats_in_use(path, cause, len))
 		return (-1);
-	size = sizeof(struct stats_hdr) +
-	    ((size_t)nslots + 1) * sizeof(struct stats_slot);
-	/* Build it under a temporary name so readers never see it half made. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
-	    (long)getpid()) >= sizeof(tmp)) {
+	if (nslots < 1 || nslots > STATS_MAX_SLOTS) {
+		snprintf(cause, len, "%s: %d slots: 1 to %d", path, nslots,
+		    STATS_MAX_SLOTS);
+		return (-1);
+	}
+	/* One page or more per slot, so a worker can map its own alone. */
+	lay->hdr_size = sizeof(struct stats_hdr);
+	lay->slot_offset = (uint32_t)page_round(sizeof(struct stats_hdr));
+	lay->slot_size = (uint32_t)page_round(sizeof(struct stats_slot));
+	lay->nslots = (uint32_t)nslots;
+	lay->retired_offset = lay->slot_offset +
+	    (uint32_t)nslots * lay->slot_size;
+	lay->total_size = (uint64_t)lay->retired_offset + lay->slot_size;
+	stats_describe(lay);
+	size = (size_t)lay->total_size;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+	    sizeof(tmp)) {
 		snprintf(cause, len, "%s: path too long", path);
 		return (-1);
 	}
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-	    0640);
-	if (fd == -1) {
+	/* mkostemp: O_CREAT | O_EXCL, mode 0600, a random name. */
+	if ((fd = mkostemp(tmp, O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		snprintf(cause, len, "%s: %s", tmp, strerror(errno));
 		return (-1);
 	}
@@ -219,25 +294,30 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	/*
+	 * A read-only descriptor of the same file (checked: same inode) for
+	 * the workers' view: mprotect cannot make its mapping writable.
+	 */
+	if ((ro = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1 || fstat(ro, &sr) == -1 ||
+	    st.st_dev != sr.st_dev || st.st_ino != sr.st_ino) {
+		snprintf(cause, len, "%s: reopen read-only: %s", tmp,
+		    ro == -1 ? strerror(errno) : "another file");
+		goto fail;
+	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(cause, len, "%s: mmap: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	h = p;
-	h->layout = STATS_LAYOUT;
-	h->hdr_size = sizeof(*h);
-	h->total_size = size;
-	h->slot_size = sizeof(struct stats_slot);
-	h->nslots = (uint32_t)nslots;
-	h->slot_offset = sizeof(*h);
-	h->retired_offset = (uint32_t)(sizeof(*h) +
-	    (size_t)nslots * sizeof(struct stats_slot));
-	h->master_pid = (int32_t)getpid();
-	h->master_start_us = realtime_us();
+	layout_put(lay, h);
+	seg->master_pid = (int32_t)getpid();
+	seg->master_start_us = realtime_us();
+	h->master_pid = seg->master_pid;
+	h->master_start_us = seg->master_start_us;
 	h->generation = 1;
 	snprintf(h->version, sizeof(h->version), "%s", PACKAGE_VERSION);
-	stats_describe(h);
 	atomic_store(&h->master_heartbeat_ms, mono_ms());
 	/* The magic last: a reader that sees it sees a complete header. */
 	atomic_thread_fence(memory_order_release);
@@ -245,20 +325,72 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 	if (rename(tmp, path) == -1) {
 		snprintf(cause, len, "rename %s to %s: %s", tmp, path,
 		    strerror(errno));
-		munmap(p, size);
 		goto fail;
 	}
-	close(fd);
 	seg->hdr = h;
 	seg->size = size;
 	seg->writable = 1;
+	seg->fd_rw = fd;
+	seg->fd_ro = ro;
 	return (0);
 fail:
 	saved = errno;
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	if (ro != -1)
+		close(ro);
 	close(fd);
 	unlink(tmp);
+	memset(lay, 0, sizeof(*lay));
 	errno = saved;
 	return (-1);
+}
+
+/*
+ * Worker, right after fork: give up write access to everything but its
+ * own slot.  The inherited read-write mapping is replaced in place by one
+ * of the read-only descriptor (which mprotect cannot make writable), then
+ * the slot's pages by a read-write mapping of their own; both descriptors
+ * are closed.  Pointers into the segment stay valid.
+ */
+int
+stats_worker_map(struct stats_seg *seg, int i, char *cause, size_t len)
+{
+	const struct stats_layout *lay = &seg->lay;
+	char			*base = (char *)seg->hdr;
+	size_t			 off;
+	void			*p;
+	int			 rc = -1;
+
+	if (base == NULL || seg->fd_rw == -1 || seg->fd_ro == -1 || i < 0 ||
+	    (uint32_t)i >= lay->nslots) {
+		snprintf(cause, len, "no stats segment to map slot %d of", i);
+		goto out;
+	}
+	off = lay->slot_offset + (size_t)i * lay->slot_size;
+	p = mmap(base, seg->size, PROT_READ, MAP_SHARED | MAP_FIXED,
+	    seg->fd_ro, 0);
+	if (p != base) {
+		snprintf(cause, len, "mmap stats read-only: %s",
+		    strerror(errno));
+		goto out;
+	}
+	p = mmap(base + off, lay->slot_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_FIXED, seg->fd_rw, (off_t)off);
+	if (p != base + off) {
+		snprintf(cause, len, "mmap stats slot %d: %s", i,
+		    strerror(errno));
+		goto out;
+	}
+	seg->writable = 0;
+	rc = 0;
+out:
+	if (seg->fd_rw != -1)
+		close(seg->fd_rw);
+	if (seg->fd_ro != -1)
+		close(seg->fd_ro);
+	seg->fd_rw = seg->fd_ro = -1;
+	return (rc);
 }
 
 /* Say who may read the segment: its mode, owner uid and group name. */
@@ -328,17 +460,20 @@ bad:
 /*
  * Map an existing segment read-only and check it is one we can read: a
  * missing file, another layout, a truncated or foreign file are refused
- * with a message, never misread.
+ * with a message, never misread.  The header is checked once, in a copy,
+ * and its layout kept: later changes to the file cannot move what the
+ * snapshots read.
  */
 int
 stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 {
-	const struct stats_hdr	*h;
+	struct stats_hdr	*h = NULL;
 	struct stat		 st;
 	void			*p;
 	int			 fd;
 
 	memset(seg, 0, sizeof(*seg));
+	seg->fd_rw = seg->fd_ro = -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			snprintf(cause, len, "%s: no such file (is msgd "
@@ -366,7 +501,13 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 		snprintf(cause, len, "%s: mmap: %s", path, strerror(errno));
 		return (-1);
 	}
-	h = p;
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		snprintf(cause, len, "out of memory");
+		goto fail;
+	}
+	memset(h, 0, sizeof(*h));
+	memcpy(h, p, (size_t)st.st_size < sizeof(*h) ? (size_t)st.st_size :
+	    sizeof(*h));
 	if (h->magic != STATS_MAGIC) {
 		snprintf(cause, len, "%s: not a msgd stats segment (bad magic)",
 		    path);
@@ -379,7 +520,11 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 	}
 	if (h->hdr_size != sizeof(struct stats_hdr) ||
 	    h->total_size != (uint64_t)st.st_size ||
-	    h->slot_size < sizeof(uint64_t) * 8 || h->nslots > 4096 ||
+	    h->slot_size < offsetof(struct stats_slot, c) ||
+	    h->slot_size % sizeof(uint64_t) != 0 ||
+	    h->slot_offset % sizeof(uint64_t) != 0 ||
+	    h->retired_offset % sizeof(uint64_t) != 0 ||
+	    h->nslots > STATS_MAX_SLOTS ||
 	    h->slot_offset < h->hdr_size ||
 	    (uint64_t)h->slot_offset + (uint64_t)h->nslots * h->slot_size >
 	    h->total_size ||
@@ -392,11 +537,14 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 	}
 	if (desc_check(h, path, cause, len) == -1)
 		goto fail;
+	layout_get(h, &seg->lay);
+	free(h);
 	seg->hdr = p;
 	seg->size = (size_t)st.st_size;
 	seg->writable = 0;
 	return (0);
 fail:
+	free(h);
 	munmap(p, (size_t)st.st_size);
 	return (-1);
 }
@@ -404,8 +552,14 @@ fail:
 void
 stats_close(struct stats_seg *seg)
 {
-	if (seg->hdr != NULL)
+	if (seg->hdr != NULL) {
 		munmap(seg->hdr, seg->size);
+		if (seg->fd_rw != -1)
+			close(seg->fd_rw);
+		if (seg->fd_ro != -1)
+			close(seg->fd_ro);
+		seg->fd_rw = seg->fd_ro = -1;
+	}
 	seg->hdr = NULL;
 }
 
@@ -417,27 +571,31 @@ stats_unlink(const char *path)
 	return (0);
 }
 
+/* Slot i, where this process's own layout says it is. */
 struct stats_slot *
 stats_slot(const struct stats_seg *seg, int i)
 {
-	if (seg->hdr == NULL || i < 0 || (uint32_t)i >= seg->hdr->nslots)
+	if (seg->hdr == NULL || i < 0 || (uint32_t)i >= seg->lay.nslots)
 		return (NULL);
 	return ((struct stats_slot *)((char *)seg->hdr +
-	    seg->hdr->slot_offset + (size_t)i * seg->hdr->slot_size));
+	    seg->lay.slot_offset + (size_t)i * seg->lay.slot_size));
 }
 
 static struct stats_slot *
 stats_retired(const struct stats_seg *seg)
 {
 	return ((struct stats_slot *)((char *)seg->hdr +
-	    seg->hdr->retired_offset));
+	    seg->lay.retired_offset));
 }
 
+/* Odd while the master writes; an odd value found here is made even. */
 static void
 master_begin(struct stats_hdr *h)
 {
-	atomic_store_explicit(&h->mseq,
-	    atomic_load_explicit(&h->mseq, memory_order_relaxed) + 1,
+	uint64_t	v;
+
+	v = atomic_load_explicit(&h->mseq, memory_order_relaxed);
+	atomic_store_explicit(&h->mseq, (v | 1) == v ? v + 2 : v + 1,
 	    memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 }
@@ -496,6 +654,7 @@ stats_set_pid(struct stats_seg *seg, int pid)
 {
 	if (seg->hdr == NULL)
 		return;
+	seg->master_pid = pid;
 	master_begin(seg->hdr);
 	seg->hdr->master_pid = pid;
 	master_end(seg->hdr);
@@ -507,6 +666,63 @@ stats_master_beat(struct stats_seg *seg)
 	if (seg->hdr != NULL)
 		atomic_store_explicit(&seg->hdr->master_heartbeat_ms, mono_ms(),
 		    memory_order_relaxed);
+}
+
+/*
+ * Master, once a second: the header's fixed part (magic, layout, master
+ * pid, start time, release, listener count) must be what the master
+ * wrote.  Nothing of
+ * the master depends on it, but readers do: if someone changed it, put
+ * the master's copy back and say which part was wrong (1), else 0.
+ */
+int
+stats_restore_header(struct stats_seg *seg, char *what, size_t len)
+{
+	struct stats_hdr	*h = seg->hdr;
+	struct stats_hdr	*want;
+	const char		*bad = NULL;
+
+	if (h == NULL || !seg->writable || seg->lay.nslots == 0)
+		return (0);
+	if ((want = calloc(1, sizeof(*want))) == NULL)
+		return (0);
+	layout_put(&seg->lay, want);
+	snprintf(want->version, sizeof(want->version), "%s", PACKAGE_VERSION);
+	if (h->magic != STATS_MAGIC)
+		bad = "magic";
+	else if (memcmp(&h->layout, &want->layout,
+	    offsetof(struct stats_hdr, master_pid) -
+	    offsetof(struct stats_hdr, layout)) != 0)
+		bad = "sizes and offsets";
+	else if (h->master_pid != seg->master_pid ||
+	    h->master_start_us != seg->master_start_us)
+		bad = "master pid or start time";
+	else if (memcmp(h->version, want->version, sizeof(h->version)) != 0)
+		bad = "release";
+	else if (memcmp(h->bucket_upper_us, want->bucket_upper_us,
+	    sizeof(h->bucket_upper_us)) != 0)
+		bad = "histogram bounds";
+	else if (memcmp(h->desc, want->desc, sizeof(h->desc)) != 0)
+		bad = "counter descriptors";
+	else if (h->nlisteners > STATS_MAX_LISTENERS)
+		bad = "listener count";
+	if (bad != NULL) {
+		master_begin(h);
+		h->magic = 0;
+		atomic_thread_fence(memory_order_release);
+		layout_put(&seg->lay, h);
+		h->master_pid = seg->master_pid;
+		h->master_start_us = seg->master_start_us;
+		memcpy(h->version, want->version, sizeof(h->version));
+		if (h->nlisteners > STATS_MAX_LISTENERS)
+			h->nlisteners = 0;	/* the next sample sets it */
+		atomic_thread_fence(memory_order_release);
+		h->magic = STATS_MAGIC;
+		master_end(h);
+		snprintf(what, len, "%s", bad);
+	}
+	free(want);
+	return (bad != NULL);
 }
 
 /* Master: publish the outcome of a reload for msgctl reload. */
@@ -524,15 +740,45 @@ stats_set_reload(struct stats_seg *seg, int ok, const char *msg)
 	master_end(h);
 }
 
+/*
+ * A checked copy of a request record another process writes: read once,
+ * and refused (active = STATS_CUR_INVALID, the rest zero) unless every
+ * field is one the worker could have written (family 0: the master's
+ * probe).
+ */
+void
+stats_current_read(const struct stats_current *src, struct stats_current *cur)
+{
+	memcpy(cur, (const void *)src, sizeof(*cur));
+	if (cur->active == 0)
+		memset(cur, 0, sizeof(*cur));
+	else if (cur->active != 1 || (cur->family != 0 &&
+	    cur->family != AF_INET && cur->family != AF_INET6 &&
+	    cur->family != AF_UNIX) || cur->start_us > mono_us()) {
+		memset(cur, 0, sizeof(*cur));
+		cur->active = STATS_CUR_INVALID;
+	}
+}
+
 /* "GET from 127.0.0.1:4242, 1048576 bytes, for 2.5 s" for crash logs;
  * now_us is mono_us(). */
 void
-stats_current_format(const struct stats_current *cur, uint64_t now_us,
+stats_current_format(const struct stats_current *src, uint64_t now_us,
     char *buf, size_t len)
 {
-	char		 host[64], peer[80];
-	const char	*name;
+	struct stats_current	 c, *cur = &c;
+	char			 host[64], peer[80];
+	const char		*name;
 
+	if (src->active == STATS_CUR_INVALID)
+		memcpy(cur, src, sizeof(*cur));
+	else
+		stats_current_read(src, cur);
+	if (cur->active == STATS_CUR_INVALID) {
+		snprintf(buf, len, "its stats slot held an impossible request "
+		    "record (refused)");
+		return;
+	}
 	if (!cur->active) {
 		snprintf(buf, len, "no request in progress");
 		return;
@@ -603,14 +849,23 @@ stats_request(struct stats_slot *s, unsigned int op, unsigned int status,
 	stats_publish(&p, s);
 }
 
-/* Add counters src into dst (gauges are not carried into retired). */
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return (a + b < a ? UINT64_MAX : a + b);
+}
+
+/*
+ * Add counters src into dst (gauges are not carried into retired),
+ * saturating: whatever a dead worker's slot said, the totals never wrap.
+ */
 static void
 counters_add(struct stats_counters *dst, const struct stats_counters *src,
     int with_gauges)
 {
 #define X(f, m, l, k, u, h)						\
 	if (STATS_##k != STATS_GAUGE || with_gauges)			\
-		dst->f += src->f;
+		dst->f = sat_add(dst->f, src->f);
 	STATS_COUNTERS(X)
 #undef X
 	hist_merge(&dst->latency, &src->latency);
@@ -620,31 +875,34 @@ counters_add(struct stats_counters *dst, const struct stats_counters *src,
  * Master: a worker is gone.  Fold its last counters into the retired
  * totals and reset the slot for its successor, in one master seqlock
  * section, so a reader never counts it twice or not at all and totals
- * never go backwards.
+ * never go backwards.  The slot is read once, into a copy: what the
+ * master learns from it (fi) is checked, nothing in it is trusted.
  */
 void
 stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 {
-	struct stats_slot	*s, *r;
-	uint64_t		 n = 0;
+	struct stats_slot	*s, *r, copy, *c = &copy;
+	uint64_t		 n = 0, hb;
 	size_t			 k;
 
 	if ((s = stats_slot(seg, i)) == NULL)
 		return;
+	memcpy(c, (const void *)s, sizeof(*c));
 	r = stats_retired(seg);
 	if (fi != NULL) {
 		for (k = 0; k < nitems(st_offsets); k++)
-			n += *(uint64_t *)((char *)&s->c + st_offsets[k]);
+			n = sat_add(n, *(uint64_t *)((char *)&c->c +
+			    st_offsets[k]));
 		fi->requests = n;
-		memcpy(&fi->cur, &s->cur, sizeof(fi->cur));
-		memcpy(fi->exec_pgid, s->exec_pgid, sizeof(fi->exec_pgid));
-		fi->heartbeat_ms = atomic_load(&s->heartbeat_ms);
+		stats_current_read(&c->cur, &fi->cur);
+		hb = atomic_load_explicit(&c->heartbeat_ms,
+		    memory_order_relaxed);
+		fi->heartbeat_ms = hb <= mono_ms() ? hb : 0;
 	}
 	master_begin(seg->hdr);
-	counters_add(&r->c, &s->c, 0);
+	counters_add(&r->c, &c->c, 0);
 	memset(&s->c, 0, sizeof(s->c));
 	memset(&s->cur, 0, sizeof(s->cur));
-	memset(s->exec_pgid, 0, sizeof(s->exec_pgid));
 	s->pid = 0;
 	s->state = STATS_DEAD;
 	s->start_us = 0;
@@ -821,15 +1079,35 @@ snap_sum(struct stats_snap *sn)
 }
 
 /*
+ * The header copy of a snapshot as readers may trust it: the layout is
+ * this process's own (never the file's), counts are clamped, strings end.
+ */
+static void
+snap_fix_hdr(struct stats_hdr *h, const struct stats_layout *lay)
+{
+	size_t	i;
+
+	layout_put(lay, h);
+	if (h->nlisteners > STATS_MAX_LISTENERS)
+		h->nlisteners = STATS_MAX_LISTENERS;
+	for (i = 0; i < STATS_MAX_LISTENERS; i++)
+		h->listeners[i].addr[sizeof(h->listeners[i].addr) - 1] = '\0';
+	h->version[sizeof(h->version) - 1] = '\0';
+	h->reload_msg[sizeof(h->reload_msg) - 1] = '\0';
+}
+
+/*
  * Take a consistent snapshot of the whole segment without blocking any
  * writer: retry while the master is folding, retry each slot while its
  * worker is mid-update.  A slot whose writer stopped mid-update (a stuck
- * worker) is used as copied and counted in sn->torn.
+ * worker) is used as copied and counted in sn->torn.  Where things are
+ * comes from seg->lay, never from the header in the file.
  */
 int
 stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
     char *cause, size_t len)
 {
+	const struct stats_layout *lay = &seg->lay;
 	const struct stats_hdr	*h = seg->hdr;
 	uint64_t		 a, b;
 	size_t			 ss;
@@ -837,8 +1115,12 @@ stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
 	int			 round;
 
 	memset(sn, 0, sizeof(*sn));
-	ss = h->slot_size;
-	sn->slots = calloc((size_t)h->nslots + 1, ss);
+	if (h == NULL || lay->slot_size == 0) {
+		snprintf(cause, len, "no stats segment");
+		return (-1);
+	}
+	ss = lay->slot_size;
+	sn->slots = calloc((size_t)lay->nslots + 1, ss);
 	sn->retired = calloc(1, ss);
 	sn->total = calloc(1, ss);
 	if (sn->slots == NULL || sn->retired == NULL || sn->total == NULL) {
@@ -853,9 +1135,9 @@ stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
 			continue;
 		}
 		memcpy(&sn->hdr, (const void *)h, sizeof(sn->hdr));
-		memcpy(sn->retired, (const char *)h + h->retired_offset, ss);
+		memcpy(sn->retired, (const void *)stats_retired(seg), ss);
 		sn->torn = 0;
-		for (i = 0; i < h->nslots; i++)
+		for (i = 0; i < lay->nslots; i++)
 			if (copy_slot(stats_slot(seg, (int)i),
 			    sn->slots + (size_t)i * ss, ss) == -1)
 				sn->torn++;
@@ -869,6 +1151,7 @@ stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
 		stats_snap_free(sn);
 		return (-1);
 	}
+	snap_fix_hdr(&sn->hdr, lay);
 	sn->now_ms = mono_ms();
 	sn->now_us = realtime_us();
 	snap_sum(sn);

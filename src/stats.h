@@ -8,9 +8,15 @@
  *	header		magic, layout, sizes, master pid/start/heartbeat,
  *			generation, listeners (+ sampled accept queues),
  *			histogram bucket bounds, counter descriptors
- *	slot[nslots]	one per possible worker, cache-line aligned,
+ *	slot[nslots]	one per possible worker, each its own pages,
  *			written only by that worker
  *	retired		what dead workers had counted, folded by the master
+ *
+ * The segment is input, not truth, for the master: it keeps the layout it
+ * created in its own memory (struct stats_layout) and never reads it back,
+ * and it checks every value it takes from a slot.  A worker maps the
+ * segment read-only but for its own slot (stats_worker_map), so it cannot
+ * change the header, the retired totals or another worker's counters.
  *
  * Writers bracket each update with a sequence counter (seqlock): odd while
  * writing.  Readers copy and retry if the counter was odd or moved, so a
@@ -31,14 +37,14 @@
 #include "hist.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		6
+#define STATS_LAYOUT		7
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
 #define STATS_NAME_LEN		48
 #define STATS_MAX_DESC		96
 #define STATS_MAX_BUCKETS	512
-#define STATS_EXEC_MAX		64	/* = the largest exec.max_running */
+#define STATS_MAX_SLOTS		4096
 
 /*
  * Every counter, declared once: field, metric name, label ("" or
@@ -147,7 +153,7 @@ struct stats_counters {
  * what a worker was doing when it died or hung.  Best effort, no seqlock.
  */
 struct stats_current {
-	uint32_t	active;
+	uint32_t	active;		/* 0, 1 (STATS_CUR_INVALID: refused) */
 	uint8_t		op;
 	uint8_t		family;		/* AF_INET, AF_INET6, AF_UNIX */
 	uint16_t	port;		/* host order */
@@ -156,6 +162,8 @@ struct stats_current {
 	uint64_t	start_us;	/* CLOCK_MONOTONIC, as mono_us() */
 	uint8_t		addr[16];
 };
+
+#define STATS_CUR_INVALID	0xffffffffU
 
 /* A worker's slot.  The preamble (up to counters) is fixed per layout. */
 struct stats_slot {
@@ -166,11 +174,6 @@ struct stats_slot {
 	uint64_t		start_us;	/* CLOCK_REALTIME */
 	_Atomic uint64_t	heartbeat_ms;	/* CLOCK_MONOTONIC */
 	struct stats_current	cur;
-	/*
-	 * Process groups of the EXEC commands this worker runs, so that the
-	 * master can kill them if the worker dies without doing it.
-	 */
-	int32_t			exec_pgid[STATS_EXEC_MAX];
 	struct stats_counters	c;
 } __attribute__((aligned(STATS_ALIGN)));
 
@@ -192,12 +195,14 @@ struct stats_pend {
 	uint64_t	hmax;
 };
 
-/* What the master learns from a dead worker's slot when folding it. */
+/*
+ * What the master learns from a dead worker's slot when folding it, each
+ * value checked (the worker could write anything there).
+ */
 struct stats_fold_info {
-	uint64_t		requests;	/* answered frames */
-	int32_t			exec_pgid[STATS_EXEC_MAX];
-	struct stats_current	cur;
-	uint64_t		heartbeat_ms;
+	uint64_t		requests;	/* answered frames (saturated) */
+	struct stats_current	cur;		/* as stats_current_read() */
+	uint64_t		heartbeat_ms;	/* 0 if in the future */
 };
 
 struct stats_desc {
@@ -248,11 +253,39 @@ struct stats_hdr {
 	struct stats_desc	desc[STATS_MAX_DESC];
 } __attribute__((aligned(STATS_ALIGN)));
 
+/*
+ * The geometry of a segment, in the process's own memory: what its
+ * creator made (stats_create) or what stats_open checked once.  Nothing
+ * uses the header's copy of these, which anyone who can write the file
+ * could change under it.
+ */
+struct stats_layout {
+	uint64_t		total_size;
+	uint32_t		hdr_size;
+	uint32_t		slot_size;	/* a multiple of the page size */
+	uint32_t		nslots;
+	uint32_t		slot_offset;	/* page aligned */
+	uint32_t		retired_offset;
+	uint32_t		ndesc;
+	uint32_t		nbuckets;
+	uint64_t		bucket_upper_us[STATS_MAX_BUCKETS];
+	struct stats_desc	desc[STATS_MAX_DESC];
+};
+
 /* A process's view of a mapped segment. */
 struct stats_seg {
 	struct stats_hdr	*hdr;
 	size_t			 size;
 	int			 writable;
+	/*
+	 * The creator's descriptors (close-on-exec), from which a worker maps
+	 * the segment read-only and its own slot read-write; -1 otherwise.
+	 */
+	int			 fd_rw;
+	int			 fd_ro;
+	int32_t			 master_pid;	/* what the header must say */
+	uint64_t		 master_start_us;
+	struct stats_layout	 lay;
 };
 
 /*
@@ -314,6 +347,7 @@ stats_end(struct stats_slot *s)
 #endif
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
+int	 stats_worker_map(struct stats_seg *, int, char *, size_t);
 int	 stats_open(struct stats_seg *, const char *, char *, size_t);
 void	 stats_close(struct stats_seg *);
 int	 stats_unlink(const char *);
@@ -322,6 +356,7 @@ void	 stats_set_master(struct stats_seg *, int, uint64_t);
 void	 stats_set_listener(struct stats_seg *, int, const char *, int,
 	    uint32_t, uint32_t);
 void	 stats_master_beat(struct stats_seg *);
+int	 stats_restore_header(struct stats_seg *, char *, size_t);
 void	 stats_set_pid(struct stats_seg *, int);
 void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
@@ -333,6 +368,8 @@ void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
 void	 stats_publish(struct stats_pend *, struct stats_slot *);
 void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);
 void	 stats_set_reload(struct stats_seg *, int, const char *);
+void	 stats_current_read(const struct stats_current *,
+	    struct stats_current *);
 void	 stats_current_format(const struct stats_current *, uint64_t, char *,
 	    size_t);
 void	 stats_request(struct stats_slot *, unsigned int, unsigned int,

@@ -415,6 +415,11 @@ worker_main(const struct worker_args *a)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	/* Write access to our own stats slot only, from here on. */
+	if (stats_worker_map(a->stats, a->slot, cause, sizeof(cause)) == -1) {
+		log_warnx("%s", cause);
+		exit(WORKER_EXIT_FATAL);
+	}
 	if (priv_drop(a->priv, cause, sizeof(cause)) == -1) {
 		log_warnx("cannot drop privileges to %s: %s",
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
@@ -450,7 +455,7 @@ worker_main(const struct worker_args *a)
 	w.ops.publish_arg = &w.env;
 	w.env.now = mono_ms();
 	if (conf->exec_enabled) {
-		exec_init(&w.exec, w.epfd, conf, w.slot->exec_pgid);
+		exec_init(&w.exec, w.epfd, conf);
 		w.ops.exec = &w.exec;
 		w.ops.exec_done = conn_exec_done;
 	}

@@ -340,6 +340,23 @@ def live_children(srv):
     return sorted(p for p, s in children(srv.pid) if s != "Z")
 
 
+def cmdline_procs(marker):
+    """Live (non-zombie) processes whose argv contains marker."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        st = proc_stat(int(name))
+        if marker.encode() in argv and st is not None and st[0] != "Z":
+            out.append(int(name))
+    return out
+
+
 def poll(fn, timeout=5.0, step=0.02):
     """Call fn until it returns something true (bounded); returns the last
     value."""

@@ -18,6 +18,7 @@ INTEGRATION_TESTS += tests/integration/test_stats_counters.py
 INTEGRATION_TESTS += tests/integration/test_stats_kill.py
 INTEGRATION_TESTS += tests/integration/test_stats_torn.py
 INTEGRATION_TESTS += tests/integration/test_stats_msgctl.py
+INTEGRATION_TESTS += tests/integration/test_stats_hostile.py
 INTEGRATION_TESTS += tests/integration/test_sup_respawn.py
 INTEGRATION_TESTS += tests/integration/test_sup_reload.py
 INTEGRATION_TESTS += tests/integration/test_sup_lifecycle.py

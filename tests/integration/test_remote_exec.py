@@ -46,8 +46,8 @@ import struct
 import tempfile
 import time
 
-from harness import (MSGCTL, Op, St, Suite, children, connect, encode, poll,
-                     proc_stat, read_frame, run)
+from harness import (MSGCTL, Op, St, Suite, children, cmdline_procs, connect,
+                     encode, poll, proc_stat, read_frame, run)
 
 t = Suite("test_remote_exec")
 
@@ -87,23 +87,6 @@ def stats_totals(srv):
     if rc != 0:
         raise RuntimeError("msgctl stats --json: %d %r" % (rc, err))
     return json.loads(out)["totals"]["counters"]
-
-
-def cmdline_procs(marker):
-    """Live (non-zombie) processes whose argv contains marker."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % name, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        st = proc_stat(int(name))
-        if marker.encode() in argv and st is not None and st[0] != "Z":
-            out.append(int(name))
-    return out
 
 
 def wait_children(ppid, n, timeout=5.0):

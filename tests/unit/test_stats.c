@@ -7,6 +7,7 @@
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -114,6 +115,33 @@ fx_teardown(void **state)
 	rmdir(fx->dir);
 	free(fx);
 	return (0);
+}
+
+/* n rounded up to whole pages: how the segment lays out its parts. */
+static size_t
+page_up(size_t n)
+{
+	size_t	pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return ((n + pg - 1) / pg * pg);
+}
+
+/* The segment's size for n slots. */
+static size_t
+seg_size(size_t n)
+{
+	return (page_up(sizeof(struct stats_hdr)) +
+	    (n + 1) * page_up(sizeof(struct stats_slot)));
+}
+
+/* CLOCK_REALTIME in us: the clock stats.c stamps start times with. */
+static uint64_t
+real_us(void)
+{
+	struct timespec	ts;
+
+	assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts), 0);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
 /* A file name inside the fixture's directory. */
@@ -446,8 +474,7 @@ test_stats_create_file(void **state)
 	assert_int_equal(stat(fx->path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0640);
-	assert_int_equal((size_t)st.st_size, sizeof(struct stats_hdr) +
-	    (NSLOTS + 1) * sizeof(struct stats_slot));
+	assert_int_equal((size_t)st.st_size, seg_size(NSLOTS));
 	assert_int_equal(fx->seg.size, (size_t)st.st_size);
 	assert_true(fx->seg.writable);
 	/* Built under a temporary name, renamed: nothing else is left. */
@@ -468,6 +495,7 @@ test_stats_create_header(void **state)
 {
 	struct fx		*fx = *state;
 	const struct stats_hdr	*h = fx->seg.hdr;
+	size_t			 pg = (size_t)sysconf(_SC_PAGESIZE);
 	uint64_t		 now;
 	uint32_t		 i;
 
@@ -476,11 +504,13 @@ test_stats_create_header(void **state)
 	assert_int_equal(h->layout, STATS_LAYOUT);
 	assert_int_equal(h->hdr_size, sizeof(struct stats_hdr));
 	assert_int_equal(h->total_size, fx->seg.size);
-	assert_int_equal(h->slot_size, sizeof(struct stats_slot));
+	/* Whole pages per slot, so a worker can map its own alone. */
+	assert_int_equal(h->slot_size, page_up(sizeof(struct stats_slot)));
+	assert_int_equal(h->slot_size % pg, 0);
 	assert_int_equal(h->slot_size % STATS_ALIGN, 0);
 	assert_int_equal(h->nslots, NSLOTS);
-	assert_int_equal(h->slot_offset, sizeof(struct stats_hdr));
-	assert_int_equal(h->slot_offset % STATS_ALIGN, 0);
+	assert_int_equal(h->slot_offset, page_up(sizeof(struct stats_hdr)));
+	assert_int_equal(h->slot_offset % pg, 0);
 	assert_int_equal(h->retired_offset,
 	    h->slot_offset + NSLOTS * h->slot_size);
 	assert_int_equal(h->retired_offset + h->slot_size, h->total_size);
@@ -488,8 +518,13 @@ test_stats_create_header(void **state)
 	assert_int_equal(h->generation, 1);
 	assert_int_equal(h->nlisteners, 0);
 	assert_string_equal(h->version, PACKAGE_VERSION);
-	now = (uint64_t)time(NULL) * 1000000;
-	assert_true(h->master_start_us <= now + 1000000 &&
+	/*
+	 * Stamped with CLOCK_REALTIME during the fixture's set-up: not after
+	 * now on that clock (time(2) reads a coarser clock that can lag a
+	 * tick: comparing with it failed near a second boundary).
+	 */
+	now = real_us();
+	assert_true(h->master_start_us <= now &&
 	    h->master_start_us + 60000000 >= now);
 	assert_true(atomic_load(&h->master_heartbeat_ms) <= mono_ms());
 	assert_int_equal(atomic_load(&h->mseq) % 2, 0);
@@ -566,8 +601,7 @@ test_stats_create_sizes(void **state)
 		assert_int_equal(stats_create(&seg, p, ns[i], cause,
 		    sizeof(cause)), 0);
 		assert_int_equal(stat(p, &st), 0);
-		assert_int_equal((size_t)st.st_size, sizeof(struct stats_hdr) +
-		    ((size_t)ns[i] + 1) * sizeof(struct stats_slot));
+		assert_int_equal((size_t)st.st_size, seg_size((size_t)ns[i]));
 		assert_int_equal(seg.hdr->nslots, ns[i]);
 		assert_non_null(stats_slot(&seg, ns[i] - 1));
 		assert_null(stats_slot(&seg, ns[i]));
@@ -754,7 +788,7 @@ test_stats_slot_bounds(void **state)
 	for (i = 0; i < NSLOTS; i++)
 		assert_ptr_equal(stats_slot(&fx->seg, i),
 		    (char *)fx->seg.hdr + fx->seg.hdr->slot_offset +
-		    (size_t)i * sizeof(struct stats_slot));
+		    (size_t)i * page_up(sizeof(struct stats_slot)));
 	assert_int_equal((uintptr_t)stats_slot(&fx->seg, 1) % STATS_ALIGN, 0);
 	memset(&none, 0, sizeof(none));
 	assert_null(stats_slot(&none, 0));
@@ -925,15 +959,16 @@ test_stats_slot_start_state(void **state)
 {
 	struct fx		*fx = *state;
 	struct stats_slot	*s = stats_slot(&fx->seg, 2);
-	uint64_t		 seq, before;
+	uint64_t		 seq, before, after;
 
-	before = (uint64_t)time(NULL) * 1000000;
+	/* Bounds on the clock the slot is stamped with (see _header). */
+	before = real_us();
 	stats_slot_start(s, 555, 42);
+	after = real_us();
 	assert_int_equal(s->pid, 555);
 	assert_int_equal(s->state, STATS_STARTING);
 	assert_int_equal(s->generation, 42);
-	assert_true(s->start_us + 1000000 >= before &&
-	    s->start_us <= before + 2000000);
+	assert_true(s->start_us >= before && s->start_us <= after);
 	assert_true(atomic_load(&s->heartbeat_ms) != 0 &&
 	    atomic_load(&s->heartbeat_ms) <= mono_ms());
 	seq = atomic_load(&s->seq);
@@ -1359,7 +1394,7 @@ test_stats_fold_info(void **state)
 	uint64_t		 hb;
 
 	busy_worker(fx, 2, 3013);
-	stats_beat(s, 987654);
+	stats_beat(s, mono_ms() - 5);
 	s->cur.active = 1;
 	s->cur.op = MSG_OP_GET;
 	s->cur.body_len = 77;
@@ -1454,6 +1489,430 @@ test_stats_snapshot_torn_keeps_figures(void **state)
 	assert_int_equal(pid, 3010);
 	assert_int_equal(slot_echo, 6);
 	assert_int_equal(total_echo, 6);
+}
+
+/* --------------------------------------- the segment is input, not truth */
+
+/* Where the creator put things: the offsets it wrote at creation. */
+struct geom {
+	uint32_t	slot_size, nslots, slot_offset, retired_offset, ndesc;
+};
+
+static void
+geom_of(const struct stats_hdr *h, struct geom *g)
+{
+	g->slot_size = h->slot_size;
+	g->nslots = h->nslots;
+	g->slot_offset = h->slot_offset;
+	g->retired_offset = h->retired_offset;
+	g->ndesc = h->ndesc;
+}
+
+/* Garbage over every header field a reader could take a size from. */
+static void
+smash_header(struct stats_hdr *h)
+{
+	h->magic = 0x4141414141414141ULL;
+	h->layout = 0xdeadbeef;
+	h->hdr_size = 1;
+	h->total_size = UINT64_MAX;
+	h->slot_size = 0x7fffffff;
+	h->nslots = 0x41414141;
+	h->slot_offset = 0xfffffff0;
+	h->retired_offset = 0x7ffffff0;
+	h->ndesc = 0x41414141;
+	h->nbuckets = 0x41414141;
+	h->nlisteners = 0x41414141;
+	h->desc[0].offset = 0x40000000;
+	h->desc[0].kind = STATS_HISTOGRAM;
+	h->desc[0].nbuckets = 0x41414141;
+	memset(h->desc[1].name, 'x', sizeof(h->desc[1].name));
+	memset(h->version, 'v', sizeof(h->version));
+	memset(h->listeners[0].addr, 'a', sizeof(h->listeners[0].addr));
+}
+
+/*
+ * The master finds its slots, folds a dead worker and takes snapshots
+ * where it put things, whatever the header says now (before: the fold
+ * wrote through retired_offset from the file, SIGSEGV; a snapshot read
+ * through desc[0].offset, a heap-buffer-overflow under ASan).
+ */
+static void
+test_stats_master_ignores_header(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_hdr	*h = fx->seg.hdr;
+	struct stats_slot	*r;
+	struct stats_snap	 sn;
+	struct geom		 g;
+	char			*out;
+	int			 i;
+
+	geom_of(h, &g);
+	busy_worker(fx, 1, 3101);
+	busy_worker(fx, 3, 3103);
+	smash_header(h);
+	for (i = 0; i < NSLOTS; i++)
+		assert_ptr_equal(stats_slot(&fx->seg, i), (char *)h +
+		    g.slot_offset + (size_t)i * g.slot_size);
+	assert_null(stats_slot(&fx->seg, NSLOTS));
+	stats_fold(&fx->seg, 1, NULL);
+	r = (struct stats_slot *)(void *)((char *)h + g.retired_offset);
+	assert_int_equal(r->c.req_echo, 6);
+	assert_int_equal(r->c.latency.count, 8);
+	take(&fx->seg, &sn);
+	assert_int_equal(sn.hdr.slot_size, g.slot_size);
+	assert_int_equal(sn.hdr.nslots, g.nslots);
+	assert_int_equal(sn.hdr.ndesc, g.ndesc);
+	assert_int_equal(sn.hdr.layout, STATS_LAYOUT);
+	assert_true(sn.hdr.nlisteners <= STATS_MAX_LISTENERS);
+	assert_int_equal(stats_get(&sn, sn.retired, "req_echo"), 6);
+	assert_int_equal(stats_get(&sn, sn.total, "req_echo"), 12);
+	assert_int_equal(snap_pid(&sn, 3), 3103);
+	out = render(&sn, NULL, R_JSON);
+	free(out);
+	out = render(&sn, NULL, R_PROM);
+	free(out);
+	out = render(&sn, NULL, R_TABLE);
+	free(out);
+	stats_snap_free(&sn);
+}
+
+/*
+ * A reader (msgctl) keeps the layout it checked at open: a header changed
+ * afterwards cannot make a snapshot read outside its copies, and strings
+ * without an end are cut.
+ */
+static void
+test_stats_reader_keeps_layout(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_seg	 ro;
+	struct stats_snap	 sn;
+	char			 cause[512], *out;
+
+	busy_worker(fx, 0, 3201);
+	assert_int_equal(stats_open(&ro, fx->path, cause, sizeof(cause)), 0);
+	smash_header(fx->seg.hdr);
+	take(&ro, &sn);
+	assert_int_equal(sn.hdr.nslots, NSLOTS);
+	assert_int_equal(sn.hdr.slot_size, page_up(sizeof(struct stats_slot)));
+	assert_int_equal(snap_pid(&sn, 0), 3201);
+	assert_int_equal(stats_get(&sn, sn.total, "req_echo"), 6);
+	assert_true(strlen(sn.hdr.version) < sizeof(sn.hdr.version));
+	assert_true(strlen(sn.hdr.listeners[0].addr) <
+	    sizeof(sn.hdr.listeners[0].addr));
+	out = render(&sn, NULL, R_JSON);
+	free(out);
+	out = render(&sn, NULL, R_TABLE);
+	free(out);
+	stats_snap_free(&sn);
+	stats_close(&ro);
+	/* A new reader refuses what the file says now. */
+	assert_refused(fx->path, "bad magic");
+}
+
+/*
+ * The master puts a changed header back from its own copy, says what was
+ * wrong, and then readers accept the file again; an odd sequence counter
+ * left there is made even by its next write.
+ */
+static void
+test_stats_restore_header(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_hdr	*h = fx->seg.hdr;
+	struct stats_seg	 ro;
+	char			 what[128], cause[512];
+
+	what[0] = '\0';
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    0);
+	assert_string_equal(what, "");
+	stats_set_listener(&fx->seg, 0, "127.0.0.1:7000", 1, 5, 128);
+	smash_header(h);
+	atomic_store(&h->mseq, 41);
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    1);
+	assert_string_equal(what, "magic");
+	assert_int_equal(atomic_load(&h->mseq) % 2, 0);
+	assert_int_equal(stats_open(&ro, fx->path, cause, sizeof(cause)), 0);
+	stats_close(&ro);
+	assert_int_equal(h->master_pid, getpid());
+	assert_string_equal(h->version, PACKAGE_VERSION);
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    0);
+	/* Each part is checked, not only the magic. */
+	h->desc[3].offset += 8;
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    1);
+	assert_string_equal(what, "counter descriptors");
+	h->retired_offset = 64;
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    1);
+	assert_string_equal(what, "sizes and offsets");
+	h->master_pid = 1;
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    1);
+	assert_string_equal(what, "master pid or start time");
+	assert_int_equal(h->master_pid, getpid());
+	/* stats_set_pid moves what the header must say. */
+	stats_set_pid(&fx->seg, 4242);
+	assert_int_equal(stats_restore_header(&fx->seg, what, sizeof(what)),
+	    0);
+	assert_int_equal(h->master_pid, 4242);
+	/* The master's own writes survive a garbage sequence counter. */
+	atomic_store(&h->mseq, 77);
+	stats_set_master(&fx->seg, 3, 9);
+	assert_int_equal(atomic_load(&h->mseq) % 2, 0);
+}
+
+/* A slot as a hostile worker leaves it: every byte set. */
+static void
+test_stats_fold_checks_slot(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_slot	*s = stats_slot(&fx->seg, 2);
+	struct stats_fold_info	 fi;
+	struct stats_snap	 sn;
+	char			 what[160];
+
+	busy_worker(fx, 0, 3301);
+	stats_fold(&fx->seg, 0, NULL);
+	memset(s, 0xff, sizeof(*s));
+	memset(&fi, 0, sizeof(fi));
+	stats_fold(&fx->seg, 2, &fi);
+	/* Saturated, never wrapped: totals cannot go backwards. */
+	assert_true(fi.requests == UINT64_MAX);
+	assert_int_equal(fi.heartbeat_ms, 0);	/* in the future */
+	assert_int_equal(fi.cur.active, STATS_CUR_INVALID);
+	assert_int_equal(fi.cur.op, 0);
+	stats_current_format(&fi.cur, mono_us(), what, sizeof(what));
+	assert_string_equal(what, "its stats slot held an impossible request "
+	    "record (refused)");
+	take(&fx->seg, &sn);
+	assert_true(stats_get(&sn, sn.retired, "req_echo") == UINT64_MAX);
+	assert_true(stats_get(&sn, sn.retired, "conn_accepted") ==
+	    UINT64_MAX);
+	assert_int_equal(stats_get(&sn, sn.retired, "conn_active"), 0);
+	assert_int_equal(snap_pid(&sn, 2), 0);
+	assert_int_equal(sn.torn, 0);
+	stats_snap_free(&sn);
+	assert_int_equal(atomic_load(&s->seq) % 2, 0);
+}
+
+/* What a request record may hold, read once into a copy. */
+static void
+test_stats_current_read(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_current	 in, out;
+	char			 what[160];
+
+	(void)fx;
+	memset(&in, 0x5a, sizeof(in));
+	in.active = 0;
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, 0);
+	assert_int_equal(out.body_len, 0);
+	memset(&in, 0, sizeof(in));
+	in.active = 1;
+	in.op = MSG_OP_GET;
+	in.family = AF_INET;
+	in.port = 4242;
+	in.body_len = 1048576;
+	in.start_us = mono_us() - 2500000;
+	memcpy(in.addr, "\x7f\x00\x00\x01", 4);
+	stats_current_read(&in, &out);
+	assert_memory_equal(&in, &out, sizeof(in));
+	stats_current_format(&in, in.start_us + 2500000, what, sizeof(what));
+	assert_string_equal(what, "handling GET (0x11) from 127.0.0.1:4242, "
+	    "1048576 bytes, for 2.500 s");
+	in.family = AF_UNIX;
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, 1);
+	in.family = 0;		/* the master's probe */
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, 1);
+	in.family = 99;
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, STATS_CUR_INVALID);
+	assert_int_equal(out.port, 0);
+	in.family = AF_INET6;
+	in.active = 2;
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, STATS_CUR_INVALID);
+	in.active = 1;
+	in.start_us = mono_us() + 60000000;
+	stats_current_read(&in, &out);
+	assert_int_equal(out.active, STATS_CUR_INVALID);
+	stats_current_format(&in, mono_us(), what, sizeof(what));
+	assert_non_null(strstr(what, "(refused)"));
+}
+
+static sigjmp_buf	fault_jmp;
+
+static void
+fault_handler(int sig)
+{
+	(void)sig;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* Does storing one byte at p fault? */
+static int
+store_faults(volatile uint8_t *p)
+{
+	if (sigsetjmp(fault_jmp, 1) != 0)
+		return (1);
+	*p = *p;
+	return (0);
+}
+
+/* The child's checks, each with its own exit code. */
+static int
+worker_map_child(struct fx *fx, int slot)
+{
+	struct stats_seg	*seg = &fx->seg;
+	struct stats_slot	*mine, *other;
+	struct sigaction	 sa;
+	uint8_t			*base = (uint8_t *)seg->hdr;
+	char			 cause[256];
+	int			 rw = seg->fd_rw, ro = seg->fd_ro;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fault_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) == -1 ||
+	    sigaction(SIGBUS, &sa, NULL) == -1)
+		return (10);
+	if (stats_worker_map(seg, slot, cause, sizeof(cause)) == -1)
+		return (11);
+	if (fcntl(rw, F_GETFD) != -1 || fcntl(ro, F_GETFD) != -1 ||
+	    seg->fd_rw != -1 || seg->fd_ro != -1)
+		return (12);
+	mine = stats_slot(seg, slot);
+	other = stats_slot(seg, slot == 0 ? 1 : 0);
+	if ((uint8_t *)mine != base + seg->lay.slot_offset +
+	    (size_t)slot * seg->lay.slot_size)
+		return (13);
+	/* Its own slot, all of it, as a worker writes it. */
+	stats_slot_start(mine, (int)getpid(), 5);
+	requests(mine, MSG_OP_PUT, MSG_ST_OK, 30, 2);
+	if (store_faults((uint8_t *)mine + seg->lay.slot_size - 1))
+		return (14);
+	/* Nothing else: header, other slots, retired totals. */
+	if (!store_faults(base) ||
+	    !store_faults((uint8_t *)&seg->hdr->mseq) ||
+	    !store_faults((uint8_t *)other) ||
+	    !store_faults((uint8_t *)mine - 1) ||
+	    !store_faults((uint8_t *)mine + seg->lay.slot_size) ||
+	    !store_faults(base + seg->lay.retired_offset))
+		return (15);
+	/* And mprotect cannot give it back (a read-only descriptor). */
+	if (mprotect(base, (size_t)seg->lay.slot_offset,
+	    PROT_READ | PROT_WRITE) != -1 || errno != EACCES)
+		return (16);
+	if (mprotect(other, seg->lay.slot_size, PROT_READ | PROT_WRITE) !=
+	    -1 || errno != EACCES)
+		return (17);
+	/* It still reads everything (the STATS op renders it). */
+	if (seg->hdr->magic != STATS_MAGIC || other->pid != 3401)
+		return (18);
+	return (0);
+}
+
+/*
+ * After fork a worker can write its own slot and nothing else of the
+ * segment, and keeps no descriptor of it.
+ */
+static void
+test_stats_worker_map(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_snap	 sn;
+	pid_t			 pid;
+	int			 st;
+
+	busy_worker(fx, 0, 3401);
+	busy_worker(fx, 1, 3401);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0)
+		_exit(worker_map_child(fx, 2));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("worker_map_child: status 0x%x", st);
+	take(&fx->seg, &sn);
+	assert_int_equal(snap_pid(&sn, 2), pid);
+	assert_int_equal(stats_get(&sn, snap_at(&sn, 2), "req_put"), 2);
+	assert_int_equal(snap_pid(&sn, 0), 3401);
+	stats_snap_free(&sn);
+	/* The master keeps its descriptors and its writable mapping. */
+	assert_true(fcntl(fx->seg.fd_rw, F_GETFD) & FD_CLOEXEC);
+	assert_true(fcntl(fx->seg.fd_ro, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(fcntl(fx->seg.fd_ro, F_GETFL) & O_ACCMODE, O_RDONLY);
+	assert_true(fx->seg.writable);
+	stats_set_master(&fx->seg, 1, 2);
+	/* No segment, no slot: refused, never a half mapping. */
+	{
+		struct stats_seg	ro;
+		char			cause[512];
+
+		assert_int_equal(stats_open(&ro, fx->path, cause,
+		    sizeof(cause)), 0);
+		assert_int_equal(stats_worker_map(&ro, 0, cause,
+		    sizeof(cause)), -1);
+		stats_close(&ro);
+	}
+}
+
+/*
+ * The segment is built under a name nobody can guess or plant: a file or
+ * a symlink waiting at the name the pid would give is left alone (before:
+ * a planted file became the live segment, owner and all; a symlink made
+ * the start fail).
+ */
+static void
+test_stats_create_planted_temp(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_seg	 seg;
+	struct stat		 planted, made, victim;
+	char			 p[600], tmp[700], vict[600], cause[512];
+	int			 fd;
+
+	fx_file(fx, "s-planted", p, sizeof(p));
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", p, (long)getpid());
+	write_file(tmp, "planted", 7);
+	if (geteuid() == 0)
+		assert_int_equal(chown(tmp, 65534, 65534), 0);
+	assert_int_equal(stat(tmp, &planted), 0);
+	assert_int_equal(stats_create(&seg, p, 2, cause, sizeof(cause)), 0);
+	assert_int_equal(stat(p, &made), 0);
+	assert_true(made.st_ino != planted.st_ino);
+	assert_int_equal(made.st_uid, geteuid());
+	assert_int_equal(made.st_mode & 07777, 0640);
+	assert_int_equal(stat(tmp, &planted), 0);
+	assert_int_equal(planted.st_size, 7);
+	stats_close(&seg);
+	/* A symlink to a file of someone's. */
+	fx_file(fx, "victim", vict, sizeof(vict));
+	write_file(vict, "keep", 4);
+	fx_file(fx, "s-link", p, sizeof(p));
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", p, (long)getpid());
+	assert_int_equal(symlink(vict, tmp), 0);
+	assert_int_equal(stats_create(&seg, p, 2, cause, sizeof(cause)), 0);
+	assert_int_equal(lstat(tmp, &made), 0);
+	assert_true(S_ISLNK(made.st_mode));
+	assert_int_equal(stat(vict, &victim), 0);
+	assert_int_equal(victim.st_size, 4);
+	assert_int_equal(victim.st_mode & 07777, 0644);
+	/* Its descriptors are close-on-exec. */
+	fd = seg.fd_rw;
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	stats_close(&seg);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
 }
 
 /* ------------------------------------------------- master header fields */
@@ -2091,6 +2550,13 @@ main(void)
 		T(test_stats_fold_out_of_range),
 		T(test_stats_snapshot_torn_reported),
 		T(test_stats_snapshot_torn_keeps_figures),
+		T(test_stats_master_ignores_header),
+		T(test_stats_reader_keeps_layout),
+		T(test_stats_restore_header),
+		T(test_stats_fold_checks_slot),
+		T(test_stats_current_read),
+		T(test_stats_worker_map),
+		T(test_stats_create_planted_temp),
 		T(test_stats_set_master),
 		T(test_stats_set_listener),
 		T(test_stats_render_json_parses),
