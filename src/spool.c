@@ -474,7 +474,7 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 	struct stat	  st;
 	DIR		 *d;
 	char		**names = NULL, line[MSG_NAME_MAX + 64];
-	size_t		  n = 0, cap = 0, i, start = out->len;
+	size_t		  n = 0, cap = 0, i, start = buf_used(out);
 	enum msg_status	  rc = MSG_ST_OK;
 	int		  fd, len;
 
@@ -521,8 +521,13 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 			continue;
 		len = snprintf(line, sizeof(line), "%s\t%lld\t%lld\n", names[i],
 		    (long long)st.st_size, (long long)st.st_mtime);
-		if (out->len - start + (size_t)len > sp->max_resp) {
-			buf_truncate(out, start);
+		/*
+		 * Sizes relative to the unsent head: an append may compact
+		 * the buffer (drop what was sent, move the rest to the front),
+		 * which moves every absolute offset.
+		 */
+		if (buf_used(out) - start + (size_t)len > sp->max_resp) {
+			buf_truncate(out, out->off + start);
 			rc = MSG_ST_TOO_LARGE;
 			*msg = "listing larger than a response may be";
 			goto done;

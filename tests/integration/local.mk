@@ -31,3 +31,4 @@ INTEGRATION_TESTS += tests/integration/test_remote_access.py
 INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_remote_put_reload.py
 INTEGRATION_TESTS += tests/integration/test_remote_max_count.py
+INTEGRATION_TESTS += tests/integration/test_remote_list_compact.py
