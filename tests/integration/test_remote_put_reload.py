@@ -66,7 +66,9 @@ class Putter(threading.Thread):
 
 @t.case
 def reloads_during_puts(t):
-    srv = t.server({"workers": 2}, start=False)
+    # A draining worker finishes the PUT it is reading first: under ASan
+    # on a busy machine that can take longer than the tests' usual 3 s.
+    srv = t.server({"workers": 2, "shutdown_timeout": 20}, start=False)
     files_dir = os.path.join(srv.dir, "files")
     srv.settings["files"] = {"enabled": True, "dir": files_dir,
                              "max_size": SIZE, "max_count": 1000}
