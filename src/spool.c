@@ -221,8 +221,9 @@ put_unnamed(struct spool *sp, const uint8_t *data, size_t len)
 	if (!have_tmpfile)
 		return (-2);
 	if ((fd = spool_openat(sp, ".", O_WRONLY | O_TMPFILE, 0640)) == -1) {
+		/* EISDIR: a kernel older than O_TMPFILE (3.11). */
 		if (errno == EOPNOTSUPP || errno == EISDIR ||
-		    errno == EINVAL || errno == ENOENT) {
+		    errno == EINVAL) {
 			have_tmpfile = 0;
 			return (-2);
 		}

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 
-from harness import Op, St, Suite, encode
+from harness import Op, St, Suite, encode, parallel
 
 t = Suite("test_remote_max_count")
 
@@ -70,16 +70,12 @@ def concurrent_new_names(t):
                 f = c.recv_frame()
                 answers[n].append((name, f))
 
-        threads = [threading.Thread(target=put, args=(n,), daemon=True)
-                   for n in range(CONNS)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(60)
-        for c in clients:
-            c.close()
-        t.check(not any(th.is_alive() for th in threads),
-                "trial %d: PUT threads still running" % trial)
+        try:
+            parallel(*[lambda n=n: put(n) for n in range(CONNS)],
+                     timeout=60)
+        finally:
+            for c in clients:
+                c.close()
         on_disk = sorted(n for n in os.listdir(files_dir)
                          if not n.startswith("."))
         stored = sorted(name.decode() for a in answers for name, f in a
