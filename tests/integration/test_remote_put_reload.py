@@ -13,7 +13,12 @@ worker's known window, see test_sup_reload) is counted and printed, not
 failed.  Afterwards every name holds one of the contents PUT to it, and no
 temporary file is left once the workers are idle and one more reload
 cleans.
+
+The cleaning itself: at start and at a reload an unlocked .tmp.* file
+goes, one held locked (as a worker holds its named temporary file where
+O_TMPFILE is missing) stays until it is unlocked.
 """
+import fcntl
 import os
 import threading
 
@@ -113,6 +118,38 @@ def reloads_during_puts(t):
     t.check(rc == 0, "last reload: %d %s" % (rc, err))
     left = [n for n in os.listdir(files_dir) if n.startswith(".")]
     t.check(not left, "temporary files left: %r" % left)
+
+
+@t.case
+def cleaning_spares_locked(t):
+    """A reload removes an unlocked .tmp.* file (left by a crash) and
+    keeps one that is locked (a worker writing it, on a file system
+    without O_TMPFILE)."""
+    srv = t.server({"workers": 1}, start=False)
+    files_dir = os.path.join(srv.dir, "files")
+    srv.settings["files"] = {"enabled": True, "dir": files_dir}
+    os.mkdir(files_dir)
+    stale = os.path.join(files_dir, ".tmp.1.0")
+    busy = os.path.join(files_dir, ".tmp.2.0")
+    for p in (stale, busy):
+        with open(p, "wb") as f:
+            f.write(b"partial")
+    held = os.open(busy, os.O_RDONLY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        srv.start()
+        t.check(not os.path.exists(stale), "start: stale temporary kept")
+        t.check(os.path.exists(busy), "start: a locked temporary removed")
+        rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
+                              timeout=40)
+        t.check(rc == 0, "reload: %d %s" % (rc, err))
+        t.check(os.path.exists(busy), "reload: a locked temporary removed")
+    finally:
+        os.close(held)
+    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
+                          timeout=40)
+    t.check(rc == 0, "reload: %d %s" % (rc, err))
+    t.check(not os.path.exists(busy), "reload: an unlocked temporary kept")
 
 
 t.run()
