@@ -2,6 +2,9 @@
  * buf.h: a growable byte buffer with a read offset, used for connection
  * input and output.  Storage is allocated on first use and can be released
  * when empty, so an idle connection holds no buffer memory.
+ * buf_reserve (and so buf_append) may compact: the unconsumed bytes move
+ * to the front, so a position kept across an append must be relative to
+ * off (buf_used), never an absolute len.
  */
 #ifndef MSGD_BUF_H
 #define MSGD_BUF_H

@@ -34,6 +34,7 @@
 #define CF_WAITING	0x80	/* an EXEC answer is pending */
 #define CF_DRAINWAIT	0x100	/* draining, idle: close after an answer */
 #define CF_ADOPTED	0x200	/* handed over: another process may hold it */
+#define CF_PROBED	0x400	/* TCP FIN while an EXEC runs: probe sent */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -43,6 +44,7 @@ struct conn {
 	uint32_t		 skip;	/* body bytes still to discard */
 	uint32_t		 lingered;
 	uint32_t		 wait_id;	/* request id of the EXEC */
+	uint32_t		 early;	/* bytes of its answer already sent */
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	struct exec_job		*job;
 	struct conn_env		*env;
@@ -99,6 +101,10 @@ conn_interest(struct conn_env *env, struct conn *c)
 		want |= EPOLLIN;
 	if (buf_used(&c->out) > 0)
 		want |= EPOLLOUT;
+	/* A TCP FIN while an EXEC runs may be a close: see conn_probe. */
+	if ((c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING &&
+	    c->family != AF_UNIX)
+		want |= EPOLLRDHUP;
 	if (want == c->events)
 		return (0);
 	memset(&ev, 0, sizeof(ev));
@@ -661,6 +667,27 @@ conn_settle(struct conn_env *env, struct conn *c)
 }
 
 /*
+ * A TCP peer sent FIN while its EXEC runs.  A half-close (SHUT_WR) still
+ * waits for the answer, a close does not, and both arrive as the same FIN;
+ * only data tells them apart: a socket closed for reading answers data
+ * with RST.  So send the answer's first byte now (every answer begins with
+ * the magic, whatever its status): a client that waits reads the same
+ * byte stream as ever, and a closed one resets the connection, which
+ * closes it here and kills its command (conn_close, exec_detach).  Queued
+ * answers, if any, probe the same way.  (A unix socket reports a close as
+ * EPOLLHUP and needs no probe.)
+ */
+static void
+conn_probe(struct conn *c)
+{
+	static const uint8_t	magic0 = MSG_MAGIC0;
+
+	c->flags |= CF_PROBED;
+	if (buf_used(&c->out) == 0 && buf_append(&c->out, &magic0, 1) == 0)
+		c->early = 1;
+}
+
+/*
  * An EXEC command finished (or was stopped): answer it, then go on with
  * what the client sent meanwhile.  Called from the exec module.
  */
@@ -683,6 +710,10 @@ conn_exec_done(struct exec_job *j, void *arg)
 		conn_close(env, c);
 		return;
 	}
+	/* The probe sent the answer's head; nothing was queued after it. */
+	buf_consume(&c->out, c->early);
+	c->early = 0;
+	c->flags &= ~CF_PROBED;
 	/* The socket may have input waiting: treat it as an event. */
 	conn_event(env, c, EPOLLIN);
 }
@@ -702,6 +733,9 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	 */
 	if ((events & EPOLLHUP) && (c->flags & CF_WAITING))
 		goto fail;
+	if ((events & EPOLLRDHUP) &&
+	    (c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING)
+		conn_probe(c);
 	if (c->flags & CF_LINGER) {
 		if (conn_linger_read(c) == -1)
 			goto fail;

@@ -429,12 +429,14 @@ net_parse_cidr(const char *s, struct net_cidr *c, char *cause, size_t len)
 	return (0);
 }
 
+/* The first 96 bits of an IPv4-mapped IPv6 address, ::ffff:0:0/96. */
+static const uint8_t	v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0xff, 0xff };
+
 /* The address bytes of an IP peer (IPv4-mapped IPv6 seen as IPv4). */
 static int
 peer_bytes(const struct sockaddr *sa, const uint8_t **p)
 {
-	static const uint8_t	mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    0xff, 0xff };
 	const struct sockaddr_in	*sin;
 	const struct sockaddr_in6	*sin6;
 
@@ -445,7 +447,7 @@ peer_bytes(const struct sockaddr *sa, const uint8_t **p)
 	}
 	if (sa->sa_family == AF_INET6) {
 		sin6 = (const void *)sa;
-		if (memcmp(sin6->sin6_addr.s6_addr, mapped, 12) == 0) {
+		if (memcmp(sin6->sin6_addr.s6_addr, v4mapped, 12) == 0) {
 			*p = sin6->sin6_addr.s6_addr + 12;
 			return (AF_INET);
 		}
@@ -455,21 +457,35 @@ peer_bytes(const struct sockaddr *sa, const uint8_t **p)
 	return (-1);
 }
 
-/* Is the peer inside block c? */
+/*
+ * Is the peer inside block c?  Both sides are compared in one form: a
+ * peer that is IPv4-mapped IPv6 (an IPv4 client of a dual-stack socket)
+ * is seen as IPv4 (peer_bytes), and so is a block written inside
+ * ::ffff:0:0/96 (::ffff:127.0.0.1 is 127.0.0.1/32, ::ffff:0:0/96 is
+ * 0.0.0.0/0); either then matches an IPv4 peer however it arrived.  A
+ * shorter IPv6 block (::/0, ::/80) stays IPv6-only: it never lets
+ * in IPv4 peers, which an allow list that meant "any IPv6" did not ask for.
+ */
 int
 net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
 {
-	const uint8_t	*p = NULL;
-	int		 i, bits;
+	const uint8_t	*p = NULL, *a = c->addr;
+	int		 i, bits, family = c->family, prefix = c->prefix;
 
-	if (peer_bytes(sa, &p) != c->family)
+	if (family == AF_INET6 && prefix >= 96 &&
+	    memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+		family = AF_INET;
+		a += sizeof(v4mapped);
+		prefix -= 96;
+	}
+	if (peer_bytes(sa, &p) != family)
 		return (0);
-	for (i = 0; i * 8 < c->prefix; i++) {
-		bits = c->prefix - i * 8;
+	for (i = 0; i * 8 < prefix; i++) {
+		bits = prefix - i * 8;
 		if (bits >= 8) {
-			if (p[i] != c->addr[i])
+			if (p[i] != a[i])
 				return (0);
-		} else if (((p[i] ^ c->addr[i]) & (0xff << (8 - bits)) & 0xff))
+		} else if (((p[i] ^ a[i]) & (0xff << (8 - bits)) & 0xff))
 			return (0);
 	}
 	return (1);

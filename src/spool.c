@@ -1,6 +1,7 @@
 /*
  * spool.c: files for PUT, GET, LIST and DEL, confined to one directory.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -19,6 +20,7 @@
 #define TMP_PREFIX	".tmp."
 
 static int	have_openat2 = 1;	/* cleared on ENOSYS */
+static int	have_tmpfile = 1;	/* cleared when O_TMPFILE cannot work */
 
 /*
  * Open name (validated: flat, no '/', no leading '.') beneath the
@@ -33,7 +35,8 @@ spool_openat(const struct spool *sp, const char *name, int flags, mode_t mode)
 	if (have_openat2) {
 		memset(&how, 0, sizeof(how));
 		how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
-		how.mode = (flags & O_CREAT) ? mode : 0;
+		how.mode = (flags & O_CREAT) ||
+		    (flags & O_TMPFILE) == O_TMPFILE ? mode : 0;
 		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 		    RESOLVE_NO_MAGICLINKS;
 		fd = (int)syscall(SYS_openat2, sp->dirfd, name, &how,
@@ -58,8 +61,38 @@ spool_name(const uint8_t *key, size_t klen, char *name)
 }
 
 /*
- * Master, at start: make the directory (for the workers' user) if it is
- * missing and remove temporary files a crash left behind.
+ * Is the temporary file name (a regular file, or anything planted) free
+ * of any writer?  A worker holds an flock on a named temporary from its
+ * creation to its rename; the caller holds the directory lock, under which
+ * such files are created, so a name that is not locked is left from a
+ * crash.  Only regular files are opened (O_NONBLOCK: no FIFO can block).
+ */
+static int
+tmp_stale(int dfd, const char *name)
+{
+	struct stat	st;
+	int		fd, stale;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return (0);
+	if (!S_ISREG(st.st_mode))
+		return (1);
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC)) == -1)
+		return (0);
+	stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0;
+	close(fd);
+	return (stale);
+}
+
+/*
+ * Master, at start and at each reload: make the directory (for the
+ * workers' user) if it is missing and remove temporary files a crash left
+ * behind, never one a worker is still writing: under the directory lock
+ * (see spool_put) only unlocked names go.  If a worker holds the directory
+ * lock the cleaning waits for the next reload: the master never blocks on
+ * a lock a worker holds.
  */
 int
 spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
@@ -87,10 +120,14 @@ spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
 			close(fd);
 		return (-1);
 	}
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-	closedir(d);
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, TMP_PREFIX,
+			    strlen(TMP_PREFIX)) == 0 &&
+			    tmp_stale(fd, de->d_name))
+				(void)unlinkat(fd, de->d_name, 0);
+	}
+	closedir(d);		/* and the lock with it */
 	return (0);
 }
 
@@ -137,19 +174,171 @@ spool_count(struct spool *sp)
 }
 
 /*
- * PUT: write a temporary file, fsync it, rename it over the target, fsync
- * the directory.  A crash at any point leaves the old content or the new,
- * never a torn file; what was answered OK is on disk.
+ * The directory lock: an flock on the directory, held only around the
+ * moments that must not interleave between processes (every worker and
+ * the master open the directory themselves, so their locks conflict):
+ * count + publish of a PUT, so that two workers storing new names at once
+ * cannot both see room for one more file (files.max_count stays exact);
+ * creation of a named temporary file and the master's removal of stale
+ * ones, so that it never removes one a worker is writing.  Nothing slow
+ * (no write, no fsync of the data) happens under it.
+ */
+static int
+spool_lock(struct spool *sp)
+{
+	while (flock(sp->dirfd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return (-1);
+	return (0);
+}
+
+static void
+spool_unlock(struct spool *sp)
+{
+	(void)flock(sp->dirfd, LOCK_UN);
+}
+
+/* A fresh temporary name in the directory. */
+static void
+tmp_name(struct spool *sp, char *tmp, size_t len)
+{
+	snprintf(tmp, len, TMP_PREFIX "%ld.%u", (long)getpid(), sp->seq++);
+}
+
+/*
+ * The data of a PUT, written and synced in a file that has no name yet
+ * (O_TMPFILE): a reload, a crash or a concurrent cleaning cannot remove
+ * it, and a crash leaves nothing behind.  Returns the descriptor, -1 with
+ * errno set on failure, or -2 when the file system or the sandbox cannot
+ * do it (no O_TMPFILE; no /proc to link it by): the caller falls back to a
+ * named temporary file.
+ */
+static int
+put_unnamed(struct spool *sp, const uint8_t *data, size_t len)
+{
+	int	fd, saved;
+
+	if (!have_tmpfile)
+		return (-2);
+	if ((fd = spool_openat(sp, ".", O_WRONLY | O_TMPFILE, 0640)) == -1) {
+		/* EISDIR: a kernel older than O_TMPFILE (3.11). */
+		if (errno == EOPNOTSUPP || errno == EISDIR ||
+		    errno == EINVAL) {
+			have_tmpfile = 0;
+			return (-2);
+		}
+		return (-1);
+	}
+	if (write_full(fd, data, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * Give the unnamed file fd a temporary name (linkat cannot replace a name;
+ * renameat over the target then can).  Under the directory lock, so no
+ * cleaning sees the name.  Returns 0, -1 with errno, or -2 when /proc is
+ * not there to link through (then O_TMPFILE is given up).
+ */
+static int
+link_unnamed(struct spool *sp, int fd, char *tmp, size_t len)
+{
+	char	path[64];
+	int	i;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	for (i = 0; i < 8; i++) {
+		tmp_name(sp, tmp, len);
+		if (linkat(AT_FDCWD, path, sp->dirfd, tmp,
+		    AT_SYMLINK_FOLLOW) == 0)
+			return (0);
+		if (errno == ENOENT && access("/proc/self/fd", X_OK) == -1) {
+			have_tmpfile = 0;
+			return (-2);
+		}
+		if (errno != EEXIST)	/* else a crash left that name */
+			return (-1);
+	}
+	return (-1);
+}
+
+/*
+ * No O_TMPFILE: write a named temporary file, created under the directory
+ * lock and flock-ed until it is renamed or removed, so the master's
+ * cleaning (under the same directory lock) knows it is in use.
+ */
+static int
+put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
+    size_t tlen)
+{
+	int	fd, saved;
+
+	if (spool_lock(sp) == -1)
+		return (-1);
+	tmp_name(sp, tmp, tlen);
+	fd = spool_openat(sp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	if (fd != -1 && flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		(void)unlinkat(sp->dirfd, tmp, 0);
+		close(fd);
+		errno = saved;
+		fd = -1;
+	}
+	spool_unlock(sp);
+	if (fd == -1)
+		return (-1);
+	if (write_full(fd, data, len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		(void)unlinkat(sp->dirfd, tmp, 0);
+		close(fd);
+		errno = saved;
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * May name be stored: an existing regular file (replaced), or a new name
+ * while there are fewer than files.max_count files.  Exact only under the
+ * directory lock.
+ */
+static enum msg_status
+put_room(struct spool *sp, const char *name, const char **msg)
+{
+	struct stat	st;
+
+	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(st.st_mode))
+			return (MSG_ST_OK);
+		*msg = "not a regular file (symlinks are never followed)";
+		return (MSG_ST_DENIED);
+	}
+	if (spool_count(sp) >= (long)sp->max_count) {
+		*msg = "files.max_count reached";
+		return (MSG_ST_TOO_LARGE);
+	}
+	return (MSG_ST_OK);
+}
+
+/*
+ * PUT: write the data in a temporary file and fsync it; then, under the
+ * directory lock, check files.max_count for a new name and rename the
+ * file over the target; fsync the directory.  A crash at any point leaves
+ * the old content or the new, never a torn file; what was answered OK is
+ * on disk.
  */
 enum msg_status
 spool_put(struct spool *sp, const uint8_t *key, size_t klen,
     const uint8_t *data, size_t len, const char **msg)
 {
 	static char	why[160];
-	struct stat	st;
 	char		name[MSG_NAME_MAX + 1], tmp[64];
-	long		n;
-	int		fd, saved;
+	enum msg_status	st_refused;
+	int		fd, rc, saved, named = 0;
 
 	if (spool_name(key, klen, name) == -1) {
 		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
@@ -160,37 +349,52 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 		*msg = "file larger than files.max_size";
 		return (MSG_ST_TOO_LARGE);
 	}
-	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (!S_ISREG(st.st_mode)) {
-			*msg = "not a regular file (symlinks are never "
-			    "followed)";
-			return (MSG_ST_DENIED);
-		}
-	} else if ((n = spool_count(sp)) >= (long)sp->max_count) {
-		*msg = "files.max_count reached";
-		return (MSG_ST_TOO_LARGE);
+	/* Refused before a byte is written, if it can be seen already. */
+	if ((st_refused = put_room(sp, name, msg)) != MSG_ST_OK)
+		return (st_refused);
+	if ((fd = put_unnamed(sp, data, len)) == -2) {
+		named = 1;
+		fd = put_named(sp, data, len, tmp, sizeof(tmp));
 	}
-	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%ld.%u", (long)getpid(),
-	    sp->seq++);
-	fd = spool_openat(sp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	if (fd == -1)
 		goto fail;
-	if (write_full(fd, data, len) == -1 || fsync(fd) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		goto fail_tmp;
+	if (spool_lock(sp) == -1)
+		goto fail_fd;
+	/* Again, exactly: another worker may have stored a name meanwhile. */
+	if ((st_refused = put_room(sp, name, msg)) != MSG_ST_OK)
+		goto refuse;
+	if (!named && (rc = link_unnamed(sp, fd, tmp, sizeof(tmp))) != 0) {
+		spool_unlock(sp);
+		if (rc == -2) {
+			/* No /proc here: the next PUTs go the named way. */
+			close(fd);
+			return (spool_put(sp, key, klen, data, len, msg));
+		}
+		goto fail_fd;
 	}
-	if (close(fd) == -1)
-		goto fail_tmp;
-	if (renameat(sp->dirfd, tmp, sp->dirfd, name) == -1)
-		goto fail_tmp;
+	if (renameat(sp->dirfd, tmp, sp->dirfd, name) == -1) {
+		saved = errno;
+		(void)unlinkat(sp->dirfd, tmp, 0);
+		spool_unlock(sp);
+		errno = saved;
+		goto fail_fd;
+	}
+	spool_unlock(sp);
+	close(fd);
 	if (fsync(sp->dirfd) == -1)
 		goto fail;
 	return (MSG_ST_OK);
-fail_tmp:
+refuse:
+	if (named)
+		(void)unlinkat(sp->dirfd, tmp, 0);
+	spool_unlock(sp);
+	close(fd);
+	return (st_refused);
+fail_fd:
 	saved = errno;
-	(void)unlinkat(sp->dirfd, tmp, 0);
+	if (named)
+		(void)unlinkat(sp->dirfd, tmp, 0);
+	close(fd);
 	errno = saved;
 fail:
 	snprintf(why, sizeof(why), "cannot store the file: %s",
@@ -271,7 +475,7 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 	struct stat	  st;
 	DIR		 *d;
 	char		**names = NULL, line[MSG_NAME_MAX + 64];
-	size_t		  n = 0, cap = 0, i, start = out->len;
+	size_t		  n = 0, cap = 0, i, start = buf_used(out);
 	enum msg_status	  rc = MSG_ST_OK;
 	int		  fd, len;
 
@@ -318,8 +522,13 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 			continue;
 		len = snprintf(line, sizeof(line), "%s\t%lld\t%lld\n", names[i],
 		    (long long)st.st_size, (long long)st.st_mtime);
-		if (out->len - start + (size_t)len > sp->max_resp) {
-			buf_truncate(out, start);
+		/*
+		 * Sizes relative to the unsent head: an append may compact
+		 * the buffer (drop what was sent, move the rest to the front),
+		 * which moves every absolute offset.
+		 */
+		if (buf_used(out) - start + (size_t)len > sp->max_resp) {
+			buf_truncate(out, out->off + start);
 			rc = MSG_ST_TOO_LARGE;
 			*msg = "listing larger than a response may be";
 			goto done;

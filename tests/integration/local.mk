@@ -30,3 +30,6 @@ INTEGRATION_TESTS += tests/integration/test_remote_udp.py
 INTEGRATION_TESTS += tests/integration/test_remote_auth.py
 INTEGRATION_TESTS += tests/integration/test_remote_access.py
 INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
+INTEGRATION_TESTS += tests/integration/test_remote_put_reload.py
+INTEGRATION_TESTS += tests/integration/test_remote_max_count.py
+INTEGRATION_TESTS += tests/integration/test_remote_list_compact.py

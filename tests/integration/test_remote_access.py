@@ -7,6 +7,9 @@ Allow list (allow = [ CIDRs ]), TCP listeners on 127.0.0.1 (and [::1]):
   rejected; over UDP a datagram from 127.0.0.1 is dropped (counted in
   allow_rejected) and one from 127.0.0.2 answered.
 - allow = [ "::1/128" ] (when IPv6 works): [::1] is served, 127.0.0.1 not.
+- Blocks written IPv4-mapped stand for IPv4: allow = [ "::ffff:127.0.0.2" ]
+  serves 127.0.0.2 and rejects 127.0.0.1 (over TCP and UDP); allow =
+  [ "::ffff:0:0/96" ] serves every IPv4 peer and rejects [::1].
 Protected mode (the default), listening on "*:PORT" without a token:
 - a client to 127.0.0.1 is loopback: full service;
 - a client to a non-loopback address of this machine (found with a UDP
@@ -157,6 +160,37 @@ def allow_v6(t):
     t.check(ok, "from 127.0.0.1 with allow ::1/128: %s" % why)
     ok, why = rejected(srv.tcp_addr, src="127.0.0.2")
     t.check(ok, "from 127.0.0.2 with allow ::1/128: %s" % why)
+
+
+@t.case
+def allow_v4_mapped(t):
+    # Was a bug: msgd -t accepted these blocks, but a block stayed IPv6
+    # while every IPv4 peer (and every IPv4-mapped one) is matched as
+    # IPv4, so they never matched and every client was rejected.
+    uport = free_udp_port()
+    srv = t.server({"workers": 1, "allow": ["::ffff:127.0.0.2"],
+                    "udp_listen": ["127.0.0.1:%d" % uport]}, tcp=True)
+    ok, why = served(srv.tcp_addr, "127.0.0.2")
+    t.check(ok, "from 127.0.0.2 with allow ::ffff:127.0.0.2: %s" % why)
+    ok, why = rejected(srv.tcp_addr, "127.0.0.1")
+    t.check(ok, "from 127.0.0.1 with allow ::ffff:127.0.0.2: %s" % why)
+    echo = encode(Op.ECHO, b"udp", request_id=6)
+    frames, _ = parse_frames(udp_exchange(("127.0.0.1", uport), echo,
+                                          "127.0.0.2") or b"")
+    t.check(len(frames) == 1 and frames[0].status == St.OK and
+            frames[0].value == b"udp",
+            "UDP from 127.0.0.2 with allow ::ffff:127.0.0.2: %r" % frames)
+    d = udp_exchange(("127.0.0.1", uport), echo, "127.0.0.1")
+    t.check(d is None, "UDP from 127.0.0.1 answered: %r" % d)
+
+    srv = t.server({"workers": 1, "allow": ["::ffff:0:0/96"]}, tcp=True,
+                   tcp6=ipv6_loopback_ok())
+    for src in ("127.0.0.1", "127.0.0.2"):
+        ok, why = served(srv.tcp_addr, src)
+        t.check(ok, "from %s with allow ::ffff:0:0/96: %s" % (src, why))
+    if srv.tcp6:
+        ok, why = rejected(srv.tcp6_addr)
+        t.check(ok, "from ::1 with allow ::ffff:0:0/96: %s" % why)
 
 
 def local_ipv4():

@@ -22,6 +22,8 @@
   killed with it; a unix client that disconnects mid-command takes it
   along, and the worker does not spin meanwhile; a client that only
   half-closes (SHUT_WR) still gets its answer (unix, TCP).
+- A TCP client that closes while its command runs (exec.max_running = 1)
+  takes it along within 1 s, and another EXEC gets the place at once.
 - The command starts with no signal blocked or ignored; a program that
   cannot start (missing, not executable) is INTERNAL and does not keep an
   exec.max_running place.
@@ -436,7 +438,7 @@ def client_disconnect(t):
     # exec_detach exists to kill it.  (On a unix socket a full close --
     # EPOLLHUP -- differs from a half-close, which must still get its
     # answer: see half_close below.  Over TCP a close and a half-close
-    # look the same, a FIN, so the TCP command is not checked here.)
+    # look the same, a FIN; see tcp_close below.)
     t.check(not left_u, "client gone (unix): its command still runs 1.5 s "
             "later: %r" % left_u)
     # Was a bug (fixed in b3cdbb0): EPOLLHUP is level-triggered and
@@ -475,6 +477,37 @@ def half_close(t):
             t.check(False, "EXEC after SHUT_WR (%s): %r" % (what, e))
         finally:
             s.close()
+
+
+@t.case
+def tcp_close(t):
+    """A TCP client that closes while its command runs takes it along at
+    once, and its exec.max_running place is free for the next EXEC."""
+    marker = "5.%s5" % TAG
+    srv = t.server({"workers": 1, "exec": {
+        "enabled": True, "timeout": 30, "max_running": 1,
+        "commands": {"slow": ["/bin/sleep", marker], "cat": ["/bin/cat"]}}},
+        tcp=True)
+    worker = worker_pid(srv)
+    for round in range(3):
+        c = srv.client(timeout=10, addr=srv.tcp_addr)
+        c.send_frame(Op.EXEC, key=b"slow", request_id=1)
+        t.check(poll(lambda: cmdline_procs(marker), timeout=5),
+                "round %d: the command runs" % round)
+        c.close()
+        # Was a bug: over TCP a close arrives as a FIN, like a half-close,
+        # and the command ran on until exec.timeout (30 s here), holding
+        # the only exec.max_running place.
+        left = gone_within(marker, 1.0)
+        t.check(not left, "round %d: TCP client gone, its command still "
+                "runs 1 s later: %r" % (round, left))
+        kill_all(left)
+        with srv.client(timeout=10, addr=srv.tcp_addr) as c2:
+            f = c2.request(Op.EXEC, b"next", b"cat", request_id=2)
+        t.check_response(f, "round %d: the next EXEC takes the place" %
+                         round, Op.EXEC, rid=2, key=b"0",
+                         value=b"\x00\x00\x00\x04next")
+    t.check(worker_pid(srv) == worker, "same worker")
 
 
 @t.case

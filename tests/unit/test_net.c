@@ -605,6 +605,79 @@ test_net_peer_str_forms(void **state)
 	assert_string_equal(buf, "unknown");
 }
 
+/* A peer address of family af from its text form. */
+static struct sockaddr_storage
+peer(int af, const char *text)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)af;
+	if (af == AF_INET)
+		assert_int_equal(inet_pton(AF_INET, text, &sin->sin_addr), 1);
+	else
+		assert_int_equal(inet_pton(AF_INET6, text, &sin6->sin6_addr),
+		    1);
+	return (ss);
+}
+
+static int
+match(const char *block, int af, const char *addr)
+{
+	struct net_cidr		c;
+	struct sockaddr_storage	ss = peer(af, addr);
+	char			cause[256];
+
+	assert_int_equal(net_parse_cidr(block, &c, cause, sizeof(cause)), 0);
+	return (net_cidr_match(&c, (struct sockaddr *)&ss));
+}
+
+/*
+ * Allow blocks: IPv4 and IPv6 as written, and IPv4-mapped IPv6 blocks
+ * and peers treated as the IPv4 they stand for, whichever side is mapped.
+ */
+static void
+test_net_cidr_match_mapped(void **state)
+{
+	(void)state;
+	/* Plain blocks, plain peers. */
+	assert_true(match("127.0.0.1", AF_INET, "127.0.0.1"));
+	assert_false(match("127.0.0.1", AF_INET, "127.0.0.2"));
+	assert_true(match("10.0.0.0/8", AF_INET, "10.200.3.4"));
+	assert_false(match("10.0.0.0/8", AF_INET, "11.0.0.1"));
+	assert_true(match("::1", AF_INET6, "::1"));
+	assert_true(match("2001:db8::/32", AF_INET6, "2001:db8:1::5"));
+	assert_false(match("2001:db8::/32", AF_INET6, "2001:db9::5"));
+	/* An IPv4 block and a mapped peer (dual-stack socket). */
+	assert_true(match("127.0.0.1", AF_INET6, "::ffff:127.0.0.1"));
+	assert_true(match("10.0.0.0/8", AF_INET6, "::ffff:10.1.2.3"));
+	assert_false(match("10.0.0.0/8", AF_INET6, "::ffff:11.1.2.3"));
+	/* A mapped block and an IPv4 peer, or a mapped one. */
+	assert_true(match("::ffff:127.0.0.1", AF_INET, "127.0.0.1"));
+	assert_true(match("::ffff:127.0.0.1", AF_INET6, "::ffff:127.0.0.1"));
+	assert_false(match("::ffff:127.0.0.1", AF_INET, "127.0.0.2"));
+	assert_true(match("::ffff:0:0/96", AF_INET, "192.0.2.7"));
+	assert_true(match("::ffff:0:0/96", AF_INET6, "::ffff:192.0.2.7"));
+	assert_false(match("::ffff:0:0/96", AF_INET6, "::1"));
+	assert_false(match("::ffff:0:0/96", AF_INET6, "2001:db8::1"));
+	assert_true(match("::ffff:10.0.0.0/104", AF_INET, "10.9.8.7"));
+	assert_false(match("::ffff:10.0.0.0/104", AF_INET, "11.9.8.7"));
+	assert_true(match("::ffff:10.1.2.3/128", AF_INET, "10.1.2.3"));
+	/* Not mapped: 64:ff9b::/96 (NAT64) is IPv6, not an IPv4 block. */
+	assert_false(match("64:ff9b::/96", AF_INET, "10.1.2.3"));
+	assert_true(match("64:ff9b::/96", AF_INET6, "64:ff9b::a01:203"));
+	/* Shorter IPv6 blocks stay IPv6-only. */
+	assert_false(match("::/0", AF_INET, "127.0.0.1"));
+	assert_false(match("::/0", AF_INET6, "::ffff:127.0.0.1"));
+	assert_true(match("::/0", AF_INET6, "::1"));
+	assert_false(match("::/80", AF_INET, "127.0.0.1"));
+	/* An IPv4 block never matches an IPv6 peer. */
+	assert_false(match("0.0.0.0/0", AF_INET6, "::1"));
+	assert_true(match("0.0.0.0/0", AF_INET6, "::ffff:1.2.3.4"));
+}
+
 int
 main(void)
 {
@@ -635,6 +708,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_net_connect_unix_queue_full, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_net_peer_str_forms),
+		cmocka_unit_test(test_net_cidr_match_mapped),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
