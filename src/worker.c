@@ -337,11 +337,10 @@ worker_signal(struct worker *w)
 /*
  * Signals: SIGTERM drains, SIGQUIT quits now, all through a signalfd.
  * SIGINT and SIGHUP are the master's (a terminal's Ctrl-C reaches the whole
- * process group; the master decides and tells us).  If the master dies, the
- * kernel sends us SIGTERM so no orphan keeps serving.
+ * process group; the master decides and tells us).
  */
 static int
-worker_signals(pid_t master)
+worker_signals(void)
 {
 	sigset_t	set;
 	int		fd;
@@ -366,11 +365,22 @@ worker_signals(pid_t master)
 		fatal("signalfd");
 	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
 		fatal("sigprocmask");
+	return (fd);
+}
+
+/*
+ * If the master dies, the kernel sends us SIGTERM so no orphan keeps
+ * serving.  The kernel clears this setting when our credentials change, so
+ * it is armed again after the privilege drop; a master that died before
+ * prctl took hold shows as a changed parent.
+ */
+static void
+worker_deathsig(pid_t master)
+{
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		fatal("prctl(PR_SET_PDEATHSIG)");
 	if (getppid() != master)
-		exit(0);	/* the master died before prctl took hold */
-	return (fd);
+		exit(0);
 }
 
 /*
@@ -397,6 +407,7 @@ worker_main(const struct worker_args *a)
 	struct worker		 w;
 	enum ev_kind		*kind;
 	const struct msgd_conf	*conf = a->conf;
+	pid_t			 master;
 	int			 i, n, wait;
 	char			 title[32], cause[256];
 
@@ -407,7 +418,9 @@ worker_main(const struct worker_args *a)
 	log_procname(title);
 	proctitle_set("msgd: worker %d", a->pos);
 
-	w.sigfd = worker_signals(getppid());
+	master = getppid();
+	w.sigfd = worker_signals();
+	worker_deathsig(master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
 	 * heap instead of mmap/munmap and trimming each time (page faults on
@@ -420,6 +433,7 @@ worker_main(const struct worker_args *a)
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
+	worker_deathsig(master);
 	if ((w.slot = stats_slot(a->stats, a->slot)) == NULL) {
 		log_warnx("no stats slot %d", a->slot);
 		exit(WORKER_EXIT_FATAL);
