@@ -75,21 +75,6 @@ mkparent(const char *path)
 }
 
 /*
- * A unix socket the workers' group may use: mode 0660, group of the
- * workers, so the service group (and only it) can connect.
- */
-void
-master_chown_socket(const struct gen *g, const struct net_addr *a)
-{
-	const struct sockaddr_un	*sun = (const void *)&a->ss;
-
-	if (chown(sun->sun_path, (uid_t)-1, g->priv.gid) == -1 ||
-	    chmod(sun->sun_path, 0660) == -1)
-		log_warn("cannot give %s to group %u", a->text,
-		    (unsigned)g->priv.gid);
-}
-
-/*
  * What a generation needs before its workers start: the files directory
  * (made for the workers' user, stale temporaries removed), and a word in
  * the log when protected mode will restrict remote peers.

@@ -131,7 +131,6 @@ void	reload_commit(struct master *);
 void	reload_rollback(struct master *, const char *);
 
 /* master.c */
-void	master_chown_socket(const struct gen *, const struct net_addr *);
 int	gen_prepare(struct master *, struct gen *, char *, size_t);
 void	master_ready(struct master *);
 void	master_stop(struct master *, const char *, int);

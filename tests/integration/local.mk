@@ -30,3 +30,4 @@ INTEGRATION_TESTS += tests/integration/test_remote_auth.py
 INTEGRATION_TESTS += tests/integration/test_remote_access.py
 INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_trust_orphans.py
+INTEGRATION_TESTS += tests/integration/test_trust_socket.py
