@@ -31,3 +31,4 @@ INTEGRATION_TESTS += tests/integration/test_remote_access.py
 INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_trust_orphans.py
 INTEGRATION_TESTS += tests/integration/test_trust_socket.py
+INTEGRATION_TESTS += tests/integration/test_trust_files.py
