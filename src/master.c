@@ -398,13 +398,15 @@ master_log_open(const struct msgd_conf *c, const struct priv *p, char *cause,
 
 /*
  * While the workers run as another user, the pidfile and the stats file
- * live where only msgd's user can write (priv_check_dir).
+ * live where only msgd's user can write (priv_check_dir).  Workers that
+ * are root could write anything anyway (and cannot start under a master
+ * that is not).
  */
 int
 master_check_dirs(const struct msgd_conf *c, const struct priv *p,
     char *cause, size_t len)
 {
-	if (!p->change || p->uid == geteuid())
+	if (!p->change || p->uid == geteuid() || p->uid == 0)
 		return (0);
 	if (priv_check_dir("pidfile", c->pidfile, cause, len) == -1 ||
 	    priv_check_dir("stats_file", c->stats_file, cause, len) == -1)

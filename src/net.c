@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "net.h"
 #include "util.h"
 
@@ -203,8 +204,10 @@ unix_bind(int fd, const struct net_addr *a, mode_t mode, gid_t gid)
 	gid_t	ogid = getegid();
 	int	rc, saved;
 
+	/* Workers of that group could not start either: they will say so. */
 	if (gid != (gid_t)-1 && gid != ogid && setegid(gid) == -1)
-		return (-1);
+		log_warn("%s: cannot give the socket group %u", a->text,
+		    (unsigned)gid);
 	omask = umask(~mode & 0777);
 	rc = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
 	saved = errno;

@@ -33,9 +33,9 @@ pidfile_read(int fd)
 
 /*
  * Open path without trusting what is there: a file we create (O_EXCL), or
- * an existing regular file with one link that belongs to want (never
- * through a symlink; O_NONBLOCK so that a FIFO cannot hang us).  Returns
- * the fd or -1 with cause.
+ * an existing regular file with one link that belongs to want or root
+ * ((uid_t)-1: anyone), never through a symlink, and O_NONBLOCK so that a
+ * FIFO cannot hang us.  Returns the fd or -1 with cause.
  */
 static int
 pidfile_open(const char *path, int flags, uid_t want, char *cause, size_t len)
@@ -67,7 +67,7 @@ pidfile_open(const char *path, int flags, uid_t want, char *cause, size_t len)
 		    "link: refused", path);
 		goto fail;
 	}
-	if (st.st_uid != want && st.st_uid != 0) {
+	if (want != (uid_t)-1 && st.st_uid != want && st.st_uid != 0) {
 		snprintf(cause, len, "pidfile %s belongs to uid %u, not to uid "
 		    "%u or root: refused", path, (unsigned)st.st_uid,
 		    (unsigned)want);
@@ -140,7 +140,7 @@ pidfile_running(const char *path, char *cause, size_t len)
 	pid_t	pid;
 	int	fd;
 
-	if ((fd = pidfile_open(path, O_RDONLY, geteuid(), cause,
+	if ((fd = pidfile_open(path, O_RDONLY, (uid_t)-1, cause,
 	    len)) == -1)
 		return (errno == ENOENT ? 0 : -1);
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
@@ -201,26 +201,37 @@ pidfile_holder(pid_t pid, const struct stat *st)
 
 /*
  * For msgctl, before it signals pid: is it really the msgd master of path?
- * The pidfile is a regular file of root's or ours (pidfile_open), pid runs
- * a program named msgd (a replaced binary shows as "msgd (deleted)"), and
- * pid itself holds the pidfile's lock.  A pidfile another user could write
- * names any process; the lock is the one thing it cannot fake for
- * another process.  Returns 0, or -1 with cause.
+ * The pidfile is a regular file (pidfile_open) of root's, ours, or of the
+ * user pid runs as (the msgd user under systemd: signalling its own
+ * process is no harm); pid runs a program named msgd (a replaced binary
+ * shows as "msgd (deleted)"); and pid itself holds the pidfile's lock.  A
+ * pidfile another user could write names any process; the lock is the
+ * one thing it cannot fake for another process.  Returns 0, or -1 with
+ * cause.
  */
 int
 pidfile_verify(const char *path, pid_t pid, char *cause, size_t len)
 {
-	struct stat	 st;
+	struct stat	 st, pst;
 	char		 p[64], exe[PATH_MAX], *base;
 	ssize_t		 n;
 	int		 fd, rc;
 
-	if ((fd = pidfile_open(path, O_RDONLY, geteuid(), cause, len)) == -1)
+	if ((fd = pidfile_open(path, O_RDONLY, (uid_t)-1, cause, len)) == -1)
 		return (-1);
 	rc = fstat(fd, &st);
 	close(fd);
-	if (rc == -1) {
-		snprintf(cause, len, "pidfile %s: %s", path, strerror(errno));
+	snprintf(p, sizeof(p), "/proc/%ld", (long)pid);
+	if (rc == -1 || stat(p, &pst) == -1) {
+		snprintf(cause, len, "pid %ld (from %s): %s", (long)pid, path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid() &&
+	    st.st_uid != pst.st_uid) {
+		snprintf(cause, len, "pidfile %s belongs to uid %u, neither "
+		    "root, nor us, nor the user of pid %ld: not signalled",
+		    path, (unsigned)st.st_uid, (long)pid);
 		return (-1);
 	}
 	snprintf(p, sizeof(p), "/proc/%ld/exe", (long)pid);

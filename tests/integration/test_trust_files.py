@@ -21,7 +21,8 @@ msgd -t, naming the directory.
 msgctl_pid_check: a pidfile naming a `sleep` this test started, locked by
 the test as a planted file would be: msgctl stop and reload refuse to
 signal it and the sleep lives (on main: stop SIGTERMed it, reload SIGHUPed
-it).  A real master is still stopped by msgctl stop.
+it).  The real master's pidfile chowned to another user: msgctl stop
+refuses.  A real master is still stopped by msgctl stop.
 """
 import fcntl
 import os
@@ -211,6 +212,14 @@ def msgctl_pid_check(t):
                 victim.kill()
             victim.wait()
             os.unlink(pidfile)
+    # The real master's pidfile given to another user: not signalled.
+    real = os.path.join(srv.dir, "msgd.pid")
+    os.chown(real, FOREIGN_UID, FOREIGN_UID)
+    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stop"], timeout=30)
+    t.check(rc != 0 and "belongs to uid %d" % FOREIGN_UID in err and
+            srv.alive(), "msgctl stop with a pidfile of uid %d: exit %d, "
+            "%r; master alive %r" % (FOREIGN_UID, rc, err, srv.alive()))
+    os.chown(real, 0, 0)
     # The real master is still stopped by msgctl stop.
     rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stop"], timeout=30)
     t.check(rc == 0 and srv.wait(10.0) is not None,
