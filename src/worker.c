@@ -369,6 +369,23 @@ worker_signals(void)
 }
 
 /*
+ * The master's pid, as the probe's socketpair recorded its maker before
+ * fork: getppid() could already name init if the master died while we
+ * were being born, and then the check below would pass.
+ */
+static pid_t
+worker_master_pid(int probe)
+{
+	struct ucred	uc;
+	socklen_t	len = sizeof(uc);
+
+	if (probe != -1 && getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &uc,
+	    &len) == 0 && uc.pid > 0)
+		return (uc.pid);
+	return (getppid());
+}
+
+/*
  * If the master dies, the kernel sends us SIGTERM so no orphan keeps
  * serving.  The kernel clears this setting when our credentials change, so
  * it is armed again after the privilege drop; a master that died before
@@ -418,7 +435,7 @@ worker_main(const struct worker_args *a)
 	log_procname(title);
 	proctitle_set("msgd: worker %d", a->pos);
 
-	master = getppid();
+	master = worker_master_pid(a->probe);
 	w.sigfd = worker_signals();
 	worker_deathsig(master);
 	/*
