@@ -27,11 +27,10 @@ refuses.  A real master is still stopped by msgctl stop.
 import fcntl
 import os
 import pwd
-import signal
 import stat
 import subprocess
 
-from harness import MSGCTL, MSGD, Suite, nobody_cannot_use, poll, run
+from harness import MSGCTL, MSGD, Suite, nobody_cannot_use, run
 
 t = Suite("test_trust_files")
 FOREIGN_UID = 4242  # a uid that is neither root nor nobody
@@ -46,6 +45,27 @@ def root_and_nobody():
     except KeyError:
         return "no user nobody"
     return nobody_cannot_use((MSGD, os.X_OK))
+
+
+def root_case(fn):
+    """A case of this file: skipped, saying why, unless root_and_nobody()."""
+    def run_case(t):
+        why = root_and_nobody()
+        if why:
+            print("SKIP: %s" % why)
+            return
+        fn(t)
+    run_case.__name__ = fn.__name__
+    return t.case(run_case)
+
+
+def victim_file(srv):
+    """A root-only file a planted symlink points at."""
+    victim = os.path.join(srv.dir, "secret")
+    with open(victim, "w") as f:
+        f.write("root only\n")
+    os.chmod(victim, 0o600)
+    return victim
 
 
 def nobody_dir(srv, name):
@@ -85,19 +105,12 @@ def plant(kind, path, victim=None):
         os.mkfifo(path, 0o666)
 
 
-@t.case
+@root_case
 def log_planted(t):
-    why = root_and_nobody()
-    if why:
-        print("SKIP: %s" % why)
-        return
     for kind in ("symlink", "foreign", "fifo"):
         srv = t.server(start=False, health=False)
         logs = nobody_dir(srv, "logs")
-        victim = os.path.join(srv.dir, "secret")
-        with open(victim, "w") as f:
-            f.write("root only\n")
-        os.chmod(victim, 0o600)
+        victim = victim_file(srv)
         path = os.path.join(logs, "msgd.log")
         plant(kind, path, victim)
         srv.settings.update({"user": "nobody", "log": {
@@ -125,17 +138,11 @@ def log_planted(t):
                 st.st_mode, st.st_uid))
 
 
-@t.case
+@root_case
 def pidfile_planted(t):
-    why = root_and_nobody()
-    if why:
-        print("SKIP: %s" % why)
-        return
     for kind in ("symlink", "foreign", "fifo"):
         srv = t.server(start=False, health=False)
-        victim = os.path.join(srv.dir, "victim")
-        with open(victim, "w") as f:
-            f.write("root only\n")
+        victim = victim_file(srv)
         path = os.path.join(srv.dir, "planted.pid")
         plant(kind, path, victim)
         srv.settings["pidfile"] = path
@@ -147,12 +154,8 @@ def pidfile_planted(t):
         srv.close()
 
 
-@t.case
+@root_case
 def state_dirs(t):
-    why = root_and_nobody()
-    if why:
-        print("SKIP: %s" % why)
-        return
     for setting, mode_owner in (("pidfile", "nobody"), ("pidfile", "1777"),
                                 ("stats_file", "nobody"),
                                 ("stats_file", "0777")):

@@ -38,26 +38,25 @@ def raw_server(t, extra, sockets=("msgd.sock",)):
     return srv
 
 
-@t.case
-def umask_ignored(t):
-    old = os.umask(0)
-    try:
-        srv = t.server()
-    finally:
-        os.umask(old)
-    got = mode_of(srv.sock_path)
-    t.check(got == 0o660, "socket mode with umask 000: %04o, want 0660" % got)
-
-
-@t.case
-def socket_mode(t):
-    srv = raw_server(t, "socket_mode = 0600;\n")
+def start_umask0(srv):
+    """Start srv with umask 000, which msgd inherits."""
     old = os.umask(0)
     try:
         srv.start()
     finally:
         os.umask(old)
-    got = mode_of(srv.sock_path)
+    return mode_of(srv.sock_path)
+
+
+@t.case
+def umask_ignored(t):
+    got = start_umask0(t.server(start=False))
+    t.check(got == 0o660, "socket mode with umask 000: %04o, want 0660" % got)
+
+
+@t.case
+def socket_mode(t):
+    got = start_umask0(raw_server(t, "socket_mode = 0600;\n"))
     t.check(got == 0o600, "socket_mode = 0600: socket is %04o" % got)
 
 
