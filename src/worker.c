@@ -32,6 +32,7 @@
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE: retry this much later */
 #define MAX_EVENTS		256
 #define DRAIN_GRACE_MS		5000	/* idle connections while draining */
+#define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
@@ -64,6 +65,7 @@ struct worker {
 		enum ev_kind	 kind;	/* EV_CTL */
 	}			 ctlev;
 	int			 quit;
+	pid_t			 master;
 };
 
 /* Add or remove the listeners from the epoll set (drain, EMFILE pause). */
@@ -424,7 +426,6 @@ worker_main(const struct worker_args *a)
 	struct worker		 w;
 	enum ev_kind		*kind;
 	const struct msgd_conf	*conf = a->conf;
-	pid_t			 master;
 	int			 i, n, wait;
 	char			 title[32], cause[256];
 
@@ -435,9 +436,9 @@ worker_main(const struct worker_args *a)
 	log_procname(title);
 	proctitle_set("msgd: worker %d", a->pos);
 
-	master = worker_master_pid(a->probe);
+	w.master = worker_master_pid(a->probe);
 	w.sigfd = worker_signals();
-	worker_deathsig(master);
+	worker_deathsig(w.master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
 	 * heap instead of mmap/munmap and trimming each time (page faults on
@@ -450,7 +451,7 @@ worker_main(const struct worker_args *a)
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
-	worker_deathsig(master);
+	worker_deathsig(w.master);
 	if ((w.slot = stats_slot(a->stats, a->slot)) == NULL) {
 		log_warnx("no stats slot %d", a->slot);
 		exit(WORKER_EXIT_FATAL);
@@ -600,6 +601,13 @@ worker_main(const struct worker_args *a)
 		if (w.drain_requested) {
 			w.drain_requested = 0;
 			worker_drain(&w);
+			/*
+			 * The SIGTERM came from the kernel because the master
+			 * died: nobody supervises us, so finish quickly.
+			 */
+			if (getppid() != w.master && w.drain_deadline >
+			    w.env.now + ORPHAN_DRAIN_MS)
+				w.drain_deadline = w.env.now + ORPHAN_DRAIN_MS;
 		}
 		w.pub_pending = conn_publish_lazy(&w.env);
 		if (w.drain_deadline == 0)

@@ -6,14 +6,15 @@ is cleared by the kernel when a worker drops its privileges, so it must be
 armed again afterwards).  Five rounds, each kill coming as soon as the
 workers exist, some still starting: a worker must take the master's pid
 from before its fork, not from getppid() after the master may be gone.
-Then a new msgd binds the same address and serves.
+The last round holds 4 idle clients: a worker whose master died drains
+for at most 0.5 s.  Then a new msgd binds the same address and serves.
 """
 import os
 import pwd
 import signal
 import time
 
-from harness import MSGD, Suite, nobody_cannot_use
+from harness import MSGD, Op, Suite, nobody_cannot_use
 
 t = Suite("test_trust_orphans")
 
@@ -35,9 +36,18 @@ def orphans_as_nobody(t):
         return
     # Several rounds: a master killed while a worker is still starting
     # (before or during its privilege drop) must not leave it behind.
+    # The last round with idle clients connected: the workers still go
+    # within 1 s (no master: they do not wait for idle clients).
     for rnd in range(5):
         srv = t.server({"workers": 2, "user": "nobody"}, tcp=True,
                        health=False)
+        clients = []
+        if rnd == 4:
+            srv.wait_workers_set_up()
+            for i in range(4):
+                c = srv.client(addr=srv.tcp_addr)
+                c.request(Op.PING)
+                clients.append(c)
         workers = srv.note_workers()
         t.check(len(workers) == 2, "workers before the kill: %r" % workers)
         port = srv.port
@@ -48,6 +58,8 @@ def orphans_as_nobody(t):
         took = time.monotonic() - t0
         t.check(not left, "round %d: workers %r still run %.1f s after "
                 "the master was SIGKILLed" % (rnd, left, took))
+        for c in clients:
+            c.close()
         if left:
             break
 
