@@ -52,6 +52,7 @@ enum conf_type {
 	CT_COMMANDS,	/* group of name = [ "/abs/path", "arg", ... ] */
 	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
 	CT_TOKENFILE,	/* a file holding the secret */
+	CT_MODE,	/* file mode, written in octal: 0660 */
 	CT_GROUP	/* nested table */
 };
 
@@ -124,6 +125,7 @@ static const struct conf_item root_items[] = {
 	{ "user",		CT_NAME,	0, 0, F(user), NULL },
 	{ "group",		CT_NAME,	0, 0, F(group), NULL },
 	{ "allow_root",		CT_BOOL,	0, 0, F(allow_root), NULL },
+	{ "socket_mode",	CT_MODE,	0, 0777, F(socket_mode), NULL },
 	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
 	{ "udp_listen",		CT_UDPLISTEN,	0, CONF_LISTEN_MAX,
 	    F(udp_listen), NULL },
@@ -178,6 +180,7 @@ conf_defaults(struct msgd_conf *c)
 	c->exec_max_output = 1024 * 1024;
 	c->exec_max_running = 4;
 	c->protected_mode = 1;
+	c->socket_mode = 0660;
 }
 
 /* Append "file:line: setting: message" to the error list. */
@@ -483,6 +486,43 @@ load_name(struct msgd_conf *c, const struct conf_item *it,
 		return;
 	}
 	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
+/*
+ * A mode like chmod's, 0 to it->max.  libconfig has no octal numbers: it
+ * reads 0660 as decimal 660, so the decimal digits are taken as the octal
+ * ones (8 and 9 refused); a hex number (0x1b0) is taken as it is.
+ */
+static void
+load_mode(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	long long	v, d, mode = 0, place = 1;
+
+	if (!is_int(s)) {
+		conf_err(e, s, path, "must be an octal mode like 0660, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	v = config_setting_get_int64(s);
+	if (config_setting_get_format(s) == CONFIG_FORMAT_HEX)
+		mode = v;
+	else
+		for (d = v; d > 0 && mode <= (long long)it->max; d /= 10) {
+			if (d % 10 > 7) {
+				mode = -1;
+				break;
+			}
+			mode += d % 10 * place;
+			place *= 8;
+		}
+	if (v < 0 || mode < 0 || mode > (long long)it->max) {
+		conf_err(e, s, path, "must be an octal mode 0..0%llo, got %s%lld",
+		    (unsigned long long)it->max, config_setting_get_format(s) ==
+		    CONFIG_FORMAT_HEX ? "hex " : "", v);
+		return;
+	}
+	store_uint(c, it, (uint64_t)mode);
 }
 
 static void
@@ -846,6 +886,9 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 			break;
 		case CT_TOKENFILE:
 			load_tokenfile(c, it, s, path, e);
+			break;
+		case CT_MODE:
+			load_mode(c, it, s, path, e);
 			break;
 		case CT_GROUP:
 			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {

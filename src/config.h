@@ -48,6 +48,7 @@ struct msgd_conf {
 	char		 user[CONF_NAME_MAX];	/* "": keep the starting user */
 	char		 group[CONF_NAME_MAX];
 	int		 allow_root;
+	uint32_t	 socket_mode;		/* of unix listeners */
 	int		 log_level;
 	int		 log_target;		/* enum log_target */
 	char		 log_file[CONF_PATH_MAX];

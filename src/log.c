@@ -1,6 +1,8 @@
 /*
  * log.c: logging for msgd and msgctl.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -63,18 +65,77 @@ log_getlevel(void)
 }
 
 /*
- * LOG_TO_FILE: (re)open path and make it our stderr, so that anything a
- * library prints lands there too.  Called at start and on SIGUSR1 (log
- * rotation).  Returns 0 or -1 with errno set; stderr is unchanged then.
+ * Open the log file path for appending without trusting what is there:
+ * never through a symlink (O_NOFOLLOW), and an existing file must be a
+ * regular file with one link owned by us or by uid (the workers' user;
+ * (uid_t)-1: none).  A file we create is given to uid:gid through its
+ * descriptor; an existing one is never chowned here.  Returns the fd (*made
+ * says whether we created it), or -1 with cause naming the path.
  */
 int
-log_reopen(const char *path)
+log_file_open(const char *path, uid_t uid, gid_t gid, int *made, char *cause,
+    size_t len)
 {
-	int	fd;
+	struct stat	st;
+	int		fd, saved;
 
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1)
+	*made = 1;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0640);
+	if (fd == -1 && errno == EEXIST) {
+		*made = 0;
+		/* O_NONBLOCK: a FIFO planted there must not hang us. */
+		fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK |
+		    O_NOCTTY | O_CLOEXEC);
+	}
+	if (fd == -1) {
+		saved = errno;
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+			snprintf(cause, len, "log file %s is a symbolic link: "
+			    "refused", path);
+		else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			snprintf(cause, len, "log file %s is not a regular "
+			    "file: refused", path);
+		else
+			snprintf(cause, len, "log file %s: %s", path,
+			    strerror(saved));
+		errno = saved;
 		return (-1);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(cause, len, "log file %s: fstat: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		snprintf(cause, len, "log file %s is not a regular file with "
+		    "one link: refused", path);
+		errno = EINVAL;
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && (uid == (uid_t)-1 || st.st_uid != uid)) {
+		snprintf(cause, len, "log file %s belongs to uid %u, not to "
+		    "msgd's user: refused", path, (unsigned)st.st_uid);
+		errno = EPERM;
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, O_APPEND) == -1 ||
+	    (*made && uid != (uid_t)-1 && fchown(fd, uid, gid) == -1)) {
+		snprintf(cause, len, "log file %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	return (fd);
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (-1);
+}
+
+/* Make fd our stderr, so that anything a library prints lands there too. */
+int
+log_to_fd(int fd)
+{
 	if (fd != STDERR_FILENO) {
 		if (dup2(fd, STDERR_FILENO) == -1) {
 			close(fd);
@@ -83,6 +144,23 @@ log_reopen(const char *path)
 		close(fd);
 	}
 	return (0);
+}
+
+/*
+ * LOG_TO_FILE: (re)open path (a file of our own, see log_file_open) and
+ * make it our stderr.  Workers call it on SIGUSR1 (log rotation).  Returns
+ * 0 or -1 with errno set; stderr is unchanged then.
+ */
+int
+log_reopen(const char *path)
+{
+	char	cause[256];
+	int	fd, made;
+
+	if ((fd = log_file_open(path, (uid_t)-1, (gid_t)-1, &made, cause,
+	    sizeof(cause))) == -1)
+		return (-1);
+	return (log_to_fd(fd));
 }
 
 /* Name the role of this process; called right after fork. */

@@ -8,6 +8,7 @@
 #ifndef MSGD_LOG_H
 #define MSGD_LOG_H
 
+#include <sys/types.h>
 #include <stdarg.h>
 
 enum log_level {
@@ -29,6 +30,8 @@ void	log_setstderr(int);
 int	log_getlevel(void);
 void	log_procname(const char *role);
 int	log_reopen(const char *);
+int	log_file_open(const char *, uid_t, gid_t, int *, char *, size_t);
+int	log_to_fd(int);
 int	log_level_parse(const char *name);
 const char *log_level_name(int level);
 

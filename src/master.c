@@ -32,7 +32,6 @@
 #include "stats.h"
 #include "util.h"
 
-static void	master_log_owner(const struct gen *);
 static void	master_sample(struct master *);
 
 static const int master_sigs[] = {
@@ -72,21 +71,6 @@ mkparent(const char *path)
 		return (-1);
 	}
 	return (0);
-}
-
-/*
- * A unix socket the workers' group may use: mode 0660, group of the
- * workers, so the service group (and only it) can connect.
- */
-void
-master_chown_socket(const struct gen *g, const struct net_addr *a)
-{
-	const struct sockaddr_un	*sun = (const void *)&a->ss;
-
-	if (chown(sun->sun_path, (uid_t)-1, g->priv.gid) == -1 ||
-	    chmod(sun->sun_path, 0660) == -1)
-		log_warn("cannot give %s to group %u", a->text,
-		    (unsigned)g->priv.gid);
 }
 
 /*
@@ -304,6 +288,7 @@ static void
 master_signal(struct master *m)
 {
 	struct signalfd_siginfo	si;
+	char			cause[512];
 
 	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
@@ -326,13 +311,11 @@ master_signal(struct master *m)
 			break;
 		case SIGUSR1:
 			if (m->cur->conf->log_target == LOG_TO_FILE) {
-				if (log_reopen(m->cur->conf->log_file) == -1)
-					log_warn("reopen %s",
-					    m->cur->conf->log_file);
-				else {
-					master_log_owner(m->cur);
+				if (master_log_open(m->cur->conf, &m->cur->priv,
+				    cause, sizeof(cause)) == -1)
+					log_warnx("reopen: %s", cause);
+				else
 					log_info("log file reopened");
-				}
 			}
 			proc_kill_all(m, SIGUSR1);
 			break;
@@ -378,15 +361,58 @@ master_cleanup(struct master *m)
 }
 
 /*
- * With log.target "file" and a user for the workers: the file must be
- * theirs too, or they cannot reopen it after rotation (SIGUSR1).
+ * log.target "file": open it as our stderr.  With a user for the workers
+ * the file must be theirs too, or they cannot reopen it after rotation
+ * (SIGUSR1): a file msgd creates is born theirs; an existing one of root's
+ * (logrotate's "create") is given to them, through its descriptor, only in
+ * a directory nobody else can write, where nobody could have planted it.
  */
-static void
-master_log_owner(const struct gen *g)
+int
+master_log_open(const struct msgd_conf *c, const struct priv *p, char *cause,
+    size_t len)
 {
-	if (g->conf->log_target == LOG_TO_FILE && g->priv.change &&
-	    fchown(STDERR_FILENO, g->priv.uid, g->priv.gid) == -1)
-		log_warn("chown %s", g->conf->log_file);
+	struct stat	st;
+	char		why[512];
+	uid_t		uid = p->change ? p->uid : (uid_t)-1;
+	int		fd, made;
+
+	if ((fd = log_file_open(c->log_file, uid, p->gid, &made, cause,
+	    len)) == -1)
+		return (-1);
+	if (!made && uid != (uid_t)-1 && fstat(fd, &st) == 0 &&
+	    st.st_uid != uid) {
+		if (priv_check_dir("log.file", c->log_file, why,
+		    sizeof(why)) == -1)
+			log_warnx("%s; so the existing file is not given to "
+			    "the workers, who cannot reopen it after rotation",
+			    why);
+		else if (fchown(fd, uid, p->gid) == -1)
+			log_warn("log file %s: fchown", c->log_file);
+	}
+	if (log_to_fd(fd) == -1) {
+		snprintf(cause, len, "log file %s: %s", c->log_file,
+		    strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * While the workers run as another user, the pidfile and the stats file
+ * live where only msgd's user can write (priv_check_dir).  Workers that
+ * are root could write anything anyway (and cannot start under a master
+ * that is not).
+ */
+int
+master_check_dirs(const struct msgd_conf *c, const struct priv *p,
+    char *cause, size_t len)
+{
+	if (!p->change || p->uid == geteuid() || p->uid == 0)
+		return (0);
+	if (priv_check_dir("pidfile", c->pidfile, cause, len) == -1 ||
+	    priv_check_dir("stats_file", c->stats_file, cause, len) == -1)
+		return (-1);
+	return (0);
 }
 
 /*
@@ -416,8 +442,12 @@ master_main(struct msgd_conf *conf, int detach_now)
 		return (1);
 	}
 	m.cur = g;
-	if (mkparent(conf->pidfile) == -1)
+	if (mkparent(conf->pidfile) == -1 || mkparent(conf->stats_file) == -1)
 		goto fail;
+	if (master_check_dirs(conf, &g->priv, cause, sizeof(cause)) == -1) {
+		log_warnx("%s", cause);
+		goto fail;
+	}
 	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
 	    sizeof(cause))) == -1) {
 		log_warnx("%s", cause);
@@ -439,11 +469,10 @@ master_main(struct msgd_conf *conf, int detach_now)
 		log_setstderr(0);
 		/* detach() pointed stderr at /dev/null: the log file back. */
 		if (conf->log_target == LOG_TO_FILE &&
-		    log_reopen(conf->log_file) == -1)
-			log_warn("reopen %s", conf->log_file);
+		    master_log_open(conf, &g->priv, cause, sizeof(cause)) == -1)
+			log_warnx("reopen: %s", cause);
 		stats_set_pid(&m.stats, (int)getpid());
 	}
-	master_log_owner(g);
 	if (pidfile_write(m.pidfd, getpid()) == -1)
 		log_warn("write %s", conf->pidfile);
 	/*

@@ -131,8 +131,11 @@ void	reload_commit(struct master *);
 void	reload_rollback(struct master *, const char *);
 
 /* master.c */
-void	master_chown_socket(const struct gen *, const struct net_addr *);
 int	gen_prepare(struct master *, struct gen *, char *, size_t);
+int	master_log_open(const struct msgd_conf *, const struct priv *, char *,
+	    size_t);
+int	master_check_dirs(const struct msgd_conf *, const struct priv *,
+	    char *, size_t);
 void	master_ready(struct master *);
 void	master_stop(struct master *, const char *, int);
 

@@ -83,12 +83,13 @@ gen_bind(struct master *m, struct gen *g, const struct gen *from, char *cause,
 			goto fail;
 		fd = gen_listener(from, l->addr.text, dgram);
 		if (fd == -1) {
+			/* A unix socket: socket_mode, the workers' group. */
 			fd = dgram ? net_listen_udp(&l->addr, cause, len) :
-			    net_listen(&l->addr, c->backlog, cause, len);
+			    net_listen_mode(&l->addr, c->backlog,
+			    (mode_t)c->socket_mode, g->priv.change ?
+			    g->priv.gid : (gid_t)-1, cause, len);
 			if (fd == -1)
 				goto fail;
-			if (g->priv.change && net_is_unix(&l->addr))
-				master_chown_socket(g, &l->addr);
 		}
 		l->fd = fd;
 		g->nls = n + 1;

@@ -779,6 +779,19 @@ ctl_master(struct ctl *ctl)
 	return (pid);
 }
 
+/* Before signalling pid: it must be the msgd master (pidfile_verify). */
+static int
+ctl_verify(struct ctl *ctl, pid_t pid)
+{
+	char	cause[512];
+
+	if (pidfile_verify(ctl->pidfile, pid, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: %s\n", cause);
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 sleep_ms(long ms)
 {
@@ -844,6 +857,8 @@ cmd_stop(struct ctl *ctl, int argc, char **argv)
 		printf("msgd is not running\n");
 		return (EX_OK);
 	}
+	if (ctl_verify(ctl, pid) == -1)
+		return (EX_COMM);
 	if (kill(pid, SIGTERM) == -1) {
 		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
 		    strerror(errno));
@@ -889,6 +904,10 @@ cmd_reload(struct ctl *ctl, int argc, char **argv)
 		return (EX_COMM);
 	}
 	before = seg.hdr->reload_seq;
+	if (ctl_verify(ctl, pid) == -1) {
+		stats_close(&seg);
+		return (EX_COMM);
+	}
 	if (kill(pid, SIGHUP) == -1) {
 		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
 		    strerror(errno));

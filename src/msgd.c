@@ -35,8 +35,10 @@ int
 main(int argc, char *argv[])
 {
 	struct msgd_conf	*conf;
+	struct priv		 p;
 	const char		*path = MSGD_CONF_PATH;
 	char			 errs[CONF_ERRORS_MAX], abspath[PATH_MAX];
+	char			 cause[512];
 	int			 ch, foreground = 0, test = 0, target;
 
 	proctitle_init(argc, argv);
@@ -83,12 +85,13 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	if (test) {
-		/* -t also checks what start-up would: the workers' user. */
-		struct priv	p;
-		char		cause[256];
-
+		/*
+		 * -t also checks what start-up would: the workers' user, the
+		 * directories of the pidfile and the stats file.
+		 */
 		if (priv_resolve(conf->user, conf->group, conf->allow_root, &p,
-		    cause, sizeof(cause)) == -1) {
+		    cause, sizeof(cause)) == -1 ||
+		    master_check_dirs(conf, &p, cause, sizeof(cause)) == -1) {
 			fprintf(stderr, "%s: %s\n", path, cause);
 			fprintf(stderr, "%s: configuration has errors\n", path);
 			free(conf);
@@ -107,9 +110,10 @@ main(int argc, char *argv[])
 	target = conf->log_target;
 	if (!foreground && target == LOG_TO_STDERR)
 		target = LOG_TO_SYSLOG;
-	if (target == LOG_TO_FILE && log_reopen(conf->log_file) == -1) {
-		fprintf(stderr, "msgd: log.file %s: %s\n", conf->log_file,
-		    strerror(errno));
+	if (target == LOG_TO_FILE && (priv_resolve(conf->user, conf->group,
+	    conf->allow_root, &p, cause, sizeof(cause)) == -1 ||
+	    master_log_open(conf, &p, cause, sizeof(cause)) == -1)) {
+		fprintf(stderr, "msgd: %s\n", cause);
 		free(conf);
 		return (1);
 	}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "net.h"
 #include "util.h"
 
@@ -191,6 +192,33 @@ unix_reclaim(const struct net_addr *a, char *cause, size_t len)
 }
 
 /*
+ * Bind a unix socket whose file is born with mode and group gid ((gid_t)-1:
+ * ours): the umask and the effective gid are set around bind, so the file
+ * is never more open than asked, even for an instant, and nothing is
+ * changed later by path in a directory someone else may write.
+ */
+static int
+unix_bind(int fd, const struct net_addr *a, mode_t mode, gid_t gid)
+{
+	mode_t	omask;
+	gid_t	ogid = getegid();
+	int	rc, saved;
+
+	/* Workers of that group could not start either: they will say so. */
+	if (gid != (gid_t)-1 && gid != ogid && setegid(gid) == -1)
+		log_warn("%s: cannot give the socket group %u", a->text,
+		    (unsigned)gid);
+	omask = umask(~mode & 0777);
+	rc = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+	saved = errno;
+	umask(omask);
+	if (getegid() != ogid && setegid(ogid) == -1)
+		abort();	/* cannot happen: we held ogid a moment ago */
+	errno = saved;
+	return (rc);
+}
+
+/*
  * Open a listening socket for a: non-blocking, close-on-exec, SO_REUSEADDR
  * (so a restart does not wait for TIME_WAIT), IPV6_V6ONLY for IPv6 (so
  * "[::]:p" and "*:p" can be listed together).  Returns the fd or -1.
@@ -198,7 +226,15 @@ unix_reclaim(const struct net_addr *a, char *cause, size_t len)
 int
 net_listen(const struct net_addr *a, int backlog, char *cause, size_t len)
 {
-	int	fd, on = 1;
+	return (net_listen_mode(a, backlog, 0660, (gid_t)-1, cause, len));
+}
+
+/* net_listen, and a unix socket gets mode and group gid (see unix_bind). */
+int
+net_listen_mode(const struct net_addr *a, int backlog, mode_t mode, gid_t gid,
+    char *cause, size_t len)
+{
+	int	fd, on = 1, rc;
 
 	cause[0] = '\0';
 	if (a->family == AF_UNIX && unix_reclaim(a, cause, len) == -1) {
@@ -232,7 +268,11 @@ net_listen(const struct net_addr *a, int backlog, char *cause, size_t len)
 		    a->text, strerror(errno));
 		goto fail;
 	}
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->sslen) == -1) {
+	if (a->family == AF_UNIX)
+		rc = unix_bind(fd, a, mode, gid);
+	else
+		rc = bind(fd, (const struct sockaddr *)&a->ss, a->sslen);
+	if (rc == -1) {
 		snprintf(cause, len, "%s: bind: %s", a->text, strerror(errno));
 		goto fail;
 	}

@@ -11,6 +11,7 @@
 #ifndef MSGD_NET_H
 #define MSGD_NET_H
 
+#include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <stddef.h>
@@ -39,6 +40,8 @@ int	net_cidr_match(const struct net_cidr *, const struct sockaddr *);
 int	net_is_loopback(const struct sockaddr *);
 int	net_addr_is_loopback(const struct net_addr *);
 int	net_listen(const struct net_addr *, int, char *, size_t);
+int	net_listen_mode(const struct net_addr *, int, mode_t, gid_t, char *,
+	    size_t);
 int	net_unlink_unix(const struct net_addr *);
 int	net_connect(const struct net_addr *, int, char *, size_t);
 void	net_peer_str(const struct sockaddr *, socklen_t, char *, size_t);

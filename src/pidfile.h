@@ -13,5 +13,6 @@ int	pidfile_acquire(const char *, char *, size_t);
 int	pidfile_write(int, pid_t);
 void	pidfile_release(const char *, int);
 pid_t	pidfile_running(const char *, char *, size_t);
+int	pidfile_verify(const char *, pid_t, char *, size_t);
 
 #endif /* MSGD_PIDFILE_H */

@@ -2,11 +2,14 @@
  * priv.c: resolve and drop privileges.
  */
 #include <sys/prctl.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -109,4 +112,78 @@ priv_drop(const struct priv *p, char *cause, size_t len)
 		return (-1);
 	}
 	return (0);
+}
+
+/* A directory only we (or root) can change: no other user can plant in it. */
+int
+priv_dir_private(const struct stat *st)
+{
+	return ((st->st_uid == 0 || st->st_uid == geteuid()) &&
+	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
+/*
+ * The directory that holds file (the pidfile, the stats file) must be one
+ * only the master's user can write, and so must every directory above it
+ * (unless sticky, like /tmp: others cannot rename what is not theirs), or
+ * another user could plant a file or a symlink where root will write.  A
+ * directory that does not exist yet is judged by its parent (the master
+ * creates it, owned by itself).  Returns 0, or -1 with cause naming the
+ * directory and why.
+ */
+int
+priv_check_dir(const char *what, const char *file, char *cause, size_t len)
+{
+	struct stat	 st;
+	char		 dir[PATH_MAX], real[PATH_MAX], *slash;
+	int		 first = 1;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	while (realpath(dir, real) == NULL) {
+		if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL ||
+		    slash == dir) {
+			snprintf(cause, len, "%s %s: directory %s: %s", what,
+			    file, dir, strerror(errno));
+			return (-1);
+		}
+		*slash = '\0';
+		first = 0;
+	}
+	for (;;) {
+		if (stat(real, &st) == -1) {
+			snprintf(cause, len, "%s %s: directory %s: %s", what,
+			    file, real, strerror(errno));
+			return (-1);
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(cause, len, "%s %s: directory %s belongs to "
+			    "uid %u: it must be msgd's (uid %u) or root's "
+			    "while the workers run as another user", what,
+			    file, real, (unsigned)st.st_uid,
+			    (unsigned)geteuid());
+			return (-1);
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 &&
+		    (first || (st.st_mode & S_ISVTX) == 0)) {
+			snprintf(cause, len, "%s %s: directory %s is writable "
+			    "by %s (mode %04o): only msgd's user may write it "
+			    "while the workers run as another user", what, file,
+			    real, st.st_mode & S_IWOTH ? "every user" :
+			    "its group", (unsigned)(st.st_mode & 07777));
+			return (-1);
+		}
+		first = 0;
+		if (strcmp(real, "/") == 0)
+			return (0);
+		if ((slash = strrchr(real, '/')) == real)
+			real[1] = '\0';
+		else
+			*slash = '\0';
+	}
 }

@@ -2,6 +2,7 @@
  * spool.c: files for PUT, GET, LIST and DEL, confined to one directory.
  */
 #include <sys/file.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -9,11 +10,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "priv.h"
 #include "spool.h"
 #include "util.h"
 
@@ -61,6 +64,59 @@ spool_name(const uint8_t *key, size_t klen, char *name)
 }
 
 /*
+ * Make dir for uid:gid without chowning anything by path.  In a parent
+ * only we can write, mkdir and fchown the directory we open (nobody can
+ * swap it meanwhile); in a parent others can write, the directory is made
+ * with the workers' filesystem ids, so it is born theirs and root changes
+ * nothing there.
+ */
+static int
+spool_mkdir(const char *dir, uid_t uid, gid_t gid, char *cause, size_t len)
+{
+	struct stat	 st;
+	char		 parent[PATH_MAX], *slash;
+	int		 fd, rc, saved;
+	uid_t		 ouid;
+	gid_t		 ogid;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	if ((slash = strrchr(parent, '/')) != NULL)
+		slash[slash == parent ? 1 : 0] = '\0';
+	else
+		snprintf(parent, sizeof(parent), ".");
+	if (stat(parent, &st) == -1) {
+		snprintf(cause, len, "files.dir %s: %s: %s", dir, parent,
+		    strerror(errno));
+		return (-1);
+	}
+	if (!priv_dir_private(&st)) {
+		ogid = (gid_t)setfsgid(gid);
+		ouid = (uid_t)setfsuid(uid);
+		rc = mkdir(dir, 0750);
+		saved = errno;
+		(void)setfsuid(ouid);
+		(void)setfsgid(ogid);
+		errno = saved;
+		if (rc == -1 && errno != EEXIST)
+			snprintf(cause, len, "files.dir %s: cannot create it as "
+			    "uid %u: %s", dir, (unsigned)uid, strerror(errno));
+		return (rc == -1 && errno != EEXIST ? -1 : 0);
+	}
+	if (mkdir(dir, 0750) == -1)
+		return (errno == EEXIST ? 0 : -1);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || fchown(fd, uid, gid) == -1) {
+		snprintf(cause, len, "files.dir %s: chown: %s", dir,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
+/*
  * Is the temporary file name (a regular file, or anything planted) free
  * of any writer?  A worker holds an flock on a named temporary from its
  * creation to its rename; the caller holds the directory lock, under which
@@ -102,15 +158,12 @@ spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
 	DIR		*d;
 	int		 fd;
 
-	if (mkdir(dir, 0750) == -1) {
-		if (errno != EEXIST) {
+	cause[0] = '\0';
+	if ((chown_it ? spool_mkdir(dir, uid, gid, cause, len) :
+	    mkdir(dir, 0750)) == -1 && errno != EEXIST) {
+		if (cause[0] == '\0')
 			snprintf(cause, len, "files.dir %s: %s", dir,
 			    strerror(errno));
-			return (-1);
-		}
-	} else if (chown_it && chown(dir, uid, gid) == -1) {
-		snprintf(cause, len, "files.dir %s: chown: %s", dir,
-		    strerror(errno));
 		return (-1);
 	}
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |

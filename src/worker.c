@@ -32,6 +32,7 @@
 #define ACCEPT_PAUSE_MS		100	/* after EMFILE: retry this much later */
 #define MAX_EVENTS		256
 #define DRAIN_GRACE_MS		5000	/* idle connections while draining */
+#define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
@@ -64,6 +65,7 @@ struct worker {
 		enum ev_kind	 kind;	/* EV_CTL */
 	}			 ctlev;
 	int			 quit;
+	pid_t			 master;
 };
 
 /* Add or remove the listeners from the epoll set (drain, EMFILE pause). */
@@ -337,11 +339,10 @@ worker_signal(struct worker *w)
 /*
  * Signals: SIGTERM drains, SIGQUIT quits now, all through a signalfd.
  * SIGINT and SIGHUP are the master's (a terminal's Ctrl-C reaches the whole
- * process group; the master decides and tells us).  If the master dies, the
- * kernel sends us SIGTERM so no orphan keeps serving.
+ * process group; the master decides and tells us).
  */
 static int
-worker_signals(pid_t master)
+worker_signals(void)
 {
 	sigset_t	set;
 	int		fd;
@@ -366,11 +367,39 @@ worker_signals(pid_t master)
 		fatal("signalfd");
 	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
 		fatal("sigprocmask");
+	return (fd);
+}
+
+/*
+ * The master's pid, as the probe's socketpair recorded its maker before
+ * fork: getppid() could already name init if the master died while we
+ * were being born, and then the check below would pass.
+ */
+static pid_t
+worker_master_pid(int probe)
+{
+	struct ucred	uc;
+	socklen_t	len = sizeof(uc);
+
+	if (probe != -1 && getsockopt(probe, SOL_SOCKET, SO_PEERCRED, &uc,
+	    &len) == 0 && uc.pid > 0)
+		return (uc.pid);
+	return (getppid());
+}
+
+/*
+ * If the master dies, the kernel sends us SIGTERM so no orphan keeps
+ * serving.  The kernel clears this setting when our credentials change, so
+ * it is armed again after the privilege drop; a master that died before
+ * prctl took hold shows as a changed parent.
+ */
+static void
+worker_deathsig(pid_t master)
+{
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		fatal("prctl(PR_SET_PDEATHSIG)");
 	if (getppid() != master)
-		exit(0);	/* the master died before prctl took hold */
-	return (fd);
+		exit(0);
 }
 
 /*
@@ -407,7 +436,9 @@ worker_main(const struct worker_args *a)
 	log_procname(title);
 	proctitle_set("msgd: worker %d", a->pos);
 
-	w.sigfd = worker_signals(getppid());
+	w.master = worker_master_pid(a->probe);
+	w.sigfd = worker_signals();
+	worker_deathsig(w.master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
 	 * heap instead of mmap/munmap and trimming each time (page faults on
@@ -425,6 +456,7 @@ worker_main(const struct worker_args *a)
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
+	worker_deathsig(w.master);
 	if ((w.slot = stats_slot(a->stats, a->slot)) == NULL) {
 		log_warnx("no stats slot %d", a->slot);
 		exit(WORKER_EXIT_FATAL);
@@ -574,6 +606,13 @@ worker_main(const struct worker_args *a)
 		if (w.drain_requested) {
 			w.drain_requested = 0;
 			worker_drain(&w);
+			/*
+			 * The SIGTERM came from the kernel because the master
+			 * died: nobody supervises us, so finish quickly.
+			 */
+			if (getppid() != w.master && w.drain_deadline >
+			    w.env.now + ORPHAN_DRAIN_MS)
+				w.drain_deadline = w.env.now + ORPHAN_DRAIN_MS;
 		}
 		w.pub_pending = conn_publish_lazy(&w.env);
 		if (w.drain_deadline == 0)

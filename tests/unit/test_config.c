@@ -310,6 +310,36 @@ test_conf_load_seconds(void **state)
 	    "read_timeout: must be a number of seconds, got a string");
 }
 
+/* socket_mode: the digits are octal (libconfig reads 0660 as 660). */
+static void
+test_conf_load_socket_mode(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "");
+	assert_int_equal(l.conf.socket_mode, 0660);
+	load_good(&l, "socket_mode = 0600;\n");
+	assert_int_equal(l.conf.socket_mode, 0600);
+	load_good(&l, "socket_mode = 0777;\n");
+	assert_int_equal(l.conf.socket_mode, 0777);
+	load_good(&l, "socket_mode = 0;\n");
+	assert_int_equal(l.conf.socket_mode, 0);
+	load_good(&l, "socket_mode = 0x1b0;\n");
+	assert_int_equal(l.conf.socket_mode, 0660);
+
+	assert_bad_line1("socket_mode = 0680;\n",
+	    "socket_mode: must be an octal mode 0..0777, got 680");
+	assert_bad_line1("socket_mode = 01000;\n",
+	    "socket_mode: must be an octal mode 0..0777, got 1000");
+	assert_bad_line1("socket_mode = -1;\n",
+	    "socket_mode: must be an octal mode 0..0777, got -1");
+	assert_bad_line1("socket_mode = 0x200;\n",
+	    "socket_mode: must be an octal mode 0..0777, got hex 512");
+	assert_bad_line1("socket_mode = \"0660\";\n",
+	    "socket_mode: must be an octal mode like 0660, got a string");
+}
+
 static void
 test_conf_load_uint64_setting(void **state)
 {
@@ -611,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_workers_above_max_workers),
 		cmocka_unit_test(test_conf_load_stats_file),
 		cmocka_unit_test(test_conf_load_seconds),
+		cmocka_unit_test(test_conf_load_socket_mode),
 		cmocka_unit_test(test_conf_load_uint64_setting),
 		cmocka_unit_test(test_conf_load_large_literal),
 		cmocka_unit_test(test_conf_load_syntax_error),
