@@ -1021,7 +1021,9 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 {
 	config_t		cfg;
 	struct conf_errs	e;
+	struct net_addr		a;
 	FILE			*fp;
+	char			cause[256];
 	int			 ret = -1, i;
 
 	e.buf = errbuf;
@@ -1060,9 +1062,18 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	absolutize(c->pidfile, sizeof(c->pidfile), "", &e, "pidfile");
 	absolutize(c->log_file, sizeof(c->log_file), "", &e, "log.file");
 	absolutize(c->files_dir, sizeof(c->files_dir), "", &e, "files.dir");
-	for (i = 0; i < c->nlisten; i++)
+	for (i = 0; i < c->nlisten; i++) {
 		absolutize(c->listen[i], sizeof(c->listen[i]), "unix:", &e,
 		    "listen");
+		/* Made absolute, a socket path may no longer fit sun_path. */
+		if (net_parse_addr(c->listen[i], &a, cause,
+		    sizeof(cause)) == -1) {
+			e.count++;
+			if (e.buf != NULL && e.used < e.len)
+				e.used += (size_t)snprintf(e.buf + e.used,
+				    e.len - e.used, "listen: %s\n", cause);
+		}
+	}
 	if (e.count == 0)
 		ret = 0;
 done:

@@ -4,6 +4,7 @@
  * message" lines for each kind of bad file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -600,6 +601,33 @@ test_conf_load_path_too_long(void **state)
 	assert_non_null(strstr(err, ": path too long\n"));
 }
 
+/*
+ * A relative unix socket path that fits sun_path as written but not once
+ * made absolute is refused at load time, not at bind (found by
+ * fuzz_config: tests/fuzz/config/long-unix).
+ */
+static void
+test_conf_load_unix_too_long_absolute(void **state)
+{
+	struct load	 l;
+	char		 text[256], name[105];
+	int		 cwd;
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text), "listen = [ \"unix:%s\" ];\n", name);
+	/* "/tmp/" + 104 bytes = 109: over sun_path's 107. */
+	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cwd >= 0);
+	assert_int_equal(chdir("/tmp"), 0);
+	load_text(&l, text);
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, "listen: "));
+}
+
 int
 main(void)
 {
@@ -625,6 +653,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_small_error_buffer),
 		cmocka_unit_test(test_conf_load_missing_file),
 		cmocka_unit_test(test_conf_load_path_too_long),
+		cmocka_unit_test(test_conf_load_unix_too_long_absolute),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
