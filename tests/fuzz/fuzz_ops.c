@@ -5,7 +5,8 @@
  * input:
  *
  *   0 name	the bytes as a file name: msg_valid_name() against the rule
- *		of msgd-protocol(7), then PUT, GET, LIST and DEL of it on a
+ *		of msgd-protocol(7), as an EXEC command name (found only
+ *		when exactly "date"), then PUT, GET, LIST and DEL of it on a
  *		real files directory (a valid name round-trips and leaves
  *		nothing behind, an invalid one is BAD_REQUEST and creates
  *		nothing)
@@ -87,6 +88,13 @@ setup(void)
 	char	cause[256];
 
 	conf_defaults(&conf);
+	/* One EXEC command, "date", for the name lookup. */
+	memcpy(conf.exec_pool, "date\0/bin/date", 15);
+	conf.exec_pool_used = 15;
+	conf.exec_cmds[0].name = 0;
+	conf.exec_cmds[0].argv[0] = 5;
+	conf.exec_cmds[0].argc = 1;
+	conf.nexec_cmds = 1;
 	snprintf(spool_dir, sizeof(spool_dir), "%s/msgd-fuzz-ops.XXXXXX",
 	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 	if (mkdtemp(spool_dir) == NULL || spool_open(&spool, spool_dir,
@@ -185,6 +193,9 @@ fuzz_name(const uint8_t *p, size_t n)
 	size_t			 i;
 
 	CHECK(valid == name_rule(p, n));
+	/* EXEC's key: exactly the configured name, no prefix, no NUL. */
+	CHECK((conf_cmd_find(&conf, (const char *)p, n) != NULL) ==
+	    (n == 4 && memcmp(p, "date", 4) == 0));
 	if (n > MSG_KEY_MAX)
 		return;
 	memset(&out, 0, sizeof(out));
