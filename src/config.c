@@ -1003,6 +1003,52 @@ next_char:
 	return (found);
 }
 
+#define INCLUDE_DEPTH	10	/* libconfig's own limit */
+
+/*
+ * libconfig reads an @include'd file as it finds it, and its scanner calls
+ * exit() when a read fails: "@include" of a directory made msgd -t, and a
+ * reload in the master, exit.  Before libconfig reads anything, every
+ * @include line (recursively, relative to the working directory as
+ * libconfig resolves them) must name a regular file if it names anything
+ * at all (a missing one is libconfig's error).  Returns the errors found.
+ */
+static int
+check_includes(const char *path, int depth, struct conf_errs *e)
+{
+	struct stat	 st;
+	FILE		*fp;
+	char		 line[CONF_PATH_MAX + 64], *p, *q;
+	int		 n = 1, found = 0;
+
+	if (depth >= INCLUDE_DEPTH || (fp = fopen(path, "re")) == NULL)
+		return (0);
+	for (; fgets(line, sizeof(line), fp) != NULL; n++) {
+		p = line + strspn(line, " \t");
+		if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' &&
+		    p[8] != '\t'))
+			continue;
+		p += 8 + strspn(p + 8, " \t");
+		if (*p++ != '"' || (q = strchr(p, '"')) == NULL)
+			continue;
+		*q = '\0';
+		if (stat(p, &st) == -1)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			found += check_includes(p, depth + 1, e);
+			continue;
+		}
+		found++;
+		e->count++;
+		if (e->buf != NULL && e->used < e->len)
+			e->used += (size_t)snprintf(e->buf + e->used,
+			    e->len - e->used, "%s:%d: @include \"%s\": not a "
+			    "regular file\n", path, n, p);
+	}
+	fclose(fp);
+	return (found);
+}
+
 /*
  * Load path into c (defaults first, then the file).  Returns 0, or -1 with
  * every problem found written to errbuf, one per line.  On error *c is left
@@ -1048,6 +1094,8 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	}
 	fclose(fp);
 	config_init(&cfg);
+	if (check_includes(path, 0, &e) > 0)
+		goto done;
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
 		snprintf(errbuf, errlen, "%s:%d: %s\n",
 		    config_error_file(&cfg) ? config_error_file(&cfg) : path,

@@ -11,9 +11,10 @@
  *
  * Determinism: an input may name any path (@include "/etc/...",
  * auth_token_file = "/root/..."), and what the host holds there must not
- * steer the run.  While the loader runs, this program's fopen() and open()
- * (which libconfig, a shared library, also calls: the executable's
- * definition wins) refuse every path outside the sandbox with EACCES:
+ * steer the run.  While the loader runs, this program's fopen(), open(),
+ * openat() and stat() (libconfig, a shared library, calls them too: the
+ * executable's definitions win) refuse every path outside the sandbox with
+ * EACCES:
  * relative paths without "..", and absolute ones below the sandbox (a
  * relative path made absolute) only.  The sandbox has a fixed-length name,
  * so even error texts that quote the working directory have the same
@@ -167,6 +168,20 @@ openat(int dirfd, const char *path, int flags, ...)
 	if (f == NULL)
 		f = real("openat");
 	return (f(dirfd, path, flags, mode));
+}
+
+int
+stat(const char *restrict path, struct stat *restrict st)
+{
+	static int	(*f)(const char *restrict, struct stat *restrict);
+
+	if (!path_allowed(path)) {
+		errno = EACCES;
+		return (-1);
+	}
+	if (f == NULL)
+		f = real("stat");
+	return (f(path, st));
 }
 
 static void

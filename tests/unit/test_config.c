@@ -628,6 +628,28 @@ test_conf_load_unix_too_long_absolute(void **state)
 	assert_non_null(strstr(l.err, "listen: "));
 }
 
+/*
+ * @include of a directory: libconfig's scanner would exit() the process
+ * (msgd -t, or the master on reload); the load refuses it instead (found
+ * by fuzz_config: tests/fuzz/config/include-directory).
+ */
+static void
+test_conf_load_include_directory(void **state)
+{
+	struct load	 l;
+	char		 dir[] = "/tmp/test_config_inc.XXXXXX", text[256];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(text, sizeof(text), "listen = [ \"127.0.0.1:7878\" ];\n"
+	    "@include \"%s\"\n", dir);
+	load_text(&l, text);
+	rmdir(dir);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, ":2: @include \""));
+	assert_non_null(strstr(l.err, "\": not a regular file\n"));
+}
+
 int
 main(void)
 {
@@ -654,6 +676,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_missing_file),
 		cmocka_unit_test(test_conf_load_path_too_long),
 		cmocka_unit_test(test_conf_load_unix_too_long_absolute),
+		cmocka_unit_test(test_conf_load_include_directory),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
