@@ -98,32 +98,34 @@ real(const char *name)
 	return (f);
 }
 
-FILE *
-fopen(const char *restrict path, const char *restrict mode)
+/* fopen() or fopen64() (*f, found by name), only inside the sandbox. */
+static FILE *
+sandbox_fopen(FILE *(**f)(const char *, const char *), const char *name,
+    const char *path, const char *mode)
 {
-	static FILE *(*f)(const char *restrict, const char *restrict);
-
 	if (!path_allowed(path)) {
 		errno = EACCES;
 		return (NULL);
 	}
-	if (f == NULL)
-		f = real("fopen");
-	return (f(path, mode));
+	if (*f == NULL)
+		*f = real(name);
+	return ((*f)(path, mode));
+}
+
+FILE *
+fopen(const char *restrict path, const char *restrict mode)
+{
+	static FILE	*(*f)(const char *, const char *);
+
+	return (sandbox_fopen(&f, "fopen", path, mode));
 }
 
 FILE *
 fopen64(const char *restrict path, const char *restrict mode)
 {
-	static FILE *(*f)(const char *restrict, const char *restrict);
+	static FILE	*(*f)(const char *, const char *);
 
-	if (!path_allowed(path)) {
-		errno = EACCES;
-		return (NULL);
-	}
-	if (f == NULL)
-		f = real("fopen64");
-	return (f(path, mode));
+	return (sandbox_fopen(&f, "fopen64", path, mode));
 }
 
 int
