@@ -128,39 +128,12 @@ fopen64(const char *restrict path, const char *restrict mode)
 	return (sandbox_fopen(&f, "fopen64", path, mode));
 }
 
-int
-open(const char *path, int flags, ...)
-{
-	static int	(*f)(const char *, int, ...);
-	va_list		 ap;
-	mode_t		 mode = 0;
-
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
-	if (!path_allowed(path)) {
-		errno = EACCES;
-		return (-1);
-	}
-	if (f == NULL)
-		f = real("open");
-	return (f(path, flags, mode));
-}
-
-int
-openat(int dirfd, const char *path, int flags, ...)
+/* open() and openat(): only inside the sandbox. */
+static int
+sandbox_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
 	static int	(*f)(int, const char *, int, ...);
-	va_list		 ap;
-	mode_t		 mode = 0;
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	/* Relative to a descriptor: only the sandbox's own. */
 	if (!path_allowed(path) || (sandbox_on && path[0] != '/' &&
 	    dirfd != AT_FDCWD && dirfd != sandbox_fd)) {
@@ -170,6 +143,34 @@ openat(int dirfd, const char *path, int flags, ...)
 	if (f == NULL)
 		f = real("openat");
 	return (f(dirfd, path, flags, mode));
+}
+
+/* The mode argument of an open that creates. */
+#define OPEN_MODE(flags, mode) do {					\
+	va_list	ap_;							\
+	if ((flags) & (O_CREAT | O_TMPFILE)) {				\
+		va_start(ap_, flags);					\
+		(mode) = (mode_t)va_arg(ap_, int);			\
+		va_end(ap_);						\
+	}								\
+} while (0)
+
+int
+open(const char *path, int flags, ...)
+{
+	mode_t	mode = 0;
+
+	OPEN_MODE(flags, mode);
+	return (sandbox_openat(AT_FDCWD, path, flags, mode));
+}
+
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t	mode = 0;
+
+	OPEN_MODE(flags, mode);
+	return (sandbox_openat(dirfd, path, flags, mode));
 }
 
 int
