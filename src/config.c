@@ -1006,6 +1006,42 @@ next_char:
 #define INCLUDE_DEPTH	10	/* libconfig's own limit */
 
 /*
+ * The file name of an @include line as libconfig 1.5's scanner reads it:
+ * after the opening quote, \\ and \" stand for \ and ", another backslash
+ * is dropped, a NUL ends the run of bytes it is in.  Returns -1 when the
+ * line has no closing quote (libconfig would read on; left to it).
+ */
+static int
+include_name(const char *p, const char *end, char *name, size_t size)
+{
+	size_t	n = 0, run;
+
+	while (p < end && *p != '"' && *p != '\n') {
+		if (*p == '\\') {
+			if (p + 1 < end && (p[1] == '\\' || p[1] == '"') &&
+			    n + 1 < size)
+				name[n++] = p[1];
+			p += p + 1 < end && (p[1] == '\\' || p[1] == '"') ? 2 : 1;
+			continue;
+		}
+		for (run = 0; p + run < end && p[run] != '"' && p[run] != '\\' &&
+		    p[run] != '\n'; run++)
+			;
+		if (memchr(p, '\0', run) != NULL)
+			run = strlen(p);
+		if (n + run >= size)
+			return (-1);
+		memcpy(name + n, p, run);
+		n += run;
+		p += run;
+		while (p < end && *p != '"' && *p != '\\' && *p != '\n')
+			p++;	/* past a NUL: dropped */
+	}
+	name[n] = '\0';
+	return (p < end && *p == '"' ? 0 : -1);
+}
+
+/*
  * libconfig reads an @include'd file as it finds it, and its scanner calls
  * exit() when a read fails: "@include" of a directory made msgd -t, and a
  * reload in the master, exit.  Before libconfig reads anything, every
@@ -1018,24 +1054,25 @@ check_includes(const char *path, int depth, struct conf_errs *e)
 {
 	struct stat	 st;
 	FILE		*fp;
-	char		 line[CONF_PATH_MAX + 64], *p, *q;
-	int		 n = 1, found = 0;
+	char		*line = NULL, *p, name[PATH_MAX];
+	size_t		 cap = 0;
+	ssize_t		 len;
+	int		 n = 0, found = 0;
 
 	if (depth >= INCLUDE_DEPTH || (fp = fopen(path, "re")) == NULL)
 		return (0);
-	for (; fgets(line, sizeof(line), fp) != NULL; n++) {
+	while ((len = getline(&line, &cap, fp)) != -1) {
+		n++;
 		p = line + strspn(line, " \t");
 		if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' &&
 		    p[8] != '\t'))
 			continue;
 		p += 8 + strspn(p + 8, " \t");
-		if (*p++ != '"' || (q = strchr(p, '"')) == NULL)
-			continue;
-		*q = '\0';
-		if (stat(p, &st) == -1)
+		if (*p != '"' || include_name(p + 1, line + len, name,
+		    sizeof(name)) == -1 || stat(name, &st) == -1)
 			continue;
 		if (S_ISREG(st.st_mode)) {
-			found += check_includes(p, depth + 1, e);
+			found += check_includes(name, depth + 1, e);
 			continue;
 		}
 		found++;
@@ -1043,8 +1080,9 @@ check_includes(const char *path, int depth, struct conf_errs *e)
 		if (e->buf != NULL && e->used < e->len)
 			e->used += (size_t)snprintf(e->buf + e->used,
 			    e->len - e->used, "%s:%d: @include \"%s\": not a "
-			    "regular file\n", path, n, p);
+			    "regular file\n", path, n, name);
 	}
+	free(line);
 	fclose(fp);
 	return (found);
 }
