@@ -1004,6 +1004,7 @@ next_char:
 }
 
 #define INCLUDE_DEPTH	10	/* libconfig's own limit */
+#define INCLUDE_FILES	64	/* @include'd files read by one check */
 
 /*
  * The file name of an @include line as libconfig 1.5's scanner reads it:
@@ -1047,10 +1048,13 @@ include_name(const char *p, const char *end, char *name, size_t size)
  * reload in the master, exit.  Before libconfig reads anything, every
  * @include line (recursively, relative to the working directory as
  * libconfig resolves them) must name a regular file if it names anything
- * at all (a missing one is libconfig's error).  Returns the errors found.
+ * at all (a missing one is libconfig's error).  A file that includes
+ * itself several times would take this walk k^10 reads (fuzz_config found
+ * it): *left bounds the files read, and more are refused.  Returns the
+ * errors found.
  */
 static int
-check_includes(const char *path, int depth, struct conf_errs *e)
+check_includes(const char *path, int depth, int *left, struct conf_errs *e)
 {
 	struct stat	 st;
 	FILE		*fp;
@@ -1059,9 +1063,9 @@ check_includes(const char *path, int depth, struct conf_errs *e)
 	ssize_t		 len;
 	int		 n = 0, found = 0;
 
-	if (depth >= INCLUDE_DEPTH || (fp = fopen(path, "re")) == NULL)
+	if ((fp = fopen(path, "re")) == NULL)
 		return (0);
-	while ((len = getline(&line, &cap, fp)) != -1) {
+	while (*left >= 0 && (len = getline(&line, &cap, fp)) != -1) {
 		n++;
 		p = line + strspn(line, " \t");
 		if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' &&
@@ -1071,13 +1075,21 @@ check_includes(const char *path, int depth, struct conf_errs *e)
 		if (*p != '"' || include_name(p + 1, line + len, name,
 		    sizeof(name)) == -1 || stat(name, &st) == -1)
 			continue;
-		if (S_ISREG(st.st_mode)) {
-			found += check_includes(name, depth + 1, e);
+		if (S_ISREG(st.st_mode) && depth + 1 < INCLUDE_DEPTH &&
+		    (*left)-- > 0) {
+			found += check_includes(name, depth + 1, left, e);
 			continue;
 		}
+		if (S_ISREG(st.st_mode) && *left >= 0)
+			continue;	/* too deep: libconfig's error */
 		found++;
 		e->count++;
-		if (e->buf != NULL && e->used < e->len)
+		if (e->buf != NULL && e->used < e->len && S_ISREG(st.st_mode))
+			e->used += (size_t)snprintf(e->buf + e->used,
+			    e->len - e->used, "%s:%d: @include \"%s\": more "
+			    "than %d files included\n", path, n, name,
+			    INCLUDE_FILES);
+		else if (e->buf != NULL && e->used < e->len)
 			e->used += (size_t)snprintf(e->buf + e->used,
 			    e->len - e->used, "%s:%d: @include \"%s\": not a "
 			    "regular file\n", path, n, name);
@@ -1108,7 +1120,7 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	struct net_addr		a;
 	FILE			*fp;
 	char			cause[256];
-	int			 ret = -1, i;
+	int			 ret = -1, i, left;
 
 	e.buf = errbuf;
 	e.len = errlen;
@@ -1132,7 +1144,8 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	}
 	fclose(fp);
 	config_init(&cfg);
-	if (check_includes(path, 0, &e) > 0)
+	left = INCLUDE_FILES;
+	if (check_includes(path, 0, &left, &e) > 0)
 		goto done;
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
 		snprintf(errbuf, errlen, "%s:%d: %s\n",

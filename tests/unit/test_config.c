@@ -650,6 +650,31 @@ test_conf_load_include_directory(void **state)
 	assert_non_null(strstr(l.err, "\": not a regular file\n"));
 }
 
+/* A file including itself three times: a bounded check, not 3^10 reads. */
+static void
+test_conf_load_include_bounded(void **state)
+{
+	struct load	 l;
+	char		 text[1024], path[256];
+	const char	*dir = getenv("TMPDIR");
+	int		 fd;
+
+	(void)state;
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/test_config_self.XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	snprintf(text, sizeof(text), "@include \"%s\"\n@include \"%s\"\n"
+	    "@include \"%s\"\n", path, path, path);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	load_text(&l, text);
+	unlink(path);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, "more than 64 files included\n"));
+}
+
 int
 main(void)
 {
@@ -677,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_path_too_long),
 		cmocka_unit_test(test_conf_load_unix_too_long_absolute),
 		cmocka_unit_test(test_conf_load_include_directory),
+		cmocka_unit_test(test_conf_load_include_bounded),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
