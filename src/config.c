@@ -1005,97 +1005,135 @@ next_char:
 
 #define INCLUDE_DEPTH	10	/* libconfig's own limit */
 #define INCLUDE_FILES	64	/* @include'd files read by one check */
+#define INCLUDE_FILES_STR "64"
 
 /*
- * The file name of an @include line as libconfig 1.5's scanner reads it:
- * after the opening quote, \\ and \" stand for \ and ", another backslash
- * is dropped, a NUL ends the run of bytes it is in.  Returns -1 when the
- * line has no closing quote (libconfig would read on; left to it).
+ * The file name of an @include as libconfig 1.5's scanner reads it: after
+ * the opening quote up to the closing one, newlines included; \\ and \"
+ * stand for \ and ", another backslash is dropped, a NUL ends the run of
+ * bytes it is in.  Returns the byte after the closing quote, or NULL (no
+ * closing quote, or a name too long to be a path).
  */
-static int
+static const char *
 include_name(const char *p, const char *end, char *name, size_t size)
 {
-	size_t	n = 0, run;
+	size_t	n = 0, run, k;
 
-	while (p < end && *p != '"' && *p != '\n') {
+	while (p < end && *p != '"') {
 		if (*p == '\\') {
-			if (p + 1 < end && (p[1] == '\\' || p[1] == '"') &&
-			    n + 1 < size)
+			if (p + 1 < end && (p[1] == '\\' || p[1] == '"')) {
+				if (n + 1 >= size)
+					return (NULL);
 				name[n++] = p[1];
-			p += p + 1 < end && (p[1] == '\\' || p[1] == '"') ? 2 : 1;
+				p++;
+			}
+			p++;
 			continue;
 		}
-		for (run = 0; p + run < end && p[run] != '"' && p[run] != '\\' &&
-		    p[run] != '\n'; run++)
+		for (run = 0; p + run < end && p[run] != '"' &&
+		    p[run] != '\\'; run++)
 			;
-		if (memchr(p, '\0', run) != NULL)
-			run = strlen(p);
-		if (n + run >= size)
-			return (-1);
-		memcpy(name + n, p, run);
-		n += run;
+		/* The scanner appends the run as a C string. */
+		k = strnlen(p, run);
+		if (n + k >= size)
+			return (NULL);
+		memcpy(name + n, p, k);
+		n += k;
 		p += run;
-		while (p < end && *p != '"' && *p != '\\' && *p != '\n')
-			p++;	/* past a NUL: dropped */
 	}
 	name[n] = '\0';
-	return (p < end && *p == '"' ? 0 : -1);
+	return (p < end ? p + 1 : NULL);
+}
+
+/* The whole of a file, NUL-terminated (*lenp bytes before it), or NULL. */
+static char *
+read_all(const char *path, size_t *lenp)
+{
+	FILE	*fp;
+	char	*buf = NULL, *nb;
+	size_t	 len = 0, cap = 0, n;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return (NULL);
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap > (64U << 20) || (nb = realloc(buf, cap * 2 +
+			    4097)) == NULL) {
+				free(buf);
+				fclose(fp);
+				return (NULL);
+			}
+			buf = nb;
+			cap = cap * 2 + 4096;
+		}
+		if ((n = fread(buf + len, 1, cap - len, fp)) == 0)
+			break;
+		len += n;
+	}
+	fclose(fp);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
 }
 
 /*
  * libconfig reads an @include'd file as it finds it, and its scanner calls
  * exit() when a read fails: "@include" of a directory made msgd -t, and a
  * reload in the master, exit.  Before libconfig reads anything, every
- * @include line (recursively, relative to the working directory as
- * libconfig resolves them) must name a regular file if it names anything
- * at all (a missing one is libconfig's error).  A file that includes
- * itself several times would take this walk k^10 reads (fuzz_config found
- * it): *left bounds the files read, and more are refused.  Returns the
- * errors found.
+ * @include at the start of a line (recursively, relative to the working
+ * directory as libconfig resolves them) must name a regular file if it
+ * names anything at all (a missing one is libconfig's error).  A file that
+ * includes itself several times would take this walk k^10 reads
+ * (fuzz_config found it): *left bounds the files read, and more are
+ * refused.  Returns the errors found.
  */
 static int
 check_includes(const char *path, int depth, int *left, struct conf_errs *e)
 {
 	struct stat	 st;
-	FILE		*fp;
-	char		*line = NULL, *p, name[PATH_MAX];
-	size_t		 cap = 0;
-	ssize_t		 len;
-	int		 n = 0, found = 0;
+	char		*text, *p, *end, name[PATH_MAX];
+	const char	*next;
+	size_t		 len;
+	int		 line, n = 1, found = 0;
 
-	if ((fp = fopen(path, "re")) == NULL)
+	if ((text = read_all(path, &len)) == NULL)
 		return (0);
-	while (*left >= 0 && (len = getline(&line, &cap, fp)) != -1) {
-		n++;
-		p = line + strspn(line, " \t");
-		if (strncmp(p, "@include", 8) != 0 || (p[8] != ' ' &&
-		    p[8] != '\t'))
-			continue;
-		p += 8 + strspn(p + 8, " \t");
-		if (*p != '"' || include_name(p + 1, line + len, name,
-		    sizeof(name)) == -1 || stat(name, &st) == -1)
-			continue;
-		if (S_ISREG(st.st_mode) && depth + 1 < INCLUDE_DEPTH &&
-		    (*left)-- > 0) {
-			found += check_includes(name, depth + 1, left, e);
-			continue;
+	end = text + len;
+	for (p = text; p < end && *left >= 0; p++, n++) {
+		line = n;
+		p += strspn(p, " \t");
+		next = NULL;
+		if (strncmp(p, "@include", 8) == 0 && (p[8] == ' ' ||
+		    p[8] == '\t')) {
+			p += 8 + strspn(p + 8, " \t");
+			if (*p == '"')
+				next = include_name(p + 1, end, name,
+				    sizeof(name));
 		}
-		if (S_ISREG(st.st_mode) && *left >= 0)
-			continue;	/* too deep: libconfig's error */
-		found++;
-		e->count++;
-		if (e->buf != NULL && e->used < e->len && S_ISREG(st.st_mode))
-			e->used += (size_t)snprintf(e->buf + e->used,
-			    e->len - e->used, "%s:%d: @include \"%s\": more "
-			    "than %d files included\n", path, n, name,
-			    INCLUDE_FILES);
-		else if (e->buf != NULL && e->used < e->len)
-			e->used += (size_t)snprintf(e->buf + e->used,
-			    e->len - e->used, "%s:%d: @include \"%s\": not a "
-			    "regular file\n", path, n, name);
+		/* Past the name, which may span lines. */
+		for (; next != NULL && p < next; p++)
+			if (*p == '\n')
+				n++;
+		if (next == NULL || stat(name, &st) == -1 ||
+		    (S_ISREG(st.st_mode) && depth + 1 >= INCLUDE_DEPTH))
+			;	/* missing, or too deep: libconfig's error */
+		else if (S_ISREG(st.st_mode) && (*left)-- > 0)
+			found += check_includes(name, depth + 1, left, e);
+		else {
+			found++;
+			e->count++;
+			if (e->buf != NULL && e->used < e->len)
+				e->used += (size_t)snprintf(e->buf + e->used,
+				    e->len - e->used, "%s:%d: @include \"%s\": "
+				    "%s\n", path, line, name,
+				    S_ISREG(st.st_mode) ? "more than "
+				    INCLUDE_FILES_STR " files included" :
+				    "not a regular file");
+		}
+		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
 	}
-	free(line);
-	fclose(fp);
+	free(text);
 	return (found);
 }
 
