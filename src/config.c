@@ -1096,7 +1096,9 @@ check_includes(const char *path, int depth, int *left, struct conf_errs *e)
 	size_t		 len;
 	int		 line, n = 1, found = 0;
 
-	if ((text = read_all(path, &len)) == NULL)
+	/* A pipe (msgd -t -c /dev/stdin) can be read once: libconfig's. */
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (text = read_all(path, &len)) == NULL)
 		return (0);
 	end = text + len;
 	for (p = text; p < end && *left >= 0; p++, n++) {
