@@ -225,6 +225,40 @@ client_call(struct client *c, uint8_t op, const void *key, size_t klen,
 	return (CLIENT_OK);
 }
 
+/*
+ * Take an OK EXEC answer apart: key = exit status in decimal (1..3 digits,
+ * 0..255), value = 4-byte big-endian stdout length, stdout, stderr.  The
+ * key is not NUL-terminated and comes from the server: read exactly its
+ * bytes.  Returns 0, or -1 for anything else (a malformed answer).
+ */
+int
+client_exec_answer(const struct client_resp *r, struct client_exec *x)
+{
+	uint32_t	olen;
+	size_t		i;
+	int		st = 0;
+
+	if (r->klen < 1 || r->klen > 3 || r->vlen < 4)
+		return (-1);
+	for (i = 0; i < r->klen; i++) {
+		if (r->key[i] < '0' || r->key[i] > '9')
+			return (-1);
+		st = st * 10 + (r->key[i] - '0');
+	}
+	if (st > 255)
+		return (-1);
+	olen = (uint32_t)r->val[0] << 24 | (uint32_t)r->val[1] << 16 |
+	    (uint32_t)r->val[2] << 8 | r->val[3];
+	if (olen > r->vlen - 4)
+		return (-1);
+	x->status = st;
+	x->out = r->val + 4;
+	x->olen = olen;
+	x->err = x->out + olen;
+	x->elen = r->vlen - 4 - olen;
+	return (0);
+}
+
 void
 client_close(struct client *c)
 {

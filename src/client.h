@@ -38,6 +38,15 @@ struct client_resp {
 	size_t		 vlen;
 };
 
+/* An EXEC answer taken apart (see exec_result() for its format). */
+struct client_exec {
+	int		 status;	/* the command's exit status, 0..255 */
+	const uint8_t	*out;		/* its stdout */
+	size_t		 olen;
+	const uint8_t	*err;		/* its stderr */
+	size_t		 elen;
+};
+
 int	client_open(struct client *, const char *, int);
 int	client_reconnect(struct client *);
 int	client_send(struct client *, uint8_t, const void *, size_t,
@@ -46,6 +55,7 @@ int	client_recv(struct client *, struct client_resp *);
 int	client_call(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, struct client_resp *);
 void	client_close(struct client *);
+int	client_exec_answer(const struct client_resp *, struct client_exec *);
 int	client_udp_call(const char *, int, uint8_t, const void *, size_t,
 	    uint8_t *, size_t, struct client_resp *, char *, size_t);
 

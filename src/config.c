@@ -1046,6 +1046,142 @@ next_char:
 	return (found);
 }
 
+#define INCLUDE_DEPTH	10	/* libconfig's own limit */
+#define INCLUDE_FILES	64	/* @include'd files read by one check */
+#define INCLUDE_FILES_STR "64"
+
+/*
+ * The file name of an @include as libconfig 1.5's scanner reads it: after
+ * the opening quote up to the closing one, newlines included; \\ and \"
+ * stand for \ and ", another backslash is dropped, a NUL ends the run of
+ * bytes it is in.  Returns the byte after the closing quote, or NULL (no
+ * closing quote, or a name too long to be a path).
+ */
+static const char *
+include_name(const char *p, const char *end, char *name, size_t size)
+{
+	size_t	n = 0, run, k;
+
+	while (p < end && *p != '"') {
+		if (*p == '\\') {
+			if (p + 1 < end && (p[1] == '\\' || p[1] == '"')) {
+				if (n + 1 >= size)
+					return (NULL);
+				name[n++] = p[1];
+				p++;
+			}
+			p++;
+			continue;
+		}
+		for (run = 0; p + run < end && p[run] != '"' &&
+		    p[run] != '\\'; run++)
+			;
+		/* The scanner appends the run as a C string. */
+		k = strnlen(p, run);
+		if (n + k >= size)
+			return (NULL);
+		memcpy(name + n, p, k);
+		n += k;
+		p += run;
+	}
+	name[n] = '\0';
+	return (p < end ? p + 1 : NULL);
+}
+
+/* The whole of a file, NUL-terminated (*lenp bytes before it), or NULL. */
+static char *
+read_all(const char *path, size_t *lenp)
+{
+	FILE	*fp;
+	char	*buf = NULL, *nb;
+	size_t	 len = 0, cap = 0, n;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return (NULL);
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap > (64U << 20) || (nb = realloc(buf, cap * 2 +
+			    4097)) == NULL) {
+				free(buf);
+				fclose(fp);
+				return (NULL);
+			}
+			buf = nb;
+			cap = cap * 2 + 4096;
+		}
+		if ((n = fread(buf + len, 1, cap - len, fp)) == 0)
+			break;
+		len += n;
+	}
+	fclose(fp);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+}
+
+/*
+ * libconfig reads an @include'd file as it finds it, and its scanner calls
+ * exit() when a read fails: "@include" of a directory made msgd -t, and a
+ * reload in the master, exit.  Before libconfig reads anything, every
+ * @include at the start of a line (recursively, relative to the working
+ * directory as libconfig resolves them) must name a regular file if it
+ * names anything at all (a missing one is libconfig's error).  A file that
+ * includes itself several times would take this walk k^10 reads
+ * (fuzz_config found it): *left bounds the files read, and more are
+ * refused.  Returns the errors found.
+ */
+static int
+check_includes(const char *path, int depth, int *left, struct conf_errs *e)
+{
+	struct stat	 st;
+	char		*text, *p, *end, name[PATH_MAX];
+	const char	*next;
+	size_t		 len;
+	int		 line, n = 1, found = 0;
+
+	/* A pipe (msgd -t -c /dev/stdin) can be read once: libconfig's. */
+	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (text = read_all(path, &len)) == NULL)
+		return (0);
+	end = text + len;
+	for (p = text; p < end && *left >= 0; p++, n++) {
+		line = n;
+		p += strspn(p, " \t");
+		next = NULL;
+		if (strncmp(p, "@include", 8) == 0 && (p[8] == ' ' ||
+		    p[8] == '\t')) {
+			p += 8 + strspn(p + 8, " \t");
+			if (*p == '"')
+				next = include_name(p + 1, end, name,
+				    sizeof(name));
+		}
+		/* Past the name, which may span lines. */
+		for (; next != NULL && p < next; p++)
+			if (*p == '\n')
+				n++;
+		if (next == NULL || stat(name, &st) == -1 ||
+		    (S_ISREG(st.st_mode) && depth + 1 >= INCLUDE_DEPTH))
+			;	/* missing, or too deep: libconfig's error */
+		else if (S_ISREG(st.st_mode) && (*left)-- > 0)
+			found += check_includes(name, depth + 1, left, e);
+		else {
+			found++;
+			e->count++;
+			if (e->buf != NULL && e->used < e->len)
+				e->used += (size_t)snprintf(e->buf + e->used,
+				    e->len - e->used, "%s:%d: @include \"%s\": "
+				    "%s\n", path, line, name,
+				    S_ISREG(st.st_mode) ? "more than "
+				    INCLUDE_FILES_STR " files included" :
+				    "not a regular file");
+		}
+		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			break;
+	}
+	free(text);
+	return (found);
+}
+
 /*
  * Load path into c (defaults first, then the file).  Returns 0, or -1 with
  * every problem found written to errbuf, one per line.  On error *c is left
@@ -1064,8 +1200,10 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 {
 	config_t		cfg;
 	struct conf_errs	e;
+	struct net_addr		a;
 	FILE			*fp;
-	int			 ret = -1, i;
+	char			cause[256];
+	int			 ret = -1, i, left;
 
 	e.buf = errbuf;
 	e.len = errlen;
@@ -1089,6 +1227,9 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	}
 	fclose(fp);
 	config_init(&cfg);
+	left = INCLUDE_FILES;
+	if (check_includes(path, 0, &left, &e) > 0)
+		goto done;
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
 		snprintf(errbuf, errlen, "%s:%d: %s\n",
 		    config_error_file(&cfg) ? config_error_file(&cfg) : path,
@@ -1103,9 +1244,18 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	absolutize(c->pidfile, sizeof(c->pidfile), "", &e, "pidfile");
 	absolutize(c->log_file, sizeof(c->log_file), "", &e, "log.file");
 	absolutize(c->files_dir, sizeof(c->files_dir), "", &e, "files.dir");
-	for (i = 0; i < c->nlisten; i++)
+	for (i = 0; i < c->nlisten; i++) {
 		absolutize(c->listen[i], sizeof(c->listen[i]), "unix:", &e,
 		    "listen");
+		/* Made absolute, a socket path may no longer fit sun_path. */
+		if (net_parse_addr(c->listen[i], &a, cause,
+		    sizeof(cause)) == -1) {
+			e.count++;
+			if (e.buf != NULL && e.used < e.len)
+				e.used += (size_t)snprintf(e.buf + e.used,
+				    e.len - e.used, "listen: %s\n", cause);
+		}
+	}
 	if (e.count == 0)
 		ret = 0;
 done:

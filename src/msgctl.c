@@ -583,10 +583,10 @@ static int
 cmd_exec(struct ctl *ctl, int argc, char **argv)
 {
 	struct client_resp	 r;
+	struct client_exec	 x;
 	uint8_t			*in = NULL;
-	uint32_t		 olen;
 	size_t			 ilen = 0;
-	int			 rc, status, saved;
+	int			 rc, saved;
 
 	if (argc > 1)
 		fprintf(stderr, "msgctl: exec: arguments are ignored; the "
@@ -609,20 +609,13 @@ cmd_exec(struct ctl *ctl, int argc, char **argv)
 	free(in);
 	if (rc != EX_OK)
 		return (rc);
-	if (r.vlen < 4 || r.klen == 0) {
+	if (client_exec_answer(&r, &x) == -1) {
 		fprintf(stderr, "msgctl: exec: malformed answer\n");
 		return (EX_COMM);
 	}
-	olen = (uint32_t)r.val[0] << 24 | (uint32_t)r.val[1] << 16 |
-	    (uint32_t)r.val[2] << 8 | r.val[3];
-	if (olen > r.vlen - 4) {
-		fprintf(stderr, "msgctl: exec: malformed answer\n");
-		return (EX_COMM);
-	}
-	(void)write_full(STDOUT_FILENO, r.val + 4, olen);
-	(void)write_full(STDERR_FILENO, r.val + 4 + olen, r.vlen - 4 - olen);
-	status = (int)strtol((const char *)r.key, NULL, 10);
-	return (status < 0 || status > 255 ? 255 : status);
+	(void)write_full(STDOUT_FILENO, x.out, x.olen);
+	(void)write_full(STDERR_FILENO, x.err, x.elen);
+	return (x.status);
 }
 
 static const struct ctl_cmd *

@@ -1080,20 +1080,67 @@ snap_sum(struct stats_snap *sn)
 
 /*
  * The header copy of a snapshot as readers may trust it: the layout is
- * this process's own (never the file's), counts are clamped, strings end.
+ * this process's own (never the file's), counts are clamped (snap_clean
+ * then makes its strings safe).
  */
 static void
 snap_fix_hdr(struct stats_hdr *h, const struct stats_layout *lay)
 {
-	size_t	i;
-
 	layout_put(lay, h);
 	if (h->nlisteners > STATS_MAX_LISTENERS)
 		h->nlisteners = STATS_MAX_LISTENERS;
+}
+
+/*
+ * Keep a string of a copied header terminated and printable ASCII; with
+ * keep, only those characters (others become '_').
+ */
+static void
+str_clean(char *s, size_t size, const char *keep)
+{
+	size_t	i;
+
+	s[size - 1] = '\0';
+	for (i = 0; s[i] != '\0'; i++)
+		if (keep != NULL ? strchr(keep, s[i]) == NULL :
+		    ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e))
+			s[i] = keep != NULL ? '_' : '?';
+}
+
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+	"0123456789_"
+
+/*
+ * The strings of a segment msgctl did not write end up on terminals and in
+ * JSON and Prometheus documents: no control bytes, no unterminated string,
+ * metric names and label keys in the characters Prometheus allows.
+ */
+static void
+snap_clean(struct stats_hdr *h)
+{
+	struct stats_desc	*d;
+	char			*eq;
+	uint32_t		 i;
+
+	str_clean(h->version, sizeof(h->version), NULL);
+	str_clean(h->reload_msg, sizeof(h->reload_msg), NULL);
 	for (i = 0; i < STATS_MAX_LISTENERS; i++)
-		h->listeners[i].addr[sizeof(h->listeners[i].addr) - 1] = '\0';
-	h->version[sizeof(h->version) - 1] = '\0';
-	h->reload_msg[sizeof(h->reload_msg) - 1] = '\0';
+		str_clean(h->listeners[i].addr, sizeof(h->listeners[i].addr),
+		    NULL);
+	for (i = 0; i < STATS_MAX_DESC; i++) {
+		d = &h->desc[i];
+		str_clean(d->name, sizeof(d->name), NAME_CHARS);
+		str_clean(d->label, sizeof(d->label), NULL);
+		if ((eq = strchr(d->label, '=')) != NULL) {
+			*eq = '\0';
+			str_clean(d->label, (size_t)(eq - d->label) + 1,
+			    NAME_CHARS);
+			*eq = '=';
+		}
+		str_clean(d->field, sizeof(d->field), NULL);
+		str_clean(d->unit, sizeof(d->unit), NULL);
+		str_clean(d->help, sizeof(d->help), NULL);
+	}
 }
 
 /*
@@ -1152,6 +1199,7 @@ stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
 		return (-1);
 	}
 	snap_fix_hdr(&sn->hdr, lay);
+	snap_clean(&sn->hdr);
 	sn->now_ms = mono_ms();
 	sn->now_us = realtime_us();
 	snap_sum(sn);
@@ -1416,6 +1464,20 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 	return (0);
 }
 
+/* A Prometheus label value (quote) or HELP text, escaped. */
+static void
+prom_str(struct buf *b, const char *s, int quote)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || (quote && *s == '"'))
+			bprintf(b, "\\%c", *s);
+		else if (*s == '\n')
+			bprintf(b, "\\n");
+		else
+			bprintf(b, "%c", *s);
+	}
+}
+
 /* One Prometheus sample line with optional extra label. */
 static void
 prom_line(struct buf *b, const char *name, const char *suffix,
@@ -1429,9 +1491,11 @@ prom_line(struct buf *b, const char *name, const char *suffix,
 		bprintf(b, "{");
 	if (label[0] != '\0') {
 		snprintf(key, sizeof(key), "%s", label);
-		if ((eq = strchr(key, '=')) != NULL) {
+		if ((eq = strchr(key, '=')) != NULL && eq != key) {
 			*eq = '\0';
-			bprintf(b, "%s=\"%s\"", key, eq + 1);
+			bprintf(b, "%s=\"", key);
+			prom_str(b, eq + 1, 1);
+			bprintf(b, "\"");
 			any = 1;
 		}
 	}
@@ -1459,9 +1523,9 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 	uint32_t		 i, k;
 
 	bprintf(b, "# HELP msgd_info Release and stats layout of the "
-	    "running msgd.\n# TYPE msgd_info gauge\n"
-	    "msgd_info{version=\"%s\",layout=\"%u\"} 1\n", h->version,
-	    h->layout);
+	    "running msgd.\n# TYPE msgd_info gauge\nmsgd_info{version=\"");
+	prom_str(b, h->version, 1);
+	bprintf(b, "\",layout=\"%u\"} 1\n", h->layout);
 	bprintf(b, "# HELP msgd_start_time_seconds Start time of the master "
 	    "since the epoch.\n# TYPE msgd_start_time_seconds gauge\n"
 	    "msgd_start_time_seconds %" PRIu64 "\n",
@@ -1486,18 +1550,21 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 	    "in a TCP listener's accept queue.\n"
 	    "# TYPE msgd_listener_accept_queue gauge\n");
 	for (i = 0; i < h->nlisteners; i++)
-		if (h->listeners[i].tcp)
-			bprintf(b, "msgd_listener_accept_queue{listener=\"%s\"} "
-			    "%u\n", h->listeners[i].addr,
-			    h->listeners[i].queue);
+		if (h->listeners[i].tcp) {
+			bprintf(b, "msgd_listener_accept_queue{listener=\"");
+			prom_str(b, h->listeners[i].addr, 1);
+			bprintf(b, "\"} %u\n", h->listeners[i].queue);
+		}
 	bprintf(b, "# HELP msgd_listener_accept_queue_max Accept queue "
 	    "limit of a TCP listener.\n"
 	    "# TYPE msgd_listener_accept_queue_max gauge\n");
 	for (i = 0; i < h->nlisteners; i++)
-		if (h->listeners[i].tcp)
+		if (h->listeners[i].tcp) {
 			bprintf(b, "msgd_listener_accept_queue_max{listener="
-			    "\"%s\"} %u\n", h->listeners[i].addr,
-			    h->listeners[i].queue_max);
+			    "\"");
+			prom_str(b, h->listeners[i].addr, 1);
+			bprintf(b, "\"} %u\n", h->listeners[i].queue_max);
+		}
 
 	for (k = 0; k < h->ndesc; k++) {
 		d = &h->desc[k];
@@ -1505,9 +1572,9 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 			continue;
 		suffix = d->kind == STATS_COUNTER ? "_total" : "";
 		if (strcmp(prev, d->name) != 0) {
-			bprintf(b, "# HELP msgd_%s%s %s\n# TYPE msgd_%s%s %s\n",
-			    d->name, suffix, d->help[0] ? d->help : d->name,
-			    d->name, suffix,
+			bprintf(b, "# HELP msgd_%s%s ", d->name, suffix);
+			prom_str(b, d->help[0] ? d->help : d->name, 0);
+			bprintf(b, "\n# TYPE msgd_%s%s %s\n", d->name, suffix,
 			    d->kind == STATS_COUNTER ? "counter" : "gauge");
 			prev = d->name;
 		}

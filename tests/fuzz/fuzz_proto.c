@@ -16,13 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto.h"
 
 #define FIXED_MAX_BODY	(1024 * 1024)
 #define ALL_SPLITS_MAX	256	/* below this size, split at every offset */
 #define SOME_SPLITS	64
-
-int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* A simulated connection's input side. */
 struct stream {
@@ -34,14 +33,6 @@ struct stream {
 	size_t		 nev;		/* frames and errors seen */
 	uint64_t	 hash;		/* of every event, in order */
 };
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
 
 static void
 hash_add(struct stream *s, uint64_t v)

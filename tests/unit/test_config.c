@@ -4,6 +4,7 @@
  * message" lines for each kind of bad file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -630,6 +631,80 @@ test_conf_load_path_too_long(void **state)
 	assert_non_null(strstr(err, ": path too long\n"));
 }
 
+/*
+ * A relative unix socket path that fits sun_path as written but not once
+ * made absolute is refused at load time, not at bind (found by
+ * fuzz_config: tests/fuzz/config/long-unix).
+ */
+static void
+test_conf_load_unix_too_long_absolute(void **state)
+{
+	struct load	 l;
+	char		 text[256], name[105];
+	int		 cwd;
+
+	(void)state;
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	snprintf(text, sizeof(text), "listen = [ \"unix:%s\" ];\n", name);
+	/* "/tmp/" + 104 bytes = 109: over sun_path's 107. */
+	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cwd >= 0);
+	assert_int_equal(chdir("/tmp"), 0);
+	load_text(&l, text);
+	assert_int_equal(fchdir(cwd), 0);
+	close(cwd);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, "listen: "));
+}
+
+/*
+ * @include of a directory: libconfig's scanner would exit() the process
+ * (msgd -t, or the master on reload); the load refuses it instead (found
+ * by fuzz_config: tests/fuzz/config/include-directory).
+ */
+static void
+test_conf_load_include_directory(void **state)
+{
+	struct load	 l;
+	char		 dir[] = "/tmp/test_config_inc.XXXXXX", text[256];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(text, sizeof(text), "listen = [ \"127.0.0.1:7878\" ];\n"
+	    "@include \"%s\"\n", dir);
+	load_text(&l, text);
+	rmdir(dir);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, ":2: @include \""));
+	assert_non_null(strstr(l.err, "\": not a regular file\n"));
+}
+
+/* A file including itself three times: a bounded check, not 3^10 reads. */
+static void
+test_conf_load_include_bounded(void **state)
+{
+	struct load	 l;
+	char		 text[1024], path[256];
+	const char	*dir = getenv("TMPDIR");
+	int		 fd;
+
+	(void)state;
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(path, sizeof(path), "%s/test_config_self.XXXXXX", dir);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	snprintf(text, sizeof(text), "@include \"%s\"\n@include \"%s\"\n"
+	    "@include \"%s\"\n", path, path, path);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	load_text(&l, text);
+	unlink(path);
+	assert_int_equal(l.rc, -1);
+	assert_non_null(strstr(l.err, "more than 64 files included\n"));
+}
+
 int
 main(void)
 {
@@ -656,6 +731,9 @@ main(void)
 		cmocka_unit_test(test_conf_load_small_error_buffer),
 		cmocka_unit_test(test_conf_load_missing_file),
 		cmocka_unit_test(test_conf_load_path_too_long),
+		cmocka_unit_test(test_conf_load_unix_too_long_absolute),
+		cmocka_unit_test(test_conf_load_include_directory),
+		cmocka_unit_test(test_conf_load_include_bounded),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
