@@ -46,7 +46,8 @@ import struct
 import tempfile
 import time
 
-from harness import (MSGCTL, Op, St, Suite, children, connect, encode, poll,
+import harness
+from harness import (MSGCTL, Op, St, Suite, connect, encode, poll,
                      proc_stat, read_frame, run)
 
 t = Suite("test_remote_exec")
@@ -104,6 +105,21 @@ def cmdline_procs(marker):
         if marker.encode() in argv and st is not None and st[0] != "Z":
             out.append(int(name))
     return out
+
+
+def is_spawner(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().startswith(b"msgd: exec spawner")
+    except OSError:
+        return False
+
+
+def children(ppid):
+    """[(pid, state)] of ppid's children but a worker's EXEC spawner: it
+    is the worker's child too (forked before the seccomp filter, see
+    exec.c), the commands it starts are the worker's children."""
+    return [(p, s) for p, s in harness.children(ppid) if not is_spawner(p)]
 
 
 def wait_children(ppid, n, timeout=5.0):
@@ -538,7 +554,8 @@ def kids_of(pid):
     /proc scan."""
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
+            return [int(x) for x in f.read().split()
+                    if not is_spawner(int(x))]
     except OSError:
         return [p for p, s in children(pid)]
 
