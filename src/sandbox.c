@@ -12,6 +12,7 @@
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <linux/capability.h>
@@ -52,7 +53,7 @@ static const char *const sandbox_allow[] = {
 	"getsockname", "getpeername", "read", "readv", "pread64", "write",
 	"writev", "pwrite64", "close", "fcntl", "ioctl", "poll", "ppoll",
 	/* file spool (O_TMPFILE + linkat through /proc/self/fd), log file */
-	"open", "openat", "fstat", "newfstatat", "statx", "lseek",
+	"open", "openat", "openat2", "fstat", "newfstatat", "statx", "lseek",
 	"getdents64", "rename", "renameat", "renameat2", "link", "linkat",
 	"unlink", "unlinkat", "fsync", "fdatasync", "flock", "ftruncate",
 	"fallocate", "readlink", "readlinkat", "dup", "dup2", "dup3",
@@ -74,11 +75,14 @@ static const char *const sandbox_allow[] = {
 #ifdef SANDBOX_SANITIZED
 /*
  * AddressSanitizer and LeakSanitizer at run time: stack traces, shadow
- * memory, and the leak check at exit, which stops the world with a
- * traced clone.  Sanitizer builds only, which are for testing.
+ * memory, and the leak check at exit, which stops the world with a clone
+ * that ptraces us and lists /proc/self/task with getdents (a refused call
+ * kills that clone and leaves the worker spinning in sched_yield).
+ * Sanitizer builds only, which are for testing.
  */
 static const char *const sandbox_allow_san[] = {
-	"sigaltstack", "prctl", "clone", "clone3", "ptrace", "mincore",
+	"sigaltstack", "prctl", "clone", "clone3", "ptrace", "getdents",
+	"mincore",
 	"getrlimit", "prlimit64", "setrlimit", "sched_getaffinity",
 	"process_vm_readv", "getuid", "geteuid", "getgid", "getegid",
 	"personality", "arch_prctl", "set_robust_list", "rseq",
@@ -285,7 +289,12 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	if (sandbox_allow_names(ctx, sandbox_allow_san, cause, len) == -1)
 		goto done;
 #endif
-	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	/* glibc's syslog() reconnects to /dev/log after a syslogd restart. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
+	    0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
 	    SCMP_SYS(mremap), 0)) < 0 ||
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
 	    SCMP_SYS(remap_file_pages), 0)) < 0 ||
