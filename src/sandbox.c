@@ -46,29 +46,26 @@
  * the log file.  Names this architecture lacks are skipped.
  */
 static const char *const sandbox_allow[] = {
-	/* event loop, sockets */
-	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl",
-	"accept", "accept4", "recvfrom", "recvmsg", "recvmmsg", "sendto",
-	"sendmsg", "sendmmsg", "shutdown", "getsockopt", "setsockopt",
-	"getsockname", "getpeername", "read", "readv", "pread64", "write",
-	"writev", "pwrite64", "close", "fcntl", "ioctl", "poll", "ppoll",
+	/* event loop, sockets, hand-over (SCM_RIGHTS), UDP batches */
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4",
+	"recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
+	"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
+	"read", "readv", "write", "writev", "close", "fcntl", "lseek",
 	/* file spool (O_TMPFILE + linkat through /proc/self/fd), log file */
-	"open", "openat", "openat2", "fstat", "newfstatat", "statx", "lseek",
-	"getdents64", "rename", "renameat", "renameat2", "link", "linkat",
-	"unlink", "unlinkat", "fsync", "fdatasync", "flock", "ftruncate",
-	"fallocate", "readlink", "readlinkat", "dup", "dup2", "dup3",
+	"openat", "openat2", "fstat", "newfstatat", "statx", "getdents64",
+	"renameat", "renameat2", "linkat", "unlinkat", "fsync", "fdatasync",
+	"flock", "dup2", "dup3",
 	/* EXEC: pipes, the spawner's socket, pidfds, reaping, killing */
-	"pipe", "pipe2", "pidfd_open", "waitid", "wait4", "kill",
+	"pipe2", "pidfd_open", "waitid", "wait4",
 	/* memory (mmap and mprotect below, without PROT_EXEC) */
 	"munmap", "madvise", "brk",
 	/* time */
 	"clock_gettime", "clock_getres", "gettimeofday", "time",
 	"nanosleep", "clock_nanosleep",
-	/* signals, process */
-	"rt_sigprocmask", "rt_sigreturn", "rt_sigaction", "signalfd4",
-	"restart_syscall", "getpid", "gettid", "getppid", "tgkill",
-	"sched_yield", "futex", "getrandom", "exit", "exit_group",
-	"umask", "uname",
+	/* signals, process; abort() is raise(SIGABRT), not a SIGSYS */
+	"rt_sigprocmask", "rt_sigreturn", "restart_syscall", "getpid",
+	"gettid", "getppid", "tgkill", "sched_yield", "futex", "getrandom",
+	"exit", "exit_group",
 	NULL
 };
 
@@ -82,7 +79,7 @@ static const char *const sandbox_allow[] = {
  */
 static const char *const sandbox_allow_san[] = {
 	"sigaltstack", "prctl", "clone", "clone3", "ptrace", "getdents",
-	"mincore",
+	"readlink", "readlinkat", "rt_sigaction", "mincore",
 	"getrlimit", "prlimit64", "setrlimit", "sched_getaffinity",
 	"process_vm_readv", "getuid", "geteuid", "getgid", "getegid",
 	"personality", "arch_prctl", "set_robust_list", "rseq",
@@ -244,7 +241,7 @@ sandbox_allow_names(scmp_filter_ctx ctx, const char *const *names,
  * and remap_file_pages fail with EPERM instead (they could move a
  * mapping over the read-only stats slots of other workers; glibc's
  * realloc falls back to malloc+copy); mmap and mprotect may not make
- * memory executable.
+ * memory executable; kill(-1), every process of the user, is refused.
  */
 int
 sandbox_filter(int note_fd, char *cause, size_t len)
@@ -252,7 +249,7 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	struct sigaction	 sa;
 	scmp_filter_ctx		 ctx;
 	char			*name;
-	int			 i, rc = -1, r;
+	int			 i, rc = -1, r = 0;
 
 	for (i = 0; i < SANDBOX_NAMES; i++)
 		if (sandbox_names[i] == NULL && (name =
@@ -303,6 +300,19 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0) {
 		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
+		goto done;
+	}
+	/*
+	 * kill: its commands' groups (-pgid) and itself (SIGSYS), never -1.
+	 * The kernel reads the low 32 bits, so "not -1" is "some bit of
+	 * those is 0": one rule per bit (rules are alternatives).
+	 */
+	for (i = 0; i < 32 && r >= 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, 1ULL << i, 0));
+	if (r < 0) {
+		snprintf(cause, len, "seccomp_rule_add(kill): %s",
+		    strerror(-r));
 		goto done;
 	}
 	if ((r = seccomp_load(ctx)) < 0) {

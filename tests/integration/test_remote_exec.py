@@ -46,9 +46,10 @@ import struct
 import tempfile
 import time
 
-import harness
-from harness import (MSGCTL, Op, St, Suite, connect, encode, poll,
-                     proc_stat, read_frame, run)
+from harness import (MSGCTL, Op, St, Suite, connect, encode,
+                     is_exec_spawner, poll, proc_stat, read_frame, run)
+# The worker's children but its EXEC spawner: the commands.
+from harness import command_children as children
 
 t = Suite("test_remote_exec")
 
@@ -105,21 +106,6 @@ def cmdline_procs(marker):
         if marker.encode() in argv and st is not None and st[0] != "Z":
             out.append(int(name))
     return out
-
-
-def is_spawner(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().startswith(b"msgd: exec spawner")
-    except OSError:
-        return False
-
-
-def children(ppid):
-    """[(pid, state)] of ppid's children but a worker's EXEC spawner: it
-    is the worker's child too (forked before the seccomp filter, see
-    exec.c), the commands it starts are the worker's children."""
-    return [(p, s) for p, s in harness.children(ppid) if not is_spawner(p)]
 
 
 def wait_children(ppid, n, timeout=5.0):
@@ -555,7 +541,7 @@ def kids_of(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
             return [int(x) for x in f.read().split()
-                    if not is_spawner(int(x))]
+                    if not is_exec_spawner(int(x))]
     except OSError:
         return [p for p, s in children(pid)]
 

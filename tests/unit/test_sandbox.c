@@ -1,8 +1,8 @@
 /*
  * test_sandbox.c: the workers' seccomp filter, installed in a forked
  * child: allowed calls work, mremap and remap_file_pages fail with EPERM,
- * executable memory and a forbidden call (init_module) kill with SIGSYS
- * after the note for the master is written.
+ * executable memory, a forbidden call (init_module) and kill(-1) kill with
+ * SIGSYS after the note for the master is written.
  */
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -27,7 +27,8 @@ enum probe {
 	PROBE_ALLOWED,
 	PROBE_MREMAP,
 	PROBE_EXEC_MEMORY,
-	PROBE_INIT_MODULE
+	PROBE_INIT_MODULE,
+	PROBE_KILL_ALL
 };
 
 static int
@@ -61,6 +62,14 @@ probe_run(enum probe what)
 		return (0);	/* not reached */
 	case PROBE_INIT_MODULE:
 		(void)syscall(SYS_init_module, NULL, 0, "");
+		return (0);	/* not reached */
+	case PROBE_KILL_ALL:
+		/* Signal 0 (a check only) to -1, both ways the top half may
+		 * come: sign-extended and zero-extended. */
+		if (kill(-0x7ffffff0, 0) != -1 || errno != ESRCH)
+			return (1);
+		(void)syscall(SYS_kill, 0xffffffffUL, 0);
+		(void)syscall(SYS_kill, -1L, 0);
 		return (0);	/* not reached */
 	}
 	return (9);
@@ -152,6 +161,20 @@ test_forbidden_killed(void **state)
 	    sizeof(name)), "init_module");
 }
 
+static void
+test_kill_all_killed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_KILL_ALL, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, SYS_kill);
+}
+
 int
 main(void)
 {
@@ -160,6 +183,7 @@ main(void)
 		cmocka_unit_test(test_mremap_eperm),
 		cmocka_unit_test(test_exec_memory_killed),
 		cmocka_unit_test(test_forbidden_killed),
+		cmocka_unit_test(test_kill_all_killed),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
