@@ -57,6 +57,30 @@ struct spawn_rep {
 	int32_t		err;		/* errno of the failed start */
 };
 
+/* A request as sendmsg and recvmsg see it, with room for three fds. */
+struct spawn_msg {
+	struct spawn_req	 req;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	union {
+		char		 buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr	 align;
+	} u;
+};
+
+/* Point m's message at its own request and control buffer. */
+static void
+spawn_msg_init(struct spawn_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->iov.iov_base = &m->req;
+	m->iov.iov_len = sizeof(m->req);
+	m->mh.msg_iov = &m->iov;
+	m->mh.msg_iovlen = 1;
+	m->mh.msg_control = m->u.buf;
+	m->mh.msg_controllen = sizeof(m->u.buf);
+}
+
 /* In the new child: become the command, or report errno on errfd. */
 static void __attribute__((noreturn))
 spawner_child(const struct msgd_conf *conf, const struct conf_cmd *cmd,
@@ -146,15 +170,9 @@ spawner_start(const struct msgd_conf *conf, uint32_t idx, const int *fds,
 static void __attribute__((noreturn))
 spawner_main(int sock, const struct msgd_conf *conf, pid_t worker)
 {
-	struct spawn_req	 req;
+	struct spawn_msg	 m;
 	struct spawn_rep	 rep;
-	struct msghdr		 mh;
-	struct iovec		 iov;
 	struct cmsghdr		*cm;
-	union {
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr	align;
-	} u;
 	pid_t			 pid;
 	ssize_t			 n;
 	int			 fds[3], nfd, i;
@@ -172,21 +190,15 @@ spawner_main(int sock, const struct msgd_conf *conf, pid_t worker)
 	if (send(sock, &rep, sizeof(rep), MSG_NOSIGNAL) == -1)
 		_exit(0);
 	for (;;) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = &req;
-		iov.iov_len = sizeof(req);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		spawn_msg_init(&m);
+		n = recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			_exit(0);	/* the worker closed or exited */
 		nfd = 0;
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL;
-		    cm = CMSG_NXTHDR(&mh, cm)) {
+		for (cm = CMSG_FIRSTHDR(&m.mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&m.mh, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET ||
 			    cm->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -205,9 +217,9 @@ spawner_main(int sock, const struct msgd_conf *conf, pid_t worker)
 		rep.pid = -1;
 		rep.err = EINVAL;
 		pid = -1;
-		if (n == (ssize_t)sizeof(req) && nfd == 3 &&
-		    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-			rep.err = spawner_start(conf, req.cmd, fds, &pid);
+		if (n == (ssize_t)sizeof(m.req) && nfd == 3 &&
+		    !(m.mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			rep.err = spawner_start(conf, m.req.cmd, fds, &pid);
 			rep.pid = (int32_t)pid;
 		}
 		for (i = 0; i < nfd; i++)
@@ -256,38 +268,25 @@ static int
 spawner_run(struct exec_ctx *ctx, uint32_t idx, int in, int out, int err,
     pid_t *pid)
 {
-	struct spawn_req	 req;
+	struct spawn_msg	 m;
 	struct spawn_rep	 rep;
-	struct msghdr		 mh;
-	struct iovec		 iov;
 	struct cmsghdr		*cm;
-	union {
-		char		buf[CMSG_SPACE(3 * sizeof(int))];
-		struct cmsghdr	align;
-	} u;
 	int			 fds[3] = { in, out, err };
 	ssize_t			 n;
 
 	if (ctx->spawner == -1)
 		return (ECHILD);
-	memset(&mh, 0, sizeof(mh));
-	memset(&u, 0, sizeof(u));
-	req.cmd = idx;
-	iov.iov_base = &req;
-	iov.iov_len = sizeof(req);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = u.buf;
-	mh.msg_controllen = sizeof(u.buf);
-	cm = CMSG_FIRSTHDR(&mh);
+	spawn_msg_init(&m);
+	m.req.cmd = idx;
+	cm = CMSG_FIRSTHDR(&m.mh);
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	while ((n = sendmsg(ctx->spawner, &mh, MSG_NOSIGNAL)) == -1 &&
+	while ((n = sendmsg(ctx->spawner, &m.mh, MSG_NOSIGNAL)) == -1 &&
 	    errno == EINTR)
 		;
-	if (n != (ssize_t)sizeof(req))
+	if (n != (ssize_t)sizeof(m.req))
 		return (n == -1 ? errno : EIO);
 	while ((n = recv(ctx->spawner, &rep, sizeof(rep), 0)) == -1 &&
 	    errno == EINTR)
