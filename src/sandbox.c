@@ -73,13 +73,14 @@ static const char *const sandbox_allow[] = {
 /*
  * AddressSanitizer and LeakSanitizer at run time: stack traces, shadow
  * memory, and the leak check at exit, which stops the world with a clone
- * that ptraces us and lists /proc/self/task with getdents (a refused call
- * kills that clone and leaves the worker spinning in sched_yield).
+ * that ptraces us and lists /proc/self/task with getdents, and reports
+ * (open, ioctl for isatty); a refused call kills that clone and leaves
+ * the worker spinning in sched_yield.
  * Sanitizer builds only, which are for testing.
  */
 static const char *const sandbox_allow_san[] = {
 	"sigaltstack", "prctl", "clone", "clone3", "ptrace", "getdents",
-	"readlink", "readlinkat", "rt_sigaction", "mincore",
+	"readlink", "readlinkat", "rt_sigaction", "open", "ioctl", "mincore",
 	"getrlimit", "prlimit64", "setrlimit", "sched_getaffinity",
 	"process_vm_readv", "getuid", "geteuid", "getgid", "getegid",
 	"personality", "arch_prctl", "set_robust_list", "rseq",
