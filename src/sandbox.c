@@ -151,6 +151,7 @@ sandbox_bounding_drop(char *cause, size_t len)
 /*
  * Empty the permitted, effective and inheritable sets: a worker that
  * stays uid 0 (allow_root) keeps root's file ownership, not its powers.
+ * Without any, no capset: systemd's unit forbids it (@privileged).
  */
 int
 sandbox_caps_clear(char *cause, size_t len)
@@ -161,6 +162,11 @@ sandbox_caps_clear(char *cause, size_t len)
 	memset(&hdr, 0, sizeof(hdr));
 	memset(data, 0, sizeof(data));
 	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == 0 && (data[0].permitted |
+	    data[1].permitted | data[0].effective | data[1].effective |
+	    data[0].inheritable | data[1].inheritable) == 0)
+		return (0);
+	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &hdr, data) == -1) {
 		snprintf(cause, len, "capset: %s", strerror(errno));
 		return (-1);
