@@ -51,6 +51,14 @@ def spawner_of(worker):
     return None
 
 
+def wait_all_serving(t, srv):
+    """The harness returns once one worker answers; the filter goes on
+    last in a worker's start-up, so wait for the master's "ready" (every
+    worker answered its probe)."""
+    return t.check(poll(lambda: "master: ready:" in srv.log(), timeout=10),
+                   "the master never said every worker is ready")
+
+
 def check_sandboxed(t, pid, what, caps=True):
     t.check(proc_status(pid, "Seccomp") == "2", "%s %d: Seccomp %r, want 2 "
             "(filter)" % (what, pid, proc_status(pid, "Seccomp")))
@@ -78,6 +86,7 @@ def status_nobody(t):
     srv = t.server({"workers": 2, "user": "nobody", "exec": {
         "enabled": True, "commands": {
             "status": ["/bin/cat", "/proc/self/status"]}}})
+    wait_all_serving(t, srv)
     kids = live_children(srv)
     t.check(len(kids) == 2, "workers: %r" % kids)
     for pid in kids:
@@ -111,6 +120,7 @@ def status_nobody(t):
 @t.case
 def status_no_user(t):
     srv = t.server({"workers": 2})
+    wait_all_serving(t, srv)
     kids = live_children(srv)
     t.check(len(kids) == 2, "workers: %r" % kids)
     for pid in kids:
@@ -179,6 +189,7 @@ def forbidden_call(t):
     if nobody_cannot_use((MSGD, os.X_OK)) is None:
         settings["user"] = "nobody"
     srv = t.server(settings, health=False)
+    wait_all_serving(t, srv)
     kids = live_children(srv)
     if not t.check(len(kids) == 2, "workers: %r" % kids):
         return
