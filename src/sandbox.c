@@ -18,7 +18,6 @@
 #include <linux/capability.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -92,39 +91,24 @@ static const char *const sandbox_allow_san[] = {
 static const char	*sandbox_names[SANDBOX_NAMES];
 static int		 sandbox_note_fd = -1;
 
-/* Read /proc/sys/kernel/cap_last_cap: the running kernel's, not ours. */
-static int
-sandbox_last_cap(void)
-{
-	char	buf[16];
-	ssize_t	n;
-	int	fd, last = CAP_LAST_CAP;
-
-	if ((fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY |
-	    O_CLOEXEC)) == -1)
-		return (last);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		last = atoi(buf);
-	}
-	return (last >= 0 && last < 64 ? last : CAP_LAST_CAP);
-}
-
 /*
  * Empty the capability bounding set and the ambient set.  Needs
- * CAP_SETPCAP, so it runs before setresuid.  Returns 0, 1 when we lack
- * CAP_SETPCAP and some capability is still bounded (an unprivileged
- * master: NO_NEW_PRIVS still keeps exec from granting any), -1 on error.
+ * CAP_SETPCAP, so it runs before setresuid.  Every capability up to the
+ * running kernel's last (what /proc/sys/kernel/cap_last_cap says, which
+ * systemd's ProcSubset=pid hides): PR_CAPBSET_READ fails with EINVAL
+ * past it.  Returns 0, 1 when we lack CAP_SETPCAP and some capability is
+ * still bounded (an unprivileged master: NO_NEW_PRIVS still keeps exec
+ * from granting any), -1 on error.
  */
 int
 sandbox_bounding_drop(char *cause, size_t len)
 {
-	int	cap, last = sandbox_last_cap(), kept = 0;
+	int	cap, in, kept = 0;
 
-	for (cap = 0; cap <= last; cap++) {
-		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1)
+	for (cap = 0; cap < 64; cap++) {
+		if ((in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) == -1)
+			break;		/* EINVAL: past the last one */
+		if (in == 0)
 			continue;
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
 			continue;
