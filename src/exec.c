@@ -2,13 +2,15 @@
  * exec.c: run allow-listed commands inside the worker's event loop.
  */
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,277 @@ static char *const exec_env[] = {
 	NULL
 };
 
+/*
+ * The spawner.  A worker runs under a seccomp filter, and a filter is
+ * inherited by every child and across execve: a command forked by the
+ * worker would run under the worker's filter and break in odd ways.  So
+ * each worker forks, before it installs its filter, this small process
+ * with the same (dropped) identity, no capabilities and NO_NEW_PRIVS.
+ * It takes requests on a socketpair (a command's index in its own copy
+ * of the configuration, the three pipe ends as SCM_RIGHTS) and starts the
+ * command with clone(CLONE_PARENT): the command is the worker's child,
+ * so the worker reaps it through its pidfd and kills its process group
+ * exactly as before.  It answers the pid, or the errno of a failed start.
+ * A compromised worker can ask it for nothing a client cannot: an
+ * allow-listed command, by index.
+ */
+struct spawn_req {
+	uint32_t	cmd;		/* index into conf->exec_cmds */
+};
+
+struct spawn_rep {
+	int32_t		pid;		/* -1: not started */
+	int32_t		err;		/* errno of the failed start */
+};
+
+/* A request as sendmsg and recvmsg see it, with room for three fds. */
+struct spawn_msg {
+	struct spawn_req	 req;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	union {
+		char		 buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr	 align;
+	} u;
+};
+
+/* Point m's message at its own request and control buffer. */
+static void
+spawn_msg_init(struct spawn_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->iov.iov_base = &m->req;
+	m->iov.iov_len = sizeof(m->req);
+	m->mh.msg_iov = &m->iov;
+	m->mh.msg_iovlen = 1;
+	m->mh.msg_control = m->u.buf;
+	m->mh.msg_controllen = sizeof(m->u.buf);
+}
+
+/* In the new child: become the command, or report errno on errfd. */
+static void __attribute__((noreturn))
+spawner_child(const struct msgd_conf *conf, const struct conf_cmd *cmd,
+    const int *fds, int errfd)
+{
+	struct sigaction	 sa;
+	sigset_t		 none;
+	char			*argv[CONF_CMD_ARGS + 1];
+	int			 i, fd[3], e;
+
+	for (i = 0; i < cmd->argc; i++)
+		argv[i] = (char *)(uintptr_t)conf_str(conf, cmd->argv[i]);
+	argv[i] = NULL;
+	/* Own session, so its own process group: killed as a group. */
+	if (setsid() == -1)
+		goto fail;
+	/* Above 2 first, so no dup2 below overwrites a later source. */
+	for (i = 0; i < 3; i++)
+		if ((fd[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) == -1)
+			goto fail;
+	for (i = 0; i < 3; i++)
+		if (dup2(fd[i], i) == -1)
+			goto fail;
+	/* No descriptor but 0-2 crosses execve (errfd closes with it). */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == -1)
+		goto fail;
+	if (chdir("/") == -1)
+		goto fail;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 1; i < NSIG; i++)
+		if (i != SIGKILL && i != SIGSTOP)
+			(void)sigaction(i, &sa, NULL);
+	sigemptyset(&none);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1)
+		goto fail;
+	execve(argv[0], argv, exec_env);
+fail:
+	e = errno;
+	(void)write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+/*
+ * Start command idx with the descriptors fds[0..2] as its stdin, stdout
+ * and stderr; 0 with *pid, or an errno.
+ */
+static int
+spawner_start(const struct msgd_conf *conf, uint32_t idx, const int *fds,
+    pid_t *pid)
+{
+	ssize_t	n;
+	long	rc;
+	int	errp[2], e = 0;
+
+	if (idx >= (uint32_t)conf->nexec_cmds)
+		return (EINVAL);
+	if (pipe2(errp, O_CLOEXEC) == -1)
+		return (errno);
+	/*
+	 * The raw system call: glibc has no fork for CLONE_PARENT.  No new
+	 * stack, so the child runs on a copy of ours, like fork's; it calls
+	 * nothing but async-signal-safe functions before execve.
+	 */
+	rc = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), NULL,
+	    NULL, NULL, NULL);
+	if (rc == 0) {
+		close(errp[0]);
+		spawner_child(conf, &conf->exec_cmds[idx], fds, errp[1]);
+	}
+	e = errno;
+	close(errp[1]);
+	if (rc == -1) {
+		close(errp[0]);
+		return (e);
+	}
+	/* EOF: execve succeeded (the pipe closed with it). */
+	while ((n = read(errp[0], &e, sizeof(e))) == -1 && errno == EINTR)
+		;
+	close(errp[0]);
+	*pid = (pid_t)rc;
+	return (n == (ssize_t)sizeof(e) ? (e != 0 ? e : EIO) : 0);
+}
+
+/* The spawner's loop: one request, one answer, until the worker goes. */
+static void __attribute__((noreturn))
+spawner_main(int sock, const struct msgd_conf *conf, pid_t worker)
+{
+	struct spawn_msg	 m;
+	struct spawn_rep	 rep;
+	struct cmsghdr		*cm;
+	pid_t			 pid;
+	ssize_t			 n;
+	int			 fds[3], nfd, i;
+
+	/* Die with the worker; it may have died before this took hold. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != worker)
+		_exit(0);
+	log_procname("exec spawner");
+	proctitle_set("msgd: exec spawner");
+	if (sock > 3)
+		(void)close_range(3, (unsigned)sock - 1, 0);
+	(void)close_range((unsigned)sock + 1, ~0U, 0);
+	/* Hello: named and tied to the worker, before it goes on. */
+	memset(&rep, 0, sizeof(rep));
+	if (send(sock, &rep, sizeof(rep), MSG_NOSIGNAL) == -1)
+		_exit(0);
+	for (;;) {
+		spawn_msg_init(&m);
+		n = recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);	/* the worker closed or exited */
+		nfd = 0;
+		for (cm = CMSG_FIRSTHDR(&m.mh); cm != NULL;
+		    cm = CMSG_NXTHDR(&m.mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (i = 0; i < (int)((cm->cmsg_len - CMSG_LEN(0)) /
+			    sizeof(int)); i++) {
+				if (nfd < 3)
+					memcpy(&fds[nfd++], CMSG_DATA(cm) +
+					    i * sizeof(int), sizeof(int));
+				else {
+					memcpy(&pid, CMSG_DATA(cm) +
+					    i * sizeof(int), sizeof(int));
+					close(pid);	/* one too many */
+				}
+			}
+		}
+		rep.pid = -1;
+		rep.err = EINVAL;
+		pid = -1;
+		if (n == (ssize_t)sizeof(m.req) && nfd == 3 &&
+		    !(m.mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			rep.err = spawner_start(conf, m.req.cmd, fds, &pid);
+			rep.pid = (int32_t)pid;
+		}
+		for (i = 0; i < nfd; i++)
+			close(fds[i]);
+		if (send(sock, &rep, sizeof(rep), MSG_NOSIGNAL) == -1)
+			_exit(0);
+	}
+}
+
+/* Fork the spawner (before the worker's seccomp filter). */
+static void
+spawner_fork(struct exec_ctx *ctx, const struct msgd_conf *conf)
+{
+	struct spawn_rep	rep;
+	pid_t			worker = getpid();
+	ssize_t			n;
+	int			sv[2];
+
+	ctx->spawner = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("exec: socketpair for the spawner");
+		return;
+	}
+	switch (ctx->spawner_pid = fork()) {
+	case -1:
+		log_warn("exec: fork of the spawner");
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	case 0:
+		spawner_main(sv[1], conf, worker);
+	}
+	close(sv[1]);
+	while ((n = recv(sv[0], &rep, sizeof(rep), 0)) == -1 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(rep)) {
+		log_warnx("exec: the spawner did not start");
+		close(sv[0]);
+		return;
+	}
+	ctx->spawner = sv[0];
+}
+
+/* Ask the spawner for command idx; 0 with *pid, or an errno. */
+static int
+spawner_run(struct exec_ctx *ctx, uint32_t idx, int in, int out, int err,
+    pid_t *pid)
+{
+	struct spawn_msg	 m;
+	struct spawn_rep	 rep;
+	struct cmsghdr		*cm;
+	int			 fds[3] = { in, out, err };
+	ssize_t			 n;
+
+	if (ctx->spawner == -1)
+		return (ECHILD);
+	spawn_msg_init(&m);
+	m.req.cmd = idx;
+	cm = CMSG_FIRSTHDR(&m.mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	while ((n = sendmsg(ctx->spawner, &m.mh, MSG_NOSIGNAL)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(m.req))
+		return (n == -1 ? errno : EIO);
+	while ((n = recv(ctx->spawner, &rep, sizeof(rep), 0)) == -1 &&
+	    errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(rep))
+		return (n == -1 ? errno : EPIPE);	/* spawner gone */
+	if (rep.err != 0) {
+		/* Our child all the same (CLONE_PARENT): reap it. */
+		if (rep.pid > 0)
+			(void)waitpid((pid_t)rep.pid, NULL, 0);
+		return (rep.err);
+	}
+	if (rep.pid <= 0)
+		return (EIO);
+	*pid = (pid_t)rep.pid;
+	return (0);
+}
+
 void
 exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf)
 {
@@ -41,6 +314,7 @@ exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf)
 	timer_list_init(&ctx->tl, conf->exec_timeout_ms);
 	TAILQ_INIT(&ctx->jobs);
 	TAILQ_INIT(&ctx->dead);
+	spawner_fork(ctx, conf);
 }
 
 static void
@@ -158,9 +432,6 @@ exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
     const char **msg)
 {
 	static char			 why[160];
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 attr;
-	sigset_t			 none, all;
 	struct exec_job			*j;
 	char				*argv[CONF_CMD_ARGS + 1];
 	int				 pin[2] = { -1, -1 }, pout[2] = { -1, -1 };
@@ -190,23 +461,8 @@ exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
 	    pipe2(perr, O_CLOEXEC) == -1 || fd_nonblock(pin[1]) == -1 ||
 	    fd_nonblock(pout[0]) == -1 || fd_nonblock(perr[0]) == -1)
 		goto fail;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pin[0], STDIN_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, perr[1], STDERR_FILENO);
-	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
-	posix_spawn_file_actions_addchdir_np(&fa, "/");
-	posix_spawnattr_init(&attr);
-	/* Own session (so its own process group), default signals. */
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
-	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawn(&j->pid, argv[0], &fa, &attr, argv, exec_env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
+	rc = spawner_run(ctx, (uint32_t)(cmd - conf->exec_cmds), pin[0],
+	    pout[1], perr[1], &j->pid);
 	if (rc != 0) {
 		errno = rc;
 		goto fail;
@@ -447,4 +703,10 @@ exec_shutdown(struct exec_ctx *ctx)
 		job_free(ctx, j);
 	}
 	exec_reap(ctx);
+	/* The spawner sees EOF and exits; reap it here, not the master. */
+	if (ctx->spawner != -1) {
+		close(ctx->spawner);
+		ctx->spawner = -1;
+		(void)waitpid(ctx->spawner_pid, NULL, 0);
+	}
 }

@@ -4,8 +4,10 @@
  * A command runs without a shell, as the argv array the configuration
  * names, with stdin fed from the request, stdout and stderr captured, a
  * fresh minimal environment, "/" as its directory, no descriptor but 0-2,
- * in its own process group.  Nothing here blocks: the pipes and a pidfd
- * are events in the worker's epoll loop.  Past exec.timeout the whole
+ * in its own process group, started for the worker by its spawner
+ * process (a command must not inherit the worker's seccomp filter) but
+ * the worker's child.  Nothing here blocks: the pipes and a pidfd are
+ * events in the worker's epoll loop.  Past exec.timeout the whole
  * group is killed (TIMEOUT); output past exec.max_output kills it too
  * (TOO_LARGE).  Every child is reaped through its pidfd: no zombies.
  */
@@ -66,6 +68,8 @@ struct exec_ctx {
 	uint32_t		 max_running;
 	uint64_t		 max_output;
 	int			 running;
+	int			 spawner;	/* socket to the spawner, or -1 */
+	pid_t			 spawner_pid;
 	struct timer_list	 tl;
 	TAILQ_HEAD(, exec_job)	 jobs;
 	TAILQ_HEAD(, exec_job)	 dead;	/* finished, freed by exec_reap */

@@ -486,6 +486,7 @@ master_main(struct msgd_conf *conf, int detach_now)
 	for (i = 0; i < m.nprocs; i++) {
 		m.procs[i].probe = -1;
 		m.procs[i].ctl = -1;
+		m.procs[i].note = -1;
 	}
 	for (i = 0; i < g->npos; i++)
 		(void)proc_spawn(&m, g, i);

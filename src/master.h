@@ -42,6 +42,7 @@ struct wproc {
 	uint64_t	 kill_at;	/* STARTING/DRAINING deadline, mono ms */
 	int		 probe;		/* master's end of the probe, or -1 */
 	int		 ctl;		/* hand-over channel, or -1 */
+	int		 note;		/* seccomp death note pipe, or -1 */
 	size_t		 probe_len;
 	uint8_t		 probe_buf[MSG_HDR_LEN + 8];
 	int		 hung;		/* killed for a stale heartbeat */

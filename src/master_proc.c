@@ -18,6 +18,7 @@
 #include "log.h"
 #include "master.h"
 #include "net.h"
+#include "sandbox.h"
 #include "sdnotify.h"
 #include "util.h"
 #include "xfer.h"
@@ -138,12 +139,13 @@ gen_collect(struct master *m)
  */
 static void
 child_close_fds(const struct gen *g, const struct stats_seg *seg, int probe,
-    int ctl)
+    int ctl, int note)
 {
-	int	keep[2 * CONF_LISTEN_MAX + 4], n = 0, i, j, t, lo;
+	int	keep[2 * CONF_LISTEN_MAX + 5], n = 0, i, j, t, lo;
 
 	keep[n++] = probe;
 	keep[n++] = ctl;
+	keep[n++] = note;
 	if (seg->fd_rw > STDERR_FILENO)
 		keep[n++] = seg->fd_rw;
 	if (seg->fd_ro > STDERR_FILENO)
@@ -191,7 +193,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	uint8_t			 ping[MSG_HDR_LEN];
 	struct msg_hdr		 h;
 	pid_t			 pid;
-	int			 idx, sv[2], cv[2];
+	int			 idx, sv[2], cv[2], nv[2];
 
 	if ((idx = proc_free_slot(m)) == -1) {
 		log_warnx("no free worker slot for worker %d", pos);
@@ -211,6 +213,16 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);
 	}
+	/* A worker killed by its seccomp filter says why on this pipe. */
+	if (pipe2(nv, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe for worker %d", pos);
+		close(sv[0]);
+		close(sv[1]);
+		close(cv[0]);
+		close(cv[1]);
+		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		return (-1);
+	}
 	pid = fork();
 	if (pid == -1) {
 		/* Out of processes or memory: back off, never spin. */
@@ -219,6 +231,8 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		close(sv[1]);
 		close(cv[0]);
 		close(cv[1]);
+		close(nv[0]);
+		close(nv[1]);
 		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);
 	}
@@ -229,7 +243,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		 * the worker instead of killing it half-started.
 		 */
 		sdnotify_forget();
-		child_close_fds(g, &m->stats, sv[1], cv[1]);
+		child_close_fds(g, &m->stats, sv[1], cv[1], nv[1]);
 		memset(&a, 0, sizeof(a));
 		a.slot = idx;
 		a.pos = pos;
@@ -240,11 +254,13 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		a.stats = &m->stats;
 		a.probe = sv[1];
 		a.ctl = cv[1];
+		a.note = nv[1];
 		a.priv = &g->priv;
 		worker_main(&a);
 	}
 	close(sv[1]);
 	close(cv[1]);
+	close(nv[1]);
 	memset(&h, 0, sizeof(h));
 	h.version = MSG_VERSION;
 	h.opcode = MSG_OP_PING;
@@ -263,6 +279,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	p->kill_at = p->started + PROBE_TIMEOUT_MS;
 	p->probe = sv[0];
 	p->ctl = cv[0];
+	p->note = nv[0];
 	g->pos[pos].proc = idx;
 	g->pos[pos].respawn_at = 0;
 	log_debug("worker %d (pid %ld, slot %d, generation %llu) started", pos,
@@ -276,6 +293,14 @@ proc_close_ctl(struct wproc *p)
 	if (p->ctl != -1)
 		close(p->ctl);
 	p->ctl = -1;
+}
+
+static void
+proc_close_note(struct wproc *p)
+{
+	if (p->note != -1)
+		close(p->note);
+	p->note = -1;
 }
 
 static void
@@ -495,6 +520,39 @@ status_str(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with status 0x%x", status);
 }
 
+/* Killed by SIGSYS: what its seccomp filter does to a refused call. */
+static int
+proc_seccomp_death(int status)
+{
+	return (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS);
+}
+
+/*
+ * Log which system call the filter refused.  The signal is the kernel's
+ * word; the call is only the worker's claim (its note, read without
+ * blocking), range-checked and named from our own table.
+ */
+static void
+proc_seccomp_report(const struct wproc *p, pid_t pid)
+{
+	struct sandbox_note	note;
+	char			name[64];
+	ssize_t			n = -1;
+
+	if (p->note != -1)
+		n = read(p->note, &note, sizeof(note));
+	if (n == (ssize_t)sizeof(note) && note.magic == SANDBOX_NOTE_MAGIC &&
+	    note.nr >= 0 && note.nr < 4096)
+		log_warnx("worker %d (pid %ld) was killed by its seccomp "
+		    "filter: blocked syscall %s (%d), as the worker reports",
+		    p->pos, (long)pid, sandbox_syscall_name(note.nr,
+		    note.arch, name, sizeof(name)), (int)note.nr);
+	else
+		log_warnx("worker %d (pid %ld) was killed by SIGSYS (its "
+		    "seccomp filter) and did not report the call", p->pos,
+		    (long)pid);
+}
+
 /* Decide what to do about position pos of the serving generation. */
 static void
 proc_after_death(struct master *m, struct gen *g, int pos, int status,
@@ -504,10 +562,16 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 	uint64_t	 now = mono_ms(), delay;
 	int		 i, alive;
 
-	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+	/*
+	 * A worker its seccomp filter killed is a bug or an attack; either
+	 * would repeat, so like a failed start-up it is not respawned.
+	 */
+	if ((WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) ||
+	    proc_seccomp_death(status)) {
 		wp->fatal = 1;
-		log_warnx("worker %d cannot run (fatal error above): it is not "
-		    "respawned", pos);
+		log_warnx("worker %d cannot run (%s above): it is not "
+		    "respawned", pos, proc_seccomp_death(status) ?
+		    "seccomp filter" : "fatal error");
 		for (i = alive = 0; i < g->npos; i++)
 			if (!g->pos[i].fatal)
 				alive++;
@@ -702,15 +766,19 @@ proc_reap(struct master *m)
 		while (p->ctl != -1 && proc_xfer(m, idx))
 			;
 		dead = *p;
+		if (proc_seccomp_death(status))
+			proc_seccomp_report(p, pid);
 		/* Fold before anything can reuse the slot. */
 		memset(&fi, 0, sizeof(fi));
 		stats_fold(&m->stats, idx, &fi);
 		m->procs[idx].state = W_FREE;	/* not a worker any more */
 		proc_close_probe(p);
 		proc_close_ctl(p);
+		proc_close_note(p);
 		memset(p, 0, sizeof(*p));
 		p->probe = -1;
 		p->ctl = -1;
+		p->note = -1;
 		if (dead.pos < dead.gen->npos &&
 		    dead.gen->pos[dead.pos].proc == idx)
 			dead.gen->pos[dead.pos].proc = -1;

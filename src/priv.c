@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "priv.h"
+#include "sandbox.h"
 
 /*
  * Decide the workers' identity from the user and group settings.  Running
@@ -69,8 +70,9 @@ priv_resolve(const char *user, const char *group, int allow_root,
 
 /*
  * Become p for good: no supplementary groups, real/effective/saved ids
- * all changed, checked afterwards, and no way back through setuid
- * binaries (PR_SET_NO_NEW_PRIVS).
+ * all changed, checked afterwards, no capabilities left in any set (the
+ * bounding set goes first, while we still hold CAP_SETPCAP), and no way
+ * back through setuid binaries (PR_SET_NO_NEW_PRIVS).
  */
 int
 priv_drop(const struct priv *p, char *cause, size_t len)
@@ -78,6 +80,8 @@ priv_drop(const struct priv *p, char *cause, size_t len)
 	uid_t	ru, eu, su;
 	gid_t	rg, eg, sg;
 
+	if (sandbox_bounding_drop(cause, len) == -1)
+		return (-1);
 	if (p->change) {
 		if (geteuid() == 0 && setgroups(0, NULL) == -1) {
 			snprintf(cause, len, "setgroups: %s", strerror(errno));
@@ -106,6 +110,8 @@ priv_drop(const struct priv *p, char *cause, size_t len)
 			return (-1);
 		}
 	}
+	if (sandbox_caps_clear(cause, len) == -1)
+		return (-1);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		snprintf(cause, len, "prctl(PR_SET_NO_NEW_PRIVS): %s",
 		    strerror(errno));

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "sandbox.h"
 #include "spool.h"
 #include "udp.h"
 #include "util.h"
@@ -522,6 +523,14 @@ worker_main(const struct worker_args *a)
 	/* The master's PING on this private connection says we serve. */
 	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
+	/*
+	 * Last, once set up (the spawner is forked, every descriptor open):
+	 * from here on only what a serving worker needs.
+	 */
+	if (sandbox_filter(a->note, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot install the seccomp filter: %s", cause);
+		exit(WORKER_EXIT_FATAL);
+	}
 	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");
 

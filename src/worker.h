@@ -31,6 +31,7 @@ struct worker_args {
 	struct stats_seg	*stats;
 	int			 probe;		/* socketpair end: master's PING */
 	int			 ctl;		/* connections handed over */
+	int			 note;		/* seccomp death note, to master */
 	const struct priv	*priv;
 };
 

@@ -335,6 +335,22 @@ def children(ppid):
     return sorted(out)
 
 
+def is_exec_spawner(pid):
+    """pid is a worker's EXEC spawner (forked before the worker's seccomp
+    filter, see exec.c; the commands it starts are the worker's)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().startswith(b"msgd: exec spawner")
+    except OSError:
+        return False
+
+
+def command_children(worker):
+    """[(pid, state)] of a worker's children but its EXEC spawner: the
+    commands it runs."""
+    return [(p, s) for p, s in children(worker) if not is_exec_spawner(p)]
+
+
 def live_children(srv):
     """The master's children that are not zombies, sorted."""
     return sorted(p for p, s in children(srv.pid) if s != "Z")

@@ -48,8 +48,10 @@ import struct
 import tempfile
 import time
 
-from harness import (MSGCTL, Op, St, Suite, children, cmdline_procs, connect,
-                     encode, poll, proc_stat, read_frame, run)
+from harness import (MSGCTL, Op, St, Suite, cmdline_procs, connect, encode,
+                     is_exec_spawner, poll, proc_stat, read_frame, run)
+# The worker's children but its EXEC spawner: the commands.
+from harness import command_children as children
 
 t = Suite("test_remote_exec")
 
@@ -554,7 +556,8 @@ def kids_of(pid):
     /proc scan."""
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
+            return [int(x) for x in f.read().split()
+                    if not is_exec_spawner(int(x))]
     except OSError:
         return [p for p, s in children(pid)]
 

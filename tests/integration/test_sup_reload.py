@@ -70,8 +70,8 @@ import threading
 import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
-                     children, encode, live_children, proc_stat,
-                     response_problems, run)
+                     children, command_children, encode, live_children,
+                     proc_stat, response_problems, run)
 
 t = Suite("test_sup_reload")
 
@@ -678,7 +678,7 @@ def handover_no_descriptor(t):
 
 def running(srv):
     """Live children of the master's workers (their EXEC commands)."""
-    return sum(len([p for p, st in children(w) if st != "Z"])
+    return sum(len([p for p, st in command_children(w) if st != "Z"])
                for w in live_children(srv))
 
 

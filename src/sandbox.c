@@ -1,0 +1,335 @@
+/*
+ * sandbox.c: empty capability sets and a seccomp filter for the workers.
+ *
+ * The filter is built with libseccomp rather than written as raw BPF: a
+ * hand-written program has to check the architecture (and on x86_64 the
+ * x32 numbers that share it), carry each architecture's system call
+ * numbers, compare 64-bit arguments with 32-bit BPF words and keep its
+ * jump offsets right by hand; each of those is a classic hole.
+ * libseccomp does all of it, resolves names per architecture and is the
+ * kernel maintainers' own library for the job.  The program the kernel
+ * runs is the same.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <linux/capability.h>
+
+#include <errno.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_SANITIZED	1
+#endif
+#endif
+
+#define SANDBOX_NAMES	512	/* names kept for the SIGSYS handler */
+
+/*
+ * What a serving worker calls (found with strace -f over the whole test
+ * suite, not guessed): its event loop, sockets and descriptor hand-over,
+ * the file spool, EXEC's pipes and pidfds (the commands themselves are
+ * started by the unfiltered spawner, see exec.c), memory, time, signals,
+ * the log file.  Names this architecture lacks are skipped.
+ */
+static const char *const sandbox_allow[] = {
+	/* event loop, sockets, hand-over (SCM_RIGHTS), UDP batches */
+	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4",
+	"recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
+	"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
+	"read", "readv", "write", "writev", "close", "fcntl", "lseek",
+	/* file spool (O_TMPFILE + linkat through /proc/self/fd), log file */
+	"openat", "openat2", "fstat", "newfstatat", "statx", "getdents64",
+	"renameat", "renameat2", "linkat", "unlinkat", "fsync", "fdatasync",
+	"flock", "dup2", "dup3",
+	/* EXEC: pipes, the spawner's socket, pidfds, reaping, killing */
+	"pipe2", "pidfd_open", "waitid", "wait4",
+	/* memory (mmap and mprotect below, without PROT_EXEC) */
+	"munmap", "madvise", "brk",
+	/* time */
+	"clock_gettime", "clock_getres", "gettimeofday", "time",
+	"nanosleep", "clock_nanosleep",
+	/* signals, process; abort() is raise(SIGABRT), not a SIGSYS */
+	"rt_sigprocmask", "rt_sigreturn", "restart_syscall", "getpid",
+	"gettid", "getppid", "tgkill", "sched_yield", "futex", "getrandom",
+	"exit", "exit_group",
+	NULL
+};
+
+#ifdef SANDBOX_SANITIZED
+/*
+ * AddressSanitizer and LeakSanitizer at run time: stack traces, shadow
+ * memory, and the leak check at exit, which stops the world with a clone
+ * that ptraces us and lists /proc/self/task with getdents, and reports
+ * (open, ioctl for isatty); a refused call kills that clone and leaves
+ * the worker spinning in sched_yield.
+ * Sanitizer builds only, which are for testing.
+ */
+static const char *const sandbox_allow_san[] = {
+	"sigaltstack", "prctl", "clone", "clone3", "ptrace", "getdents",
+	"readlink", "readlinkat", "rt_sigaction", "open", "ioctl", "mincore",
+	"getrlimit", "prlimit64", "setrlimit", "sched_getaffinity",
+	"process_vm_readv", "getuid", "geteuid", "getgid", "getegid",
+	"personality", "arch_prctl", "set_robust_list", "rseq",
+	"set_tid_address",
+	NULL
+};
+#endif
+
+static const char	*sandbox_names[SANDBOX_NAMES];
+static int		 sandbox_note_fd = -1;
+
+/*
+ * Empty the capability bounding set and the ambient set.  Needs
+ * CAP_SETPCAP, so it runs before setresuid.  Every capability up to the
+ * running kernel's last (what /proc/sys/kernel/cap_last_cap says, which
+ * systemd's ProcSubset=pid hides): PR_CAPBSET_READ fails with EINVAL
+ * past it.  Returns 0, 1 when we lack CAP_SETPCAP and some capability is
+ * still bounded (an unprivileged master: NO_NEW_PRIVS still keeps exec
+ * from granting any), -1 on error.
+ */
+int
+sandbox_bounding_drop(char *cause, size_t len)
+{
+	int	cap, in, kept = 0;
+
+	for (cap = 0; cap < 64; cap++) {
+		if ((in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0)) == -1)
+			break;		/* EINVAL: past the last one */
+		if (in == 0)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+			continue;
+		if (errno != EPERM) {
+			snprintf(cause, len, "prctl(PR_CAPBSET_DROP, %d): %s",
+			    cap, strerror(errno));
+			return (-1);
+		}
+		kept = 1;
+	}
+	/* EINVAL: a kernel before 4.3 has no ambient set. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL) {
+		snprintf(cause, len, "prctl(PR_CAP_AMBIENT_CLEAR_ALL): %s",
+		    strerror(errno));
+		return (-1);
+	}
+	if (kept)
+		snprintf(cause, len, "no CAP_SETPCAP: the capability "
+		    "bounding set is kept");
+	return (kept);
+}
+
+/*
+ * Empty the permitted, effective and inheritable sets: a worker that
+ * stays uid 0 (allow_root) keeps root's file ownership, not its powers.
+ * Without any, no capset: systemd's unit forbids it (@privileged).
+ */
+int
+sandbox_caps_clear(char *cause, size_t len)
+{
+	struct __user_cap_header_struct	hdr;
+	struct __user_cap_data_struct	data[2];
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == 0 && (data[0].permitted |
+	    data[1].permitted | data[0].effective | data[1].effective |
+	    data[0].inheritable | data[1].inheritable) == 0)
+		return (0);
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) == -1) {
+		snprintf(cause, len, "capset: %s", strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Append s to the line at *off (async-signal-safe). */
+static void
+sandbox_cat(char *line, size_t size, size_t *off, const char *s)
+{
+	while (*s != '\0' && *off + 1 < size)
+		line[(*off)++] = *s++;
+}
+
+/*
+ * The filter refused a call: say which on stderr (the log), tell the
+ * master on the note pipe, and die of SIGSYS (SA_RESETHAND made it the
+ * default action).  Only async-signal-safe calls, all allowed.
+ */
+static void
+sandbox_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	struct sandbox_note	 note;
+	char			 line[160], num[16];
+	const char		*name = NULL;
+	size_t			 off = 0, n = 0;
+	int32_t			 nr = si->si_syscall;
+	uint32_t		 v;
+
+	v = nr < 0 ? 0 : (uint32_t)nr;
+	do {
+		num[sizeof(num) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0 && n < sizeof(num) - 1);
+	if (nr >= 0 && nr < SANDBOX_NAMES)
+		name = sandbox_names[nr];
+	sandbox_cat(line, sizeof(line), &off, "seccomp: blocked syscall ");
+	sandbox_cat(line, sizeof(line), &off, name != NULL ? name : "?");
+	sandbox_cat(line, sizeof(line), &off, " (");
+	while (n > 0 && off + 1 < sizeof(line))
+		line[off++] = num[sizeof(num) - n--];
+	sandbox_cat(line, sizeof(line), &off, ")\n");
+	(void)write(STDERR_FILENO, line, off);
+	if (sandbox_note_fd != -1) {
+		note.magic = SANDBOX_NOTE_MAGIC;
+		note.nr = nr;
+		note.arch = si->si_arch;
+		(void)write(sandbox_note_fd, &note, sizeof(note));
+	}
+	(void)kill(getpid(), SIGSYS);
+	_exit(128 + SIGSYS);
+}
+
+/* Allow each named call this architecture has. */
+static int
+sandbox_allow_names(scmp_filter_ctx ctx, const char *const *names,
+    char *cause, size_t len)
+{
+	int	i, nr, rc;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if ((nr = seccomp_syscall_resolve_name(names[i])) ==
+		    __NR_SCMP_ERROR)
+			continue;
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+		if (rc < 0 && nr >= 0) {
+			snprintf(cause, len, "seccomp_rule_add(%s): %s",
+			    names[i], strerror(-rc));
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Install the worker's filter; note_fd (or -1) is where the SIGSYS
+ * handler reports a refused call.  Calls not in the list trap; mremap
+ * and remap_file_pages fail with EPERM instead (they could move a
+ * mapping over the read-only stats slots of other workers; glibc's
+ * realloc falls back to malloc+copy); mmap and mprotect may not make
+ * memory executable; kill(-1), every process of the user, is refused.
+ */
+int
+sandbox_filter(int note_fd, char *cause, size_t len)
+{
+	struct sigaction	 sa;
+	scmp_filter_ctx		 ctx;
+	char			*name;
+	int			 i, rc = -1, r = 0;
+
+	for (i = 0; i < SANDBOX_NAMES; i++)
+		if (sandbox_names[i] == NULL && (name =
+		    seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i)) !=
+		    NULL)
+			sandbox_names[i] = name;	/* kept for the handler */
+	sandbox_note_fd = note_fd;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = sandbox_sigsys;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) == -1) {
+		snprintf(cause, len, "sigaction(SIGSYS): %s", strerror(errno));
+		return (-1);
+	}
+#ifdef SANDBOX_DISCOVER
+	/*
+	 * Development only (CFLAGS=-DSANDBOX_DISCOVER): calls outside the
+	 * list are allowed and logged by the kernel (dmesg: audit type=1326,
+	 * syscall=N), so one run of the test suite shows what is missing.
+	 */
+	if ((ctx = seccomp_init(SCMP_ACT_LOG)) == NULL) {
+#else
+	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL) {
+#endif
+		snprintf(cause, len, "seccomp_init failed");
+		return (-1);
+	}
+	/* Another architecture's calls (x32, i386) trap the same way. */
+	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+	    SCMP_ACT_TRAP)) < 0) {
+		snprintf(cause, len, "seccomp_attr_set: %s", strerror(-r));
+		goto done;
+	}
+	if (sandbox_allow_names(ctx, sandbox_allow, cause, len) == -1)
+		goto done;
+#ifdef SANDBOX_SANITIZED
+	if (sandbox_allow_names(ctx, sandbox_allow_san, cause, len) == -1)
+		goto done;
+#endif
+	/* glibc's syslog() reconnects to /dev/log after a syslogd restart. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
+	    0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(mremap), 0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(remap_file_pages), 0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0) {
+		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
+		goto done;
+	}
+	/*
+	 * kill: its commands' groups (-pgid) and itself (SIGSYS), never -1.
+	 * The kernel reads the low 32 bits, so "not -1" is "some bit of
+	 * those is 0": one rule per bit (rules are alternatives).
+	 */
+	for (i = 0; i < 32 && r >= 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, 1ULL << i, 0));
+	if (r < 0) {
+		snprintf(cause, len, "seccomp_rule_add(kill): %s",
+		    strerror(-r));
+		goto done;
+	}
+	if ((r = seccomp_load(ctx)) < 0) {
+		snprintf(cause, len, "seccomp_load: %s", strerror(-r));
+		goto done;
+	}
+	rc = 0;
+done:
+	seccomp_release(ctx);
+	return (rc);
+}
+
+/* The name of system call nr of arch (libseccomp's table), into buf. */
+const char *
+sandbox_syscall_name(int32_t nr, uint32_t arch, char *buf, size_t len)
+{
+	char	*name;
+
+	if (arch == 0)
+		arch = SCMP_ARCH_NATIVE;
+	name = seccomp_syscall_resolve_num_arch(arch, nr);
+	snprintf(buf, len, "%s", name != NULL ? name : "unknown");
+	free(name);
+	return (buf);
+}

@@ -1,0 +1,190 @@
+/*
+ * test_sandbox.c: the workers' seccomp filter, installed in a forked
+ * child: allowed calls work, mremap and remap_file_pages fail with EPERM,
+ * executable memory, a forbidden call (init_module) and kill(-1) kill with
+ * SIGSYS after the note for the master is written.
+ */
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "sandbox.h"
+
+/* What the child does under the filter; its exit code is the result. */
+enum probe {
+	PROBE_ALLOWED,
+	PROBE_MREMAP,
+	PROBE_EXEC_MEMORY,
+	PROBE_INIT_MODULE,
+	PROBE_KILL_ALL
+};
+
+static int
+probe_run(enum probe what)
+{
+	void	*p, *q;
+
+	switch (what) {
+	case PROBE_ALLOWED:
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		    MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED || mprotect(p, 4096, PROT_READ) == -1 ||
+		    munmap(p, 4096) == -1 || getpid() <= 0)
+			return (1);
+		return (0);
+	case PROBE_MREMAP:
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		    MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return (1);
+		q = mremap(p, 4096, 8192, MREMAP_MAYMOVE);
+		if (q != MAP_FAILED || errno != EPERM)
+			return (2);
+		if (syscall(SYS_remap_file_pages, p, 4096, 0, 0, 0) != -1 ||
+		    errno != EPERM)
+			return (3);
+		return (0);
+	case PROBE_EXEC_MEMORY:
+		(void)mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE |
+		    MAP_ANONYMOUS, -1, 0);
+		return (0);	/* not reached */
+	case PROBE_INIT_MODULE:
+		(void)syscall(SYS_init_module, NULL, 0, "");
+		return (0);	/* not reached */
+	case PROBE_KILL_ALL:
+		/* Signal 0 (a check only) to -1, both ways the top half may
+		 * come: sign-extended and zero-extended. */
+		if (kill(-0x7ffffff0, 0) != -1 || errno != ESRCH)
+			return (1);
+		(void)syscall(SYS_kill, 0xffffffffUL, 0);
+		(void)syscall(SYS_kill, -1L, 0);
+		return (0);	/* not reached */
+	}
+	return (9);
+}
+
+/* Fork, install the filter with a note pipe, probe; the wait status. */
+static int
+probe(enum probe what, struct sandbox_note *note, ssize_t *nlen)
+{
+	char	cause[256];
+	pid_t	pid;
+	int	status, pv[2];
+
+	assert_int_equal(pipe2(pv, O_CLOEXEC | O_NONBLOCK), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		close(pv[0]);
+		if (sandbox_filter(pv[1], cause, sizeof(cause)) == -1)
+			_exit(100);
+		_exit(probe_run(what));
+	}
+	close(pv[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	memset(note, 0, sizeof(*note));
+	*nlen = read(pv[0], note, sizeof(*note));
+	close(pv[0]);
+	return (status);
+}
+
+static void
+test_allowed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_ALLOWED, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(n <= 0);		/* no note */
+}
+
+static void
+test_mremap_eperm(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_MREMAP, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+test_exec_memory_killed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_EXEC_MEMORY, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(n, (ssize_t)sizeof(note));
+	assert_int_equal(note.nr, SYS_mmap);
+}
+
+static void
+test_forbidden_killed(void **state)
+{
+	struct sandbox_note	note;
+	char			name[64];
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_INIT_MODULE, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(n, (ssize_t)sizeof(note));
+	assert_int_equal(note.magic, SANDBOX_NOTE_MAGIC);
+	assert_int_equal(note.nr, SYS_init_module);
+	assert_string_equal(sandbox_syscall_name(note.nr, note.arch, name,
+	    sizeof(name)), "init_module");
+}
+
+static void
+test_kill_all_killed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_KILL_ALL, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, SYS_kill);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_allowed),
+		cmocka_unit_test(test_mremap_eperm),
+		cmocka_unit_test(test_exec_memory_killed),
+		cmocka_unit_test(test_forbidden_killed),
+		cmocka_unit_test(test_kill_all_killed),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
