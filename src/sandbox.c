@@ -56,8 +56,11 @@ static const char *const sandbox_allow[] = {
 	"flock", "dup2", "dup3",
 	/* EXEC: pipes, the spawner's socket, pidfds, reaping, killing */
 	"pipe2", "pidfd_open", "waitid", "wait4",
-	/* memory (mmap and mprotect below, without PROT_EXEC) */
-	"munmap", "madvise", "brk",
+	/*
+	 * memory (mmap and mprotect below, without PROT_EXEC); glibc's qsort
+	 * asks sysinfo how much there is (LIST sorts its names)
+	 */
+	"munmap", "madvise", "brk", "sysinfo",
 	/* time */
 	"clock_gettime", "clock_getres", "gettimeofday", "time",
 	"nanosleep", "clock_nanosleep",

@@ -71,7 +71,8 @@ import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
                      children, command_children, encode, live_children,
-                     proc_stat, response_problems, run)
+                     poll, proc_stat, response_problems, run)
+from statslib import stats_json
 
 t = Suite("test_sup_reload")
 
@@ -676,6 +677,15 @@ def handover_no_descriptor(t):
             c.close()
 
 
+def old_draining(srv):
+    """Every worker of an older generation than the newest says it drains
+    (it stopped accepting before it said so)."""
+    ws = stats_json(srv)["workers"]
+    newest = max(w["generation"] for w in ws)
+    return all(w["state"] == "draining" for w in ws
+               if w["generation"] < newest)
+
+
 def running(srv):
     """Live children of the master's workers (their EXEC commands)."""
     return sum(len([p for p, st in command_children(w) if st != "Z"])
@@ -711,6 +721,10 @@ def nine_draining(t):
             rc, out, err, _ = ctl(srv, "reload")
             t.check(rc == 0, "reload %d: exit %d, %r %r" % (gen + 1, rc,
                                                             out, err))
+            # The next connection must reach the new worker: until the
+            # old one has taken its drain order it may still accept.
+            t.check(poll(lambda: old_draining(srv), timeout=10),
+                    "reload %d: an old worker still accepts" % (gen + 1))
         t.check("more than 8 generations draining: killing generation 1"
                 in srv.log(), "the 9th draining generation did not make "
                 "room: %r" % [l for l in srv.log().splitlines()
