@@ -29,3 +29,4 @@ INTEGRATION_TESTS += tests/integration/test_remote_udp.py
 INTEGRATION_TESTS += tests/integration/test_remote_auth.py
 INTEGRATION_TESTS += tests/integration/test_remote_access.py
 INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
+INTEGRATION_TESTS += tests/integration/test_mem_limits.py
