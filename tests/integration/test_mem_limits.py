@@ -88,7 +88,7 @@ def include_large_literal(t):
     try:
         inner = os.path.join(d, "inner.conf")
         with open(inner, "w") as f:
-            f.write("# nested\nbacklog = 20;\n")
+            f.write("# nested\nmax_requests = 20;\n")
         inc = os.path.join(d, "limits.conf")
         with open(inc, "w") as f:
             f.write('backlog = 10;\nmax_body = 4294967312;\n'
