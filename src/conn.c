@@ -108,8 +108,13 @@ conn_held(const struct conn *c)
 static void
 conn_account(struct conn_env *env, struct conn *c)
 {
-	uint64_t	h = conn_held(c);
+	uint64_t	h;
 
+	/* Most connections hold their blocks only: nothing to count. */
+	if (c->charge == 0 && c->need == 0 && c->in.cap <= BUF_STD &&
+	    c->out.cap <= BUF_STD)
+		return;
+	h = conn_held(c);
 	env->held = env->held - c->charge + h;
 	c->charge = h;
 }

@@ -557,7 +557,8 @@ worker_main(const struct worker_args *a)
 			}
 		}
 		/* Memory given back: frames waiting for it go on. */
-		conn_budget(&w.env);
+		if (!TAILQ_EMPTY(&w.env.budget_wait))
+			conn_budget(&w.env);
 		/* Nothing in evs[] names them any more. */
 		conn_reap(&w.env);
 		if (w.ops.exec != NULL)
