@@ -148,7 +148,7 @@ conn_admit(struct conn_env *env, struct conn *c, uint32_t need)
 		c->wait_need = need;
 		c->flags |= CF_BUDGET;
 		TAILQ_INSERT_TAIL(&env->budget_wait, c, wentry);
-		STATS_PEND(&env->pend, env->slot, budget_waits, 1);
+		STATS_PEND(&env->pend, env->slot, buffer_budget_waits, 1);
 		return (-1);
 	}
 	c->need = need;
@@ -859,7 +859,7 @@ conn_trim(struct conn_env *env)
 				big = c;
 		if (big == NULL || big->charge == 0)
 			break;
-		STATS_ADD(env->slot, budget_closed, 1);
+		STATS_ADD(env->slot, buffer_budget_closed, 1);
 		conn_close(env, big);
 	}
 }

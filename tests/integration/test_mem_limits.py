@@ -11,6 +11,10 @@
   1 MiB frames slowly: the frames past the budget wait unread (counted in
   buffer_budget_waits) while a PING client on the same worker keeps being
   answered, and every frame is answered in full once the others are done.
+- echo_unread_bounded: 8 clients each send one 16 MiB ECHO and never read
+  the answer: with buffer_budget = 40 MiB the worker's VmRSS stays under
+  80 MiB (the frames that do not fit wait unread) and PING is answered
+  (before: every answer queued, 128 MiB).
 - budget_unread_answers_closed: clients that pipeline ECHOs and never read
   the answers hold output_limit and more each; past buffer_budget the
   connections holding the most are closed (buffer_budget_closed) while a
@@ -176,7 +180,7 @@ def budget_large_frames_wait(t):
     settings = {"workers": 1, "max_body": MIB, "buffer_budget": 4 * MIB,
                 "read_timeout": 60}
     with Server(settings) as srv:
-        waits0 = counter(srv, "budget_waits")
+        waits0 = counter(srv, "buffer_budget_waits")
         bodies = [os.urandom(1024) * (size // 1024) for _ in range(n)]
         socks = []
         try:
@@ -186,11 +190,11 @@ def budget_large_frames_wait(t):
                 s.sendall(header(Op.ECHO, size, i + 1) + bodies[i][:part])
                 socks.append(s)
             # Four fit in 4 MiB; the others wait, unread.
-            waited = poll(lambda: counter(srv, "budget_waits") - waits0 >= 8,
-                          timeout=10.0)
+            waited = poll(lambda: counter(srv, "buffer_budget_waits") -
+                          waits0 >= 8, timeout=10.0)
             t.check(waited, "buffer_budget_waits %d, want >= 8 (12 frames "
                     "of 1 MiB, budget 4 MiB)" %
-                    (counter(srv, "budget_waits") - waits0))
+                    (counter(srv, "buffer_budget_waits") - waits0))
             t.check(pings_ok(srv, 50, 2.0),
                     "a PING client was not served while frames wait")
             # The rest of every body: all frames get their answer, the
@@ -214,11 +218,62 @@ def budget_large_frames_wait(t):
                         "1 MiB body" % (i, err if f is None else
                                         "status %d, %d bytes" %
                                         (f.status, len(f.value))))
-            t.check(counter(srv, "budget_closed") == 0,
+            t.check(counter(srv, "buffer_budget_closed") == 0,
                     "connections closed although every answer was read")
         finally:
             for s in socks:
                 s.close()
+
+
+@t.case
+def echo_unread_bounded(t):
+    # One ECHO answer is queued whole (max_body + 16, whatever
+    # output_limit): clients that send one each and never read it hold
+    # max_body apiece.  The budget admits what fits; the rest wait unread.
+    n, size, budget = 8, 16 * MIB, 40 * MIB
+    settings = {"workers": 1, "max_body": size, "buffer_budget": budget,
+                "read_timeout": 20}
+    with Server(settings) as srv:
+        pid = worker_pid(srv)
+        t.check(pid is not None, "no single worker: %r" % srv.workers())
+        if pid is None:
+            return
+        waits0 = counter(srv, "buffer_budget_waits")
+        frame = encode(Op.ECHO, b"x" * size, request_id=1)
+        socks = [unix_conn(srv) for _ in range(n)]
+        senders = [threading.Thread(target=send_quietly,
+                                    args=(s, frame, 15.0)) for s in socks]
+        peak = [0]
+
+        def settled():
+            rss = vm_kib(pid, "VmRSS") or 0
+            peak[0] = max(peak[0], rss)
+            return (all(not th.is_alive() for th in senders) or
+                    counter(srv, "buffer_budget_waits") - waits0 >= n - 2)
+        try:
+            for th in senders:
+                th.start()
+            t.check(poll(settled, timeout=15.0, step=0.05),
+                    "the frames were neither read nor made to wait")
+            settled()   # the memory once the last one was decided
+            print("%d ECHOs of %d MiB, unread: worker VmRSS peak %d MiB, "
+                  "buffer_budget_waits %d" % (
+                      n, size // MIB, peak[0] // 1024,
+                      counter(srv, "buffer_budget_waits") - waits0))
+            t.check(peak[0] < 80 * 1024, "worker VmRSS reached %d MiB with "
+                    "%d unread ECHO answers of %d MiB (budget %d MiB)" % (
+                        peak[0] // 1024, n, size // MIB, budget // MIB))
+            t.check(pings_ok(srv, 20, 2.0),
+                    "a PING client was not served next to unread answers")
+        finally:
+            for s in socks:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            for th in senders:
+                th.join(10.0)
 
 
 @t.case
@@ -228,7 +283,7 @@ def budget_unread_answers_closed(t):
                 "buffer_budget": 2 * MIB}
     with Server(settings) as srv:
         pid = worker_pid(srv)
-        closed0 = counter(srv, "budget_closed")
+        closed0 = counter(srv, "buffer_budget_closed")
         socks, senders = [], []
         try:
             burst = b"".join(encode(Op.ECHO, b"e" * size, request_id=j + 1)
@@ -241,15 +296,15 @@ def budget_unread_answers_closed(t):
             for th in senders:
                 th.start()
             # 8 x (256 KiB queued + one answer) is past 2 MiB.
-            closed = poll(lambda: counter(srv, "budget_closed") - closed0 >= 1,
-                          timeout=10.0)
+            closed = poll(lambda: counter(srv, "buffer_budget_closed") -
+                          closed0 >= 1, timeout=10.0)
             t.check(closed, "no connection closed for buffer_budget (8 "
                     "clients with unread answers, budget 2 MiB)")
             t.check(pings_ok(srv, 50, 2.0),
                     "a PING client was not served next to unread answers")
             rss = vm_kib(pid, "VmRSS") if pid else None
             print("closed %d, worker VmRSS %s KiB" % (
-                counter(srv, "budget_closed") - closed0, rss))
+                counter(srv, "buffer_budget_closed") - closed0, rss))
         finally:
             for s in socks:
                 try:
