@@ -79,6 +79,7 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
 	env->epfd = epfd;
 	env->max_body = max_body;
 	env->output_limit = output_limit;
+	env->budget = UINT64_MAX;	/* none unless the worker sets one */
 	env->idle_ms = idle_ms;
 	timer_list_init(&env->tl[CONN_TL_IDLE], idle_ms);
 	timer_list_init(&env->tl[CONN_TL_FRAME], read_ms);
@@ -129,8 +130,7 @@ conn_fits(const struct conn_env *env, struct conn *c, uint32_t need)
 	c->need = need;
 	h = conn_held(c);
 	c->need = old;
-	return (env->budget == 0 || h <= c->charge ||
-	    env->held - c->charge + h <= env->budget);
+	return (h <= c->charge || env->held - c->charge + h <= env->budget);
 }
 
 /*
@@ -780,11 +780,12 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	if (events & EPOLLERR)
 		goto fail;
 	/*
-	 * Both directions gone while a command runs: nobody will read its
-	 * answer.  (EPOLLHUP is reported whatever we asked for, so ignoring
-	 * it would spin the loop.)  The job is killed by conn_close.
+	 * Both directions gone while a command runs or a frame waits for
+	 * the budget: nobody will read its answer.  (EPOLLHUP is reported
+	 * whatever we asked for, so ignoring it would spin the loop.)  The
+	 * job is killed by conn_close.
 	 */
-	if ((events & EPOLLHUP) && (c->flags & CF_WAITING))
+	if ((events & EPOLLHUP) && (c->flags & (CF_WAITING | CF_BUDGET)))
 		goto fail;
 	if (c->flags & CF_LINGER) {
 		if (conn_linger_read(c) == -1)
@@ -832,8 +833,12 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
 	conn_account(env, c);
-	/* Answers are queued whole: one may take the worker over budget. */
-	if (env->budget > 0 && env->held > env->budget)
+	/*
+	 * Answers are queued whole: one may take the worker over budget.
+	 * Not while conn_drain_all walks the list (closing the next one
+	 * would break its walk): conn_budget does it after that.
+	 */
+	if (env->held > env->budget && !env->walking)
 		conn_trim(env);
 	return;
 fail:
@@ -865,14 +870,17 @@ conn_trim(struct conn_env *env)
 }
 
 /*
- * After each batch of events: let frames that wait for the budget in, in
- * the order they came, as long as they fit.
+ * After each batch of events: back within the budget if a walk left the
+ * worker over it, then let frames that wait for it in, in the order they
+ * came, as long as they fit.
  */
 void
 conn_budget(struct conn_env *env)
 {
 	struct conn	*c;
 
+	if (env->held > env->budget)
+		conn_trim(env);
 	while ((c = TAILQ_FIRST(&env->budget_wait)) != NULL &&
 	    conn_fits(env, c, c->wait_need)) {
 		TAILQ_REMOVE(&env->budget_wait, c, wentry);
@@ -934,12 +942,14 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 	/* Handing over, the list only paces retries of a full channel. */
 	timer_list_init(&env->tl[CONN_TL_DRAIN], env->handoff ?
 	    CONN_HANDOFF_RETRY_MS : grace_ms);
+	env->walking = 1;
 	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (!env->handoff)
 			c->flags |= CF_DRAINWAIT;
 		conn_event(env, c, EPOLLIN);
 	}
+	env->walking = 0;
 }
 
 /*

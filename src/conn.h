@@ -39,8 +39,9 @@ struct conn_env {
 	uint64_t		now_us;		/* the same moment, in us */
 	uint32_t		max_body;
 	uint64_t		output_limit;
-	uint64_t		budget;		/* buffer_budget, 0: none */
+	uint64_t		budget;		/* buffer_budget */
 	uint64_t		held;		/* budget bytes held now */
+	int			walking;	/* conn_drain_all: no trim */
 	uint32_t		idle_ms;	/* 0: no idle timeout */
 	int			draining;
 	uint32_t		nconns;

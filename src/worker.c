@@ -446,7 +446,8 @@ worker_main(const struct worker_args *a)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
-	w.env.budget = conf->buffer_budget;
+	if (conf->buffer_budget > 0)
+		w.env.budget = conf->buffer_budget;
 	w.ops.publish = worker_publish;
 	w.ops.publish_arg = &w.env;
 	w.env.now = mono_ms();
@@ -557,7 +558,8 @@ worker_main(const struct worker_args *a)
 			}
 		}
 		/* Memory given back: frames waiting for it go on. */
-		if (!TAILQ_EMPTY(&w.env.budget_wait))
+		if (w.env.held > w.env.budget ||
+		    !TAILQ_EMPTY(&w.env.budget_wait))
 			conn_budget(&w.env);
 		/* Nothing in evs[] names them any more. */
 		conn_reap(&w.env);
