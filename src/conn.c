@@ -109,13 +109,8 @@ conn_held(const struct conn *c)
 static void
 conn_account(struct conn_env *env, struct conn *c)
 {
-	uint64_t	h;
+	uint64_t	h = conn_held(c);
 
-	/* Most connections hold their blocks only: nothing to count. */
-	if (c->charge == 0 && c->need == 0 && c->in.cap <= BUF_STD &&
-	    c->out.cap <= BUF_STD)
-		return;
-	h = conn_held(c);
 	env->held = env->held - c->charge + h;
 	c->charge = h;
 }
@@ -832,14 +827,18 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
-	conn_account(env, c);
 	/*
-	 * Answers are queued whole: one may take the worker over budget.
-	 * Not while conn_drain_all walks the list (closing the next one
-	 * would break its walk): conn_budget does it after that.
+	 * Most connections hold their blocks only: nothing to count.  Else
+	 * count, and as answers are queued whole, one may have taken the
+	 * worker over budget: trim, except while conn_drain_all walks the
+	 * list (closing the next one would break its walk; it trims after).
 	 */
-	if (env->held > env->budget && !env->walking)
-		conn_trim(env);
+	if (c->charge != 0 || c->need != 0 || c->in.cap > BUF_STD ||
+	    c->out.cap > BUF_STD) {
+		conn_account(env, c);
+		if (env->held > env->budget && !env->walking)
+			conn_trim(env);
+	}
 	return;
 fail:
 	conn_close(env, c);
@@ -870,17 +869,14 @@ conn_trim(struct conn_env *env)
 }
 
 /*
- * After each batch of events: back within the budget if a walk left the
- * worker over it, then let frames that wait for it in, in the order they
- * came, as long as they fit.
+ * After a batch of events, when frames wait for the budget: let them in,
+ * in the order they came, as long as they fit.
  */
 void
 conn_budget(struct conn_env *env)
 {
 	struct conn	*c;
 
-	if (env->held > env->budget)
-		conn_trim(env);
 	while ((c = TAILQ_FIRST(&env->budget_wait)) != NULL &&
 	    conn_fits(env, c, c->wait_need)) {
 		TAILQ_REMOVE(&env->budget_wait, c, wentry);
@@ -950,6 +946,8 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 		conn_event(env, c, EPOLLIN);
 	}
 	env->walking = 0;
+	if (env->held > env->budget)
+		conn_trim(env);
 }
 
 /*

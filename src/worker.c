@@ -558,8 +558,7 @@ worker_main(const struct worker_args *a)
 			}
 		}
 		/* Memory given back: frames waiting for it go on. */
-		if (w.env.held > w.env.budget ||
-		    !TAILQ_EMPTY(&w.env.budget_wait))
+		if (!TAILQ_EMPTY(&w.env.budget_wait))
 			conn_budget(&w.env);
 		/* Nothing in evs[] names them any more. */
 		conn_reap(&w.env);
