@@ -74,6 +74,19 @@ def send_quietly(s, data, timeout):
         pass
 
 
+def stop_senders(socks, senders):
+    """Close the clients' sockets (a blocked sendall ends) and join their
+    sender threads (bounded)."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+    for th in senders:
+        th.join(10.0)
+
+
 def pings_ok(srv, n, budget_s):
     """n PINGs on one fresh connection, each answered within budget_s."""
     with srv.client(timeout=budget_s) as c:
@@ -266,14 +279,7 @@ def echo_unread_bounded(t):
             t.check(pings_ok(srv, 20, 2.0),
                     "a PING client was not served next to unread answers")
         finally:
-            for s in socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            for th in senders:
-                th.join(10.0)
+            stop_senders(socks, senders)
 
 
 @t.case
@@ -306,14 +312,7 @@ def budget_unread_answers_closed(t):
             print("closed %d, worker VmRSS %s KiB" % (
                 counter(srv, "buffer_budget_closed") - closed0, rss))
         finally:
-            for s in socks:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            for th in senders:
-                th.join(10.0)
+            stop_senders(socks, senders)
 
 
 t.run()
