@@ -403,6 +403,28 @@ test_conf_load_large_literal_included(void **state)
 	unlink(inc2);
 }
 
+/* buffer_budget: derived when 0, else at least one largest request. */
+static void
+test_conf_load_buffer_budget(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "max_body = 1048576;\noutput_limit = 65536;\n");
+	assert_true(l.conf.buffer_budget == 4 * 1048576 + 2 * 65536);
+	load_good(&l, "buffer_budget = 0;\n");
+	assert_true(l.conf.buffer_budget == 4ULL * 16777216 + 2 * 1048576);
+	load_good(&l, "max_body = 1048576;\nbuffer_budget = 1048592;\n");
+	assert_true(l.conf.buffer_budget == 1048592);
+	load_good(&l, "buffer_budget = 8589934592L;\n");
+	assert_true(l.conf.buffer_budget == 8589934592ULL);
+	load_text(&l, "max_body = 1048576;\nbuffer_budget = 1048591;\n");
+	assert_only_error(&l, 2, "buffer_budget: must be 0 (derived) or at "
+	    "least max_body + 16 (1048592), got 1048591");
+	assert_bad_line1("buffer_budget = 1099511627777L;\n",
+	    "buffer_budget: must be 0..1099511627776, got 1099511627777");
+}
+
 static void
 test_conf_load_syntax_error(void **state)
 {
@@ -668,6 +690,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_uint64_setting),
 		cmocka_unit_test(test_conf_load_large_literal),
 		cmocka_unit_test(test_conf_load_large_literal_included),
+		cmocka_unit_test(test_conf_load_buffer_budget),
 		cmocka_unit_test(test_conf_load_syntax_error),
 		cmocka_unit_test(test_conf_load_unknown_setting),
 		cmocka_unit_test(test_conf_load_wrong_type),
