@@ -7,7 +7,6 @@
 
 #include "buf.h"
 
-#define BUF_STD		16384	/* the block every small buffer uses */
 #define BUF_EXACT	65536	/* above this, grow to the size needed */
 #define BUF_CACHE_MAX	64	/* standard blocks kept per process */
 
@@ -63,6 +62,46 @@ buf_reserve(struct buf *b, size_t n)
 			while (ncap < need)
 				ncap *= 2;
 	}
+	if ((p = realloc(b->data, ncap)) == NULL)
+		return (-1);
+	b->data = p;
+	b->cap = ncap;
+	return (0);
+}
+
+/*
+ * Make room to read into, for data that will take at most max bytes in all
+ * (a frame whose header gave its size): reclaim consumed space, else take
+ * a standard block, else double, but never past max.  Memory then follows
+ * the bytes that really arrive: a header announcing a large body reserves
+ * nothing before the body comes, and a large frame costs a few doublings,
+ * its last one exact.
+ */
+int
+buf_grow(struct buf *b, size_t max)
+{
+	size_t	 ncap;
+	uint8_t	*p;
+
+	if (b->off > 0) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (buf_room(b) > 0)
+		return (0);
+	if (b->data == NULL && buf_ncache > 0) {
+		b->data = buf_cache[--buf_ncache];
+		b->cap = BUF_STD;
+		return (0);
+	}
+	if (b->cap > SIZE_MAX / 2 - 4096) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	ncap = b->cap < BUF_STD ? BUF_STD : b->cap * 2;
+	if (ncap > max)
+		ncap = max > b->len ? max : b->len + BUF_STD;
 	if ((p = realloc(b->data, ncap)) == NULL)
 		return (-1);
 	b->data = p;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BUF_STD		16384	/* the block every small buffer uses */
+
 struct buf {
 	uint8_t	*data;
 	size_t	 off;	/* first unconsumed byte */
@@ -25,6 +27,7 @@ struct buf {
 #define buf_room(b)	((b)->cap - (b)->len)
 
 int	buf_reserve(struct buf *, size_t);
+int	buf_grow(struct buf *, size_t);
 int	buf_append(struct buf *, const void *, size_t);
 void	buf_consume(struct buf *, size_t);
 void	buf_truncate(struct buf *, size_t);

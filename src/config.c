@@ -109,6 +109,8 @@ static const struct conf_item root_items[] = {
 	    F(max_connections), NULL },
 	{ "output_limit",	CT_UINT,	4096, 1073741824,
 	    F(output_limit), NULL },
+	{ "buffer_budget",	CT_UINT,	0, 1099511627776ULL,
+	    F(buffer_budget), NULL },
 	{ "idle_timeout",	CT_SECONDS,	0, 86400000,
 	    F(idle_timeout_ms), NULL },
 	{ "read_timeout",	CT_SECONDS,	100, 3600000,
@@ -932,6 +934,29 @@ absolutize(char *path, size_t size, const char *prefix, struct conf_errs *e,
 	snprintf(path, size, "%s", tmp);
 }
 
+/*
+ * buffer_budget: 0 derives it from what a worker needs, room for two of
+ * the largest requests with a copied answer each and two full output
+ * queues; a value set must at least let one largest request in.
+ */
+static void
+check_budget(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
+{
+	config_setting_t	*s;
+	uint64_t		 least = (uint64_t)c->max_body + 16;
+
+	if (c->buffer_budget == 0) {
+		c->buffer_budget = 4 * (uint64_t)c->max_body +
+		    2 * c->output_limit;
+		return;
+	}
+	if (c->buffer_budget < least &&
+	    (s = config_lookup(cfg, "buffer_budget")) != NULL)
+		conf_err(e, s, "buffer_budget", "must be 0 (derived) or at "
+		    "least max_body + 16 (%" PRIu64 "), got %" PRIu64, least,
+		    c->buffer_budget);
+}
+
 /* Rules between settings, checked once each value is valid on its own. */
 static void
 check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
@@ -959,6 +984,7 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 		    "(%u), got %u", c->max_body, c->files_max_size);
 	if (c->files_max_size > c->max_body)
 		c->files_max_size = c->max_body;
+	check_budget(cfg, c, e);
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&
@@ -1047,8 +1073,8 @@ next_char:
 }
 
 #define INCLUDE_DEPTH	10	/* libconfig's own limit */
-#define INCLUDE_FILES	64	/* @include'd files read by one check */
-#define INCLUDE_FILES_STR "64"
+#define CONF_FILES_MAX	64	/* files one load or check may read */
+#define CONF_FILES_STR	"64"
 
 /*
  * The file name of an @include as libconfig 1.5's scanner reads it: after
@@ -1172,13 +1198,58 @@ check_includes(const char *path, int depth, int *left, struct conf_errs *e)
 				    e->len - e->used, "%s:%d: @include \"%s\": "
 				    "%s\n", path, line, name,
 				    S_ISREG(st.st_mode) ? "more than "
-				    INCLUDE_FILES_STR " files included" :
+				    CONF_FILES_STR " files included" :
 				    "not a regular file");
 		}
 		if ((p = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			break;
 	}
 	free(text);
+	return (found);
+}
+
+/*
+ * Collect the distinct files the settings under s came from: the main file
+ * and every file @include brought in (libconfig names them as it opened
+ * them).  Each integer is a setting, so every file holding one is found.
+ */
+static void
+collect_files(const config_setting_t *s, const char **files, int *n)
+{
+	const char	*f;
+	int		 i, len;
+
+	if ((f = config_setting_source_file(s)) != NULL) {
+		for (i = 0; i < *n; i++)
+			if (strcmp(files[i], f) == 0)
+				break;
+		if (i == *n && *n < CONF_FILES_MAX)
+			files[(*n)++] = f;
+	}
+	if (!config_setting_is_aggregate(s))
+		return;
+	len = config_setting_length(s);
+	for (i = 0; i < len; i++)
+		collect_files(config_setting_get_elem(s, (unsigned int)i),
+		    files, n);
+}
+
+/*
+ * The pre-scan of every file read: the main one and each @include'd one
+ * (an included file is no less able to hold a misread number), each
+ * error with its own file and line.  Returns the number of errors.
+ */
+static int
+prescan_files(config_t *cfg, const char *path, struct conf_errs *e)
+{
+	const char	*files[CONF_FILES_MAX];
+	int		 i, n = 0, found;
+
+	found = prescan_ints(path, e);
+	collect_files(config_root_setting(cfg), files, &n);
+	for (i = 0; i < n; i++)
+		if (strcmp(files[i], path) != 0)
+			found += prescan_ints(files[i], e);
 	return (found);
 }
 
@@ -1227,7 +1298,7 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	}
 	fclose(fp);
 	config_init(&cfg);
-	left = INCLUDE_FILES;
+	left = CONF_FILES_MAX;
 	if (check_includes(path, 0, &left, &e) > 0)
 		goto done;
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
@@ -1236,7 +1307,7 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 		    config_error_line(&cfg), config_error_text(&cfg));
 		goto done;
 	}
-	if (prescan_ints(path, &e) > 0)
+	if (prescan_files(&cfg, path, &e) > 0)
 		goto done;
 	load_group(c, root_items, config_root_setting(&cfg), "", &e);
 	check_relations(&cfg, c, &e);

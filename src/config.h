@@ -38,6 +38,7 @@ struct msgd_conf {
 	uint32_t	 max_body;
 	uint32_t	 max_connections;	/* per worker */
 	uint64_t	 output_limit;		/* stop reading past this */
+	uint64_t	 buffer_budget;		/* per worker, 0: derived */
 	uint32_t	 idle_timeout_ms;	/* 0: never */
 	uint32_t	 read_timeout_ms;
 	uint32_t	 shutdown_timeout_ms;

@@ -20,7 +20,6 @@
 #include "proto.h"
 #include "util.h"
 
-#define CONN_READ_CHUNK		16384	/* bytes asked of one read() */
 #define CONN_READS_PER_EVENT	8	/* fairness between connections */
 #define CONN_LINGER_MAX		65536	/* input discarded while closing */
 #define CONN_HANDOFF_RETRY_MS	10	/* hand-over channel full: wait */
@@ -35,6 +34,7 @@
 #define CF_DRAINWAIT	0x100	/* draining, idle: close after an answer */
 #define CF_ADOPTED	0x200	/* handed over: another process may hold it */
 #define CF_PROBED	0x400	/* TCP FIN while an EXEC runs: probe sent */
+#define CF_BUDGET	0x800	/* not reading: waits for buffer_budget */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -45,6 +45,9 @@ struct conn {
 	uint32_t		 lingered;
 	uint32_t		 wait_id;	/* request id of the EXEC */
 	uint32_t		 early;	/* bytes of its answer already sent */
+	uint32_t		 need;	/* frame being read, admitted to the budget */
+	uint32_t		 wait_need;	/* frame waiting for the budget */
+	uint64_t		 charge;	/* budget bytes held, as last counted */
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	struct exec_job		*job;
 	struct conn_env		*env;
@@ -56,12 +59,14 @@ struct conn {
 	struct buf		 out;
 	struct timer		 timer;
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 wentry;	/* on env->budget_wait */
 };
 
 #define timer_conn(t) \
 	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
 static void	conn_close(struct conn_env *, struct conn *);
+static void	conn_trim(struct conn_env *);
 static int	conn_handoff(struct conn_env *, const struct conn *);
 
 void
@@ -76,6 +81,7 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
 	env->epfd = epfd;
 	env->max_body = max_body;
 	env->output_limit = output_limit;
+	env->budget = UINT64_MAX;	/* none unless the worker sets one */
 	env->idle_ms = idle_ms;
 	timer_list_init(&env->tl[CONN_TL_IDLE], idle_ms);
 	timer_list_init(&env->tl[CONN_TL_FRAME], read_ms);
@@ -83,6 +89,68 @@ conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
 	timer_list_init(&env->tl[CONN_TL_DRAIN], 0);
 	TAILQ_INIT(&env->all);
 	TAILQ_INIT(&env->dead);
+	TAILQ_INIT(&env->budget_wait);
+}
+
+/*
+ * The budget bytes c holds: what its buffers take beyond one standard
+ * block each (every connection may have those), or, while a frame larger
+ * than a block is read, the whole frame, admitted before its body comes.
+ */
+static uint64_t
+conn_held(const struct conn *c)
+{
+	size_t	in = c->in.cap > BUF_STD ? c->in.cap - BUF_STD : 0;
+	size_t	out = c->out.cap > BUF_STD ? c->out.cap - BUF_STD : 0;
+	size_t	resv = c->need > BUF_STD ? c->need - BUF_STD : 0;
+
+	return ((uint64_t)(in > resv ? in : resv) + out);
+}
+
+/* Bring the worker's total up to date with c's buffers. */
+static void
+conn_account(struct conn_env *env, struct conn *c)
+{
+	uint64_t	h = conn_held(c);
+
+	env->held = env->held - c->charge + h;
+	c->charge = h;
+}
+
+/* Would reading a frame of need bytes keep the worker within budget? */
+static int
+conn_fits(const struct conn_env *env, struct conn *c, uint32_t need)
+{
+	uint64_t	h;
+	uint32_t	old = c->need;
+
+	c->need = need;
+	h = conn_held(c);
+	c->need = old;
+	return (h <= c->charge || env->held - c->charge + h <= env->budget);
+}
+
+/*
+ * A frame larger than a block was announced: admit it to the budget, or
+ * make the connection wait, unread, until memory is given back (first come
+ * first served; read_timeout still runs from the frame's first byte).
+ * Admitting the whole frame up front means frames in progress can always
+ * finish: two half-read frames never wait for each other.  Returns 0 when
+ * admitted.
+ */
+static int
+conn_admit(struct conn_env *env, struct conn *c, uint32_t need)
+{
+	if (!conn_fits(env, c, need)) {
+		c->wait_need = need;
+		c->flags |= CF_BUDGET;
+		TAILQ_INSERT_TAIL(&env->budget_wait, c, wentry);
+		STATS_PEND(&env->pend, env->slot, buffer_budget_waits, 1);
+		return (-1);
+	}
+	c->need = need;
+	conn_account(env, c);
+	return (0);
 }
 
 /*
@@ -97,7 +165,8 @@ conn_interest(struct conn_env *env, struct conn *c)
 	uint32_t		want = 0;
 
 	if ((c->flags & CF_LINGER) ||
-	    !(c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING)))
+	    !(c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING |
+	    CF_BUDGET)))
 		want |= EPOLLIN;
 	if (buf_used(&c->out) > 0)
 		want |= EPOLLOUT;
@@ -207,6 +276,10 @@ conn_close(struct conn_env *env, struct conn *c)
 {
 	if (c->job != NULL)
 		exec_detach(env->ops->exec, c->job);
+	if (c->flags & CF_BUDGET)
+		TAILQ_REMOVE(&env->budget_wait, c, wentry);
+	env->held -= c->charge;
+	c->charge = 0;
 	timer_cancel(&c->timer);
 	TAILQ_REMOVE(&env->all, c, entry);
 	/*
@@ -341,7 +414,7 @@ conn_process(struct conn_env *env, struct conn *c)
 	if (!(c->flags & CF_AUTHED) && limit > MSG_PREAUTH_BODY_MAX)
 		limit = MSG_PREAUTH_BODY_MAX;
 	while (buf_used(&c->in) > 0 &&
-	    !(c->flags & (CF_CLOSING | CF_WAITING))) {
+	    !(c->flags & (CF_CLOSING | CF_WAITING | CF_BUDGET))) {
 		if (buf_used(&c->out) > env->output_limit)
 			break;
 		if (c->skip > 0) {
@@ -355,12 +428,16 @@ conn_process(struct conn_env *env, struct conn *c)
 		    &mp);
 		switch (mp.result) {
 		case MSG_PARSE_MORE:
-			/* Read the rest of a large body in place. */
-			if (mp.need > buf_used(&c->in) &&
-			    buf_reserve(&c->in, mp.need - buf_used(&c->in)) == -1)
-				return (-1);
+			/*
+			 * The buffer grows as the body arrives (conn_read),
+			 * never to more than the frame: a header alone
+			 * reserves nothing but its place in the budget.
+			 */
+			if (mp.need > BUF_STD && mp.need != c->need)
+				(void)conn_admit(env, c, (uint32_t)mp.need);
 			return (done);
 		case MSG_PARSE_FRAME:
+			c->need = 0;	/* in the buffer now: counted as such */
 			/* From the loop turn that read it: one clock per frame. */
 			t0 = env->now_us;
 			conn_current(env, c, &mp.hdr, t0);
@@ -447,13 +524,15 @@ conn_read(struct conn_env *env, struct conn *c)
 	int	i, fresh, done;
 
 	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
-		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING))
+		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING |
+		    CF_BUDGET))
 			break;
 		/* Answers are piling up unread: read no more for now. */
 		if (buf_used(&c->out) > env->output_limit)
 			break;
-		if (buf_room(&c->in) == 0 &&
-		    buf_reserve(&c->in, CONN_READ_CHUNK) == -1)
+		/* A block, or up to the end of an admitted large frame. */
+		if (buf_room(&c->in) == 0 && buf_grow(&c->in,
+		    c->need > BUF_STD ? c->need : BUF_STD) == -1)
 			return (-1);
 		room = buf_room(&c->in);
 		n = read(c->fd, buf_tail(&c->in), room);
@@ -727,11 +806,12 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	if (events & EPOLLERR)
 		goto fail;
 	/*
-	 * Both directions gone while a command runs: nobody will read its
-	 * answer.  (EPOLLHUP is reported whatever we asked for, so ignoring
-	 * it would spin the loop.)  The job is killed by conn_close.
+	 * Both directions gone while a command runs or a frame waits for
+	 * the budget: nobody will read its answer.  (EPOLLHUP is reported
+	 * whatever we asked for, so ignoring it would spin the loop.)  The
+	 * job is killed by conn_close.
 	 */
-	if ((events & EPOLLHUP) && (c->flags & CF_WAITING))
+	if ((events & EPOLLHUP) && (c->flags & (CF_WAITING | CF_BUDGET)))
 		goto fail;
 	if ((events & EPOLLRDHUP) &&
 	    (c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING)
@@ -781,9 +861,63 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
+	/*
+	 * Most connections hold their blocks only: nothing to count.  Else
+	 * count, and as answers are queued whole, one may have taken the
+	 * worker over budget: trim, except while conn_drain_all walks the
+	 * list (closing the next one would break its walk; it trims after).
+	 */
+	if (c->charge != 0 || c->need != 0 || c->in.cap > BUF_STD ||
+	    c->out.cap > BUF_STD) {
+		conn_account(env, c);
+		if (env->held > env->budget && !env->walking)
+			conn_trim(env);
+	}
 	return;
 fail:
 	conn_close(env, c);
+}
+
+/*
+ * Over buffer_budget: close the connections holding the most until the
+ * worker is back within it.  Only answers can take it there (a frame being
+ * read was admitted first), and only the client can free an answer, by
+ * reading it: one that holds much and does not read it is what closing
+ * removes.  Connections holding no more than their blocks are never closed.
+ */
+static void
+conn_trim(struct conn_env *env)
+{
+	struct conn	*c, *big;
+
+	while (env->held > env->budget) {
+		big = NULL;
+		TAILQ_FOREACH(c, &env->all, entry)
+			if (big == NULL || c->charge > big->charge)
+				big = c;
+		if (big == NULL || big->charge == 0)
+			break;
+		STATS_ADD(env->slot, buffer_budget_closed, 1);
+		conn_close(env, big);
+	}
+}
+
+/*
+ * After a batch of events, when frames wait for the budget: let them in,
+ * in the order they came, as long as they fit.
+ */
+void
+conn_budget(struct conn_env *env)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&env->budget_wait)) != NULL &&
+	    conn_fits(env, c, c->wait_need)) {
+		TAILQ_REMOVE(&env->budget_wait, c, wentry);
+		c->flags &= ~CF_BUDGET;
+		(void)conn_admit(env, c, c->wait_need);
+		conn_event(env, c, EPOLLIN);
+	}
 }
 
 /*
@@ -838,12 +972,16 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
 	/* Handing over, the list only paces retries of a full channel. */
 	timer_list_init(&env->tl[CONN_TL_DRAIN], env->handoff ?
 	    CONN_HANDOFF_RETRY_MS : grace_ms);
+	env->walking = 1;
 	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if (!env->handoff)
 			c->flags |= CF_DRAINWAIT;
 		conn_event(env, c, EPOLLIN);
 	}
+	env->walking = 0;
+	if (env->held > env->budget)
+		conn_trim(env);
 }
 
 /*

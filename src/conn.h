@@ -39,12 +39,16 @@ struct conn_env {
 	uint64_t		now_us;		/* the same moment, in us */
 	uint32_t		max_body;
 	uint64_t		output_limit;
+	uint64_t		budget;		/* buffer_budget */
+	uint64_t		held;		/* budget bytes held now */
+	int			walking;	/* conn_drain_all: no trim */
 	uint32_t		idle_ms;	/* 0: no idle timeout */
 	int			draining;
 	uint32_t		nconns;
 	struct timer_list	tl[CONN_TL_COUNT];
 	TAILQ_HEAD(, conn)	all;
 	TAILQ_HEAD(, conn)	dead;		/* closed, freed by conn_reap */
+	TAILQ_HEAD(, conn)	budget_wait;	/* frames waiting for budget */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
 	uint64_t		pub_ms;		/* last publish, ms */
@@ -68,6 +72,7 @@ void	conn_drain_all(struct conn_env *, uint32_t, int);
 int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
 void	conn_close_all(struct conn_env *);
 void	conn_reap(struct conn_env *);
+void	conn_budget(struct conn_env *);
 void	conn_publish(struct conn_env *);
 int	conn_publish_lazy(struct conn_env *);
 

@@ -92,6 +92,12 @@
 	    "EXEC commands killed at exec.timeout")			\
 	X(exec_too_large, "exec_too_large", "", COUNTER, "commands",	\
 	    "EXEC commands killed for output over exec.max_output")	\
+	X(buffer_budget_waits, "buffer_budget_waits", "", COUNTER,	\
+	    "frames", "Large frames left unread a while for "		\
+	    "buffer_budget")						\
+	X(buffer_budget_closed, "buffer_budget_closed", "", COUNTER,	\
+	    "connections", "Connections closed for holding the most "	\
+	    "past buffer_budget")					\
 	X(req_ping, "requests", "op=PING", COUNTER, "requests",	\
 	    "Requests by opcode")					\
 	X(req_echo, "requests", "op=ECHO", COUNTER, "requests", "")	\

@@ -484,6 +484,8 @@ worker_main(const struct worker_args *a)
 		fatal("epoll_create1");
 	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
+	if (conf->buffer_budget > 0)
+		w.env.budget = conf->buffer_budget;
 	w.ops.publish = worker_publish;
 	w.ops.publish_arg = &w.env;
 	w.env.now = mono_ms();
@@ -601,6 +603,9 @@ worker_main(const struct worker_args *a)
 				break;	/* closed earlier in this batch */
 			}
 		}
+		/* Memory given back: frames waiting for it go on. */
+		if (!TAILQ_EMPTY(&w.env.budget_wait))
+			conn_budget(&w.env);
 		/* Nothing in evs[] names them any more. */
 		conn_reap(&w.env);
 		if (w.ops.exec != NULL)

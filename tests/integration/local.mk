@@ -38,3 +38,4 @@ INTEGRATION_TESTS += tests/integration/test_trust_socket.py
 INTEGRATION_TESTS += tests/integration/test_trust_files.py
 INTEGRATION_TESTS += tests/integration/test_client_answers.py
 INTEGRATION_TESTS += tests/integration/test_sandbox.py
+INTEGRATION_TESTS += tests/integration/test_mem_limits.py

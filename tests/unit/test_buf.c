@@ -277,6 +277,51 @@ test_buf_release_resets(void **state)
 	buf_release(&b);
 }
 
+/*
+ * Reading a frame whose header announced 1 MiB + 16: the buffer starts at
+ * a block and doubles with the bytes that arrive, its last step exact;
+ * it never holds more than the frame, and never the whole frame before
+ * its bytes came.
+ */
+static void
+test_buf_grow_follows_data(void **state)
+{
+	struct buf	b;
+	size_t		frame = (1 << 20) + 16, prev = 0;
+	int		steps = 0;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	while (b.len < frame) {
+		if (buf_room(&b) == 0) {
+			assert_int_equal(buf_grow(&b, frame), 0);
+			assert_true(b.cap > prev);
+			/* At most twice what has arrived, never past the frame. */
+			assert_true(b.cap <= BUF_STD || b.cap <= 2 * b.len);
+			assert_true(b.cap <= frame);
+			prev = b.cap;
+			steps++;
+		}
+		/* A read fills what room there is, at most 64 KiB. */
+		b.len += buf_room(&b) < 65536 ? buf_room(&b) : 65536;
+		if (b.len > frame)
+			b.len = frame;
+	}
+	assert_int_equal(b.cap, frame);
+	assert_true(steps <= 8);
+	buf_release(&b);
+
+	/* Consumed space is reclaimed before any growth. */
+	assert_int_equal(buf_grow(&b, BUF_STD), 0);
+	b.len = b.cap;
+	buf_consume(&b, 100);
+	assert_int_equal(buf_grow(&b, BUF_STD), 0);
+	assert_int_equal(b.cap, BUF_STD);
+	assert_int_equal(b.off, 0);
+	assert_int_equal(buf_room(&b), 100);
+	buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -294,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_buf_truncate_semantics),
 		cmocka_unit_test(test_buf_truncate_undo_append),
 		cmocka_unit_test(test_buf_release_resets),
+		cmocka_unit_test(test_buf_grow_follows_data),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -380,6 +380,81 @@ test_conf_load_large_literal(void **state)
 	assert_int_equal(l.conf.max_requests, 2147483647);
 }
 
+/*
+ * An @include'd file gets the same pre-scan, each error with its own file
+ * and line: "max_body = 4294967312" there used to load as 16, silently.
+ */
+static void
+test_conf_load_large_literal_included(void **state)
+{
+	struct load	l;
+	const char	*dir = getenv("TMPDIR");
+	char		 inc[256], inc2[256], text[700], want[2048];
+	int		 fd;
+
+	(void)state;
+	if (dir == NULL || dir[0] == '\0')
+		dir = "/tmp";
+	snprintf(inc2, sizeof(inc2), "%s/test_config_inc2.XXXXXX", dir);
+	assert_true((fd = mkstemp(inc2)) >= 0);
+	dprintf(fd, "# nested\nworkers = 3000000000;\n");
+	close(fd);
+	snprintf(inc, sizeof(inc), "%s/test_config_inc.XXXXXX", dir);
+	assert_true((fd = mkstemp(inc)) >= 0);
+	dprintf(fd, "backlog = 10;\nmax_body = 4294967312;\n"
+	    "@include \"%s\"\n", inc2);
+	close(fd);
+	snprintf(text, sizeof(text), "max_requests = 1;\n@include \"%s\"\n"
+	    "output_limit = 5000000000;\n", inc);
+	load_text(&l, text);
+	assert_int_equal(l.rc, -1);
+	snprintf(want, sizeof(want), "%s:3: integer 5000000000 is above "
+	    "2147483647: write it as 5000000000L (libconfig reads it wrongly "
+	    "otherwise)\n"
+	    "%s:2: integer 4294967312 is above 2147483647: write it as "
+	    "4294967312L (libconfig reads it wrongly otherwise)\n"
+	    "%s:2: integer 3000000000 is above 2147483647: write it as "
+	    "3000000000L (libconfig reads it wrongly otherwise)\n",
+	    l.path, inc, inc2);
+	assert_string_equal(l.err, want);
+
+	/* The same files with L suffixes load, values intact. */
+	assert_true((fd = open(inc2, O_WRONLY | O_TRUNC)) >= 0);
+	dprintf(fd, "workers = 3;\n");
+	close(fd);
+	assert_true((fd = open(inc, O_WRONLY | O_TRUNC)) >= 0);
+	dprintf(fd, "max_body = 1048576L;\n@include \"%s\"\n", inc2);
+	close(fd);
+	snprintf(text, sizeof(text), "@include \"%s\"\n", inc);
+	load_good(&l, text);
+	assert_int_equal(l.conf.max_body, 1048576);
+	assert_int_equal(l.conf.workers, 3);
+	unlink(inc);
+	unlink(inc2);
+}
+
+/* buffer_budget: derived when 0, else at least one largest request. */
+static void
+test_conf_load_buffer_budget(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "max_body = 1048576;\noutput_limit = 65536;\n");
+	assert_true(l.conf.buffer_budget == 4 * 1048576 + 2 * 65536);
+	load_good(&l, "buffer_budget = 0;\n");
+	assert_true(l.conf.buffer_budget == 4ULL * 16777216 + 2 * 1048576);
+	load_good(&l, "max_body = 1048576;\nbuffer_budget = 1048592;\n");
+	assert_true(l.conf.buffer_budget == 1048592);
+	load_good(&l, "buffer_budget = 8589934592L;\n");
+	assert_true(l.conf.buffer_budget == 8589934592ULL);
+	load_text(&l, "max_body = 1048576;\nbuffer_budget = 1048591;\n");
+	assert_only_error(&l, 2, "buffer_budget: must be 0 (derived) or at "
+	    "least max_body + 16 (1048592), got 1048591");
+	assert_bad_line1("buffer_budget = 1099511627777L;\n",
+	    "buffer_budget: must be 0..1099511627776, got 1099511627777");
+}
+
 static void
 test_conf_load_syntax_error(void **state)
 {
@@ -719,6 +794,8 @@ main(void)
 		cmocka_unit_test(test_conf_load_socket_mode),
 		cmocka_unit_test(test_conf_load_uint64_setting),
 		cmocka_unit_test(test_conf_load_large_literal),
+		cmocka_unit_test(test_conf_load_large_literal_included),
+		cmocka_unit_test(test_conf_load_buffer_budget),
 		cmocka_unit_test(test_conf_load_syntax_error),
 		cmocka_unit_test(test_conf_load_unknown_setting),
 		cmocka_unit_test(test_conf_load_wrong_type),
