@@ -1,6 +1,8 @@
 /*
  * msgctl.c: the command-line client and control tool for msgd.
  */
+#include <sys/syscall.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -772,17 +774,31 @@ ctl_master(struct ctl *ctl)
 	return (pid);
 }
 
-/* Before signalling pid: it must be the msgd master (pidfile_verify). */
+/*
+ * Send sig to the msgd master pid.  The process is pinned with a pidfd
+ * before pidfile_verify looks at it, so a pid reused after the check can
+ * never get the signal: the pidfd's process is then gone (ESRCH).
+ */
 static int
-ctl_verify(struct ctl *ctl, pid_t pid)
+ctl_signal(struct ctl *ctl, pid_t pid, int sig)
 {
 	char	cause[512];
+	int	pfd, rc = -1;
 
-	if (pidfile_verify(ctl->pidfile, pid, cause, sizeof(cause)) == -1) {
-		fprintf(stderr, "msgctl: %s\n", cause);
+	if ((pfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+		fprintf(stderr, "msgctl: pid %ld: %s\n", (long)pid,
+		    strerror(errno));
 		return (-1);
 	}
-	return (0);
+	if (pidfile_verify(ctl->pidfile, pid, cause, sizeof(cause)) == -1)
+		fprintf(stderr, "msgctl: %s\n", cause);
+	else if (syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) == -1)
+		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
+		    strerror(errno));
+	else
+		rc = 0;
+	close(pfd);
+	return (rc);
 }
 
 static void
@@ -850,13 +866,8 @@ cmd_stop(struct ctl *ctl, int argc, char **argv)
 		printf("msgd is not running\n");
 		return (EX_OK);
 	}
-	if (ctl_verify(ctl, pid) == -1)
+	if (ctl_signal(ctl, pid, SIGTERM) == -1)
 		return (EX_COMM);
-	if (kill(pid, SIGTERM) == -1) {
-		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
-		    strerror(errno));
-		return (EX_COMM);
-	}
 	/* The workers drain within shutdown_timeout; then some margin. */
 	deadline = mono_ms() + ctl->shutdown_ms + 5000;
 	while (mono_ms() < deadline) {
@@ -897,13 +908,7 @@ cmd_reload(struct ctl *ctl, int argc, char **argv)
 		return (EX_COMM);
 	}
 	before = seg.hdr->reload_seq;
-	if (ctl_verify(ctl, pid) == -1) {
-		stats_close(&seg);
-		return (EX_COMM);
-	}
-	if (kill(pid, SIGHUP) == -1) {
-		fprintf(stderr, "msgctl: kill %ld: %s\n", (long)pid,
-		    strerror(errno));
+	if (ctl_signal(ctl, pid, SIGHUP) == -1) {
 		stats_close(&seg);
 		return (EX_COMM);
 	}
