@@ -265,6 +265,7 @@ def forbidden_call(t):
         st = proc_stat(new[0])
         if st is not None:
             gap = boot_seconds(st[2]) - died_at
+            print("   death %d: respawned after %.2f s" % (n, gap))
             # A tick of starttime and our wake-up after the death.
             t.check(gap >= delay - 0.25, "death %d: respawned %.2f s after "
                     "it, the throttle allows %.0f s" % (n, gap, delay))
