@@ -562,16 +562,10 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 	uint64_t	 now = mono_ms(), delay;
 	int		 i, alive;
 
-	/*
-	 * A worker its seccomp filter killed is a bug or an attack; either
-	 * would repeat, so like a failed start-up it is not respawned.
-	 */
-	if ((WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) ||
-	    proc_seccomp_death(status)) {
+	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
 		wp->fatal = 1;
-		log_warnx("worker %d cannot run (%s above): it is not "
-		    "respawned", pos, proc_seccomp_death(status) ?
-		    "seccomp filter" : "fatal error");
+		log_warnx("worker %d cannot run (fatal error above): it is not "
+		    "respawned", pos);
 		for (i = alive = 0; i < g->npos; i++)
 			if (!g->pos[i].fatal)
 				alive++;
@@ -588,6 +582,15 @@ proc_after_death(struct master *m, struct gen *g, int pos, int status,
 		wp->respawn_at = now;
 		return;
 	}
+	/*
+	 * A worker its seccomp filter killed is replaced like any crashed
+	 * one (never giving up: a call missing from the list on a rare path
+	 * must not become a way to stop msgd), but its death counts as young
+	 * whatever it served: the request that makes the call can follow
+	 * any number of harmless ones, so only the throttle bounds a loop.
+	 */
+	if (proc_seccomp_death(status))
+		young = 1;
 	wp->young = young ? wp->young + 1 : 0;
 	if (wp->young <= 1)
 		delay = 0;

@@ -37,6 +37,11 @@
 
 #define SANDBOX_NAMES	512	/* names kept for the SIGSYS handler */
 
+/* si_code of a seccomp trap (<asm/siginfo.h>, which glibc lacks). */
+#ifndef SYS_SECCOMP
+#define SYS_SECCOMP	1
+#endif
+
 /*
  * What a serving worker calls (found with strace -f over the whole test
  * suite, not guessed): its event loop, sockets and descriptor hand-over,
@@ -50,8 +55,13 @@ static const char *const sandbox_allow[] = {
 	"recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
 	"read", "readv", "write", "writev", "close", "fcntl", "lseek",
-	/* file spool (O_TMPFILE + linkat through /proc/self/fd), log file */
+	/*
+	 * file spool (O_TMPFILE + linkat through /proc/self/fd; without
+	 * /proc, access says so and the spool falls back to named temporary
+	 * files), log file
+	 */
 	"openat", "openat2", "fstat", "newfstatat", "statx", "getdents64",
+	"access", "faccessat", "faccessat2",
 	"renameat", "renameat2", "linkat", "unlinkat", "fsync", "fdatasync",
 	"flock", "dup2", "dup3",
 	/* EXEC: pipes, the spawner's socket, pidfds, reaping, killing */
@@ -171,19 +181,30 @@ sandbox_cat(char *line, size_t size, size_t *off, const char *s)
 
 /*
  * The filter refused a call: say which on stderr (the log), tell the
- * master on the note pipe, and die of SIGSYS (SA_RESETHAND made it the
- * default action).  Only async-signal-safe calls, all allowed.
+ * master on the note pipe, and die of SIGSYS.  A SIGSYS that is not the
+ * kernel's seccomp trap (kill or sigqueue from any process of the
+ * workers' user) is ignored: otherwise it would pass for a refused call
+ * and kill the worker.  Another process cannot forge si_code SYS_SECCOMP
+ * (rt_sigqueueinfo refuses a code >= 0 for another process).  The handler
+ * stays installed until a real trap; then SIG_DFL (rt_sigaction, allowed
+ * for SIGSYS only) and the signal again, so the worker dies of SIGSYS,
+ * which is what the master goes by.  Only async-signal-safe calls, all
+ * allowed.
  */
 static void
 sandbox_sigsys(int sig, siginfo_t *si, void *uc)
 {
+	struct sigaction	 dfl;
 	struct sandbox_note	 note;
 	char			 line[160], num[16];
 	const char		*name = NULL;
 	size_t			 off = 0, n = 0;
-	int32_t			 nr = si->si_syscall;
+	int32_t			 nr;
 	uint32_t		 v;
 
+	if (si == NULL || si->si_code != SYS_SECCOMP)
+		return;
+	nr = si->si_syscall;
 	v = nr < 0 ? 0 : (uint32_t)nr;
 	do {
 		num[sizeof(num) - 1 - n++] = (char)('0' + v % 10);
@@ -204,7 +225,11 @@ sandbox_sigsys(int sig, siginfo_t *si, void *uc)
 		note.arch = si->si_arch;
 		(void)write(sandbox_note_fd, &note, sizeof(note));
 	}
-	(void)kill(getpid(), SIGSYS);
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	(void)sigaction(SIGSYS, &dfl, NULL);
+	(void)kill(getpid(), SIGSYS);	/* SA_NODEFER: not blocked here */
 	_exit(128 + SIGSYS);
 }
 
@@ -235,7 +260,8 @@ sandbox_allow_names(scmp_filter_ctx ctx, const char *const *names,
  * and remap_file_pages fail with EPERM instead (they could move a
  * mapping over the read-only stats slots of other workers; glibc's
  * realloc falls back to malloc+copy); mmap and mprotect may not make
- * memory executable; kill(-1), every process of the user, is refused.
+ * memory executable; kill(-1), every process of the user, is refused;
+ * rt_sigaction is for the SIGSYS handler's reset to SIG_DFL only.
  */
 int
 sandbox_filter(int note_fd, char *cause, size_t len)
@@ -253,7 +279,7 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	sandbox_note_fd = note_fd;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sandbox_sigsys;
-	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) == -1) {
 		snprintf(cause, len, "sigaction(SIGSYS): %s", strerror(errno));
@@ -296,7 +322,9 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0) {
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction),
+	    1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SIGSYS))) < 0) {
 		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
 		goto done;
 	}

@@ -10,8 +10,18 @@ case 8).
   1, and (when the master is root) CapBnd and CapEff 0.
 - forbidden_call (root, x86_64): a worker that makes a system call its
   filter forbids is killed; the master logs the call's name
-  (init_module), does not respawn that position (not within 2 s: no
-  loop), and keeps serving with the other worker.
+  (init_module) and respawns the position like any crashed worker, no
+  faster than its young-death throttle (at once, then 1 s, then
+  respawn_throttle, here 3 s, measured from the death seen through a
+  pidfd to the new worker's start time), and keeps serving with the other
+  worker throughout.
+- foreign_sigsys (root): SIGSYS sent twice to every worker by a process
+  running as the workers' user (nobody) is not a seccomp trap: the
+  workers ignore it and keep serving (same pids), nothing is logged as a
+  blocked call, the master keeps running.
+- no_proc_files (root): msgd started without /proc (its own mount
+  namespace, a tmpfs over /proc) stores PUTs through the spool's fallback
+  (access, then named temporary files): every PUT stored, no worker died.
 
 There is no trigger in msgd for the forbidden call, so nothing a client
 or a local user could reach: the test makes the worker call init_module
@@ -23,15 +33,18 @@ import ctypes
 import os
 import platform
 import re
+import select
 import signal
+import time
 
 from harness import (MSGD, Op, St, Suite, live_children, nobody_cannot_use,
-                     poll, proc_status)
+                     poll, proc_stat, proc_status, run)
 
 t = Suite("test_sandbox")
 
 ZERO = "0000000000000000"
 NR_INIT_MODULE = 175        # x86_64
+NR_EPOLL_WAITS = ("232", "281", "441")  # epoll_wait, _pwait, _pwait2
 
 
 def spawner_of(worker):
@@ -74,12 +87,16 @@ def status_fields(text):
     return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
 
 
+def why_not_nobody():
+    """Why the workers cannot run as nobody here, or None."""
+    if os.geteuid() != 0:
+        return "user = \"nobody\" needs root (euid %d)" % os.geteuid()
+    return nobody_cannot_use((MSGD, os.X_OK))
+
+
 @t.case
 def status_nobody(t):
-    if os.geteuid() != 0:
-        print("SKIP: user = \"nobody\" needs root (euid %d)" % os.geteuid())
-        return
-    why = nobody_cannot_use((MSGD, os.X_OK))
+    why = why_not_nobody()
     if why:
         print("SKIP: %s" % why)
         return
@@ -176,6 +193,22 @@ def inject_syscall(pid, nr):
         libc.ptrace(PTRACE_DETACH, pid, None, None)
 
 
+def idle_sandboxed(pid):
+    """pid has its filter and waits in its event loop (x86_64 numbers):
+    a call injected now is refused by the filter, not by the kernel."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            nr = f.read().split(" ", 1)[0]
+    except OSError:
+        return False
+    return proc_status(pid, "Seccomp") == "2" and nr in NR_EPOLL_WAITS
+
+
+def boot_seconds(ticks):
+    """A /proc starttime (clock ticks since boot) in CLOCK_BOOTTIME s."""
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @t.case
 def forbidden_call(t):
     if os.geteuid() != 0:
@@ -185,7 +218,8 @@ def forbidden_call(t):
         print("SKIP: the injection is written for x86_64, not %s" %
               platform.machine())
         return
-    settings = {"workers": 2}
+    throttle = 3
+    settings = {"workers": 2, "respawn_throttle": throttle}
     if nobody_cannot_use((MSGD, os.X_OK)) is None:
         settings["user"] = "nobody"
     srv = t.server(settings, health=False)
@@ -196,35 +230,156 @@ def forbidden_call(t):
     victim, other = kids
     retry = ("not stopped in a system call",
              "no syscall instruction before rip")
-    for _ in range(20):     # an idle worker sits in epoll_wait
-        why = inject_syscall(victim, NR_INIT_MODULE)
-        if why not in retry:
-            break
-    if not t.check(why is None, "cannot make worker %d call init_module: "
-                   "%s" % (victim, why)):
-        return
-    t.check(poll(lambda: victim not in live_children(srv)),
-            "worker %d still runs after calling init_module" % victim)
-    pat = re.compile(r"worker \d+ \(pid %d\) was killed by its seccomp "
-                     r"filter: blocked syscall init_module \(%d\)" % (
-                         victim, NR_INIT_MODULE))
-    t.check(poll(lambda: pat.search(srv.log())), "the master did not name "
-            "the call; log:\n%s" % srv.log())
+    # Young deaths in a row: respawned at once, after 1 s, then at most
+    # once every respawn_throttle.
+    allowed = (0.0, 1.0, float(throttle))
+    for n, delay in enumerate(allowed, 1):
+        if not t.check(poll(lambda: idle_sandboxed(victim)), "worker %d "
+                       "never waited in its loop with its filter" % victim):
+            return
+        pidfd = os.pidfd_open(victim)
+        try:
+            for _ in range(20):     # an idle worker sits in epoll_wait
+                why = inject_syscall(victim, NR_INIT_MODULE)
+                if why not in retry:
+                    break
+            if not t.check(why is None, "cannot make worker %d call "
+                           "init_module: %s" % (victim, why)):
+                return
+            # Readable when it has died: the time of death, give or take
+            # our wake-up.
+            dead = select.select([pidfd], [], [], 5.0)[0]
+            died_at = time.clock_gettime(time.CLOCK_BOOTTIME)
+        finally:
+            os.close(pidfd)
+        if not t.check(dead, "worker %d still runs after calling "
+                       "init_module (call %d)" % (victim, n)):
+            return
+        pat = re.compile(r"worker \d+ \(pid %d\) was killed by its seccomp "
+                         r"filter: blocked syscall init_module \(%d\)" % (
+                             victim, NR_INIT_MODULE))
+        t.check(poll(lambda: pat.search(srv.log())), "the master did not "
+                "name the call of worker %d; log:\n%s" % (victim, srv.log()))
+        new = poll(lambda: [p for p in live_children(srv)
+                            if p not in (victim, other)], timeout=delay + 5)
+        if not t.check(len(new) == 1, "death %d: the position was not "
+                       "respawned within %.0f s: %r" % (
+                           n, delay + 5, live_children(srv))):
+            return
+        st = proc_stat(new[0])
+        if st is not None:
+            gap = boot_seconds(st[2]) - died_at
+            print("   death %d: respawned after %.2f s" % (n, gap))
+            # A tick of starttime and our wake-up after the death.
+            t.check(gap >= delay - 0.25, "death %d: respawned %.2f s after "
+                    "it, the throttle allows %.0f s" % (n, gap, delay))
+        t.check(other in live_children(srv) and srv.ping_ok(),
+                "the other worker %d stopped serving" % other)
+        victim = new[0]
     t.check("seccomp: blocked syscall init_module (%d)" % NR_INIT_MODULE in
             srv.log(), "the worker did not log the call")
-    t.check(poll(lambda: "not respawned" in srv.log()),
-            "the master did not say it stops respawning")
-    # No loop: the position stays empty (2 s: any respawn is at once or
-    # within a second), the other worker keeps serving.
-    again = poll(lambda: len(live_children(srv)) > 1, timeout=2.0)
-    t.check(not again, "the killed position was respawned: %r" %
-            live_children(srv))
-    t.check(live_children(srv) == [other], "workers now %r, want [%d]" % (
-        live_children(srv), other))
-    t.check(srv.alive() and srv.ping_ok(), "the master and the other "
-            "worker serve")
-    t.check(srv.log().count("killed by its seccomp filter") == 1,
-            "one kill reported, not a loop")
+    t.check("died before serving a request 3 times in a row" in srv.log(),
+            "the master did not say it throttles the position")
+    t.check("not respawned" not in srv.log(), "the master gave up the "
+            "position:\n%s" % srv.log())
+    t.check(srv.log().count("killed by its seccomp filter") == len(allowed),
+            "one report per kill, not a loop")
+    t.check(sorted(live_children(srv)) == sorted([victim, other]),
+            "workers now %r, want %r" % (live_children(srv),
+                                         sorted([victim, other])))
+    t.check(srv.alive() and srv.ping_ok(), "msgd serves")
+
+
+def pending_sigsys(pid):
+    """SIGSYS is pending for pid (thread or process), or pid is gone."""
+    bit = 1 << (signal.SIGSYS - 1)
+    masks = [proc_status(pid, f) for f in ("SigPnd", "ShdPnd")]
+    return None in masks or any(int(m, 16) & bit for m in masks)
+
+
+def kill_as_nobody(pids, sig):
+    """Send sig to pids from a process running as nobody: None, or why
+    it failed."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    rc, _, err, _ = run(["setpriv", "--reuid=%d" % nobody.pw_uid,
+                         "--regid=%d" % nobody.pw_gid, "--clear-groups",
+                         "--", "kill", "-s", str(int(sig))] +
+                        [str(p) for p in pids])
+    return None if rc == 0 else "kill exited %d: %s" % (rc, err.strip())
+
+
+@t.case
+def foreign_sigsys(t):
+    why = why_not_nobody()
+    if why:
+        print("SKIP: %s" % why)
+        return
+    srv = t.server({"workers": 2, "user": "nobody"})
+    wait_all_serving(t, srv)
+    kids = live_children(srv)
+    if not t.check(len(kids) == 2, "workers: %r" % kids):
+        return
+    # Twice: a handler that reset itself would die of the second one.
+    for n in (1, 2):
+        why = kill_as_nobody(kids, signal.SIGSYS)
+        t.check(why is None, "nobody could not signal the workers %r: %s" %
+                (kids, why))
+        t.check(poll(lambda: not any(pending_sigsys(p) for p in kids)),
+                "SIGSYS %d still pending, or a worker gone: %r" % (n, kids))
+        # Handled; a worker that took it for a trap dies within moments.
+        t.check(not poll(lambda: live_children(srv) != kids or
+                         "blocked syscall" in srv.log(), timeout=1.0),
+                "after SIGSYS %d: workers %r (were %r); log:\n%s" % (
+                    n, live_children(srv), kids, srv.log()))
+    t.check("killed by SIGSYS" not in srv.log() and
+            "seccomp filter" not in srv.log(), "the master took a kill for "
+            "a trap:\n%s" % srv.log())
+    t.check(srv.alive() and srv.ping_ok(), "msgd stopped serving")
+    for p in kids:
+        t.check(proc_status(p, "Seccomp") == "2", "worker %d lost its "
+                "filter" % p)
+
+
+@t.case
+def no_proc_files(t):
+    if os.geteuid() != 0:
+        print("SKIP: a mount namespace needs root (euid %d)" % os.geteuid())
+        return
+    settings = {"workers": 2}
+    if nobody_cannot_use((MSGD, os.X_OK)) is None:
+        settings["user"] = "nobody"
+    srv = t.server(settings, start=False)
+    os.chmod(srv.dir, 0o755)    # the workers' user reaches files/
+    files = os.path.join(srv.dir, "files")
+    srv.settings["files"] = {"enabled": True, "dir": files}
+    srv.write_conf()
+    # The server's own mount namespace, /proc hidden by a tmpfs; the test
+    # reads its /proc from ours, which still has it.
+    srv.spawn(prefix=["unshare", "-m", "--", "sh", "-c",
+                      'mount -t tmpfs none /proc && exec "$0" "$@"'])
+    srv.wait_ready()
+    wait_all_serving(t, srv)
+    kids = live_children(srv)
+    if not t.check(len(kids) == 2, "workers: %r" % kids):
+        return
+    t.check(not os.path.exists("/proc/%d/root/proc/self" % srv.pid),
+            "the server still sees /proc")
+    names = [b"np%d" % i for i in range(4)]
+    for name in names:   # a connection each: both workers get some
+        with srv.client() as c:
+            f = c.request(Op.PUT, b"data of " + name, key=name)
+            t.check_response(f, "PUT %r without /proc" % name, Op.PUT)
+    for name in names:
+        path = os.path.join(files, name.decode())
+        t.check(os.path.isfile(path) and
+                open(path, "rb").read() == b"data of " + name,
+                "%s not stored: %r" % (path, sorted(os.listdir(files))))
+    t.check(live_children(srv) == kids, "workers now %r, were %r" % (
+        live_children(srv), kids))
+    t.check("blocked syscall" not in srv.log(), "a worker hit its filter:"
+            "\n%s" % srv.log())
+    t.check(srv.alive() and srv.ping_ok(), "msgd serves")
 
 
 t.run()

@@ -2,7 +2,9 @@
  * test_sandbox.c: the workers' seccomp filter, installed in a forked
  * child: allowed calls work, mremap and remap_file_pages fail with EPERM,
  * executable memory, a forbidden call (init_module) and kill(-1) kill with
- * SIGSYS after the note for the master is written.
+ * SIGSYS after the note for the master is written; a SIGSYS sent with
+ * kill (not the filter's trap) is ignored, twice; access and faccessat
+ * (the spool without /proc) are allowed; rt_sigaction only for SIGSYS.
  */
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -28,7 +30,10 @@ enum probe {
 	PROBE_MREMAP,
 	PROBE_EXEC_MEMORY,
 	PROBE_INIT_MODULE,
-	PROBE_KILL_ALL
+	PROBE_KILL_ALL,
+	PROBE_FOREIGN_SIGSYS,
+	PROBE_ACCESS,
+	PROBE_SIGACTION_OTHER
 };
 
 static int
@@ -70,6 +75,19 @@ probe_run(enum probe what)
 			return (1);
 		(void)syscall(SYS_kill, 0xffffffffUL, 0);
 		(void)syscall(SYS_kill, -1L, 0);
+		return (0);	/* not reached */
+	case PROBE_FOREIGN_SIGSYS:
+		/* si_code SI_USER, as from another process of the user. */
+		if (kill(getpid(), SIGSYS) == -1 || kill(getpid(), SIGSYS) == -1)
+			return (1);
+		return (0);
+	case PROBE_ACCESS:
+		if (access("/", X_OK) == -1 ||
+		    faccessat(AT_FDCWD, "/", X_OK, 0) == -1)
+			return (1);
+		return (0);
+	case PROBE_SIGACTION_OTHER:
+		(void)signal(SIGUSR1, SIG_IGN);
 		return (0);	/* not reached */
 	}
 	return (9);
@@ -175,6 +193,50 @@ test_kill_all_killed(void **state)
 	assert_int_equal(note.nr, SYS_kill);
 }
 
+static void
+test_foreign_sigsys_ignored(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_FOREIGN_SIGSYS, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(n <= 0);		/* no note */
+}
+
+static void
+test_access_allowed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_ACCESS, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+test_sigaction_other_killed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();		/* the sanitizers' run time may call rt_sigaction */
+#endif
+	st = probe(PROBE_SIGACTION_OTHER, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, SYS_rt_sigaction);
+}
+
 int
 main(void)
 {
@@ -184,6 +246,9 @@ main(void)
 		cmocka_unit_test(test_exec_memory_killed),
 		cmocka_unit_test(test_forbidden_killed),
 		cmocka_unit_test(test_kill_all_killed),
+		cmocka_unit_test(test_foreign_sigsys_ignored),
+		cmocka_unit_test(test_access_allowed),
+		cmocka_unit_test(test_sigaction_other_killed),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
