@@ -471,6 +471,14 @@ def nobody_cannot_use(*paths):
         "searchable by others)" % ", ".join(f for f, _ in paths)
 
 
+def why_not_nobody():
+    """None when msgd can run its workers as user nobody here (root, the
+    user exists, nobody can reach the build); else why not, for a SKIP."""
+    if os.geteuid() != 0:
+        return "user = \"nobody\" needs root (euid %d)" % os.geteuid()
+    return nobody_cannot_use((MSGD, os.X_OK))
+
+
 def conf_value(v, indent="\t"):
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -37,7 +37,7 @@ import select
 import signal
 import time
 
-from harness import (MSGD, Op, St, Suite, live_children, nobody_cannot_use,
+from harness import (Op, St, Suite, live_children, why_not_nobody,
                      poll, proc_stat, proc_status, run)
 
 t = Suite("test_sandbox")
@@ -85,13 +85,6 @@ def check_sandboxed(t, pid, what, caps=True):
 
 def status_fields(text):
     return dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
-
-
-def why_not_nobody():
-    """Why the workers cannot run as nobody here, or None."""
-    if os.geteuid() != 0:
-        return "user = \"nobody\" needs root (euid %d)" % os.geteuid()
-    return nobody_cannot_use((MSGD, os.X_OK))
 
 
 @t.case
@@ -220,7 +213,7 @@ def forbidden_call(t):
         return
     throttle = 3
     settings = {"workers": 2, "respawn_throttle": throttle}
-    if nobody_cannot_use((MSGD, os.X_OK)) is None:
+    if why_not_nobody() is None:
         settings["user"] = "nobody"
     srv = t.server(settings, health=False)
     wait_all_serving(t, srv)
@@ -347,7 +340,7 @@ def no_proc_files(t):
         print("SKIP: a mount namespace needs root (euid %d)" % os.geteuid())
         return
     settings = {"workers": 2}
-    if nobody_cannot_use((MSGD, os.X_OK)) is None:
+    if why_not_nobody() is None:
         settings["user"] = "nobody"
     srv = t.server(settings, start=False)
     os.chmod(srv.dir, 0o755)    # the workers' user reaches files/

@@ -10,27 +10,17 @@ The last round holds 4 idle clients: a worker whose master died drains
 for at most 0.5 s.  Then a new msgd binds the same address and serves.
 """
 import os
-import pwd
 import signal
 import time
 
-from harness import MSGD, Op, Suite, nobody_cannot_use
+from harness import Op, Suite, why_not_nobody
 
 t = Suite("test_trust_orphans")
 
 
 @t.case
 def orphans_as_nobody(t):
-    if os.geteuid() != 0:
-        print("SKIP: workers as nobody need root (running as uid %d)" %
-              os.geteuid())
-        return
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        print("SKIP: no user nobody")
-        return
-    why = nobody_cannot_use((MSGD, os.X_OK))
+    why = why_not_nobody()
     if why:
         print("SKIP: %s" % why)
         return
