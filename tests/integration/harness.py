@@ -715,6 +715,14 @@ class Server:
                 self._known_workers[pid] = st[2]
         return sorted(self._known_workers)
 
+    def all_serving(self, timeout=10.0):
+        """Poll (bounded) for the master's "ready": every worker of the
+        first generation answered its start-up probe, so each has finished
+        setting itself up (privileges, sandbox).  start() returns as soon
+        as one worker answers PING.  True once seen."""
+        return bool(poll(lambda: "master: ready:" in self.log(),
+                         timeout=timeout))
+
     def wait_workers(self, n=None, timeout=5.0):
         """Poll until exactly n live workers (default: configured); returns
         the last list seen."""

@@ -68,7 +68,7 @@ def wait_all_serving(t, srv):
     """The harness returns once one worker answers; the filter goes on
     last in a worker's start-up, so wait for the master's "ready" (every
     worker answered its probe)."""
-    return t.check(poll(lambda: "master: ready:" in srv.log(), timeout=10),
+    return t.check(srv.all_serving(),
                    "the master never said every worker is ready")
 
 

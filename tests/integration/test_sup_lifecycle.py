@@ -245,6 +245,9 @@ def privilege_drop(t):
         return
     uid, gid = str(nobody.pw_uid), str(nobody.pw_gid)
     srv = t.server({"workers": 2, "user": "nobody"})
+    # One worker answered PING; the other may still be dropping its
+    # privileges until the master says all are ready.
+    t.check(srv.all_serving(), "the master never said every worker is ready")
     kids = live_children(srv)
     t.check(len(kids) == 2, "workers: %r" % kids)
     for pid in kids:
