@@ -479,6 +479,19 @@ def nobody_cannot_use(*paths):
         "searchable by others)" % ", ".join(f for f, _ in paths)
 
 
+def root_and_nobody():
+    """None when a case that runs the master as root with user = nobody
+    can run here, else why not."""
+    import pwd
+    if os.geteuid() != 0:
+        return "needs root (running as uid %d)" % os.geteuid()
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        return "no user nobody"
+    return nobody_cannot_use((MSGD, os.X_OK))
+
+
 def conf_value(v, indent="\t"):
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -24,8 +24,8 @@ import select
 import stat
 import time
 
-from harness import (MSGD, SPOOL_LOCK, Op, St, Suite, connect, encode,
-                     nobody_cannot_use, read_frame)
+from harness import (SPOOL_LOCK, Op, St, Suite, connect, encode,
+                     read_frame, root_and_nobody)
 
 t = Suite("test_remote_spool_lock")
 
@@ -33,15 +33,12 @@ OTHER_UID = 4321    # neither root nor nobody: a member of nobody's group
 PROMPT = 2.0        # seconds an answer may take while the lock is held
 
 
-def root_and_nobody():
-    """None when the root cases can run, else why not."""
-    if os.geteuid() != 0:
-        return "needs root (running as uid %d)" % os.geteuid()
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        return "no user nobody"
-    return nobody_cannot_use((MSGD, os.X_OK))
+def skipped():
+    """Why a root case cannot run here (printed as a SKIP), or None."""
+    why = root_and_nobody()
+    if why:
+        print("SKIP: %s" % why)
+    return why
 
 
 def files_server(t, settings, max_count=None):
@@ -110,9 +107,7 @@ def one_request(srv, frame):
 
 @t.case
 def group_member_cannot_stall(t):
-    why = root_and_nobody()
-    if why:
-        print("SKIP: %s" % why)
+    if skipped():
         return
     nb = pwd.getpwnam("nobody")
     srv, fdir = files_server(t, {"workers": 1, "user": "nobody"})
@@ -185,9 +180,7 @@ def lock_file_hidden(t):
 
 @t.case
 def planted_lock_refused(t):
-    why = root_and_nobody()
-    if why:
-        print("SKIP: %s" % why)
+    if skipped():
         return
     srv, fdir = files_server(t, {"workers": 1, "user": "nobody"})
     os.mkdir(fdir)

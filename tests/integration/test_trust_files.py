@@ -30,21 +30,10 @@ import pwd
 import stat
 import subprocess
 
-from harness import MSGCTL, MSGD, Suite, nobody_cannot_use, run
+from harness import MSGCTL, MSGD, Suite, root_and_nobody, run
 
 t = Suite("test_trust_files")
 FOREIGN_UID = 4242  # a uid that is neither root nor nobody
-
-
-def root_and_nobody():
-    """None when these cases can run, else why not."""
-    if os.geteuid() != 0:
-        return "needs root (running as uid %d)" % os.geteuid()
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        return "no user nobody"
-    return nobody_cannot_use((MSGD, os.X_OK))
 
 
 def root_case(fn):
