@@ -154,7 +154,9 @@ tmp_stale(int dfd, const char *name)
  * moments of a start (or of the workers' user removing the file), with a
  * worker that creates it and names a temporary during this cleaning: that
  * PUT fails with INTERNAL, nothing answered OK is lost.  Creating the
- * file here instead would put a root-made file where the workers write.
+ * file here (as the workers' user, with setfsuid) would close it, at the
+ * price of root making one more file where the workers write: not worth
+ * one failed PUT that the client can repeat.
  * Anything else at that name (not a regular file, another owner) is not
  * our lock: nothing is cleaned.  Returns the descriptor holding the lock,
  * -2 for no lock file, -1 for no cleaning.
@@ -232,7 +234,6 @@ spool_open_lock(struct spool *sp, const char *dir)
 	struct stat	st;
 	int		fd;
 
-	sp->lockfd = -1;
 	fd = spool_openat(sp, SPOOL_LOCK_NAME, O_RDONLY | O_CREAT |
 	    O_NONBLOCK | O_NOCTTY, 0600);
 	if (fd == -1) {
