@@ -90,16 +90,29 @@ hist_add(struct hist *h, uint64_t v)
 		h->max = v;
 }
 
-/* Add src into dst, so per-thread or per-worker histograms can be summed. */
+/* a + b, or UINT64_MAX where it would wrap. */
+static uint64_t
+hist_sat(uint64_t a, uint64_t b)
+{
+	uint64_t	s;
+
+	return (__builtin_add_overflow(a, b, &s) ? UINT64_MAX : s);
+}
+
+/*
+ * Add src into dst, so per-thread or per-worker histograms can be summed.
+ * Saturating: the master folds dead workers' histograms into retired
+ * totals that promise never to wrap, whatever a slot said.
+ */
 void
 hist_merge(struct hist *dst, const struct hist *src)
 {
 	size_t	i;
 
 	for (i = 0; i < HIST_NBUCKETS; i++)
-		dst->bucket[i] += src->bucket[i];
-	dst->count += src->count;
-	dst->sum += src->sum;
+		dst->bucket[i] = hist_sat(dst->bucket[i], src->bucket[i]);
+	dst->count = hist_sat(dst->count, src->count);
+	dst->sum = hist_sat(dst->sum, src->sum);
 	if (src->max > dst->max)
 		dst->max = src->max;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "priv.h"
 #include "spool.h"
 #include "util.h"
@@ -119,7 +120,7 @@ spool_mkdir(const char *dir, uid_t uid, gid_t gid, char *cause, size_t len)
 /*
  * Is the temporary file name (a regular file, or anything planted) free
  * of any writer?  A worker holds an flock on a named temporary from its
- * creation to its rename; the caller holds the directory lock, under which
+ * creation to its rename; the caller holds the spool lock, under which
  * such files are created, so a name that is not locked is left from a
  * crash.  Only regular files are opened (O_NONBLOCK: no FIFO can block).
  */
@@ -143,12 +144,45 @@ tmp_stale(int dfd, const char *name)
 }
 
 /*
+ * Master: may the temporaries of dir (descriptor dfd) be cleaned now?
+ * Yes under the workers' lock file, taken without waiting (the master
+ * never blocks on a lock a worker holds: a busy lock defers the cleaning
+ * to the next reload), or when there is no lock file at all.  No lock
+ * file means no worker has opened the directory yet: each creates it
+ * before it serves, and this runs before the generation's workers are
+ * forked; at start none runs.  The one window left is a reload within
+ * moments of a start (or of the workers' user removing the file), with a
+ * worker that creates it and names a temporary during this cleaning: that
+ * PUT fails with INTERNAL, nothing answered OK is lost.  Creating the
+ * file here (as the workers' user, with setfsuid) would close it, at the
+ * price of root making one more file where the workers write: not worth
+ * one failed PUT that the client can repeat.
+ * Anything else at that name (not a regular file, another owner) is not
+ * our lock: nothing is cleaned.  Returns the descriptor holding the lock,
+ * -2 for no lock file, -1 for no cleaning.
+ */
+static int
+spool_lock_master(int dfd, uid_t uid)
+{
+	struct stat	st;
+	int		fd;
+
+	if ((fd = openat(dfd, SPOOL_LOCK_NAME, O_RDONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1)
+		return (errno == ENOENT ? -2 : -1);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != uid || flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
  * Master, at start and at each reload: make the directory (for the
  * workers' user) if it is missing and remove temporary files a crash left
- * behind, never one a worker is still writing: under the directory lock
- * (see spool_put) only unlocked names go.  If a worker holds the directory
- * lock the cleaning waits for the next reload: the master never blocks on
- * a lock a worker holds.
+ * behind, never one a worker is still writing: under the spool lock (see
+ * spool_put) only unlocked names go.
  */
 int
 spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
@@ -156,7 +190,7 @@ spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
 {
 	struct dirent	*de;
 	DIR		*d;
-	int		 fd;
+	int		 fd, lfd;
 
 	cause[0] = '\0';
 	if ((chown_it ? spool_mkdir(dir, uid, gid, cause, len) :
@@ -173,35 +207,76 @@ spool_prepare(const char *dir, int chown_it, uid_t uid, gid_t gid,
 			close(fd);
 		return (-1);
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+	if ((lfd = spool_lock_master(fd, chown_it ? uid : geteuid())) != -1) {
 		while ((de = readdir(d)) != NULL)
 			if (strncmp(de->d_name, TMP_PREFIX,
 			    strlen(TMP_PREFIX)) == 0 &&
 			    tmp_stale(fd, de->d_name))
 				(void)unlinkat(fd, de->d_name, 0);
+		if (lfd >= 0)
+			close(lfd);	/* and the lock with it */
 	}
-	closedir(d);		/* and the lock with it */
+	closedir(d);
 	return (0);
 }
 
-/* Worker: open the directory once, after dropping privileges. */
+/*
+ * Worker: open (create) the lock file once, with the directory.  Ours
+ * alone: made 0600 by the workers' user, and only a regular file of that
+ * user is taken, so a member of the directory's group (which can open the
+ * directory itself) cannot hold it.  Without it PUT fails (see
+ * spool_lock); GET, LIST and DEL, which need no lock, keep working, as in
+ * a directory the workers can only read.
+ */
+static void
+spool_open_lock(struct spool *sp, const char *dir)
+{
+	struct stat	st;
+	int		fd;
+
+	fd = spool_openat(sp, SPOOL_LOCK_NAME, O_RDONLY | O_CREAT |
+	    O_NONBLOCK | O_NOCTTY, 0600);
+	if (fd == -1) {
+		sp->lock_errno = errno;
+		log_warnx("files.dir %s: lock file %s: %s: PUT is refused",
+		    dir, SPOOL_LOCK_NAME, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || ((st.st_mode & 07777) != 0600 &&
+	    fchmod(fd, 0600) == -1)) {
+		sp->lock_errno = EPERM;
+		log_warnx("files.dir %s: lock file %s is not a private regular "
+		    "file of uid %u: PUT is refused", dir, SPOOL_LOCK_NAME,
+		    (unsigned)geteuid());
+		close(fd);
+		return;
+	}
+	sp->lockfd = fd;
+}
+
+/* Worker: open the directory and its lock file once, as the workers' user. */
 int
 spool_open(struct spool *sp, const char *dir, char *cause, size_t len)
 {
+	sp->lockfd = -1;
 	sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sp->dirfd == -1) {
 		snprintf(cause, len, "files.dir %s: %s", dir, strerror(errno));
 		return (-1);
 	}
+	spool_open_lock(sp, dir);
 	return (0);
 }
 
 void
 spool_close(struct spool *sp)
 {
+	if (sp->lockfd != -1)
+		close(sp->lockfd);
 	if (sp->dirfd != -1)
 		close(sp->dirfd);
-	sp->dirfd = -1;
+	sp->lockfd = sp->dirfd = -1;
 }
 
 /* Regular files in the directory (hidden and temporary ones excepted). */
@@ -227,19 +302,27 @@ spool_count(struct spool *sp)
 }
 
 /*
- * The directory lock: an flock on the directory, held only around the
- * moments that must not interleave between processes (every worker and
- * the master open the directory themselves, so their locks conflict):
- * count + publish of a PUT, so that two workers storing new names at once
- * cannot both see room for one more file (files.max_count stays exact);
- * creation of a named temporary file and the master's removal of stale
- * ones, so that it never removes one a worker is writing.  Nothing slow
- * (no write, no fsync of the data) happens under it.
+ * The spool lock: an flock on the lock file, held only around the moments
+ * that must not interleave between processes (every worker opened the
+ * file itself, so their locks conflict): count + publish of a PUT, so
+ * that two workers storing new names at once cannot both see room for one
+ * more file (files.max_count stays exact); creation of a named temporary
+ * file and the master's removal of stale ones, so that it never removes
+ * one a worker is writing.  Not the directory: anyone who can open that
+ * (its group) could hold it and stall every PUT and the loop with them.
+ * This wait still blocks the worker's event loop; only workers can take
+ * the lock, nothing slow (no write, no fsync of data) happens under it,
+ * so a peer holds it for microseconds (file operations leave the loop in
+ * a later change).  The master never waits for it (LOCK_NB).
  */
 static int
 spool_lock(struct spool *sp)
 {
-	while (flock(sp->dirfd, LOCK_EX) == -1)
+	if (sp->lockfd == -1) {
+		errno = sp->lock_errno;
+		return (-1);
+	}
+	while (flock(sp->lockfd, LOCK_EX) == -1)
 		if (errno != EINTR)
 			return (-1);
 	return (0);
@@ -248,7 +331,7 @@ spool_lock(struct spool *sp)
 static void
 spool_unlock(struct spool *sp)
 {
-	(void)flock(sp->dirfd, LOCK_UN);
+	(void)flock(sp->lockfd, LOCK_UN);
 }
 
 /* A fresh temporary name in the directory. */
@@ -293,7 +376,7 @@ put_unnamed(struct spool *sp, const uint8_t *data, size_t len)
 
 /*
  * Give the unnamed file fd a temporary name (linkat cannot replace a name;
- * renameat over the target then can).  Under the directory lock, so no
+ * renameat over the target then can).  Under the spool lock, so no
  * cleaning sees the name.  Returns 0, -1 with errno, or -2 when /proc is
  * not there to link through (then O_TMPFILE is given up).
  */
@@ -320,9 +403,9 @@ link_unnamed(struct spool *sp, int fd, char *tmp, size_t len)
 }
 
 /*
- * No O_TMPFILE: write a named temporary file, created under the directory
+ * No O_TMPFILE: write a named temporary file, created under the spool
  * lock and flock-ed until it is renamed or removed, so the master's
- * cleaning (under the same directory lock) knows it is in use.
+ * cleaning (under the same spool lock) knows it is in use.
  */
 static int
 put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
@@ -357,7 +440,7 @@ put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
 /*
  * May name be stored: an existing regular file (replaced), or a new name
  * while there are fewer than files.max_count files.  Exact only under the
- * directory lock.
+ * spool lock.
  */
 static enum msg_status
 put_room(struct spool *sp, const char *name, const char **msg)
@@ -379,7 +462,7 @@ put_room(struct spool *sp, const char *name, const char **msg)
 
 /*
  * PUT: write the data in a temporary file and fsync it; then, under the
- * directory lock, check files.max_count for a new name and rename the
+ * spool lock, check files.max_count for a new name and rename the
  * file over the target; fsync the directory.  A crash at any point leaves
  * the old content or the new, never a torn file; what was answered OK is
  * on disk.

@@ -17,8 +17,16 @@
 #include "buf.h"
 #include "proto.h"
 
+/*
+ * The lock file inside the directory: only the workers' user can open it
+ * (0600), and no client can name it (names never start with '.').
+ */
+#define SPOOL_LOCK_NAME	".lock"
+
 struct spool {
 	int		dirfd;		/* O_RDONLY|O_DIRECTORY, -1: none */
+	int		lockfd;		/* SPOOL_LOCK_NAME, -1: none */
+	int		lock_errno;	/* why there is none */
 	uint32_t	max_size;
 	uint32_t	max_count;
 	uint64_t	max_resp;	/* largest response value */

@@ -466,7 +466,7 @@ worker_main(const struct worker_args *a)
 	log_setlevel(conf->log_level);
 	w.ops.stats = a->stats;
 	w.ops.conf = conf;
-	w.spool.dirfd = -1;
+	w.spool.dirfd = w.spool.lockfd = -1;
 	if (conf->files_enabled) {
 		if (spool_open(&w.spool, conf->files_dir, cause,
 		    sizeof(cause)) == -1) {

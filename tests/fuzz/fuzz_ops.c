@@ -56,11 +56,15 @@ static char		spool_dir[64];
 static void
 spool_remove(void)
 {
+	(void)unlinkat(spool.dirfd, SPOOL_LOCK_NAME, 0);
 	spool_close(&spool);
 	rmdir(spool_dir);
 }
 
-/* Remove everything in the files directory; count what was there. */
+/*
+ * Remove everything the operations left in the files directory (not the
+ * workers' lock file); count what was there.
+ */
 static int
 spool_empty(void)
 {
@@ -73,7 +77,8 @@ spool_empty(void)
 		abort();
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
+		    strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, SPOOL_LOCK_NAME) == 0)
 			continue;
 		CHECK(unlinkat(spool.dirfd, de->d_name, 0) == 0);
 		n++;

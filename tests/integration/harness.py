@@ -443,6 +443,14 @@ def run(argv, timeout=10.0, stdin_data=None, cwd=None, preexec_fn=None):
             p.stderr.decode(errors="replace"), time.monotonic() - t0)
 
 
+SPOOL_LOCK = ".lock"     # the workers' lock file in files.dir (spool.h)
+
+
+def spool_entries(d):
+    """The names in files directory d but the workers' lock file."""
+    return [n for n in os.listdir(d) if n != SPOOL_LOCK]
+
+
 def nobody_cannot_use(*paths):
     """None if user nobody can run (X_OK) or read (R_OK) each of paths,
     given as (path, os.X_OK or os.R_OK); else why not.  A checkout in a

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from harness import Op, St, Suite, encode, read_frame
+from harness import Op, St, Suite, encode, read_frame, spool_entries
 
 t = Suite("test_remote_atomic")
 
@@ -124,7 +124,7 @@ def kill9_during_put(t):
         tmp = [n for n in os.listdir(files_dir) if n.startswith(".tmp.")]
         t.check(not tmp, "round %d: temporary files left after the restart: "
                 "%r" % (rnd, tmp))
-        others = [n for n in os.listdir(files_dir) if n != NAME.decode()]
+        others = [n for n in spool_entries(files_dir) if n != NAME.decode()]
         t.check(not others, "round %d: unexpected entries: %r" % (rnd, others))
         with srv.client(timeout=10) as c:
             f = c.request(Op.GET, key=NAME)

@@ -25,7 +25,7 @@ import time
 
 from harness import (HDR_LEN, MSGD, Op, St, Suite, conf_text,
                      connect, encode, parse_frames, private_settings, run,
-                     wait_closed)
+                     spool_entries, wait_closed)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_auth")
@@ -72,8 +72,8 @@ def before_auth(t):
             f = c.request(Op.PING, request_id=51)
             t.check_response(f, "connection kept before AUTH (%s)" % what,
                              Op.PING, rid=51, value=b"PONG")
-    t.check(not os.listdir(srv.files_dir), "nothing stored before AUTH: %r"
-            % os.listdir(srv.files_dir))
+    t.check(not spool_entries(srv.files_dir), "nothing stored before AUTH: "
+            "%r" % spool_entries(srv.files_dir))
     # Unknown opcodes are UNKNOWN_OP whatever the state.
     with srv.client() as c:
         f = c.request(0x30, request_id=60)

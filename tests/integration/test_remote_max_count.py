@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 
-from harness import Op, St, Suite, encode, parallel
+from harness import Op, St, Suite, encode, parallel, spool_entries
 
 t = Suite("test_remote_max_count")
 
@@ -93,7 +93,7 @@ def concurrent_new_names(t):
         t.check(stored == on_disk, "trial %d: the PUTs answered OK (%d) "
                 "are the files on disk (%d)" % (trial, len(stored),
                                                  len(on_disk)))
-        for n in os.listdir(files_dir):
+        for n in spool_entries(files_dir):
             os.unlink(os.path.join(files_dir, n))
 
 

@@ -23,7 +23,7 @@ import os
 import threading
 
 from harness import (MSGCTL, Op, St, Suite, connect, encode, poll, read_frame,
-                     run)
+                     run, spool_entries)
 
 t = Suite("test_remote_put_reload")
 
@@ -116,7 +116,7 @@ def reloads_during_puts(t):
     rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
                           timeout=40)
     t.check(rc == 0, "last reload: %d %s" % (rc, err))
-    left = [n for n in os.listdir(files_dir) if n.startswith(".")]
+    left = [n for n in spool_entries(files_dir) if n.startswith(".")]
     t.check(not left, "temporary files left: %r" % left)
 
 

@@ -36,15 +36,10 @@ t = Suite("test_trust_files")
 FOREIGN_UID = 4242  # a uid that is neither root nor nobody
 
 
-def root_and_nobody():
-    """None when these cases can run, else why not."""
-    return why_not_nobody()
-
-
 def root_case(fn):
-    """A case of this file: skipped, saying why, unless root_and_nobody()."""
+    """A case of this file: skipped, saying why, unless why_not_nobody()."""
     def run_case(t):
-        why = root_and_nobody()
+        why = why_not_nobody()
         if why:
             print("SKIP: %s" % why)
             return

@@ -259,6 +259,42 @@ test_hist_merge_empty(void **state)
 	assert_memory_equal(&e, &copy, sizeof(e));
 }
 
+/* Merged totals stop at UINT64_MAX instead of wrapping to small values. */
+static void
+test_hist_merge_saturates(void **state)
+{
+	struct hist	a, b;
+	size_t		i;
+
+	(void)state;
+	hist_init(&a);
+	hist_init(&b);
+	a.count = a.sum = UINT64_MAX - 1;
+	b.count = b.sum = 5;
+	for (i = 0; i < HIST_NBUCKETS; i++) {
+		a.bucket[i] = UINT64_MAX - i;
+		b.bucket[i] = i + 1;
+	}
+	a.max = 7;
+	b.max = UINT64_MAX;
+	hist_merge(&a, &b);
+	assert_true(a.count == UINT64_MAX);
+	assert_true(a.sum == UINT64_MAX);
+	assert_true(a.max == UINT64_MAX);
+	for (i = 0; i < HIST_NBUCKETS; i++)
+		assert_true(a.bucket[i] == UINT64_MAX);
+	/* Exactly up to the top: UINT64_MAX - 1 + 1 is not saturation. */
+	hist_init(&a);
+	hist_init(&b);
+	a.count = UINT64_MAX - 1;
+	b.count = 1;
+	hist_merge(&a, &b);
+	assert_true(a.count == UINT64_MAX);
+	a.count = 1;
+	hist_merge(&a, &b);
+	assert_true(a.count == 2);
+}
+
 int
 main(void)
 {
@@ -279,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_hist_add_clamped),
 		cmocka_unit_test(test_hist_merge_sums),
 		cmocka_unit_test(test_hist_merge_empty),
+		cmocka_unit_test(test_hist_merge_saturates),
 	};
 	return (cmocka_run_group_tests(tests, NULL, NULL));
 }
