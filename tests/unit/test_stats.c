@@ -473,7 +473,12 @@ test_stats_create_file(void **state)
 
 	assert_int_equal(stat(fx->path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, 0640);
+	/* Read-only for all: its owner cannot open it for writing by path. */
+	assert_int_equal(st.st_mode & 07777, 0440);
+	if (geteuid() != 0) {
+		assert_int_equal(open(fx->path, O_RDWR | O_CLOEXEC), -1);
+		assert_int_equal(errno, EACCES);
+	}
 	assert_int_equal((size_t)st.st_size, seg_size(NSLOTS));
 	assert_int_equal(fx->seg.size, (size_t)st.st_size);
 	assert_true(fx->seg.writable);
@@ -1892,7 +1897,7 @@ test_stats_create_planted_temp(void **state)
 	assert_int_equal(stat(p, &made), 0);
 	assert_true(made.st_ino != planted.st_ino);
 	assert_int_equal(made.st_uid, geteuid());
-	assert_int_equal(made.st_mode & 07777, 0640);
+	assert_int_equal(made.st_mode & 07777, 0440);
 	assert_int_equal(stat(tmp, &planted), 0);
 	assert_int_equal(planted.st_size, 7);
 	stats_close(&seg);
