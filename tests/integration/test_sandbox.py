@@ -20,6 +20,13 @@ case 8).
   worker could write code into an unfiltered process).  The worker goes
   on serving.
 
+- same_user: the master runs as the workers' user (systemd's
+  User=msgd, no `user` setting; as root the test runs it as nobody): the
+  stats file is mode 0440 and a process of that user cannot open it
+  read-write by its path (it could with 0640 and write over the
+  header); (root, x86_64) a worker opening /proc/<pid>/mem read-write of
+  its master or its spawner, both of its user and dumpable, gets EACCES.
+
 There is no trigger in msgd for the forbidden call (nor for the open), so nothing a client
 or a local user could reach: the test makes the worker call init_module
 itself, with ptrace (root only, like any ptrace of a worker that dropped
@@ -32,6 +39,7 @@ import ctypes
 import errno
 import os
 import platform
+import pwd
 import re
 import signal
 
@@ -372,6 +380,89 @@ def procmem_denied(t):
         t.check(live_children(srv) == [worker] and srv.ping_ok(),
                 "the worker does not serve after the calls")
         t.check(sleeping() == cmd, "the command is gone")
+
+
+
+def as_user(uid, gid, fn):
+    """fn() in a child with uid and gid; its result (an int)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            code = fn()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def open_rw_errno(path):
+    """0 if path opens read-write, else the errno (for a child's exit)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+@t.case
+def same_user(t):
+    root = os.geteuid() == 0
+    if root:
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            print("SKIP: no user nobody")
+            return
+        why = nobody_cannot_use((MSGD, os.X_OK))
+        if why:
+            print("SKIP: %s" % why)
+            return
+        uid, gid = nobody.pw_uid, nobody.pw_gid
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    srv = t.server({"workers": 1, "allow_root": None, "exec": {
+        "enabled": True, "commands": {"noop": ["/bin/true"]}}}, start=False)
+    os.chown(srv.dir, uid, gid)
+    srv.write_conf()
+    os.chmod(srv.conf_path, 0o644)
+    srv.spawn(prefix=["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                      "--clear-groups", "--"] if root else [])
+    srv.wait_ready()
+    wait_all_serving(t, srv)
+    t.check(proc_status(srv.pid, "Uid").split()[0] == str(uid),
+            "master Uid %r" % proc_status(srv.pid, "Uid"))
+    seg = os.path.join(srv.dir, "stats")
+    st = os.stat(seg)
+    t.check(st.st_uid == uid and st.st_mode & 0o7777 == 0o440,
+            "stats file uid %d mode %04o, want %d 0440" % (
+                st.st_uid, st.st_mode & 0o7777, uid))
+    err = as_user(uid, gid, lambda: open_rw_errno(seg))
+    t.check(err == errno.EACCES, "the master's user opening the stats file "
+            "read-write: %s, want EACCES" % (
+                "it opened" if err == 0 else os.strerror(err)))
+    why = injection_skip(False)
+    if why:
+        print("SKIP: /proc/<pid>/mem part: %s" % why)
+        return
+    (worker,) = live_children(srv)
+    for what, pid in (("master", srv.pid), ("spawner", spawner_of(worker))):
+        if not t.check(pid is not None, "no %s" % what):
+            continue
+        path = b"/proc/%d/mem\0" % pid
+        why, rv = inject_retrying(worker, NR_OPENAT,
+                                  (AT_FDCWD, None, os.O_RDWR), path)
+        if not t.check(why is None, "cannot make worker %d call openat: "
+                       "%s" % (worker, why)):
+            return
+        t.check(rv == -errno.EACCES, "the worker's openat(%s, O_RDWR) of "
+                "its %s returned %d, want -EACCES (%d)" % (
+                    path[:-1].decode(), what, rv, -errno.EACCES))
+    t.check(live_children(srv) == [worker] and srv.ping_ok(),
+            "the worker does not serve after the calls")
 
 
 t.run()
