@@ -270,10 +270,22 @@ def inject_syscall(pid, nr, args=(), data=None):
         libc.ptrace(PTRACE_DETACH, pid, None, None)
 
 
+def blocked_in_syscall(pid):
+    """pid sleeps in a system call (/proc/<pid>/syscall has its number,
+    not "running")."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0].isdigit()
+    except (OSError, IndexError):
+        return False
+
+
 def inject_retrying(pid, nr, args=(), data=None):
-    """inject_syscall until it finds pid in a system call (an idle
-    worker sits in epoll_wait; bounded)."""
+    """inject_syscall once pid sleeps in a system call (an idle worker
+    sits in epoll_wait; it may need the CPU to get back there after a
+    miss), until it finds it there (bounded)."""
     for _ in range(20):
+        poll(lambda: blocked_in_syscall(pid), timeout=1.0)
         why, rv = inject_syscall(pid, nr, args, data)
         if why not in RETRY:
             break
