@@ -351,6 +351,23 @@ def injection_skip(need_nobody):
     return None
 
 
+def check_mem_refused(t, srv, worker, targets):
+    """Make worker openat(/proc/<pid>/mem, O_RDWR) for each (what, pid)
+    of targets: -EACCES each time, and the worker serves after."""
+    for what, pid in targets:
+        path = b"/proc/%d/mem\0" % pid
+        why, rv = inject_retrying(worker, NR_OPENAT,
+                                  (AT_FDCWD, None, os.O_RDWR), path)
+        if not t.check(why is None, "cannot make worker %d call openat: "
+                       "%s" % (worker, why)):
+            return
+        t.check(rv == -errno.EACCES, "the worker's openat(%s, O_RDWR) of "
+                "its %s returned %d, want -EACCES (%d)" % (
+                    path[:-1].decode(), what, rv, -errno.EACCES))
+    t.check(live_children(srv) == [worker] and srv.ping_ok(),
+            "the worker does not serve after the calls")
+
+
 @t.case
 def procmem_denied(t):
     why = injection_skip(True)
@@ -379,18 +396,8 @@ def procmem_denied(t):
         if not t.check(cmd is not None and spawner is not None,
                        "no command (%r) or spawner (%r)" % (cmd, spawner)):
             return
-        for what, pid in (("command", cmd), ("spawner", spawner)):
-            path = b"/proc/%d/mem\0" % pid
-            why, rv = inject_retrying(worker, NR_OPENAT,
-                                      (AT_FDCWD, None, os.O_RDWR), path)
-            if not t.check(why is None, "cannot make worker %d call "
-                           "openat: %s" % (worker, why)):
-                return
-            t.check(rv == -errno.EACCES, "the worker's openat(%s, O_RDWR) "
-                    "of its %s returned %d, want -EACCES (%d)" % (
-                        path[:-1].decode(), what, rv, -errno.EACCES))
-        t.check(live_children(srv) == [worker] and srv.ping_ok(),
-                "the worker does not serve after the calls")
+        check_mem_refused(t, srv, worker, (("command", cmd),
+                                           ("spawner", spawner)))
         t.check(sleeping() == cmd, "the command is gone")
 
 
@@ -461,20 +468,10 @@ def same_user(t):
         print("SKIP: /proc/<pid>/mem part: %s" % why)
         return
     (worker,) = live_children(srv)
-    for what, pid in (("master", srv.pid), ("spawner", spawner_of(worker))):
-        if not t.check(pid is not None, "no %s" % what):
-            continue
-        path = b"/proc/%d/mem\0" % pid
-        why, rv = inject_retrying(worker, NR_OPENAT,
-                                  (AT_FDCWD, None, os.O_RDWR), path)
-        if not t.check(why is None, "cannot make worker %d call openat: "
-                       "%s" % (worker, why)):
-            return
-        t.check(rv == -errno.EACCES, "the worker's openat(%s, O_RDWR) of "
-                "its %s returned %d, want -EACCES (%d)" % (
-                    path[:-1].decode(), what, rv, -errno.EACCES))
-    t.check(live_children(srv) == [worker] and srv.ping_ok(),
-            "the worker does not serve after the calls")
+    spawner = spawner_of(worker)
+    if t.check(spawner is not None, "no spawner"):
+        check_mem_refused(t, srv, worker, (("master", srv.pid),
+                                           ("spawner", spawner)))
 
 
 t.run()
