@@ -196,6 +196,8 @@ target_start(void)
 	assert_true(pid != -1);
 	if (pid == 0) {
 		close(pv[0]);
+		/* Gone with the test, even one that fails before killing it. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		(void)setsid();
 		/* Yama (ptrace_scope 1): let a sibling in, as a parent would. */
 		(void)prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
