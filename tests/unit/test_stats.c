@@ -882,7 +882,7 @@ test_stats_open_truncated(void **state)
 	size_t			 i;
 
 	for (i = 0; i < nitems(cut); i++) {
-		assert_int_equal(truncate(fx->path, cut[i]), 0);
+		assert_int_equal(ftruncate(fx->seg.fd_rw, cut[i]), 0);
 		assert_refused(fx->path, "inconsistent or truncated");
 	}
 }
@@ -893,7 +893,8 @@ test_stats_open_extended(void **state)
 {
 	struct fx	*fx = *state;
 
-	assert_int_equal(truncate(fx->path, (off_t)fx->seg.size + 4096), 0);
+	assert_int_equal(ftruncate(fx->seg.fd_rw,
+	    (off_t)fx->seg.size + 4096), 0);
 	assert_refused(fx->path, "inconsistent or truncated");
 }
 
