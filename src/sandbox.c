@@ -196,13 +196,19 @@ sandbox_landlock(char *cause, size_t len)
 
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0,
 	    LANDLOCK_CREATE_RULESET_VERSION);
+	/*
+	 * ENOSYS: no Landlock built in; EOPNOTSUPP: not enabled at boot;
+	 * EPERM: a container's or service manager's system call filter
+	 * forbids it (older systemd, 252, lists it in no group).
+	 */
 	if (abi < 1) {
-		if (abi == -1 && errno != ENOSYS && errno != EOPNOTSUPP) {
+		if (abi == -1 && errno != ENOSYS && errno != EOPNOTSUPP &&
+		    errno != EPERM) {
 			snprintf(cause, len, "landlock_create_ruleset: %s",
 			    strerror(errno));
 			return (-1);
 		}
-		snprintf(cause, len, "no Landlock in this kernel (%s): "
+		snprintf(cause, len, "no Landlock here (%s): "
 		    "workers are not kept from ptrace-access (/proc/<pid>/mem) "
 		    "to processes of their user", abi == -1 ?
 		    strerror(errno) : "ABI 0");
