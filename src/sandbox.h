@@ -3,7 +3,8 @@
  *
  * The capability bounding set and the ambient set are emptied while the
  * process still has CAP_SETPCAP (priv_drop calls sandbox_bounding_drop
- * between setresgid and setresuid), and a seccomp filter allow-lists the
+ * between setresgid and setresuid), a Landlock domain keeps the worker
+ * from ptrace-access to every process outside it, and a seccomp filter allow-lists the
  * system calls a serving worker makes.  A call outside the list raises
  * SIGSYS: the worker writes a note for the master on a pipe and dies of
  * that signal, and the master names the call in its log.
@@ -25,6 +26,7 @@ struct sandbox_note {
 int	sandbox_bounding_drop(char *, size_t);
 int	sandbox_caps_clear(char *, size_t);
 int	sandbox_filter(int, char *, size_t);
+int	sandbox_landlock(char *, size_t);
 const char *sandbox_syscall_name(int32_t, uint32_t, char *, size_t);
 
 #endif /* MSGD_SANDBOX_H */

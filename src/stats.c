@@ -285,13 +285,20 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		snprintf(cause, len, "%s: %s", tmp, strerror(errno));
 		return (-1);
 	}
-	/* 0640 whatever the umask: the group is who may read stats. */
-	if (fchmod(fd, 0640) == -1) {
-		snprintf(cause, len, "%s: fchmod: %s", tmp, strerror(errno));
-		goto fail;
-	}
 	if (ftruncate(fd, (off_t)size) == -1) {
 		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	/*
+	 * 0440 whatever the umask: the group is who may read stats, and
+	 * nobody may open it for writing by its path, not even its owner (a
+	 * worker running as the master's user: the seccomp filter has no
+	 * chmod to undo this).  We keep writing through fd, opened before;
+	 * nothing reopens the file for writing (msgctl reads it, a restart
+	 * makes a new one).
+	 */
+	if (fchmod(fd, 0440) == -1) {
+		snprintf(cause, len, "%s: fchmod: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	/*

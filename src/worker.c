@@ -527,8 +527,22 @@ worker_main(const struct worker_args *a)
 		fatalx("cannot serve the start-up probe");
 	/*
 	 * Last, once set up (the spawner is forked, every descriptor open):
-	 * from here on only what a serving worker needs.
+	 * from here on only what a serving worker needs.  Landlock first (its
+	 * calls are not in the filter): no ptrace-access, so no
+	 * /proc/<pid>/mem, to the spawner, the commands or the master.
+	 * Without Landlock in the kernel, worker 0 says so once and all go on.
 	 */
+	switch (sandbox_landlock(cause, sizeof(cause))) {
+	case -1:
+		log_warnx("cannot enforce the Landlock ruleset: %s", cause);
+		exit(WORKER_EXIT_FATAL);
+	case 1:
+		if (a->pos == 0)
+			log_warnx("%s", cause);
+		else
+			log_debug("%s", cause);
+		break;
+	}
 	if (sandbox_filter(a->note, cause, sizeof(cause)) == -1) {
 		log_warnx("cannot install the seccomp filter: %s", cause);
 		exit(WORKER_EXIT_FATAL);

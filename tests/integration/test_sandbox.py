@@ -23,28 +23,49 @@ case 8).
   namespace, a tmpfs over /proc) stores PUTs through the spool's fallback
   (access, then named temporary files): every PUT stored, no worker died.
 
-There is no trigger in msgd for the forbidden call, so nothing a client
+- procmem_denied (root, x86_64, user = "nobody"): a worker opening
+  /proc/<pid>/mem read-write of its EXEC command (a sleep of the same
+  user) or of its spawner gets EACCES: its Landlock domain keeps it from
+  ptrace-access to processes outside (without it: a descriptor, and the
+  worker could write code into an unfiltered process).  The worker goes
+  on serving.
+
+- same_user: the master runs as the workers' user (systemd's
+  User=msgd, no `user` setting; as root the test runs it as nobody): the
+  stats file is mode 0440 and a process of that user cannot open it
+  read-write by its path (it could with 0640 and write over the
+  header); (root, x86_64) a worker opening /proc/<pid>/mem read-write of
+  its master or its spawner, both of its user and dumpable, gets EACCES.
+
+There is no trigger in msgd for the forbidden call (nor for the open), so nothing a client
 or a local user could reach: the test makes the worker call init_module
 itself, with ptrace (root only, like any ptrace of a worker that dropped
 its privileges): it stops the worker in epoll_wait, points it back at the
-system call instruction with another number in rax, and lets it go.
+system call instruction with another number in rax, and lets it go (for
+the open: with the path on its stack, until the call returns, then back
+into epoll_wait).
 """
 import ctypes
+import errno
 import os
 import platform
+import pwd
 import re
 import select
 import signal
 import time
 
-from harness import (Op, St, Suite, live_children, why_not_nobody,
-                     poll, proc_stat, proc_status, run)
+from harness import (MSGD, Op, St, Suite, command_children, live_children,
+                     nobody_cannot_use, poll, proc_stat, proc_status, run,
+                     why_not_nobody)
 
 t = Suite("test_sandbox")
 
 ZERO = "0000000000000000"
 NR_INIT_MODULE = 175        # x86_64
 NR_EPOLL_WAITS = ("232", "281", "441")  # epoll_wait, _pwait, _pwait2
+NR_OPENAT = 257             # x86_64
+AT_FDCWD = -100
 
 
 def spawner_of(worker):
@@ -147,41 +168,115 @@ class Regs(ctypes.Structure):
         "orig_rax rip cs eflags rsp ss fs_base gs_base ds es fs gs").split()]
 
 
-PTRACE_PEEKTEXT, PTRACE_GETREGS, PTRACE_SETREGS = 1, 12, 13
-PTRACE_ATTACH, PTRACE_DETACH = 16, 17
+PTRACE_PEEKTEXT, PTRACE_POKEDATA, PTRACE_GETREGS, PTRACE_SETREGS = 1, 5, 12, 13
+PTRACE_ATTACH, PTRACE_DETACH, PTRACE_SYSCALL = 16, 17, 24
+PTRACE_SETOPTIONS, PTRACE_O_TRACESYSGOOD = 0x4200, 1
+RETRY = ("not stopped in a system call", "no syscall instruction before rip")
 
 
-def inject_syscall(pid, nr):
-    """Make pid, stopped in a system call, call nr(0, 0, 0) when it goes
-    on.  Returns None, or why it could not (it is left running)."""
+def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.restype = ctypes.c_long
     libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
                             ctypes.c_void_p]
+    return libc
+
+
+def _stack_room(pid, rsp, n):
+    """An address n bytes long well below rsp inside pid's stack mapping
+    (the red zone and what the call may use left alone), or None."""
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if lo <= rsp < hi:
+                addr = (rsp - 4096 - n) & ~15
+                return addr if addr >= lo else None
+    return None
+
+
+def _wait_syscall_stop(libc, pid):
+    """Resume pid to its next system call stop (entry or exit); signals
+    that come meanwhile are passed on.  False if it did not get there."""
+    sig = 0
+    for _ in range(50):
+        if libc.ptrace(PTRACE_SYSCALL, pid, None, ctypes.c_void_p(sig)) != 0:
+            return False
+        _, status = os.waitpid(pid, 0)
+        if not os.WIFSTOPPED(status):
+            return False
+        if os.WSTOPSIG(status) == signal.SIGTRAP | 0x80:
+            return True
+        sig = os.WSTOPSIG(status)
+    return False
+
+
+def inject_syscall(pid, nr, args=(), data=None):
+    """Make pid, stopped in a system call, call nr(*args) (zeros for
+    the rest) when it goes on.  data: bytes put on pid's stack first, its
+    address passed for each arg that is None.  With data, wait for the
+    call's return, put pid back into the call it was in, and return
+    (None, return value); else (None, None) and pid runs the call.  Or
+    (why it could not, None), pid left running."""
+    libc = _libc()
     if libc.ptrace(PTRACE_ATTACH, pid, None, None) != 0:
-        return "PTRACE_ATTACH: %s" % os.strerror(ctypes.get_errno())
-    why = None
+        return "PTRACE_ATTACH: %s" % os.strerror(ctypes.get_errno()), None
     try:
         os.waitpid(pid, 0)  # its attach stop
         regs = Regs()
         if libc.ptrace(PTRACE_GETREGS, pid, None, ctypes.byref(regs)) != 0:
-            return "PTRACE_GETREGS: %s" % os.strerror(ctypes.get_errno())
+            return "PTRACE_GETREGS: %s" % os.strerror(
+                ctypes.get_errno()), None
         if regs.orig_rax >= 1 << 63:
-            return "not stopped in a system call"
+            return RETRY[0], None
         ctypes.set_errno(0)
         word = libc.ptrace(PTRACE_PEEKTEXT, pid,
                            ctypes.c_void_p(regs.rip - 2), None)
         if ctypes.get_errno() != 0 or word & 0xffff != 0x050f:
-            return "no syscall instruction before rip"
+            return RETRY[1], None
+        saved = Regs.from_buffer_copy(regs)
+        addr = 0
+        if data is not None:
+            addr = _stack_room(pid, regs.rsp, len(data) + 8)
+            if addr is None:
+                return "no room on the stack", None
+            padded = data + b"\0" * (8 - len(data) % 8)
+            for i in range(0, len(padded), 8):
+                if libc.ptrace(PTRACE_POKEDATA, pid,
+                               ctypes.c_void_p(addr + i), ctypes.c_void_p(
+                                   int.from_bytes(padded[i:i + 8],
+                                                  "little"))) != 0:
+                    return "PTRACE_POKEDATA: %s" % os.strerror(
+                        ctypes.get_errno()), None
         # Run the instruction again with our number: orig_rax = -1 keeps
         # the kernel from restarting the interrupted call instead.
+        vals = [(addr if a is None else a) & ((1 << 64) - 1) for a in args]
+        vals += [0] * (6 - len(vals))
         regs.rip -= 2
         regs.rax = nr
         regs.orig_rax = (1 << 64) - 1
-        regs.rdi = regs.rsi = regs.rdx = regs.r10 = regs.r8 = regs.r9 = 0
+        (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9) = vals
         if libc.ptrace(PTRACE_SETREGS, pid, None, ctypes.byref(regs)) != 0:
-            why = "PTRACE_SETREGS: %s" % os.strerror(ctypes.get_errno())
-        return why
+            return "PTRACE_SETREGS: %s" % os.strerror(
+                ctypes.get_errno()), None
+        if data is None:
+            return None, None
+        libc.ptrace(PTRACE_SETOPTIONS, pid, None,
+                    ctypes.c_void_p(PTRACE_O_TRACESYSGOOD))
+        if not (_wait_syscall_stop(libc, pid) and
+                _wait_syscall_stop(libc, pid)):
+            return "no system call stops", None
+        if libc.ptrace(PTRACE_GETREGS, pid, None, ctypes.byref(regs)) != 0:
+            return "PTRACE_GETREGS: %s" % os.strerror(
+                ctypes.get_errno()), None
+        rv = ctypes.c_longlong(regs.rax).value
+        # Back into the call it was in, with its own arguments.
+        saved.rip -= 2
+        saved.rax = saved.orig_rax
+        saved.orig_rax = (1 << 64) - 1
+        if libc.ptrace(PTRACE_SETREGS, pid, None, ctypes.byref(saved)) != 0:
+            return "PTRACE_SETREGS: %s" % os.strerror(
+                ctypes.get_errno()), None
+        return None, rv
     finally:
         libc.ptrace(PTRACE_DETACH, pid, None, None)
 
@@ -200,6 +295,28 @@ def idle_sandboxed(pid):
 def boot_seconds(ticks):
     """A /proc starttime (clock ticks since boot) in CLOCK_BOOTTIME s."""
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def blocked_in_syscall(pid):
+    """pid sleeps in a system call (/proc/<pid>/syscall has its number,
+    not "running")."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[0].isdigit()
+    except (OSError, IndexError):
+        return False
+
+
+def inject_retrying(pid, nr, args=(), data=None):
+    """inject_syscall once pid sleeps in a system call (an idle worker
+    sits in epoll_wait; it may need the CPU to get back there after a
+    miss), until it finds it there (bounded)."""
+    for _ in range(20):
+        poll(lambda: blocked_in_syscall(pid), timeout=1.0)
+        why, rv = inject_syscall(pid, nr, args, data)
+        if why not in RETRY:
+            break
+    return why, rv
 
 
 @t.case
@@ -221,8 +338,6 @@ def forbidden_call(t):
     if not t.check(len(kids) == 2, "workers: %r" % kids):
         return
     victim, other = kids
-    retry = ("not stopped in a system call",
-             "no syscall instruction before rip")
     # Young deaths in a row: respawned at once, after 1 s, then at most
     # once every respawn_throttle.
     allowed = (0.0, 1.0, float(throttle))
@@ -232,10 +347,7 @@ def forbidden_call(t):
             return
         pidfd = os.pidfd_open(victim)
         try:
-            for _ in range(20):     # an idle worker sits in epoll_wait
-                why = inject_syscall(victim, NR_INIT_MODULE)
-                if why not in retry:
-                    break
+            why, _ = inject_retrying(victim, NR_INIT_MODULE)
             if not t.check(why is None, "cannot make worker %d call "
                            "init_module: %s" % (victim, why)):
                 return
@@ -373,6 +485,143 @@ def no_proc_files(t):
     t.check("blocked syscall" not in srv.log(), "a worker hit its filter:"
             "\n%s" % srv.log())
     t.check(srv.alive() and srv.ping_ok(), "msgd serves")
+
+
+
+def injection_skip(need_nobody):
+    """Why the ptrace cases cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "ptrace of a worker needs root (euid %d)" % os.geteuid()
+    if platform.machine() != "x86_64":
+        return "the injection is written for x86_64, not %s" % \
+            platform.machine()
+    if need_nobody:
+        return nobody_cannot_use((MSGD, os.X_OK), ("/bin/sleep", os.X_OK))
+    return None
+
+
+def check_mem_refused(t, srv, worker, targets):
+    """Make worker openat(/proc/<pid>/mem, O_RDWR) for each (what, pid)
+    of targets: -EACCES each time, and the worker serves after."""
+    for what, pid in targets:
+        path = b"/proc/%d/mem\0" % pid
+        why, rv = inject_retrying(worker, NR_OPENAT,
+                                  (AT_FDCWD, None, os.O_RDWR), path)
+        if not t.check(why is None, "cannot make worker %d call openat: "
+                       "%s" % (worker, why)):
+            return
+        t.check(rv == -errno.EACCES, "the worker's openat(%s, O_RDWR) of "
+                "its %s returned %d, want -EACCES (%d)" % (
+                    path[:-1].decode(), what, rv, -errno.EACCES))
+    t.check(live_children(srv) == [worker] and srv.ping_ok(),
+            "the worker does not serve after the calls")
+
+
+@t.case
+def procmem_denied(t):
+    why = injection_skip(True)
+    if why:
+        print("SKIP: %s" % why)
+        return
+    srv = t.server({"workers": 1, "user": "nobody", "exec": {
+        "enabled": True, "timeout": 30, "commands": {
+            "sleep": ["/bin/sleep", "30"]}}})
+    wait_all_serving(t, srv)
+    (worker,) = live_children(srv)
+    spawner = spawner_of(worker)
+
+    def sleeping():
+        for pid, _ in command_children(worker):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if f.read().startswith(b"/bin/sleep\0"):
+                        return pid
+            except OSError:
+                pass
+        return None
+    with srv.client() as c:
+        c.send_frame(Op.EXEC, key=b"sleep")
+        cmd = poll(sleeping)
+        if not t.check(cmd is not None and spawner is not None,
+                       "no command (%r) or spawner (%r)" % (cmd, spawner)):
+            return
+        check_mem_refused(t, srv, worker, (("command", cmd),
+                                           ("spawner", spawner)))
+        t.check(sleeping() == cmd, "the command is gone")
+
+
+
+def as_user(uid, gid, fn):
+    """fn() in a child with uid and gid; its result (an int)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            code = fn()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def open_rw_errno(path):
+    """0 if path opens read-write, else the errno (for a child's exit)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+@t.case
+def same_user(t):
+    root = os.geteuid() == 0
+    if root:
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            print("SKIP: no user nobody")
+            return
+        why = nobody_cannot_use((MSGD, os.X_OK))
+        if why:
+            print("SKIP: %s" % why)
+            return
+        uid, gid = nobody.pw_uid, nobody.pw_gid
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    srv = t.server({"workers": 1, "allow_root": None, "exec": {
+        "enabled": True, "commands": {"noop": ["/bin/true"]}}}, start=False)
+    os.chown(srv.dir, uid, gid)
+    srv.write_conf()
+    os.chmod(srv.conf_path, 0o644)
+    srv.spawn(prefix=["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+                      "--clear-groups", "--"] if root else [])
+    srv.wait_ready()
+    wait_all_serving(t, srv)
+    t.check(proc_status(srv.pid, "Uid").split()[0] == str(uid),
+            "master Uid %r" % proc_status(srv.pid, "Uid"))
+    seg = os.path.join(srv.dir, "stats")
+    st = os.stat(seg)
+    t.check(st.st_uid == uid and st.st_mode & 0o7777 == 0o440,
+            "stats file uid %d mode %04o, want %d 0440" % (
+                st.st_uid, st.st_mode & 0o7777, uid))
+    err = as_user(uid, gid, lambda: open_rw_errno(seg)) if root else \
+        open_rw_errno(seg)
+    t.check(err == errno.EACCES, "the master's user opening the stats file "
+            "read-write: %s, want EACCES" % (
+                "it opened" if err == 0 else os.strerror(err)))
+    why = injection_skip(False)
+    if why:
+        print("SKIP: /proc/<pid>/mem part: %s" % why)
+        return
+    (worker,) = live_children(srv)
+    spawner = spawner_of(worker)
+    if t.check(spawner is not None, "no spawner"):
+        check_mem_refused(t, srv, worker, (("master", srv.pid),
+                                           ("spawner", spawner)))
 
 
 t.run()

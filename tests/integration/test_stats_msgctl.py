@@ -153,6 +153,7 @@ def refusals(t):
                 preexec_fn=as_nobody)
             os.chmod(d, 0o700)
     else:
+        mode = os.stat(seg).st_mode & 0o7777
         os.chmod(seg, 0)
         try:
             refused(t, "segment mode 0000", [MSGCTL, "-c", srv.conf_path,
@@ -160,7 +161,7 @@ def refusals(t):
                     r"permission denied: mode 0000, readable by uid %d" %
                     os.getuid())
         finally:
-            os.chmod(seg, 0o640)
+            os.chmod(seg, mode)
 
     # msgd removes its segment when it stops.
     srv.stop()

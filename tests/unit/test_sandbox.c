@@ -5,7 +5,14 @@
  * SIGSYS after the note for the master is written; a SIGSYS sent with
  * kill (not the filter's trap) is ignored, twice; access and faccessat
  * (the spool without /proc) are allowed; rt_sigaction only for SIGSYS.
+ * And the workers' Landlock domain, applied in a forked child: no
+ * /proc/<pid>/mem of a process outside it (the same child without the
+ * domain opens it), while signals to that process's group, regular files
+ * (named, renamed, removed; O_TMPFILE linked through /proc/self/fd) still
+ * work, and exec, FIFOs and symlinks are refused.
  */
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,6 +21,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -237,6 +245,140 @@ test_sigaction_other_killed(void **state)
 	assert_int_equal(note.nr, SYS_rt_sigaction);
 }
 
+/* A process outside the domain, in a session of its own like a command. */
+static pid_t
+target_start(void)
+{
+	pid_t	pid;
+	int	pv[2];
+	char	c = 0;
+
+	assert_int_equal(pipe2(pv, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		close(pv[0]);
+		/* Gone with the test, even one that fails before killing it. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		(void)setsid();
+		/* Yama (ptrace_scope 1): let a sibling in, as a parent would. */
+		(void)prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+		(void)write(pv[1], &c, 1);
+		for (;;)
+			pause();
+	}
+	close(pv[1]);
+	assert_int_equal(read(pv[0], &c, 1), 1);
+	close(pv[0]);
+	return (pid);
+}
+
+/* Regular files in dir as the spool makes them; 0 or where it failed. */
+static int
+landlock_files(const char *dir)
+{
+	char	a[600], b[600], fdp[64];
+	int	fd;
+
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	if ((fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) ==
+	    -1 || write(fd, "x", 1) != 1 || close(fd) == -1)
+		return (20);
+	if (rename(a, b) == -1 || unlink(b) == -1)
+		return (21);
+	if ((fd = open(dir, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0640)) == -1)
+		return (22);
+	snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", fd);
+	if (write(fd, "y", 1) != 1 || linkat(AT_FDCWD, fdp, AT_FDCWD, a,
+	    AT_SYMLINK_FOLLOW) == -1 || rename(a, b) == -1 || unlink(b) == -1)
+		return (23);
+	close(fd);
+	/* Handled rights with no rule: refused. */
+	if (mkfifo(a, 0600) != -1 || errno != EACCES)
+		return (24);
+	if (symlink("/", a) != -1 || errno != EACCES)
+		return (25);
+	return (0);
+}
+
+/*
+ * In a child: the domain (or not), then open target's memory read-write
+ * (as a compromised worker would its command's), signal its group, make
+ * files in dir, exec.  The exit code says what happened: 0 the open was
+ * refused with EACCES or EPERM and all else as expected, 1 it succeeded.
+ */
+static int
+landlock_probe(pid_t target, int apply, const char *dir)
+{
+	char	cause[256], path[64];
+	char   *argv[] = { "true", NULL };
+	pid_t	pid;
+	int	status, fd, rc;
+
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+			_exit(100);
+		if (apply && (rc = sandbox_landlock(cause, sizeof(cause))) != 0)
+			_exit(rc == 1 ? 77 : 101);
+		snprintf(path, sizeof(path), "/proc/%d/mem", (int)target);
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) != -1)
+			_exit(1);
+		if (errno != EACCES && errno != EPERM)
+			_exit(2);
+		/* Signals are not scoped: a worker kills its commands. */
+		if (kill(-target, 0) == -1)
+			_exit(3);
+		if ((rc = landlock_files(dir)) != 0)
+			_exit(rc);
+		(void)execv("/bin/true", argv);
+		_exit(errno == EACCES ? 0 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return (WEXITSTATUS(status));
+}
+
+static void
+test_landlock(void **state)
+{
+	char	dir[] = "/tmp/test_sandbox.XXXXXX", cause[256];
+	pid_t	target, pid;
+	int	rc, status;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	target = target_start();
+	/* Without the domain: the memory of a process like ours opens. */
+	rc = landlock_probe(target, 0, dir);
+	assert_int_equal(rc, 1);
+	rc = landlock_probe(target, 1, dir);
+	if (rc == 77) {
+		kill(target, SIGKILL);
+		(void)waitpid(target, NULL, 0);
+		rmdir(dir);
+		skip();		/* no Landlock in this kernel */
+	}
+	assert_int_equal(rc, 0);
+	/* And a signal from inside the domain does reach the group. */
+	if ((pid = fork()) == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+		    sandbox_landlock(cause, sizeof(cause)) != 0)
+			_exit(1);
+		_exit(kill(-target, SIGKILL) == 0 ? 0 : 2);
+	}
+	assert_true(pid != -1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(waitpid(target, &status, 0), target);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -249,6 +391,7 @@ main(void)
 		cmocka_unit_test(test_foreign_sigsys_ignored),
 		cmocka_unit_test(test_access_allowed),
 		cmocka_unit_test(test_sigaction_other_killed),
+		cmocka_unit_test(test_landlock),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -473,7 +473,12 @@ test_stats_create_file(void **state)
 
 	assert_int_equal(stat(fx->path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, 0640);
+	/* Read-only for all: its owner cannot open it for writing by path. */
+	assert_int_equal(st.st_mode & 07777, 0440);
+	if (geteuid() != 0) {
+		assert_int_equal(open(fx->path, O_RDWR | O_CLOEXEC), -1);
+		assert_int_equal(errno, EACCES);
+	}
 	assert_int_equal((size_t)st.st_size, seg_size(NSLOTS));
 	assert_int_equal(fx->seg.size, (size_t)st.st_size);
 	assert_true(fx->seg.writable);
@@ -877,7 +882,7 @@ test_stats_open_truncated(void **state)
 	size_t			 i;
 
 	for (i = 0; i < nitems(cut); i++) {
-		assert_int_equal(truncate(fx->path, cut[i]), 0);
+		assert_int_equal(ftruncate(fx->seg.fd_rw, cut[i]), 0);
 		assert_refused(fx->path, "inconsistent or truncated");
 	}
 }
@@ -888,7 +893,8 @@ test_stats_open_extended(void **state)
 {
 	struct fx	*fx = *state;
 
-	assert_int_equal(truncate(fx->path, (off_t)fx->seg.size + 4096), 0);
+	assert_int_equal(ftruncate(fx->seg.fd_rw,
+	    (off_t)fx->seg.size + 4096), 0);
 	assert_refused(fx->path, "inconsistent or truncated");
 }
 
@@ -1892,7 +1898,7 @@ test_stats_create_planted_temp(void **state)
 	assert_int_equal(stat(p, &made), 0);
 	assert_true(made.st_ino != planted.st_ino);
 	assert_int_equal(made.st_uid, geteuid());
-	assert_int_equal(made.st_mode & 07777, 0640);
+	assert_int_equal(made.st_mode & 07777, 0440);
 	assert_int_equal(stat(tmp, &planted), 0);
 	assert_int_equal(planted.st_size, 7);
 	stats_close(&seg);
