@@ -580,15 +580,11 @@ def open_rw_errno(path):
 def same_user(t):
     root = os.geteuid() == 0
     if root:
-        try:
-            nobody = pwd.getpwnam("nobody")
-        except KeyError:
-            print("SKIP: no user nobody")
-            return
-        why = nobody_cannot_use((MSGD, os.X_OK))
+        why = why_not_nobody()
         if why:
             print("SKIP: %s" % why)
             return
+        nobody = pwd.getpwnam("nobody")
         uid, gid = nobody.pw_uid, nobody.pw_gid
     else:
         uid, gid = os.getuid(), os.getgid()
