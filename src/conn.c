@@ -956,11 +956,13 @@ conn_expire(struct conn_env *env)
 }
 
 /*
- * The worker stops: read what every client already sent and answer it.
- * A connection is closed right after its next answer, so the FIN follows
- * that answer at once and a client sees EOF before it sends again; closing
- * an idle connection at once would race a request already on its way.
- * Connections that stay idle are closed after grace_ms.
+ * The worker stops: read what every client already sent and answer it all,
+ * then close (conn_settle: shut down the sending side, linger).  A
+ * connection with nothing left to answer waits grace_ms for a request that
+ * may already be on its way (closing it at once would race that request):
+ * one that arrives is answered, and the connection closed after it; one
+ * that stays idle is closed.  Handing over (handoff), connections move to
+ * the master instead once idle.
  */
 void
 conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)

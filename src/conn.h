@@ -5,8 +5,10 @@
  * frames per read); answers are queued in request order and flushed with as
  * few writes as possible.  A client that stops reading is itself no longer
  * read once its queued output passes output_limit.  Each connection sits on
- * exactly one deadline list: idle, frame (a started request must complete
- * within read_timeout of its first byte) or linger (closing).
+ * at most one of four deadline lists (none while its EXEC runs): idle,
+ * frame (a started request must complete within read_timeout of its first
+ * byte), linger (closing) or drain (the worker stops: an idle connection's
+ * grace period, or the retry of a hand-over the channel could not take).
  */
 #ifndef MSGD_CONN_H
 #define MSGD_CONN_H

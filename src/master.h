@@ -3,10 +3,12 @@
  * whole life, forks the workers, watches them and turns signals into work
  * in its loop.
  *
- *	master.c	the loop, signals, stop, health checks, notifications
- *	master_proc.c	the process table: spawn, start-up probe, reap, respawn
- *	master_reload.c	a reload as a transaction: new generation, then commit
- *			or roll back
+ *	master.c	the loop, signals, stop, statistics, notifications,
+ *			log and directories
+ *	master_proc.c	generations and the process table: spawn, start-up
+ *			probe, drain, hand-over, reap, respawn, health checks
+ *	master_reload.c	a generation's sockets, and a reload as a
+ *			transaction: new generation, then commit or roll back
  */
 #ifndef MSGD_MASTER_H
 #define MSGD_MASTER_H
@@ -102,8 +104,6 @@ struct master {
 	char			 last_status[128];
 };
 
-int	master_main(struct msgd_conf *, int);
-
 /* master_proc.c */
 int	proc_spawn(struct master *, struct gen *, int);
 void	proc_reap(struct master *);
@@ -121,9 +121,9 @@ void	gen_drain(struct master *, struct gen *, int, int);
 struct gen *gen_new(struct master *, struct msgd_conf *, char *, size_t);
 void	gen_free(struct master *, struct gen *);
 void	gen_collect(struct master *);
-void	master_unbind_gen(struct master *, struct gen *);
 
 /* master_reload.c */
+void	master_unbind_gen(struct master *, struct gen *);
 int	gen_bind(struct master *, struct gen *, const struct gen *, char *,
 	    size_t);
 void	reload_start(struct master *);
@@ -132,6 +132,7 @@ void	reload_commit(struct master *);
 void	reload_rollback(struct master *, const char *);
 
 /* master.c */
+int	master_main(struct msgd_conf *, int);
 int	gen_prepare(struct master *, struct gen *, char *, size_t);
 int	master_log_open(const struct msgd_conf *, const struct priv *, char *,
 	    size_t);

@@ -1,6 +1,10 @@
 /*
- * ops.c: the opcode table and the PING, ECHO, UPPER and TIME operations.
- * Handlers never block and never fail the connection; they answer a status.
+ * ops.c: the opcode table, the refusals (authentication, protected mode,
+ * UDP, files and commands disabled) and the handlers of all eleven
+ * operations: PING, ECHO, UPPER, TIME, STATS and AUTH here, PUT, GET, LIST
+ * and DEL through the spool module, EXEC started through the exec module
+ * (its answer comes later).  Handlers never block and never fail the
+ * connection; they answer a status.
  */
 #include <errno.h>
 #include <string.h>
@@ -306,7 +310,7 @@ ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
 
 /*
  * Answer one valid request frame (header h, body at body) into out.
- * Returns 0 with *stp set to the status answered, or -1 when memory ran
+ * Returns 0 with oc->st set to the status answered, or -1 when memory ran
  * out (the caller closes the connection: nothing consistent can be sent).
  */
 int

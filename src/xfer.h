@@ -1,6 +1,7 @@
 /*
  * xfer.h: pass a client connection between processes (SCM_RIGHTS over a
- * SOCK_SEQPACKET socketpair).  On a reload the old workers hand their
+ * unix SOCK_STREAM socketpair, one small message per connection; see
+ * xfer_pair() for why not SOCK_SEQPACKET).  On a reload the old workers hand their
  * connections, through the master, to the new generation instead of
  * closing them: a client never sees its connection end, so no request can
  * race a close.
