@@ -1,5 +1,8 @@
 # Integration tests (python3, standard library only), one scenario family each.
 # Each starts its own msgd in a fresh temp dir; helpers are in harness.py.
+# The longest first, so that make -j runs the others beside them.
+INTEGRATION_TESTS += tests/integration/test_sup_reload_load.py
+INTEGRATION_TESTS += tests/integration/test_sup_reload_gens.py
 INTEGRATION_TESTS += tests/integration/test_ops.py
 INTEGRATION_TESTS += tests/integration/test_framing.py
 INTEGRATION_TESTS += tests/integration/test_errors.py
