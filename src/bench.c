@@ -566,7 +566,7 @@ bench_error_text(struct bench_thread *t, const uint8_t *p, size_t n)
 
 /* Close a connection, counting the requests it leaves unanswered. */
 static void
-conn_close(struct bench_thread *t, struct bench_conn *c)
+bconn_close(struct bench_thread *t, struct bench_conn *c)
 {
 	t->unanswered += c->tail - c->head;
 	close(c->fd);
@@ -576,12 +576,12 @@ conn_close(struct bench_thread *t, struct bench_conn *c)
 
 /* A lost connection: an error; it is not reopened. */
 static void
-conn_lost(struct bench_thread *t, struct bench_conn *c, const char *why)
+bconn_lost(struct bench_thread *t, struct bench_conn *c, const char *why)
 {
 	bench_error(t, "connection %d: %s with %" PRIu32 " request(s) "
 	    "unanswered", c->num, why, c->tail - c->head);
 	t->lost++;
-	conn_close(t, c);
+	bconn_close(t, c);
 }
 
 /* Whether requests remain to be sent: the clock (-d) or the quota (-n). */
@@ -606,7 +606,7 @@ bench_take(struct bench_thread *t, uint64_t now)
 
 /* Ask for EPOLLOUT only while output is stuck, to save epoll_ctl calls. */
 static int
-conn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
+bconn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
 {
 	struct epoll_event	ev;
 
@@ -616,7 +616,7 @@ conn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
 	ev.events = EPOLLIN | (on ? EPOLLOUT : 0);
 	ev.data.ptr = c;
 	if (epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
-		conn_lost(t, c, strerror(errno));
+		bconn_lost(t, c, strerror(errno));
 		return (-1);
 	}
 	c->pollout = on;
@@ -629,7 +629,7 @@ conn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
  * A short write means the socket buffer is full: wait for EPOLLOUT.
  */
 static int
-conn_write(struct bench_thread *t, struct bench_conn *c)
+bconn_write(struct bench_thread *t, struct bench_conn *c)
 {
 	const struct bench_run	*run = t->run;
 	struct iovec		 iov[BENCH_IOV];
@@ -674,8 +674,8 @@ conn_write(struct bench_thread *t, struct bench_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return (conn_pollout(t, c, 1));
-			conn_lost(t, c, strerror(errno));
+				return (bconn_pollout(t, c, 1));
+			bconn_lost(t, c, strerror(errno));
 			return (-1);
 		}
 		/* Advance sent/woff over the w bytes written. */
@@ -683,9 +683,9 @@ conn_write(struct bench_thread *t, struct bench_conn *c)
 		c->sent += (uint32_t)((size_t)w / flen) + off / flen;
 		c->woff = off % flen;
 		if ((size_t)w < want)
-			return (conn_pollout(t, c, 1));
+			return (bconn_pollout(t, c, 1));
 	}
-	return (conn_pollout(t, c, 0));
+	return (bconn_pollout(t, c, 0));
 }
 
 /*
@@ -693,33 +693,28 @@ conn_write(struct bench_thread *t, struct bench_conn *c)
  * then write them.  Returns -1 if the connection is gone.
  */
 static int
-conn_send(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+bconn_send(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 {
 	const struct bench_run	*run = t->run;
 	struct bench_slot	*s;
-	struct msg_hdr		 h;
 
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = run->o.op;
-	h.body_len = run->vlen;
 	while (c->tail - c->head < run->o.pipeline && bench_take(t, now)) {
 		s = &c->ring[c->tail & c->mask];
 		s->t_sent = now;
-		h.request_id = c->tail++;
-		msg_hdr_encode(&h, s->hdr);
+		msg_encode_request(s->hdr, run->o.op, c->tail++, 0,
+		    run->vlen);
 	}
 	if (c->sent == c->tail)
 		return (0);
-	return (conn_write(t, c));
+	return (bconn_write(t, c));
 }
 
 /* Close a connection that has nothing in flight and nothing more to send. */
 static void
-conn_finish(struct bench_thread *t, struct bench_conn *c, uint64_t now)
+bconn_finish(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 {
 	if (c->fd != -1 && c->head == c->tail && !bench_more(t, now))
-		conn_close(t, c);
+		bconn_close(t, c);
 }
 
 /*
@@ -729,7 +724,7 @@ conn_finish(struct bench_thread *t, struct bench_conn *c, uint64_t now)
  * answer bad; its body is still read so the next answer can be checked.
  */
 static int
-conn_header(struct bench_thread *t, struct bench_conn *c)
+bconn_header(struct bench_thread *t, struct bench_conn *c)
 {
 	const struct bench_run	*run = t->run;
 	struct msg_hdr		*h = &c->rh;
@@ -739,7 +734,7 @@ conn_header(struct bench_thread *t, struct bench_conn *c)
 	if (msg_check_response(c->hbuf, MSG_HDR_LEN, h, &why) == -1) {
 		t->bad++;
 		bench_error(t, "connection %d: %s", c->num, why);
-		conn_close(t, c);
+		bconn_close(t, c);
 		return (-1);
 	}
 	if (c->head == c->sent) {
@@ -747,7 +742,7 @@ conn_header(struct bench_thread *t, struct bench_conn *c)
 		bench_error(t, "connection %d: answer %s to request_id %" PRIu32
 		    " before request %" PRIu32 " was fully sent", c->num,
 		    msg_status_name(h->status), h->request_id, c->head);
-		conn_close(t, c);
+		bconn_close(t, c);
 		return (-1);
 	}
 	vlen = h->body_len - h->key_len;
@@ -789,7 +784,7 @@ conn_header(struct bench_thread *t, struct bench_conn *c)
 
 /* Compare n body bytes at offset c->boff with what the answer must hold. */
 static void
-conn_body(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
+bconn_body(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
     uint32_t n)
 {
 	uint32_t	off = c->boff, skip = 0;
@@ -819,7 +814,7 @@ conn_body(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
  * are the value bytes it moved, out and back.
  */
 static void
-conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now,
+bconn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now,
     uint64_t bytes)
 {
 	struct bench_slot	*s = &c->ring[c->head & c->mask];
@@ -840,7 +835,7 @@ conn_answered(struct bench_thread *t, struct bench_conn *c, uint64_t now,
 
 /* Feed bytes read from a connection through the answer checks. */
 static int
-conn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
+bconn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
     size_t len, uint64_t now)
 {
 	uint32_t	n;
@@ -853,19 +848,19 @@ conn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
 			memcpy(c->hbuf + c->hlen, p, n);
 			c->hlen += n;
 			if (c->hlen == MSG_HDR_LEN &&
-			    conn_header(t, c) == -1)
+			    bconn_header(t, c) == -1)
 				return (-1);
 		} else {
 			n = c->rh.body_len - c->boff;
 			if (n > len)
 				n = (uint32_t)len;
-			conn_body(t, c, p, n);
+			bconn_body(t, c, p, n);
 			c->boff += n;
 		}
 		p += n;
 		len -= n;
 		if (c->hlen == MSG_HDR_LEN && c->boff == c->rh.body_len)
-			conn_answered(t, c, now, (uint64_t)t->run->vlen +
+			bconn_answered(t, c, now, (uint64_t)t->run->vlen +
 			    c->rh.body_len - c->rh.key_len);
 	}
 	return (0);
@@ -880,7 +875,7 @@ conn_feed(struct bench_thread *t, struct bench_conn *c, const uint8_t *p,
  * loses the stream and closes the connection.
  */
 static int
-conn_feed_stream(struct bench_thread *t, struct bench_conn *c,
+bconn_feed_stream(struct bench_thread *t, struct bench_conn *c,
     const uint8_t *p, size_t len, uint64_t now)
 {
 	const struct bench_run	*run = t->run;
@@ -931,7 +926,7 @@ conn_feed_stream(struct bench_thread *t, struct bench_conn *c,
 		p += n;
 		len -= n;
 		if (c->boff == run->alen)
-			conn_answered(t, c, now, 2 * (uint64_t)run->vlen);
+			bconn_answered(t, c, now, 2 * (uint64_t)run->vlen);
 	}
 	return (0);
 lost:
@@ -939,7 +934,7 @@ lost:
 		bench_error_text(t, p, len < 64 ? len : 64);
 	c->capture = 0;
 	t->bad++;
-	conn_close(t, c);
+	bconn_close(t, c);
 	return (-1);
 }
 
@@ -949,7 +944,7 @@ lost:
  * going back to epoll.
  */
 static void
-conn_read(struct bench_thread *t, struct bench_conn *c)
+bconn_read(struct bench_thread *t, struct bench_conn *c)
 {
 	ssize_t		n;
 	uint64_t	now = 0;
@@ -960,27 +955,27 @@ conn_read(struct bench_thread *t, struct bench_conn *c)
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR) {
-				conn_lost(t, c, strerror(errno));
+				bconn_lost(t, c, strerror(errno));
 				return;
 			}
 			break;
 		}
 		if (n == 0) {
-			conn_lost(t, c, "closed by the server");
+			bconn_lost(t, c, "closed by the server");
 			return;
 		}
 		now = mono_us();
 		if (t->run->o.proto == BENCH_MSGD)
-			rc = conn_feed(t, c, t->rbuf, (size_t)n, now);
+			rc = bconn_feed(t, c, t->rbuf, (size_t)n, now);
 		else
-			rc = conn_feed_stream(t, c, t->rbuf, (size_t)n, now);
-		if (rc == -1 || conn_send(t, c, now) == -1)
+			rc = bconn_feed_stream(t, c, t->rbuf, (size_t)n, now);
+		if (rc == -1 || bconn_send(t, c, now) == -1)
 			return;
 		if (n < BENCH_RBUF)
 			break;
 	}
 	if (now != 0)
-		conn_finish(t, c, now);
+		bconn_finish(t, c, now);
 }
 
 /* Give up on every connection still open: the answers stopped coming. */
@@ -1004,7 +999,7 @@ bench_stall(struct bench_thread *t, const char *fmt, ...)
 		if (t->conns[i].fd == -1)
 			continue;
 		t->stalled++;
-		conn_close(t, &t->conns[i]);
+		bconn_close(t, &t->conns[i]);
 	}
 }
 
@@ -1042,8 +1037,8 @@ bench_thread_main(void *arg)
 	for (i = 0; i < t->nconns; i++) {
 		c = &t->conns[i];
 		now = mono_us();
-		if (conn_send(t, c, now) == 0)
-			conn_finish(t, c, now);
+		if (bconn_send(t, c, now) == 0)
+			bconn_finish(t, c, now);
 	}
 	while (t->active > 0) {
 		now = mono_us();
@@ -1066,10 +1061,10 @@ bench_thread_main(void *arg)
 		for (j = 0; j < n; j++) {
 			c = ev[j].data.ptr;
 			if (c->fd != -1 && (ev[j].events & EPOLLOUT))
-				(void)conn_write(t, c);
+				(void)bconn_write(t, c);
 			if (c->fd != -1 && (ev[j].events &
 			    (EPOLLIN | EPOLLERR | EPOLLHUP)))
-				conn_read(t, c);
+				bconn_read(t, c);
 		}
 	}
 	return (NULL);

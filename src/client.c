@@ -74,11 +74,11 @@ int
 client_send(struct client *c, uint8_t op, const void *key, size_t klen,
     const void *val, size_t vlen, uint32_t *idp)
 {
-	struct msg_hdr	h;
 	struct msghdr	mh;
 	struct iovec	iov[3];
 	uint8_t		hdr[MSG_HDR_LEN];
 	uint64_t	deadline;
+	uint32_t	id;
 	ssize_t		n;
 	int		i = 0, rc;
 
@@ -90,15 +90,11 @@ client_send(struct client *c, uint8_t op, const void *key, size_t klen,
 		snprintf(c->err, sizeof(c->err), "request too large");
 		return (CLIENT_EPROTO);
 	}
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = op;
-	h.key_len = (uint16_t)klen;
-	h.request_id = c->next_id++;
-	h.body_len = (uint32_t)(klen + vlen);
-	msg_hdr_encode(&h, hdr);
+	id = c->next_id++;
+	msg_encode_request(hdr, op, id, (uint16_t)klen,
+	    (uint32_t)(klen + vlen));
 	if (idp != NULL)
-		*idp = h.request_id;
+		*idp = id;
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = sizeof(hdr);
 	iov[1].iov_base = (void *)(uintptr_t)key;
@@ -279,7 +275,6 @@ client_udp_call(const char *addr, int timeout_ms, uint8_t op, const void *val,
     char *err, size_t errlen)
 {
 	struct net_addr	a;
-	struct msg_hdr	h;
 	struct pollfd	pfd;
 	const char	*why;
 	size_t		pad = 0, flen;
@@ -303,12 +298,7 @@ client_udp_call(const char *addr, int timeout_ms, uint8_t op, const void *val,
 		return (CLIENT_EPROTO);
 	}
 	id = (uint32_t)mono_us();
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = op;
-	h.request_id = id;
-	h.body_len = (uint32_t)(vlen + pad);
-	msg_hdr_encode(&h, buf);
+	msg_encode_request(buf, op, id, 0, (uint32_t)(vlen + pad));
 	if (vlen > 0)
 		memcpy(buf + MSG_HDR_LEN, val, vlen);
 	memset(buf + MSG_HDR_LEN + vlen, 0, pad);

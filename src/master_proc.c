@@ -191,7 +191,6 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	struct worker_args	 a;
 	struct wproc		*p;
 	uint8_t			 ping[MSG_HDR_LEN];
-	struct msg_hdr		 h;
 	pid_t			 pid;
 	int			 idx, sv[2], cv[2], nv[2];
 
@@ -261,11 +260,7 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 	close(sv[1]);
 	close(cv[1]);
 	close(nv[1]);
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = MSG_OP_PING;
-	h.request_id = (uint32_t)idx;
-	msg_hdr_encode(&h, ping);
+	msg_encode_request(ping, MSG_OP_PING, (uint32_t)idx, 0, 0);
 	/* An empty socketpair takes 16 bytes without blocking. */
 	if (write(sv[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
 		log_warn("probe write to worker %d", pos);

@@ -97,6 +97,23 @@ msg_hdr_encode(const struct msg_hdr *h, uint8_t *p)
 	put32(p + 12, h->body_len);
 }
 
+/* Encode a request header (version 1, no flags, status 0); returns 16. */
+size_t
+msg_encode_request(uint8_t *p, uint8_t op, uint32_t id, uint16_t key_len,
+    uint32_t body_len)
+{
+	struct msg_hdr	h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = MSG_VERSION;
+	h.opcode = op;
+	h.key_len = key_len;
+	h.request_id = id;
+	h.body_len = body_len;
+	msg_hdr_encode(&h, p);
+	return (MSG_HDR_LEN);
+}
+
 /* Encode a response header (version 1, RESPONSE flag); returns 16. */
 size_t
 msg_encode_response(uint8_t *p, uint8_t op, uint8_t status, uint32_t id,

@@ -87,6 +87,7 @@ void	msg_parse_request(const uint8_t *, size_t, uint32_t,
 	    struct msg_parse *);
 int	msg_check_response(const uint8_t *, size_t, struct msg_hdr *,
 	    const char **);
+size_t	msg_encode_request(uint8_t *, uint8_t, uint32_t, uint16_t, uint32_t);
 size_t	msg_encode_response(uint8_t *, uint8_t, uint8_t, uint32_t,
 	    uint16_t, uint32_t);
 #define MSG_NAME_MAX	255	/* file names: [A-Za-z0-9._-], not "." first */

@@ -521,6 +521,34 @@ test_msg_hdr_decode_roundtrip(void **state)
 }
 
 static void
+test_msg_encode_request_fields(void **state)
+{
+	static const uint8_t	want[MSG_HDR_LEN] = {
+		0x4d, 0x47, 0x01, 0x00, 0x20, 0x00, 0x00, 0x03,
+		0x01, 0x02, 0x03, 0x04, 0x00, 0x00, 0x00, 0x08
+	};
+	struct msg_parse	mp;
+	uint8_t			b[MSG_HDR_LEN + 8 + 1];
+
+	(void)state;
+	memset(b, 'x', sizeof(b));
+	b[sizeof(b) - 1] = 0xee;
+	assert_int_equal(msg_encode_request(b, MSG_OP_EXEC, 0x01020304, 3, 8),
+	    MSG_HDR_LEN);
+	assert_memory_equal(b, want, MSG_HDR_LEN);
+	assert_int_equal(b[sizeof(b) - 1], 0xee);
+
+	/* What a client writes, the server takes as a whole request. */
+	msg_parse_request(b, MSG_HDR_LEN + 8, 1024, &mp);
+	assert_int_equal(mp.result, MSG_PARSE_FRAME);
+	assert_int_equal(mp.need, MSG_HDR_LEN + 8);
+	assert_int_equal(mp.hdr.opcode, MSG_OP_EXEC);
+	assert_int_equal(mp.hdr.request_id, 0x01020304);
+	assert_int_equal(mp.hdr.key_len, 3);
+	assert_int_equal(mp.hdr.body_len, 8);
+}
+
+static void
 test_msg_encode_response_fields(void **state)
 {
 	static const uint8_t	want[MSG_HDR_LEN] = {
@@ -713,6 +741,7 @@ main(void)
 		cmocka_unit_test(test_msg_parse_request_max_key_len),
 		cmocka_unit_test(test_msg_hdr_encode_bytes),
 		cmocka_unit_test(test_msg_hdr_decode_roundtrip),
+		cmocka_unit_test(test_msg_encode_request_fields),
 		cmocka_unit_test(test_msg_encode_response_fields),
 		cmocka_unit_test(test_msg_check_response_rejects),
 		cmocka_unit_test(test_msg_check_response_accepts),
