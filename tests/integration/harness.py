@@ -412,14 +412,36 @@ def rss_kib(pid):
     return int(v.split()[0]) if v else None
 
 
-def free_port(family=socket.AF_INET, host="127.0.0.1"):
+def free_port(family=socket.AF_INET, host="127.0.0.1",
+              kind=socket.SOCK_STREAM):
     """A port that was free a moment ago (bind to 0, read it, close)."""
-    s = socket.socket(family, socket.SOCK_STREAM)
+    s = socket.socket(family, kind)
     try:
         s.bind((host, 0))
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def free_udp_port(host="127.0.0.1"):
+    """A UDP port on host that was free a moment ago."""
+    return free_port(host=host, kind=socket.SOCK_DGRAM)
+
+
+def raises(t, exc, fn, what):
+    """Check (in suite t) that fn() raises exc; returns the exception (or
+    None)."""
+    try:
+        r = fn()
+    except exc as e:
+        return e
+    except Exception as e:
+        t.check(False, "%s: raised %s: %s, want %s" % (
+            what, type(e).__name__, e, exc.__name__))
+        return None
+    t.check(False, "%s: returned %r, want %s raised" % (
+        what, r, exc.__name__))
+    return None
 
 
 def ipv6_loopback_ok():

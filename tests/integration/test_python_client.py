@@ -28,29 +28,14 @@ import tempfile
 import threading
 import time
 
-from harness import (F_RESPONSE, HDR, HDR_LEN, SRCDIR, TIME_RE, Frame, Op,
-                     St, Suite, ipv6_loopback_ok, recv_exact, upper_bytes)
+from harness import (F_RESPONSE, HDR, HDR_LEN, SRCDIR, TIME_RE, Frame, Op, St,
+                     Suite, ipv6_loopback_ok, raises, recv_exact, upper_bytes)
 
 sys.dont_write_bytecode = True      # keep the source tree clean
 sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
 import msgd_client as mc  # noqa: E402
 
 t = Suite("test_python_client")
-
-
-def raises(t, exc, fn, what):
-    """Check fn() raises exc; returns the exception (or None)."""
-    try:
-        r = fn()
-    except exc as e:
-        return e
-    except Exception as e:
-        t.check(False, "%s: raised %s: %s, want %s" % (
-            what, type(e).__name__, e, exc.__name__))
-        return None
-    t.check(False, "%s: returned %r, want %s raised" % (
-        what, r, exc.__name__))
-    return None
 
 
 def answer(req, status=St.OK, value=b"", key=b"", *, rid=None, op=None,

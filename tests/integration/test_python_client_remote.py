@@ -23,7 +23,8 @@ import socket
 import sys
 import time
 
-from harness import HDR, HDR_LEN, SRCDIR, TIME_RE, Op, St, Suite, encode
+from harness import (HDR, HDR_LEN, SRCDIR, TIME_RE, Op, St, Suite, encode,
+                     free_udp_port, raises)
 
 sys.dont_write_bytecode = True      # keep the source tree clean
 sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
@@ -40,36 +41,12 @@ COMMANDS = {
 }
 
 
-def raises(t, exc, fn, what):
-    """Check fn() raises exc; returns the exception (or None)."""
-    try:
-        r = fn()
-    except exc as e:
-        return e
-    except Exception as e:
-        t.check(False, "%s: raised %s: %s, want %s" % (
-            what, type(e).__name__, e, exc.__name__))
-        return None
-    t.check(False, "%s: returned %r, want %s raised" % (
-        what, r, exc.__name__))
-    return None
-
-
 def files_server(t, **kw):
     """A server with files enabled in <its temp dir>/files."""
     srv = t.server(start=False, **kw)
     srv.files_dir = os.path.join(srv.dir, "files")
     srv.settings["files"] = {"enabled": True, "dir": srv.files_dir}
     return srv.start()
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 @t.case

@@ -25,7 +25,8 @@ A server listening on loopback only logs no hint.
 import socket
 
 from harness import (Op, St, StartError, Suite, encode, free_port,
-                     ipv6_loopback_ok, parse_frames, read_frame, wait_closed)
+                     free_udp_port, ipv6_loopback_ok, parse_frames, read_frame,
+                     wait_closed)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_access")
@@ -95,15 +96,6 @@ def udp_exchange(addr, data, src=None, timeout=1.0):
             return s.recv(65536)
         except socket.timeout:
             return None
-    finally:
-        s.close()
-
-
-def free_udp_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
     finally:
         s.close()
 

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import time
 
-from harness import MSGCTL, Suite
+from harness import MSGCTL, Suite, free_udp_port
 
 t = Suite("test_remote_msgctl")
 
@@ -41,15 +41,6 @@ def ctl(args, stdin=b"", env=None, timeout=20.0):
                        timeout=timeout, env=e)
     return (p.returncode, p.stdout, p.stderr.decode(errors="replace"),
             time.monotonic() - t0)
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 @t.case

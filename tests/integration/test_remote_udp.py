@@ -29,21 +29,12 @@ import struct
 import time
 
 from harness import (HDR, HDR_LEN, TIME_RE, Frame, Op, St, Suite, encode,
-                     upper_bytes)
+                     free_udp_port, upper_bytes)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_udp")
 
 TOKEN = "udp-test-token-0123"
-
-
-def free_udp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def udp_server(t, settings=None):
