@@ -330,16 +330,9 @@ def reload_under_load(t):
               load.connect_errors))
     t.check(load.ok - ok_before > 1000, "only %d requests answered during "
             "the reloads" % (load.ok - ok_before))
-    # The product promise: a reload loses no request.  FAILS (reported,
-    # 0-6 of ~600 graceful closes per run): a draining old worker answers
-    # what it has read, shuts the connection down (FIN) and lingers,
-    # reading and discarding input.  A request the client sent after its
-    # own "still open?" check but before that FIN reached it is read in the
-    # linger phase and dropped; the client gets EOF.  Under strace (which
-    # widens the window) every failed request showed up as a read of a
-    # request frame on a descriptor after shutdown(fd, SHUT_WR).  No client
-    # check can close the window: the server gives no notice before the
-    # FIN.
+    # The product promise: a reload loses no request.  Connections move
+    # to the new workers at a frame boundary (hand-over), so none is
+    # closed under a client that is about to send.
     t.check(load.failed == 0, "%d requests failed during %d reloads: %s" % (
         load.failed, nreloads, load.details))
     t.check(load.resets == 0, "%d connection resets during %d reloads: %s"

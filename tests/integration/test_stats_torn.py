@@ -6,9 +6,10 @@ while two readers take as many snapshots as they can: one runs
 other pipelines STATS requests (the snapshot is then taken by a worker while
 the other one writes).  Every snapshot must pass what a torn read would
 break -- for every worker entry, retired and the totals: sum(req_*) ==
-sum(st_*) == latency_us.count (one seqlock section in stats_request);
-conn_accepted >= conn_closed; conn_active == conn_accepted - conn_closed for
-each live worker (conn_new/conn_close update the three in one section), and
+sum(st_*) == latency_us.count (a worker's pending updates go into its slot
+in one seqlock section, stats_publish); conn_accepted >= conn_closed;
+conn_active == conn_accepted - conn_closed for each live worker (published
+in the same sections), and
 for the totals as long as no worker has exited; the totals are retired plus
 the workers, counter by counter; torn_slots == 0.  Across the snapshots of
 one reader, no counter of a worker (same pid) decreases.  The Prometheus
