@@ -1142,6 +1142,9 @@ snap_clean(struct stats_hdr *h)
 			*eq = '\0';
 			str_clean(d->label, (size_t)(eq - d->label) + 1,
 			    NAME_CHARS);
+			/* A label name may not start with a digit either. */
+			if (d->label[0] >= '0' && d->label[0] <= '9')
+				d->label[0] = '_';
 			*eq = '=';
 		}
 		str_clean(d->field, sizeof(d->field), NULL);
@@ -1490,25 +1493,26 @@ static void
 prom_line(struct buf *b, const char *name, const char *suffix,
     const char *label, const char *worker, uint64_t v)
 {
-	char	 key[STATS_NAME_LEN], *eq;
-	int	 any = 0;
+	char	 key[STATS_NAME_LEN], *eq = NULL;
 
+	/* A label is "key=value" with a key; anything else is left out. */
+	snprintf(key, sizeof(key), "%s", label);
+	if ((eq = strchr(key, '=')) == NULL || eq == key)
+		key[0] = '\0';
+	else
+		*eq = '\0';
 	bprintf(b, "msgd_%s%s", name, suffix);
-	if (label[0] != '\0' || worker != NULL)
+	if (key[0] != '\0' || worker != NULL)
 		bprintf(b, "{");
-	if (label[0] != '\0') {
-		snprintf(key, sizeof(key), "%s", label);
-		if ((eq = strchr(key, '=')) != NULL && eq != key) {
-			*eq = '\0';
-			bprintf(b, "%s=\"", key);
-			prom_str(b, eq + 1, 1);
-			bprintf(b, "\"");
-			any = 1;
-		}
+	if (key[0] != '\0') {
+		bprintf(b, "%s=\"", key);
+		prom_str(b, eq + 1, 1);
+		bprintf(b, "\"");
 	}
 	if (worker != NULL)
-		bprintf(b, "%sworker=\"%s\"", any ? "," : "", worker);
-	if (label[0] != '\0' || worker != NULL)
+		bprintf(b, "%sworker=\"%s\"", key[0] != '\0' ? "," : "",
+		    worker);
+	if (key[0] != '\0' || worker != NULL)
 		bprintf(b, "}");
 	bprintf(b, " %" PRIu64 "\n", v);
 }
