@@ -50,7 +50,7 @@ struct conn {
 	uint64_t		 charge;	/* budget bytes held, as last counted */
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	struct exec_job		*job;
-	struct conn_env		*env;
+	struct wctx		*wc;
 	/* The peer, compact, for crash forensics (stats_current). */
 	uint8_t			 family;
 	uint16_t		 port;
@@ -59,37 +59,37 @@ struct conn {
 	struct buf		 out;
 	struct timer		 timer;
 	TAILQ_ENTRY(conn)	 entry;
-	TAILQ_ENTRY(conn)	 wentry;	/* on env->budget_wait */
+	TAILQ_ENTRY(conn)	 wentry;	/* on wc->budget_wait */
 };
 
 #define timer_conn(t) \
 	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
-static void	conn_close(struct conn_env *, struct conn *);
-static void	conn_trim(struct conn_env *);
-static int	conn_handoff(struct conn_env *, const struct conn *);
+static void	conn_close(struct wctx *, struct conn *);
+static void	conn_trim(struct wctx *);
+static int	conn_handoff(struct wctx *, const struct conn *);
 
 void
-conn_env_init(struct conn_env *env, int epfd, uint32_t max_body,
+wctx_init(struct wctx *wc, int epfd, uint32_t max_body,
     uint64_t output_limit, uint32_t idle_ms, uint32_t read_ms,
     struct stats_slot *slot, struct ops_env *ops)
 {
-	memset(env, 0, sizeof(*env));
-	env->handoff_fd = -1;
-	env->slot = slot;
-	env->ops = ops;
-	env->epfd = epfd;
-	env->max_body = max_body;
-	env->output_limit = output_limit;
-	env->budget = UINT64_MAX;	/* none unless the worker sets one */
-	env->idle_ms = idle_ms;
-	timer_list_init(&env->tl[CONN_TL_IDLE], idle_ms);
-	timer_list_init(&env->tl[CONN_TL_FRAME], read_ms);
-	timer_list_init(&env->tl[CONN_TL_LINGER], CONN_LINGER_MS);
-	timer_list_init(&env->tl[CONN_TL_DRAIN], 0);
-	TAILQ_INIT(&env->all);
-	TAILQ_INIT(&env->dead);
-	TAILQ_INIT(&env->budget_wait);
+	memset(wc, 0, sizeof(*wc));
+	wc->handoff_fd = -1;
+	wc->slot = slot;
+	wc->ops = ops;
+	wc->epfd = epfd;
+	wc->max_body = max_body;
+	wc->output_limit = output_limit;
+	wc->budget = UINT64_MAX;	/* none unless the worker sets one */
+	wc->idle_ms = idle_ms;
+	timer_list_init(&wc->tl[CONN_TL_IDLE], idle_ms);
+	timer_list_init(&wc->tl[CONN_TL_FRAME], read_ms);
+	timer_list_init(&wc->tl[CONN_TL_LINGER], CONN_LINGER_MS);
+	timer_list_init(&wc->tl[CONN_TL_DRAIN], 0);
+	TAILQ_INIT(&wc->all);
+	TAILQ_INIT(&wc->dead);
+	TAILQ_INIT(&wc->budget_wait);
 }
 
 /*
@@ -109,17 +109,17 @@ conn_held(const struct conn *c)
 
 /* Bring the worker's total up to date with c's buffers. */
 static void
-conn_account(struct conn_env *env, struct conn *c)
+conn_account(struct wctx *wc, struct conn *c)
 {
 	uint64_t	h = conn_held(c);
 
-	env->held = env->held - c->charge + h;
+	wc->held = wc->held - c->charge + h;
 	c->charge = h;
 }
 
 /* Would reading a frame of need bytes keep the worker within budget? */
 static int
-conn_fits(const struct conn_env *env, struct conn *c, uint32_t need)
+conn_fits(const struct wctx *wc, struct conn *c, uint32_t need)
 {
 	uint64_t	h;
 	uint32_t	old = c->need;
@@ -127,7 +127,7 @@ conn_fits(const struct conn_env *env, struct conn *c, uint32_t need)
 	c->need = need;
 	h = conn_held(c);
 	c->need = old;
-	return (h <= c->charge || env->held - c->charge + h <= env->budget);
+	return (h <= c->charge || wc->held - c->charge + h <= wc->budget);
 }
 
 /*
@@ -139,17 +139,17 @@ conn_fits(const struct conn_env *env, struct conn *c, uint32_t need)
  * admitted.
  */
 static int
-conn_admit(struct conn_env *env, struct conn *c, uint32_t need)
+conn_admit(struct wctx *wc, struct conn *c, uint32_t need)
 {
-	if (!conn_fits(env, c, need)) {
+	if (!conn_fits(wc, c, need)) {
 		c->wait_need = need;
 		c->flags |= CF_BUDGET;
-		TAILQ_INSERT_TAIL(&env->budget_wait, c, wentry);
-		STATS_PEND(&env->pend, env->slot, buffer_budget_waits, 1);
+		TAILQ_INSERT_TAIL(&wc->budget_wait, c, wentry);
+		STATS_PEND(&wc->pend, wc->slot, buffer_budget_waits, 1);
 		return (-1);
 	}
 	c->need = need;
-	conn_account(env, c);
+	conn_account(wc, c);
 	return (0);
 }
 
@@ -159,7 +159,7 @@ conn_admit(struct conn_env *env, struct conn *c, uint32_t need)
  * readable and would spin a level-triggered loop), output while queued.
  */
 static int
-conn_interest(struct conn_env *env, struct conn *c)
+conn_interest(struct wctx *wc, struct conn *c)
 {
 	struct epoll_event	ev;
 	uint32_t		want = 0;
@@ -179,7 +179,7 @@ conn_interest(struct conn_env *env, struct conn *c)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = want;
 	ev.data.ptr = c;
-	if (epoll_ctl(env->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
+	if (epoll_ctl(wc->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1) {
 		log_warn("epoll_ctl(MOD) fd %d", c->fd);
 		return (-1);
 	}
@@ -215,11 +215,11 @@ conn_peer(struct conn *c, const struct sockaddr *sa)
 
 /* Record the request about to run in the slot, for crash forensics. */
 static void
-conn_current(struct conn_env *env, const struct conn *c,
+conn_current(struct wctx *wc, const struct conn *c,
     const struct msg_hdr *h, uint64_t t0)
 {
 #ifndef MSGD_NO_STATS
-	struct stats_current	*cur = &env->slot->cur;
+	struct stats_current	*cur = &wc->slot->cur;
 
 	cur->op = h->opcode;
 	cur->body_len = h->body_len;
@@ -233,7 +233,7 @@ conn_current(struct conn_env *env, const struct conn *c,
 
 /* Take a freshly accepted, non-blocking socket into the loop. */
 struct conn *
-conn_new(struct conn_env *env, int fd, const struct sockaddr *peer,
+conn_new(struct wctx *wc, int fd, const struct sockaddr *peer,
     int restricted)
 {
 	struct epoll_event	 ev;
@@ -245,43 +245,43 @@ conn_new(struct conn_env *env, int fd, const struct sockaddr *peer,
 	}
 	c->kind = EV_CONN;
 	c->fd = fd;
-	c->env = env;
+	c->wc = wc;
 	c->events = EPOLLIN;
 	conn_peer(c, peer);
 	if (restricted)
 		c->flags |= CF_RESTRICTED;
-	if (!env->ops->conf->auth_set)
+	if (!wc->ops->conf->auth_set)
 		c->flags |= CF_AUTHED;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
-	if (epoll_ctl(env->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+	if (epoll_ctl(wc->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		log_warn("epoll_ctl(ADD) fd %d", fd);
 		free(c);
 		return (NULL);
 	}
-	TAILQ_INSERT_TAIL(&env->all, c, entry);
-	env->nconns++;
-	stats_begin(env->slot);
-	env->slot->c.conn_accepted++;
-	env->slot->c.conn_active++;
-	stats_end(env->slot);
-	if (env->idle_ms > 0)
-		timer_arm(&env->tl[CONN_TL_IDLE], &c->timer, env->now);
+	TAILQ_INSERT_TAIL(&wc->all, c, entry);
+	wc->nconns++;
+	stats_begin(wc->slot);
+	wc->slot->c.conn_accepted++;
+	wc->slot->c.conn_active++;
+	stats_end(wc->slot);
+	if (wc->idle_ms > 0)
+		timer_arm(&wc->tl[CONN_TL_IDLE], &c->timer, wc->now);
 	return (c);
 }
 
 static void
-conn_close(struct conn_env *env, struct conn *c)
+conn_close(struct wctx *wc, struct conn *c)
 {
 	if (c->job != NULL)
-		exec_detach(env->ops->exec, c->job);
+		exec_detach(wc->ops->exec, c->job);
 	if (c->flags & CF_BUDGET)
-		TAILQ_REMOVE(&env->budget_wait, c, wentry);
-	env->held -= c->charge;
+		TAILQ_REMOVE(&wc->budget_wait, c, wentry);
+	wc->held -= c->charge;
 	c->charge = 0;
 	timer_cancel(&c->timer);
-	TAILQ_REMOVE(&env->all, c, entry);
+	TAILQ_REMOVE(&wc->all, c, entry);
 	/*
 	 * close() removes the fd from the epoll set only when it drops the
 	 * last reference to the open file.  An adopted socket may still be
@@ -291,7 +291,7 @@ conn_close(struct conn_env *env, struct conn *c)
 	 * never shared (CLOEXEC, no fork after accept).
 	 */
 	if (c->flags & CF_ADOPTED)
-		(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		(void)epoll_ctl(wc->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	buf_release(&c->in);
 	buf_release(&c->out);
@@ -301,12 +301,12 @@ conn_close(struct conn_env *env, struct conn *c)
 	 * it after the batch.
 	 */
 	c->kind = EV_DEAD;
-	TAILQ_INSERT_TAIL(&env->dead, c, entry);
-	env->nconns--;
-	stats_begin(env->slot);
-	env->slot->c.conn_active--;
-	env->slot->c.conn_closed++;
-	stats_end(env->slot);
+	TAILQ_INSERT_TAIL(&wc->dead, c, entry);
+	wc->nconns--;
+	stats_begin(wc->slot);
+	wc->slot->c.conn_active--;
+	wc->slot->c.conn_closed++;
+	stats_end(wc->slot);
 }
 
 /*
@@ -314,13 +314,13 @@ conn_close(struct conn_env *env, struct conn *c)
  * connection is broken and must be closed).
  */
 static int
-conn_flush(struct conn_env *env, struct conn *c)
+conn_flush(struct wctx *wc, struct conn *c)
 {
 	ssize_t	n;
 
 	/* What goes out now is counted first (a crash loses no answer). */
 	if (buf_used(&c->out) > 0)
-		conn_publish(env);
+		conn_publish(wc);
 	while (buf_used(&c->out) > 0) {
 		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
 		    MSG_NOSIGNAL);
@@ -332,7 +332,7 @@ conn_flush(struct conn_env *env, struct conn *c)
 			return (-1);
 		}
 		buf_consume(&c->out, (size_t)n);
-		STATS_PEND(&env->pend, env->slot, bytes_out, (uint64_t)n);
+		STATS_PEND(&wc->pend, wc->slot, bytes_out, (uint64_t)n);
 	}
 	if (buf_used(&c->out) == 0)
 		buf_release(&c->out);
@@ -347,7 +347,7 @@ conn_flush(struct conn_env *env, struct conn *c)
  * Returns 1 when answered.
  */
 static int
-conn_inplace(struct conn_env *env, struct conn *c, const struct msg_parse *mp,
+conn_inplace(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
     const struct op_client *cl)
 {
 	const struct op_def	*def;
@@ -356,7 +356,7 @@ conn_inplace(struct conn_env *env, struct conn *c, const struct msg_parse *mp,
 	if (mp->hdr.key_len != 0 || buf_used(&c->out) != 0 ||
 	    buf_used(&c->in) != mp->need ||
 	    (def = ops_lookup(mp->hdr.opcode)) == NULL ||
-	    def->inplace == NULL || !ops_allowed(env->ops, cl, def))
+	    def->inplace == NULL || !ops_allowed(wc->ops, cl, def))
 		return (0);
 	p = buf_head(&c->in);
 	def->inplace(p + MSG_HDR_LEN, mp->hdr.body_len);
@@ -371,13 +371,13 @@ conn_inplace(struct conn_env *env, struct conn *c, const struct msg_parse *mp,
  * worker (a guessing client must not flood the log).
  */
 static void
-conn_auth_failed(struct conn_env *env, const struct conn *c)
+conn_auth_failed(struct wctx *wc, const struct conn *c)
 {
 	char	peer[64];
-	uint64_t sec = env->now / 1000;
+	uint64_t sec = wc->now / 1000;
 
-	if (sec == env->auth_log_sec) {
-		env->auth_log_suppressed++;
+	if (sec == wc->auth_log_sec) {
+		wc->auth_log_suppressed++;
 		return;
 	}
 	if (c->family == AF_INET)
@@ -387,9 +387,9 @@ conn_auth_failed(struct conn_env *env, const struct conn *c)
 	else
 		snprintf(peer, sizeof(peer), "unix socket");
 	log_warnx("authentication failed from %s%s", peer,
-	    env->auth_log_suppressed ? " (and more, not logged)" : "");
-	env->auth_log_sec = sec;
-	env->auth_log_suppressed = 0;
+	    wc->auth_log_suppressed ? " (and more, not logged)" : "");
+	wc->auth_log_sec = sec;
+	wc->auth_log_suppressed = 0;
 }
 
 /*
@@ -399,7 +399,7 @@ conn_auth_failed(struct conn_env *env, const struct conn *c)
  * -1 when memory ran out.
  */
 static int
-conn_process(struct conn_env *env, struct conn *c)
+conn_process(struct wctx *wc, struct conn *c)
 {
 	struct msg_parse	mp;
 	struct op_client	cl;
@@ -410,12 +410,12 @@ conn_process(struct conn_env *env, struct conn *c)
 	int			done = 0;
 
 	/* Before AUTH no frame may be large (a cheap way to hurt us). */
-	limit = env->max_body;
+	limit = wc->max_body;
 	if (!(c->flags & CF_AUTHED) && limit > MSG_PREAUTH_BODY_MAX)
 		limit = MSG_PREAUTH_BODY_MAX;
 	while (buf_used(&c->in) > 0 &&
 	    !(c->flags & (CF_CLOSING | CF_WAITING | CF_BUDGET))) {
-		if (buf_used(&c->out) > env->output_limit)
+		if (buf_used(&c->out) > wc->output_limit)
 			break;
 		if (c->skip > 0) {
 			n = buf_used(&c->in) < c->skip ? buf_used(&c->in) :
@@ -434,29 +434,29 @@ conn_process(struct conn_env *env, struct conn *c)
 			 * reserves nothing but its place in the budget.
 			 */
 			if (mp.need > BUF_STD && mp.need != c->need)
-				(void)conn_admit(env, c, (uint32_t)mp.need);
+				(void)conn_admit(wc, c, (uint32_t)mp.need);
 			return (done);
 		case MSG_PARSE_FRAME:
 			c->need = 0;	/* in the buffer now: counted as such */
 			/* From the loop turn that read it: one clock per frame. */
-			t0 = env->now_us;
-			conn_current(env, c, &mp.hdr, t0);
+			t0 = wc->now_us;
+			conn_current(wc, c, &mp.hdr, t0);
 			cl.authed = (c->flags & CF_AUTHED) != 0;
 			cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 			cl.udp = 0;
 			cl.conn = c;
-			if (conn_inplace(env, c, &mp, &cl)) {
-				STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode,
+			if (conn_inplace(wc, c, &mp, &cl)) {
+				STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode,
 				    MSG_ST_OK, STATS_CLOCK() - t0);
-				env->slot->cur.active = 0;
-				env->answered++;
+				wc->slot->cur.active = 0;
+				wc->answered++;
 				done++;
 				continue;
 			}
-			if (ops_dispatch(env->ops, &cl, &mp.hdr,
+			if (ops_dispatch(wc->ops, &cl, &mp.hdr,
 			    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
 				return (-1);
-			env->slot->cur.active = 0;
+			wc->slot->cur.active = 0;
 			buf_consume(&c->in, mp.need);
 			done++;
 			if (oc.deferred) {
@@ -466,31 +466,31 @@ conn_process(struct conn_env *env, struct conn *c)
 				c->wait_id = mp.hdr.request_id;
 				c->wait_t0 = t0;
 				c->flags |= CF_WAITING;
-				STATS_PEND(&env->pend, env->slot, exec_started, 1);
+				STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
 				return (done);
 			}
-			STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, oc.st,
+			STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode, oc.st,
 			    STATS_CLOCK() - t0);
-			env->answered++;
+			wc->answered++;
 			if (oc.denied)
-				STATS_PEND(&env->pend, env->slot, denied, 1);
+				STATS_PEND(&wc->pend, wc->slot, denied, 1);
 			if (oc.authed)
 				c->flags |= CF_AUTHED;
 			if (oc.auth_failed) {
-				STATS_PEND(&env->pend, env->slot, auth_failures, 1);
-				conn_auth_failed(env, c);
+				STATS_PEND(&wc->pend, wc->slot, auth_failures, 1);
+				conn_auth_failed(wc, c);
 				c->flags |= CF_CLOSING;
 				buf_release(&c->in);
 				return (done);
 			}
 			if (!(c->flags & CF_AUTHED))
 				break;
-			limit = env->max_body;
+			limit = wc->max_body;
 			break;
 		case MSG_PARSE_ERROR:
-			STATS_PEND(&env->pend, env->slot, proto_errors, 1);
-			STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, mp.status, 0);
-			env->answered++;
+			STATS_PEND(&wc->pend, wc->slot, proto_errors, 1);
+			STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode, mp.status, 0);
+			wc->answered++;
 			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
 			    mp.hdr.request_id, mp.reason) == -1)
 				return (-1);
@@ -517,7 +517,7 @@ conn_process(struct conn_env *env, struct conn *c)
  * Returns -1 on a fatal socket error.
  */
 static int
-conn_read(struct conn_env *env, struct conn *c)
+conn_read(struct wctx *wc, struct conn *c)
 {
 	ssize_t	n;
 	size_t	room;
@@ -528,7 +528,7 @@ conn_read(struct conn_env *env, struct conn *c)
 		    CF_BUDGET))
 			break;
 		/* Answers are piling up unread: read no more for now. */
-		if (buf_used(&c->out) > env->output_limit)
+		if (buf_used(&c->out) > wc->output_limit)
 			break;
 		/* A block, or up to the end of an admitted large frame. */
 		if (buf_room(&c->in) == 0 && buf_grow(&c->in,
@@ -549,8 +549,8 @@ conn_read(struct conn_env *env, struct conn *c)
 		}
 		fresh = buf_used(&c->in) == 0 && c->skip == 0;
 		c->in.len += (size_t)n;
-		STATS_PEND(&env->pend, env->slot, bytes_in, (uint64_t)n);
-		if ((done = conn_process(env, c)) == -1)
+		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+		if ((done = conn_process(wc, c)) == -1)
 			return (-1);
 		/*
 		 * A frame's clock starts at its first byte: a new frame began
@@ -559,7 +559,7 @@ conn_read(struct conn_env *env, struct conn *c)
 		 * client that keeps completing frames is never cut off.
 		 */
 		if ((fresh || done > 0) && (buf_used(&c->in) > 0 || c->skip > 0))
-			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 		if ((size_t)n < room)
 			break;	/* the socket is empty; skip the EAGAIN read */
 	}
@@ -593,23 +593,23 @@ conn_linger_read(struct conn *c)
  * the connection is closed the usual way).
  */
 static int
-conn_handoff(struct conn_env *env, const struct conn *c)
+conn_handoff(struct wctx *wc, const struct conn *c)
 {
 	struct xfer_info	info;
 
-	if (env->handoff_fd == -1 || c->family == 0)
+	if (wc->handoff_fd == -1 || c->family == 0)
 		return (-2);
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
 	info.family = c->family;
 	info.port = c->port;
 	memcpy(info.addr, c->addr, sizeof(info.addr));
-	if (env->ops->conf->auth_set && (c->flags & CF_AUTHED)) {
+	if (wc->ops->conf->auth_set && (c->flags & CF_AUTHED)) {
 		info.authed = 1;
-		memcpy(info.digest, env->ops->conf->auth_digest,
+		memcpy(info.digest, wc->ops->conf->auth_digest,
 		    sizeof(info.digest));
 	}
-	if (xfer_send(env->handoff_fd, c->fd, &info) == -1)
+	if (xfer_send(wc->handoff_fd, c->fd, &info) == -1)
 		return (errno == EAGAIN || errno == ENOBUFS ? -1 : -2);
 	/*
 	 * An epoll registration belongs to the open file, not to our fd:
@@ -617,8 +617,8 @@ conn_handoff(struct conn_env *env, const struct conn *c)
 	 * close() would leave it in our epoll set, reporting events for a
 	 * connection we freed.  Remove it first.
 	 */
-	(void)epoll_ctl(env->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	STATS_ADD(env->slot, conn_handed_off, 1);
+	(void)epoll_ctl(wc->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	STATS_ADD(wc->slot, conn_handed_off, 1);
 	return (0);
 }
 
@@ -627,33 +627,33 @@ conn_handoff(struct conn_env *env, const struct conn *c)
  * authenticated if it passed AUTH with the token we have too.
  */
 int
-conn_adopt(struct conn_env *env, int fd, const struct xfer_info *info,
+conn_adopt(struct wctx *wc, int fd, const struct xfer_info *info,
     int restricted)
 {
 	struct sockaddr_storage	 ss;
 	struct conn		*c;
 
 	xfer_peer(info, &ss);
-	if ((c = conn_new(env, fd, (struct sockaddr *)&ss, restricted)) ==
+	if ((c = conn_new(wc, fd, (struct sockaddr *)&ss, restricted)) ==
 	    NULL)
 		return (-1);
 	c->flags |= CF_ADOPTED;
-	if (info->authed && env->ops->conf->auth_set &&
-	    memcmp(info->digest, env->ops->conf->auth_digest,
+	if (info->authed && wc->ops->conf->auth_set &&
+	    memcmp(info->digest, wc->ops->conf->auth_digest,
 	    sizeof(info->digest)) == 0)
 		c->flags |= CF_AUTHED;
-	STATS_ADD(env->slot, conn_adopted, 1);
+	STATS_ADD(wc->slot, conn_adopted, 1);
 	/* A request may already be waiting in the socket. */
-	conn_event(env, c, EPOLLIN);
+	conn_event(wc, c, EPOLLIN);
 	return (0);
 }
 
 /* Arm the idle deadline from now (progress was made), if there is one. */
 static void
-conn_touch(struct conn_env *env, struct conn *c)
+conn_touch(struct wctx *wc, struct conn *c)
 {
-	if (env->idle_ms > 0)
-		timer_arm(&env->tl[CONN_TL_IDLE], &c->timer, env->now);
+	if (wc->idle_ms > 0)
+		timer_arm(&wc->tl[CONN_TL_IDLE], &c->timer, wc->now);
 	else
 		timer_cancel(&c->timer);
 }
@@ -663,18 +663,18 @@ conn_touch(struct conn_env *env, struct conn *c)
  * Returns -1 when the connection is finished and must be closed.
  */
 static int
-conn_settle(struct conn_env *env, struct conn *c)
+conn_settle(struct wctx *wc, struct conn *c)
 {
 	int	pending_in, rc;
 
 	/* Backpressure: pause or resume reading around the output limit. */
-	if (buf_used(&c->out) > env->output_limit)
+	if (buf_used(&c->out) > wc->output_limit)
 		c->flags |= CF_PAUSED;
 	else if (c->flags & CF_PAUSED) {
 		c->flags &= ~CF_PAUSED;
-		if (conn_process(env, c) == -1 || conn_flush(env, c) == -1)
+		if (conn_process(wc, c) == -1 || conn_flush(wc, c) == -1)
 			return (-1);
-		if (buf_used(&c->out) > env->output_limit)
+		if (buf_used(&c->out) > wc->output_limit)
 			c->flags |= CF_PAUSED;
 	}
 
@@ -686,27 +686,27 @@ conn_settle(struct conn_env *env, struct conn *c)
 		return (0);
 	}
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
-	if (env->handoff && !pending_in && buf_used(&c->out) == 0 &&
+	if (wc->handoff && !pending_in && buf_used(&c->out) == 0 &&
 	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED))) {
-		if ((rc = conn_handoff(env, c)) == 0)
+		if ((rc = conn_handoff(wc, c)) == 0)
 			return (-1);	/* handed over: only our copy closes */
 		if (rc == -1) {
 			/* The channel is full: the master is behind. */
-			if (c->timer.list != &env->tl[CONN_TL_DRAIN])
-				timer_arm(&env->tl[CONN_TL_DRAIN], &c->timer,
-				    env->now);
+			if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
+				timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer,
+				    wc->now);
 			return (0);
 		}
 	}
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
-	    (env->draining && !pending_in &&
+	    (wc->draining && !pending_in &&
 	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT)))) {
 		/* Nothing more will be answered: finish the output, then go. */
 		c->flags |= CF_CLOSING;
 		if (buf_used(&c->out) > 0) {
 			/* Writing is progress; a reader that stops is idle. */
-			conn_touch(env, c);
+			conn_touch(wc, c);
 			return (0);
 		}
 		if (c->flags & CF_EOF)
@@ -720,28 +720,28 @@ conn_settle(struct conn_env *env, struct conn *c)
 		buf_release(&c->in);
 		c->skip = 0;
 		c->flags |= CF_LINGER;
-		timer_arm(&env->tl[CONN_TL_LINGER], &c->timer, env->now);
+		timer_arm(&wc->tl[CONN_TL_LINGER], &c->timer, wc->now);
 		return (0);
 	}
 	if (c->flags & CF_PAUSED) {
 		/* A client that reads nothing is idle, whatever it sent. */
-		conn_touch(env, c);
+		conn_touch(wc, c);
 		return (0);
 	}
 	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
 		/* Idle while draining: wait a little for a last request. */
-		if (c->timer.list != &env->tl[CONN_TL_DRAIN])
-			timer_arm(&env->tl[CONN_TL_DRAIN], &c->timer, env->now);
+		if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
+			timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer, wc->now);
 		return (0);
 	}
 	if (pending_in) {
 		/* The frame deadline stays at the frame's first byte. */
-		if (c->timer.list != &env->tl[CONN_TL_FRAME])
-			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+		if (c->timer.list != &wc->tl[CONN_TL_FRAME])
+			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 		return (0);
 	}
 	buf_release(&c->in);
-	conn_touch(env, c);
+	conn_touch(wc, c);
 	return (0);
 }
 
@@ -774,19 +774,19 @@ void
 conn_exec_done(struct exec_job *j, void *arg)
 {
 	struct conn	*c = arg;
-	struct conn_env	*env = c->env;
+	struct wctx	*wc = c->wc;
 
 	c->job = NULL;
 	c->flags &= ~CF_WAITING;
 	if (j->status == MSG_ST_TIMEOUT)
-		STATS_PEND(&env->pend, env->slot, exec_timeouts, 1);
+		STATS_PEND(&wc->pend, wc->slot, exec_timeouts, 1);
 	else if (j->status == MSG_ST_TOO_LARGE)
-		STATS_PEND(&env->pend, env->slot, exec_too_large, 1);
-	STATS_PEND_REQUEST(&env->pend, env->slot, MSG_OP_EXEC, j->status,
+		STATS_PEND(&wc->pend, wc->slot, exec_too_large, 1);
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, MSG_OP_EXEC, j->status,
 	    STATS_CLOCK() - c->wait_t0);
-	env->answered++;
+	wc->answered++;
 	if (exec_result(j, &c->out, c->wait_id) == -1) {
-		conn_close(env, c);
+		conn_close(wc, c);
 		return;
 	}
 	/* The probe sent the answer's head; nothing was queued after it. */
@@ -794,12 +794,12 @@ conn_exec_done(struct exec_job *j, void *arg)
 	c->early = 0;
 	c->flags &= ~CF_PROBED;
 	/* The socket may have input waiting: treat it as an event. */
-	conn_event(env, c, EPOLLIN);
+	conn_event(wc, c, EPOLLIN);
 }
 
 /* Handle readiness reported by epoll for c. */
 void
-conn_event(struct conn_env *env, struct conn *c, uint32_t events)
+conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	int	n, corked = 0, one = 1, zero = 0;
 
@@ -822,7 +822,7 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP)) {
-		if (conn_read(env, c) == -1)
+		if (conn_read(wc, c) == -1)
 			goto fail;
 	}
 	/*
@@ -832,7 +832,7 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	 * together, never the answer alone with time to send another request
 	 * that nobody will read.
 	 */
-	if (env->draining && c->family != AF_UNIX && buf_used(&c->out) > 0 &&
+	if (wc->draining && c->family != AF_UNIX && buf_used(&c->out) > 0 &&
 	    !(c->flags & (CF_WAITING | CF_DRAINWAIT | CF_LINGER)) &&
 	    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
 		corked = 1;
@@ -842,21 +842,21 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	 * them now, not when the client happens to send more.
 	 */
 	for (;;) {
-		if (conn_flush(env, c) == -1)
+		if (conn_flush(wc, c) == -1)
 			goto fail;
 		if (buf_used(&c->in) == 0 ||
 		    (c->flags & (CF_CLOSING | CF_WAITING)) ||
-		    buf_used(&c->out) > env->output_limit)
+		    buf_used(&c->out) > wc->output_limit)
 			break;
-		if ((n = conn_process(env, c)) == -1)
+		if ((n = conn_process(wc, c)) == -1)
 			goto fail;
 		if (n == 0)
 			break;
 		/* Frames completed: whatever follows is a new frame. */
 		if (buf_used(&c->in) > 0 || c->skip > 0)
-			timer_arm(&env->tl[CONN_TL_FRAME], &c->timer, env->now);
+			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 	}
-	if (conn_settle(env, c) == -1 || conn_interest(env, c) == -1)
+	if (conn_settle(wc, c) == -1 || conn_interest(wc, c) == -1)
 		goto fail;
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
@@ -869,13 +869,13 @@ conn_event(struct conn_env *env, struct conn *c, uint32_t events)
 	 */
 	if (c->charge != 0 || c->need != 0 || c->in.cap > BUF_STD ||
 	    c->out.cap > BUF_STD) {
-		conn_account(env, c);
-		if (env->held > env->budget && !env->walking)
-			conn_trim(env);
+		conn_account(wc, c);
+		if (wc->held > wc->budget && !wc->walking)
+			conn_trim(wc);
 	}
 	return;
 fail:
-	conn_close(env, c);
+	conn_close(wc, c);
 }
 
 /*
@@ -886,19 +886,19 @@ fail:
  * removes.  Connections holding no more than their blocks are never closed.
  */
 static void
-conn_trim(struct conn_env *env)
+conn_trim(struct wctx *wc)
 {
 	struct conn	*c, *big;
 
-	while (env->held > env->budget) {
+	while (wc->held > wc->budget) {
 		big = NULL;
-		TAILQ_FOREACH(c, &env->all, entry)
+		TAILQ_FOREACH(c, &wc->all, entry)
 			if (big == NULL || c->charge > big->charge)
 				big = c;
 		if (big == NULL || big->charge == 0)
 			break;
-		STATS_ADD(env->slot, buffer_budget_closed, 1);
-		conn_close(env, big);
+		STATS_ADD(wc->slot, buffer_budget_closed, 1);
+		conn_close(wc, big);
 	}
 }
 
@@ -907,16 +907,16 @@ conn_trim(struct conn_env *env)
  * in the order they came, as long as they fit.
  */
 void
-conn_budget(struct conn_env *env)
+conn_budget(struct wctx *wc)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&env->budget_wait)) != NULL &&
-	    conn_fits(env, c, c->wait_need)) {
-		TAILQ_REMOVE(&env->budget_wait, c, wentry);
+	while ((c = TAILQ_FIRST(&wc->budget_wait)) != NULL &&
+	    conn_fits(wc, c, c->wait_need)) {
+		TAILQ_REMOVE(&wc->budget_wait, c, wentry);
 		c->flags &= ~CF_BUDGET;
-		(void)conn_admit(env, c, c->wait_need);
-		conn_event(env, c, EPOLLIN);
+		(void)conn_admit(wc, c, c->wait_need);
+		conn_event(wc, c, EPOLLIN);
 	}
 }
 
@@ -925,22 +925,22 @@ conn_budget(struct conn_env *env)
  * sleep (ms) before the next deadline, or -1 for no deadline.
  */
 int
-conn_expire(struct conn_env *env)
+conn_expire(struct wctx *wc)
 {
 	struct timer	*t;
 	int		 i, wait = -1;
 
-	while ((t = timer_expired(&env->tl[CONN_TL_IDLE], env->now)) != NULL) {
-		STATS_ADD(env->slot, idle_timeouts, 1);
-		conn_close(env, timer_conn(t));
+	while ((t = timer_expired(&wc->tl[CONN_TL_IDLE], wc->now)) != NULL) {
+		STATS_ADD(wc->slot, idle_timeouts, 1);
+		conn_close(wc, timer_conn(t));
 	}
-	while ((t = timer_expired(&env->tl[CONN_TL_FRAME], env->now)) != NULL) {
-		STATS_ADD(env->slot, read_timeouts, 1);
-		conn_close(env, timer_conn(t));
+	while ((t = timer_expired(&wc->tl[CONN_TL_FRAME], wc->now)) != NULL) {
+		STATS_ADD(wc->slot, read_timeouts, 1);
+		conn_close(wc, timer_conn(t));
 	}
-	while ((t = timer_expired(&env->tl[CONN_TL_LINGER], env->now)) != NULL)
-		conn_close(env, timer_conn(t));
-	while ((t = timer_expired(&env->tl[CONN_TL_DRAIN], env->now)) != NULL) {
+	while ((t = timer_expired(&wc->tl[CONN_TL_LINGER], wc->now)) != NULL)
+		conn_close(wc, timer_conn(t));
+	while ((t = timer_expired(&wc->tl[CONN_TL_DRAIN], wc->now)) != NULL) {
 		/*
 		 * Still idle after the grace period: close it now, but read
 		 * first: a request may already wait in the socket (expiry
@@ -948,10 +948,10 @@ conn_expire(struct conn_env *env)
 		 */
 		timer_cancel(t);
 		timer_conn(t)->flags &= ~CF_DRAINWAIT;
-		conn_event(env, timer_conn(t), EPOLLIN);
+		conn_event(wc, timer_conn(t), EPOLLIN);
 	}
 	for (i = 0; i < CONN_TL_COUNT; i++)
-		wait = timer_wait_ms(&env->tl[i], env->now, wait);
+		wait = timer_wait_ms(&wc->tl[i], wc->now, wait);
 	return (wait);
 }
 
@@ -965,25 +965,25 @@ conn_expire(struct conn_env *env)
  * the master instead once idle.
  */
 void
-conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
+conn_drain_all(struct wctx *wc, uint32_t grace_ms, int handoff)
 {
 	struct conn	*c, *next;
 
-	env->draining = 1;
-	env->handoff = handoff && env->handoff_fd != -1;
+	wc->draining = 1;
+	wc->handoff = handoff && wc->handoff_fd != -1;
 	/* Handing over, the list only paces retries of a full channel. */
-	timer_list_init(&env->tl[CONN_TL_DRAIN], env->handoff ?
+	timer_list_init(&wc->tl[CONN_TL_DRAIN], wc->handoff ?
 	    CONN_HANDOFF_RETRY_MS : grace_ms);
-	env->walking = 1;
-	for (c = TAILQ_FIRST(&env->all); c != NULL; c = next) {
+	wc->walking = 1;
+	for (c = TAILQ_FIRST(&wc->all); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (!env->handoff)
+		if (!wc->handoff)
 			c->flags |= CF_DRAINWAIT;
-		conn_event(env, c, EPOLLIN);
+		conn_event(wc, c, EPOLLIN);
 	}
-	env->walking = 0;
-	if (env->held > env->budget)
-		conn_trim(env);
+	wc->walking = 0;
+	if (wc->held > wc->budget)
+		conn_trim(wc);
 }
 
 /*
@@ -992,11 +992,11 @@ conn_drain_all(struct conn_env *env, uint32_t grace_ms, int handoff)
  * leaves readers room between sections (and costs less).
  */
 void
-conn_publish(struct conn_env *env)
+conn_publish(struct wctx *wc)
 {
 #ifndef MSGD_NO_STATS
-	stats_publish(&env->pend, env->slot);
-	env->pub_ms = env->now;
+	stats_publish(&wc->pend, wc->slot);
+	wc->pub_ms = wc->now;
 #endif
 }
 
@@ -1007,13 +1007,13 @@ conn_publish(struct conn_env *env)
  * at most 1 ms, so counts settle promptly when traffic stops).
  */
 int
-conn_publish_lazy(struct conn_env *env)
+conn_publish_lazy(struct wctx *wc)
 {
 #ifndef MSGD_NO_STATS
-	if (env->pend.dirty == 0 && env->pend.nb == 0)
+	if (wc->pend.dirty == 0 && wc->pend.nb == 0)
 		return (0);
-	if (env->now != env->pub_ms) {
-		conn_publish(env);
+	if (wc->now != wc->pub_ms) {
+		conn_publish(wc);
 		return (0);
 	}
 	return (1);
@@ -1023,23 +1023,23 @@ conn_publish_lazy(struct conn_env *env)
 }
 
 void
-conn_close_all(struct conn_env *env)
+conn_close_all(struct wctx *wc)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&env->all)) != NULL)
-		conn_close(env, c);
-	conn_reap(env);
+	while ((c = TAILQ_FIRST(&wc->all)) != NULL)
+		conn_close(wc, c);
+	conn_reap(wc);
 }
 
 /* Free the connections closed since the last call (between batches). */
 void
-conn_reap(struct conn_env *env)
+conn_reap(struct wctx *wc)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&env->dead)) != NULL) {
-		TAILQ_REMOVE(&env->dead, c, entry);
+	while ((c = TAILQ_FIRST(&wc->dead)) != NULL) {
+		TAILQ_REMOVE(&wc->dead, c, entry);
 		free(c);
 	}
 }

@@ -35,7 +35,13 @@ enum conn_tlist {
 	CONN_TL_COUNT
 };
 
-struct conn_env {
+/*
+ * The worker's request context: what every request served by this worker
+ * shares, whether it came over TCP (conn.c) or UDP (udp.c): the loop's
+ * clock, the limits, the connection and deadline lists, the buffer budget
+ * and the counters not yet published to the worker's stats slot.
+ */
+struct wctx {
 	int			epfd;
 	uint64_t		now;		/* ms, refreshed per loop turn */
 	uint64_t		now_us;		/* the same moment, in us */
@@ -64,18 +70,18 @@ struct conn_env {
 
 struct conn;
 
-void	conn_env_init(struct conn_env *, int, uint32_t, uint64_t, uint32_t,
+void	wctx_init(struct wctx *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
-struct conn *conn_new(struct conn_env *, int, const struct sockaddr *, int);
+struct conn *conn_new(struct wctx *, int, const struct sockaddr *, int);
 void	conn_exec_done(struct exec_job *, void *);
-void	conn_event(struct conn_env *, struct conn *, uint32_t);
-int	conn_expire(struct conn_env *);
-void	conn_drain_all(struct conn_env *, uint32_t, int);
-int	conn_adopt(struct conn_env *, int, const struct xfer_info *, int);
-void	conn_close_all(struct conn_env *);
-void	conn_reap(struct conn_env *);
-void	conn_budget(struct conn_env *);
-void	conn_publish(struct conn_env *);
-int	conn_publish_lazy(struct conn_env *);
+void	conn_event(struct wctx *, struct conn *, uint32_t);
+int	conn_expire(struct wctx *);
+void	conn_drain_all(struct wctx *, uint32_t, int);
+int	conn_adopt(struct wctx *, int, const struct xfer_info *, int);
+void	conn_close_all(struct wctx *);
+void	conn_reap(struct wctx *);
+void	conn_budget(struct wctx *);
+void	conn_publish(struct wctx *);
+int	conn_publish_lazy(struct wctx *);
 
 #endif /* MSGD_CONN_H */

@@ -67,10 +67,10 @@ udp_port(const struct sockaddr *sa)
  * the datagram is dropped.
  */
 static size_t
-udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
+udp_answer(struct udp_ctx *u, struct wctx *wc, const uint8_t *p,
     size_t len, const struct sockaddr *peer)
 {
-	const struct msgd_conf	*conf = env->ops->conf;
+	const struct msgd_conf	*conf = wc->ops->conf;
 	struct msg_parse	 mp;
 	struct op_client	 cl;
 	struct op_outcome	 oc;
@@ -79,10 +79,10 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 	uint64_t		 t0;
 
 	if (!udp_allowed(conf, peer)) {
-		STATS_PEND(&env->pend, env->slot, allow_rejected, 1);
+		STATS_PEND(&wc->pend, wc->slot, allow_rejected, 1);
 		return (0);
 	}
-	msg_parse_request(p, len, env->max_body, &mp);
+	msg_parse_request(p, len, wc->max_body, &mp);
 	/*
 	 * Only a well-formed request is answered.  Anything else, an answer
 	 * (RESPONSE flag) above all, is dropped without a word: answering an
@@ -99,11 +99,11 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 	cl.restricted = u->restricted && !net_is_loopback(peer);
 	cl.udp = 1;
 	cl.conn = NULL;
-	if (ops_dispatch(env->ops, &cl, &mp.hdr, p + MSG_HDR_LEN, &u->out,
+	if (ops_dispatch(wc->ops, &cl, &mp.hdr, p + MSG_HDR_LEN, &u->out,
 	    &oc) == -1)
 		goto drop;
 	if (oc.denied)
-		STATS_PEND(&env->pend, env->slot, denied, 1);
+		STATS_PEND(&wc->pend, wc->slot, denied, 1);
 	if (oc.st != MSG_ST_OK) {
 		/* Over UDP an error carries no message: 16 bytes. */
 		st = (uint8_t)oc.st;
@@ -118,17 +118,17 @@ udp_answer(struct udp_ctx *u, struct conn_env *env, const uint8_t *p,
 		buf_truncate(&u->out, u->out.off + start);
 		goto drop;
 	}
-	STATS_PEND_REQUEST(&env->pend, env->slot, mp.hdr.opcode, oc.st, STATS_CLOCK() - t0);
-	env->answered++;
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode, oc.st, STATS_CLOCK() - t0);
+	wc->answered++;
 	return (alen);
 drop:
-	STATS_PEND(&env->pend, env->slot, udp_dropped, 1);
+	STATS_PEND(&wc->pend, wc->slot, udp_dropped, 1);
 	return (0);
 }
 
 /* The UDP socket fd is readable: one batch in, one batch out. */
 void
-udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
+udp_event(struct udp_ctx *u, struct wctx *wc, int fd)
 {
 	struct mmsghdr		in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec		iov[UDP_BATCH], oiov[UDP_BATCH];
@@ -150,18 +150,18 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 		return;
 	buf_truncate(&u->out, 0);
 	for (i = 0; i < n; i++) {
-		STATS_PEND(&env->pend, env->slot, udp_received, 1);
-		STATS_PEND(&env->pend, env->slot, bytes_in, in[i].msg_len);
+		STATS_PEND(&wc->pend, wc->slot, udp_received, 1);
+		STATS_PEND(&wc->pend, wc->slot, bytes_in, in[i].msg_len);
 		off[i] = buf_used(&u->out);
 		if (in[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			STATS_PEND(&env->pend, env->slot, udp_dropped, 1);
+			STATS_PEND(&wc->pend, wc->slot, udp_dropped, 1);
 			alen[i] = 0;
 			continue;
 		}
-		alen[i] = udp_answer(u, env, iov[i].iov_base, in[i].msg_len,
+		alen[i] = udp_answer(u, wc, iov[i].iov_base, in[i].msg_len,
 		    (struct sockaddr *)&peers[i]);
 	}
-	conn_publish(env);	/* counted before the answers leave */
+	conn_publish(wc);	/* counted before the answers leave */
 	/* The buffer may have moved while answering: point at it now. */
 	memset(out, 0, sizeof(out));
 	for (i = 0; i < n; i++) {
@@ -180,11 +180,11 @@ udp_event(struct udp_ctx *u, struct conn_env *env, int fd)
 		    MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (sent <= 0) {
 			/* A full send buffer: UDP may drop, and so do we. */
-			STATS_PEND(&env->pend, env->slot, udp_dropped, (uint64_t)(nout - i));
+			STATS_PEND(&wc->pend, wc->slot, udp_dropped, (uint64_t)(nout - i));
 			break;
 		}
 		for (n = i; n < i + sent; n++)
-			STATS_PEND(&env->pend, env->slot, bytes_out,
+			STATS_PEND(&wc->pend, wc->slot, bytes_out,
 			    out[n].msg_len);
 	}
 }

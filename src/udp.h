@@ -24,7 +24,7 @@ struct udp_ctx {
 };
 
 int	udp_init(struct udp_ctx *, int);
-void	udp_event(struct udp_ctx *, struct conn_env *, int);
+void	udp_event(struct udp_ctx *, struct wctx *, int);
 void	udp_free(struct udp_ctx *);
 
 #endif /* MSGD_UDP_H */

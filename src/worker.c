@@ -49,7 +49,7 @@ struct worker {
 	const struct msgd_conf	*conf;
 	struct wlistener	*lis;
 	int			 nlis;
-	struct conn_env		 env;
+	struct wctx		 wc;
 	struct ops_env		 ops;
 	struct spool		 spool;
 	struct exec_ctx		 exec;
@@ -185,7 +185,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 				log_warn("accept on %s: pausing accepts for "
 				    "%d ms", wl->l->addr.text, ACCEPT_PAUSE_MS);
 				worker_listen(w, 0);
-				w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
+				w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 				return;
 			default:
 				log_warn("accept on %s", wl->l->addr.text);
@@ -197,7 +197,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			close(fd);
 			continue;
 		}
-		if (w->env.nconns >= w->conf->max_connections) {
+		if (w->wc.nconns >= w->conf->max_connections) {
 			/*
 			 * Full.  EPOLLEXCLUSIVE would keep waking us for
 			 * every new connection, so step aside for a moment:
@@ -207,10 +207,10 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			 */
 			worker_reject(w, fd);
 			worker_listen(w, 0);
-			w->accept_resume = w->env.now + ACCEPT_PAUSE_MS;
+			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 			return;
 		}
-		if (conn_new(&w->env, fd, (struct sockaddr *)&ss,
+		if (conn_new(&w->wc, fd, (struct sockaddr *)&ss,
 		    w->restricted && !net_is_loopback((struct sockaddr *)&ss)) ==
 		    NULL)
 			close(fd);
@@ -236,14 +236,14 @@ worker_adopt(struct worker *w)
 	int			fd, i, rc;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
-		if ((rc = xfer_recv(w->env.handoff_fd, &fd, &info)) == 0)
+		if ((rc = xfer_recv(w->wc.handoff_fd, &fd, &info)) == 0)
 			return (0);
 		if (rc == -1) {
 			/* The master is gone: no more hand-overs. */
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->env.handoff_fd,
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->wc.handoff_fd,
 			    NULL);
-			close(w->env.handoff_fd);
-			w->env.handoff_fd = -1;
+			close(w->wc.handoff_fd);
+			w->wc.handoff_fd = -1;
 			return (0);
 		}
 		if (rc == -2) {
@@ -258,7 +258,7 @@ worker_adopt(struct worker *w)
 			 * a serving worker (closing it would drop its client).
 			 */
 			if (!w->drain_handoff ||
-			    xfer_send(w->env.handoff_fd, fd, &info) == -1)
+			    xfer_send(w->wc.handoff_fd, fd, &info) == -1)
 				log_debug("a handed-over connection is closed "
 				    "by a stopping worker");
 			close(fd);
@@ -268,9 +268,9 @@ worker_adopt(struct worker *w)
 			/* The new allow list excludes this peer. */
 			STATS_ADD(w->slot, allow_rejected, 1);
 			close(fd);
-		} else if (w->env.nconns >= w->conf->max_connections)
+		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd);
-		else if (conn_adopt(&w->env, fd, &info, w->restricted &&
+		else if (conn_adopt(&w->wc, fd, &info, w->restricted &&
 		    !net_is_loopback((struct sockaddr *)&ss)) == -1)
 			close(fd);
 	}
@@ -285,8 +285,8 @@ worker_drain(struct worker *w)
 
 	if (w->drain_deadline != 0)
 		return;
-	log_debug("draining %u connections", w->env.nconns);
-	w->drain_deadline = w->env.now + w->conf->shutdown_timeout_ms;
+	log_debug("draining %u connections", w->wc.nconns);
+	w->drain_deadline = w->wc.now + w->conf->shutdown_timeout_ms;
 	stats_slot_state(w->slot, STATS_DRAINING);
 	w->accept_resume = 0;
 	worker_listen(w, 0);
@@ -300,7 +300,7 @@ worker_drain(struct worker *w)
 	 * a last request before they are closed: closing an idle connection
 	 * always races a request the client may be sending just then.
 	 */
-	conn_drain_all(&w->env, w->conf->shutdown_timeout_ms / 2 <
+	conn_drain_all(&w->wc, w->conf->shutdown_timeout_ms / 2 <
 	    DRAIN_GRACE_MS ? w->conf->shutdown_timeout_ms / 2 : DRAIN_GRACE_MS,
 	    w->drain_handoff);
 }
@@ -482,13 +482,13 @@ worker_main(const struct worker_args *a)
 	w.max_requests = worker_max_requests(conf->max_requests, a->slot);
 	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
-	conn_env_init(&w.env, w.epfd, conf->max_body, conf->output_limit,
+	wctx_init(&w.wc, w.epfd, conf->max_body, conf->output_limit,
 	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
 	if (conf->buffer_budget > 0)
-		w.env.budget = conf->buffer_budget;
+		w.wc.budget = conf->buffer_budget;
 	w.ops.publish = worker_publish;
-	w.ops.publish_arg = &w.env;
-	w.env.now = mono_ms();
+	w.ops.publish_arg = &w.wc;
+	w.wc.now = mono_ms();
 	if (conf->exec_enabled) {
 		exec_init(&w.exec, w.epfd, conf);
 		w.ops.exec = &w.exec;
@@ -513,7 +513,7 @@ worker_main(const struct worker_args *a)
 	}
 	worker_listen(&w, 1);
 	/* Connections handed over by old workers arrive on ctl. */
-	w.env.handoff_fd = a->ctl;
+	w.wc.handoff_fd = a->ctl;
 	if (a->ctl != -1) {
 		w.ctlev.kind = EV_CTL;
 		memset(&ev, 0, sizeof(ev));
@@ -523,7 +523,7 @@ worker_main(const struct worker_args *a)
 			fatal("epoll_ctl(ctl)");
 	}
 	/* The master's PING on this private connection says we serve. */
-	if (a->probe != -1 && conn_new(&w.env, a->probe, NULL, 0) == NULL)
+	if (a->probe != -1 && conn_new(&w.wc, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
 	/*
 	 * Last, once set up (the spawner is forked, every descriptor open):
@@ -551,33 +551,33 @@ worker_main(const struct worker_args *a)
 	log_debug("serving");
 
 	while (!w.quit) {
-		if (w.drain_deadline != 0 && (w.env.nconns == 0 ||
-		    w.env.now >= w.drain_deadline))
+		if (w.drain_deadline != 0 && (w.wc.nconns == 0 ||
+		    w.wc.now >= w.drain_deadline))
 			break;
-		w.ops.now = w.env.now;
-		wait = conn_expire(&w.env);
+		w.ops.now = w.wc.now;
+		wait = conn_expire(&w.wc);
 		if (w.ops.exec != NULL && (n = exec_expire(&w.exec,
-		    w.env.now)) >= 0 && (wait < 0 || n < wait))
+		    w.wc.now)) >= 0 && (wait < 0 || n < wait))
 			wait = n;
 		if (w.accept_resume != 0) {
-			if (w.env.now >= w.accept_resume) {
+			if (w.wc.now >= w.accept_resume) {
 				w.accept_resume = 0;
 				worker_listen(&w, 1);
 			} else if (wait < 0 ||
-			    w.accept_resume - w.env.now < (uint64_t)wait)
-				wait = (int)(w.accept_resume - w.env.now);
+			    w.accept_resume - w.wc.now < (uint64_t)wait)
+				wait = (int)(w.accept_resume - w.wc.now);
 		}
 		if (w.drain_deadline != 0 && (wait < 0 ||
-		    w.drain_deadline - w.env.now < (uint64_t)wait))
-			wait = (int)(w.drain_deadline - w.env.now);
+		    w.drain_deadline - w.wc.now < (uint64_t)wait))
+			wait = (int)(w.drain_deadline - w.wc.now);
 		if (wait < 0 || wait > 1000)
 			wait = 1000;	/* heartbeat (stats) */
 		if (w.pub_pending && wait > 1)
 			wait = 1;	/* publish what is pending soon */
 		n = epoll_wait(w.epfd, evs, MAX_EVENTS, wait);
-		w.env.now_us = STATS_CLOCK();
-		w.env.now = w.env.now_us != 0 ? w.env.now_us / 1000 : mono_ms();
-		stats_beat(w.slot, w.env.now);
+		w.wc.now_us = STATS_CLOCK();
+		w.wc.now = w.wc.now_us != 0 ? w.wc.now_us / 1000 : mono_ms();
+		stats_beat(w.slot, w.wc.now);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -589,7 +589,7 @@ worker_main(const struct worker_args *a)
 			kind = evs[i].data.ptr;
 			switch (*kind) {
 			case EV_CONN:
-				conn_event(&w.env, evs[i].data.ptr,
+				conn_event(&w.wc, evs[i].data.ptr,
 				    evs[i].events);
 				break;
 			case EV_LISTENER:
@@ -599,14 +599,14 @@ worker_main(const struct worker_args *a)
 				break;
 			case EV_UDP:
 				if (w.drain_deadline == 0)
-					udp_event(&w.udp, &w.env,
+					udp_event(&w.udp, &w.wc,
 					    ((struct wlistener *)kind)->l->fd);
 				break;
 			case EV_CTL:
 				worker_adopt(&w);
 				break;
 			case EV_JOB:
-				w.ops.now = w.env.now;
+				w.ops.now = w.wc.now;
 				exec_event(&w.exec, (struct exec_fd *)kind,
 				    evs[i].events);
 				break;
@@ -618,16 +618,16 @@ worker_main(const struct worker_args *a)
 			}
 		}
 		/* Memory given back: frames waiting for it go on. */
-		if (!TAILQ_EMPTY(&w.env.budget_wait))
-			conn_budget(&w.env);
+		if (!TAILQ_EMPTY(&w.wc.budget_wait))
+			conn_budget(&w.wc);
 		/* Nothing in evs[] names them any more. */
-		conn_reap(&w.env);
+		conn_reap(&w.wc);
 		if (w.ops.exec != NULL)
 			exec_reap(&w.exec);
-		if (w.max_requests != 0 && w.env.answered >= w.max_requests &&
+		if (w.max_requests != 0 && w.wc.answered >= w.max_requests &&
 		    w.drain_deadline == 0) {
 			log_info("recycling after %llu requests (max_requests)",
-			    (unsigned long long)w.env.answered);
+			    (unsigned long long)w.wc.answered);
 			w.drain_requested = 1;
 			w.drain_handoff = 1;
 		}
@@ -639,22 +639,22 @@ worker_main(const struct worker_args *a)
 			 * died: nobody supervises us, so finish quickly.
 			 */
 			if (getppid() != w.master && w.drain_deadline >
-			    w.env.now + ORPHAN_DRAIN_MS)
-				w.drain_deadline = w.env.now + ORPHAN_DRAIN_MS;
+			    w.wc.now + ORPHAN_DRAIN_MS)
+				w.drain_deadline = w.wc.now + ORPHAN_DRAIN_MS;
 		}
-		w.pub_pending = conn_publish_lazy(&w.env);
+		w.pub_pending = conn_publish_lazy(&w.wc);
 		if (w.drain_deadline == 0)
 			stats_slot_state(w.slot, STATS_IDLE);
 	}
 	/* Connections still queued for us go back before we exit. */
-	for (i = 0; i < 1024 && w.env.handoff_fd != -1 && worker_adopt(&w);
+	for (i = 0; i < 1024 && w.wc.handoff_fd != -1 && worker_adopt(&w);
 	    i++)
 		;
-	if (w.env.nconns > 0)
+	if (w.wc.nconns > 0)
 		log_info("stopping with %u connections still open",
-		    w.env.nconns);
-	conn_close_all(&w.env);
-	conn_publish(&w.env);
+		    w.wc.nconns);
+	conn_close_all(&w.wc);
+	conn_publish(&w.wc);
 	if (w.ops.exec != NULL)
 		exec_shutdown(&w.exec);
 	log_debug("exiting");
