@@ -286,7 +286,12 @@ class Server:
 
     def start(self, timeout=60):
         self.log = open(os.path.join(self.tmp, self.tag + ".log"), "ab")
-        self.proc = subprocess.Popen(self.prefix + self.argv(),
+        env = None
+        if self.prefix:
+            # valgrind's own system calls would trip the worker's seccomp
+            # filter (msgd(8), ENVIRONMENT).
+            env = dict(os.environ, MSGD_SECCOMP="off")
+        self.proc = subprocess.Popen(self.prefix + self.argv(), env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log,
                                      start_new_session=True)

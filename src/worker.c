@@ -543,9 +543,14 @@ worker_main(const struct worker_args *a)
 			log_debug("%s", cause);
 		break;
 	}
-	if (sandbox_filter(a->note, cause, sizeof(cause)) == -1) {
+	switch (sandbox_filter(a->note, cause, sizeof(cause))) {
+	case -1:
 		log_warnx("cannot install the seccomp filter: %s", cause);
 		exit(WORKER_EXIT_FATAL);
+	case 1:
+		if (a->pos == 0)
+			log_warnx("%s", cause);
+		break;
 	}
 	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");

@@ -8,6 +8,10 @@ case 8).
   1, CapBnd 0: it does not inherit the worker's filter.
 - status_no_user: without user, the workers have Seccomp 2 and NoNewPrivs
   1, and (when the master is root) CapBnd and CapEff 0.
+- seccomp_off: started with MSGD_SECCOMP=off in its environment (for
+  valgrind, bench/profile), msgd's workers have no filter (Seccomp 0)
+  but NoNewPrivs 1 and, as root, no capabilities; worker 0 logs a
+  warning saying so, once; the workers serve.
 - forbidden_call (root, x86_64): a worker that makes a system call its
   filter forbids is killed; the master logs the call's name
   (init_module) and respawns the position like any crashed worker, no
@@ -156,6 +160,29 @@ def status_no_user(t):
     t.check(len(kids) == 2, "workers: %r" % kids)
     for pid in kids:
         check_sandboxed(t, pid, "worker", caps=os.geteuid() == 0)
+    t.check(srv.ping_ok(), "PING")
+
+
+@t.case
+def seccomp_off(t):
+    srv = t.server({"workers": 2}, start=False)
+    srv.write_conf()
+    srv.spawn(prefix=["env", "MSGD_SECCOMP=off"])
+    srv.wait_ready()
+    wait_all_serving(t, srv)
+    kids = live_children(srv)
+    t.check(len(kids) == 2, "workers: %r" % kids)
+    for pid in kids:
+        t.check(proc_status(pid, "Seccomp") == "0", "worker %d: Seccomp "
+                "%r, want 0 (MSGD_SECCOMP=off)" % (
+                    pid, proc_status(pid, "Seccomp")))
+        t.check(proc_status(pid, "NoNewPrivs") == "1", "worker %d: "
+                "NoNewPrivs %r" % (pid, proc_status(pid, "NoNewPrivs")))
+        if os.geteuid() == 0:
+            t.check(proc_status(pid, "CapEff") == ZERO, "worker %d: "
+                    "CapEff %r" % (pid, proc_status(pid, "CapEff")))
+    said = srv.log().count("MSGD_SECCOMP=off: workers run without")
+    t.check(said == 1, "the warning was logged %d times, want 1" % said)
     t.check(srv.ping_ok(), "PING")
 
 
