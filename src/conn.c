@@ -800,7 +800,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	 * together, never the answer alone with time to send another request
 	 * that nobody will read.
 	 */
-	if (wc->draining && c->peer.family != AF_UNIX && buf_used(&c->out) > 0 &&
+	if (wc->draining && c->peer.family != AF_UNIX &&
+	    buf_used(&c->out) > 0 &&
 	    !(c->flags & (CF_WAITING | CF_DRAINWAIT | CF_LINGER)) &&
 	    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
 		corked = 1;

@@ -41,7 +41,7 @@ struct net_cidr {
  * as the IPv4 address it stands for.
  */
 struct net_peer {
-	uint8_t		family;		/* AF_INET, AF_INET6, AF_UNIX; 0: none */
+	uint8_t		family;		/* AF_INET(6), AF_UNIX; 0: none */
 	uint8_t		pad;
 	uint16_t	port;		/* host order; 0 for unix */
 	uint8_t		addr[16];	/* IPv4: the first 4 bytes */

@@ -207,8 +207,8 @@ op_get(const struct op_req *rq, struct op_res *rs)
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
 	if (!msg_valid_name(rq->key, rq->klen)) {
-		rs->err.msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
-		    "starting with '.'";
+		rs->err.msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], "
+		    "not starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
 	if (buf_append(rs->out, rq->key, rq->klen) == -1)

@@ -679,7 +679,8 @@ done:
 
 /* DEL: remove a regular file (a symlink or anything else is refused). */
 enum msg_status
-spool_del(struct spool *sp, const uint8_t *key, size_t klen, struct errtext *err)
+spool_del(struct spool *sp, const uint8_t *key, size_t klen,
+    struct errtext *err)
 {
 	struct stat	st;
 	char		name[MSG_NAME_MAX + 1];

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "net.h"
+#include "util.h"
 #include "xfer.h"
 
 #define TIMEOUT_MS	2000
@@ -789,24 +790,30 @@ test_net_peer_fmt_forms(void **state)
 static void
 test_net_peer_is_loopback(void **state)
 {
+	static const struct {
+		int		 af;
+		const char	*text;
+		int		 loopback;
+	} peers[] = {
+		{ AF_INET, "127.0.0.1", 1 },
+		{ AF_INET, "127.255.0.9", 1 },
+		{ AF_INET, "128.0.0.1", 0 },
+		{ AF_INET6, "::1", 1 },
+		{ AF_INET6, "::2", 0 },
+		{ AF_INET6, "::ffff:127.0.0.1", 1 },
+		{ AF_INET6, "::ffff:10.0.0.1", 0 },
+	};
 	struct net_addr	a;
 	struct net_peer	p;
+	size_t		i;
 
 	(void)state;
-	p = compact(AF_INET, 1, "127.0.0.1");
-	assert_true(net_peer_is_loopback(&p));
-	p = compact(AF_INET, 1, "127.255.0.9");
-	assert_true(net_peer_is_loopback(&p));
-	p = compact(AF_INET, 1, "128.0.0.1");
-	assert_false(net_peer_is_loopback(&p));
-	p = compact(AF_INET6, 1, "::1");
-	assert_true(net_peer_is_loopback(&p));
-	p = compact(AF_INET6, 1, "::2");
-	assert_false(net_peer_is_loopback(&p));
-	p = compact(AF_INET6, 1, "::ffff:127.0.0.1");
-	assert_true(net_peer_is_loopback(&p));
-	p = compact(AF_INET6, 1, "::ffff:10.0.0.1");
-	assert_false(net_peer_is_loopback(&p));
+	for (i = 0; i < nitems(peers); i++) {
+		p = compact(peers[i].af, 1, peers[i].text);
+		if (net_peer_is_loopback(&p) != peers[i].loopback)
+			fail_msg("%s: loopback is not %d", peers[i].text,
+			    peers[i].loopback);
+	}
 	memset(&p, 0, sizeof(p));
 	assert_false(net_peer_is_loopback(&p));
 	p.family = AF_UNIX;
