@@ -1,11 +1,13 @@
 /*
  * config.c: load and validate the libconfig file.
  *
- * The accepted settings are a table: name, type, range and where the value
- * goes.  Everything in the file must be in the table (a typo is an error, not
- * a silently ignored line), every value is range-checked, and every problem
- * is reported as "file:line: setting: what is wrong", all of them at once, so
- * an operator fixes a file in one pass.
+ * The accepted settings are a table, conf_table: one row per setting with
+ * its name, type, range, default and where the value goes (config.h).
+ * conf_defaults() walks it; everything in the file must be in it (a typo is
+ * an error, not a silently ignored line), every value is checked against
+ * its row, and every problem is reported as "file:line: setting: what is
+ * wrong" with the row's range, all of them at once, so an operator fixes a
+ * file in one pass.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,110 +39,147 @@
 #define DEFAULT_PORT_ADDR4	"127.0.0.1:7878"
 #define DEFAULT_PORT_ADDR6	"[::1]:7878"
 
-enum conf_type {
-	CT_UINT,	/* integer in [min, max] */
-	CT_SECONDS,	/* integer or float seconds, stored as milliseconds */
-	CT_WORKERS,	/* integer in [min, max] or "auto" */
-	CT_LISTEN,	/* list of address strings */
-	CT_LOGLEVEL,	/* "error" | "warning" | "info" | "debug" */
-	CT_LOGTARGET,	/* "stderr" | "syslog" | "file" */
-	CT_PATH,	/* non-empty string shorter than the field */
-	CT_NAME,	/* user or group name, "" allowed */
-	CT_BOOL,	/* true | false */
-	CT_UDPLISTEN,	/* list of host:port / [v6]:port */
-	CT_ALLOW,	/* list of CIDR blocks */
-	CT_COMMANDS,	/* group of name = [ "/abs/path", "arg", ... ] */
-	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
-	CT_TOKENFILE,	/* a file holding the secret */
-	CT_MODE,	/* file mode, written in octal: 0660 */
-	CT_GROUP	/* nested table */
-};
-
-struct conf_item {
-	const char		*name;
-	enum conf_type		 type;
-	uint64_t		 min;
-	uint64_t		 max;
-	size_t			 off;	/* into struct msgd_conf */
-	size_t			 size;	/* of the field, for CT_UINT */
-	const struct conf_item	*sub;	/* CT_GROUP */
-};
-
-#define F(m)	offsetof(struct msgd_conf, m), sizeof(((struct msgd_conf *)0)->m)
+#define F(m)	.off = offsetof(struct msgd_conf, m), \
+		.size = sizeof(((struct msgd_conf *)0)->m)
 
 struct conf_errs;
 static void	absolutize(char *, size_t, const char *, struct conf_errs *,
 		    const char *);
 
+/* The settings.  msgd.conf(5) and etc/msgd.conf.in describe each row. */
+
 static const struct conf_item log_items[] = {
-	{ "level",	CT_LOGLEVEL,	0, 0, F(log_level), NULL },
-	{ "target",	CT_LOGTARGET,	0, 0, F(log_target), NULL },
-	{ "file",	CT_PATH,	0, 0, F(log_file), NULL },
-	{ NULL,		0,		0, 0, 0, 0, NULL }
+	{ .name = "level", .type = CT_LOGLEVEL, .arg = "string",
+	  .defstr = "info", F(log_level) },
+	{ .name = "target", .type = CT_LOGTARGET, .arg = "string",
+	  .defstr = "stderr", F(log_target) },
+	{ .name = "file", .type = CT_PATH, .arg = "path",
+	  .defstr = NULL, F(log_file) },
+	{ .name = NULL }
 };
 
 static const struct conf_item files_items[] = {
-	{ "enabled",	CT_BOOL,	0, 0, F(files_enabled), NULL },
-	{ "dir",	CT_PATH,	0, 0, F(files_dir), NULL },
-	{ "max_size",	CT_UINT,	0, 1073741824, F(files_max_size), NULL },
-	{ "max_count",	CT_UINT,	1, 10000000, F(files_max_count), NULL },
-	{ NULL,		0,		0, 0, 0, 0, NULL }
+	{ .name = "enabled", .type = CT_BOOL, .arg = "boolean",
+	  .def = 0, F(files_enabled) },
+	{ .name = "dir", .type = CT_PATH, .arg = "path",
+	  .defstr = MSGD_FILES_PATH, F(files_dir) },
+	{ .name = "max_size", .type = CT_UINT, .arg = "bytes",
+	  .min = 0, .max = 1073741824, .def = 16 * 1024 * 1024,
+	  F(files_max_size) },
+	{ .name = "max_count", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 10000000, .def = 10000, F(files_max_count) },
+	{ .name = NULL }
 };
 
 static const struct conf_item exec_items[] = {
-	{ "enabled",	CT_BOOL,	0, 0, F(exec_enabled), NULL },
-	{ "timeout",	CT_SECONDS,	100, 3600000, F(exec_timeout_ms), NULL },
-	{ "max_output",	CT_UINT,	0, 1073741824, F(exec_max_output), NULL },
-	{ "max_running", CT_UINT,	1, 64, F(exec_max_running), NULL },
-	{ "commands",	CT_COMMANDS,	0, 0, 0, 0, NULL },
-	{ NULL,		0,		0, 0, 0, 0, NULL }
+	{ .name = "enabled", .type = CT_BOOL, .arg = "boolean",
+	  .def = 0, F(exec_enabled) },
+	{ .name = "timeout", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 100, .max = 3600000, .def = 10 * 1000, F(exec_timeout_ms) },
+	{ .name = "max_output", .type = CT_UINT, .arg = "bytes",
+	  .min = 0, .max = 1073741824, .def = 1024 * 1024,
+	  F(exec_max_output) },
+	{ .name = "max_running", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 64, .def = 4, F(exec_max_running) },
+	{ .name = "commands", .type = CT_COMMANDS, .arg = "name",
+	  .deflist = NULL },
+	{ .name = NULL }
 };
 
-static const struct conf_item root_items[] = {
-	{ "listen",		CT_LISTEN,	1, CONF_LISTEN_MAX,
-	    F(listen), NULL },
-	{ "workers",		CT_WORKERS,	1, 1024, F(workers), NULL },
-	{ "max_workers",	CT_UINT,	1, 1024, F(max_workers), NULL },
-	{ "stats_file",		CT_PATH,	0, 0, F(stats_file), NULL },
-	{ "backlog",		CT_UINT,	1, 65535, F(backlog), NULL },
-	{ "max_body",		CT_UINT,	16, 1073741824,
-	    F(max_body), NULL },
-	{ "max_connections",	CT_UINT,	1, 1000000,
-	    F(max_connections), NULL },
-	{ "output_limit",	CT_UINT,	4096, 1073741824,
-	    F(output_limit), NULL },
-	{ "buffer_budget",	CT_UINT,	0, 1099511627776ULL,
-	    F(buffer_budget), NULL },
-	{ "idle_timeout",	CT_SECONDS,	0, 86400000,
-	    F(idle_timeout_ms), NULL },
-	{ "read_timeout",	CT_SECONDS,	100, 3600000,
-	    F(read_timeout_ms), NULL },
-	{ "shutdown_timeout",	CT_SECONDS,	100, 3600000,
-	    F(shutdown_timeout_ms), NULL },
-	{ "worker_timeout",	CT_SECONDS,	0, 3600000,
-	    F(worker_timeout_ms), NULL },
-	{ "respawn_throttle",	CT_SECONDS,	1000, 3600000,
-	    F(respawn_throttle_ms), NULL },
-	{ "max_requests",	CT_UINT,	0, 4294967295ULL,
-	    F(max_requests), NULL },
-	{ "pidfile",		CT_PATH,	0, 0, F(pidfile), NULL },
-	{ "user",		CT_NAME,	0, 0, F(user), NULL },
-	{ "group",		CT_NAME,	0, 0, F(group), NULL },
-	{ "allow_root",		CT_BOOL,	0, 0, F(allow_root), NULL },
-	{ "socket_mode",	CT_MODE,	0, 0777, F(socket_mode), NULL },
-	{ "log",		CT_GROUP,	0, 0, 0, 0, log_items },
-	{ "udp_listen",		CT_UDPLISTEN,	0, CONF_LISTEN_MAX,
-	    F(udp_listen), NULL },
-	{ "files",		CT_GROUP,	0, 0, 0, 0, files_items },
-	{ "exec",		CT_GROUP,	0, 0, 0, 0, exec_items },
-	{ "auth_token",		CT_TOKEN,	1, 1024, 0, 0, NULL },
-	{ "auth_token_file",	CT_TOKENFILE,	0, 0, F(auth_token_file), NULL },
-	{ "allow",		CT_ALLOW,	0, CONF_ALLOW_MAX, 0, 0, NULL },
-	{ "protected",		CT_BOOL,	0, 0, F(protected_mode), NULL },
-	{ NULL,			0,		0, 0, 0, 0, NULL }
+const struct conf_item conf_table[] = {
+	{ .name = "listen", .type = CT_LISTEN, .arg = "address",
+	  .min = 1, .max = CONF_LISTEN_MAX,
+	  .deflist = (const char *const []){ DEFAULT_PORT_ADDR4,
+	  DEFAULT_PORT_ADDR6, NULL }, F(listen) },
+	{ .name = "workers", .type = CT_WORKERS, .arg = "number",
+	  .min = 1, .max = 1024, .defstr = "auto", F(workers) },
+	{ .name = "max_workers", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 1024, .def = 64, F(max_workers) },
+	{ .name = "stats_file", .type = CT_PATH, .arg = "path",
+	  .defstr = MSGD_STATS_PATH, F(stats_file) },
+	{ .name = "backlog", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 65535, .def = 511, F(backlog) },
+	{ .name = "max_body", .type = CT_UINT, .arg = "bytes",
+	  .min = 16, .max = 1073741824, .def = 16 * 1024 * 1024,
+	  F(max_body) },
+	{ .name = "max_connections", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 1000000, .def = 10000, F(max_connections) },
+	{ .name = "output_limit", .type = CT_UINT, .arg = "bytes",
+	  .min = 4096, .max = 1073741824, .def = 1024 * 1024,
+	  F(output_limit) },
+	/* 0: derived from max_body and output_limit (check_budget). */
+	{ .name = "buffer_budget", .type = CT_UINT, .arg = "bytes",
+	  .min = 0, .max = 1099511627776ULL, .def = 0, F(buffer_budget) },
+	{ .name = "idle_timeout", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 0, .max = 86400000, .def = 300 * 1000, F(idle_timeout_ms) },
+	{ .name = "read_timeout", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 100, .max = 3600000, .def = 10 * 1000, F(read_timeout_ms) },
+	{ .name = "shutdown_timeout", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 100, .max = 3600000, .def = 10 * 1000,
+	  F(shutdown_timeout_ms) },
+	/* Above 0, at least 3 s: see check_relations. */
+	{ .name = "worker_timeout", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 0, .max = 3600000, .def = 30 * 1000, F(worker_timeout_ms) },
+	{ .name = "respawn_throttle", .type = CT_SECONDS, .arg = "seconds",
+	  .min = 1000, .max = 3600000, .def = 60 * 1000,
+	  F(respawn_throttle_ms) },
+	{ .name = "max_requests", .type = CT_UINT, .arg = "number",
+	  .min = 0, .max = 4294967295ULL, .def = 0, F(max_requests) },
+	{ .name = "pidfile", .type = CT_PATH, .arg = "path",
+	  .defstr = MSGD_PID_PATH, F(pidfile) },
+	{ .name = "user", .type = CT_NAME, .arg = "name",
+	  .defstr = "", F(user) },
+	{ .name = "group", .type = CT_NAME, .arg = "name",
+	  .defstr = "", F(group) },
+	{ .name = "allow_root", .type = CT_BOOL, .arg = "boolean",
+	  .def = 0, F(allow_root) },
+	{ .name = "socket_mode", .type = CT_MODE, .arg = "mode",
+	  .min = 0, .max = 0777, .def = 0660, F(socket_mode) },
+	{ .name = "log", .type = CT_GROUP, .arg = "settings",
+	  .sub = log_items },
+	{ .name = "udp_listen", .type = CT_UDPLISTEN, .arg = "address",
+	  .min = 0, .max = CONF_LISTEN_MAX, .deflist = NULL, F(udp_listen) },
+	{ .name = "files", .type = CT_GROUP, .arg = "settings",
+	  .sub = files_items },
+	{ .name = "exec", .type = CT_GROUP, .arg = "settings",
+	  .sub = exec_items },
+	/* "": no token.  Its length when set. */
+	{ .name = "auth_token", .type = CT_TOKEN, .arg = "string",
+	  .min = 8, .max = 1024, .defstr = "" },
+	{ .name = "auth_token_file", .type = CT_TOKENFILE, .arg = "path",
+	  .defstr = NULL, F(auth_token_file) },
+	{ .name = "allow", .type = CT_ALLOW, .arg = "block",
+	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL },
+	{ .name = "protected", .type = CT_BOOL, .arg = "boolean",
+	  .def = 1, F(protected_mode) },
+	{ .name = NULL }
 };
 
 #undef F
+
+/*
+ * The row of a setting, by its path in the file ("max_body",
+ * "log.level"), or NULL.
+ */
+const struct conf_item *
+conf_item_find(const struct conf_item *items, const char *path)
+{
+	const struct conf_item	*it;
+	const char		*dot = strchr(path, '.');
+	size_t			 len = dot != NULL ? (size_t)(dot - path) :
+				    strlen(path);
+
+	for (it = items; it->name != NULL; it++) {
+		if (strlen(it->name) != len || strncmp(it->name, path,
+		    len) != 0)
+			continue;
+		if (dot == NULL)
+			return (it);
+		return (it->type == CT_GROUP ? conf_item_find(it->sub,
+		    dot + 1) : NULL);
+	}
+	return (NULL);
+}
 
 struct conf_errs {
 	char	*buf;
@@ -149,40 +188,101 @@ struct conf_errs {
 	int	 count;
 };
 
-/* Defaults: what a file with no settings at all means. */
+/* Store v into a field of 4 or 8 bytes (the table knows which). */
+static void
+store_uint(struct msgd_conf *c, const struct conf_item *it, uint64_t v)
+{
+	char	*p = (char *)c + it->off;
+
+	if (it->size == sizeof(uint64_t)) {
+		uint64_t x = v;
+		memcpy(p, &x, sizeof(x));
+	} else {
+		uint32_t x = (uint32_t)v;
+		memcpy(p, &x, sizeof(x));
+	}
+}
+
+/* log.target's words; -1 for any other. */
+static int
+logtarget_parse(const char *str)
+{
+	if (strcmp(str, "stderr") == 0)
+		return (LOG_TO_STDERR);
+	if (strcmp(str, "syslog") == 0)
+		return (LOG_TO_SYSLOG);
+	if (strcmp(str, "file") == 0)
+		return (LOG_TO_FILE);
+	return (-1);
+}
+
+/*
+ * Each row's default into its field, as the load would store the same
+ * value read from a file.  Lists, commands, the allow list and the token
+ * have empty defaults (tests/unit/test_config_table.c checks it), so
+ * only listen's list is copied.
+ */
+static void
+defaults_group(struct msgd_conf *c, const struct conf_item *items)
+{
+	const struct conf_item	*it;
+	const char *const	*l;
+	int			 v;
+
+	for (it = items; it->name != NULL; it++) {
+		switch (it->type) {
+		case CT_UINT:
+		case CT_SECONDS:
+		case CT_MODE:
+			store_uint(c, it, it->def);
+			break;
+		case CT_BOOL:
+			v = it->def != 0;
+			memcpy((char *)c + it->off, &v, sizeof(v));
+			break;
+		case CT_WORKERS:
+			/* "auto": one per CPU, capped by check_relations. */
+			c->workers = it->defstr != NULL &&
+			    strcmp(it->defstr, "auto") == 0 ? ncpus() :
+			    (int)it->def;
+			break;
+		case CT_LOGLEVEL:
+			c->log_level = log_level_parse(it->defstr);
+			break;
+		case CT_LOGTARGET:
+			c->log_target = logtarget_parse(it->defstr);
+			break;
+		case CT_PATH:
+		case CT_NAME:
+		case CT_TOKENFILE:
+			if (it->defstr != NULL)
+				snprintf((char *)c + it->off, it->size, "%s",
+				    it->defstr);
+			break;
+		case CT_LISTEN:
+			for (l = it->deflist; l != NULL && *l != NULL &&
+			    c->nlisten < CONF_LISTEN_MAX; l++)
+				snprintf(c->listen[c->nlisten++],
+				    CONF_ADDR_MAX, "%s", *l);
+			break;
+		case CT_GROUP:
+			defaults_group(c, it->sub);
+			break;
+		case CT_UDPLISTEN:
+		case CT_ALLOW:
+		case CT_COMMANDS:
+		case CT_TOKEN:
+			break;		/* empty */
+		}
+	}
+}
+
+/* Defaults: what a file with no settings at all means (the table's). */
 void
 conf_defaults(struct msgd_conf *c)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->listen[0], sizeof(c->listen[0]), "%s", DEFAULT_PORT_ADDR4);
-	snprintf(c->listen[1], sizeof(c->listen[1]), "%s", DEFAULT_PORT_ADDR6);
-	c->nlisten = 2;
-	c->workers = ncpus();
-	c->max_workers = 64;
-	snprintf(c->stats_file, sizeof(c->stats_file), "%s", MSGD_STATS_PATH);
-	c->backlog = 511;
-	c->max_body = 16 * 1024 * 1024;
-	c->max_connections = 10000;
-	c->output_limit = 1024 * 1024;
-	c->idle_timeout_ms = 300 * 1000;
-	c->read_timeout_ms = 10 * 1000;
-	c->shutdown_timeout_ms = 10 * 1000;
-	c->worker_timeout_ms = 30 * 1000;
-	c->respawn_throttle_ms = 60 * 1000;
-	c->max_requests = 0;
-	snprintf(c->pidfile, sizeof(c->pidfile), "%s", MSGD_PID_PATH);
-	c->log_level = LOG_LVL_INFO;
-	c->log_target = LOG_TO_STDERR;
-	c->files_enabled = 0;
-	snprintf(c->files_dir, sizeof(c->files_dir), "%s", MSGD_FILES_PATH);
-	c->files_max_size = 16 * 1024 * 1024;
-	c->files_max_count = 10000;
-	c->exec_enabled = 0;
-	c->exec_timeout_ms = 10 * 1000;
-	c->exec_max_output = 1024 * 1024;
-	c->exec_max_running = 4;
-	c->protected_mode = 1;
-	c->socket_mode = 0660;
+	defaults_group(c, conf_table);
 }
 
 /* Append "file:line: setting: message" to the error list. */
@@ -257,21 +357,6 @@ is_int(const config_setting_t *s)
 	return (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64);
 }
 
-/* Store v into a field of 4 or 8 bytes (the table knows which). */
-static void
-store_uint(struct msgd_conf *c, const struct conf_item *it, uint64_t v)
-{
-	char	*p = (char *)c + it->off;
-
-	if (it->size == sizeof(uint64_t)) {
-		uint64_t x = v;
-		memcpy(p, &x, sizeof(x));
-	} else {
-		uint32_t x = (uint32_t)v;
-		memcpy(p, &x, sizeof(x));
-	}
-}
-
 /* An integer setting in [min, max]. */
 static void
 load_uint(struct msgd_conf *c, const struct conf_item *it,
@@ -332,8 +417,8 @@ load_workers(struct msgd_conf *c, const struct conf_item *it,
 	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
 		str = config_setting_get_string(s);
 		if (strcmp(str, "auto") != 0) {
-			conf_err(e, s, path, "must be 1..%" PRIu64
-			    " or \"auto\", got \"%s\"", it->max, str);
+			conf_err(e, s, path, "must be %" PRIu64 "..%" PRIu64
+			    " or \"auto\", got \"%s\"", it->min, it->max, str);
 			return;
 		}
 		c->workers = ncpus();
@@ -424,6 +509,7 @@ load_logtarget(struct msgd_conf *c, const config_setting_t *s,
     const char *path, struct conf_errs *e)
 {
 	const char	*str;
+	int		 t;
 
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		conf_err(e, s, path, "must be a string, got %s",
@@ -431,15 +517,12 @@ load_logtarget(struct msgd_conf *c, const config_setting_t *s,
 		return;
 	}
 	str = config_setting_get_string(s);
-	if (strcmp(str, "stderr") == 0)
-		c->log_target = LOG_TO_STDERR;
-	else if (strcmp(str, "syslog") == 0)
-		c->log_target = LOG_TO_SYSLOG;
-	else if (strcmp(str, "file") == 0)
-		c->log_target = LOG_TO_FILE;
-	else
+	if ((t = logtarget_parse(str)) == -1) {
 		conf_err(e, s, path, "must be \"stderr\", \"syslog\" or "
 		    "\"file\", got \"%s\"", str);
+		return;
+	}
+	c->log_target = t;
 }
 
 /* A file path: a non-empty string that fits. */
@@ -762,9 +845,9 @@ load_token(struct msgd_conf *c, const struct conf_item *it,
 	len = strlen(str);
 	if (len == 0)
 		return;		/* "" = no token */
-	if (len < 8 || len > it->max) {
-		conf_err(e, s, path, "must be 8..%" PRIu64 " bytes long, got "
-		    "%zu", it->max, len);
+	if (len < it->min || len > it->max) {
+		conf_err(e, s, path, "must be %" PRIu64 "..%" PRIu64 " bytes "
+		    "long, got %zu", it->min, it->max, len);
 		return;
 	}
 	set_token(c, str, len);
@@ -780,10 +863,11 @@ static void
 load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
     const config_setting_t *s, const char *path, struct conf_errs *e)
 {
-	struct stat	 st;
-	char		 buf[1100];
-	FILE		*fp;
-	size_t		 len;
+	const struct conf_item	*tok;
+	struct stat		 st;
+	char			 buf[1100];
+	FILE			*fp;
+	size_t			 len;
 
 	load_path(c, it, s, path, e);
 	absolutize(c->auth_token_file, sizeof(c->auth_token_file), "", e,
@@ -811,9 +895,12 @@ load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
 	fclose(fp);
 	len = strcspn(buf, "\r\n");
 	buf[len] = '\0';
-	if (len < 8 || len > 1024) {
+	/* The token's length: auth_token's row. */
+	tok = conf_item_find(conf_table, "auth_token");
+	if (len < tok->min || len > tok->max) {
 		conf_err(e, s, path, "%s: the token (first line) must be "
-		    "8..1024 bytes long, got %zu", c->auth_token_file, len);
+		    "%" PRIu64 "..%" PRIu64 " bytes long, got %zu",
+		    c->auth_token_file, tok->min, tok->max, len);
 		return;
 	}
 	set_token(c, buf, len);
@@ -961,13 +1048,16 @@ check_budget(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 static void
 check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 {
+	const struct conf_item	*wt = conf_item_find(conf_table,
+				    "worker_timeout");
 	config_setting_t	*s;
 
 	if (c->worker_timeout_ms > 0 && c->worker_timeout_ms < 3000 &&
 	    (s = config_lookup(cfg, "worker_timeout")) != NULL)
 		/* Workers beat once a second; less would kill healthy ones. */
-		conf_err(e, s, "worker_timeout", "must be 0 (off) or 3..3600 "
-		    "seconds, got %g", (double)c->worker_timeout_ms / 1000.0);
+		conf_err(e, s, "worker_timeout", "must be 0 (off) or 3..%g "
+		    "seconds, got %g", (double)wt->max / 1000.0,
+		    (double)c->worker_timeout_ms / 1000.0);
 	if (c->log_target == LOG_TO_FILE && c->log_file[0] == '\0' &&
 	    (s = config_lookup(cfg, "log.target")) != NULL)
 		conf_err(e, s, "log.target", "\"file\" needs log.file");
@@ -1309,7 +1399,7 @@ conf_load_flags(const char *path, struct msgd_conf *c, char *errbuf,
 	}
 	if (prescan_files(&cfg, path, &e) > 0)
 		goto done;
-	load_group(c, root_items, config_root_setting(&cfg), "", &e);
+	load_group(c, conf_table, config_root_setting(&cfg), "", &e);
 	check_relations(&cfg, c, &e);
 	absolutize(c->stats_file, sizeof(c->stats_file), "", &e, "stats_file");
 	absolutize(c->pidfile, sizeof(c->pidfile), "", &e, "pidfile");

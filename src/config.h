@@ -77,6 +77,51 @@ struct msgd_conf {
 	int		 protected_mode;
 };
 
+/*
+ * The settings table (config.c): one row per setting, as in tmux's
+ * options-table.c.  A row is the whole of what msgd knows about a
+ * setting: its name, type, range and default (conf_defaults() walks the
+ * rows; the load checks each value against its row and names the row's
+ * range when it refuses one), the word msgd.conf(5) uses for its value,
+ * and where it is stored.
+ */
+enum conf_type {
+	CT_UINT,	/* integer in [min, max] */
+	CT_SECONDS,	/* integer or float seconds, stored as milliseconds */
+	CT_WORKERS,	/* integer in [min, max] or "auto" */
+	CT_LISTEN,	/* list of address strings */
+	CT_LOGLEVEL,	/* "error" | "warning" | "info" | "debug" */
+	CT_LOGTARGET,	/* "stderr" | "syslog" | "file" */
+	CT_PATH,	/* non-empty string shorter than the field */
+	CT_NAME,	/* user or group name, "" allowed */
+	CT_BOOL,	/* true | false */
+	CT_UDPLISTEN,	/* list of host:port / [v6]:port */
+	CT_ALLOW,	/* list of CIDR blocks */
+	CT_COMMANDS,	/* group of name = [ "/abs/path", "arg", ... ] */
+	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
+	CT_TOKENFILE,	/* a file holding the secret */
+	CT_MODE,	/* file mode, written in octal: 0660 */
+	CT_GROUP	/* nested table */
+};
+
+struct conf_item {
+	const char		*name;
+	enum conf_type		 type;
+	const char		*arg;	/* the value in msgd.conf(5): "bytes" */
+	uint64_t		 min;	/* lists: entries; CT_TOKEN: bytes */
+	uint64_t		 max;	/* CT_SECONDS: both in milliseconds */
+	uint64_t		 def;	/* default number, boolean or mode */
+	const char		*defstr; /* default word or path (NULL: none) */
+	const char *const	*deflist; /* default list, NULL-ended */
+	size_t			 off;	/* into struct msgd_conf */
+	size_t			 size;	/* of the field */
+	const struct conf_item	*sub;	/* CT_GROUP */
+};
+
+extern const struct conf_item conf_table[];
+
+const struct conf_item *conf_item_find(const struct conf_item *,
+	    const char *);
 const struct conf_cmd *conf_cmd_find(const struct msgd_conf *, const char *,
 	    size_t);
 #define conf_str(c, off)	((c)->exec_pool + (off))

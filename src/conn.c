@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stddef.h>
@@ -51,10 +50,8 @@ struct conn {
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	struct exec_job		*job;
 	struct wctx		*wc;
-	/* The peer, compact, for crash forensics (stats_current). */
-	uint8_t			 family;
-	uint16_t		 port;
-	uint8_t			 addr[16];
+	/* For crash forensics (stats_current), logs and the hand-over. */
+	struct net_peer		 peer;
 	struct buf		 in;
 	struct buf		 out;
 	struct timer		 timer;
@@ -172,7 +169,7 @@ conn_interest(struct wctx *wc, struct conn *c)
 		want |= EPOLLOUT;
 	/* A TCP FIN while an EXEC runs may be a close: see conn_probe. */
 	if ((c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING &&
-	    c->family != AF_UNIX)
+	    c->peer.family != AF_UNIX)
 		want |= EPOLLRDHUP;
 	if (want == c->events)
 		return (0);
@@ -187,32 +184,6 @@ conn_interest(struct wctx *wc, struct conn *c)
 	return (0);
 }
 
-/* Keep what forensics need of the peer address (20 bytes, not 128). */
-static void
-conn_peer(struct conn *c, const struct sockaddr *sa)
-{
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
-
-	if (sa == NULL)
-		return;		/* family 0: the master's probe, never handed */
-	if (sa->sa_family == AF_UNIX) {
-		c->family = AF_UNIX;
-		return;
-	}
-	if (sa->sa_family == AF_INET) {
-		sin = (const struct sockaddr_in *)(const void *)sa;
-		c->family = AF_INET;
-		c->port = ntohs(sin->sin_port);
-		memcpy(c->addr, &sin->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
-		c->family = AF_INET6;
-		c->port = ntohs(sin6->sin6_port);
-		memcpy(c->addr, &sin6->sin6_addr, 16);
-	}
-}
-
 /* Record the request about to run in the slot, for crash forensics. */
 static void
 conn_current(struct wctx *wc, const struct conn *c,
@@ -224,16 +195,19 @@ conn_current(struct wctx *wc, const struct conn *c,
 	cur->op = h->opcode;
 	cur->body_len = h->body_len;
 	cur->start_us = t0;
-	cur->family = c->family;
-	cur->port = c->port;
-	memcpy(cur->addr, c->addr, sizeof(cur->addr));
+	cur->family = c->peer.family;
+	cur->port = c->peer.port;
+	memcpy(cur->addr, c->peer.addr, sizeof(cur->addr));
 	cur->active = 1;
 #endif
 }
 
-/* Take a freshly accepted, non-blocking socket into the loop. */
+/*
+ * Take a freshly accepted, non-blocking socket into the loop.  peer NULL:
+ * the master's probe, never handed over.
+ */
 struct conn *
-conn_new(struct wctx *wc, int fd, const struct sockaddr *peer,
+conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
     int restricted)
 {
 	struct epoll_event	 ev;
@@ -247,7 +221,8 @@ conn_new(struct wctx *wc, int fd, const struct sockaddr *peer,
 	c->fd = fd;
 	c->wc = wc;
 	c->events = EPOLLIN;
-	conn_peer(c, peer);
+	if (peer != NULL)
+		c->peer = *peer;
 	if (restricted)
 		c->flags |= CF_RESTRICTED;
 	if (!wc->ops->conf->auth_set)
@@ -380,10 +355,8 @@ conn_auth_failed(struct wctx *wc, const struct conn *c)
 		wc->auth_log_suppressed++;
 		return;
 	}
-	if (c->family == AF_INET)
-		inet_ntop(AF_INET, c->addr, peer, sizeof(peer));
-	else if (c->family == AF_INET6)
-		inet_ntop(AF_INET6, c->addr, peer, sizeof(peer));
+	if (c->peer.family == AF_INET || c->peer.family == AF_INET6)
+		net_peer_fmt(&c->peer, 0, peer, sizeof(peer));
 	else
 		snprintf(peer, sizeof(peer), "unix socket");
 	log_warnx("authentication failed from %s%s", peer,
@@ -597,13 +570,11 @@ conn_handoff(struct wctx *wc, const struct conn *c)
 {
 	struct xfer_info	info;
 
-	if (wc->handoff_fd == -1 || c->family == 0)
+	if (wc->handoff_fd == -1 || c->peer.family == 0)
 		return (-2);
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
-	info.family = c->family;
-	info.port = c->port;
-	memcpy(info.addr, c->addr, sizeof(info.addr));
+	info.peer = c->peer;
 	if (wc->ops->conf->auth_set && (c->flags & CF_AUTHED)) {
 		info.authed = 1;
 		memcpy(info.digest, wc->ops->conf->auth_digest,
@@ -630,12 +601,9 @@ int
 conn_adopt(struct wctx *wc, int fd, const struct xfer_info *info,
     int restricted)
 {
-	struct sockaddr_storage	 ss;
-	struct conn		*c;
+	struct conn	*c;
 
-	xfer_peer(info, &ss);
-	if ((c = conn_new(wc, fd, (struct sockaddr *)&ss, restricted)) ==
-	    NULL)
+	if ((c = conn_new(wc, fd, &info->peer, restricted)) == NULL)
 		return (-1);
 	c->flags |= CF_ADOPTED;
 	if (info->authed && wc->ops->conf->auth_set &&
@@ -832,7 +800,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	 * together, never the answer alone with time to send another request
 	 * that nobody will read.
 	 */
-	if (wc->draining && c->family != AF_UNIX && buf_used(&c->out) > 0 &&
+	if (wc->draining && c->peer.family != AF_UNIX &&
+	    buf_used(&c->out) > 0 &&
 	    !(c->flags & (CF_WAITING | CF_DRAINWAIT | CF_LINGER)) &&
 	    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
 		corked = 1;

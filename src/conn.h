@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "ev.h"
 #include "exec.h"
+#include "net.h"
 #include "ops.h"
 #include "stats.h"
 #include "timer.h"
@@ -72,7 +73,7 @@ struct conn;
 
 void	wctx_init(struct wctx *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
-struct conn *conn_new(struct wctx *, int, const struct sockaddr *, int);
+struct conn *conn_new(struct wctx *, int, const struct net_peer *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);
 int	conn_expire(struct wctx *);

@@ -359,25 +359,64 @@ fail:
 	return (close_keep_errno(fd));
 }
 
+/*
+ * The compact form of a peer address of length slen (a truncated one, or
+ * NULL, is no peer: family 0).  The one place a sockaddr becomes a peer.
+ */
+void
+net_peer_set(struct net_peer *p, const struct sockaddr *sa, socklen_t slen)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+
+	memset(p, 0, sizeof(*p));
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET && slen >= sizeof(*sin)) {
+		sin = (const void *)sa;
+		p->family = AF_INET;
+		p->port = ntohs(sin->sin_port);
+		memcpy(p->addr, &sin->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6 && slen >= sizeof(*sin6)) {
+		sin6 = (const void *)sa;
+		p->family = AF_INET6;
+		p->port = ntohs(sin6->sin6_port);
+		memcpy(p->addr, &sin6->sin6_addr, 16);
+	} else if (sa->sa_family == AF_UNIX)
+		p->family = AF_UNIX;
+}
+
+/*
+ * A peer for logs: "1.2.3.4:5", "[::1]:5" (without the port: "1.2.3.4",
+ * "::1"), "unix" or "unknown".
+ */
+void
+net_peer_fmt(const struct net_peer *p, int with_port, char *buf, size_t len)
+{
+	char	host[INET6_ADDRSTRLEN];
+
+	if (p->family == AF_INET || p->family == AF_INET6)
+		inet_ntop(p->family, p->addr, host, sizeof(host));
+	if (p->family == AF_INET && with_port)
+		snprintf(buf, len, "%s:%u", host, p->port);
+	else if (p->family == AF_INET6 && with_port)
+		snprintf(buf, len, "[%s]:%u", host, p->port);
+	else if (p->family == AF_INET || p->family == AF_INET6)
+		snprintf(buf, len, "%s", host);
+	else if (p->family == AF_UNIX)
+		snprintf(buf, len, "unix");
+	else
+		snprintf(buf, len, "unknown");
+}
+
 /* Render a peer address for logs: "1.2.3.4:5", "[::1]:5" or "unix". */
 void
 net_peer_str(const struct sockaddr *sa, socklen_t slen, char *buf, size_t len)
 {
-	char	host[INET6_ADDRSTRLEN];
+	struct net_peer	p;
 
-	if (sa->sa_family == AF_INET && slen >= sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *sin = (const void *)sa;
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-	} else if (sa->sa_family == AF_INET6 &&
-	    slen >= sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else if (sa->sa_family == AF_UNIX)
-		snprintf(buf, len, "unix");
-	else
-		snprintf(buf, len, "unknown");
+	net_peer_set(&p, sa, slen);
+	net_peer_fmt(&p, 1, buf, len);
 }
 
 /* A UDP socket for a: non-blocking, close-on-exec, SO_REUSEADDR. */
@@ -475,23 +514,18 @@ static const uint8_t	v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 
 /* The address bytes of an IP peer (IPv4-mapped IPv6 seen as IPv4). */
 static int
-peer_bytes(const struct sockaddr *sa, const uint8_t **p)
+peer_bytes(const struct net_peer *p, const uint8_t **b)
 {
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
-
-	if (sa->sa_family == AF_INET) {
-		sin = (const void *)sa;
-		*p = (const uint8_t *)&sin->sin_addr;
+	if (p->family == AF_INET) {
+		*b = p->addr;
 		return (AF_INET);
 	}
-	if (sa->sa_family == AF_INET6) {
-		sin6 = (const void *)sa;
-		if (memcmp(sin6->sin6_addr.s6_addr, v4mapped, 12) == 0) {
-			*p = sin6->sin6_addr.s6_addr + 12;
+	if (p->family == AF_INET6) {
+		if (memcmp(p->addr, v4mapped, sizeof(v4mapped)) == 0) {
+			*b = p->addr + sizeof(v4mapped);
 			return (AF_INET);
 		}
-		*p = sin6->sin6_addr.s6_addr;
+		*b = p->addr;
 		return (AF_INET6);
 	}
 	return (-1);
@@ -507,7 +541,7 @@ peer_bytes(const struct sockaddr *sa, const uint8_t **p)
  * in IPv4 peers, which an allow list that meant "any IPv6" did not ask for.
  */
 int
-net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
+net_cidr_match(const struct net_cidr *c, const struct net_peer *peer)
 {
 	const uint8_t	*p = NULL, *a = c->addr;
 	int		 i, bits, family = c->family, prefix = c->prefix;
@@ -518,7 +552,7 @@ net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
 		a += sizeof(v4mapped);
 		prefix -= 96;
 	}
-	if (peer_bytes(sa, &p) != family)
+	if (peer_bytes(peer, &p) != family)
 		return (0);
 	for (i = 0; i * 8 < prefix; i++) {
 		bits = prefix - i * 8;
@@ -531,17 +565,36 @@ net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
 	return (1);
 }
 
+/*
+ * May this peer use the server at all: the allow list's n blocks (none:
+ * everyone).  Unix peers always may: the socket's mode decides for them.
+ * The one check, for TCP at accept, UDP per datagram and hand-overs.
+ */
+int
+net_peer_allowed(const struct net_cidr *allow, int n,
+    const struct net_peer *p)
+{
+	int	i;
+
+	if (n == 0 || p->family == AF_UNIX)
+		return (1);
+	for (i = 0; i < n; i++)
+		if (net_cidr_match(&allow[i], p))
+			return (1);
+	return (0);
+}
+
 /* A peer on this host's loopback (127.0.0.0/8, ::1) or a unix socket. */
 int
-net_is_loopback(const struct sockaddr *sa)
+net_peer_is_loopback(const struct net_peer *peer)
 {
 	static const uint8_t	one[16] = { [15] = 1 };
 	const uint8_t		*p = NULL;
 	int			 fam;
 
-	if (sa->sa_family == AF_UNIX)
+	if (peer->family == AF_UNIX)
 		return (1);
-	fam = peer_bytes(sa, &p);
+	fam = peer_bytes(peer, &p);
 	if (fam == AF_INET)
 		return (p[0] == 127);
 	if (fam == AF_INET6)
@@ -553,5 +606,8 @@ net_is_loopback(const struct sockaddr *sa)
 int
 net_addr_is_loopback(const struct net_addr *a)
 {
-	return (net_is_loopback((const struct sockaddr *)&a->ss));
+	struct net_peer	p;
+
+	net_peer_set(&p, (const struct sockaddr *)&a->ss, a->sslen);
+	return (net_peer_is_loopback(&p));
 }

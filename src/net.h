@@ -1,5 +1,5 @@
 /*
- * net.h: listen addresses and sockets.
+ * net.h: listen addresses and sockets, peers and the allow list.
  *
  * Address syntax (config and msgctl -H/-U):
  *	host:port	IPv4 literal, "*" (all IPv4) or "localhost"
@@ -33,11 +33,24 @@ struct net_cidr {
 	int	prefix;
 };
 
+/*
+ * A client's address, compact (20 bytes, not a 128-byte sockaddr): what a
+ * connection keeps, what a hand-over carries to another worker (xfer.h),
+ * and what the allow list and protected mode look at.  An IPv4-mapped
+ * IPv6 peer stays as it arrived (logs show it so); only the checks see it
+ * as the IPv4 address it stands for.
+ */
+struct net_peer {
+	uint8_t		family;		/* AF_INET(6), AF_UNIX; 0: none */
+	uint8_t		pad;
+	uint16_t	port;		/* host order; 0 for unix */
+	uint8_t		addr[16];	/* IPv4: the first 4 bytes */
+};
+
 int	net_parse_addr(const char *, struct net_addr *, char *, size_t);
 int	net_listen_udp(const struct net_addr *, char *, size_t);
 int	net_parse_cidr(const char *, struct net_cidr *, char *, size_t);
-int	net_cidr_match(const struct net_cidr *, const struct sockaddr *);
-int	net_is_loopback(const struct sockaddr *);
+int	net_cidr_match(const struct net_cidr *, const struct net_peer *);
 int	net_addr_is_loopback(const struct net_addr *);
 int	net_listen(const struct net_addr *, int, char *, size_t);
 int	net_listen_mode(const struct net_addr *, int, mode_t, gid_t, char *,
@@ -46,5 +59,10 @@ int	net_unlink_unix(const struct net_addr *);
 int	net_connect(const struct net_addr *, int, char *, size_t);
 void	net_peer_str(const struct sockaddr *, socklen_t, char *, size_t);
 int	net_is_unix(const struct net_addr *);
+
+void	net_peer_set(struct net_peer *, const struct sockaddr *, socklen_t);
+void	net_peer_fmt(const struct net_peer *, int, char *, size_t);
+int	net_peer_is_loopback(const struct net_peer *);
+int	net_peer_allowed(const struct net_cidr *, int, const struct net_peer *);
 
 #endif /* MSGD_NET_H */

@@ -124,7 +124,7 @@ op_time(const struct op_req *rq, struct op_res *rs)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (fmt_rfc3339(buf, sizeof(buf), &ts) == -1) {
-		rs->msg = "cannot format the time";
+		rs->err.msg = "cannot format the time";
 		return (MSG_ST_INTERNAL);
 	}
 	if (buf_append(rs->out, buf, RFC3339_LEN) == -1)
@@ -137,18 +137,18 @@ static enum msg_status
 op_stats(const struct op_req *rq, struct op_res *rs)
 {
 	struct stats_snap	sn;
-	static char		cause[128];
 
 	if (rq->env == NULL || rq->env->stats == NULL ||
 	    rq->env->stats->hdr == NULL) {
-		rs->msg = "statistics are not available";
+		rs->err.msg = "statistics are not available";
 		return (MSG_ST_INTERNAL);
 	}
 	/* Our own slot first: what we counted but not yet published. */
 	if (rq->env->publish != NULL)
 		rq->env->publish(rq->env->publish_arg);
-	if (stats_snapshot(rq->env->stats, &sn, cause, sizeof(cause)) == -1) {
-		rs->msg = cause;
+	if (stats_snapshot(rq->env->stats, &sn, rs->err.buf,
+	    sizeof(rs->err.buf)) == -1) {
+		rs->err.msg = rs->err.buf;
 		return (MSG_ST_INTERNAL);
 	}
 	if (stats_render_json(&sn, rs->out) == -1) {
@@ -176,7 +176,7 @@ op_auth(const struct op_req *rq, struct op_res *rs)
 	sha256(rq->val, rq->vlen, digest);
 	if (!sha256_equal(digest, rq->env->conf->auth_digest)) {
 		rs->oc->auth_failed = 1;
-		rs->msg = "wrong token";
+		rs->err.msg = "wrong token";
 		return (MSG_ST_DENIED);
 	}
 	rs->oc->authed = 1;
@@ -188,7 +188,7 @@ files_off(const struct op_req *rq, struct op_res *rs)
 {
 	if (rq->env->spool != NULL)
 		return (0);
-	rs->msg = "files are disabled (files.enabled)";
+	rs->err.msg = "files are disabled (files.enabled)";
 	return (1);
 }
 
@@ -198,7 +198,7 @@ op_put(const struct op_req *rq, struct op_res *rs)
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
 	return (spool_put(rq->env->spool, rq->key, rq->klen, rq->val,
-	    rq->vlen, &rs->msg));
+	    rq->vlen, &rs->err));
 }
 
 static enum msg_status
@@ -207,15 +207,15 @@ op_get(const struct op_req *rq, struct op_res *rs)
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
 	if (!msg_valid_name(rq->key, rq->klen)) {
-		rs->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
-		    "starting with '.'";
+		rs->err.msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], "
+		    "not starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
 	if (buf_append(rs->out, rq->key, rq->klen) == -1)
 		return (MSG_ST_INTERNAL);
 	rs->klen = rq->klen;
 	return (spool_get(rq->env->spool, rq->key, rq->klen, rs->out,
-	    &rs->msg));
+	    &rs->err));
 }
 
 static enum msg_status
@@ -223,7 +223,7 @@ op_list(const struct op_req *rq, struct op_res *rs)
 {
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
-	return (spool_list(rq->env->spool, rs->out, &rs->msg));
+	return (spool_list(rq->env->spool, rs->out, &rs->err));
 }
 
 static enum msg_status
@@ -231,7 +231,7 @@ op_del(const struct op_req *rq, struct op_res *rs)
 {
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
-	return (spool_del(rq->env->spool, rq->key, rq->klen, &rs->msg));
+	return (spool_del(rq->env->spool, rq->key, rq->klen, &rs->err));
 }
 
 /* EXEC: start an allow-listed command; the answer comes when it ends. */
@@ -242,21 +242,21 @@ op_exec(const struct op_req *rq, struct op_res *rs)
 	enum msg_status		 st;
 
 	if (rq->env->exec == NULL) {
-		rs->msg = "exec is disabled (exec.enabled)";
+		rs->err.msg = "exec is disabled (exec.enabled)";
 		return (MSG_ST_DENIED);
 	}
 	if (rq->cl->conn == NULL) {
-		rs->msg = "EXEC needs a connection";
+		rs->err.msg = "EXEC needs a connection";
 		return (MSG_ST_DENIED);
 	}
 	if ((cmd = conf_cmd_find(rq->env->conf, (const char *)rq->key,
 	    rq->klen)) == NULL) {
-		rs->msg = "no such command in exec.commands";
+		rs->err.msg = "no such command in exec.commands";
 		return (MSG_ST_NOT_FOUND);
 	}
 	st = exec_start(rq->env->exec, rq->env->conf, cmd, rq->val, rq->vlen,
 	    rq->env->exec_done, rq->cl->conn, rq->env->now, &rs->oc->job,
-	    &rs->msg);
+	    &rs->err.msg);
 	if (st == MSG_ST_OK)
 		rs->oc->deferred = 1;
 	return (st);
@@ -356,7 +356,7 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 	out->len += MSG_HDR_LEN;
 	rs.out = out;
 	rs.klen = 0;
-	rs.msg = NULL;
+	rs.err.msg = NULL;
 	rs.oc = oc;
 	st = def->fn(&rq, &rs);
 	if (oc->deferred) {
@@ -368,13 +368,13 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 	vlen = buf_used(out) - start - MSG_HDR_LEN;
 	if (st == MSG_ST_OK && (vlen > UINT32_MAX || rs.klen > MSG_KEY_MAX)) {
 		st = MSG_ST_TOO_LARGE;
-		rs.msg = "response too large";
+		rs.err.msg = "response too large";
 	}
 	if (st != MSG_ST_OK) {
 		buf_truncate(out, out->off + start);
 		oc->st = st;
 		return (ops_error(out, h->opcode, st, h->request_id,
-		    rs.msg != NULL ? rs.msg : msg_status_name(st)));
+		    rs.err.msg != NULL ? rs.err.msg : msg_status_name(st)));
 	}
 	msg_encode_response(buf_head(out) + start, h->opcode, MSG_ST_OK,
 	    h->request_id, (uint16_t)rs.klen, (uint32_t)vlen);

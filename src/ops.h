@@ -64,7 +64,7 @@ struct op_req {
 struct op_res {
 	struct buf		*out;	/* append key, then value */
 	size_t			 klen;	/* bytes appended that are key */
-	const char		*msg;	/* error text when not OK */
+	struct errtext		 err;	/* error text when not OK */
 	struct op_outcome	*oc;
 };
 

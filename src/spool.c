@@ -443,18 +443,18 @@ put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
  * spool lock.
  */
 static enum msg_status
-put_room(struct spool *sp, const char *name, const char **msg)
+put_room(struct spool *sp, const char *name, struct errtext *err)
 {
 	struct stat	st;
 
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISREG(st.st_mode))
 			return (MSG_ST_OK);
-		*msg = "not a regular file (symlinks are never followed)";
+		err->msg = "not a regular file (symlinks are never followed)";
 		return (MSG_ST_DENIED);
 	}
 	if (spool_count(sp) >= (long)sp->max_count) {
-		*msg = "files.max_count reached";
+		err->msg = "files.max_count reached";
 		return (MSG_ST_TOO_LARGE);
 	}
 	return (MSG_ST_OK);
@@ -469,24 +469,23 @@ put_room(struct spool *sp, const char *name, const char **msg)
  */
 enum msg_status
 spool_put(struct spool *sp, const uint8_t *key, size_t klen,
-    const uint8_t *data, size_t len, const char **msg)
+    const uint8_t *data, size_t len, struct errtext *err)
 {
-	static char	why[160];
 	char		name[MSG_NAME_MAX + 1], tmp[64];
 	enum msg_status	st_refused;
 	int		fd, rc, saved, named = 0;
 
 	if (spool_name(key, klen, name) == -1) {
-		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
 		    "starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
 	if (len > sp->max_size) {
-		*msg = "file larger than files.max_size";
+		err->msg = "file larger than files.max_size";
 		return (MSG_ST_TOO_LARGE);
 	}
 	/* Refused before a byte is written, if it can be seen already. */
-	if ((st_refused = put_room(sp, name, msg)) != MSG_ST_OK)
+	if ((st_refused = put_room(sp, name, err)) != MSG_ST_OK)
 		return (st_refused);
 	if ((fd = put_unnamed(sp, data, len)) == -2) {
 		named = 1;
@@ -497,14 +496,14 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 	if (spool_lock(sp) == -1)
 		goto fail_fd;
 	/* Again, exactly: another worker may have stored a name meanwhile. */
-	if ((st_refused = put_room(sp, name, msg)) != MSG_ST_OK)
+	if ((st_refused = put_room(sp, name, err)) != MSG_ST_OK)
 		goto refuse;
 	if (!named && (rc = link_unnamed(sp, fd, tmp, sizeof(tmp))) != 0) {
 		spool_unlock(sp);
 		if (rc == -2) {
 			/* No /proc here: the next PUTs go the named way. */
 			close(fd);
-			return (spool_put(sp, key, klen, data, len, msg));
+			return (spool_put(sp, key, klen, data, len, err));
 		}
 		goto fail_fd;
 	}
@@ -533,35 +532,32 @@ fail_fd:
 	close(fd);
 	errno = saved;
 fail:
-	snprintf(why, sizeof(why), "cannot store the file: %s",
-	    strerror(errno));
-	*msg = why;
+	errtext_fmt(err, "cannot store the file: %s", strerror(errno));
 	return (MSG_ST_INTERNAL);
 }
 
 /* GET: the file as the value (the key is the name, appended by the op). */
 enum msg_status
 spool_get(struct spool *sp, const uint8_t *key, size_t klen, struct buf *out,
-    const char **msg)
+    struct errtext *err)
 {
-	static char	why[160];
 	struct stat	st;
 	char		name[MSG_NAME_MAX + 1];
 	ssize_t		n;
 	int		fd;
 
 	if (spool_name(key, klen, name) == -1) {
-		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
 		    "starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
 	if ((fd = spool_openat(sp, name, O_RDONLY | O_NONBLOCK, 0)) == -1) {
 		if (errno == ENOENT) {
-			*msg = "no such file";
+			err->msg = "no such file";
 			return (MSG_ST_NOT_FOUND);
 		}
 		if (errno == ELOOP || errno == EXDEV) {
-			*msg = "not a regular file (symlinks are never "
+			err->msg = "not a regular file (symlinks are never "
 			    "followed)";
 			return (MSG_ST_DENIED);
 		}
@@ -571,12 +567,12 @@ spool_get(struct spool *sp, const uint8_t *key, size_t klen, struct buf *out,
 		goto fail_fd;
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		*msg = "not a regular file";
+		err->msg = "not a regular file";
 		return (MSG_ST_DENIED);
 	}
 	if ((uint64_t)st.st_size + klen > sp->max_resp) {
 		close(fd);
-		*msg = "file larger than a response may be (max_body)";
+		err->msg = "file larger than a response may be (max_body)";
 		return (MSG_ST_TOO_LARGE);
 	}
 	if (buf_reserve(out, (size_t)st.st_size) == -1)
@@ -591,9 +587,7 @@ fail_fd:
 	close(fd);
 	errno = (int)n;
 fail:
-	snprintf(why, sizeof(why), "cannot read the file: %s",
-	    strerror(errno));
-	*msg = why;
+	errtext_fmt(err, "cannot read the file: %s", strerror(errno));
 	return (MSG_ST_INTERNAL);
 }
 
@@ -605,7 +599,7 @@ name_cmp(const void *a, const void *b)
 
 /* LIST: "name\tsize\tmtime\n" per regular file, sorted by name. */
 enum msg_status
-spool_list(struct spool *sp, struct buf *out, const char **msg)
+spool_list(struct spool *sp, struct buf *out, struct errtext *err)
 {
 	struct dirent	 *de;
 	struct stat	  st;
@@ -619,7 +613,7 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		*msg = "cannot read the files directory";
+		err->msg = "cannot read the files directory";
 		return (MSG_ST_INTERNAL);
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -638,14 +632,14 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 			cap = cap ? cap * 2 : 64;
 			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL) {
 				rc = MSG_ST_INTERNAL;
-				*msg = "out of memory";
+				err->msg = "out of memory";
 				goto done;
 			}
 			names = nn;
 		}
 		if ((names[n] = strdup(de->d_name)) == NULL) {
 			rc = MSG_ST_INTERNAL;
-			*msg = "out of memory";
+			err->msg = "out of memory";
 			goto done;
 		}
 		n++;
@@ -666,12 +660,12 @@ spool_list(struct spool *sp, struct buf *out, const char **msg)
 		if (buf_used(out) - start + (size_t)len > sp->max_resp) {
 			buf_truncate(out, out->off + start);
 			rc = MSG_ST_TOO_LARGE;
-			*msg = "listing larger than a response may be";
+			err->msg = "listing larger than a response may be";
 			goto done;
 		}
 		if (buf_append(out, line, (size_t)len) == -1) {
 			rc = MSG_ST_INTERNAL;
-			*msg = "out of memory";
+			err->msg = "out of memory";
 			goto done;
 		}
 	}
@@ -685,31 +679,31 @@ done:
 
 /* DEL: remove a regular file (a symlink or anything else is refused). */
 enum msg_status
-spool_del(struct spool *sp, const uint8_t *key, size_t klen, const char **msg)
+spool_del(struct spool *sp, const uint8_t *key, size_t klen,
+    struct errtext *err)
 {
-	static char	why[160];
 	struct stat	st;
 	char		name[MSG_NAME_MAX + 1];
 
 	if (spool_name(key, klen, name) == -1) {
-		*msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
+		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
 		    "starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT) {
-			*msg = "no such file";
+			err->msg = "no such file";
 			return (MSG_ST_NOT_FOUND);
 		}
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		*msg = "not a regular file (symlinks are never followed)";
+		err->msg = "not a regular file (symlinks are never followed)";
 		return (MSG_ST_DENIED);
 	}
 	if (unlinkat(sp->dirfd, name, 0) == -1) {
 		if (errno == ENOENT) {
-			*msg = "no such file";
+			err->msg = "no such file";
 			return (MSG_ST_NOT_FOUND);
 		}
 		goto fail;
@@ -717,8 +711,6 @@ spool_del(struct spool *sp, const uint8_t *key, size_t klen, const char **msg)
 	(void)fsync(sp->dirfd);
 	return (MSG_ST_OK);
 fail:
-	snprintf(why, sizeof(why), "cannot remove the file: %s",
-	    strerror(errno));
-	*msg = why;
+	errtext_fmt(err, "cannot remove the file: %s", strerror(errno));
 	return (MSG_ST_INTERNAL);
 }

@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "proto.h"
+#include "util.h"
 
 /*
  * The lock file inside the directory: only the workers' user can open it
@@ -37,11 +38,11 @@ int	spool_prepare(const char *, int, uid_t, gid_t, char *, size_t);
 int	spool_open(struct spool *, const char *, char *, size_t);
 void	spool_close(struct spool *);
 enum msg_status spool_put(struct spool *, const uint8_t *, size_t,
-	    const uint8_t *, size_t, const char **);
+	    const uint8_t *, size_t, struct errtext *);
 enum msg_status spool_get(struct spool *, const uint8_t *, size_t,
-	    struct buf *, const char **);
-enum msg_status spool_list(struct spool *, struct buf *, const char **);
+	    struct buf *, struct errtext *);
+enum msg_status spool_list(struct spool *, struct buf *, struct errtext *);
 enum msg_status spool_del(struct spool *, const uint8_t *, size_t,
-	    const char **);
+	    struct errtext *);
 
 #endif /* MSGD_SPOOL_H */

@@ -5,8 +5,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <netinet/in.h>
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,39 +34,13 @@ udp_free(struct udp_ctx *u)
 	buf_release(&u->out);
 }
 
-/* May this peer use us at all (the allow list)? */
-static int
-udp_allowed(const struct msgd_conf *conf, const struct sockaddr *sa)
-{
-	int	i;
-
-	if (conf->nallow == 0)
-		return (1);
-	for (i = 0; i < conf->nallow; i++)
-		if (net_cidr_match(&conf->allow[i], sa))
-			return (1);
-	return (0);
-}
-
-/* The peer's port; 0 for a family without one. */
-static in_port_t
-udp_port(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return (((const struct sockaddr_in6 *)(const void *)sa)->
-		    sin6_port);
-	return (0);
-}
-
 /*
  * Answer one datagram into u->out.  Returns the answer's length, or 0 when
  * the datagram is dropped.
  */
 static size_t
 udp_answer(struct udp_ctx *u, struct wctx *wc, const uint8_t *p,
-    size_t len, const struct sockaddr *peer)
+    size_t len, const struct net_peer *peer)
 {
 	const struct msgd_conf	*conf = wc->ops->conf;
 	struct msg_parse	 mp;
@@ -78,7 +50,7 @@ udp_answer(struct udp_ctx *u, struct wctx *wc, const uint8_t *p,
 	size_t			 start = buf_used(&u->out), alen;
 	uint64_t		 t0;
 
-	if (!udp_allowed(conf, peer)) {
+	if (!net_peer_allowed(conf->allow, conf->nallow, peer)) {
 		STATS_PEND(&wc->pend, wc->slot, allow_rejected, 1);
 		return (0);
 	}
@@ -92,11 +64,11 @@ udp_answer(struct udp_ctx *u, struct wctx *wc, const uint8_t *p,
 	 * can ever trigger another one.
 	 */
 	if (mp.result != MSG_PARSE_FRAME || mp.need != len ||
-	    udp_port(peer) == 0)
+	    peer->port == 0)
 		goto drop;
 	t0 = STATS_CLOCK();
 	cl.authed = !conf->auth_set;
-	cl.restricted = u->restricted && !net_is_loopback(peer);
+	cl.restricted = u->restricted && !net_peer_is_loopback(peer);
 	cl.udp = 1;
 	cl.conn = NULL;
 	if (ops_dispatch(wc->ops, &cl, &mp.hdr, p + MSG_HDR_LEN, &u->out,
@@ -133,6 +105,7 @@ udp_event(struct udp_ctx *u, struct wctx *wc, int fd)
 	struct mmsghdr		in[UDP_BATCH], out[UDP_BATCH];
 	struct iovec		iov[UDP_BATCH], oiov[UDP_BATCH];
 	struct sockaddr_storage	peers[UDP_BATCH];
+	struct net_peer		peer;
 	size_t			off[UDP_BATCH], alen[UDP_BATCH];
 	int			i, n, nout = 0, sent;
 
@@ -158,8 +131,10 @@ udp_event(struct udp_ctx *u, struct wctx *wc, int fd)
 			alen[i] = 0;
 			continue;
 		}
+		net_peer_set(&peer, (struct sockaddr *)&peers[i],
+		    in[i].msg_hdr.msg_namelen);
 		alen[i] = udp_answer(u, wc, iov[i].iov_base, in[i].msg_len,
-		    (struct sockaddr *)&peers[i]);
+		    &peer);
 	}
 	conn_publish(wc);	/* counted before the answers leave */
 	/* The buffer may have moved while answering: point at it now. */

@@ -256,3 +256,16 @@ detach(void)
 	if (fd > STDERR_FILENO)
 		close(fd);
 }
+
+/* Format an answer's error text into e's own buffer; returns e->msg. */
+const char *
+errtext_fmt(struct errtext *e, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(e->buf, sizeof(e->buf), fmt, ap);
+	va_end(ap);
+	e->msg = e->buf;
+	return (e->msg);
+}

@@ -1,6 +1,7 @@
 /*
  * util.h: small helpers shared by every program: clocks, number parsing,
- * RFC 3339 time, full read/write loops, descriptor flags, process titles.
+ * RFC 3339 time, full read/write loops, descriptor flags, process titles,
+ * an answer's error text.
  */
 #ifndef MSGD_UTIL_H
 #define MSGD_UTIL_H
@@ -13,6 +14,19 @@
 #define RFC3339_LEN	27	/* "2026-11-21T10:00:00.123456Z" */
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The error text of a request's answer: msg is a constant or points into
+ * buf, and both belong to the caller (the request's frame), never to a
+ * static buffer of the function that wrote it, so no answer can carry
+ * another request's text.
+ */
+#define ERRTEXT_LEN	160
+
+struct errtext {
+	const char	*msg;
+	char		 buf[ERRTEXT_LEN];
+};
 
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
@@ -27,5 +41,7 @@ int	 ncpus(void);
 void	 proctitle_init(int, char **);
 void	 detach(void);
 void	 proctitle_set(const char *, ...) __attribute__((format(printf, 1, 2)));
+const char *errtext_fmt(struct errtext *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif /* MSGD_UTIL_H */

@@ -120,20 +120,6 @@ worker_reject(struct worker *w, int fd)
 	STATS_ADD(w->slot, conn_busy, 1);
 }
 
-/* The allow list (empty: everyone; unix peers: always). */
-static int
-worker_allowed(const struct worker *w, const struct sockaddr *sa)
-{
-	int	i;
-
-	if (w->conf->nallow == 0 || sa->sa_family == AF_UNIX)
-		return (1);
-	for (i = 0; i < w->conf->nallow; i++)
-		if (net_cidr_match(&w->conf->allow[i], sa))
-			return (1);
-	return (0);
-}
-
 /*
  * Protected mode: a listener beyond loopback and no token means remote
  * peers get PING only (the master logs how to change that).
@@ -160,6 +146,7 @@ static void
 worker_accept(struct worker *w, struct wlistener *wl)
 {
 	struct sockaddr_storage	ss;
+	struct net_peer		peer;
 	socklen_t		slen;
 	int			i, fd;
 
@@ -192,7 +179,8 @@ worker_accept(struct worker *w, struct wlistener *wl)
 				return;
 			}
 		}
-		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
+		net_peer_set(&peer, (struct sockaddr *)&ss, slen);
+		if (!net_peer_allowed(w->conf->allow, w->conf->nallow, &peer)) {
 			STATS_ADD(w->slot, allow_rejected, 1);
 			close(fd);
 			continue;
@@ -210,9 +198,8 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 			return;
 		}
-		if (conn_new(&w->wc, fd, (struct sockaddr *)&ss,
-		    w->restricted && !net_is_loopback((struct sockaddr *)&ss)) ==
-		    NULL)
+		if (conn_new(&w->wc, fd, &peer,
+		    w->restricted && !net_peer_is_loopback(&peer)) == NULL)
 			close(fd);
 	}
 }
@@ -231,7 +218,6 @@ worker_publish(void *arg)
 static int
 worker_adopt(struct worker *w)
 {
-	struct sockaddr_storage	ss;
 	struct xfer_info	info;
 	int			fd, i, rc;
 
@@ -251,7 +237,6 @@ worker_adopt(struct worker *w)
 			    "descriptor left for it (RLIMIT_NOFILE)");
 			continue;
 		}
-		xfer_peer(&info, &ss);
 		if (w->drain_deadline != 0) {
 			/*
 			 * Sent to us before we were retired: pass it back for
@@ -264,14 +249,15 @@ worker_adopt(struct worker *w)
 			close(fd);
 			continue;
 		}
-		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
+		if (!net_peer_allowed(w->conf->allow, w->conf->nallow,
+		    &info.peer)) {
 			/* The new allow list excludes this peer. */
 			STATS_ADD(w->slot, allow_rejected, 1);
 			close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd);
 		else if (conn_adopt(&w->wc, fd, &info, w->restricted &&
-		    !net_is_loopback((struct sockaddr *)&ss)) == -1)
+		    !net_peer_is_loopback(&info.peer)) == -1)
 			close(fd);
 	}
 	return (1);

@@ -105,25 +105,8 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 		*fd = -1;
 		return (-2);
 	}
+	/* A peer that is not IP came over a unix socket (0: none sent). */
+	if (info->peer.family != AF_INET && info->peer.family != AF_INET6)
+		info->peer.family = AF_UNIX;
 	return (1);
-}
-
-/* The peer as a sockaddr again (for the allow list and protected mode). */
-void
-xfer_peer(const struct xfer_info *info, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (info->family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(info->port);
-		memcpy(&sin->sin_addr, info->addr, 4);
-	} else if (info->family == AF_INET6) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(info->port);
-		memcpy(&sin6->sin6_addr, info->addr, 16);
-	} else
-		ss->ss_family = AF_UNIX;
 }

@@ -12,22 +12,20 @@
 #include <sys/socket.h>
 #include <stdint.h>
 
+#include "net.h"
+
 #define XFER_VERSION	1
 
 /* What travels with the descriptor. */
 struct xfer_info {
 	uint8_t		version;
 	uint8_t		authed;		/* passed AUTH with digest below */
-	uint8_t		family;		/* the peer, compact */
-	uint8_t		pad;
-	uint16_t	port;
-	uint8_t		addr[16];
+	struct net_peer	peer;		/* for the allow list, protected mode */
 	uint8_t		digest[32];	/* the token it authenticated with */
 };
 
 int	xfer_pair(int *);
 int	xfer_send(int, int, const struct xfer_info *);
 int	xfer_recv(int, int *, struct xfer_info *);
-void	xfer_peer(const struct xfer_info *, struct sockaddr_storage *);
 
 #endif /* MSGD_XFER_H */

@@ -48,3 +48,13 @@ UNIT_TESTS += tests/unit/test_sandbox
 tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c
 tests_unit_test_sandbox_CFLAGS = $(UNIT_CFLAGS) $(SECCOMP_CFLAGS)
 tests_unit_test_sandbox_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_spool
+tests_unit_test_spool_SOURCES = tests/unit/test_spool.c
+tests_unit_test_spool_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_spool_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_config_table
+tests_unit_test_config_table_SOURCES = tests/unit/test_config_table.c
+tests_unit_test_config_table_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_table_LDADD = $(UNIT_LDADD)

@@ -221,6 +221,7 @@ test_conf_load_empty_file(void **state)
 static void
 test_conf_load_shipped_file(void **state)
 {
+	struct load		 l;
 	struct msgd_conf	 c;
 	const char		*builddir = getenv("MSGD_BUILDDIR");
 	char			 path[CONF_PATH_MAX], err[CONF_ERRORS_MAX];
@@ -234,6 +235,11 @@ test_conf_load_shipped_file(void **state)
 		fail_msg("%s", err);
 	/* It says it shows every setting with its default. */
 	assert_documented_defaults(&c);
+	/* And nothing else: field for field, what an empty file loads. */
+	load_good(&l, "");
+	memset(c.path, 0, sizeof(c.path));
+	memset(l.conf.path, 0, sizeof(l.conf.path));
+	assert_memory_equal(&c, &l.conf, sizeof(c));
 }
 
 static void

@@ -1,7 +1,8 @@
 /*
  * test_net.c: address parsing, listeners (TCP and unix, with stale socket
- * reclaim), connecting, descriptor flags and peer names.  Sockets are
- * opened on 127.0.0.1 and in a private temporary directory only.
+ * reclaim), connecting, descriptor flags, the compact peer (its forms,
+ * names, loopback, the allow list, the hand-over) and peer names.  Sockets
+ * are opened on 127.0.0.1 and in a private temporary directory only.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,6 +25,8 @@
 #include <cmocka.h>
 
 #include "net.h"
+#include "util.h"
+#include "xfer.h"
 
 #define TIMEOUT_MS	2000
 
@@ -628,10 +631,12 @@ match(const char *block, int af, const char *addr)
 {
 	struct net_cidr		c;
 	struct sockaddr_storage	ss = peer(af, addr);
+	struct net_peer		p;
 	char			cause[256];
 
 	assert_int_equal(net_parse_cidr(block, &c, cause, sizeof(cause)), 0);
-	return (net_cidr_match(&c, (struct sockaddr *)&ss));
+	net_peer_set(&p, (struct sockaddr *)&ss, sizeof(ss));
+	return (net_cidr_match(&c, &p));
 }
 
 /*
@@ -678,6 +683,217 @@ test_net_cidr_match_mapped(void **state)
 	assert_true(match("0.0.0.0/0", AF_INET6, "::ffff:1.2.3.4"));
 }
 
+/* The compact form of a peer of family af, port and address text. */
+static struct net_peer
+compact(int af, unsigned int port, const char *text)
+{
+	struct sockaddr_storage	 ss = peer(af, text);
+	struct net_peer		 p;
+
+	if (af == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+	net_peer_set(&p, (struct sockaddr *)&ss, sizeof(ss));
+	return (p);
+}
+
+/*
+ * sockaddr to compact peer: IPv4, IPv6, IPv4-mapped (kept as it came),
+ * unix; a truncated address, NULL or another family is no peer.
+ */
+static void
+test_net_peer_set_forms(void **state)
+{
+	static const uint8_t	v4[16] = { 192, 0, 2, 7 };
+	static const uint8_t	mapped[16] = { [10] = 0xff, [11] = 0xff,
+				    [12] = 10, [13] = 1, [14] = 2, [15] = 3 };
+	static const uint8_t	none[16];
+	struct sockaddr_in	sin;
+	struct sockaddr_un	sun;
+	struct net_peer		p;
+
+	(void)state;
+	assert_int_equal(sizeof(struct net_peer), 20);
+	p = compact(AF_INET, 4242, "192.0.2.7");
+	assert_int_equal(p.family, AF_INET);
+	assert_int_equal(p.port, 4242);		/* host order */
+	assert_memory_equal(p.addr, v4, 16);
+
+	p = compact(AF_INET6, 1, "::1");
+	assert_int_equal(p.family, AF_INET6);
+	assert_int_equal(p.port, 1);
+	assert_memory_equal(p.addr, in6addr_loopback.s6_addr, 16);
+
+	p = compact(AF_INET6, 65535, "::ffff:10.1.2.3");
+	assert_int_equal(p.family, AF_INET6);
+	assert_int_equal(p.port, 65535);
+	assert_memory_equal(p.addr, mapped, 16);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	/* An unnamed client socket: accept() gives the family only. */
+	net_peer_set(&p, (struct sockaddr *)&sun, sizeof(sa_family_t));
+	assert_int_equal(p.family, AF_UNIX);
+	assert_int_equal(p.port, 0);
+	assert_memory_equal(p.addr, none, 16);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(5);
+	sin.sin_addr.s_addr = htonl(0x01020304);
+	net_peer_set(&p, (struct sockaddr *)&sin, sizeof(sin) - 1);
+	assert_int_equal(p.family, 0);
+	assert_int_equal(p.port, 0);
+	net_peer_set(&p, NULL, 0);
+	assert_int_equal(p.family, 0);
+	sun.sun_family = AF_UNSPEC;
+	net_peer_set(&p, (struct sockaddr *)&sun, sizeof(sun));
+	assert_int_equal(p.family, 0);
+}
+
+static void
+test_net_peer_fmt_forms(void **state)
+{
+	struct net_peer	p;
+	char		buf[64];
+
+	(void)state;
+	p = compact(AF_INET, 5, "1.2.3.4");
+	net_peer_fmt(&p, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "1.2.3.4:5");
+	net_peer_fmt(&p, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "1.2.3.4");
+	p = compact(AF_INET6, 7878, "2001:db8::1");
+	net_peer_fmt(&p, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "[2001:db8::1]:7878");
+	net_peer_fmt(&p, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "2001:db8::1");
+	/* Logs show a mapped peer as it arrived. */
+	p = compact(AF_INET6, 9, "::ffff:127.0.0.1");
+	net_peer_fmt(&p, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "[::ffff:127.0.0.1]:9");
+	memset(&p, 0, sizeof(p));
+	p.family = AF_UNIX;
+	net_peer_fmt(&p, 1, buf, sizeof(buf));
+	assert_string_equal(buf, "unix");
+	p.family = 0;
+	net_peer_fmt(&p, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "unknown");
+	/* Cut to the buffer, still a string. */
+	p = compact(AF_INET6, 7878, "2001:db8::1");
+	net_peer_fmt(&p, 1, buf, 6);
+	assert_string_equal(buf, "[2001");
+}
+
+/* Protected mode's test: peers and listen addresses on loopback. */
+static void
+test_net_peer_is_loopback(void **state)
+{
+	static const struct {
+		int		 af;
+		const char	*text;
+		int		 loopback;
+	} peers[] = {
+		{ AF_INET, "127.0.0.1", 1 },
+		{ AF_INET, "127.255.0.9", 1 },
+		{ AF_INET, "128.0.0.1", 0 },
+		{ AF_INET6, "::1", 1 },
+		{ AF_INET6, "::2", 0 },
+		{ AF_INET6, "::ffff:127.0.0.1", 1 },
+		{ AF_INET6, "::ffff:10.0.0.1", 0 },
+	};
+	struct net_addr	a;
+	struct net_peer	p;
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < nitems(peers); i++) {
+		p = compact(peers[i].af, 1, peers[i].text);
+		if (net_peer_is_loopback(&p) != peers[i].loopback)
+			fail_msg("%s: loopback is not %d", peers[i].text,
+			    peers[i].loopback);
+	}
+	memset(&p, 0, sizeof(p));
+	assert_false(net_peer_is_loopback(&p));
+	p.family = AF_UNIX;
+	assert_true(net_peer_is_loopback(&p));
+
+	parse_ok("127.0.0.1:7878", &a);
+	assert_true(net_addr_is_loopback(&a));
+	parse_ok("localhost:7878", &a);
+	assert_true(net_addr_is_loopback(&a));
+	parse_ok("*:7878", &a);
+	assert_false(net_addr_is_loopback(&a));
+	parse_ok("[::1]:7878", &a);
+	assert_true(net_addr_is_loopback(&a));
+	parse_ok("[::]:7878", &a);
+	assert_false(net_addr_is_loopback(&a));
+	parse_ok("unix:/run/msgd.sock", &a);
+	assert_true(net_addr_is_loopback(&a));
+}
+
+/* The allow list: empty lets everyone in, unix peers always. */
+static void
+test_net_peer_allowed(void **state)
+{
+	struct net_cidr	allow[2];
+	struct net_peer	p;
+	char		cause[256];
+
+	(void)state;
+	assert_int_equal(net_parse_cidr("10.0.0.0/8", &allow[0], cause,
+	    sizeof(cause)), 0);
+	assert_int_equal(net_parse_cidr("2001:db8::/32", &allow[1], cause,
+	    sizeof(cause)), 0);
+	p = compact(AF_INET, 1, "192.0.2.1");
+	assert_true(net_peer_allowed(allow, 0, &p));
+	assert_false(net_peer_allowed(allow, 2, &p));
+	p = compact(AF_INET, 1, "10.9.9.9");
+	assert_true(net_peer_allowed(allow, 2, &p));
+	p = compact(AF_INET6, 1, "::ffff:10.9.9.9");
+	assert_true(net_peer_allowed(allow, 2, &p));
+	assert_false(net_peer_allowed(allow + 1, 1, &p));
+	p = compact(AF_INET6, 1, "2001:db8:5::1");
+	assert_true(net_peer_allowed(allow, 2, &p));
+	assert_false(net_peer_allowed(allow, 1, &p));
+	memset(&p, 0, sizeof(p));
+	assert_false(net_peer_allowed(allow, 2, &p));
+	p.family = AF_UNIX;
+	assert_true(net_peer_allowed(allow, 2, &p));
+}
+
+/*
+ * A hand-over carries the peer whole; what is not IP arrives as a unix
+ * peer (as it left: only unix connections have no address).
+ */
+static void
+test_net_peer_xfer(void **state)
+{
+	struct xfer_info	in, out;
+	int			sv[2], fd;
+
+	(void)state;
+	assert_int_equal(xfer_pair(sv), 0);
+	memset(&in, 0, sizeof(in));
+	in.version = XFER_VERSION;
+	in.peer = compact(AF_INET6, 4711, "::ffff:192.0.2.9");
+	assert_int_equal(xfer_send(sv[0], sv[1], &in), 0);
+	assert_int_equal(xfer_recv(sv[1], &fd, &out), 1);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_memory_equal(&out.peer, &in.peer, sizeof(in.peer));
+
+	in.peer.family = 99;
+	assert_int_equal(xfer_send(sv[0], sv[1], &in), 0);
+	assert_int_equal(xfer_recv(sv[1], &fd, &out), 1);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(out.peer.family, AF_UNIX);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -709,6 +925,11 @@ main(void)
 		    test_net_connect_unix_queue_full, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_net_peer_str_forms),
 		cmocka_unit_test(test_net_cidr_match_mapped),
+		cmocka_unit_test(test_net_peer_set_forms),
+		cmocka_unit_test(test_net_peer_fmt_forms),
+		cmocka_unit_test(test_net_peer_is_loopback),
+		cmocka_unit_test(test_net_peer_allowed),
+		cmocka_unit_test(test_net_peer_xfer),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

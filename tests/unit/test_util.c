@@ -1,6 +1,7 @@
 /*
  * test_util.c: number parsing, RFC 3339 time, the full read/write loops
- * (including interruption by signals) and descriptor flags.
+ * (including interruption by signals), descriptor flags and an answer's
+ * error text.
  */
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -421,6 +422,23 @@ test_mono_ms_monotonic(void **state)
 	assert_true(us / 1000 >= a && us / 1000 <= b);
 }
 
+/* errtext_fmt: formatted into the caller's buffer, cut to fit. */
+static void
+test_errtext_fmt(void **state)
+{
+	struct errtext	e;
+	char		long_name[400];
+
+	(void)state;
+	assert_ptr_equal(errtext_fmt(&e, "cannot %s: %d", "go", 7), e.buf);
+	assert_ptr_equal(e.msg, e.buf);
+	assert_string_equal(e.msg, "cannot go: 7");
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	errtext_fmt(&e, "%s", long_name);
+	assert_int_equal(strlen(e.msg), ERRTEXT_LEN - 1);
+}
+
 int
 main(void)
 {
@@ -444,6 +462,7 @@ main(void)
 		cmocka_unit_test(test_fd_cloexec_sets_flag),
 		cmocka_unit_test(test_ncpus_range),
 		cmocka_unit_test(test_mono_ms_monotonic),
+		cmocka_unit_test(test_errtext_fmt),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,0 +1,171 @@
+/*
+ * test_spool.c: the file store's answers and their error text, which the
+ * caller owns (struct errtext): a constant for the expected refusals, the
+ * caller's buffer for a failed system call, never a buffer shared between
+ * requests.  Files live in a private temporary directory.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "spool.h"
+#include "util.h"
+
+/* Per test: a private directory and the spool on it. */
+struct tmp {
+	char		dir[64];
+	char		file[96];	/* dir/not-a-dir, a regular file */
+	struct spool	sp;
+};
+
+static int
+tmp_setup(void **state)
+{
+	struct tmp	*t;
+	const char	*base = getenv("TMPDIR");
+	char		 cause[256];
+	int		 fd;
+
+	if (base == NULL || base[0] == '\0' || strlen(base) > 40)
+		base = "/tmp";
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (-1);
+	snprintf(t->dir, sizeof(t->dir), "%s/test_spool.XXXXXX", base);
+	if (mkdtemp(t->dir) == NULL) {
+		free(t);
+		return (-1);
+	}
+	snprintf(t->file, sizeof(t->file), "%s/not-a-dir", t->dir);
+	if ((fd = open(t->file, O_WRONLY | O_CREAT | O_EXCL, 0600)) == -1 ||
+	    close(fd) == -1 ||
+	    spool_open(&t->sp, t->dir, cause, sizeof(cause)) == -1) {
+		free(t);
+		return (-1);
+	}
+	t->sp.max_size = 1024;
+	t->sp.max_count = 10;
+	t->sp.max_resp = 4096;
+	*state = t;
+	return (0);
+}
+
+static int
+tmp_teardown(void **state)
+{
+	struct tmp	*t = *state;
+	char		 path[128];
+
+	spool_close(&t->sp);
+	unlink(t->file);
+	snprintf(path, sizeof(path), "%s/%s", t->dir, SPOOL_LOCK_NAME);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/x", t->dir);
+	unlink(path);
+	rmdir(t->dir);
+	free(t);
+	return (0);
+}
+
+#define KEY(s)	(const uint8_t *)(s), strlen(s)
+
+/* PUT, GET, LIST and DEL of one file; refusals answer a constant. */
+static void
+test_spool_answers(void **state)
+{
+	struct tmp	*t = *state;
+	struct errtext	 e;
+	struct buf	 out;
+
+	memset(&out, 0, sizeof(out));
+	e.msg = NULL;
+	assert_int_equal(spool_put(&t->sp, KEY("x"), (const uint8_t *)"hello",
+	    5, &e), MSG_ST_OK);
+	assert_null(e.msg);
+	assert_int_equal(spool_get(&t->sp, KEY("x"), &out, &e), MSG_ST_OK);
+	assert_int_equal(buf_used(&out), 5);
+	assert_memory_equal(buf_head(&out), "hello", 5);
+	buf_truncate(&out, 0);
+	assert_int_equal(spool_list(&t->sp, &out, &e), MSG_ST_OK);
+	/* Sorted: the regular file of the setup, then ours. */
+	assert_non_null(memmem(buf_head(&out), buf_used(&out), "\nx\t5\t",
+	    5));
+	assert_int_equal(spool_del(&t->sp, KEY("x"), &e), MSG_ST_OK);
+
+	assert_int_equal(spool_del(&t->sp, KEY("x"), &e), MSG_ST_NOT_FOUND);
+	assert_string_equal(e.msg, "no such file");
+	assert_ptr_not_equal(e.msg, e.buf);
+	assert_int_equal(spool_get(&t->sp, KEY(".x"), &out, &e),
+	    MSG_ST_BAD_REQUEST);
+	assert_ptr_not_equal(e.msg, e.buf);
+	assert_int_equal(spool_put(&t->sp, KEY("y"), (const uint8_t *)"",
+	    2000, &e), MSG_ST_TOO_LARGE);
+	assert_string_equal(e.msg, "file larger than files.max_size");
+	buf_release(&out);
+}
+
+/*
+ * A failed system call is told in the caller's buffer: two answers of one
+ * function keep their own text (a static buffer gave both the last one).
+ */
+static void
+test_spool_errors_in_callers_buffer(void **state)
+{
+	struct tmp	*t = *state;
+	struct spool	 bad = t->sp;
+	struct errtext	 e1, e2, e3, e4;
+	struct buf	 out;
+	int		 fd;
+
+	memset(&out, 0, sizeof(out));
+	assert_true((fd = open(t->file, O_RDONLY | O_CLOEXEC)) >= 0);
+	bad.dirfd = fd;		/* every name beneath it: ENOTDIR */
+	bad.lockfd = -1;
+	assert_int_equal(spool_get(&bad, KEY("a"), &out, &e1),
+	    MSG_ST_INTERNAL);
+	bad.dirfd = -1;		/* EBADF */
+	assert_int_equal(spool_get(&bad, KEY("a"), &out, &e2),
+	    MSG_ST_INTERNAL);
+	assert_ptr_equal(e1.msg, e1.buf);
+	assert_ptr_equal(e2.msg, e2.buf);
+	assert_string_equal(e1.msg, "cannot read the file: Not a directory");
+	assert_string_equal(e2.msg, "cannot read the file: Bad file "
+	    "descriptor");
+
+	bad.dirfd = fd;
+	assert_int_equal(spool_del(&bad, KEY("a"), &e3), MSG_ST_INTERNAL);
+	assert_string_equal(e3.msg, "cannot remove the file: Not a "
+	    "directory");
+	assert_ptr_equal(e3.msg, e3.buf);
+	assert_int_equal(spool_put(&bad, KEY("a"), (const uint8_t *)"v", 1,
+	    &e4), MSG_ST_INTERNAL);
+	assert_ptr_equal(e4.msg, e4.buf);
+	assert_int_equal(strncmp(e4.msg, "cannot store the file: ", 23), 0);
+	/* Each still holds its own. */
+	assert_string_equal(e1.msg, "cannot read the file: Not a directory");
+	close(fd);
+	buf_release(&out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_spool_answers, tmp_setup,
+		    tmp_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_spool_errors_in_callers_buffer, tmp_setup,
+		    tmp_teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
