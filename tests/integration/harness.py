@@ -390,10 +390,11 @@ def poll(fn, timeout=5.0, step=0.02, until=None):
         time.sleep(step)
 
 
-def wait_children(pid, n, timeout=5.0, at_least=False):
+def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
     """Poll until pid has exactly n live (non-zombie) children, or with
-    at_least n or more; returns the last sorted list of their pids."""
-    return poll(lambda: [p for p, s in children(pid) if s != "Z"],
+    at_least n or more; returns the last sorted list of their pids.  kids
+    lists them (command_children: a worker's commands)."""
+    return poll(lambda: [p for p, s in kids(pid) if s != "Z"],
                 timeout=timeout,
                 until=lambda kids: len(kids) >= n if at_least
                 else len(kids) == n)
