@@ -444,6 +444,17 @@ def free_udp_port(host="127.0.0.1"):
     return free_port(host=host, kind=socket.SOCK_DGRAM)
 
 
+def udp_exchange(s, addr, data, timeout=2.0):
+    """Send one datagram on UDP socket s; returns the answer datagram, or
+    None when none came within timeout."""
+    s.sendto(data, addr)
+    s.settimeout(timeout)
+    try:
+        return s.recv(65536)
+    except socket.timeout:
+        return None
+
+
 def raises(t, exc, fn, what):
     """Check (in suite t) that fn() raises exc; returns the exception (or
     None)."""
