@@ -396,8 +396,8 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
     lists them (command_children: a worker's commands)."""
     return poll(lambda: [p for p, s in kids(pid) if s != "Z"],
                 timeout=timeout,
-                until=lambda kids: len(kids) >= n if at_least
-                else len(kids) == n)
+                until=lambda live: len(live) >= n if at_least
+                else len(live) == n)
 
 
 def proc_status(pid, field):
