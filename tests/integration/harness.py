@@ -9,6 +9,9 @@
   until it answers PING (bounded), retries up to 3 times when a TCP port turned
   out to be taken, lists its workers through /proc, stops it (signal, bounded
   wait, SIGKILL), keeps its stderr log, removes the temp dir.
+- poll(): the one way to wait for a condition (bounded, returns the last
+  value); wait_children() polls a process's live children.  run() runs a
+  program to completion, ctl() runs msgctl against a server.
 - Suite: check()/case()/run() bookkeeping: prints "name: N passed, M failed",
   dumps the server logs of a failing case, exits 0, 1, or 77 (skip).
 
@@ -373,15 +376,28 @@ def cmdline_procs(marker):
     return out
 
 
-def poll(fn, timeout=5.0, step=0.02):
-    """Call fn until it returns something true (bounded); returns the last
-    value."""
+def poll(fn, timeout=5.0, step=0.02, until=None):
+    """Call fn every step seconds until its value is true (or, given until,
+    until(value) is), for at most timeout seconds; returns the last value,
+    so a caller that timed out can show what it saw.  The one way the tests
+    wait for a condition."""
     deadline = time.monotonic() + timeout
     while True:
         v = fn()
-        if v or time.monotonic() >= deadline:
+        if (v if until is None else until(v)) or \
+                time.monotonic() >= deadline:
             return v
         time.sleep(step)
+
+
+def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
+    """Poll until pid has exactly n live (non-zombie) children, or with
+    at_least n or more; returns the last sorted list of their pids.  kids
+    lists them (command_children: a worker's commands)."""
+    return poll(lambda: [p for p, s in kids(pid) if s != "Z"],
+                timeout=timeout,
+                until=lambda live: len(live) >= n if at_least
+                else len(live) == n)
 
 
 def proc_status(pid, field):
@@ -428,6 +444,17 @@ def free_udp_port(host="127.0.0.1"):
     return free_port(host=host, kind=socket.SOCK_DGRAM)
 
 
+def udp_exchange(s, addr, data, timeout=2.0):
+    """Send one datagram on UDP socket s; returns the answer datagram, or
+    None when none came within timeout."""
+    s.sendto(data, addr)
+    s.settimeout(timeout)
+    try:
+        return s.recv(65536)
+    except socket.timeout:
+        return None
+
+
 def raises(t, exc, fn, what):
     """Check (in suite t) that fn() raises exc; returns the exception (or
     None)."""
@@ -454,15 +481,32 @@ def ipv6_loopback_ok():
         return False
 
 
-def run(argv, timeout=10.0, stdin_data=None, cwd=None, preexec_fn=None):
-    """Run a program to completion; returns (rc, stdout, stderr, seconds)."""
+def run(argv, timeout=10.0, stdin_data=None, cwd=None, preexec_fn=None,
+        env=None, binary=False):
+    """Run a program to completion; returns (rc, stdout, stderr, seconds),
+    stdout as bytes with binary, else (like stderr) as text."""
     t0 = time.monotonic()
     p = subprocess.run(argv, input=stdin_data if stdin_data is not None
                        else b"", stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout, cwd=cwd,
-                       preexec_fn=preexec_fn)
-    return (p.returncode, p.stdout.decode(errors="replace"),
+                       preexec_fn=preexec_fn, env=env)
+    return (p.returncode,
+            p.stdout if binary else p.stdout.decode(errors="replace"),
             p.stderr.decode(errors="replace"), time.monotonic() - t0)
+
+
+def ctl(srv, *args, conf=None, unix=False, env=None, **kw):
+    """Run msgctl ARGS to completion; returns run()'s (rc, stdout, stderr,
+    seconds) and takes its keywords.  It reaches srv through -c CONF (srv's
+    config file unless given) or, with unix, through -U its socket; srv
+    None: ARGS say where.  env adds variables to the caller's environment
+    without its MSGD_TOKEN, so a token in the shell cannot change a test."""
+    where = [] if srv is None else ["-U", srv.sock_path] if unix else \
+        ["-c", conf or srv.conf_path]
+    e = dict(os.environ)
+    e.pop("MSGD_TOKEN", None)
+    e.update(env or {})
+    return run([MSGCTL] + where + list(args), env=e, **kw)
 
 
 SPOOL_LOCK = ".lock"     # the workers' lock file in files.dir (spool.h)
@@ -719,15 +763,14 @@ class Server:
             return False
 
     def wait_ready(self, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers():
             if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
                 raise StartError("msgd exited with %d" % self.proc.returncode)
-            if self.ping_ok():
-                return
-            time.sleep(0.02)
-        raise StartError("msgd did not answer PING within %.0f s" % timeout)
+            return self.ping_ok()
+        if not poll(answers, timeout=timeout):
+            raise StartError("msgd did not answer PING within %.0f s" %
+                             timeout)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -757,26 +800,20 @@ class Server:
         """Poll until exactly n live workers (default: configured); returns
         the last list seen."""
         n = self.workers_wanted if n is None else n
-        deadline = time.monotonic() + timeout
-        while True:
-            ws = self.workers()
-            live = [p for p, s in ws if s != "Z"]
-            if len(live) == n or time.monotonic() >= deadline:
-                self.note_workers()
-                return ws
-            time.sleep(0.05)
+        ws = poll(self.workers, timeout=timeout, step=0.05,
+                  until=lambda ws: len([p for p, s in ws if s != "Z"]) == n)
+        self.note_workers()
+        return ws
 
     def wait_workers_set_up(self, timeout=5.0):
         """Soft wait (bounded, never fails): all configured workers exist
         and have taken over SIGTERM, so a stop right after start finds them
         set up (the spawn window is tested on its own, test_shutdown)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def set_up():
             live = [p for p, st in self.workers() if st != "Z"]
-            if len(live) >= self.workers_wanted and \
-                    all(handles_sigterm(p) for p in live):
-                break
-            time.sleep(0.01)
+            return len(live) >= self.workers_wanted and \
+                all(handles_sigterm(p) for p in live)
+        poll(set_up, timeout=timeout, step=0.01)
         self.note_workers()
 
     def send_signal(self, sig):
@@ -817,10 +854,9 @@ class Server:
         return left
 
     def wait_orphans_gone(self, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while self.orphans() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.orphans()
+        """Poll until our former workers are gone; returns those left."""
+        return poll(self.orphans, timeout=timeout, step=0.05,
+                    until=lambda left: not left)
 
     def log(self):
         try:

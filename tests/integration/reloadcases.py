@@ -73,8 +73,8 @@ import threading
 import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
-                     children, command_children, encode, live_children,
-                     poll, proc_stat, response_problems, run)
+                     children, command_children, ctl, encode, live_children,
+                     poll, proc_stat, response_problems, wait_children)
 from statslib import stats_json
 
 t = Suite("test_sup_reload")
@@ -90,26 +90,18 @@ def ctl_conf(srv):
     return path
 
 
-def ctl(srv, *args, timeout=40.0, conf=None):
-    return run([MSGCTL, "-c", conf or ctl_conf(srv)] + list(args),
-               timeout=timeout)
+def reload(srv, conf=None):
+    """`msgctl -c CONF reload` (ctl_conf(srv) unless given), which waits for
+    the outcome: (rc, stdout, stderr, seconds)."""
+    return ctl(srv, "reload", conf=conf or ctl_conf(srv), timeout=40.0)
 
 
 def stats(srv):
-    rc, out, err, _ = ctl(srv, "stats", "--json", timeout=10)
+    rc, out, err, _ = ctl(srv, "stats", "--json", conf=ctl_conf(srv),
+                          timeout=10)
     if rc != 0:
         raise AssertionError("msgctl stats --json: exit %d: %s" % (rc, err))
     return json.loads(out)
-
-
-def wait_children(srv, n, timeout=10.0):
-    """Poll until the master has exactly n live children (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        kids = live_children(srv)
-        if len(kids) == n or time.monotonic() >= deadline:
-            return kids
-        time.sleep(0.05)
 
 
 def rewrite(srv, **changes):
@@ -313,7 +305,7 @@ def reload_under_load(t):
     bad_reloads = []
     t0 = time.monotonic()
     for i in range(nreloads):
-        rc, out, err, secs = ctl(srv, "reload")
+        rc, out, err, secs = reload(srv)
         if rc != 0 or not out.startswith("reloaded:"):
             bad_reloads.append((i, rc, out, err))
     reload_secs = time.monotonic() - t0
@@ -339,7 +331,7 @@ def reload_under_load(t):
             % (load.resets, nreloads, load.details))
     t.check(load.connect_errors == 0, "%d connect errors during the reloads:"
             " %s" % (load.connect_errors, load.details))
-    kids = wait_children(srv, 2, timeout=15)
+    kids = wait_children(srv.pid, 2, timeout=15)
     t.check(len(kids) == 2, "after the reloads the master has %d live "
             "children %r, want the 2 workers (old generations gone)" % (
                 len(kids), kids))
@@ -355,7 +347,7 @@ def reload_fails(t, srv, what, want_in_err, want_rc=1):
     """A reload that must fail and leave everything as it was."""
     before = stats(srv)["master"]["generation"]
     kids = live_children(srv)
-    rc, out, err, _ = ctl(srv, "reload")
+    rc, out, err, _ = reload(srv)
     t.check(rc == want_rc and "reload failed" in err and want_in_err in err,
             "%s: msgctl reload exit %d, stdout %r, stderr %r; want %d and %r"
             % (what, rc, out, err, want_rc, want_in_err))
@@ -388,7 +380,7 @@ def bad_config_reload(t):
     want = "%s:%d: workers" % (srv.conf_path, line)
     # msgctl -c on the broken file itself: it reports the errors and exits
     # 2 without signalling the server (msgctl(1)).
-    rc, out, err, _ = ctl(srv, "reload", conf=srv.conf_path)
+    rc, out, err, _ = reload(srv, conf=srv.conf_path)
     t.check(rc == 2 and want in err, "msgctl -c <broken file> reload: exit "
             "%d, stderr %r; want 2 and %r" % (rc, err, want))
     t.check("reloading" not in srv.log(), "msgctl signalled the server "
@@ -402,7 +394,7 @@ def bad_config_reload(t):
     t.check(live_children(srv) == kids, "workers changed")
     rewrite(srv, workers=2)
     gen = stats(srv)["master"]["generation"]
-    rc, out, err, _ = ctl(srv, "reload")
+    rc, out, err, _ = reload(srv)
     t.check(rc == 0 and out.startswith("reloaded:"), "fixed config: reload "
             "exit %d, stdout %r, stderr %r" % (rc, out, err))
     t.check(stats(srv)["master"]["generation"] == gen + 1,
@@ -432,15 +424,14 @@ def reload_rollbacks(t):
     gen = stats(srv)["master"]["generation"]
     p = subprocess.Popen([MSGCTL, "-c", ctl_conf(srv), "reload"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    victim = None
-    deadline = time.monotonic() + 10
-    while victim is None and time.monotonic() < deadline:
+
+    def kill_new():
         new = [k for k in live_children(srv) if k not in old]
         if new:
-            victim = new[0]
-            os.kill(victim, signal.SIGKILL)
-        else:
-            time.sleep(0.002)
+            os.kill(new[0], signal.SIGKILL)
+            return new[0]
+        return None
+    victim = poll(kill_new, timeout=10, step=0.002)
     try:
         out, err = p.communicate(timeout=40)
     except subprocess.TimeoutExpired:
@@ -454,28 +445,25 @@ def reload_rollbacks(t):
             "killed new worker %r: msgctl reload exit %r, stdout %r, stderr "
             "%r; want 1, 'rolled back' naming the pid" % (
                 victim, p.returncode, out, err))
-    kids = wait_children(srv, 2, timeout=10)
+    kids = wait_children(srv.pid, 2, timeout=10)
     t.check(kids == old, "after the rollback the workers are %r, want the "
             "old ones %r (the new generation drained)" % (kids, old))
     t.check(stats(srv)["master"]["generation"] == gen,
             "generation changed by a rolled back reload")
     t.check(srv.ping_ok(), "PING after the rollback")
-    rc, out, err, _ = ctl(srv, "reload")
+    rc, out, err, _ = reload(srv)
     t.check(rc == 0 and out.startswith("reloaded:"), "reload after the "
             "rollback: exit %d, %r %r" % (rc, out, err))
-    kids = wait_children(srv, 2, timeout=10)
+    kids = wait_children(srv.pid, 2, timeout=10)
     t.check(len(kids) == 2 and not set(kids) & set(old),
             "after the good reload: workers %r (old were %r)" % (kids, old))
     # Generation numbers are never reused (32423bd): the rolled back one
-    # (and the failed binds above) took theirs.
-    deadline = time.monotonic() + 5  # until the old slots are folded
-    while True:
-        st = stats(srv)
-        if all(w["generation"] == st["master"]["generation"]
-               for w in st["workers"] if w["pid"]) or \
-                time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    # (and the failed binds above) took theirs.  Poll until the old slots
+    # are folded.
+    st = poll(lambda: stats(srv), timeout=5, step=0.05,
+              until=lambda st: all(
+                  w["generation"] == st["master"]["generation"]
+                  for w in st["workers"] if w["pid"]))
     t.check(st["master"]["generation"] > gen and
             all(w["generation"] == st["master"]["generation"]
                 for w in st["workers"] if w["pid"]),
@@ -517,9 +505,9 @@ def adopted_close(t):
         t.check_response(c.request(Op.PING, request_id=1), "PING before "
                          "the reload", Op.PING, rid=1, value=b"PONG")
         old = live_children(srv)
-        rc, out, err, _ = ctl(srv, "reload")
+        rc, out, err, _ = reload(srv)
         t.check(rc == 0, "reload: exit %d, %r %r" % (rc, out, err))
-        kids = wait_children(srv, 1)
+        kids = wait_children(srv.pid, 1, timeout=10)
         t.check(kids and kids != old, "no new worker after the reload: "
                 "%r (old %r)" % (kids, old))
         # The idle connection was handed over: the new worker answers.
@@ -564,10 +552,7 @@ def adopted_close(t):
         t.check(ino in epoll_inodes(pid, epfd), "the adopted socket is not "
                 "in the worker's epoll set before the close")
         c.close()
-        deadline = time.monotonic() + 5
-        while ino in epoll_inodes(pid, epfd) and \
-                time.monotonic() < deadline:
-            time.sleep(0.02)
+        poll(lambda: ino not in epoll_inodes(pid, epfd), timeout=5)
         t.check(ino not in epoll_inodes(pid, epfd), "the client closed, "
                 "the worker closed its socket, and the socket is still in "
                 "the worker's epoll set (events for a freed connection)")
@@ -596,10 +581,7 @@ def handover_no_descriptor(t):
         pos = dict((int(a), int(b)) for a, b in re.findall(
             r"worker (\d+) \(pid (\d+), slot", srv.log()))
         return pos if 0 in pos and 1 in pos else None
-    deadline = time.monotonic() + 5
-    while positions() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    pos = positions()
+    pos = poll(positions, timeout=5)
     t.check(pos, "no 'worker N (pid P, slot' lines for workers 0 and 1")
     if not pos:
         return
@@ -611,10 +593,8 @@ def handover_no_descriptor(t):
         base = nfds(w1)
         os.kill(w0, signal.SIGSTOP)
         try:
-            deadline = time.monotonic() + 5
-            while (proc_stat(w0) or "T")[0] != "T" and \
-                    time.monotonic() < deadline:
-                time.sleep(0.01)
+            poll(lambda: (proc_stat(w0) or "T")[0] == "T", timeout=5,
+                 step=0.01)
             c = Client(srv.tcp_addr, timeout=5)
             clients.append(c)
             t.check_response(c.request(Op.PING, request_id=1), "PING to "
@@ -628,11 +608,8 @@ def handover_no_descriptor(t):
         resource.prlimit(w0, resource.RLIMIT_NOFILE, (lowest, old[1]))
         try:
             srv.send_signal(signal.SIGTTOU)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and not (
-                    "a handed-over connection was lost" in srv.log() and
-                    live_children(srv) == [w0]):
-                time.sleep(0.02)
+            poll(lambda: "a handed-over connection was lost" in srv.log()
+                 and live_children(srv) == [w0], timeout=10)
         finally:
             resource.prlimit(w0, resource.RLIMIT_NOFILE, old)
         t.check(live_children(srv) == [w0], "after SIGTTOU: workers %r, "
@@ -647,14 +624,11 @@ def handover_no_descriptor(t):
             t.check_response(c.request(Op.PING, request_id=500 + i),
                              "PING before the reload", Op.PING,
                              rid=500 + i, value=b"PONG")
-        rc, out, err, _ = ctl(srv, "reload")
+        rc, out, err, _ = reload(srv)
         t.check(rc == 0, "reload: exit %d, %r %r" % (rc, out, err))
         # The config's 2 workers again, worker 0 gone after handing over.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (
-                w0 in live_children(srv) or len(live_children(srv)) != 2):
-            time.sleep(0.02)
-        kids = live_children(srv)
+        kids = poll(lambda: live_children(srv), timeout=10,
+                    until=lambda kids: w0 not in kids and len(kids) == 2)
         t.check(len(kids) == 2 and w0 not in kids, "after the reload: "
                 "workers %r (worker 0 was %d)" % (kids, w0))
         alive = 0
@@ -708,13 +682,11 @@ def nine_draining(t):
             s.sendall(encode(Op.EXEC, key=b"wait", request_id=gen + 1))
             # Its command runs (a child of the serving worker), as do
             # those of the draining generations before it.
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and running(srv) < gen + 1:
-                time.sleep(0.01)
+            poll(lambda: running(srv) >= gen + 1, timeout=10, step=0.01)
             t.check(running(srv) == gen + 1, "before reload %d: %d "
                     "commands run, want %d" % (gen + 1, running(srv),
                                                gen + 1))
-            rc, out, err, _ = ctl(srv, "reload")
+            rc, out, err, _ = reload(srv)
             t.check(rc == 0, "reload %d: exit %d, %r %r" % (gen + 1, rc,
                                                             out, err))
             # The next connection must reach the new worker: until the
@@ -731,9 +703,7 @@ def nine_draining(t):
             os.write(fd, b"go\n" * 9)
         finally:
             os.close(fd)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(live_children(srv)) != 1:
-            time.sleep(0.05)
+        wait_children(srv.pid, 1, timeout=20)
         t.check(len(live_children(srv)) == 1, "old generations still "
                 "draining: workers %r" % live_children(srv))
         rc = srv.stop()

@@ -15,9 +15,8 @@
 import json
 import os
 import re
-import time
 
-from harness import MSGCTL, run
+from harness import ctl, poll
 
 GAUGES = ("conn_active",)
 
@@ -29,8 +28,8 @@ def stats_file(srv):
 
 def ctl_stats(srv, *args, timeout=10.0, preexec_fn=None):
     """`msgctl -c <conf> stats ARGS`; returns (rc, stdout, stderr)."""
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats"] +
-                          list(args), timeout=timeout, preexec_fn=preexec_fn)
+    rc, out, err, _ = ctl(srv, "stats", *args, timeout=timeout,
+                          preexec_fn=preexec_fn)
     return rc, out, err
 
 
@@ -86,15 +85,9 @@ def workers_by_pid(doc):
 def settle(srv, pred, timeout=5.0, interval=0.02):
     """Poll the JSON until pred(doc) is true or timeout; returns (ok, doc)
     with the last document seen."""
-    deadline = time.monotonic() + timeout
-    doc = None
-    while True:
-        doc = stats_json(srv)
-        if pred(doc):
-            return True, doc
-        if time.monotonic() >= deadline:
-            return False, doc
-        time.sleep(interval)
+    doc = poll(lambda: stats_json(srv), timeout=timeout, step=interval,
+               until=pred)
+    return bool(pred(doc)), doc
 
 
 def totals(srv):
@@ -104,12 +97,7 @@ def totals(srv):
 
 def settle_totals(srv, pred, timeout=5.0):
     """Poll the totals until pred(totals) (bounded); returns the last."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = totals(srv)
-        if pred(c) or time.monotonic() >= deadline:
-            return c
-        time.sleep(0.02)
+    return poll(lambda: totals(srv), timeout=timeout, until=pred)
 
 
 def at_rest(srv, doc):
@@ -125,21 +113,26 @@ def at_rest(srv, doc):
 def idle_base(srv, timeout=10.0):
     """A snapshot of srv at rest whose totals did not move since the one
     before it.  Raises StatsError when that does not happen in time."""
-    deadline = time.monotonic() + timeout
     prev = None
-    while True:
+
+    def rested():
+        """(doc, doc at rest and the same as the one before)."""
+        nonlocal prev
         doc = stats_json(srv)
-        if at_rest(srv, doc) and prev is not None and \
-                counters(doc["totals"]) == counters(prev["totals"]) and \
-                [w["pid"] for w in doc["workers"]] == \
-                [w["pid"] for w in prev["workers"]]:
-            return doc
-        if time.monotonic() >= deadline:
-            raise StatsError("server did not come to rest within %.0f s; "
-                             "last document: %s" % (timeout,
-                                                    json.dumps(doc)[:2000]))
-        prev = doc if at_rest(srv, doc) else None
-        time.sleep(0.03)
+        rest = at_rest(srv, doc)
+        same = rest and prev is not None and \
+            counters(doc["totals"]) == counters(prev["totals"]) and \
+            [w["pid"] for w in doc["workers"]] == \
+            [w["pid"] for w in prev["workers"]]
+        prev = doc if rest else None
+        return doc, same
+    doc, same = poll(rested, timeout=timeout, step=0.03,
+                     until=lambda r: r[1])
+    if not same:
+        raise StatsError("server did not come to rest within %.0f s; "
+                         "last document: %s" % (timeout,
+                                                json.dumps(doc)[:2000]))
+    return doc
 
 
 # ------------------------------------------------------------ prometheus

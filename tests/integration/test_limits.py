@@ -9,9 +9,9 @@ once one of them closes, a new connection is served.
 import os
 import select
 import signal
-import time
 
-from harness import Op, St, Suite, connect, encode, parse_frames, wait_closed
+from harness import (Op, St, Suite, connect, encode, parse_frames, poll,
+                     wait_closed)
 
 t = Suite("test_limits")
 
@@ -36,9 +36,7 @@ def expect_busy(t, srv, addr, what, send_first):
             # Read only once the worker has closed its end: the frame is
             # here and the worker's descriptors are back to the baseline.
             select.select([s], [], [], 5)
-            deadline = time.monotonic() + 5
-            while fd_count(worker) > base and time.monotonic() < deadline:
-                time.sleep(0.01)
+            poll(lambda: fd_count(worker) <= base, timeout=5, step=0.01)
         else:
             s = connect(addr)
         how, data, secs = wait_closed(s, 5)
@@ -77,12 +75,7 @@ def busy(t):
                              Op.ECHO, rid=10 + i, value=b"still %d" % i)
         # Free one slot: a new connection is served (poll, bounded).
         keep.pop(0).close()
-        deadline = time.monotonic() + 5
-        ok = False
-        while not ok and time.monotonic() < deadline:
-            ok = srv.ping_ok()
-            if not ok:
-                time.sleep(0.05)
+        ok = poll(srv.ping_ok, timeout=5, step=0.05)
         t.check(ok, "no new connection served within 5 s after one of the "
                 "3 closed")
     finally:

@@ -13,19 +13,15 @@ import socket
 import subprocess
 import time
 
-from harness import MSGCTL, TIME_RE, Suite, free_port, run
+from harness import MSGCTL, TIME_RE, Suite, ctl, free_port, run
 
 t = Suite("test_msgctl")
-
-
-def ctl(srv, *args, **kw):
-    return run([MSGCTL, "-U", srv.sock_path] + list(args), **kw)
 
 
 @t.case
 def commands(t):
     srv = t.server(tcp=True)
-    rc, out, err, _ = ctl(srv, "ping")
+    rc, out, err, _ = ctl(srv, "ping", unix=True)
     t.check(rc == 0 and out.startswith("PONG"), "ping: exit %d, stdout %r, "
             "stderr %r" % (rc, out, err))
     rc, out, err, _ = run([MSGCTL, "-H", "127.0.0.1:%d" % srv.port, "ping"])
@@ -34,21 +30,21 @@ def commands(t):
     rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "ping"])
     t.check(rc == 0 and "PONG" in out, "ping with -c config: exit %d, %r %r"
             % (rc, out, err))
-    rc, out, err, _ = ctl(srv, "echo", "hello", "wide  world")
+    rc, out, err, _ = ctl(srv, "echo", "hello", "wide  world", unix=True)
     t.check(rc == 0 and out == "hello wide  world\n",
             "echo: exit %d, stdout %r" % (rc, out))
-    rc, out, err, _ = ctl(srv, "echo")
+    rc, out, err, _ = ctl(srv, "echo", unix=True)
     t.check(rc == 0 and out == "\n", "echo nothing: exit %d, %r" % (rc, out))
-    rc, out, err, _ = ctl(srv, "upper", "h\u00e9llo", "abc-XYZ")
+    rc, out, err, _ = ctl(srv, "upper", "h\u00e9llo", "abc-XYZ", unix=True)
     t.check(rc == 0 and out == "H\u00e9LLO ABC-XYZ\n",
             "upper: exit %d, stdout %r" % (rc, out))
-    rc, out, err, _ = ctl(srv, "time")
+    rc, out, err, _ = ctl(srv, "time", unix=True)
     t.check(rc == 0 and TIME_RE.match(out.rstrip("\n").encode()),
             "time: exit %d, stdout %r" % (rc, out))
-    rc, out, err, _ = ctl(srv, "send", "0x30")
+    rc, out, err, _ = ctl(srv, "send", "0x30", unix=True)
     t.check(rc == 1 and "UNKNOWN_OP" in out + err,
             "send 0x30: exit %d, stdout %r, stderr %r" % (rc, out, err))
-    rc, out, err, _ = ctl(srv, "send", "ping", "k", "v")
+    rc, out, err, _ = ctl(srv, "send", "ping", "k", "v", unix=True)
     t.check(rc == 0 and "OK" in out and "PONG" in out,
             "send ping: exit %d, stdout %r" % (rc, out))
 
@@ -64,7 +60,7 @@ def exit_codes(t):
     t.check(rc == 3, "connection refused: exit %d, stderr %r" % (rc, err))
     for args in (["frobnicate"], ["ping", "extra"], ["send"],
                  ["send", "nonsense-op"], ["-T", "0", "ping"], ["-Z"], []):
-        rc, out, err, _ = ctl(srv, *args)
+        rc, out, err, _ = ctl(srv, *args, unix=True)
         t.check(rc == 2 and err, "msgctl %s: exit %d, want 2 (stderr %r)" %
                 (" ".join(args) or "(no command, stdin not a tty)", rc, err))
 
@@ -94,7 +90,7 @@ def shell_from_stdin(t):
     srv = t.server()
     script = b"ping\necho a b\n\necho \"x  y\" 'q r'\nupper mixed Case\n" \
              b"bogus\ntime\n"
-    rc, out, err, _ = ctl(srv, "shell", stdin_data=script)
+    rc, out, err, _ = ctl(srv, "shell", stdin_data=script, unix=True)
     lines = out.splitlines()
     t.check(len(lines) == 5, "shell: want 5 output lines, got %r" % lines)
     if len(lines) == 5:

@@ -26,7 +26,7 @@ import socket
 
 from harness import (Op, St, StartError, Suite, encode, free_port,
                      free_udp_port, ipv6_loopback_ok, parse_frames, read_frame,
-                     wait_closed)
+                     udp_exchange, wait_closed)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_access")
@@ -84,18 +84,15 @@ def rejected(addr, src=None):
         s.close()
 
 
-def udp_exchange(addr, data, src=None, timeout=1.0):
+def udp_ask(addr, data, src=None, timeout=1.0):
+    """One datagram from a fresh socket (bound to src if given): the
+    answer, or None."""
     fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
     try:
         if src is not None:
             s.bind((src, 0))
-        s.sendto(data, addr)
-        s.settimeout(timeout)
-        try:
-            return s.recv(65536)
-        except socket.timeout:
-            return None
+        return udp_exchange(s, addr, data, timeout)
     finally:
         s.close()
 
@@ -121,13 +118,13 @@ def allow_v4(t):
         ok, why = rejected(srv.tcp6_addr)
         t.check(ok, "from ::1 with allow 127.0.0.2/32: %s" % why)
         n += 1
-    d = udp_exchange(("127.0.0.1", uport), encode(Op.ECHO, b"udp",
-                                                  request_id=5))
+    d = udp_ask(("127.0.0.1", uport), encode(Op.ECHO, b"udp",
+                                             request_id=5))
     t.check(d is None, "UDP from 127.0.0.1 answered: %r" % d)
     n += 1
-    d = udp_exchange(("127.0.0.1", uport), encode(Op.ECHO, b"udp",
-                                                  request_id=6),
-                     src="127.0.0.2")
+    d = udp_ask(("127.0.0.1", uport), encode(Op.ECHO, b"udp",
+                                             request_id=6),
+                src="127.0.0.2")
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK and
             frames[0].value == b"udp", "UDP from 127.0.0.2: %r" % d)
@@ -167,12 +164,12 @@ def allow_v4_mapped(t):
     ok, why = rejected(srv.tcp_addr, "127.0.0.1")
     t.check(ok, "from 127.0.0.1 with allow ::ffff:127.0.0.2: %s" % why)
     echo = encode(Op.ECHO, b"udp", request_id=6)
-    frames, _ = parse_frames(udp_exchange(("127.0.0.1", uport), echo,
-                                          "127.0.0.2") or b"")
+    frames, _ = parse_frames(udp_ask(("127.0.0.1", uport), echo,
+                                     "127.0.0.2") or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK and
             frames[0].value == b"udp",
             "UDP from 127.0.0.2 with allow ::ffff:127.0.0.2: %r" % frames)
-    d = udp_exchange(("127.0.0.1", uport), echo, "127.0.0.1")
+    d = udp_ask(("127.0.0.1", uport), echo, "127.0.0.1")
     t.check(d is None, "UDP from 127.0.0.1 answered: %r" % d)
 
     srv = t.server({"workers": 1, "allow": ["::ffff:0:0/96"]}, tcp=True,
@@ -255,8 +252,8 @@ def protected_mode(t):
     st = echo_on(("127.0.0.1", srv.port), "127.0.0.1")
     t.check([x[1] for x in st] == [St.OK] * 4,
             "loopback peer in protected mode: %r" % st)
-    d = udp_exchange(("127.0.0.1", srv.uport), encode(Op.ECHO, b"lo",
-                                                      request_id=1))
+    d = udp_ask(("127.0.0.1", srv.uport), encode(Op.ECHO, b"lo",
+                                                 request_id=1))
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK,
             "UDP ECHO from loopback in protected mode: %r" % d)
@@ -273,13 +270,13 @@ def protected_mode(t):
             "kept: %r" % (ip, st))
     t.check(b"protected mode" in st[1][2], "the DENIED message names "
             "protected mode: %r" % st[1][2])
-    d = udp_exchange((ip, srv.uport), encode(Op.PING, b"\0" * 4,
-                                             request_id=2), src=ip)
+    d = udp_ask((ip, srv.uport), encode(Op.PING, b"\0" * 4,
+                                        request_id=2), src=ip)
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK and
             frames[0].value == b"PONG", "UDP PING from %s: %r" % (ip, d))
-    d = udp_exchange((ip, srv.uport), encode(Op.ECHO, b"remote",
-                                             request_id=3), src=ip)
+    d = udp_ask((ip, srv.uport), encode(Op.ECHO, b"remote",
+                                        request_id=3), src=ip)
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.DENIED and
             frames[0].value == b"", "UDP ECHO from %s in protected mode: %r"
@@ -296,8 +293,8 @@ def protected_off(t):
     st = echo_on((ip, srv.port), ip)
     t.check([x[1] for x in st] == [St.OK] * 4,
             "non-loopback peer with protected = false: %r" % st)
-    d = udp_exchange((ip, srv.uport), encode(Op.ECHO, b"remote",
-                                             request_id=3), src=ip)
+    d = udp_ask((ip, srv.uport), encode(Op.ECHO, b"remote",
+                                        request_id=3), src=ip)
     frames, _ = parse_frames(d or b"")
     t.check(len(frames) == 1 and frames[0].status == St.OK and
             frames[0].value == b"remote", "UDP ECHO with protected = false: "

@@ -44,9 +44,7 @@ def kill_all(srv):
         pass
     srv.wait(5.0)
     # The workers are gone too (they were SIGKILLed, not told to drain).
-    deadline = time.monotonic() + 5
-    while srv.orphans() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    srv.wait_orphans_gone(5)
 
 
 def put_thread(addr, data, result):

@@ -24,8 +24,8 @@ import re
 import time
 
 from harness import (HDR_LEN, MSGD, Op, St, Suite, conf_text,
-                     connect, encode, parse_frames, private_settings, run,
-                     spool_entries, wait_closed)
+                     connect, encode, parse_frames, poll, private_settings,
+                     run, spool_entries, wait_closed)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_auth")
@@ -186,9 +186,7 @@ def log_rate_limit(t):
     with srv.client(addr=srv.tcp_addr) as c:
         c.send_frame(Op.AUTH, b"bad-token-last")
         c.wait_closed(5)
-    deadline = time.monotonic() + 3
-    while len(fail_lines(srv)) <= len(lines) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    poll(lambda: len(fail_lines(srv)) > len(lines), timeout=3)
     new = fail_lines(srv)[len(lines):]
     t.check(len(new) == 1 and "failed from 127.0.0.1 (and more, not "
             "logged)" in new[0], "the line after a suppressed burst: %r" % new)

@@ -39,7 +39,6 @@
   its pipe events follow, must not touch freed memory (the ASan run caught
   both before the fix).  The worker survives, keeps its pid and serves.
 """
-import json
 import os
 import shutil
 import signal
@@ -48,10 +47,12 @@ import struct
 import tempfile
 import time
 
-from harness import (MSGCTL, Op, St, Suite, cmdline_procs, connect, encode,
-                     is_exec_spawner, poll, proc_stat, read_frame, run)
+from harness import (Op, St, Suite, cmdline_procs, connect, encode,
+                     is_exec_spawner, poll, proc_stat, read_frame,
+                     wait_children)
 # The worker's children but its EXEC spawner: the commands.
 from harness import command_children as children
+from statslib import totals
 
 t = Suite("test_remote_exec")
 
@@ -84,23 +85,6 @@ def exec_server(t, commands, **exec_settings):
 def worker_pid(srv):
     ws = [p for p, s in srv.wait_workers(1) if s != "Z"]
     return ws[0]
-
-
-def stats_totals(srv):
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stats", "--json"])
-    if rc != 0:
-        raise RuntimeError("msgctl stats --json: %d %r" % (rc, err))
-    return json.loads(out)["totals"]["counters"]
-
-
-def wait_children(ppid, n, timeout=5.0):
-    """Poll until ppid has at least n live children; returns them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        kids = [p for p, s in children(ppid) if s != "Z"]
-        if len(kids) >= n or time.monotonic() >= deadline:
-            return kids
-        time.sleep(0.01)
 
 
 @t.case
@@ -217,10 +201,8 @@ def timeout_kills_group(t):
         t0 = time.monotonic()
         c.send_frame(Op.EXEC, key=b"fork", request_id=1)
         # Both sleeps run before the timeout (the test is about them).
-        deadline = time.monotonic() + 0.9
-        while len(cmdline_procs(marker)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        running = cmdline_procs(marker)
+        running = poll(lambda: cmdline_procs(marker), timeout=0.9,
+                       step=0.01, until=lambda procs: len(procs) >= 2)
         f = c.recv_frame(timeout=5)
         took = time.monotonic() - t0
         t.check(len(running) == 2, "both sleeps ran: %r" % running)
@@ -230,10 +212,7 @@ def timeout_kills_group(t):
                 "exec.timeout + 1.5 s" % took)
         t.check(took >= 0.9, "TIMEOUT after %.2f s, before exec.timeout "
                 "(1 s)" % took)
-        deadline = time.monotonic() + 2
-        while cmdline_procs(marker) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        left = cmdline_procs(marker)
+        left = gone_within(marker, 2)
         t.check(not left, "processes of the timed-out command still "
                 "running: %r" % left)
         for pid in left:
@@ -246,7 +225,7 @@ def timeout_kills_group(t):
         f = c.request(Op.EXEC, b"again", b"cat", request_id=2)
         t.check_response(f, "EXEC after a timeout", Op.EXEC, rid=2, key=b"0",
                          value=b"\x00\x00\x00\x05again")
-    tot = stats_totals(srv)
+    tot = totals(srv)
     t.check(tot["exec_timeouts"] == 1, "exec_timeouts = %d, want 1" %
             tot["exec_timeouts"])
 
@@ -276,7 +255,7 @@ def output_cap(t):
         f = c.request(Op.EXEC, b"ok", b"cat", request_id=9)
         t.check_response(f, "connection kept", Op.EXEC, rid=9, key=b"0",
                          value=b"\x00\x00\x00\x02ok")
-    tot = stats_totals(srv)
+    tot = totals(srv)
     t.check(tot["exec_too_large"] == 3, "exec_too_large = %d, want 3" %
             tot["exec_too_large"])
 
@@ -291,7 +270,7 @@ def max_running_busy(t):
     try:
         for i, c in enumerate(conns[:2]):
             c.send_frame(Op.EXEC, key=b"slow", request_id=100 + i)
-        kids = wait_children(worker, 2)
+        kids = wait_children(worker, 2, at_least=True, kids=children)
         t.check(len(kids) == 2, "two commands running: %r" % kids)
         f = conns[2].request(Op.EXEC, b"x", b"cat", request_id=7)
         t.check_response(f, "3rd concurrent EXEC, max_running = 2",
@@ -322,7 +301,7 @@ def ping_latency_while_running(t):
     try:
         for i, c in enumerate(conns):
             c.send_frame(Op.EXEC, key=b"slow", request_id=200 + i)
-        kids = wait_children(worker, 4)
+        kids = wait_children(worker, 4, at_least=True, kids=children)
         t.check(len(kids) == 4, "four commands running: %r" % kids)
         lat = []
         t0 = time.monotonic()
@@ -373,10 +352,8 @@ def no_leftovers(t):
         t.check(time.monotonic() - t0 < 5, "answered without waiting for "
                 "the background processes (%.2f s)" % (
                     time.monotonic() - t0))
-    deadline = time.monotonic() + 2
-    while (cmdline_procs(m1) or cmdline_procs(m2) or children(worker)) and \
-            time.monotonic() < deadline:
-        time.sleep(0.02)
+    poll(lambda: not (cmdline_procs(m1) or cmdline_procs(m2) or
+                      children(worker)), timeout=2)
     for m in (m1, m2):
         left = cmdline_procs(m)
         t.check(not left, "sleep %s still running: %r" % (m, left))
@@ -414,7 +391,7 @@ def client_disconnect(t):
     ct = srv.client(timeout=10, addr=srv.tcp_addr)
     cu.send_frame(Op.EXEC, key=b"slow-u", request_id=1)
     ct.send_frame(Op.EXEC, key=b"slow-t", request_id=2)
-    kids = wait_children(worker, 2)
+    kids = wait_children(worker, 2, at_least=True, kids=children)
     t.check(len(kids) == 2, "both commands run: %r" % kids)
     cu.close()
     ct.close()
@@ -422,16 +399,17 @@ def client_disconnect(t):
     # is S; one that spins is R (running or runnable, so a busy machine
     # does not hide it).
     cpu0, t0 = cpu_seconds(worker), time.monotonic()
-    deadline = t0 + 1.5
     samples = running = 0
-    while time.monotonic() < deadline:
+
+    def sample():
+        """One sample; true once both commands are gone (every 10th)."""
+        nonlocal samples, running
         st = proc_stat(worker)
         samples += 1
         running += st is not None and st[0] == "R"
-        if samples % 10 == 0 and not (cmdline_procs(mu) or
-                                      cmdline_procs(mt)):
-            break
-        time.sleep(0.01)
+        return samples % 10 == 0 and not (cmdline_procs(mu) or
+                                          cmdline_procs(mt))
+    poll(sample, timeout=1.5, step=0.01)
     busy = (cpu_seconds(worker) - cpu0) / (time.monotonic() - t0)
     left_u, left_t = cmdline_procs(mu), cmdline_procs(mt)
     # Was a bug (fixed in b3cdbb0): while a connection waited for its EXEC
@@ -565,22 +543,23 @@ def kids_of(pid):
 def serving_worker(srv):
     """The one worker once it answers a PING (which also makes it not
     "young": a later death respawns it at once)."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def serving():
         ws = [p for p, s in srv.workers() if s != "Z"]
         if len(ws) == 1 and srv.ping_ok():
             ws2 = [p for p, s in srv.workers() if s != "Z"]
             if ws2 == ws:
                 return ws[0]
-        time.sleep(0.01)
-    raise RuntimeError("no serving worker: %r" % srv.workers())
+        return None
+    pid = poll(serving, timeout=5, step=0.01)
+    if pid is None:
+        raise RuntimeError("no serving worker: %r" % srv.workers())
+    return pid
 
 
 def gone_within(marker, secs):
-    deadline = time.monotonic() + secs
-    while cmdline_procs(marker) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return cmdline_procs(marker)
+    """Poll until no process has marker in its argv; returns those left."""
+    return poll(lambda: cmdline_procs(marker), timeout=secs,
+                until=lambda left: not left)
 
 
 @t.case
@@ -596,9 +575,7 @@ def worker_crash(t):
     worker = serving_worker(srv)
     with srv.client(timeout=10) as c:
         c.send_frame(Op.EXEC, key=b"slow", request_id=1)
-        deadline = time.monotonic() + 5
-        while not cmdline_procs(mk) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        poll(lambda: cmdline_procs(mk), timeout=5, step=0.01)
         t.check(srv.ping_ok(), "PING while the command runs")
         os.kill(worker, 9)
         left = gone_within(mk, 2.5)
@@ -613,9 +590,9 @@ def worker_crash(t):
         worker = serving_worker(srv)
         with srv.client(timeout=10) as c:
             c.send_frame(Op.EXEC, key=b"slow", request_id=2)
-            deadline = time.monotonic() + 5
-            while not kids_of(worker) and time.monotonic() < deadline:
-                pass
+            # No pause between looks: the kill must come while the worker
+            # is inside posix_spawn.
+            poll(lambda: kids_of(worker), timeout=5, step=0)
             os.kill(worker, 9)
             left = gone_within(mk, 2.5)
         # Was a bug (fixed in 6864fd3): the worker records the command's
@@ -642,7 +619,7 @@ def server_stop(t):
     c = srv.client(timeout=10)
     try:
         c.send_frame(Op.EXEC, key=b"slow", request_id=2)
-        wait_children(worker, 1)
+        wait_children(worker, 1, at_least=True, kids=children)
         t0 = time.monotonic()
         srv.stop()
         took = time.monotonic() - t0
@@ -683,27 +660,27 @@ def no_zombies(t):
     t.check(not [p for p, s in kids if s == "Z"],
             "zombie children of the worker after 200 runs: %r" % kids)
     t.check(not kids, "children of the worker left: %r" % kids)
-    tot = stats_totals(srv)
+    tot = totals(srv)
     t.check(tot["exec_started"] == per * nconn, "exec_started = %d" %
             tot["exec_started"])
 
 
 def release_fifo(path, timeout=5.0):
     """Write a line to the FIFO once its reader has it open (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def opened():
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
         except OSError:  # ENXIO: no reader yet
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-            continue
-        try:
-            os.write(fd, b"go\n")
-        finally:
-            os.close(fd)
-        return True
+            return None
+    fd = poll(opened, timeout=timeout, step=0.01,
+              until=lambda fd: fd is not None)
+    if fd is None:
+        return False
+    try:
+        os.write(fd, b"go\n")
+    finally:
+        os.close(fd)
+    return True
 
 
 def one_batch(t, srv, worker, before_close, after_close):
@@ -743,7 +720,7 @@ def batch_done_then_hangup(t):
         c = connect(srv.sock_path, 10)
         try:
             c.sendall(encode(Op.EXEC, key=b"wait", request_id=1))
-            kids = wait_children(worker, 1)
+            kids = wait_children(worker, 1, at_least=True, kids=children)
             t.check(len(kids) == 1, "the command runs: %r" % kids)
 
             def command_ends():

@@ -18,29 +18,20 @@ options end to end against a real msgd.
   --token-file each work; a wrong token -> exit 1; --token wins over
   MSGD_TOKEN.
 """
+import functools
 import os
-import socket
-import subprocess
-import time
 
-from harness import MSGCTL, Suite, free_udp_port
+from harness import Suite, ctl, free_udp_port
 
 t = Suite("test_remote_msgctl")
 
 TOKEN = "msgctl-test-token-77"
 
 
-def ctl(args, stdin=b"", env=None, timeout=20.0):
-    """Run msgctl; returns (rc, stdout bytes, stderr text, seconds)."""
-    e = dict(os.environ)
-    e.pop("MSGD_TOKEN", None)
-    e.update(env or {})
-    t0 = time.monotonic()
-    p = subprocess.run([MSGCTL] + list(args), input=stdin,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, env=e)
-    return (p.returncode, p.stdout, p.stderr.decode(errors="replace"),
-            time.monotonic() - t0)
+# msgctl ARGS (they say where), bounded: (rc, stdout bytes, stderr text,
+# seconds); stdin_data goes to its stdin, env adds to a MSGD_TOKEN-free
+# environment.
+msgctl = functools.partial(ctl, None, binary=True, timeout=20.0)
 
 
 @t.case
@@ -56,35 +47,35 @@ def files(t):
     with open(src, "wb") as f:
         f.write(data)
 
-    rc, out, err, _ = ctl(U + ["put", src, "remote.bin"])
+    rc, out, err, _ = msgctl(*U, "put", src, "remote.bin")
     t.check(rc == 0, "put FILE NAME: exit %d, %r" % (rc, err))
     with open(os.path.join(fdir, "remote.bin"), "rb") as f:
         t.check(f.read() == data, "put stored the bytes")
-    rc, out, err, _ = ctl(U + ["put", src])
+    rc, out, err, _ = msgctl(*U, "put", src)
     t.check(rc == 0 and os.path.exists(os.path.join(fdir, "local.bin")),
             "put FILE (basename): exit %d, %r, dir %r" % (
                 rc, err, os.listdir(fdir)))
-    rc, out, err, _ = ctl(U + ["put", "-", "from-stdin"],
-                          stdin=b"piped\x00bytes\n")
+    rc, out, err, _ = msgctl(*U, "put", "-", "from-stdin",
+                             stdin_data=b"piped\x00bytes\n")
     t.check(rc == 0, "put - NAME: exit %d, %r" % (rc, err))
     with open(os.path.join(fdir, "from-stdin"), "rb") as f:
         t.check(f.read() == b"piped\x00bytes\n", "put - stored stdin")
-    rc, out, err, _ = ctl(U + ["put", "-", "empty"])
+    rc, out, err, _ = msgctl(*U, "put", "-", "empty")
     t.check(rc == 0 and os.path.getsize(os.path.join(fdir, "empty")) == 0,
             "put - of nothing: exit %d, %r" % (rc, err))
 
-    rc, out, err, _ = ctl(U + ["get", "remote.bin"])
+    rc, out, err, _ = msgctl(*U, "get", "remote.bin")
     t.check(rc == 0 and out == data, "get prints the bytes: exit %d, %d "
             "bytes, %r" % (rc, len(out), err))
-    rc, out, err, _ = ctl(U + ["get", "empty"])
+    rc, out, err, _ = msgctl(*U, "get", "empty")
     t.check(rc == 0 and out == b"", "get of an empty file: %d %r" % (rc, out))
     dst = os.path.join(srv.dir, "fetched.bin")
-    rc, out, err, _ = ctl(U + ["get", "remote.bin", "-o", dst])
+    rc, out, err, _ = msgctl(*U, "get", "remote.bin", "-o", dst)
     with open(dst, "rb") as f:
         t.check(rc == 0 and out == b"" and f.read() == data,
                 "get -o FILE: exit %d, %r" % (rc, err))
 
-    rc, out, err, _ = ctl(U + ["ls"])
+    rc, out, err, _ = msgctl(*U, "ls")
     lines = out.decode().splitlines()
     t.check(rc == 0 and lines and lines[0].split()[:3] == ["NAME", "SIZE",
                                                            "MODIFIED"],
@@ -100,25 +91,25 @@ def files(t):
     t.check(all(len(r) == 4 and len(r[2]) == 10 and len(r[3]) == 8
                 for r in rows), "ls times as date and time: %r" % rows)
 
-    rc, out, err, _ = ctl(U + ["rm", "from-stdin"])
+    rc, out, err, _ = msgctl(*U, "rm", "from-stdin")
     t.check(rc == 0 and not os.path.exists(os.path.join(fdir, "from-stdin")),
             "rm: exit %d, %r" % (rc, err))
     for args in (["rm", "from-stdin"], ["get", "from-stdin"]):
-        rc, out, err, _ = ctl(U + args)
+        rc, out, err, _ = msgctl(*U, *args)
         t.check(rc == 1 and "NOT_FOUND" in err, "%s of a missing name: "
                 "exit %d, %r" % (" ".join(args), rc, err))
 
-    rc, out, err, _ = ctl(U + ["put", src, "../escape"])
+    rc, out, err, _ = msgctl(*U, "put", src, "../escape")
     t.check(rc == 2 and "not a valid name" in err,
             "put with a bad name: exit %d, %r" % (rc, err))
     for args in (["get", "../escape"], ["rm", ".hidden"], ["get", "a/b"]):
-        rc, out, err, _ = ctl(U + args)
+        rc, out, err, _ = msgctl(*U, *args)
         t.check(rc == 1 and "BAD_REQUEST" in err, "%s: exit %d, %r" % (
             " ".join(args), rc, err))
     big = os.path.join(srv.dir, "big.bin")
     with open(big, "wb") as f:
         f.write(b"b" * 200001)
-    rc, out, err, _ = ctl(U + ["put", big])
+    rc, out, err, _ = msgctl(*U, "put", big)
     t.check(rc == 1 and "TOO_LARGE" in err, "put over files.max_size: exit "
             "%d, %r" % (rc, err))
     t.check(not os.path.exists(os.path.join(fdir, "big.bin")),
@@ -128,7 +119,7 @@ def files(t):
 
     off = t.server({"workers": 1})
     for args in (["ls"], ["get", "x"], ["rm", "x"], ["put", src, "x"]):
-        rc, out, err, _ = ctl(["-U", off.sock_path] + args)
+        rc, out, err, _ = msgctl("-U", off.sock_path, *args)
         t.check(rc == 1 and "DENIED" in err, "%s with files disabled: exit "
                 "%d, %r" % (args[0], rc, err))
 
@@ -143,23 +134,23 @@ def exec_cmd(t):
             "slow": ["/bin/sleep", "10"]}}})
     U = ["-U", srv.sock_path]
     stdin = os.urandom(100000)
-    rc, out, err, _ = ctl(U + ["exec", "cat"], stdin=stdin)
+    rc, out, err, _ = msgctl(*U, "exec", "cat", stdin_data=stdin)
     t.check(rc == 0 and out == stdin and err == "",
             "exec cat: exit %d, %d bytes out, %r" % (rc, len(out), err))
-    rc, out, err, _ = ctl(U + ["exec", "both"], stdin=b"in\n")
+    rc, out, err, _ = msgctl(*U, "exec", "both", stdin_data=b"in\n")
     t.check(rc == 3 and out == b"in\n" and err == "to-stderr\n",
             "exec both: exit %d (want 3), out %r, err %r" % (rc, out, err))
-    rc, out, err, _ = ctl(U + ["exec", "killed"])
+    rc, out, err, _ = msgctl(*U, "exec", "killed")
     t.check(rc == 137 and out == b"", "exec killed: exit %d (want 137), %r"
             % (rc, err))
-    rc, out, err, _ = ctl(U + ["exec", "nope"])
+    rc, out, err, _ = msgctl(*U, "exec", "nope")
     t.check(rc == 1 and "NOT_FOUND" in err, "exec of an unknown command: "
             "exit %d, %r" % (rc, err))
-    rc, out, err, secs = ctl(U + ["exec", "slow"])
+    rc, out, err, secs = msgctl(*U, "exec", "slow")
     t.check(rc == 1 and "TIMEOUT" in err and secs < 4,
             "exec past exec.timeout: exit %d after %.1f s, %r" % (
                 rc, secs, err))
-    rc, out, err, _ = ctl(U + ["exec", "cat", "extra"], stdin=b"x")
+    rc, out, err, _ = msgctl(*U, "exec", "cat", "extra", stdin_data=b"x")
     t.check(rc == 0 and out == b"x" and "ignored" in err,
             "exec with arguments: they are ignored, said so: %d %r %r" % (
                 rc, out, err))
@@ -171,19 +162,19 @@ def udp(t):
     srv = t.server({"workers": 1, "udp_listen": ["127.0.0.1:%d" % port]},
                    tcp=True)
     H = ["-H", "127.0.0.1:%d" % port, "--udp"]
-    rc, out, err, _ = ctl(H + ["ping"])
+    rc, out, err, _ = msgctl(*H, "ping")
     t.check(rc == 0 and out.startswith(b"PONG") and b"UDP" in out,
             "--udp ping: exit %d, %r %r" % (rc, out, err))
-    rc, out, err, _ = ctl(H + ["echo", "hello", "udp"])
+    rc, out, err, _ = msgctl(*H, "echo", "hello", "udp")
     t.check(rc == 0 and out == b"hello udp\n", "--udp echo: exit %d, %r %r"
             % (rc, out, err))
-    rc, out, err, _ = ctl(H + ["upper", "abc"])
+    rc, out, err, _ = msgctl(*H, "upper", "abc")
     t.check(rc == 0 and out == b"ABC\n", "--udp upper: %d %r" % (rc, out))
-    rc, out, err, _ = ctl(H + ["time"])
+    rc, out, err, _ = msgctl(*H, "time")
     t.check(rc == 0 and len(out) == 28, "--udp time: %d %r" % (rc, out))
     # The TCP port has no UDP listener: no answer, exit 4 after -T 1.
-    rc, out, err, secs = ctl(["-T", "1", "-H", "127.0.0.1:%d" % srv.port,
-                              "--udp", "ping"])
+    rc, out, err, secs = msgctl("-T", "1", "-H", "127.0.0.1:%d" % srv.port,
+                                "--udp", "ping")
     t.check(rc == 4 and secs < 4, "--udp ping where UDP is off: exit "
             "%d after %.1f s, %r" % (rc, secs, err))
 
@@ -192,36 +183,36 @@ def udp(t):
 def tokens(t):
     srv = t.server({"workers": 1, "auth_token": TOKEN})
     U = ["-U", srv.sock_path]
-    rc, out, err, _ = ctl(U + ["echo", "hi"])
+    rc, out, err, _ = msgctl(*U, "echo", "hi")
     t.check(rc == 1 and "DENIED" in err, "echo without a token: exit %d, %r"
             % (rc, err))
-    rc, out, err, _ = ctl(U + ["ping"])
+    rc, out, err, _ = msgctl(*U, "ping")
     t.check(rc == 0, "ping without a token: exit %d, %r" % (rc, err))
-    rc, out, err, _ = ctl(U + ["--token", TOKEN, "echo", "hi"])
+    rc, out, err, _ = msgctl(*U, "--token", TOKEN, "echo", "hi")
     t.check(rc == 0 and out == b"hi\n", "--token: exit %d, %r %r" % (
         rc, out, err))
-    rc, out, err, _ = ctl(U + ["echo", "env"], env={"MSGD_TOKEN": TOKEN})
+    rc, out, err, _ = msgctl(*U, "echo", "env", env={"MSGD_TOKEN": TOKEN})
     t.check(rc == 0 and out == b"env\n", "MSGD_TOKEN: exit %d, %r %r" % (
         rc, out, err))
     tf = os.path.join(srv.dir, "token")
     with open(tf, "w") as f:
         f.write(TOKEN + "\n")
     os.chmod(tf, 0o600)
-    rc, out, err, _ = ctl(U + ["--token-file", tf, "echo", "file"])
+    rc, out, err, _ = msgctl(*U, "--token-file", tf, "echo", "file")
     t.check(rc == 0 and out == b"file\n", "--token-file: exit %d, %r %r" % (
         rc, out, err))
-    rc, out, err, _ = ctl(U + ["--token", "wrong-token-xyz", "echo", "x"])
+    rc, out, err, _ = msgctl(*U, "--token", "wrong-token-xyz", "echo", "x")
     t.check(rc == 1 and "DENIED" in err, "--token wrong: exit %d, %r" % (
         rc, err))
-    rc, out, err, _ = ctl(U + ["echo", "x"], env={"MSGD_TOKEN": "nope-nope"})
+    rc, out, err, _ = msgctl(*U, "echo", "x", env={"MSGD_TOKEN": "nope-nope"})
     t.check(rc == 1 and "DENIED" in err, "MSGD_TOKEN wrong: exit %d, %r" % (
         rc, err))
-    rc, out, err, _ = ctl(U + ["--token", TOKEN, "echo", "wins"],
-                          env={"MSGD_TOKEN": "nope-nope"})
+    rc, out, err, _ = msgctl(*U, "--token", TOKEN, "echo", "wins",
+                             env={"MSGD_TOKEN": "nope-nope"})
     t.check(rc == 0 and out == b"wins\n", "--token wins over MSGD_TOKEN: "
             "exit %d, %r" % (rc, err))
-    rc, out, err, _ = ctl(U + ["--token-file",
-                               os.path.join(srv.dir, "missing"), "ping"])
+    rc, out, err, _ = msgctl(*U, "--token-file",
+                             os.path.join(srv.dir, "missing"), "ping")
     t.check(rc == 2, "--token-file missing: exit %d, %r" % (rc, err))
 
 

@@ -22,8 +22,8 @@ import fcntl
 import os
 import threading
 
-from harness import (MSGCTL, Op, St, Suite, connect, encode, poll, read_frame,
-                     run, spool_entries)
+from harness import (Op, St, Suite, connect, ctl, encode, poll, read_frame,
+                     spool_entries)
 
 t = Suite("test_remote_put_reload")
 
@@ -86,8 +86,7 @@ def reloads_during_puts(t):
             "PUTs are answered before the reloads")
     bad_reloads = []
     for i in range(RELOADS):
-        rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                              timeout=40)
+        rc, out, err, _ = ctl(srv, "reload", timeout=40)
         if rc != 0:
             bad_reloads.append((i, rc, out, err))
     stop.set()
@@ -113,8 +112,7 @@ def reloads_during_puts(t):
             t.check(len(data) == SIZE and data[:8] in prefixes and
                     data[8:] == p.blob[8:], "%s holds what was PUT" % name)
     # Idle now: one more reload removes what is stale, nothing is in use.
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                          timeout=40)
+    rc, out, err, _ = ctl(srv, "reload", timeout=40)
     t.check(rc == 0, "last reload: %d %s" % (rc, err))
     left = [n for n in spool_entries(files_dir) if n.startswith(".")]
     t.check(not left, "temporary files left: %r" % left)
@@ -140,14 +138,12 @@ def cleaning_spares_locked(t):
         srv.start()
         t.check(not os.path.exists(stale), "start: stale temporary kept")
         t.check(os.path.exists(busy), "start: a locked temporary removed")
-        rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                              timeout=40)
+        rc, out, err, _ = ctl(srv, "reload", timeout=40)
         t.check(rc == 0, "reload: %d %s" % (rc, err))
         t.check(os.path.exists(busy), "reload: a locked temporary removed")
     finally:
         os.close(held)
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                          timeout=40)
+    rc, out, err, _ = ctl(srv, "reload", timeout=40)
     t.check(rc == 0, "reload: %d %s" % (rc, err))
     t.check(not os.path.exists(busy), "reload: an unlocked temporary kept")
 

@@ -30,6 +30,7 @@ import time
 
 from harness import (HDR, HDR_LEN, TIME_RE, Frame, Op, St, Suite, encode,
                      free_udp_port, upper_bytes)
+from harness import udp_exchange as exchange
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_udp")
@@ -59,16 +60,6 @@ def udp_sock(bind=None):
     if bind:
         s.bind((bind, 0))
     return s
-
-
-def exchange(s, addr, data, timeout=2.0):
-    """Send one datagram; returns the answer datagram or None."""
-    s.sendto(data, addr)
-    s.settimeout(timeout)
-    try:
-        return s.recv(65536)
-    except socket.timeout:
-        return None
 
 
 def frame_of(d):

@@ -18,7 +18,7 @@ import threading
 import time
 
 from harness import (Client, Op, Suite, children, encode, parse_frames,
-                     wait_closed)
+                     poll, wait_closed)
 
 t = Suite("test_shutdown")
 
@@ -149,14 +149,12 @@ def sigterm_while_workers_start(t):
                "/dev/null", "-e",
                "trace=rt_sigprocmask", "-e",
                "inject=rt_sigprocmask:delay_exit=300000"])
-    master = None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def forked():
+        """msgd (strace's child) once it has forked a worker."""
         top = children(srv.pid)
-        if top and children(top[0][0]):
-            master = top[0][0]
-            break
-        time.sleep(0.002)
+        return top[0][0] if top and children(top[0][0]) else None
+    master = poll(forked, timeout=10, step=0.002)
     if not t.check(master is not None, "msgd under strace never forked a "
                    "worker within 10 s"):
         return

@@ -35,8 +35,8 @@ bytes_out + the answer's size).  `msgctl -U sock stats` prints it too.
 """
 import time
 
-from harness import (HDR_LEN, MSGCTL, TIME_RE, Op, St, Suite, connect, encode,
-                     parse_frames, read_frame, run, upper_bytes, wait_closed)
+from harness import (HDR_LEN, TIME_RE, Op, St, Suite, connect, ctl, encode,
+                     parse_frames, read_frame, upper_bytes, wait_closed)
 from statslib import (StatsError, counters, delta, idle_base,
                       nonzero, parse_doc, req_sum, settle, st_sum,
                       stats_json)
@@ -510,8 +510,7 @@ def stats_op_matches_json(t):
     # msgctl -U sock stats [--json] prints the same document (its own
     # connection and request make it differ only in counters).
     for args in ((), ("--json",)):
-        rc, out, err, _ = run([MSGCTL, "-U", srv.sock_path, "stats"] +
-                              list(args))
+        rc, out, err, _ = ctl(srv, "stats", *args, unix=True)
         if t.check(rc == 0, "msgctl -U stats %s: exit %d, %r" % (
                 " ".join(args), rc, err)):
             try:

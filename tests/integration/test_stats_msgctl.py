@@ -28,7 +28,7 @@ import re
 import struct
 import time
 
-from harness import MSGCTL, Op, Suite, nobody_cannot_use, parallel, run
+from harness import MSGCTL, Op, Suite, ctl, nobody_cannot_use, parallel, run
 from statslib import (ctl_stats, idle_base, parse_doc, parse_prom,
                       prom_series, stats_file, stats_json)
 
@@ -327,7 +327,7 @@ def watch_and_usage(t):
         t.check(rc == EX_USAGE and err, "stats %s: exit %d, want 2 (stderr "
                 "%r)" % (what, rc, err))
     for args in (["--prometheus"], ["--watch", "1"]):
-        rc, out, err, _ = run([MSGCTL, "-U", srv.sock_path, "stats"] + args)
+        rc, out, err, _ = ctl(srv, "stats", *args, unix=True)
         t.check(rc == EX_USAGE and "local" in err,
                 "-U stats %s: exit %d, want 2 and a word about the local "
                 "segment (stderr %r)" % (" ".join(args), rc, err))

@@ -18,8 +18,8 @@ import random
 import signal
 import time
 
-from harness import (MSGCTL, Client, Op, Suite, children, live_children,
-                     proc_stat, run)
+from harness import (Client, Op, Suite, children, ctl, live_children, poll,
+                     proc_stat)
 from statslib import stats_json
 
 t = Suite("test_sup_churn")
@@ -55,32 +55,36 @@ def serving(srv, timeout=5.0, gone=None):
     past their start-up probe, and no other child is left (nor gone, a
     worker just killed, which may linger for a moment).  Returns
     (sorted pids, stats) or (None, last stats)."""
-    deadline = time.monotonic() + timeout
     st = None
-    while time.monotonic() < deadline:
+
+    def up():
+        nonlocal st
         kids = live_children(srv)
-        if len(kids) == WORKERS and gone not in kids:
-            st = stats_json(srv)
-            gen = st["master"]["generation"]
-            ws = {w["pid"]: w for w in st["workers"] if w["pid"]}
-            if all(p in ws and ws[p]["generation"] == gen and
-                   ws[p]["counters"]["req_ping"] >= 1 for p in kids):
-                return kids, st
-        time.sleep(0.005)
-    return None, st
+        if len(kids) != WORKERS or gone in kids:
+            return None
+        st = stats_json(srv)
+        gen = st["master"]["generation"]
+        ws = {w["pid"]: w for w in st["workers"] if w["pid"]}
+        if all(p in ws and ws[p]["generation"] == gen and
+               ws[p]["counters"]["req_ping"] >= 1 for p in kids):
+            return kids
+        return None
+    kids = poll(up, timeout=timeout, step=0.005)
+    return (kids, st) if kids else (None, st)
 
 
 def settled_fds(pids, timeout=3.0):
     """fd counts once they stop moving (a new worker closes its probe
     connection after the master reads the PONG)."""
-    deadline = time.monotonic() + timeout
     prev = None
-    while True:
+
+    def counts():
+        """(the counts now, the same as the look before?)"""
+        nonlocal prev
         cur = {p: fds(p) for p in pids}
-        if cur == prev or time.monotonic() >= deadline:
-            return cur
-        prev = cur
-        time.sleep(0.1)
+        same, prev = cur == prev, cur
+        return cur, same
+    return poll(counts, timeout=timeout, step=0.1, until=lambda r: r[1])[0]
 
 
 @t.case
@@ -121,8 +125,7 @@ def churn(t):
                             "replacement serves" % (victim, ps[0]))
         kids = new
         if (i + 1) % RELOAD_EVERY == 0:
-            rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                                  timeout=40)
+            rc, out, err, _ = ctl(srv, "reload", timeout=40)
             reloads.append(rc)
             if rc != 0 or not out.startswith("reloaded:"):
                 problems.append("reload %d: exit %d %r %r" % (
@@ -146,11 +149,8 @@ def churn(t):
     t.check(len(killed) == KILLS and len(reloads) == KILLS // RELOAD_EVERY,
             "did %d kills and %d reloads" % (len(killed), len(reloads)))
     # Quiet again: no zombie, the configured pool, descriptors as fresh.
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and \
-            any(s == "Z" for _, s in children(srv.pid)):
-        time.sleep(0.05)
-    ws = children(srv.pid)
+    ws = poll(lambda: children(srv.pid), timeout=3, step=0.05,
+              until=lambda ws: not any(s == "Z" for _, s in ws))
     t.check(not [p for p, s in ws if s == "Z"], "zombie children of the "
             "master: %r" % ws)
     kids, st = serving(srv)

@@ -34,16 +34,12 @@ import subprocess
 import threading
 import time
 
-from harness import (MSGCTL, MSGD, Client, Op, Suite, conf_text, encode,
+from harness import (MSGD, Client, Op, Suite, conf_text, ctl, encode,
                      live_children, parse_frames, poll, proc_status, run,
                      wait_closed)
 from statslib import stats_json
 
 t = Suite("test_sup_lifecycle")
-
-
-def ctl(srv, *args, timeout=30.0):
-    return run([MSGCTL, "-c", srv.conf_path] + list(args), timeout=timeout)
 
 
 def state_files(srv):
@@ -280,7 +276,7 @@ def privilege_drop(t):
 def msgctl_control(t):
     srv = t.server({"workers": 2})
     pidfile = os.path.join(srv.dir, "msgd.pid")
-    rc, out, err, _ = ctl(srv, "status")
+    rc, out, err, _ = ctl(srv, "status", timeout=30)
     t.check(rc == 0 and ("running as pid %d" % srv.pid) in out,
             "status while running: exit %d, %r %r" % (rc, out, err))
     # A second msgd on the same pidfile (its own socket and stats file):
@@ -304,13 +300,13 @@ def msgctl_control(t):
         t.check(f.read().strip() == str(srv.pid), "pidfile changed by the "
                 "refused msgd")
     old = srv.pid
-    rc, out, err, secs = ctl(srv, "stop")
+    rc, out, err, secs = ctl(srv, "stop", timeout=30)
     t.check(rc == 0 and ("pid %d) stopped" % old) in out,
             "stop: exit %d, %r %r" % (rc, out, err))
     t.check(srv.wait(5) == 0, "master after msgctl stop: %r" %
             srv.returncode)
     t.check(not os.path.exists(pidfile), "pidfile left after stop")
-    rc, out, err, _ = ctl(srv, "status")
+    rc, out, err, _ = ctl(srv, "status", timeout=30)
     t.check(rc == 3 and "not running" in out, "status after stop: exit %d,"
             " %r %r" % (rc, out, err))
     # A stale pidfile: a pid that has exited, nobody holding the lock.
@@ -318,13 +314,13 @@ def msgctl_control(t):
     p.wait()
     with open(pidfile, "w") as f:
         f.write("%d\n" % p.pid)
-    rc, out, err, _ = ctl(srv, "status")
+    rc, out, err, _ = ctl(srv, "status", timeout=30)
     t.check(rc == 3, "status with a stale pidfile: exit %d, %r %r" % (
         rc, out, err))
     srv.start()
     t.check(srv.alive() and srv.pid != old, "no new start over a stale "
             "pidfile")
-    rc, out, err, _ = ctl(srv, "status")
+    rc, out, err, _ = ctl(srv, "status", timeout=30)
     t.check(rc == 0 and ("running as pid %d" % srv.pid) in out,
             "status after the restart: exit %d, %r %r" % (rc, out, err))
     with open(pidfile) as f:

@@ -38,7 +38,7 @@ import threading
 import time
 
 from harness import (MSGD, Client, Op, Suite, encode, live_children,
-                     nobody_cannot_use, proc_stat)
+                     nobody_cannot_use, poll, proc_stat)
 from statslib import stats_json
 
 t = Suite("test_sup_respawn")
@@ -60,15 +60,16 @@ def dead(pid):
 def wait_serving(srv, exclude, deadline):
     """Poll until a worker pid not in exclude has answered its start-up
     probe (its slot counts the PING).  Returns (pid, time) or (None, None)."""
-    while time.monotonic() < deadline:
+    def serving():
         new = [p for p in live_children(srv) if p not in exclude]
         if new:
             ws = workers_by_pid(stats_json(srv))
             for p in new:
                 if p in ws and ws[p]["counters"]["req_ping"] >= 1:
                     return p, time.monotonic()
-        time.sleep(0.005)
-    return None, None
+        return None
+    return poll(serving, timeout=deadline - time.monotonic(),
+                step=0.005) or (None, None)
 
 
 def counters_dropped(before, after):
@@ -109,17 +110,17 @@ def conn_owner(srv, conns):
     for pid in kids:
         owners[pid] = steered_client(srv, pid, kids)
         conns.append(owners[pid])
-    deadline = time.monotonic() + 3  # start-up probes closed meanwhile
-    while True:
+
+    def active():
         ws = workers_by_pid(stats_json(srv))
-        act = {p: ws[p]["counters"]["conn_active"] if p in ws else None
-               for p in kids}
-        if all(v == 1 for v in act.values()):
-            return owners
-        if time.monotonic() > deadline:
-            raise AssertionError("connections per worker: %r, want 1 each"
-                                 % act)
-        time.sleep(0.05)
+        return {p: ws[p]["counters"]["conn_active"] if p in ws else None
+                for p in kids}
+    # The start-up probes are closed meanwhile.
+    act = poll(active, timeout=3, step=0.05,
+               until=lambda act: all(v == 1 for v in act.values()))
+    if not all(v == 1 for v in act.values()):
+        raise AssertionError("connections per worker: %r, want 1 each" % act)
+    return owners
 
 
 # ---------------------------------------------------------- scenario 1
@@ -167,9 +168,7 @@ def respawn_under_load(t):
                for n in range(nclients)]
     for th in threads:
         th.start()
-    deadline = time.monotonic() + 10
-    while min(answered) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    poll(lambda: min(answered) >= 20, timeout=10, step=0.05)
     t.check(min(answered) >= 20, "clients did not get going: %r" % answered)
     t.check(sum(errors) == 0, "errors before any kill: %r %r" % (
         errors, first_error))
@@ -269,13 +268,10 @@ def young_death_throttle(t):
         kills.append((victim, time.monotonic()))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            pid = None
-            while pid is None and time.monotonic() < deadline:
-                new = [p for p in live_children(srv) if p not in seen]
-                if new:
-                    pid = new[0]
-                else:
-                    time.sleep(0.002)
+            new = poll(lambda: [p for p in live_children(srv)
+                                if p not in seen],
+                       timeout=deadline - time.monotonic(), step=0.002)
+            pid = new[0] if new else None
             if pid is None:
                 break
             forks.append((pid, time.monotonic()))
@@ -286,9 +282,7 @@ def young_death_throttle(t):
             kills.append((pid, time.monotonic()))
             # Wait until the master has reaped it (its log line).
             pat = "(pid %d) killed by signal 9" % pid
-            end = time.monotonic() + 5
-            while pat not in srv.log() and time.monotonic() < end:
-                time.sleep(0.005)
+            poll(lambda: pat in srv.log(), timeout=5, step=0.005)
             if throttled_at is None and msg in srv.log():
                 throttled_at = len(kills) - 1
         stop.set()
@@ -394,13 +388,8 @@ def hung_worker(t):
         os.kill(victim, signal.SIGSTOP)
         t_stop = time.monotonic()
         t.check(f.value == b"PONG", "PING to the victim: %r" % f)
-        t_dead = None
-        deadline = t_stop + 12
-        while time.monotonic() < deadline:
-            if dead(victim):
-                t_dead = time.monotonic()
-                break
-            time.sleep(0.01)
+        t_dead = poll(lambda: time.monotonic() if dead(victim) else None,
+                      timeout=t_stop + 12 - time.monotonic(), step=0.01)
         new, t_new = wait_serving(srv, before, t_stop + 12)
         stop.set()
         th.join(5)

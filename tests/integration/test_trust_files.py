@@ -30,7 +30,7 @@ import pwd
 import stat
 import subprocess
 
-from harness import MSGCTL, MSGD, Suite, run, why_not_nobody
+from harness import MSGD, Suite, ctl, run, why_not_nobody
 
 t = Suite("test_trust_files")
 FOREIGN_UID = 4242  # a uid that is neither root nor nobody
@@ -189,7 +189,7 @@ def msgctl_pid_check(t):
             fd = os.open(pidfile, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, b"%d\n" % victim.pid)
             fcntl.flock(fd, fcntl.LOCK_EX)  # as a planted pidfile would be
-            rc, out, err, _ = run([MSGCTL, "-c", conf, cmd], timeout=20)
+            rc, out, err, _ = ctl(srv, cmd, conf=conf, timeout=20)
             os.close(fd)
             alive = victim.poll() is None
             t.check(alive, "msgctl %s signalled pid %d, a sleep: it died "
@@ -207,13 +207,13 @@ def msgctl_pid_check(t):
     # The real master's pidfile given to another user: not signalled.
     real = os.path.join(srv.dir, "msgd.pid")
     os.chown(real, FOREIGN_UID, FOREIGN_UID)
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stop"], timeout=30)
+    rc, out, err, _ = ctl(srv, "stop", timeout=30)
     t.check(rc != 0 and "belongs to uid %d" % FOREIGN_UID in err and
             srv.alive(), "msgctl stop with a pidfile of uid %d: exit %d, "
             "%r; master alive %r" % (FOREIGN_UID, rc, err, srv.alive()))
     os.chown(real, 0, 0)
     # The real master is still stopped by msgctl stop.
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "stop"], timeout=30)
+    rc, out, err, _ = ctl(srv, "stop", timeout=30)
     t.check(rc == 0 and srv.wait(10.0) is not None,
             "msgctl stop of the real master: exit %d, %r %r" % (rc, out, err))
 

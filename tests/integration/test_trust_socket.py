@@ -16,7 +16,7 @@ with file:line; 0 and 0777 and 0x1b0 are accepted.
 import os
 import stat
 
-from harness import (MSGCTL, MSGD, Server, Suite, conf_text, private_settings,
+from harness import (MSGD, Server, Suite, conf_text, ctl, private_settings,
                      run)
 
 t = Suite("test_trust_socket")
@@ -72,8 +72,7 @@ def reload_new_socket(t):
     s["log"] = {"level": "info", "target": "stderr"}
     with open(srv.conf_path, "w") as f:
         f.write(conf_text(s) + "socket_mode = 0600;\n")
-    rc, out, err, _ = run([MSGCTL, "-c", srv.conf_path, "reload"],
-                          timeout=40)
+    rc, out, err, _ = ctl(srv, "reload", timeout=40)
     t.check(rc == 0, "reload: exit %d, %r %r" % (rc, out, err))
     if rc == 0:
         t.check(mode_of(second) == 0o600, "new socket after reload: %04o, "
