@@ -12,6 +12,7 @@ import signal
 
 from harness import (Op, St, Suite, connect, encode, parse_frames, poll,
                      wait_closed)
+from statslib import at_rest, settle
 
 t = Suite("test_limits")
 
@@ -58,6 +59,12 @@ def expect_busy(t, srv, addr, what, send_first):
 @t.case
 def busy(t):
     srv = t.server({"workers": 1, "max_connections": 3}, tcp=True)
+    # The harness's start-up PING and the master's probe each used a
+    # connection: wait until the worker has closed them, or one of the
+    # three below would be the fourth.
+    ok, doc = settle(srv, lambda d: at_rest(srv, d))
+    t.check(ok, "the worker still counts %r open connections" % (
+        doc["totals"]["counters"]["conn_active"],))
     keep = [srv.client(), srv.client(addr=srv.tcp_addr), srv.client()]
     try:
         for i, c in enumerate(keep):
