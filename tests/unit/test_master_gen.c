@@ -6,7 +6,6 @@
  * entries of a process table, standing for children of the test where
  * something could signal them; nothing is spawned.
  */
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,86 +24,30 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "master_fx.h"
 #include "master_gen.h"
 #include "util.h"
 #include "worker.h"
 
-#define NSLOTS		8
 #define THROTTLE_MS	3000
-
-/* A process table without a stats segment, and the generation list. */
-struct fx {
-	struct ptable	 pt;
-	struct gens	 gl;
-	char		 dir[80];	/* unix socket paths are short */
-};
-
-static int
-fx_setup(void **state)
-{
-	struct fx	*fx;
-
-	if ((fx = calloc(1, sizeof(*fx))) == NULL)
-		return (-1);
-	proc_init(&fx->pt, NSLOTS, NULL);
-	gen_init(&fx->gl, &fx->pt);
-	*state = fx;
-	return (0);
-}
-
-static int
-fx_teardown(void **state)
-{
-	struct fx	*fx = *state;
-	int		 i;
-
-	for (i = 0; i < fx->pt.nprocs; i++)
-		if (fx->pt.procs[i].pid > 0) {
-			kill(fx->pt.procs[i].pid, SIGKILL);
-			(void)waitpid(fx->pt.procs[i].pid, NULL, 0);
-		}
-	gen_free_all(&fx->gl);
-	proc_free(&fx->pt);
-	if (fx->dir[0] != '\0')
-		rmdir(fx->dir);
-	free(fx);
-	return (0);
-}
-
-/* A configuration with workers positions, no listener, no user. */
-static struct msgd_conf *
-test_conf(int workers)
-{
-	struct msgd_conf	*c;
-
-	c = malloc(sizeof(*c));
-	assert_non_null(c);
-	conf_defaults(c);
-	c->nlisten = 0;
-	c->nudp = 0;
-	c->workers = workers;
-	c->max_workers = 4;
-	c->allow_root = 1;
-	c->respawn_throttle_ms = THROTTLE_MS;
-	return (c);
-}
 
 /* A new generation of workers positions, in state st. */
 static struct gen *
-new_gen(struct fx *fx, int workers, enum gstate st)
+new_gen(struct mfx *fx, int workers, enum gstate st)
 {
 	struct gen	*g;
 	char		 cause[512];
 
-	g = gen_new(&fx->gl, test_conf(workers), st, cause, sizeof(cause));
+	g = gen_new(&fx->gl, mfx_conf(workers), st, cause, sizeof(cause));
 	if (g == NULL)
 		fail_msg("gen_new: %s", cause);
+	g->conf->respawn_throttle_ms = THROTTLE_MS;
 	return (g);
 }
 
 /* How many generations are in state st. */
 static int
-count(const struct fx *fx, enum gstate st)
+count(const struct mfx *fx, enum gstate st)
 {
 	struct gen	*g;
 	int		 n = 0;
@@ -115,26 +58,11 @@ count(const struct fx *fx, enum gstate st)
 	return (n);
 }
 
-/* A child that waits to be killed: a worker nothing may really signal. */
-static pid_t
-child_pause(void)
-{
-	pid_t	pid;
-
-	if ((pid = fork()) == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (;;)
-			pause();
-	}
-	assert_true(pid > 0);
-	return (pid);
-}
-
 /* A commit: the starting generation serves, the serving one drains. */
 static void
 test_commit(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*a, *b;
 
 	a = new_gen(fx, 2, GEN_CURRENT);
@@ -159,7 +87,7 @@ test_commit(void **state)
 static void
 test_rollback(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*a, *b, *c;
 
 	a = new_gen(fx, 2, GEN_CURRENT);
@@ -179,14 +107,14 @@ test_rollback(void **state)
 static void
 test_collect_waits_for_workers(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*a, *b;
 	struct wproc	*p = &fx->pt.procs[5];
 
 	a = new_gen(fx, 1, GEN_CURRENT);
 	b = new_gen(fx, 1, GEN_STARTING);
 	gen_promote(&fx->gl, b);
-	p->pid = child_pause();
+	p->pid = mfx_child_pause();
 	p->gen = a;
 	p->state = W_DRAINING;
 	gen_collect(&fx->gl);
@@ -204,7 +132,7 @@ test_collect_waits_for_workers(void **state)
 static void
 test_too_many_draining(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*g, *killed;
 	int		 i;
 
@@ -273,7 +201,7 @@ assert_due(const struct wpos *wp, uint64_t before, uint64_t after,
 static void
 test_after_death_throttle(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct gen		*g;
 	struct wpos		*wp;
@@ -316,7 +244,7 @@ test_after_death_throttle(void **state)
 static void
 test_after_death_fatal(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct gen		*g;
 	int			 wait = 5000;
@@ -337,7 +265,7 @@ test_after_death_fatal(void **state)
 static void
 test_exited_frees_position(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct gen		*g;
 
@@ -359,7 +287,7 @@ test_exited_frees_position(void **state)
 static void
 test_respawn_due_wait(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*g;
 	uint64_t	 now = mono_ms();
 	int		 wait = 1000;
@@ -377,7 +305,7 @@ test_respawn_due_wait(void **state)
 static void
 test_all_serving(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*g;
 
 	g = new_gen(fx, 2, GEN_STARTING);
@@ -402,7 +330,7 @@ test_all_serving(void **state)
 static void
 test_grow_shrink(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct gen	*g;
 
 	g = new_gen(fx, 2, GEN_CURRENT);
@@ -420,17 +348,12 @@ test_grow_shrink(void **state)
 static void
 test_bind_shares_listeners(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct msgd_conf	*c;
 	struct gen		*a, *b, *bad;
 	struct stat		 st;
 	char			 cause[512], pa[100], pb[100];
-	const char		*tmp;
 
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	snprintf(fx->dir, sizeof(fx->dir), "%s/test_master_gen.XXXXXX", tmp);
-	assert_non_null(mkdtemp(fx->dir));
 	snprintf(pa, sizeof(pa), "%s/a", fx->dir);
 	snprintf(pb, sizeof(pb), "%s/b", fx->dir);
 
@@ -478,28 +401,28 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_commit, fx_setup,
-		    fx_teardown),
-		cmocka_unit_test_setup_teardown(test_rollback, fx_setup,
-		    fx_teardown),
+		cmocka_unit_test_setup_teardown(test_commit, mfx_setup,
+		    mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, mfx_setup,
+		    mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_collect_waits_for_workers,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_too_many_draining,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_death_throttle,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_after_death_fatal,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_exited_frees_position,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_respawn_due_wait,
-		    fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_all_serving, fx_setup,
-		    fx_teardown),
-		cmocka_unit_test_setup_teardown(test_grow_shrink, fx_setup,
-		    fx_teardown),
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_all_serving, mfx_setup,
+		    mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_grow_shrink, mfx_setup,
+		    mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_bind_shares_listeners,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

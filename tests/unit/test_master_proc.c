@@ -11,7 +11,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "master_fx.h"
 #include "master_proc.h"
 #include "proto.h"
 #include "sandbox.h"
@@ -32,70 +32,10 @@
 #include "util.h"
 #include "xfer.h"
 
-#define NSLOTS	4
-
-/* A stats segment in a temporary directory and a table on it. */
-struct fx {
-	char		 dir[256];
-	char		 path[300];
-	struct stats_seg seg;
-	struct ptable	 pt;
-};
-
 /* Generations are only tags to the table: two distinct addresses. */
 static char	gen_a, gen_b;
 #define GEN_A	((struct gen *)(void *)&gen_a)
 #define GEN_B	((struct gen *)(void *)&gen_b)
-
-static int
-fx_setup(void **state)
-{
-	struct fx	*fx;
-	const char	*tmp;
-	char		 cause[512];
-
-	if ((fx = calloc(1, sizeof(*fx))) == NULL)
-		return (-1);
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	snprintf(fx->dir, sizeof(fx->dir), "%s/test_master_proc.XXXXXX", tmp);
-	if (mkdtemp(fx->dir) == NULL) {
-		free(fx);
-		return (-1);
-	}
-	snprintf(fx->path, sizeof(fx->path), "%s/stats", fx->dir);
-	if (stats_create(&fx->seg, fx->path, NSLOTS, cause,
-	    sizeof(cause)) == -1) {
-		print_error("stats_create: %s\n", cause);
-		rmdir(fx->dir);
-		free(fx);
-		return (-1);
-	}
-	proc_init(&fx->pt, NSLOTS, &fx->seg);
-	*state = fx;
-	return (0);
-}
-
-/* Kill and reap what a failed test left in the table, then clean up. */
-static int
-fx_teardown(void **state)
-{
-	struct fx	*fx = *state;
-	int		 i;
-
-	for (i = 0; i < fx->pt.nprocs; i++)
-		if (fx->pt.procs[i].state != W_FREE &&
-		    fx->pt.procs[i].pid > 0) {
-			kill(fx->pt.procs[i].pid, SIGKILL);
-			(void)waitpid(fx->pt.procs[i].pid, NULL, 0);
-		}
-	proc_free(&fx->pt);
-	stats_close(&fx->seg);
-	(void)stats_unlink(fx->path);
-	rmdir(fx->dir);
-	free(fx);
-	return (0);
-}
 
 /* A child that exits with code at once. */
 static pid_t
@@ -105,21 +45,6 @@ child_exit(int code)
 
 	if ((pid = fork()) == 0)
 		_exit(code);
-	assert_true(pid > 0);
-	return (pid);
-}
-
-/* A child that waits for a signal (and dies with the test). */
-static pid_t
-child_pause(void)
-{
-	pid_t	pid;
-
-	if ((pid = fork()) == 0) {
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (;;)
-			pause();
-	}
 	assert_true(pid > 0);
 	return (pid);
 }
@@ -137,7 +62,7 @@ wait_exited(pid_t pid)
 
 /* Put pid in slot idx as position pos of generation g, in state st. */
 static struct wproc *
-list_proc(struct fx *fx, int idx, pid_t pid, struct gen *g, int pos,
+list_proc(struct mfx *fx, int idx, pid_t pid, struct gen *g, int pos,
     enum wstate st)
 {
 	struct wproc	*p = &fx->pt.procs[idx];
@@ -154,7 +79,7 @@ list_proc(struct fx *fx, int idx, pid_t pid, struct gen *g, int pos,
 static void
 test_reap_reports_exit(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct stats_slot	*s;
 	pid_t			 pid;
@@ -196,7 +121,7 @@ test_reap_reports_exit(void **state)
 static void
 test_reap_clean_and_hung(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct wproc		*p;
 	pid_t			 pid;
@@ -226,7 +151,7 @@ test_reap_clean_and_hung(void **state)
 static void
 test_reap_several(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	pid_t			 a, b;
 	int			 seen = 0, n;
@@ -258,7 +183,7 @@ test_reap_several(void **state)
 static void
 test_reap_orphan_not_reported(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	pid_t			 pid;
 
@@ -274,7 +199,7 @@ test_reap_orphan_not_reported(void **state)
 static void
 test_reap_seccomp(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct proc_exit	 e;
 	struct sandbox_note	 note;
 	struct wproc		*p;
@@ -310,14 +235,14 @@ test_reap_seccomp(void **state)
 static void
 test_probe_pong(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct wproc	*p;
 	uint8_t		 buf[MSG_HDR_LEN + 4];
 	int		 sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
-	p = list_proc(fx, 2, child_pause(), GEN_A, 0, W_STARTING);
+	p = list_proc(fx, 2, mfx_child_pause(), GEN_A, 0, W_STARTING);
 	p->probe = sv[0];
 	msg_encode_response(buf, MSG_OP_PING, MSG_ST_OK, 2, 0, 4);
 	memcpy(buf + MSG_HDR_LEN, "PONG", 4);
@@ -337,7 +262,7 @@ test_probe_pong(void **state)
 static void
 test_probe_wrong_or_closed(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct wproc	*p;
 	uint8_t		 buf[MSG_HDR_LEN + 4];
 	pid_t		 pid;
@@ -345,7 +270,7 @@ test_probe_wrong_or_closed(void **state)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
-	pid = child_pause();
+	pid = mfx_child_pause();
 	p = list_proc(fx, 0, pid, GEN_A, 0, W_STARTING);
 	p->probe = sv[0];
 	msg_encode_response(buf, MSG_OP_PING, MSG_ST_UNKNOWN_OP, 0, 0, 4);
@@ -358,7 +283,7 @@ test_probe_wrong_or_closed(void **state)
 	close(sv[1]);
 
 	/* The child first: it must not hold a copy of the peer's end. */
-	p = list_proc(fx, 1, child_pause(), GEN_A, 1, W_STARTING);
+	p = list_proc(fx, 1, mfx_child_pause(), GEN_A, 1, W_STARTING);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0,
 	    sv), 0);
 	p->probe = sv[0];
@@ -372,11 +297,11 @@ test_probe_wrong_or_closed(void **state)
 static void
 test_drain_and_kill(void **state)
 {
-	struct fx	*fx = *state;
+	struct mfx	*fx = *state;
 	struct wproc	*p, *q;
 	pid_t		 a, b;
 
-	a = child_pause();
+	a = mfx_child_pause();
 	p = list_proc(fx, 0, a, GEN_A, 0, W_SERVING);
 	proc_drain(&fx->pt, 0, 12345, 0);
 	assert_int_equal(p->state, W_DRAINING);
@@ -385,7 +310,7 @@ test_drain_and_kill(void **state)
 	assert_int_equal(p->kill_at, 12345);
 	assert_int_equal(wait_exited(a), -SIGTERM);
 
-	b = child_pause();
+	b = mfx_child_pause();
 	q = list_proc(fx, 1, b, GEN_B, 0, W_STARTING);
 	proc_kill(&fx->pt, 1);
 	assert_int_equal(q->state, W_DRAINING);
@@ -399,21 +324,21 @@ test_drain_and_kill(void **state)
 static void
 test_check_health(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct stats_slot	*s;
 	struct wproc		*p, *q, *r;
 	uint64_t		 now = mono_ms() + 100000;
 	pid_t			 a, b, c;
 
-	a = child_pause();
+	a = mfx_child_pause();
 	p = list_proc(fx, 0, a, GEN_A, 0, W_STARTING);
 	p->kill_at = now;
-	b = child_pause();
+	b = mfx_child_pause();
 	q = list_proc(fx, 1, b, GEN_A, 1, W_SERVING);
 	q->timeout_ms = 1000;
 	s = stats_slot(&fx->seg, 1);
 	atomic_store(&s->heartbeat_ms, now - 5000);
-	c = child_pause();
+	c = mfx_child_pause();
 	r = list_proc(fx, 2, c, GEN_A, 2, W_DRAINING);
 	r->kill_at = now + 1;
 
@@ -432,14 +357,14 @@ test_check_health(void **state)
 static void
 test_xfer_hand_over(void **state)
 {
-	struct fx		*fx = *state;
+	struct mfx		*fx = *state;
 	struct xfer_info	 info, got;
 	struct wproc		*from, *t;
 	int			 a[2], b[2], sp[2], fd;
 
 	/* The children first: they must not hold copies of the channels. */
-	from = list_proc(fx, 0, child_pause(), GEN_A, 0, W_DRAINING);
-	t = list_proc(fx, 3, child_pause(), GEN_B, 0, W_STARTING);
+	from = list_proc(fx, 0, mfx_child_pause(), GEN_A, 0, W_DRAINING);
+	t = list_proc(fx, 3, mfx_child_pause(), GEN_B, 0, W_STARTING);
 	assert_int_equal(xfer_pair(a), 0);
 	assert_int_equal(xfer_pair(b), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
@@ -483,25 +408,25 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reap_reports_exit,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_reap_clean_and_hung,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_reap_several,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_reap_orphan_not_reported,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_reap_seccomp,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_pong,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_probe_wrong_or_closed,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_drain_and_kill,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_check_health,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_xfer_hand_over,
-		    fx_setup, fx_teardown),
+		    mfx_setup, mfx_teardown),
 	};
 
 	/* Workers here are children of the test: it is their reaper. */
