@@ -31,7 +31,6 @@
 #include "net.h"
 #include "pidfile.h"
 #include "sdnotify.h"
-#include "spool.h"
 #include "stats.h"
 #include "util.h"
 
@@ -43,7 +42,7 @@ struct master {
 	int			 sigfd;
 	int			 pidfd;
 	struct stats_seg	 stats;
-	int			 reload_pending;
+	int			 reload_pending; /* SIGHUP meanwhile: queued */
 	int			 ready;		/* READY=1 sent */
 	int			 stopping;
 	int			 quick;		/* SIGQUIT */
@@ -60,6 +59,7 @@ static const int master_sigs[] = {
 	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU
 };
 
+/* Block the master's signals: they are read from the returned signalfd. */
 static int
 master_signals(void)
 {
