@@ -4,7 +4,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,15 +52,13 @@ mfx_setup(void **state)
 
 /*
  * cmocka teardown: kill and reap every child a test listed (even one it
- * marked free), free everything, empty and remove the directory.
+ * marked free), free everything, remove the segment and the directory (a
+ * test that makes sockets there removes them).
  */
 int
 mfx_teardown(void **state)
 {
 	struct mfx	*fx = *state;
-	struct dirent	*de;
-	DIR		*d;
-	char		 p[400];
 	int		 i;
 
 	for (i = 0; i < fx->pt.nprocs; i++)
@@ -72,16 +69,7 @@ mfx_teardown(void **state)
 	gen_free_all(&fx->gl);
 	proc_free(&fx->pt);
 	stats_close(&fx->seg);
-	if ((d = opendir(fx->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
+	(void)stats_unlink(fx->path);
 	rmdir(fx->dir);
 	free(fx);
 	return (0);
