@@ -12,11 +12,9 @@
  * are master_gen.c's; whether a reload may start now, or waits behind
  * another, is the loop's (master.c).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "master_reload.h"
