@@ -6,7 +6,9 @@
  * pidfile lock, bind every listener, create the stats segment, detach,
  * fork the pool.  Signals are blocked and read from a signalfd, so nothing
  * runs in signal context and none is lost: the loop sees each one and does
- * the work.
+ * the work.  The layers below report (a worker serves, a worker exited,
+ * a reload committed); the loop decides what follows: readiness, a
+ * respawn, a roll back, a queued reload, a stop.
  */
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -25,19 +27,39 @@
 
 #include "log.h"
 #include "master.h"
+#include "master_reload.h"
 #include "net.h"
 #include "pidfile.h"
 #include "sdnotify.h"
-#include "spool.h"
 #include "stats.h"
 #include "util.h"
 
+/* The master's state; its layers' are inside. */
+struct master {
+	struct ptable		 pt;		/* the workers */
+	struct gens		 gl;		/* the generations */
+	struct reload		 rl;		/* a reload in progress */
+	int			 sigfd;
+	int			 pidfd;
+	struct stats_seg	 stats;
+	int			 reload_pending; /* SIGHUP meanwhile: queued */
+	int			 ready;		/* READY=1 sent */
+	int			 stopping;
+	int			 quick;		/* SIGQUIT */
+	int			 exit_code;
+	uint64_t		 next_tick;	/* once-a-second chores */
+	uint64_t		 next_watchdog;
+	char			 last_status[128];
+};
+
+static void	master_reload_next(struct master *);
 static void	master_sample(struct master *);
 
 static const int master_sigs[] = {
 	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU
 };
 
+/* Block the master's signals: they are read from the returned signalfd. */
 static int
 master_signals(void)
 {
@@ -74,43 +96,19 @@ mkparent(const char *path)
 }
 
 /*
- * What a generation needs before its workers start: the files directory
- * (made for the workers' user, stale temporaries removed), and a word in
- * the log when protected mode will restrict remote peers.
+ * Create the stats segment with twice max_workers slots (reload overlap),
+ * and the process table with one worker per slot.
  */
-int
-gen_prepare(struct master *m, struct gen *g, char *cause, size_t len)
-{
-	const struct msgd_conf	*c = g->conf;
-	struct net_addr		 a;
-	char			 tmp[256];
-	int			 i, remote = 0;
-
-	if (c->files_enabled && spool_prepare(c->files_dir, g->priv.change,
-	    g->priv.uid, g->priv.gid, cause, len) == -1)
-		return (-1);
-	for (i = 0; i < c->nlisten + c->nudp; i++)
-		if (net_parse_addr(i < c->nlisten ? c->listen[i] :
-		    c->udp_listen[i - c->nlisten], &a, tmp, sizeof(tmp)) == 0 &&
-		    !net_addr_is_loopback(&a))
-			remote = 1;
-	if (remote && !c->auth_set && c->protected_mode)
-		log_warnx("protected mode: listening beyond loopback without "
-		    "auth_token, so remote peers get PING only; set auth_token "
-		    "(or auth_token_file), or protected = false");
-	return (0);
-}
-
-/* Create the stats segment with twice max_workers slots (reload overlap). */
 static int
 master_stats(struct master *m, struct gen *g)
 {
 	char	cause[512];
+	int	n;
 
 	if (mkparent(g->conf->stats_file) == -1)
 		return (-1);
-	m->nprocs = 2 * g->conf->max_workers;
-	if (stats_create(&m->stats, g->conf->stats_file, m->nprocs, cause,
+	n = 2 * g->conf->max_workers;
+	if (stats_create(&m->stats, g->conf->stats_file, n, cause,
 	    sizeof(cause)) == -1) {
 		log_warnx("stats_file %s", cause);
 		return (-1);
@@ -121,6 +119,7 @@ master_stats(struct master *m, struct gen *g)
 		log_warn("chown %s", g->conf->stats_file);
 	stats_set_master(&m->stats, g->npos, g->id);
 	master_sample(m);
+	proc_init(&m->pt, n, &m->stats);
 	return (0);
 }
 
@@ -133,7 +132,7 @@ static void
 master_sample(struct master *m)
 {
 	struct tcp_info	 ti;
-	struct gen	*g = m->cur;
+	struct gen	*g = gen_find(&m->gl, GEN_CURRENT);
 	socklen_t	 len;
 	char		 name[NET_ADDRSTRLEN + 8];
 	int		 i;
@@ -164,6 +163,7 @@ master_sample(struct master *m)
 static void
 master_notify(struct master *m, uint64_t now)
 {
+	struct gen		*cur = gen_find(&m->gl, GEN_CURRENT);
 	struct stats_snap	 sn;
 	struct stats_slot	*s;
 	char			 status[128], cause[128];
@@ -173,8 +173,8 @@ master_notify(struct master *m, uint64_t now)
 	if (stats_snapshot(&m->stats, &sn, cause, sizeof(cause)) == 0) {
 		snprintf(status, sizeof(status), "generation %llu, %d workers, "
 		    "%llu connections, %llu requests",
-		    (unsigned long long)m->cur->id,
-		    proc_count(m, m->cur, W_SERVING),
+		    (unsigned long long)cur->id,
+		    proc_count(&m->pt, cur, W_SERVING),
 		    (unsigned long long)stats_get(&sn, sn.total, "conn_active"),
 		    (unsigned long long)stats_get(&sn, sn.total, "st_ok"));
 		stats_snap_free(&sn);
@@ -187,10 +187,10 @@ master_notify(struct master *m, uint64_t now)
 	if ((wd = sdnotify_watchdog_ms()) == 0 || now < m->next_watchdog ||
 	    !m->ready)
 		return;
-	fresh = m->cur->conf->worker_timeout_ms ?
-	    m->cur->conf->worker_timeout_ms : 10000;
-	for (i = 0; i < m->nprocs; i++) {
-		if (m->procs[i].state != W_SERVING)
+	fresh = cur->conf->worker_timeout_ms ?
+	    cur->conf->worker_timeout_ms : 10000;
+	for (i = 0; i < m->pt.nprocs; i++) {
+		if (m->pt.procs[i].state != W_SERVING)
 			continue;
 		s = stats_slot(&m->stats, i);
 		hb = atomic_load(&s->heartbeat_ms);
@@ -201,57 +201,132 @@ master_notify(struct master *m, uint64_t now)
 	m->next_watchdog = now + wd / 2;
 }
 
-/* Every worker of the first generation serves: say so, once. */
-void
-master_ready(struct master *m)
+/* Where handed-over connections go: the serving generation, or nowhere. */
+static const struct gen *
+master_xfer_to(const struct master *m)
 {
-	char	addrs[512];
-	size_t	off = 0;
-	int	i;
+	return (m->stopping ? NULL : gen_find(&m->gl, GEN_CURRENT));
+}
 
-	m->ready = 1;
-	addrs[0] = '\0';
-	for (i = 0; i < m->cur->nls && off < sizeof(addrs); i++)
-		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
-		    "%s%s%s", i ? ", " : "", m->cur->ls[i].dgram ? "udp:" : "",
-		    m->cur->ls[i].addr.text);
-	log_info("ready: %d workers on %s", m->cur->npos, addrs);
-	sdnotify("READY=1\nSTATUS=serving on %s", addrs);
-	if (m->reload_pending) {
+/* SIGHUP: begin a reload, or queue it behind start-up or another one. */
+static void
+master_reload(struct master *m)
+{
+	if (m->stopping)
+		return;
+	if (reload_busy(&m->rl) || !m->ready) {
+		log_info("reload requested while starting or reloading: "
+		    "queued");
+		m->reload_pending = 1;
+		return;
+	}
+	if (reload_start(&m->rl) == -1)
+		master_reload_next(m);
+}
+
+/* A reload has ended: one that was asked for meanwhile runs now. */
+static void
+master_reload_next(struct master *m)
+{
+	if (m->reload_pending && !m->stopping) {
 		m->reload_pending = 0;
-		reload_start(m);
+		master_reload(m);
 	}
 }
 
+/* Every worker of the first generation serves: say so, once. */
+static void
+master_ready(struct master *m)
+{
+	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
+	char		 addrs[512];
+	size_t		 off = 0;
+	int		 i;
+
+	m->ready = 1;
+	addrs[0] = '\0';
+	for (i = 0; i < cur->nls && off < sizeof(addrs); i++)
+		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
+		    "%s%s%s", i ? ", " : "", cur->ls[i].dgram ? "udp:" : "",
+		    cur->ls[i].addr.text);
+	log_info("ready: %d workers on %s", cur->npos, addrs);
+	sdnotify("READY=1\nSTATUS=serving on %s", addrs);
+	if (m->reload_pending) {
+		m->reload_pending = 0;
+		master_reload(m);
+	}
+}
+
+/* The worker of slot answered its probe: msgd may be ready now. */
+static void
+master_serving(struct master *m, int slot)
+{
+	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
+
+	if (m->pt.procs[slot].gen == cur && !m->ready &&
+	    gen_all_serving(&m->gl, cur))
+		master_ready(m);
+}
+
 /* Graceful stop (or immediate, quick): drain every generation. */
-void
+static void
 master_stop(struct master *m, const char *why, int code)
 {
-	int	i;
-
 	if (m->stopping)
 		return;
 	m->stopping = 1;
 	m->exit_code = code;
 	sdnotify("STOPPING=1");
 	log_info("stopping (%s): %s %d workers", why,
-	    m->quick ? "killing" : "draining", proc_count(m, NULL, W_FREE));
-	gen_drain(m, m->cur, m->quick, 0);
-	if (m->next != NULL)
-		gen_drain(m, m->next, m->quick, 0);
-	for (i = 0; i < (int)nitems(m->old); i++)
-		if (m->old[i] != NULL && m->quick)
-			gen_drain(m, m->old[i], 1, 0);
+	    m->quick ? "killing" : "draining", proc_count(&m->pt, NULL, W_FREE));
+	gen_drain_all(&m->gl, m->quick);
+}
+
+/*
+ * A worker has exited (e): its position is free.  Nothing more while
+ * stopping or for a worker that was told to go; a reload's new worker
+ * rolls the reload back; a serving one is respawned, and when no worker
+ * of the generation can run any more, msgd stops.
+ */
+static void
+master_reaped(struct master *m, const struct proc_exit *e)
+{
+	char	what[160];
+
+	gen_exited(e);
+	proc_exit_log(e, e->state == W_DRAINING && m->quick);
+	if (m->stopping || e->state == W_DRAINING)
+		return;
+	if (e->gen->state == GEN_STARTING) {
+		snprintf(what, sizeof(what), "new worker %d (pid %ld) %s while "
+		    "starting", e->pos, (long)e->pid, e->why);
+		reload_rollback(&m->rl, what);
+		master_reload_next(m);
+		return;
+	}
+	if (e->gen->state != GEN_CURRENT || e->pos >= e->gen->npos)
+		return;
+	if (gen_after_death(e) == -1)
+		master_stop(m, "every worker failed fatally", 1);
+}
+
+/* SIGCHLD: act on each exit the process table reports. */
+static void
+master_reap(struct master *m)
+{
+	struct proc_exit	e;
+
+	while (proc_reap(&m->pt, master_xfer_to(m), &e))
+		master_reaped(m, &e);
 }
 
 /* SIGTTIN / SIGTTOU: one worker more or fewer, within max_workers. */
 static void
 master_resize(struct master *m, int delta)
 {
-	struct gen	*g = m->cur;
-	struct wpos	*wp;
+	struct gen	*g = gen_find(&m->gl, GEN_CURRENT);
 
-	if (m->stopping || m->next != NULL) {
+	if (m->stopping || reload_busy(&m->rl)) {
 		log_info("%s ignored during a reload or stop",
 		    delta > 0 ? "SIGTTIN" : "SIGTTOU");
 		return;
@@ -262,38 +337,47 @@ master_resize(struct master *m, int delta)
 			    g->conf->max_workers);
 			return;
 		}
-		wp = &g->pos[g->npos];
-		memset(wp, 0, sizeof(*wp));
-		wp->proc = -1;
-		g->npos++;
+		(void)gen_grow(g);
 		log_info("SIGTTIN: %d workers", g->npos);
-		(void)proc_spawn(m, g, g->npos - 1);
+		(void)gen_spawn(&m->gl, g, g->npos - 1);
 	} else {
 		if (g->npos <= 1) {
 			log_warnx("SIGTTOU: already at one worker");
 			return;
 		}
-		g->npos--;
-		wp = &g->pos[g->npos];
-		if (wp->proc != -1)
-			proc_drain(m, wp->proc, mono_ms() +
-			    g->conf->shutdown_timeout_ms + KILL_GRACE_MS, 1);
-		wp->proc = -1;
+		gen_shrink(&m->gl, g);
 		log_info("SIGTTOU: %d workers", g->npos);
 	}
 	stats_set_master(&m->stats, g->npos, g->id);
 }
 
+/* SIGUSR1: reopen the log file, and have every worker do the same. */
+static void
+master_reopen(struct master *m)
+{
+	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
+	char		 cause[512];
+
+	if (cur->conf->log_target == LOG_TO_FILE) {
+		if (master_log_open(cur->conf, &cur->priv, cause,
+		    sizeof(cause)) == -1)
+			log_warnx("reopen: %s", cause);
+		else
+			log_info("log file reopened");
+	}
+	proc_kill_all(&m->pt, SIGUSR1);
+}
+
+/* Turn each pending signal into its work. */
 static void
 master_signal(struct master *m)
 {
 	struct signalfd_siginfo	si;
-	char			cause[512];
 
 	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGCHLD:
-			proc_reap(m);
+			master_reap(m);
 			break;
 		case SIGTERM:
 			master_stop(m, "SIGTERM", 0);
@@ -307,17 +391,10 @@ master_signal(struct master *m)
 			master_stop(m, "SIGQUIT", 0);
 			break;
 		case SIGHUP:
-			reload_start(m);
+			master_reload(m);
 			break;
 		case SIGUSR1:
-			if (m->cur->conf->log_target == LOG_TO_FILE) {
-				if (master_log_open(m->cur->conf, &m->cur->priv,
-				    cause, sizeof(cause)) == -1)
-					log_warnx("reopen: %s", cause);
-				else
-					log_info("log file reopened");
-			}
-			proc_kill_all(m, SIGUSR1);
+			master_reopen(m);
 			break;
 		case SIGTTIN:
 			master_resize(m, 1);
@@ -338,19 +415,12 @@ master_signal(struct master *m)
 static void
 master_cleanup(struct master *m)
 {
-	struct gen	*cur = m->cur;
-	int		 i;
+	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
+	struct gen	*next = gen_find(&m->gl, GEN_STARTING);
 
-	if (m->next != NULL)
-		master_unbind_gen(m, m->next);
-	for (i = 0; i < cur->nls; i++) {
-		if (cur->ls[i].fd == -1)
-			continue;
-		close(cur->ls[i].fd);
-		if (net_unlink_unix(&cur->ls[i].addr) == -1)
-			log_warn("unlink %s", cur->ls[i].addr.text);
-		cur->ls[i].fd = -1;
-	}
+	if (next != NULL)
+		gen_unbind(next, cur);
+	gen_unbind(cur, NULL);
 	if (m->stats.hdr != NULL) {
 		if (stats_unlink(cur->conf->stats_file) == -1)
 			log_warn("unlink %s", cur->conf->stats_file);
@@ -416,53 +486,72 @@ master_check_dirs(const struct msgd_conf *c, const struct priv *p,
 }
 
 /*
- * Run the master until stopped; returns the exit code.  conf is adopted
- * (heap-allocated; it becomes the first generation's).
+ * Start-up, first step: the master's name, its signals, and the first
+ * generation for conf (adopted).  -1: nothing to undo but conf, freed.
  */
-int
-master_main(struct msgd_conf *conf, int detach_now)
+static int
+master_init(struct master *m, struct msgd_conf *conf)
 {
-	struct master	 m;
-	struct pollfd	 pfd[1 + 4 * 1024];
-	int		 slot_of[1 + 4 * 1024];
-	struct gen	*g;
-	char		 cause[512];
-	uint64_t	 now;
-	int		 i, n, wait;
+	char	cause[512];
 
-	memset(&m, 0, sizeof(m));
-	m.pidfd = -1;
+	memset(m, 0, sizeof(*m));
+	m->pidfd = -1;
 	log_procname("master");
 	proctitle_set("msgd: master");
 	sdnotify_init();
-	m.sigfd = master_signals();
-	if ((g = gen_new(&m, conf, cause, sizeof(cause))) == NULL) {
+	m->sigfd = master_signals();
+	gen_init(&m->gl, &m->pt);
+	reload_init(&m->rl, &m->gl, &m->stats);
+	if (gen_new(&m->gl, conf, GEN_CURRENT, cause, sizeof(cause)) ==
+	    NULL) {
 		log_warnx("%s", cause);
 		free(conf);
-		return (1);
+		return (-1);
 	}
-	m.cur = g;
+	return (0);
+}
+
+/*
+ * Start-up, while errors still reach the terminal: directories, the
+ * pidfile lock, the files directory, every listener, the stats segment.
+ */
+static int
+master_setup(struct master *m)
+{
+	struct gen		*g = gen_find(&m->gl, GEN_CURRENT);
+	const struct msgd_conf	*conf = g->conf;
+	char			 cause[512];
+
 	if (mkparent(conf->pidfile) == -1 || mkparent(conf->stats_file) == -1)
+		return (-1);
+	if (master_check_dirs(conf, &g->priv, cause, sizeof(cause)) == -1)
 		goto fail;
-	if (master_check_dirs(conf, &g->priv, cause, sizeof(cause)) == -1) {
-		log_warnx("%s", cause);
+	if ((m->pidfd = pidfile_acquire(conf->pidfile, cause,
+	    sizeof(cause))) == -1)
 		goto fail;
-	}
-	if ((m.pidfd = pidfile_acquire(conf->pidfile, cause,
-	    sizeof(cause))) == -1) {
-		log_warnx("%s", cause);
+	if (gen_prepare(g, cause, sizeof(cause)) == -1)
 		goto fail;
-	}
-	if (gen_prepare(&m, g, cause, sizeof(cause)) == -1) {
-		log_warnx("%s", cause);
-		goto fail;
-	}
-	if (gen_bind(&m, g, NULL, cause, sizeof(cause)) == -1) {
+	if (gen_bind(g, NULL, cause, sizeof(cause)) == -1) {
 		log_warnx("cannot listen on %s", cause);
-		goto fail;
+		return (-1);
 	}
-	if (master_stats(&m, g) == -1)
-		goto fail;
+	return (master_stats(m, g));
+fail:
+	log_warnx("%s", cause);
+	return (-1);
+}
+
+/*
+ * Start-up, set up: go to the background (unless told not to), write our
+ * pid, and become the subreaper of what the workers leave behind.
+ */
+static void
+master_detach(struct master *m, int detach_now)
+{
+	struct gen		*g = gen_find(&m->gl, GEN_CURRENT);
+	const struct msgd_conf	*conf = g->conf;
+	char			 cause[512];
+
 	if (detach_now) {
 		/* Setup errors above went to the terminal; now go quiet. */
 		detach();
@@ -471,9 +560,9 @@ master_main(struct msgd_conf *conf, int detach_now)
 		if (conf->log_target == LOG_TO_FILE &&
 		    master_log_open(conf, &g->priv, cause, sizeof(cause)) == -1)
 			log_warnx("reopen: %s", cause);
-		stats_set_pid(&m.stats, (int)getpid());
+		stats_set_pid(&m->stats, (int)getpid());
 	}
-	if (pidfile_write(m.pidfd, getpid()) == -1)
+	if (pidfile_write(m->pidfd, getpid()) == -1)
 		log_warn("write %s", conf->pidfile);
 	/*
 	 * Orphaned EXEC commands come to us, not to init (master_proc.c).
@@ -481,96 +570,135 @@ master_main(struct msgd_conf *conf, int detach_now)
 	 */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
-	if ((m.procs = calloc((size_t)m.nprocs, sizeof(*m.procs))) == NULL)
-		fatal("calloc");
-	for (i = 0; i < m.nprocs; i++) {
-		m.procs[i].probe = -1;
-		m.procs[i].ctl = -1;
-		m.procs[i].note = -1;
+}
+
+/* Once a second: heartbeat, the stats header, samples, health, systemd. */
+static void
+master_tick(struct master *m, uint64_t now)
+{
+	char	cause[512];
+
+	m->next_tick = now + 1000;
+	stats_master_beat(&m->stats);
+	if (stats_restore_header(&m->stats, cause, sizeof(cause)))
+		log_warnx("stats_file %s: its header (%s) was changed by "
+		    "another process: refused, rewritten from the master's "
+		    "copy", gen_find(&m->gl, GEN_CURRENT)->conf->stats_file,
+		    cause);
+	master_sample(m);
+	proc_check_health(&m->pt, now);
+	master_notify(m, now);
+}
+
+/*
+ * Handed-over connections waiting for a worker: retry (soon again, while
+ * some still wait), or close them when stopping.
+ */
+static void
+master_xfer_retry(struct master *m, int *wait)
+{
+	if (m->pt.nxw == 0)
+		return;
+	if (m->stopping)
+		proc_xfer_drop(&m->pt);
+	else if (proc_xfer_flush(&m->pt, master_xfer_to(m)) > 0 && *wait > 10)
+		*wait = 10;
+}
+
+/*
+ * Wait up to wait ms for a signal, a probe's answer or a hand-over, and
+ * pass each on.
+ */
+static void
+master_poll(struct master *m, int wait)
+{
+	struct pollfd	 pfd[1 + 4 * 1024];
+	int		 slot_of[1 + 4 * 1024];
+	struct wproc	*p;
+	int		 i, n = 0;
+
+	pfd[n].fd = m->sigfd;
+	pfd[n].events = POLLIN;
+	slot_of[n++] = -1;
+	for (i = 0; i < m->pt.nprocs && n + 1 < (int)nitems(pfd); i++) {
+		if (m->pt.procs[i].probe != -1) {
+			pfd[n].fd = m->pt.procs[i].probe;
+			pfd[n].events = POLLIN;
+			slot_of[n++] = i;
+		}
+		if (m->pt.procs[i].ctl != -1) {
+			pfd[n].fd = m->pt.procs[i].ctl;
+			pfd[n].events = POLLIN;
+			slot_of[n++] = i;
+		}
 	}
-	for (i = 0; i < g->npos; i++)
-		(void)proc_spawn(&m, g, i);
+	if (poll(pfd, (nfds_t)n, wait) == -1 && errno != EINTR)
+		fatal("poll");
+	for (i = 1; i < n; i++) {
+		if (pfd[i].revents == 0)
+			continue;
+		p = &m->pt.procs[slot_of[i]];
+		if (p->probe == pfd[i].fd) {
+			if (proc_probe(&m->pt, slot_of[i]))
+				master_serving(m, slot_of[i]);
+		} else if (p->ctl == pfd[i].fd)
+			proc_xfer(&m->pt, slot_of[i], master_xfer_to(m));
+	}
+	if (pfd[0].revents != 0)
+		master_signal(m);
+}
+
+/* Supervise until stopped and every worker has gone. */
+static void
+master_loop(struct master *m)
+{
+	uint64_t	now;
+	int		wait;
 
 	for (;;) {
 		now = mono_ms();
-		if (m.stopping && proc_count(&m, NULL, W_FREE) == 0)
+		if (m->stopping && proc_count(&m->pt, NULL, W_FREE) == 0)
 			break;
-		if (now >= m.next_tick) {
-			m.next_tick = now + 1000;
-			stats_master_beat(&m.stats);
-			if (stats_restore_header(&m.stats, cause,
-			    sizeof(cause)))
-				log_warnx("stats_file %s: its header (%s) was "
-				    "changed by another process: refused, "
-				    "rewritten from the master's copy",
-				    m.cur->conf->stats_file, cause);
-			master_sample(&m);
-			proc_check_health(&m, now);
-			master_notify(&m, now);
-		}
-		reload_poll(&m, now);
-		gen_collect(&m);
-		wait = (int)(m.next_tick > now ? m.next_tick - now : 0);
-		/* Handed-over connections waiting for a worker: retry soon. */
-		if (m.nxw > 0) {
-			if (m.stopping)
-				proc_xfer_drop(&m);
-			else if (proc_xfer_flush(&m) > 0 && wait > 10)
-				wait = 10;
-		}
-		if (m.settle_at != 0 && m.settle_at > now &&
-		    m.settle_at - now < (uint64_t)wait)
-			wait = (int)(m.settle_at - now);
-		proc_respawn_due(&m, now, &wait);
+		if (now >= m->next_tick)
+			master_tick(m, now);
+		wait = (int)(m->next_tick > now ? m->next_tick - now : 0);
+		if (reload_poll(&m->rl, now, &wait))
+			master_reload_next(m);
+		gen_collect(&m->gl);
+		master_xfer_retry(m, &wait);
+		if (!m->stopping)
+			gen_respawn_due(&m->gl, gen_find(&m->gl, GEN_CURRENT),
+			    now, &wait);
+		master_poll(m, wait);
+	}
+}
 
-		n = 0;
-		pfd[n].fd = m.sigfd;
-		pfd[n].events = POLLIN;
-		slot_of[n++] = -1;
-		for (i = 0; i < m.nprocs && n + 1 < (int)nitems(pfd); i++) {
-			if (m.procs[i].probe != -1) {
-				pfd[n].fd = m.procs[i].probe;
-				pfd[n].events = POLLIN;
-				slot_of[n++] = i;
-			}
-			if (m.procs[i].ctl != -1) {
-				pfd[n].fd = m.procs[i].ctl;
-				pfd[n].events = POLLIN;
-				slot_of[n++] = i;
-			}
-		}
-		if (poll(pfd, (nfds_t)n, wait) == -1 && errno != EINTR)
-			fatal("poll");
-		for (i = 1; i < n; i++) {
-			if (pfd[i].revents == 0)
-				continue;
-			if (m.procs[slot_of[i]].probe == pfd[i].fd)
-				proc_probe(&m, slot_of[i]);
-			else if (m.procs[slot_of[i]].ctl == pfd[i].fd)
-				proc_xfer(&m, slot_of[i]);
-		}
-		if (pfd[0].revents != 0)
-			master_signal(&m);
+/*
+ * Run the master until stopped; returns the exit code.  conf is adopted
+ * (heap-allocated; it becomes the first generation's).
+ */
+int
+master_main(struct msgd_conf *conf, int detach_now)
+{
+	struct master	 m;
+	struct gen	*g;
+	int		 i;
+
+	if (master_init(&m, conf) == -1)
+		return (1);
+	if (master_setup(&m) == -1) {
+		master_cleanup(&m);
+		m.exit_code = 1;
+	} else {
+		master_detach(&m, detach_now);
+		g = gen_find(&m.gl, GEN_CURRENT);
+		for (i = 0; i < g->npos; i++)
+			(void)gen_spawn(&m.gl, g, i);
+		master_loop(&m);
+		master_cleanup(&m);
+		log_info("stopped");
 	}
-	master_cleanup(&m);
-	log_info("stopped");
-	goto done;
-fail:
-	master_cleanup(&m);
-	m.exit_code = 1;
-done:
-	for (i = 0; i < (int)nitems(m.old); i++)
-		if (m.old[i] != NULL)
-			gen_free(&m, m.old[i]);
-	while ((g = m.doomed) != NULL) {
-		m.doomed = g->doomed_next;
-		gen_free(&m, g);
-	}
-	if (m.next != NULL)
-		gen_free(&m, m.next);
-	gen_free(&m, m.cur);
-	proc_xfer_drop(&m);
-	free(m.xw);
-	free(m.procs);
+	gen_free_all(&m.gl);
+	proc_free(&m.pt);
 	return (m.exit_code);
 }

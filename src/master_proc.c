@@ -1,7 +1,9 @@
 /*
  * master_proc.c: the process table.  Spawn a worker with a private probe
  * connection, learn from the probe's PONG that it serves, reap every child
- * that exits, respawn with a throttle, and kill the hung.
+ * that exits and report it, kill the hung, and pass handed-over
+ * connections on.  It decides nothing about generations: whether to
+ * respawn, roll back or stop is for the layers above (master_proc.h).
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -16,121 +18,59 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "master.h"
-#include "net.h"
+#include "master_proc.h"
 #include "sandbox.h"
 #include "sdnotify.h"
 #include "util.h"
 #include "xfer.h"
 
-#define RESPAWN_SECOND_MS	1000	/* after the second young death */
-#define YOUNG_DEATHS_THROTTLE	3	/* then respawn_throttle applies */
+#define PROBE_TIMEOUT_MS	10000	/* a new worker must answer by then */
 
-/* A new generation for conf (adopted: freed with the generation). */
-struct gen *
-gen_new(struct master *m, struct msgd_conf *conf, char *cause, size_t len)
+/* A table of n free slots, one per slot of the stats segment. */
+void
+proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 {
-	struct gen	*g;
-	int		 i;
+	int	i;
 
-	if ((g = calloc(1, sizeof(*g))) == NULL ||
-	    (g->pos = calloc((size_t)conf->max_workers, sizeof(*g->pos))) ==
-	    NULL) {
-		free(g);
-		snprintf(cause, len, "out of memory");
-		return (NULL);
+	memset(pt, 0, sizeof(*pt));
+	pt->stats = stats;
+	pt->nprocs = n;
+	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL)
+		fatal("calloc");
+	for (i = 0; i < n; i++) {
+		pt->procs[i].probe = -1;
+		pt->procs[i].ctl = -1;
+		pt->procs[i].note = -1;
 	}
-	if (priv_resolve(conf->user, conf->group, conf->allow_root, &g->priv,
-	    cause, len) == -1) {
-		free(g->pos);
-		free(g);
-		return (NULL);
-	}
-	g->conf = conf;
-	/* Never reused, not even after a rolled-back reload. */
-	g->id = ++m->next_gen_id;
-	g->npos = conf->workers;
-	for (i = 0; i < conf->max_workers; i++)
-		g->pos[i].proc = -1;
-	for (i = 0; i < CONF_LISTEN_MAX; i++)
-		g->ls[i].fd = -1;
-	return (g);
 }
 
+/* Release the table (its processes are gone) and what still waits. */
 void
-gen_free(struct master *m, struct gen *g)
+proc_free(struct ptable *pt)
 {
-	free(g->conf);
-	free(g->pos);
-	free(g);
+	proc_xfer_drop(pt);
+	free(pt->xw);
+	free(pt->procs);
+	pt->xw = NULL;
+	pt->procs = NULL;
+	pt->nprocs = 0;
 }
 
 /* Processes of g in state st (W_FREE: any live state). */
 int
-proc_count(struct master *m, const struct gen *g, enum wstate st)
+proc_count(const struct ptable *pt, const struct gen *g, enum wstate st)
 {
 	int	i, n = 0;
 
-	for (i = 0; i < m->nprocs; i++) {
-		if (m->procs[i].state == W_FREE)
+	for (i = 0; i < pt->nprocs; i++) {
+		if (pt->procs[i].state == W_FREE)
 			continue;
-		if (g != NULL && m->procs[i].gen != g)
+		if (g != NULL && pt->procs[i].gen != g)
 			continue;
-		if (st == W_FREE || m->procs[i].state == st)
+		if (st == W_FREE || pt->procs[i].state == st)
 			n++;
 	}
 	return (n);
-}
-
-/* Every position of g has a worker that answered its probe. */
-int
-gen_all_serving(struct master *m, const struct gen *g)
-{
-	int	i;
-
-	int	serving = 0;
-
-	/* A position that failed fatally is not waited for. */
-	for (i = 0; i < g->npos; i++) {
-		if (g->pos[i].fatal)
-			continue;
-		if (g->pos[i].proc == -1 ||
-		    m->procs[g->pos[i].proc].state != W_SERVING)
-			return (0);
-		serving++;
-	}
-	return (serving > 0);
-}
-
-/* Free draining (and killed) generations whose last worker has gone. */
-void
-gen_collect(struct master *m)
-{
-	struct gen	*g, **gp;
-	int		 i, j;
-
-	for (gp = &m->doomed; (g = *gp) != NULL; ) {
-		if (proc_count(m, g, W_FREE) > 0) {
-			gp = &g->doomed_next;
-			continue;
-		}
-		*gp = g->doomed_next;
-		log_debug("killed generation %llu has exited",
-		    (unsigned long long)g->id);
-		gen_free(m, g);
-	}
-
-	for (i = 0; i < (int)nitems(m->old); i++) {
-		if (m->old[i] == NULL || proc_count(m, m->old[i], W_FREE) > 0)
-			continue;
-		log_debug("generation %llu has exited",
-		    (unsigned long long)m->old[i]->id);
-		gen_free(m, m->old[i]);
-		for (j = i; j + 1 < (int)nitems(m->old); j++)
-			m->old[j] = m->old[j + 1];
-		m->old[nitems(m->old) - 1] = NULL;
-		i--;
-	}
 }
 
 /*
@@ -138,8 +78,8 @@ gen_collect(struct master *m)
  * mapped its slot); everything else of the master is closed.
  */
 static void
-child_close_fds(const struct gen *g, const struct stats_seg *seg, int probe,
-    int ctl, int note)
+child_close_fds(const struct listener *ls, int nls,
+    const struct stats_seg *seg, int probe, int ctl, int note)
 {
 	int	keep[2 * CONF_LISTEN_MAX + 5], n = 0, i, j, t, lo;
 
@@ -150,9 +90,9 @@ child_close_fds(const struct gen *g, const struct stats_seg *seg, int probe,
 		keep[n++] = seg->fd_rw;
 	if (seg->fd_ro > STDERR_FILENO)
 		keep[n++] = seg->fd_ro;
-	for (i = 0; i < g->nls; i++)
-		if (g->ls[i].fd > STDERR_FILENO)
-			keep[n++] = g->ls[i].fd;
+	for (i = 0; i < nls; i++)
+		if (ls[i].fd > STDERR_FILENO)
+			keep[n++] = ls[i].fd;
 	for (i = 1; i < n; i++)		/* insertion sort: tiny list */
 		for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
 			t = keep[j];
@@ -170,69 +110,89 @@ child_close_fds(const struct gen *g, const struct stats_seg *seg, int probe,
 
 /* Find a free slot of the table (== a free stats slot). */
 static int
-proc_free_slot(struct master *m)
+proc_free_slot(const struct ptable *pt)
 {
 	int	i;
 
-	for (i = 0; i < m->nprocs; i++)
-		if (m->procs[i].state == W_FREE)
+	for (i = 0; i < pt->nprocs; i++)
+		if (pt->procs[i].state == W_FREE)
 			return (i);
 	return (-1);
 }
 
-/*
- * Fork the worker for position pos of g.  It gets a private socketpair on
- * which the master sends a PING at once: the PONG comes back through the
- * worker's own event loop and request path, so "answered" means "serving".
- */
-int
-proc_spawn(struct master *m, struct gen *g, int pos)
+/* Close the n descriptors of fds (a failed spawn's channels). */
+static void
+close_all(const int *fds, int n)
 {
-	struct worker_args	 a;
-	struct wproc		*p;
-	uint8_t			 ping[MSG_HDR_LEN];
-	pid_t			 pid;
-	int			 idx, sv[2], cv[2], nv[2];
+	int	i;
 
-	if ((idx = proc_free_slot(m)) == -1) {
-		log_warnx("no free worker slot for worker %d", pos);
-		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
-		return (-1);
-	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * The three channels of a new worker, all or none: the probe (a private
+ * socketpair), the hand-over channel, and the pipe on which a worker
+ * killed by its seccomp filter says why.  fds: the master's end of each,
+ * then the worker's.
+ */
+static int
+proc_channels(int pos, int fds[6])
+{
+	int	sv[2], cv[2], nv[2];
+
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
 	    sv) == -1) {
 		log_warn("socketpair for worker %d", pos);
-		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);
 	}
 	if (xfer_pair(cv) == -1) {
 		log_warn("socketpair for worker %d", pos);
-		close(sv[0]);
-		close(sv[1]);
-		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		close_all(sv, 2);
 		return (-1);
 	}
-	/* A worker killed by its seccomp filter says why on this pipe. */
 	if (pipe2(nv, O_CLOEXEC | O_NONBLOCK) == -1) {
 		log_warn("pipe for worker %d", pos);
-		close(sv[0]);
-		close(sv[1]);
-		close(cv[0]);
-		close(cv[1]);
-		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		close_all(sv, 2);
+		close_all(cv, 2);
 		return (-1);
 	}
+	fds[0] = sv[0];
+	fds[1] = cv[0];
+	fds[2] = nv[0];
+	fds[3] = sv[1];
+	fds[4] = cv[1];
+	fds[5] = nv[1];
+	return (0);
+}
+
+/*
+ * Fork a worker for generation g (only a tag here) from a, which names
+ * its position, configuration, listeners and user; the table fills in
+ * its slot and channels.  The master sends a PING on the probe at once:
+ * the PONG comes back through the worker's own event loop and request
+ * path, so "answered" means "serving".  Returns the slot, or -1 (the
+ * caller retries later).
+ */
+int
+proc_spawn(struct ptable *pt, struct gen *g, struct worker_args *a)
+{
+	struct wproc	*p;
+	uint8_t		 ping[MSG_HDR_LEN];
+	pid_t		 pid;
+	int		 idx, fds[6];
+
+	if ((idx = proc_free_slot(pt)) == -1) {
+		log_warnx("no free worker slot for worker %d", a->pos);
+		return (-1);
+	}
+	if (proc_channels(a->pos, fds) == -1)
+		return (-1);
 	pid = fork();
 	if (pid == -1) {
 		/* Out of processes or memory: back off, never spin. */
-		log_warn("fork for worker %d", pos);
-		close(sv[0]);
-		close(sv[1]);
-		close(cv[0]);
-		close(cv[1]);
-		close(nv[0]);
-		close(nv[1]);
-		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
+		log_warn("fork for worker %d", a->pos);
+		close_all(fds, 6);
 		return (-1);
 	}
 	if (pid == 0) {
@@ -242,44 +202,35 @@ proc_spawn(struct master *m, struct gen *g, int pos)
 		 * the worker instead of killing it half-started.
 		 */
 		sdnotify_forget();
-		child_close_fds(g, &m->stats, sv[1], cv[1], nv[1]);
-		memset(&a, 0, sizeof(a));
-		a.slot = idx;
-		a.pos = pos;
-		a.generation = g->id;
-		a.conf = g->conf;
-		a.ls = g->ls;
-		a.nls = g->nls;
-		a.stats = &m->stats;
-		a.probe = sv[1];
-		a.ctl = cv[1];
-		a.note = nv[1];
-		a.priv = &g->priv;
-		worker_main(&a);
+		child_close_fds(a->ls, a->nls, pt->stats, fds[3], fds[4],
+		    fds[5]);
+		a->slot = idx;
+		a->stats = pt->stats;
+		a->probe = fds[3];
+		a->ctl = fds[4];
+		a->note = fds[5];
+		worker_main(a);
 	}
-	close(sv[1]);
-	close(cv[1]);
-	close(nv[1]);
+	close_all(fds + 3, 3);
 	msg_encode_request(ping, MSG_OP_PING, (uint32_t)idx, 0, 0);
 	/* An empty socketpair takes 16 bytes without blocking. */
-	if (write(sv[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
-		log_warn("probe write to worker %d", pos);
-	p = &m->procs[idx];
+	if (write(fds[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
+		log_warn("probe write to worker %d", a->pos);
+	p = &pt->procs[idx];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
 	p->state = W_STARTING;
-	p->pos = pos;
+	p->pos = a->pos;
 	p->gen = g;
 	p->started = mono_ms();
 	p->kill_at = p->started + PROBE_TIMEOUT_MS;
-	p->probe = sv[0];
-	p->ctl = cv[0];
-	p->note = nv[0];
-	g->pos[pos].proc = idx;
-	g->pos[pos].respawn_at = 0;
-	log_debug("worker %d (pid %ld, slot %d, generation %llu) started", pos,
-	    (long)pid, idx, (unsigned long long)g->id);
-	return (0);
+	p->timeout_ms = a->conf->worker_timeout_ms;
+	p->probe = fds[0];
+	p->ctl = fds[1];
+	p->note = fds[2];
+	log_debug("worker %d (pid %ld, slot %d, generation %llu) started",
+	    a->pos, (long)pid, idx, (unsigned long long)a->generation);
+	return (idx);
 }
 
 static void
@@ -306,11 +257,14 @@ proc_close_probe(struct wproc *p)
 	p->probe = -1;
 }
 
-/* The probe fd of slot idx is readable: is it the PONG? */
-void
-proc_probe(struct master *m, int idx)
+/*
+ * The probe fd of slot idx is readable: is it the PONG?  Returns 1 when
+ * the worker has just become serving.
+ */
+int
+proc_probe(struct ptable *pt, int idx)
 {
-	struct wproc	*p = &m->procs[idx];
+	struct wproc	*p = &pt->procs[idx];
 	struct msg_hdr	 h;
 	const char	*why;
 	ssize_t		 n;
@@ -318,15 +272,15 @@ proc_probe(struct master *m, int idx)
 	n = read(p->probe, p->probe_buf + p->probe_len,
 	    sizeof(p->probe_buf) - p->probe_len);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return (0);
 	if (n <= 0) {
 		/* It died or closed; the reaper will tell why. */
 		proc_close_probe(p);
-		return;
+		return (0);
 	}
 	p->probe_len += (size_t)n;
 	if (p->probe_len < MSG_HDR_LEN + 4)
-		return;
+		return (0);
 	if (msg_check_response(p->probe_buf, p->probe_len, &h, &why) == -1 ||
 	    h.status != MSG_ST_OK || h.opcode != MSG_OP_PING ||
 	    h.body_len != 4 || memcmp(p->probe_buf + MSG_HDR_LEN, "PONG", 4)) {
@@ -334,15 +288,14 @@ proc_probe(struct master *m, int idx)
 		    "wrongly; killing it", p->pos, (long)p->pid);
 		kill(p->pid, SIGKILL);
 		proc_close_probe(p);
-		return;
+		return (0);
 	}
 	proc_close_probe(p);
 	if (p->state != W_STARTING)
-		return;
+		return (0);
 	p->state = W_SERVING;
 	log_debug("worker %d (pid %ld) is serving", p->pos, (long)p->pid);
-	if (p->gen == m->cur && !m->ready && gen_all_serving(m, m->cur))
-		master_ready(m);
+	return (1);
 }
 
 /*
@@ -350,9 +303,9 @@ proc_probe(struct master *m, int idx)
  * connections to the serving generation); SIGKILL at deadline.
  */
 void
-proc_drain(struct master *m, int idx, uint64_t deadline, int handoff)
+proc_drain(struct ptable *pt, int idx, uint64_t deadline, int handoff)
 {
-	struct wproc	*p = &m->procs[idx];
+	struct wproc	*p = &pt->procs[idx];
 
 	if (p->state == W_FREE || p->state == W_DRAINING)
 		return;
@@ -363,38 +316,35 @@ proc_drain(struct master *m, int idx, uint64_t deadline, int handoff)
 	p->kill_at = deadline;
 }
 
-/* Drain every worker of g (quick: SIGKILL now). */
+/* Kill slot idx now (a quick stop, a generation too many). */
 void
-gen_drain(struct master *m, struct gen *g, int quick, int handoff)
+proc_kill(struct ptable *pt, int idx)
 {
-	uint64_t	deadline;
-	int		i;
+	struct wproc	*p = &pt->procs[idx];
 
-	deadline = mono_ms() + g->conf->shutdown_timeout_ms + KILL_GRACE_MS;
-	for (i = 0; i < m->nprocs; i++) {
-		if (m->procs[i].state == W_FREE || m->procs[i].gen != g)
-			continue;
-		if (quick) {
-			kill(m->procs[i].pid, SIGKILL);
-			m->procs[i].state = W_DRAINING;
-			m->procs[i].kill_at = UINT64_MAX;
-		} else
-			proc_drain(m, i, deadline, handoff);
-	}
+	if (p->state == W_FREE)
+		return;
+	kill(p->pid, SIGKILL);
+	p->state = W_DRAINING;
+	p->kill_at = UINT64_MAX;
 }
 
-/* Give fd to a serving worker of the current generation; 1 if done. */
+/*
+ * Give fd to a serving worker of generation to (the current one; NULL
+ * when stopping: nobody); 1 if done.
+ */
 static int
-proc_xfer_one(struct master *m, int from, int fd, const struct xfer_info *info)
+proc_xfer_one(struct ptable *pt, const struct gen *to, int from, int fd,
+    const struct xfer_info *info)
 {
 	struct wproc	*t;
 	int		 k;
 
-	for (k = 0; k < m->nprocs && !m->stopping; k++) {
-		m->rr = (m->rr + 1) % m->nprocs;
-		t = &m->procs[m->rr];
-		if (t->state != W_SERVING || t->gen != m->cur || t->retiring ||
-		    t->ctl == -1 || m->rr == from)
+	for (k = 0; k < pt->nprocs && to != NULL; k++) {
+		pt->rr = (pt->rr + 1) % pt->nprocs;
+		t = &pt->procs[pt->rr];
+		if (t->state != W_SERVING || t->gen != to || t->retiring ||
+		    t->ctl == -1 || pt->rr == from)
 			continue;
 		if (xfer_send(t->ctl, fd, info) == 0)
 			return (1);
@@ -407,83 +357,83 @@ proc_xfer_one(struct master *m, int from, int fd, const struct xfer_info *info)
  * serving yet: workers = 1 recycling): try again.  Returns how many wait.
  */
 int
-proc_xfer_flush(struct master *m)
+proc_xfer_flush(struct ptable *pt, const struct gen *to)
 {
 	int	i, n = 0;
 
-	for (i = 0; i < m->nxw; i++) {
-		if (proc_xfer_one(m, -1, m->xw[i].fd, &m->xw[i].info))
-			close(m->xw[i].fd);
+	for (i = 0; i < pt->nxw; i++) {
+		if (proc_xfer_one(pt, to, -1, pt->xw[i].fd, &pt->xw[i].info))
+			close(pt->xw[i].fd);
 		else
-			m->xw[n++] = m->xw[i];
+			pt->xw[n++] = pt->xw[i];
 	}
-	m->nxw = n;
+	pt->nxw = n;
 	return (n);
 }
 
 /* Stopping: nobody will take the waiting connections. */
 void
-proc_xfer_drop(struct master *m)
+proc_xfer_drop(struct ptable *pt)
 {
-	while (m->nxw > 0)
-		close(m->xw[--m->nxw].fd);
+	while (pt->nxw > 0)
+		close(pt->xw[--pt->nxw].fd);
 }
 
 /* Keep a connection no worker can take now; 0, or -1 when full. */
 static int
-proc_xfer_wait(struct master *m, int fd, const struct xfer_info *info)
+proc_xfer_wait(struct ptable *pt, int fd, const struct xfer_info *info)
 {
 	struct xfer_wait	*nw;
 	int			 ncap;
 
-	if (m->nxw == m->xwcap) {
-		ncap = m->xwcap ? m->xwcap * 2 : 64;
+	if (pt->nxw == pt->xwcap) {
+		ncap = pt->xwcap ? pt->xwcap * 2 : 64;
 		if (ncap > 65536 ||
-		    (nw = realloc(m->xw, (size_t)ncap * sizeof(*nw))) == NULL)
+		    (nw = realloc(pt->xw, (size_t)ncap * sizeof(*nw))) == NULL)
 			return (-1);
-		m->xw = nw;
-		m->xwcap = ncap;
+		pt->xw = nw;
+		pt->xwcap = ncap;
 	}
-	m->xw[m->nxw].fd = fd;
-	m->xw[m->nxw].info = *info;
-	m->nxw++;
+	pt->xw[pt->nxw].fd = fd;
+	pt->xw[pt->nxw].info = *info;
+	pt->nxw++;
 	return (0);
 }
 
 /*
  * A retiring worker hands over connections: pass each to a serving
- * worker of the current generation (round robin).  When none can take it
- * now, it waits here (the client's bytes wait in its socket); only a stop
- * closes it.  A worker that hands over on its own is recycling
- * (max_requests): it is no target any more.  Returns 1 when it stopped
- * at its batch size (more may be waiting).
+ * worker of generation to, the current one (round robin).  When none can
+ * take it now, it waits here (the client's bytes wait in its socket);
+ * only a stop (to is NULL) closes it.  A worker that hands over on its
+ * own is recycling (max_requests): it is no target any more.  Returns 1
+ * when it stopped at its batch size (more may be waiting).
  */
 int
-proc_xfer(struct master *m, int idx)
+proc_xfer(struct ptable *pt, int idx, const struct gen *to)
 {
 	struct xfer_info	info;
 	int			fd, rc, n;
 
 	for (n = 0; n < 256; n++) {
-		rc = xfer_recv(m->procs[idx].ctl, &fd, &info);
+		rc = xfer_recv(pt->procs[idx].ctl, &fd, &info);
 		if (rc == 0)
 			return (0);
 		if (rc == -1) {
-			close(m->procs[idx].ctl);
-			m->procs[idx].ctl = -1;
+			close(pt->procs[idx].ctl);
+			pt->procs[idx].ctl = -1;
 			return (0);
 		}
-		m->procs[idx].retiring = 1;
+		pt->procs[idx].retiring = 1;
 		if (rc == -2) {
 			log_warnx("a handed-over connection was lost: no "
 			    "descriptor left for it (RLIMIT_NOFILE)");
 			continue;
 		}
-		if (proc_xfer_one(m, idx, fd, &info)) {
+		if (proc_xfer_one(pt, to, idx, fd, &info)) {
 			close(fd);	/* ours; the receiver has its own */
 			continue;
 		}
-		if (m->stopping || proc_xfer_wait(m, fd, &info) == -1) {
+		if (to == NULL || proc_xfer_wait(pt, fd, &info) == -1) {
 			log_debug("a handed-over connection found no worker");
 			close(fd);
 		}
@@ -491,15 +441,16 @@ proc_xfer(struct master *m, int idx)
 	return (1);
 }
 
+/* Signal every worker (SIGUSR1: reopen the log). */
 void
-proc_kill_all(struct master *m, int sig)
+proc_kill_all(struct ptable *pt, int sig)
 {
 	int	i;
 
-	for (i = 0; i < m->nprocs; i++)
-		if (m->procs[i].state != W_FREE &&
-		    kill(m->procs[i].pid, sig) == -1 && errno != ESRCH)
-			log_warn("kill worker %d", m->procs[i].pos);
+	for (i = 0; i < pt->nprocs; i++)
+		if (pt->procs[i].state != W_FREE &&
+		    kill(pt->procs[i].pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill worker %d", pt->procs[i].pos);
 }
 
 /* "exited 3", "killed by signal 11 (core dumped)". */
@@ -548,67 +499,14 @@ proc_seccomp_report(const struct wproc *p, pid_t pid)
 		    (long)pid);
 }
 
-/* Decide what to do about position pos of the serving generation. */
-static void
-proc_after_death(struct master *m, struct gen *g, int pos, int status,
-    int young, uint64_t requests)
-{
-	struct wpos	*wp = &g->pos[pos];
-	uint64_t	 now = mono_ms(), delay;
-	int		 i, alive;
-
-	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
-		wp->fatal = 1;
-		log_warnx("worker %d cannot run (fatal error above): it is not "
-		    "respawned", pos);
-		for (i = alive = 0; i < g->npos; i++)
-			if (!g->pos[i].fatal)
-				alive++;
-		if (alive == 0)
-			master_stop(m, "every worker failed fatally", 1);
-		return;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !young) {
-		log_info("worker %d %s after %llu requests%s; replacing it",
-		    pos, g->conf->max_requests ? "recycled" : "exited",
-		    (unsigned long long)requests,
-		    g->conf->max_requests ? " (max_requests)" : "");
-		wp->young = 0;
-		wp->respawn_at = now;
-		return;
-	}
-	/*
-	 * A worker its seccomp filter killed is replaced like any crashed
-	 * one (never giving up: a call missing from the list on a rare path
-	 * must not become a way to stop msgd), but its death counts as young
-	 * whatever it served: the request that makes the call can follow
-	 * any number of harmless ones, so only the throttle bounds a loop.
-	 */
-	if (proc_seccomp_death(status))
-		young = 1;
-	wp->young = young ? wp->young + 1 : 0;
-	if (wp->young <= 1)
-		delay = 0;
-	else if (wp->young < YOUNG_DEATHS_THROTTLE)
-		delay = RESPAWN_SECOND_MS;
-	else {
-		delay = g->conf->respawn_throttle_ms;
-		if (wp->young == YOUNG_DEATHS_THROTTLE)
-			log_warnx("worker %d died before serving a request %d "
-			    "times in a row: respawning it at most once every "
-			    "%.0f s", pos, wp->young, (double)delay / 1000.0);
-	}
-	wp->respawn_at = now + delay;
-}
-
 /* A live worker of the table has this pid. */
 static int
-proc_known(const struct master *m, pid_t pid)
+proc_known(const struct ptable *pt, pid_t pid)
 {
 	int	i;
 
-	for (i = 0; i < m->nprocs; i++)
-		if (m->procs[i].state != W_FREE && m->procs[i].pid == pid)
+	for (i = 0; i < pt->nprocs; i++)
+		if (pt->procs[i].state != W_FREE && pt->procs[i].pid == pid)
 			return (1);
 	return (0);
 }
@@ -654,13 +552,13 @@ proc_parent(pid_t pid, pid_t *ppid, char *state)
  * can be in it.
  */
 static void
-proc_kill_stray(struct master *m, pid_t pid)
+proc_kill_stray(const struct ptable *pt, pid_t pid)
 {
 	pid_t	self = getpid(), ppid, pg;
 	char	state;
 	int	group;
 
-	if (pid <= 1 || pid == self || proc_known(m, pid) ||
+	if (pid <= 1 || pid == self || proc_known(pt, pid) ||
 	    proc_parent(pid, &ppid, &state) == -1 || ppid != self)
 		return;
 	pg = getpgid(pid);
@@ -684,7 +582,7 @@ proc_kill_stray(struct master *m, pid_t pid)
  * again).
  */
 static void
-proc_kill_strays(struct master *m)
+proc_kill_strays(const struct ptable *pt)
 {
 	char		 path[64], buf[4096], *p, *end;
 	struct dirent	*de;
@@ -705,7 +603,7 @@ proc_kill_strays(struct master *m)
 				pid = strtol(p, &end, 10);
 				if (end == p)
 					break;
-				proc_kill_stray(m, (pid_t)pid);
+				proc_kill_stray(pt, (pid_t)pid);
 			}
 			return;
 		}
@@ -719,20 +617,65 @@ proc_kill_strays(struct master *m)
 		pid = strtol(de->d_name, &end, 10);
 		if (end != de->d_name && *end == '\0' && pid > 1 &&
 		    pid <= INT32_MAX)
-			proc_kill_stray(m, (pid_t)pid);
+			proc_kill_stray(pt, (pid_t)pid);
 	}
 	closedir(d);
 }
 
-/* Reap every child that has exited; one SIGCHLD may stand for many. */
-void
-proc_reap(struct master *m)
+/*
+ * Free slot idx, whose worker has exited, and say what became of it in
+ * e: its status, what it was doing, how many requests it answered.
+ */
+static void
+proc_unlist(struct ptable *pt, int idx, pid_t pid, int status,
+    struct proc_exit *e)
 {
 	struct stats_fold_info	 fi;
-	struct wproc		*p, dead;
-	char			 why[64], what[160];
-	pid_t			 pid;
-	int			 status, idx, young, reaped = 0;
+	struct wproc		*p = &pt->procs[idx];
+
+	memset(e, 0, sizeof(*e));
+	e->gen = p->gen;
+	e->pid = pid;
+	e->slot = idx;
+	e->pos = p->pos;
+	e->status = status;
+	e->state = p->state;
+	e->hung = p->hung;
+	e->seccomp = proc_seccomp_death(status);
+	status_str(status, e->why, sizeof(e->why));
+	if (e->seccomp)
+		proc_seccomp_report(p, pid);
+	/* Fold before anything can reuse the slot. */
+	memset(&fi, 0, sizeof(fi));
+	stats_fold(pt->stats, idx, &fi);
+	e->requests = fi.requests;
+	if (proc_failed(e))
+		stats_current_format(&fi.cur, mono_us(), e->what,
+		    sizeof(e->what));
+	p->state = W_FREE;	/* not a worker any more */
+	proc_close_probe(p);
+	proc_close_ctl(p);
+	proc_close_note(p);
+	memset(p, 0, sizeof(*p));
+	p->probe = -1;
+	p->ctl = -1;
+	p->note = -1;
+}
+
+/*
+ * Reap the children that have exited, one SIGCHLD may stand for many:
+ * call until it returns 0.  Each worker's exit is reported in e (returns
+ * 1); what to do about it is the caller's.  Its hand-overs still queued
+ * go to generation to (NULL when stopping).  Orphaned commands are reaped
+ * here, and when nothing is left to reap, whatever a dead worker or
+ * command left behind is killed.
+ */
+int
+proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
+{
+	char	why[64];
+	pid_t	pid;
+	int	status, idx;
 
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
@@ -740,100 +683,57 @@ proc_reap(struct master *m)
 			continue;
 		if (pid <= 0)
 			break;
-		reaped = 1;
-		status_str(status, why, sizeof(why));
-		for (idx = 0; idx < m->nprocs; idx++)
-			if (m->procs[idx].state != W_FREE &&
-			    m->procs[idx].pid == pid)
+		pt->reaped = 1;
+		for (idx = 0; idx < pt->nprocs; idx++)
+			if (pt->procs[idx].state != W_FREE &&
+			    pt->procs[idx].pid == pid)
 				break;
-		if (idx == m->nprocs) {
+		if (idx == pt->nprocs) {
 			/*
 			 * A dead worker's EXEC command, adopted (subreaper):
 			 * its own children are ours now (scanned below).
 			 */
+			status_str(status, why, sizeof(why));
 			log_debug("reaped orphaned command %ld: %s", (long)pid,
 			    why);
 			continue;
 		}
-		p = &m->procs[idx];
 		/*
 		 * What it handed over just before exiting is still queued:
 		 * all of it now (the sender is gone, the queue is finite),
 		 * the channel's close would drop the rest.
 		 */
-		while (p->ctl != -1 && proc_xfer(m, idx))
+		while (pt->procs[idx].ctl != -1 && proc_xfer(pt, idx, to))
 			;
-		dead = *p;
-		if (proc_seccomp_death(status))
-			proc_seccomp_report(p, pid);
-		/* Fold before anything can reuse the slot. */
-		memset(&fi, 0, sizeof(fi));
-		stats_fold(&m->stats, idx, &fi);
-		m->procs[idx].state = W_FREE;	/* not a worker any more */
-		proc_close_probe(p);
-		proc_close_ctl(p);
-		proc_close_note(p);
-		memset(p, 0, sizeof(*p));
-		p->probe = -1;
-		p->ctl = -1;
-		p->note = -1;
-		if (dead.pos < dead.gen->npos &&
-		    dead.gen->pos[dead.pos].proc == idx)
-			dead.gen->pos[dead.pos].proc = -1;
-
-		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
-		    dead.hung) {
-			stats_current_format(&fi.cur, mono_us(), what,
-			    sizeof(what));
-			if (dead.state == W_DRAINING && m->quick)
-				log_debug("worker %d (pid %ld) %s", dead.pos,
-				    (long)pid, why);
-			else
-				log_warnx("worker %d (pid %ld) %s%s, %s",
-				    dead.pos, (long)pid, why,
-				    dead.hung ? " after hanging" : "", what);
-		} else
-			log_debug("worker %d (pid %ld) %s", dead.pos,
-			    (long)pid, why);
-
-		if (m->stopping || dead.state == W_DRAINING)
-			continue;
-		young = dead.state == W_STARTING || fi.requests <= 1;
-		if (dead.gen == m->next) {
-			snprintf(what, sizeof(what), "new worker %d (pid %ld) "
-			    "%s while starting", dead.pos, (long)pid, why);
-			reload_rollback(m, what);
-			continue;
-		}
-		if (dead.gen != m->cur || dead.pos >= dead.gen->npos)
-			continue;
-		proc_after_death(m, dead.gen, dead.pos, status, young,
-		    fi.requests);
+		proc_unlist(pt, idx, pid, status, e);
+		return (1);
 	}
 	/* Whatever a dead worker or command left is ours now: kill it. */
-	if (reaped)
-		proc_kill_strays(m);
+	if (pt->reaped) {
+		pt->reaped = 0;
+		proc_kill_strays(pt);
+	}
+	return (0);
 }
 
-/* Respawn what is due; shrink *wait to the next pending respawn. */
-void
-proc_respawn_due(struct master *m, uint64_t now, int *wait)
+/* It failed: exited with a status other than 0, killed, or hung. */
+int
+proc_failed(const struct proc_exit *e)
 {
-	struct gen	*g = m->cur;
-	struct wpos	*wp;
-	int		 i;
+	return (!(WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0) ||
+	    e->hung);
+}
 
-	if (g == NULL || m->stopping)
-		return;
-	for (i = 0; i < g->npos; i++) {
-		wp = &g->pos[i];
-		if (wp->proc != -1 || wp->fatal || wp->respawn_at == 0)
-			continue;
-		if (wp->respawn_at <= now)
-			(void)proc_spawn(m, g, i);
-		else if (wp->respawn_at - now < (uint64_t)*wait)
-			*wait = (int)(wp->respawn_at - now);
-	}
+/* Log a worker's exit; a failure only at debug level when quiet. */
+void
+proc_exit_log(const struct proc_exit *e, int quiet)
+{
+	if (proc_failed(e) && !quiet)
+		log_warnx("worker %d (pid %ld) %s%s, %s", e->pos, (long)e->pid,
+		    e->why, e->hung ? " after hanging" : "", e->what);
+	else
+		log_debug("worker %d (pid %ld) %s", e->pos, (long)e->pid,
+		    e->why);
 }
 
 /*
@@ -842,7 +742,7 @@ proc_respawn_due(struct master *m, uint64_t now, int *wait)
  * drain past their deadline.  The log says which and why.
  */
 void
-proc_check_health(struct master *m, uint64_t now)
+proc_check_health(struct ptable *pt, uint64_t now)
 {
 	struct stats_slot	*s;
 	struct wproc		*p;
@@ -850,8 +750,8 @@ proc_check_health(struct master *m, uint64_t now)
 	uint64_t		 hb, limit;
 	int			 i;
 
-	for (i = 0; i < m->nprocs; i++) {
-		p = &m->procs[i];
+	for (i = 0; i < pt->nprocs; i++) {
+		p = &pt->procs[i];
 		switch (p->state) {
 		case W_FREE:
 			break;
@@ -865,9 +765,9 @@ proc_check_health(struct master *m, uint64_t now)
 			p->kill_at = UINT64_MAX;
 			break;
 		case W_SERVING:
-			limit = p->gen->conf->worker_timeout_ms;
+			limit = p->timeout_ms;
 			if (limit == 0 || p->hung ||
-			    (s = stats_slot(&m->stats, i)) == NULL)
+			    (s = stats_slot(pt->stats, i)) == NULL)
 				break;
 			hb = atomic_load_explicit(&s->heartbeat_ms,
 			    memory_order_relaxed);

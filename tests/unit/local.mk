@@ -58,3 +58,22 @@ UNIT_TESTS += tests/unit/test_config_table
 tests_unit_test_config_table_SOURCES = tests/unit/test_config_table.c
 tests_unit_test_config_table_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_table_LDADD = $(UNIT_LDADD)
+
+# The master's layers, with a shared fixture (stats segment, table, lists).
+UNIT_TESTS += tests/unit/test_master_proc
+tests_unit_test_master_proc_SOURCES = tests/unit/test_master_proc.c \
+	tests/unit/master_fx.c tests/unit/master_fx.h
+tests_unit_test_master_proc_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_master_proc_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_master_gen
+tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c \
+	tests/unit/master_fx.c tests/unit/master_fx.h
+tests_unit_test_master_gen_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_master_gen_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_master_reload
+tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
+	tests/unit/master_fx.c tests/unit/master_fx.h
+tests_unit_test_master_reload_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_master_reload_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,95 @@
+/*
+ * master_proc.h: the master's process table, its lowest layer.  It forks,
+ * probes, signals, reaps and hands connections between workers, and reports
+ * what happened (a worker serves, a worker exited with this status); what
+ * to do about it is decided above (master_gen.c, master.c).  A worker's
+ * generation is only a tag here.
+ */
+#ifndef MSGD_MASTER_PROC_H
+#define MSGD_MASTER_PROC_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "stats.h"
+#include "worker.h"
+#include "xfer.h"
+
+struct gen;
+
+enum wstate {
+	W_FREE = 0,
+	W_STARTING,	/* forked, start-up probe not answered yet */
+	W_SERVING,
+	W_DRAINING	/* told to stop: SIGKILL at kill_at */
+};
+
+/* One worker process; the table is indexed by stats slot. */
+struct wproc {
+	pid_t		 pid;
+	enum wstate	 state;
+	int		 pos;		/* "worker N" in its generation */
+	struct gen	*gen;
+	uint64_t	 started;	/* mono ms */
+	uint64_t	 kill_at;	/* STARTING/DRAINING deadline, mono ms */
+	uint64_t	 timeout_ms;	/* its worker_timeout, 0: none */
+	int		 probe;		/* master's end of the probe, or -1 */
+	int		 ctl;		/* hand-over channel, or -1 */
+	int		 note;		/* seccomp death note pipe, or -1 */
+	size_t		 probe_len;
+	uint8_t		 probe_buf[MSG_HDR_LEN + 8];
+	int		 hung;		/* killed for a stale heartbeat */
+	int		 retiring;	/* handing over: not a target */
+};
+
+/* A handed-over connection waiting for a serving worker. */
+struct xfer_wait {
+	int		 fd;
+	struct xfer_info info;
+};
+
+/* The workers, and the connections handed over that wait for one. */
+struct ptable {
+	struct wproc		*procs;
+	int			 nprocs;
+	struct stats_seg	*stats;		/* the master's, slot per proc */
+	int			 reaped;	/* since the last stray scan */
+	int			 rr;		/* hand-over round robin */
+	struct xfer_wait	*xw;		/* waiting for a worker */
+	int			 nxw;
+	int			 xwcap;
+};
+
+/* What proc_reap() reports: a worker that has exited, already unlisted. */
+struct proc_exit {
+	struct gen	*gen;
+	pid_t		 pid;
+	int		 slot;
+	int		 pos;
+	int		 status;	/* as waitpid(2) */
+	enum wstate	 state;		/* when it died */
+	int		 hung;
+	int		 seccomp;	/* killed by its seccomp filter */
+	uint64_t	 requests;	/* answered, from its stats slot */
+	char		 why[64];	/* "exited 3", "killed by signal 9" */
+	char		 what[160];	/* its request in progress, if it failed */
+};
+
+void	proc_init(struct ptable *, int, struct stats_seg *);
+void	proc_free(struct ptable *);
+int	proc_spawn(struct ptable *, struct gen *, struct worker_args *);
+int	proc_probe(struct ptable *, int);
+void	proc_drain(struct ptable *, int, uint64_t, int);
+void	proc_kill(struct ptable *, int);
+void	proc_kill_all(struct ptable *, int);
+int	proc_count(const struct ptable *, const struct gen *, enum wstate);
+int	proc_reap(struct ptable *, const struct gen *, struct proc_exit *);
+int	proc_failed(const struct proc_exit *);
+void	proc_exit_log(const struct proc_exit *, int);
+void	proc_check_health(struct ptable *, uint64_t);
+int	proc_xfer(struct ptable *, int, const struct gen *);
+int	proc_xfer_flush(struct ptable *, const struct gen *);
+void	proc_xfer_drop(struct ptable *);
+
+#endif /* MSGD_MASTER_PROC_H */
