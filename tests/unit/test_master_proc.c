@@ -370,7 +370,8 @@ test_xfer_hand_over(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
-	info.port = 7;
+	info.peer.family = AF_INET;
+	info.peer.port = 7;
 	from->ctl = a[0];
 	t->ctl = b[0];
 
@@ -385,7 +386,7 @@ test_xfer_hand_over(void **state)
 	t->state = W_SERVING;
 	assert_int_equal(proc_xfer_flush(&fx->pt, GEN_B), 0);
 	assert_int_equal(xfer_recv(b[1], &fd, &got), 1);
-	assert_int_equal(got.port, 7);
+	assert_int_equal(got.peer.port, 7);
 	close(fd);
 
 	/* Stopping (no target): a connection handed over is closed. */
