@@ -63,32 +63,19 @@ static size_t
 req_offset(unsigned int op)
 {
 	switch (op) {
-	case 0x01: return (offsetof(struct stats_counters, req_ping));
-	case 0x02: return (offsetof(struct stats_counters, req_echo));
-	case 0x03: return (offsetof(struct stats_counters, req_upper));
-	case 0x04: return (offsetof(struct stats_counters, req_time));
-	case 0x05: return (offsetof(struct stats_counters, req_stats));
-	case 0x06: return (offsetof(struct stats_counters, req_auth));
-	case 0x10: return (offsetof(struct stats_counters, req_put));
-	case 0x11: return (offsetof(struct stats_counters, req_get));
-	case 0x12: return (offsetof(struct stats_counters, req_list));
-	case 0x13: return (offsetof(struct stats_counters, req_del));
-	case 0x20: return (offsetof(struct stats_counters, req_exec));
+#define X(N, n, code, udp, auth, inplace)				\
+	case MSG_OP_##N: return (offsetof(struct stats_counters, req_##n));
+	MSG_OPCODES(X)
+#undef X
 	default: return (offsetof(struct stats_counters, req_other));
 	}
 }
 
 static const size_t st_offsets[] = {
-	offsetof(struct stats_counters, st_ok),
-	offsetof(struct stats_counters, st_bad_request),
-	offsetof(struct stats_counters, st_unknown_op),
-	offsetof(struct stats_counters, st_too_large),
-	offsetof(struct stats_counters, st_not_found),
-	offsetof(struct stats_counters, st_denied),
-	offsetof(struct stats_counters, st_busy),
-	offsetof(struct stats_counters, st_timeout),
-	offsetof(struct stats_counters, st_internal),
-	offsetof(struct stats_counters, st_bad_version),
+#define X(N, n, code)							\
+	[MSG_ST_##N] = offsetof(struct stats_counters, st_##n),
+	MSG_STATUSES(X)
+#undef X
 };
 
 const char *

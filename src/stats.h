@@ -35,6 +35,7 @@
 
 #include "buf.h"
 #include "hist.h"
+#include "proto.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
 #define STATS_LAYOUT		7
@@ -49,7 +50,8 @@
 /*
  * Every counter, declared once: field, metric name, label ("" or
  * "key=value"), kind, unit, help.  This list generates the slot struct,
- * the descriptor table, the sums and every renderer.
+ * the descriptor table, the sums and every renderer; the counters by
+ * opcode and by status come from proto.h's lists.
  */
 #define STATS_COUNTERS(X)						\
 	X(conn_accepted, "connections_accepted", "", COUNTER, "connections", \
@@ -98,38 +100,22 @@
 	X(buffer_budget_closed, "buffer_budget_closed", "", COUNTER,	\
 	    "connections", "Connections closed for holding the most "	\
 	    "past buffer_budget")					\
-	X(req_ping, "requests", "op=PING", COUNTER, "requests",	\
+	MSG_OPCODES(STATS_OP_ROW)					\
+	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\
-	X(req_echo, "requests", "op=ECHO", COUNTER, "requests", "")	\
-	X(req_upper, "requests", "op=UPPER", COUNTER, "requests", "")	\
-	X(req_time, "requests", "op=TIME", COUNTER, "requests", "")	\
-	X(req_stats, "requests", "op=STATS", COUNTER, "requests", "")	\
-	X(req_auth, "requests", "op=AUTH", COUNTER, "requests", "")	\
-	X(req_put, "requests", "op=PUT", COUNTER, "requests", "")	\
-	X(req_get, "requests", "op=GET", COUNTER, "requests", "")	\
-	X(req_list, "requests", "op=LIST", COUNTER, "requests", "")	\
-	X(req_del, "requests", "op=DEL", COUNTER, "requests", "")	\
-	X(req_exec, "requests", "op=EXEC", COUNTER, "requests", "")	\
-	X(req_other, "requests", "op=other", COUNTER, "requests", "")	\
-	X(st_ok, "responses", "status=OK", COUNTER, "responses",	\
-	    "Responses by status")					\
-	X(st_bad_request, "responses", "status=BAD_REQUEST", COUNTER,	\
-	    "responses", "")						\
-	X(st_unknown_op, "responses", "status=UNKNOWN_OP", COUNTER,	\
-	    "responses", "")						\
-	X(st_too_large, "responses", "status=TOO_LARGE", COUNTER,	\
-	    "responses", "")						\
-	X(st_not_found, "responses", "status=NOT_FOUND", COUNTER,	\
-	    "responses", "")						\
-	X(st_denied, "responses", "status=DENIED", COUNTER,		\
-	    "responses", "")						\
-	X(st_busy, "responses", "status=BUSY", COUNTER, "responses", "") \
-	X(st_timeout, "responses", "status=TIMEOUT", COUNTER,		\
-	    "responses", "")						\
-	X(st_internal, "responses", "status=INTERNAL", COUNTER,	\
-	    "responses", "")						\
-	X(st_bad_version, "responses", "status=BAD_VERSION", COUNTER,	\
-	    "responses", "")
+	MSG_STATUSES(STATS_ST_ROW)
+
+/*
+ * The rows of STATS_COUNTERS that proto.h's lists make: a request counter
+ * per opcode and a response counter per status.  They call the caller's
+ * X, so STATS_COUNTERS is always used with a macro named X.
+ */
+#define STATS_OP_ROW(N, n, code, udp, auth, inplace)			\
+	X(req_##n, "requests", "op=" #N, COUNTER, "requests",		\
+	    "Requests by opcode")
+#define STATS_ST_ROW(N, n, code)					\
+	X(st_##n, "responses", "status=" #N, COUNTER, "responses",	\
+	    "Responses by status")
 
 enum stats_kind {
 	STATS_COUNTER = 1,
