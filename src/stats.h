@@ -296,7 +296,10 @@ struct stats_snap {
 	int			 torn;		/* slots that never settled */
 };
 
-/* Writer side (a worker, its own slot only). */
+/*
+ * The seqlock brackets of a slot's writer (a worker, its own slot only):
+ * stats_publish() and stats_slot_start() use them; tests forge slots.
+ */
 static inline void
 stats_begin(struct stats_slot *s)
 {
@@ -315,28 +318,19 @@ stats_end(struct stats_slot *s)
 }
 
 /*
- * The request path's updates.  Configure with --disable-stats to compile
- * them out (only to measure what they cost: msgctl stats then shows zeros).
+ * The one way a worker updates its counters: into its pending record
+ * (struct stats_pend), which stats_publish() applies to its slot in one
+ * seqlock section (conn_publish: before answers leave, and once per loop
+ * turn).  STATS_PEND adds n to counter f; a gauge goes down by adding
+ * (uint64_t)-1, which the slot's word wraps back.  STATS_PEND_REQUEST
+ * accounts one answered frame: opcode, status, handling time in us, the
+ * difference of two STATS_CLOCK() readings.
  */
-#ifdef MSGD_NO_STATS
-#define STATS_ADD(s, f, n)	do { (void)(s); } while (0)
-#define STATS_PEND(p, s, f, n)	do { (void)(s); } while (0)
-#define STATS_PEND_REQUEST(p, s, op, st, us) do { (void)(s); } while (0)
-#define STATS_CLOCK()		0
-#else
-/* Per-request updates: into the pending record (see stats_pend). */
 #define STATS_PEND(p, s, f, n)						\
 	stats_pend_add(p, s, offsetof(struct stats_counters, f), n)
 #define STATS_PEND_REQUEST(p, s, op, st, us)				\
 	stats_pend_request(p, s, op, st, us)
 #define STATS_CLOCK()		mono_us()
-/* One counter update as its own seqlock section. */
-#define STATS_ADD(s, f, n)	do {					\
-	stats_begin(s);							\
-	(s)->c.f += (n);						\
-	stats_end(s);							\
-} while (0)
-#endif
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
 int	 stats_worker_map(struct stats_seg *, int, char *, size_t);

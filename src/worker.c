@@ -117,7 +117,7 @@ worker_reject(struct worker *w, int fd)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
 	close(fd);
-	STATS_ADD(w->slot, conn_busy, 1);
+	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
 }
 
 /* The allow list (empty: everyone; unix peers: always). */
@@ -193,7 +193,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			}
 		}
 		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
-			STATS_ADD(w->slot, allow_rejected, 1);
+			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			close(fd);
 			continue;
 		}
@@ -266,7 +266,7 @@ worker_adopt(struct worker *w)
 		}
 		if (!worker_allowed(w, (struct sockaddr *)&ss)) {
 			/* The new allow list excludes this peer. */
-			STATS_ADD(w->slot, allow_rejected, 1);
+			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd);
