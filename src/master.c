@@ -30,6 +30,7 @@
 #include "sdnotify.h"
 #include "spool.h"
 #include "stats.h"
+#include "stats_snap.h"
 #include "util.h"
 
 static void	master_sample(struct master *);

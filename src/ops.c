@@ -12,6 +12,8 @@
 
 #include "ops.h"
 #include "sha256.h"
+#include "stats_render.h"
+#include "stats_snap.h"
 #include "util.h"
 
 #define X(N, n, code, udp, auth, inplace)				\

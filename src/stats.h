@@ -33,7 +33,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "buf.h"
 #include "hist.h"
 #include "proto.h"
 
@@ -281,22 +280,6 @@ struct stats_seg {
 };
 
 /*
- * A consistent copy for rendering: header fields, every slot and the
- * retired totals, read without locks.  Counters are read through the
- * descriptor table, never through struct stats_counters, so the renderers
- * work on a segment of another release with the same layout.
- */
-struct stats_snap {
-	struct stats_hdr	 hdr;
-	uint8_t			*slots;		/* nslots * slot_size */
-	uint8_t			*retired;	/* slot_size */
-	uint8_t			*total;		/* retired + live slots */
-	uint64_t		 now_ms;	/* CLOCK_MONOTONIC at read */
-	uint64_t		 now_us;	/* CLOCK_REALTIME at read */
-	int			 torn;		/* slots that never settled */
-};
-
-/*
  * The seqlock brackets of a slot's writer (a worker, its own slot only):
  * stats_publish() and stats_slot_start() use them; tests forge slots.
  */
@@ -334,10 +317,11 @@ stats_end(struct stats_slot *s)
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
 int	 stats_worker_map(struct stats_seg *, int, char *, size_t);
-int	 stats_open(struct stats_seg *, const char *, char *, size_t);
 void	 stats_close(struct stats_seg *);
 int	 stats_unlink(const char *);
 struct stats_slot *stats_slot(const struct stats_seg *, int);
+struct stats_slot *stats_retired(const struct stats_seg *);
+void	 stats_layout_put(const struct stats_layout *, struct stats_hdr *);
 void	 stats_set_master(struct stats_seg *, int, uint64_t);
 void	 stats_set_listener(struct stats_seg *, int, const char *, int,
 	    uint32_t, uint32_t);
@@ -361,15 +345,6 @@ void	 stats_current_format(const struct stats_current *, uint64_t, char *,
 void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
 	    uint64_t);
 
-int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
-	    char *, size_t);
-void	 stats_snap_free(struct stats_snap *);
-void	 stats_set_read_budget(uint64_t);
-uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);
-int	 stats_render_json(const struct stats_snap *, struct buf *);
-int	 stats_render_prometheus(const struct stats_snap *, struct buf *);
-int	 stats_render_table(const struct stats_snap *,
-	    const struct stats_snap *, struct buf *);
 const char *stats_state_name(unsigned int);
 
 #endif /* MSGD_STATS_H */

@@ -33,6 +33,8 @@
 #include "hist.h"
 #include "proto.h"
 #include "stats.h"
+#include "stats_render.h"
+#include "stats_snap.h"
 #include "util.h"
 
 #define NSLOTS		4
