@@ -167,6 +167,34 @@ test_stats_create_descriptors(void **state)
 	assert_true(d->offset + sizeof(struct hist) <= h->slot_size);
 }
 
+/*
+ * Every opcode of MSG_OPCODES has its request counter and every status
+ * of MSG_STATUSES its response counter, named after the row: a new row
+ * in proto.h is counted without a line here or in stats.h.
+ */
+static void
+test_stats_create_proto_counters(void **state)
+{
+	struct fx		*fx = *state;
+	const struct stats_hdr	*h = fx->seg.hdr;
+
+#define X(N, n, code, udp, auth, inplace)				\
+	check_desc(h, "req_" #n, "requests", "op=" #N, STATS_COUNTER,	\
+	    offsetof(struct stats_slot, c) +				\
+	    offsetof(struct stats_counters, req_##n));
+	MSG_OPCODES(X)
+#undef X
+	check_desc(h, "req_other", "requests", "op=other", STATS_COUNTER,
+	    offsetof(struct stats_slot, c) +
+	    offsetof(struct stats_counters, req_other));
+#define X(N, n, code)							\
+	check_desc(h, "st_" #n, "responses", "status=" #N, STATS_COUNTER, \
+	    offsetof(struct stats_slot, c) +				\
+	    offsetof(struct stats_counters, st_##n));
+	MSG_STATUSES(X)
+#undef X
+}
+
 static void
 test_stats_create_sizes(void **state)
 {
@@ -1071,6 +1099,7 @@ main(void)
 		T(test_stats_create_file),
 		T(test_stats_create_header),
 		T(test_stats_create_descriptors),
+		T(test_stats_create_proto_counters),
 		T(test_stats_create_sizes),
 		T(test_stats_create_replaces_existing),
 		T(test_stats_create_refuses_live_msgd),

@@ -421,6 +421,22 @@ test_mono_ms_monotonic(void **state)
 	assert_true(us / 1000 >= a && us / 1000 <= b);
 }
 
+/* realtime_us() reads CLOCK_REALTIME, the clock of start times. */
+static void
+test_realtime_us_wall_clock(void **state)
+{
+	struct timespec	ts;
+	uint64_t	before, us, after;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	before = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	us = realtime_us();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	after = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	assert_true(us >= before && us <= after);
+}
+
 int
 main(void)
 {
@@ -444,6 +460,7 @@ main(void)
 		cmocka_unit_test(test_fd_cloexec_sets_flag),
 		cmocka_unit_test(test_ncpus_range),
 		cmocka_unit_test(test_mono_ms_monotonic),
+		cmocka_unit_test(test_realtime_us_wall_clock),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
