@@ -24,6 +24,10 @@
  * counter through the descriptor table in the header, so an msgctl from
  * another release reads the segment right as long as the layout version
  * (which covers the header and the slot preamble) matches.
+ *
+ * This header is the segment's (stats.c: what the master and the workers
+ * use); the reader is stats_snap.h, the renderers stats_render.h, and
+ * calls go only that way down.
  */
 #ifndef MSGD_STATS_H
 #define MSGD_STATS_H
