@@ -21,6 +21,8 @@
 #include "util.h"
 
 #define SNAP_BUDGET_US	50000	/* per slot (workers), then marked torn */
+#define SNAP_SPINS	64	/* tries before yielding the CPU */
+#define SNAP_ROUNDS	100	/* whole-segment retries around a fold */
 
 /*
  * How long a reader may wait for one slot.  A worker preempted inside a
@@ -35,8 +37,6 @@ stats_set_read_budget(uint64_t us)
 {
 	snap_budget_us = us;
 }
-#define SNAP_SPINS	64	/* tries before yielding the CPU */
-#define SNAP_ROUNDS	100	/* whole-segment retries around a fold */
 
 /* The layout a header describes (checked by the caller). */
 static void
