@@ -189,7 +189,6 @@ static void
 conn_current(struct wctx *wc, const struct conn *c,
     const struct msg_hdr *h, uint64_t t0)
 {
-#ifndef MSGD_NO_STATS
 	struct stats_current	*cur = &wc->slot->cur;
 
 	cur->op = h->opcode;
@@ -199,7 +198,6 @@ conn_current(struct wctx *wc, const struct conn *c,
 	cur->port = c->peer.port;
 	memcpy(cur->addr, c->peer.addr, sizeof(cur->addr));
 	cur->active = 1;
-#endif
 }
 
 /*
@@ -237,10 +235,8 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 	}
 	TAILQ_INSERT_TAIL(&wc->all, c, entry);
 	wc->nconns++;
-	stats_begin(wc->slot);
-	wc->slot->c.conn_accepted++;
-	wc->slot->c.conn_active++;
-	stats_end(wc->slot);
+	STATS_PEND(&wc->pend, wc->slot, conn_accepted, 1);
+	STATS_PEND(&wc->pend, wc->slot, conn_active, 1);
 	if (wc->idle_ms > 0)
 		timer_arm(&wc->tl[CONN_TL_IDLE], &c->timer, wc->now);
 	return (c);
@@ -278,10 +274,8 @@ conn_close(struct wctx *wc, struct conn *c)
 	c->kind = EV_DEAD;
 	TAILQ_INSERT_TAIL(&wc->dead, c, entry);
 	wc->nconns--;
-	stats_begin(wc->slot);
-	wc->slot->c.conn_active--;
-	wc->slot->c.conn_closed++;
-	stats_end(wc->slot);
+	STATS_PEND(&wc->pend, wc->slot, conn_active, (uint64_t)-1);
+	STATS_PEND(&wc->pend, wc->slot, conn_closed, 1);
 }
 
 /*
@@ -589,7 +583,7 @@ conn_handoff(struct wctx *wc, const struct conn *c)
 	 * connection we freed.  Remove it first.
 	 */
 	(void)epoll_ctl(wc->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	STATS_ADD(wc->slot, conn_handed_off, 1);
+	STATS_PEND(&wc->pend, wc->slot, conn_handed_off, 1);
 	return (0);
 }
 
@@ -610,7 +604,7 @@ conn_adopt(struct wctx *wc, int fd, const struct xfer_info *info,
 	    memcmp(info->digest, wc->ops->conf->auth_digest,
 	    sizeof(info->digest)) == 0)
 		c->flags |= CF_AUTHED;
-	STATS_ADD(wc->slot, conn_adopted, 1);
+	STATS_PEND(&wc->pend, wc->slot, conn_adopted, 1);
 	/* A request may already be waiting in the socket. */
 	conn_event(wc, c, EPOLLIN);
 	return (0);
@@ -866,7 +860,7 @@ conn_trim(struct wctx *wc)
 				big = c;
 		if (big == NULL || big->charge == 0)
 			break;
-		STATS_ADD(wc->slot, buffer_budget_closed, 1);
+		STATS_PEND(&wc->pend, wc->slot, buffer_budget_closed, 1);
 		conn_close(wc, big);
 	}
 }
@@ -900,11 +894,11 @@ conn_expire(struct wctx *wc)
 	int		 i, wait = -1;
 
 	while ((t = timer_expired(&wc->tl[CONN_TL_IDLE], wc->now)) != NULL) {
-		STATS_ADD(wc->slot, idle_timeouts, 1);
+		STATS_PEND(&wc->pend, wc->slot, idle_timeouts, 1);
 		conn_close(wc, timer_conn(t));
 	}
 	while ((t = timer_expired(&wc->tl[CONN_TL_FRAME], wc->now)) != NULL) {
-		STATS_ADD(wc->slot, read_timeouts, 1);
+		STATS_PEND(&wc->pend, wc->slot, read_timeouts, 1);
 		conn_close(wc, timer_conn(t));
 	}
 	while ((t = timer_expired(&wc->tl[CONN_TL_LINGER], wc->now)) != NULL)
@@ -963,10 +957,8 @@ conn_drain_all(struct wctx *wc, uint32_t grace_ms, int handoff)
 void
 conn_publish(struct wctx *wc)
 {
-#ifndef MSGD_NO_STATS
 	stats_publish(&wc->pend, wc->slot);
 	wc->pub_ms = wc->now;
-#endif
 }
 
 /*
@@ -978,7 +970,6 @@ conn_publish(struct wctx *wc)
 int
 conn_publish_lazy(struct wctx *wc)
 {
-#ifndef MSGD_NO_STATS
 	if (wc->pend.dirty == 0 && wc->pend.nb == 0)
 		return (0);
 	if (wc->now != wc->pub_ms) {
@@ -986,9 +977,6 @@ conn_publish_lazy(struct wctx *wc)
 		return (0);
 	}
 	return (1);
-#else
-	return (0);
-#endif
 }
 
 void

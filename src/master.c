@@ -32,6 +32,7 @@
 #include "pidfile.h"
 #include "sdnotify.h"
 #include "stats.h"
+#include "stats_snap.h"
 #include "util.h"
 
 /* The master's state; its layers' are inside. */

@@ -24,6 +24,8 @@
 #include "pidfile.h"
 #include "proto.h"
 #include "stats.h"
+#include "stats_render.h"
+#include "stats_snap.h"
 #include "util.h"
 
 #ifndef MSGD_CONF_PATH

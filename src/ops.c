@@ -12,40 +12,32 @@
 
 #include "ops.h"
 #include "sha256.h"
+#include "stats_render.h"
+#include "stats_snap.h"
 #include "util.h"
 
-static enum msg_status	op_ping(const struct op_req *, struct op_res *);
-static enum msg_status	op_echo(const struct op_req *, struct op_res *);
-static enum msg_status	op_upper(const struct op_req *, struct op_res *);
-static enum msg_status	op_time(const struct op_req *, struct op_res *);
-static enum msg_status	op_stats(const struct op_req *, struct op_res *);
-static enum msg_status	op_auth(const struct op_req *, struct op_res *);
-static enum msg_status	op_put(const struct op_req *, struct op_res *);
-static enum msg_status	op_get(const struct op_req *, struct op_res *);
-static enum msg_status	op_list(const struct op_req *, struct op_res *);
-static enum msg_status	op_del(const struct op_req *, struct op_res *);
-static enum msg_status	op_exec(const struct op_req *, struct op_res *);
+#define X(N, n, code, udp, auth, inplace)				\
+static enum msg_status	op_##n(const struct op_req *, struct op_res *);
+MSG_OPCODES(X)
+#undef X
 static const char	*ops_refuse(const struct ops_env *,
 			    const struct op_client *, const struct op_def *);
 
 static void	upper_inplace(uint8_t *, size_t);
 static void	echo_inplace(uint8_t *, size_t);
 
-/* Opcodes this server answers; anything else is UNKNOWN_OP. */
+/* MSG_OPCODES' inplace column: name_inplace() or none. */
+#define OP_INPLACE_0(n)	NULL
+#define OP_INPLACE_1(n)	n##_inplace
+#define OP_INPLACE(inplace, n)	OP_INPLACE_##inplace(n)
+
+/* Opcodes this server answers (proto.h); anything else is UNKNOWN_OP. */
 static const struct op_def ops[] = {
-	{ MSG_OP_PING,	"PING",	OP_UDP_OK,		op_ping, NULL },
-	{ MSG_OP_ECHO,	"ECHO",	OP_UDP_OK | OP_NEEDS_AUTH, op_echo,
-	    echo_inplace },
-	{ MSG_OP_UPPER,	"UPPER", OP_UDP_OK | OP_NEEDS_AUTH, op_upper,
-	    upper_inplace },
-	{ MSG_OP_TIME,	"TIME",	OP_UDP_OK | OP_NEEDS_AUTH, op_time, NULL },
-	{ MSG_OP_STATS,	"STATS", OP_NEEDS_AUTH,		op_stats, NULL },
-	{ MSG_OP_AUTH,	"AUTH",	0,			op_auth, NULL },
-	{ MSG_OP_PUT,	"PUT",	OP_NEEDS_AUTH,		op_put, NULL },
-	{ MSG_OP_GET,	"GET",	OP_NEEDS_AUTH,		op_get, NULL },
-	{ MSG_OP_LIST,	"LIST",	OP_NEEDS_AUTH,		op_list, NULL },
-	{ MSG_OP_DEL,	"DEL",	OP_NEEDS_AUTH,		op_del, NULL },
-	{ MSG_OP_EXEC,	"EXEC",	OP_NEEDS_AUTH,		op_exec, NULL },
+#define X(N, n, code, udp, auth, inplace)				\
+	{ MSG_OP_##N, #N, ((udp) ? OP_UDP_OK : 0) |			\
+	    ((auth) ? OP_NEEDS_AUTH : 0), op_##n, OP_INPLACE(inplace, n) },
+	MSG_OPCODES(X)
+#undef X
 };
 
 /* Opcode -> entry, one load per request (built on first use). */

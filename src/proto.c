@@ -11,33 +11,24 @@
 #include "proto.h"
 
 static const char *const status_names[] = {
-	[MSG_ST_OK] = "OK",
-	[MSG_ST_BAD_REQUEST] = "BAD_REQUEST",
-	[MSG_ST_UNKNOWN_OP] = "UNKNOWN_OP",
-	[MSG_ST_TOO_LARGE] = "TOO_LARGE",
-	[MSG_ST_NOT_FOUND] = "NOT_FOUND",
-	[MSG_ST_DENIED] = "DENIED",
-	[MSG_ST_BUSY] = "BUSY",
-	[MSG_ST_TIMEOUT] = "TIMEOUT",
-	[MSG_ST_INTERNAL] = "INTERNAL",
-	[MSG_ST_BAD_VERSION] = "BAD_VERSION",
+#define X(N, n, code)	[MSG_ST_##N] = #N,
+	MSG_STATUSES(X)
+#undef X
 };
+
+/* Dense codes: msg_status_name() and the counters index by code. */
+#define X(N, n, code)							\
+	_Static_assert(code < MSG_ST_COUNT, "status codes dense from 0");
+MSG_STATUSES(X)
+#undef X
 
 static const struct {
 	uint8_t		 op;
 	const char	*name;
 } op_names[] = {
-	{ MSG_OP_PING,	"PING" },
-	{ MSG_OP_ECHO,	"ECHO" },
-	{ MSG_OP_UPPER,	"UPPER" },
-	{ MSG_OP_TIME,	"TIME" },
-	{ MSG_OP_STATS,	"STATS" },
-	{ MSG_OP_AUTH,	"AUTH" },
-	{ MSG_OP_PUT,	"PUT" },
-	{ MSG_OP_GET,	"GET" },
-	{ MSG_OP_LIST,	"LIST" },
-	{ MSG_OP_DEL,	"DEL" },
-	{ MSG_OP_EXEC,	"EXEC" },
+#define X(N, n, code, udp, auth, inplace)	{ MSG_OP_##N, #N },
+	MSG_OPCODES(X)
+#undef X
 };
 
 static uint16_t

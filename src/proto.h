@@ -24,34 +24,71 @@
 /* Before authentication no frame may be larger than this (issue 5). */
 #define MSG_PREAUTH_BODY_MAX	16384
 
+/*
+ * Every opcode, once.  This list makes enum msg_op (MSG_OP_NAME), the names
+ * msg_op_name() and msg_op_parse() know, the server's opcode table in ops.c
+ * and the per-opcode request counters in stats.h (field req_name, metric
+ * requests{op="NAME"}).  Adding an opcode is one line here and its handler,
+ * op_name() in ops.c.  Columns:
+ *
+ *	NAME, name	wire name, and the lower case for C identifiers
+ *	code		its byte in the header
+ *	udp		1: may be served over UDP
+ *	auth		1: denied before AUTH when a token is set
+ *	inplace		1: the answer value is the request value transformed
+ *			in place by name_inplace() (ops.c): no copy
+ */
+#define MSG_OPCODES(X)							\
+	/* NAME	name	code	udp	auth	inplace */		\
+	X(PING,	ping,	0x01,	1,	0,	0)			\
+	X(ECHO,	echo,	0x02,	1,	1,	1)			\
+	X(UPPER, upper,	0x03,	1,	1,	1)			\
+	X(TIME,	time,	0x04,	1,	1,	0)			\
+	X(STATS, stats,	0x05,	0,	1,	0)			\
+	X(AUTH,	auth,	0x06,	0,	0,	0)			\
+	X(PUT,	put,	0x10,	0,	1,	0)			\
+	X(GET,	get,	0x11,	0,	1,	0)			\
+	X(LIST,	list,	0x12,	0,	1,	0)			\
+	X(DEL,	del,	0x13,	0,	1,	0)			\
+	X(EXEC,	exec,	0x20,	0,	1,	0)
+
+/*
+ * Every status, once, codes dense from 0.  It makes enum msg_status
+ * (MSG_ST_NAME), msg_status_name() and the per-status response counters in
+ * stats.h (field st_name, metric responses{status="NAME"}).
+ */
+#define MSG_STATUSES(X)							\
+	X(OK,		ok,		0)				\
+	X(BAD_REQUEST,	bad_request,	1)				\
+	X(UNKNOWN_OP,	unknown_op,	2)				\
+	X(TOO_LARGE,	too_large,	3)				\
+	X(NOT_FOUND,	not_found,	4)				\
+	X(DENIED,	denied,		5)				\
+	X(BUSY,		busy,		6)				\
+	X(TIMEOUT,	timeout,	7)				\
+	X(INTERNAL,	internal,	8)				\
+	X(BAD_VERSION,	bad_version,	9)
+
 enum msg_op {
 	MSG_OP_NONE = 0x00,	/* used in responses to unframeable input */
-	MSG_OP_PING = 0x01,
-	MSG_OP_ECHO = 0x02,
-	MSG_OP_UPPER = 0x03,
-	MSG_OP_TIME = 0x04,
-	MSG_OP_STATS = 0x05,
-	MSG_OP_AUTH = 0x06,
-	MSG_OP_PUT = 0x10,
-	MSG_OP_GET = 0x11,
-	MSG_OP_LIST = 0x12,
-	MSG_OP_DEL = 0x13,
-	MSG_OP_EXEC = 0x20
+#define X(N, n, code, udp, auth, inplace)	MSG_OP_##N = code,
+	MSG_OPCODES(X)
+#undef X
 };
 
 enum msg_status {
-	MSG_ST_OK = 0,
-	MSG_ST_BAD_REQUEST = 1,
-	MSG_ST_UNKNOWN_OP = 2,
-	MSG_ST_TOO_LARGE = 3,
-	MSG_ST_NOT_FOUND = 4,
-	MSG_ST_DENIED = 5,
-	MSG_ST_BUSY = 6,
-	MSG_ST_TIMEOUT = 7,
-	MSG_ST_INTERNAL = 8,
-	MSG_ST_BAD_VERSION = 9
+#define X(N, n, code)	MSG_ST_##N = code,
+	MSG_STATUSES(X)
+#undef X
 };
-#define MSG_ST_MAX	MSG_ST_BAD_VERSION
+
+/* How many statuses there are; the highest is one less (dense codes). */
+enum {
+#define X(N, n, code)	+ 1
+	MSG_ST_COUNT = 0 MSG_STATUSES(X)
+#undef X
+};
+#define MSG_ST_MAX	(MSG_ST_COUNT - 1)
 
 struct msg_hdr {
 	uint8_t		version;

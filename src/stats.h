@@ -24,6 +24,10 @@
  * counter through the descriptor table in the header, so an msgctl from
  * another release reads the segment right as long as the layout version
  * (which covers the header and the slot preamble) matches.
+ *
+ * This header is the segment's (stats.c: what the master and the workers
+ * use); the reader is stats_snap.h, the renderers stats_render.h, and
+ * calls go only that way down.
  */
 #ifndef MSGD_STATS_H
 #define MSGD_STATS_H
@@ -33,8 +37,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "buf.h"
 #include "hist.h"
+#include "proto.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
 #define STATS_LAYOUT		7
@@ -49,7 +53,8 @@
 /*
  * Every counter, declared once: field, metric name, label ("" or
  * "key=value"), kind, unit, help.  This list generates the slot struct,
- * the descriptor table, the sums and every renderer.
+ * the descriptor table, the sums and every renderer; the counters by
+ * opcode and by status come from proto.h's lists.
  */
 #define STATS_COUNTERS(X)						\
 	X(conn_accepted, "connections_accepted", "", COUNTER, "connections", \
@@ -98,38 +103,22 @@
 	X(buffer_budget_closed, "buffer_budget_closed", "", COUNTER,	\
 	    "connections", "Connections closed for holding the most "	\
 	    "past buffer_budget")					\
-	X(req_ping, "requests", "op=PING", COUNTER, "requests",	\
+	MSG_OPCODES(STATS_OP_ROW)					\
+	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\
-	X(req_echo, "requests", "op=ECHO", COUNTER, "requests", "")	\
-	X(req_upper, "requests", "op=UPPER", COUNTER, "requests", "")	\
-	X(req_time, "requests", "op=TIME", COUNTER, "requests", "")	\
-	X(req_stats, "requests", "op=STATS", COUNTER, "requests", "")	\
-	X(req_auth, "requests", "op=AUTH", COUNTER, "requests", "")	\
-	X(req_put, "requests", "op=PUT", COUNTER, "requests", "")	\
-	X(req_get, "requests", "op=GET", COUNTER, "requests", "")	\
-	X(req_list, "requests", "op=LIST", COUNTER, "requests", "")	\
-	X(req_del, "requests", "op=DEL", COUNTER, "requests", "")	\
-	X(req_exec, "requests", "op=EXEC", COUNTER, "requests", "")	\
-	X(req_other, "requests", "op=other", COUNTER, "requests", "")	\
-	X(st_ok, "responses", "status=OK", COUNTER, "responses",	\
-	    "Responses by status")					\
-	X(st_bad_request, "responses", "status=BAD_REQUEST", COUNTER,	\
-	    "responses", "")						\
-	X(st_unknown_op, "responses", "status=UNKNOWN_OP", COUNTER,	\
-	    "responses", "")						\
-	X(st_too_large, "responses", "status=TOO_LARGE", COUNTER,	\
-	    "responses", "")						\
-	X(st_not_found, "responses", "status=NOT_FOUND", COUNTER,	\
-	    "responses", "")						\
-	X(st_denied, "responses", "status=DENIED", COUNTER,		\
-	    "responses", "")						\
-	X(st_busy, "responses", "status=BUSY", COUNTER, "responses", "") \
-	X(st_timeout, "responses", "status=TIMEOUT", COUNTER,		\
-	    "responses", "")						\
-	X(st_internal, "responses", "status=INTERNAL", COUNTER,	\
-	    "responses", "")						\
-	X(st_bad_version, "responses", "status=BAD_VERSION", COUNTER,	\
-	    "responses", "")
+	MSG_STATUSES(STATS_ST_ROW)
+
+/*
+ * The rows of STATS_COUNTERS that proto.h's lists make: a request counter
+ * per opcode and a response counter per status.  They call the caller's
+ * X, so STATS_COUNTERS is always used with a macro named X.
+ */
+#define STATS_OP_ROW(N, n, code, udp, auth, inplace)			\
+	X(req_##n, "requests", "op=" #N, COUNTER, "requests",		\
+	    "Requests by opcode")
+#define STATS_ST_ROW(N, n, code)					\
+	X(st_##n, "responses", "status=" #N, COUNTER, "responses",	\
+	    "Responses by status")
 
 enum stats_kind {
 	STATS_COUNTER = 1,
@@ -295,22 +284,9 @@ struct stats_seg {
 };
 
 /*
- * A consistent copy for rendering: header fields, every slot and the
- * retired totals, read without locks.  Counters are read through the
- * descriptor table, never through struct stats_counters, so the renderers
- * work on a segment of another release with the same layout.
+ * The seqlock brackets of a slot's writer (a worker, its own slot only):
+ * stats_publish() and stats_slot_start() use them; tests forge slots.
  */
-struct stats_snap {
-	struct stats_hdr	 hdr;
-	uint8_t			*slots;		/* nslots * slot_size */
-	uint8_t			*retired;	/* slot_size */
-	uint8_t			*total;		/* retired + live slots */
-	uint64_t		 now_ms;	/* CLOCK_MONOTONIC at read */
-	uint64_t		 now_us;	/* CLOCK_REALTIME at read */
-	int			 torn;		/* slots that never settled */
-};
-
-/* Writer side (a worker, its own slot only). */
 static inline void
 stats_begin(struct stats_slot *s)
 {
@@ -329,35 +305,27 @@ stats_end(struct stats_slot *s)
 }
 
 /*
- * The request path's updates.  Configure with --disable-stats to compile
- * them out (only to measure what they cost: msgctl stats then shows zeros).
+ * The one way a worker updates its counters: into its pending record
+ * (struct stats_pend), which stats_publish() applies to its slot in one
+ * seqlock section (conn_publish: before answers leave, and once per loop
+ * turn).  STATS_PEND adds n to counter f; a gauge goes down by adding
+ * (uint64_t)-1, which the slot's word wraps back.  STATS_PEND_REQUEST
+ * accounts one answered frame: opcode, status, handling time in us, the
+ * difference of two STATS_CLOCK() readings.
  */
-#ifdef MSGD_NO_STATS
-#define STATS_ADD(s, f, n)	do { (void)(s); } while (0)
-#define STATS_PEND(p, s, f, n)	do { (void)(s); } while (0)
-#define STATS_PEND_REQUEST(p, s, op, st, us) do { (void)(s); } while (0)
-#define STATS_CLOCK()		0
-#else
-/* Per-request updates: into the pending record (see stats_pend). */
 #define STATS_PEND(p, s, f, n)						\
 	stats_pend_add(p, s, offsetof(struct stats_counters, f), n)
 #define STATS_PEND_REQUEST(p, s, op, st, us)				\
 	stats_pend_request(p, s, op, st, us)
 #define STATS_CLOCK()		mono_us()
-/* One counter update as its own seqlock section. */
-#define STATS_ADD(s, f, n)	do {					\
-	stats_begin(s);							\
-	(s)->c.f += (n);						\
-	stats_end(s);							\
-} while (0)
-#endif
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
 int	 stats_worker_map(struct stats_seg *, int, char *, size_t);
-int	 stats_open(struct stats_seg *, const char *, char *, size_t);
 void	 stats_close(struct stats_seg *);
 int	 stats_unlink(const char *);
 struct stats_slot *stats_slot(const struct stats_seg *, int);
+struct stats_slot *stats_retired(const struct stats_seg *);
+void	 stats_layout_put(const struct stats_layout *, struct stats_hdr *);
 void	 stats_set_master(struct stats_seg *, int, uint64_t);
 void	 stats_set_listener(struct stats_seg *, int, const char *, int,
 	    uint32_t, uint32_t);
@@ -381,15 +349,6 @@ void	 stats_current_format(const struct stats_current *, uint64_t, char *,
 void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
 	    uint64_t);
 
-int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
-	    char *, size_t);
-void	 stats_snap_free(struct stats_snap *);
-void	 stats_set_read_budget(uint64_t);
-uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);
-int	 stats_render_json(const struct stats_snap *, struct buf *);
-int	 stats_render_prometheus(const struct stats_snap *, struct buf *);
-int	 stats_render_table(const struct stats_snap *,
-	    const struct stats_snap *, struct buf *);
 const char *stats_state_name(unsigned int);
 
 #endif /* MSGD_STATS_H */

@@ -37,6 +37,16 @@ mono_us(void)
 	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
+/* Wall-clock microseconds since the epoch: start times people read. */
+uint64_t
+realtime_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
 /* Write ts as RFC 3339 UTC with microseconds; returns the length or -1. */
 int
 fmt_rfc3339(char *buf, size_t len, const struct timespec *ts)

@@ -30,6 +30,7 @@ struct errtext {
 
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
+uint64_t realtime_us(void);
 int	 fmt_rfc3339(char *, size_t, const struct timespec *);
 int	 parse_u64(const char *, uint64_t, uint64_t, uint64_t *,
 	    const char **);

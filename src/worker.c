@@ -117,7 +117,7 @@ worker_reject(struct worker *w, int fd)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
 	close(fd);
-	STATS_ADD(w->slot, conn_busy, 1);
+	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
 }
 
 /*
@@ -181,7 +181,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 		}
 		net_peer_set(&peer, (struct sockaddr *)&ss, slen);
 		if (!net_peer_allowed(w->conf->allow, w->conf->nallow, &peer)) {
-			STATS_ADD(w->slot, allow_rejected, 1);
+			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			close(fd);
 			continue;
 		}
@@ -252,7 +252,7 @@ worker_adopt(struct worker *w)
 		if (!net_peer_allowed(w->conf->allow, w->conf->nallow,
 		    &info.peer)) {
 			/* The new allow list excludes this peer. */
-			STATS_ADD(w->slot, allow_rejected, 1);
+			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd);

@@ -28,6 +28,8 @@
 #include "buf.h"
 #include "fuzz.h"
 #include "stats.h"
+#include "stats_render.h"
+#include "stats_snap.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ JSON check */

@@ -34,10 +34,24 @@ tests_unit_test_util_SOURCES = tests/unit/test_util.c
 tests_unit_test_util_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_util_LDADD = $(UNIT_LDADD)
 
+# The stats tests share a fixture and helpers.
+STATS_FX = tests/unit/stats_fx.c tests/unit/stats_fx.h
+
 UNIT_TESTS += tests/unit/test_stats
-tests_unit_test_stats_SOURCES = tests/unit/test_stats.c
+tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
 tests_unit_test_stats_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_stats_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_stats_snap
+tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
+tests_unit_test_stats_snap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_stats_snap_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_stats_render
+tests_unit_test_stats_render_SOURCES = tests/unit/test_stats_render.c \
+	$(STATS_FX)
+tests_unit_test_stats_render_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_stats_render_LDADD = $(UNIT_LDADD)
 
 UNIT_TESTS += tests/unit/test_sha256
 tests_unit_test_sha256_SOURCES = tests/unit/test_sha256.c

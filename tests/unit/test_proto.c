@@ -674,6 +674,47 @@ test_msg_op_name_table(void **state)
 	assert_null(msg_op_name(0x102));	/* not truncated to 0x02 */
 }
 
+/*
+ * MSG_OPCODES and MSG_STATUSES make the enums and the name tables: each
+ * row's code, name and lower-case name agree everywhere, codes are unique
+ * and the statuses dense (what a new row must keep true).
+ */
+static void
+test_msg_lists_agree(void **state)
+{
+	unsigned int	seen[256], n = 0, i;
+
+	(void)state;
+	memset(seen, 0, sizeof(seen));
+#define X(N, nm, code, udp, auth, inplace)				\
+	assert_int_equal(MSG_OP_##N, code);				\
+	assert_string_equal(msg_op_name(code), #N);			\
+	assert_int_equal(msg_op_parse(#N), code);			\
+	assert_int_equal(msg_op_parse(#nm), code);			\
+	assert_int_equal(seen[code]++, 0);				\
+	assert_true((udp) == 0 || (udp) == 1);				\
+	assert_true((auth) == 0 || (auth) == 1);			\
+	assert_true((inplace) == 0 || (inplace) == 1);			\
+	n++;
+	MSG_OPCODES(X)
+#undef X
+	assert_int_equal(n, 11);
+	assert_int_equal(seen[MSG_OP_NONE], 0);
+	n = 0;
+#define X(N, nm, code)							\
+	assert_int_equal(MSG_ST_##N, code);				\
+	assert_string_equal(msg_status_name(code), #N);			\
+	assert_true(msg_valid_status(code));				\
+	n++;
+	MSG_STATUSES(X)
+#undef X
+	assert_int_equal(n, MSG_ST_COUNT);
+	assert_int_equal(MSG_ST_MAX, MSG_ST_COUNT - 1);
+	for (i = 0; i < MSG_ST_COUNT; i++)
+		assert_string_not_equal(msg_status_name(i), "UNKNOWN_STATUS");
+	assert_false(msg_valid_status(MSG_ST_COUNT));
+}
+
 static void
 test_msg_op_parse_names_and_numbers(void **state)
 {
@@ -748,6 +789,7 @@ main(void)
 		cmocka_unit_test(test_msg_valid_status_range),
 		cmocka_unit_test(test_msg_status_name_table),
 		cmocka_unit_test(test_msg_op_name_table),
+		cmocka_unit_test(test_msg_lists_agree),
 		cmocka_unit_test(test_msg_op_parse_names_and_numbers),
 		cmocka_unit_test(test_msg_op_parse_not_octal),
 	};

@@ -439,6 +439,22 @@ test_errtext_fmt(void **state)
 	assert_int_equal(strlen(e.msg), ERRTEXT_LEN - 1);
 }
 
+/* realtime_us() reads CLOCK_REALTIME, the clock of start times. */
+static void
+test_realtime_us_wall_clock(void **state)
+{
+	struct timespec	ts;
+	uint64_t	before, us, after;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	before = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	us = realtime_us();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	after = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	assert_true(us >= before && us <= after);
+}
+
 int
 main(void)
 {
@@ -463,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_ncpus_range),
 		cmocka_unit_test(test_mono_ms_monotonic),
 		cmocka_unit_test(test_errtext_fmt),
+		cmocka_unit_test(test_realtime_us_wall_clock),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
