@@ -11,16 +11,10 @@ EXTRA_PROGRAMS = bench/echo_floor
 bench_echo_floor_SOURCES = bench/echo_floor.c
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
-	bench/baseline.txt bench/README.md bench/nofilter.c
-CLEANFILES += bench/echo_floor$(EXEEXT) bench/nofilter.so
+	bench/baseline.txt bench/README.md
+CLEANFILES += bench/echo_floor$(EXEEXT)
 
-bench: bench/echo_floor$(EXEEXT) bench/nofilter.so src/msgd$(EXEEXT) \
-	src/msgctl$(EXEEXT)
-
-# Preloaded by bench/profile only: no seccomp filter under callgrind.
-bench/nofilter.so: $(top_srcdir)/bench/nofilter.c
-	@$(MKDIR_P) bench
-	$(CC) $(CFLAGS) -shared -fPIC -o $@ $(top_srcdir)/bench/nofilter.c
+bench: bench/echo_floor$(EXEEXT) src/msgd$(EXEEXT) src/msgctl$(EXEEXT)
 
 # Growth of the per-request instruction count is what this checks; the
 # script installs valgrind when it is missing (as root).
