@@ -711,15 +711,12 @@ conn_touch(struct wctx *wc, struct conn *c)
 }
 
 /*
- * After any event: decide the next state and which deadline applies.
- * Returns -1 when the connection is finished and must be closed.
+ * Backpressure: pause reading while the output is over its limit; back
+ * under it, answer the frames that waited.  Returns -1 on a fatal error.
  */
 static int
-conn_settle(struct wctx *wc, struct conn *c)
+conn_backpressure(struct wctx *wc, struct conn *c)
 {
-	int	pending_in, rc;
-
-	/* Backpressure: pause or resume reading around the output limit. */
 	if (buf_used(&c->out) > wc->output_limit)
 		c->flags |= CF_PAUSED;
 	else if (c->flags & CF_PAUSED) {
@@ -729,7 +726,73 @@ conn_settle(struct wctx *wc, struct conn *c)
 		if (buf_used(&c->out) > wc->output_limit)
 			c->flags |= CF_PAUSED;
 	}
+	return (0);
+}
 
+/*
+ * Nothing more will be answered: finish the output, then go.  Returns -1
+ * when the connection can be closed now.
+ */
+static int
+conn_finish(struct wctx *wc, struct conn *c)
+{
+	c->flags |= CF_CLOSING;
+	if (buf_used(&c->out) > 0) {
+		/* Writing is progress; a reader that stops is idle. */
+		conn_touch(wc, c);
+		return (0);
+	}
+	if (c->flags & CF_EOF)
+		return (-1);
+	/*
+	 * Lingering close: stop sending, but read a little longer so
+	 * unread input does not turn our close into a reset that
+	 * destroys the last answer before the client reads it.
+	 */
+	(void)shutdown(c->fd, SHUT_WR);
+	buf_release(&c->in);
+	c->skip = 0;
+	c->flags |= CF_LINGER;
+	timer_arm(&wc->tl[CONN_TL_LINGER], &c->timer, wc->now);
+	return (0);
+}
+
+/* The deadline of a connection that stays open and may read. */
+static void
+conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
+{
+	if (c->flags & CF_PAUSED) {
+		/* A client that reads nothing is idle, whatever it sent. */
+		conn_touch(wc, c);
+		return;
+	}
+	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
+		/* Idle while draining: wait a little for a last request. */
+		if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
+			timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer, wc->now);
+		return;
+	}
+	if (pending_in) {
+		/* The frame deadline stays at the frame's first byte. */
+		if (c->timer.list != &wc->tl[CONN_TL_FRAME])
+			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+		return;
+	}
+	buf_release(&c->in);
+	conn_touch(wc, c);
+}
+
+/*
+ * After any event: decide the next state and which deadline applies.
+ * Returns -1 when the connection is finished and must be closed.
+ */
+static int
+conn_settle(struct wctx *wc, struct conn *c)
+{
+	int	pending_in, rc;
+
+	if (conn_backpressure(wc, c) == -1)
+		return (-1);
 	if (c->flags & CF_LINGER)
 		return (0);
 	if (c->flags & CF_WAITING) {
@@ -753,47 +816,9 @@ conn_settle(struct wctx *wc, struct conn *c)
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
 	    (wc->draining && !pending_in &&
-	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT)))) {
-		/* Nothing more will be answered: finish the output, then go. */
-		c->flags |= CF_CLOSING;
-		if (buf_used(&c->out) > 0) {
-			/* Writing is progress; a reader that stops is idle. */
-			conn_touch(wc, c);
-			return (0);
-		}
-		if (c->flags & CF_EOF)
-			return (-1);
-		/*
-		 * Lingering close: stop sending, but read a little longer so
-		 * unread input does not turn our close into a reset that
-		 * destroys the last answer before the client reads it.
-		 */
-		(void)shutdown(c->fd, SHUT_WR);
-		buf_release(&c->in);
-		c->skip = 0;
-		c->flags |= CF_LINGER;
-		timer_arm(&wc->tl[CONN_TL_LINGER], &c->timer, wc->now);
-		return (0);
-	}
-	if (c->flags & CF_PAUSED) {
-		/* A client that reads nothing is idle, whatever it sent. */
-		conn_touch(wc, c);
-		return (0);
-	}
-	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
-		/* Idle while draining: wait a little for a last request. */
-		if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
-			timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer, wc->now);
-		return (0);
-	}
-	if (pending_in) {
-		/* The frame deadline stays at the frame's first byte. */
-		if (c->timer.list != &wc->tl[CONN_TL_FRAME])
-			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
-		return (0);
-	}
-	buf_release(&c->in);
-	conn_touch(wc, c);
+	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT))))
+		return (conn_finish(wc, c));
+	conn_deadline(wc, c, pending_in);
 	return (0);
 }
 
