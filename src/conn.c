@@ -1034,7 +1034,7 @@ conn_expire(struct wctx *wc)
 
 /*
  * The worker stops: read what every client already sent and answer it all,
- * then close (conn_settle: shut down the sending side, linger).  A
+ * then close (conn_finish: shut down the sending side, linger).  A
  * connection with nothing left to answer waits grace_ms for a request that
  * may already be on its way (closing it at once would race that request):
  * one that arrives is answered, and the connection closed after it; one
