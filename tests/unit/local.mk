@@ -48,3 +48,8 @@ UNIT_TESTS += tests/unit/test_sandbox
 tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c
 tests_unit_test_sandbox_CFLAGS = $(UNIT_CFLAGS) $(SECCOMP_CFLAGS)
 tests_unit_test_sandbox_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_exec
+tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
+tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_exec_LDADD = $(UNIT_LDADD)
