@@ -305,6 +305,7 @@ worker_drain(struct worker *w)
 	    w->drain_handoff);
 }
 
+/* Read the signals waiting in the signalfd; note what each asks for. */
 static void
 worker_signal(struct worker *w)
 {
