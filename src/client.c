@@ -265,20 +265,92 @@ client_close(struct client *c)
 }
 
 /*
- * One request over UDP.  msgd never answers with a datagram larger than
- * the request, so PING and TIME (whose values are ignored) are padded to
- * fit their answers.  The answer lands in buf (at most len bytes).
+ * The request datagram into buf[0..len).  msgd never answers with a
+ * datagram larger than the request, so PING and TIME (whose values are
+ * ignored) are padded to fit their answers.  Returns its length, or 0
+ * when it does not fit.
  */
+static size_t
+client_udp_frame(uint8_t op, uint32_t id, const void *val, size_t vlen,
+    uint8_t *buf, size_t len)
+{
+	size_t	pad = 0, flen;
+
+	if (op == MSG_OP_PING && vlen < 4)
+		pad = 4 - vlen;
+	else if (op == MSG_OP_TIME && vlen < RFC3339_LEN)
+		pad = RFC3339_LEN - vlen;
+	flen = MSG_HDR_LEN + vlen + pad;
+	if (flen > len)
+		return (0);
+	msg_encode_request(buf, op, id, 0, (uint32_t)(vlen + pad));
+	if (vlen > 0)
+		memcpy(buf + MSG_HDR_LEN, val, vlen);
+	memset(buf + MSG_HDR_LEN + vlen, 0, pad);
+	return (flen);
+}
+
+/* Wait up to timeout_ms for one datagram on fd; its length in *np. */
+static int
+client_udp_recv(int fd, const char *addr, int timeout_ms, uint8_t *buf,
+    size_t len, size_t *np, char *err, size_t errlen)
+{
+	struct pollfd	pfd;
+	ssize_t		n;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if ((n = poll(&pfd, 1, timeout_ms)) == 0) {
+			snprintf(err, errlen, "%s: no UDP answer within %d ms "
+			    "(dropped, or UDP is off)", addr, timeout_ms);
+			return (CLIENT_ETIMEOUT);
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if ((n = recv(fd, buf, len, 0)) == -1) {
+			snprintf(err, errlen, "recv from %s: %s", addr,
+			    strerror(errno));
+			return (CLIENT_EIO);
+		}
+		*np = (size_t)n;
+		return (CLIENT_OK);
+	}
+}
+
+/* Check the answer in buf[0..n) is one whole frame for request id. */
+static int
+client_udp_answer(const char *addr, uint32_t id, uint8_t *buf, size_t n,
+    struct client_resp *r, char *err, size_t errlen)
+{
+	const char	*why;
+
+	if (msg_check_response(buf, n, &r->hdr, &why) == -1 ||
+	    MSG_HDR_LEN + (size_t)r->hdr.body_len != n) {
+		snprintf(err, errlen, "%s: bad UDP answer: %s", addr,
+		    why != NULL ? why : "length mismatch");
+		return (CLIENT_EPROTO);
+	}
+	if (r->hdr.request_id != id) {
+		snprintf(err, errlen, "%s: UDP answer for another request",
+		    addr);
+		return (CLIENT_EPROTO);
+	}
+	r->key = buf + MSG_HDR_LEN;
+	r->klen = r->hdr.key_len;
+	r->val = r->key + r->klen;
+	r->vlen = r->hdr.body_len - r->hdr.key_len;
+	return (CLIENT_OK);
+}
+
+/* One request over UDP; the answer lands in buf (at most len bytes). */
 int
 client_udp_call(const char *addr, int timeout_ms, uint8_t op, const void *val,
     size_t vlen, uint8_t *buf, size_t len, struct client_resp *r,
     char *err, size_t errlen)
 {
 	struct net_addr	a;
-	struct pollfd	pfd;
-	const char	*why;
-	size_t		pad = 0, flen;
-	ssize_t		n;
+	size_t		flen, n;
 	uint32_t	id;
 	int		fd, rc;
 
@@ -288,66 +360,21 @@ client_udp_call(const char *addr, int timeout_ms, uint8_t op, const void *val,
 		snprintf(err, errlen, "%s: UDP needs host:port", addr);
 		return (CLIENT_ECONNECT);
 	}
-	if (op == MSG_OP_PING && vlen < 4)
-		pad = 4 - vlen;
-	else if (op == MSG_OP_TIME && vlen < RFC3339_LEN)
-		pad = RFC3339_LEN - vlen;
-	flen = MSG_HDR_LEN + vlen + pad;
-	if (flen > len) {
+	id = (uint32_t)mono_us();
+	if ((flen = client_udp_frame(op, id, val, vlen, buf, len)) == 0) {
 		snprintf(err, errlen, "request too large for one datagram");
 		return (CLIENT_EPROTO);
 	}
-	id = (uint32_t)mono_us();
-	msg_encode_request(buf, op, id, 0, (uint32_t)(vlen + pad));
-	if (vlen > 0)
-		memcpy(buf + MSG_HDR_LEN, val, vlen);
-	memset(buf + MSG_HDR_LEN + vlen, 0, pad);
 	if ((fd = socket(a.family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return (CLIENT_ECONNECT);
 	}
-	rc = CLIENT_EIO;
 	if (sendto(fd, buf, flen, 0, (struct sockaddr *)&a.ss, a.sslen) == -1) {
 		snprintf(err, errlen, "sendto %s: %s", addr, strerror(errno));
-		goto done;
-	}
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	for (;;) {
-		if ((n = poll(&pfd, 1, timeout_ms)) == 0) {
-			snprintf(err, errlen, "%s: no UDP answer within %d ms "
-			    "(dropped, or UDP is off)", addr, timeout_ms);
-			rc = CLIENT_ETIMEOUT;
-			goto done;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if ((n = recv(fd, buf, len, 0)) == -1) {
-			snprintf(err, errlen, "recv from %s: %s", addr,
-			    strerror(errno));
-			goto done;
-		}
-		break;
-	}
-	if (msg_check_response(buf, (size_t)n, &r->hdr, &why) == -1 ||
-	    MSG_HDR_LEN + (size_t)r->hdr.body_len != (size_t)n) {
-		snprintf(err, errlen, "%s: bad UDP answer: %s", addr,
-		    why != NULL ? why : "length mismatch");
-		rc = CLIENT_EPROTO;
-		goto done;
-	}
-	if (r->hdr.request_id != id) {
-		snprintf(err, errlen, "%s: UDP answer for another request",
-		    addr);
-		rc = CLIENT_EPROTO;
-		goto done;
-	}
-	r->key = buf + MSG_HDR_LEN;
-	r->klen = r->hdr.key_len;
-	r->val = r->key + r->klen;
-	r->vlen = r->hdr.body_len - r->hdr.key_len;
-	rc = CLIENT_OK;
-done:
+		rc = CLIENT_EIO;
+	} else if ((rc = client_udp_recv(fd, addr, timeout_ms, buf, len, &n,
+	    err, errlen)) == CLIENT_OK)
+		rc = client_udp_answer(addr, id, buf, n, r, err, errlen);
 	close(fd);
 	return (rc);
 }

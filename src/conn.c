@@ -359,6 +359,127 @@ conn_auth_failed(struct wctx *wc, const struct conn *c)
 	wc->auth_log_suppressed = 0;
 }
 
+/* Discard what is left of a refused frame's body. */
+static void
+conn_skip(struct conn *c)
+{
+	size_t	n;
+
+	n = buf_used(&c->in) < c->skip ? buf_used(&c->in) : c->skip;
+	buf_consume(&c->in, n);
+	c->skip -= (uint32_t)n;
+}
+
+/*
+ * An EXEC started: its answer comes later, and in order, so nothing more
+ * is read until it does (conn_exec_done).
+ */
+static void
+conn_defer(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
+    const struct op_outcome *oc, uint64_t t0)
+{
+	c->flags &= ~CF_DRAINWAIT;
+	c->job = oc->job;
+	c->wait_id = mp->hdr.request_id;
+	c->wait_t0 = t0;
+	c->flags |= CF_WAITING;
+	STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
+}
+
+/*
+ * Count an answered request and act on what it changed: AUTH passed (then
+ * *limit becomes max_body), or failed (then the connection closes after
+ * the answer).  Returns 1 when no further frame is to be read.
+ */
+static int
+conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
+    const struct op_outcome *oc, uint64_t t0, uint32_t *limit)
+{
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode, oc->st,
+	    STATS_CLOCK() - t0);
+	wc->answered++;
+	if (oc->denied)
+		STATS_PEND(&wc->pend, wc->slot, denied, 1);
+	if (oc->authed) {
+		c->flags |= CF_AUTHED;
+		*limit = wc->max_body;
+	}
+	if (oc->auth_failed) {
+		STATS_PEND(&wc->pend, wc->slot, auth_failures, 1);
+		conn_auth_failed(wc, c);
+		c->flags |= CF_CLOSING;
+		buf_release(&c->in);
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * Answer one complete, valid frame: in place when it can be, else through
+ * its operation (*limit as in conn_outcome).  Returns 0 to go on with the
+ * next frame, 1 when no further frame is to be read now (an EXEC runs,
+ * AUTH failed), -1 when memory ran out.
+ */
+static int
+conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
+    uint32_t *limit)
+{
+	struct op_client	cl;
+	struct op_outcome	oc;
+	uint64_t		t0;
+
+	c->need = 0;	/* in the buffer now: counted as such */
+	/* From the loop turn that read it: one clock per frame. */
+	t0 = wc->now_us;
+	conn_current(wc, c, &mp->hdr, t0);
+	cl.authed = (c->flags & CF_AUTHED) != 0;
+	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
+	cl.udp = 0;
+	cl.conn = c;
+	if (conn_inplace(wc, c, mp, &cl)) {
+		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
+		    MSG_ST_OK, STATS_CLOCK() - t0);
+		wc->slot->cur.active = 0;
+		wc->answered++;
+		return (0);
+	}
+	if (ops_dispatch(wc->ops, &cl, &mp->hdr,
+	    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
+		return (-1);
+	wc->slot->cur.active = 0;
+	buf_consume(&c->in, mp->need);
+	if (oc.deferred) {
+		conn_defer(wc, c, mp, &oc, t0);
+		return (1);
+	}
+	return (conn_outcome(wc, c, mp, &oc, t0, limit));
+}
+
+/*
+ * Answer a frame msg_parse_request refused with its error.  Returns 0 to
+ * go on after its body (skipped), 1 when framing is lost and the
+ * connection closes after the answer, -1 when memory ran out.
+ */
+static int
+conn_frame_error(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
+{
+	STATS_PEND(&wc->pend, wc->slot, proto_errors, 1);
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode, mp->status, 0);
+	wc->answered++;
+	if (ops_error(&c->out, mp->hdr.opcode, mp->status,
+	    mp->hdr.request_id, mp->reason) == -1)
+		return (-1);
+	if (mp->close) {
+		/* Framing is lost: nothing after this counts. */
+		c->flags |= CF_CLOSING;
+		buf_release(&c->in);
+		return (1);
+	}
+	buf_consume(&c->in, MSG_HDR_LEN);
+	c->skip = mp->skip;
+	return (0);
+}
+
 /*
  * Parse and answer every complete frame at the front of the input, in
  * order, until the input runs dry, the output passes its limit, or a frame
@@ -369,12 +490,8 @@ static int
 conn_process(struct wctx *wc, struct conn *c)
 {
 	struct msg_parse	mp;
-	struct op_client	cl;
-	struct op_outcome	oc;
-	uint64_t		t0;
 	uint32_t		limit;
-	size_t			n;
-	int			done = 0;
+	int			done = 0, rc;
 
 	/* Before AUTH no frame may be large (a cheap way to hurt us). */
 	limit = wc->max_body;
@@ -385,16 +502,12 @@ conn_process(struct wctx *wc, struct conn *c)
 		if (buf_used(&c->out) > wc->output_limit)
 			break;
 		if (c->skip > 0) {
-			n = buf_used(&c->in) < c->skip ? buf_used(&c->in) :
-			    c->skip;
-			buf_consume(&c->in, n);
-			c->skip -= (uint32_t)n;
+			conn_skip(c);
 			continue;
 		}
 		msg_parse_request(buf_head(&c->in), buf_used(&c->in), limit,
 		    &mp);
-		switch (mp.result) {
-		case MSG_PARSE_MORE:
+		if (mp.result == MSG_PARSE_MORE) {
 			/*
 			 * The buffer grows as the body arrives (conn_read),
 			 * never to more than the frame: a header alone
@@ -403,75 +516,14 @@ conn_process(struct wctx *wc, struct conn *c)
 			if (mp.need > BUF_STD && mp.need != c->need)
 				(void)conn_admit(wc, c, (uint32_t)mp.need);
 			return (done);
-		case MSG_PARSE_FRAME:
-			c->need = 0;	/* in the buffer now: counted as such */
-			/* From the loop turn that read it: one clock per frame. */
-			t0 = wc->now_us;
-			conn_current(wc, c, &mp.hdr, t0);
-			cl.authed = (c->flags & CF_AUTHED) != 0;
-			cl.restricted = (c->flags & CF_RESTRICTED) != 0;
-			cl.udp = 0;
-			cl.conn = c;
-			if (conn_inplace(wc, c, &mp, &cl)) {
-				STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode,
-				    MSG_ST_OK, STATS_CLOCK() - t0);
-				wc->slot->cur.active = 0;
-				wc->answered++;
-				done++;
-				continue;
-			}
-			if (ops_dispatch(wc->ops, &cl, &mp.hdr,
-			    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
-				return (-1);
-			wc->slot->cur.active = 0;
-			buf_consume(&c->in, mp.need);
-			done++;
-			if (oc.deferred) {
-				/* In order: nothing more until it answers. */
-				c->flags &= ~CF_DRAINWAIT;
-				c->job = oc.job;
-				c->wait_id = mp.hdr.request_id;
-				c->wait_t0 = t0;
-				c->flags |= CF_WAITING;
-				STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
-				return (done);
-			}
-			STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode, oc.st,
-			    STATS_CLOCK() - t0);
-			wc->answered++;
-			if (oc.denied)
-				STATS_PEND(&wc->pend, wc->slot, denied, 1);
-			if (oc.authed)
-				c->flags |= CF_AUTHED;
-			if (oc.auth_failed) {
-				STATS_PEND(&wc->pend, wc->slot, auth_failures, 1);
-				conn_auth_failed(wc, c);
-				c->flags |= CF_CLOSING;
-				buf_release(&c->in);
-				return (done);
-			}
-			if (!(c->flags & CF_AUTHED))
-				break;
-			limit = wc->max_body;
-			break;
-		case MSG_PARSE_ERROR:
-			STATS_PEND(&wc->pend, wc->slot, proto_errors, 1);
-			STATS_PEND_REQUEST(&wc->pend, wc->slot, mp.hdr.opcode, mp.status, 0);
-			wc->answered++;
-			if (ops_error(&c->out, mp.hdr.opcode, mp.status,
-			    mp.hdr.request_id, mp.reason) == -1)
-				return (-1);
-			if (mp.close) {
-				/* Framing is lost: nothing after this counts. */
-				c->flags |= CF_CLOSING;
-				buf_release(&c->in);
-				return (done + 1);
-			}
-			buf_consume(&c->in, MSG_HDR_LEN);
-			c->skip = mp.skip;
-			done++;
-			break;
 		}
+		if (mp.result == MSG_PARSE_FRAME)
+			rc = conn_frame(wc, c, &mp, &limit);
+		else
+			rc = conn_frame_error(wc, c, &mp);
+		if (rc != 0)
+			return (rc == -1 ? -1 : done + 1);
+		done++;
 	}
 	if (done > 0)
 		c->flags &= ~CF_DRAINWAIT;	/* answered: close after it */
@@ -621,15 +673,12 @@ conn_touch(struct wctx *wc, struct conn *c)
 }
 
 /*
- * After any event: decide the next state and which deadline applies.
- * Returns -1 when the connection is finished and must be closed.
+ * Backpressure: pause reading while the output is over its limit; back
+ * under it, answer the frames that waited.  Returns -1 on a fatal error.
  */
 static int
-conn_settle(struct wctx *wc, struct conn *c)
+conn_backpressure(struct wctx *wc, struct conn *c)
 {
-	int	pending_in, rc;
-
-	/* Backpressure: pause or resume reading around the output limit. */
 	if (buf_used(&c->out) > wc->output_limit)
 		c->flags |= CF_PAUSED;
 	else if (c->flags & CF_PAUSED) {
@@ -639,7 +688,73 @@ conn_settle(struct wctx *wc, struct conn *c)
 		if (buf_used(&c->out) > wc->output_limit)
 			c->flags |= CF_PAUSED;
 	}
+	return (0);
+}
 
+/*
+ * Nothing more will be answered: finish the output, then go.  Returns -1
+ * when the connection can be closed now.
+ */
+static int
+conn_finish(struct wctx *wc, struct conn *c)
+{
+	c->flags |= CF_CLOSING;
+	if (buf_used(&c->out) > 0) {
+		/* Writing is progress; a reader that stops is idle. */
+		conn_touch(wc, c);
+		return (0);
+	}
+	if (c->flags & CF_EOF)
+		return (-1);
+	/*
+	 * Lingering close: stop sending, but read a little longer so
+	 * unread input does not turn our close into a reset that
+	 * destroys the last answer before the client reads it.
+	 */
+	(void)shutdown(c->fd, SHUT_WR);
+	buf_release(&c->in);
+	c->skip = 0;
+	c->flags |= CF_LINGER;
+	timer_arm(&wc->tl[CONN_TL_LINGER], &c->timer, wc->now);
+	return (0);
+}
+
+/* The deadline of a connection that stays open and may read. */
+static void
+conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
+{
+	if (c->flags & CF_PAUSED) {
+		/* A client that reads nothing is idle, whatever it sent. */
+		conn_touch(wc, c);
+		return;
+	}
+	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
+		/* Idle while draining: wait a little for a last request. */
+		if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
+			timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer, wc->now);
+		return;
+	}
+	if (pending_in) {
+		/* The frame deadline stays at the frame's first byte. */
+		if (c->timer.list != &wc->tl[CONN_TL_FRAME])
+			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+		return;
+	}
+	buf_release(&c->in);
+	conn_touch(wc, c);
+}
+
+/*
+ * After any event: decide the next state and which deadline applies.
+ * Returns -1 when the connection is finished and must be closed.
+ */
+static int
+conn_settle(struct wctx *wc, struct conn *c)
+{
+	int	pending_in, rc;
+
+	if (conn_backpressure(wc, c) == -1)
+		return (-1);
 	if (c->flags & CF_LINGER)
 		return (0);
 	if (c->flags & CF_WAITING) {
@@ -663,47 +778,9 @@ conn_settle(struct wctx *wc, struct conn *c)
 	if ((c->flags & CF_CLOSING) ||
 	    ((c->flags & CF_EOF) && !(c->flags & CF_PAUSED)) ||
 	    (wc->draining && !pending_in &&
-	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT)))) {
-		/* Nothing more will be answered: finish the output, then go. */
-		c->flags |= CF_CLOSING;
-		if (buf_used(&c->out) > 0) {
-			/* Writing is progress; a reader that stops is idle. */
-			conn_touch(wc, c);
-			return (0);
-		}
-		if (c->flags & CF_EOF)
-			return (-1);
-		/*
-		 * Lingering close: stop sending, but read a little longer so
-		 * unread input does not turn our close into a reset that
-		 * destroys the last answer before the client reads it.
-		 */
-		(void)shutdown(c->fd, SHUT_WR);
-		buf_release(&c->in);
-		c->skip = 0;
-		c->flags |= CF_LINGER;
-		timer_arm(&wc->tl[CONN_TL_LINGER], &c->timer, wc->now);
-		return (0);
-	}
-	if (c->flags & CF_PAUSED) {
-		/* A client that reads nothing is idle, whatever it sent. */
-		conn_touch(wc, c);
-		return (0);
-	}
-	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
-		/* Idle while draining: wait a little for a last request. */
-		if (c->timer.list != &wc->tl[CONN_TL_DRAIN])
-			timer_arm(&wc->tl[CONN_TL_DRAIN], &c->timer, wc->now);
-		return (0);
-	}
-	if (pending_in) {
-		/* The frame deadline stays at the frame's first byte. */
-		if (c->timer.list != &wc->tl[CONN_TL_FRAME])
-			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
-		return (0);
-	}
-	buf_release(&c->in);
-	conn_touch(wc, c);
+	    !(c->flags & (CF_PAUSED | CF_DRAINWAIT))))
+		return (conn_finish(wc, c));
+	conn_deadline(wc, c, pending_in);
 	return (0);
 }
 
@@ -920,7 +997,7 @@ conn_expire(struct wctx *wc)
 
 /*
  * The worker stops: read what every client already sent and answer it all,
- * then close (conn_settle: shut down the sending side, linger).  A
+ * then close (conn_finish: shut down the sending side, linger).  A
  * connection with nothing left to answer waits grace_ms for a request that
  * may already be on its way (closing it at once would race that request):
  * one that arrives is answered, and the connection closed after it; one

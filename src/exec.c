@@ -408,6 +408,7 @@ job_check(struct exec_ctx *ctx, struct exec_job *j)
 		job_free(ctx, j);
 }
 
+/* Put descriptor i of j in the epoll set, tagged with its slot. */
 static int
 job_watch(struct exec_ctx *ctx, struct exec_job *j, int i, uint32_t events)
 {
@@ -421,103 +422,165 @@ job_watch(struct exec_ctx *ctx, struct exec_job *j, int i, uint32_t events)
 	return (epoll_ctl(ctx->epfd, EPOLL_CTL_ADD, j->f[i].fd, &ev));
 }
 
+/* A job for req with its stdin copied, no descriptor yet; NULL: no memory. */
+static struct exec_job *
+job_new(const struct exec_req *req)
+{
+	struct exec_job	*j;
+	int		 i;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL ||
+	    (req->inlen > 0 && (j->inbuf = malloc(req->inlen)) == NULL)) {
+		free(j);
+		return (NULL);
+	}
+	for (i = 0; i < EXEC_NFD; i++)
+		j->f[i].fd = -1;
+	if (req->inlen > 0)
+		memcpy(j->inbuf, req->in, req->inlen);
+	j->inlen = req->inlen;
+	return (j);
+}
+
+/* A command's three pipes while it is being started. */
+struct job_pipes {
+	int	in[2];		/* [0] the command's stdin, [1] ours */
+	int	out[2];		/* [0] ours, [1] the command's stdout */
+	int	err[2];		/* [0] ours, [1] the command's stderr */
+};
+
 /*
- * Start cmd with stdin bytes in[0..len).  Returns MSG_ST_OK with *jp set
- * (done is called later with arg), or a status and *msg.
+ * Our ends non-blocking, the child's as a program expects them.  -1 with
+ * errno; what was opened is in p either way, for job_pipes_close.
+ */
+static int
+job_pipes_open(struct job_pipes *p)
+{
+	p->in[0] = p->in[1] = p->out[0] = p->out[1] = -1;
+	p->err[0] = p->err[1] = -1;
+	if (pipe2(p->in, O_CLOEXEC) == -1 || pipe2(p->out, O_CLOEXEC) == -1 ||
+	    pipe2(p->err, O_CLOEXEC) == -1 || fd_nonblock(p->in[1]) == -1 ||
+	    fd_nonblock(p->out[0]) == -1 || fd_nonblock(p->err[0]) == -1)
+		return (-1);
+	return (0);
+}
+
+/* Close the pipe ends still open (a start that failed). */
+static void
+job_pipes_close(struct job_pipes *p)
+{
+	int	i;
+
+	for (i = 0; i < 2; i++) {
+		if (p->in[i] != -1)
+			close(p->in[i]);
+		if (p->out[i] != -1)
+			close(p->out[i]);
+		if (p->err[i] != -1)
+			close(p->err[i]);
+	}
+}
+
+/*
+ * The command runs: the job keeps our pipe ends and its pidfd, goes on the
+ * list and its exec.timeout starts.
+ */
+static void
+job_begin(struct exec_ctx *ctx, struct exec_job *j, const struct job_pipes *p,
+    const struct exec_req *req)
+{
+	close(p->in[0]);
+	close(p->out[1]);
+	close(p->err[1]);
+	j->f[EXEC_STDIN].fd = p->in[1];
+	j->f[EXEC_STDOUT].fd = p->out[0];
+	j->f[EXEC_STDERR].fd = p->err[0];
+	j->f[EXEC_PIDFD].fd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+	j->done = req->done;
+	j->arg = req->arg;
+	j->status = MSG_ST_OK;
+	TAILQ_INSERT_TAIL(&ctx->jobs, j, entry);
+	ctx->running++;
+	ctx->started++;
+	timer_arm(&ctx->tl, &j->timer, req->now);
+}
+
+/*
+ * Put the job's descriptors in the epoll set (stdin only when there is
+ * input to write).  Returns -1 when that failed: the command is killed,
+ * and reaped and freed here if no pidfd event would reap it.
+ */
+static int
+job_watch_all(struct exec_ctx *ctx, struct exec_job *j)
+{
+	int	watched;
+
+	watched = j->f[EXEC_PIDFD].fd != -1 &&
+	    job_watch(ctx, j, EXEC_STDOUT, EPOLLIN) == 0 &&
+	    job_watch(ctx, j, EXEC_STDERR, EPOLLIN) == 0 &&
+	    job_watch(ctx, j, EXEC_PIDFD, EPOLLIN) == 0;
+	if (watched &&
+	    (j->inlen == 0 || job_watch(ctx, j, EXEC_STDIN, EPOLLOUT) == 0))
+		return (0);
+	log_warn("exec: cannot watch the command");
+	j->arg = NULL;		/* no answer through the callback */
+	job_abort(j, MSG_ST_INTERNAL);
+	if (!watched) {
+		/*
+		 * No pidfd event will reap it: reap synchronously
+		 * after the kill (a SIGKILLed child dies at once).
+		 */
+		(void)waitpid(j->pid, NULL, 0);
+		j->exited = 1;
+		job_free(ctx, j);
+	}
+	return (-1);
+}
+
+/*
+ * Start the command req names, its stdin req's bytes.  Returns MSG_ST_OK
+ * with *jp set (req->done is called later with req->arg), or a status and
+ * *msg.
  */
 enum msg_status
-exec_start(struct exec_ctx *ctx, const struct msgd_conf *conf,
-    const struct conf_cmd *cmd, const uint8_t *in, size_t len,
-    exec_done_fn done, void *arg, uint64_t now, struct exec_job **jp,
-    const char **msg)
+exec_start(struct exec_ctx *ctx, const struct exec_req *req,
+    struct exec_job **jp, const char **msg)
 {
-	static char			 why[160];
-	struct exec_job			*j;
-	char				*argv[CONF_CMD_ARGS + 1];
-	int				 pin[2] = { -1, -1 }, pout[2] = { -1, -1 };
-	int				 perr[2] = { -1, -1 }, i, rc, watched;
+	static char		 why[160];
+	struct exec_job		*j;
+	struct job_pipes	 p;
+	int			 rc;
 
 	if ((uint32_t)ctx->running >= ctx->max_running) {
 		*msg = "exec.max_running commands are already running";
 		return (MSG_ST_BUSY);
 	}
-	if ((j = calloc(1, sizeof(*j))) == NULL ||
-	    (len > 0 && (j->inbuf = malloc(len)) == NULL)) {
-		free(j);
+	if ((j = job_new(req)) == NULL) {
 		*msg = "out of memory";
 		return (MSG_ST_INTERNAL);
 	}
-	for (i = 0; i < EXEC_NFD; i++)
-		j->f[i].fd = -1;
-	if (len > 0)
-		memcpy(j->inbuf, in, len);
-	j->inlen = len;
-	for (i = 0; i < cmd->argc; i++)
-		argv[i] = (char *)(uintptr_t)conf_str(conf, cmd->argv[i]);
-	argv[i] = NULL;
-
-	/* Our ends non-blocking, the child's as a program expects them. */
-	if (pipe2(pin, O_CLOEXEC) == -1 || pipe2(pout, O_CLOEXEC) == -1 ||
-	    pipe2(perr, O_CLOEXEC) == -1 || fd_nonblock(pin[1]) == -1 ||
-	    fd_nonblock(pout[0]) == -1 || fd_nonblock(perr[0]) == -1)
+	if (job_pipes_open(&p) == -1)
 		goto fail;
-	rc = spawner_run(ctx, (uint32_t)(cmd - conf->exec_cmds), pin[0],
-	    pout[1], perr[1], &j->pid);
+	rc = spawner_run(ctx, (uint32_t)(req->cmd - req->conf->exec_cmds),
+	    p.in[0], p.out[1], p.err[1], &j->pid);
 	if (rc != 0) {
 		errno = rc;
 		goto fail;
 	}
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	j->f[EXEC_STDIN].fd = pin[1];
-	j->f[EXEC_STDOUT].fd = pout[0];
-	j->f[EXEC_STDERR].fd = perr[0];
-	j->f[EXEC_PIDFD].fd = (int)syscall(SYS_pidfd_open, j->pid, 0);
-	j->done = done;
-	j->arg = arg;
-	j->status = MSG_ST_OK;
-	TAILQ_INSERT_TAIL(&ctx->jobs, j, entry);
-	ctx->running++;
-	ctx->started++;
-	timer_arm(&ctx->tl, &j->timer, now);
-	watched = j->f[EXEC_PIDFD].fd != -1 &&
-	    job_watch(ctx, j, EXEC_STDOUT, EPOLLIN) == 0 &&
-	    job_watch(ctx, j, EXEC_STDERR, EPOLLIN) == 0 &&
-	    job_watch(ctx, j, EXEC_PIDFD, EPOLLIN) == 0;
-	if (!watched ||
-	    (len > 0 && job_watch(ctx, j, EXEC_STDIN, EPOLLOUT) == -1)) {
-		log_warn("exec: cannot watch the command");
-		j->arg = NULL;		/* no answer through the callback */
-		job_abort(j, MSG_ST_INTERNAL);
-		if (!watched) {
-			/*
-			 * No pidfd event will reap it: reap synchronously
-			 * after the kill (a SIGKILLed child dies at once).
-			 */
-			(void)waitpid(j->pid, NULL, 0);
-			j->exited = 1;
-			job_free(ctx, j);
-		}
+	job_begin(ctx, j, &p, req);
+	if (job_watch_all(ctx, j) == -1) {
 		*msg = "cannot watch the command";
 		return (MSG_ST_INTERNAL);
 	}
-	if (len == 0)
+	if (j->inlen == 0)
 		job_close(j, EXEC_STDIN);	/* EOF at once */
 	*jp = j;
 	return (MSG_ST_OK);
 fail:
-	snprintf(why, sizeof(why), "cannot start %s: %s", argv[0],
-	    strerror(errno));
+	snprintf(why, sizeof(why), "cannot start %s: %s",
+	    conf_str(req->conf, req->cmd->argv[0]), strerror(errno));
 	*msg = why;
-	for (i = 0; i < 2; i++) {
-		if (pin[i] != -1)
-			close(pin[i]);
-		if (pout[i] != -1)
-			close(pout[i]);
-		if (perr[i] != -1)
-			close(perr[i]);
-	}
+	job_pipes_close(&p);
 	free(j->inbuf);
 	free(j);
 	return (MSG_ST_INTERNAL);

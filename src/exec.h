@@ -76,10 +76,24 @@ struct exec_ctx {
 	uint64_t		 started, timeouts, too_large;
 };
 
+/*
+ * What an EXEC request asks for: one allow-listed command, the bytes for
+ * its stdin and whom to tell when its answer is ready.  Its limits
+ * (exec.max_running, exec.max_output, exec.timeout) are the context's.
+ */
+struct exec_req {
+	const struct msgd_conf	*conf;	/* holds cmd and its strings */
+	const struct conf_cmd	*cmd;	/* an entry of conf->exec_cmds */
+	const uint8_t		*in;	/* stdin bytes (copied) */
+	size_t			 inlen;
+	exec_done_fn		 done;	/* called once with arg */
+	void			*arg;
+	uint64_t		 now;	/* ms: exec.timeout runs from here */
+};
+
 void	exec_init(struct exec_ctx *, int, const struct msgd_conf *);
-enum msg_status exec_start(struct exec_ctx *, const struct msgd_conf *,
-	    const struct conf_cmd *, const uint8_t *, size_t, exec_done_fn,
-	    void *, uint64_t, struct exec_job **, const char **);
+enum msg_status exec_start(struct exec_ctx *, const struct exec_req *,
+	    struct exec_job **, const char **);
 void	exec_event(struct exec_ctx *, struct exec_fd *, uint32_t);
 void	exec_reap(struct exec_ctx *);
 int	exec_expire(struct exec_ctx *, uint64_t);

@@ -1021,8 +1021,20 @@ stats_print(struct stats_seg *seg, int fmt, struct stats_snap *prev,
 	return (EX_OK);
 }
 
+/* What msgctl stats was asked for. */
+struct cmd_stats_opts {
+	int		 fmt;		/* 't'able, 'j'son, 'p'rometheus */
+	uint64_t	 watch;		/* seconds between redraws, 0: once */
+	uint64_t	 count;		/* redraws, 0: until Ctrl-C */
+	const char	*file;		/* the segment */
+};
+
+/*
+ * Parse stats' own options into sa.  Returns -1 to go on, else the exit
+ * code (--help, a usage error).
+ */
 static int
-cmd_stats(struct ctl *ctl, int argc, char **argv)
+cmd_stats_args(int argc, char **argv, struct cmd_stats_opts *sa)
 {
 	static const struct option longopts[] = {
 		{ "json",	no_argument,		NULL, 'j' },
@@ -1033,21 +1045,16 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct stats_seg	 seg;
-	struct stats_snap	 snaps[2];
-	struct sigaction	 sa, oint, oterm;
-	struct timespec		 ts;
-	const char		*errstr, *file = ctl->stats_file;
-	char			 cause[512];
-	uint64_t		 watch = 0, count = 0, v;
-	int			 ch, fmt = 't', rc, i, cur = 0, have_prev = 0;
+	const char	*errstr;
+	uint64_t	 v;
+	int		 ch;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 		case 'p':
-			fmt = ch;
+			sa->fmt = ch;
 			break;
 		case 'w':
 		case 'n':
@@ -1058,12 +1065,12 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 				return (EX_USAGE);
 			}
 			if (ch == 'w')
-				watch = v;
+				sa->watch = v;
 			else
-				count = v;
+				sa->count = v;
 			break;
 		case 'f':
-			file = optarg;
+			sa->file = optarg;
 			break;
 		case 'h':
 			stats_usage(stdout);
@@ -1073,52 +1080,42 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 			return (EX_USAGE);
 		}
 	}
-	if (optind != argc || (count > 0 && watch == 0)) {
+	if (optind != argc || (sa->count > 0 && sa->watch == 0)) {
 		stats_usage(stderr);
 		return (EX_USAGE);
 	}
-	if (ctl->remote) {
-		if (fmt != 'j' && fmt != 't') {
-			fprintf(stderr, "msgctl: stats: --prometheus needs the "
-			    "local segment; remote hosts answer JSON\n");
-			return (EX_USAGE);
-		}
-		if (watch > 0) {
-			fprintf(stderr, "msgctl: stats: --watch needs the local "
-			    "segment\n");
-			return (EX_USAGE);
-		}
-		return (stats_remote(ctl));
-	}
-	if (stats_open(&seg, file, cause, sizeof(cause)) == -1) {
-		fprintf(stderr, "msgctl: stats: %s\n", cause);
-		return (EX_NOCONN);
-	}
-	/* A worker preempted mid-update: wait for it (never for a lock). */
-	stats_set_read_budget(200000);
-	if (watch == 0) {
-		rc = stats_print(&seg, fmt, NULL, &snaps[0], 0);
-		if (rc == EX_OK)
-			stats_snap_free(&snaps[0]);
-		stats_close(&seg);
-		return (rc);
-	}
+	return (-1);
+}
+
+/*
+ * --watch: redraw every sa->watch seconds, with rates from the previous
+ * snapshot, until sa->count redraws or Ctrl-C.
+ */
+static int
+cmd_stats_watch(struct stats_seg *seg, const struct cmd_stats_opts *sa)
+{
+	struct stats_snap	 snaps[2];
+	struct sigaction	 act, oint, oterm;
+	struct timespec		 ts;
+	int			 rc, i, cur = 0, have_prev = 0;
+
 	/* Ctrl-C ends the watch (and, in the shell, only the watch). */
 	stats_stop = 0;
-	sa.sa_handler = stats_onsig;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;
-	sigaction(SIGINT, &sa, &oint);
-	sigaction(SIGTERM, &sa, &oterm);
+	act.sa_handler = stats_onsig;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = 0;
+	sigaction(SIGINT, &act, &oint);
+	sigaction(SIGTERM, &act, &oterm);
 	rc = EX_OK;
-	for (i = 0; !stats_stop && (count == 0 || (uint64_t)i < count); i++) {
+	for (i = 0; !stats_stop && (sa->count == 0 || (uint64_t)i < sa->count);
+	    i++) {
 		if (i > 0) {
-			ts.tv_sec = (time_t)watch;
+			ts.tv_sec = (time_t)sa->watch;
 			ts.tv_nsec = 0;
 			if (nanosleep(&ts, NULL) == -1 && stats_stop)
 				break;
 		}
-		rc = stats_print(&seg, fmt, have_prev ? &snaps[!cur] : NULL,
+		rc = stats_print(seg, sa->fmt, have_prev ? &snaps[!cur] : NULL,
 		    &snaps[cur], isatty(STDOUT_FILENO));
 		if (rc != EX_OK)
 			break;
@@ -1131,6 +1128,49 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 		stats_snap_free(&snaps[!cur]);
 	sigaction(SIGINT, &oint, NULL);
 	sigaction(SIGTERM, &oterm, NULL);
+	return (rc);
+}
+
+/* msgctl stats: the local segment, once or watched, or the STATS op. */
+static int
+cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	struct cmd_stats_opts	 sa;
+	struct stats_seg	 seg;
+	struct stats_snap	 snap;
+	char			 cause[512];
+	int			 rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.fmt = 't';
+	sa.file = ctl->stats_file;
+	if ((rc = cmd_stats_args(argc, argv, &sa)) != -1)
+		return (rc);
+	if (ctl->remote) {
+		if (sa.fmt != 'j' && sa.fmt != 't') {
+			fprintf(stderr, "msgctl: stats: --prometheus needs the "
+			    "local segment; remote hosts answer JSON\n");
+			return (EX_USAGE);
+		}
+		if (sa.watch > 0) {
+			fprintf(stderr, "msgctl: stats: --watch needs the local "
+			    "segment\n");
+			return (EX_USAGE);
+		}
+		return (stats_remote(ctl));
+	}
+	if (stats_open(&seg, sa.file, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: stats: %s\n", cause);
+		return (EX_NOCONN);
+	}
+	/* A worker preempted mid-update: wait for it (never for a lock). */
+	stats_set_read_budget(200000);
+	if (sa.watch == 0) {
+		rc = stats_print(&seg, sa.fmt, NULL, &snap, 0);
+		if (rc == EX_OK)
+			stats_snap_free(&snap);
+	} else
+		rc = cmd_stats_watch(&seg, &sa);
 	stats_close(&seg);
 	return (rc);
 }
@@ -1169,32 +1209,38 @@ read_token(const char *path, struct ctl *ctl)
 	return (0);
 }
 
-int
-main(int argc, char *argv[])
-{
-	struct ctl	 ctl;
-	const char	*cpath = MSGD_CONF_PATH, *errstr;
-	char		 addr[CONF_ADDR_MAX + 8], cfgaddr[CONF_ADDR_MAX];
-	const char	*token = NULL, *token_file = NULL;
-	uint64_t	 secs;
-	int		 ch, cflag = 0, rc;
+/* The global options, before the command. */
+struct ctl_opts {
+	const char	*cpath;		/* -c, or the default config */
+	int		 cflag;		/* -c given */
+	const char	*token;		/* --token */
+	const char	*token_file;	/* --token-file */
+	char		 addr[CONF_ADDR_MAX + 8];	/* -U as "unix:path" */
+};
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.timeout_ms = 5000;
-	ctl.addr = NULL;
-	log_init("msgctl", LOG_TO_STDERR, LOG_LVL_WARN);
+/*
+ * Parse the global options into ctl and o, stopping at the command (its
+ * own options are its own).  Returns -1 to go on, else the exit code
+ * (-h, -V, a usage error).
+ */
+static int
+ctl_options(int argc, char **argv, struct ctl *ctl, struct ctl_opts *o)
+{
+	const char	*errstr;
+	uint64_t	 secs;
+	int		 ch;
 
 	/* '+': stop at the command, so its own options reach it. */
 	while ((ch = getopt_long(argc, argv, "+c:H:hT:U:V", global_opts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			cpath = optarg;
-			cflag = 1;
+			o->cpath = optarg;
+			o->cflag = 1;
 			break;
 		case 'H':
-			ctl.addr = optarg;
-			ctl.remote = 1;
+			ctl->addr = optarg;
+			ctl->remote = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1206,60 +1252,97 @@ main(int argc, char *argv[])
 				    errstr);
 				return (EX_USAGE);
 			}
-			ctl.timeout_ms = (int)secs * 1000;
+			ctl->timeout_ms = (int)secs * 1000;
 			break;
 		case 'U':
-			snprintf(addr, sizeof(addr), "unix:%s", optarg);
-			ctl.addr = addr;
-			ctl.remote = 1;
+			snprintf(o->addr, sizeof(o->addr), "unix:%s", optarg);
+			ctl->addr = o->addr;
+			ctl->remote = 1;
 			break;
 		case 'V':
 			printf("msgctl %s\n", PACKAGE_VERSION);
 			return (EX_OK);
 		case OPT_TOKEN:
-			token = optarg;
+			o->token = optarg;
 			break;
 		case OPT_TOKEN_FILE:
-			token_file = optarg;
+			o->token_file = optarg;
 			break;
 		case OPT_UDP:
-			ctl.udp = 1;
+			ctl->udp = 1;
 			break;
 		default:
 			usage(stderr);
 			return (EX_USAGE);
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (token == NULL && token_file == NULL)
+	return (-1);
+}
+
+/* The token: --token-file, else --token, else $MSGD_TOKEN; -1 on error. */
+static int
+ctl_token(struct ctl *ctl, const struct ctl_opts *o)
+{
+	const char	*token = o->token;
+
+	if (token == NULL && o->token_file == NULL)
 		token = getenv("MSGD_TOKEN");
-	if (token_file != NULL) {
-		if (read_token(token_file, &ctl) == -1)
-			return (EX_USAGE);
-	} else if (token != NULL && (ctl.token = strdup(token)) == NULL)
-		return (EX_USAGE);
+	if (o->token_file != NULL)
+		return (read_token(o->token_file, ctl));
+	if (token != NULL && (ctl->token = strdup(token)) == NULL)
+		return (-1);
+	return (0);
+}
 
-	if (from_config(cpath, cflag && !ctl.remote, cfgaddr, sizeof(cfgaddr),
-	    &ctl) == -1)
-		return (EX_USAGE);
-	if (ctl.addr == NULL)
-		ctl.addr = cfgaddr;
-
+/* Run the command argv names; none: the shell on a terminal. */
+static int
+ctl_run(struct ctl *ctl, int argc, char **argv)
+{
 	if (argc == 0) {
 		if (!isatty(STDIN_FILENO)) {
 			usage(stderr);
 			return (EX_USAGE);
 		}
-		rc = cmd_shell(&ctl);
-	} else if (strcmp(argv[0], "shell") == 0)
-		rc = cmd_shell(&ctl);
-	else if (strcmp(argv[0], "stats") == 0)
-		rc = cmd_stats(&ctl, argc, argv);
-	else if (strcmp(argv[0], "bench") == 0)
-		rc = bench_main(argc, argv, ctl.addr, ctl.timeout_ms);
-	else
-		rc = run_cmd(&ctl, argc, argv);
+		return (cmd_shell(ctl));
+	}
+	if (strcmp(argv[0], "shell") == 0)
+		return (cmd_shell(ctl));
+	if (strcmp(argv[0], "stats") == 0)
+		return (cmd_stats(ctl, argc, argv));
+	if (strcmp(argv[0], "bench") == 0)
+		return (bench_main(argc, argv, ctl->addr, ctl->timeout_ms));
+	return (run_cmd(ctl, argc, argv));
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl	 ctl;
+	struct ctl_opts	 o;
+	char		 cfgaddr[CONF_ADDR_MAX];
+	int		 rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.timeout_ms = 5000;
+	ctl.addr = NULL;
+	memset(&o, 0, sizeof(o));
+	o.cpath = MSGD_CONF_PATH;
+	log_init("msgctl", LOG_TO_STDERR, LOG_LVL_WARN);
+
+	if ((rc = ctl_options(argc, argv, &ctl, &o)) != -1)
+		return (rc);
+	argc -= optind;
+	argv += optind;
+	if (ctl_token(&ctl, &o) == -1)
+		return (EX_USAGE);
+
+	if (from_config(o.cpath, o.cflag && !ctl.remote, cfgaddr,
+	    sizeof(cfgaddr), &ctl) == -1)
+		return (EX_USAGE);
+	if (ctl.addr == NULL)
+		ctl.addr = cfgaddr;
+
+	rc = ctl_run(&ctl, argc, argv);
 	if (ctl.connected)
 		client_close(&ctl.cl);
 	if (ctl.token != NULL) {

@@ -230,7 +230,7 @@ op_del(const struct op_req *rq, struct op_res *rs)
 static enum msg_status
 op_exec(const struct op_req *rq, struct op_res *rs)
 {
-	const struct conf_cmd	*cmd;
+	struct exec_req		 er;
 	enum msg_status		 st;
 
 	if (rq->env->exec == NULL) {
@@ -241,14 +241,18 @@ op_exec(const struct op_req *rq, struct op_res *rs)
 		rs->err.msg = "EXEC needs a connection";
 		return (MSG_ST_DENIED);
 	}
-	if ((cmd = conf_cmd_find(rq->env->conf, (const char *)rq->key,
+	if ((er.cmd = conf_cmd_find(rq->env->conf, (const char *)rq->key,
 	    rq->klen)) == NULL) {
 		rs->err.msg = "no such command in exec.commands";
 		return (MSG_ST_NOT_FOUND);
 	}
-	st = exec_start(rq->env->exec, rq->env->conf, cmd, rq->val, rq->vlen,
-	    rq->env->exec_done, rq->cl->conn, rq->env->now, &rs->oc->job,
-	    &rs->err.msg);
+	er.conf = rq->env->conf;
+	er.in = rq->val;
+	er.inlen = rq->vlen;
+	er.done = rq->env->exec_done;
+	er.arg = rq->cl->conn;
+	er.now = rq->env->now;
+	st = exec_start(rq->env->exec, &er, &rs->oc->job, &rs->err.msg);
 	if (st == MSG_ST_OK)
 		rs->oc->deferred = 1;
 	return (st);

@@ -88,32 +88,18 @@ msg_hdr_encode(const struct msg_hdr *h, uint8_t *p)
 	put32(p + 12, h->body_len);
 }
 
-/* Encode a request header (version 1, no flags, status 0); returns 16. */
-size_t
-msg_encode_request(uint8_t *p, uint8_t op, uint32_t id, uint16_t key_len,
-    uint32_t body_len)
-{
-	struct msg_hdr	h;
-
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = op;
-	h.key_len = key_len;
-	h.request_id = id;
-	h.body_len = body_len;
-	msg_hdr_encode(&h, p);
-	return (MSG_HDR_LEN);
-}
-
-/* Encode a response header (version 1, RESPONSE flag); returns 16. */
-size_t
-msg_encode_response(uint8_t *p, uint8_t op, uint8_t status, uint32_t id,
-    uint16_t key_len, uint32_t body_len)
+/*
+ * The one header writer behind msg_encode_request and msg_encode_response:
+ * version 1, the magic, the fields given; returns 16.
+ */
+static size_t
+msg_encode(uint8_t *p, uint8_t flags, uint8_t op, uint8_t status,
+    uint32_t id, uint16_t key_len, uint32_t body_len)
 {
 	struct msg_hdr	h;
 
 	h.version = MSG_VERSION;
-	h.flags = MSG_F_RESPONSE;
+	h.flags = flags;
 	h.opcode = op;
 	h.status = status;
 	h.key_len = key_len;
@@ -121,6 +107,23 @@ msg_encode_response(uint8_t *p, uint8_t op, uint8_t status, uint32_t id,
 	h.body_len = body_len;
 	msg_hdr_encode(&h, p);
 	return (MSG_HDR_LEN);
+}
+
+/* Encode a request header (version 1, no flags, status 0); returns 16. */
+size_t
+msg_encode_request(uint8_t *p, uint8_t op, uint32_t id, uint16_t key_len,
+    uint32_t body_len)
+{
+	return (msg_encode(p, 0, op, 0, id, key_len, body_len));
+}
+
+/* Encode a response header (version 1, RESPONSE flag); returns 16. */
+size_t
+msg_encode_response(uint8_t *p, uint8_t op, uint8_t status, uint32_t id,
+    uint16_t key_len, uint32_t body_len)
+{
+	return (msg_encode(p, MSG_F_RESPONSE, op, status, id, key_len,
+	    body_len));
 }
 
 static void

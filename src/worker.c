@@ -291,6 +291,7 @@ worker_drain(struct worker *w)
 	    w->drain_handoff);
 }
 
+/* Read the signals waiting in the signalfd; note what each asks for. */
 static void
 worker_signal(struct worker *w)
 {
@@ -405,27 +406,26 @@ worker_max_requests(uint32_t max, int slot)
 	return ((uint64_t)max + (x >> 33) % ((uint64_t)max / 10 + 1));
 }
 
-/* Run a worker until drained; never returns. */
-void
-worker_main(const struct worker_args *a)
+/*
+ * Who we are (log name, process title), signals through the signalfd, the
+ * parent-death signal and the allocator's thresholds: what comes before
+ * anything that could fail.
+ */
+static void
+worker_begin(struct worker *w, const struct worker_args *a)
 {
-	struct epoll_event	 evs[MAX_EVENTS], ev;
-	struct worker		 w;
-	enum ev_kind		*kind;
-	const struct msgd_conf	*conf = a->conf;
-	int			 i, n, wait;
-	char			 title[32], cause[256];
+	char	title[32];
 
-	memset(&w, 0, sizeof(w));
-	w.id = a->pos;
-	w.conf = conf;
+	memset(w, 0, sizeof(*w));
+	w->id = a->pos;
+	w->conf = a->conf;
 	snprintf(title, sizeof(title), "worker %d", a->pos);
 	log_procname(title);
 	proctitle_set("msgd: worker %d", a->pos);
 
-	w.master = worker_master_pid(a->probe);
-	w.sigfd = worker_signals();
-	worker_deathsig(w.master);
+	w->master = worker_master_pid(a->probe);
+	w->sigfd = worker_signals();
+	worker_deathsig(w->master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
 	 * heap instead of mmap/munmap and trimming each time (page faults on
@@ -433,6 +433,17 @@ worker_main(const struct worker_args *a)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+}
+
+/*
+ * Map our stats slot, drop privileges (the parent-death signal is armed
+ * again: the drop cleared it) and mark the slot started.
+ */
+static void
+worker_drop(struct worker *w, const struct worker_args *a)
+{
+	char	cause[256];
+
 	/* Write access to our own stats slot only, from here on. */
 	if (stats_worker_map(a->stats, a->slot, cause, sizeof(cause)) == -1) {
 		log_warnx("%s", cause);
@@ -443,81 +454,124 @@ worker_main(const struct worker_args *a)
 		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
-	worker_deathsig(w.master);
-	if ((w.slot = stats_slot(a->stats, a->slot)) == NULL) {
+	worker_deathsig(w->master);
+	if ((w->slot = stats_slot(a->stats, a->slot)) == NULL) {
 		log_warnx("no stats slot %d", a->slot);
 		exit(WORKER_EXIT_FATAL);
 	}
-	stats_slot_start(w.slot, (int)getpid(), a->generation);
-	log_setlevel(conf->log_level);
-	w.ops.stats = a->stats;
-	w.ops.conf = conf;
-	w.spool.dirfd = w.spool.lockfd = -1;
-	if (conf->files_enabled) {
-		if (spool_open(&w.spool, conf->files_dir, cause,
-		    sizeof(cause)) == -1) {
-			log_warnx("%s", cause);
-			exit(WORKER_EXIT_FATAL);
-		}
-		w.spool.max_size = conf->files_max_size;
-		w.spool.max_count = conf->files_max_count;
-		w.spool.max_resp = conf->max_body;
-		w.ops.spool = &w.spool;
-	}
-	w.restricted = worker_protected(a);
-	w.max_requests = worker_max_requests(conf->max_requests, a->slot);
-	if ((w.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		fatal("epoll_create1");
-	wctx_init(&w.wc, w.epfd, conf->max_body, conf->output_limit,
-	    conf->idle_timeout_ms, conf->read_timeout_ms, w.slot, &w.ops);
-	if (conf->buffer_budget > 0)
-		w.wc.budget = conf->buffer_budget;
-	w.ops.publish = worker_publish;
-	w.ops.publish_arg = &w.wc;
-	w.wc.now = mono_ms();
-	if (conf->exec_enabled) {
-		exec_init(&w.exec, w.epfd, conf);
-		w.ops.exec = &w.exec;
-		w.ops.exec_done = conn_exec_done;
-	}
-	if (conf->nudp > 0 && udp_init(&w.udp, w.restricted) == -1)
-		fatal("udp buffers");
+	stats_slot_start(w->slot, (int)getpid(), a->generation);
+	log_setlevel(a->conf->log_level);
+}
 
-	w.sigkind = EV_SIGNAL;
+/* The files directory, as the dropped user (files.enabled). */
+static void
+worker_spool(struct worker *w, const struct msgd_conf *conf)
+{
+	char	cause[256];
+
+	w->spool.dirfd = w->spool.lockfd = -1;
+	if (!conf->files_enabled)
+		return;
+	if (spool_open(&w->spool, conf->files_dir, cause,
+	    sizeof(cause)) == -1) {
+		log_warnx("%s", cause);
+		exit(WORKER_EXIT_FATAL);
+	}
+	w->spool.max_size = conf->files_max_size;
+	w->spool.max_count = conf->files_max_count;
+	w->spool.max_resp = conf->max_body;
+	w->ops.spool = &w->spool;
+}
+
+/*
+ * What requests are served with: the operations' environment, the epoll
+ * set, the request context, EXEC (its spawner is forked here, before the
+ * filter) and the UDP buffers.
+ */
+static void
+worker_setup(struct worker *w, const struct worker_args *a)
+{
+	const struct msgd_conf	*conf = a->conf;
+
+	w->ops.stats = a->stats;
+	w->ops.conf = conf;
+	worker_spool(w, conf);
+	w->restricted = worker_protected(a);
+	w->max_requests = worker_max_requests(conf->max_requests, a->slot);
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	wctx_init(&w->wc, w->epfd, conf->max_body, conf->output_limit,
+	    conf->idle_timeout_ms, conf->read_timeout_ms, w->slot, &w->ops);
+	if (conf->buffer_budget > 0)
+		w->wc.budget = conf->buffer_budget;
+	w->ops.publish = worker_publish;
+	w->ops.publish_arg = &w->wc;
+	w->wc.now = mono_ms();
+	if (conf->exec_enabled) {
+		exec_init(&w->exec, w->epfd, conf);
+		w->ops.exec = &w->exec;
+		w->ops.exec_done = conn_exec_done;
+	}
+	if (conf->nudp > 0 && udp_init(&w->udp, w->restricted) == -1)
+		fatal("udp buffers");
+}
+
+/* Wait for input on fd; tag is what the loop finds in the event. */
+static void
+worker_watch(struct worker *w, int fd, enum ev_kind *tag, const char *what)
+{
+	struct epoll_event	ev;
+
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
-	ev.data.ptr = &w.sigkind;
-	if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, w.sigfd, &ev) == -1)
-		fatal("epoll_ctl(signalfd)");
+	ev.data.ptr = tag;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		fatal("epoll_ctl(%s)", what);
+}
 
-	if ((w.lis = calloc((size_t)a->nls, sizeof(*w.lis))) == NULL)
+/*
+ * What the loop waits on: the signalfd, the listeners, the hand-over
+ * channel and the master's start-up probe.
+ */
+static void
+worker_register(struct worker *w, const struct worker_args *a)
+{
+	int	i;
+
+	w->sigkind = EV_SIGNAL;
+	worker_watch(w, w->sigfd, &w->sigkind, "signalfd");
+
+	if ((w->lis = calloc((size_t)a->nls, sizeof(*w->lis))) == NULL)
 		fatal("calloc");
-	w.nlis = a->nls;
+	w->nlis = a->nls;
 	for (i = 0; i < a->nls; i++) {
-		w.lis[i].kind = EV_LISTENER;
-		w.lis[i].l = &a->ls[i];
+		w->lis[i].kind = EV_LISTENER;
+		w->lis[i].l = &a->ls[i];
 	}
-	worker_listen(&w, 1);
+	worker_listen(w, 1);
 	/* Connections handed over by old workers arrive on ctl. */
-	w.wc.handoff_fd = a->ctl;
+	w->wc.handoff_fd = a->ctl;
 	if (a->ctl != -1) {
-		w.ctlev.kind = EV_CTL;
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN;
-		ev.data.ptr = &w.ctlev;
-		if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, a->ctl, &ev) == -1)
-			fatal("epoll_ctl(ctl)");
+		w->ctlev.kind = EV_CTL;
+		worker_watch(w, a->ctl, &w->ctlev.kind, "ctl");
 	}
 	/* The master's PING on this private connection says we serve. */
-	if (a->probe != -1 && conn_new(&w.wc, a->probe, NULL, 0) == NULL)
+	if (a->probe != -1 && conn_new(&w->wc, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
-	/*
-	 * Last, once set up (the spawner is forked, every descriptor open):
-	 * from here on only what a serving worker needs.  Landlock first (its
-	 * calls are not in the filter): no ptrace-access, so no
-	 * /proc/<pid>/mem, to the spawner, the commands or the master.
-	 * Without Landlock in the kernel, worker 0 says so once and all go on.
-	 */
+}
+
+/*
+ * Last, once set up (the spawner is forked, every descriptor open):
+ * from here on only what a serving worker needs.  Landlock first (its
+ * calls are not in the filter): no ptrace-access, so no
+ * /proc/<pid>/mem, to the spawner, the commands or the master.
+ * Without Landlock in the kernel, worker 0 says so once and all go on.
+ */
+static void
+worker_sandbox(const struct worker_args *a)
+{
+	char	cause[256];
+
 	switch (sandbox_landlock(cause, sizeof(cause))) {
 	case -1:
 		log_warnx("cannot enforce the Landlock ruleset: %s", cause);
@@ -538,116 +592,178 @@ worker_main(const struct worker_args *a)
 			log_warnx("%s", cause);
 		break;
 	}
-	stats_slot_state(w.slot, STATS_IDLE);
-	log_debug("serving");
+}
 
-	while (!w.quit) {
-		if (w.drain_deadline != 0 && (w.wc.nconns == 0 ||
-		    w.wc.now >= w.drain_deadline))
-			break;
-		w.ops.now = w.wc.now;
-		wait = conn_expire(&w.wc);
-		if (w.ops.exec != NULL && (n = exec_expire(&w.exec,
-		    w.wc.now)) >= 0 && (wait < 0 || n < wait))
-			wait = n;
-		if (w.accept_resume != 0) {
-			if (w.wc.now >= w.accept_resume) {
-				w.accept_resume = 0;
-				worker_listen(&w, 1);
-			} else if (wait < 0 ||
-			    w.accept_resume - w.wc.now < (uint64_t)wait)
-				wait = (int)(w.accept_resume - w.wc.now);
-		}
-		if (w.drain_deadline != 0 && (wait < 0 ||
-		    w.drain_deadline - w.wc.now < (uint64_t)wait))
-			wait = (int)(w.drain_deadline - w.wc.now);
-		if (wait < 0 || wait > 1000)
-			wait = 1000;	/* heartbeat (stats) */
-		if (w.pub_pending && wait > 1)
-			wait = 1;	/* publish what is pending soon */
-		n = epoll_wait(w.epfd, evs, MAX_EVENTS, wait);
-		w.wc.now_us = STATS_CLOCK();
-		w.wc.now = w.wc.now_us != 0 ? w.wc.now_us / 1000 : mono_ms();
-		stats_beat(w.slot, w.wc.now);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("epoll_wait");
-		}
-		if (n > 0 && w.drain_deadline == 0)
-			stats_slot_state(w.slot, STATS_BUSY);
-		for (i = 0; i < n; i++) {
-			kind = evs[i].data.ptr;
-			switch (*kind) {
-			case EV_CONN:
-				conn_event(&w.wc, evs[i].data.ptr,
-				    evs[i].events);
-				break;
-			case EV_LISTENER:
-				if (w.drain_deadline == 0)
-					worker_accept(&w,
-					    (struct wlistener *)kind);
-				break;
-			case EV_UDP:
-				if (w.drain_deadline == 0)
-					udp_event(&w.udp, &w.wc,
-					    ((struct wlistener *)kind)->l->fd);
-				break;
-			case EV_CTL:
-				worker_adopt(&w);
-				break;
-			case EV_JOB:
-				w.ops.now = w.wc.now;
-				exec_event(&w.exec, (struct exec_fd *)kind,
-				    evs[i].events);
-				break;
-			case EV_SIGNAL:
-				worker_signal(&w);
-				break;
-			case EV_DEAD:
-				break;	/* closed earlier in this batch */
-			}
-		}
-		/* Memory given back: frames waiting for it go on. */
-		if (!TAILQ_EMPTY(&w.wc.budget_wait))
-			conn_budget(&w.wc);
-		/* Nothing in evs[] names them any more. */
-		conn_reap(&w.wc);
-		if (w.ops.exec != NULL)
-			exec_reap(&w.exec);
-		if (w.max_requests != 0 && w.wc.answered >= w.max_requests &&
-		    w.drain_deadline == 0) {
-			log_info("recycling after %llu requests (max_requests)",
-			    (unsigned long long)w.wc.answered);
-			w.drain_requested = 1;
-			w.drain_handoff = 1;
-		}
-		if (w.drain_requested) {
-			w.drain_requested = 0;
-			worker_drain(&w);
-			/*
-			 * The SIGTERM came from the kernel because the master
-			 * died: nobody supervises us, so finish quickly.
-			 */
-			if (getppid() != w.master && w.drain_deadline >
-			    w.wc.now + ORPHAN_DRAIN_MS)
-				w.drain_deadline = w.wc.now + ORPHAN_DRAIN_MS;
-		}
-		w.pub_pending = conn_publish_lazy(&w.wc);
-		if (w.drain_deadline == 0)
-			stats_slot_state(w.slot, STATS_IDLE);
+/* Draining is over: every connection closed, or its time is up. */
+static int
+worker_drained(const struct worker *w)
+{
+	return (w->drain_deadline != 0 && (w->wc.nconns == 0 ||
+	    w->wc.now >= w->drain_deadline));
+}
+
+/*
+ * Act on the deadlines that passed (connections, commands, the accept
+ * pause); returns how long the loop may sleep, in ms.
+ */
+static int
+worker_expire(struct worker *w)
+{
+	int	wait, n;
+
+	w->ops.now = w->wc.now;
+	wait = conn_expire(&w->wc);
+	if (w->ops.exec != NULL && (n = exec_expire(&w->exec,
+	    w->wc.now)) >= 0 && (wait < 0 || n < wait))
+		wait = n;
+	if (w->accept_resume != 0) {
+		if (w->wc.now >= w->accept_resume) {
+			w->accept_resume = 0;
+			worker_listen(w, 1);
+		} else if (wait < 0 ||
+		    w->accept_resume - w->wc.now < (uint64_t)wait)
+			wait = (int)(w->accept_resume - w->wc.now);
 	}
-	/* Connections still queued for us go back before we exit. */
-	for (i = 0; i < 1024 && w.wc.handoff_fd != -1 && worker_adopt(&w);
+	if (w->drain_deadline != 0 && (wait < 0 ||
+	    w->drain_deadline - w->wc.now < (uint64_t)wait))
+		wait = (int)(w->drain_deadline - w->wc.now);
+	if (wait < 0 || wait > 1000)
+		wait = 1000;	/* heartbeat (stats) */
+	if (w->pub_pending && wait > 1)
+		wait = 1;	/* publish what is pending soon */
+	return (wait);
+}
+
+/* One event of the batch, to whoever owns what it names. */
+static void
+worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
+{
+	switch (*kind) {
+	case EV_CONN:
+		conn_event(&w->wc, (struct conn *)kind, events);
+		break;
+	case EV_LISTENER:
+		if (w->drain_deadline == 0)
+			worker_accept(w, (struct wlistener *)kind);
+		break;
+	case EV_UDP:
+		if (w->drain_deadline == 0)
+			udp_event(&w->udp, &w->wc,
+			    ((struct wlistener *)kind)->l->fd);
+		break;
+	case EV_CTL:
+		worker_adopt(w);
+		break;
+	case EV_JOB:
+		w->ops.now = w->wc.now;
+		exec_event(&w->exec, (struct exec_fd *)kind, events);
+		break;
+	case EV_SIGNAL:
+		worker_signal(w);
+		break;
+	case EV_DEAD:
+		break;	/* closed earlier in this batch */
+	}
+}
+
+/*
+ * After a batch: budget waiters, what the batch closed, recycling and
+ * drain requests, the lazy publish of counters.
+ */
+static void
+worker_batch_end(struct worker *w)
+{
+	/* Memory given back: frames waiting for it go on. */
+	if (!TAILQ_EMPTY(&w->wc.budget_wait))
+		conn_budget(&w->wc);
+	/* Nothing in evs[] names them any more. */
+	conn_reap(&w->wc);
+	if (w->ops.exec != NULL)
+		exec_reap(&w->exec);
+	if (w->max_requests != 0 && w->wc.answered >= w->max_requests &&
+	    w->drain_deadline == 0) {
+		log_info("recycling after %llu requests (max_requests)",
+		    (unsigned long long)w->wc.answered);
+		w->drain_requested = 1;
+		w->drain_handoff = 1;
+	}
+	if (w->drain_requested) {
+		w->drain_requested = 0;
+		worker_drain(w);
+		/*
+		 * The SIGTERM came from the kernel because the master
+		 * died: nobody supervises us, so finish quickly.
+		 */
+		if (getppid() != w->master && w->drain_deadline >
+		    w->wc.now + ORPHAN_DRAIN_MS)
+			w->drain_deadline = w->wc.now + ORPHAN_DRAIN_MS;
+	}
+	w->pub_pending = conn_publish_lazy(&w->wc);
+	if (w->drain_deadline == 0)
+		stats_slot_state(w->slot, STATS_IDLE);
+}
+
+/* One turn of the loop: deadlines, one wait, its batch, what follows. */
+static void
+worker_turn(struct worker *w)
+{
+	struct epoll_event	 evs[MAX_EVENTS];
+	int			 i, n, wait;
+
+	wait = worker_expire(w);
+	n = epoll_wait(w->epfd, evs, MAX_EVENTS, wait);
+	w->wc.now_us = STATS_CLOCK();
+	w->wc.now = w->wc.now_us != 0 ? w->wc.now_us / 1000 : mono_ms();
+	stats_beat(w->slot, w->wc.now);
+	if (n == -1) {
+		if (errno == EINTR)
+			return;
+		fatal("epoll_wait");
+	}
+	if (n > 0 && w->drain_deadline == 0)
+		stats_slot_state(w->slot, STATS_BUSY);
+	for (i = 0; i < n; i++)
+		worker_event(w, evs[i].data.ptr, evs[i].events);
+	worker_batch_end(w);
+}
+
+/*
+ * The loop is over: connections still queued for us go back, the rest
+ * close, the counters are published and the commands killed.
+ */
+static void __attribute__((noreturn))
+worker_exit(struct worker *w)
+{
+	int	i;
+
+	for (i = 0; i < 1024 && w->wc.handoff_fd != -1 && worker_adopt(w);
 	    i++)
 		;
-	if (w.wc.nconns > 0)
+	if (w->wc.nconns > 0)
 		log_info("stopping with %u connections still open",
-		    w.wc.nconns);
-	conn_close_all(&w.wc);
-	conn_publish(&w.wc);
-	if (w.ops.exec != NULL)
-		exec_shutdown(&w.exec);
+		    w->wc.nconns);
+	conn_close_all(&w->wc);
+	conn_publish(&w->wc);
+	if (w->ops.exec != NULL)
+		exec_shutdown(&w->exec);
 	log_debug("exiting");
 	exit(0);
+}
+
+/* Run a worker until drained; never returns. */
+void
+worker_main(const struct worker_args *a)
+{
+	struct worker	w;
+
+	worker_begin(&w, a);
+	worker_drop(&w, a);
+	worker_setup(&w, a);
+	worker_register(&w, a);
+	worker_sandbox(a);
+	stats_slot_state(w.slot, STATS_IDLE);
+	log_debug("serving");
+	while (!w.quit && !worker_drained(&w))
+		worker_turn(&w);
+	worker_exit(&w);
 }

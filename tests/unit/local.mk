@@ -91,3 +91,8 @@ tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	tests/unit/master_fx.c tests/unit/master_fx.h
 tests_unit_test_master_reload_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_master_reload_LDADD = $(UNIT_LDADD)
+
+UNIT_TESTS += tests/unit/test_exec
+tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
+tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_exec_LDADD = $(UNIT_LDADD)
