@@ -540,23 +540,22 @@ job_watch_all(struct exec_ctx *ctx, struct exec_job *j)
 /*
  * Start the command req names, its stdin req's bytes.  Returns MSG_ST_OK
  * with *jp set (req->done is called later with req->arg), or a status and
- * *msg.
+ * the answer's text in the caller's err.
  */
 enum msg_status
 exec_start(struct exec_ctx *ctx, const struct exec_req *req,
-    struct exec_job **jp, const char **msg)
+    struct exec_job **jp, struct errtext *err)
 {
-	static char		 why[160];
 	struct exec_job		*j;
 	struct job_pipes	 p;
 	int			 rc;
 
 	if ((uint32_t)ctx->running >= ctx->max_running) {
-		*msg = "exec.max_running commands are already running";
+		err->msg = "exec.max_running commands are already running";
 		return (MSG_ST_BUSY);
 	}
 	if ((j = job_new(req)) == NULL) {
-		*msg = "out of memory";
+		err->msg = "out of memory";
 		return (MSG_ST_INTERNAL);
 	}
 	if (job_pipes_open(&p) == -1)
@@ -569,7 +568,7 @@ exec_start(struct exec_ctx *ctx, const struct exec_req *req,
 	}
 	job_begin(ctx, j, &p, req);
 	if (job_watch_all(ctx, j) == -1) {
-		*msg = "cannot watch the command";
+		err->msg = "cannot watch the command";
 		return (MSG_ST_INTERNAL);
 	}
 	if (j->inlen == 0)
@@ -577,9 +576,8 @@ exec_start(struct exec_ctx *ctx, const struct exec_req *req,
 	*jp = j;
 	return (MSG_ST_OK);
 fail:
-	snprintf(why, sizeof(why), "cannot start %s: %s",
+	errtext_fmt(err, "cannot start %s: %s",
 	    conf_str(req->conf, req->cmd->argv[0]), strerror(errno));
-	*msg = why;
 	job_pipes_close(&p);
 	free(j->inbuf);
 	free(j);

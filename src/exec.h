@@ -23,6 +23,7 @@
 #include "ev.h"
 #include "proto.h"
 #include "timer.h"
+#include "util.h"
 
 struct exec_job;
 
@@ -93,7 +94,7 @@ struct exec_req {
 
 void	exec_init(struct exec_ctx *, int, const struct msgd_conf *);
 enum msg_status exec_start(struct exec_ctx *, const struct exec_req *,
-	    struct exec_job **, const char **);
+	    struct exec_job **, struct errtext *);
 void	exec_event(struct exec_ctx *, struct exec_fd *, uint32_t);
 void	exec_reap(struct exec_ctx *);
 int	exec_expire(struct exec_ctx *, uint64_t);

@@ -252,7 +252,7 @@ op_exec(const struct op_req *rq, struct op_res *rs)
 	er.done = rq->env->exec_done;
 	er.arg = rq->cl->conn;
 	er.now = rq->env->now;
-	st = exec_start(rq->env->exec, &er, &rs->oc->job, &rs->err.msg);
+	st = exec_start(rq->env->exec, &er, &rs->oc->job, &rs->err);
 	if (st == MSG_ST_OK)
 		rs->oc->deferred = 1;
 	return (st);

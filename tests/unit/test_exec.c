@@ -146,9 +146,9 @@ test_exec_stdin_to_stdout(void **state)
 	struct fixture		*f = *state;
 	struct exec_req		 req = request(f, "cat", "hello");
 	struct exec_job		*j = NULL;
-	const char		*msg = NULL;
+	struct errtext		 err = { NULL, "" };
 
-	assert_int_equal(exec_start(&f->ctx, &req, &j, &msg), MSG_ST_OK);
+	assert_int_equal(exec_start(&f->ctx, &req, &j, &err), MSG_ST_OK);
 	assert_non_null(j);
 	assert_int_equal(f->ctx.running, 1);
 	run_until_idle(f);
@@ -166,12 +166,12 @@ test_exec_max_running_busy(void **state)
 	struct exec_req		 slow = request(f, "sleep", NULL);
 	struct exec_req		 next = request(f, "cat", "x");
 	struct exec_job		*j = NULL, *j2 = NULL;
-	const char		*msg = NULL;
+	struct errtext		 err = { NULL, "" };
 
-	assert_int_equal(exec_start(&f->ctx, &slow, &j, &msg), MSG_ST_OK);
-	assert_int_equal(exec_start(&f->ctx, &next, &j2, &msg), MSG_ST_BUSY);
+	assert_int_equal(exec_start(&f->ctx, &slow, &j, &err), MSG_ST_OK);
+	assert_int_equal(exec_start(&f->ctx, &next, &j2, &err), MSG_ST_BUSY);
 	assert_null(j2);
-	assert_string_equal(msg,
+	assert_string_equal(err.msg,
 	    "exec.max_running commands are already running");
 	/* Its connection went away: killed, reaped, never answered. */
 	exec_detach(&f->ctx, j);
@@ -185,17 +185,24 @@ test_exec_cannot_start(void **state)
 	struct fixture		*f = *state;
 	struct exec_req		 req = request(f, "missing", "ignored");
 	struct exec_job		*j = NULL;
-	const char		*msg = NULL;
+	struct errtext		 err = { NULL, "" }, err2 = { NULL, "" };
 
-	assert_int_equal(exec_start(&f->ctx, &req, &j, &msg),
+	assert_int_equal(exec_start(&f->ctx, &req, &j, &err),
 	    MSG_ST_INTERNAL);
 	assert_null(j);
-	assert_string_equal(msg, "cannot start /nonexistent/msgd-test-exec: "
+	assert_string_equal(err.msg, "cannot start /nonexistent/msgd-test-exec: "
 	    "No such file or directory");
+	/* The text is the caller's: a second failure does not change it. */
+	assert_int_equal(exec_start(&f->ctx, &req, &j, &err2),
+	    MSG_ST_INTERNAL);
+	assert_ptr_not_equal(err.msg, err2.msg);
+	err2.buf[0] = 'X';
+	assert_string_equal(err.msg, "cannot start "
+	    "/nonexistent/msgd-test-exec: No such file or directory");
 	/* No place kept: the next command runs. */
 	assert_int_equal(f->ctx.running, 0);
 	req = request(f, "cat", NULL);
-	assert_int_equal(exec_start(&f->ctx, &req, &j, &msg), MSG_ST_OK);
+	assert_int_equal(exec_start(&f->ctx, &req, &j, &err), MSG_ST_OK);
 	run_until_idle(f);
 	assert_int_equal(f->ans.calls, 1);
 	assert_int_equal(f->ans.status, MSG_ST_OK);
