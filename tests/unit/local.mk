@@ -12,3 +12,5 @@ UNIT_TESTS += tests/unit/test_util
 UNIT_TESTS += tests/unit/test_stats
 UNIT_TESTS += tests/unit/test_sha256
 UNIT_TESTS += tests/unit/test_sandbox
+UNIT_TESTS += tests/unit/test_xfer
+tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
