@@ -15,3 +15,4 @@ UNIT_TESTS += tests/unit/test_sandbox
 UNIT_TESTS += tests/unit/test_xfer
 tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
 UNIT_TESTS += tests/unit/test_ops
+UNIT_TESTS += tests/unit/test_conn
