@@ -75,13 +75,26 @@ advance(struct fixture *fx, uint64_t ms)
 	conn_reap(&fx->wc);
 }
 
-/* A worker context with the given limits and one connection in it. */
+/*
+ * A worker context with the usual limits but output_limit, a token
+ * configured or not, and one connection in it.
+ */
 static int
-start(struct fixture *fx, uint32_t max_body, uint64_t output_limit,
-    uint32_t idle_ms, uint32_t read_ms)
+setup_with(void **state, int token, uint64_t output_limit)
 {
-	char	cause[256];
+	struct fixture	*fx;
+	char		 cause[256];
 
+	if ((fx = calloc(1, sizeof(*fx))) == NULL)
+		return (-1);
+	*state = fx;
+	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
+	    (int)getpid());
+	conf_defaults(&fx->conf);
+	if (token) {
+		sha256(TOKEN, strlen(TOKEN), fx->conf.auth_digest);
+		fx->conf.auth_set = 1;
+	}
 	if ((fx->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    fx->sv) == -1)
@@ -92,7 +105,7 @@ start(struct fixture *fx, uint32_t max_body, uint64_t output_limit,
 	}
 	fx->env.conf = &fx->conf;
 	fx->env.stats = &fx->seg;
-	wctx_init(&fx->wc, fx->epfd, max_body, output_limit, idle_ms, read_ms,
+	wctx_init(&fx->wc, fx->epfd, MAX_BODY, output_limit, IDLE_MS, READ_MS,
 	    stats_slot(&fx->seg, 0), &fx->env);
 	tick(fx);
 	if ((fx->c = conn_new(&fx->wc, fx->sv[0], NULL, 0)) == NULL)
@@ -103,47 +116,19 @@ start(struct fixture *fx, uint32_t max_body, uint64_t output_limit,
 static int
 setup(void **state)
 {
-	struct fixture	*fx;
-
-	if ((fx = calloc(1, sizeof(*fx))) == NULL)
-		return (-1);
-	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
-	    (int)getpid());
-	conf_defaults(&fx->conf);
-	*state = fx;
-	return (start(fx, MAX_BODY, OUTPUT_LIMIT, IDLE_MS, READ_MS));
+	return (setup_with(state, 0, OUTPUT_LIMIT));
 }
 
-/* The same with a small output_limit. */
 static int
 setup_small(void **state)
 {
-	struct fixture	*fx;
-
-	if ((fx = calloc(1, sizeof(*fx))) == NULL)
-		return (-1);
-	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
-	    (int)getpid());
-	conf_defaults(&fx->conf);
-	*state = fx;
-	return (start(fx, MAX_BODY, SMALL_LIMIT, IDLE_MS, READ_MS));
+	return (setup_with(state, 0, SMALL_LIMIT));
 }
 
-/* The same with a token configured. */
 static int
 setup_token(void **state)
 {
-	struct fixture	*fx;
-
-	if ((fx = calloc(1, sizeof(*fx))) == NULL)
-		return (-1);
-	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
-	    (int)getpid());
-	conf_defaults(&fx->conf);
-	sha256(TOKEN, strlen(TOKEN), fx->conf.auth_digest);
-	fx->conf.auth_set = 1;
-	*state = fx;
-	return (start(fx, MAX_BODY, OUTPUT_LIMIT, IDLE_MS, READ_MS));
+	return (setup_with(state, 1, OUTPUT_LIMIT));
 }
 
 static int
