@@ -5,7 +5,9 @@
  * stops the reading of a client that does not read its answers; an
  * oversize frame, a frame before AUTH above the pre-auth limit, bad magic
  * and a wrong token end the connection after their answer, a lesser frame
- * error does not; EOF, idle and read deadlines, draining and close_all.
+ * error does not; EOF, idle and read deadlines, draining and close_all;
+ * short writes and reads, EINTR, EAGAIN and a failed send on the server's
+ * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through).
  *
  * Only what a client sees (bytes and the end of the stream) and what the
  * public functions return are checked, never the connection's fields: the
@@ -45,6 +47,61 @@
 #define TOKEN		"conn-token"
 #define TURNS		10000	/* bound of every loop that waits */
 
+ssize_t	__real_send(int, const void *, size_t, int);
+ssize_t	__wrap_send(int, const void *, size_t, int);
+ssize_t	__real_read(int, void *, size_t);
+ssize_t	__wrap_read(int, void *, size_t);
+
+/*
+ * Faults of the server's socket (fault_fd): at most max bytes a call
+ * (0: no limit), every eintr-th call interrupted (0: none), and the next
+ * call failing with err (0: none).
+ */
+struct fault {
+	size_t	max;
+	int	eintr;
+	int	err;
+	int	calls;
+};
+
+static int		fault_fd = -1;
+static struct fault	send_fault, read_fault;
+
+/* Apply f to a call of len bytes: 0 to go on with *len, or -1 (errno). */
+static int
+fault_apply(struct fault *f, size_t *len)
+{
+	f->calls++;
+	if (f->err != 0) {
+		errno = f->err;
+		f->err = 0;
+		return (-1);
+	}
+	if (f->eintr > 0 && f->calls % f->eintr == 0) {
+		errno = EINTR;
+		return (-1);
+	}
+	if (f->max > 0 && *len > f->max)
+		*len = f->max;
+	return (0);
+}
+
+ssize_t
+__wrap_send(int fd, const void *p, size_t len, int flags)
+{
+	if (fd == fault_fd && fault_apply(&send_fault, &len) == -1)
+		return (-1);
+	return (__real_send(fd, p, len, flags));
+}
+
+ssize_t
+__wrap_read(int fd, void *p, size_t len)
+{
+	if (fd == fault_fd && fault_apply(&read_fault, &len) == -1)
+		return (-1);
+	return (__real_read(fd, p, len));
+}
+
 struct fixture {
 	char			 path[64];	/* the stats file */
 	int			 epfd;
@@ -55,6 +112,7 @@ struct fixture {
 	struct wctx		 wc;
 	struct conn		*c;
 	uint64_t		 skew;		/* ms the test moved the clock */
+	int			 reset;		/* the stream ended in a reset */
 };
 
 /* The loop's clock: now, plus what the test moved it on. */
@@ -88,6 +146,9 @@ setup_with(void **state, int token, uint64_t output_limit)
 	if ((fx = calloc(1, sizeof(*fx))) == NULL)
 		return (-1);
 	*state = fx;
+	fault_fd = -1;
+	memset(&send_fault, 0, sizeof(send_fault));
+	memset(&read_fault, 0, sizeof(read_fault));
 	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
 	    (int)getpid());
 	conf_defaults(&fx->conf);
@@ -203,7 +264,7 @@ csend(struct fixture *fx, const void *p, size_t len)
 
 /*
  * The client reads len bytes, the worker running meanwhile.  Returns the
- * bytes read: fewer when the stream ended.
+ * bytes read: fewer when the stream ended (fx->reset: by a reset).
  */
 static size_t
 cread(struct fixture *fx, void *p, size_t len)
@@ -218,6 +279,10 @@ cread(struct fixture *fx, void *p, size_t len)
 		n = recv(fx->sv[1], b + got, len - got, 0);
 		if (n == 0)
 			break;
+		if (n == -1 && errno == ECONNRESET) {
+			fx->reset = 1;
+			break;
+		}
 		if (n == -1) {
 			assert_true(errno == EAGAIN || errno == EINTR);
 			(void)poll(NULL, 0, 1);
@@ -279,6 +344,17 @@ expect_eof(struct fixture *fx)
 	uint8_t	b;
 
 	assert_int_equal(cread(fx, &b, 1), 0);
+	assert_false(fx->reset);
+}
+
+/* The server closed with input unread: the client sees a reset. */
+static void
+expect_reset(struct fixture *fx)
+{
+	uint8_t	b;
+
+	assert_int_equal(cread(fx, &b, 1), 0);
+	assert_true(fx->reset);
 }
 
 /* Nothing to read now, and the connection is open. */
@@ -665,6 +741,96 @@ test_conn_close_all(void **state)
 	expect_eof(fx);
 }
 
+/* Requests 0..n-1, ECHO of "value <i>", in one send; answered in order. */
+static void
+echo_run(struct fixture *fx, uint32_t n)
+{
+	static uint8_t	f[100 * 64];
+	char		v[32];
+	size_t		len = 0;
+	uint32_t	i;
+
+	assert_true(n <= 100);
+	for (i = 0; i < n; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		len += frame(f + len, MSG_OP_ECHO, i, NULL, v, strlen(v));
+	}
+	csend(fx, f, len);
+	for (i = 0; i < n; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		expect(fx, MSG_OP_ECHO, i, MSG_ST_OK, v);
+	}
+	expect_quiet(fx);
+}
+
+/* Answers written a few bytes at a time, sends interrupted: all arrive. */
+static void
+test_conn_short_writes(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	send_fault.max = 5;
+	send_fault.eintr = 3;
+	echo_run(fx, 40);
+	assert_true(send_fault.calls > 40);
+}
+
+/* Requests read a few bytes at a time, reads interrupted: all answered. */
+static void
+test_conn_short_reads(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	read_fault.max = 3;
+	read_fault.eintr = 2;
+	echo_run(fx, 40);
+	assert_true(read_fault.calls > 40);
+}
+
+/* The socket will not take the answer now: it goes out when it can. */
+static void
+test_conn_send_eagain(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	send_fault.err = EAGAIN;
+	echo_run(fx, 3);
+	assert_true(send_fault.calls >= 2);
+}
+
+/* A send that fails for good closes the connection, nothing sent. */
+static void
+test_conn_send_error(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	fault_fd = fx->sv[0];
+	send_fault.err = ECONNRESET;
+	csend(fx, f, frame(f, MSG_OP_PING, 23, NULL, NULL, 0));
+	expect_eof(fx);
+	assert_int_equal(send_fault.calls, 1);
+}
+
+/*
+ * A read that fails for good closes the connection; the request it left
+ * unread makes the close a reset.
+ */
+static void
+test_conn_read_error(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	fault_fd = fx->sv[0];
+	read_fault.err = EIO;
+	csend(fx, f, frame(f, MSG_OP_PING, 24, NULL, NULL, 0));
+	expect_reset(fx);
+}
+
 int
 main(void)
 {
@@ -689,6 +855,11 @@ main(void)
 		T(test_conn_drain),
 		T(test_conn_drain_idle),
 		T(test_conn_close_all),
+		T(test_conn_short_writes),
+		T(test_conn_short_reads),
+		T(test_conn_send_eagain),
+		T(test_conn_send_error),
+		T(test_conn_read_error),
 #undef T
 #undef TT
 	};
