@@ -513,8 +513,9 @@ test_ops_exec_disabled(void **state)
 }
 
 /*
- * A configuration with one command, "t" (/bin/true), loaded the way msgd
- * loads it; exec started with its spawner on a fresh epoll set.
+ * A configuration with one command, "t" (/bin/true), and one command at a
+ * time, loaded the way msgd loads it; exec started with its spawner on a
+ * fresh epoll set.
  */
 static void
 exec_setup(struct fixture *fx, struct exec_ctx *ex, int *epfd)
@@ -525,7 +526,8 @@ exec_setup(struct fixture *fx, struct exec_ctx *ex, int *epfd)
 	snprintf(path, sizeof(path), "%s/msgd.conf", fx->dir);
 	assert_non_null(f = fopen(path, "w"));
 	fprintf(f, "listen = [ \"unix:%s/sock\" ];\n"
-	    "exec = { enabled = true; commands = { t = [ \"/bin/true\" ]; }; };\n",
+	    "exec = { enabled = true; max_running = 1;\n"
+	    "    commands = { t = [ \"/bin/true\" ]; }; };\n",
 	    fx->dir);
 	assert_int_equal(fclose(f), 0);
 	if (conf_load(path, &fx->conf, cause, sizeof(cause)) == -1)
@@ -541,12 +543,13 @@ exec_done_unused(struct exec_job *j, void *arg)
 	fail_msg("exec_done called from ops_dispatch");
 }
 
-/* EXEC: unknown commands, no connection, and a deferred answer. */
+/* EXEC: unknown commands, no connection, a deferred answer, BUSY. */
 static void
 test_ops_exec(void **state)
 {
 	struct fixture	*fx = *state;
 	struct exec_ctx	 ex;
+	struct exec_job	*job;
 	struct answer	 a;
 	int		 epfd, conn = 0;
 
@@ -562,7 +565,12 @@ test_ops_exec(void **state)
 	assert_int_equal(a.oc.deferred, 1);
 	assert_int_equal(a.oc.st, MSG_ST_OK);
 	assert_non_null(a.oc.job);
-	exec_detach(&ex, a.oc.job);
+	job = a.oc.job;
+	/* Until that one is reaped, no other may start. */
+	ask(fx, MSG_OP_EXEC, 95, "t", NULL, 0, &a);
+	assert_error(&a, MSG_ST_BUSY, "max_running");
+	assert_int_equal(a.oc.deferred, 0);
+	exec_detach(&ex, job);
 	exec_shutdown(&ex);
 	close(epfd);
 }
