@@ -9,6 +9,8 @@
 
 EXTRA_PROGRAMS = bench/echo_floor
 bench_echo_floor_SOURCES = bench/echo_floor.c
+# Nothing of msgd: not the default (the unit tests' LDADD).
+bench_echo_floor_LDADD =
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
 	bench/baseline.txt bench/README.md

@@ -1,0 +1,868 @@
+/*
+ * test_conn.c: one client connection as a worker runs it, driven through
+ * conn.h over a real unix socketpair and a small epoll loop of the test's
+ * own: frames split anyhow and pipelined, answered in order; output_limit
+ * stops the reading of a client that does not read its answers; an
+ * oversize frame, a frame before AUTH above the pre-auth limit, bad magic
+ * and a wrong token end the connection after their answer, a lesser frame
+ * error does not; EOF, idle and read deadlines, draining and close_all;
+ * short writes and reads, EINTR, EAGAIN and a failed send on the server's
+ * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through).
+ *
+ * Only what a client sees (bytes and the end of the stream) and what the
+ * public functions return are checked, never the connection's fields: the
+ * connection is added with no peer address (as the master's probe is),
+ * so the tests do not depend on the peer-address type either.
+ */
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "ops.h"
+#include "proto.h"
+#include "sha256.h"
+#include "stats.h"
+#include "util.h"
+
+#define MAX_BODY	(1024 * 1024)
+#define OUTPUT_LIMIT	(64 * 1024)
+#define SMALL_LIMIT	8192
+#define IDLE_MS		5000
+#define READ_MS		1000
+#define TOKEN		"conn-token"
+#define TURNS		10000	/* bound of every loop that waits */
+
+ssize_t	__real_send(int, const void *, size_t, int);
+ssize_t	__wrap_send(int, const void *, size_t, int);
+ssize_t	__real_read(int, void *, size_t);
+ssize_t	__wrap_read(int, void *, size_t);
+
+/*
+ * Faults of the server's socket (fault_fd): at most max bytes a call
+ * (0: no limit), every eintr-th call interrupted (0: none), and the next
+ * call failing with err (0: none).
+ */
+struct fault {
+	size_t	max;
+	int	eintr;
+	int	err;
+	int	calls;
+};
+
+static int		fault_fd = -1;
+static struct fault	send_fault, read_fault;
+
+/* Apply f to a call of len bytes: 0 to go on with *len, or -1 (errno). */
+static int
+fault_apply(struct fault *f, size_t *len)
+{
+	f->calls++;
+	if (f->err != 0) {
+		errno = f->err;
+		f->err = 0;
+		return (-1);
+	}
+	if (f->eintr > 0 && f->calls % f->eintr == 0) {
+		errno = EINTR;
+		return (-1);
+	}
+	if (f->max > 0 && *len > f->max)
+		*len = f->max;
+	return (0);
+}
+
+ssize_t
+__wrap_send(int fd, const void *p, size_t len, int flags)
+{
+	if (fd == fault_fd && fault_apply(&send_fault, &len) == -1)
+		return (-1);
+	return (__real_send(fd, p, len, flags));
+}
+
+ssize_t
+__wrap_read(int fd, void *p, size_t len)
+{
+	if (fd == fault_fd && fault_apply(&read_fault, &len) == -1)
+		return (-1);
+	return (__real_read(fd, p, len));
+}
+
+struct fixture {
+	char			 path[64];	/* the stats file */
+	int			 epfd;
+	int			 sv[2];		/* [0] the server's, [1] the client's */
+	struct msgd_conf	 conf;
+	struct stats_seg	 seg;
+	struct ops_env		 env;
+	struct wctx		 wc;
+	struct conn		*c;
+	uint64_t		 skew;		/* ms the test moved the clock */
+	int			 reset;		/* the stream ended in a reset */
+};
+
+/* The loop's clock: now, plus what the test moved it on. */
+static void
+tick(struct fixture *fx)
+{
+	fx->wc.now = mono_ms() + fx->skew;
+	fx->wc.now_us = mono_us() + fx->skew * 1000;
+}
+
+/* Move the clock on by ms, then run the deadlines. */
+static void
+advance(struct fixture *fx, uint64_t ms)
+{
+	fx->skew += ms;
+	tick(fx);
+	(void)conn_expire(&fx->wc);
+	conn_reap(&fx->wc);
+}
+
+/*
+ * A worker context with the usual limits but output_limit, a token
+ * configured or not, and one connection in it.
+ */
+static int
+setup_with(void **state, int token, uint64_t output_limit)
+{
+	struct fixture	*fx;
+	char		 cause[256];
+
+	if ((fx = calloc(1, sizeof(*fx))) == NULL)
+		return (-1);
+	*state = fx;
+	fault_fd = -1;
+	memset(&send_fault, 0, sizeof(send_fault));
+	memset(&read_fault, 0, sizeof(read_fault));
+	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
+	    (int)getpid());
+	conf_defaults(&fx->conf);
+	if (token) {
+		sha256(TOKEN, strlen(TOKEN), fx->conf.auth_digest);
+		fx->conf.auth_set = 1;
+	}
+	if ((fx->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    fx->sv) == -1)
+		return (-1);
+	if (stats_create(&fx->seg, fx->path, 1, cause, sizeof(cause)) == -1) {
+		print_error("stats_create: %s\n", cause);
+		return (-1);
+	}
+	fx->env.conf = &fx->conf;
+	fx->env.stats = &fx->seg;
+	wctx_init(&fx->wc, fx->epfd, MAX_BODY, output_limit, IDLE_MS, READ_MS,
+	    stats_slot(&fx->seg, 0), &fx->env);
+	tick(fx);
+	if ((fx->c = conn_new(&fx->wc, fx->sv[0], NULL, 0)) == NULL)
+		return (-1);
+	return (0);
+}
+
+static int
+setup(void **state)
+{
+	return (setup_with(state, 0, OUTPUT_LIMIT));
+}
+
+static int
+setup_small(void **state)
+{
+	return (setup_with(state, 0, SMALL_LIMIT));
+}
+
+static int
+setup_token(void **state)
+{
+	return (setup_with(state, 1, OUTPUT_LIMIT));
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*fx = *state;
+
+	conn_close_all(&fx->wc);	/* closes sv[0] */
+	close(fx->sv[1]);
+	close(fx->epfd);
+	stats_close(&fx->seg);
+	(void)unlink(fx->path);
+	free(fx);
+	return (0);
+}
+
+/* Run the worker's loop until it has nothing to do right now. */
+static void
+pump(struct fixture *fx)
+{
+	struct epoll_event	evs[8];
+	int			i, n, turns;
+
+	for (turns = 0; turns < TURNS; turns++) {
+		tick(fx);
+		if ((n = epoll_wait(fx->epfd, evs, 8, 0)) <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			conn_event(&fx->wc, evs[i].data.ptr, evs[i].events);
+		conn_budget(&fx->wc);
+		conn_reap(&fx->wc);
+	}
+	assert_true(turns < TURNS);
+}
+
+/* A request frame into p; returns its length. */
+static size_t
+frame(uint8_t *p, uint8_t op, uint32_t id, const char *key, const void *val,
+    size_t vlen)
+{
+	size_t	klen = key != NULL ? strlen(key) : 0;
+
+	msg_encode_request(p, op, id, (uint16_t)klen, (uint32_t)(klen + vlen));
+	if (klen > 0)
+		memcpy(p + MSG_HDR_LEN, key, klen);
+	if (vlen > 0)
+		memcpy(p + MSG_HDR_LEN + klen, val, vlen);
+	return (MSG_HDR_LEN + klen + vlen);
+}
+
+/* The client sends all of p, the worker running meanwhile. */
+static void
+csend(struct fixture *fx, const void *p, size_t len)
+{
+	const uint8_t	*b = p;
+	ssize_t		 n;
+	int		 turns;
+
+	for (turns = 0; len > 0 && turns < TURNS; turns++) {
+		if ((n = send(fx->sv[1], b, len, MSG_NOSIGNAL)) == -1) {
+			assert_true(errno == EAGAIN || errno == EINTR);
+			pump(fx);
+			(void)poll(NULL, 0, 1);
+			continue;
+		}
+		b += n;
+		len -= (size_t)n;
+		pump(fx);
+	}
+	assert_int_equal(len, 0);
+}
+
+/*
+ * The client reads len bytes, the worker running meanwhile.  Returns the
+ * bytes read: fewer when the stream ended (fx->reset: by a reset).
+ */
+static size_t
+cread(struct fixture *fx, void *p, size_t len)
+{
+	uint8_t	*b = p;
+	size_t	 got = 0;
+	ssize_t	 n;
+	int	 turns;
+
+	for (turns = 0; got < len && turns < TURNS; turns++) {
+		pump(fx);
+		n = recv(fx->sv[1], b + got, len - got, 0);
+		if (n == 0)
+			break;
+		if (n == -1 && errno == ECONNRESET) {
+			fx->reset = 1;
+			break;
+		}
+		if (n == -1) {
+			assert_true(errno == EAGAIN || errno == EINTR);
+			(void)poll(NULL, 0, 1);
+			continue;
+		}
+		got += (size_t)n;
+	}
+	assert_true(turns < TURNS);
+	return (got);
+}
+
+/* One answer: its header and its body (at most cap bytes kept). */
+static void
+answer(struct fixture *fx, struct msg_hdr *h, void *body, size_t cap)
+{
+	uint8_t		 hb[MSG_HDR_LEN], sink[4096];
+	const char	*why;
+	size_t		 left, n;
+
+	assert_int_equal(cread(fx, hb, sizeof(hb)), sizeof(hb));
+	if (msg_check_response(hb, sizeof(hb), h, &why) == -1)
+		fail_msg("bad response: %s", why);
+	left = h->body_len;
+	assert_true(left <= cap || body == NULL);
+	if (body != NULL) {
+		assert_int_equal(cread(fx, body, left), left);
+		return;
+	}
+	while (left > 0) {
+		n = left < sizeof(sink) ? left : sizeof(sink);
+		assert_int_equal(cread(fx, sink, n), n);
+		left -= n;
+	}
+}
+
+/* The answer to request id is status st with value s (NULL: any). */
+static void
+expect(struct fixture *fx, uint8_t op, uint32_t id, enum msg_status st,
+    const char *s)
+{
+	struct msg_hdr	h;
+	char		body[4096];
+
+	answer(fx, &h, body, sizeof(body) - 1);
+	assert_int_equal(h.opcode, op);
+	assert_int_equal(h.request_id, id);
+	assert_int_equal(h.status, st);
+	body[h.body_len] = '\0';
+	if (s != NULL) {
+		assert_int_equal(h.body_len - h.key_len, strlen(s));
+		assert_memory_equal(body + h.key_len, s, strlen(s));
+	}
+}
+
+/* The server closed the connection: the stream ends, nothing before. */
+static void
+expect_eof(struct fixture *fx)
+{
+	uint8_t	b;
+
+	assert_int_equal(cread(fx, &b, 1), 0);
+	assert_false(fx->reset);
+}
+
+/* The server closed with input unread: the client sees a reset. */
+static void
+expect_reset(struct fixture *fx)
+{
+	uint8_t	b;
+
+	assert_int_equal(cread(fx, &b, 1), 0);
+	assert_true(fx->reset);
+}
+
+/* Nothing to read now, and the connection is open. */
+static void
+expect_quiet(struct fixture *fx)
+{
+	uint8_t	b;
+
+	pump(fx);
+	assert_int_equal(recv(fx->sv[1], &b, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+static void
+test_conn_ping(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	csend(fx, f, frame(f, MSG_OP_PING, 1, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 1, MSG_ST_OK, "PONG");
+	expect_quiet(fx);
+}
+
+/* A frame that arrives a byte at a time is answered once, whole. */
+static void
+test_conn_bytewise(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 i, n;
+
+	n = frame(f, MSG_OP_UPPER, 2, NULL, "bytewise", 8);
+	for (i = 0; i < n; i++) {
+		csend(fx, f + i, 1);
+		if (i + 1 < n)
+			expect_quiet(fx);
+	}
+	expect(fx, MSG_OP_UPPER, 2, MSG_ST_OK, "BYTEWISE");
+}
+
+/* Frames split across sends at every offset are answered in order. */
+static void
+test_conn_splits(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[256];
+	size_t		 n, cut;
+	uint32_t	 id = 10;
+
+	for (cut = 1; cut < 60; cut += 7) {
+		n = frame(f, MSG_OP_ECHO, id, NULL, "first", 5);
+		n += frame(f + n, MSG_OP_GET + 0x50, id + 1, "k", "v", 1);
+		n += frame(f + n, MSG_OP_UPPER, id + 2, NULL, "third", 5);
+		csend(fx, f, cut);
+		csend(fx, f + cut, n - cut);
+		expect(fx, MSG_OP_ECHO, id, MSG_ST_OK, "first");
+		expect(fx, MSG_OP_GET + 0x50, id + 1, MSG_ST_UNKNOWN_OP, NULL);
+		expect(fx, MSG_OP_UPPER, id + 2, MSG_ST_OK, "THIRD");
+		id += 3;
+	}
+	expect_quiet(fx);
+}
+
+/* Many requests in one send: every answer, in request order. */
+static void
+test_conn_pipeline(void **state)
+{
+	struct fixture	*fx = *state;
+	static uint8_t	 f[200 * 64];
+	static const uint8_t ops[] = { MSG_OP_PING, MSG_OP_ECHO,
+	    MSG_OP_UPPER, 0x7e };
+	char		 v[16], up[16];
+	size_t		 n = 0, k;
+	uint32_t	 i;
+
+	for (i = 0; i < 200; i++) {
+		snprintf(v, sizeof(v), "v%u", i);
+		n += frame(f + n, ops[i % 4], 1000 + i, NULL, v, strlen(v));
+	}
+	csend(fx, f, n);
+	for (i = 0; i < 200; i++) {
+		snprintf(v, sizeof(v), "v%u", i);
+		for (k = 0; k <= strlen(v); k++)
+			up[k] = v[k] == 'v' ? 'V' : v[k];
+		switch (ops[i % 4]) {
+		case MSG_OP_PING:
+			expect(fx, MSG_OP_PING, 1000 + i, MSG_ST_OK, "PONG");
+			break;
+		case MSG_OP_ECHO:
+			expect(fx, MSG_OP_ECHO, 1000 + i, MSG_ST_OK, v);
+			break;
+		case MSG_OP_UPPER:
+			expect(fx, MSG_OP_UPPER, 1000 + i, MSG_ST_OK, up);
+			break;
+		default:
+			expect(fx, ops[i % 4], 1000 + i, MSG_ST_UNKNOWN_OP,
+			    NULL);
+		}
+	}
+	expect_quiet(fx);
+}
+
+/* Bytes the server has not read yet from its socket. */
+static int
+unread(struct fixture *fx)
+{
+	int	n = 0;
+
+	assert_int_equal(ioctl(fx->sv[0], FIONREAD, &n), 0);
+	return (n);
+}
+
+/* The client sends what the socket takes now of p[*off..len). */
+static void
+csend_some(struct fixture *fx, const uint8_t *p, size_t len, size_t *off)
+{
+	ssize_t	w;
+
+	while (*off < len && (w = send(fx->sv[1], p + *off, len - *off,
+	    MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+		*off += (size_t)w;
+	pump(fx);
+}
+
+/*
+ * A client that sends and never reads: once the answers queued for it
+ * pass output_limit, the server reads no more of it (its input stays in
+ * the socket).  When the client reads, everything is answered, in order.
+ */
+static void
+test_conn_backpressure(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		*stream, val[4096], body[4096];
+	struct msg_hdr	 h;
+	size_t		 flen = MSG_HDR_LEN + sizeof(val), len, off = 0, last;
+	int		 sndbuf = 4096, i, got = 0, total = 400, turns;
+
+	/* A small socket buffer: the output queue in the server fills. */
+	assert_int_equal(setsockopt(fx->sv[0], SOL_SOCKET, SO_SNDBUF,
+	    &sndbuf, sizeof(sndbuf)), 0);
+	memset(val, 'p', sizeof(val));
+	len = flen * (size_t)total;
+	assert_non_null(stream = malloc(len));
+	for (i = 0; i < total; i++)
+		frame(stream + flen * (size_t)i, MSG_OP_ECHO, (uint32_t)i, NULL,
+		    val, sizeof(val));
+	/* Send until the server takes no more. */
+	for (turns = 0, last = (size_t)-1; off != last && turns < TURNS;
+	    turns++) {
+		last = off;
+		csend_some(fx, stream, len, &off);
+	}
+	/* Stopped: what was sent waits unread in the server's socket. */
+	assert_true(off < len);
+	assert_true((i = unread(fx)) > 0);
+	pump(fx);
+	assert_int_equal(unread(fx), i);
+	/* Reading resumes it: all answers, in order. */
+	for (turns = 0; got < total && turns < TURNS; turns++) {
+		answer(fx, &h, body, sizeof(body));
+		assert_int_equal(h.request_id, (uint32_t)got);
+		assert_int_equal(h.status, MSG_ST_OK);
+		assert_int_equal(h.body_len, sizeof(val));
+		assert_memory_equal(body, val, sizeof(val));
+		got++;
+		csend_some(fx, stream, len, &off);
+	}
+	free(stream);
+	assert_int_equal(got, total);
+	assert_int_equal(off, len);
+	expect_quiet(fx);
+}
+
+/* Larger than max_body: TOO_LARGE for that request, then the end. */
+static void
+test_conn_oversize(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_PING, 3, NULL, NULL, 0);
+	/* Only the header: the body is never read. */
+	msg_encode_request(f + n, MSG_OP_ECHO, 4, 0, MAX_BODY + 1);
+	csend(fx, f, n + MSG_HDR_LEN);
+	expect(fx, MSG_OP_PING, 3, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_ECHO, 4, MSG_ST_TOO_LARGE, NULL);
+	expect_eof(fx);
+}
+
+/* Before AUTH no frame may be large; after it max_body holds. */
+static void
+test_conn_preauth_limit(void **state)
+{
+	struct fixture	*fx = *state;
+	static uint8_t	 f[MSG_HDR_LEN + MSG_PREAUTH_BODY_MAX + 1];
+	static uint8_t	 v[MSG_PREAUTH_BODY_MAX + 1];
+	struct msg_hdr	 h;
+	size_t		 n;
+
+	memset(v, 'a', sizeof(v));
+	n = frame(f, MSG_OP_AUTH, 5, NULL, TOKEN, strlen(TOKEN));
+	csend(fx, f, n);
+	expect(fx, MSG_OP_AUTH, 5, MSG_ST_OK, NULL);
+	n = frame(f, MSG_OP_ECHO, 6, NULL, v, sizeof(v));
+	csend(fx, f, n);
+	answer(fx, &h, NULL, 0);
+	assert_int_equal(h.request_id, 6);
+	assert_int_equal(h.status, MSG_ST_OK);
+	assert_int_equal(h.body_len, sizeof(v));
+	expect_quiet(fx);
+}
+
+static void
+test_conn_preauth_too_large(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[MSG_HDR_LEN];
+
+	msg_encode_request(f, MSG_OP_AUTH, 7, 0, MSG_PREAUTH_BODY_MAX + 1);
+	csend(fx, f, sizeof(f));
+	expect(fx, MSG_OP_AUTH, 7, MSG_ST_TOO_LARGE, NULL);
+	expect_eof(fx);
+}
+
+/* Before AUTH only PING and AUTH; a wrong token ends the connection. */
+static void
+test_conn_auth(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_ECHO, 8, NULL, "x", 1);
+	n += frame(f + n, MSG_OP_PING, 9, NULL, NULL, 0);
+	csend(fx, f, n);
+	expect(fx, MSG_OP_ECHO, 8, MSG_ST_DENIED, NULL);
+	expect(fx, MSG_OP_PING, 9, MSG_ST_OK, "PONG");
+	/* What follows a wrong token is never answered. */
+	n = frame(f, MSG_OP_AUTH, 10, NULL, "wrong", 5);
+	n += frame(f + n, MSG_OP_PING, 11, NULL, NULL, 0);
+	csend(fx, f, n);
+	expect(fx, MSG_OP_AUTH, 10, MSG_ST_DENIED, "wrong token");
+	expect_eof(fx);
+}
+
+/* A wrong first byte: framing is lost, BAD_REQUEST and the end. */
+static void
+test_conn_bad_magic(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_PING, 12, NULL, NULL, 0);
+	memcpy(f + n, "GET / HTTP/1.0\r\n", 16);
+	csend(fx, f, n + 16);
+	expect(fx, MSG_OP_PING, 12, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_NONE, 0, MSG_ST_BAD_REQUEST, NULL);
+	expect_eof(fx);
+}
+
+/* A frame error that keeps framing: its body is skipped, the rest served. */
+static void
+test_conn_bad_frame_skipped(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_ECHO, 13, NULL, "skipped", 7);
+	f[3] |= MSG_F_RESPONSE;		/* flags: a response, not a request */
+	n += frame(f + n, MSG_OP_ECHO, 14, NULL, "served", 6);
+	csend(fx, f, n);
+	expect(fx, MSG_OP_ECHO, 13, MSG_ST_BAD_REQUEST, NULL);
+	expect(fx, MSG_OP_ECHO, 14, MSG_ST_OK, "served");
+	expect_quiet(fx);
+}
+
+/* The client finished sending: answered, then closed. */
+static void
+test_conn_eof(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_PING, 15, NULL, NULL, 0);
+	n += frame(f + n, MSG_OP_UPPER, 16, NULL, "last", 4);
+	csend(fx, f, n);
+	assert_int_equal(shutdown(fx->sv[1], SHUT_WR), 0);
+	expect(fx, MSG_OP_PING, 15, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_UPPER, 16, MSG_ST_OK, "LAST");
+	expect_eof(fx);
+}
+
+/* No request for idle_timeout: closed; the loop knows when to wake. */
+static void
+test_conn_idle_timeout(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	int		 wait;
+
+	csend(fx, f, frame(f, MSG_OP_PING, 17, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 17, MSG_ST_OK, "PONG");
+	wait = conn_expire(&fx->wc);
+	assert_true(wait > 0 && wait <= IDLE_MS);
+	advance(fx, IDLE_MS - 100);
+	expect_quiet(fx);
+	advance(fx, 200);
+	expect_eof(fx);
+}
+
+/* A frame begun and not finished within read_timeout: closed. */
+static void
+test_conn_read_timeout(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 n;
+	int		 wait;
+
+	n = frame(f, MSG_OP_ECHO, 18, NULL, "slow", 4);
+	csend(fx, f, n - 1);
+	wait = conn_expire(&fx->wc);
+	assert_true(wait > 0 && wait <= READ_MS);
+	advance(fx, READ_MS - 100);
+	expect_quiet(fx);
+	advance(fx, 200);
+	expect_eof(fx);
+}
+
+/*
+ * The worker stops: requests already received are all answered, then the
+ * connection closes (FIN after the last answer).
+ */
+static void
+test_conn_drain(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+	size_t		 n;
+	ssize_t		 w;
+
+	n = frame(f, MSG_OP_PING, 19, NULL, NULL, 0);
+	n += frame(f + n, MSG_OP_ECHO, 20, NULL, "in flight", 9);
+	n += frame(f + n, MSG_OP_UPPER, 21, NULL, "too", 3);
+	/* Sent, not yet read by the server: no pump. */
+	w = send(fx->sv[1], f, n, MSG_NOSIGNAL);
+	assert_int_equal(w, (ssize_t)n);
+	conn_drain_all(&fx->wc, 1000, 0);
+	expect(fx, MSG_OP_PING, 19, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_ECHO, 20, MSG_ST_OK, "in flight");
+	expect(fx, MSG_OP_UPPER, 21, MSG_ST_OK, "TOO");
+	/* The server shuts its side once all is answered. */
+	expect_eof(fx);
+}
+
+/* Draining, an idle connection waits the grace period, then closes. */
+static void
+test_conn_drain_idle(void **state)
+{
+	struct fixture	*fx = *state;
+
+	conn_drain_all(&fx->wc, 200, 0);
+	advance(fx, 100);
+	expect_quiet(fx);
+	advance(fx, 200);
+	expect_eof(fx);
+}
+
+static void
+test_conn_close_all(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	csend(fx, f, frame(f, MSG_OP_PING, 22, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 22, MSG_ST_OK, "PONG");
+	conn_close_all(&fx->wc);
+	expect_eof(fx);
+}
+
+/* Requests 0..n-1, ECHO of "value <i>", in one send; answered in order. */
+static void
+echo_run(struct fixture *fx, uint32_t n)
+{
+	static uint8_t	f[100 * 64];
+	char		v[32];
+	size_t		len = 0;
+	uint32_t	i;
+
+	assert_true(n <= 100);
+	for (i = 0; i < n; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		len += frame(f + len, MSG_OP_ECHO, i, NULL, v, strlen(v));
+	}
+	csend(fx, f, len);
+	for (i = 0; i < n; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		expect(fx, MSG_OP_ECHO, i, MSG_ST_OK, v);
+	}
+	expect_quiet(fx);
+}
+
+/* Answers written a few bytes at a time, sends interrupted: all arrive. */
+static void
+test_conn_short_writes(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	send_fault.max = 5;
+	send_fault.eintr = 3;
+	echo_run(fx, 40);
+	assert_true(send_fault.calls > 40);
+}
+
+/* Requests read a few bytes at a time, reads interrupted: all answered. */
+static void
+test_conn_short_reads(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	read_fault.max = 3;
+	read_fault.eintr = 2;
+	echo_run(fx, 40);
+	assert_true(read_fault.calls > 40);
+}
+
+/* The socket will not take the answer now: it goes out when it can. */
+static void
+test_conn_send_eagain(void **state)
+{
+	struct fixture	*fx = *state;
+
+	fault_fd = fx->sv[0];
+	send_fault.err = EAGAIN;
+	echo_run(fx, 3);
+	assert_true(send_fault.calls >= 2);
+}
+
+/* A send that fails for good closes the connection, nothing sent. */
+static void
+test_conn_send_error(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	fault_fd = fx->sv[0];
+	send_fault.err = ECONNRESET;
+	csend(fx, f, frame(f, MSG_OP_PING, 23, NULL, NULL, 0));
+	expect_eof(fx);
+	assert_int_equal(send_fault.calls, 1);
+}
+
+/*
+ * A read that fails for good closes the connection; the request it left
+ * unread makes the close a reset.
+ */
+static void
+test_conn_read_error(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	fault_fd = fx->sv[0];
+	read_fault.err = EIO;
+	csend(fx, f, frame(f, MSG_OP_PING, 24, NULL, NULL, 0));
+	expect_reset(fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TT(f)	cmocka_unit_test_setup_teardown(f, setup_token, teardown)
+		T(test_conn_ping),
+		T(test_conn_bytewise),
+		T(test_conn_splits),
+		T(test_conn_pipeline),
+		cmocka_unit_test_setup_teardown(test_conn_backpressure,
+		    setup_small, teardown),
+		T(test_conn_oversize),
+		TT(test_conn_preauth_limit),
+		TT(test_conn_preauth_too_large),
+		TT(test_conn_auth),
+		T(test_conn_bad_magic),
+		T(test_conn_bad_frame_skipped),
+		T(test_conn_eof),
+		T(test_conn_idle_timeout),
+		T(test_conn_read_timeout),
+		T(test_conn_drain),
+		T(test_conn_drain_idle),
+		T(test_conn_close_all),
+		T(test_conn_short_writes),
+		T(test_conn_short_reads),
+		T(test_conn_send_eagain),
+		T(test_conn_send_error),
+		T(test_conn_read_error),
+#undef T
+#undef TT
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

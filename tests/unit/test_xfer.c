@@ -1,0 +1,416 @@
+/*
+ * test_xfer.c: passing a connection's descriptor and its info between
+ * processes: a round trip over a real socketpair, message boundaries on
+ * the stream, the receiver's answers to a gone, out-of-step or short
+ * channel and to a message whose descriptor the kernel could not install,
+ * and xfer_send/xfer_recv under faked sendmsg/recvmsg failures
+ * (-Wl,--wrap: EAGAIN, a short send, EINTR, a truncated control message).
+ *
+ * The info is treated as opaque bytes but for its version, so that the
+ * peer-address fields may change shape without touching this test.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "xfer.h"
+
+ssize_t	__real_sendmsg(int, const struct msghdr *, int);
+ssize_t	__wrap_sendmsg(int, const struct msghdr *, int);
+ssize_t	__real_recvmsg(int, struct msghdr *, int);
+ssize_t	__wrap_recvmsg(int, struct msghdr *, int);
+
+/*
+ * The next call's fault: 0 passes the call through, > 0 fails it with
+ * that errno, FAULT_SHORT makes sendmsg send one byte less than asked and
+ * FAULT_CTRUNC makes recvmsg report its control data truncated.
+ */
+#define FAULT_SHORT	-1
+#define FAULT_CTRUNC	-2
+
+static int	sendmsg_fault;
+static int	recvmsg_fault;
+
+ssize_t
+__wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	int	f = sendmsg_fault;
+
+	sendmsg_fault = 0;
+	if (f > 0) {
+		errno = f;
+		return (-1);
+	}
+	if (f == FAULT_SHORT) {
+		/* The bytes without their descriptor, one short. */
+		return (send(fd, mh->msg_iov[0].iov_base,
+		    mh->msg_iov[0].iov_len - 1, flags));
+	}
+	return (__real_sendmsg(fd, mh, flags));
+}
+
+ssize_t
+__wrap_recvmsg(int fd, struct msghdr *mh, int flags)
+{
+	int	f = recvmsg_fault;
+	ssize_t	n;
+
+	recvmsg_fault = 0;
+	if (f > 0) {
+		errno = f;
+		return (-1);
+	}
+	if (f == FAULT_CTRUNC) {
+		/* As the kernel does at RLIMIT_NOFILE: data, no descriptor. */
+		n = recv(fd, mh->msg_iov[0].iov_base, mh->msg_iov[0].iov_len,
+		    flags & ~MSG_CMSG_CLOEXEC);
+		mh->msg_controllen = 0;
+		mh->msg_flags |= MSG_CTRUNC;
+		return (n);
+	}
+	return (__real_recvmsg(fd, mh, flags));
+}
+
+struct fixture {
+	int	sv[2];		/* the channel: [0] sends, [1] receives */
+	int	pipe[2];	/* a descriptor to pass */
+};
+
+static int
+setup(void **state)
+{
+	static struct fixture	fx;
+
+	sendmsg_fault = recvmsg_fault = 0;
+	if (xfer_pair(fx.sv) == -1 || pipe(fx.pipe) == -1)
+		return (-1);
+	*state = &fx;
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture	*fx = *state;
+
+	close(fx->sv[0]);
+	close(fx->sv[1]);
+	close(fx->pipe[0]);
+	close(fx->pipe[1]);
+	return (0);
+}
+
+/* An info with every byte set from seed, and the current version. */
+static void
+info_fill(struct xfer_info *info, uint8_t seed)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(*info); i++)
+		((uint8_t *)info)[i] = (uint8_t)(seed + i);
+	info->version = XFER_VERSION;
+}
+
+/* Is fd open? */
+static int
+fd_open(int fd)
+{
+	return (fcntl(fd, F_GETFD) != -1);
+}
+
+/* Do a and b name the same open file? */
+static int
+same_file(int a, int b)
+{
+	struct stat	sa, sb;
+
+	if (fstat(a, &sa) == -1 || fstat(b, &sb) == -1)
+		return (0);
+	return (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+static void
+test_xfer_pair_flags(void **state)
+{
+	struct fixture	*fx = *state;
+	int		 i, type;
+	socklen_t	 len = sizeof(type);
+
+	for (i = 0; i < 2; i++) {
+		assert_true(fcntl(fx->sv[i], F_GETFL) & O_NONBLOCK);
+		assert_true(fcntl(fx->sv[i], F_GETFD) & FD_CLOEXEC);
+		assert_int_equal(getsockopt(fx->sv[i], SOL_SOCKET, SO_TYPE,
+		    &type, &len), 0);
+		assert_int_equal(type, SOCK_STREAM);
+	}
+}
+
+static void
+test_xfer_round_trip(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+	char			 c = 0;
+
+	info_fill(&in, 0x40);
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	assert_memory_equal(&in, &out, sizeof(in));
+	/* A new descriptor, close-on-exec, for the same pipe. */
+	assert_true(fd != fx->pipe[1]);
+	assert_true(same_file(fd, fx->pipe[1]));
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(write(fd, "x", 1), 1);
+	assert_int_equal(read(fx->pipe[0], &c, 1), 1);
+	assert_int_equal(c, 'x');
+	close(fd);
+	/* Nothing more is waiting. */
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+	assert_int_equal(fd, -1);
+}
+
+/* Many messages in a row on the stream come out one by one, in order. */
+static void
+test_xfer_boundaries(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd, i, n = 50;
+
+	for (i = 0; i < n; i++) {
+		info_fill(&in, (uint8_t)i);
+		assert_int_equal(xfer_send(fx->sv[0],
+		    i % 2 ? fx->pipe[0] : fx->pipe[1], &in), 0);
+	}
+	for (i = 0; i < n; i++) {
+		info_fill(&in, (uint8_t)i);
+		assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+		assert_memory_equal(&in, &out, sizeof(in));
+		assert_true(same_file(fd, i % 2 ? fx->pipe[0] : fx->pipe[1]));
+		close(fd);
+	}
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+}
+
+static void
+test_xfer_recv_gone(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 out;
+	int			 fd;
+
+	close(fx->sv[0]);
+	fx->sv[0] = -1;
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -1);
+	assert_int_equal(fd, -1);
+}
+
+/* Another version is out of step: its descriptor is closed, not kept. */
+static void
+test_xfer_recv_bad_version(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd, probe;
+
+	info_fill(&in, 1);
+	in.version = XFER_VERSION + 1;
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	/* The lowest free number is where the descriptor would land. */
+	probe = dup(0);
+	close(probe);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -1);
+	assert_int_equal(fd, -1);
+	assert_false(fd_open(probe));
+}
+
+/* A message shorter than an info leaves the channel out of step. */
+static void
+test_xfer_recv_short(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+
+	info_fill(&in, 2);
+	assert_int_equal(send(fx->sv[0], &in, sizeof(in) - 1, 0),
+	    (ssize_t)sizeof(in) - 1);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -1);
+	assert_int_equal(fd, -1);
+}
+
+/*
+ * A whole message without its descriptor: that connection is lost, but
+ * the channel is in step and the next message comes through.
+ */
+static void
+test_xfer_recv_no_fd(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+
+	info_fill(&in, 3);
+	assert_int_equal(send(fx->sv[0], &in, sizeof(in), 0),
+	    (ssize_t)sizeof(in));
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -2);
+	assert_int_equal(fd, -1);
+	info_fill(&in, 4);
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	assert_memory_equal(&in, &out, sizeof(in));
+	close(fd);
+}
+
+/* The receiver's table is full: the kernel truncates the control data. */
+static void
+test_xfer_recv_ctrunc(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+
+	info_fill(&in, 5);
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	info_fill(&in, 6);
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	recvmsg_fault = FAULT_CTRUNC;
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -2);
+	assert_int_equal(fd, -1);
+	/* The channel is still in step. */
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	assert_memory_equal(&in, &out, sizeof(in));
+	close(fd);
+}
+
+/* Interrupted or nothing there: try later; any other error: gone. */
+static void
+test_xfer_recv_errors(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+
+	info_fill(&in, 7);
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	recvmsg_fault = EINTR;
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+	assert_int_equal(fd, -1);
+	recvmsg_fault = EAGAIN;
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+	recvmsg_fault = ECONNRESET;
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -1);
+	assert_int_equal(fd, -1);
+	/* The message was never taken: it is still there. */
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	assert_memory_equal(&in, &out, sizeof(in));
+	close(fd);
+}
+
+/* A full channel is EAGAIN for the caller to retry; nothing was sent. */
+static void
+test_xfer_send_eagain(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd;
+
+	info_fill(&in, 8);
+	sendmsg_fault = EAGAIN;
+	errno = 0;
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+	/* The retry goes through. */
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	close(fd);
+}
+
+/* A real full channel: the non-blocking pair never blocks the sender. */
+static void
+test_xfer_send_full(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd, i, sent = 0, rc = 0;
+
+	info_fill(&in, 9);
+	for (i = 0; i < 100000 && (rc = xfer_send(fx->sv[0], fx->pipe[1],
+	    &in)) == 0; i++)
+		sent++;
+	/* (Not root: the descriptors in flight may reach RLIMIT_NOFILE.) */
+	assert_int_equal(rc, -1);
+	assert_true(errno == EAGAIN || errno == ENOBUFS ||
+	    errno == ETOOMANYREFS);
+	assert_true(sent > 0);
+	/* Everything that was accepted arrives whole. */
+	for (i = 0; i < sent; i++) {
+		assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+		assert_memory_equal(&in, &out, sizeof(in));
+		close(fd);
+	}
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
+}
+
+/* A send that took less than the whole message is a failure. */
+static void
+test_xfer_send_short(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in;
+
+	info_fill(&in, 10);
+	sendmsg_fault = FAULT_SHORT;
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+}
+
+static void
+test_xfer_send_closed(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in;
+
+	info_fill(&in, 11);
+	close(fx->sv[1]);
+	fx->sv[1] = -1;
+	/* MSG_NOSIGNAL: EPIPE, not SIGPIPE. */
+	errno = 0;
+	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+	assert_int_equal(errno, EPIPE);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_xfer_pair_flags),
+		T(test_xfer_round_trip),
+		T(test_xfer_boundaries),
+		T(test_xfer_recv_gone),
+		T(test_xfer_recv_bad_version),
+		T(test_xfer_recv_short),
+		T(test_xfer_recv_no_fd),
+		T(test_xfer_recv_ctrunc),
+		T(test_xfer_recv_errors),
+		T(test_xfer_send_eagain),
+		T(test_xfer_send_full),
+		T(test_xfer_send_short),
+		T(test_xfer_send_closed),
+#undef T
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
