@@ -109,7 +109,10 @@ teardown(void **state)
 	return (0);
 }
 
-/* An info with every byte set from seed, and the current version. */
+/*
+ * An info with every byte set from seed, the current version and an IPv6
+ * peer (xfer_recv makes any other family AF_UNIX: see test_net).
+ */
 static void
 info_fill(struct xfer_info *info, uint8_t seed)
 {
@@ -118,6 +121,7 @@ info_fill(struct xfer_info *info, uint8_t seed)
 	for (i = 0; i < sizeof(*info); i++)
 		((uint8_t *)info)[i] = (uint8_t)(seed + i);
 	info->version = XFER_VERSION;
+	info->peer.family = AF_INET6;
 }
 
 /* Is fd open? */
