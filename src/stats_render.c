@@ -215,22 +215,10 @@ prom_line(struct buf *b, const char *name, const char *suffix,
 	bprintf(b, " %" PRIu64 "\n", v);
 }
 
-/*
- * Prometheus text exposition format 0.0.4.  Counters are per live worker
- * (worker="N") plus worker="retired" for what dead workers counted, so the
- * sum over workers is the exact total and never goes backwards.
- */
-int
-stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
+/* The master's gauges: release and layout, start time, generation, workers. */
+static void
+prom_master(const struct stats_hdr *h, struct buf *b)
 {
-	const struct stats_hdr	*h = &sn->hdr;
-	const struct stats_desc	*d;
-	const char		*prev = "";
-	const char		*suffix;
-	char			 wname[16];
-	uint64_t		 cum = 0, up;
-	uint32_t		 i, k;
-
 	bprintf(b, "# HELP msgd_info Release and stats layout of the "
 	    "running msgd.\n# TYPE msgd_info gauge\nmsgd_info{version=\"");
 	prom_str(b, h->version, 1);
@@ -244,10 +232,19 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 	    h->generation);
 	bprintf(b, "# HELP msgd_workers Configured number of workers.\n"
 	    "# TYPE msgd_workers gauge\nmsgd_workers %u\n", h->workers);
+}
+
+/* Each live worker's heartbeat age, in seconds with milliseconds. */
+static void
+prom_heartbeats(const struct stats_snap *sn, struct buf *b)
+{
+	uint64_t	up;
+	uint32_t	i;
+
 	bprintf(b, "# HELP msgd_worker_heartbeat_age_seconds Time since each "
 	    "worker last showed life.\n"
 	    "# TYPE msgd_worker_heartbeat_age_seconds gauge\n");
-	for (i = 0; i < h->nslots; i++) {
+	for (i = 0; i < sn->hdr.nslots; i++) {
 		if (!snap_live(snap_slot(sn, i)))
 			continue;
 		up = age_ms(sn->now_ms, snap_raw(snap_slot(sn, i),
@@ -255,6 +252,14 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 		bprintf(b, "msgd_worker_heartbeat_age_seconds{worker=\"%u\"} "
 		    "%" PRIu64 ".%03" PRIu64 "\n", i, up / 1000, up % 1000);
 	}
+}
+
+/* The accept queue and its limit of each TCP listener. */
+static void
+prom_listeners(const struct stats_hdr *h, struct buf *b)
+{
+	uint32_t	i;
+
 	bprintf(b, "# HELP msgd_listener_accept_queue Connections waiting "
 	    "in a TCP listener's accept queue.\n"
 	    "# TYPE msgd_listener_accept_queue gauge\n");
@@ -274,6 +279,23 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 			prom_str(b, h->listeners[i].addr, 1);
 			bprintf(b, "\"} %u\n", h->listeners[i].queue_max);
 		}
+}
+
+/*
+ * Every counter and gauge of the descriptor table, per live worker; a
+ * counter also for worker="retired".  HELP and TYPE once per name: the
+ * requests by opcode share one, told apart by a label, as do the
+ * responses by status.
+ */
+static void
+prom_counters(const struct stats_snap *sn, struct buf *b)
+{
+	const struct stats_hdr	*h = &sn->hdr;
+	const struct stats_desc	*d;
+	const char		*prev = "";
+	const char		*suffix;
+	char			 wname[16];
+	uint32_t		 i, k;
 
 	for (k = 0; k < h->ndesc; k++) {
 		d = &h->desc[k];
@@ -298,36 +320,61 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 			prom_line(b, d->name, suffix, d->label, "retired",
 			    snap_raw(sn->retired, d->offset));
 	}
+}
 
-	if ((d = snap_hist(sn)) != NULL) {
-		bprintf(b, "# HELP msgd_request_duration_seconds Request "
-		    "handling time, all workers.\n"
-		    "# TYPE msgd_request_duration_seconds histogram\n");
-		for (i = 0; i < d->nbuckets && i < h->nbuckets; i++) {
-			cum += snap_bucket(sn->total, d, i);
-			/*
-			 * Octave edges only (inclusive bounds 2^k - 1): enough
-			 * resolution, few lines.  The last bucket also holds
-			 * everything clamped above 10 s: only +Inf covers it.
-			 */
-			if (i + 1 == d->nbuckets)
-				break;
-			if (((h->bucket_upper_us[i] + 1) &
-			    h->bucket_upper_us[i]) != 0)
-				continue;
-			bprintf(b, "msgd_request_duration_seconds_bucket{le=\""
-			    "%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n",
-			    h->bucket_upper_us[i] / 1000000,
-			    h->bucket_upper_us[i] % 1000000, cum);
-		}
-		bprintf(b, "msgd_request_duration_seconds_bucket{le=\"+Inf\"} "
-		    "%" PRIu64 "\n", snap_raw(sn->total, d->offset + SNAP_H_COUNT));
-		up = snap_raw(sn->total, d->offset + SNAP_H_SUM);
-		bprintf(b, "msgd_request_duration_seconds_sum %" PRIu64 ".%06"
-		    PRIu64 "\n", up / 1000000, up % 1000000);
-		bprintf(b, "msgd_request_duration_seconds_count %" PRIu64 "\n",
-		    snap_raw(sn->total, d->offset + SNAP_H_COUNT));
+/* The request latency histogram of all workers (the totals), if any. */
+static void
+prom_histogram(const struct stats_snap *sn, struct buf *b)
+{
+	const struct stats_hdr	*h = &sn->hdr;
+	const struct stats_desc	*d;
+	uint64_t		 cum = 0, up;
+	uint32_t		 i;
+
+	if ((d = snap_hist(sn)) == NULL)
+		return;
+	bprintf(b, "# HELP msgd_request_duration_seconds Request "
+	    "handling time, all workers.\n"
+	    "# TYPE msgd_request_duration_seconds histogram\n");
+	for (i = 0; i < d->nbuckets && i < h->nbuckets; i++) {
+		cum += snap_bucket(sn->total, d, i);
+		/*
+		 * Octave edges only (inclusive bounds 2^k - 1): enough
+		 * resolution, few lines.  The last bucket also holds
+		 * everything clamped above 10 s: only +Inf covers it.
+		 */
+		if (i + 1 == d->nbuckets)
+			break;
+		if (((h->bucket_upper_us[i] + 1) &
+		    h->bucket_upper_us[i]) != 0)
+			continue;
+		bprintf(b, "msgd_request_duration_seconds_bucket{le=\""
+		    "%" PRIu64 ".%06" PRIu64 "\"} %" PRIu64 "\n",
+		    h->bucket_upper_us[i] / 1000000,
+		    h->bucket_upper_us[i] % 1000000, cum);
 	}
+	bprintf(b, "msgd_request_duration_seconds_bucket{le=\"+Inf\"} "
+	    "%" PRIu64 "\n", snap_raw(sn->total, d->offset + SNAP_H_COUNT));
+	up = snap_raw(sn->total, d->offset + SNAP_H_SUM);
+	bprintf(b, "msgd_request_duration_seconds_sum %" PRIu64 ".%06"
+	    PRIu64 "\n", up / 1000000, up % 1000000);
+	bprintf(b, "msgd_request_duration_seconds_count %" PRIu64 "\n",
+	    snap_raw(sn->total, d->offset + SNAP_H_COUNT));
+}
+
+/*
+ * Prometheus text exposition format 0.0.4.  Counters are per live worker
+ * (worker="N") plus worker="retired" for what dead workers counted, so the
+ * sum over workers is the exact total and never goes backwards.
+ */
+int
+stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
+{
+	prom_master(&sn->hdr, b);
+	prom_heartbeats(sn, b);
+	prom_listeners(&sn->hdr, b);
+	prom_counters(sn, b);
+	prom_histogram(sn, b);
 	return (b->data == NULL ? -1 : 0);
 }
 
