@@ -156,6 +156,78 @@ stats_in_use(const char *path, char *cause, size_t len)
 	return (1);
 }
 
+/* One page or more per slot, so a worker can map its own alone. */
+static void
+stats_plan(struct stats_layout *lay, int nslots)
+{
+	lay->hdr_size = sizeof(struct stats_hdr);
+	lay->slot_offset = (uint32_t)page_round(sizeof(struct stats_hdr));
+	lay->slot_size = (uint32_t)page_round(sizeof(struct stats_slot));
+	lay->nslots = (uint32_t)nslots;
+	lay->retired_offset = lay->slot_offset +
+	    (uint32_t)nslots * lay->slot_size;
+	lay->total_size = (uint64_t)lay->retired_offset + lay->slot_size;
+	stats_describe(lay);
+}
+
+/*
+ * Size the new file tmp (open read-write as fd), take away its write
+ * permission and open it once more read-only into *ro.  On error cause
+ * says which step failed; *ro may be open all the same.
+ */
+static int
+stats_prepare(int fd, const char *tmp, size_t size, int *ro, char *cause,
+    size_t len)
+{
+	struct stat	st, sr;
+
+	if (ftruncate(fd, (off_t)size) == -1) {
+		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
+		return (-1);
+	}
+	/*
+	 * 0440 whatever the umask: the group is who may read stats, and
+	 * nobody may open it for writing by its path, not even its owner (a
+	 * worker running as the master's user: the seccomp filter has no
+	 * chmod to undo this).  We keep writing through fd, opened before;
+	 * nothing reopens the file for writing (msgctl reads it, a restart
+	 * makes a new one).
+	 */
+	if (fchmod(fd, 0440) == -1) {
+		snprintf(cause, len, "%s: fchmod: %s", tmp, strerror(errno));
+		return (-1);
+	}
+	/*
+	 * A read-only descriptor of the same file (checked: same inode) for
+	 * the workers' view: mprotect cannot make its mapping writable.
+	 */
+	if ((*ro = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1 || fstat(*ro, &sr) == -1 ||
+	    st.st_dev != sr.st_dev || st.st_ino != sr.st_ino) {
+		snprintf(cause, len, "%s: reopen read-only: %s", tmp,
+		    *ro == -1 ? strerror(errno) : "another file");
+		return (-1);
+	}
+	return (0);
+}
+
+/* The master's header in the new mapping, its magic written last. */
+static void
+stats_hdr_init(struct stats_seg *seg, struct stats_hdr *h)
+{
+	stats_layout_put(&seg->lay, h);
+	seg->master_pid = (int32_t)getpid();
+	seg->master_start_us = realtime_us();
+	h->master_pid = seg->master_pid;
+	h->master_start_us = seg->master_start_us;
+	h->generation = 1;
+	snprintf(h->version, sizeof(h->version), "%s", PACKAGE_VERSION);
+	atomic_store(&h->master_heartbeat_ms, mono_ms());
+	/* The magic last: a reader that sees it sees a complete header. */
+	atomic_thread_fence(memory_order_release);
+	h->magic = STATS_MAGIC;
+}
+
 /*
  * Create the segment file for nslots workers (the configured maximum, so
  * the pool can grow without remapping) and map it shared.  The file is
@@ -169,8 +241,6 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
     char *cause, size_t len)
 {
 	struct stats_layout	*lay = &seg->lay;
-	struct stats_hdr	*h;
-	struct stat		 st, sr;
 	char			 tmp[512];
 	size_t			 size;
 	void			*p = MAP_FAILED;
@@ -186,15 +256,7 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		    STATS_MAX_SLOTS);
 		return (-1);
 	}
-	/* One page or more per slot, so a worker can map its own alone. */
-	lay->hdr_size = sizeof(struct stats_hdr);
-	lay->slot_offset = (uint32_t)page_round(sizeof(struct stats_hdr));
-	lay->slot_size = (uint32_t)page_round(sizeof(struct stats_slot));
-	lay->nslots = (uint32_t)nslots;
-	lay->retired_offset = lay->slot_offset +
-	    (uint32_t)nslots * lay->slot_size;
-	lay->total_size = (uint64_t)lay->retired_offset + lay->slot_size;
-	stats_describe(lay);
+	stats_plan(lay, nslots);
 	size = (size_t)lay->total_size;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
 	    sizeof(tmp)) {
@@ -206,56 +268,20 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		snprintf(cause, len, "%s: %s", tmp, strerror(errno));
 		return (-1);
 	}
-	if (ftruncate(fd, (off_t)size) == -1) {
-		snprintf(cause, len, "%s: ftruncate: %s", tmp, strerror(errno));
+	if (stats_prepare(fd, tmp, size, &ro, cause, len) == -1)
 		goto fail;
-	}
-	/*
-	 * 0440 whatever the umask: the group is who may read stats, and
-	 * nobody may open it for writing by its path, not even its owner (a
-	 * worker running as the master's user: the seccomp filter has no
-	 * chmod to undo this).  We keep writing through fd, opened before;
-	 * nothing reopens the file for writing (msgctl reads it, a restart
-	 * makes a new one).
-	 */
-	if (fchmod(fd, 0440) == -1) {
-		snprintf(cause, len, "%s: fchmod: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	/*
-	 * A read-only descriptor of the same file (checked: same inode) for
-	 * the workers' view: mprotect cannot make its mapping writable.
-	 */
-	if ((ro = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1 || fstat(ro, &sr) == -1 ||
-	    st.st_dev != sr.st_dev || st.st_ino != sr.st_ino) {
-		snprintf(cause, len, "%s: reopen read-only: %s", tmp,
-		    ro == -1 ? strerror(errno) : "another file");
-		goto fail;
-	}
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		snprintf(cause, len, "%s: mmap: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	h = p;
-	stats_layout_put(lay, h);
-	seg->master_pid = (int32_t)getpid();
-	seg->master_start_us = realtime_us();
-	h->master_pid = seg->master_pid;
-	h->master_start_us = seg->master_start_us;
-	h->generation = 1;
-	snprintf(h->version, sizeof(h->version), "%s", PACKAGE_VERSION);
-	atomic_store(&h->master_heartbeat_ms, mono_ms());
-	/* The magic last: a reader that sees it sees a complete header. */
-	atomic_thread_fence(memory_order_release);
-	h->magic = STATS_MAGIC;
+	stats_hdr_init(seg, p);
 	if (rename(tmp, path) == -1) {
 		snprintf(cause, len, "rename %s to %s: %s", tmp, path,
 		    strerror(errno));
 		goto fail;
 	}
-	seg->hdr = h;
+	seg->hdr = p;
 	seg->size = size;
 	seg->writable = 1;
 	seg->fd_rw = fd;
