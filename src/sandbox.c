@@ -336,35 +336,16 @@ sandbox_allow_names(scmp_filter_ctx ctx, const char *const *names,
 }
 
 /*
- * Install the worker's filter; note_fd (or -1) is where the SIGSYS
- * handler reports a refused call.  Calls not in the list trap; mremap
- * and remap_file_pages fail with EPERM instead (they could move a
- * mapping over the read-only stats slots of other workers; glibc's
- * realloc falls back to malloc+copy); mmap and mprotect may not make
- * memory executable; kill(-1), every process of the user, is refused;
- * rt_sigaction is for the SIGSYS handler's reset to SIG_DFL only.
- * Returns 0 with the filter on, 1 (cause says why) when MSGD_SECCOMP=off
- * in the environment leaves it off, -1 on failure.
+ * Install the SIGSYS handler with note_fd, resolving the call names it
+ * prints now: the handler cannot ask libseccomp (it allocates).
  */
-int
-sandbox_filter(int note_fd, char *cause, size_t len)
+static int
+sandbox_trap_install(int note_fd, char *cause, size_t len)
 {
 	struct sigaction	 sa;
-	scmp_filter_ctx		 ctx;
 	char			*name;
-	const char		*env;
-	int			 i, rc = -1, r = 0;
+	int			 i;
 
-	/*
-	 * Valgrind makes system calls of its own on the worker's behalf, which
-	 * the filter would trap: whoever starts the (root) master may turn the
-	 * filter off for such a run, and is told so.
-	 */
-	if ((env = getenv("MSGD_SECCOMP")) != NULL && strcmp(env, "off") == 0) {
-		snprintf(cause, len, "MSGD_SECCOMP=off: workers run without "
-		    "their seccomp filter");
-		return (1);
-	}
 	for (i = 0; i < SANDBOX_NAMES; i++)
 		if (sandbox_names[i] == NULL && (name =
 		    seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, i)) !=
@@ -379,6 +360,91 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 		snprintf(cause, len, "sigaction(SIGSYS): %s", strerror(errno));
 		return (-1);
 	}
+	return (0);
+}
+
+/*
+ * The rules beyond the plain allow-list: socket (AF_UNIX only) and
+ * connect for syslog, mremap and remap_file_pages failing with EPERM,
+ * mmap and mprotect without PROT_EXEC, rt_sigaction for SIGSYS only.
+ */
+static int
+sandbox_allow_args(scmp_filter_ctx ctx, char *cause, size_t len)
+{
+	int	r;
+
+	/* glibc's syslog() reconnects to /dev/log after a syslogd restart. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
+	    0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(mremap), 0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(remap_file_pages), 0)) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction),
+	    1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SIGSYS))) < 0) {
+		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * kill: its commands' groups (-pgid) and itself (SIGSYS), never -1.
+ * The kernel reads the low 32 bits, so "not -1" is "some bit of
+ * those is 0": one rule per bit (rules are alternatives).
+ */
+static int
+sandbox_allow_kill(scmp_filter_ctx ctx, char *cause, size_t len)
+{
+	int	i, r = 0;
+
+	for (i = 0; i < 32 && r >= 0; i++)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+		    SCMP_A0(SCMP_CMP_MASKED_EQ, 1ULL << i, 0));
+	if (r < 0) {
+		snprintf(cause, len, "seccomp_rule_add(kill): %s",
+		    strerror(-r));
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Install the worker's filter; note_fd (or -1) is where the SIGSYS
+ * handler reports a refused call.  Calls not in the list trap; mremap
+ * and remap_file_pages fail with EPERM instead (they could move a
+ * mapping over the read-only stats slots of other workers; glibc's
+ * realloc falls back to malloc+copy); mmap and mprotect may not make
+ * memory executable; kill(-1), every process of the user, is refused;
+ * rt_sigaction is for the SIGSYS handler's reset to SIG_DFL only.
+ * Returns 0 with the filter on, 1 (cause says why) when MSGD_SECCOMP=off
+ * in the environment leaves it off, -1 on failure.
+ */
+int
+sandbox_filter(int note_fd, char *cause, size_t len)
+{
+	scmp_filter_ctx		 ctx;
+	const char		*env;
+	int			 rc = -1, r = 0;
+
+	/*
+	 * Valgrind makes system calls of its own on the worker's behalf, which
+	 * the filter would trap: whoever starts the (root) master may turn the
+	 * filter off for such a run, and is told so.
+	 */
+	if ((env = getenv("MSGD_SECCOMP")) != NULL && strcmp(env, "off") == 0) {
+		snprintf(cause, len, "MSGD_SECCOMP=off: workers run without "
+		    "their seccomp filter");
+		return (1);
+	}
+	if (sandbox_trap_install(note_fd, cause, len) == -1)
+		return (-1);
 #ifdef SANDBOX_DISCOVER
 	/*
 	 * Development only (CFLAGS=-DSANDBOX_DISCOVER): calls outside the
@@ -404,37 +470,9 @@ sandbox_filter(int note_fd, char *cause, size_t len)
 	if (sandbox_allow_names(ctx, sandbox_allow_san, cause, len) == -1)
 		goto done;
 #endif
-	/* glibc's syslog() reconnects to /dev/log after a syslogd restart. */
-	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	    SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(connect),
-	    0)) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(mremap), 0)) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(remap_file_pages), 0)) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
-	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction),
-	    1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SIGSYS))) < 0) {
-		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
+	if (sandbox_allow_args(ctx, cause, len) == -1 ||
+	    sandbox_allow_kill(ctx, cause, len) == -1)
 		goto done;
-	}
-	/*
-	 * kill: its commands' groups (-pgid) and itself (SIGSYS), never -1.
-	 * The kernel reads the low 32 bits, so "not -1" is "some bit of
-	 * those is 0": one rule per bit (rules are alternatives).
-	 */
-	for (i = 0; i < 32 && r >= 0; i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, 1ULL << i, 0));
-	if (r < 0) {
-		snprintf(cause, len, "seccomp_rule_add(kill): %s",
-		    strerror(-r));
-		goto done;
-	}
 	if ((r = seccomp_load(ctx)) < 0) {
 		snprintf(cause, len, "seccomp_load: %s", strerror(-r));
 		goto done;
