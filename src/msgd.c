@@ -31,31 +31,29 @@ usage(FILE *fp)
 	    "  -h       print this help and exit\n", MSGD_CONF_PATH);
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * The command line into *path, *foreground and *test.  Returns -1 to go
+ * on, else the exit status (-h and -V are done, or a usage error).
+ */
+static int
+options(int argc, char *argv[], const char **path, int *foreground,
+    int *test)
 {
-	struct msgd_conf	*conf;
-	struct priv		 p;
-	const char		*path = MSGD_CONF_PATH;
-	char			 errs[CONF_ERRORS_MAX], abspath[PATH_MAX];
-	char			 cause[512];
-	int			 ch, foreground = 0, test = 0, target;
+	int	ch;
 
-	proctitle_init(argc, argv);
-	log_init("msgd", LOG_TO_STDERR, LOG_LVL_INFO);
 	while ((ch = getopt(argc, argv, "c:fhtV")) != -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			*path = optarg;
 			break;
 		case 'f':
-			foreground = 1;
+			*foreground = 1;
 			break;
 		case 'h':
 			usage(stdout);
 			return (0);
 		case 't':
-			test = 1;
+			*test = 1;
 			break;
 		case 'V':
 			printf("msgd %s\n", PACKAGE_VERSION);
@@ -69,6 +67,70 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return (EXIT_USAGE);
 	}
+	return (-1);
+}
+
+/*
+ * -t, after the file itself loaded: also check what start-up would, the
+ * workers' user, the directories of the pidfile and the stats file.
+ * Returns the exit status.
+ */
+static int
+check_conf(const struct msgd_conf *conf, const char *path)
+{
+	struct priv	p;
+	char		cause[512];
+
+	if (priv_resolve(conf->user, conf->group, conf->allow_root, &p,
+	    cause, sizeof(cause)) == -1 ||
+	    master_check_dirs(conf, &p, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "%s: %s\n", path, cause);
+		fprintf(stderr, "%s: configuration has errors\n", path);
+		return (1);
+	}
+	printf("%s: configuration OK\n", path);
+	return (0);
+}
+
+/*
+ * Switch the log to the configured target.  Without -f msgd detaches and
+ * stderr goes nowhere, so "stderr" means syslog then.  Errors before
+ * detaching still reach the terminal (log_setstderr).
+ */
+static int
+log_start(const struct msgd_conf *conf, int foreground)
+{
+	struct priv	p;
+	char		cause[512];
+	int		target;
+
+	target = conf->log_target;
+	if (!foreground && target == LOG_TO_STDERR)
+		target = LOG_TO_SYSLOG;
+	if (target == LOG_TO_FILE && (priv_resolve(conf->user, conf->group,
+	    conf->allow_root, &p, cause, sizeof(cause)) == -1 ||
+	    master_log_open(conf, &p, cause, sizeof(cause)) == -1)) {
+		fprintf(stderr, "msgd: %s\n", cause);
+		return (-1);
+	}
+	log_init("msgd", target, conf->log_level);
+	if (!foreground && target == LOG_TO_SYSLOG)
+		log_setstderr(1);
+	return (0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct msgd_conf	*conf;
+	const char		*path = MSGD_CONF_PATH;
+	char			 errs[CONF_ERRORS_MAX], abspath[PATH_MAX];
+	int			 foreground = 0, test = 0, rc;
+
+	proctitle_init(argc, argv);
+	log_init("msgd", LOG_TO_STDERR, LOG_LVL_INFO);
+	if ((rc = options(argc, argv, &path, &foreground, &test)) != -1)
+		return (rc);
 
 	if ((conf = malloc(sizeof(*conf))) == NULL) {
 		perror("msgd");
@@ -85,41 +147,14 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	if (test) {
-		/*
-		 * -t also checks what start-up would: the workers' user, the
-		 * directories of the pidfile and the stats file.
-		 */
-		if (priv_resolve(conf->user, conf->group, conf->allow_root, &p,
-		    cause, sizeof(cause)) == -1 ||
-		    master_check_dirs(conf, &p, cause, sizeof(cause)) == -1) {
-			fprintf(stderr, "%s: %s\n", path, cause);
-			fprintf(stderr, "%s: configuration has errors\n", path);
-			free(conf);
-			return (1);
-		}
-		printf("%s: configuration OK\n", path);
+		rc = check_conf(conf, path);
 		free(conf);
-		return (0);
+		return (rc);
 	}
-
-	/*
-	 * Without -f msgd detaches and stderr goes nowhere, so "stderr"
-	 * means syslog then.  Errors before detaching still reach the
-	 * terminal (log_setstderr).
-	 */
-	target = conf->log_target;
-	if (!foreground && target == LOG_TO_STDERR)
-		target = LOG_TO_SYSLOG;
-	if (target == LOG_TO_FILE && (priv_resolve(conf->user, conf->group,
-	    conf->allow_root, &p, cause, sizeof(cause)) == -1 ||
-	    master_log_open(conf, &p, cause, sizeof(cause)) == -1)) {
-		fprintf(stderr, "msgd: %s\n", cause);
+	if (log_start(conf, foreground) == -1) {
 		free(conf);
 		return (1);
 	}
-	log_init("msgd", target, conf->log_level);
-	if (!foreground && target == LOG_TO_SYSLOG)
-		log_setstderr(1);
 	log_info("msgd %s starting with %s", PACKAGE_VERSION, path);
 	return (master_main(conf, !foreground));
 }
