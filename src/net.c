@@ -49,67 +49,66 @@ parse_port(const char *s, in_port_t *port, char *cause, size_t len,
 	return (0);
 }
 
-/*
- * Parse an address in one of the forms in net.h.  On error, cause names
- * the address and what is wrong with it.
- */
-int
-net_parse_addr(const char *s, struct net_addr *a, char *cause, size_t len)
+/* "unix:/path": the path must fit sun_path with its NUL. */
+static int
+parse_unix(const char *s, struct net_addr *a, char *cause, size_t len)
 {
-	struct sockaddr_in	*sin;
-	struct sockaddr_in6	*sin6;
-	struct sockaddr_un	*sun;
-	char			 host[NET_ADDRSTRLEN];
-	const char		*colon, *end;
-	size_t			 hlen;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&a->ss;
 
-	memset(a, 0, sizeof(*a));
-	if (strlen(s) >= sizeof(a->text)) {
-		snprintf(cause, len, "\"%.32s...\": address too long", s);
+	if (s[5] == '\0') {
+		snprintf(cause, len, "\"%s\": empty socket path", s);
 		return (-1);
 	}
-	snprintf(a->text, sizeof(a->text), "%s", s);
-
-	if (strncmp(s, "unix:", 5) == 0) {
-		sun = (struct sockaddr_un *)&a->ss;
-		if (s[5] == '\0') {
-			snprintf(cause, len, "\"%s\": empty socket path", s);
-			return (-1);
-		}
-		if (strlen(s + 5) >= sizeof(sun->sun_path)) {
-			snprintf(cause, len, "\"%s\": socket path longer than "
-			    "%zu bytes", s, sizeof(sun->sun_path) - 1);
-			return (-1);
-		}
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, s + 5, strlen(s + 5) + 1);
-		a->family = AF_UNIX;
-		a->sslen = sizeof(*sun);
-		return (0);
+	if (strlen(s + 5) >= sizeof(sun->sun_path)) {
+		snprintf(cause, len, "\"%s\": socket path longer than "
+		    "%zu bytes", s, sizeof(sun->sun_path) - 1);
+		return (-1);
 	}
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, s + 5, strlen(s + 5) + 1);
+	a->family = AF_UNIX;
+	a->sslen = sizeof(*sun);
+	return (0);
+}
 
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
-			snprintf(cause, len, "\"%s\": expected [v6addr]:port",
-			    s);
-			return (-1);
-		}
-		hlen = (size_t)(end - s - 1);
-		memcpy(host, s + 1, hlen);
-		host[hlen] = '\0';
-		sin6 = (struct sockaddr_in6 *)&a->ss;
-		sin6->sin6_family = AF_INET6;
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
-			snprintf(cause, len, "\"%s\": \"%s\" is not an IPv6 "
-			    "address", s, host);
-			return (-1);
-		}
-		if (parse_port(end + 2, &sin6->sin6_port, cause, len, s) == -1)
-			return (-1);
-		a->family = AF_INET6;
-		a->sslen = sizeof(*sin6);
-		return (0);
+/* "[v6addr]:port", a numeric IPv6 address in brackets. */
+static int
+parse_inet6(const char *s, struct net_addr *a, char *cause, size_t len)
+{
+	struct sockaddr_in6	*sin6;
+	char			 host[NET_ADDRSTRLEN];
+	const char		*end;
+	size_t			 hlen;
+
+	if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
+		snprintf(cause, len, "\"%s\": expected [v6addr]:port", s);
+		return (-1);
 	}
+	hlen = (size_t)(end - s - 1);
+	memcpy(host, s + 1, hlen);
+	host[hlen] = '\0';
+	sin6 = (struct sockaddr_in6 *)&a->ss;
+	sin6->sin6_family = AF_INET6;
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1) {
+		snprintf(cause, len, "\"%s\": \"%s\" is not an IPv6 "
+		    "address", s, host);
+		return (-1);
+	}
+	if (parse_port(end + 2, &sin6->sin6_port, cause, len, s) == -1)
+		return (-1);
+	a->family = AF_INET6;
+	a->sslen = sizeof(*sin6);
+	return (0);
+}
+
+/* "host:port": a numeric IPv4 address, "*" or "localhost". */
+static int
+parse_inet(const char *s, struct net_addr *a, char *cause, size_t len)
+{
+	struct sockaddr_in	*sin;
+	char			 host[NET_ADDRSTRLEN];
+	const char		*colon;
+	size_t			 hlen;
 
 	if ((colon = strrchr(s, ':')) == NULL) {
 		snprintf(cause, len, "\"%s\": expected host:port, [v6addr]:port "
@@ -140,6 +139,26 @@ net_parse_addr(const char *s, struct net_addr *a, char *cause, size_t len)
 	a->family = AF_INET;
 	a->sslen = sizeof(*sin);
 	return (0);
+}
+
+/*
+ * Parse an address in one of the forms in net.h.  On error, cause names
+ * the address and what is wrong with it.
+ */
+int
+net_parse_addr(const char *s, struct net_addr *a, char *cause, size_t len)
+{
+	memset(a, 0, sizeof(*a));
+	if (strlen(s) >= sizeof(a->text)) {
+		snprintf(cause, len, "\"%.32s...\": address too long", s);
+		return (-1);
+	}
+	snprintf(a->text, sizeof(a->text), "%s", s);
+	if (strncmp(s, "unix:", 5) == 0)
+		return (parse_unix(s, a, cause, len));
+	if (s[0] == '[')
+		return (parse_inet6(s, a, cause, len));
+	return (parse_inet(s, a, cause, len));
 }
 
 int
