@@ -133,22 +133,17 @@ bad:
 }
 
 /*
- * Map an existing segment read-only and check it is one we can read: a
- * missing file, another layout, a truncated or foreign file are refused
- * with a message, never misread.  The header is checked once, in a copy,
- * and its layout kept: later changes to the file cannot move what the
- * snapshots read.
+ * Map the file at path read-only, whole, into *pp and its size into
+ * *size: a missing or unreadable file, or one too short to hold a magic,
+ * is refused with a message saying which.
  */
-int
-stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
+static int
+seg_map(const char *path, void **pp, size_t *size, char *cause, size_t len)
 {
-	struct stats_hdr	*h = NULL;
-	struct stat		 st;
-	void			*p;
-	int			 fd;
+	struct stat	 st;
+	void		*p;
+	int		 fd;
 
-	memset(seg, 0, sizeof(*seg));
-	seg->fd_rw = seg->fd_ro = -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			snprintf(cause, len, "%s: no such file (is msgd "
@@ -176,25 +171,32 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 		snprintf(cause, len, "%s: mmap: %s", path, strerror(errno));
 		return (-1);
 	}
-	if ((h = malloc(sizeof(*h))) == NULL) {
-		snprintf(cause, len, "out of memory");
-		goto fail;
-	}
-	memset(h, 0, sizeof(*h));
-	memcpy(h, p, (size_t)st.st_size < sizeof(*h) ? (size_t)st.st_size :
-	    sizeof(*h));
+	*pp = p;
+	*size = (size_t)st.st_size;
+	return (0);
+}
+
+/*
+ * Check a copy of the header of a file of size bytes: ours (magic), of
+ * the layout this program reads, with sizes, offsets and descriptors
+ * that all fit the file.
+ */
+static int
+hdr_check(const struct stats_hdr *h, size_t size, const char *path,
+    char *cause, size_t len)
+{
 	if (h->magic != STATS_MAGIC) {
 		snprintf(cause, len, "%s: not a msgd stats segment (bad magic)",
 		    path);
-		goto fail;
+		return (-1);
 	}
 	if (h->layout != STATS_LAYOUT) {
 		snprintf(cause, len, "%s: stats layout %u, this msgctl reads "
 		    "layout %u", path, h->layout, STATS_LAYOUT);
-		goto fail;
+		return (-1);
 	}
 	if (h->hdr_size != sizeof(struct stats_hdr) ||
-	    h->total_size != (uint64_t)st.st_size ||
+	    h->total_size != (uint64_t)size ||
 	    h->slot_size < offsetof(struct stats_slot, c) ||
 	    h->slot_size % sizeof(uint64_t) != 0 ||
 	    h->slot_offset % sizeof(uint64_t) != 0 ||
@@ -207,20 +209,47 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 	    h->ndesc > STATS_MAX_DESC || h->nbuckets > STATS_MAX_BUCKETS ||
 	    h->nlisteners > STATS_MAX_LISTENERS) {
 		snprintf(cause, len, "%s: inconsistent or truncated segment "
-		    "(%lld bytes)", path, (long long)st.st_size);
+		    "(%lld bytes)", path, (long long)size);
+		return (-1);
+	}
+	return (desc_check(h, path, cause, len));
+}
+
+/*
+ * Map an existing segment read-only and check it is one we can read: a
+ * missing file, another layout, a truncated or foreign file are refused
+ * with a message, never misread.  The header is checked once, in a copy,
+ * and its layout kept: later changes to the file cannot move what the
+ * snapshots read.
+ */
+int
+stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
+{
+	struct stats_hdr	*h = NULL;
+	size_t			 size;
+	void			*p;
+
+	memset(seg, 0, sizeof(*seg));
+	seg->fd_rw = seg->fd_ro = -1;
+	if (seg_map(path, &p, &size, cause, len) == -1)
+		return (-1);
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		snprintf(cause, len, "out of memory");
 		goto fail;
 	}
-	if (desc_check(h, path, cause, len) == -1)
+	memset(h, 0, sizeof(*h));
+	memcpy(h, p, size < sizeof(*h) ? size : sizeof(*h));
+	if (hdr_check(h, size, path, cause, len) == -1)
 		goto fail;
 	layout_get(h, &seg->lay);
 	free(h);
 	seg->hdr = p;
-	seg->size = (size_t)st.st_size;
+	seg->size = size;
 	seg->writable = 0;
 	return (0);
 fail:
 	free(h);
-	munmap(p, (size_t)st.st_size);
+	munmap(p, size);
 	return (-1);
 }
 
