@@ -907,6 +907,71 @@ load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
 	explicit_bzero(buf, sizeof(buf));
 }
 
+static void	load_group(struct msgd_conf *, const struct conf_item *,
+		    const config_setting_t *, const char *, struct conf_errs *);
+
+/* Load setting s by the type of its row it; a group walks its members. */
+static void
+load_item(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	switch (it->type) {
+	case CT_UINT:
+		load_uint(c, it, s, path, e);
+		break;
+	case CT_SECONDS:
+		load_seconds(c, it, s, path, e);
+		break;
+	case CT_WORKERS:
+		load_workers(c, it, s, path, e);
+		break;
+	case CT_LISTEN:
+		load_listen(c, it, s, path, e);
+		break;
+	case CT_LOGLEVEL:
+		load_loglevel(c, s, path, e);
+		break;
+	case CT_LOGTARGET:
+		load_logtarget(c, s, path, e);
+		break;
+	case CT_PATH:
+		load_path(c, it, s, path, e);
+		break;
+	case CT_NAME:
+		load_name(c, it, s, path, e);
+		break;
+	case CT_BOOL:
+		load_bool(c, it, s, path, e);
+		break;
+	case CT_UDPLISTEN:
+		load_udp(c, it, s, path, e);
+		break;
+	case CT_ALLOW:
+		load_allow(c, it, s, path, e);
+		break;
+	case CT_COMMANDS:
+		load_commands(c, s, path, e);
+		break;
+	case CT_TOKEN:
+		load_token(c, it, s, path, e);
+		break;
+	case CT_TOKENFILE:
+		load_tokenfile(c, it, s, path, e);
+		break;
+	case CT_MODE:
+		load_mode(c, it, s, path, e);
+		break;
+	case CT_GROUP:
+		if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+			conf_err(e, s, path, "must be a group { ... }, got %s",
+			    type_name(config_setting_type(s)));
+			break;
+		}
+		load_group(c, it->sub, s, path, e);
+		break;
+	}
+}
+
 /* Walk a group: every member must be a known setting of the right kind. */
 static void
 load_group(struct msgd_conf *c, const struct conf_item *items,
@@ -933,62 +998,7 @@ load_group(struct msgd_conf *c, const struct conf_item *items,
 			conf_err(e, s, path, "unknown setting");
 			continue;
 		}
-		switch (it->type) {
-		case CT_UINT:
-			load_uint(c, it, s, path, e);
-			break;
-		case CT_SECONDS:
-			load_seconds(c, it, s, path, e);
-			break;
-		case CT_WORKERS:
-			load_workers(c, it, s, path, e);
-			break;
-		case CT_LISTEN:
-			load_listen(c, it, s, path, e);
-			break;
-		case CT_LOGLEVEL:
-			load_loglevel(c, s, path, e);
-			break;
-		case CT_LOGTARGET:
-			load_logtarget(c, s, path, e);
-			break;
-		case CT_PATH:
-			load_path(c, it, s, path, e);
-			break;
-		case CT_NAME:
-			load_name(c, it, s, path, e);
-			break;
-		case CT_BOOL:
-			load_bool(c, it, s, path, e);
-			break;
-		case CT_UDPLISTEN:
-			load_udp(c, it, s, path, e);
-			break;
-		case CT_ALLOW:
-			load_allow(c, it, s, path, e);
-			break;
-		case CT_COMMANDS:
-			load_commands(c, s, path, e);
-			break;
-		case CT_TOKEN:
-			load_token(c, it, s, path, e);
-			break;
-		case CT_TOKENFILE:
-			load_tokenfile(c, it, s, path, e);
-			break;
-		case CT_MODE:
-			load_mode(c, it, s, path, e);
-			break;
-		case CT_GROUP:
-			if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-				conf_err(e, s, path, "must be a group "
-				    "{ ... }, got %s",
-				    type_name(config_setting_type(s)));
-				break;
-			}
-			load_group(c, it->sub, s, path, e);
-			break;
-		}
+		load_item(c, it, s, path, e);
 	}
 }
 
