@@ -910,7 +910,7 @@ load_tokenfile(struct msgd_conf *c, const struct conf_item *it,
 static void	load_group(struct msgd_conf *, const struct conf_item *,
 		    const config_setting_t *, const char *, struct conf_errs *);
 
-/* Load setting s by the type of its row it; a group walks its members. */
+/* Load one setting s as its row it says; a group, member by member. */
 static void
 load_item(struct msgd_conf *c, const struct conf_item *it,
     const config_setting_t *s, const char *path, struct conf_errs *e)
