@@ -263,6 +263,16 @@ conn_close(struct wctx *wc, struct conn *c)
 	 */
 	if (c->flags & CF_ADOPTED)
 		(void)epoll_ctl(wc->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	/*
+	 * Counted and published before the client can see the close, with
+	 * whatever was counted on the way here (a timeout, the budget): a
+	 * client never sees what stats do not show yet, and a worker that
+	 * dies next loses none of it.
+	 */
+	wc->nconns--;
+	STATS_PEND(&wc->pend, wc->slot, conn_active, (uint64_t)-1);
+	STATS_PEND(&wc->pend, wc->slot, conn_closed, 1);
+	conn_publish(wc);
 	close(c->fd);
 	buf_release(&c->in);
 	buf_release(&c->out);
@@ -273,9 +283,6 @@ conn_close(struct wctx *wc, struct conn *c)
 	 */
 	c->kind = EV_DEAD;
 	TAILQ_INSERT_TAIL(&wc->dead, c, entry);
-	wc->nconns--;
-	STATS_PEND(&wc->pend, wc->slot, conn_active, (uint64_t)-1);
-	STATS_PEND(&wc->pend, wc->slot, conn_closed, 1);
 }
 
 /*

@@ -7,7 +7,8 @@
  *
  *	master.c	the loop: start-up, signals, stop, statistics,
  *			notifications, log and directories; it decides what
- *			a worker's exit means (respawn, roll back, stop)
+ *			a worker's exit means (respawn, roll back, stop;
+ *			when a respawn may run is master_gen.c's throttle)
  *	master_reload.c	a reload as a transaction: new generation, then
  *			commit or roll back
  *	master_gen.c	generations, one list with a state each: a

@@ -110,6 +110,9 @@ worker_reject(struct worker *w, int fd)
 	msg_encode_response(frame, MSG_OP_NONE, MSG_ST_BUSY, 0, 0,
 	    (uint32_t)mlen);
 	memcpy(frame + MSG_HDR_LEN, msg, mlen);
+	/* Counted before the client can read its BUSY. */
+	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
+	conn_publish(&w->wc);
 	/* A fresh socket's send buffer is empty: this cannot block. */
 	(void)send(fd, frame, MSG_HDR_LEN + mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)shutdown(fd, SHUT_WR);
@@ -117,7 +120,6 @@ worker_reject(struct worker *w, int fd)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
 	close(fd);
-	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
 }
 
 /*
@@ -182,6 +184,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 		net_peer_set(&peer, (struct sockaddr *)&ss, slen);
 		if (!net_peer_allowed(w->conf->allow, w->conf->nallow, &peer)) {
 			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
+			conn_publish(&w->wc);	/* before the peer sees it */
 			close(fd);
 			continue;
 		}
@@ -253,6 +256,7 @@ worker_adopt(struct worker *w)
 		    &info.peer)) {
 			/* The new allow list excludes this peer. */
 			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
+			conn_publish(&w->wc);	/* before the peer sees it */
 			close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd);

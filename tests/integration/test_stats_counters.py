@@ -22,7 +22,8 @@ header), counted exactly the same way (idle_timeouts +2, read_timeouts +1,
 bytes, the PING).
 
 busy_counters (workers = 1, max_connections = 2): a BUSY rejection counts
-conn_busy + 1 and nothing in conn_accepted, st_busy or the request counters.
+conn_busy + 1 (already when the client has read its BUSY) and nothing in
+conn_accepted, st_busy or the request counters.
 
 stats_op_matches_json: the STATS op answers the same document as
 `stats --json`: same members, same stable fields (version, layout, master
@@ -369,6 +370,10 @@ def busy_counters(t):
             t.check_response(frames[0], "3rd connection", Op.NONE, St.BUSY,
                              rid=0, value=True)
             busy_len = len(data)
+            # Counted before the BUSY frame left: read once, no waiting.
+            now = delta(counters(stats_json(srv)["totals"]), b_tot)
+            t.check(now.get("conn_busy") == 1, "conn_busy %r right after "
+                    "the client read its BUSY, want 1" % now.get("conn_busy"))
     finally:
         for c in keep:
             c.close()

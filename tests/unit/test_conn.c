@@ -7,10 +7,12 @@
  * and a wrong token end the connection after their answer, a lesser frame
  * error does not; EOF, idle and read deadlines, draining and close_all;
  * short writes and reads, EINTR, EAGAIN and a failed send on the server's
- * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through).
+ * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through);
+ * counters published before the client sees an answer or a close.
  *
  * Only what a client sees (bytes and the end of the stream) and what the
- * public functions return are checked, never the connection's fields: the
+ * public functions return are checked (and the worker's stats slot, as
+ * msgctl reads it), never the connection's fields: the
  * connection is added with no peer address (as the master's probe is),
  * so the tests do not depend on the peer-address type either.
  */
@@ -671,6 +673,47 @@ test_conn_idle_timeout(void **state)
 	expect_eof(fx);
 }
 
+/* Counter f of the test's worker slot, as msgctl reads it. */
+#define SLOT(fx, f)	(stats_slot(&(fx)->seg, 0)->c.f)
+
+/*
+ * What a client sees is counted first: its answer, its connection's
+ * close (EOF, an idle timeout).  Nothing here calls conn_publish(); the
+ * gauge conn_active goes down by the pending record's (uint64_t)-1.
+ */
+static void
+test_conn_counted_before_seen(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	csend(fx, f, frame(f, MSG_OP_PING, 30, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 30, MSG_ST_OK, "PONG");
+	assert_int_equal(SLOT(fx, conn_accepted), 1);
+	assert_int_equal(SLOT(fx, conn_active), 1);
+	assert_int_equal(SLOT(fx, req_ping), 1);
+	assert_int_equal(SLOT(fx, conn_closed), 0);
+	assert_int_equal(shutdown(fx->sv[1], SHUT_WR), 0);
+	expect_eof(fx);
+	assert_int_equal(SLOT(fx, conn_active), 0);
+	assert_int_equal(SLOT(fx, conn_closed), 1);
+}
+
+static void
+test_conn_idle_timeout_counted(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	csend(fx, f, frame(f, MSG_OP_PING, 31, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 31, MSG_ST_OK, "PONG");
+	advance(fx, IDLE_MS + 100);
+	expect_eof(fx);
+	assert_int_equal(SLOT(fx, idle_timeouts), 1);
+	assert_int_equal(SLOT(fx, conn_active), 0);
+	assert_int_equal(SLOT(fx, conn_closed), 1);
+}
+
 /* A frame begun and not finished within read_timeout: closed. */
 static void
 test_conn_read_timeout(void **state)
@@ -851,6 +894,8 @@ main(void)
 		T(test_conn_bad_frame_skipped),
 		T(test_conn_eof),
 		T(test_conn_idle_timeout),
+		T(test_conn_counted_before_seen),
+		T(test_conn_idle_timeout_counted),
 		T(test_conn_read_timeout),
 		T(test_conn_drain),
 		T(test_conn_drain_idle),
