@@ -75,7 +75,7 @@ import time
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
                      children, command_children, ctl, encode, live_children,
                      poll, proc_stat, response_problems, wait_children)
-from statslib import stats_json
+from statslib import settle, stats_json
 
 t = Suite("test_sup_reload")
 
@@ -588,6 +588,13 @@ def handover_no_descriptor(t):
     w0, w1 = pos[0], pos[1]
     clients, fresh = [], []
     try:
+        # No worker holds a connection (the start-up PING's may still be
+        # closing): one closing later would change worker 1's count of
+        # descriptors below, or free a number below worker 0's limit so
+        # that the hand-over finds a descriptor after all.
+        ok, _ = settle(srv, lambda d: len(d["workers"]) == 2 and all(
+            w["counters"]["conn_active"] == 0 for w in d["workers"]))
+        t.check(ok, "a worker kept a connection open")
         # An idle connection on worker 1: with worker 0 stopped, only
         # worker 1 accepts.
         base = nfds(w1)
