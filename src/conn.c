@@ -825,6 +825,21 @@ conn_probe(struct conn *c)
 }
 
 /*
+ * The deferred answer is queued: drop what the probe already sent, then
+ * go on with what the client sent meanwhile.
+ */
+static void
+conn_resume(struct wctx *wc, struct conn *c)
+{
+	/* The probe sent the answer's head; nothing was queued after it. */
+	buf_consume(&c->out, c->early);
+	c->early = 0;
+	c->flags &= ~CF_PROBED;
+	/* The socket may have input waiting: treat it as an event. */
+	conn_event(wc, c, EPOLLIN);
+}
+
+/*
  * An EXEC command finished (or was stopped): answer it, then go on with
  * what the client sent meanwhile.  Called from the exec module.
  */
@@ -847,12 +862,7 @@ conn_exec_done(struct exec_job *j, void *arg)
 		conn_close(wc, c);
 		return;
 	}
-	/* The probe sent the answer's head; nothing was queued after it. */
-	buf_consume(&c->out, c->early);
-	c->early = 0;
-	c->flags &= ~CF_PROBED;
-	/* The socket may have input waiting: treat it as an event. */
-	conn_event(wc, c, EPOLLIN);
+	conn_resume(wc, c);
 }
 
 /*
@@ -874,11 +884,7 @@ conn_file_done(struct file_job *j, void *arg)
 		conn_close(wc, c);
 		return;
 	}
-	/* The probe sent the answer's head; nothing was queued after it. */
-	buf_consume(&c->out, c->early);
-	c->early = 0;
-	c->flags &= ~CF_PROBED;
-	conn_event(wc, c, EPOLLIN);
+	conn_resume(wc, c);
 }
 
 /* Handle readiness reported by epoll for c. */

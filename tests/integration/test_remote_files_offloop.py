@@ -67,6 +67,16 @@ def lock_waited(t, srv):
     t.check(poll(waiting, timeout=10), "the worker waits for the lock")
 
 
+def stuck_put(t, srv, c, key, val, rid):
+    """A PUT on c that cannot finish: the test holds the spool lock and
+    the worker waits for it.  Returns the lock's descriptor (close it to
+    let the PUT go on)."""
+    lock = hold_lock(srv)
+    c.send_frame(Op.PUT, val, key, request_id=rid)
+    lock_waited(t, srv)
+    return lock
+
+
 def pings(t, c, n, first_id, what):
     """n PINGs on c, each answered PONG (within the client's timeout)."""
     for i in range(n):
@@ -105,10 +115,8 @@ def ping_while_put_waits(t):
     srv = files_server(t)
     with srv.client(timeout=WAIT) as a, srv.client(timeout=5) as b:
         pings(t, b, 1, 1, "before")
-        lock = hold_lock(srv)
+        lock = stuck_put(t, srv, a, b"waits", b"data", 2)
         try:
-            a.send_frame(Op.PUT, b"data", b"waits", request_id=2)
-            lock_waited(t, srv)
             pings(t, b, 3, 10, "while a PUT waits for the lock")
         finally:
             os.close(lock)
@@ -153,10 +161,8 @@ def queue_full(t):
     srv = files_server(t, {"threads": 1, "queue": 1})
     with srv.client(timeout=WAIT) as a, srv.client(timeout=5) as b:
         pings(t, b, 1, 1, "before")
-        lock = hold_lock(srv)
+        lock = stuck_put(t, srv, a, b"first", b"first", 2)
         try:
-            a.send_frame(Op.PUT, b"first", b"first", request_id=2)
-            lock_waited(t, srv)
             f = b.request(Op.GET, key=b"first", request_id=3)
             t.check(f.status == St.BUSY and b"files.queue" in f.value,
                     "a second file operation is BUSY: %r" % (f,))
@@ -172,11 +178,9 @@ def closed_while_running(t):
     srv = files_server(t)
     pid = [p for p, _ in srv.workers()]
     with srv.client(timeout=5) as b:
-        lock = hold_lock(srv)
+        a = srv.client(timeout=5)
+        lock = stuck_put(t, srv, a, b"orphan", b"late", 1)
         try:
-            a = srv.client(timeout=5)
-            a.send_frame(Op.PUT, b"late", b"orphan", request_id=1)
-            lock_waited(t, srv)
             pings(t, b, 1, 2, "its PUT waiting")
             a.close()
             pings(t, b, 2, 3, "its connection closed")
@@ -195,10 +199,8 @@ def drain_waits_for_job(t):
     srv = files_server(t)
     with srv.client(timeout=WAIT) as a, srv.client(timeout=5) as b:
         pings(t, b, 1, 1, "before")
-        lock = hold_lock(srv)
+        lock = stuck_put(t, srv, a, b"drained", b"kept", 2)
         try:
-            a.send_frame(Op.PUT, b"kept", b"drained", request_id=2)
-            lock_waited(t, srv)
             pings(t, b, 1, 3, "its PUT waiting")
             srv.send_signal(signal.SIGTERM)
             b.close()

@@ -116,6 +116,15 @@ tjob_init(struct tjob *j, int id, struct gate *gate, int *order, int *n)
 	j->norder = n;
 }
 
+/* A started pool of nth threads and max_queue, the gate closed. */
+static void
+pool_up(struct pool *p, int nth, uint32_t max_queue)
+{
+	gate_reset();
+	assert_int_equal(pool_init(p, nth, max_queue), 0);
+	assert_int_equal(pool_start(p), 0);
+}
+
 /* Run the loop's side until want jobs were collected (bounded). */
 static int
 collect(struct pool *p, int want)
@@ -141,8 +150,7 @@ test_pool_order(void **state)
 	int		order[3], n = 0, i;
 
 	(void)state;
-	assert_int_equal(pool_init(&p, 1, 8), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 1, 8);
 	for (i = 0; i < 3; i++) {
 		tjob_init(&j[i], i + 1, NULL, order, &n);
 		assert_int_equal(pool_submit(&p, &j[i].pj), 0);
@@ -168,9 +176,7 @@ test_pool_slow_job_does_not_block(void **state)
 	int		order[2], n = 0;
 
 	(void)state;
-	gate_reset();
-	assert_int_equal(pool_init(&p, 2, 8), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 2, 8);
 	tjob_init(&slow, 1, &g, order, &n);
 	tjob_init(&fast, 2, NULL, order, &n);
 	assert_int_equal(pool_submit(&p, &slow.pj), 0);
@@ -194,9 +200,7 @@ test_pool_cancel(void **state)
 	int		order[1], n = 0;
 
 	(void)state;
-	gate_reset();
-	assert_int_equal(pool_init(&p, 1, 8), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 1, 8);
 	tjob_init(&j, 1, &g, order, &n);
 	assert_int_equal(pool_submit(&p, &j.pj), 0);
 	gate_wait_for(1);
@@ -218,9 +222,7 @@ test_pool_queue_full(void **state)
 	int		order[3], n = 0;
 
 	(void)state;
-	gate_reset();
-	assert_int_equal(pool_init(&p, 1, 2), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 1, 2);
 	tjob_init(&j[0], 1, &g, order, &n);
 	tjob_init(&j[1], 2, NULL, order, &n);
 	tjob_init(&j[2], 3, NULL, order, &n);
@@ -272,9 +274,7 @@ test_pool_shutdown_waits(void **state)
 	int		order[2], n = 0;
 
 	(void)state;
-	gate_reset();
-	assert_int_equal(pool_init(&p, 1, 8), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 1, 8);
 	tjob_init(&run, 1, &g, order, &n);
 	tjob_init(&queued, 2, NULL, order, &n);
 	assert_int_equal(pool_submit(&p, &run.pj), 0);
@@ -299,9 +299,7 @@ test_pool_shutdown_bounded(void **state)
 	static int		order[1], n;
 
 	(void)state;
-	gate_reset();
-	assert_int_equal(pool_init(&p, 1, 8), 0);
-	assert_int_equal(pool_start(&p), 0);
+	pool_up(&p, 1, 8);
 	tjob_init(&j, 1, &g, order, &n);
 	assert_int_equal(pool_submit(&p, &j.pj), 0);
 	gate_wait_for(1);
