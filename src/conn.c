@@ -452,6 +452,7 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 	cl.udp = 0;
 	cl.conn = c;
+	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
 	if (conn_inplace(wc, c, mp, &cl)) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
 		    MSG_ST_OK, STATS_CLOCK() - t0);

@@ -250,14 +250,17 @@ file_free(struct pool_job *pj)
 	struct file_job	*j = (struct file_job *)pj;
 
 	buf_release(&j->out);
-	free(j->key);
+	buf_release(&j->req);
+	free(j->copy);
 	free(j);
 }
 
 /*
- * Hand a file operation to the pool with copies of its bytes.  The
- * connection reads no further frame until the answer is queued (as for
- * EXEC), so answers keep request order.  BUSY when files.queue jobs wait.
+ * Hand a file operation to the pool with its bytes: the connection's
+ * input buffer itself when the frame is alone in it (a 64 MiB PUT is not
+ * copied in the loop), else a copy.  The connection reads no further
+ * frame until the answer is queued (as for EXEC), so answers keep request
+ * order.  BUSY when files.queue jobs wait.
  */
 static enum msg_status
 file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
@@ -267,14 +270,17 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return (MSG_ST_INTERNAL);
-	if (n > 0 && (j->key = malloc(n)) == NULL) {
-		free(j);
-		return (MSG_ST_INTERNAL);
+	if (rq->cl->in != NULL) {
+		j->key = rq->key;
+		buf_swap(&j->req, rq->cl->in);
+	} else if (n > 0) {
+		if ((j->copy = malloc(n)) == NULL) {
+			free(j);
+			return (MSG_ST_INTERNAL);
+		}
+		memcpy(j->copy, rq->key, n);
+		j->key = j->copy;
 	}
-	if (rq->klen > 0)
-		memcpy(j->key, rq->key, rq->klen);
-	if (rq->vlen > 0)
-		memcpy(j->key + rq->klen, rq->val, rq->vlen);
 	j->klen = rq->klen;
 	j->vlen = rq->vlen;
 	j->op = op;
@@ -285,6 +291,8 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	j->pj.free = file_free;
 	j->pj.arg = rq->cl->conn;
 	if (pool_submit(rq->env->pool, &j->pj) == -1) {
+		if (rq->cl->in != NULL)
+			buf_swap(&j->req, rq->cl->in);	/* given back */
 		file_free(&j->pj);
 		rs->err.msg = "too many file operations waiting (files.queue)";
 		return (MSG_ST_BUSY);

@@ -32,7 +32,9 @@ struct file_job {
 	struct spool	*sp;
 	void		(*done)(struct file_job *, void *);
 	uint8_t		 op;
-	uint8_t		*key;		/* key, then value (one allocation) */
+	const uint8_t	*key;		/* key, then value: in req or copy */
+	struct buf	 req;		/* the request frame, taken as it is */
+	uint8_t		*copy;		/* or a copy of key and value */
 	size_t		 klen;
 	size_t		 vlen;
 	struct buf	 out;
@@ -63,6 +65,7 @@ struct op_client {
 	int	restricted;	/* protected mode: a non-loopback peer */
 	int	udp;
 	void	*conn;		/* for deferred answers (EXEC, files) */
+	struct buf *in;		/* holds the frame alone: a file job may take it */
 };
 
 /* What came of a request besides its answer. */
