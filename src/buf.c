@@ -14,10 +14,11 @@
  * Standard blocks given back by released buffers, for the next request:
  * a connection takes a block for a request and returns it when idle, so
  * an idle connection holds no buffer and a busy one costs no malloc.
- * One per process (each worker is single-threaded); at most 1 MiB.
+ * One per thread, at most 1 MiB: the event loop's (a pool thread's
+ * stays empty, as the loop releases what the threads fill).
  */
-static uint8_t	*buf_cache[BUF_CACHE_MAX];
-static int	 buf_ncache;
+static __thread uint8_t	*buf_cache[BUF_CACHE_MAX];
+static __thread int	 buf_ncache;
 
 /*
  * Make room for n more bytes after len.  Consumed space at the front is

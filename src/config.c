@@ -68,6 +68,10 @@ static const struct conf_item files_items[] = {
 	  F(files_max_size) },
 	{ .name = "max_count", .type = CT_UINT, .arg = "number",
 	  .min = 1, .max = 10000000, .def = 10000, F(files_max_count) },
+	{ .name = "threads", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 64, .def = 2, F(files_threads) },
+	{ .name = "queue", .type = CT_UINT, .arg = "number",
+	  .min = 1, .max = 65536, .def = 1024, F(files_queue) },
 	{ .name = NULL }
 };
 

@@ -61,6 +61,8 @@ struct msgd_conf {
 	char		 files_dir[CONF_PATH_MAX];
 	uint32_t	 files_max_size;
 	uint32_t	 files_max_count;
+	uint32_t	 files_threads;	/* per worker, off the loop */
+	uint32_t	 files_queue;	/* jobs waiting: more is BUSY */
 	int		 exec_enabled;
 	uint32_t	 exec_timeout_ms;
 	uint32_t	 exec_max_output;

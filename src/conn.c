@@ -29,7 +29,7 @@
 #define CF_EOF		0x08	/* peer finished sending */
 #define CF_AUTHED	0x20	/* passed AUTH */
 #define CF_RESTRICTED	0x40	/* protected mode: only PING */
-#define CF_WAITING	0x80	/* an EXEC answer is pending */
+#define CF_WAITING	0x80	/* an EXEC or file answer is pending */
 #define CF_DRAINWAIT	0x100	/* draining, idle: close after an answer */
 #define CF_ADOPTED	0x200	/* handed over: another process may hold it */
 #define CF_PROBED	0x400	/* TCP FIN while an EXEC runs: probe sent */
@@ -42,13 +42,15 @@ struct conn {
 	uint32_t		 events;	/* registered with epoll */
 	uint32_t		 skip;	/* body bytes still to discard */
 	uint32_t		 lingered;
-	uint32_t		 wait_id;	/* request id of the EXEC */
+	uint32_t		 wait_id;	/* request id of the EXEC or file op */
+	uint8_t			 wait_op;	/* and its opcode */
 	uint32_t		 early;	/* bytes of its answer already sent */
 	uint32_t		 need;	/* frame being read, admitted to the budget */
 	uint32_t		 wait_need;	/* frame waiting for the budget */
 	uint64_t		 charge;	/* budget bytes held, as last counted */
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	struct exec_job		*job;
+	struct file_job		*fjob;	/* a pool thread runs it */
 	struct wctx		*wc;
 	/* For crash forensics (stats_current), logs and the hand-over. */
 	struct net_peer		 peer;
@@ -247,6 +249,9 @@ conn_close(struct wctx *wc, struct conn *c)
 {
 	if (c->job != NULL)
 		exec_detach(wc->ops->exec, c->job);
+	/* The job finishes in its thread; its answer is dropped. */
+	if (c->fjob != NULL)
+		pool_cancel(&c->fjob->pj);
 	if (c->flags & CF_BUDGET)
 		TAILQ_REMOVE(&wc->budget_wait, c, wentry);
 	wc->held -= c->charge;
@@ -378,8 +383,9 @@ conn_skip(struct conn *c)
 }
 
 /*
- * An EXEC started: its answer comes later, and in order, so nothing more
- * is read until it does (conn_exec_done).
+ * An EXEC started, or a file operation went to the pool: its answer comes
+ * later, and in order, so nothing more is read until it does
+ * (conn_exec_done, conn_file_done).
  */
 static void
 conn_defer(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
@@ -387,10 +393,13 @@ conn_defer(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 {
 	c->flags &= ~CF_DRAINWAIT;
 	c->job = oc->job;
+	c->fjob = oc->fjob;
 	c->wait_id = mp->hdr.request_id;
+	c->wait_op = mp->hdr.opcode;
 	c->wait_t0 = t0;
 	c->flags |= CF_WAITING;
-	STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
+	if (oc->job != NULL)
+		STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
 }
 
 /*
@@ -424,8 +433,8 @@ conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 /*
  * Answer one complete, valid frame: in place when it can be, else through
  * its operation (*limit as in conn_outcome).  Returns 0 to go on with the
- * next frame, 1 when no further frame is to be read now (an EXEC runs,
- * AUTH failed), -1 when memory ran out.
+ * next frame, 1 when no further frame is to be read now (an EXEC or a file
+ * job runs, AUTH failed), -1 when memory ran out.
  */
 static int
 conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
@@ -443,6 +452,7 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 	cl.udp = 0;
 	cl.conn = c;
+	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
 	if (conn_inplace(wc, c, mp, &cl)) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
 		    MSG_ST_OK, STATS_CLOCK() - t0);
@@ -765,7 +775,10 @@ conn_settle(struct wctx *wc, struct conn *c)
 	if (c->flags & CF_LINGER)
 		return (0);
 	if (c->flags & CF_WAITING) {
-		/* exec.timeout bounds the wait; no other deadline meanwhile. */
+		/*
+		 * exec.timeout bounds a command, the disk a file job; no
+		 * other deadline meanwhile.
+		 */
 		timer_cancel(&c->timer);
 		return (0);
 	}
@@ -813,6 +826,21 @@ conn_probe(struct conn *c)
 }
 
 /*
+ * The deferred answer is queued: drop what the probe already sent, then
+ * go on with what the client sent meanwhile.
+ */
+static void
+conn_resume(struct wctx *wc, struct conn *c)
+{
+	/* The probe sent the answer's head; nothing was queued after it. */
+	buf_consume(&c->out, c->early);
+	c->early = 0;
+	c->flags &= ~CF_PROBED;
+	/* The socket may have input waiting: treat it as an event. */
+	conn_event(wc, c, EPOLLIN);
+}
+
+/*
  * An EXEC command finished (or was stopped): answer it, then go on with
  * what the client sent meanwhile.  Called from the exec module.
  */
@@ -835,12 +863,29 @@ conn_exec_done(struct exec_job *j, void *arg)
 		conn_close(wc, c);
 		return;
 	}
-	/* The probe sent the answer's head; nothing was queued after it. */
-	buf_consume(&c->out, c->early);
-	c->early = 0;
-	c->flags &= ~CF_PROBED;
-	/* The socket may have input waiting: treat it as an event. */
-	conn_event(wc, c, EPOLLIN);
+	conn_resume(wc, c);
+}
+
+/*
+ * A pool thread finished c's file operation: queue its answer, then go on
+ * with what the client sent meanwhile.  Called from the pool's event.
+ */
+void
+conn_file_done(struct file_job *j, void *arg)
+{
+	struct conn	*c = arg;
+	struct wctx	*wc = c->wc;
+
+	c->fjob = NULL;
+	c->flags &= ~CF_WAITING;
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, c->wait_op, j->st,
+	    STATS_CLOCK() - c->wait_t0);
+	wc->answered++;
+	if (ops_file_answer(j, &c->out, c->wait_id) == -1) {
+		conn_close(wc, c);
+		return;
+	}
+	conn_resume(wc, c);
 }
 
 /* Handle readiness reported by epoll for c. */

@@ -5,10 +5,11 @@
  * frames per read); answers are queued in request order and flushed with as
  * few writes as possible.  A client that stops reading is itself no longer
  * read once its queued output passes output_limit.  Each connection sits on
- * at most one of four deadline lists (none while its EXEC runs): idle,
- * frame (a started request must complete within read_timeout of its first
- * byte), linger (closing) or drain (the worker stops: an idle connection's
- * grace period, or the retry of a hand-over the channel could not take).
+ * at most one of four deadline lists (none while its EXEC or file job
+ * runs): idle, frame (a started request must complete within read_timeout
+ * of its first byte), linger (closing) or drain (the worker stops: an idle
+ * connection's grace period, or the retry of a hand-over the channel could
+ * not take).
  */
 #ifndef MSGD_CONN_H
 #define MSGD_CONN_H
@@ -22,6 +23,7 @@
 #include "exec.h"
 #include "net.h"
 #include "ops.h"
+#include "pool.h"
 #include "stats.h"
 #include "timer.h"
 #include "xfer.h"
@@ -75,6 +77,7 @@ void	wctx_init(struct wctx *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
 struct conn *conn_new(struct wctx *, int, const struct net_peer *, int);
 void	conn_exec_done(struct exec_job *, void *);
+void	conn_file_done(struct file_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);
 int	conn_expire(struct wctx *);
 void	conn_drain_all(struct wctx *, uint32_t, int);

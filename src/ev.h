@@ -15,6 +15,7 @@ enum ev_kind {
 	EV_UDP,
 	EV_JOB,		/* a pipe or the pidfd of an EXEC command */
 	EV_CTL,		/* the master's channel: adopted connections */
+	EV_POOL,	/* the thread pool's eventfd: file jobs done */
 	EV_DEAD		/* closed this loop turn, freed after it: skip */
 };
 

@@ -2,11 +2,13 @@
  * ops.c: the opcode table, the refusals (authentication, protected mode,
  * UDP, files and commands disabled) and the handlers of all eleven
  * operations: PING, ECHO, UPPER, TIME, STATS and AUTH here, PUT, GET, LIST
- * and DEL through the spool module, EXEC started through the exec module
- * (its answer comes later).  Handlers never block and never fail the
- * connection; they answer a status.
+ * and DEL through the spool module, run by the worker's pool threads (their
+ * answer comes later), EXEC started through the exec module (its answer
+ * comes later too).  Handlers never block and never fail the connection;
+ * they answer a status.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -184,46 +186,156 @@ files_off(const struct op_req *rq, struct op_res *rs)
 	return (1);
 }
 
+/*
+ * PUT, GET, LIST or DEL on the spool, the answer's key and value appended
+ * to out (GET: the name is the key, *rklen its length).  What a pool
+ * thread runs; inline where there is no pool (tests, tools).
+ */
 static enum msg_status
-op_put(const struct op_req *rq, struct op_res *rs)
+file_op(struct spool *sp, uint8_t op, const uint8_t *key, size_t klen,
+    const uint8_t *val, size_t vlen, struct buf *out, size_t *rklen,
+    struct errtext *err)
+{
+	switch (op) {
+	case MSG_OP_PUT:
+		return (spool_put(sp, key, klen, val, vlen, err));
+	case MSG_OP_GET:
+		if (!msg_valid_name(key, klen)) {
+			err->msg = "bad file name: 1..255 bytes of "
+			    "[A-Za-z0-9._-], not starting with '.'";
+			return (MSG_ST_BAD_REQUEST);
+		}
+		if (buf_append(out, key, klen) == -1)
+			return (MSG_ST_INTERNAL);
+		*rklen = klen;
+		return (spool_get(sp, key, klen, out, err));
+	case MSG_OP_LIST:
+		return (spool_list(sp, out, err));
+	case MSG_OP_DEL:
+		return (spool_del(sp, key, klen, err));
+	}
+	return (MSG_ST_INTERNAL);
+}
+
+/* In a pool thread: the operation, into the job's own buffer. */
+static void
+file_run(struct pool_job *pj)
+{
+	struct file_job	*j = (struct file_job *)pj;
+
+	j->err.msg = NULL;
+	/* Room for the header: the answer may become the output as it is. */
+	if (buf_reserve(&j->out, MSG_HDR_LEN) == -1) {
+		j->st = MSG_ST_INTERNAL;
+		return;
+	}
+	j->out.len += MSG_HDR_LEN;
+	j->st = file_op(j->sp, j->op, j->key, j->klen,
+	    j->key != NULL ? j->key + j->klen : NULL, j->vlen, &j->out,
+	    &j->rklen, &j->err);
+}
+
+/* Back in the loop: the connection's callback queues the answer. */
+static void
+file_done(struct pool_job *pj)
+{
+	struct file_job	*j = (struct file_job *)pj;
+
+	j->done(j, pj->arg);
+}
+
+static void
+file_free(struct pool_job *pj)
+{
+	struct file_job	*j = (struct file_job *)pj;
+
+	buf_release(&j->out);
+	buf_release(&j->req);
+	free(j->copy);
+	free(j);
+}
+
+/*
+ * Hand a file operation to the pool with its bytes: the connection's
+ * input buffer itself when the frame is alone in it (a 64 MiB PUT is not
+ * copied in the loop), else a copy.  The connection reads no further
+ * frame until the answer is queued (as for EXEC), so answers keep request
+ * order.  BUSY when files.queue jobs wait.
+ */
+static enum msg_status
+file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
+{
+	struct file_job	*j;
+	size_t		 n = rq->klen + rq->vlen;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return (MSG_ST_INTERNAL);
+	if (rq->cl->in != NULL) {
+		j->key = rq->key;
+		buf_swap(&j->req, rq->cl->in);
+	} else if (n > 0) {
+		if ((j->copy = malloc(n)) == NULL) {
+			free(j);
+			return (MSG_ST_INTERNAL);
+		}
+		memcpy(j->copy, rq->key, n);
+		j->key = j->copy;
+	}
+	j->klen = rq->klen;
+	j->vlen = rq->vlen;
+	j->op = op;
+	j->sp = rq->env->spool;
+	j->done = rq->env->file_done;
+	j->pj.run = file_run;
+	j->pj.done = file_done;
+	j->pj.free = file_free;
+	j->pj.arg = rq->cl->conn;
+	if (pool_submit(rq->env->pool, &j->pj) == -1) {
+		if (rq->cl->in != NULL)
+			buf_swap(&j->req, rq->cl->in);	/* given back */
+		file_free(&j->pj);
+		rs->err.msg = "too many file operations waiting (files.queue)";
+		return (MSG_ST_BUSY);
+	}
+	rs->oc->deferred = 1;
+	rs->oc->fjob = j;
+	return (MSG_ST_OK);
+}
+
+/* A file operation: to the pool when there is one, else here. */
+static enum msg_status
+file_start(const struct op_req *rq, struct op_res *rs, uint8_t op)
 {
 	if (files_off(rq, rs))
 		return (MSG_ST_DENIED);
-	return (spool_put(rq->env->spool, rq->key, rq->klen, rq->val,
-	    rq->vlen, &rs->err));
+	if (rq->env->pool != NULL && rq->cl->conn != NULL)
+		return (file_defer(rq, rs, op));
+	return (file_op(rq->env->spool, op, rq->key, rq->klen, rq->val,
+	    rq->vlen, rs->out, &rs->klen, &rs->err));
+}
+
+static enum msg_status
+op_put(const struct op_req *rq, struct op_res *rs)
+{
+	return (file_start(rq, rs, MSG_OP_PUT));
 }
 
 static enum msg_status
 op_get(const struct op_req *rq, struct op_res *rs)
 {
-	if (files_off(rq, rs))
-		return (MSG_ST_DENIED);
-	if (!msg_valid_name(rq->key, rq->klen)) {
-		rs->err.msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], "
-		    "not starting with '.'";
-		return (MSG_ST_BAD_REQUEST);
-	}
-	if (buf_append(rs->out, rq->key, rq->klen) == -1)
-		return (MSG_ST_INTERNAL);
-	rs->klen = rq->klen;
-	return (spool_get(rq->env->spool, rq->key, rq->klen, rs->out,
-	    &rs->err));
+	return (file_start(rq, rs, MSG_OP_GET));
 }
 
 static enum msg_status
 op_list(const struct op_req *rq, struct op_res *rs)
 {
-	if (files_off(rq, rs))
-		return (MSG_ST_DENIED);
-	return (spool_list(rq->env->spool, rs->out, &rs->err));
+	return (file_start(rq, rs, MSG_OP_LIST));
 }
 
 static enum msg_status
 op_del(const struct op_req *rq, struct op_res *rs)
 {
-	if (files_off(rq, rs))
-		return (MSG_ST_DENIED);
-	return (spool_del(rq->env->spool, rq->key, rq->klen, &rs->err));
+	return (file_start(rq, rs, MSG_OP_DEL));
 }
 
 /* EXEC: start an allow-listed command; the answer comes when it ends. */
@@ -356,7 +468,7 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 	rs.oc = oc;
 	st = def->fn(&rq, &rs);
 	if (oc->deferred) {
-		/* The answer is written when the command ends. */
+		/* The answer is written when the command or job ends. */
 		buf_truncate(out, out->off + start);
 		oc->st = MSG_ST_OK;
 		return (0);
@@ -376,4 +488,35 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 	    h->request_id, (uint16_t)rs.klen, (uint32_t)vlen);
 	oc->st = MSG_ST_OK;
 	return (0);
+}
+
+/*
+ * The answer frame of a finished file job, into out: the job's buffer
+ * itself when out is empty (a large GET is not copied again), else a copy.
+ * Returns -1 when memory ran out.
+ */
+int
+ops_file_answer(struct file_job *j, struct buf *out, uint32_t id)
+{
+	enum msg_status	 st = j->st;
+	const char	*msg = j->err.msg;
+	size_t		 vlen = 0;
+
+	if (st == MSG_ST_OK) {
+		vlen = buf_used(&j->out) - MSG_HDR_LEN;
+		if (vlen > UINT32_MAX || j->rklen > MSG_KEY_MAX) {
+			st = MSG_ST_TOO_LARGE;
+			msg = "response too large";
+		}
+	}
+	if (st != MSG_ST_OK)
+		return (ops_error(out, j->op, st, id,
+		    msg != NULL ? msg : msg_status_name(st)));
+	msg_encode_response(buf_head(&j->out), j->op, MSG_ST_OK, id,
+	    (uint16_t)j->rklen, (uint32_t)vlen);
+	if (buf_used(out) == 0) {
+		buf_swap(out, &j->out);
+		return (0);
+	}
+	return (buf_append(out, buf_head(&j->out), buf_used(&j->out)));
 }

@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -22,9 +23,26 @@
 #include "util.h"
 
 #define TMP_PREFIX	".tmp."
+#define REC_MAGIC	0x6d736463u	/* "msdc": a count record */
 
-static int	have_openat2 = 1;	/* cleared on ENOSYS */
-static int	have_tmpfile = 1;	/* cleared when O_TMPFILE cannot work */
+/* Set once, cleared by whichever pool thread learns otherwise. */
+static atomic_int	have_openat2 = 1;	/* cleared on ENOSYS */
+static atomic_int	have_tmpfile = 1;	/* cleared when O_TMPFILE fails */
+
+/*
+ * The number of files, kept in the lock file so that every worker sees
+ * the others' PUTs and DELs, with the directory's identity and mtime when
+ * it was written: a directory changed since by anyone else (its owner by
+ * hand, the master's cleaning) no longer matches, and is counted again.
+ */
+struct spool_rec {
+	uint32_t	magic;
+	uint32_t	pad;
+	uint64_t	count;
+	uint64_t	ino;
+	int64_t		sec;
+	int64_t		nsec;
+};
 
 /*
  * Open name (validated: flat, no '/', no leading '.') beneath the
@@ -234,8 +252,15 @@ spool_open_lock(struct spool *sp, const char *dir)
 	struct stat	st;
 	int		fd;
 
-	fd = spool_openat(sp, SPOOL_LOCK_NAME, O_RDONLY | O_CREAT |
+	/*
+	 * Read-write: it holds the count record too.  One we may not write
+	 * is opened to be looked at: it is someone else's (refused below).
+	 */
+	fd = spool_openat(sp, SPOOL_LOCK_NAME, O_RDWR | O_CREAT |
 	    O_NONBLOCK | O_NOCTTY, 0600);
+	if (fd == -1 && errno == EACCES)
+		fd = spool_openat(sp, SPOOL_LOCK_NAME, O_RDONLY | O_NONBLOCK |
+		    O_NOCTTY, 0);
 	if (fd == -1) {
 		sp->lock_errno = errno;
 		log_warnx("files.dir %s: lock file %s: %s: PUT is refused",
@@ -260,6 +285,7 @@ int
 spool_open(struct spool *sp, const char *dir, char *cause, size_t len)
 {
 	sp->lockfd = -1;
+	pthread_mutex_init(&sp->mu, NULL);
 	sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sp->dirfd == -1) {
 		snprintf(cause, len, "files.dir %s: %s", dir, strerror(errno));
@@ -310,10 +336,10 @@ spool_count(struct spool *sp)
  * file and the master's removal of stale ones, so that it never removes
  * one a worker is writing.  Not the directory: anyone who can open that
  * (its group) could hold it and stall every PUT and the loop with them.
- * This wait still blocks the worker's event loop; only workers can take
- * the lock, nothing slow (no write, no fsync of data) happens under it,
- * so a peer holds it for microseconds (file operations leave the loop in
- * a later change).  The master never waits for it (LOCK_NB).
+ * Also the count record (spool_count_locked) and DEL, which changes it.
+ * Only a pool thread waits for it, never the event loop; nothing slow
+ * (no write of data, no fsync) happens under it, so a peer holds it for
+ * microseconds.  The master never waits for it (LOCK_NB).
  */
 static int
 spool_lock(struct spool *sp)
@@ -322,9 +348,12 @@ spool_lock(struct spool *sp)
 		errno = sp->lock_errno;
 		return (-1);
 	}
+	pthread_mutex_lock(&sp->mu);
 	while (flock(sp->lockfd, LOCK_EX) == -1)
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			pthread_mutex_unlock(&sp->mu);
 			return (-1);
+		}
 	return (0);
 }
 
@@ -332,6 +361,50 @@ static void
 spool_unlock(struct spool *sp)
 {
 	(void)flock(sp->lockfd, LOCK_UN);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+/* Under the spool lock: record n files for the directory as it is now. */
+static void
+rec_write(struct spool *sp, long n)
+{
+	struct spool_rec	rec;
+	struct stat		st;
+
+	memset(&rec, 0, sizeof(rec));
+	if (n >= 0 && fstat(sp->dirfd, &st) == 0) {
+		rec.magic = REC_MAGIC;
+		rec.count = (uint64_t)n;
+		rec.ino = (uint64_t)st.st_ino;
+		rec.sec = (int64_t)st.st_mtim.tv_sec;
+		rec.nsec = (int64_t)st.st_mtim.tv_nsec;
+	}
+	/* Failing, the next count reads the directory: slower, still exact. */
+	(void)pwrite(sp->lockfd, &rec, sizeof(rec), 0);
+}
+
+/*
+ * Under the spool lock: the files in the directory, from the record when
+ * nothing changed the directory since it was written (no read of the
+ * directory: a PUT in 100,000 files costs a stat), else counted and
+ * recorded.  -1 when the directory cannot be read.
+ */
+static long
+spool_count_locked(struct spool *sp)
+{
+	struct spool_rec	rec;
+	struct stat		st;
+	long			n;
+
+	if (pread(sp->lockfd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec) &&
+	    rec.magic == REC_MAGIC && fstat(sp->dirfd, &st) == 0 &&
+	    rec.ino == (uint64_t)st.st_ino &&
+	    rec.sec == (int64_t)st.st_mtim.tv_sec &&
+	    rec.nsec == (int64_t)st.st_mtim.tv_nsec)
+		return ((long)rec.count);
+	if ((n = spool_count(sp)) >= 0)
+		rec_write(sp, n);
+	return (n);
 }
 
 /* A fresh temporary name in the directory. */
@@ -411,10 +484,12 @@ static int
 put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
     size_t tlen)
 {
+	long	n;
 	int	fd, saved;
 
 	if (spool_lock(sp) == -1)
 		return (-1);
+	n = spool_count_locked(sp);
 	tmp_name(sp, tmp, tlen);
 	fd = spool_openat(sp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	if (fd != -1 && flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -424,7 +499,10 @@ put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
 		errno = saved;
 		fd = -1;
 	}
+	saved = errno;
+	rec_write(sp, n);	/* the directory changed, its count did not */
 	spool_unlock(sp);
+	errno = saved;
 	if (fd == -1)
 		return (-1);
 	if (write_full(fd, data, len) == -1 || fsync(fd) == -1) {
@@ -438,26 +516,45 @@ put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
 }
 
 /*
- * May name be stored: an existing regular file (replaced), or a new name
- * while there are fewer than files.max_count files.  Exact only under the
- * spool lock.
+ * Under the spool lock: may name be stored?  An existing regular file
+ * (replaced), or a new name (*isnew) while there are fewer than
+ * files.max_count files.  *count is the files there are, -1 unknown.
  */
 static enum msg_status
-put_room(struct spool *sp, const char *name, struct errtext *err)
+put_room(struct spool *sp, const char *name, long *count, int *isnew,
+    struct errtext *err)
 {
 	struct stat	st;
 
+	*count = spool_count_locked(sp);
+	*isnew = 0;
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISREG(st.st_mode))
 			return (MSG_ST_OK);
 		err->msg = "not a regular file (symlinks are never followed)";
 		return (MSG_ST_DENIED);
 	}
-	if (spool_count(sp) >= (long)sp->max_count) {
+	*isnew = 1;
+	if (*count >= (long)sp->max_count) {
 		err->msg = "files.max_count reached";
 		return (MSG_ST_TOO_LARGE);
 	}
 	return (MSG_ST_OK);
+}
+
+/* Refuse early, before a byte is written, what can be refused already. */
+static enum msg_status
+put_precheck(struct spool *sp, const char *name, struct errtext *err)
+{
+	enum msg_status	st;
+	long		n;
+	int		isnew;
+
+	if (spool_lock(sp) == -1)
+		return (MSG_ST_OK);	/* the PUT itself says why */
+	st = put_room(sp, name, &n, &isnew, err);
+	spool_unlock(sp);
+	return (st);
 }
 
 /*
@@ -473,7 +570,8 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 {
 	char		name[MSG_NAME_MAX + 1], tmp[64];
 	enum msg_status	st_refused;
-	int		fd, rc, saved, named = 0;
+	long		count;
+	int		fd, rc, saved, isnew, named = 0;
 
 	if (spool_name(key, klen, name) == -1) {
 		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
@@ -484,8 +582,7 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 		err->msg = "file larger than files.max_size";
 		return (MSG_ST_TOO_LARGE);
 	}
-	/* Refused before a byte is written, if it can be seen already. */
-	if ((st_refused = put_room(sp, name, err)) != MSG_ST_OK)
+	if ((st_refused = put_precheck(sp, name, err)) != MSG_ST_OK)
 		return (st_refused);
 	if ((fd = put_unnamed(sp, data, len)) == -2) {
 		named = 1;
@@ -496,7 +593,8 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 	if (spool_lock(sp) == -1)
 		goto fail_fd;
 	/* Again, exactly: another worker may have stored a name meanwhile. */
-	if ((st_refused = put_room(sp, name, err)) != MSG_ST_OK)
+	if ((st_refused = put_room(sp, name, &count, &isnew, err)) !=
+	    MSG_ST_OK)
 		goto refuse;
 	if (!named && (rc = link_unnamed(sp, fd, tmp, sizeof(tmp))) != 0) {
 		spool_unlock(sp);
@@ -514,14 +612,18 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 		errno = saved;
 		goto fail_fd;
 	}
+	/* A new name is one more file; a replaced one changed the mtime. */
+	rec_write(sp, count < 0 ? -1 : count + isnew);
 	spool_unlock(sp);
 	close(fd);
 	if (fsync(sp->dirfd) == -1)
 		goto fail;
 	return (MSG_ST_OK);
 refuse:
-	if (named)
+	if (named) {
 		(void)unlinkat(sp->dirfd, tmp, 0);
+		rec_write(sp, count);
+	}
 	spool_unlock(sp);
 	close(fd);
 	return (st_refused);
@@ -677,40 +779,60 @@ done:
 	return (rc);
 }
 
-/* DEL: remove a regular file (a symlink or anything else is refused). */
+/*
+ * DEL: remove a regular file (a symlink or anything else is refused),
+ * under the spool lock when there is one, which keeps the count record.
+ */
 enum msg_status
 spool_del(struct spool *sp, const uint8_t *key, size_t klen,
     struct errtext *err)
 {
 	struct stat	st;
 	char		name[MSG_NAME_MAX + 1];
+	long		n = -1;
+	int		locked;
 
 	if (spool_name(key, klen, name) == -1) {
 		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
 		    "starting with '.'";
 		return (MSG_ST_BAD_REQUEST);
 	}
+	/* Without a lock file (a read-only directory) DEL works unlocked. */
+	if ((locked = spool_lock(sp) == 0))
+		n = spool_count_locked(sp);
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT) {
 			err->msg = "no such file";
-			return (MSG_ST_NOT_FOUND);
+			goto refuse;
 		}
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err->msg = "not a regular file (symlinks are never followed)";
+		if (locked)
+			spool_unlock(sp);
 		return (MSG_ST_DENIED);
 	}
 	if (unlinkat(sp->dirfd, name, 0) == -1) {
 		if (errno == ENOENT) {
 			err->msg = "no such file";
-			return (MSG_ST_NOT_FOUND);
+			goto refuse;
 		}
 		goto fail;
 	}
+	if (locked) {
+		rec_write(sp, n < 1 ? -1 : n - 1);
+		spool_unlock(sp);
+	}
 	(void)fsync(sp->dirfd);
 	return (MSG_ST_OK);
+refuse:
+	if (locked)
+		spool_unlock(sp);
+	return (MSG_ST_NOT_FOUND);
 fail:
 	errtext_fmt(err, "cannot remove the file: %s", strerror(errno));
+	if (locked)
+		spool_unlock(sp);
 	return (MSG_ST_INTERNAL);
 }

@@ -11,6 +11,7 @@
 #define MSGD_SPOOL_H
 
 #include <sys/types.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,12 @@
  */
 #define SPOOL_LOCK_NAME	".lock"
 
+/*
+ * One per worker, shared by its pool threads: what changes (seq, the
+ * count record in the lock file) changes only under the spool lock,
+ * which takes mu before the flock (the threads share the lock file's
+ * open description, so the flock alone would not keep them apart).
+ */
 struct spool {
 	int		dirfd;		/* O_RDONLY|O_DIRECTORY, -1: none */
 	int		lockfd;		/* SPOOL_LOCK_NAME, -1: none */
@@ -32,6 +39,7 @@ struct spool {
 	uint32_t	max_count;
 	uint64_t	max_resp;	/* largest response value */
 	unsigned int	seq;		/* temporary names */
+	pthread_mutex_t	mu;		/* this process's part of the lock */
 };
 
 int	spool_prepare(const char *, int, uid_t, gid_t, char *, size_t);

@@ -22,6 +22,7 @@
 #include "exec.h"
 #include "log.h"
 #include "ops.h"
+#include "pool.h"
 #include "proto.h"
 #include "sandbox.h"
 #include "spool.h"
@@ -34,6 +35,7 @@
 #define MAX_EVENTS		256
 #define DRAIN_GRACE_MS		5000	/* idle connections while draining */
 #define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
+#define POOL_STOP_MS		2000	/* exiting: running file jobs end */
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
@@ -52,6 +54,7 @@ struct worker {
 	struct wctx		 wc;
 	struct ops_env		 ops;
 	struct spool		 spool;
+	struct pool		 pool;		/* file operations, off the loop */
 	struct exec_ctx		 exec;
 	struct udp_ctx		 udp;
 	int			 restricted;	/* protected mode is on */
@@ -485,6 +488,12 @@ worker_spool(struct worker *w, const struct msgd_conf *conf)
 	w->spool.max_count = conf->files_max_count;
 	w->spool.max_resp = conf->max_body;
 	w->ops.spool = &w->spool;
+	/* Its threads start once the worker is sandboxed (worker_main). */
+	if (pool_init(&w->pool, (int)conf->files_threads,
+	    conf->files_queue) == -1)
+		fatal("file operations' thread pool");
+	w->ops.pool = &w->pool;
+	w->ops.file_done = conn_file_done;
 }
 
 /*
@@ -535,7 +544,7 @@ worker_watch(struct worker *w, int fd, enum ev_kind *tag, const char *what)
 
 /*
  * What the loop waits on: the signalfd, the listeners, the hand-over
- * channel and the master's start-up probe.
+ * channel, the file jobs' eventfd and the master's start-up probe.
  */
 static void
 worker_register(struct worker *w, const struct worker_args *a)
@@ -559,6 +568,8 @@ worker_register(struct worker *w, const struct worker_args *a)
 		w->ctlev.kind = EV_CTL;
 		worker_watch(w, a->ctl, &w->ctlev.kind, "ctl");
 	}
+	if (w->ops.pool != NULL)
+		worker_watch(w, w->pool.efd, &w->pool.kind, "pool");
 	/* The master's PING on this private connection says we serve. */
 	if (a->probe != -1 && conn_new(&w->wc, a->probe, NULL, 0) == NULL)
 		fatalx("cannot serve the start-up probe");
@@ -662,6 +673,10 @@ worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
 		w->ops.now = w->wc.now;
 		exec_event(&w->exec, (struct exec_fd *)kind, events);
 		break;
+	case EV_POOL:
+		w->ops.now = w->wc.now;
+		pool_event(&w->pool);
+		break;
 	case EV_SIGNAL:
 		worker_signal(w);
 		break;
@@ -750,6 +765,9 @@ worker_exit(struct worker *w)
 	conn_publish(&w->wc);
 	if (w->ops.exec != NULL)
 		exec_shutdown(&w->exec);
+	/* A PUT between its write and its rename is let finish (bounded). */
+	if (w->ops.pool != NULL && pool_shutdown(&w->pool, POOL_STOP_MS) == -1)
+		log_warnx("exiting while a file operation still runs");
 	log_debug("exiting");
 	exit(0);
 }
@@ -765,6 +783,13 @@ worker_main(const struct worker_args *a)
 	worker_setup(&w, a);
 	worker_register(&w, a);
 	worker_sandbox(a);
+	/*
+	 * After the sandbox: a thread inherits the seccomp filter and the
+	 * Landlock domain only from the thread that creates it, and both
+	 * apply to the calling thread alone.
+	 */
+	if (w.ops.pool != NULL && pool_start(&w.pool) == -1)
+		fatal("cannot start the file operations' threads");
 	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");
 	while (!w.quit && !worker_drained(&w))

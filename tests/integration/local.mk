@@ -27,6 +27,7 @@ INTEGRATION_TESTS += tests/integration/test_sup_reload.py
 INTEGRATION_TESTS += tests/integration/test_sup_lifecycle.py
 INTEGRATION_TESTS += tests/integration/test_sup_churn.py
 INTEGRATION_TESTS += tests/integration/test_remote_files.py
+INTEGRATION_TESTS += tests/integration/test_remote_files_offloop.py
 INTEGRATION_TESTS += tests/integration/test_remote_spool_lock.py
 INTEGRATION_TESTS += tests/integration/test_remote_atomic.py
 INTEGRATION_TESTS += tests/integration/test_remote_exec.py

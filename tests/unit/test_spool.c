@@ -2,10 +2,13 @@
  * test_spool.c: the file store's answers and their error text, which the
  * caller owns (struct errtext): a constant for the expected refusals, the
  * caller's buffer for a failed system call, never a buffer shared between
- * requests.  Files live in a private temporary directory.
+ * requests.  Files live in a private temporary directory.  The count of
+ * files.max_count is kept, not read from the directory at each PUT
+ * (fdopendir, wrapped, is how the directory is read).
  */
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -156,10 +159,73 @@ test_spool_errors_in_callers_buffer(void **state)
 	buf_release(&out);
 }
 
+static int	opendirs;	/* directory reads (LIST, counting) */
+
+DIR	*__real_fdopendir(int);
+DIR	*__wrap_fdopendir(int);
+
+DIR *
+__wrap_fdopendir(int fd)
+{
+	opendirs++;
+	return (__real_fdopendir(fd));
+}
+
+/*
+ * files.max_count from the kept count: one count of the directory, then
+ * none for PUTs of new names, refusals and DELs; a change by someone
+ * else (another mtime) is counted again.
+ */
+static void
+test_spool_count_kept(void **state)
+{
+	struct tmp	*t = *state;
+	struct errtext	 e;
+	struct timespec	 ts[2] = { { 1, 0 }, { 1, 0 } };
+	char		 path[128];
+	const char	*n;
+	int		 i;
+
+	t->sp.max_count = 3;	/* not-a-dir is one */
+	e.msg = NULL;
+	opendirs = 0;
+	assert_int_equal(spool_put(&t->sp, KEY("a"), (const uint8_t *)"1", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(opendirs, 1);
+	assert_int_equal(spool_put(&t->sp, KEY("b"), (const uint8_t *)"2", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(spool_put(&t->sp, KEY("b"), (const uint8_t *)"3", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(spool_put(&t->sp, KEY("c"), (const uint8_t *)"4", 1,
+	    &e), MSG_ST_TOO_LARGE);
+	assert_string_equal(e.msg, "files.max_count reached");
+	assert_int_equal(spool_del(&t->sp, KEY("b"), &e), MSG_ST_OK);
+	assert_int_equal(spool_put(&t->sp, KEY("c"), (const uint8_t *)"5", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(opendirs, 1);
+	/* By hand: a removed, and the directory's mtime is another. */
+	snprintf(path, sizeof(path), "%s/a", t->dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(utimensat(AT_FDCWD, t->dir, ts, 0), 0);
+	assert_int_equal(spool_put(&t->sp, KEY("d"), (const uint8_t *)"6", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(opendirs, 2);
+	assert_int_equal(spool_put(&t->sp, KEY("e"), (const uint8_t *)"7", 1,
+	    &e), MSG_ST_TOO_LARGE);
+	assert_int_equal(opendirs, 2);
+	for (i = 0; i < 3; i++) {
+		n = i == 0 ? "c" : i == 1 ? "d" : "e";
+		snprintf(path, sizeof(path), "%s/%s", t->dir, n);
+		(void)unlink(path);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_spool_count_kept,
+		    tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_spool_answers, tmp_setup,
 		    tmp_teardown),
 		cmocka_unit_test_setup_teardown(
