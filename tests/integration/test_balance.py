@@ -18,13 +18,20 @@ stopped_worker (workers 2, max_connections 6): one worker stopped
 worker must never step back for), the other must still accept and answer
 every connection up to max_connections, one by one, and refuse the next
 with BUSY; then the same with the other worker stopped.
+
+ramp_bench (workers 2): `msgctl bench --ramp 0 -c 8` opens its connections
+one at a time, each answering a PING before the next opens; it succeeds and
+each worker accepted 4 of them.  `--ramp 1 --raw` does the same against an
+echo server (its first exchange is one echoed byte), and a --ramp that is
+not a number of 0..60000 is a usage error (exit 2).
 """
 import math
 import os
 import signal
 import socket
+import threading
 
-from harness import Op, St, Suite, connect, encode, read_frame
+from harness import MSGCTL, Op, St, Suite, connect, encode, read_frame, run
 from statslib import idle_base, settle
 
 t = Suite("test_balance")
@@ -151,6 +158,70 @@ def stopped_worker(t):
                          timeout=10.0)
         t.check(ok, "connections still counted after the close: %r" %
                 active(doc))
+
+
+def bench(addr, *args):
+    """msgctl bench against host:port; returns (rc, stdout, stderr)."""
+    rc, out, err, _ = run([MSGCTL, "-H", addr, "-T", "10", "bench"] +
+                          list(args), timeout=60.0)
+    return rc, out, err
+
+
+def echo_server():
+    """A loopback echo server (its own thread per connection); returns
+    its listening socket, to close."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+
+    def serve(c):
+        with c:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    return
+                c.sendall(b)
+
+    def accept():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
+    return ls
+
+
+@t.case
+def ramp_bench(t):
+    srv = t.server({"workers": 2}, tcp=True)
+    base = {w["pid"]: w["counters"]["conn_accepted"]
+            for w in idle_base(srv)["workers"]}
+    addr = "127.0.0.1:%d" % srv.port
+    rc, out, err = bench(addr, "--ramp", "0", "-c", "8", "-n", "2000")
+    t.check(rc == 0 and "2000 requests" in out,
+            "bench --ramp 0: exit %d, %r %r" % (rc, out, err))
+    ok, doc = settle(srv, lambda d: sum(active(d).values()) == 0)
+    got = {w["pid"]: w["counters"]["conn_accepted"] - base.get(w["pid"], 0)
+           for w in doc["workers"]}
+    t.check(sorted(got.values()) == [4, 4],
+            "bench --ramp 0 -c 8 on 2 workers: accepted per worker %r, "
+            "want 4 each" % got)
+    ls = echo_server()
+    try:
+        rc, out, err = bench("127.0.0.1:%d" % ls.getsockname()[1], "--raw",
+                             "--ramp", "1", "-c", "3", "-n", "300")
+        t.check(rc == 0 and "300 requests" in out,
+                "bench --raw --ramp 1 to an echo server: exit %d, %r %r" %
+                (rc, out, err))
+    finally:
+        ls.close()
+    for bad in ("x", "-1", "60001"):
+        rc, out, err = bench(addr, "--ramp", bad)
+        t.check(rc == 2 and "--ramp" in err,
+                "bench --ramp %s: want exit 2 and a message, got %d %r" %
+                (bad, rc, err))
 
 
 t.run()
