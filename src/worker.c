@@ -72,6 +72,7 @@ struct worker {
 	int			 yielding;	/* stepped back (LIS_WATCH) */
 	uint32_t		 yield_nconns;	/* connections, last looked */
 	uint64_t		 yield_check;	/* 0, or when to look again */
+	int			 rescue;	/* the next rescue takes this many */
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
@@ -163,8 +164,10 @@ worker_yield(struct worker *w, int yield)
 			lis_set(w, &w->lis[i], yield ? LIS_WATCH : LIS_ACCEPT);
 	w->yielding = yield;
 	w->yield_nconns = w->wc.nconns;
-	if (!yield)
+	if (!yield) {
 		w->yield_check = 0;
+		w->rescue = 1;
+	}
 }
 
 /*
@@ -219,8 +222,8 @@ worker_protected(const struct worker_args *a)
  * moment instead of spinning on a listener that stays readable; the
  * clients we have keep being served.  Holding more connections than
  * another worker after one, step back (the kernel woke us for at least
- * that one: declining it could leave it waiting); rescue: we stepped back
- * and these waited all the same, take them.
+ * that one: declining it could leave it waiting).  rescue > 0: we stepped
+ * back and connections waited all the same; take at most that many.
  */
 static int
 worker_accept(struct worker *w, struct wlistener *wl, int rescue)
@@ -230,7 +233,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 	socklen_t		slen;
 	int			i, fd, n = 0;
 
-	for (i = 0; i < ACCEPT_BATCH; i++) {
+	for (i = 0; i < ACCEPT_BATCH && (rescue == 0 || n < rescue); i++) {
 		slen = sizeof(ss);
 		fd = accept4(wl->l->fd, (struct sockaddr *)&ss, &slen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -285,7 +288,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			continue;
 		}
 		n++;
-		if (!rescue && !w->yielding && worker_over(w)) {
+		if (rescue == 0 && !w->yielding && worker_over(w)) {
 			worker_yield(w, 1);
 			return (n);
 		}
@@ -302,8 +305,11 @@ out:
  * and after our own closes.  Back to accepting once no accepting worker
  * holds fewer connections than we do.  Otherwise, at a recheck, take
  * what still waits in the queues: it waited that long although we stepped
- * back, so the workers we yield to are not taking it (stopped, stuck,
- * counts not yet published), and accepting must never stop altogether.
+ * back, so the workers we yield to are not taking it (stopped, stuck, or
+ * only not scheduled yet on a busy machine), and accepting must never stop
+ * altogether.  One connection first, twice as many at each recheck that
+ * finds more: a worker that is only late costs the balance little, one
+ * that is stopped soon none of the throughput.
  */
 static void
 worker_rebalance(struct worker *w, int probe)
@@ -315,12 +321,21 @@ worker_rebalance(struct worker *w, int probe)
 		worker_yield(w, 0);
 		return;
 	}
-	for (i = 0; probe && i < w->nlis; i++)
+	if (!probe)
+		return;
+	if (w->rescue < 1)
+		w->rescue = 1;
+	for (i = 0; i < w->nlis; i++)
 		if (w->lis[i].reg == LIS_WATCH)
-			n += worker_accept(w, &w->lis[i], 1);
-	/* More may wait beyond the batch, or come: look again soon. */
-	if (n > 0 && w->yielding)
-		w->yield_check = w->wc.now + YIELD_RECHECK_MS;
+			n += worker_accept(w, &w->lis[i], w->rescue);
+	if (n == 0 || !w->yielding) {
+		w->rescue = 1;
+		return;
+	}
+	/* More may wait, or come: look again soon, ready to take more. */
+	if (w->rescue < ACCEPT_BATCH)
+		w->rescue *= 2;
+	w->yield_check = w->wc.now + YIELD_RECHECK_MS;
 }
 
 /*
