@@ -1184,8 +1184,9 @@ bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
 			continue;
 		}
 		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			snprintf(cause, len, "closed before its first answer%s%s",
-			    r == 0 ? "" : ": ", r == 0 ? "" : strerror(errno));
+			snprintf(cause, len, "closed before its first "
+			    "answer%s%s", r == 0 ? "" : ": ",
+			    r == 0 ? "" : strerror(errno));
 			return (-1);
 		}
 		if (mono_ms() >= deadline || poll(&pfd, 1,

@@ -72,7 +72,7 @@ struct worker {
 	int			 yielding;	/* stepped back (LIS_WATCH) */
 	uint32_t		 yield_nconns;	/* connections, last looked */
 	uint64_t		 yield_check;	/* 0, or when to look again */
-	int			 rescue;	/* the next rescue takes this many */
+	int			 rescue;	/* the next rescue takes this */
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
