@@ -1,8 +1,9 @@
 /*
  * bench.c: msgctl bench, a closed-loop load generator.
  *
- * All connections are opened before the clock starts and split over the
- * threads.  Each thread runs its own epoll loop: a connection keeps
+ * All connections are opened before the clock starts (all at once, or
+ * with --ramp one at a time, each served before the next opens) and split
+ * over the threads.  Each thread runs its own epoll loop: a connection keeps
  * `pipeline' requests in flight and sends a new one whenever an answer
  * arrives.  Every answer is verified as it streams in (request id in
  * order, opcode, status, value), so the body is never buffered and the
@@ -23,12 +24,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -49,6 +52,7 @@
 #define BENCH_PIPELINE_MAX	1024
 #define BENCH_SIZE_MAX		(16 * 1024 * 1024)
 #define BENCH_THREADS_MAX	64
+#define BENCH_RAMP_MAX		60000	/* ms between connections */
 
 /*
  * Request id r on connection c sends the value starting at byte
@@ -69,6 +73,7 @@
 enum {
 	OPT_OP = 256,
 	OPT_JSON,
+	OPT_RAMP,
 	OPT_RAW,
 	OPT_RESP
 };
@@ -99,6 +104,8 @@ struct bench_opts {
 	int		 json;
 	int		 proto;		/* enum bench_proto */
 	int		 resp_inline;	/* --resp=inline */
+	int		 ramp_set;	/* --ramp given */
+	uint64_t	 ramp;		/* its ms between connections */
 };
 
 /* What every thread reads and nobody writes once the run starts. */
@@ -204,6 +211,7 @@ static const struct option bench_longopts[] = {
 	{ "json",		no_argument,		NULL,	OPT_JSON },
 	{ "op",			required_argument,	NULL,	OPT_OP },
 	{ "pipeline",		required_argument,	NULL,	'P' },
+	{ "ramp",		required_argument,	NULL,	OPT_RAMP },
 	{ "raw",		no_argument,		NULL,	OPT_RAW },
 	{ "requests",		required_argument,	NULL,	'n' },
 	{ "resp",		optional_argument,	NULL,	OPT_RESP },
@@ -221,7 +229,7 @@ bench_usage(FILE *fp)
 	    "[-c conns] [-n requests | -d seconds]\n"
 	    "           [-P depth] [-s bytes] [-t threads] "
 	    "[--op PING|ECHO|UPPER] [--json]\n"
-	    "           [--raw | --resp[=array|inline]]\n"
+	    "           [--ramp ms] [--raw | --resp[=array|inline]]\n"
 	    "Closed-loop load: each connection keeps `depth' requests in "
 	    "flight and sends\n"
 	    "the next one as an answer arrives.  Every answer is verified "
@@ -247,6 +255,12 @@ bench_usage(FILE *fp)
 	    "                       are split over them (default 1, 1..%d)\n"
 	    "      --op OP          PING, ECHO or UPPER (default ECHO)\n"
 	    "      --json           print the results as one JSON object\n"
+	    "      --ramp MS        open the connections one at a time, MS "
+	    "ms apart (0..%d),\n"
+	    "                       each answering one PING (--raw: one "
+	    "echoed byte) before\n"
+	    "                       the next opens, as a connection pool "
+	    "does\n"
 	    "      --raw            no framing: send the value (-s bytes, at "
 	    "least 1), expect\n"
 	    "                       the same bytes back (an echo server)\n"
@@ -275,7 +289,7 @@ bench_usage(FILE *fp)
 	    "Exit status: 0 all answers verified, 1 errors, 2 usage, 3 "
 	    "cannot connect.\n",
 	    BENCH_CONNS_MAX, BENCH_SECONDS_MAX, BENCH_PIPELINE_MAX,
-	    BENCH_SIZE_MAX, BENCH_THREADS_MAX);
+	    BENCH_SIZE_MAX, BENCH_THREADS_MAX, BENCH_RAMP_MAX);
 }
 
 /* The numeric options: letter, range and where the value goes. */
@@ -354,7 +368,8 @@ bench_proto_check(const struct bench_opts *o)
 static int
 bench_options(int argc, char **argv, struct bench_opts *o)
 {
-	int	ch, op, rc;
+	const char	*errstr;
+	int		 ch, op, rc;
 
 	memset(o, 0, sizeof(*o));
 	o->conns = 50;
@@ -388,6 +403,16 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_RAMP:
+			if (parse_u64(optarg, 0, BENCH_RAMP_MAX, &o->ramp,
+			    &errstr) == -1) {
+				fprintf(stderr, "msgctl bench: --ramp: must be "
+				    "0..%d, got \"%s\" (%s)\n", BENCH_RAMP_MAX,
+				    optarg, errstr);
+				return (EX_USAGE);
+			}
+			o->ramp_set = 1;
 			break;
 		case OPT_RAW:
 			o->proto = BENCH_RAW;
@@ -1116,10 +1141,86 @@ bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
 	return (0);
 }
 
-/* Open every connection before the clock starts; the first failure ends it. */
+/*
+ * --ramp: one request and its answer on a new connection (an msgd or RESP
+ * PING, one echoed byte), so that the server has taken the connection in
+ * and served it before the next one opens.  0, or -1 with cause.
+ */
 static int
-bench_connect(const char *addr, int timeout_ms, struct bench_conn *conns,
-    size_t n)
+bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
+    size_t len)
+{
+	uint8_t		 q[MSG_HDR_LEN], a[MSG_HDR_LEN + 4], got[sizeof(a)];
+	size_t		 qn, an, off = 0;
+	uint64_t	 deadline = mono_ms() + (uint64_t)timeout_ms;
+	struct pollfd	 pfd;
+	ssize_t		 r;
+
+	if (run->o.proto == BENCH_MSGD) {
+		qn = msg_encode_request(q, MSG_OP_PING, 0, 0, 0);
+		an = msg_encode_response(a, MSG_OP_PING, MSG_ST_OK, 0, 0, 4);
+		memcpy(a + an, "PONG", 4);
+		an += 4;
+	} else if (run->o.proto == BENCH_RESP) {
+		qn = 6;
+		an = 7;
+		memcpy(q, "PING\r\n", qn);
+		memcpy(a, "+PONG\r\n", an);
+	} else {
+		q[0] = a[0] = 'x';
+		qn = an = 1;
+	}
+	/* A new socket's send buffer is empty: the few bytes go at once. */
+	if (send(fd, q, qn, MSG_NOSIGNAL) != (ssize_t)qn) {
+		snprintf(cause, len, "send: %s", strerror(errno));
+		return (-1);
+	}
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (off < an) {
+		r = recv(fd, got + off, an - off, 0);
+		if (r > 0) {
+			off += (size_t)r;
+			continue;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			snprintf(cause, len, "closed before its first "
+			    "answer%s%s", r == 0 ? "" : ": ",
+			    r == 0 ? "" : strerror(errno));
+			return (-1);
+		}
+		if (mono_ms() >= deadline || poll(&pfd, 1,
+		    (int)(deadline - mono_ms())) == 0) {
+			snprintf(cause, len, "no answer in %d ms", timeout_ms);
+			return (-1);
+		}
+	}
+	if (memcmp(got, a, an) != 0) {
+		snprintf(cause, len, "unexpected answer to its first request");
+		return (-1);
+	}
+	return (0);
+}
+
+/* --ramp: the pause between two connections. */
+static void
+bench_pause(uint64_t ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * Open every connection before the clock starts, with --ramp one at a
+ * time; the first failure ends it.
+ */
+static int
+bench_connect(const struct bench_run *run, const char *addr, int timeout_ms,
+    struct bench_conn *conns, size_t n)
 {
 	struct net_addr	na;
 	char		cause[256];
@@ -1134,11 +1235,15 @@ bench_connect(const char *addr, int timeout_ms, struct bench_conn *conns,
 		conns[i].salt = (uint32_t)(i * 61 % BENCH_PAD);
 		conns[i].head = conns[i].sent = conns[i].tail = 1;
 		if ((conns[i].fd = net_connect(&na, timeout_ms, cause,
-		    sizeof(cause))) == -1) {
+		    sizeof(cause))) == -1 || (run->o.ramp_set &&
+		    bench_hello(run, conns[i].fd, timeout_ms, cause,
+		    sizeof(cause)) == -1)) {
 			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
 			    i, cause);
 			return (-1);
 		}
+		if (run->o.ramp_set && run->o.ramp > 0 && i + 1 < n)
+			bench_pause(run->o.ramp);
 	}
 	return (0);
 }
@@ -1311,7 +1416,7 @@ bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 		conns[i].fd = -1;
 	for (i = 0; i < run.o.threads; i++)
 		th[i].ep = -1;
-	if (bench_connect(addr, timeout_ms, conns, run.o.conns) == -1) {
+	if (bench_connect(&run, addr, timeout_ms, conns, run.o.conns) == -1) {
 		rc = EX_NOCONN;
 		goto done;
 	}

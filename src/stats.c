@@ -632,6 +632,40 @@ stats_beat(struct stats_slot *s, uint64_t now)
 }
 
 /*
+ * Worker, before taking another connection: does another worker that is
+ * accepting now (idle or busy, with a heartbeat no older than stale_ms)
+ * hold fewer than own connections?  Its slot is read without the seqlock,
+ * one relaxed load per word (state, heartbeat, the conn_active gauge): a
+ * stale or torn value can only make the answer wrong for a moment, which
+ * the caller allows for (worker.c: it looks again, and never lets
+ * connections wait for a worker that does not take them).
+ */
+int
+stats_fewer(const struct stats_seg *seg, int self, uint64_t own,
+    uint64_t now_ms, uint64_t stale_ms)
+{
+	const struct stats_slot	*s;
+	uint64_t		 hb;
+	uint32_t		 i, st;
+
+	for (i = 0; seg->hdr != NULL && i < seg->lay.nslots; i++) {
+		if ((int)i == self)
+			continue;
+		s = stats_slot(seg, (int)i);
+		st = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+		if (st != STATS_IDLE && st != STATS_BUSY)
+			continue;
+		hb = atomic_load_explicit(&s->heartbeat_ms,
+		    memory_order_relaxed);
+		if (hb + stale_ms < now_ms)
+			continue;	/* stopped or stuck: not accepting */
+		if (__atomic_load_n(&s->c.conn_active, __ATOMIC_RELAXED) < own)
+			return (1);
+	}
+	return (0);
+}
+
+/*
  * Worker: account one answered frame (opcode, status, handling time) as a
  * single seqlock section, so requests, responses and latency samples always
  * agree in any snapshot.

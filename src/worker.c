@@ -2,8 +2,10 @@
  * worker.c: the worker's event loop.
  *
  * All workers wait on the same listening sockets, registered with
- * EPOLLEXCLUSIVE so a new connection wakes one worker, not the pool.  The
- * loop is the only place work happens: signals arrive through a signalfd.
+ * EPOLLEXCLUSIVE so a new connection wakes one worker, not the pool.  A
+ * worker holding more connections than another steps back from accepting
+ * until the others catch up (worker_yield).  The loop is the only place
+ * work happens: signals arrive through a signalfd.
  */
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -36,11 +38,20 @@
 #define DRAIN_GRACE_MS		5000	/* idle connections while draining */
 #define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
 #define POOL_STOP_MS		2000	/* exiting: running file jobs end */
+#define YIELD_RECHECK_MS	5	/* stepped back: look again this soon */
+#define YIELD_STALE_MS		1500	/* no heartbeat: not accepting */
+
+/* How a listener is in the epoll set. */
+enum lis_reg {
+	LIS_OFF = 0,	/* not at all: draining, paused */
+	LIS_ACCEPT,	/* EPOLLEXCLUSIVE: woken to accept */
+	LIS_WATCH	/* stepped back: woken by arrivals, to look again */
+};
 
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
 	struct listener		*l;
-	int			 registered;
+	enum lis_reg		 reg;
 };
 
 struct worker {
@@ -59,6 +70,12 @@ struct worker {
 	struct udp_ctx		 udp;
 	int			 restricted;	/* protected mode is on */
 	struct stats_slot	*slot;
+	const struct stats_seg	*stats;		/* all slots, read-only */
+	int			 slotno;	/* ours in it */
+	int			 yielding;	/* stepped back (LIS_WATCH) */
+	uint32_t		 yield_nconns;	/* connections, last looked */
+	uint64_t		 yield_check;	/* 0, or when to look again */
+	int			 rescue;	/* the next rescue takes this */
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
@@ -72,27 +89,87 @@ struct worker {
 	pid_t			 master;
 };
 
+/*
+ * Register a listener as want says.  Accepting, it is EPOLLEXCLUSIVE: a
+ * new connection wakes one worker.  Watching (stepped back), it is
+ * edge-triggered and not exclusive: every arrival wakes us once, besides
+ * the worker it is for, so that we see when to accept again (an exclusive
+ * registration cannot be modified: out, then in again).
+ */
+static void
+lis_set(struct worker *w, struct wlistener *wl, enum lis_reg want)
+{
+	struct epoll_event	ev;
+
+	if (wl->reg == want)
+		return;
+	if (wl->reg != LIS_OFF) {
+		if (epoll_ctl(w->epfd, EPOLL_CTL_DEL, wl->l->fd, NULL) == -1) {
+			log_warn("epoll_ctl(DEL) listener %s",
+			    wl->l->addr.text);
+			return;
+		}
+		wl->reg = LIS_OFF;
+	}
+	if (want == LIS_OFF)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want == LIS_ACCEPT ? EPOLLIN | EPOLLEXCLUSIVE :
+	    EPOLLIN | EPOLLET;
+	ev.data.ptr = wl;
+	wl->kind = wl->l->dgram ? EV_UDP : EV_LISTENER;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, wl->l->fd, &ev) == -1) {
+		log_warn("epoll_ctl(ADD) listener %s", wl->l->addr.text);
+		return;
+	}
+	wl->reg = want;
+}
+
 /* Add or remove the listeners from the epoll set (drain, EMFILE pause). */
 static void
 worker_listen(struct worker *w, int on)
 {
-	struct epoll_event	ev;
-	int			i;
+	int	i;
 
-	for (i = 0; i < w->nlis; i++) {
-		if (w->lis[i].registered == on)
-			continue;
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-		ev.data.ptr = &w->lis[i];
-		w->lis[i].kind = w->lis[i].l->dgram ? EV_UDP : EV_LISTENER;
-		if (epoll_ctl(w->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
-		    w->lis[i].l->fd, &ev) == -1) {
-			log_warn("epoll_ctl(%s) listener %s", on ? "ADD" : "DEL",
-			    w->lis[i].l->addr.text);
-			continue;
-		}
-		w->lis[i].registered = on;
+	for (i = 0; i < w->nlis; i++)
+		lis_set(w, &w->lis[i], on ? LIS_ACCEPT : LIS_OFF);
+	w->yielding = 0;
+	w->yield_check = 0;
+}
+
+/*
+ * Whether another accepting worker holds fewer connections than we do,
+ * by the counts in the stats segment (each as of its last publish).
+ */
+static int
+worker_over(const struct worker *w)
+{
+	return (stats_fewer(w->stats, w->slotno, w->wc.nconns, w->wc.now,
+	    YIELD_STALE_MS));
+}
+
+/*
+ * Step back from accepting (yield), or take it up again.  Stepped back,
+ * the stream listeners only watch (lis_set) and the kernel wakes the
+ * other workers for new connections; our count is published first, so
+ * that they see it when they decide.  UDP is not balanced: a datagram
+ * holds nothing.
+ */
+static void
+worker_yield(struct worker *w, int yield)
+{
+	int	i;
+
+	if (yield)
+		conn_publish(&w->wc);
+	for (i = 0; i < w->nlis; i++)
+		if (!w->lis[i].l->dgram && w->lis[i].reg != LIS_OFF)
+			lis_set(w, &w->lis[i], yield ? LIS_WATCH : LIS_ACCEPT);
+	w->yielding = yield;
+	w->yield_nconns = w->wc.nconns;
+	if (!yield) {
+		w->yield_check = 0;
+		w->rescue = 1;
 	}
 }
 
@@ -143,19 +220,23 @@ worker_protected(const struct worker_args *a)
 }
 
 /*
- * Accept a bounded batch from one listener.  Out of descriptors (EMFILE,
- * ENFILE) or memory, stop accepting for a moment instead of spinning on a
- * listener that stays readable; the clients we have keep being served.
+ * Accept a bounded batch from one listener; returns how many it took.
+ * Out of descriptors (EMFILE, ENFILE) or memory, stop accepting for a
+ * moment instead of spinning on a listener that stays readable; the
+ * clients we have keep being served.  Holding more connections than
+ * another worker after one, step back (the kernel woke us for at least
+ * that one: declining it could leave it waiting).  rescue > 0: we stepped
+ * back and connections waited all the same; take at most that many.
  */
-static void
-worker_accept(struct worker *w, struct wlistener *wl)
+static int
+worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 {
 	struct sockaddr_storage	ss;
 	struct net_peer		peer;
 	socklen_t		slen;
-	int			i, fd;
+	int			i, fd, n = 0;
 
-	for (i = 0; i < ACCEPT_BATCH; i++) {
+	for (i = 0; i < ACCEPT_BATCH && (rescue == 0 || n < rescue); i++) {
 		slen = sizeof(ss);
 		fd = accept4(wl->l->fd, (struct sockaddr *)&ss, &slen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -165,7 +246,7 @@ worker_accept(struct worker *w, struct wlistener *wl)
 #if EAGAIN != EWOULDBLOCK
 			case EWOULDBLOCK:
 #endif
-				return;
+				goto out;
 			case EINTR:
 			case ECONNABORTED:
 			case EPROTO:
@@ -178,10 +259,10 @@ worker_accept(struct worker *w, struct wlistener *wl)
 				    "%d ms", wl->l->addr.text, ACCEPT_PAUSE_MS);
 				worker_listen(w, 0);
 				w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
-				return;
+				return (n);
 			default:
 				log_warn("accept on %s", wl->l->addr.text);
-				return;
+				return (n);
 			}
 		}
 		net_peer_set(&peer, (struct sockaddr *)&ss, slen);
@@ -202,12 +283,81 @@ worker_accept(struct worker *w, struct wlistener *wl)
 			worker_reject(w, fd);
 			worker_listen(w, 0);
 			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
-			return;
+			return (n);
 		}
 		if (conn_new(&w->wc, fd, &peer,
-		    w->restricted && !net_peer_is_loopback(&peer)) == NULL)
+		    w->restricted && !net_peer_is_loopback(&peer)) == NULL) {
 			close(fd);
+			continue;
+		}
+		n++;
+		if (rescue == 0 && !w->yielding && worker_over(w)) {
+			worker_yield(w, 1);
+			return (n);
+		}
 	}
+out:
+	/* The others decide on our count: show it now, not in 1 ms. */
+	if (n > 0)
+		conn_publish(&w->wc);
+	return (n);
+}
+
+/*
+ * Stepped back, look again: when a recheck is due (probe), on an arrival
+ * and after our own closes.  Back to accepting once no accepting worker
+ * holds fewer connections than we do.  Otherwise, at a recheck, take
+ * what still waits in the queues: it waited that long although we stepped
+ * back, so the workers we yield to are not taking it (stopped, stuck, or
+ * only not scheduled yet on a busy machine), and accepting must never stop
+ * altogether.  One connection first, twice as many at each recheck that
+ * finds more: a worker that is only late costs the balance little, one
+ * that is stopped soon none of the throughput.
+ */
+static void
+worker_rebalance(struct worker *w, int probe)
+{
+	int	i, n = 0;
+
+	w->yield_nconns = w->wc.nconns;
+	if (!worker_over(w)) {
+		worker_yield(w, 0);
+		return;
+	}
+	if (!probe)
+		return;
+	if (w->rescue < 1)
+		w->rescue = 1;
+	for (i = 0; i < w->nlis; i++)
+		if (w->lis[i].reg == LIS_WATCH)
+			n += worker_accept(w, &w->lis[i], w->rescue);
+	if (n == 0 || !w->yielding) {
+		w->rescue = 1;
+		return;
+	}
+	/* More may wait, or come: look again soon, ready to take more. */
+	if (w->rescue < ACCEPT_BATCH)
+		w->rescue *= 2;
+	w->yield_check = w->wc.now + YIELD_RECHECK_MS;
+}
+
+/*
+ * A listener's event: accept, or, stepped back, an arrival for another
+ * worker.  Someone took a connection: accept again if we may now, else
+ * look again shortly (the recheck that rescues what nobody takes).
+ */
+static void
+worker_listener(struct worker *w, struct wlistener *wl)
+{
+	if (wl->reg != LIS_WATCH) {
+		worker_accept(w, wl, 0);
+		return;
+	}
+	worker_rebalance(w, 0);
+	if (!w->yielding)
+		worker_accept(w, wl, 0);
+	else if (w->yield_check == 0)
+		w->yield_check = w->wc.now + YIELD_RECHECK_MS;
 }
 
 /* For the STATS op: publish this worker's pending counters. */
@@ -462,6 +612,8 @@ worker_drop(struct worker *w, const struct worker_args *a)
 		exit(WORKER_EXIT_FATAL);
 	}
 	worker_deathsig(w->master);
+	w->stats = a->stats;
+	w->slotno = a->slot;
 	if ((w->slot = stats_slot(a->stats, a->slot)) == NULL) {
 		log_warnx("no stats slot %d", a->slot);
 		exit(WORKER_EXIT_FATAL);
@@ -631,6 +783,13 @@ worker_expire(struct worker *w)
 	if (w->ops.exec != NULL && (n = exec_expire(&w->exec,
 	    w->wc.now)) >= 0 && (wait < 0 || n < wait))
 		wait = n;
+	if (w->yield_check != 0 && w->wc.now >= w->yield_check) {
+		w->yield_check = 0;
+		worker_rebalance(w, 1);
+	}
+	if (w->yield_check != 0 && (wait < 0 ||
+	    w->yield_check - w->wc.now < (uint64_t)wait))
+		wait = (int)(w->yield_check - w->wc.now);
 	if (w->accept_resume != 0) {
 		if (w->wc.now >= w->accept_resume) {
 			w->accept_resume = 0;
@@ -659,7 +818,7 @@ worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
 		break;
 	case EV_LISTENER:
 		if (w->drain_deadline == 0)
-			worker_accept(w, (struct wlistener *)kind);
+			worker_listener(w, (struct wlistener *)kind);
 		break;
 	case EV_UDP:
 		if (w->drain_deadline == 0)
@@ -697,6 +856,9 @@ worker_batch_end(struct worker *w)
 		conn_budget(&w->wc);
 	/* Nothing in evs[] names them any more. */
 	conn_reap(&w->wc);
+	/* Stepped back and closed some: perhaps no longer over our share. */
+	if (w->yielding && w->wc.nconns < w->yield_nconns)
+		worker_rebalance(w, 0);
 	if (w->ops.exec != NULL)
 		exec_reap(&w->exec);
 	if (w->max_requests != 0 && w->wc.answered >= w->max_requests &&

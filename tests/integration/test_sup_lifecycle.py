@@ -11,7 +11,7 @@ resize: workers = 2, max_workers = 3.  SIGTTIN -> 3 workers (children and
 stats master.workers); SIGTTIN again is refused ("already at max_workers");
 SIGTTOU x2 -> 1 worker; once more is refused ("already at one worker").
 
-recycle: max_requests = 50.  200 PINGs on fresh connections, all answered;
+recycle: max_requests = 50.  300 PINGs on fresh connections, all answered;
 workers are replaced ("recycled after N requests", 50 <= N <= 55 with the
 10% jitter), so the worker pids change.
 
@@ -162,13 +162,16 @@ def resize(t):
 
 # ---------------------------------------------------------- scenario 7b
 
+NPINGS = 300
+
+
 @t.case
 def recycle(t):
     srv = t.server({"workers": 2, "max_requests": 50}, health=False)
     first = set(live_children(srv))
     seen = set(first)
     bad = []
-    for i in range(200):
+    for i in range(NPINGS):
         try:
             with Client(srv.addr, timeout=5) as c:
                 f = c.request(Op.PING, request_id=i + 1)
@@ -177,8 +180,8 @@ def recycle(t):
         except Exception as e:
             bad.append((i, repr(e)))
         seen.update(live_children(srv))
-    t.check(not bad, "%d of 200 PINGs failed while workers recycled: %r" %
-            (len(bad), bad[:3]))
+    t.check(not bad, "%d of %d PINGs failed while workers recycled: %r" %
+            (len(bad), NPINGS, bad[:3]))
     def settled():
         # Every worker that said "recycling" has been replaced by now (a
         # retiring worker hands its connections over before it exits).
@@ -192,7 +195,10 @@ def recycle(t):
         log or srv.log())]
     print("   recycled %d times after %r requests; %d worker pids seen" % (
         len(counts), counts, len(seen)))
-    # 200 PINGs + probes over 2 workers of at most 55 requests each.
+    # NPINGS PINGs + probes (2 + k) over k recycled workers of at most 55
+    # requests each and 2 live ones of at most 54: k >= 4.  (200 PINGs
+    # gave only k >= 2 once the workers share the connections: it took
+    # all of them landing on one worker, issue 11.)
     t.check(len(counts) >= 3, "want >= 3 'recycling after' lines, got %r" %
             counts)
     t.check(all(50 <= n <= 55 for n in counts), "recycled after %r "
