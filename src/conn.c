@@ -153,6 +153,23 @@ conn_admit(struct wctx *wc, struct conn *c, uint32_t need)
 }
 
 /*
+ * A file job took a frame's bytes (the input buffer or a copy): they stay
+ * charged to the worker's budget until the job is freed, answered or
+ * cancelled (ops.c's file_free gives them back), so frames queued for the
+ * pool cannot take a worker past buffer_budget.  A GET's answer is
+ * counted as the connection's output once the loop collects it.
+ */
+static void
+conn_charge_job(struct wctx *wc, struct file_job *j)
+{
+	size_t	req = j->req.cap > BUF_STD ? j->req.cap - BUF_STD : 0;
+
+	j->charge = (uint64_t)req + (j->copy != NULL ? j->klen + j->vlen : 0);
+	j->held = &wc->held;
+	wc->held += j->charge;
+}
+
+/*
  * Register the interest set the state calls for, only when it changes:
  * input only while we will read it (a half-closed or paused socket stays
  * readable and would spin a level-triggered loop), output while queued.
@@ -400,6 +417,8 @@ conn_defer(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	c->flags |= CF_WAITING;
 	if (oc->job != NULL)
 		STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
+	if (oc->fjob != NULL)
+		conn_charge_job(wc, oc->fjob);
 }
 
 /*

@@ -249,6 +249,9 @@ file_free(struct pool_job *pj)
 {
 	struct file_job	*j = (struct file_job *)pj;
 
+	/* Its bytes stayed charged to the worker's budget until now. */
+	if (j->held != NULL)
+		*j->held -= j->charge;
 	buf_release(&j->out);
 	buf_release(&j->req);
 	free(j->copy);

@@ -41,6 +41,8 @@ struct file_job {
 	size_t		 rklen;		/* bytes of out's answer that are key */
 	enum msg_status	 st;
 	struct errtext	 err;
+	uint64_t	*held;		/* the worker's budget total, or NULL */
+	uint64_t	 charge;	/* bytes charged to *held until freed */
 };
 
 typedef void	(*file_done_fn)(struct file_job *, void *);

@@ -22,13 +22,23 @@ lock: the worker keeps serving (same pid), and the PUT, finished after
 the release with nobody to answer, stored its file.
 drain_waits_for_job: SIGTERM while a PUT waits for the lock: the worker
 drains, and the PUT is answered OK once the lock is released.
+queued_puts_within_budget: max_body 4 MiB, buffer_budget 8 MiB,
+files.threads = 1, the lock held: 24 connections each send a 4 MiB PUT.
+The frames taken by queued jobs stay charged to the budget, so the others
+wait unread (buffer_budget_waits) and the worker's VmRSS stays within the
+budget plus the documented slack (before: every frame was read and
+queued, about 100 MiB); once the lock is released every PUT is answered
+OK, and the worker then holds nothing (a 1 MiB frame is admitted at once,
+no new wait).
 """
 import fcntl
 import os
 import select
 import signal
+import threading
 
-from harness import SPOOL_LOCK, Op, St, Suite, encode, poll
+from harness import SPOOL_LOCK, Op, St, Suite, encode, poll, proc_status
+from statslib import totals
 
 t = Suite("test_remote_files_offloop")
 
@@ -211,6 +221,70 @@ def drain_waits_for_job(t):
     srv.wait()
     with open(os.path.join(srv.files_dir, "drained"), "rb") as fh:
         t.check(fh.read() == b"kept", "the file was stored")
+
+
+@t.case
+def queued_puts_within_budget(t):
+    mib = 1 << 20
+    n = 24
+    srv = t.server({"workers": 1, "max_body": 4 * mib,
+                    "buffer_budget": 8 * mib}, start=False)
+    srv.files_dir = os.path.join(srv.dir, "files")
+    srv.settings["files"] = {"enabled": True, "dir": srv.files_dir,
+                             "threads": 1, "max_size": 4 * mib}
+    srv.start()
+    pid = [p for p, _ in srv.workers()][0]
+
+    def rss():
+        return int(proc_status(pid, "VmRSS").split()[0]) * 1024
+
+    def waits():
+        return totals(srv).get("buffer_budget_waits", 0)
+    before = rss()
+    val = b"v" * (4 * mib - 64)
+    cs = [srv.client(timeout=WAIT) for _ in range(n)]
+    lock = hold_lock(srv)
+    senders = []
+    try:
+        # One at a time: each frame is either read (sent whole) or waits
+        # for the budget before the next one is sent.
+        for i, c in enumerate(cs):
+            w0 = waits()
+            th = threading.Thread(target=c.send_frame, daemon=True,
+                                  args=(Op.PUT, val, b"f%d" % i),
+                                  kwargs={"request_id": i + 1})
+            th.start()
+            senders.append(th)
+            t.check(poll(lambda: waits() > w0 or not th.is_alive(),
+                         timeout=WAIT),
+                    "PUT %d read or waiting" % i)
+            if i == 0:
+                lock_waited(t, srv)
+        # Two frames fit in the budget (one job running, one queued):
+        # every other one waits for it, unread.
+        t.check(waits() >= n - 2, "the frames past the budget wait "
+                "(buffer_budget_waits %r of %d)" % (waits(), n - 2))
+        # budget + the largest answer + a block pair per connection.
+        slack = 8 * mib + 4 * mib + n * 32 * 1024 + 4 * mib
+        grown = rss() - before
+        t.check(grown <= slack, "worker VmRSS grew by %d MiB, within "
+                "the budget plus slack (%d MiB)" % (grown >> 20,
+                                                    slack >> 20))
+    finally:
+        os.close(lock)
+    for th in senders:
+        th.join(WAIT)
+    for i, c in enumerate(cs):
+        f = c.recv_frame()
+        t.check_response(f, "PUT %d after the release" % i, Op.PUT,
+                         rid=i + 1)
+        c.close()
+    w0 = waits()
+    with srv.client(timeout=WAIT) as c:
+        f = c.request(Op.ECHO, b"e" * mib)
+        t.check(f.status == St.OK and waits() == w0, "nothing stays "
+                "charged: a 1 MiB frame is admitted at once (waits %d "
+                "then %d)" % (w0, waits()))
 
 
 t.run()
