@@ -15,7 +15,6 @@
 #include "net.h"
 #include "priv.h"
 
-#define KILL_GRACE_MS		1000	/* after shutdown_timeout: SIGKILL */
 #define GEN_DRAINING_MAX	8	/* more: the oldest is killed */
 
 /*

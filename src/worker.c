@@ -37,7 +37,6 @@
 #define MAX_EVENTS		256
 #define DRAIN_GRACE_MS		5000	/* idle connections while draining */
 #define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
-#define POOL_STOP_MS		2000	/* exiting: running file jobs end */
 #define YIELD_RECHECK_MS	5	/* stepped back: look again this soon */
 #define YIELD_STALE_MS		1500	/* no heartbeat: not accepting */
 

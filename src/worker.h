@@ -17,6 +17,18 @@ struct listener {
 	struct net_addr	addr;
 };
 
+/*
+ * A worker told to stop drains for shutdown_timeout; the master kills it
+ * (SIGKILL) KILL_GRACE_MS later.  In between, the exiting worker waits up
+ * to POOL_STOP_MS for file operations still running (a PUT is not cut
+ * between its fsyncs when it can be helped), and must be gone before the
+ * kill: hence the shorter wait, and the rest of the grace for its exit.
+ */
+#define KILL_GRACE_MS		1000
+#define POOL_STOP_MS		500
+_Static_assert(POOL_STOP_MS * 2 <= KILL_GRACE_MS,
+    "an exiting worker must finish before the master kills it");
+
 /* Exit status meaning "setup is impossible: do not respawn". */
 #define WORKER_EXIT_FATAL	2
 

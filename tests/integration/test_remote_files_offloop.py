@@ -30,6 +30,10 @@ budget plus the documented slack (before: every frame was read and
 queued, about 100 MiB); once the lock is released every PUT is answered
 OK, and the worker then holds nothing (a 1 MiB frame is admitted at once,
 no new wait).
+stuck_job_at_shutdown: shutdown_timeout 1 s, SIGTERM while a PUT waits
+for the lock the test keeps: the worker gives up on the job, logs it, and
+exits by itself before the master's kill (before: its 2 s wait for the
+job outlasted the master's 1 s grace, "killed by signal 9").
 """
 import fcntl
 import os
@@ -285,6 +289,27 @@ def queued_puts_within_budget(t):
         t.check(f.status == St.OK and waits() == w0, "nothing stays "
                 "charged: a 1 MiB frame is admitted at once (waits %d "
                 "then %d)" % (w0, waits()))
+
+
+@t.case
+def stuck_job_at_shutdown(t):
+    srv = t.server({"workers": 1, "shutdown_timeout": 1}, start=False)
+    srv.files_dir = os.path.join(srv.dir, "files")
+    srv.settings["files"] = {"enabled": True, "dir": srv.files_dir}
+    srv.start()
+    a = srv.client(timeout=WAIT)
+    lock = stuck_put(t, srv, a, b"stuck", b"never", 1)
+    try:
+        srv.send_signal(signal.SIGTERM)
+        t.check(srv.wait(timeout=WAIT) is not None, "msgd exited")
+    finally:
+        os.close(lock)
+        a.close()
+    log = srv.log()
+    t.check("exiting while a file operation still runs" in log,
+            "the worker said it left a job running")
+    t.check("killed by signal" not in log, "the worker exited by itself, "
+            "not killed: %s" % log[-600:])
 
 
 t.run()
