@@ -384,6 +384,18 @@ rec_write(struct spool *sp, long n)
 }
 
 /*
+ * Under the spool lock, before the directory changes: no valid record, so
+ * a worker that dies before the real one is written (rec_write after the
+ * change) leaves a recount behind, never an old count that a coarse mtime
+ * (the same tick) would still let pass.
+ */
+static void
+rec_void(struct spool *sp)
+{
+	rec_write(sp, -1);
+}
+
+/*
  * Under the spool lock: the files in the directory, from the record when
  * nothing changed the directory since it was written (no read of the
  * directory: a PUT in 100,000 files costs a stat), else counted and
@@ -596,6 +608,7 @@ spool_put(struct spool *sp, const uint8_t *key, size_t klen,
 	if ((st_refused = put_room(sp, name, &count, &isnew, err)) !=
 	    MSG_ST_OK)
 		goto refuse;
+	rec_void(sp);
 	if (!named && (rc = link_unnamed(sp, fd, tmp, sizeof(tmp))) != 0) {
 		spool_unlock(sp);
 		if (rc == -2) {
@@ -813,6 +826,8 @@ spool_del(struct spool *sp, const uint8_t *key, size_t klen,
 			spool_unlock(sp);
 		return (MSG_ST_DENIED);
 	}
+	if (locked)
+		rec_void(sp);
 	if (unlinkat(sp->dirfd, name, 0) == -1) {
 		if (errno == ENOENT) {
 			err->msg = "no such file";

@@ -14,7 +14,7 @@ UNIT_TESTS += tests/unit/test_util
 UNIT_TESTS += tests/unit/test_sha256
 UNIT_TESTS += tests/unit/test_sandbox
 UNIT_TESTS += tests/unit/test_spool
-tests_unit_test_spool_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=fdopendir
+tests_unit_test_spool_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=fdopendir,--wrap=renameat
 UNIT_TESTS += tests/unit/test_pool
 UNIT_TESTS += tests/unit/test_exec
 UNIT_TESTS += tests/unit/test_xfer

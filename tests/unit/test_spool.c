@@ -4,9 +4,12 @@
  * caller's buffer for a failed system call, never a buffer shared between
  * requests.  Files live in a private temporary directory.  The count of
  * files.max_count is kept, not read from the directory at each PUT
- * (fdopendir, wrapped, is how the directory is read).
+ * (fdopendir, wrapped, is how the directory is read); a process that dies
+ * between a rename and the count's record (renameat, wrapped, can end the
+ * process there) leaves a recount behind.
  */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -220,11 +223,75 @@ test_spool_count_kept(void **state)
 	}
 }
 
+static int	die_after_rename;	/* renameat ends the process */
+
+int	__real_renameat(int, const char *, int, const char *);
+int	__wrap_renameat(int, const char *, int, const char *);
+
+int
+__wrap_renameat(int ofd, const char *from, int nfd, const char *to)
+{
+	int	rc = __real_renameat(ofd, from, nfd, to);
+
+	if (die_after_rename)
+		_exit(rc == 0 ? 0 : 1);
+	return (rc);
+}
+
+/*
+ * A worker killed between the rename of a new name and the count's
+ * record, with the directory's mtime in the same tick as the last record
+ * (coarse timestamps: set back by hand here): the next PUT counts the
+ * directory again and sees the file, instead of trusting the old count
+ * one short forever.
+ */
+static void
+test_spool_count_crash(void **state)
+{
+	struct tmp	*t = *state;
+	struct errtext	 e;
+	struct stat	 st;
+	struct timespec	 ts[2];
+	char		 path[128];
+	pid_t		 pid;
+	int		 status;
+
+	t->sp.max_count = 3;	/* not-a-dir is one */
+	e.msg = NULL;
+	opendirs = 0;
+	assert_int_equal(spool_put(&t->sp, KEY("a"), (const uint8_t *)"1", 1,
+	    &e), MSG_ST_OK);
+	assert_int_equal(opendirs, 1);
+	assert_int_equal(stat(t->dir, &st), 0);
+	if ((pid = fork()) == 0) {
+		die_after_rename = 1;
+		(void)spool_put(&t->sp, KEY("b"), (const uint8_t *)"2", 1, &e);
+		_exit(2);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ts[0] = st.st_atim;
+	ts[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, t->dir, ts, 0), 0);
+	/* not-a-dir, a, b: full. */
+	assert_int_equal(spool_put(&t->sp, KEY("c"), (const uint8_t *)"3", 1,
+	    &e), MSG_ST_TOO_LARGE);
+	assert_string_equal(e.msg, "files.max_count reached");
+	assert_int_equal(opendirs, 2);
+	snprintf(path, sizeof(path), "%s/a", t->dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/b", t->dir);
+	(void)unlink(path);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_spool_count_kept,
+		    tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_spool_count_crash,
 		    tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_spool_answers, tmp_setup,
 		    tmp_teardown),
