@@ -52,14 +52,17 @@ NFILES = 20000
 WAIT = 30.0         # bound on any answer (a slow, loaded machine)
 
 
-def files_server(t, files=None):
-    """One worker, files enabled in <temp>/files."""
-    srv = t.server({"workers": 1}, start=False)
+def files_server(t, files=None, settings=None, start=True):
+    """One worker, files enabled in <temp>/files (started unless start
+    is false: the caller starts it)."""
+    conf = {"workers": 1}
+    conf.update(settings or {})
+    srv = t.server(conf, start=False)
     srv.files_dir = os.path.join(srv.dir, "files")
     f = {"enabled": True, "dir": srv.files_dir, "max_count": NFILES + 100}
     f.update(files or {})
     srv.settings["files"] = f
-    return srv.start()
+    return srv.start() if start else srv
 
 
 def hold_lock(srv):
@@ -233,11 +236,9 @@ def drain_waits_for_job(t):
 def queued_puts_within_budget(t):
     mib = 1 << 20
     n = 24
-    srv = t.server({"workers": 1, "max_body": 4 * mib,
-                    "buffer_budget": 8 * mib}, start=False)
-    srv.files_dir = os.path.join(srv.dir, "files")
-    srv.settings["files"] = {"enabled": True, "dir": srv.files_dir,
-                             "threads": 1, "max_size": 4 * mib}
+    srv = files_server(t, {"threads": 1, "max_size": 4 * mib},
+                       {"max_body": 4 * mib, "buffer_budget": 8 * mib},
+                       start=False)
     # Under AddressSanitizer freed blocks wait in a quarantine the RSS
     # would measure (as in test_mem_limits); ignored without it.
     asan = os.environ.get("ASAN_OPTIONS")
@@ -306,10 +307,7 @@ def queued_puts_within_budget(t):
 
 @t.case
 def stuck_job_at_shutdown(t):
-    srv = t.server({"workers": 1, "shutdown_timeout": 1}, start=False)
-    srv.files_dir = os.path.join(srv.dir, "files")
-    srv.settings["files"] = {"enabled": True, "dir": srv.files_dir}
-    srv.start()
+    srv = files_server(t, settings={"shutdown_timeout": 1})
     a = srv.client(timeout=WAIT)
     lock = stuck_put(t, srv, a, b"stuck", b"never", 1)
     try:

@@ -174,6 +174,18 @@ __wrap_fdopendir(int fd)
 	return (__real_fdopendir(fd));
 }
 
+/* max_count 3, of which not-a-dir and a PUT "a" are two: one count. */
+static void
+count_start(struct tmp *t, struct errtext *e)
+{
+	t->sp.max_count = 3;
+	e->msg = NULL;
+	opendirs = 0;
+	assert_int_equal(spool_put(&t->sp, KEY("a"), (const uint8_t *)"1", 1,
+	    e), MSG_ST_OK);
+	assert_int_equal(opendirs, 1);
+}
+
 /*
  * files.max_count from the kept count: one count of the directory, then
  * none for PUTs of new names, refusals and DELs; a change by someone
@@ -189,12 +201,7 @@ test_spool_count_kept(void **state)
 	const char	*n;
 	int		 i;
 
-	t->sp.max_count = 3;	/* not-a-dir is one */
-	e.msg = NULL;
-	opendirs = 0;
-	assert_int_equal(spool_put(&t->sp, KEY("a"), (const uint8_t *)"1", 1,
-	    &e), MSG_ST_OK);
-	assert_int_equal(opendirs, 1);
+	count_start(t, &e);
 	assert_int_equal(spool_put(&t->sp, KEY("b"), (const uint8_t *)"2", 1,
 	    &e), MSG_ST_OK);
 	assert_int_equal(spool_put(&t->sp, KEY("b"), (const uint8_t *)"3", 1,
@@ -256,12 +263,7 @@ test_spool_count_crash(void **state)
 	pid_t		 pid;
 	int		 status;
 
-	t->sp.max_count = 3;	/* not-a-dir is one */
-	e.msg = NULL;
-	opendirs = 0;
-	assert_int_equal(spool_put(&t->sp, KEY("a"), (const uint8_t *)"1", 1,
-	    &e), MSG_ST_OK);
-	assert_int_equal(opendirs, 1);
+	count_start(t, &e);
 	assert_int_equal(stat(t->dir, &st), 0);
 	if ((pid = fork()) == 0) {
 		die_after_rename = 1;
