@@ -461,7 +461,6 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 {
 	struct op_client	cl;
 	struct op_outcome	oc;
-	const uint8_t		*body;
 	uint64_t		t0;
 
 	c->need = 0;	/* in the buffer now: counted as such */
@@ -472,6 +471,8 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 	cl.udp = 0;
 	cl.conn = c;
+	cl.in = &c->in;
+	cl.frame = mp->need;
 	if (conn_inplace(wc, c, mp, &cl)) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
 		    MSG_ST_OK, STATS_CLOCK() - t0);
@@ -479,16 +480,12 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 		wc->answered++;
 		return (0);
 	}
-	cl.in = &c->in;
-	body = buf_head(&c->in) + MSG_HDR_LEN;
-	/*
-	 * Consumed first: its bytes stay in place while it is answered, and
-	 * a file job that takes the buffer finds what follows at its head.
-	 */
-	buf_consume(&c->in, mp->need);
-	if (ops_dispatch(wc->ops, &cl, &mp->hdr, body, &c->out, &oc) == -1)
+	if (ops_dispatch(wc->ops, &cl, &mp->hdr,
+	    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
 		return (-1);
 	wc->slot->cur.active = 0;
+	if (!oc.taken)
+		buf_consume(&c->in, mp->need);
 	if (oc.deferred) {
 		conn_defer(wc, c, mp, &oc, t0);
 		return (1);

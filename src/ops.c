@@ -275,16 +275,17 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	size_t		 n = rq->klen + rq->vlen;
 
 	/* Alone, or large with at most a block after it: taken. */
-	if (in != NULL && buf_used(in) > 0 &&
-	    (n <= BUF_STD || buf_used(in) > BUF_STD))
+	if (in != NULL && buf_used(in) != rq->cl->frame &&
+	    (rq->cl->frame <= BUF_STD ||
+	    buf_used(in) - rq->cl->frame > BUF_STD))
 		in = NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return (MSG_ST_INTERNAL);
 	if (in != NULL) {
 		j->key = rq->key;
 		buf_swap(&j->req, in);
-		if (buf_append(in, buf_head(&j->req), buf_used(&j->req)) ==
-		    -1) {
+		if (buf_append(in, buf_head(&j->req) + rq->cl->frame,
+		    buf_used(&j->req) - rq->cl->frame) == -1) {
 			buf_swap(&j->req, in);
 			file_free(&j->pj);
 			return (MSG_ST_INTERNAL);
@@ -315,6 +316,7 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	}
 	rs->oc->deferred = 1;
 	rs->oc->fjob = j;
+	rs->oc->taken = in != NULL;
 	return (MSG_ST_OK);
 }
 

@@ -667,11 +667,11 @@ test_ops_file_takes_input(void **state)
 	frame = in.data;
 	fx->cl.conn = &conn;
 	fx->cl.in = &in;
-	/* As the connection hands it over: the frame consumed, in place. */
-	buf_consume(&in, MSG_HDR_LEN + 1 + BUF_STD);
+	fx->cl.frame = MSG_HDR_LEN + 1 + BUF_STD;
 	assert_int_equal(ops_dispatch(&fx->env, &fx->cl, &h,
-	    frame + MSG_HDR_LEN, &fx->out, &oc), 0);
+	    buf_head(&in) + MSG_HDR_LEN, &fx->out, &oc), 0);
 	assert_int_equal(oc.deferred, 1);
+	assert_int_equal(oc.taken, 1);
 	assert_non_null(oc.fjob);
 	/* The frame itself, not a copy; only "NEXT" is left to read. */
 	assert_ptr_equal(oc.fjob->req.data, frame);
