@@ -471,7 +471,9 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 	cl.udp = 0;
 	cl.conn = c;
-	cl.in = &c->in;
+	/* Alone, or large with at most a block after it: a job may take it. */
+	cl.in = buf_used(&c->in) == mp->need || (mp->need > BUF_STD &&
+	    buf_used(&c->in) - mp->need <= BUF_STD) ? &c->in : NULL;
 	cl.frame = mp->need;
 	if (conn_inplace(wc, c, mp, &cl)) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,

@@ -271,22 +271,16 @@ static enum msg_status
 file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 {
 	struct file_job	*j;
-	struct buf	*in = rq->cl->in;
 	size_t		 n = rq->klen + rq->vlen;
 
-	/* Alone, or large with at most a block after it: taken. */
-	if (in != NULL && buf_used(in) != rq->cl->frame &&
-	    (rq->cl->frame <= BUF_STD ||
-	    buf_used(in) - rq->cl->frame > BUF_STD))
-		in = NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return (MSG_ST_INTERNAL);
-	if (in != NULL) {
+	if (rq->cl->in != NULL) {
 		j->key = rq->key;
-		buf_swap(&j->req, in);
-		if (buf_append(in, buf_head(&j->req) + rq->cl->frame,
+		buf_swap(&j->req, rq->cl->in);
+		if (buf_append(rq->cl->in, buf_head(&j->req) + rq->cl->frame,
 		    buf_used(&j->req) - rq->cl->frame) == -1) {
-			buf_swap(&j->req, in);
+			buf_swap(&j->req, rq->cl->in);
 			file_free(&j->pj);
 			return (MSG_ST_INTERNAL);
 		}
@@ -308,15 +302,15 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	j->pj.free = file_free;
 	j->pj.arg = rq->cl->conn;
 	if (pool_submit(rq->env->pool, &j->pj) == -1) {
-		if (in != NULL)
-			buf_swap(&j->req, in);	/* given back */
+		if (rq->cl->in != NULL)
+			buf_swap(&j->req, rq->cl->in);	/* given back */
 		file_free(&j->pj);
 		rs->err.msg = "too many file operations waiting (files.queue)";
 		return (MSG_ST_BUSY);
 	}
 	rs->oc->deferred = 1;
 	rs->oc->fjob = j;
-	rs->oc->taken = in != NULL;
+	rs->oc->taken = rq->cl->in != NULL;
 	return (MSG_ST_OK);
 }
 

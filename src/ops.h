@@ -67,9 +67,8 @@ struct op_client {
 	int	restricted;	/* protected mode: a non-loopback peer */
 	int	udp;
 	void	*conn;		/* for deferred answers (EXEC, files) */
-	struct buf *in;		/* holds the frame at its head (or NULL): a
-				   file job may take it, giving back what
-				   follows */
+	struct buf *in;		/* holds the frame at its head: a file job may
+				   take it, giving back what follows */
 	size_t	frame;		/* the frame's length in in */
 };
 

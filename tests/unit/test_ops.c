@@ -635,8 +635,8 @@ test_ops_error_frame(void **state)
 
 /*
  * A file operation queued for the pool takes the connection's input
- * buffer even when a next frame's first bytes follow a large PUT: those
- * (a read's worth at most) are copied back, never the large frame.
+ * buffer even when a next frame's first bytes follow the PUT: those (a
+ * read's worth at most) are copied back, never the large frame itself.
  */
 static void
 test_ops_file_takes_input(void **state)
@@ -658,16 +658,16 @@ test_ops_file_takes_input(void **state)
 	h.opcode = MSG_OP_PUT;
 	h.request_id = 7;
 	h.key_len = 1;
-	h.body_len = 1 + BUF_STD;
-	assert_int_equal(buf_reserve(&in, MSG_HDR_LEN + 1 + BUF_STD + 4), 0);
-	memset(in.data, 'v', MSG_HDR_LEN + 1 + BUF_STD);
+	h.body_len = 1 + 512;
+	assert_int_equal(buf_reserve(&in, MSG_HDR_LEN + 513 + 4), 0);
+	memset(in.data, 'v', MSG_HDR_LEN + 513);
 	in.data[MSG_HDR_LEN] = 'k';
-	memcpy(in.data + MSG_HDR_LEN + 1 + BUF_STD, "NEXT", 4);
-	in.len = MSG_HDR_LEN + 1 + BUF_STD + 4;
+	memcpy(in.data + MSG_HDR_LEN + 513, "NEXT", 4);
+	in.len = MSG_HDR_LEN + 513 + 4;
 	frame = in.data;
 	fx->cl.conn = &conn;
 	fx->cl.in = &in;
-	fx->cl.frame = MSG_HDR_LEN + 1 + BUF_STD;
+	fx->cl.frame = MSG_HDR_LEN + 513;
 	assert_int_equal(ops_dispatch(&fx->env, &fx->cl, &h,
 	    buf_head(&in) + MSG_HDR_LEN, &fx->out, &oc), 0);
 	assert_int_equal(oc.deferred, 1);
