@@ -471,10 +471,7 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
 	cl.udp = 0;
 	cl.conn = c;
-	/* Alone, or large with at most a block after it: a job may take it. */
-	cl.in = buf_used(&c->in) == mp->need || (mp->need > BUF_STD &&
-	    buf_used(&c->in) - mp->need <= BUF_STD) ? &c->in : NULL;
-	cl.frame = mp->need;
+	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
 	if (conn_inplace(wc, c, mp, &cl)) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
 		    MSG_ST_OK, STATS_CLOCK() - t0);
@@ -486,8 +483,7 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
 		return (-1);
 	wc->slot->cur.active = 0;
-	if (!oc.taken)
-		buf_consume(&c->in, mp->need);
+	buf_consume(&c->in, mp->need);
 	if (oc.deferred) {
 		conn_defer(wc, c, mp, &oc, t0);
 		return (1);

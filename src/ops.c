@@ -260,10 +260,8 @@ file_free(struct pool_job *pj)
 
 /*
  * Hand a file operation to the pool with its bytes: the connection's
- * input buffer itself (a 64 MiB PUT is not copied in the loop), the bytes
- * that followed the frame copied back to a fresh buffer (at most a read's
- * worth: the small part, not the large), else a copy of the frame.  The
- * connection reads no further
+ * input buffer itself when the frame is alone in it (a 64 MiB PUT is not
+ * copied in the loop), else a copy.  The connection reads no further
  * frame until the answer is queued (as for EXEC), so answers keep request
  * order.  BUSY when files.queue jobs wait.
  */
@@ -278,12 +276,6 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	if (rq->cl->in != NULL) {
 		j->key = rq->key;
 		buf_swap(&j->req, rq->cl->in);
-		if (buf_append(rq->cl->in, buf_head(&j->req) + rq->cl->frame,
-		    buf_used(&j->req) - rq->cl->frame) == -1) {
-			buf_swap(&j->req, rq->cl->in);
-			file_free(&j->pj);
-			return (MSG_ST_INTERNAL);
-		}
 	} else if (n > 0) {
 		if ((j->copy = malloc(n)) == NULL) {
 			free(j);
@@ -310,7 +302,6 @@ file_defer(const struct op_req *rq, struct op_res *rs, uint8_t op)
 	}
 	rs->oc->deferred = 1;
 	rs->oc->fjob = j;
-	rs->oc->taken = rq->cl->in != NULL;
 	return (MSG_ST_OK);
 }
 

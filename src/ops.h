@@ -67,9 +67,7 @@ struct op_client {
 	int	restricted;	/* protected mode: a non-loopback peer */
 	int	udp;
 	void	*conn;		/* for deferred answers (EXEC, files) */
-	struct buf *in;		/* holds the frame at its head: a file job may
-				   take it, giving back what follows */
-	size_t	frame;		/* the frame's length in in */
+	struct buf *in;		/* holds the frame alone: a file job may take it */
 };
 
 /* What came of a request besides its answer. */
@@ -78,8 +76,6 @@ struct op_outcome {
 	int		 deferred;	/* EXEC started: answer comes later */
 	struct exec_job	*job;
 	struct file_job	*fjob;		/* a file operation was queued */
-	int		 taken;		/* ...with the frame: cl->in holds
-					   only what followed it */
 	int		 authed;	/* AUTH succeeded */
 	int		 auth_failed;	/* AUTH failed: close after answer */
 	int		 denied;	/* refused by auth/protected rules */

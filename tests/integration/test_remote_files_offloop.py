@@ -13,9 +13,7 @@ ping_while_put_waits: the test holds the spool lock (.lock), so a PUT
 cannot finish: PINGs on another connection are answered meanwhile; the
 PUT is answered OK once the lock is released.
 pipelined_order: PUT, GET, PING, PUT (1 MiB), GET, LIST, DEL, GET, PING
-sent in one write on one connection are answered in request order (the
-1 MiB PUT's input buffer is taken by its job with the next frames behind
-it, which are copied back and answered after it).
+sent in one write on one connection are answered in request order.
 queue_full: files.threads = 1, files.queue = 1, the lock held: a PUT
 waits in the thread, a second file operation is BUSY "files.queue", a
 PING is answered; the first PUT is answered OK after the release.

@@ -26,7 +26,6 @@
 #include "ops.h"
 #include "proto.h"
 #include "sha256.h"
-#include "pool.h"
 #include "spool.h"
 #include "stats.h"
 #include "util.h"
@@ -633,57 +632,6 @@ test_ops_error_frame(void **state)
 	buf_release(&b);
 }
 
-/*
- * A file operation queued for the pool takes the connection's input
- * buffer even when a next frame's first bytes follow the PUT: those (a
- * read's worth at most) are copied back, never the large frame itself.
- */
-static void
-test_ops_file_takes_input(void **state)
-{
-	struct fixture	*fx = *state;
-	struct pool	 pool;
-	struct msg_hdr	 h;
-	struct op_outcome oc;
-	struct buf	 in;
-	const uint8_t	*frame;
-	int		 conn = 0;
-
-	open_spool(fx);
-	assert_int_equal(pool_init(&pool, 1, 4), 0);
-	fx->env.pool = &pool;
-	memset(&in, 0, sizeof(in));
-	memset(&h, 0, sizeof(h));
-	h.version = MSG_VERSION;
-	h.opcode = MSG_OP_PUT;
-	h.request_id = 7;
-	h.key_len = 1;
-	h.body_len = 1 + 512;
-	assert_int_equal(buf_reserve(&in, MSG_HDR_LEN + 513 + 4), 0);
-	memset(in.data, 'v', MSG_HDR_LEN + 513);
-	in.data[MSG_HDR_LEN] = 'k';
-	memcpy(in.data + MSG_HDR_LEN + 513, "NEXT", 4);
-	in.len = MSG_HDR_LEN + 513 + 4;
-	frame = in.data;
-	fx->cl.conn = &conn;
-	fx->cl.in = &in;
-	fx->cl.frame = MSG_HDR_LEN + 513;
-	assert_int_equal(ops_dispatch(&fx->env, &fx->cl, &h,
-	    buf_head(&in) + MSG_HDR_LEN, &fx->out, &oc), 0);
-	assert_int_equal(oc.deferred, 1);
-	assert_int_equal(oc.taken, 1);
-	assert_non_null(oc.fjob);
-	/* The frame itself, not a copy; only "NEXT" is left to read. */
-	assert_ptr_equal(oc.fjob->req.data, frame);
-	assert_null(oc.fjob->copy);
-	assert_int_equal(buf_used(&in), 4);
-	assert_memory_equal(buf_head(&in), "NEXT", 4);
-	assert_int_equal(pool_shutdown(&pool, 0), 0);	/* frees the job */
-	fx->env.pool = NULL;
-	fx->cl.in = NULL;
-	buf_release(&in);
-}
-
 int
 main(void)
 {
@@ -708,7 +656,6 @@ main(void)
 		T(test_ops_exec),
 		T(test_ops_appends),
 		T(test_ops_error_frame),
-		T(test_ops_file_takes_input),
 #undef T
 	};
 
