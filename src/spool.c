@@ -395,6 +395,17 @@ rec_void(struct spool *sp)
 	rec_write(sp, -1);
 }
 
+/* Under the spool lock: count the directory and record it; -1: unreadable. */
+static long
+spool_recount(struct spool *sp)
+{
+	long	n;
+
+	if ((n = spool_count(sp)) >= 0)
+		rec_write(sp, n);
+	return (n);
+}
+
 /*
  * Under the spool lock: the files in the directory, from the record when
  * nothing changed the directory since it was written (no read of the
@@ -402,21 +413,21 @@ rec_void(struct spool *sp)
  * recorded.  -1 when the directory cannot be read.
  */
 static long
-spool_count_locked(struct spool *sp)
+spool_count_locked(struct spool *sp, int *kept)
 {
 	struct spool_rec	rec;
 	struct stat		st;
-	long			n;
 
+	*kept = 0;
 	if (pread(sp->lockfd, &rec, sizeof(rec), 0) == (ssize_t)sizeof(rec) &&
 	    rec.magic == REC_MAGIC && fstat(sp->dirfd, &st) == 0 &&
 	    rec.ino == (uint64_t)st.st_ino &&
 	    rec.sec == (int64_t)st.st_mtim.tv_sec &&
-	    rec.nsec == (int64_t)st.st_mtim.tv_nsec)
+	    rec.nsec == (int64_t)st.st_mtim.tv_nsec) {
+		*kept = 1;
 		return ((long)rec.count);
-	if ((n = spool_count(sp)) >= 0)
-		rec_write(sp, n);
-	return (n);
+	}
+	return (spool_recount(sp));
 }
 
 /* A fresh temporary name in the directory. */
@@ -497,11 +508,11 @@ put_named(struct spool *sp, const uint8_t *data, size_t len, char *tmp,
     size_t tlen)
 {
 	long	n;
-	int	fd, saved;
+	int	fd, saved, kept;
 
 	if (spool_lock(sp) == -1)
 		return (-1);
-	n = spool_count_locked(sp);
+	n = spool_count_locked(sp, &kept);
 	tmp_name(sp, tmp, tlen);
 	fd = spool_openat(sp, tmp, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	if (fd != -1 && flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -537,8 +548,9 @@ put_room(struct spool *sp, const char *name, long *count, int *isnew,
     struct errtext *err)
 {
 	struct stat	st;
+	int		kept;
 
-	*count = spool_count_locked(sp);
+	*count = spool_count_locked(sp, &kept);
 	*isnew = 0;
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISREG(st.st_mode))
@@ -547,6 +559,13 @@ put_room(struct spool *sp, const char *name, long *count, int *isnew,
 		return (MSG_ST_DENIED);
 	}
 	*isnew = 1;
+	/*
+	 * Never refuse on a kept count alone: a change by hand within the
+	 * tick of its record (a coarse mtime) leaves it stale, and a refusal
+	 * costs a directory read at most, as every PUT once did.
+	 */
+	if (*count >= (long)sp->max_count && kept)
+		*count = spool_recount(sp);
 	if (*count >= (long)sp->max_count) {
 		err->msg = "files.max_count reached";
 		return (MSG_ST_TOO_LARGE);
@@ -803,7 +822,7 @@ spool_del(struct spool *sp, const uint8_t *key, size_t klen,
 	struct stat	st;
 	char		name[MSG_NAME_MAX + 1];
 	long		n = -1;
-	int		locked;
+	int		locked, kept;
 
 	if (spool_name(key, klen, name) == -1) {
 		err->msg = "bad file name: 1..255 bytes of [A-Za-z0-9._-], not "
@@ -812,7 +831,7 @@ spool_del(struct spool *sp, const uint8_t *key, size_t klen,
 	}
 	/* Without a lock file (a read-only directory) DEL works unlocked. */
 	if ((locked = spool_lock(sp) == 0))
-		n = spool_count_locked(sp);
+		n = spool_count_locked(sp, &kept);
 	if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT) {
 			err->msg = "no such file";
