@@ -12,6 +12,9 @@ case 8).
   valgrind, bench/profile), msgd's workers have no filter (Seccomp 0)
   but NoNewPrivs 1 and, as root, no capabilities; worker 0 logs a
   warning saying so, once; the workers serve.
+- no_fork (root, x86_64): a worker made to call clone3 gets ENOSYS and
+  serves on; made to call clone with fork's flags (no CLONE_THREAD) it is
+  killed by its filter and the master names the call.
 - forbidden_call (root, x86_64): a worker that makes a system call its
   filter forbids is killed; the master logs the call's name
   (init_module) and respawns the position like any crashed worker, no
@@ -69,6 +72,8 @@ ZERO = "0000000000000000"
 NR_INIT_MODULE = 175        # x86_64
 NR_EPOLL_WAITS = ("232", "281", "441")  # epoll_wait, _pwait, _pwait2
 NR_OPENAT = 257             # x86_64
+NR_CLONE, NR_CLONE3 = 56, 435   # x86_64
+SIGCHLD_NR, ENOSYS_NR = 17, 38
 AT_FDCWD = -100
 
 
@@ -420,6 +425,49 @@ def forbidden_call(t):
             "workers now %r, want %r" % (live_children(srv),
                                          sorted([victim, other])))
     t.check(srv.alive() and srv.ping_ok(), "msgd serves")
+
+
+@t.case
+def no_fork(t):
+    """The file threads need clone: a worker may make threads, never a
+    process.  Made to call clone3 (flags in memory, out of the filter's
+    sight) it gets ENOSYS and serves on; made to call clone with fork's
+    flags it is killed by its filter, and the master names the call."""
+    why = injection_skip(False)
+    if why:
+        print("SKIP: %s" % why)
+        return
+    srv = t.server({"workers": 1}, health=False)
+    wait_all_serving(t, srv)
+    (victim,) = live_children(srv)
+    if not t.check(poll(lambda: idle_sandboxed(victim)), "worker %d never "
+                   "waited in its loop with its filter" % victim):
+        return
+    # struct clone_args, zeros: a plain fork if it were allowed.
+    why, rv = inject_retrying(victim, NR_CLONE3, (None, 88), bytes(88))
+    if t.check(why is None, "cannot make worker %d call clone3: %s" % (
+            victim, why)):
+        t.check(rv == -ENOSYS_NR, "clone3 in worker %d returned %r, want "
+                "-ENOSYS" % (victim, rv))
+    t.check(victim in live_children(srv) and srv.ping_ok(),
+            "worker %d stopped serving after clone3" % victim)
+    pidfd = os.pidfd_open(victim)
+    try:
+        why, _ = inject_retrying(victim, NR_CLONE, (SIGCHLD_NR,))
+        if not t.check(why is None, "cannot make worker %d call clone: %s"
+                       % (victim, why)):
+            return
+        dead = select.select([pidfd], [], [], 5.0)[0]
+    finally:
+        os.close(pidfd)
+    t.check(dead, "worker %d still runs after clone(SIGCHLD)" % victim)
+    pat = re.compile(r"worker \d+ \(pid %d\) was killed by its seccomp "
+                     r"filter: blocked syscall clone \(%d\)" % (victim,
+                                                                NR_CLONE))
+    t.check(poll(lambda: pat.search(srv.log())), "the master did not name "
+            "the call; log:\n%s" % srv.log())
+    t.check(poll(lambda: srv.ping_ok(), timeout=5), "msgd does not serve "
+            "after the worker's respawn")
 
 
 def pending_sigsys(pid):
