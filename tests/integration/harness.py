@@ -400,6 +400,23 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
                 else len(live) == n)
 
 
+def threads_running(pid):
+    """Does any thread of pid still run (is not a zombie)?"""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid), "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in (b"Z", b"X"):
+            return True
+    return False
+
+
 def proc_status(pid, field):
     """A field of /proc/<pid>/status as a string, or None."""
     try:
@@ -845,11 +862,15 @@ class Server:
         return self.returncode
 
     def orphans(self):
-        """Our former workers still running (the master is gone)."""
+        """Our former workers still running (the master is gone).  A
+        worker whose first thread is a zombie still runs while another of
+        its threads does (a file thread finishing an fsync after SIGKILL),
+        and holds its descriptors, the listening sockets among them."""
         left = []
         for pid, start in self._known_workers.items():
             st = proc_stat(pid)
-            if st is not None and st[2] == start and st[0] != "Z":
+            if st is not None and st[2] == start and \
+                    (st[0] != "Z" or threads_running(pid)):
                 left.append(pid)
         return left
 
