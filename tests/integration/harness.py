@@ -400,6 +400,20 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
                 else len(live) == n)
 
 
+_sanitized = None
+
+
+def sanitized():
+    """Is msgd built with AddressSanitizer (./configure
+    --enable-sanitizers)?  Its worker filter then also allows what the
+    sanitizers' run-time needs (sandbox.c: clone and clone3, ptrace...)."""
+    global _sanitized
+    if _sanitized is None:
+        with open(MSGD, "rb") as f:
+            _sanitized = b"__asan_init" in f.read()
+    return _sanitized
+
+
 def threads_running(pid):
     """Does any thread of pid still run (is not a zombie)?"""
     try:

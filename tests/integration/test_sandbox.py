@@ -64,7 +64,7 @@ import time
 
 from harness import (MSGD, Op, St, Suite, command_children, live_children,
                      nobody_cannot_use, poll, proc_stat, proc_status, run,
-                     why_not_nobody)
+                     sanitized, why_not_nobody)
 
 t = Suite("test_sandbox")
 
@@ -434,6 +434,9 @@ def no_fork(t):
     sight) it gets ENOSYS and serves on; made to call clone with fork's
     flags it is killed by its filter, and the master names the call."""
     why = injection_skip(False)
+    if why is None and sanitized():
+        why = "the sanitizer build's filter allows clone and clone3 (for " \
+            "LeakSanitizer's stop-the-world)"
     if why:
         print("SKIP: %s" % why)
         return
