@@ -60,8 +60,12 @@
  * the log file.  Names this architecture lacks are skipped.
  */
 static const char *const sandbox_allow[] = {
-	/* event loop, sockets, hand-over (SCM_RIGHTS), UDP batches */
+	/*
+	 * event loop, sockets, hand-over (SCM_RIGHTS), UDP batches, a look
+	 * at a listener stepped back from (poll)
+	 */
 	"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4",
+	"poll", "ppoll",
 	"recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
 	"read", "readv", "write", "writev", "close", "fcntl", "lseek",

@@ -634,19 +634,22 @@ stats_beat(struct stats_slot *s, uint64_t now)
 /*
  * Worker, before taking another connection: does another worker that is
  * accepting now (idle or busy, with a heartbeat no older than stale_ms)
- * hold fewer than own connections?  Its slot is read without the seqlock,
- * one relaxed load per word (state, heartbeat, the conn_active gauge): a
- * stale or torn value can only make the answer wrong for a moment, which
- * the caller allows for (worker.c: it looks again, and never lets
- * connections wait for a worker that does not take them).
+ * hold fewer than own connections?  If accepted is not NULL, it gets the
+ * sum of those workers' conn_accepted: it moves while they take
+ * connections, which tells a worker that stepped back for them whether
+ * they are taking what waits.  A slot is read without the seqlock, one
+ * relaxed load per word (state, heartbeat, two counters): a stale or torn
+ * value can only make the answer wrong for a moment, which the caller
+ * allows for (worker.c: it looks again, and never lets accepting stop).
  */
 int
 stats_fewer(const struct stats_seg *seg, int self, uint64_t own,
-    uint64_t now_ms, uint64_t stale_ms)
+    uint64_t now_ms, uint64_t stale_ms, uint64_t *accepted)
 {
 	const struct stats_slot	*s;
-	uint64_t		 hb;
+	uint64_t		 hb, sum = 0;
 	uint32_t		 i, st;
+	int			 fewer = 0;
 
 	for (i = 0; seg->hdr != NULL && i < seg->lay.nslots; i++) {
 		if ((int)i == self)
@@ -659,10 +662,17 @@ stats_fewer(const struct stats_seg *seg, int self, uint64_t own,
 		    memory_order_relaxed);
 		if (hb + stale_ms < now_ms)
 			continue;	/* stopped or stuck: not accepting */
-		if (__atomic_load_n(&s->c.conn_active, __ATOMIC_RELAXED) < own)
+		if (__atomic_load_n(&s->c.conn_active, __ATOMIC_RELAXED) >=
+		    own)
+			continue;
+		if (accepted == NULL)
 			return (1);
+		fewer = 1;
+		sum += __atomic_load_n(&s->c.conn_accepted, __ATOMIC_RELAXED);
 	}
-	return (0);
+	if (accepted != NULL)
+		*accepted = sum;
+	return (fewer);
 }
 
 /*

@@ -340,7 +340,7 @@ void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
 void	 stats_beat(struct stats_slot *, uint64_t);
 int	 stats_fewer(const struct stats_seg *, int, uint64_t, uint64_t,
-	    uint64_t);
+	    uint64_t, uint64_t *);
 void	 stats_pend_add(struct stats_pend *, struct stats_slot *, size_t,
 	    uint64_t);
 void	 stats_pend_request(struct stats_pend *, struct stats_slot *,

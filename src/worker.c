@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #define ORPHAN_DRAIN_MS		500	/* the master died: drain this long */
 #define YIELD_RECHECK_MS	5	/* stepped back: look again this soon */
 #define YIELD_STALE_MS		1500	/* no heartbeat: not accepting */
+#define RESCUE_AFTER_MS		200	/* they took nothing this long: take */
 
 /* How a listener is in the epoll set. */
 enum lis_reg {
@@ -75,6 +77,8 @@ struct worker {
 	uint32_t		 yield_nconns;	/* connections, last looked */
 	uint64_t		 yield_check;	/* 0, or when to look again */
 	int			 rescue;	/* the next rescue takes this */
+	uint64_t		 yield_taken;	/* their conn_accepted, last look */
+	uint64_t		 yield_stall;	/* 0, or since when they took none */
 	uint64_t		 accept_resume;	/* 0: accepting */
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
@@ -141,10 +145,10 @@ worker_listen(struct worker *w, int on)
  * by the counts in the stats segment (each as of its last publish).
  */
 static int
-worker_over(const struct worker *w)
+worker_over(const struct worker *w, uint64_t *taken)
 {
 	return (stats_fewer(w->stats, w->slotno, w->wc.nconns, w->wc.now,
-	    YIELD_STALE_MS));
+	    YIELD_STALE_MS, taken));
 }
 
 /*
@@ -166,10 +170,10 @@ worker_yield(struct worker *w, int yield)
 			lis_set(w, &w->lis[i], yield ? LIS_WATCH : LIS_ACCEPT);
 	w->yielding = yield;
 	w->yield_nconns = w->wc.nconns;
-	if (!yield) {
+	w->yield_stall = 0;
+	w->rescue = 1;
+	if (!yield)
 		w->yield_check = 0;
-		w->rescue = 1;
-	}
 }
 
 /*
@@ -290,7 +294,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			continue;
 		}
 		n++;
-		if (rescue == 0 && !w->yielding && worker_over(w)) {
+		if (rescue == 0 && !w->yielding && worker_over(w, NULL)) {
 			worker_yield(w, 1);
 			return (n);
 		}
@@ -302,42 +306,71 @@ out:
 	return (n);
 }
 
+/* Whether a connection waits on a stream listener we watch. */
+static int
+worker_waiting(const struct worker *w)
+{
+	struct pollfd	pfd;
+	int		i;
+
+	for (i = 0; i < w->nlis; i++) {
+		if (w->lis[i].reg != LIS_WATCH)
+			continue;
+		pfd.fd = w->lis[i].l->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+			return (1);
+	}
+	return (0);
+}
+
 /*
  * Stepped back, look again: when a recheck is due (probe), on an arrival
  * and after our own closes.  Back to accepting once no accepting worker
- * holds fewer connections than we do.  Otherwise, at a recheck, take
- * what still waits in the queues: it waited that long although we stepped
- * back, so the workers we yield to are not taking it (stopped, stuck, or
- * only not scheduled yet on a busy machine), and accepting must never stop
- * altogether.  One connection first, twice as many at each recheck that
- * finds more: a worker that is only late costs the balance little, one
- * that is stopped soon none of the throughput.
+ * holds fewer connections than we do.  Otherwise, at a recheck, while
+ * connections wait: the workers we yield to are taking them as long as
+ * their conn_accepted moves, and one that was only late (not scheduled
+ * yet on a busy machine) takes them when it runs.  Once they have taken
+ * none for RESCUE_AFTER_MS, they are not taking them (stopped, stuck, or
+ * paused out of descriptors), and accepting must never stop altogether:
+ * take them ourselves, one connection first, twice as many at each
+ * recheck that finds more, so that a stopped worker soon costs none of
+ * the throughput.
  */
 static void
 worker_rebalance(struct worker *w, int probe)
 {
-	int	i, n = 0;
+	uint64_t	taken;
+	int		i, n = 0;
 
 	w->yield_nconns = w->wc.nconns;
-	if (!worker_over(w)) {
+	if (!worker_over(w, &taken)) {
 		worker_yield(w, 0);
 		return;
 	}
 	if (!probe)
 		return;
-	if (w->rescue < 1)
-		w->rescue = 1;
-	for (i = 0; i < w->nlis; i++)
-		if (w->lis[i].reg == LIS_WATCH)
-			n += worker_accept(w, &w->lis[i], w->rescue);
-	if (n == 0 || !w->yielding) {
+	if (!worker_waiting(w)) {
+		/* Taken: the next arrival wakes us. */
+		w->yield_stall = 0;
 		w->rescue = 1;
 		return;
 	}
-	/* More may wait, or come: look again soon, ready to take more. */
-	if (w->rescue < ACCEPT_BATCH)
-		w->rescue *= 2;
 	w->yield_check = w->wc.now + YIELD_RECHECK_MS;
+	if (w->yield_stall == 0 || taken != w->yield_taken) {
+		w->yield_stall = w->wc.now;
+		w->yield_taken = taken;
+		w->rescue = 1;
+		return;
+	}
+	if (w->wc.now - w->yield_stall < RESCUE_AFTER_MS)
+		return;
+	for (i = 0; i < w->nlis; i++)
+		if (w->lis[i].reg == LIS_WATCH)
+			n += worker_accept(w, &w->lis[i], w->rescue);
+	if (n > 0 && w->rescue < ACCEPT_BATCH)
+		w->rescue *= 2;
 }
 
 /*

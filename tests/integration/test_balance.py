@@ -19,6 +19,15 @@ worker must never step back for), the other must still accept and answer
 every connection up to max_connections, one by one, and refuse the next
 with BUSY; then the same with the other worker stopped.
 
+late_worker (workers 2): one worker kept from running for LATE_MS (SIGSTOP,
+as a busy machine's scheduler can) while 9 connections arrive at once.  The
+other takes one, steps back, and must leave the rest waiting for the late
+one (whose count moves once it runs), not take them all because they waited
+a few ms: after SIGCONT, no worker may hold more than ceil(9/2)+1.  A round
+whose window (stats read, connects, the stop) grew past LATE_MAX_MS, or whose
+stopped worker's heartbeat could have gone stale meanwhile (the other then
+rightly stops yielding to it), proves nothing and runs again (bounded).
+
 ramp_bench (workers 2): `msgctl bench --ramp 0 -c 8` opens its connections
 one at a time, each answering a PING before the next opens; it succeeds and
 each worker accepted 4 of them.  `--ramp 1 --raw` does the same against an
@@ -30,13 +39,17 @@ import os
 import signal
 import socket
 import threading
+import time
 
 from harness import MSGCTL, Op, St, Suite, connect, encode, read_frame, run
-from statslib import idle_base, settle
+from statslib import idle_base, settle, stats_json
 
 t = Suite("test_balance")
 
 MAX_CONN = 6
+LATE_MS = 50            # a late worker is kept from running this long
+LATE_MAX_MS = 150       # well under the server's rescue delay (200 ms)
+STALE_MS = 1500         # a heartbeat older than this: not accepting
 
 
 def active(doc):
@@ -158,6 +171,65 @@ def stopped_worker(t):
                          timeout=10.0)
         t.check(ok, "connections still counted after the close: %r" %
                 active(doc))
+
+
+def late_round(srv, late, c):
+    """Stop worker late, connect c at once, let it run LATE_MS later; ping
+    all.  Returns (counts, window in ms, heartbeat age at the stop)."""
+    os.kill(late, signal.SIGSTOP)
+    socks = []
+    try:
+        t0 = time.monotonic()
+        age = [w["heartbeat_age_ms"] for w in stats_json(srv)["workers"]
+               if w["pid"] == late]
+        for _ in range(c):
+            socks.append(connect(srv.tcp_addr, timeout=10.0))
+        time.sleep(LATE_MS / 1000.0)
+    finally:
+        os.kill(late, signal.SIGCONT)
+    window = (time.monotonic() - t0) * 1000.0
+    try:
+        for i, s in enumerate(socks):
+            f = ping(s, i + 1)
+            t.check(f.status == St.OK and f.value == b"PONG",
+                    "late worker: PING %d answered %r" % (i, f))
+        ok, doc = settle(srv, lambda d: sum(active(d).values()) == c,
+                         timeout=10.0)
+        t.check(ok, "late worker: conn_active %r should add up to %d" %
+                (active(doc), c))
+        counts = active(doc)
+    finally:
+        close_all(socks)
+    ok, doc = settle(srv, lambda d: sum(active(d).values()) == 0,
+                     timeout=10.0)
+    t.check(ok, "connections still counted after the close: %r" %
+            active(doc))
+    return counts, window, age[0] if age else STALE_MS
+
+
+@t.case
+def late_worker(t):
+    srv = t.server({"workers": 2}, tcp=True)
+    pids = [w["pid"] for w in idle_base(srv)["workers"]]
+    t.check(len(pids) == 2, "two workers in the stats: %r" % pids)
+    c, done = 9, 0
+    bound = math.ceil(c / 2) + 1
+    for attempt in range(8):
+        late = pids[attempt % 2]
+        counts, window, age = late_round(srv, late, c)
+        print("   worker %d late for %.0f ms (heartbeat %d ms old): %r" % (
+            late, window, age, sorted(counts.values())))
+        if window > LATE_MAX_MS or age + window > STALE_MS - 300:
+            continue
+        t.check(max(counts.values()) <= bound,
+                "worker %d late for %.0f ms: conn_active per worker %r; "
+                "none may hold more than ceil(%d/2)+1 = %d" % (
+                    late, window, counts, c, bound))
+        done += 1
+        if done == 2:
+            break
+    t.check(done == 2, "no two rounds ran within %d ms (busy machine)" %
+            LATE_MAX_MS)
 
 
 def bench(addr, *args):

@@ -402,6 +402,57 @@ test_stats_slot_start_state(void **state)
 	assert_string_equal(stats_state_name(STATS_DEAD + 1), "unknown");
 }
 
+/*
+ * stats_fewer: only live, fresh, accepting slots other than our own
+ * count; the accepted sum is that of the workers holding fewer.
+ */
+static void
+test_stats_fewer(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_slot	*s[NSLOTS];
+	uint64_t		 now = 100000, acc = 7;
+	int			 i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		s[i] = stats_slot(&fx->seg, i);
+		stats_slot_start(s[i], 1000 + i, 1);
+		stats_slot_state(s[i], STATS_IDLE);
+		stats_beat(s[i], now);
+	}
+	/* 0: us, 3 active; 1: 1 active; 2: 5 active; 3: starting. */
+	s[0]->c.conn_active = 3;
+	s[1]->c.conn_active = 1;
+	s[1]->c.conn_accepted = 40;
+	s[2]->c.conn_active = 5;
+	s[2]->c.conn_accepted = 900;
+	stats_slot_state(s[3], STATS_STARTING);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, &acc), 1);
+	assert_int_equal(acc, 40);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, NULL), 1);
+	/* Equal is not fewer; nobody holds fewer than 1. */
+	assert_int_equal(stats_fewer(&fx->seg, 0, 1, now, 1500, &acc), 0);
+	assert_int_equal(acc, 0);
+	/* Busy counts as accepting; a stale heartbeat or draining does not. */
+	stats_slot_state(s[1], STATS_BUSY);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, NULL), 1);
+	stats_beat(s[1], now - 1501);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, &acc), 0);
+	stats_beat(s[1], now - 1500);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, NULL), 1);
+	stats_slot_state(s[1], STATS_DRAINING);
+	assert_int_equal(stats_fewer(&fx->seg, 0, 3, now, 1500, NULL), 0);
+	/* Both others under 6: their sum; our own slot never counts. */
+	stats_slot_state(s[1], STATS_IDLE);
+	stats_slot_state(s[3], STATS_IDLE);
+	assert_int_equal(stats_fewer(&fx->seg, 2, 6, now, 1500, &acc), 1);
+	assert_int_equal(acc, 40 + 0);
+	s[3]->c.conn_accepted = 2;
+	s[0]->c.conn_accepted = 5;
+	assert_int_equal(stats_fewer(&fx->seg, 2, 6, now, 1500, &acc), 1);
+	assert_int_equal(acc, 40 + 2 + 5);
+}
+
 /* Each opcode and status lands in its own counter, in one section. */
 static void
 test_stats_request_counters(void **state)
@@ -1106,6 +1157,7 @@ main(void)
 		T(test_stats_create_bad_path),
 		T(test_stats_slot_bounds),
 		T(test_stats_slot_start_state),
+		T(test_stats_fewer),
 		T(test_stats_request_counters),
 		T(test_stats_fold_moves_counters),
 		T(test_stats_fold_totals_unchanged),
