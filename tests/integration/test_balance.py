@@ -91,6 +91,15 @@ def close_all(socks):
             pass
 
 
+def close_settle(srv, socks):
+    """Close socks; the workers' counts must come back to 0 (bounded)."""
+    close_all(socks)
+    ok, doc = settle(srv, lambda d: sum(active(d).values()) == 0,
+                     timeout=10.0)
+    t.check(ok, "connections still counted after the close: %r" %
+            active(doc))
+
+
 def round_trip(srv, n_workers, c, at_once):
     """Open c connections, check their spread, close them."""
     how = "at once" if at_once else "one by one"
@@ -110,11 +119,7 @@ def round_trip(srv, n_workers, c, at_once):
                 "none may hold more than ceil(%d/%d)+1 = %d" % (
                     n_workers, c, how, counts, c, n_workers, bound))
     finally:
-        close_all(socks)
-    ok, doc = settle(srv, lambda d: sum(active(d).values()) == 0,
-                     timeout=10.0)
-    t.check(ok, "connections still counted after the close: %r" %
-            active(doc))
+        close_settle(srv, socks)
 
 
 @t.case
@@ -199,11 +204,7 @@ def late_round(srv, late, c):
                 (active(doc), c))
         counts = active(doc)
     finally:
-        close_all(socks)
-    ok, doc = settle(srv, lambda d: sum(active(d).values()) == 0,
-                     timeout=10.0)
-    t.check(ok, "connections still counted after the close: %r" %
-            active(doc))
+        close_settle(srv, socks)
     return counts, window, age[0] if age else STALE_MS
 
 
