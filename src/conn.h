@@ -62,7 +62,6 @@ struct wctx {
 	TAILQ_HEAD(, conn)	budget_wait;	/* frames waiting for budget */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
-	uint64_t		pub_ms;		/* last publish, ms */
 	int			handoff_fd;	/* to the master, -1: none */
 	int			handoff;	/* draining by handing over */
 	uint64_t		auth_log_sec;	/* rate limit of that log */
@@ -86,6 +85,6 @@ void	conn_close_all(struct wctx *);
 void	conn_reap(struct wctx *);
 void	conn_budget(struct wctx *);
 void	conn_publish(struct wctx *);
-int	conn_publish_lazy(struct wctx *);
+void	conn_publish_end(struct wctx *);
 
 #endif /* MSGD_CONN_H */

@@ -309,9 +309,9 @@ stats_end(struct stats_slot *s)
  * (struct stats_pend), which stats_publish() applies to its slot in one
  * seqlock section.  conn_publish() runs it before anything a client can
  * see leaves (answers, a BUSY, a close), so a client never sees what the
- * stats do not show yet, and otherwise at most once a millisecond at the
- * end of a loop turn.  STATS_PEND adds n to counter f; a gauge goes down
- * by adding (uint64_t)-1, which the slot's word wraps back.
+ * stats do not show yet, and otherwise at the end of a loop turn.
+ * STATS_PEND adds n to counter f; a gauge goes down by adding
+ * (uint64_t)-1, which the slot's word wraps back.
  * STATS_PEND_REQUEST accounts one answered frame: opcode, status,
  * handling time in us, the difference of two STATS_CLOCK() readings.
  * (stats_request() is the same record published at once, for the tests

@@ -83,7 +83,6 @@ struct worker {
 	uint64_t		 drain_deadline;	/* 0: not draining */
 	uint64_t		 max_requests;	/* with jitter, 0: none */
 	int			 drain_requested;
-	int			 pub_pending;	/* counters wait to be published */
 	int			 drain_handoff;	/* hand connections over */
 	struct ctl_ev {
 		enum ev_kind	 kind;	/* EV_CTL */
@@ -300,7 +299,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 		}
 	}
 out:
-	/* The others decide on our count: show it now, not in 1 ms. */
+	/* The others decide on our count: show it now, not at the turn's end. */
 	if (n > 0)
 		conn_publish(&w->wc);
 	return (n);
@@ -835,8 +834,6 @@ worker_expire(struct worker *w)
 		wait = (int)(w->drain_deadline - w->wc.now);
 	if (wait < 0 || wait > 1000)
 		wait = 1000;	/* heartbeat (stats) */
-	if (w->pub_pending && wait > 1)
-		wait = 1;	/* publish what is pending soon */
 	return (wait);
 }
 
@@ -911,7 +908,7 @@ worker_batch_end(struct worker *w)
 		    w->wc.now + ORPHAN_DRAIN_MS)
 			w->drain_deadline = w->wc.now + ORPHAN_DRAIN_MS;
 	}
-	w->pub_pending = conn_publish_lazy(&w->wc);
+	conn_publish_end(&w->wc);
 	if (w->drain_deadline == 0)
 		stats_slot_state(w->slot, STATS_IDLE);
 }

@@ -714,6 +714,29 @@ test_conn_idle_timeout_counted(void **state)
 	assert_int_equal(SLOT(fx, conn_closed), 1);
 }
 
+/*
+ * Bytes sent are counted after their send, so they miss the publish that
+ * precedes it; the end of the loop turn publishes them at once (the loop
+ * then sleeps without a short timeout), even within the millisecond of
+ * the last publish.
+ */
+static void
+test_conn_bytes_published_at_turn_end(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_PING, 32, NULL, NULL, 0);
+	csend(fx, f, n);
+	expect(fx, MSG_OP_PING, 32, MSG_ST_OK, "PONG");
+	assert_int_equal(SLOT(fx, bytes_in), n);
+	assert_int_equal(SLOT(fx, bytes_out), 0);
+	conn_publish_end(&fx->wc);
+	assert_int_equal(SLOT(fx, bytes_out), MSG_HDR_LEN + 4);
+	assert_int_equal(fx->wc.pend.dirty, 0);
+}
+
 /* A frame begun and not finished within read_timeout: closed. */
 static void
 test_conn_read_timeout(void **state)
@@ -896,6 +919,7 @@ main(void)
 		T(test_conn_idle_timeout),
 		T(test_conn_counted_before_seen),
 		T(test_conn_idle_timeout_counted),
+		T(test_conn_bytes_published_at_turn_end),
 		T(test_conn_read_timeout),
 		T(test_conn_drain),
 		T(test_conn_drain_idle),
