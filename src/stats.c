@@ -755,17 +755,6 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
-/* Add n to the counter at byte offset off, later. */
-void
-stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
-    uint64_t n)
-{
-	size_t	i = off / sizeof(uint64_t);
-
-	p->add[i] += n;
-	p->dirty |= (uint64_t)1 << i;
-}
-
 /* One answered frame (opcode, status, handling time), later. */
 void
 stats_pend_request(struct stats_pend *p, struct stats_slot *s,

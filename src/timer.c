@@ -1,7 +1,6 @@
 /*
  * timer.c: deadline lists with a uniform timeout each.
  */
-#include <limits.h>
 #include <stddef.h>
 
 #include "timer.h"
@@ -26,42 +25,4 @@ timer_arm(struct timer_list *l, struct timer *t, uint64_t start)
 	t->deadline = start + l->timeout_ms;
 	t->list = l;
 	TAILQ_INSERT_TAIL(&l->head, t, entry);
-}
-
-void
-timer_cancel(struct timer *t)
-{
-	if (t->list == NULL)
-		return;
-	TAILQ_REMOVE(&t->list->head, t, entry);
-	t->list = NULL;
-}
-
-/* The first timer of l whose deadline has passed, still armed, or NULL. */
-struct timer *
-timer_expired(struct timer_list *l, uint64_t now)
-{
-	struct timer	*t = TAILQ_FIRST(&l->head);
-
-	if (t == NULL || t->deadline > now)
-		return (NULL);
-	return (t);
-}
-
-/* Shrink *wait (ms, -1 = forever) so the loop wakes for l's first deadline. */
-int
-timer_wait_ms(struct timer_list *l, uint64_t now, int wait)
-{
-	struct timer	*t = TAILQ_FIRST(&l->head);
-	uint64_t	 d;
-
-	if (t == NULL)
-		return (wait);
-	d = t->deadline > now ? t->deadline - now : 0;
-	/* A list's timeout is a uint32_t: it need not fit in an int. */
-	if (d > INT_MAX)
-		d = INT_MAX;
-	if (wait < 0 || d < (uint64_t)wait)
-		return ((int)d);
-	return (wait);
 }

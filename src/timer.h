@@ -9,6 +9,7 @@
 #define MSGD_TIMER_H
 
 #include <sys/queue.h>
+#include <limits.h>
 #include <stdint.h>
 
 struct timer_list;
@@ -26,8 +27,48 @@ struct timer_list {
 
 void		 timer_list_init(struct timer_list *, uint32_t);
 void		 timer_arm(struct timer_list *, struct timer *, uint64_t);
-void		 timer_cancel(struct timer *);
-struct timer	*timer_expired(struct timer_list *, uint64_t);
-int		 timer_wait_ms(struct timer_list *, uint64_t, int);
+
+/*
+ * The calls below run several times per loop turn (expiry looks at every
+ * list's head, each request cancels or re-arms its timer): inline, they
+ * cost a few instructions instead of a call each (bench/profile).
+ */
+static inline void
+timer_cancel(struct timer *t)
+{
+	if (t->list == NULL)
+		return;
+	TAILQ_REMOVE(&t->list->head, t, entry);
+	t->list = NULL;
+}
+
+/* The first timer of l whose deadline has passed, still armed, or NULL. */
+static inline struct timer *
+timer_expired(struct timer_list *l, uint64_t now)
+{
+	struct timer	*t = TAILQ_FIRST(&l->head);
+
+	if (t == NULL || t->deadline > now)
+		return (NULL);
+	return (t);
+}
+
+/* Shrink *wait (ms, -1 = forever) so the loop wakes for l's first deadline. */
+static inline int
+timer_wait_ms(struct timer_list *l, uint64_t now, int wait)
+{
+	struct timer	*t = TAILQ_FIRST(&l->head);
+	uint64_t	 d;
+
+	if (t == NULL)
+		return (wait);
+	d = t->deadline > now ? t->deadline - now : 0;
+	/* A list's timeout is a uint32_t: it need not fit in an int. */
+	if (d > INT_MAX)
+		d = INT_MAX;
+	if (wait < 0 || d < (uint64_t)wait)
+		return ((int)d);
+	return (wait);
+}
 
 #endif /* MSGD_TIMER_H */
