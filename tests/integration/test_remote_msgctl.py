@@ -40,13 +40,20 @@ TOKEN = "msgctl-test-token-77"
 msgctl = functools.partial(ctl, None, binary=True, timeout=20.0)
 
 
-@t.case
-def files(t):
+def files_server(t):
+    """A started msgd, 1 worker, files enabled (max_size 200000); it and
+    its files directory."""
     srv = t.server(start=False)
     fdir = os.path.join(srv.dir, "files")
     srv.settings.update({"workers": 1, "files": {
         "enabled": True, "dir": fdir, "max_size": 200000}})
     srv.start()
+    return srv, fdir
+
+
+@t.case
+def files(t):
+    srv, fdir = files_server(t)
     U = ["-U", srv.sock_path]
     data = os.urandom(150000)
     src = os.path.join(srv.dir, "local.bin")
@@ -132,11 +139,7 @@ def files(t):
 
 @t.case
 def bench_files(t):
-    srv = t.server(start=False)
-    fdir = os.path.join(srv.dir, "files")
-    srv.settings.update({"workers": 1, "files": {
-        "enabled": True, "dir": fdir, "max_size": 200000}})
-    srv.start()
+    srv, fdir = files_server(t)
     B = ["-U", srv.sock_path, "bench"]
     rc, out, err, _ = msgctl(*B, "--op", "PUT", "--key", "b.bin", "-s",
                              "1000", "-n", "300", "-c", "2", "-P", "2",
