@@ -1,11 +1,13 @@
-"""benchlib: what bench/compare and bench/profile share.
+"""benchlib: what bench/compare, bench/profile and bench/fileops share.
 
 Finding the build, installing missing tools, starting and stopping the
-servers under test (msgd, echo_floor, redis-server) on loopback, and
-reading their processes' CPU time and memory from /proc.  Python 3
-standard library only.
+servers under test (msgd, echo_floor, redis-server) on loopback, reading
+their processes' CPU time and memory from /proc, and the file-operation
+loads (a directory of many files, LIST or large PUTs on one connection
+while another PINGs).  Python 3 standard library only.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ import time
 
 SRCDIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BIG_FILE = 64 << 20     # the large PUT next to PINGs; files.max_size
 IS_ROOT = os.geteuid() == 0
 
 # The Debian package that provides each tool the suite may need.
@@ -230,15 +233,18 @@ class Server:
     under (valgrind); the server's pids then include the tool's.
     """
 
-    def __init__(self, kind, build, workers=2, tmp=None, prefix=None):
+    def __init__(self, kind, build, workers=2, tmp=None, prefix=None,
+                 files_dir=None):
         self.kind = kind
+        self.files_dir = files_dir      # msgd: files enabled there
         self.build = build
         self.workers = workers
         self.prefix = prefix or []
         self.own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="msgd-bench-")
         self.port = free_port()
-        self.tag = "%s-w%d" % (kind, workers)
+        self.tag = "%s-w%d%s" % (kind, workers, "-files" if files_dir
+                                  else "")
         self.sock = os.path.join(self.tmp, self.tag + ".sock")
         self.proc = None
         self.log = None
@@ -269,6 +275,11 @@ class Server:
                         os.path.join(self.tmp, self.tag + ".stats"),
                         os.path.join(self.tmp, self.tag + ".pid"),
                         "true" if IS_ROOT else "false"))
+            if self.files_dir:
+                f.write('max_body = %d;\n'
+                        'files = { enabled = true; dir = "%s"; '
+                        'max_size = %d; max_count = 10000000; };\n' % (
+                            BIG_FILE + 4096, self.files_dir, BIG_FILE))
         return path
 
     def argv(self):
@@ -383,3 +394,89 @@ def recv_exact(s, n):
                 len(got), n))
         got += b
     return got
+
+
+# ------------------------------------------------------- file operations
+
+HDR = ">BBBBBBHII"
+OP_PING, OP_PUT, OP_LIST = 0x01, 0x10, 0x12
+FILE_LOADS = ("idle", "list", "put64")
+
+
+def request(s, op, key=b"", val=b"", rid=1):
+    """One msgd request, one answer; its status.  The value is sent as it
+    is: copying 64 MiB in Python holds the interpreter lock, which would
+    stall a pacing thread and be measured as the server's delay."""
+    s.sendall(struct.pack(HDR, 0x4D, 0x47, 1, 0, op, 0, len(key), rid,
+                          len(key) + len(val)) + key)
+    if val:
+        s.sendall(val)
+    h = recv_exact(s, 16)
+    f = struct.unpack(HDR, h)
+    recv_exact(s, f[8])
+    return f[5]
+
+
+def connect_unix(srv):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(srv.sock)
+    return s
+
+
+def fill_dir(d, n):
+    """Make d hold n (empty) files, creating only the missing ones."""
+    have = len(os.listdir(d))
+    for i in range(have, n):
+        fd = os.open(os.path.join(d, "f%07d" % i), os.O_WRONLY | os.O_CREAT,
+                     0o644)
+        os.close(fd)
+
+
+def file_background(srv, kind, stop, counts):
+    """LIST the directory ("list") or PUT BIG_FILE-byte files ("put64")
+    on one connection, in a loop until stop is set."""
+    s = connect_unix(srv)
+    big = b"x" * BIG_FILE
+    n = 0
+    while not stop.is_set():
+        if kind == "list":
+            st = request(s, OP_LIST, rid=n + 1)
+        else:
+            st = request(s, OP_PUT, b"big", big, rid=n + 1)
+        if st != 0:
+            counts["errors"] = counts.get("errors", 0) + 1
+        n += 1
+    counts["ops"] = n
+    s.close()
+
+
+def pings_next_to(srv, kind, seconds, also=None):
+    """PING latency on one connection while kind (FILE_LOADS) runs on
+    another of the same msgd (files enabled): msgctl bench -c 1 -P 1 for
+    seconds (its --json result, the key "background" added: the
+    operations done and failed meanwhile), then also() while the load
+    still runs; returns (result, what also returned)."""
+    import threading
+    stop, counts, th = threading.Event(), {}, None
+    if kind != "idle":
+        th = threading.Thread(target=file_background,
+                              args=(srv, kind, stop, counts))
+        th.start()
+        time.sleep(0.3)     # the background load is under way
+    try:
+        r = subprocess.run(srv.msgctl(["--op", "PING", "-c", "1", "-P", "1",
+                                       "-d", str(seconds), "--json"],
+                                      unix=True, timeout_s=120),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=seconds + 180)
+        extra = also() if also is not None else None
+    finally:
+        stop.set()
+        if th is not None:
+            th.join()
+    if r.returncode != 0:
+        die("msgctl bench: %s" % r.stderr.decode(errors="replace"))
+    res = json.loads(r.stdout)
+    res["background"] = {"ops": counts.get("ops", 0),
+                         "errors": counts.get("errors", 0)}
+    return res, extra

@@ -15,6 +15,10 @@
  * Redis protocol (PING and ECHO).  Neither has request ids, but every
  * byte of their answers is known in advance, so the byte stream is
  * compared as it arrives.
+ *
+ * --op PUT and --op GET with --key load the file path: every request
+ * stores (PUT) or reads (GET) the one file named, whose bytes are not
+ * compared (a GET's length is).
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -73,6 +77,7 @@
 enum {
 	OPT_OP = 256,
 	OPT_JSON,
+	OPT_KEY,
 	OPT_RAMP,
 	OPT_RAW,
 	OPT_RESP
@@ -80,7 +85,7 @@ enum {
 
 /* What the requests and answers look like on the wire. */
 enum bench_proto {
-	BENCH_MSGD,	/* msgd frames: header, value */
+	BENCH_MSGD,	/* msgd frames: header, key, value */
 	BENCH_RAW,	/* the value, echoed back as it is */
 	BENCH_RESP	/* the Redis protocol: PING, ECHO */
 };
@@ -101,6 +106,7 @@ struct bench_opts {
 	uint64_t	 threads;
 	uint8_t		 op;
 	int		 op_set;	/* --op given */
+	const char	*key;		/* --key: PUT and GET's file name */
 	int		 json;
 	int		 proto;		/* enum bench_proto */
 	int		 resp_inline;	/* --resp=inline */
@@ -113,6 +119,8 @@ struct bench_run {
 	struct bench_opts	 o;
 	int			 timeout_ms;
 	uint32_t		 vlen;		/* request value bytes */
+	uint32_t		 avlen;		/* answer value bytes (not PING) */
+	uint32_t		 klen;		/* request key bytes (--key) */
 	uint8_t			*pay;		/* vlen + BENCH_PAD, a-z */
 	uint8_t			*upay;		/* pay in upper case */
 	/*
@@ -209,6 +217,7 @@ static const struct option bench_longopts[] = {
 	{ "duration",		required_argument,	NULL,	'd' },
 	{ "help",		no_argument,		NULL,	'h' },
 	{ "json",		no_argument,		NULL,	OPT_JSON },
+	{ "key",		required_argument,	NULL,	OPT_KEY },
 	{ "op",			required_argument,	NULL,	OPT_OP },
 	{ "pipeline",		required_argument,	NULL,	'P' },
 	{ "ramp",		required_argument,	NULL,	OPT_RAMP },
@@ -229,7 +238,8 @@ bench_usage(FILE *fp)
 	    "[-c conns] [-n requests | -d seconds]\n"
 	    "           [-P depth] [-s bytes] [-t threads] "
 	    "[--op PING|ECHO|UPPER] [--json]\n"
-	    "           [--ramp ms] [--raw | --resp[=array|inline]]\n"
+	    "           [--op PUT|GET --key name] [--ramp ms]\n"
+	    "           [--raw | --resp[=array|inline]]\n"
 	    "Closed-loop load: each connection keeps `depth' requests in "
 	    "flight and sends\n"
 	    "the next one as an answer arrives.  Every answer is verified "
@@ -253,7 +263,13 @@ bench_usage(FILE *fp)
 	    "  -t, --threads N      threads, each with its own epoll loop; "
 	    "the connections\n"
 	    "                       are split over them (default 1, 1..%d)\n"
-	    "      --op OP          PING, ECHO or UPPER (default ECHO)\n"
+	    "      --op OP          PING, ECHO or UPPER (default ECHO); "
+	    "PUT or GET with --key\n"
+	    "      --key NAME       PUT: store -s bytes in file NAME, "
+	    "each request; GET:\n"
+	    "                       read it, each answer must be -s bytes "
+	    "long (its bytes\n"
+	    "                       are not compared)\n"
 	    "      --json           print the results as one JSON object\n"
 	    "      --ramp MS        open the connections one at a time, MS "
 	    "ms apart (0..%d),\n"
@@ -334,10 +350,24 @@ bench_number(struct bench_opts *o, int ch, const char *arg)
 	return (1);
 }
 
-/* What --raw and --resp can send; EX_OK or EX_USAGE. */
+/* What --raw, --resp and --key can send; EX_OK or EX_USAGE. */
 static int
 bench_proto_check(const struct bench_opts *o)
 {
+	int	file = o->op == MSG_OP_PUT || o->op == MSG_OP_GET;
+
+	if (file != (o->key != NULL)) {
+		fprintf(stderr, "msgctl bench: --op PUT and GET need --key, "
+		    "and --key needs one of them\n");
+		return (EX_USAGE);
+	}
+	if (file && (o->proto != BENCH_MSGD ||
+	    !msg_valid_name((const uint8_t *)o->key, strlen(o->key)))) {
+		fprintf(stderr, "msgctl bench: --key: a file name of msgd "
+		    "(1..255 bytes of [A-Za-z0-9._-], not starting with "
+		    "'.'), got \"%s\"\n", o->key);
+		return (EX_USAGE);
+	}
 	if (o->proto == BENCH_RAW) {
 		if (o->op_set && o->op != MSG_OP_ECHO) {
 			fprintf(stderr, "msgctl bench: --raw echoes bytes; "
@@ -393,9 +423,11 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 		case OPT_OP:
 			op = msg_op_parse(optarg);
 			if (op != MSG_OP_PING && op != MSG_OP_ECHO &&
-			    op != MSG_OP_UPPER) {
+			    op != MSG_OP_UPPER && op != MSG_OP_PUT &&
+			    op != MSG_OP_GET) {
 				fprintf(stderr, "msgctl bench: --op: must be "
-				    "PING, ECHO or UPPER, got \"%s\"\n", optarg);
+				    "PING, ECHO, UPPER, PUT or GET, got \"%s\"\n",
+				    optarg);
 				return (EX_USAGE);
 			}
 			o->op = (uint8_t)op;
@@ -403,6 +435,9 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 			break;
 		case OPT_JSON:
 			o->json = 1;
+			break;
+		case OPT_KEY:
+			o->key = optarg;
 			break;
 		case OPT_RAMP:
 			if (parse_u64(optarg, 0, BENCH_RAMP_MAX, &o->ramp,
@@ -553,7 +588,7 @@ bench_templates(struct bench_run *run)
 		bench_tmpl_set(&run->apost, "\r\n");
 		break;
 	}
-	run->qlen = run->qpre.len + run->vlen + run->qpost.len;
+	run->qlen = run->qpre.len + run->klen + run->vlen + run->qpost.len;
 	run->alen = run->apre.len + run->vlen + run->apost.len;
 }
 
@@ -659,27 +694,29 @@ bconn_write(struct bench_thread *t, struct bench_conn *c)
 	const struct bench_run	*run = t->run;
 	struct iovec		 iov[BENCH_IOV];
 	struct msghdr		 mh;
-	const uint8_t		*seg[3];
-	uint32_t		 id, off, flen, slen[3];
+	const uint8_t		*seg[4];
+	uint32_t		 id, off, flen, slen[4];
 	size_t			 n, want, k;
 	ssize_t			 w;
 
 	flen = run->qlen;
 	slen[0] = run->qpre.len;
-	slen[1] = run->vlen;
-	slen[2] = run->qpost.len;
+	slen[1] = run->klen;
+	slen[2] = run->vlen;
+	slen[3] = run->qpost.len;
 	seg[0] = run->qpre.b;
-	seg[2] = run->qpost.b;
+	seg[1] = (const uint8_t *)run->o.key;
+	seg[3] = run->qpost.b;
 	while (c->sent != c->tail) {
 		n = 0;
 		want = 0;
 		off = c->woff;	/* of the first request only */
-		for (id = c->sent; id != c->tail && n + 3 <= nitems(iov);
+		for (id = c->sent; id != c->tail && n + 4 <= nitems(iov);
 		    id++) {
 			if (run->o.proto == BENCH_MSGD)
 				seg[0] = c->ring[id & c->mask].hdr;
-			seg[1] = run->pay + bench_voff(c, id);
-			for (k = 0; k < 3; k++) {
+			seg[2] = run->pay + bench_voff(c, id);
+			for (k = 0; k < 4; k++) {
 				if (off >= slen[k]) {
 					off -= slen[k];
 					continue;
@@ -726,8 +763,8 @@ bconn_send(struct bench_thread *t, struct bench_conn *c, uint64_t now)
 	while (c->tail - c->head < run->o.pipeline && bench_take(t, now)) {
 		s = &c->ring[c->tail & c->mask];
 		s->t_sent = now;
-		msg_encode_request(s->hdr, run->o.op, c->tail++, 0,
-		    run->vlen);
+		msg_encode_request(s->hdr, run->o.op, c->tail++,
+		    (uint16_t)run->klen, run->klen + run->vlen);
 	}
 	if (c->sent == c->tail)
 		return (0);
@@ -791,14 +828,16 @@ bconn_header(struct bench_thread *t, struct bench_conn *c)
 	else if (run->o.op == MSG_OP_PING && vlen != 4)
 		bench_error(t, "connection %d: request %" PRIu32 ": PING "
 		    "answer of %" PRIu32 " bytes", c->num, c->head, vlen);
-	else if (run->o.op != MSG_OP_PING && vlen != run->vlen)
+	else if (run->o.op != MSG_OP_PING && vlen != run->avlen)
 		bench_error(t, "connection %d: request %" PRIu32 ": value of "
 		    "%" PRIu32 " bytes, expected %" PRIu32, c->num, c->head,
-		    vlen, run->vlen);
+		    vlen, run->avlen);
 	else {
 		c->bad = 0;
 		if (run->o.op == MSG_OP_PING)
 			c->expect = (const uint8_t *)"PONG";
+		else if (run->o.op == MSG_OP_PUT || run->o.op == MSG_OP_GET)
+			c->expect = NULL;	/* a file: length only */
 		else if (run->o.op == MSG_OP_UPPER)
 			c->expect = run->upay + bench_voff(c, c->head);
 		else
@@ -1282,6 +1321,9 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 	const char		*name = msg_op_name(o->op);
 	const char		*proto = bench_proto_names[o->proto];
 	uint64_t		 errors = tot->bad + tot->lost + tot->stalled;
+	/* The value size asked for: what goes out, or (GET) comes back. */
+	uint32_t		 vbytes = run->vlen > run->avlen ?
+				     run->vlen : run->avlen;
 	double			 secs, rps, mbps;
 	size_t			 i;
 
@@ -1295,7 +1337,7 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		    PRIu64 ",\"threads\":%" PRIu64 ",\"requests\":%" PRIu64
 		    ",\"seconds\":%.6f,\"requests_per_s\":%.1f"
 		    ",\"mb_per_s\":%.3f,\"latency_us\":{", name, proto,
-		    run->vlen,
+		    vbytes,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs, rps,
 		    mbps);
 		for (i = 0; i < nitems(bench_pcts); i++)
@@ -1313,7 +1355,7 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		    "pipeline %" PRIu64 ", %" PRIu64 " thread(s): %" PRIu64
 		    " requests in %.3f s\n",
 		    o->proto == BENCH_MSGD ? "" : proto,
-		    o->proto == BENCH_MSGD ? "" : " ", name, run->vlen,
+		    o->proto == BENCH_MSGD ? "" : " ", name, vbytes,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs);
 		printf("requests/s: %.0f   MB/s: %.2f\n", rps, mbps);
 		printf("latency us:");
@@ -1402,7 +1444,12 @@ bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 	if (bench_fd_limit(run.o.conns) == -1)
 		return (EX_USAGE);
 	run.timeout_ms = timeout_ms;
-	run.vlen = run.o.op == MSG_OP_PING ? 0 : (uint32_t)run.o.size;
+	/* PING sends and gets no -s value, PUT sends one, GET gets one. */
+	run.vlen = run.o.op == MSG_OP_PING || run.o.op == MSG_OP_GET ? 0 :
+	    (uint32_t)run.o.size;
+	run.avlen = run.o.op == MSG_OP_PING || run.o.op == MSG_OP_PUT ? 0 :
+	    (uint32_t)run.o.size;
+	run.klen = run.o.key != NULL ? (uint32_t)strlen(run.o.key) : 0;
 	bench_templates(&run);
 	rc = EX_FAIL;
 	if (bench_payload(&run) == -1)

@@ -8,6 +8,11 @@ options end to end against a real msgd.
   exit 1 naming NOT_FOUND; a bad name: put refuses it (exit 2), get/rm get
   the server's BAD_REQUEST (exit 1); put of a file over files.max_size:
   exit 1 naming TOO_LARGE; with files disabled: exit 1 naming DENIED.
+- bench --op PUT --key NAME -s N stores N bytes in NAME on every request
+  (exit 0, the file has N bytes, the JSON counts every request); bench
+  --op GET --key NAME -s N reads it back (exit 0); -s other than the
+  file's size: exit 1 naming the value length; --op PUT/GET without
+  --key, --key with ECHO, --key with a bad name, --raw PUT: exit 2.
 - exec NAME: stdin goes to the command, its stdout and stderr to ours, and
   msgctl exits with its status (0, 3, 137 when killed by SIGKILL); an
   unknown command: exit 1 naming NOT_FOUND; exec.timeout: exit 1 naming
@@ -19,6 +24,7 @@ options end to end against a real msgd.
   MSGD_TOKEN.
 """
 import functools
+import json
 import os
 
 from harness import Suite, ctl, free_udp_port
@@ -34,13 +40,20 @@ TOKEN = "msgctl-test-token-77"
 msgctl = functools.partial(ctl, None, binary=True, timeout=20.0)
 
 
-@t.case
-def files(t):
+def files_server(t):
+    """A started msgd, 1 worker, files enabled (max_size 200000); it and
+    its files directory."""
     srv = t.server(start=False)
     fdir = os.path.join(srv.dir, "files")
     srv.settings.update({"workers": 1, "files": {
         "enabled": True, "dir": fdir, "max_size": 200000}})
     srv.start()
+    return srv, fdir
+
+
+@t.case
+def files(t):
+    srv, fdir = files_server(t)
     U = ["-U", srv.sock_path]
     data = os.urandom(150000)
     src = os.path.join(srv.dir, "local.bin")
@@ -122,6 +135,38 @@ def files(t):
         rc, out, err, _ = msgctl("-U", off.sock_path, *args)
         t.check(rc == 1 and "DENIED" in err, "%s with files disabled: exit "
                 "%d, %r" % (args[0], rc, err))
+
+
+@t.case
+def bench_files(t):
+    srv, fdir = files_server(t)
+    B = ["-U", srv.sock_path, "bench"]
+    rc, out, err, _ = msgctl(*B, "--op", "PUT", "--key", "b.bin", "-s",
+                             "1000", "-n", "300", "-c", "2", "-P", "2",
+                             "--json")
+    res = json.loads(out) if rc == 0 else {}
+    t.check(rc == 0 and res.get("requests") == 300 and
+            res.get("op") == "PUT" and res.get("value_bytes") == 1000,
+            "bench --op PUT: exit %d, %r %r" % (rc, out, err))
+    path = os.path.join(fdir, "b.bin")
+    t.check(os.path.exists(path) and os.path.getsize(path) == 1000,
+            "bench --op PUT stored 1000 bytes")
+    rc, out, err, _ = msgctl(*B, "--op", "GET", "--key", "b.bin", "-s",
+                             "1000", "-n", "300", "-c", "2", "--json")
+    res = json.loads(out) if rc == 0 else {}
+    t.check(rc == 0 and res.get("requests") == 300 and
+            res.get("errors") == 0,
+            "bench --op GET: exit %d, %r %r" % (rc, out, err))
+    rc, out, err, _ = msgctl(*B, "--op", "GET", "--key", "b.bin", "-s",
+                             "999", "-n", "5", "-c", "1")
+    t.check(rc == 1 and "value of 1000 bytes, expected 999" in err,
+            "bench --op GET, wrong -s: exit %d, %r" % (rc, err))
+    for args in (["--op", "PUT"], ["--op", "GET"], ["--key", "b.bin"],
+                 ["--op", "PUT", "--key", "../b"],
+                 ["--raw", "--op", "PUT", "--key", "b.bin"]):
+        rc, out, err, _ = msgctl(*B, *args, "-n", "1", "-c", "1")
+        t.check(rc == 2 and "--key" in err, "bench %s: want exit 2 "
+                "naming --key, got %d %r" % (" ".join(args), rc, err))
 
 
 @t.case
