@@ -5,7 +5,8 @@
 #                       then run bench/compare (see bench/README.md)
 #   make bench-check    rerun the callgrind measurement of msgd and fail
 #                       when instructions per request grew more than 10%
-#                       over bench/baseline.txt
+#                       over bench/baseline.txt, or its worker sets kernel
+#                       timers per request (bench/profile)
 
 EXTRA_PROGRAMS = bench/echo_floor
 bench_echo_floor_SOURCES = bench/echo_floor.c

@@ -16,6 +16,7 @@ enum ev_kind {
 	EV_JOB,		/* a pipe or the pidfd of an EXEC command */
 	EV_CTL,		/* the master's channel: adopted connections */
 	EV_POOL,	/* the thread pool's eventfd: file jobs done */
+	EV_TIMER,	/* the loop's timerfd: a deadline came */
 	EV_DEAD		/* closed this loop turn, freed after it: skip */
 };
 

@@ -92,7 +92,7 @@ static const char *const sandbox_allow[] = {
 	"munmap", "madvise", "brk", "sysinfo",
 	/* time */
 	"clock_gettime", "clock_getres", "gettimeofday", "time",
-	"nanosleep", "clock_nanosleep",
+	"nanosleep", "clock_nanosleep", "timerfd_settime",
 	/* signals, process; abort() is raise(SIGABRT), not a SIGSYS */
 	"rt_sigprocmask", "rt_sigreturn", "restart_syscall", "getpid",
 	"gettid", "getppid", "tgkill", "sched_yield", "futex", "getrandom",

@@ -60,6 +60,8 @@ struct worker {
 	int			 epfd;
 	int			 sigfd;
 	enum ev_kind		 sigkind;	/* epoll tag of the signalfd */
+	struct timer_wake	 wake;		/* deadlines wake us (timerfd) */
+	enum ev_kind		 wakekind;	/* its epoll tag */
 	const struct msgd_conf	*conf;
 	struct wlistener	*lis;
 	int			 nlis;
@@ -613,6 +615,8 @@ worker_begin(struct worker *w, const struct worker_args *a)
 
 	w->master = worker_master_pid(a->probe);
 	w->sigfd = worker_signals();
+	if (timer_wake_open(&w->wake) == -1)
+		log_warn("timerfd_create: deadlines by epoll_wait timeouts");
 	worker_deathsig(w->master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
@@ -736,6 +740,9 @@ worker_register(struct worker *w, const struct worker_args *a)
 
 	w->sigkind = EV_SIGNAL;
 	worker_watch(w, w->sigfd, &w->sigkind, "signalfd");
+	w->wakekind = EV_TIMER;
+	if (w->wake.fd != -1)
+		worker_watch(w, w->wake.fd, &w->wakekind, "timerfd");
 
 	if ((w->lis = calloc((size_t)a->nls, sizeof(*w->lis))) == NULL)
 		fatal("calloc");
@@ -868,6 +875,9 @@ worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
 	case EV_SIGNAL:
 		worker_signal(w);
 		break;
+	case EV_TIMER:
+		timer_wake_fired(&w->wake);
+		break;
 	case EV_DEAD:
 		break;	/* closed earlier in this batch */
 	}
@@ -921,7 +931,8 @@ worker_turn(struct worker *w)
 	int			 i, n, wait;
 
 	wait = worker_expire(w);
-	n = epoll_wait(w->epfd, evs, MAX_EVENTS, wait);
+	n = epoll_wait(w->epfd, evs, MAX_EVENTS,
+	    timer_wake_wait(&w->wake, w->wc.now, wait));
 	w->wc.now_us = STATS_CLOCK();
 	w->wc.now = w->wc.now_us != 0 ? w->wc.now_us / 1000 : mono_ms();
 	stats_beat(w->slot, w->wc.now);

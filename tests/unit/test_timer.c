@@ -1,16 +1,24 @@
 /*
  * test_timer.c: deadline lists: arming, re-arming (moves to the tail),
- * cancelling, expiry in deadline order and the poll timeout.
+ * cancelling, expiry in deadline order and the poll timeout; the loop's
+ * timerfd wake-up (timerfd_settime wrapped: how often it is set, and for
+ * when), and once for real.
  */
+#include <sys/timerfd.h>
+
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "timer.h"
+#include "util.h"
 
 #define TIMEOUT	100
 
@@ -206,6 +214,160 @@ test_timer_wait_ms_huge_timeout(void **state)
 	assert_int_equal(timer_wait_ms(&l, 0, 500), 500);
 }
 
+/* timerfd_settime, counted; passed to the kernel only when real is set. */
+static int	set_calls;
+static int	set_fail;
+static int	set_real;
+static uint64_t	set_ms;		/* the last absolute deadline set */
+
+int	__real_timerfd_settime(int, int, const struct itimerspec *,
+	    struct itimerspec *);
+int	__wrap_timerfd_settime(int, int, const struct itimerspec *,
+	    struct itimerspec *);
+
+int
+__wrap_timerfd_settime(int fd, int flags, const struct itimerspec *n,
+    struct itimerspec *o)
+{
+	set_calls++;
+	assert_int_equal(flags, TFD_TIMER_ABSTIME);
+	assert_int_equal(n->it_interval.tv_sec, 0);
+	assert_int_equal(n->it_interval.tv_nsec, 0);
+	set_ms = (uint64_t)n->it_value.tv_sec * 1000 +
+	    (uint64_t)n->it_value.tv_nsec / 1000000;
+	if (set_fail) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (set_real)
+		return (__real_timerfd_settime(fd, flags, n, o));
+	return (0);
+}
+
+static void
+wake_reset(struct timer_wake *tw)
+{
+	tw->fd = 100;	/* never used: the wrapper does not pass it on */
+	tw->armed = 0;
+	set_calls = set_fail = set_real = 0;
+	set_ms = 0;
+}
+
+/*
+ * A busy loop: every turn its deadline moves later (the heartbeat, an
+ * idle timeout restarted by each request).  The timerfd is set once, and
+ * epoll_wait is told to sleep without a timeout every time.
+ */
+static void
+test_wake_later_deadlines_set_once(void **state)
+{
+	struct timer_wake	tw;
+	uint64_t		now;
+
+	(void)state;
+	wake_reset(&tw);
+	for (now = 5000; now < 5900; now += 3)
+		assert_int_equal(timer_wake_wait(&tw, now, 1000), -1);
+	assert_int_equal(set_calls, 1);
+	assert_int_equal(set_ms, 6000);
+	assert_int_equal(tw.armed, 6000);
+}
+
+/* A deadline earlier than the one set sets it again, for the earlier one. */
+static void
+test_wake_earlier_deadline_resets(void **state)
+{
+	struct timer_wake	tw;
+
+	(void)state;
+	wake_reset(&tw);
+	assert_int_equal(timer_wake_wait(&tw, 5000, 1000), -1);
+	assert_int_equal(timer_wake_wait(&tw, 5010, 5), -1);
+	assert_int_equal(set_calls, 2);
+	assert_int_equal(set_ms, 5015);
+	/* Equal to what is set: nothing to do. */
+	assert_int_equal(timer_wake_wait(&tw, 5011, 4), -1);
+	assert_int_equal(set_calls, 2);
+}
+
+/* Once it fired, the next wait sets it again (it is no longer set). */
+static void
+test_wake_fired_then_set_again(void **state)
+{
+	struct timer_wake	tw;
+	int			p[2];
+
+	(void)state;
+	wake_reset(&tw);
+	assert_int_equal(timer_wake_wait(&tw, 5000, 1000), -1);
+	/* fired reads the descriptor: give it a pipe with 8 bytes. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], "12345678", 8), 8);
+	tw.fd = p[0];
+	timer_wake_fired(&tw);
+	assert_int_equal(tw.armed, 0);
+	assert_int_equal(timer_wake_wait(&tw, 6000, 1000), -1);
+	assert_int_equal(set_calls, 2);
+	assert_int_equal(set_ms, 7000);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
+ * No timerfd, a wait of 0 (poll) or none (-1), or a failed set: epoll_wait
+ * gets the timeout itself, and nothing is left set.
+ */
+static void
+test_wake_fallbacks(void **state)
+{
+	struct timer_wake	tw;
+
+	(void)state;
+	wake_reset(&tw);
+	assert_int_equal(timer_wake_wait(&tw, 5000, 0), 0);
+	assert_int_equal(timer_wake_wait(&tw, 5000, -1), -1);
+	assert_int_equal(set_calls, 0);
+	tw.fd = -1;
+	assert_int_equal(timer_wake_wait(&tw, 5000, 250), 250);
+	assert_int_equal(set_calls, 0);
+	tw.fd = 100;
+	set_fail = 1;
+	assert_int_equal(timer_wake_wait(&tw, 5000, 250), 250);
+	assert_int_equal(tw.armed, 0);
+	set_fail = 0;
+	assert_int_equal(timer_wake_wait(&tw, 5000, 250), -1);
+	assert_int_equal(tw.armed, 5250);
+}
+
+/*
+ * For real: set 30 ms ahead on the clock mono_ms reads, the descriptor
+ * becomes readable no earlier than that (and within 10 s: bounded);
+ * fired empties it.
+ */
+static void
+test_wake_real_timerfd(void **state)
+{
+	struct timer_wake	tw;
+	struct pollfd		pfd;
+	uint64_t		t0;
+
+	(void)state;
+	wake_reset(&tw);
+	set_real = 1;
+	assert_int_equal(timer_wake_open(&tw), 0);
+	t0 = mono_ms();
+	assert_int_equal(timer_wake_wait(&tw, t0, 30), -1);
+	pfd.fd = tw.fd;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_true(mono_ms() >= t0 + 30);
+	timer_wake_fired(&tw);
+	assert_int_equal(tw.armed, 0);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	timer_wake_close(&tw);
+	assert_int_equal(tw.fd, -1);
+}
+
 int
 main(void)
 {
@@ -218,6 +380,11 @@ main(void)
 		cmocka_unit_test(test_timer_wait_ms_empty),
 		cmocka_unit_test(test_timer_wait_ms_shrinks),
 		cmocka_unit_test(test_timer_wait_ms_huge_timeout),
+		cmocka_unit_test(test_wake_later_deadlines_set_once),
+		cmocka_unit_test(test_wake_earlier_deadline_resets),
+		cmocka_unit_test(test_wake_fired_then_set_again),
+		cmocka_unit_test(test_wake_fallbacks),
+		cmocka_unit_test(test_wake_real_timerfd),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
