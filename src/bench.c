@@ -1424,7 +1424,8 @@ bench_free(struct bench_run *run, struct bench_thread *th,
 
 /* msgctl bench: parse, connect everything, run, verify, report. */
 int
-bench_main(int argc, char **argv, const char *addr, int timeout_ms)
+bench_main(int argc, char **argv, const char *addr, int timeout_ms,
+    const struct client_tls *tls)
 {
 	struct bench_run	 run;
 	struct bench_total	 tot;

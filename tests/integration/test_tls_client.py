@@ -1,0 +1,242 @@
+"""test_tls_client: msgctl's TLS options (issue 12) against a fake msgd
+that speaks TLS through Python's ssl module (tlsfake.py), with a PKI made
+by the openssl tool at test time (tlscerts.py).
+
+msgctl --tls verifies the server's chain (--cacert or the system's CAs) and
+its name (the host of -H, or --sni); --insecure verifies nothing; --cert and
+--key present a client certificate.  Every failure is named on stderr and
+exits 3 (cannot connect) or 4 (lost on the way), option mistakes exit 2.
+"""
+import os
+import shutil
+import tempfile
+
+from harness import MSGCTL, Suite, free_port, run
+from tlscerts import make_pki
+from tlsfake import FakeTlsServer
+
+t = Suite("test_tls_client")
+TMP = tempfile.mkdtemp(prefix="msgd-tlsc.")
+PKI = make_pki(os.path.join(TMP, "pki"))
+
+
+def msgctl(*args, **kw):
+    env = dict(os.environ)
+    env.pop("MSGD_TOKEN", None)
+    return run([MSGCTL, "-c", "/nonexistent/msgd.conf", "-T", "5"] +
+               list(args), env=env, **kw)
+
+
+def fake(cert="server_cert", key="server_key", **kw):
+    return FakeTlsServer(PKI[cert], PKI[key], **kw)
+
+
+@t.case
+def ping_with_cacert(t):
+    with fake() as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--tls", "--cacert",
+                                 PKI["ca"], "ping")
+        t.check(rc == 0 and "PONG from %s over TLSv1.3" % f.addr in out,
+                "ping over TLS: exit %d, %r %r" % (rc, out, err))
+        # The chain file given as the CA works as well; --tls is implied.
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["bundle"],
+                                 "echo", "hello", "tls")
+        t.check(rc == 0 and out == "hello tls\n",
+                "echo, --tls implied: exit %d, %r %r" % (rc, out, err))
+        # localhost: the name is checked as a DNS name, sent as SNI.
+        port = f.addr.rsplit(":", 1)[1]
+        rc, out, err, _ = msgctl("-H", "localhost:" + port, "--cacert",
+                                 PKI["ca"], "upper", "abc")
+        t.check(rc == 0 and out == "ABC\n",
+                "upper via localhost: exit %d, %r %r" % (rc, out, err))
+        t.check(f.errors == [], "server-side errors: %r" % f.errors)
+
+
+@t.case
+def verify_fails_without_ca(t):
+    with fake() as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--tls", "ping")
+        t.check(rc == 3 and "certificate verify failed" in err and
+                "TLS handshake with %s" % f.addr in err and out == "",
+                "no CA: exit %d, %r %r" % (rc, out, err))
+        t.check(f.handshakes == 0, "no handshake completed: %d" %
+                f.handshakes)
+
+
+@t.case
+def insecure(t):
+    with fake() as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--insecure", "ping")
+        t.check(rc == 0 and "PONG" in out, "--insecure: exit %d, %r %r" % (
+            rc, out, err))
+        # Even a certificate from nobody's CA, for another name.
+        with fake("wrongname_cert", "wrongname_key") as g:
+            rc, out, err, _ = msgctl("-H", g.addr, "--insecure", "ping")
+            t.check(rc == 0, "--insecure, wrong name: exit %d, %r" % (
+                rc, err))
+
+
+@t.case
+def name_mismatch(t):
+    with fake() as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--sni", "wrong.example", "ping")
+        t.check(rc == 3 and "certificate verify failed: hostname mismatch"
+                in err, "--sni wrong.example: exit %d, %r" % (rc, err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--sni", "localhost", "ping")
+        t.check(rc == 0, "--sni localhost: exit %d, %r" % (rc, err))
+    with fake("wrongname_cert", "wrongname_key") as g:
+        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", PKI["ca"],
+                                 "ping")
+        t.check(rc == 3 and "IP address mismatch" in err,
+                "certificate for wrong.example at an IP: exit %d, %r" % (
+                    rc, err))
+        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", PKI["ca"],
+                                 "--sni", "wrong.example", "ping")
+        t.check(rc == 0, "--sni wrong.example matches it: exit %d, %r" % (
+            rc, err))
+
+
+@t.case
+def untrusted_and_expired(t):
+    for cert, why in (("other_cert", "unable to get local issuer"),
+                      ("expired_cert", "certificate has expired")):
+        with fake(cert, cert.replace("_cert", "_key")) as f:
+            rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                     "ping")
+            t.check(rc == 3 and "certificate verify failed: " + why in err,
+                    "%s: exit %d, %r" % (cert, rc, err))
+
+
+@t.case
+def client_certificate(t):
+    with fake(client_ca=PKI["ca"]) as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--cert", PKI["client_cert"], "--key",
+                                 PKI["client_key"], "ping")
+        t.check(rc == 0 and "PONG" in out, "mTLS: exit %d, %r %r" % (
+            rc, out, err))
+        t.check(f.peers == ["msgd-test-client"],
+                "the server saw the client's certificate: %r" % f.peers)
+        # Without one: TLS 1.3 completes the client's side of the
+        # handshake, the server's refusal arrives with the first read.
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "ping")
+        t.check(rc in (3, 4) and "certificate required" in err,
+                "no client certificate: exit %d, %r" % (rc, err))
+        # A client certificate from another CA.
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--cert", PKI["other_cert"], "--key",
+                                 PKI["other_key"], "ping")
+        t.check(rc in (3, 4) and "unknown ca" in err,
+                "client certificate of another CA: exit %d, %r" % (rc, err))
+
+
+@t.case
+def large_values_and_shell(t):
+    # Values over one TLS record (16 KiB) both ways: several records,
+    # partial writes; the shell's lines share one connection.
+    with fake() as f:
+        mid = "y" * 60000
+        lines = "ping\necho %s\nupper abc\nping\n" % mid
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "shell", stdin_data=lines.encode(),
+                                 timeout=30.0)
+        outs = out.splitlines()
+        t.check(rc == 0 and len(outs) == 4 and outs[1] == mid and
+                outs[2] == "ABC" and "TLSv1.3" in outs[3],
+                "shell over TLS: exit %d, %d lines, %r" % (
+                    rc, len(outs), err))
+        t.check(f.handshakes == 1, "one connection for the shell: %d" %
+                f.handshakes)
+        big = "x" * 120000
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "echo", big, timeout=30.0)
+        t.check(rc == 0 and out == big + "\n", "echo of 120000 bytes: "
+                "exit %d, %d bytes, %r" % (rc, len(out), err))
+
+
+@t.case
+def unix_socket(t):
+    with fake(unix_dir=True) as f:
+        path = f.addr[len("unix:"):]
+        rc, out, err, _ = msgctl("-U", path, "--cacert", PKI["ca"], "ping")
+        t.check(rc == 0 and "over TLS" in out, "TLS over a unix socket: "
+                "exit %d, %r %r" % (rc, out, err))
+        rc, out, err, _ = msgctl("-U", path, "--cacert", PKI["ca"],
+                                 "--sni", "wrong.example", "ping")
+        t.check(rc == 3 and "hostname mismatch" in err,
+                "unix socket, --sni checked: exit %d, %r" % (rc, err))
+
+
+@t.case
+def wrong_protocol(t):
+    with fake() as f:
+        # TLS server, plain client: the client sees no msgd answer.
+        rc, out, err, _ = msgctl("-H", f.addr, "-T", "2", "ping")
+        t.check(rc in (3, 4) and out == "", "plain to TLS: exit %d, %r" % (
+            rc, err))
+    # Plain TCP server that never speaks TLS: it closes at once.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    addr = "127.0.0.1:%d" % s.getsockname()[1]
+    try:
+        import threading
+
+        def closer():
+            c, _ = s.accept()
+            c.recv(100)
+            c.sendall(b"MG\x01\x01\x00\x01" + b"\x00" * 10)
+            c.close()
+        th = threading.Thread(target=closer, daemon=True)
+        th.start()
+        rc, out, err, _ = msgctl("-H", addr, "--cacert", PKI["ca"], "ping")
+        th.join(5.0)
+        t.check(rc == 3 and "TLS handshake with %s" % addr in err,
+                "TLS to a plain server: exit %d, %r" % (rc, err))
+    finally:
+        s.close()
+    # Nothing listening: the connect error, as without TLS.
+    port = free_port()
+    rc, out, err, _ = msgctl("-H", "127.0.0.1:%d" % port, "--tls", "ping")
+    t.check(rc == 3 and "connect to" in err, "refused: exit %d, %r" % (
+        rc, err))
+
+
+@t.case
+def option_errors(t):
+    for args, want in (
+            (["--tls", "--udp", "ping"], "--udp is clear text"),
+            (["--insecure", "--cacert", PKI["ca"], "ping"],
+             "--insecure verifies nothing"),
+            (["--key", PKI["client_key"], "ping"], "--key needs --cert"),
+            (["--sni", "", "ping"], "--sni needs a name")):
+        rc, out, err, _ = msgctl("-H", "127.0.0.1:1", *args)
+        t.check(rc == 2 and want in err, "%r: exit %d, %r" % (args, rc, err))
+    for args, want in (
+            (["--cacert", os.path.join(TMP, "missing.pem")],
+             "CA file %s: No such file" % os.path.join(TMP, "missing.pem")),
+            (["--cacert", PKI["server_key"]], "CA file %s: " %
+             PKI["server_key"]),
+            (["--cert", PKI["client_cert"], "--key", PKI["server_key"]],
+             "does not match certificate"),
+            (["--cert", os.path.join(TMP, "nocert.pem")],
+             "certificate %s: No such file" % os.path.join(TMP,
+                                                           "nocert.pem"))):
+        with fake() as f:
+            rc, out, err, _ = msgctl("-H", f.addr, *(args + ["ping"]))
+            t.check(rc == 3 and want in err,
+                    "%r: exit %d, %r" % (args, rc, err))
+            t.check(f.handshakes == 0, "%r: nothing sent" % args)
+    rc, out, err, _ = msgctl("-h")
+    t.check(rc == 0 and "--cacert FILE" in out and "--insecure" in out,
+            "usage names the TLS options: %r" % out)
+
+
+try:
+    t.run()
+finally:
+    shutil.rmtree(TMP, ignore_errors=True)
