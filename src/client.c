@@ -422,6 +422,15 @@ client_tls_handshake(struct client *c)
 	return (CLIENT_OK);
 }
 
+/* Forget the session kept to resume: the next connection starts anew. */
+void
+client_tls_forget(struct client *c)
+{
+	if (c->tls_sess != NULL)
+		SSL_SESSION_free(c->tls_sess);
+	c->tls_sess = NULL;
+}
+
 /* Whether the current TLS connection resumed an earlier session. */
 int
 client_tls_resumed(const struct client *c)

@@ -79,6 +79,7 @@ int	client_open(struct client *, const char *, int);
 int	client_open_tls(struct client *, const char *, int,
 	    const struct client_tls *);
 int	client_tls_resumed(const struct client *);
+void	client_tls_forget(struct client *);
 const char *client_tls_version(const struct client *);
 struct ssl_ctx_st *client_tls_ctx(const struct client_tls *, char *, size_t);
 int	client_tls_name(const struct client_tls *, const struct net_addr *,

@@ -236,6 +236,66 @@ def option_errors(t):
             "usage names the TLS options: %r" % out)
 
 
+@t.case
+def bench(t):
+    import json
+    with fake() as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "bench", "-c", "4", "-n", "400", "--json",
+                                 timeout=60.0)
+        r = json.loads(out) if rc == 0 else {}
+        t.check(rc == 0 and r.get("requests") == 400 and r.get("tls") and
+                r.get("errors") == 0, "bench over TLS: exit %d, %r %r" % (
+                    rc, out, err))
+        # Values over a record, pipelined: partial writes, many records.
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "bench", "-c", "2", "-P", "8", "-s",
+                                 "40000", "-n", "64", timeout=60.0)
+        t.check(rc == 0 and "errors: 0" in out,
+                "bench -P 8 -s 40000 over TLS: exit %d, %r %r" % (
+                    rc, out, err))
+        for resume in (False, True):
+            before = f.resumed
+            rc, out, err, _ = msgctl(
+                "-H", f.addr, "--cacert", PKI["ca"], "bench", "--reconnect",
+                "-c", "2", "-n", "40", "--json",
+                *(["--tls-resume"] if resume else []), timeout=60.0)
+            r = json.loads(out) if rc == 0 else {}
+            want = 40 if resume else 0
+            t.check(rc == 0 and r.get("requests") == 40 and
+                    r.get("handshakes_per_s", 0) > 0 and
+                    r.get("resumed") == want and
+                    f.resumed - before == want,
+                    "--reconnect%s: exit %d, resumed %r (server %d), want "
+                    "%d; %r" % (" --tls-resume" if resume else "", rc,
+                                r.get("resumed"), f.resumed - before, want,
+                                err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--tls", "bench", "-n", "10")
+        t.check(rc == 3 and "certificate verify failed" in err,
+                "bench, unverified server: exit %d, %r" % (rc, err))
+    for args, want in ((["--tls", "bench", "--ramp", "1"], "--ramp"),
+                       (["bench", "--reconnect", "--tls-resume"],
+                        "--tls-resume needs TLS"),
+                       (["--tls", "bench", "--tls-resume"],
+                        "--tls-resume goes with --reconnect"),
+                       (["--tls", "bench", "--reconnect", "-P", "2"],
+                        "one request per connection")):
+        rc, out, err, _ = msgctl("-H", "127.0.0.1:1", *args)
+        t.check(rc == 2 and want in err, "%r: exit %d, %r" % (args, rc, err))
+
+
+@t.case
+def bench_reconnect_plain(t):
+    # Without TLS, --reconnect measures TCP connections per second.
+    srv = t.server(tcp=True)
+    rc, out, err, _ = msgctl("-H", "127.0.0.1:%d" % srv.port, "bench",
+                             "--reconnect", "-c", "2", "-n", "100",
+                             "--op", "UPPER", timeout=60.0)
+    t.check(rc == 0 and "handshakes/s:" in out and "TCP, no TLS" in out and
+            "errors: 0" in out, "plain --reconnect: exit %d, %r %r" % (
+                rc, out, err))
+
+
 try:
     t.run()
 finally:

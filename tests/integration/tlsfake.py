@@ -77,6 +77,8 @@ class FakeTlsServer:
 
     def _serve(self, raw):
         raw.settimeout(10.0)
+        if raw.family != socket.AF_UNIX:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             s = self.ctx.wrap_socket(raw, server_side=True)
         except (ssl.SSLError, OSError) as e:
