@@ -474,6 +474,8 @@ int
 client_open_tls(struct client *c, const char *addr, int timeout_ms,
     const struct client_tls *t)
 {
+	int	rc;
+
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout_ms = timeout_ms;
@@ -495,7 +497,10 @@ client_open_tls(struct client *c, const char *addr, int timeout_ms,
 			return (CLIENT_ECONNECT);
 		c->tls_verify = !t->insecure;
 	}
-	return (client_reconnect(c));
+	/* As without TLS, a failed open leaves nothing to close. */
+	if ((rc = client_reconnect(c)) != CLIENT_OK)
+		client_close(c);
+	return (rc);
 }
 
 /*
