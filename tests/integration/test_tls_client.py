@@ -158,6 +158,21 @@ def large_values_and_shell(t):
 
 
 @t.case
+def server_gone(t):
+    # The server closes after the handshake: writing 120 kB then fails
+    # with EPIPE or a reset.  OpenSSL writes with write(2), so without
+    # SIGPIPE blocked around it msgctl would die of the signal.
+    with fake(hangup=True) as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "echo", "z" * 120000, timeout=30.0)
+        t.check(rc == 4 and ("send to %s" % f.addr in err or
+                             "read from %s" % f.addr in err or
+                             "closed by the server" in err),
+                "server gone: exit %d (-13: killed by SIGPIPE), %r" % (
+                    rc, err))
+
+
+@t.case
 def unix_socket(t):
     with fake(unix_dir=True) as f:
         path = f.addr[len("unix:"):]

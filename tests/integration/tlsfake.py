@@ -9,7 +9,9 @@ side's tests before and besides the real server.
         fake.peers           # subjects (CN) of verified client certificates
         fake.resumed         # count of handshakes that resumed a session
 
-client_ca: require a client certificate signed by this CA (mTLS).  Each
+client_ca: require a client certificate signed by this CA (mTLS).
+hangup: close each connection right after its handshake, reading nothing
+(a server gone while the client writes: EPIPE, never SIGPIPE).  Each
 connection gets a thread that answers PING (PONG), ECHO (the value) and
 UPPER; any other opcode gets UNKNOWN_OP.  A close, an error or garbage ends
 the connection.  Everything stops in close().
@@ -33,7 +35,9 @@ def answer(op, rid, status=St.OK, key=b"", value=b""):
 
 
 class FakeTlsServer:
-    def __init__(self, cert, key, client_ca=None, unix_dir=None):
+    def __init__(self, cert, key, client_ca=None, unix_dir=None,
+                 hangup=False):
+        self.hangup = hangup
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self.ctx.load_cert_chain(cert, key)
@@ -94,6 +98,9 @@ class FakeTlsServer:
             if cert:
                 self.peers.append(dict(x[0] for x in cert["subject"]).get(
                     "commonName"))
+        if self.hangup:
+            s.close()
+            return
         try:
             while not self.stop.is_set():
                 hdr = recv_exact(s, HDR_LEN, 10.0)
