@@ -1150,23 +1150,13 @@ static ssize_t
 bconn_tls_read(struct bench_thread *t, struct bench_conn *c)
 {
 	char	why[BENCH_ERRLEN];
-	size_t	got;
-	int	rc, e;
+	ssize_t	n;
 
-	errno = 0;
-	if ((rc = SSL_read_ex(c->ssl, t->rbuf, BENCH_RBUF, &got)) == 1)
-		return ((ssize_t)got);
-	e = client_tls_failure(c->ssl, rc, "read from", t->run->addr, why,
-	    sizeof(why));
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		errno = EAGAIN;
-		return (-1);
-	}
-	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL &&
-	    errno == 0))
-		return (0);
-	bconn_lost(t, c, why);
-	return (-2);
+	n = client_tls_read(c->ssl, t->rbuf, BENCH_RBUF, t->run->addr, NULL,
+	    why, sizeof(why));
+	if (n == -2)
+		bconn_lost(t, c, why);
+	return (n);
 }
 
 /*
@@ -1356,14 +1346,49 @@ bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
 	return (0);
 }
 
+/* --ramp: send the first request, in clear or over TLS.  0 or -1. */
+static int
+bench_hello_send(const struct bench_run *run, const struct bench_conn *c,
+    const void *q, size_t qn, char *cause, size_t len)
+{
+	size_t	w;
+	int	rc;
+
+	if (c->ssl == NULL) {
+		if (send(c->fd, q, qn, MSG_NOSIGNAL) == (ssize_t)qn)
+			return (0);
+		snprintf(cause, len, "send: %s", strerror(errno));
+		return (-1);
+	}
+	/* After the handshake the socket's buffer is empty too. */
+	errno = 0;
+	if ((rc = SSL_write_ex(c->ssl, q, qn, &w)) == 1 && w == qn)
+		return (0);
+	(void)client_tls_failure(c->ssl, rc, "send to", run->addr, cause, len);
+	return (-1);
+}
+
+/*
+ * --ramp: read part of the first answer, in clear or over TLS, as recv:
+ * bytes, 0 at the close, -1 with errno (EAGAIN: wait); -2 with cause.
+ */
+static ssize_t
+bench_hello_recv(const struct bench_run *run, const struct bench_conn *c,
+    void *buf, size_t n, char *cause, size_t len)
+{
+	if (c->ssl == NULL)
+		return (recv(c->fd, buf, n, 0));
+	return (client_tls_read(c->ssl, buf, n, run->addr, NULL, cause, len));
+}
+
 /*
  * --ramp: one request and its answer on a new connection (an msgd or RESP
  * PING, one echoed byte), so that the server has taken the connection in
  * and served it before the next one opens.  0, or -1 with cause.
  */
 static int
-bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
-    size_t len)
+bench_hello(const struct bench_run *run, const struct bench_conn *c,
+    int timeout_ms, char *cause, size_t len)
 {
 	uint8_t		 q[MSG_HDR_LEN], a[MSG_HDR_LEN + 4], got[sizeof(a)];
 	size_t		 qn, an, off = 0;
@@ -1386,14 +1411,14 @@ bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
 		qn = an = 1;
 	}
 	/* A new socket's send buffer is empty: the few bytes go at once. */
-	if (send(fd, q, qn, MSG_NOSIGNAL) != (ssize_t)qn) {
-		snprintf(cause, len, "send: %s", strerror(errno));
+	if (bench_hello_send(run, c, q, qn, cause, len) == -1)
 		return (-1);
-	}
-	pfd.fd = fd;
+	pfd.fd = c->fd;
 	pfd.events = POLLIN;
 	while (off < an) {
-		r = recv(fd, got + off, an - off, 0);
+		if ((r = bench_hello_recv(run, c, got + off, an - off, cause,
+		    len)) == -2)
+			return (-1);
 		if (r > 0) {
 			off += (size_t)r;
 			continue;
@@ -1467,7 +1492,7 @@ bench_connect(struct bench_run *run, const char *addr, int timeout_ms,
 		    sizeof(cause))) == -1 || (run->tls_ctx != NULL &&
 		    bench_tls_open(run, &conns[i], timeout_ms, cause,
 		    sizeof(cause)) == -1) || (run->o.ramp_set &&
-		    bench_hello(run, conns[i].fd, timeout_ms, cause,
+		    bench_hello(run, &conns[i], timeout_ms, cause,
 		    sizeof(cause)) == -1)) {
 			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
 			    i, cause);
@@ -1760,10 +1785,6 @@ bench_tls_setup(struct bench_run *run, const struct client_tls *tls,
 			return (-1);
 		}
 		return (0);
-	}
-	if (run->o.ramp_set) {
-		fprintf(stderr, "msgctl bench: --ramp does not speak TLS yet\n");
-		return (-1);
 	}
 	run->tls = tls;
 	/* OpenSSL writes with write(2): a lost server is an error, not a

@@ -621,6 +621,38 @@ client_tls_send(struct client *c, const uint8_t *hdr, const void *key,
 }
 
 /*
+ * Read up to n bytes of ssl's connection to addr, as read(2) reads a
+ * non-blocking socket: the bytes; 0 when the server has closed; -1 with
+ * errno EAGAIN when TLS must wait (*pollp, if not NULL: POLLIN or
+ * POLLOUT); or -2 with err (an alert, a reset).  SIGPIPE is the
+ * caller's business: reading may write (a TLS 1.3 key update).
+ */
+ssize_t
+client_tls_read(SSL *ssl, void *buf, size_t n, const char *addr,
+    short *pollp, char *err, size_t len)
+{
+	size_t	got;
+	int	rc, e, saved;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_read_ex(ssl, buf, n, &got)) == 1)
+		return ((ssize_t)got);
+	saved = errno;
+	e = client_tls_failure(ssl, rc, "read from", addr, err, len);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		if (pollp != NULL)
+			*pollp = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+		errno = EAGAIN;
+		return (-1);
+	}
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL &&
+	    saved == 0))
+		return (0);
+	return (-2);
+}
+
+/*
  * Read what is there into buf (at most len bytes): >0 bytes, 0 at
  * EOF (err set), -1 on an error (err set, *rcp the client error), or -2
  * when nothing is ready (*wantp: the poll events to wait for).
@@ -631,8 +663,6 @@ client_read_some(struct client *c, void *buf, size_t len, short *wantp,
 {
 	struct client_sigpipe	sp;
 	ssize_t			n;
-	size_t			got;
-	int			rc, e;
 
 	if (c->ssl == NULL) {
 		n = read(c->fd, buf, len);
@@ -652,27 +682,20 @@ client_read_some(struct client *c, void *buf, size_t len, short *wantp,
 		*rcp = CLIENT_EIO;
 		return (-1);
 	}
-	ERR_clear_error();
-	errno = 0;
 	client_sigpipe_block(&sp);
-	rc = SSL_read_ex(c->ssl, buf, len, &got);
-	client_sigpipe_restore(&sp);
-	if (rc == 1)
-		return ((ssize_t)got);
-	e = client_tls_failure(c->ssl, rc, "read from", c->addr.text, c->err,
+	n = client_tls_read(c->ssl, buf, len, c->addr.text, wantp, c->err,
 	    sizeof(c->err));
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		*wantp = e == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN;
+	client_sigpipe_restore(&sp);
+	if (n == -1)
 		return (-2);
-	}
-	if (e == SSL_ERROR_ZERO_RETURN ||
-	    (e == SSL_ERROR_SYSCALL && errno == 0)) {
+	if (n == 0)
 		snprintf(c->err, sizeof(c->err), "%s: connection closed by "
 		    "the server", c->addr.text);
-		return (0);
+	if (n == -2) {
+		*rcp = CLIENT_EIO;
+		return (-1);
 	}
-	*rcp = CLIENT_EIO;
-	return (-1);
+	return (n);
 }
 
 /* Send one request frame; *idp (if not NULL) gets its request id. */

@@ -7,6 +7,8 @@
 #ifndef MSGD_CLIENT_H
 #define MSGD_CLIENT_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,6 +92,8 @@ int	client_tls_failure(struct ssl_st *, int, const char *, const char *,
 	    char *, size_t);
 int	client_tls_connect(struct ssl_st *, int, int, const char *, char *,
 	    size_t);
+ssize_t	client_tls_read(struct ssl_st *, void *, size_t, const char *, short *,
+	    char *, size_t);
 int	client_reconnect(struct client *);
 int	client_send(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, uint32_t *);

@@ -285,11 +285,16 @@ def bench(t):
                     "%d; %r" % (" --tls-resume" if resume else "", rc,
                                 r.get("resumed"), f.resumed - before, want,
                                 err))
+        # --ramp: each connection's first PING over TLS before the next.
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "bench", "--ramp", "0", "-c", "3", "-n",
+                                 "30", timeout=60.0)
+        t.check(rc == 0 and "errors: 0" in out,
+                "bench --ramp over TLS: exit %d, %r %r" % (rc, out, err))
         rc, out, err, _ = msgctl("-H", f.addr, "--tls", "bench", "-n", "10")
         t.check(rc == 3 and "certificate verify failed" in err,
                 "bench, unverified server: exit %d, %r" % (rc, err))
-    for args, want in ((["--tls", "bench", "--ramp", "1"], "--ramp"),
-                       (["bench", "--reconnect", "--tls-resume"],
+    for args, want in ((["bench", "--reconnect", "--tls-resume"],
                         "--tls-resume needs TLS"),
                        (["--tls", "bench", "--tls-resume"],
                         "--tls-resume goes with --reconnect"),
