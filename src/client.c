@@ -322,8 +322,9 @@ int
 client_tls_failure(SSL *ssl, int ret, const char *doing, const char *addr,
     char *err, size_t len)
 {
-	long	vr;
-	int	e;
+	const char	*why;
+	long		 vr;
+	int		 e;
 
 	e = SSL_get_error(ssl, ret);
 	switch (e) {
@@ -343,9 +344,13 @@ client_tls_failure(SSL *ssl, int ret, const char *doing, const char *addr,
 			snprintf(err, len, "%s %s: certificate verify failed: "
 			    "%s", doing, addr,
 			    X509_verify_cert_error_string(vr));
+		else if (strstr((why = client_tls_reason()), " alert ") !=
+		    NULL)
+			/* Its complaint, not ours: "tlsv1 alert unknown ca". */
+			snprintf(err, len, "%s %s: refused by the server: %s",
+			    doing, addr, why);
 		else
-			snprintf(err, len, "%s %s: TLS: %s", doing, addr,
-			    client_tls_reason());
+			snprintf(err, len, "%s %s: TLS: %s", doing, addr, why);
 		break;
 	default:
 		snprintf(err, len, "%s %s: TLS error %d", doing, addr, e);

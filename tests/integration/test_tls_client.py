@@ -49,6 +49,12 @@ def ping_with_cacert(t):
                                  PKI["ca"], "upper", "abc")
         t.check(rc == 0 and out == "ABC\n",
                 "upper via localhost: exit %d, %r %r" % (rc, out, err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--sni", "localhost", "ping")
+        t.check(rc == 0, "--sni localhost: exit %d, %r" % (rc, err))
+        # SNI carries host names only: none for an IP address.
+        t.check(f.snis == [None, None, "localhost", "localhost"],
+                "server names sent: %r" % f.snis)
         t.check(f.errors == [], "server-side errors: %r" % f.errors)
 
 
@@ -123,7 +129,8 @@ def client_certificate(t):
         # handshake, the server's refusal arrives with the first read.
         rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
                                  "ping")
-        t.check(rc in (3, 4) and "certificate required" in err,
+        t.check(rc in (3, 4) and "refused by the server: tlsv13 alert "
+                "certificate required" in err,
                 "no client certificate: exit %d, %r" % (rc, err))
         # A client certificate from another CA.
         rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
@@ -131,6 +138,31 @@ def client_certificate(t):
                                  PKI["other_key"], "ping")
         t.check(rc in (3, 4) and "unknown ca" in err,
                 "client certificate of another CA: exit %d, %r" % (rc, err))
+
+
+@t.case
+def tls12(t):
+    # A TLS 1.2 server: the client certificate is refused within the
+    # handshake, and sessions resume too.
+    with fake(tls12=True, client_ca=PKI["ca"]) as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--cert", PKI["client_cert"], "--key",
+                                 PKI["client_key"], "ping")
+        t.check(rc == 0 and "over TLSv1.2:" in out,
+                "TLS 1.2 with a client certificate: exit %d, %r %r" % (
+                    rc, out, err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "ping")
+        t.check(rc == 3 and "TLS handshake with %s: refused by the server"
+                % f.addr in err,
+                "TLS 1.2, no client certificate: exit %d, %r" % (rc, err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                                 "--cert", PKI["client_cert"], "--key",
+                                 PKI["client_key"], "bench", "--reconnect",
+                                 "--tls-resume", "-c", "1", "-n", "5",
+                                 "--json", timeout=30.0)
+        t.check(rc == 0 and '"resumed":5,' in out,
+                "TLS 1.2 resumption: exit %d, %r %r" % (rc, out, err))
 
 
 @t.case

@@ -8,8 +8,11 @@ side's tests before and besides the real server.
         fake.errors          # handshake errors, as strings
         fake.peers           # subjects (CN) of verified client certificates
         fake.resumed         # count of handshakes that resumed a session
+        fake.snis            # the server names clients sent (None: none)
 
 client_ca: require a client certificate signed by this CA (mTLS).
+tls12: serve TLS 1.2 at most (the client certificate is then checked
+within the handshake).
 hangup: close each connection right after its handshake, reading nothing
 (a server gone while the client writes: EPIPE, never SIGPIPE).  Each
 connection gets a thread that answers PING (PONG), ECHO (the value) and
@@ -36,10 +39,15 @@ def answer(op, rid, status=St.OK, key=b"", value=b""):
 
 class FakeTlsServer:
     def __init__(self, cert, key, client_ca=None, unix_dir=None,
-                 hangup=False):
+                 hangup=False, tls12=False):
         self.hangup = hangup
+        self.snis = []
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if tls12:
+            self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.sni_callback = lambda sock, name, ctx: self.snis.append(
+            name)
         self.ctx.load_cert_chain(cert, key)
         if client_ca is not None:
             self.ctx.verify_mode = ssl.CERT_REQUIRED
