@@ -9,15 +9,25 @@ exits 3 (cannot connect) or 4 (lost on the way), option mistakes exit 2.
 """
 import os
 import shutil
+import sys
 import tempfile
 
-from harness import MSGCTL, Suite, free_port, run
-from tlscerts import make_pki
+from harness import MSGCTL, SKIP, Suite, free_port, run
+import tlscerts
 from tlsfake import FakeTlsServer
 
 t = Suite("test_tls_client")
+if not tlscerts.available():
+    print("test_tls_client: SKIP: no openssl command")
+    sys.exit(SKIP)
 TMP = tempfile.mkdtemp(prefix="msgd-tlsc.")
-PKI = make_pki(os.path.join(TMP, "pki"))
+C = tlscerts.make(TMP)
+# The server's certificate followed by the CA's: a chain file as a CA file.
+BUNDLE = os.path.join(TMP, "bundle.crt")
+with open(BUNDLE, "w") as out:
+    for p in (C.server, C.ca):
+        with open(p) as f:
+            out.write(f.read())
 
 
 def msgctl(*args, **kw):
@@ -27,29 +37,29 @@ def msgctl(*args, **kw):
                list(args), env=env, **kw)
 
 
-def fake(cert="server_cert", key="server_key", **kw):
-    return FakeTlsServer(PKI[cert], PKI[key], **kw)
+def fake(cert=None, key=None, **kw):
+    return FakeTlsServer(cert or C.server, key or C.server_key, **kw)
 
 
 @t.case
 def ping_with_cacert(t):
     with fake() as f:
         rc, out, err, _ = msgctl("-H", f.addr, "--tls", "--cacert",
-                                 PKI["ca"], "ping")
+                                 C.ca, "ping")
         t.check(rc == 0 and "PONG from %s over TLSv1.3" % f.addr in out,
                 "ping over TLS: exit %d, %r %r" % (rc, out, err))
         # The chain file given as the CA works as well; --tls is implied.
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["bundle"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", BUNDLE,
                                  "echo", "hello", "tls")
         t.check(rc == 0 and out == "hello tls\n",
                 "echo, --tls implied: exit %d, %r %r" % (rc, out, err))
         # localhost: the name is checked as a DNS name, sent as SNI.
         port = f.addr.rsplit(":", 1)[1]
         rc, out, err, _ = msgctl("-H", "localhost:" + port, "--cacert",
-                                 PKI["ca"], "upper", "abc")
+                                 C.ca, "upper", "abc")
         t.check(rc == 0 and out == "ABC\n",
                 "upper via localhost: exit %d, %r %r" % (rc, out, err))
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "--sni", "localhost", "ping")
         t.check(rc == 0, "--sni localhost: exit %d, %r" % (rc, err))
         # SNI carries host names only: none for an IP address.
@@ -76,7 +86,7 @@ def insecure(t):
         t.check(rc == 0 and "PONG" in out, "--insecure: exit %d, %r %r" % (
             rc, out, err))
         # Even a certificate from nobody's CA, for another name.
-        with fake("wrongname_cert", "wrongname_key") as g:
+        with fake(C.wrongname, C.wrongname_key) as g:
             rc, out, err, _ = msgctl("-H", g.addr, "--insecure", "ping")
             t.check(rc == 0, "--insecure, wrong name: exit %d, %r" % (
                 rc, err))
@@ -85,31 +95,33 @@ def insecure(t):
 @t.case
 def name_mismatch(t):
     with fake() as f:
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
-                                 "--sni", "wrong.example", "ping")
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
+                                 "--sni", "not-this-host", "ping")
         t.check(rc == 3 and "certificate verify failed: hostname mismatch"
-                in err, "--sni wrong.example: exit %d, %r" % (rc, err))
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+                in err, "--sni not-this-host: exit %d, %r" % (rc, err))
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "--sni", "localhost", "ping")
         t.check(rc == 0, "--sni localhost: exit %d, %r" % (rc, err))
-    with fake("wrongname_cert", "wrongname_key") as g:
-        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", PKI["ca"],
+    with fake(C.wrongname, C.wrongname_key) as g:
+        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", C.ca,
                                  "ping")
         t.check(rc == 3 and "IP address mismatch" in err,
-                "certificate for wrong.example at an IP: exit %d, %r" % (
+                "certificate for not-this-host at an IP: exit %d, %r" % (
                     rc, err))
-        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", PKI["ca"],
-                                 "--sni", "wrong.example", "ping")
-        t.check(rc == 0, "--sni wrong.example matches it: exit %d, %r" % (
+        rc, out, err, _ = msgctl("-H", g.addr, "--cacert", C.ca,
+                                 "--sni", "not-this-host", "ping")
+        t.check(rc == 0, "--sni not-this-host matches it: exit %d, %r" % (
             rc, err))
 
 
 @t.case
 def untrusted_and_expired(t):
-    for cert, why in (("other_cert", "unable to get local issuer"),
-                      ("expired_cert", "certificate has expired")):
-        with fake(cert, cert.replace("_cert", "_key")) as f:
-            rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+    # (A client certificate of another CA serves as a server's here: its
+    # chain fails before its purpose is looked at.)
+    for cert, why in (("other_client", "unable to get local issuer"),
+                      ("expired", "certificate has expired")):
+        with fake(getattr(C, cert), getattr(C, cert + "_key")) as f:
+            rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                      "ping")
             t.check(rc == 3 and "certificate verify failed: " + why in err,
                     "%s: exit %d, %r" % (cert, rc, err))
@@ -117,25 +129,25 @@ def untrusted_and_expired(t):
 
 @t.case
 def client_certificate(t):
-    with fake(client_ca=PKI["ca"]) as f:
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
-                                 "--cert", PKI["client_cert"], "--key",
-                                 PKI["client_key"], "ping")
+    with fake(client_ca=C.ca) as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
+                                 "--cert", C.client, "--key",
+                                 C.client_key, "ping")
         t.check(rc == 0 and "PONG" in out, "mTLS: exit %d, %r %r" % (
             rc, out, err))
         t.check(f.peers == ["msgd-test-client"],
                 "the server saw the client's certificate: %r" % f.peers)
         # Without one: TLS 1.3 completes the client's side of the
         # handshake, the server's refusal arrives with the first read.
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "ping")
         t.check(rc in (3, 4) and "refused by the server: tlsv13 alert "
                 "certificate required" in err,
                 "no client certificate: exit %d, %r" % (rc, err))
         # A client certificate from another CA.
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
-                                 "--cert", PKI["other_cert"], "--key",
-                                 PKI["other_key"], "ping")
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
+                                 "--cert", C.other_client, "--key",
+                                 C.other_client_key, "ping")
         t.check(rc in (3, 4) and "unknown ca" in err,
                 "client certificate of another CA: exit %d, %r" % (rc, err))
 
@@ -144,21 +156,21 @@ def client_certificate(t):
 def tls12(t):
     # A TLS 1.2 server: the client certificate is refused within the
     # handshake, and sessions resume too.
-    with fake(tls12=True, client_ca=PKI["ca"]) as f:
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
-                                 "--cert", PKI["client_cert"], "--key",
-                                 PKI["client_key"], "ping")
+    with fake(tls12=True, client_ca=C.ca) as f:
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
+                                 "--cert", C.client, "--key",
+                                 C.client_key, "ping")
         t.check(rc == 0 and "over TLSv1.2:" in out,
                 "TLS 1.2 with a client certificate: exit %d, %r %r" % (
                     rc, out, err))
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "ping")
         t.check(rc == 3 and "TLS handshake with %s: refused by the server"
                 % f.addr in err,
                 "TLS 1.2, no client certificate: exit %d, %r" % (rc, err))
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
-                                 "--cert", PKI["client_cert"], "--key",
-                                 PKI["client_key"], "bench", "--reconnect",
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
+                                 "--cert", C.client, "--key",
+                                 C.client_key, "bench", "--reconnect",
                                  "--tls-resume", "-c", "1", "-n", "5",
                                  "--json", timeout=30.0)
         t.check(rc == 0 and '"resumed":5,' in out,
@@ -172,7 +184,7 @@ def large_values_and_shell(t):
     with fake() as f:
         mid = "y" * 60000
         lines = "ping\necho %s\nupper abc\nping\n" % mid
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "shell", stdin_data=lines.encode(),
                                  timeout=30.0)
         outs = out.splitlines()
@@ -183,7 +195,7 @@ def large_values_and_shell(t):
         t.check(f.handshakes == 1, "one connection for the shell: %d" %
                 f.handshakes)
         big = "x" * 120000
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "echo", big, timeout=30.0)
         t.check(rc == 0 and out == big + "\n", "echo of 120000 bytes: "
                 "exit %d, %d bytes, %r" % (rc, len(out), err))
@@ -195,7 +207,7 @@ def server_gone(t):
     # with EPIPE or a reset.  OpenSSL writes with write(2), so without
     # SIGPIPE blocked around it msgctl would die of the signal.
     with fake(hangup=True) as f:
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "echo", "z" * 120000, timeout=30.0)
         t.check(rc == 4 and ("send to %s" % f.addr in err or
                              "read from %s" % f.addr in err or
@@ -208,11 +220,11 @@ def server_gone(t):
 def unix_socket(t):
     with fake(unix_dir=True) as f:
         path = f.addr[len("unix:"):]
-        rc, out, err, _ = msgctl("-U", path, "--cacert", PKI["ca"], "ping")
+        rc, out, err, _ = msgctl("-U", path, "--cacert", C.ca, "ping")
         t.check(rc == 0 and "over TLS" in out, "TLS over a unix socket: "
                 "exit %d, %r %r" % (rc, out, err))
-        rc, out, err, _ = msgctl("-U", path, "--cacert", PKI["ca"],
-                                 "--sni", "wrong.example", "ping")
+        rc, out, err, _ = msgctl("-U", path, "--cacert", C.ca,
+                                 "--sni", "not-this-host", "ping")
         t.check(rc == 3 and "hostname mismatch" in err,
                 "unix socket, --sni checked: exit %d, %r" % (rc, err))
 
@@ -240,7 +252,7 @@ def wrong_protocol(t):
             c.close()
         th = threading.Thread(target=closer, daemon=True)
         th.start()
-        rc, out, err, _ = msgctl("-H", addr, "--cacert", PKI["ca"], "ping")
+        rc, out, err, _ = msgctl("-H", addr, "--cacert", C.ca, "ping")
         th.join(5.0)
         t.check(rc == 3 and "TLS handshake with %s" % addr in err,
                 "TLS to a plain server: exit %d, %r" % (rc, err))
@@ -257,18 +269,18 @@ def wrong_protocol(t):
 def option_errors(t):
     for args, want in (
             (["--tls", "--udp", "ping"], "--udp is clear text"),
-            (["--insecure", "--cacert", PKI["ca"], "ping"],
+            (["--insecure", "--cacert", C.ca, "ping"],
              "--insecure verifies nothing"),
-            (["--key", PKI["client_key"], "ping"], "--key needs --cert"),
+            (["--key", C.client_key, "ping"], "--key needs --cert"),
             (["--sni", "", "ping"], "--sni needs a name")):
         rc, out, err, _ = msgctl("-H", "127.0.0.1:1", *args)
         t.check(rc == 2 and want in err, "%r: exit %d, %r" % (args, rc, err))
     for args, want in (
             (["--cacert", os.path.join(TMP, "missing.pem")],
              "CA file %s: No such file" % os.path.join(TMP, "missing.pem")),
-            (["--cacert", PKI["server_key"]], "CA file %s: " %
-             PKI["server_key"]),
-            (["--cert", PKI["client_cert"], "--key", PKI["server_key"]],
+            (["--cacert", C.server_key], "CA file %s: " %
+             C.server_key),
+            (["--cert", C.client, "--key", C.server_key],
              "does not match certificate"),
             (["--cert", os.path.join(TMP, "nocert.pem")],
              "certificate %s: No such file" % os.path.join(TMP,
@@ -287,7 +299,7 @@ def option_errors(t):
 def bench(t):
     import json
     with fake() as f:
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "bench", "-c", "4", "-n", "400", "--json",
                                  timeout=60.0)
         r = json.loads(out) if rc == 0 else {}
@@ -295,7 +307,7 @@ def bench(t):
                 r.get("errors") == 0, "bench over TLS: exit %d, %r %r" % (
                     rc, out, err))
         # Values over a record, pipelined: partial writes, many records.
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "bench", "-c", "2", "-P", "8", "-s",
                                  "40000", "-n", "64", timeout=60.0)
         t.check(rc == 0 and "errors: 0" in out,
@@ -304,7 +316,7 @@ def bench(t):
         for resume in (False, True):
             before = f.resumed
             rc, out, err, _ = msgctl(
-                "-H", f.addr, "--cacert", PKI["ca"], "bench", "--reconnect",
+                "-H", f.addr, "--cacert", C.ca, "bench", "--reconnect",
                 "-c", "2", "-n", "40", "--json",
                 *(["--tls-resume"] if resume else []), timeout=60.0)
             r = json.loads(out) if rc == 0 else {}
@@ -318,7 +330,7 @@ def bench(t):
                                 r.get("resumed"), f.resumed - before, want,
                                 err))
         # --ramp: each connection's first PING over TLS before the next.
-        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", PKI["ca"],
+        rc, out, err, _ = msgctl("-H", f.addr, "--cacert", C.ca,
                                  "bench", "--ramp", "0", "-c", "3", "-n",
                                  "30", timeout=60.0)
         t.check(rc == 0 and "errors: 0" in out,

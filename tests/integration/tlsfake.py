@@ -1,7 +1,8 @@
 """tlsfake: a fake msgd speaking TLS (Python's ssl module), for the client
 side's tests before and besides the real server.
 
-    with FakeTlsServer(pki["server_cert"], pki["server_key"],
+    certs = tlscerts.make(tmpdir)
+    with FakeTlsServer(certs.server, certs.server_key,
                        client_ca=None, unix_dir=None) as fake:
         fake.addr            # "127.0.0.1:PORT", or "unix:/path" (unix_dir)
         fake.handshakes      # count of completed handshakes
