@@ -30,7 +30,14 @@
 #define CLIENT_MAX_RESP_DEFAULT	(1024ULL * 1024 * 1024)
 
 /* Where the struct client of an SSL is, for the new-session callback. */
-static int	client_ssl_idx = -1;
+static int		client_ssl_idx = -1;
+static pthread_once_t	client_ssl_once = PTHREAD_ONCE_INIT;
+
+static void
+client_ssl_idx_init(void)
+{
+	client_ssl_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
 
 /*
  * OpenSSL writes to the socket with write(2): a server that has gone
@@ -43,6 +50,7 @@ struct client_sigpipe {
 	int		was_pending;
 };
 
+/* Block SIGPIPE in this thread; note whether one was already pending. */
 static void
 client_sigpipe_block(struct client_sigpipe *sp)
 {
@@ -56,6 +64,7 @@ client_sigpipe_block(struct client_sigpipe *sp)
 	sp->was_pending = sigismember(&pend, SIGPIPE) == 1;
 }
 
+/* Take away a SIGPIPE the TLS call raised, then unblock; errno is kept. */
 static void
 client_sigpipe_restore(struct client_sigpipe *sp)
 {
@@ -489,8 +498,8 @@ client_open_tls(struct client *c, const char *addr, int timeout_ms,
 	if (net_parse_addr(addr, &c->addr, c->err, sizeof(c->err)) == -1)
 		return (CLIENT_ECONNECT);
 	if (t != NULL) {
-		if (client_ssl_idx == -1 && (client_ssl_idx =
-		    SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL)) == -1) {
+		(void)pthread_once(&client_ssl_once, client_ssl_idx_init);
+		if (client_ssl_idx == -1) {
 			snprintf(c->err, sizeof(c->err), "TLS: %s",
 			    client_tls_reason());
 			return (CLIENT_ECONNECT);
