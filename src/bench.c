@@ -260,10 +260,11 @@ static void
 bench_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: msgctl [-H addr | -U path] [-T seconds] bench [-h] "
-	    "[-c conns] [-n requests | -d seconds]\n"
-	    "           [-P depth] [-s bytes] [-t threads] "
-	    "[--op PING|ECHO|UPPER] [--json]\n"
+	    "usage: msgctl [-H addr | -U path] [-T seconds] [TLS options] "
+	    "bench [-h]\n"
+	    "           [-c conns] [-n requests | -d seconds] [-P depth] "
+	    "[-s bytes]\n"
+	    "           [-t threads] [--op PING|ECHO|UPPER] [--json]\n"
 	    "           [--op PUT|GET --key name] [--ramp ms]\n"
 	    "           [--raw | --resp[=array|inline]] "
 	    "[--reconnect [--tls-resume]]\n"
