@@ -19,6 +19,11 @@
  * --op PUT and --op GET with --key load the file path: every request
  * stores (PUT) or reads (GET) the one file named, whose bytes are not
  * compared (a GET's length is).
+ *
+ * With TLS (msgctl --tls ...) every connection makes its handshake before
+ * the clock starts, and the loop reads and writes through OpenSSL on the
+ * same non-blocking sockets.  --reconnect measures the handshakes: each
+ * request on a new connection, with --tls-resume resuming the session.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -30,6 +35,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -38,7 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "bench.h"
+#include "client.h"
 #include "hist.h"
 #include "net.h"
 #include "proto.h"
@@ -70,6 +79,7 @@
 #define BENCH_IOV	512		/* iovecs per sendmsg, < IOV_MAX */
 #define BENCH_EVENTS	256
 #define BENCH_ERRLEN	256
+#define BENCH_TLS_WBUF	(64 * 1024)	/* TLS: requests gathered per write */
 
 /* Extra descriptors beyond the connections: epoll, stdio, slack. */
 #define BENCH_FD_SLACK	(BENCH_THREADS_MAX + 16)
@@ -80,7 +90,9 @@ enum {
 	OPT_KEY,
 	OPT_RAMP,
 	OPT_RAW,
-	OPT_RESP
+	OPT_RECONNECT,
+	OPT_RESP,
+	OPT_TLS_RESUME
 };
 
 /* What the requests and answers look like on the wire. */
@@ -112,6 +124,8 @@ struct bench_opts {
 	int		 resp_inline;	/* --resp=inline */
 	int		 ramp_set;	/* --ramp given */
 	uint64_t	 ramp;		/* its ms between connections */
+	int		 reconnect;	/* --reconnect: a connection per request */
+	int		 tls_resume;	/* --tls-resume: resume the session */
 };
 
 /* What every thread reads and nobody writes once the run starts. */
@@ -133,6 +147,12 @@ struct bench_run {
 	uint32_t		 alen;
 	uint64_t		 start_us;
 	uint64_t		 deadline_us;	/* -d: stop sending; else 0 */
+	struct bench_thread	*th0;		/* --reconnect: the threads */
+	/* TLS (NULL: plain): the options, and their context for the loop. */
+	const struct client_tls	*tls;
+	SSL_CTX			*tls_ctx;
+	char			 tls_name[CLIENT_TLS_NAME_MAX];
+	const char		*addr;
 };
 
 struct bench_slot {
@@ -148,6 +168,7 @@ struct bench_slot {
  */
 struct bench_conn {
 	int			 fd;		/* -1 once closed */
+	SSL			*ssl;		/* TLS, or NULL */
 	int			 num;		/* for messages */
 	int			 pollout;
 	uint32_t		 salt;		/* varies the value offsets */
@@ -177,6 +198,9 @@ struct bench_thread {
 	struct bench_slot	*slots;
 	uint64_t		 quota;		/* -n: requests left to send */
 	uint8_t			*rbuf;
+	uint8_t			*wbuf;		/* TLS: requests gathered */
+	struct client		 cl;		/* --reconnect: its connection */
+	uint64_t		 resumed;	/* --reconnect: resumed sessions */
 	uint64_t		 last_us;	/* the latest answer, or start */
 	/* Results, merged by bench_main. */
 	struct hist		 hist;
@@ -192,7 +216,7 @@ struct bench_thread {
 
 struct bench_total {
 	struct hist	hist;
-	uint64_t	answers, bad, lost, stalled, unanswered, bytes;
+	uint64_t	answers, bad, lost, stalled, unanswered, bytes, resumed;
 	uint64_t	end_us;
 	const char	*err;
 	uint64_t	err_us;
@@ -222,10 +246,12 @@ static const struct option bench_longopts[] = {
 	{ "pipeline",		required_argument,	NULL,	'P' },
 	{ "ramp",		required_argument,	NULL,	OPT_RAMP },
 	{ "raw",		no_argument,		NULL,	OPT_RAW },
+	{ "reconnect",		no_argument,		NULL,	OPT_RECONNECT },
 	{ "requests",		required_argument,	NULL,	'n' },
 	{ "resp",		optional_argument,	NULL,	OPT_RESP },
 	{ "size",		required_argument,	NULL,	's' },
 	{ "threads",		required_argument,	NULL,	't' },
+	{ "tls-resume",		no_argument,		NULL,	OPT_TLS_RESUME },
 	{ NULL,			0,			NULL,	0 }
 };
 
@@ -234,12 +260,14 @@ static void
 bench_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: msgctl [-H addr | -U path] [-T seconds] bench [-h] "
-	    "[-c conns] [-n requests | -d seconds]\n"
-	    "           [-P depth] [-s bytes] [-t threads] "
-	    "[--op PING|ECHO|UPPER] [--json]\n"
+	    "usage: msgctl [-H addr | -U path] [-T seconds] [TLS options] "
+	    "bench [-h]\n"
+	    "           [-c conns] [-n requests | -d seconds] [-P depth] "
+	    "[-s bytes]\n"
+	    "           [-t threads] [--op PING|ECHO|UPPER] [--json]\n"
 	    "           [--op PUT|GET --key name] [--ramp ms]\n"
-	    "           [--raw | --resp[=array|inline]]\n"
+	    "           [--raw | --resp[=array|inline]] "
+	    "[--reconnect [--tls-resume]]\n"
 	    "Closed-loop load: each connection keeps `depth' requests in "
 	    "flight and sends\n"
 	    "the next one as an answer arrives.  Every answer is verified "
@@ -286,6 +314,17 @@ bench_usage(FILE *fp)
 	    "                       as a bulk string; commands as RESP arrays "
 	    "(default) or\n"
 	    "                       inline (ECHO: -s at least 1)\n"
+	    "      --reconnect      a new connection for every request (PING, "
+	    "ECHO, UPPER):\n"
+	    "                       connect, TLS handshake, request, answer, "
+	    "close; -c\n"
+	    "                       connections at once, each its own thread "
+	    "(1..%d);\n"
+	    "                       reports handshakes/s\n"
+	    "      --tls-resume     with --reconnect and TLS: resume the "
+	    "session of the\n"
+	    "                       thread's previous connection (default: "
+	    "full handshakes)\n"
 	    "  -h, --help           this help\n"
 	    "Latency runs from the write of a request to the arrival of its "
 	    "answer; with\n"
@@ -302,10 +341,15 @@ bench_usage(FILE *fp)
 	    "with an error, as does a -d run still missing answers that long "
 	    "after its\n"
 	    "end.\n"
+	    "With msgctl's TLS options (--tls, --cacert, ...) every "
+	    "connection speaks\n"
+	    "TLS; its handshake is made before the clock starts, but with "
+	    "--reconnect.\n"
 	    "Exit status: 0 all answers verified, 1 errors, 2 usage, 3 "
 	    "cannot connect.\n",
 	    BENCH_CONNS_MAX, BENCH_SECONDS_MAX, BENCH_PIPELINE_MAX,
-	    BENCH_SIZE_MAX, BENCH_THREADS_MAX, BENCH_RAMP_MAX);
+	    BENCH_SIZE_MAX, BENCH_THREADS_MAX, BENCH_RAMP_MAX,
+	    BENCH_THREADS_MAX);
 }
 
 /* The numeric options: letter, range and where the value goes. */
@@ -394,6 +438,37 @@ bench_proto_check(const struct bench_opts *o)
 	return (EX_OK);
 }
 
+/*
+ * --reconnect: msgd PING, ECHO or UPPER, one request per connection, each
+ * connection its own thread.  EX_OK or EX_USAGE.
+ */
+static int
+bench_reconnect_check(struct bench_opts *o)
+{
+	const char	*why = NULL;
+
+	if (o->tls_resume && !o->reconnect)
+		why = "--tls-resume goes with --reconnect";
+	else if (!o->reconnect)
+		return (EX_OK);
+	else if (o->proto != BENCH_MSGD)
+		why = "--reconnect speaks msgd only (not --raw or --resp)";
+	else if (o->op != MSG_OP_PING && o->op != MSG_OP_ECHO &&
+	    o->op != MSG_OP_UPPER)
+		why = "--reconnect sends PING, ECHO or UPPER";
+	else if (o->pipeline != 1 || o->ramp_set)
+		why = "--reconnect sends one request per connection: no -P, "
+		    "no --ramp";
+	else if (o->conns > BENCH_THREADS_MAX)
+		why = "--reconnect runs a thread per connection: -c at most 64";
+	if (why != NULL) {
+		fprintf(stderr, "msgctl bench: %s\n", why);
+		return (EX_USAGE);
+	}
+	o->threads = o->conns;
+	return (EX_OK);
+}
+
 /* Fill o from the command line; returns EX_OK, EX_USAGE or -1 for -h. */
 static int
 bench_options(int argc, char **argv, struct bench_opts *o)
@@ -452,6 +527,12 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 		case OPT_RAW:
 			o->proto = BENCH_RAW;
 			break;
+		case OPT_RECONNECT:
+			o->reconnect = 1;
+			break;
+		case OPT_TLS_RESUME:
+			o->tls_resume = 1;
+			break;
 		case OPT_RESP:
 			o->proto = BENCH_RESP;
 			if (optarg == NULL || strcmp(optarg, "array") == 0)
@@ -486,6 +567,8 @@ bench_options(int argc, char **argv, struct bench_opts *o)
 	}
 	if (o->threads > o->conns)
 		o->threads = o->conns;
+	if ((rc = bench_reconnect_check(o)) != EX_OK)
+		return (rc);
 	return (bench_proto_check(o));
 }
 
@@ -624,11 +707,23 @@ bench_error_text(struct bench_thread *t, const uint8_t *p, size_t n)
 	t->err[len] = '\0';
 }
 
+/* Drop a connection's TLS state: a close_notify if it goes at once. */
+static void
+bconn_tls_free(struct bench_conn *c)
+{
+	if (c->ssl == NULL)
+		return;
+	(void)SSL_shutdown(c->ssl);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+}
+
 /* Close a connection, counting the requests it leaves unanswered. */
 static void
 bconn_close(struct bench_thread *t, struct bench_conn *c)
 {
 	t->unanswered += c->tail - c->head;
+	bconn_tls_free(c);
 	close(c->fd);
 	c->fd = -1;
 	t->active--;
@@ -684,6 +779,44 @@ bconn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
 }
 
 /*
+ * TLS: copy the iovecs (up to BENCH_TLS_WBUF bytes; *wantp becomes what
+ * was copied) and write them as records.  Returns the bytes written; -1
+ * with errno EAGAIN to wait for EPOLLOUT; -2 when TLS must read first
+ * (EPOLLIN, always on, brings the connection back); -1 with the
+ * connection lost on an error.  The bytes copied on a retry start with
+ * the same ones as before and are never fewer, as OpenSSL requires.
+ */
+static ssize_t
+bconn_tls_write(struct bench_thread *t, struct bench_conn *c,
+    const struct iovec *iov, size_t n, size_t *wantp)
+{
+	char	why[BENCH_ERRLEN];
+	size_t	len = 0, k, m, w;
+	int	rc, e;
+
+	for (k = 0; k < n && len < BENCH_TLS_WBUF; k++) {
+		m = iov[k].iov_len < BENCH_TLS_WBUF - len ? iov[k].iov_len :
+		    BENCH_TLS_WBUF - len;
+		memcpy(t->wbuf + len, iov[k].iov_base, m);
+		len += m;
+	}
+	*wantp = len;
+	errno = 0;
+	if ((rc = SSL_write_ex(c->ssl, t->wbuf, len, &w)) == 1)
+		return ((ssize_t)w);
+	e = client_tls_failure(c->ssl, rc, "send to", t->run->addr, why,
+	    sizeof(why));
+	if (e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	if (e == SSL_ERROR_WANT_READ)
+		return (-2);
+	bconn_lost(t, c, why);
+	return (-1);
+}
+
+/*
  * Write the requests not yet written, many per sendmsg: each is its own
  * header plus a slice of the shared value buffer, so nothing is copied.
  * A short write means the socket buffer is full: wait for EPOLLOUT.
@@ -728,10 +861,17 @@ bconn_write(struct bench_thread *t, struct bench_conn *c)
 				off = 0;
 			}
 		}
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = iov;
-		mh.msg_iovlen = n;
-		w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (c->ssl != NULL) {
+			if ((w = bconn_tls_write(t, c, iov, n, &want)) == -2)
+				return (bconn_pollout(t, c, 0));
+			if (w == -1)
+				return (-1);
+		} else {
+			memset(&mh, 0, sizeof(mh));
+			mh.msg_iov = iov;
+			mh.msg_iovlen = n;
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		}
 		if (w == -1) {
 			if (errno == EINTR)
 				continue;
@@ -1003,6 +1143,24 @@ lost:
 }
 
 /*
+ * TLS: read what has arrived into t->rbuf.  Returns the bytes, 0 at the
+ * server's close, -1 with errno EAGAIN when it must wait, or -2 with the
+ * connection lost.
+ */
+static ssize_t
+bconn_tls_read(struct bench_thread *t, struct bench_conn *c)
+{
+	char	why[BENCH_ERRLEN];
+	ssize_t	n;
+
+	n = client_tls_read(c->ssl, t->rbuf, BENCH_RBUF, t->run->addr, NULL,
+	    why, sizeof(why));
+	if (n == -2)
+		bconn_lost(t, c, why);
+	return (n);
+}
+
+/*
  * Read what arrived, verify it and refill the pipeline (closed loop).  A
  * full buffer means more is waiting: read again, a few times, before
  * going back to epoll.
@@ -1015,7 +1173,13 @@ bconn_read(struct bench_thread *t, struct bench_conn *c)
 	int		round, rc;
 
 	for (round = 0; round < BENCH_READS; round++) {
-		n = read(c->fd, t->rbuf, BENCH_RBUF);
+		if (c->ssl != NULL) {
+			if ((n = bconn_tls_read(t, c)) == -2)
+				return;
+			if (n == -1)
+				break;
+		} else
+			n = read(c->fd, t->rbuf, BENCH_RBUF);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR) {
@@ -1035,7 +1199,8 @@ bconn_read(struct bench_thread *t, struct bench_conn *c)
 			rc = bconn_feed_stream(t, c, t->rbuf, (size_t)n, now);
 		if (rc == -1 || bconn_send(t, c, now) == -1)
 			return;
-		if (n < BENCH_RBUF)
+		/* TLS reads a record (16 KiB) at a time: read until it waits. */
+		if (n < BENCH_RBUF && c->ssl == NULL)
 			break;
 	}
 	if (now != 0)
@@ -1159,6 +1324,8 @@ bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
 		return (-1);
 	}
 	if ((t->rbuf = malloc(BENCH_RBUF)) == NULL ||
+	    (run->tls_ctx != NULL &&
+	    (t->wbuf = malloc(BENCH_TLS_WBUF)) == NULL) ||
 	    (t->slots = calloc(t->nconns, ring * sizeof(*t->slots))) == NULL) {
 		fprintf(stderr, "msgctl bench: out of memory\n");
 		return (-1);
@@ -1180,14 +1347,49 @@ bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
 	return (0);
 }
 
+/* --ramp: send the first request, in clear or over TLS.  0 or -1. */
+static int
+bench_hello_send(const struct bench_run *run, const struct bench_conn *c,
+    const void *q, size_t qn, char *cause, size_t len)
+{
+	size_t	w;
+	int	rc;
+
+	if (c->ssl == NULL) {
+		if (send(c->fd, q, qn, MSG_NOSIGNAL) == (ssize_t)qn)
+			return (0);
+		snprintf(cause, len, "send: %s", strerror(errno));
+		return (-1);
+	}
+	/* After the handshake the socket's buffer is empty too. */
+	errno = 0;
+	if ((rc = SSL_write_ex(c->ssl, q, qn, &w)) == 1 && w == qn)
+		return (0);
+	(void)client_tls_failure(c->ssl, rc, "send to", run->addr, cause, len);
+	return (-1);
+}
+
+/*
+ * --ramp: read part of the first answer, in clear or over TLS, as recv:
+ * bytes, 0 at the close, -1 with errno (EAGAIN: wait); -2 with cause.
+ */
+static ssize_t
+bench_hello_recv(const struct bench_run *run, const struct bench_conn *c,
+    void *buf, size_t n, char *cause, size_t len)
+{
+	if (c->ssl == NULL)
+		return (recv(c->fd, buf, n, 0));
+	return (client_tls_read(c->ssl, buf, n, run->addr, NULL, cause, len));
+}
+
 /*
  * --ramp: one request and its answer on a new connection (an msgd or RESP
  * PING, one echoed byte), so that the server has taken the connection in
  * and served it before the next one opens.  0, or -1 with cause.
  */
 static int
-bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
-    size_t len)
+bench_hello(const struct bench_run *run, const struct bench_conn *c,
+    int timeout_ms, char *cause, size_t len)
 {
 	uint8_t		 q[MSG_HDR_LEN], a[MSG_HDR_LEN + 4], got[sizeof(a)];
 	size_t		 qn, an, off = 0;
@@ -1210,14 +1412,14 @@ bench_hello(const struct bench_run *run, int fd, int timeout_ms, char *cause,
 		qn = an = 1;
 	}
 	/* A new socket's send buffer is empty: the few bytes go at once. */
-	if (send(fd, q, qn, MSG_NOSIGNAL) != (ssize_t)qn) {
-		snprintf(cause, len, "send: %s", strerror(errno));
+	if (bench_hello_send(run, c, q, qn, cause, len) == -1)
 		return (-1);
-	}
-	pfd.fd = fd;
+	pfd.fd = c->fd;
 	pfd.events = POLLIN;
 	while (off < an) {
-		r = recv(fd, got + off, an - off, 0);
+		if ((r = bench_hello_recv(run, c, got + off, an - off, cause,
+		    len)) == -2)
+			return (-1);
 		if (r > 0) {
 			off += (size_t)r;
 			continue;
@@ -1253,19 +1455,33 @@ bench_pause(uint64_t ms)
 		;
 }
 
+/* TLS: the handshake of a new connection, before the clock starts. */
+static int
+bench_tls_open(const struct bench_run *run, struct bench_conn *c,
+    int timeout_ms, char *cause, size_t len)
+{
+	if ((c->ssl = client_tls_new(run->tls_ctx, c->fd, run->tls_name,
+	    !run->tls->insecure, cause, len)) == NULL)
+		return (-1);
+	return (client_tls_connect(c->ssl, c->fd, timeout_ms, run->addr,
+	    cause, len));
+}
+
 /*
  * Open every connection before the clock starts, with --ramp one at a
  * time; the first failure ends it.
  */
 static int
-bench_connect(const struct bench_run *run, const char *addr, int timeout_ms,
+bench_connect(struct bench_run *run, const char *addr, int timeout_ms,
     struct bench_conn *conns, size_t n)
 {
 	struct net_addr	na;
 	char		cause[256];
 	size_t		i;
 
-	if (net_parse_addr(addr, &na, cause, sizeof(cause)) == -1) {
+	if (net_parse_addr(addr, &na, cause, sizeof(cause)) == -1 ||
+	    (run->tls != NULL && client_tls_name(run->tls, &na, run->tls_name,
+	    sizeof(run->tls_name), cause, sizeof(cause)) == -1)) {
 		fprintf(stderr, "msgctl bench: %s\n", cause);
 		return (-1);
 	}
@@ -1274,8 +1490,10 @@ bench_connect(const struct bench_run *run, const char *addr, int timeout_ms,
 		conns[i].salt = (uint32_t)(i * 61 % BENCH_PAD);
 		conns[i].head = conns[i].sent = conns[i].tail = 1;
 		if ((conns[i].fd = net_connect(&na, timeout_ms, cause,
-		    sizeof(cause))) == -1 || (run->o.ramp_set &&
-		    bench_hello(run, conns[i].fd, timeout_ms, cause,
+		    sizeof(cause))) == -1 || (run->tls_ctx != NULL &&
+		    bench_tls_open(run, &conns[i], timeout_ms, cause,
+		    sizeof(cause)) == -1) || (run->o.ramp_set &&
+		    bench_hello(run, &conns[i], timeout_ms, cause,
 		    sizeof(cause)) == -1)) {
 			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
 			    i, cause);
@@ -1283,6 +1501,113 @@ bench_connect(const struct bench_run *run, const char *addr, int timeout_ms,
 		}
 		if (run->o.ramp_set && run->o.ramp > 0 && i + 1 < n)
 			bench_pause(run->o.ramp);
+	}
+	return (0);
+}
+
+/*
+ * --reconnect: the answer to one request on a fresh connection, checked
+ * like the loop's (status, opcode, id, value).  0, or -1 with the error.
+ */
+static int
+bench_reconnect_check_answer(struct bench_thread *t,
+    const struct client_resp *r, int num)
+{
+	const struct bench_run	*run = t->run;
+	const uint8_t		*want;
+	size_t			 wlen;
+
+	want = run->o.op == MSG_OP_PING ? (const uint8_t *)"PONG" :
+	    run->o.op == MSG_OP_UPPER ? run->upay : run->pay;
+	wlen = run->o.op == MSG_OP_PING ? 4 : run->vlen;
+	if (r->hdr.status != MSG_ST_OK) {
+		bench_error(t, "connection %d: answered %s: ", num,
+		    msg_status_name(r->hdr.status));
+		bench_error_text(t, r->val, r->vlen);
+		return (-1);
+	}
+	if (r->hdr.opcode != run->o.op || r->vlen != wlen ||
+	    memcmp(r->val, want, wlen) != 0) {
+		bench_error(t, "connection %d: answer op 0x%02x, %zu bytes: "
+		    "not the one expected", num, r->hdr.opcode, r->vlen);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * --reconnect: one thread per connection, which connects (and with TLS
+ * makes a full handshake, or with --tls-resume resumes the session of
+ * the connection before), sends one request, reads and checks its answer
+ * and closes, until the quota or the clock runs out.  The latency is the
+ * whole of it.  The first connection was opened before the clock started.
+ */
+static void *
+bench_reconnect_main(void *arg)
+{
+	struct bench_thread	*t = arg;
+	const struct bench_run	*run = t->run;
+	struct client_resp	 r;
+	uint64_t		 t0, now;
+	int			 num = (int)(t - t->run->th0), rc;
+
+	t->last_us = run->start_us;
+	for (now = mono_us(); bench_take(t, now); ) {
+		t0 = now;
+		if (!run->o.tls_resume)
+			client_tls_forget(&t->cl);
+		if ((rc = client_reconnect(&t->cl)) == CLIENT_OK &&
+		    client_tls_resumed(&t->cl))
+			t->resumed++;
+		if (rc == CLIENT_OK)
+			rc = client_call(&t->cl, run->o.op, NULL, 0, run->pay,
+			    run->vlen, &r);
+		if (rc != CLIENT_OK) {
+			bench_error(t, "connection %d: %s", num, t->cl.err);
+			t->lost++;
+			break;
+		}
+		now = mono_us();
+		hist_add(&t->hist, now - t0);
+		t->answers++;
+		t->last_us = now;
+		if (bench_reconnect_check_answer(t, &r, num) == -1) {
+			t->bad++;
+			break;
+		}
+		t->bytes += (uint64_t)run->vlen + r.vlen;
+	}
+	client_close(&t->cl);
+	return (NULL);
+}
+
+/* --reconnect: each thread's first connection, before the clock. */
+static int
+bench_reconnect_open(struct bench_run *run, struct bench_thread *th,
+    const char *addr, int timeout_ms)
+{
+	struct client_resp	r;
+	size_t			i;
+	int			rc;
+
+	run->th0 = th;
+	for (i = 0; i < run->o.threads; i++) {
+		th[i].run = run;
+		th[i].quota = run->o.requests * (i + 1) / run->o.threads -
+		    run->o.requests * i / run->o.threads;
+		hist_init(&th[i].hist);
+		rc = client_open_tls(&th[i].cl, addr, timeout_ms, run->tls);
+		if (rc == CLIENT_OK)
+			rc = client_call(&th[i].cl, MSG_OP_PING, NULL, 0, NULL,
+			    0, &r);
+		if (rc != CLIENT_OK) {
+			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
+			    i, th[i].cl.err);
+			do {
+				client_close(&th[i].cl);
+			} while (i-- > 0);
+			return (-1);
+		}
 	}
 	return (0);
 }
@@ -1303,6 +1628,7 @@ bench_total(struct bench_thread *th, size_t n, struct bench_total *tot)
 		tot->stalled += th[i].stalled;
 		tot->unanswered += th[i].unanswered;
 		tot->bytes += th[i].bytes;
+		tot->resumed += th[i].resumed;
 		if (th[i].last_us > tot->end_us)
 			tot->end_us = th[i].last_us;
 		if (th[i].err[0] != '\0' &&
@@ -1343,12 +1669,23 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		for (i = 0; i < nitems(bench_pcts); i++)
 			printf("\"%s\":%" PRIu64 ",", bench_pcts[i].name,
 			    hist_percentile(&tot->hist, bench_pcts[i].p));
-		printf("\"max\":%" PRIu64 ",\"mean\":%" PRIu64 "},"
+		if (o->reconnect)
+			printf("\"max\":%" PRIu64 ",\"mean\":%" PRIu64 "},"
+			    "\"reconnect\":true,\"tls\":%s,"
+			    "\"handshakes_per_s\":%.1f,\"resumed\":%" PRIu64
+			    ",", hist_max(&tot->hist), hist_mean(&tot->hist),
+			    run->tls != NULL ? "true" : "false", rps,
+			    tot->resumed);
+		else
+			printf("\"max\":%" PRIu64 ",\"mean\":%" PRIu64 "},"
+			    "\"tls\":%s,", hist_max(&tot->hist),
+			    hist_mean(&tot->hist),
+			    run->tls != NULL ? "true" : "false");
+		printf(
 		    "\"errors\":%" PRIu64 ",\"bad_answers\":%" PRIu64
 		    ",\"lost_connections\":%" PRIu64
 		    ",\"stalled_connections\":%" PRIu64
-		    ",\"unanswered\":%" PRIu64 "}\n",
-		    hist_max(&tot->hist), hist_mean(&tot->hist), errors,
+		    ",\"unanswered\":%" PRIu64 "}\n", errors,
 		    tot->bad, tot->lost, tot->stalled, tot->unanswered);
 	} else {
 		printf("%s%s%s %" PRIu32 " B, %" PRIu64 " connections, "
@@ -1358,6 +1695,11 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		    o->proto == BENCH_MSGD ? "" : " ", name, vbytes,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs);
 		printf("requests/s: %.0f   MB/s: %.2f\n", rps, mbps);
+		if (o->reconnect)
+			printf("handshakes/s: %.0f (%s, a new connection per "
+			    "request; %" PRIu64 " of %" PRIu64 " resumed)\n",
+			    rps, run->tls != NULL ? "TLS" : "TCP, no TLS",
+			    tot->resumed, tot->answers);
 		printf("latency us:");
 		for (i = 0; i < nitems(bench_pcts); i++)
 			printf(" %s %" PRIu64 " ", bench_pcts[i].name,
@@ -1376,16 +1718,15 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		fprintf(stderr, "msgctl bench: first error: %s\n", tot->err);
 }
 
-/* Run the threads; thread 0 is this one. */
+/* Run fn in n threads; thread 0 is this one. */
 static int
-bench_threads(struct bench_thread *th, size_t n)
+bench_threads(struct bench_thread *th, size_t n, void *(*fn)(void *))
 {
 	size_t	i, started;
 	int	rc, ret = 0;
 
 	for (started = 1; started < n; started++) {
-		rc = pthread_create(&th[started].tid, NULL, bench_thread_main,
-		    &th[started]);
+		rc = pthread_create(&th[started].tid, NULL, fn, &th[started]);
 		if (rc != 0) {
 			fprintf(stderr, "msgctl bench: pthread_create: %s\n",
 			    strerror(rc));
@@ -1394,7 +1735,7 @@ bench_threads(struct bench_thread *th, size_t n)
 		}
 	}
 	if (ret == 0)
-		(void)bench_thread_main(&th[0]);
+		(void)fn(&th[0]);
 	for (i = 1; i < started; i++)
 		pthread_join(th[i].tid, NULL);
 	return (ret);
@@ -1407,24 +1748,62 @@ bench_free(struct bench_run *run, struct bench_thread *th,
 {
 	size_t	i;
 
-	for (i = 0; conns != NULL && i < run->o.conns; i++)
+	for (i = 0; conns != NULL && i < run->o.conns; i++) {
+		bconn_tls_free(&conns[i]);
 		if (conns[i].fd != -1)
 			close(conns[i].fd);
+	}
 	for (i = 0; th != NULL && i < run->o.threads; i++) {
 		if (th[i].ep != -1)
 			close(th[i].ep);
 		free(th[i].rbuf);
+		free(th[i].wbuf);
 		free(th[i].slots);
 	}
 	free(th);
 	free(conns);
 	free(run->pay);
 	free(run->upay);
+	SSL_CTX_free(run->tls_ctx);
+}
+
+/*
+ * TLS for the run: the context the loop's connections share (--reconnect
+ * makes its own per thread, through the client library), and the
+ * combinations that cannot work.  0, or -1 with the problem printed.
+ */
+static int
+bench_tls_setup(struct bench_run *run, const struct client_tls *tls,
+    const char *addr)
+{
+	char	err[256];
+
+	run->addr = addr;
+	if (tls == NULL) {
+		if (run->o.tls_resume) {
+			fprintf(stderr, "msgctl bench: --tls-resume needs TLS "
+			    "(--tls)\n");
+			return (-1);
+		}
+		return (0);
+	}
+	run->tls = tls;
+	/* OpenSSL writes with write(2): a lost server is an error, not a
+	 * SIGPIPE that ends the run. */
+	signal(SIGPIPE, SIG_IGN);
+	if (run->o.reconnect)
+		return (0);
+	if ((run->tls_ctx = client_tls_ctx(tls, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "msgctl bench: %s\n", err);
+		return (-1);
+	}
+	return (0);
 }
 
 /* msgctl bench: parse, connect everything, run, verify, report. */
 int
-bench_main(int argc, char **argv, const char *addr, int timeout_ms)
+bench_main(int argc, char **argv, const char *addr, int timeout_ms,
+    const struct client_tls *tls)
 {
 	struct bench_run	 run;
 	struct bench_total	 tot;
@@ -1441,7 +1820,8 @@ bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 		}
 		return (rc);
 	}
-	if (bench_fd_limit(run.o.conns) == -1)
+	if (bench_fd_limit(run.o.conns) == -1 ||
+	    bench_tls_setup(&run, tls, addr) == -1)
 		return (EX_USAGE);
 	run.timeout_ms = timeout_ms;
 	/* PING sends and gets no -s value, PUT sends one, GET gets one. */
@@ -1463,18 +1843,27 @@ bench_main(int argc, char **argv, const char *addr, int timeout_ms)
 		conns[i].fd = -1;
 	for (i = 0; i < run.o.threads; i++)
 		th[i].ep = -1;
-	if (bench_connect(&run, addr, timeout_ms, conns, run.o.conns) == -1) {
-		rc = EX_NOCONN;
-		goto done;
-	}
-	for (i = 0; i < run.o.threads; i++)
-		if (bench_thread_init(&run, &th[i], i, conns) == -1)
+	if (run.o.reconnect) {
+		if (bench_reconnect_open(&run, th, addr, timeout_ms) == -1) {
+			rc = EX_NOCONN;
 			goto done;
+		}
+	} else {
+		if (bench_connect(&run, addr, timeout_ms, conns,
+		    run.o.conns) == -1) {
+			rc = EX_NOCONN;
+			goto done;
+		}
+		for (i = 0; i < run.o.threads; i++)
+			if (bench_thread_init(&run, &th[i], i, conns) == -1)
+				goto done;
+	}
 
 	run.start_us = mono_us();
 	if (run.o.seconds != 0)
 		run.deadline_us = run.start_us + run.o.seconds * 1000000;
-	if (bench_threads(th, run.o.threads) == -1)
+	if (bench_threads(th, run.o.threads, run.o.reconnect ?
+	    bench_reconnect_main : bench_thread_main) == -1)
 		goto done;
 	bench_total(th, run.o.threads, &tot);
 	bench_report(&run, &tot);

@@ -4,6 +4,8 @@
 #ifndef MSGD_BENCH_H
 #define MSGD_BENCH_H
 
-int	bench_main(int, char **, const char *, int);
+struct client_tls;
+
+int	bench_main(int, char **, const char *, int, const struct client_tls *);
 
 #endif /* MSGD_BENCH_H */

@@ -1,9 +1,13 @@
 /*
  * client.h: a small blocking client for msgd with deadlines on every step.
  * A dead or stalled server produces CLIENT_ETIMEOUT, never a hang.
+ * With client_open_tls() the connection speaks TLS (OpenSSL), with the same
+ * deadlines on the handshake and on every read and write.
  */
 #ifndef MSGD_CLIENT_H
 #define MSGD_CLIENT_H
+
+#include <sys/types.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +24,26 @@ enum client_err {
 	CLIENT_EPROTO = -4	/* the peer does not speak msgd v1 */
 };
 
+/* OpenSSL's types, opaque here: only client.c includes its headers. */
+struct ssl_ctx_st;
+struct ssl_st;
+struct ssl_session_st;
+
+/*
+ * What a TLS connection trusts and presents.  By default the server's
+ * certificate must chain to ca_file (or the system's CAs) and name the
+ * host of the address (or sni); insecure skips every check.
+ */
+struct client_tls {
+	const char	*ca_file;	/* NULL: the system's default CAs */
+	const char	*cert_file;	/* client certificate chain (mTLS) */
+	const char	*key_file;	/* its key; NULL: in cert_file */
+	const char	*sni;		/* name sent and verified; NULL: host */
+	int		 insecure;	/* verify nothing (testing only) */
+};
+
+#define CLIENT_TLS_NAME_MAX	256
+
 struct client {
 	int		fd;
 	int		timeout_ms;
@@ -28,6 +52,12 @@ struct client {
 	struct net_addr	addr;
 	struct buf	in;
 	char		err[256];
+	/* TLS: a context per client, one SSL per connection. */
+	struct ssl_ctx_st	*tls_ctx;	/* NULL: plain */
+	struct ssl_st		*ssl;
+	struct ssl_session_st	*tls_sess;	/* the latest, to resume */
+	char		tls_name[CLIENT_TLS_NAME_MAX];	/* "": none */
+	int		tls_verify;
 };
 
 struct client_resp {
@@ -48,6 +78,22 @@ struct client_exec {
 };
 
 int	client_open(struct client *, const char *, int);
+int	client_open_tls(struct client *, const char *, int,
+	    const struct client_tls *);
+int	client_tls_resumed(const struct client *);
+void	client_tls_forget(struct client *);
+const char *client_tls_version(const struct client *);
+struct ssl_ctx_st *client_tls_ctx(const struct client_tls *, char *, size_t);
+int	client_tls_name(const struct client_tls *, const struct net_addr *,
+	    char *, size_t, char *, size_t);
+struct ssl_st *client_tls_new(struct ssl_ctx_st *, int, const char *, int,
+	    char *, size_t);
+int	client_tls_failure(struct ssl_st *, int, const char *, const char *,
+	    char *, size_t);
+int	client_tls_connect(struct ssl_st *, int, int, const char *, char *,
+	    size_t);
+ssize_t	client_tls_read(struct ssl_st *, void *, size_t, const char *, short *,
+	    char *, size_t);
 int	client_reconnect(struct client *);
 int	client_send(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, uint32_t *);

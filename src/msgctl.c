@@ -45,6 +45,8 @@ struct ctl {
 	const char	*addr;
 	int		 remote;	/* -H or -U given */
 	int		 udp;		/* --udp */
+	int		 use_tls;	/* --tls (or an option implying it) */
+	struct client_tls tls;		/* --cacert, --cert, --key, ... */
 	char		*token;		/* --token, MSGD_TOKEN, --token-file */
 	char		 stats_file[CONF_PATH_MAX];
 	char		 pidfile[CONF_PATH_MAX];
@@ -117,7 +119,7 @@ usage(FILE *fp)
 	size_t	i;
 
 	fprintf(fp, "usage: msgctl [-hV] [-c file | -H host:port | -U path] "
-	    "[-T seconds] command [args]\n"
+	    "[-T seconds] [TLS options] command [args]\n"
 	    "  -c file        read the server address from this config "
 	    "(default %s)\n"
 	    "  -H host:port   connect over TCP ([v6addr]:port for IPv6)\n"
@@ -127,6 +129,15 @@ usage(FILE *fp)
 	    "environment)\n"
 	    "  --token-file F authenticate with the first line of F\n"
 	    "  --udp          ping, echo, upper, time over UDP\n"
+	    "  --tls          connect with TLS (implied by the options below)\n"
+	    "  --cacert FILE  verify the server against the CAs in FILE "
+	    "(default:\n"
+	    "                 the system's)\n"
+	    "  --cert FILE    present this client certificate (mTLS)\n"
+	    "  --key FILE     its private key (default: in the --cert file)\n"
+	    "  --sni NAME     send and verify NAME (default: the host of "
+	    "-H)\n"
+	    "  --insecure     do not verify the server's certificate\n"
 	    "commands:\n", MSGD_CONF_PATH);
 	for (i = 0; i < nitems(cmds); i++)
 		fprintf(fp, "  %-6s %-21s %s\n", cmds[i].name, cmds[i].args,
@@ -159,7 +170,8 @@ ctl_connect(struct ctl *ctl)
 
 	if (ctl->connected)
 		return (EX_OK);
-	if ((rc = client_open(&ctl->cl, ctl->addr, ctl->timeout_ms)) != 0)
+	if ((rc = client_open_tls(&ctl->cl, ctl->addr, ctl->timeout_ms,
+	    ctl->use_tls ? &ctl->tls : NULL)) != 0)
 		return (ctl_fail(ctl, rc));
 	ctl->connected = 1;
 	if (ctl->token != NULL) {
@@ -287,8 +299,16 @@ cmd_ping(struct ctl *ctl, int argc, char **argv)
 	t1 = mono_us();
 	if (r.hdr.status != MSG_ST_OK)
 		return (ctl_status(&r));
-	printf("%.*s from %s: time=%.3f ms\n", (int)r.vlen,
-	    (const char *)r.val, ctl->addr, (double)(t1 - t0) / 1000.0);
+	if (client_tls_version(&ctl->cl) != NULL)
+		printf("%.*s from %s over %s%s: time=%.3f ms\n", (int)r.vlen,
+		    (const char *)r.val, ctl->addr,
+		    client_tls_version(&ctl->cl),
+		    client_tls_resumed(&ctl->cl) ? " (resumed)" : "",
+		    (double)(t1 - t0) / 1000.0);
+	else
+		printf("%.*s from %s: time=%.3f ms\n", (int)r.vlen,
+		    (const char *)r.val, ctl->addr,
+		    (double)(t1 - t0) / 1000.0);
 	fflush(stdout);
 	return (EX_OK);
 }
@@ -1178,13 +1198,25 @@ cmd_stats(struct ctl *ctl, int argc, char **argv)
 enum {
 	OPT_TOKEN = 256,
 	OPT_TOKEN_FILE,
-	OPT_UDP
+	OPT_UDP,
+	OPT_TLS,
+	OPT_CACERT,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_SNI,
+	OPT_INSECURE
 };
 
 static const struct option global_opts[] = {
 	{ "token",	required_argument,	NULL, OPT_TOKEN },
 	{ "token-file",	required_argument,	NULL, OPT_TOKEN_FILE },
 	{ "udp",	no_argument,		NULL, OPT_UDP },
+	{ "tls",	no_argument,		NULL, OPT_TLS },
+	{ "cacert",	required_argument,	NULL, OPT_CACERT },
+	{ "cert",	required_argument,	NULL, OPT_CERT },
+	{ "key",	required_argument,	NULL, OPT_KEY },
+	{ "sni",	required_argument,	NULL, OPT_SNI },
+	{ "insecure",	no_argument,		NULL, OPT_INSECURE },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -1217,6 +1249,54 @@ struct ctl_opts {
 	const char	*token_file;	/* --token-file */
 	char		 addr[CONF_ADDR_MAX + 8];	/* -U as "unix:path" */
 };
+
+/* One TLS option; each but --tls implies --tls. */
+static void
+ctl_tls_option(struct ctl *ctl, int ch, const char *arg)
+{
+	ctl->use_tls = 1;
+	switch (ch) {
+	case OPT_CACERT:
+		ctl->tls.ca_file = arg;
+		break;
+	case OPT_CERT:
+		ctl->tls.cert_file = arg;
+		break;
+	case OPT_KEY:
+		ctl->tls.key_file = arg;
+		break;
+	case OPT_SNI:
+		ctl->tls.sni = arg;
+		break;
+	case OPT_INSECURE:
+		ctl->tls.insecure = 1;
+		break;
+	}
+}
+
+/* TLS options that cannot go together; -1 to go on, else EX_USAGE. */
+static int
+ctl_tls_check(const struct ctl *ctl)
+{
+	const char	*why = NULL;
+
+	if (!ctl->use_tls)
+		return (-1);
+	if (ctl->udp)
+		why = "--udp is clear text (msgd has no DTLS); drop the TLS "
+		    "options or --udp";
+	else if (ctl->tls.insecure && ctl->tls.ca_file != NULL)
+		why = "--insecure verifies nothing, so --cacert would be "
+		    "ignored; give one of them";
+	else if (ctl->tls.key_file != NULL && ctl->tls.cert_file == NULL)
+		why = "--key needs --cert (the certificate it belongs to)";
+	else if (ctl->tls.sni != NULL && ctl->tls.sni[0] == '\0')
+		why = "--sni needs a name";
+	if (why == NULL)
+		return (-1);
+	fprintf(stderr, "msgctl: %s\n", why);
+	return (EX_USAGE);
+}
 
 /*
  * Parse the global options into ctl and o, stopping at the command (its
@@ -1271,12 +1351,20 @@ ctl_options(int argc, char **argv, struct ctl *ctl, struct ctl_opts *o)
 		case OPT_UDP:
 			ctl->udp = 1;
 			break;
+		case OPT_TLS:
+		case OPT_CACERT:
+		case OPT_CERT:
+		case OPT_KEY:
+		case OPT_SNI:
+		case OPT_INSECURE:
+			ctl_tls_option(ctl, ch, optarg);
+			break;
 		default:
 			usage(stderr);
 			return (EX_USAGE);
 		}
 	}
-	return (-1);
+	return (ctl_tls_check(ctl));
 }
 
 /* The token: --token-file, else --token, else $MSGD_TOKEN; -1 on error. */
@@ -1310,7 +1398,8 @@ ctl_run(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(argv[0], "stats") == 0)
 		return (cmd_stats(ctl, argc, argv));
 	if (strcmp(argv[0], "bench") == 0)
-		return (bench_main(argc, argv, ctl->addr, ctl->timeout_ms));
+		return (bench_main(argc, argv, ctl->addr, ctl->timeout_ms,
+		    ctl->use_tls ? &ctl->tls : NULL));
 	return (run_cmd(ctl, argc, argv));
 }
 

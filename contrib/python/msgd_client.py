@@ -30,6 +30,13 @@ Usage::
     with UdpClient("127.0.0.1:7878", timeout=1.0, retries=2) as u:
         u.ping()
 
+    # TLS: any standard library ssl.SSLContext (verify, client cert, ...).
+    import ssl
+    ctx = ssl.create_default_context(cafile="ca.pem")
+    ctx.load_cert_chain("me.pem", "me.key")          # mTLS, if asked for
+    with Client("192.0.2.10:7879", ssl_context=ctx) as c:
+        c.ping()
+
 Addresses use msgd's own syntax: "host:port", "[v6addr]:port" or
 "unix:/path"; also a (host, port) tuple, or a string starting with "/" (a
 unix socket path).  Unlike msgd's listen setting, host names are resolved
@@ -41,6 +48,20 @@ ConnectionRefusedError or FileNotFoundError) and, when token is given,
 sends AUTH before returning.  A Client is one connection; it is not
 thread-safe.  Request ids count up from 1 (wrapping to 1 after 2^32-1, never
 0), and every response is checked against its request's id and opcode.
+
+TLS: with ssl_context (an ssl.SSLContext, e.g. ssl.create_default_context()
+with cafile= for a private CA, and load_cert_chain() for a client
+certificate), the connection speaks TLS: the handshake runs in the
+constructor, within timeout, and the context's checks apply.  The name
+sent (SNI) and checked against the certificate is server_hostname, by
+default the host of the address (an IP address is checked, not sent); a
+unix socket has no host, so give server_hostname or a context with
+check_hostname off.  A failed handshake raises the ssl module's exception
+from the constructor (ssl.SSLCertVerificationError: "certificate verify
+failed: hostname mismatch", ...); like connect errors these are OSErrors.
+A client certificate the server refuses is reported by TLS 1.3 after the
+handshake: the first call raises ConnectionClosed naming the alert.
+UdpClient has no TLS: datagrams stay in clear.
 
 Timeouts: timeout (seconds, or None to wait forever) bounds each wait for
 progress, like a socket timeout: connecting, and every stretch without any
@@ -88,6 +109,11 @@ import selectors
 import socket
 import struct
 import time as _time
+
+try:
+    import ssl as _ssl
+except ImportError:         # Python built without OpenSSL: no TLS
+    _ssl = None
 
 __all__ = [
     "Client", "UdpClient", "udp_call", "Request", "Response", "FileInfo",
@@ -138,6 +164,14 @@ _CLOSING_STATUSES = (6, 9)      # BUSY, BAD_VERSION
 # UDP responses never exceed their request: pad the ignored request value
 # of the ops whose answer is longer than an empty request ("PONG", a time).
 UDP_MIN_VALUE = {OP_PING: 4, OP_TIME: 27}
+
+# Over TLS, "try again" (the record is incomplete, or TLS must write to
+# read) comes as SSLWantReadError or SSLWantWriteError; other SSLErrors are
+# the peer's alerts and broken records.
+_RETRY = (BlockingIOError, InterruptedError) + (
+    (_ssl.SSLWantReadError, _ssl.SSLWantWriteError) if _ssl is not None
+    else ())
+_SSL_ERRORS = (_ssl.SSLError,) if _ssl is not None else ()
 
 _FILE_NAME_RE = re.compile(rb"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
 _CHUNK = 1 << 16
@@ -377,16 +411,21 @@ class ResponseTimeout(Error, socket.timeout):
 class Client:
     """One stream connection (TCP, IPv6 or UNIX) to msgd.
 
-    Client(address, timeout=5.0, token=None): connects now (and sends AUTH
-    when token is given); see the module docstring for addresses,
-    timeouts and errors.  Use it as a context manager, or call close().
+    Client(address, timeout=5.0, token=None, ssl_context=None,
+    server_hostname=None): connects now (TLS with ssl_context, and sends
+    AUTH when token is given); see the module docstring for addresses,
+    TLS, timeouts and errors.  Use it as a context manager, or call close().
     """
 
-    def __init__(self, address, timeout=5.0, token=None):
+    def __init__(self, address, timeout=5.0, token=None, ssl_context=None,
+                 server_hostname=None):
         self._sock = None
         self._sel = None
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive or None")
+        if ssl_context is not None and (
+                _ssl is None or not isinstance(ssl_context, _ssl.SSLContext)):
+            raise TypeError("ssl_context must be an ssl.SSLContext")
         self.address = address
         self.timeout = timeout
         self._next_id = 1
@@ -405,6 +444,16 @@ class Client:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+        if ssl_context is not None:
+            if server_hostname is None and family != socket.AF_UNIX:
+                server_hostname = addr[0]
+            try:
+                # Blocking, under the connect timeout still set on sock.
+                sock = ssl_context.wrap_socket(
+                    sock, server_hostname=server_hostname)
+            except BaseException:
+                sock.close()
+                raise
         sock.setblocking(False)
         self._sock = sock
         self._sel = selectors.DefaultSelector()
@@ -448,8 +497,16 @@ class Client:
             pass
 
     def __repr__(self):
-        return "<msgd_client.Client %r%s>" % (
-            self.address, " closed" if self.closed else "")
+        return "<msgd_client.Client %r%s%s>" % (
+            self.address, " " + self.tls_version if self.tls_version else "",
+            " closed" if self.closed else "")
+
+    @property
+    def tls_version(self):
+        """"TLSv1.3" and the like over TLS; None in clear or once closed."""
+        if _ssl is not None and isinstance(self._sock, _ssl.SSLSocket):
+            return self._sock.version()
+        return None
 
     # -- low level
 
@@ -525,22 +582,28 @@ class Client:
             if writing and mask & selectors.EVENT_WRITE:
                 try:
                     sent += sock.send(view[sent:sent + _CHUNK])
-                except (BlockingIOError, InterruptedError):
+                except _RETRY:
                     pass
-                except (BrokenPipeError, ConnectionResetError):
+                except (BrokenPipeError, ConnectionResetError) + _SSL_ERRORS:
                     # The server stopped reading (e.g. TOO_LARGE, then
-                    # close): its answer may still be waiting to be read.
+                    # close): its answer, or its TLS alert (a refused
+                    # client certificate), may still be waiting to be read.
                     can_send = False
             if mask & selectors.EVENT_READ:
                 try:
-                    data = sock.recv(_CHUNK)
-                except (BlockingIOError, InterruptedError):
+                    data = self._recv(sock)
+                except _RETRY:
                     continue
                 except ConnectionResetError as e:
                     raise ConnectionClosed(
                         "connection reset by %r after %d of %d answers" % (
                             self.address, len(responses), len(expect))
                     ) from e
+                except _SSL_ERRORS as e:
+                    # The server's TLS alert, e.g. a client certificate
+                    # it refused after the handshake (TLS 1.3).
+                    raise ConnectionClosed("TLS error from %r: %s" % (
+                        self.address, e)) from e
                 if not data:
                     raise ConnectionClosed(
                         "connection closed by %r after %d of %d answers%s" % (
@@ -557,6 +620,16 @@ class Client:
             # the body): the rest cannot be framed any more.
             self.close()
         return responses
+
+    @staticmethod
+    def _recv(sock):
+        """What the socket has.  Over TLS, also the rest of the record
+        already decrypted (pending()), which select() cannot see."""
+        data = sock.recv(_CHUNK)
+        if data and _ssl is not None and isinstance(sock, _ssl.SSLSocket):
+            while sock.pending():
+                data += sock.recv(sock.pending())
+        return data
 
     @staticmethod
     def _parse(inbuf, expect, responses):
