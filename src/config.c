@@ -90,6 +90,31 @@ static const struct conf_item exec_items[] = {
 	{ .name = NULL }
 };
 
+/* The defaults: Mozilla's "intermediate" TLS 1.2 list, OpenSSL's 1.3. */
+#define TLS_CIPHERS_DEF	"ECDHE+AESGCM:ECDHE+CHACHA20"
+#define TLS_SUITES_DEF	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+			"TLS_CHACHA20_POLY1305_SHA256"
+
+static const struct conf_item tls_items[] = {
+	{ .name = "cert", .type = CT_PATH, .arg = "path",
+	  .defstr = NULL, F(tls_cert) },
+	{ .name = "key", .type = CT_PATH, .arg = "path",
+	  .defstr = NULL, F(tls_key) },
+	{ .name = "ca", .type = CT_PATH, .arg = "path",
+	  .defstr = NULL, F(tls_ca) },
+	{ .name = "verify_client", .type = CT_WORD, .arg = "string",
+	  .defstr = "off", .words = (const char *const []){ "off",
+	  "optional", "require", NULL }, F(tls_verify) },
+	{ .name = "min_protocol", .type = CT_WORD, .arg = "string",
+	  .defstr = "TLSv1.2", .words = (const char *const []){ "TLSv1.2",
+	  "TLSv1.3", NULL }, F(tls_min_proto) },
+	{ .name = "ciphers", .type = CT_STRING, .arg = "string",
+	  .defstr = TLS_CIPHERS_DEF, F(tls_ciphers) },
+	{ .name = "ciphersuites", .type = CT_STRING, .arg = "string",
+	  .defstr = TLS_SUITES_DEF, F(tls_suites) },
+	{ .name = NULL }
+};
+
 const struct conf_item conf_table[] = {
 	{ .name = "listen", .type = CT_LISTEN, .arg = "address",
 	  .min = 1, .max = CONF_LISTEN_MAX,
@@ -156,6 +181,8 @@ const struct conf_item conf_table[] = {
 	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL },
 	{ .name = "protected", .type = CT_BOOL, .arg = "boolean",
 	  .def = 1, F(protected_mode) },
+	{ .name = "tls", .type = CT_GROUP, .arg = "settings",
+	  .sub = tls_items },
 	{ .name = NULL }
 };
 
@@ -220,6 +247,18 @@ logtarget_parse(const char *str)
 	return (-1);
 }
 
+/* The index of word in a CT_WORD row's list, or -1. */
+static int
+word_index(const struct conf_item *it, const char *word)
+{
+	int	i;
+
+	for (i = 0; word != NULL && it->words[i] != NULL; i++)
+		if (strcmp(it->words[i], word) == 0)
+			return (i);
+	return (-1);
+}
+
 /*
  * Each row's default into its field, as the load would store the same
  * value read from a file.  Lists, commands, the allow list and the token
@@ -256,8 +295,13 @@ defaults_group(struct msgd_conf *c, const struct conf_item *items)
 		case CT_LOGTARGET:
 			c->log_target = logtarget_parse(it->defstr);
 			break;
+		case CT_WORD:
+			v = word_index(it, it->defstr);
+			memcpy((char *)c + it->off, &v, sizeof(v));
+			break;
 		case CT_PATH:
 		case CT_NAME:
+		case CT_STRING:
 		case CT_TOKENFILE:
 			if (it->defstr != NULL)
 				snprintf((char *)c + it->off, it->size, "%s",
@@ -279,6 +323,16 @@ defaults_group(struct msgd_conf *c, const struct conf_item *items)
 			break;		/* empty */
 		}
 	}
+}
+
+/*
+ * Whether a listener (tls: it speaks TLS) lets in only clients with a
+ * verified certificate: protected mode counts it as protected.
+ */
+int
+conf_certified(const struct msgd_conf *c, int tls)
+{
+	return (tls && c->tls_verify == CONF_VERIFY_REQUIRE);
 }
 
 /* Defaults: what a file with no settings at all means (the table's). */
@@ -445,7 +499,7 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 	struct net_addr		 a;
 	const char		*str;
 	char			 cause[256];
-	int			 i, j, n, t;
+	int			 i, j, n, t, tls;
 
 	t = config_setting_type(s);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
@@ -454,6 +508,7 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 		return;
 	}
 	n = config_setting_length(s);
+	c->ntls = 0;
 	if (n < (int)it->min || n > (int)it->max) {
 		conf_err(e, s, path, "must hold %" PRIu64 "..%" PRIu64
 		    " addresses, got %d", it->min, it->max, n);
@@ -468,6 +523,10 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 			continue;
 		}
 		str = config_setting_get_string(el);
+		/* "tls:host:port": a TLS listener (not for unix sockets). */
+		tls = strncmp(str, "tls:", 4) == 0;
+		if (tls)
+			str += 4;
 		if (strlen(str) >= CONF_ADDR_MAX) {
 			conf_err(e, el, path, "\"%.40s...\": longer than %d bytes",
 			    str, CONF_ADDR_MAX - 1);
@@ -475,6 +534,11 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 		}
 		if (net_parse_addr(str, &a, cause, sizeof(cause)) == -1) {
 			conf_err(e, el, path, "%s", cause);
+			continue;
+		}
+		if (tls && a.family == AF_UNIX) {
+			conf_err(e, el, path, "\"tls:%s\": TLS needs host:port "
+			    "or [v6addr]:port", str);
 			continue;
 		}
 		for (j = 0; j < c->nlisten; j++)
@@ -485,6 +549,8 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 			continue;
 		}
 		snprintf(c->listen[c->nlisten], CONF_ADDR_MAX, "%s", str);
+		c->listen_tls[c->nlisten] = tls;
+		c->ntls += tls;
 		c->nlisten++;
 	}
 }
@@ -548,6 +614,54 @@ load_path(struct msgd_conf *c, const struct conf_item *it,
 		return;
 	}
 	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
+/* A free string (a cipher list): "" allowed, checked by its user. */
+static void
+load_string(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	const char	*str;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_err(e, s, path, "must be a string, got %s",
+		    type_name(config_setting_type(s)));
+		return;
+	}
+	str = config_setting_get_string(s);
+	if (strlen(str) >= it->size) {
+		conf_err(e, s, path, "must be at most %zu bytes, got %zu",
+		    it->size - 1, strlen(str));
+		return;
+	}
+	snprintf((char *)c + it->off, it->size, "%s", str);
+}
+
+/* One of the row's words, kept as its index. */
+static void
+load_word(struct msgd_conf *c, const struct conf_item *it,
+    const config_setting_t *s, const char *path, struct conf_errs *e)
+{
+	char	 list[128];
+	size_t	 n = 0;
+	int	 i, v;
+
+	if (config_setting_type(s) == CONFIG_TYPE_STRING &&
+	    (v = word_index(it, config_setting_get_string(s))) != -1) {
+		memcpy((char *)c + it->off, &v, sizeof(v));
+		return;
+	}
+	list[0] = '\0';
+	for (i = 0; it->words[i] != NULL && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s\"%s\"",
+		    i == 0 ? "" : it->words[i + 1] == NULL ? " or " : ", ",
+		    it->words[i]);
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		conf_err(e, s, path, "must be %s, got %s", list,
+		    type_name(config_setting_type(s)));
+	else
+		conf_err(e, s, path, "must be %s, got \"%s\"", list,
+		    config_setting_get_string(s));
 }
 
 /* A user or group name: letters, digits, "_", "-", "." or empty. */
@@ -944,6 +1058,12 @@ load_item(struct msgd_conf *c, const struct conf_item *it,
 	case CT_NAME:
 		load_name(c, it, s, path, e);
 		break;
+	case CT_STRING:
+		load_string(c, it, s, path, e);
+		break;
+	case CT_WORD:
+		load_word(c, it, s, path, e);
+		break;
 	case CT_BOOL:
 		load_bool(c, it, s, path, e);
 		break;
@@ -1058,6 +1178,44 @@ check_budget(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 		    c->buffer_budget);
 }
 
+/*
+ * TLS: a "tls:" listener needs a certificate and its key, a client
+ * certificate check needs a CA; and where each file setting was read, for
+ * tls.c's checks of the files themselves (they name it).
+ */
+static void
+check_tls(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
+{
+	static const char *const names[CONF_AT_COUNT] = { "tls.cert",
+	    "tls.key", "tls.ca", "tls.ciphers", "tls.ciphersuites" };
+	config_setting_t	*s;
+	const char		*file;
+	int			 i;
+
+	for (i = 0; i < CONF_AT_COUNT; i++) {
+		if ((s = config_lookup(cfg, names[i])) == NULL ||
+		    (file = config_setting_source_file(s)) == NULL)
+			snprintf(c->tls_at[i], sizeof(c->tls_at[i]), "%s: %s",
+			    c->path, names[i]);
+		else
+			snprintf(c->tls_at[i], sizeof(c->tls_at[i]),
+			    "%s:%u: %s", file, config_setting_source_line(s),
+			    names[i]);
+	}
+	if (c->ntls > 0 && (c->tls_cert[0] == '\0' ||
+	    c->tls_key[0] == '\0') && (s = config_lookup(cfg, "listen")) !=
+	    NULL)
+		conf_err(e, s, "listen", "a \"tls:\" listener needs tls.cert "
+		    "and tls.key");
+	if (c->tls_verify != CONF_VERIFY_OFF && c->tls_ca[0] == '\0' &&
+	    (s = config_lookup(cfg, "tls.verify_client")) != NULL)
+		conf_err(e, s, "tls.verify_client", "checking client "
+		    "certificates needs tls.ca");
+	absolutize(c->tls_cert, sizeof(c->tls_cert), "", e, "tls.cert");
+	absolutize(c->tls_key, sizeof(c->tls_key), "", e, "tls.key");
+	absolutize(c->tls_ca, sizeof(c->tls_ca), "", e, "tls.ca");
+}
+
 /* Rules between settings, checked once each value is valid on its own. */
 static void
 check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
@@ -1089,6 +1247,7 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 	if (c->files_max_size > c->max_body)
 		c->files_max_size = c->max_body;
 	check_budget(cfg, c, e);
+	check_tls(cfg, c, e);
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&

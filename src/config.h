@@ -19,6 +19,31 @@
 #define CONF_CMDS_MAX		64	/* exec.commands entries */
 #define CONF_CMD_ARGS		32	/* argv entries per command */
 #define CONF_CMD_POOL		16384	/* bytes for all their strings */
+#define CONF_CIPHERS_MAX	512	/* tls.ciphers, tls.ciphersuites */
+#define CONF_WHERE_MAX		(CONF_PATH_MAX + 16)	/* "file:line" */
+
+/* tls.verify_client: the index of its word in the row. */
+#define CONF_VERIFY_OFF		0
+#define CONF_VERIFY_OPTIONAL	1
+#define CONF_VERIFY_REQUIRE	2
+
+/* tls.min_protocol: the index of its word in the row. */
+#define CONF_TLS12		0
+#define CONF_TLS13		1
+
+/*
+ * Where each TLS setting was read ("file:line"), for the checks tls.c
+ * makes of the files they name (msgd -t, reload): libconfig's positions
+ * do not outlive the load.
+ */
+enum conf_tls_where {
+	CONF_AT_CERT,
+	CONF_AT_KEY,
+	CONF_AT_CA,
+	CONF_AT_CIPHERS,
+	CONF_AT_SUITES,
+	CONF_AT_COUNT
+};
 
 /* An allow-listed command: name and argv as offsets into exec_pool. */
 struct conf_cmd {
@@ -77,6 +102,18 @@ struct msgd_conf {
 	struct net_cidr	 allow[CONF_ALLOW_MAX];
 	int		 nallow;		/* 0: everyone */
 	int		 protected_mode;
+
+	/* TLS: which listeners ("tls:" prefix, stripped), the tls group. */
+	int		 listen_tls[CONF_LISTEN_MAX];	/* 1: speaks TLS */
+	int		 ntls;
+	char		 tls_cert[CONF_PATH_MAX];	/* chain, PEM */
+	char		 tls_key[CONF_PATH_MAX];
+	char		 tls_ca[CONF_PATH_MAX];		/* client certificates */
+	int		 tls_verify;			/* CONF_VERIFY_* */
+	int		 tls_min_proto;			/* CONF_TLS1* */
+	char		 tls_ciphers[CONF_CIPHERS_MAX];	/* TLS 1.2 */
+	char		 tls_suites[CONF_CIPHERS_MAX];	/* TLS 1.3 */
+	char		 tls_at[CONF_AT_COUNT][CONF_WHERE_MAX];
 };
 
 /*
@@ -103,6 +140,8 @@ enum conf_type {
 	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
 	CT_TOKENFILE,	/* a file holding the secret */
 	CT_MODE,	/* file mode, written in octal: 0660 */
+	CT_STRING,	/* string shorter than the field, "" allowed */
+	CT_WORD,	/* one of words, stored as its index */
 	CT_GROUP	/* nested table */
 };
 
@@ -118,6 +157,7 @@ struct conf_item {
 	size_t			 off;	/* into struct msgd_conf */
 	size_t			 size;	/* of the field */
 	const struct conf_item	*sub;	/* CT_GROUP */
+	const char *const	*words;	/* CT_WORD, NULL-ended */
 };
 
 extern const struct conf_item conf_table[];
@@ -131,6 +171,7 @@ const struct conf_cmd *conf_cmd_find(const struct msgd_conf *, const char *,
 #define CONF_NO_SECRETS	0x01	/* do not read auth_token_file (clients) */
 
 void	conf_defaults(struct msgd_conf *);
+int	conf_certified(const struct msgd_conf *, int);
 int	conf_load(const char *, struct msgd_conf *, char *, size_t);
 int	conf_load_flags(const char *, struct msgd_conf *, char *, size_t,
 	    int);

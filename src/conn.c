@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@
 #define CONN_READS_PER_EVENT	8	/* fairness between connections */
 #define CONN_LINGER_MAX		65536	/* input discarded while closing */
 #define CONN_HANDOFF_RETRY_MS	10	/* hand-over channel full: wait */
+#define CONN_TLS_READY_TURN	1024	/* TLS conns served from OpenSSL's
+					   buffers per loop turn */
 
 #define CF_CLOSING	0x01	/* answer what is queued, then close */
 #define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
@@ -34,6 +37,12 @@
 #define CF_ADOPTED	0x200	/* handed over: another process may hold it */
 #define CF_PROBED	0x400	/* TCP FIN while an EXEC runs: probe sent */
 #define CF_BUDGET	0x800	/* not reading: waits for buffer_budget */
+#define CF_HANDSHAKE	0x1000	/* TLS: handshake in progress */
+#define CF_HS_WRITE	0x2000	/* the handshake waits to write */
+#define CF_TLS_RW	0x4000	/* TLS: reading waits to write */
+#define CF_TLS_WR	0x8000	/* TLS: writing waits to read */
+#define CF_TLS_READY	0x10000	/* on wc->tls_ready */
+#define CF_TLS_SHUT	0x20000	/* close_notify sent */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -57,8 +66,10 @@ struct conn {
 	struct buf		 in;
 	struct buf		 out;
 	struct timer		 timer;
+	struct ssl_st		*ssl;	/* TLS, or NULL */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wentry;	/* on wc->budget_wait */
+	TAILQ_ENTRY(conn)	 rentry;	/* on wc->tls_ready */
 };
 
 #define timer_conn(t) \
@@ -89,6 +100,7 @@ wctx_init(struct wctx *wc, int epfd, uint32_t max_body,
 	TAILQ_INIT(&wc->all);
 	TAILQ_INIT(&wc->dead);
 	TAILQ_INIT(&wc->budget_wait);
+	TAILQ_INIT(&wc->tls_ready);
 }
 
 /*
@@ -190,6 +202,13 @@ conn_interest(struct wctx *wc, struct conn *c)
 	if ((c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING &&
 	    c->peer.family != AF_UNIX)
 		want |= EPOLLRDHUP;
+	/* TLS: a read may need to write first, a write to read. */
+	if ((c->flags & CF_TLS_RW) && (want & EPOLLIN))
+		want = (want & ~EPOLLIN) | EPOLLOUT;
+	if (c->flags & CF_TLS_WR)
+		want |= EPOLLIN;
+	if (c->flags & CF_HANDSHAKE)
+		want = c->flags & CF_HS_WRITE ? EPOLLOUT : EPOLLIN;
 	if (want == c->events)
 		return (0);
 	memset(&ev, 0, sizeof(ev));
@@ -261,6 +280,23 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 	return (c);
 }
 
+/*
+ * c was accepted on a TLS listener: it speaks TLS from its first byte.
+ * Returns -1 (c closed) when OpenSSL cannot take it.
+ */
+int
+conn_tls(struct wctx *wc, struct conn *c, struct tls_ctx *t)
+{
+	if (t == NULL || (c->ssl = tls_conn_new(t, c->fd)) == NULL) {
+		log_warnx("no TLS session for a new connection");
+		conn_close(wc, c);
+		return (-1);
+	}
+	c->flags |= CF_HANDSHAKE;
+	STATS_PEND(&wc->pend, wc->slot, tls_active, 1);
+	return (0);
+}
+
 static void
 conn_close(struct wctx *wc, struct conn *c)
 {
@@ -271,6 +307,13 @@ conn_close(struct wctx *wc, struct conn *c)
 		pool_cancel(&c->fjob->pj);
 	if (c->flags & CF_BUDGET)
 		TAILQ_REMOVE(&wc->budget_wait, c, wentry);
+	if (c->flags & CF_TLS_READY)
+		TAILQ_REMOVE(&wc->tls_ready, c, rentry);
+	if (c->ssl != NULL) {
+		tls_conn_free(c->ssl);
+		c->ssl = NULL;
+		STATS_PEND(&wc->pend, wc->slot, tls_active, (uint64_t)-1);
+	}
 	wc->held -= c->charge;
 	c->charge = 0;
 	timer_cancel(&c->timer);
@@ -308,6 +351,56 @@ conn_close(struct wctx *wc, struct conn *c)
 }
 
 /*
+ * send() or, over TLS, SSL_write: returns what was written, or -1 with
+ * errno (EAGAIN: try again when the socket says so, c's flags telling
+ * which way).
+ */
+static ssize_t
+conn_send(struct conn *c, const void *p, size_t len)
+{
+	enum tls_io	io;
+	ssize_t		n;
+
+	if (c->ssl == NULL)
+		return (send(c->fd, p, len, MSG_NOSIGNAL));
+	c->flags &= ~CF_TLS_WR;
+	if ((n = tls_write(c->ssl, p, len, &io)) > 0)
+		return (n);
+	if (io == TLS_IO_WANT_READ)
+		c->flags |= CF_TLS_WR;
+	errno = io == TLS_IO_WANT_READ || io == TLS_IO_WANT_WRITE ? EAGAIN :
+	    EPIPE;
+	return (-1);
+}
+
+/* read() or, over TLS, SSL_read: as read(2), EAGAIN as in conn_send. */
+static ssize_t
+conn_recv(struct conn *c, void *p, size_t len)
+{
+	enum tls_io	io;
+	ssize_t		n;
+
+	if (c->ssl == NULL)
+		return (read(c->fd, p, len));
+	c->flags &= ~CF_TLS_RW;
+	if ((n = tls_read(c->ssl, p, len, &io)) > 0)
+		return (n);
+	switch (io) {
+	case TLS_IO_EOF:
+		return (0);
+	case TLS_IO_WANT_WRITE:
+		c->flags |= CF_TLS_RW;
+		/* FALLTHROUGH */
+	case TLS_IO_WANT_READ:
+		errno = EAGAIN;
+		return (-1);
+	default:
+		errno = EPROTO;
+		return (-1);
+	}
+}
+
+/*
  * Write queued output.  Returns 0 (all written or would block) or -1 (the
  * connection is broken and must be closed).
  */
@@ -320,8 +413,7 @@ conn_flush(struct wctx *wc, struct conn *c)
 	if (buf_used(&c->out) > 0)
 		conn_publish(wc);
 	while (buf_used(&c->out) > 0) {
-		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
-		    MSG_NOSIGNAL);
+		n = conn_send(c, buf_head(&c->out), buf_used(&c->out));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -364,6 +456,16 @@ conn_inplace(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	return (1);
 }
 
+/* A peer as the logs show it. */
+static void
+conn_peer_str(const struct conn *c, char *buf, size_t len)
+{
+	if (c->peer.family == AF_INET || c->peer.family == AF_INET6)
+		net_peer_fmt(&c->peer, 0, buf, len);
+	else
+		snprintf(buf, len, "unix socket");
+}
+
 /*
  * A wrong token: count it and log the peer, at most once a second per
  * worker (a guessing client must not flood the log).
@@ -378,10 +480,7 @@ conn_auth_failed(struct wctx *wc, const struct conn *c)
 		wc->auth_log_suppressed++;
 		return;
 	}
-	if (c->peer.family == AF_INET || c->peer.family == AF_INET6)
-		net_peer_fmt(&c->peer, 0, peer, sizeof(peer));
-	else
-		snprintf(peer, sizeof(peer), "unix socket");
+	conn_peer_str(c, peer, sizeof(peer));
 	log_warnx("authentication failed from %s%s", peer,
 	    wc->auth_log_suppressed ? " (and more, not logged)" : "");
 	wc->auth_log_sec = sec;
@@ -590,7 +689,7 @@ conn_read(struct wctx *wc, struct conn *c)
 		    c->need > BUF_STD ? c->need : BUF_STD) == -1)
 			return (-1);
 		room = buf_room(&c->in);
-		n = read(c->fd, buf_tail(&c->in), room);
+		n = conn_recv(c, buf_tail(&c->in), room);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -615,7 +714,8 @@ conn_read(struct wctx *wc, struct conn *c)
 		 */
 		if ((fresh || done > 0) && (buf_used(&c->in) > 0 || c->skip > 0))
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
-		if ((size_t)n < room)
+		/* (A TLS read returns a record at most: not a sign.) */
+		if ((size_t)n < room && c->ssl == NULL)
 			break;	/* the socket is empty; skip the EAGAIN read */
 	}
 	return (0);
@@ -652,7 +752,8 @@ conn_handoff(struct wctx *wc, const struct conn *c)
 {
 	struct xfer_info	info;
 
-	if (wc->handoff_fd == -1 || c->peer.family == 0)
+	/* TLS state lives in this process: it finishes here instead. */
+	if (wc->handoff_fd == -1 || c->peer.family == 0 || c->ssl != NULL)
 		return (-2);
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
@@ -739,6 +840,11 @@ conn_finish(struct wctx *wc, struct conn *c)
 		/* Writing is progress; a reader that stops is idle. */
 		conn_touch(wc, c);
 		return (0);
+	}
+	/* A clean end of TLS: the peer knows nothing was cut off. */
+	if (c->ssl != NULL && !(c->flags & (CF_TLS_SHUT | CF_HANDSHAKE))) {
+		c->flags |= CF_TLS_SHUT;
+		tls_shutdown(c->ssl);
 	}
 	if (c->flags & CF_EOF)
 		return (-1);
@@ -907,12 +1013,94 @@ conn_file_done(struct file_job *j, void *arg)
 	conn_resume(wc, c);
 }
 
+/* A TLS handshake ended: count it, and a verified certificate authenticates. */
+static void
+conn_tls_done(struct wctx *wc, struct conn *c, const struct tls_info *ti)
+{
+	char	peer[64];
+
+	c->flags &= ~(CF_HANDSHAKE | CF_HS_WRITE);
+	STATS_PEND(&wc->pend, wc->slot, tls_handshakes, 1);
+	if (ti->resumed)
+		STATS_PEND(&wc->pend, wc->slot, tls_resumed, 1);
+	if (ti->version == 13)
+		STATS_PEND(&wc->pend, wc->slot, tls_v13, 1);
+	else
+		STATS_PEND(&wc->pend, wc->slot, tls_v12, 1);
+	if (ti->verified) {
+		c->flags |= CF_AUTHED;
+		STATS_PEND(&wc->pend, wc->slot, tls_client_certs, 1);
+		conn_peer_str(c, peer, sizeof(peer));
+		log_info("client certificate from %s: %s%s", peer, ti->subject,
+		    ti->resumed ? " (resumed)" : "");
+	}
+	/* The frame clock starts again at the first request byte. */
+	conn_touch(wc, c);
+}
+
+/*
+ * Go on with c's TLS handshake.  Its clock (read_timeout, the frame
+ * deadline list) starts at the first byte, like a frame's.  Returns -1
+ * when it failed (counted by reason): close.
+ */
+static int
+conn_tls_step(struct wctx *wc, struct conn *c, uint32_t events)
+{
+	struct tls_info	ti;
+	enum tls_fail	why;
+	enum tls_io	io;
+	char		msg[256], peer[64];
+
+	if ((events & (EPOLLIN | EPOLLHUP)) &&
+	    c->timer.list != &wc->tl[CONN_TL_FRAME])
+		timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+	io = tls_handshake(c->ssl, &ti, &why, msg, sizeof(msg));
+	switch (io) {
+	case TLS_IO_OK:
+		conn_tls_done(wc, c, &ti);
+		return (0);
+	case TLS_IO_WANT_READ:
+		c->flags &= ~CF_HS_WRITE;
+		return (0);
+	case TLS_IO_WANT_WRITE:
+		c->flags |= CF_HS_WRITE;
+		return (0);
+	default:
+		break;
+	}
+	if (why == TLS_FAIL_CERT)
+		STATS_PEND(&wc->pend, wc->slot, tls_fail_cert, 1);
+	else
+		STATS_PEND(&wc->pend, wc->slot, tls_fail_protocol, 1);
+	conn_peer_str(c, peer, sizeof(peer));
+	if (why == TLS_FAIL_CERT)
+		log_info("TLS handshake from %s refused: %s", peer, msg);
+	else
+		log_debug("TLS handshake from %s failed: %s", peer, msg);
+	return (-1);
+}
+
 /* Handle readiness reported by epoll for c. */
 void
 conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	int	n, corked = 0, one = 1, zero = 0;
 
+	if (c->flags & CF_HANDSHAKE) {
+		if (events & EPOLLERR) {
+			STATS_PEND(&wc->pend, wc->slot, tls_fail_protocol, 1);
+			goto fail;
+		}
+		if (conn_tls_step(wc, c, events) == -1)
+			goto fail;
+		if (c->flags & CF_HANDSHAKE) {
+			if (conn_interest(wc, c) == -1)
+				goto fail;
+			return;
+		}
+		/* Requests may have come with the handshake's end. */
+		events |= EPOLLIN;
+	}
 	if (events & EPOLLERR)
 		goto fail;
 	/*
@@ -931,7 +1119,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 			goto fail;
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP)) {
+	if ((events & (EPOLLIN | EPOLLHUP)) ||
+	    ((c->flags & CF_TLS_RW) && (events & EPOLLOUT))) {
 		if (conn_read(wc, c) == -1)
 			goto fail;
 	}
@@ -972,6 +1161,16 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
+	/*
+	 * OpenSSL may hold decrypted input the socket no longer shows (the
+	 * reads per event stopped within a record): epoll will not report
+	 * it, so the loop comes back for it (conn_expire).
+	 */
+	if (c->ssl != NULL && (c->events & EPOLLIN) &&
+	    !(c->flags & CF_TLS_READY) && tls_pending(c->ssl) > 0) {
+		c->flags |= CF_TLS_READY;
+		TAILQ_INSERT_TAIL(&wc->tls_ready, c, rentry);
+	}
 	/*
 	 * Most connections hold their blocks only: nothing to count.  Else
 	 * count, and as answers are queued whole, one may have taken the
@@ -1039,14 +1238,27 @@ int
 conn_expire(struct wctx *wc)
 {
 	struct timer	*t;
-	int		 i, wait = -1;
+	struct conn	*c;
+	int		 i, n, wait = -1;
 
+	/* Input OpenSSL holds: once round, then wait no longer than that. */
+	for (n = 0; n < CONN_TLS_READY_TURN &&
+	    (c = TAILQ_FIRST(&wc->tls_ready)) != NULL; n++) {
+		TAILQ_REMOVE(&wc->tls_ready, c, rentry);
+		c->flags &= ~CF_TLS_READY;
+		conn_event(wc, c, EPOLLIN);
+	}
+	if (!TAILQ_EMPTY(&wc->tls_ready))
+		wait = 0;
 	while ((t = timer_expired(&wc->tl[CONN_TL_IDLE], wc->now)) != NULL) {
 		STATS_PEND(&wc->pend, wc->slot, idle_timeouts, 1);
 		conn_close(wc, timer_conn(t));
 	}
 	while ((t = timer_expired(&wc->tl[CONN_TL_FRAME], wc->now)) != NULL) {
-		STATS_PEND(&wc->pend, wc->slot, read_timeouts, 1);
+		if (timer_conn(t)->flags & CF_HANDSHAKE)
+			STATS_PEND(&wc->pend, wc->slot, tls_fail_timeout, 1);
+		else
+			STATS_PEND(&wc->pend, wc->slot, read_timeouts, 1);
 		conn_close(wc, timer_conn(t));
 	}
 	while ((t = timer_expired(&wc->tl[CONN_TL_LINGER], wc->now)) != NULL)

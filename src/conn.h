@@ -26,6 +26,7 @@
 #include "pool.h"
 #include "stats.h"
 #include "timer.h"
+#include "tls.h"
 #include "xfer.h"
 
 #define CONN_LINGER_MS	2000	/* how long a closing conn drains input */
@@ -60,6 +61,7 @@ struct wctx {
 	TAILQ_HEAD(, conn)	all;
 	TAILQ_HEAD(, conn)	dead;		/* closed, freed by conn_reap */
 	TAILQ_HEAD(, conn)	budget_wait;	/* frames waiting for budget */
+	TAILQ_HEAD(, conn)	tls_ready;	/* plaintext held by OpenSSL */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
 	int			handoff_fd;	/* to the master, -1: none */
@@ -75,6 +77,7 @@ struct conn;
 void	wctx_init(struct wctx *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
 struct conn *conn_new(struct wctx *, int, const struct net_peer *, int);
+int	conn_tls(struct wctx *, struct conn *, struct tls_ctx *);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_file_done(struct file_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);

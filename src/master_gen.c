@@ -72,6 +72,7 @@ void
 gen_free(struct gens *gl, struct gen *g)
 {
 	TAILQ_REMOVE(&gl->list, g, entry);
+	tls_free(g->tls);
 	free(g->conf);
 	free(g->pos);
 	free(g);
@@ -114,20 +115,33 @@ gen_set_state(struct gens *gl, struct gen *g, enum gstate st)
  * the log when protected mode will restrict remote peers.
  */
 int
-gen_prepare(const struct gen *g, char *cause, size_t len)
+gen_prepare(struct gen *g, char *cause, size_t len)
 {
 	const struct msgd_conf	*c = g->conf;
 	struct net_addr		 a;
-	char			 tmp[256];
+	char			 tmp[CONF_WHERE_MAX + CONF_PATH_MAX];
 	int			 i, remote = 0;
 
 	if (c->files_enabled && spool_prepare(c->files_dir, g->priv.change,
 	    g->priv.uid, g->priv.gid, cause, len) == -1)
 		return (-1);
+	/*
+	 * TLS: read with our privileges, before the workers fork (they
+	 * inherit the context).  A reload's bad file fails here, and the
+	 * serving generation keeps its own.
+	 */
+	if (c->ntls > 0) {
+		if ((g->tls = tls_new(c, cause, len, tmp, sizeof(tmp))) ==
+		    NULL)
+			return (-1);
+		if (tmp[0] != '\0')
+			log_warnx("%s", tmp);
+	}
 	for (i = 0; i < c->nlisten + c->nudp; i++)
 		if (net_parse_addr(i < c->nlisten ? c->listen[i] :
 		    c->udp_listen[i - c->nlisten], &a, tmp, sizeof(tmp)) == 0 &&
-		    !net_addr_is_loopback(&a))
+		    !net_addr_is_loopback(&a) && !(i < c->nlisten &&
+		    conf_certified(c, c->listen_tls[i])))
 			remote = 1;
 	if (remote && !c->auth_set && c->protected_mode)
 		log_warnx("protected mode: listening beyond loopback without "
@@ -181,6 +195,7 @@ gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
 		text = dgram ? c->udp_listen[n - c->nlisten] : c->listen[n];
 		l = &g->ls[n];
 		l->dgram = dgram;
+		l->tls = !dgram && c->listen_tls[n];
 		if (net_parse_addr(text, &l->addr, cause, len) == -1)
 			goto fail;
 		fd = gen_listener(from, l->addr.text, dgram);
@@ -250,6 +265,7 @@ gen_spawn(struct gens *gl, struct gen *g, int pos)
 	a.ls = g->ls;
 	a.nls = g->nls;
 	a.priv = &g->priv;
+	a.tls = g->tls;
 	if ((idx = proc_spawn(gl->pt, g, &a)) == -1) {
 		g->pos[pos].respawn_at = mono_ms() + RESPAWN_SECOND_MS;
 		return (-1);

@@ -14,6 +14,7 @@
 #include "master_proc.h"
 #include "net.h"
 #include "priv.h"
+#include "tls.h"
 
 #define GEN_DRAINING_MAX	8	/* more: the oldest is killed */
 
@@ -48,6 +49,7 @@ struct gen {
 	struct priv		 priv;
 	struct listener		 ls[CONF_LISTEN_MAX];
 	int			 nls;
+	struct tls_ctx		*tls;	/* "tls:" listeners' context, or NULL */
 	struct wpos		*pos;	/* conf->max_workers of them */
 	int			 npos;	/* in use (SIGTTIN/SIGTTOU move it) */
 };
@@ -65,7 +67,7 @@ struct gen *gen_new(struct gens *, struct msgd_conf *, enum gstate, char *,
 void	 gen_free(struct gens *, struct gen *);
 void	 gen_free_all(struct gens *);
 struct gen *gen_find(const struct gens *, enum gstate);
-int	 gen_prepare(const struct gen *, char *, size_t);
+int	 gen_prepare(struct gen *, char *, size_t);
 int	 gen_bind(struct gen *, const struct gen *, char *, size_t);
 void	 gen_unbind(struct gen *, const struct gen *);
 int	 gen_unshared(const struct gen *, const struct gen *);

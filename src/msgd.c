@@ -12,6 +12,7 @@
 #include "log.h"
 #include "master.h"
 #include "priv.h"
+#include "tls.h"
 #include "util.h"
 
 #ifndef MSGD_CONF_PATH
@@ -78,8 +79,9 @@ options(int argc, char *argv[], const char **path, int *foreground,
 static int
 check_conf(const struct msgd_conf *conf, const char *path)
 {
-	struct priv	p;
-	char		cause[512];
+	struct priv	 p;
+	struct tls_ctx	*t;
+	char		 cause[1024], warn[1024];
 
 	if (priv_resolve(conf->user, conf->group, conf->allow_root, &p,
 	    cause, sizeof(cause)) == -1 ||
@@ -87,6 +89,18 @@ check_conf(const struct msgd_conf *conf, const char *path)
 		fprintf(stderr, "%s: %s\n", path, cause);
 		fprintf(stderr, "%s: configuration has errors\n", path);
 		return (1);
+	}
+	/* The certificate and key: they load, match, and have not expired. */
+	if (tls_wanted(conf)) {
+		if ((t = tls_new(conf, cause, sizeof(cause), warn,
+		    sizeof(warn))) == NULL) {
+			fprintf(stderr, "%s\n", cause);
+			fprintf(stderr, "%s: configuration has errors\n", path);
+			return (1);
+		}
+		if (warn[0] != '\0')
+			fprintf(stderr, "warning: %s\n", warn);
+		tls_free(t);
 	}
 	printf("%s: configuration OK\n", path);
 	return (0);

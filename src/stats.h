@@ -103,6 +103,24 @@
 	X(buffer_budget_closed, "buffer_budget_closed", "", COUNTER,	\
 	    "connections", "Connections closed for holding the most "	\
 	    "past buffer_budget")					\
+	X(tls_active, "tls_connections_active", "", GAUGE,		\
+	    "connections", "TLS connections open now")			\
+	X(tls_handshakes, "tls_handshakes", "", COUNTER,		\
+	    "connections", "TLS handshakes completed")			\
+	X(tls_resumed, "tls_resumed", "", COUNTER, "connections",	\
+	    "TLS handshakes that resumed a session")			\
+	X(tls_v12, "tls_handshakes_by_version", "version=TLSv1.2",	\
+	    COUNTER, "connections", "TLS handshakes by protocol version") \
+	X(tls_v13, "tls_handshakes_by_version", "version=TLSv1.3",	\
+	    COUNTER, "connections", "TLS handshakes by protocol version") \
+	X(tls_client_certs, "tls_client_certificates", "", COUNTER,	\
+	    "connections", "TLS clients authenticated by a certificate") \
+	X(tls_fail_protocol, "tls_handshake_failures", "reason=protocol", \
+	    COUNTER, "connections", "TLS handshakes failed, by reason")	\
+	X(tls_fail_cert, "tls_handshake_failures", "reason=certificate", \
+	    COUNTER, "connections", "TLS handshakes failed, by reason")	\
+	X(tls_fail_timeout, "tls_handshake_failures", "reason=timeout", \
+	    COUNTER, "connections", "TLS handshakes failed, by reason")	\
 	MSG_OPCODES(STATS_OP_ROW)					\
 	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\

@@ -457,6 +457,27 @@ table_row(const struct stats_snap *sn, const uint8_t *s, const char *label,
 	bprintf(b, "\n");
 }
 
+/* The table's TLS line, when TLS has been used at all. */
+static void
+table_tls(const struct stats_snap *sn, struct buf *b)
+{
+	static const char *const f[] = { "tls_active", "tls_handshakes",
+	    "tls_resumed", "tls_v12", "tls_v13", "tls_client_certs",
+	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout" };
+	uint64_t	v[nitems(f)], any = 0;
+	size_t		i;
+
+	for (i = 0; i < nitems(f); i++)
+		any |= v[i] = stats_get(sn, sn->total, f[i]);
+	if (any == 0)
+		return;
+	bprintf(b, "tls: active %" PRIu64 ", handshakes %" PRIu64
+	    " (resumed %" PRIu64 ", TLSv1.2 %" PRIu64 ", TLSv1.3 %" PRIu64
+	    "), client certificates %" PRIu64 "; failed: protocol %" PRIu64
+	    ", certificate %" PRIu64 ", timeout %" PRIu64 "\n", v[0], v[1],
+	    v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+}
+
 /*
  * The human-readable table.  With prev (an earlier snapshot, --watch),
  * per-second rates over the interval are added.
@@ -532,6 +553,7 @@ stats_render_table(const struct stats_snap *sn, const struct stats_snap *prev,
 	    stats_get(sn, sn->total, "conn_busy"),
 	    stats_get(sn, sn->total, "idle_timeouts"),
 	    stats_get(sn, sn->total, "read_timeouts"));
+	table_tls(sn, b);
 	if (sn->torn > 0)
 		bprintf(b, "warning: %d slot(s) were mid-update (worker "
 		    "stuck?); their figures may be inexact\n", sn->torn);

@@ -72,6 +72,7 @@ struct worker {
 	struct exec_ctx		 exec;
 	struct udp_ctx		 udp;
 	int			 restricted;	/* protected mode is on */
+	struct tls_ctx		*tls;		/* the generation's, or NULL */
 	struct stats_slot	*slot;
 	const struct stats_seg	*stats;		/* all slots, read-only */
 	int			 slotno;	/* ours in it */
@@ -208,7 +209,8 @@ worker_reject(struct worker *w, int fd)
 
 /*
  * Protected mode: a listener beyond loopback and no token means remote
- * peers get PING only (the master logs how to change that).
+ * peers get PING only (the master logs how to change that).  A TLS
+ * listener that requires client certificates is protected by them.
  */
 static int
 worker_protected(const struct worker_args *a)
@@ -218,7 +220,8 @@ worker_protected(const struct worker_args *a)
 	if (!a->conf->protected_mode || a->conf->auth_set)
 		return (0);
 	for (i = 0; i < a->nls; i++)
-		if (!net_addr_is_loopback(&a->ls[i].addr))
+		if (!net_addr_is_loopback(&a->ls[i].addr) &&
+		    !conf_certified(a->conf, a->ls[i].tls))
 			return (1);
 	return (0);
 }
@@ -237,6 +240,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 {
 	struct sockaddr_storage	ss;
 	struct net_peer		peer;
+	struct conn		*c;
 	socklen_t		slen;
 	int			i, fd, n = 0;
 
@@ -289,12 +293,16 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 			return (n);
 		}
-		if (conn_new(&w->wc, fd, &peer,
-		    w->restricted && !net_peer_is_loopback(&peer)) == NULL) {
+		if ((c = conn_new(&w->wc, fd, &peer, w->restricted &&
+		    !net_peer_is_loopback(&peer) &&
+		    !conf_certified(w->conf, wl->l->tls))) == NULL) {
 			close(fd);
 			continue;
 		}
 		n++;
+		/* A failure closed it (and counted nothing else). */
+		if (wl->l->tls)
+			(void)conn_tls(&w->wc, c, w->tls);
 		if (rescue == 0 && !w->yielding && worker_over(w, NULL)) {
 			worker_yield(w, 1);
 			return (n);
@@ -695,6 +703,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 
 	w->ops.stats = a->stats;
 	w->ops.conf = conf;
+	w->tls = a->tls;
 	worker_spool(w, conf);
 	w->restricted = worker_protected(a);
 	w->max_requests = worker_max_requests(conf->max_requests, a->slot);

@@ -9,11 +9,13 @@
 #include "net.h"
 #include "priv.h"
 #include "stats.h"
+#include "tls.h"
 
 /* A listening socket as the master owns it and the workers inherit it. */
 struct listener {
 	int		fd;
 	int		dgram;		/* UDP */
+	int		tls;		/* "tls:" in listen */
 	struct net_addr	addr;
 };
 
@@ -45,6 +47,7 @@ struct worker_args {
 	int			 ctl;		/* connections handed over */
 	int			 note;		/* seccomp death note, to master */
 	const struct priv	*priv;
+	struct tls_ctx		*tls;		/* the generation's, or NULL */
 };
 
 void	worker_main(const struct worker_args *) __attribute__((noreturn));

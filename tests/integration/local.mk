@@ -3,6 +3,7 @@
 # The longest first, so that make -j runs the others beside them.
 INTEGRATION_TESTS += tests/integration/test_sup_reload_load.py
 INTEGRATION_TESTS += tests/integration/test_sup_reload_gens.py
+INTEGRATION_TESTS += tests/integration/test_tls.py
 INTEGRATION_TESTS += tests/integration/test_ops.py
 INTEGRATION_TESTS += tests/integration/test_framing.py
 INTEGRATION_TESTS += tests/integration/test_errors.py

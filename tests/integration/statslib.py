@@ -18,7 +18,7 @@ import re
 
 from harness import ctl, poll
 
-GAUGES = ("conn_active",)
+GAUGES = ("conn_active", "tls_active")
 
 
 def stats_file(srv):

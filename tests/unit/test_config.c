@@ -239,6 +239,9 @@ test_conf_load_shipped_file(void **state)
 	load_good(&l, "");
 	memset(c.path, 0, sizeof(c.path));
 	memset(l.conf.path, 0, sizeof(l.conf.path));
+	/* Where the TLS settings were read is no setting. */
+	memset(c.tls_at, 0, sizeof(c.tls_at));
+	memset(l.conf.tls_at, 0, sizeof(l.conf.tls_at));
 	assert_memory_equal(&c, &l.conf, sizeof(c));
 }
 

@@ -43,12 +43,17 @@ load_text(const char *text, struct msgd_conf *c, char *err, size_t errlen)
 	return (rc);
 }
 
-/* The two loads are the same configuration (the file's path aside). */
+/*
+ * The two loads are the same configuration (the file's path aside, and
+ * where in it the TLS settings were read).
+ */
 static void
 assert_same_conf(struct msgd_conf *a, struct msgd_conf *b)
 {
 	memset(a->path, 0, sizeof(a->path));
 	memset(b->path, 0, sizeof(b->path));
+	memset(a->tls_at, 0, sizeof(a->tls_at));
+	memset(b->tls_at, 0, sizeof(b->tls_at));
 	assert_memory_equal(a, b, sizeof(*a));
 }
 
@@ -112,6 +117,15 @@ test_conf_defaults_documented(void **state)
 	assert_string_equal(c.auth_token_file, "");
 	assert_int_equal(c.nallow, 0);
 	assert_int_equal(c.protected_mode, 1);
+	assert_int_equal(c.ntls, 0);
+	assert_string_equal(c.tls_cert, "");
+	assert_string_equal(c.tls_key, "");
+	assert_string_equal(c.tls_ca, "");
+	assert_int_equal(c.tls_verify, CONF_VERIFY_OFF);
+	assert_int_equal(c.tls_min_proto, CONF_TLS12);
+	assert_string_equal(c.tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20");
+	assert_string_equal(c.tls_suites, "TLS_AES_128_GCM_SHA256:"
+	    "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
 }
 
 /* A row's default as msgd.conf(5) and etc/msgd.conf write numbers. */
@@ -190,8 +204,20 @@ check_row(const struct conf_item *it, const char *path, void *arg)
 			    strlen(it->defstr) < it->size);
 		break;
 	case CT_NAME:
+	case CT_STRING:
 		assert_non_null(it->defstr);
 		assert_true(strlen(it->defstr) < it->size);
+		break;
+	case CT_WORD:
+		/* The default is one of the words. */
+		assert_non_null(it->defstr);
+		assert_non_null(it->words);
+		for (l = it->words; *l != NULL; l++)
+			if (strcmp(*l, it->defstr) == 0)
+				break;
+		if (*l == NULL)
+			fail_msg("%s: default \"%s\" is not one of its words",
+			    path, it->defstr);
 		break;
 	case CT_LISTEN:
 		for (l = it->deflist; l != NULL && *l != NULL; l++, n++)
@@ -263,6 +289,8 @@ render(char *buf, size_t len, size_t *off, const struct conf_item *items)
 		case CT_LOGTARGET:
 		case CT_PATH:
 		case CT_NAME:
+		case CT_STRING:
+		case CT_WORD:
 		case CT_TOKEN:
 		case CT_TOKENFILE:
 			if (it->defstr != NULL)
@@ -427,6 +455,7 @@ check_man(const struct conf_item *it, const char *path, void *arg)
 	case CT_WORKERS:
 	case CT_LOGLEVEL:
 	case CT_LOGTARGET:
+	case CT_WORD:
 		snprintf(want, sizeof(want), "Default: .Qq %s", it->defstr);
 		if (strstr(text, want) == NULL)
 			fail_msg("%s: msgd.conf(5) lacks \"%s\"", path, want);

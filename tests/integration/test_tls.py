@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+"""test_tls.py: TLS listeners ("tls:" in listen, the tls group), server side.
+
+Certificates are made at test time (tlscerts.py).  Cases:
+- openssl s_client (a third-party client) sends a PING frame, gets PONG;
+- Python's ssl module pipelines ECHOs, one large one, in order;
+- plain TCP, a garbage record and a truncated ClientHello on the TLS
+  listener are closed and counted (reason=protocol) while a TLS client of
+  the same (only) worker is answered throughout;
+- a handshake that stalls is closed after read_timeout (reason=timeout);
+- mTLS: a client certificate from the CA authenticates (no AUTH needed with
+  a token set, the subject logged); none, another CA's or an expired one is
+  refused (reason=certificate); protected mode counts the listener as
+  protected;
+- reload with a new certificate: new connections get it; with a key that
+  does not match: rolled back, the old certificate keeps serving; a TLS
+  connection open at the reload is answered, then closed cleanly (it cannot
+  be handed over);
+- resumption across workers (shared ticket keys), counted;
+- the counters in the JSON, table and Prometheus renderings.
+"""
+import os
+import select
+import socket
+import ssl
+import subprocess
+import time
+
+import tlscerts
+from harness import (Op, St, Suite, ctl, encode, free_port, poll, read_frame,
+                     wait_closed, SKIP)
+from statslib import ctl_stats, settle_totals, totals
+
+t = Suite("test_tls")
+if not tlscerts.available():
+    print("test_tls: SKIP: no openssl command")
+    raise SystemExit(SKIP)
+
+
+def certs_for(srv_or_dir):
+    d = os.path.join(srv_or_dir, "certs")
+    os.makedirs(d, exist_ok=True)
+    return tlscerts.make(d)
+
+
+_certs = None
+
+
+def certs():
+    """One set of certificates for the whole file (they take a moment)."""
+    global _certs
+    if _certs is None:
+        import tempfile
+        import atexit
+        import shutil
+        d = tempfile.mkdtemp(prefix="msgd-tls-certs-")
+        atexit.register(shutil.rmtree, d, True)
+        _certs = certs_for(d)
+    return _certs
+
+
+def tls_server(extra=None, tls=None, port=None, workers=1, **kw):
+    """A server with a unix listener first (msgctl and the harness use it)
+    and a TLS one on 127.0.0.1."""
+    c = certs()
+    port = port or free_port()
+    group = {"cert": c.server, "key": c.server_key}
+    group.update(tls or {})
+    s = {"listen": None, "workers": workers, "tls": group}
+    s.update(extra or {})
+    srv = t.server(s, **kw, start=False)
+    srv.settings["listen"] = ["unix:" + srv.sock_path,
+                              "tls:127.0.0.1:%d" % port]
+    srv.tls_port = port
+    srv.start()
+    return srv
+
+
+def client_ctx(cert=None, key=None):
+    c = certs()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(c.ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def tls_connect(srv, ctx=None, session=None, timeout=5.0):
+    raw = socket.create_connection(("127.0.0.1", srv.tls_port),
+                                   timeout=timeout)
+    return (ctx or client_ctx()).wrap_socket(raw, server_hostname="localhost",
+                                             session=session)
+
+
+def request(s, op, value=b"", rid=1):
+    s.sendall(encode(op, value, request_id=rid))
+    return read_frame(s)
+
+
+def tls_ping_ok(srv, ctx=None):
+    try:
+        with tls_connect(srv, ctx) as s:
+            f = request(s, Op.PING)
+            return f.status == St.OK and f.value == b"PONG"
+    except (OSError, EOFError, TimeoutError, ValueError):
+        return False
+
+
+def delta_totals(srv, base, key, want, timeout=5.0):
+    """Poll until totals[key] - base[key] >= want; returns the difference."""
+    tot = settle_totals(srv, lambda c: c[key] - base[key] >= want, timeout)
+    return tot[key] - base[key]
+
+
+@t.case
+def s_client_ping(t):
+    srv = tls_server()
+    c = certs()
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.tls_port,
+         "-CAfile", c.ca, "-verify_return_error", "-verify_hostname",
+         "localhost", "-quiet", "-ign_eof"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(encode(Op.PING, request_id=7))
+        p.stdin.flush()
+        out = b""
+        deadline = time.monotonic() + 10
+        while len(out) < 20 and time.monotonic() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 0.5)
+            if r:
+                b = os.read(p.stdout.fileno(), 4096)
+                if not b:
+                    break
+                out += b
+        t.check(out[16:20] == b"PONG" and out[:2] == b"MG",
+                "s_client PING: got %r" % out[:40])
+    finally:
+        p.kill()
+        p.wait(5)
+        p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+
+
+@t.case
+def pipelined_echo(t):
+    srv = tls_server({"output_limit": 65536})
+    with tls_connect(srv) as s:
+        n = 200
+        vals = [("v%d-" % i).encode() * (i % 50 + 1) for i in range(n)]
+        s.sendall(b"".join(encode(Op.ECHO, v, request_id=i + 1)
+                           for i, v in enumerate(vals)))
+        for i, v in enumerate(vals):
+            f = read_frame(s)
+            if not t.check_response(f, "pipelined ECHO %d" % i, Op.ECHO,
+                                    rid=i + 1, value=v):
+                break
+        big = os.urandom(1 << 20)
+        s.sendall(encode(Op.ECHO, big, request_id=999))
+        f = read_frame(s, timeout=10)
+        t.check_response(f, "1 MiB ECHO", Op.ECHO, rid=999, value=big)
+        t.check(s.version() in ("TLSv1.2", "TLSv1.3"), s.version())
+
+
+def client_hello():
+    """The bytes of a real ClientHello (Python's, from a memory BIO)."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+@t.case
+def bad_input_closed_and_counted(t):
+    srv = tls_server()
+    base = totals(srv)
+    good = tls_connect(srv)
+    t.check(request(good, Op.PING).value == b"PONG", "first PING")
+    hello = client_hello()
+    bad = [
+        ("plain frame", encode(Op.PING), False),
+        ("garbage record", b"\x16\x03\x01\x00\x30" + os.urandom(48), False),
+        ("truncated ClientHello", hello[:len(hello) // 2], True),
+        ("HTTP", b"GET / HTTP/1.0\r\n\r\n", False),
+    ]
+    for what, data, shut in bad:
+        s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        how, got, secs = wait_closed(s, timeout=5)
+        s.close()
+        t.check(how in ("eof", "reset") and b"PONG" not in got,
+                "%s: %s after %.2f s, got %r" % (what, how, secs, got[:40]))
+        # The worker's other client sees nothing.
+        f = request(good, Op.ECHO, what.encode(), rid=3)
+        t.check_response(f, "ECHO beside %s" % what, Op.ECHO, rid=3,
+                         value=what.encode())
+    n = delta_totals(srv, base, "tls_fail_protocol", len(bad))
+    t.check(n == len(bad), "reason=protocol counted %d, want %d" % (
+        n, len(bad)))
+    good.close()
+
+
+@t.case
+def stalled_handshake_times_out(t):
+    srv = tls_server({"read_timeout": 1, "idle_timeout": 30})
+    base = totals(srv)
+    hello = client_hello()
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
+    s.sendall(hello[:5])
+    how, got, secs = wait_closed(s, timeout=6)
+    s.close()
+    t.check(how in ("eof", "reset") and 0.8 <= secs <= 4,
+            "stalled handshake: %s after %.2f s" % (how, secs))
+    n = delta_totals(srv, base, "tls_fail_timeout", 1)
+    t.check(n == 1, "reason=timeout counted %d" % n)
+    t.check(tls_ping_ok(srv), "a new TLS client is answered")
+
+
+@t.case
+def mtls(t):
+    c = certs()
+    token = "a-token-of-some-length"
+    srv = tls_server({"auth_token": token},
+                     tls={"ca": c.ca, "verify_client": "require"})
+    base = totals(srv)
+    with tls_connect(srv, client_ctx(c.client, c.client_key)) as s:
+        # Authenticated by its certificate: ECHO needs no AUTH.
+        f = request(s, Op.ECHO, b"hello", rid=2)
+        t.check_response(f, "ECHO with a client certificate", Op.ECHO,
+                         rid=2, value=b"hello")
+    t.check(poll(lambda: "msgd-test-client" in srv.log(), timeout=5),
+            "the subject is logged")
+    refused = [("no certificate", client_ctx()),
+               ("another CA", client_ctx(c.other_client,
+                                         c.other_client_key)),
+               ("expired", client_ctx(c.expired_client,
+                                      c.expired_client_key))]
+    for what, ctx in refused:
+        ok = True
+        try:
+            with tls_connect(srv, ctx) as s:
+                # TLS 1.3: the refusal arrives after the client's Finished.
+                s.sendall(encode(Op.PING))
+                read_frame(s)
+        except (OSError, EOFError, ssl.SSLError):
+            ok = False
+        t.check(not ok, "%s: refused" % what)
+    n = delta_totals(srv, base, "tls_fail_cert", len(refused))
+    t.check(n == len(refused), "reason=certificate counted %d, want %d" % (
+        n, len(refused)))
+    tot = totals(srv)
+    t.check(tot["tls_client_certs"] - base["tls_client_certs"] == 1,
+            "one client authenticated by certificate")
+
+
+@t.case
+def mtls_listener_is_protected(t):
+    c = certs()
+    # No token, a listener beyond loopback: protected mode would give
+    # remote peers PING only, unless certificates protect the listener.
+    port = free_port()
+    srv = t.server({"listen": None, "workers": 1,
+                    "tls": {"cert": c.server, "key": c.server_key,
+                            "ca": c.ca, "verify_client": "require"}},
+                   start=False)
+    srv.settings["listen"] = ["unix:" + srv.sock_path, "tls:0.0.0.0:%d" % port]
+    srv.tls_port = port
+    srv.start()
+    t.check("protected mode" not in srv.log(),
+            "no protected-mode warning: %r" % srv.log()[-300:])
+    with tls_connect(srv, client_ctx(c.client, c.client_key)) as s:
+        f = request(s, Op.ECHO, b"x", rid=4)
+        t.check_response(f, "ECHO on a certificate listener", Op.ECHO,
+                         rid=4, value=b"x")
+
+
+def peer_der(srv):
+    with tls_connect(srv) as s:
+        return s.getpeercert(binary_form=True)
+
+
+def file_der(path):
+    with open(path, "rb") as f:
+        return ssl.PEM_cert_to_DER_cert(f.read().decode())
+
+
+@t.case
+def reload_certificates(t):
+    c = certs()
+    srv = tls_server(workers=2)
+    t.check(peer_der(srv) == file_der(c.server), "serving server.crt")
+    old = tls_connect(srv)
+    t.check(request(old, Op.PING).value == b"PONG", "PING before reload")
+    # A key that does not match: rolled back, the old one keeps serving.
+    srv.settings["tls"] = {"cert": c.server2, "key": c.server_key}
+    srv.write_conf()
+    rc, out, err, _ = ctl(srv, "reload", timeout=30)
+    t.check(rc != 0 and "does not match" in out + err,
+            "bad reload: rc %d, %r" % (rc, (out + err)[-300:]))
+    t.check(request(old, Op.PING, rid=2).value == b"PONG",
+            "the open connection survives a rolled-back reload")
+    t.check(peer_der(srv) == file_der(c.server), "still server.crt")
+    # A good one: new connections get it.
+    srv.settings["tls"] = {"cert": c.server2, "key": c.server2_key}
+    srv.write_conf()
+    rc, out, err, _ = ctl(srv, "reload", timeout=30)
+    t.check(rc == 0, "good reload: rc %d, %r" % (rc, (out + err)[-300:]))
+    t.check(poll(lambda: peer_der(srv) == file_der(c.server2), timeout=5),
+            "new connections get server2.crt")
+    # The connection from before: not handed over, closed cleanly.
+    how, got, secs = wait_closed(old, timeout=10)
+    t.check(how == "eof", "the old TLS connection: %s after %.2f s" % (
+        how, secs))
+    old.close()
+
+
+@t.case
+def resumption(t):
+    srv = tls_server(workers=2)
+    base = totals(srv)
+    ctx = client_ctx()
+    with tls_connect(srv, ctx) as s:
+        request(s, Op.PING)      # the ticket comes after the handshake
+        sess = s.session
+    t.check(sess is not None, "a session to resume")
+    reused = 0
+    for i in range(6):
+        with tls_connect(srv, ctx, session=sess) as s:
+            f = request(s, Op.PING, rid=i + 1)
+            t.check(f.value == b"PONG", "PING %d" % i)
+            reused += s.session_reused
+            if s.session is not None:
+                sess = s.session
+    t.check(reused == 6, "resumed %d of 6 (workers share ticket keys)" %
+            reused)
+    n = delta_totals(srv, base, "tls_resumed", 6)
+    t.check(n == 6, "tls_resumed counted %d" % n)
+
+
+@t.case
+def renderings(t):
+    srv = tls_server()
+    t.check(tls_ping_ok(srv), "PING")
+    settle_totals(srv, lambda c: c["tls_handshakes"] >= 1)
+    rc, prom, err = ctl_stats(srv, "--prometheus")
+    for want in ('msgd_tls_handshakes_total',
+                 'msgd_tls_handshake_failures_total{reason="timeout"',
+                 'msgd_tls_handshakes_by_version_total{version="TLSv1.3"',
+                 'msgd_tls_connections_active'):
+        t.check(want in prom, "prometheus has %s" % want)
+    rc, table, err = ctl_stats(srv)
+    t.check("tls: active" in table, "the table shows TLS: %r" % table[-400:])
+
+
+t.run()
