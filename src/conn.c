@@ -395,6 +395,8 @@ conn_recv(struct conn *c, void *p, size_t len)
 		errno = EAGAIN;
 		return (-1);
 	default:
+		/* A bad record, or an alert: the connection is over. */
+		STATS_PEND(&c->wc->pend, c->wc->slot, tls_bad_records, 1);
 		errno = EPROTO;
 		return (-1);
 	}
@@ -1065,6 +1067,8 @@ conn_tls_step(struct wctx *wc, struct conn *c, uint32_t events)
 	case TLS_IO_WANT_WRITE:
 		c->flags |= CF_HS_WRITE;
 		return (0);
+	case TLS_IO_EOF:
+		return (-1);	/* a connect and close: nothing to count */
 	default:
 		break;
 	}

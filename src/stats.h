@@ -121,6 +121,9 @@
 	    COUNTER, "connections", "TLS handshakes failed, by reason")	\
 	X(tls_fail_timeout, "tls_handshake_failures", "reason=timeout", \
 	    COUNTER, "connections", "TLS handshakes failed, by reason")	\
+	X(tls_bad_records, "tls_record_errors", "", COUNTER,		\
+	    "connections", "TLS connections closed for a bad record or an " \
+	    "alert after the handshake")				\
 	MSG_OPCODES(STATS_OP_ROW)					\
 	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\

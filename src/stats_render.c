@@ -463,7 +463,8 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 {
 	static const char *const f[] = { "tls_active", "tls_handshakes",
 	    "tls_resumed", "tls_v12", "tls_v13", "tls_client_certs",
-	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout" };
+	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout",
+	    "tls_bad_records" };
 	uint64_t	v[nitems(f)], any = 0;
 	size_t		i;
 
@@ -474,8 +475,9 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 	bprintf(b, "tls: active %" PRIu64 ", handshakes %" PRIu64
 	    " (resumed %" PRIu64 ", TLSv1.2 %" PRIu64 ", TLSv1.3 %" PRIu64
 	    "), client certificates %" PRIu64 "; failed: protocol %" PRIu64
-	    ", certificate %" PRIu64 ", timeout %" PRIu64 "\n", v[0], v[1],
-	    v[2], v[3], v[4], v[5], v[6], v[7], v[8]);
+	    ", certificate %" PRIu64 ", timeout %" PRIu64 "; bad records %"
+	    PRIu64 "\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+	    v[9]);
 }
 
 /*

@@ -426,8 +426,8 @@ tls_failure(SSL *s, enum tls_fail *why, char *msg, size_t len)
 
 /*
  * Go on with the handshake.  TLS_IO_OK: done, info filled; WANT_*: call
- * again when the socket is ready so; ERR (or EOF): failed, *why and msg
- * say why.
+ * again when the socket is ready so; EOF: the peer closed without sending
+ * anything; ERR: failed, *why and msg say why.
  */
 enum tls_io
 tls_handshake(struct ssl_st *s, struct tls_info *info, enum tls_fail *why,
@@ -443,6 +443,11 @@ tls_handshake(struct ssl_st *s, struct tls_info *info, enum tls_fail *why,
 		st = tls_status(s, rc);
 		if (st == TLS_IO_WANT_READ || st == TLS_IO_WANT_WRITE)
 			return (st);
+		/* Connected and closed, not a byte sent: no failed handshake. */
+		if (BIO_number_read(SSL_get_rbio(s)) == 0) {
+			ERR_clear_error();
+			return (TLS_IO_EOF);
+		}
 		tls_failure(s, why, msg, len);
 		return (TLS_IO_ERR);
 	}

@@ -27,8 +27,9 @@ import subprocess
 import time
 
 import tlscerts
-from harness import (Op, St, Suite, ctl, encode, free_port, poll, read_frame,
-                     wait_closed, SKIP)
+from harness import (Op, St, Suite, ctl, encode, free_port,
+                     nobody_cannot_use, poll, proc_status, read_frame,
+                     wait_closed, why_not_nobody, SKIP)
 from statslib import ctl_stats, settle_totals, totals
 
 t = Suite("test_tls")
@@ -104,6 +105,16 @@ def tls_ping_ok(srv, ctx=None):
             return f.status == St.OK and f.value == b"PONG"
     except (OSError, EOFError, TimeoutError, ValueError):
         return False
+
+
+def resumed_ok(srv):
+    """A second connection resumes the first one's session."""
+    ctx = client_ctx()
+    with tls_connect(srv, ctx) as s:
+        request(s, Op.PING)
+        sess = s.session
+    with tls_connect(srv, ctx, session=sess) as s:
+        return request(s, Op.PING).value == b"PONG" and s.session_reused
 
 
 def delta_totals(srv, base, key, want, timeout=5.0):
@@ -205,6 +216,167 @@ def bad_input_closed_and_counted(t):
     t.check(n == len(bad), "reason=protocol counted %d, want %d" % (
         n, len(bad)))
     good.close()
+
+
+class MemTLS:
+    """A TLS client driven by hand over a raw socket (memory BIOs): after
+    the handshake, the test can write anything to the socket itself."""
+
+    def __init__(self, srv, ctx=None):
+        self.sock = socket.create_connection(("127.0.0.1", srv.tls_port),
+                                             timeout=5)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = (ctx or client_ctx()).wrap_bio(
+            self.inc, self.out, server_hostname="localhost")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                self.obj.do_handshake()
+                self.sock.sendall(self.out.read())
+                return
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                b = self.sock.recv(65536)
+                if not b:
+                    raise EOFError("closed in the handshake")
+                self.inc.write(b)
+        raise TimeoutError("handshake")
+
+    def request(self, op, value=b"", rid=1):
+        self.obj.write(encode(op, value, request_id=rid))
+        self.sock.sendall(self.out.read())
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                data += self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                b = self.sock.recv(65536)
+                if not b:
+                    raise EOFError("closed")
+                self.inc.write(b)
+                continue
+            if len(data) >= 16 and len(data) >= 16 + int.from_bytes(
+                    data[12:16], "big"):
+                return data
+        raise TimeoutError("answer")
+
+
+@t.case
+def random_records_after_handshake(t):
+    srv = tls_server()
+    base = totals(srv)
+    good = tls_connect(srv)
+    rounds = 8
+    for i in range(rounds):
+        m = MemTLS(srv)
+        t.check(m.request(Op.PING)[16:20] == b"PONG", "PING %d" % i)
+        # Random application-data records, and a random record header.
+        junk = b"\x17\x03\x03" + (200).to_bytes(2, "big") + os.urandom(200)
+        if i % 2:
+            junk = os.urandom(300)
+        m.sock.sendall(junk)
+        how, got, secs = wait_closed(m.sock, timeout=5)
+        m.sock.close()
+        t.check(how in ("eof", "reset"), "record %d: %s" % (i, how))
+        f = request(good, Op.ECHO, b"still", rid=i + 1)
+        t.check_response(f, "ECHO beside junk %d" % i, Op.ECHO, rid=i + 1,
+                         value=b"still")
+    n = delta_totals(srv, base, "tls_bad_records", rounds)
+    t.check(n == rounds, "tls_record_errors counted %d, want %d" % (
+        n, rounds))
+    good.close()
+
+
+@t.case
+def tls_to_a_plain_listener(t):
+    srv = t.server({"workers": 1}, tcp=True)
+    try:
+        raw = socket.create_connection(srv.tcp_addr, timeout=5)
+        s = client_ctx().wrap_socket(raw, server_hostname="localhost")
+        s.close()
+        ok = True
+    except (OSError, ssl.SSLError):
+        ok = False
+    t.check(not ok, "a TLS handshake with a plain listener fails")
+    t.check(srv.ping_ok(), "the plain listener still serves")
+
+
+@t.case
+def trickled_handshake_times_out(t):
+    srv = tls_server({"read_timeout": 1, "idle_timeout": 30})
+    base = totals(srv)
+    hello = client_hello()
+    s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
+    t0 = time.monotonic()
+    closed = False
+    for b in hello:
+        try:
+            s.sendall(bytes([b]))
+        except OSError:
+            closed = True
+            break
+        r, _, _ = select.select([s], [], [], 0.2)
+        if r:
+            closed = True
+            break
+        if time.monotonic() - t0 > 5:
+            break
+    secs = time.monotonic() - t0
+    s.close()
+    t.check(closed and secs < 3, "trickled handshake closed after %.2f s" %
+            secs)
+    n = delta_totals(srv, base, "tls_fail_timeout", 1)
+    t.check(n == 1, "reason=timeout counted %d" % n)
+
+
+@t.case
+def huge_client_chain_refused(t):
+    c = certs()
+    srv = tls_server(tls={"ca": c.ca, "verify_client": "optional"})
+    base = totals(srv)
+    chain = os.path.join(c.dir, "huge-chain.pem")
+    with open(c.client) as f:
+        leaf = f.read()
+    with open(c.other_ca) as f:
+        extra = f.read()
+    with open(chain, "w") as f:
+        f.write(leaf + extra * (100 * 1024 // len(extra) + 1))
+    ok = True
+    try:
+        with tls_connect(srv, client_ctx(chain, c.client_key)) as s:
+            s.sendall(encode(Op.PING))
+            read_frame(s)
+    except (OSError, EOFError, ssl.SSLError):
+        ok = False
+    t.check(not ok, "a 100 KB client chain is refused")
+    n = settle_totals(srv, lambda x: x["tls_fail_protocol"] +
+                      x["tls_fail_cert"] > base["tls_fail_protocol"] +
+                      base["tls_fail_cert"])
+    t.check(n["tls_fail_protocol"] + n["tls_fail_cert"] ==
+            base["tls_fail_protocol"] + base["tls_fail_cert"] + 1,
+            "counted once")
+    t.check(tls_ping_ok(srv), "the next client is served")
+
+
+@t.case
+def under_the_sandbox(t):
+    # As root, the workers run as nobody, who cannot read the key (mode
+    # 0600, root's): the master read it before they started.
+    extra = {}
+    if why_not_nobody() is None:
+        extra["user"] = "nobody"
+        t.check(nobody_cannot_use((certs().server_key, os.R_OK)) is not None,
+                "nobody cannot read the key")
+    srv = tls_server(extra, workers=2)
+    for i in range(4):
+        t.check(tls_ping_ok(srv), "PING %d" % i)
+    if os.environ.get("MSGD_SECCOMP") != "off":
+        for pid, state in srv.wait_workers():
+            t.check(proc_status(pid, "Seccomp") == "2",
+                    "worker %d runs under its seccomp filter" % pid)
+    t.check("seccomp" not in srv.log().lower(), srv.log()[-400:])
+    t.check(resumed_ok(srv), "resumption under the sandbox")
 
 
 @t.case
@@ -357,6 +529,103 @@ def renderings(t):
         t.check(want in prom, "prometheus has %s" % want)
     rc, table, err = ctl_stats(srv)
     t.check("tls: active" in table, "the table shows TLS: %r" % table[-400:])
+
+
+def check_conf(t, d, tls, listen=None, want_rc=0, want=(), name="x"):
+    """msgd -t on a config with a TLS listener and group tls; want: regexes
+    its stderr must match."""
+    import re
+    from harness import MSGD, conf_text, private_settings, run
+    path = os.path.join(d, name + ".conf")
+    settings = {"listen": listen or ["tls:127.0.0.1:%d" % free_port()],
+                "tls": tls}
+    settings.update(private_settings(d))
+    with open(path, "w") as f:
+        f.write(conf_text(settings))
+    rc, out, err, _ = run([MSGD, "-t", "-c", path])
+    ok = t.check(rc == want_rc, "%s: msgd -t exit %d, want %d: %r" % (
+        name, rc, want_rc, err))
+    for w in want:
+        ok = t.check(re.search(w, err), "%s: stderr lacks %r: %r" % (
+            name, w, err)) and ok
+    return ok
+
+
+@t.case
+def config_check(t):
+    import shutil
+    import tempfile
+    c = certs()
+    d = tempfile.mkdtemp(prefix="msgd-tls-check-")
+    try:
+        good = {"cert": c.server, "key": c.server_key}
+        check_conf(t, d, good, name="good")
+        check_conf(t, d, {"cert": c.soon, "key": c.soon_key}, name="soon",
+                   want=[r"soon\.conf:\d+: tls\.cert: .*expires in "
+                         r"(9|10) days"])
+        check_conf(t, d, {"cert": c.expired, "key": c.expired_key},
+                   want_rc=1, name="expired",
+                   want=[r"expired\.conf:\d+: tls\.cert: .*has expired"])
+        check_conf(t, d, {"cert": c.server, "key": c.server2_key},
+                   want_rc=1, name="mismatch",
+                   want=[r"mismatch\.conf:\d+: tls\.key: .*does not "
+                         r"match"])
+        loose = os.path.join(d, "loose.key")
+        shutil.copy(c.server_key, loose)
+        os.chmod(loose, 0o640)
+        check_conf(t, d, {"cert": c.server, "key": loose}, want_rc=1,
+                   name="mode", want=[r"mode\.conf:\d+: tls\.key: .*"
+                                      r"owner only .*0640"])
+        check_conf(t, d, {"cert": c.server, "key": os.path.join(d, "no")},
+                   want_rc=1, name="missing",
+                   want=[r"missing\.conf:\d+: tls\.key: .*No such"])
+        notpem = os.path.join(d, "notpem.crt")
+        with open(notpem, "w") as f:
+            f.write("not a certificate\n")
+        check_conf(t, d, {"cert": notpem, "key": c.server_key}, want_rc=1,
+                   name="notpem", want=[r"notpem\.conf:\d+: tls\.cert: "
+                                        r".*cannot load"])
+        check_conf(t, d, {}, want_rc=1, name="nocert",
+                   want=[r"nocert\.conf:\d+: listen: a \"tls:\" listener "
+                         r"needs tls\.cert and tls\.key"])
+        check_conf(t, d, dict(good, verify_client="require"), want_rc=1,
+                   name="noca", want=[r"noca\.conf:\d+: "
+                                      r"tls\.verify_client: .*needs tls\.ca"])
+        check_conf(t, d, dict(good, verify_client="maybe"), want_rc=1,
+                   name="word", want=[r"word\.conf:\d+: tls\.verify_client"
+                                      r": must be \"off\", \"optional\" or "
+                                      r"\"require\""])
+        check_conf(t, d, dict(good, ciphers="NOTACIPHER"), want_rc=1,
+                   name="ciphers", want=[r"ciphers\.conf:\d+: tls\.ciphers"])
+        check_conf(t, d, dict(good, ciphersuites="TLS_NOPE"), want_rc=1,
+                   name="suites",
+                   want=[r"suites\.conf:\d+: tls\.ciphersuites"])
+        check_conf(t, d, good, listen=["tls:unix:" + os.path.join(d, "s")],
+                   want_rc=1, name="unix",
+                   want=[r"unix\.conf:\d+: listen: .*TLS needs host:port"])
+        check_conf(t, d, dict(good, min_protocol="TLSv1.3"), name="tls13")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def min_protocol_13(t):
+    srv = tls_server(tls={"min_protocol": "TLSv1.3"})
+    ctx = client_ctx()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ok = True
+    try:
+        with tls_connect(srv, ctx) as s:
+            request(s, Op.PING)
+    except (OSError, EOFError, ssl.SSLError):
+        ok = False
+    t.check(not ok, "a TLS 1.2 client is refused by min_protocol TLSv1.3")
+    t.check(tls_ping_ok(srv), "a TLS 1.3 client is served")
+    srv2 = tls_server()
+    with tls_connect(srv2, ctx) as s:
+        t.check(request(s, Op.PING).value == b"PONG" and
+                s.version() == "TLSv1.2", "TLS 1.2 by default: %s" %
+                s.version())
 
 
 t.run()
