@@ -117,10 +117,11 @@ def resumed_ok(srv):
         return request(s, Op.PING).value == b"PONG" and s.session_reused
 
 
-def delta_totals(srv, base, key, want, timeout=5.0):
-    """Poll until totals[key] - base[key] >= want; returns the difference."""
+def check_counted(t, srv, base, key, want, timeout=5.0):
+    """totals[key] - base[key] reaches want (polled), and no more."""
     tot = settle_totals(srv, lambda c: c[key] - base[key] >= want, timeout)
-    return tot[key] - base[key]
+    n = tot[key] - base[key]
+    return t.check(n == want, "%s counted %d, want %d" % (key, n, want))
 
 
 @t.case
@@ -212,9 +213,7 @@ def bad_input_closed_and_counted(t):
         f = request(good, Op.ECHO, what.encode(), rid=3)
         t.check_response(f, "ECHO beside %s" % what, Op.ECHO, rid=3,
                          value=what.encode())
-    n = delta_totals(srv, base, "tls_fail_protocol", len(bad))
-    t.check(n == len(bad), "reason=protocol counted %d, want %d" % (
-        n, len(bad)))
+    check_counted(t, srv, base, "tls_fail_protocol", len(bad))
     good.close()
 
 
@@ -282,8 +281,7 @@ def random_records_after_handshake(t):
         f = request(good, Op.ECHO, b"still", rid=i + 1)
         t.check_response(f, "ECHO beside junk %d" % i, Op.ECHO, rid=i + 1,
                          value=b"still")
-    n = delta_totals(srv, base, "tls_bad_records", rounds)
-    t.check(n == rounds, "tls_record_errors counted %d, want %d" % (
+    check_counted(t, srv, base, "tls_bad_records", rounds)
         n, rounds))
     good.close()
 
@@ -326,8 +324,7 @@ def trickled_handshake_times_out(t):
     s.close()
     t.check(closed and secs < 3, "trickled handshake closed after %.2f s" %
             secs)
-    n = delta_totals(srv, base, "tls_fail_timeout", 1)
-    t.check(n == 1, "reason=timeout counted %d" % n)
+    check_counted(t, srv, base, "tls_fail_timeout", 1)
 
 
 @t.case
@@ -390,8 +387,7 @@ def stalled_handshake_times_out(t):
     s.close()
     t.check(how in ("eof", "reset") and 0.8 <= secs <= 4,
             "stalled handshake: %s after %.2f s" % (how, secs))
-    n = delta_totals(srv, base, "tls_fail_timeout", 1)
-    t.check(n == 1, "reason=timeout counted %d" % n)
+    check_counted(t, srv, base, "tls_fail_timeout", 1)
     t.check(tls_ping_ok(srv), "a new TLS client is answered")
 
 
@@ -424,9 +420,7 @@ def mtls(t):
         except (OSError, EOFError, ssl.SSLError):
             ok = False
         t.check(not ok, "%s: refused" % what)
-    n = delta_totals(srv, base, "tls_fail_cert", len(refused))
-    t.check(n == len(refused), "reason=certificate counted %d, want %d" % (
-        n, len(refused)))
+    check_counted(t, srv, base, "tls_fail_cert", len(refused))
     tot = totals(srv)
     t.check(tot["tls_client_certs"] - base["tls_client_certs"] == 1,
             "one client authenticated by certificate")
@@ -512,8 +506,7 @@ def resumption(t):
                 sess = s.session
     t.check(reused == 6, "resumed %d of 6 (workers share ticket keys)" %
             reused)
-    n = delta_totals(srv, base, "tls_resumed", 6)
-    t.check(n == 6, "tls_resumed counted %d" % n)
+    check_counted(t, srv, base, "tls_resumed", 6)
 
 
 @t.case
