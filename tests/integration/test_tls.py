@@ -282,7 +282,6 @@ def random_records_after_handshake(t):
         t.check_response(f, "ECHO beside junk %d" % i, Op.ECHO, rid=i + 1,
                          value=b"still")
     check_counted(t, srv, base, "tls_bad_records", rounds)
-        n, rounds))
     good.close()
 
 
