@@ -1,0 +1,348 @@
+/*
+ * test_tls.c: the TLS context's checks of its configuration and files
+ * (what msgd -t and a reload report, each with its setting's file:line),
+ * and the "tls:" listeners and tls group of the configuration.  The
+ * certificates are made here, with OpenSSL, in a temporary directory.
+ */
+#include <sys/stat.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "tls.h"
+
+static char	dir[256];
+
+/* A file of dir. */
+static const char *
+at(const char *name)
+{
+	static char	path[4][512];
+	static int	n;
+
+	n = (n + 1) % 4;
+	snprintf(path[n], sizeof(path[n]), "%s/%s", dir, name);
+	return (path[n]);
+}
+
+/* A new P-256 key, written to name (mode 0600). */
+static EVP_PKEY *
+make_key(const char *name)
+{
+	EVP_PKEY	*k = EVP_EC_gen("P-256");
+	FILE		*fp;
+
+	assert_non_null(k);
+	fp = fopen(at(name), "w");
+	assert_non_null(fp);
+	assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL,
+	    NULL), 1);
+	fclose(fp);
+	assert_int_equal(chmod(at(name), 0600), 0);
+	return (k);
+}
+
+/* A self-signed certificate for k, valid from..to days from now. */
+static void
+make_cert(const char *name, EVP_PKEY *k, long from, long to)
+{
+	X509		*x = X509_new();
+	X509_NAME	*n;
+	FILE		*fp;
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), from * 86400 - 60);
+	X509_gmtime_adj(X509_getm_notAfter(x), to * 86400);
+	X509_set_pubkey(x, k);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"localhost", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	fp = fopen(at(name), "w");
+	assert_non_null(fp);
+	assert_int_equal(PEM_write_X509(fp, x), 1);
+	fclose(fp);
+	X509_free(x);
+}
+
+static int
+setup(void **state)
+{
+	const char	*tmp = getenv("TMPDIR");
+	EVP_PKEY	*k, *k2;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/test_tls.XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (mkdtemp(dir) == NULL)
+		return (-1);
+	k = make_key("good.key");
+	k2 = make_key("other.key");
+	make_cert("good.crt", k, 0, 365);
+	make_cert("soon.crt", k, 0, 10);
+	make_cert("expired.crt", k, -30, -1);
+	make_cert("future.crt", k, 2, 365);
+	make_cert("other.crt", k2, 0, 365);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	char	cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return (system(cmd) == 0 ? 0 : -1);
+}
+
+/* A configuration with cert and key, every setting placed at a line. */
+static void
+conf_for(struct msgd_conf *c, const char *cert, const char *key)
+{
+	int	i;
+
+	conf_defaults(c);
+	snprintf(c->path, sizeof(c->path), "/etc/msgd.conf");
+	c->ntls = 1;
+	c->listen_tls[0] = 1;
+	snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", at(cert));
+	snprintf(c->tls_key, sizeof(c->tls_key), "%s", at(key));
+	for (i = 0; i < CONF_AT_COUNT; i++)
+		snprintf(c->tls_at[i], sizeof(c->tls_at[i]),
+		    "/etc/msgd.conf:%d: tls.setting%d", 10 + i, i);
+}
+
+/* tls_new fails, and its cause starts with the setting's place. */
+static void
+assert_refused(struct msgd_conf *c, int where, const char *what)
+{
+	struct tls_ctx	*t;
+	char		 cause[1024], warn[512];
+
+	t = tls_new(c, cause, sizeof(cause), warn, sizeof(warn));
+	if (t != NULL)
+		fail_msg("accepted; wanted \"%s\"", what);
+	if (where >= 0 && strncmp(cause, c->tls_at[where],
+	    strlen(c->tls_at[where])) != 0)
+		fail_msg("\"%s\" does not start with \"%s\"", cause,
+		    c->tls_at[where]);
+	if (strstr(cause, what) == NULL)
+		fail_msg("\"%s\" does not say \"%s\"", cause, what);
+}
+
+static void
+test_tls_good(void **state)
+{
+	struct msgd_conf	c;
+	struct tls_ctx		*t;
+	char			cause[1024], warn[512];
+
+	(void)state;
+	conf_for(&c, "good.crt", "good.key");
+	t = tls_new(&c, cause, sizeof(cause), warn, sizeof(warn));
+	if (t == NULL)
+		fail_msg("%s", cause);
+	assert_string_equal(warn, "");
+	tls_free(t);
+	tls_free(NULL);
+}
+
+static void
+test_tls_expiry(void **state)
+{
+	struct msgd_conf	c;
+	struct tls_ctx		*t;
+	char			cause[1024], warn[512];
+
+	(void)state;
+	conf_for(&c, "soon.crt", "good.key");
+	t = tls_new(&c, cause, sizeof(cause), warn, sizeof(warn));
+	if (t == NULL)
+		fail_msg("%s", cause);
+	assert_non_null(strstr(warn, "/etc/msgd.conf:10: "));
+	/* 10 days from now, less the moment since. */
+	assert_true(strstr(warn, "expires in 9 days") != NULL ||
+	    strstr(warn, "expires in 10 days") != NULL);
+	tls_free(t);
+	conf_for(&c, "expired.crt", "good.key");
+	assert_refused(&c, CONF_AT_CERT, "has expired");
+	conf_for(&c, "future.crt", "good.key");
+	assert_refused(&c, CONF_AT_CERT, "not valid yet");
+}
+
+static void
+test_tls_key(void **state)
+{
+	struct msgd_conf	c;
+
+	(void)state;
+	conf_for(&c, "good.crt", "other.key");
+	assert_refused(&c, CONF_AT_KEY, "does not match");
+	conf_for(&c, "good.crt", "missing.key");
+	assert_refused(&c, CONF_AT_KEY, "No such file");
+	/* Readable by its group: refused before OpenSSL reads it. */
+	assert_int_equal(chmod(at("other.key"), 0640), 0);
+	conf_for(&c, "other.crt", "other.key");
+	assert_refused(&c, CONF_AT_KEY, "owner only (chmod 600), is mode "
+	    "0640");
+	assert_int_equal(chmod(at("other.key"), 0400), 0);
+	conf_for(&c, "other.crt", "other.key");
+	c.tls_cert[0] = '\0';
+	assert_refused(&c, -1, "TLS needs tls.cert and tls.key");
+}
+
+static void
+test_tls_files(void **state)
+{
+	struct msgd_conf	c;
+	FILE			*fp;
+
+	(void)state;
+	conf_for(&c, "missing.crt", "good.key");
+	assert_refused(&c, CONF_AT_CERT, "cannot load the certificate chain");
+	fp = fopen(at("junk.pem"), "w");
+	assert_non_null(fp);
+	fputs("-----BEGIN CERTIFICATE-----\nnot base64\n"
+	    "-----END CERTIFICATE-----\n", fp);
+	fclose(fp);
+	conf_for(&c, "junk.pem", "good.key");
+	assert_refused(&c, CONF_AT_CERT, "cannot load the certificate chain");
+	conf_for(&c, "good.crt", "good.key");
+	snprintf(c.tls_ca, sizeof(c.tls_ca), "%s", at("junk.pem"));
+	assert_refused(&c, CONF_AT_CA, "cannot load the CA certificates");
+	conf_for(&c, "good.crt", "good.key");
+	snprintf(c.tls_ciphers, sizeof(c.tls_ciphers), "NOT-A-CIPHER");
+	assert_refused(&c, CONF_AT_CIPHERS, "NOT-A-CIPHER");
+	conf_for(&c, "good.crt", "good.key");
+	snprintf(c.tls_suites, sizeof(c.tls_suites), "TLS_NOPE");
+	assert_refused(&c, CONF_AT_SUITES, "TLS_NOPE");
+}
+
+static void
+test_tls_wanted(void **state)
+{
+	struct msgd_conf	c;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_false(tls_wanted(&c));
+	snprintf(c.tls_cert, sizeof(c.tls_cert), "/x");
+	assert_true(tls_wanted(&c));
+	conf_defaults(&c);
+	c.ntls = 1;
+	assert_true(tls_wanted(&c));
+	/* Only a TLS listener that requires certificates is protected. */
+	c.tls_verify = CONF_VERIFY_REQUIRE;
+	assert_true(conf_certified(&c, 1));
+	assert_false(conf_certified(&c, 0));
+	c.tls_verify = CONF_VERIFY_OPTIONAL;
+	assert_false(conf_certified(&c, 1));
+}
+
+/* Load text as a configuration: 0, or -1 with err. */
+static int
+load_text(const char *text, struct msgd_conf *c, char *err, size_t len)
+{
+	FILE	*fp;
+	int	 rc;
+
+	fp = fopen(at("t.conf"), "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	rc = conf_load(at("t.conf"), c, err, len);
+	return (rc);
+}
+
+static void
+test_tls_config(void **state)
+{
+	struct msgd_conf	c;
+	char			err[CONF_ERRORS_MAX], text[2048];
+
+	(void)state;
+	snprintf(text, sizeof(text),
+	    "listen = [ \"127.0.0.1:7000\", \"tls:127.0.0.1:7001\" ];\n"
+	    "tls = {\n"
+	    "\tcert = \"%s\";\n"
+	    "\tkey = \"%s\";\n"
+	    "\tca = \"%s\";\n"
+	    "\tverify_client = \"require\";\n"
+	    "\tmin_protocol = \"TLSv1.3\";\n"
+	    "};\n", at("good.crt"), at("good.key"), at("good.crt"));
+	if (load_text(text, &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(c.nlisten, 2);
+	assert_int_equal(c.ntls, 1);
+	assert_string_equal(c.listen[1], "127.0.0.1:7001");
+	assert_int_equal(c.listen_tls[0], 0);
+	assert_int_equal(c.listen_tls[1], 1);
+	assert_int_equal(c.tls_verify, CONF_VERIFY_REQUIRE);
+	assert_int_equal(c.tls_min_proto, CONF_TLS13);
+	assert_non_null(strstr(c.tls_at[CONF_AT_CERT], "t.conf:3: tls.cert"));
+	assert_non_null(strstr(c.tls_at[CONF_AT_KEY], "t.conf:4: tls.key"));
+	/* Not where it was set: the file and the setting's name. */
+	assert_non_null(strstr(c.tls_at[CONF_AT_CIPHERS],
+	    "t.conf: tls.ciphers"));
+
+	/* The same address twice, with and without tls: */
+	assert_int_equal(load_text("listen = [ \"127.0.0.1:7000\", "
+	    "\"tls:127.0.0.1:7000\" ];\n", &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:1: listen: \"127.0.0.1:7000\" is "
+	    "listed twice"));
+	/* No TLS over unix sockets. */
+	assert_int_equal(load_text("listen = [ \"tls:unix:/tmp/x\" ];\n", &c,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "TLS needs host:port"));
+	/* A TLS listener needs a certificate and a key. */
+	assert_int_equal(load_text("\n\nlisten = [ \"tls:127.0.0.1:7001\" ];\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:3: listen: a \"tls:\" listener "
+	    "needs tls.cert and tls.key"));
+	/* Checking client certificates needs a CA. */
+	assert_int_equal(load_text("tls = { verify_client = \"optional\"; };\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "t.conf:1: tls.verify_client: checking "
+	    "client certificates needs tls.ca"));
+	assert_int_equal(load_text("tls = { min_protocol = \"SSLv3\"; };\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tls.min_protocol: must be \"TLSv1.2\" or "
+	    "\"TLSv1.3\", got \"SSLv3\""));
+	assert_int_equal(load_text("tls = { verify_client = 1; };\n",
+	    &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "must be \"off\", \"optional\" or "
+	    "\"require\", got an integer"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tls_good),
+		cmocka_unit_test(test_tls_expiry),
+		cmocka_unit_test(test_tls_key),
+		cmocka_unit_test(test_tls_files),
+		cmocka_unit_test(test_tls_wanted),
+		cmocka_unit_test(test_tls_config),
+	};
+
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}
