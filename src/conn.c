@@ -1171,7 +1171,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	 * it, so the loop comes back for it (conn_expire).
 	 */
 	if (c->ssl != NULL && (c->events & EPOLLIN) &&
-	    !(c->flags & CF_TLS_READY) && tls_pending(c->ssl) > 0) {
+	    !(c->flags & (CF_TLS_READY | CF_CLOSING | CF_LINGER)) &&
+	    tls_pending(c->ssl) > 0) {
 		c->flags |= CF_TLS_READY;
 		TAILQ_INSERT_TAIL(&wc->tls_ready, c, rentry);
 	}
@@ -1245,7 +1246,11 @@ conn_expire(struct wctx *wc)
 	struct conn	*c;
 	int		 i, n, wait = -1;
 
-	/* Input OpenSSL holds: once round, then wait no longer than that. */
+	/*
+	 * Input OpenSSL holds: served here, a bounded number of times per
+	 * turn (each reads on, so a connection that comes back made
+	 * progress), and the loop does not sleep while some is left.
+	 */
 	for (n = 0; n < CONN_TLS_READY_TURN &&
 	    (c = TAILQ_FIRST(&wc->tls_ready)) != NULL; n++) {
 		TAILQ_REMOVE(&wc->tls_ready, c, rentry);

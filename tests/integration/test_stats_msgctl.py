@@ -47,7 +47,22 @@ PROM_NAMES = {"conn_accepted": "msgd_connections_accepted_total",
               "conn_adopted": "msgd_connections_adopted_total",
               "bytes_in": "msgd_bytes_received_total",
               "bytes_out": "msgd_bytes_sent_total",
-              "proto_errors": "msgd_protocol_errors_total"}
+              "proto_errors": "msgd_protocol_errors_total",
+              "tls_active": "msgd_tls_connections_active",
+              "tls_client_certs": "msgd_tls_client_certificates_total",
+              "tls_bad_records": "msgd_tls_record_errors_total"}
+# Counters that share a metric, told apart by a label.
+PROM_LABELED = {
+    "tls_v12": ("msgd_tls_handshakes_by_version_total",
+                ("version", "TLSv1.2")),
+    "tls_v13": ("msgd_tls_handshakes_by_version_total",
+                ("version", "TLSv1.3")),
+    "tls_fail_protocol": ("msgd_tls_handshake_failures_total",
+                          ("reason", "protocol")),
+    "tls_fail_cert": ("msgd_tls_handshake_failures_total",
+                      ("reason", "certificate")),
+    "tls_fail_timeout": ("msgd_tls_handshake_failures_total",
+                         ("reason", "timeout"))}
 
 
 def prom_name(field):
@@ -58,6 +73,8 @@ def prom_name(field):
                                        else op.upper())
     if field.startswith("st_"):
         return "msgd_responses_total", ("status", field[3:].upper())
+    if field in PROM_LABELED:
+        return PROM_LABELED[field]
     return PROM_NAMES.get(field, "msgd_%s_total" % field), None
 
 
@@ -205,7 +222,8 @@ def prometheus(t):
                   "msgd_request_duration_seconds": "histogram"}
     fields = list(base["totals"]["counters"])
     for metric, _ in map(prom_name, fields):
-        want_types[metric] = "gauge" if metric == "msgd_connections_active" \
+        want_types[metric] = "gauge" if metric in (
+            "msgd_connections_active", "msgd_tls_connections_active") \
             else "counter"
     bad = {k: (types.get(k), v) for k, v in want_types.items()
            if types.get(k) != v}
@@ -220,7 +238,9 @@ def prometheus(t):
         want = {}
         for wname, w in list(slot_of.items()) + [("retired",
                                                    doc["retired"])]:
-            if metric == "msgd_connections_active" and wname == "retired":
+            if metric in ("msgd_connections_active",
+                          "msgd_tls_connections_active") and \
+                    wname == "retired":
                 continue
             key = {"worker": wname}
             if label:
