@@ -179,12 +179,14 @@ worker_yield(struct worker *w, int yield)
 }
 
 /*
- * Refuse a connection past max_connections with a BUSY frame.  Input the
- * client already sent is read away first: closing a socket with unread
- * data sends a reset, which can destroy the BUSY frame in flight.
+ * Refuse a connection past max_connections with a BUSY frame (on a TLS
+ * listener none: no frame can go before a handshake, and a handshake is
+ * what we refuse to spend).  Input the client already sent is read away
+ * first: closing a socket with unread data sends a reset, which can
+ * destroy the BUSY frame in flight.
  */
 static void
-worker_reject(struct worker *w, int fd)
+worker_reject(struct worker *w, int fd, int tls)
 {
 	uint8_t		 frame[MSG_HDR_LEN + 64];
 	char		 sink[1024];
@@ -199,7 +201,9 @@ worker_reject(struct worker *w, int fd)
 	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
 	conn_publish(&w->wc);
 	/* A fresh socket's send buffer is empty: this cannot block. */
-	(void)send(fd, frame, MSG_HDR_LEN + mlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!tls)
+		(void)send(fd, frame, MSG_HDR_LEN + mlen,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)shutdown(fd, SHUT_WR);
 	for (i = 0; i < 4; i++)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
@@ -288,7 +292,7 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			 * the whole pool is full, clients get BUSY from
 			 * whoever comes back first.
 			 */
-			worker_reject(w, fd);
+			worker_reject(w, fd, wl->l->tls);
 			worker_listen(w, 0);
 			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 			return (n);
@@ -453,7 +457,7 @@ worker_adopt(struct worker *w)
 			conn_publish(&w->wc);	/* before the peer sees it */
 			close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
-			worker_reject(w, fd);
+			worker_reject(w, fd, 0);
 		else if (conn_adopt(&w->wc, fd, &info, w->restricted &&
 		    !net_peer_is_loopback(&info.peer)) == -1)
 			close(fd);

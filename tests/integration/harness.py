@@ -247,8 +247,26 @@ def response_problems(f, op, status=St.OK, rid=None, value=None, key=b""):
 
 # ------------------------------------------------------------------ client
 
+class TLSAddr(tuple):
+    """(host, port) of a "tls:" listener: connect() speaks TLS to it, with
+    .ctx (an ssl.SSLContext) and .name (the server name to check)."""
+
+
+def tls_client_context(ca, cert=None, key=None):
+    """A client context trusting ca; a peer's FIN without close_notify is
+    an end of file, as over TCP."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    ctx.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    return ctx
+
+
 def connect(addr, timeout=5.0):
-    """A connected socket: addr is a unix path or (host, port)."""
+    """A connected socket: addr is a unix path, (host, port), or a TLSAddr
+    (then an ssl.SSLSocket, its handshake done)."""
     if isinstance(addr, str):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     else:
@@ -257,7 +275,9 @@ def connect(addr, timeout=5.0):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s.settimeout(timeout)
     try:
-        s.connect(addr)
+        s.connect(tuple(addr) if isinstance(addr, TLSAddr) else addr)
+        if isinstance(addr, TLSAddr):
+            s = addr.ctx.wrap_socket(s, server_hostname=addr.name)
     except BaseException:
         s.close()
         raise
@@ -646,6 +666,20 @@ def private_settings(d):
     return s
 
 
+_certs = []  # the test certificates of this process, made once
+
+
+def test_certs():
+    """tlscerts.make()'s certificates, made on first use in a temp dir
+    removed at exit."""
+    if not _certs:
+        import tlscerts
+        d = tempfile.mkdtemp(prefix="msgd-certs-")
+        atexit.register(shutil.rmtree, d, True)
+        _certs.append(tlscerts.make(d))
+    return _certs[0]
+
+
 _live = []  # servers to stop if the test dies
 
 
@@ -668,12 +702,16 @@ class Server:
                 "shutdown_timeout": 3}
 
     def __init__(self, settings=None, *, unix=True, tcp=False, tcp6=False,
-                 text=None, start=True, ready_timeout=10.0):
+                 tls=False, text=None, start=True, ready_timeout=10.0):
         self.dir = tempfile.mkdtemp(prefix="msgd-test-")
         self.sock_path = os.path.join(self.dir, "msgd.sock") if unix else None
         self.conf_path = os.path.join(self.dir, "msgd.conf")
         self.log_path = os.path.join(self.dir, "msgd.stderr")
         self.unix, self.tcp, self.tcp6 = unix, tcp, tcp6
+        # tls: a "tls:" listener on 127.0.0.1 too, with test certificates
+        # (tlscerts.py); transports() then runs a test over TLS as well.
+        self.tls = tls
+        self.port_tls = None
         self.text = text
         self.settings = dict(self.DEFAULTS)
         self.settings.update(settings or {})
@@ -706,7 +744,16 @@ class Server:
             out.append((self.tcp_addr, "tcp"))
         if self.tcp6:
             out.append((self.tcp6_addr, "ipv6"))
+        if self.tls:
+            out.append((self.tls_addr, "tls"))
         return out
+
+    @property
+    def tls_addr(self):
+        a = TLSAddr(("127.0.0.1", self.port_tls))
+        a.ctx = tls_client_context(test_certs().ca)
+        a.name = "localhost"
+        return a
 
     @property
     def tcp_addr(self):
@@ -739,7 +786,12 @@ class Server:
                 listen.append("127.0.0.1:%d" % self.port)
             if self.tcp6:
                 listen.append("[::1]:%d" % self.port6)
+            if self.tls:
+                listen.append("tls:127.0.0.1:%d" % self.port_tls)
             s = {"listen": listen}
+            if self.tls:
+                s["tls"] = {"cert": test_certs().server,
+                            "key": test_certs().server_key}
             s.update(private_settings(self.dir))
             s.update(self.settings)  # may replace listen
             s.setdefault("log", {"level": "info", "target": "stderr"})
@@ -770,6 +822,8 @@ class Server:
                 self.port = free_port()
             if self.tcp6:
                 self.port6 = free_port(socket.AF_INET6, "::1")
+            if self.tls:
+                self.port_tls = free_port()
             self.write_conf()
             log_before = len(self.log())
             self.spawn()
@@ -779,7 +833,8 @@ class Server:
                 return self
             except StartError:
                 fresh = self.log()[log_before:]
-                retry = ((self.tcp or self.tcp6) and "in use" in fresh
+                retry = ((self.tcp or self.tcp6 or self.tls) and
+                         "in use" in fresh
                          and attempt < 2)
                 self.stop(signal.SIGKILL)
                 if not retry:

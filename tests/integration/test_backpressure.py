@@ -163,7 +163,7 @@ def scenario(t, srv, addr, where):
 @t.case
 def burst_over_output_limit(t):
     srv = t.server({"workers": 1, "output_limit": 65536, "read_timeout": 3},
-                   tcp=True)
+                   tcp=True, tls=True)
     vals = [bytes([65 + i]) * 16384 for i in range(10)]
     burst = b"".join(encode(Op.ECHO, v, request_id=i + 1)
                      for i, v in enumerate(vals))
@@ -191,7 +191,7 @@ def burst_over_output_limit(t):
 @t.case
 def backpressure_tcp(t):
     srv = t.server({"workers": 1, "output_limit": 65536,
-                    "max_body": 1 << 20, "read_timeout": 5}, tcp=True)
+                    "max_body": 1 << 20, "read_timeout": 5}, tcp=True, tls=True)
     scenario(t, srv, srv.tcp_addr, "tcp")
 
 

@@ -40,7 +40,7 @@ def expect_answer_then_close(t, c, what, op, status, rid, close_within=3.0):
 
 @t.case
 def too_large(t):
-    srv = t.server(SETTINGS, tcp=True)
+    srv = t.server(SETTINGS, tcp=True, tls=True)
     with srv.client() as c:
         f = c.request(Op.ECHO, b"x" * MAX_BODY, request_id=1)
         t.check_response(f, "ECHO of exactly max_body", Op.ECHO, rid=1,
@@ -64,7 +64,7 @@ def too_large(t):
 
 @t.case
 def bad_magic(t):
-    srv = t.server(SETTINGS, tcp=True)
+    srv = t.server(SETTINGS, tcp=True, tls=True)
     cases = [
         ("magic XX", encode(Op.PING, request_id=1234, magic=b"XX")),
         ("magic MX", encode(Op.PING, request_id=1234, magic=b"MX")),

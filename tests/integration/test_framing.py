@@ -47,7 +47,7 @@ def check_answers(t, c, reqs, what):
 
 @t.case
 def pipelined_1000(t):
-    srv = t.server(tcp=True)
+    srv = t.server(tcp=True, tls=True)
     for addr, where in srv.transports():
         reqs = mixed_requests(1000, 1)
         with srv.client(addr=addr) as c:
@@ -65,7 +65,7 @@ def pipelined_1000(t):
 
 @t.case
 def one_byte_writes(t):
-    srv = t.server(tcp=True)
+    srv = t.server(tcp=True, tls=True)
     for addr, where in srv.transports():
         reqs = mixed_requests(6, 2)
         data = b"".join(r[0] for r in reqs)
@@ -80,7 +80,7 @@ def one_byte_writes(t):
 
 @t.case
 def random_splits(t):
-    srv = t.server(tcp=True)
+    srv = t.server(tcp=True, tls=True)
     seed = random.randrange(1 << 30)
     print("random_splits seed %d" % seed)
     rnd = random.Random(seed)

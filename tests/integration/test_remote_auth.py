@@ -52,7 +52,7 @@ def fail_lines(srv):
 
 @t.case
 def before_auth(t):
-    srv = auth_server(t, tcp=True)
+    srv = auth_server(t, tcp=True, tls=True)
     for addr, what in srv.transports():
         with srv.client(addr=addr) as c:
             f = c.request(Op.PING, request_id=1)
@@ -83,7 +83,7 @@ def before_auth(t):
 
 @t.case
 def preauth_size_limit(t):
-    srv = auth_server(t, tcp=True)
+    srv = auth_server(t, tcp=True, tls=True)
     for addr, what in srv.transports():
         for send_body in (True, False):
             s = connect(addr)
@@ -121,7 +121,7 @@ def read_frame_bytes(data):
 
 @t.case
 def wrong_token(t):
-    srv = auth_server(t, tcp=True)
+    srv = auth_server(t, tcp=True, tls=True)
     base = totals(srv)
     n = 0
     for addr, what in srv.transports():
@@ -156,7 +156,7 @@ def wrong_token(t):
 
 @t.case
 def log_rate_limit(t):
-    srv = auth_server(t, tcp=True)
+    srv = auth_server(t, tcp=True, tls=True)
     base = totals(srv)
     # Start just after a second boundary of the wall clock is not needed:
     # a burst inside one second may straddle at most one boundary.
@@ -194,7 +194,7 @@ def log_rate_limit(t):
 
 @t.case
 def right_token(t):
-    srv = auth_server(t, tcp=True)
+    srv = auth_server(t, tcp=True, tls=True)
     for addr, what in srv.transports():
         with srv.client(addr=addr, timeout=10) as c:
             f = c.request(Op.AUTH, TOKEN_B, request_id=1)

@@ -29,8 +29,9 @@ import time
 import tlscerts
 from harness import (Op, St, Suite, ctl, encode, free_port,
                      nobody_cannot_use, poll, proc_status, read_frame,
-                     wait_closed, why_not_nobody, SKIP)
-from statslib import ctl_stats, settle_totals, totals
+                     test_certs, tls_client_context, wait_closed,
+                     why_not_nobody, SKIP)
+from statslib import at_rest, ctl_stats, settle, settle_totals, totals
 
 t = Suite("test_tls")
 if not tlscerts.available():
@@ -38,26 +39,9 @@ if not tlscerts.available():
     raise SystemExit(SKIP)
 
 
-def certs_for(srv_or_dir):
-    d = os.path.join(srv_or_dir, "certs")
-    os.makedirs(d, exist_ok=True)
-    return tlscerts.make(d)
-
-
-_certs = None
-
-
 def certs():
     """One set of certificates for the whole file (they take a moment)."""
-    global _certs
-    if _certs is None:
-        import tempfile
-        import atexit
-        import shutil
-        d = tempfile.mkdtemp(prefix="msgd-tls-certs-")
-        atexit.register(shutil.rmtree, d, True)
-        _certs = certs_for(d)
-    return _certs
+    return test_certs()
 
 
 def tls_server(extra=None, tls=None, port=None, workers=1, **kw):
@@ -78,12 +62,7 @@ def tls_server(extra=None, tls=None, port=None, workers=1, **kw):
 
 
 def client_ctx(cert=None, key=None):
-    c = certs()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(c.ca)
-    if cert:
-        ctx.load_cert_chain(cert, key)
-    return ctx
+    return tls_client_context(certs().ca, cert, key)
 
 
 def tls_connect(srv, ctx=None, session=None, timeout=5.0):
@@ -541,6 +520,30 @@ def check_conf(t, d, tls, listen=None, want_rc=0, want=(), name="x"):
         ok = t.check(re.search(w, err), "%s: stderr lacks %r: %r" % (
             name, w, err)) and ok
     return ok
+
+
+@t.case
+def busy_closes_without_frame(t):
+    srv = tls_server({"max_connections": 2})
+    settle(srv, lambda d: at_rest(srv, d))
+    base = totals(srv)
+    keep = [tls_connect(srv), tls_connect(srv)]
+    try:
+        for i, s in enumerate(keep):
+            t.check(request(s, Op.PING, rid=i + 1).value == b"PONG",
+                    "connection %d of 2" % (i + 1))
+        raw = socket.create_connection(("127.0.0.1", srv.tls_port),
+                                       timeout=5)
+        how, got, secs = wait_closed(raw, timeout=5)
+        raw.close()
+        t.check(how in ("eof", "reset") and got == b"",
+                "the 3rd is closed without a byte: %s, %r" % (how, got[:20]))
+        check_counted(t, srv, base, "conn_busy", 1)
+        t.check(request(keep[0], Op.ECHO, b"x", rid=9).value == b"x",
+                "the first two are still served")
+    finally:
+        for s in keep:
+            s.close()
 
 
 @t.case
