@@ -24,7 +24,7 @@ BIG = 4 << 20
 @t.case
 def list_after_partial_echo(t):
     srv = t.server({"max_body": 8 << 20, "output_limit": 32 << 20},
-                   tcp=True, start=False)
+                   tcp=True, tls=True, start=False)
     files_dir = os.path.join(srv.dir, "files")
     srv.settings["files"] = {"enabled": True, "dir": files_dir}
     srv.start()
