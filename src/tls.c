@@ -288,7 +288,11 @@ tls_settings(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_max_cert_list(ctx, TLS_CERT_LIST_MAX);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	/*
+	 * Resumption by tickets only: a per-worker session cache would not
+	 * be shared, and clients could fill it at will.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_timeout(ctx, TLS_TICKET_PERIOD);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb) != 1) {

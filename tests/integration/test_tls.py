@@ -86,9 +86,11 @@ def tls_ping_ok(srv, ctx=None):
         return False
 
 
-def resumed_ok(srv):
+def resumed_ok(srv, tls12=False):
     """A second connection resumes the first one's session."""
     ctx = client_ctx()
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     with tls_connect(srv, ctx) as s:
         request(s, Op.PING)
         sess = s.session
@@ -133,6 +135,49 @@ def s_client_ping(t):
         p.stdin.close()
         p.stdout.close()
         p.stderr.close()
+
+
+@t.case
+def renegotiation_refused(t):
+    srv = tls_server()
+    good = tls_connect(srv)
+    c = certs()
+    # s_client's "R" line asks for a renegotiation (TLS 1.2 only).
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.tls_port,
+         "-CAfile", c.ca, "-tls1_2"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = b""
+        deadline = time.monotonic() + 10
+        sent = False
+        while time.monotonic() < deadline and p.poll() is None:
+            if not sent and b"Verify return code" in out:
+                p.stdin.write(b"R\n")
+                p.stdin.flush()
+                sent = True
+            r, _, _ = select.select([p.stdout], [], [], 0.2)
+            if r:
+                b = os.read(p.stdout.fileno(), 65536)
+                if not b:
+                    break
+                out += b
+            if b"no renegotiation" in out:
+                break
+        t.check(b"RENEGOTIATING" in out and b"no renegotiation" in out,
+                "renegotiation refused: %r" % out[-300:])
+    finally:
+        p.kill()
+        p.wait(5)
+        for f in (p.stdin, p.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+    f = request(good, Op.ECHO, b"unaffected", rid=2)
+    t.check_response(f, "the worker's other client", Op.ECHO, rid=2,
+                     value=b"unaffected")
+    good.close()
 
 
 @t.case
@@ -485,6 +530,7 @@ def resumption(t):
     t.check(reused == 6, "resumed %d of 6 (workers share ticket keys)" %
             reused)
     check_counted(t, srv, base, "tls_resumed", 6)
+    t.check(resumed_ok(srv, tls12=True), "TLS 1.2 resumes too (tickets)")
 
 
 @t.case
