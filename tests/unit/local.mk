@@ -14,6 +14,7 @@ tests_unit_test_timer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=timerfd_settime
 UNIT_TESTS += tests/unit/test_util
 UNIT_TESTS += tests/unit/test_sha256
 UNIT_TESTS += tests/unit/test_tls
+tests_unit_test_tls_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=time
 UNIT_TESTS += tests/unit/test_sandbox
 UNIT_TESTS += tests/unit/test_spool
 tests_unit_test_spool_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=fdopendir,--wrap=renameat

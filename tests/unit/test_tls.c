@@ -4,7 +4,11 @@
  * and the "tls:" listeners and tls group of the configuration.  The
  * certificates are made here, with OpenSSL, in a temporary directory.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+
+#include <fcntl.h>
+#include <time.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,12 +22,28 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "config.h"
 #include "tls.h"
 
 static char	dir[256];
+static time_t	fake_now;	/* 0: the real time */
+
+/* The ticket keys' clock (tls.c calls time()), -Wl,--wrap=time. */
+time_t	__real_time(time_t *);
+time_t	__wrap_time(time_t *);
+
+time_t
+__wrap_time(time_t *tp)
+{
+	time_t	v = fake_now != 0 ? fake_now : __real_time(NULL);
+
+	if (tp != NULL)
+		*tp = v;
+	return (v);
+}
 
 /* A file of dir. */
 static const char *
@@ -332,6 +352,105 @@ test_tls_config(void **state)
 	    "\"require\", got an integer"));
 }
 
+/*
+ * A handshake between an OpenSSL client offering sess (may be NULL) and
+ * a server connection of t, over a socket pair, driven by turns as the
+ * worker's loop would.  Returns whether the server resumed; *out gets the
+ * client's session after it read its ticket.
+ */
+static int
+handshake(struct tls_ctx *t, SSL_SESSION *sess, SSL_SESSION **out)
+{
+	struct ssl_st	*srv;
+	struct tls_info	 ti;
+	enum tls_fail	 why;
+	enum tls_io	 st = TLS_IO_WANT_READ;
+	SSL_CTX		*cctx;
+	SSL		*cli;
+	char		 msg[256], b[16];
+	int		 sv[2], i, rc = 0;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv), 0);
+	cctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(cctx);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	cli = SSL_new(cctx);
+	assert_non_null(cli);
+	SSL_set_fd(cli, sv[0]);
+	SSL_set_connect_state(cli);
+	if (sess != NULL)
+		assert_int_equal(SSL_set_session(cli, sess), 1);
+	srv = tls_conn_new(t, sv[1]);
+	assert_non_null(srv);
+	for (i = 0; i < 100 && (rc != 1 || st != TLS_IO_OK); i++) {
+		if (rc != 1)
+			rc = SSL_do_handshake(cli);
+		if (st != TLS_IO_OK)
+			st = tls_handshake(srv, &ti, &why, msg, sizeof(msg));
+		if (st == TLS_IO_ERR)
+			fail_msg("server handshake: %s", msg);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(st, TLS_IO_OK);
+	/* TLS 1.3: the ticket comes after the handshake. */
+	(void)SSL_read(cli, b, sizeof(b));
+	*out = SSL_get1_session(cli);
+	assert_non_null(*out);
+	/*
+	 * Freed without a shutdown, OpenSSL marks the session unusable (so
+	 * would a client session cache, flushed with its context).
+	 */
+	SSL_set_shutdown(cli, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(cli);
+	SSL_CTX_free(cctx);
+	tls_conn_free(srv);
+	close(sv[0]);
+	close(sv[1]);
+	return (ti.resumed);
+}
+
+/*
+ * Ticket keys: one per TLS_TICKET_PERIOD, the previous period's still
+ * accepted, older ones not; the same for every context of this process
+ * (a reload's generation resumes the sessions of the one before).
+ */
+static void
+test_tls_tickets(void **state)
+{
+	struct msgd_conf	 c;
+	struct tls_ctx		*t, *t2;
+	SSL_SESSION		*s0, *s1, *s2, *s3, *s4;
+	char			 cause[1024];
+
+	(void)state;
+	conf_for(&c, "good.crt", "good.key");
+	t = tls_new(&c, cause, sizeof(cause), NULL, 0);
+	if (t == NULL)
+		fail_msg("%s", cause);
+	fake_now = (time_t)1000 * TLS_TICKET_PERIOD + 10;
+	assert_false(handshake(t, NULL, &s0));
+	assert_true(handshake(t, s0, &s1));
+	/* The next period: still accepted (and a new ticket issued). */
+	fake_now += TLS_TICKET_PERIOD;
+	assert_true(handshake(t, s0, &s2));
+	/* Two periods on: too old, a full handshake. */
+	fake_now += TLS_TICKET_PERIOD;
+	assert_false(handshake(t, s0, &s3));
+	/* A context made later (a reload) takes this one's tickets. */
+	t2 = tls_new(&c, cause, sizeof(cause), NULL, 0);
+	assert_non_null(t2);
+	assert_true(handshake(t2, s3, &s4));
+	fake_now = 0;
+	SSL_SESSION_free(s0);
+	SSL_SESSION_free(s1);
+	SSL_SESSION_free(s2);
+	SSL_SESSION_free(s3);
+	SSL_SESSION_free(s4);
+	tls_free(t);
+	tls_free(t2);
+}
+
 int
 main(void)
 {
@@ -342,6 +461,7 @@ main(void)
 		cmocka_unit_test(test_tls_files),
 		cmocka_unit_test(test_tls_wanted),
 		cmocka_unit_test(test_tls_config),
+		cmocka_unit_test(test_tls_tickets),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
