@@ -469,11 +469,13 @@ conn_peer_str(const struct conn *c, char *buf, size_t len)
 }
 
 /*
- * A wrong token: count it and log the peer, at most once a second per
- * worker (a guessing client must not flood the log).
+ * A refusal (a wrong token, a refused client certificate): log it with
+ * the peer and detail (may be NULL), at most once a second per worker (a
+ * guessing client must not flood the log).
  */
 static void
-conn_auth_failed(struct wctx *wc, const struct conn *c)
+conn_log_refusal(struct wctx *wc, const struct conn *c, const char *what,
+    const char *detail)
 {
 	char	peer[64];
 	uint64_t sec = wc->now / 1000;
@@ -483,7 +485,8 @@ conn_auth_failed(struct wctx *wc, const struct conn *c)
 		return;
 	}
 	conn_peer_str(c, peer, sizeof(peer));
-	log_warnx("authentication failed from %s%s", peer,
+	log_warnx("%s from %s%s%s%s", what, peer, detail != NULL ? ": " : "",
+	    detail != NULL ? detail : "",
 	    wc->auth_log_suppressed ? " (and more, not logged)" : "");
 	wc->auth_log_sec = sec;
 	wc->auth_log_suppressed = 0;
@@ -542,7 +545,7 @@ conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	}
 	if (oc->auth_failed) {
 		STATS_PEND(&wc->pend, wc->slot, auth_failures, 1);
-		conn_auth_failed(wc, c);
+		conn_log_refusal(wc, c, "authentication failed", NULL);
 		c->flags |= CF_CLOSING;
 		buf_release(&c->in);
 		return (1);
@@ -1076,11 +1079,12 @@ conn_tls_step(struct wctx *wc, struct conn *c, uint32_t events)
 		STATS_PEND(&wc->pend, wc->slot, tls_fail_cert, 1);
 	else
 		STATS_PEND(&wc->pend, wc->slot, tls_fail_protocol, 1);
-	conn_peer_str(c, peer, sizeof(peer));
 	if (why == TLS_FAIL_CERT)
-		log_info("TLS handshake from %s refused: %s", peer, msg);
-	else
+		conn_log_refusal(wc, c, "TLS client certificate refused", msg);
+	else if (log_getlevel() >= LOG_LVL_DEBUG) {
+		conn_peer_str(c, peer, sizeof(peer));
 		log_debug("TLS handshake from %s failed: %s", peer, msg);
+	}
 	return (-1);
 }
 

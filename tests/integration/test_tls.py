@@ -444,6 +444,8 @@ def mtls(t):
             ok = False
         t.check(not ok, "%s: refused" % what)
     check_counted(t, srv, base, "tls_fail_cert", len(refused))
+    t.check(poll(lambda: "TLS client certificate refused from 127.0.0.1"
+                 in srv.log(), timeout=5), "the refusal is logged")
     tot = totals(srv)
     t.check(tot["tls_client_certs"] - base["tls_client_certs"] == 1,
             "one client authenticated by certificate")
