@@ -1,6 +1,7 @@
 """test_concurrency: many clients at once.
 
-200 concurrent clients (threads; half over the unix socket, half over TCP),
+200 concurrent clients (threads; a third each over the unix socket, TCP and
+TLS),
 each doing 50 ECHOs with its own payloads, all answers correct; then the same
 200 clients each pipelining 50 requests in one write.  Afterwards the master
 has exactly its configured workers and no zombie (Suite health check).
@@ -21,7 +22,8 @@ def run_clients(t, srv, pipelined):
     barrier = threading.Barrier(NCLIENTS, timeout=30)
 
     def one(n):
-        addr = srv.addr if n % 2 == 0 else srv.tcp_addr
+        addrs = [a for a, _ in srv.transports()]
+        addr = addrs[n % len(addrs)]
         try:
             with Client(addr, timeout=20) as c:
                 barrier.wait()
@@ -56,7 +58,7 @@ def run_clients(t, srv, pipelined):
 
 @t.case
 def concurrent_clients(t):
-    srv = t.server({"workers": 2}, tcp=True)
+    srv = t.server({"workers": 2}, tcp=True, tls=True)
     run_clients(t, srv, pipelined=False)
     run_clients(t, srv, pipelined=True)
     t.check(srv.ping_ok(), "server answers PING after the load")

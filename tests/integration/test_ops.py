@@ -73,11 +73,10 @@ def basic_ops(t, c, where):
 
 @t.case
 def ops_unix_and_tcp(t):
-    srv = t.server(tcp=True)
-    with srv.client() as c:
-        basic_ops(t, c, "unix")
-    with srv.client(addr=srv.tcp_addr) as c:
-        basic_ops(t, c, "tcp")
+    srv = t.server(tcp=True, tls=True)
+    for addr, where in srv.transports():
+        with srv.client(addr=addr) as c:
+            basic_ops(t, c, where)
 
 
 @t.case
