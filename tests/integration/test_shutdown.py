@@ -1,14 +1,15 @@
 """test_shutdown: graceful stop.
 
-SIGTERM while 50 clients have requests in flight (each accepted, then all
-pipeline 20 ECHOs, all written before the signal): every client receives all
-20 answers and then EOF, the master exits 0, the unix socket file is removed,
-no worker outlives it.  A client stalled mid-frame does not hold the stop
-past shutdown_timeout + 2 s (shutdown_timeout = 1), and the other (idle)
-clients of that server are closed.  SIGINT stops like SIGTERM.  A SIGTERM
-that reaches a worker before it has set up its signal handling (the window is
-widened with strace fault injection; skipped without a working strace) must
-still be a graceful stop, not a worker killed by the signal.
+SIGTERM while 50 clients (over unix, TCP and TLS) have requests in flight
+(each accepted, then all pipeline 20 ECHOs, all written before the signal):
+every client receives all 20 answers and then EOF, the master exits 0, the
+unix socket file is removed, no worker outlives it.  A client stalled
+mid-frame does not hold the stop past shutdown_timeout + 2 s
+(shutdown_timeout = 1), and the other (idle) clients of that server are
+closed.  SIGINT stops like SIGTERM.  A SIGTERM that reaches a worker before
+it has set up its signal handling (the window is widened with strace fault
+injection; skipped without a working strace) must still be a graceful stop,
+not a worker killed by the signal.
 """
 import os
 import shutil
@@ -39,13 +40,15 @@ def check_stopped(t, srv, what, rc, secs, limit):
 
 @t.case
 def sigterm_in_flight(t):
-    srv = t.server({"workers": 2, "shutdown_timeout": 5}, tcp=True)
+    srv = t.server({"workers": 2, "shutdown_timeout": 5}, tcp=True,
+                   tls=True)
+    addrs = [a for a, _ in srv.transports()]
     ready = threading.Barrier(NCLIENTS + 1, timeout=30)
     written = threading.Barrier(NCLIENTS + 1, timeout=30)
     results = [None] * NCLIENTS
 
     def one(n):
-        addr = srv.addr if n % 2 else srv.tcp_addr
+        addr = addrs[n % len(addrs)]
         try:
             with Client(addr, timeout=15) as c:
                 f = c.request(Op.PING, request_id=1)  # accepted by a worker
