@@ -480,6 +480,46 @@ test_stats_render_table_rows(void **state)
 	    "idle timeouts 0, read timeouts 0\n"));
 	assert_null(strstr(out, "mid-update"));
 	assert_null(strstr(out, "req/s"));
+	/* No TLS used: no TLS line. */
+	assert_null(strstr(out, "\ntls: "));
+	free(out);
+	stats_snap_free(&sn);
+}
+
+/* The TLS line: when TLS was used, its totals, retired workers' too. */
+static void
+test_stats_render_table_tls(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_snap	 sn;
+	struct stats_slot	*s0, *s1;
+	char			*out;
+
+	populate(fx);
+	s0 = stats_slot(&fx->seg, 0);
+	s1 = stats_slot(&fx->seg, 1);
+	WADD(s0, tls_active, 1);
+	WADD(s0, tls_handshakes, 5);
+	WADD(s1, tls_handshakes, 2);
+	WADD(s0, tls_resumed, 3);
+	WADD(s0, tls_v12, 1);
+	WADD(s0, tls_v13, 6);
+	WADD(s1, tls_client_certs, 2);
+	WADD(s0, tls_fail_protocol, 4);
+	WADD(s1, tls_fail_cert, 1);
+	WADD(s1, tls_fail_timeout, 7);
+	WADD(s0, tls_bad_records, 8);
+	take(&fx->seg, &sn);
+	out = render(&sn, NULL, R_TABLE);
+	assert_non_null(strstr(out, "\ntls: active 1, handshakes 7 (resumed 3, "
+	    "TLSv1.2 1, TLSv1.3 6), client certificates 2; failed: protocol 4, "
+	    "certificate 1, timeout 7; bad records 8\n"));
+	free(out);
+	out = render(&sn, NULL, R_PROM);
+	assert_non_null(strstr(out, "msgd_tls_handshake_failures_total{"
+	    "reason=\"timeout\",worker=\"1\"} 7\n"));
+	assert_non_null(strstr(out, "# TYPE msgd_tls_connections_active "
+	    "gauge\n"));
 	free(out);
 	stats_snap_free(&sn);
 }
@@ -572,6 +612,7 @@ main(void)
 		T(test_stats_render_prometheus_histogram),
 		T(test_stats_render_prometheus_octave_buckets),
 		T(test_stats_render_table_rows),
+		T(test_stats_render_table_tls),
 		T(test_stats_render_table_rate),
 		T(test_stats_render_table_total_share),
 	};
