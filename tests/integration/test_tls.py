@@ -513,6 +513,37 @@ def reload_certificates(t):
 
 
 @t.case
+def recycled_worker_closes_cleanly(t):
+    # max_requests recycles the worker: a TLS connection is not handed
+    # over; answered to the end, then closed with close_notify (EOF).
+    srv = tls_server({"max_requests": 20})
+    ctx = client_ctx()
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    s = tls_connect(srv, ctx)
+    answered, how = 0, None
+    try:
+        for i in range(100):
+            try:
+                f = request(s, Op.ECHO, b"n%d" % i, rid=i + 1)
+            except EOFError:
+                how = "eof"
+                break
+            t.check_response(f, "ECHO %d" % i, Op.ECHO, rid=i + 1,
+                             value=b"n%d" % i)
+            answered += 1
+    except (ssl.SSLError, OSError) as e:
+        how = "error %r" % e
+    finally:
+        s.close()
+    t.check(how == "eof" and 10 <= answered < 100,
+            "after %d answers: %s (want a clean EOF)" % (answered, how))
+    t.check(poll(lambda: "recycling" in srv.log(), timeout=5),
+            "the worker recycled")
+    t.check(poll(lambda: tls_ping_ok(srv), timeout=5),
+            "a new TLS connection is served")
+
+
+@t.case
 def resumption(t):
     srv = tls_server(workers=2)
     base = totals(srv)
