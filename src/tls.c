@@ -67,7 +67,9 @@ tls_tkey(uint64_t p, struct tls_tkey *k)
 
 /*
  * OpenSSL's ticket key callback: encrypt with this period's key; decrypt
- * with this period's or the previous one's (then ask for a new ticket).
+ * with this period's or the previous one's, and always ask for a new
+ * ticket: TLS 1.3 clients use a ticket once (RFC 8446, C.4), so without
+ * one every other connection would be a full handshake.
  */
 static int
 tls_ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv,
@@ -95,7 +97,7 @@ tls_ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv,
 			rc = 0;		/* unknown or too old: full handshake */
 			goto done;
 		}
-		rc = i == 0 ? 1 : 2;
+		rc = 2;
 	}
 	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
 	    k.mac, sizeof(k.mac));

@@ -745,11 +745,11 @@ class Server:
         if self.tcp6:
             out.append((self.tcp6_addr, "ipv6"))
         if self.tls:
-            out.append((self.tls_addr, "tls"))
+            out.append((self.tls_client_addr, "tls"))
         return out
 
     @property
-    def tls_addr(self):
+    def tls_client_addr(self):
         a = TLSAddr(("127.0.0.1", self.port_tls))
         a.ctx = tls_client_context(test_certs().ca)
         a.name = "localhost"

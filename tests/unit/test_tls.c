@@ -431,6 +431,10 @@ test_tls_tickets(void **state)
 	fake_now = (time_t)1000 * TLS_TICKET_PERIOD + 10;
 	assert_false(handshake(t, NULL, &s0));
 	assert_true(handshake(t, s0, &s1));
+	/* A resumption brings a new ticket, which resumes in turn. */
+	assert_ptr_not_equal(s1, s0);
+	assert_true(handshake(t, s1, &s4));
+	SSL_SESSION_free(s4);
 	/* The next period: still accepted (and a new ticket issued). */
 	fake_now += TLS_TICKET_PERIOD;
 	assert_true(handshake(t, s0, &s2));
