@@ -2,7 +2,8 @@
 # installed).  Included at the end of Makefile.am.
 #
 #   make bench          build bench/echo_floor, src/msgd and src/msgctl;
-#                       then run bench/compare (see bench/README.md)
+#                       then run bench/compare or bench/tls (see
+#                       bench/README.md)
 #   make bench-check    rerun the callgrind measurement of msgd and fail
 #                       when instructions per request grew more than 10%
 #                       over bench/baseline.txt, or its worker sets kernel
@@ -14,7 +15,7 @@ bench_echo_floor_SOURCES = bench/echo_floor.c
 bench_echo_floor_LDADD =
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
-	bench/fileops bench/baseline.txt bench/README.md
+	bench/fileops bench/tls bench/baseline.txt bench/README.md
 CLEANFILES += bench/echo_floor$(EXEEXT)
 
 bench: bench/echo_floor$(EXEEXT) src/msgd$(EXEEXT) src/msgctl$(EXEEXT)

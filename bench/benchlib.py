@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -41,8 +42,10 @@ def die(msg, code=1):
     sys.exit(code)
 
 
-def find_builddir(arg=None):
-    """The build tree holding src/msgd, src/msgctl and bench/echo_floor."""
+def find_builddir(arg=None, need=("src/msgd", "src/msgctl",
+                                  "bench/echo_floor")):
+    """The build tree holding the programs need (by default src/msgd,
+    src/msgctl and bench/echo_floor)."""
     cands = []
     if arg:
         cands.append(arg)
@@ -50,12 +53,11 @@ def find_builddir(arg=None):
         cands.append(os.environ["MSGD_BUILDDIR"])
     cands += [os.getcwd(), os.path.join(SRCDIR, "build"), SRCDIR]
     for d in cands:
-        if all(os.access(os.path.join(d, p), os.X_OK) for p in
-               ("src/msgd", "src/msgctl", "bench/echo_floor")):
+        if all(os.access(os.path.join(d, p), os.X_OK) for p in need):
             return os.path.abspath(d)
-    die("no build tree with src/msgd, src/msgctl and bench/echo_floor "
-        "(tried %s); run 'make bench' in the build directory, or pass "
-        "--builddir" % ", ".join(cands), 2)
+    die("no build tree with %s (tried %s); run 'make bench' in the build "
+        "directory, or pass --builddir" % (", ".join(need),
+                                             ", ".join(cands)), 2)
 
 
 def ensure_tools(tools):
@@ -230,12 +232,17 @@ class Server:
     """One server under test, on a free loopback port and a unix socket.
 
     kind: "msgd", "echo_floor" or "redis".  prefix: a command to run it
-    under (valgrind); the server's pids then include the tool's.
+    under (valgrind); the server's pids then include the tool's.  tls:
+    certificates from tests/integration/tlscerts.py (msgd, redis): the
+    server also listens with TLS on tls_port.  msgctl: the msgctl to
+    drive it with (default the build's).
     """
 
     def __init__(self, kind, build, workers=2, tmp=None, prefix=None,
-                 files_dir=None):
+                 files_dir=None, tls=None, msgctl=None):
         self.kind = kind
+        self.tls = tls
+        self.msgctl_path = msgctl or os.path.join(build, "src/msgctl")
         self.files_dir = files_dir      # msgd: files enabled there
         self.build = build
         self.workers = workers
@@ -243,8 +250,9 @@ class Server:
         self.own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="msgd-bench-")
         self.port = free_port()
-        self.tag = "%s-w%d%s" % (kind, workers, "-files" if files_dir
-                                  else "")
+        self.tls_port = free_port() if tls else None
+        self.tag = "%s-w%d%s%s" % (kind, workers, "-files" if files_dir
+                                    else "", "-tls" if tls else "")
         self.sock = os.path.join(self.tmp, self.tag + ".sock")
         self.proc = None
         self.log = None
@@ -261,9 +269,10 @@ class Server:
 
     def _msgd_conf(self):
         path = os.path.join(self.tmp, self.tag + ".conf")
+        tls = ', "tls:127.0.0.1:%d"' % self.tls_port if self.tls else ""
         with open(path, "w") as f:
             f.write('# written by bench/benchlib.py\n'
-                    'listen = [ "%s", "unix:%s" ];\n'
+                    'listen = [ "%s", "unix:%s"%s ];\n'
                     'workers = %d;\n'
                     'max_connections = 20000;\n'
                     'idle_timeout = 0;\n'
@@ -271,7 +280,7 @@ class Server:
                     'pidfile = "%s";\n'
                     'allow_root = %s;\n'
                     'log = { level = "warning"; };\n' % (
-                        self.tcp, self.sock, self.workers,
+                        self.tcp, self.sock, tls, self.workers,
                         os.path.join(self.tmp, self.tag + ".stats"),
                         os.path.join(self.tmp, self.tag + ".pid"),
                         "true" if IS_ROOT else "false"))
@@ -280,6 +289,9 @@ class Server:
                         'files = { enabled = true; dir = "%s"; '
                         'max_size = %d; max_count = 10000000; };\n' % (
                             BIG_FILE + 4096, self.files_dir, BIG_FILE))
+            if self.tls:
+                f.write('tls = { cert = "%s"; key = "%s"; };\n' % (
+                    self.tls.server, self.tls.server_key))
         return path
 
     def argv(self):
@@ -289,11 +301,17 @@ class Server:
         if self.kind == "echo_floor":
             return [os.path.join(self.build, "bench/echo_floor"), "-w",
                     str(self.workers), self.tcp, "unix:" + self.sock]
+        tls = []
+        if self.tls:
+            tls = ["--tls-port", str(self.tls_port), "--tls-cert-file",
+                   self.tls.server, "--tls-key-file", self.tls.server_key,
+                   "--tls-ca-cert-file", self.tls.ca,
+                   "--tls-auth-clients", "no"]
         return ["redis-server", "--save", "", "--appendonly", "no",
                 "--port", str(self.port), "--bind", "127.0.0.1",
                 "--unixsocket", self.sock, "--unixsocketperm", "700",
                 "--maxclients", "10200", "--dir", self.tmp,
-                "--logfile", ""]
+                "--logfile", ""] + tls
 
     def start(self, timeout=60):
         self.log = open(os.path.join(self.tmp, self.tag + ".log"), "ab")
@@ -318,15 +336,23 @@ class Server:
             tail = f.read()[-1500:].decode(errors="replace")
         die("%s did not start:\n%s" % (self.tag, tail))
 
-    def msgctl(self, args, unix=False, timeout_s=10):
-        addr = ["-U", self.sock] if unix else ["-H", self.tcp]
-        return [os.path.join(self.build, "src/msgctl")] + addr + [
+    def msgctl(self, args, unix=False, timeout_s=10, tls=False):
+        """msgctl bench with args, over the unix socket, TCP or (tls)
+        TLS, verifying the server against the test CA."""
+        if unix:
+            addr = ["-U", self.sock]
+        elif tls:
+            addr = ["-H", "127.0.0.1:%d" % self.tls_port, "--tls",
+                    "--cacert", self.tls.ca]
+        else:
+            addr = ["-H", self.tcp]
+        return [self.msgctl_path] + addr + [
             "-T", str(timeout_s), "bench"] + self.proto_args() + args
 
-    def probe(self):
+    def probe(self, tls=False):
         """One verified request: the server is up and answering."""
         r = subprocess.run(self.msgctl(["-n", "1", "-c", "1"],
-                                       timeout_s=30),
+                                       timeout_s=30, tls=tls),
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         return r.returncode == 0
@@ -480,3 +506,98 @@ def pings_next_to(srv, kind, seconds, also=None):
     res["background"] = {"ops": counts.get("ops", 0),
                          "errors": counts.get("errors", 0)}
     return res, extra
+
+
+# ------------------------------------------ load runs and their summary
+
+def run_load(srv, size, conns, pipeline, unix, secs, threads, extra=()):
+    """One bounded msgctl bench run (extra: more of its arguments); its
+    JSON plus the server's CPU.  srv: a Server, or anything with its
+    pids(), worker_pids(), msgctl() and tag."""
+    args = ["-d", str(secs), "-c", str(conns), "-P", str(pipeline),
+            "-s", str(size), "-t", str(min(threads, conns)), "--json"
+            ] + list(extra)
+    pids, workers = srv.pids(), srv.worker_pids()
+    cpu0, flt0 = cpu_seconds(pids), minor_faults(pids)
+    wcpu0 = [cpu_seconds([p]) for p in workers]
+    busy0, client0 = machine_busy_seconds(), children_cpu_seconds()
+    t0 = time.monotonic()
+    r = subprocess.run(srv.msgctl(args, unix=unix), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=secs + 120)
+    wall = time.monotonic() - t0
+    cpu1, flt1 = cpu_seconds(pids), minor_faults(pids)
+    wcpu = [cpu_seconds([p]) - c for p, c in zip(workers, wcpu0)]
+    busy1, client1 = machine_busy_seconds(), children_cpu_seconds()
+    out = r.stdout.decode(errors="replace").strip()
+    try:
+        res = json.loads(out.splitlines()[-1])
+    except (ValueError, IndexError):
+        res = {"requests": 0, "errors": -1}
+    res["exit"] = r.returncode
+    res["stderr"] = r.stderr.decode(errors="replace").strip()[-500:]
+    res["cpu_s"] = cpu1 - cpu0
+    res["minflt"] = flt1 - flt0
+    res["worker_cpu_s"] = wcpu
+    res["client_cpu_s"] = client1 - client0
+    # CPUs kept busy by everything else on the machine meanwhile: noise.
+    res["other_cpus"] = max(0.0, (busy1 - busy0) - res["cpu_s"] -
+                            res["client_cpu_s"]) / wall
+    if r.returncode != 0:
+        say("%s: msgctl bench exit %d: %s" % (srv.tag, r.returncode,
+                                                 res["stderr"]))
+    return res
+
+
+def top_share(r):
+    """The busiest worker's share of the workers' CPU time, in %."""
+    w = r.get("worker_cpu_s") or []
+    if len(w) < 2 or sum(w) <= 0:
+        return None
+    return 100.0 * max(w) / sum(w)
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fmt_n(x, digits=0):
+    if x != x:  # nan
+        return "-"
+    if digits == 0:
+        return "{:,.0f}".format(x)
+    return "{:,.{}f}".format(x, digits)
+
+
+def summarize(runs):
+    """Medians and spread over the repetitions of one row and server."""
+    ok = [r for r in runs if r.get("exit") == 0 and r.get("requests", 0)]
+    if not ok:
+        return None
+    rps = [r["requests_per_s"] for r in ok]
+    cpu = [r["cpu_s"] * 1e6 / r["requests"] for r in ok]
+    lat = {p: med([r["latency_us"][p] for r in ok])
+           for p in ("p50", "p99", "p99.9")}
+    return {"rps": med(rps), "min": min(rps), "max": max(rps),
+            "mbps": med([r["mb_per_s"] for r in ok]), "lat": lat,
+            "cpu": med(cpu), "n": len(ok), "failed": len(runs) - len(ok),
+            "client": med([r["client_cpu_s"] * 1e6 / r["requests"]
+                           for r in ok]),
+            "faults": med([r["minflt"] / float(r["requests"]) for r in ok]),
+            "top": [top_share(r) for r in ok],
+            "other": max(r["other_cpus"] for r in ok)}
+
+
+def md_table(head, right, rows):
+    """A markdown table with padded columns, as README's; right: the
+    columns aligned right."""
+    cells = [head] + rows
+    width = [max(len(r[i]) for r in cells) for i in range(len(head))]
+
+    def line(r):
+        return "| " + " | ".join(
+            c.rjust(width[i]) if i in right else c.ljust(width[i])
+            for i, c in enumerate(r)) + " |\n"
+    sep = "|" + "|".join(("-" * (width[i] + 1) + ":") if i in right else
+                         "-" * (width[i] + 2)
+                         for i in range(len(head))) + "|\n"
+    return line(head) + sep + "".join(line(r) for r in rows)
