@@ -48,6 +48,6 @@ INTEGRATION_TESTS += tests/integration/test_sandbox.py
 INTEGRATION_TESTS += tests/integration/test_mem_limits.py
 INTEGRATION_TESTS += tests/integration/test_tls_client.py
 # The TLS tests' helpers: a PKI made with openssl(1), a fake TLS msgd.
-EXTRA_DIST += tests/integration/tlscerts.py tests/integration/tlsfake.py
+EXTRA_DIST += tests/integration/tlsfake.py
 INTEGRATION_TESTS += tests/integration/test_tls_python_client.py
 INTEGRATION_TESTS += tests/integration/test_tls_client_msgd.py
