@@ -105,6 +105,19 @@ def check_counted(t, srv, base, key, want, timeout=5.0):
     return t.check(n == want, "%s counted %d, want %d" % (key, n, want))
 
 
+def end_s_client(p):
+    """Kill an openssl s_client and close its pipes (stdin may be broken)."""
+    p.kill()
+    p.wait(5)
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f is None:
+            continue
+        try:
+            f.close()
+        except OSError:
+            pass
+
+
 @t.case
 def s_client_ping(t):
     srv = tls_server()
@@ -130,11 +143,7 @@ def s_client_ping(t):
         t.check(out[16:20] == b"PONG" and out[:2] == b"MG",
                 "s_client PING: got %r" % out[:40])
     finally:
-        p.kill()
-        p.wait(5)
-        p.stdin.close()
-        p.stdout.close()
-        p.stderr.close()
+        end_s_client(p)
 
 
 @t.case
@@ -167,13 +176,7 @@ def renegotiation_refused(t):
         t.check(b"RENEGOTIATING" in out and b"no renegotiation" in out,
                 "renegotiation refused: %r" % out[-300:])
     finally:
-        p.kill()
-        p.wait(5)
-        for f in (p.stdin, p.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
+        end_s_client(p)
     f = request(good, Op.ECHO, b"unaffected", rid=2)
     t.check_response(f, "the worker's other client", Op.ECHO, rid=2,
                      value=b"unaffected")
