@@ -753,8 +753,10 @@ cmd_shell(struct ctl *ctl)
 }
 
 /*
- * The defaults msgctl takes from the config: the first listen address and
- * the stats file.  An unreadable default config means msgd's defaults.
+ * The defaults msgctl takes from the config: the first listen address of
+ * the kind it speaks (a TLS one with --tls, else a clear one; a TLS one
+ * turns TLS on when there is no other) and the stats file.  An
+ * unreadable default config means msgd's defaults.
  */
 static int
 from_config(const char *path, int explicit, char *addr, size_t len,
@@ -762,6 +764,7 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 {
 	struct msgd_conf	conf;
 	char			errs[CONF_ERRORS_MAX];
+	int			i, pick = 0;
 
 	if (conf_load_flags(path, &conf, errs, sizeof(errs),
 	    CONF_NO_SECRETS) == -1) {
@@ -775,7 +778,13 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 			    "the default address and stats file\n", path);
 		conf_defaults(&conf);
 	}
-	snprintf(addr, len, "%s", conf.listen[0]);
+	for (i = conf.nlisten - 1; i >= 0; i--)
+		if (conf.listen_tls[i] == ctl->use_tls)
+			pick = i;
+	if (ctl->addr == NULL && conf.nlisten > 0 &&
+	    conf.listen_tls[pick] && !ctl->use_tls && !ctl->udp)
+		ctl->use_tls = 1;
+	snprintf(addr, len, "%s", conf.listen[pick]);
 	snprintf(ctl->stats_file, sizeof(ctl->stats_file), "%s",
 	    conf.stats_file);
 	snprintf(ctl->pidfile, sizeof(ctl->pidfile), "%s", conf.pidfile);
