@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -215,6 +216,39 @@ sdlisten_describe(int fd, struct sdsock *s, char *cause, size_t len)
 	return (0);
 }
 
+/*
+ * Make a passed socket like one msgd binds (net.c): close-on-exec,
+ * non-blocking (workers share a listener: a blocking accept would hang
+ * the one that lost the race; systemd passes them blocking unless told
+ * NonBlocking=yes, and does not mind the flag on its copy), TCP_NODELAY
+ * for TCP, which accepted sockets inherit.
+ */
+static int
+sdlisten_adopt(struct sdsock *s, char *cause, size_t len)
+{
+	int	fl, on = 1;
+
+	if ((fl = fcntl(s->fd, F_GETFD)) == -1 ||
+	    fcntl(s->fd, F_SETFD, fl | FD_CLOEXEC) == -1) {
+		snprintf(cause, len, "%s: fcntl(FD_CLOEXEC): %s", s->addr.text,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((fl = fcntl(s->fd, F_GETFL)) == -1 ||
+	    fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		snprintf(cause, len, "%s: fcntl(O_NONBLOCK): %s", s->addr.text,
+		    strerror(errno));
+		return (-1);
+	}
+	if (!s->dgram && s->addr.family != AF_UNIX && setsockopt(s->fd,
+	    IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
+		snprintf(cause, len, "%s: setsockopt(TCP_NODELAY): %s",
+		    s->addr.text, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 /* Forget every passed socket (their fds stay as they are). */
 void
 sdlisten_reset(void)
@@ -234,7 +268,7 @@ sdlisten_init(char *cause, size_t len)
 	static char	 names[SDLISTEN_MAX][SDLISTEN_NAME_MAX];
 	const char	*pid, *fds, *nm;
 	char		 why[512];
-	int		 i, n, ignored, fl, rc = -1;
+	int		 i, n, ignored, rc = -1;
 
 	sdlisten_reset();
 	pid = getenv("LISTEN_PID");
@@ -259,16 +293,11 @@ sdlisten_init(char *cause, size_t len)
 		}
 		memcpy(sd_socks[i].name, names[i], sizeof(names[i]));
 	}
-	for (i = 0; i < n; i++) {
-		fl = fcntl(sd_socks[i].fd, F_GETFD);
-		if (fl == -1 || fcntl(sd_socks[i].fd, F_SETFD,
-		    fl | FD_CLOEXEC) == -1) {
-			snprintf(cause, len, "%s: fcntl(FD_CLOEXEC): %s",
-			    sd_socks[i].addr.text, strerror(errno));
+	for (i = 0; i < n; i++)
+		if (sdlisten_adopt(&sd_socks[i], cause, len) == -1) {
 			sdlisten_reset();
 			goto done;
 		}
-	}
 	sd_n = n;
 	rc = n;
 done:
@@ -371,4 +400,22 @@ sdlisten_all_taken(char *cause, size_t len)
 			return (-1);
 		}
 	return (0);
+}
+
+/* "a (stream), b (UDP)" for a message: what was passed; "none". */
+void
+sdlisten_list(char *buf, size_t len)
+{
+	size_t	off = 0;
+	int	i, w;
+
+	snprintf(buf, len, "none");
+	for (i = 0; i < sd_n && off < len; i++) {
+		w = snprintf(buf + off, len - off, "%s%s (%s)", i ? ", " : "",
+		    sd_socks[i].addr.text, sd_socks[i].dgram ? "UDP" :
+		    "stream");
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
 }

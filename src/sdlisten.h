@@ -90,6 +90,9 @@ int	sdlisten_held(int fd);
  */
 int	sdlisten_all_taken(char *cause, size_t len);
 
+/* The passed sockets as "addr (stream), addr (UDP)", for messages. */
+void	sdlisten_list(char *buf, size_t len);
+
 /* Forget the table (tests; a child that must not use it). */
 void	sdlisten_reset(void);
 
