@@ -388,6 +388,18 @@ sdlisten_held(int fd)
 	return (0);
 }
 
+/* Some passed socket is not ours to close (systemd's). */
+int
+sdlisten_any_held(void)
+{
+	int	i;
+
+	for (i = 0; i < sd_n; i++)
+		if (!sd_socks[i].owned)
+			return (1);
+	return (0);
+}
+
 /* Every passed socket was matched to a listen entry, else which was not. */
 int
 sdlisten_all_taken(char *cause, size_t len)
