@@ -7,7 +7,8 @@ LISTEN_FDS and LISTEN_FDNAMES, as systemd does for a socket unit.
 - serves: msgd under systemd-socket-activate on 127.0.0.1:port and a unix
   socket answers PING on both, logs that it took the two sockets, leaves
   the unix socket file (systemd's) in place at exit, and its workers see
-  none of the variables.
+  none of the variables.  serves_udp: a passed UDP socket (beside a TCP
+  one on the same port) answers ECHO.
 - restarts: 10 restarts of msgd (SIGTERM, a new msgd on the same sockets,
   as systemd keeps a socket unit's sockets across service restarts) while
   clients connect continuously over TCP and unix: 0 refused connects
@@ -30,8 +31,9 @@ import subprocess
 import threading
 import time
 
-from harness import (MSGD, Op, St, Client, SKIP, Server, Suite, children,
-                     ctl, free_port, free_udp_port, poll)
+from harness import (MSGD, Op, St, Client, Frame, SKIP, Suite, children,
+                     ctl, encode, free_port, free_udp_port, poll,
+                     udp_exchange)
 
 SSA = shutil.which("systemd-socket-activate")
 if SSA is None:
@@ -96,6 +98,32 @@ def serves(t):
     t.check(rc == 0, "msgd exit %r after SIGTERM" % rc)
     t.check(os.path.exists(srv.sock_path),
             "msgd removed the unix socket systemd made")
+
+
+@t.case
+def serves_udp(t):
+    # Two systemd-socket-activate, the outer's TCP socket passed through
+    # the inner one, which adds a UDP socket on the same port: as a
+    # socket unit with ListenStream= and ListenDatagram=.
+    srv = t.server(unix=False, tcp=True, start=False)
+    port = free_port()
+    srv.port = port
+    srv.settings["udp_listen"] = ["127.0.0.1:%d" % port]
+    srv.write_conf()
+    srv.spawn([SSA, "-l", "127.0.0.1:%d" % port, SSA, "-d", "-l",
+               "127.0.0.1:%d" % port])
+    srv.wait_ready(10.0)
+    t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
+            "no word of the passed sockets:\n" + srv.log())
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        got = udp_exchange(u, ("127.0.0.1", port),
+                           encode(Op.ECHO, b"activated", request_id=9))
+    finally:
+        u.close()
+    f = Frame(got[:16], got[16:]) if got and len(got) >= 16 else None
+    t.check_response(f, "ECHO over the passed UDP socket", Op.ECHO, rid=9,
+                     value=b"activated")
 
 
 def client_loop(addr, stop, counts, lock):
