@@ -4,10 +4,10 @@ Without systemd as PID 1: systemd-socket-activate (Debian's systemd
 package) binds the sockets and execs its command with LISTEN_PID,
 LISTEN_FDS and LISTEN_FDNAMES, as systemd does for a socket unit.
 
-- serves: msgd under systemd-socket-activate on 127.0.0.1:port and a unix
-  socket answers PING on both, logs that it took the two sockets, leaves
-  the unix socket file (systemd's) in place at exit, and its workers see
-  none of the variables.  serves_udp: a passed UDP socket (beside a TCP
+- serves: msgd under systemd-socket-activate on 127.0.0.1:port, a unix
+  socket and [::1]:port (when the host has ::1) answers PING on each, logs
+  that it took the sockets, leaves the unix socket file (systemd's) in
+  place at exit, and its workers see none of the variables.  serves_udp: a passed UDP socket (beside a TCP
   one on the same port) answers ECHO.
 - restarts: 10 restarts of msgd (SIGTERM, a new msgd on the same sockets,
   as systemd keeps a socket unit's sockets across service restarts) while
@@ -32,8 +32,8 @@ import threading
 import time
 
 from harness import (MSGD, Op, St, Client, Frame, SKIP, Suite, children,
-                     ctl, encode, free_port, free_udp_port, poll,
-                     udp_exchange)
+                     ctl, encode, free_port, free_udp_port,
+                     ipv6_loopback_ok, poll, udp_exchange)
 
 SSA = shutil.which("systemd-socket-activate")
 if SSA is None:
@@ -78,15 +78,22 @@ def environ_of(pid):
 
 @t.case
 def serves(t):
-    srv = t.server(tcp=True, start=False)
+    v6 = ipv6_loopback_ok()
+    srv = t.server(tcp=True, tcp6=v6, start=False)
     port = free_port()
-    activated(srv, ["127.0.0.1:%d" % port, srv.sock_path], ["tcp", "unix"],
-              port=port)
+    socks, names = ["127.0.0.1:%d" % port, srv.sock_path], ["tcp", "unix"]
+    if v6:
+        srv.port6 = free_port(socket.AF_INET6, "::1")
+        socks.append("[::1]:%d" % srv.port6)
+        names.append("tcp6")
+    activated(srv, socks, names, port=port)
     srv.wait_ready(10.0)
     t.check(pinged(srv.tcp_addr), "no PONG over TCP")
     t.check(pinged(srv.sock_path), "no PONG over unix")
-    t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
-            "no word of the passed sockets:\n" + srv.log())
+    if v6:
+        t.check(pinged(srv.tcp6_addr), "no PONG over IPv6")
+    t.check("serving %d sockets passed by LISTEN_FDS" % len(socks) in
+            srv.log(), "no word of the passed sockets:\n" + srv.log())
     ws = srv.wait_workers()
     for pid, _ in ws:
         t.check("LISTEN_" not in environ_of(pid),
