@@ -30,6 +30,7 @@
 #include "master_reload.h"
 #include "net.h"
 #include "pidfile.h"
+#include "sdlisten.h"
 #include "sdnotify.h"
 #include "stats.h"
 #include "stats_snap.h"
@@ -500,6 +501,11 @@ master_init(struct master *m, struct msgd_conf *conf)
 	log_procname("master");
 	proctitle_set("msgd: master");
 	sdnotify_init();
+	if (sdlisten_init(cause, sizeof(cause)) == -1) {
+		log_warnx("socket activation refused: %s", cause);
+		free(conf);
+		return (-1);
+	}
 	m->sigfd = master_signals();
 	gen_init(&m->gl, &m->pt);
 	reload_init(&m->rl, &m->gl, &m->stats);
@@ -521,7 +527,8 @@ master_setup(struct master *m)
 {
 	struct gen		*g = gen_find(&m->gl, GEN_CURRENT);
 	const struct msgd_conf	*conf = g->conf;
-	char			 cause[512];
+	char			 cause[512], entries[CONF_LISTEN_MAX * 2 *
+				    (CONF_ADDR_MAX + 1) + 64];
 
 	if (mkparent(conf->pidfile) == -1 || mkparent(conf->stats_file) == -1)
 		return (-1);
@@ -536,6 +543,14 @@ master_setup(struct master *m)
 		log_warnx("cannot listen on %s", cause);
 		return (-1);
 	}
+	if (sdlisten_all_taken(cause, sizeof(cause)) == -1) {
+		gen_entries(conf, entries, sizeof(entries));
+		log_warnx("socket activation refused: %s (%s)", cause, entries);
+		return (-1);
+	}
+	if (sdlisten_count() > 0)
+		log_info("serving %d sockets passed by LISTEN_FDS",
+		    sdlisten_count());
 	return (master_stats(m, g));
 fail:
 	log_warnx("%s", cause);

@@ -16,6 +16,7 @@ INTEGRATION_TESTS += tests/integration/test_backpressure.py
 INTEGRATION_TESTS += tests/integration/test_shutdown.py
 INTEGRATION_TESTS += tests/integration/test_config_check.py
 INTEGRATION_TESTS += tests/integration/test_listen.py
+INTEGRATION_TESTS += tests/integration/test_socket_activation.py
 INTEGRATION_TESTS += tests/integration/test_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_python_client.py
 INTEGRATION_TESTS += tests/integration/test_python_client_remote.py
