@@ -1051,8 +1051,14 @@ class Suite:
         return srv
 
     def health(self, srv):
-        """After the runs: every worker alive, none a zombie, none died."""
-        ws = srv.wait_workers()
+        """After the runs: every worker alive, none a zombie, none died.
+        A child that has just exited is a zombie until the master's loop
+        reaps it (a turn away): only one still there after 5 s counts."""
+        n = srv.workers_wanted
+        ws = poll(srv.workers, timeout=5.0, step=0.05,
+                  until=lambda ws: not [p for p, s in ws if s == "Z"] and
+                  len([p for p, s in ws if s != "Z"]) == n)
+        srv.note_workers()
         zombies = [p for p, s in ws if s == "Z"]
         self.check(not zombies, "zombie children of master %d: %r" % (
             srv.pid, ws))
