@@ -47,6 +47,7 @@
 #include <openssl/ssl.h>
 
 #include "bench.h"
+#include "msgd/client.h"
 #include "client.h"
 #include "hist.h"
 #include "net.h"
@@ -199,7 +200,7 @@ struct bench_thread {
 	uint64_t		 quota;		/* -n: requests left to send */
 	uint8_t			*rbuf;
 	uint8_t			*wbuf;		/* TLS: requests gathered */
-	struct client		 cl;		/* --reconnect: its connection */
+	struct msgdc		*cl;		/* --reconnect: its connection */
 	uint64_t		 resumed;	/* --reconnect: resumed sessions */
 	uint64_t		 last_us;	/* the latest answer, or start */
 	/* Results, merged by bench_main. */
@@ -1511,7 +1512,7 @@ bench_connect(struct bench_run *run, const char *addr, int timeout_ms,
  */
 static int
 bench_reconnect_check_answer(struct bench_thread *t,
-    const struct client_resp *r, int num)
+    const struct msgdc_reply *r, int num)
 {
 	const struct bench_run	*run = t->run;
 	const uint8_t		*want;
@@ -1520,16 +1521,16 @@ bench_reconnect_check_answer(struct bench_thread *t,
 	want = run->o.op == MSG_OP_PING ? (const uint8_t *)"PONG" :
 	    run->o.op == MSG_OP_UPPER ? run->upay : run->pay;
 	wlen = run->o.op == MSG_OP_PING ? 4 : run->vlen;
-	if (r->hdr.status != MSG_ST_OK) {
+	if (r->status != MSG_ST_OK) {
 		bench_error(t, "connection %d: answered %s: ", num,
-		    msg_status_name(r->hdr.status));
+		    msg_status_name(r->status));
 		bench_error_text(t, r->val, r->vlen);
 		return (-1);
 	}
-	if (r->hdr.opcode != run->o.op || r->vlen != wlen ||
+	if (r->opcode != run->o.op || r->vlen != wlen ||
 	    memcmp(r->val, want, wlen) != 0) {
 		bench_error(t, "connection %d: answer op 0x%02x, %zu bytes: "
-		    "not the one expected", num, r->hdr.opcode, r->vlen);
+		    "not the one expected", num, r->opcode, r->vlen);
 		return (-1);
 	}
 	return (0);
@@ -1547,7 +1548,7 @@ bench_reconnect_main(void *arg)
 {
 	struct bench_thread	*t = arg;
 	const struct bench_run	*run = t->run;
-	struct client_resp	 r;
+	struct msgdc_reply	 r;
 	uint64_t		 t0, now;
 	int			 num = (int)(t - t->run->th0), rc;
 
@@ -1555,15 +1556,15 @@ bench_reconnect_main(void *arg)
 	for (now = mono_us(); bench_take(t, now); ) {
 		t0 = now;
 		if (!run->o.tls_resume)
-			client_tls_forget(&t->cl);
-		if ((rc = client_reconnect(&t->cl)) == CLIENT_OK &&
-		    client_tls_resumed(&t->cl))
+			msgdc_tls_forget(t->cl);
+		if ((rc = msgdc_reconnect(t->cl)) == CLIENT_OK &&
+		    msgdc_tls_resumed(t->cl))
 			t->resumed++;
 		if (rc == CLIENT_OK)
-			rc = client_call(&t->cl, run->o.op, NULL, 0, run->pay,
+			rc = msgdc_call(t->cl, run->o.op, NULL, 0, run->pay,
 			    run->vlen, &r);
 		if (rc != CLIENT_OK) {
-			bench_error(t, "connection %d: %s", num, t->cl.err);
+			bench_error(t, "connection %d: %s", num, msgdc_errstr(t->cl));
 			t->lost++;
 			break;
 		}
@@ -1577,7 +1578,8 @@ bench_reconnect_main(void *arg)
 		}
 		t->bytes += (uint64_t)run->vlen + r.vlen;
 	}
-	client_close(&t->cl);
+	msgdc_free(t->cl);
+	t->cl = NULL;
 	return (NULL);
 }
 
@@ -1586,7 +1588,7 @@ static int
 bench_reconnect_open(struct bench_run *run, struct bench_thread *th,
     const char *addr, int timeout_ms)
 {
-	struct client_resp	r;
+	struct msgdc_reply	r;
 	size_t			i;
 	int			rc;
 
@@ -1596,15 +1598,19 @@ bench_reconnect_open(struct bench_run *run, struct bench_thread *th,
 		th[i].quota = run->o.requests * (i + 1) / run->o.threads -
 		    run->o.requests * i / run->o.threads;
 		hist_init(&th[i].hist);
-		rc = client_open_tls(&th[i].cl, addr, timeout_ms, run->tls);
+		if ((th[i].cl = client_msgdc_open(addr, timeout_ms,
+		    CLIENT_MAX_RESP_DEFAULT, run->tls)) == NULL)
+			rc = CLIENT_ENOMEM;
+		else
+			rc = msgdc_err(th[i].cl);
 		if (rc == CLIENT_OK)
-			rc = client_call(&th[i].cl, MSG_OP_PING, NULL, 0, NULL,
+			rc = msgdc_call(th[i].cl, MSG_OP_PING, NULL, 0, NULL,
 			    0, &r);
 		if (rc != CLIENT_OK) {
 			fprintf(stderr, "msgctl bench: connection %zu: %s\n",
-			    i, th[i].cl.err);
+			    i, th[i].cl != NULL ? msgdc_errstr(th[i].cl) : "out of memory");
 			do {
-				client_close(&th[i].cl);
+				msgdc_free(th[i].cl);
 			} while (i-- > 0);
 			return (-1);
 		}

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,10 @@
 #include "client.h"
 #include "util.h"
 
-#define CLIENT_MAX_RESP_DEFAULT	(1024ULL * 1024 * 1024)
+/* An answer's buffer grows with the bytes that arrive, this much at most
+ * at a time: a header that promises a large body reserves nothing. */
+#define CLIENT_READ_STEP	(1024 * 1024)
+#define CLIENT_READ_MIN		65536
 
 /* Where the struct client of an SSL is, for the new-session callback. */
 static int		client_ssl_idx = -1;
@@ -430,7 +434,7 @@ client_tls_handshake(struct client *c)
 	SSL_set_ex_data(c->ssl, client_ssl_idx, c);
 	if (c->tls_sess != NULL)
 		(void)SSL_set_session(c->ssl, c->tls_sess);
-	if (client_tls_connect(c->ssl, c->fd, c->timeout_ms, c->addr.text,
+	if (client_tls_connect(c->ssl, c->fd, c->connect_timeout_ms, c->addr.text,
 	    c->err, sizeof(c->err)) == -1)
 		return (CLIENT_ECONNECT);
 	return (CLIENT_OK);
@@ -488,13 +492,26 @@ int
 client_open_tls(struct client *c, const char *addr, int timeout_ms,
     const struct client_tls *t)
 {
+	return (client_open_full(c, addr, timeout_ms, timeout_ms,
+	    CLIENT_MAX_RESP_DEFAULT, t));
+}
+
+/*
+ * Connect to addr within connect_ms (TLS handshake included), each later
+ * operation within timeout_ms, no answer body over max_resp accepted.
+ */
+int
+client_open_full(struct client *c, const char *addr, int connect_ms,
+    int timeout_ms, uint64_t max_resp, const struct client_tls *t)
+{
 	int	rc;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout_ms = timeout_ms;
+	c->connect_timeout_ms = connect_ms;
 	c->next_id = 1;
-	c->max_resp = CLIENT_MAX_RESP_DEFAULT;
+	c->max_resp = max_resp;
 	if (net_parse_addr(addr, &c->addr, c->err, sizeof(c->err)) == -1)
 		return (CLIENT_ECONNECT);
 	if (t != NULL) {
@@ -529,8 +546,13 @@ client_reconnect(struct client *c)
 	client_tls_drop(c);
 	if (c->fd != -1)
 		close(c->fd);
+	c->fd = -1;
 	buf_release(&c->in);
-	c->fd = net_connect(&c->addr, c->timeout_ms, c->err, sizeof(c->err));
+	buf_release(&c->out);
+	c->pend_head = c->pend_n = 0;
+	c->want = 0;
+	c->fd = net_connect(&c->addr, c->connect_timeout_ms, c->err,
+	    sizeof(c->err));
 	if (c->fd == -1)
 		return (CLIENT_ECONNECT);
 	if (c->tls_ctx != NULL && (rc = client_tls_handshake(c)) != CLIENT_OK) {
@@ -733,6 +755,13 @@ client_send(struct client *c, uint8_t op, const void *key, size_t klen,
 		snprintf(c->err, sizeof(c->err), "request too large");
 		return (CLIENT_EPROTO);
 	}
+	/* Written now, it would overtake the appended ones. */
+	if (c->pend_n > 0 || c->nonblock) {
+		snprintf(c->err, sizeof(c->err), "%s", c->nonblock ?
+		    "the handle is non-blocking" :
+		    "pipelined answers are pending");
+		return (CLIENT_EINVAL);
+	}
 	id = c->next_id++;
 	msg_encode_request(hdr, op, id, (uint16_t)klen,
 	    (uint32_t)(klen + vlen));
@@ -780,58 +809,34 @@ client_send(struct client *c, uint8_t op, const void *key, size_t klen,
 }
 
 /*
- * Receive the next response frame.  Bytes of the previous response are
- * dropped first; the returned pointers stay valid until the next call.
+ * The answer at the front of c->in, if it is all there: CLIENT_OK (r
+ * filled, its bytes consumed but left in place), CLIENT_EAGAIN (*needp:
+ * the bytes the frame needs in all) or CLIENT_EPROTO (err set).
  */
-int
-client_recv(struct client *c, struct client_resp *r)
+static int
+client_parse(struct client *c, struct client_resp *r, size_t *needp)
 {
 	const char	*why;
-	uint64_t	 deadline;
-	size_t		 need = MSG_HDR_LEN;
-	ssize_t		 n;
-	short		 want = 0;
-	int		 rc, have_hdr = 0;
+	size_t		 need;
 
-	deadline = mono_ms() + (uint64_t)c->timeout_ms;
-	for (;;) {
-		if (!have_hdr && buf_used(&c->in) >= MSG_HDR_LEN) {
-			if (msg_check_response(buf_head(&c->in),
-			    buf_used(&c->in), &r->hdr, &why) == -1) {
-				snprintf(c->err, sizeof(c->err), "%s: %s",
-				    c->addr.text, why);
-				return (CLIENT_EPROTO);
-			}
-			if (r->hdr.body_len > c->max_resp) {
-				snprintf(c->err, sizeof(c->err), "%s: response "
-				    "of %u bytes is over the client limit",
-				    c->addr.text, r->hdr.body_len);
-				return (CLIENT_EPROTO);
-			}
-			have_hdr = 1;
-			need = MSG_HDR_LEN + (size_t)r->hdr.body_len;
-		}
-		if (have_hdr && buf_used(&c->in) >= need)
-			break;
-		if (buf_reserve(&c->in, need - buf_used(&c->in) > 65536 ?
-		    need - buf_used(&c->in) : 65536) == -1) {
-			snprintf(c->err, sizeof(c->err), "out of memory");
-			return (CLIENT_EIO);
-		}
-		want = 0;
-		n = client_read_some(c, buf_tail(&c->in), buf_room(&c->in),
-		    &want, &rc);
-		if (n > 0) {
-			c->in.len += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return (CLIENT_EIO);
-		if (n == -1)
-			return (rc);
-		if (want != 0 && (rc = client_wait(c, want, deadline)) != 0)
-			return (rc);
+	*needp = MSG_HDR_LEN;
+	if (buf_used(&c->in) < MSG_HDR_LEN)
+		return (CLIENT_EAGAIN);
+	if (msg_check_response(buf_head(&c->in), buf_used(&c->in), &r->hdr,
+	    &why) == -1) {
+		snprintf(c->err, sizeof(c->err), "%s: %s", c->addr.text, why);
+		return (CLIENT_EPROTO);
 	}
+	if (r->hdr.body_len > c->max_resp) {
+		snprintf(c->err, sizeof(c->err), "%s: response of %u bytes is "
+		    "over the client limit (%llu)", c->addr.text,
+		    r->hdr.body_len, (unsigned long long)c->max_resp);
+		return (CLIENT_EPROTO);
+	}
+	need = MSG_HDR_LEN + (size_t)r->hdr.body_len;
+	*needp = need;
+	if (buf_used(&c->in) < need)
+		return (CLIENT_EAGAIN);
 	r->key = buf_head(&c->in) + MSG_HDR_LEN;
 	r->klen = r->hdr.key_len;
 	r->val = r->key + r->klen;
@@ -839,6 +844,305 @@ client_recv(struct client *c, struct client_resp *r)
 	/* Consumed now; the bytes stay in place until the next read. */
 	c->in.off += need;
 	return (CLIENT_OK);
+}
+
+/*
+ * Read what the connection has, once, toward a frame of need bytes:
+ * CLIENT_OK (some bytes), CLIENT_EAGAIN (c->want: what to wait for), or
+ * an error (the server closed: CLIENT_EIO).  Room grows with the bytes
+ * that arrive, never by a length only the header claims.
+ */
+static int
+client_read_once(struct client *c, size_t need)
+{
+	size_t	step;
+	ssize_t	n;
+	short	want = 0;
+	int	rc = CLIENT_EIO;
+
+	step = need > buf_used(&c->in) ? need - buf_used(&c->in) : 0;
+	if (step > CLIENT_READ_STEP)
+		step = CLIENT_READ_STEP;
+	if (step < CLIENT_READ_MIN)
+		step = CLIENT_READ_MIN;
+	if (buf_reserve(&c->in, step) == -1) {
+		snprintf(c->err, sizeof(c->err), "out of memory");
+		return (CLIENT_ENOMEM);
+	}
+	n = client_read_some(c, buf_tail(&c->in), buf_room(&c->in), &want,
+	    &rc);
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		return (CLIENT_OK);
+	}
+	if (n == 0)
+		return (CLIENT_EIO);
+	if (n == -1)
+		return (rc);
+	c->want = want;
+	return (CLIENT_EAGAIN);
+}
+
+/*
+ * Receive the next response frame.  Bytes of the previous response are
+ * dropped first; the returned pointers stay valid until the next call.
+ */
+int
+client_recv(struct client *c, struct client_resp *r)
+{
+	uint64_t	 deadline;
+	size_t		 need;
+	int		 rc;
+
+	deadline = mono_ms() + (uint64_t)c->timeout_ms;
+	for (;;) {
+		if ((rc = client_parse(c, r, &need)) != CLIENT_EAGAIN)
+			return (rc);
+		c->want = 0;
+		rc = client_read_once(c, need);
+		if (rc == CLIENT_OK)
+			continue;
+		if (rc != CLIENT_EAGAIN)
+			return (rc);
+		if (c->want != 0 && (rc = client_wait(c, c->want,
+		    deadline)) != 0)
+			return (rc);
+	}
+}
+
+/*
+ * Queue one request frame for a later flush; *idp (if not NULL) gets its
+ * id, which its answer must carry (the answers come in order).
+ */
+int
+client_append(struct client *c, uint8_t op, const void *key, size_t klen,
+    const void *val, size_t vlen, uint32_t *idp)
+{
+	uint8_t		 hdr[MSG_HDR_LEN];
+	uint32_t	*np;
+	size_t		 ncap, i;
+
+	if (c->fd == -1) {
+		snprintf(c->err, sizeof(c->err), "not connected");
+		return (CLIENT_EIO);
+	}
+	if (klen > MSG_KEY_MAX || vlen > UINT32_MAX - klen ||
+	    (klen > 0 && key == NULL) || (vlen > 0 && val == NULL)) {
+		snprintf(c->err, sizeof(c->err), "request too large or "
+		    "without its bytes");
+		return (CLIENT_EINVAL);
+	}
+	if (c->pend_n == c->pend_cap) {
+		ncap = c->pend_cap == 0 ? 16 : c->pend_cap * 2;
+		if ((np = calloc(ncap, sizeof(*np))) == NULL) {
+			snprintf(c->err, sizeof(c->err), "out of memory");
+			return (CLIENT_ENOMEM);
+		}
+		for (i = 0; i < c->pend_n; i++)
+			np[i] = c->pend[(c->pend_head + i) % c->pend_cap];
+		free(c->pend);
+		c->pend = np;
+		c->pend_cap = ncap;
+		c->pend_head = 0;
+	}
+	if (buf_reserve(&c->out, MSG_HDR_LEN + klen + vlen) == -1) {
+		snprintf(c->err, sizeof(c->err), "out of memory");
+		return (CLIENT_ENOMEM);
+	}
+	msg_encode_request(hdr, op, c->next_id, (uint16_t)klen,
+	    (uint32_t)(klen + vlen));
+	(void)buf_append(&c->out, hdr, sizeof(hdr));
+	if (klen > 0)
+		(void)buf_append(&c->out, key, klen);
+	if (vlen > 0)
+		(void)buf_append(&c->out, val, vlen);
+	c->pend[(c->pend_head + c->pend_n) % c->pend_cap] = c->next_id;
+	c->pend_n++;
+	if (idp != NULL)
+		*idp = c->next_id;
+	c->next_id++;
+	return (CLIENT_OK);
+}
+
+/*
+ * Write what is queued without waiting: CLIENT_OK when all of it is
+ * out, CLIENT_EAGAIN when the socket is full (c->want), or an error.
+ */
+int
+client_flush(struct client *c)
+{
+	struct client_sigpipe	sp;
+	ssize_t			n;
+	size_t			w;
+	int			rc, e;
+
+	if (c->fd == -1) {
+		snprintf(c->err, sizeof(c->err), "not connected");
+		return (CLIENT_EIO);
+	}
+	while (buf_used(&c->out) > 0) {
+		if (c->ssl != NULL) {
+			ERR_clear_error();
+			errno = 0;
+			client_sigpipe_block(&sp);
+			rc = SSL_write_ex(c->ssl, buf_head(&c->out),
+			    buf_used(&c->out), &w);
+			client_sigpipe_restore(&sp);
+			if (rc == 1) {
+				buf_consume(&c->out, w);
+				continue;
+			}
+			e = client_tls_failure(c->ssl, rc, "send to",
+			    c->addr.text, c->err, sizeof(c->err));
+			if (e == SSL_ERROR_WANT_READ ||
+			    e == SSL_ERROR_WANT_WRITE) {
+				c->want = e == SSL_ERROR_WANT_READ ? POLLIN :
+				    POLLOUT;
+				return (CLIENT_EAGAIN);
+			}
+			if (e == SSL_ERROR_SYSCALL)
+				client_tls_alert(c);
+			return (CLIENT_EIO);
+		}
+		n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+		    MSG_NOSIGNAL);
+		if (n >= 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->want = POLLOUT;
+			return (CLIENT_EAGAIN);
+		}
+		snprintf(c->err, sizeof(c->err), "send to %s: %s",
+		    c->addr.text, strerror(errno));
+		return (CLIENT_EIO);
+	}
+	return (CLIENT_OK);
+}
+
+/*
+ * Read what the connection has without waiting, until it would block or
+ * the input holds more than a whole pending answer: CLIENT_OK or an
+ * error.  At EOF with answers owed: CLIENT_EIO.
+ */
+int
+client_feed(struct client *c)
+{
+	struct client_resp	r;
+	size_t			need;
+	int			rc;
+
+	if (c->fd == -1) {
+		snprintf(c->err, sizeof(c->err), "not connected");
+		return (CLIENT_EIO);
+	}
+	for (;;) {
+		/* Peek at the frame's size without taking it. */
+		rc = client_parse(c, &r, &need);
+		if (rc == CLIENT_OK) {
+			c->in.off -= need;
+			return (CLIENT_OK);	/* one is whole: take it */
+		}
+		if (rc != CLIENT_EAGAIN)
+			return (rc);
+		if ((rc = client_read_once(c, need)) != CLIENT_OK)
+			return (rc == CLIENT_EAGAIN ? CLIENT_OK : rc);
+	}
+}
+
+/*
+ * The next answer, without waiting: CLIENT_OK (r filled), CLIENT_EAGAIN
+ * (none is whole and the socket would block: c->want), or an error.  An
+ * answer must carry the id of the oldest request not yet answered (or 0,
+ * the server's answer to a frame it could not read).
+ */
+int
+client_take(struct client *c, struct client_resp *r)
+{
+	size_t	need;
+	int	rc;
+
+	for (;;) {
+		rc = client_parse(c, r, &need);
+		if (rc == CLIENT_OK)
+			break;
+		if (rc != CLIENT_EAGAIN)
+			return (rc);
+		if (c->pend_n == 0 && buf_used(&c->in) == 0) {
+			c->want = 0;
+			return (CLIENT_EAGAIN);	/* nothing owed */
+		}
+		if (c->fd == -1) {
+			snprintf(c->err, sizeof(c->err), "not connected");
+			return (CLIENT_EIO);
+		}
+		c->want = 0;
+		if ((rc = client_read_once(c, need)) != CLIENT_OK)
+			return (rc);
+	}
+	if (c->pend_n == 0) {
+		snprintf(c->err, sizeof(c->err), "%s: answer %u to no request",
+		    c->addr.text, r->hdr.request_id);
+		return (CLIENT_EPROTO);
+	}
+	if (r->hdr.request_id != c->pend[c->pend_head] &&
+	    r->hdr.request_id != 0) {
+		snprintf(c->err, sizeof(c->err), "%s: answer for request %u, "
+		    "expected %u", c->addr.text, r->hdr.request_id,
+		    c->pend[c->pend_head]);
+		return (CLIENT_EPROTO);
+	}
+	c->pend_head = (c->pend_head + 1) % c->pend_cap;
+	c->pend_n--;
+	return (CLIENT_OK);
+}
+
+/*
+ * The next pipelined answer, waiting for it within the timeout: what is
+ * queued is written first, reading answers meanwhile so that neither
+ * side's buffers fill while the other waits.
+ */
+int
+client_get_reply(struct client *c, struct client_resp *r)
+{
+	uint64_t	deadline;
+	short		ev;
+	int		rc;
+
+	if (c->pend_n == 0) {
+		snprintf(c->err, sizeof(c->err), "no request is waiting for "
+		    "its answer");
+		return (CLIENT_EINVAL);
+	}
+	deadline = mono_ms() + (uint64_t)c->timeout_ms;
+	for (;;) {
+		ev = 0;
+		if (buf_used(&c->out) > 0) {
+			c->want = 0;
+			rc = client_flush(c);
+			if (rc != CLIENT_OK && rc != CLIENT_EAGAIN)
+				return (rc);
+			ev = c->want;
+			/* The server may wait for us to read: do. */
+			if ((rc = client_feed(c)) != CLIENT_OK)
+				return (rc);
+			if (rc == CLIENT_OK && buf_used(&c->out) > 0) {
+				if ((rc = client_wait(c, ev | POLLIN,
+				    deadline)) != CLIENT_OK)
+					return (rc);
+				continue;
+			}
+		}
+		rc = client_take(c, r);
+		if (rc != CLIENT_EAGAIN)
+			return (rc);
+		if ((rc = client_wait(c, c->want != 0 ? c->want : POLLIN,
+		    deadline)) != CLIENT_OK)
+			return (rc);
+	}
 }
 
 /* One request, one response, matched by request id. */
@@ -851,6 +1155,7 @@ client_call(struct client *c, uint8_t op, const void *key, size_t klen,
 
 	if ((rc = client_send(c, op, key, klen, val, vlen, &id)) != 0)
 		return (rc);
+	/* (client_send refuses while appended answers are pending) */
 	if ((rc = client_recv(c, r)) != 0)
 		return (rc);
 	if (r->hdr.request_id != id && r->hdr.request_id != 0) {
@@ -868,7 +1173,7 @@ client_call(struct client *c, uint8_t op, const void *key, size_t klen,
  * bytes.  Returns 0, or -1 for anything else (a malformed answer).
  */
 int
-client_exec_answer(const struct client_resp *r, struct client_exec *x)
+client_exec_answer(const struct client_resp *r, struct msgdc_exec *x)
 {
 	uint32_t	olen;
 	size_t		i;
@@ -904,6 +1209,10 @@ client_close(struct client *c)
 		close(c->fd);
 	c->fd = -1;
 	buf_release(&c->in);
+	buf_release(&c->out);
+	free(c->pend);
+	c->pend = NULL;
+	c->pend_cap = c->pend_head = c->pend_n = 0;
 	if (c->tls_sess != NULL)
 		SSL_SESSION_free(c->tls_sess);
 	c->tls_sess = NULL;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msgd/client.h"
+
 #include "buf.h"
 #include "net.h"
 #include "proto.h"
@@ -21,8 +23,14 @@ enum client_err {
 	CLIENT_ECONNECT = -1,	/* could not connect */
 	CLIENT_ETIMEOUT = -2,	/* no answer in time */
 	CLIENT_EIO = -3,	/* connection lost or reset */
-	CLIENT_EPROTO = -4	/* the peer does not speak msgd v1 */
+	CLIENT_EPROTO = -4,	/* the peer does not speak msgd v1 */
+	CLIENT_ESTATUS = -5,	/* (msgdc only) an answer other than OK */
+	CLIENT_EINVAL = -6,	/* a bad argument, or the wrong mode */
+	CLIENT_ENOMEM = -7,
+	CLIENT_EAGAIN = -8	/* non-blocking: not complete yet */
 };
+
+struct msgdc;
 
 /* OpenSSL's types, opaque here: only client.c includes its headers. */
 struct ssl_ctx_st;
@@ -43,15 +51,26 @@ struct client_tls {
 };
 
 #define CLIENT_TLS_NAME_MAX	256
+/* The largest answer msgctl takes (a large file's GET). */
+#define CLIENT_MAX_RESP_DEFAULT	(1024ULL * 1024 * 1024)
 
 struct client {
 	int		fd;
 	int		timeout_ms;
+	int		connect_timeout_ms;	/* connect and handshake */
 	uint32_t	next_id;
 	uint64_t	max_resp;	/* largest response body accepted */
 	struct net_addr	addr;
 	struct buf	in;
 	char		err[256];
+	int		last;		/* the latest error (enum client_err) */
+	/* Pipelining: requests appended, not yet written; ids answered
+	 * next first (a ring). */
+	struct buf	out;
+	uint32_t	*pend;
+	size_t		pend_cap, pend_head, pend_n;
+	int		nonblock;	/* operations never wait */
+	short		want;		/* POLLIN/POLLOUT the last step needs */
 	/* TLS: a context per client, one SSL per connection. */
 	struct ssl_ctx_st	*tls_ctx;	/* NULL: plain */
 	struct ssl_st		*ssl;
@@ -68,17 +87,10 @@ struct client_resp {
 	size_t		 vlen;
 };
 
-/* An EXEC answer taken apart (see exec_result() for its format). */
-struct client_exec {
-	int		 status;	/* the command's exit status, 0..255 */
-	const uint8_t	*out;		/* its stdout */
-	size_t		 olen;
-	const uint8_t	*err;		/* its stderr */
-	size_t		 elen;
-};
-
 int	client_open(struct client *, const char *, int);
 int	client_open_tls(struct client *, const char *, int,
+	    const struct client_tls *);
+int	client_open_full(struct client *, const char *, int, int, uint64_t,
 	    const struct client_tls *);
 int	client_tls_resumed(const struct client *);
 void	client_tls_forget(struct client *);
@@ -101,7 +113,15 @@ int	client_recv(struct client *, struct client_resp *);
 int	client_call(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, struct client_resp *);
 void	client_close(struct client *);
-int	client_exec_answer(const struct client_resp *, struct client_exec *);
+int	client_append(struct client *, uint8_t, const void *, size_t,
+	    const void *, size_t, uint32_t *);
+int	client_flush(struct client *);
+int	client_feed(struct client *);
+int	client_take(struct client *, struct client_resp *);
+int	client_get_reply(struct client *, struct client_resp *);
+int	client_exec_answer(const struct client_resp *, struct msgdc_exec *);
+struct msgdc *client_msgdc_open(const char *, int, uint64_t,
+	    const struct client_tls *);
 int	client_udp_call(const char *, int, uint8_t, const void *, size_t,
 	    uint8_t *, size_t, struct client_resp *, char *, size_t);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "msgd/client.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -54,7 +55,7 @@ struct ctl {
 	uint32_t	 exec_timeout_ms;
 	int		 in_shell;	/* stdin holds the command lines */
 	int		 timeout_ms;
-	struct client	 cl;
+	struct msgdc	*cl;
 	int		 connected;
 	int		 interactive;
 };
@@ -68,7 +69,7 @@ struct ctl_cmd {
 	const char	*help;
 };
 
-static int	ctl_status(const struct client_resp *);
+static int	ctl_status(const struct msgdc_reply *);
 static int	cmd_ping(struct ctl *, int, char **);
 static int	cmd_echo(struct ctl *, int, char **);
 static int	cmd_upper(struct ctl *, int, char **);
@@ -157,13 +158,25 @@ usage(FILE *fp)
 static int
 ctl_fail(struct ctl *ctl, int rc)
 {
-	fprintf(stderr, "msgctl: %s\n", ctl->cl.err);
-	if (rc == CLIENT_ECONNECT)
-		return (EX_NOCONN);
+	fprintf(stderr, "msgctl: %s\n", msgdc_errstr(ctl->cl));
 	/* The connection is unusable now; the shell reconnects. */
-	client_close(&ctl->cl);
+	msgdc_free(ctl->cl);
+	ctl->cl = NULL;
 	ctl->connected = 0;
-	return (EX_COMM);
+	return (rc == MSGDC_ECONNECT ? EX_NOCONN : EX_COMM);
+}
+
+/* Connect ctl->cl as the options say; ctl_fail() reports a failure. */
+static int
+ctl_open(struct ctl *ctl)
+{
+	if ((ctl->cl = client_msgdc_open(ctl->addr, ctl->timeout_ms,
+	    CLIENT_MAX_RESP_DEFAULT, ctl->use_tls ? &ctl->tls : NULL)) ==
+	    NULL) {
+		fprintf(stderr, "msgctl: out of memory\n");
+		exit(EX_COMM);
+	}
+	return (msgdc_err(ctl->cl));
 }
 
 static int
@@ -173,19 +186,19 @@ ctl_connect(struct ctl *ctl)
 
 	if (ctl->connected)
 		return (EX_OK);
-	if ((rc = client_open_tls(&ctl->cl, ctl->addr, ctl->timeout_ms,
-	    ctl->use_tls ? &ctl->tls : NULL)) != 0)
+	if ((rc = ctl_open(ctl)) != 0)
 		return (ctl_fail(ctl, rc));
 	ctl->connected = 1;
 	if (ctl->token != NULL) {
-		struct client_resp	r;
+		struct msgdc_reply	r;
 
-		if ((rc = client_call(&ctl->cl, MSG_OP_AUTH, NULL, 0,
+		if ((rc = msgdc_call(ctl->cl, MSG_OP_AUTH, NULL, 0,
 		    ctl->token, strlen(ctl->token), &r)) != 0)
 			return (ctl_fail(ctl, rc));
-		if (r.hdr.status != MSG_ST_OK) {
+		if (r.status != MSG_ST_OK) {
 			rc = ctl_status(&r);
-			client_close(&ctl->cl);
+			msgdc_free(ctl->cl);
+			ctl->cl = NULL;
 			ctl->connected = 0;
 			return (rc);
 		}
@@ -196,20 +209,20 @@ ctl_connect(struct ctl *ctl)
 /* --udp: one datagram for ping/echo/upper/time. */
 static int
 ctl_udp(struct ctl *ctl, uint8_t op, const void *val, size_t vlen,
-    struct client_resp *r, uint8_t *buf, size_t len)
+    struct msgdc_reply *r, uint8_t *buf, size_t len)
 {
 	char	err[256];
 	int	rc;
 
-	rc = client_udp_call(ctl->addr, ctl->timeout_ms, op, val, vlen, buf,
+	rc = msgdc_udp_call(ctl->addr, ctl->timeout_ms, op, val, vlen, buf,
 	    len, r, err, sizeof(err));
-	if (rc != CLIENT_OK) {
+	if (rc != MSGDC_OK) {
 		fprintf(stderr, "msgctl: %s\n", err);
-		return (rc == CLIENT_ECONNECT ? EX_NOCONN : EX_COMM);
+		return (rc == MSGDC_ECONNECT ? EX_NOCONN : EX_COMM);
 	}
-	if (r->hdr.status != MSG_ST_OK) {
+	if (r->status != MSG_ST_OK) {
 		fprintf(stderr, "msgctl: server answered %s over UDP\n",
-		    msg_status_name(r->hdr.status));
+		    msg_status_name(r->status));
 		return (EX_STATUS);
 	}
 	return (EX_OK);
@@ -217,10 +230,10 @@ ctl_udp(struct ctl *ctl, uint8_t op, const void *val, size_t vlen,
 
 /* Print an error answer; returns EX_STATUS. */
 static int
-ctl_status(const struct client_resp *r)
+ctl_status(const struct msgdc_reply *r)
 {
 	fprintf(stderr, "msgctl: server answered %s: %.*s\n",
-	    msg_status_name(r->hdr.status), (int)r->vlen,
+	    msg_status_name(r->status), (int)r->vlen,
 	    (const char *)r->val);
 	return (EX_STATUS);
 }
@@ -250,7 +263,7 @@ join_args(int argc, char **argv, size_t *lenp)
 static int
 ctl_simple(struct ctl *ctl, uint8_t op, const void *val, size_t vlen)
 {
-	struct client_resp	r;
+	struct msgdc_reply	r;
 	static uint8_t		dgram[65536];
 	int			rc;
 
@@ -265,9 +278,9 @@ ctl_simple(struct ctl *ctl, uint8_t op, const void *val, size_t vlen)
 	}
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
-	if ((rc = client_call(&ctl->cl, op, NULL, 0, val, vlen, &r)) != 0)
+	if ((rc = msgdc_call(ctl->cl, op, NULL, 0, val, vlen, &r)) != 0)
 		return (ctl_fail(ctl, rc));
-	if (r.hdr.status != MSG_ST_OK)
+	if (r.status != MSG_ST_OK)
 		return (ctl_status(&r));
 	fwrite(r.val, 1, r.vlen, stdout);
 	fputc('\n', stdout);
@@ -278,7 +291,7 @@ ctl_simple(struct ctl *ctl, uint8_t op, const void *val, size_t vlen)
 static int
 cmd_ping(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	r;
+	struct msgdc_reply	r;
 	uint8_t			dgram[128];
 	uint64_t		t0, t1;
 	int			rc;
@@ -297,16 +310,16 @@ cmd_ping(struct ctl *ctl, int argc, char **argv)
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
 	t0 = mono_us();
-	if ((rc = client_call(&ctl->cl, MSG_OP_PING, NULL, 0, NULL, 0, &r)))
+	if ((rc = msgdc_call(ctl->cl, MSG_OP_PING, NULL, 0, NULL, 0, &r)))
 		return (ctl_fail(ctl, rc));
 	t1 = mono_us();
-	if (r.hdr.status != MSG_ST_OK)
+	if (r.status != MSG_ST_OK)
 		return (ctl_status(&r));
-	if (client_tls_version(&ctl->cl) != NULL)
+	if (msgdc_tls_version(ctl->cl) != NULL)
 		printf("%.*s from %s over %s%s: time=%.3f ms\n", (int)r.vlen,
 		    (const char *)r.val, ctl->addr,
-		    client_tls_version(&ctl->cl),
-		    client_tls_resumed(&ctl->cl) ? " (resumed)" : "",
+		    msgdc_tls_version(ctl->cl),
+		    msgdc_tls_resumed(ctl->cl) ? " (resumed)" : "",
 		    (double)(t1 - t0) / 1000.0);
 	else
 		printf("%.*s from %s: time=%.3f ms\n", (int)r.vlen,
@@ -373,7 +386,7 @@ print_escaped(const uint8_t *p, size_t len)
 static int
 cmd_send(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	 r;
+	struct msgdc_reply	 r;
 	const char		*key = argc > 1 ? argv[1] : "";
 	const char		*val = argc > 2 ? argv[2] : "";
 	const char		*name;
@@ -391,20 +404,20 @@ cmd_send(struct ctl *ctl, int argc, char **argv)
 	}
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
-	if ((rc = client_call(&ctl->cl, (uint8_t)op, key, strlen(key), val,
+	if ((rc = msgdc_call(ctl->cl, (uint8_t)op, key, strlen(key), val,
 	    strlen(val), &r)) != 0)
 		return (ctl_fail(ctl, rc));
-	name = msg_op_name(r.hdr.opcode);
+	name = msg_op_name(r.opcode);
 	printf("status: %s (%u)\nopcode: %s (0x%02x)\nrequest_id: %u\n",
-	    msg_status_name(r.hdr.status), r.hdr.status,
-	    name != NULL ? name : "?", r.hdr.opcode, r.hdr.request_id);
+	    msg_status_name(r.status), r.status,
+	    name != NULL ? name : "?", r.opcode, r.id);
 	printf("key: (%zu bytes) ", r.klen);
 	print_escaped(r.key, r.klen);
 	printf("\nvalue: (%zu bytes) ", r.vlen);
 	print_escaped(r.val, r.vlen);
 	printf("\n");
 	fflush(stdout);
-	return (r.hdr.status == MSG_ST_OK ? EX_OK : EX_STATUS);
+	return (r.status == MSG_ST_OK ? EX_OK : EX_STATUS);
 }
 
 /* Read all of fd (a file or stdin) into memory, up to 1 GiB. */
@@ -447,15 +460,15 @@ slurp(int fd, size_t *lenp)
 /* One request whose answer must be OK; the answer is left in *r. */
 static int
 ctl_call(struct ctl *ctl, uint8_t op, const void *key, size_t klen,
-    const void *val, size_t vlen, struct client_resp *r)
+    const void *val, size_t vlen, struct msgdc_reply *r)
 {
 	int	rc;
 
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
-	if ((rc = client_call(&ctl->cl, op, key, klen, val, vlen, r)) != 0)
+	if ((rc = msgdc_call(ctl->cl, op, key, klen, val, vlen, r)) != 0)
 		return (ctl_fail(ctl, rc));
-	if (r->hdr.status != MSG_ST_OK)
+	if (r->status != MSG_ST_OK)
 		return (ctl_status(r));
 	return (EX_OK);
 }
@@ -463,7 +476,7 @@ ctl_call(struct ctl *ctl, uint8_t op, const void *key, size_t klen,
 static int
 cmd_put(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	 r;
+	struct msgdc_reply	 r;
 	const char		*name, *slash;
 	uint8_t			*data;
 	size_t			 len;
@@ -530,7 +543,7 @@ write_file(const char *path, const uint8_t *data, size_t len)
 static int
 cmd_get(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	 r;
+	struct msgdc_reply	 r;
 	const char		*out = NULL;
 	int			 rc;
 
@@ -562,7 +575,7 @@ cmd_get(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_ls(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	 r;
+	struct msgdc_reply	 r;
 	const char		*p, *end, *nl, *t1, *t2;
 	char			 when[32];
 	struct tm		 tm;
@@ -595,7 +608,7 @@ cmd_ls(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_rm(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	r;
+	struct msgdc_reply	r;
 
 	return (ctl_call(ctl, MSG_OP_DEL, argv[0], strlen(argv[0]), NULL, 0,
 	    &r));
@@ -610,8 +623,8 @@ cmd_rm(struct ctl *ctl, int argc, char **argv)
 static int
 cmd_exec(struct ctl *ctl, int argc, char **argv)
 {
-	struct client_resp	 r;
-	struct client_exec	 x;
+	struct msgdc_reply	 r;
+	struct msgdc_exec	 x;
 	uint8_t			*in = NULL;
 	size_t			 ilen = 0;
 	int			 rc, saved;
@@ -625,16 +638,16 @@ cmd_exec(struct ctl *ctl, int argc, char **argv)
 	/* The server may take exec.timeout: wait at least that long. */
 	if (ctl->timeout_ms < (int)ctl->exec_timeout_ms + 2000)
 		ctl->timeout_ms = (int)ctl->exec_timeout_ms + 2000;
-	saved = ctl->cl.timeout_ms;
-	if (ctl->connected && ctl->cl.timeout_ms < ctl->timeout_ms)
-		ctl->cl.timeout_ms = ctl->timeout_ms;
+	saved = ctl->connected ? msgdc_timeout(ctl->cl) : 0;
+	if (ctl->connected && saved < ctl->timeout_ms)
+		(void)msgdc_set_timeout(ctl->cl, ctl->timeout_ms);
 	rc = ctl_call(ctl, MSG_OP_EXEC, argv[0], strlen(argv[0]), in, ilen, &r);
-	if (ctl->connected)
-		ctl->cl.timeout_ms = saved;
+	if (ctl->connected && saved > 0)
+		(void)msgdc_set_timeout(ctl->cl, saved);
 	free(in);
 	if (rc != EX_OK)
 		return (rc);
-	if (client_exec_answer(&r, &x) == -1) {
+	if (msgdc_exec_parse(&r, &x) == -1) {
 		fprintf(stderr, "msgctl: exec: malformed answer\n");
 		return (EX_COMM);
 	}
@@ -1014,14 +1027,14 @@ stats_usage(FILE *fp)
 static int
 stats_remote(struct ctl *ctl)
 {
-	struct client_resp	r;
+	struct msgdc_reply	r;
 	int			rc;
 
 	if ((rc = ctl_connect(ctl)) != EX_OK)
 		return (rc);
-	if ((rc = client_call(&ctl->cl, MSG_OP_STATS, NULL, 0, NULL, 0, &r)))
+	if ((rc = msgdc_call(ctl->cl, MSG_OP_STATS, NULL, 0, NULL, 0, &r)))
 		return (ctl_fail(ctl, rc));
-	if (r.hdr.status != MSG_ST_OK)
+	if (r.status != MSG_ST_OK)
 		return (ctl_status(&r));
 	fwrite(r.val, 1, r.vlen, stdout);
 	fflush(stdout);
@@ -1473,8 +1486,7 @@ main(int argc, char *argv[])
 		ctl.addr = cfgaddr;
 
 	rc = ctl_run(&ctl, argc, argv);
-	if (ctl.connected)
-		client_close(&ctl.cl);
+	msgdc_free(ctl.cl);
 	if (ctl.token != NULL) {
 		explicit_bzero(ctl.token, strlen(ctl.token));
 		free(ctl.token);

@@ -300,7 +300,7 @@ fuzz_answers(const uint8_t *p, size_t n)
 {
 	struct client		 c;
 	struct client_resp	 r;
-	struct client_exec	 x;
+	struct msgdc_exec	 x;
 	int			 sv[2], rc, frames = 0;
 
 	/* All of it must fit the socket buffer: the writer is this thread. */
