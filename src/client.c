@@ -1101,9 +1101,11 @@ client_take(struct client *c, struct client_resp *r)
 }
 
 /*
- * The next pipelined answer, waiting for it within the timeout: what is
- * queued is written first, reading answers meanwhile so that neither
- * side's buffers fill while the other waits.
+ * The next pipelined answer, waiting for it within the timeout.  What is
+ * queued is written as the socket takes it, and an answer is returned as
+ * soon as it is whole, the rest written by the next calls: the server,
+ * which stops reading a client that does not read its answers, never
+ * waits for us while we wait for it, and the input holds one answer.
  */
 int
 client_get_reply(struct client *c, struct client_resp *r)
@@ -1126,21 +1128,11 @@ client_get_reply(struct client *c, struct client_resp *r)
 			if (rc != CLIENT_OK && rc != CLIENT_EAGAIN)
 				return (rc);
 			ev = c->want;
-			/* The server may wait for us to read: do. */
-			if ((rc = client_feed(c)) != CLIENT_OK)
-				return (rc);
-			if (rc == CLIENT_OK && buf_used(&c->out) > 0) {
-				if ((rc = client_wait(c, ev | POLLIN,
-				    deadline)) != CLIENT_OK)
-					return (rc);
-				continue;
-			}
 		}
-		rc = client_take(c, r);
-		if (rc != CLIENT_EAGAIN)
+		if ((rc = client_take(c, r)) != CLIENT_EAGAIN)
 			return (rc);
-		if ((rc = client_wait(c, c->want != 0 ? c->want : POLLIN,
-		    deadline)) != CLIENT_OK)
+		ev |= c->want != 0 ? c->want : POLLIN;
+		if ((rc = client_wait(c, ev, deadline)) != CLIENT_OK)
 			return (rc);
 	}
 }

@@ -48,3 +48,4 @@ UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
 UNIT_TESTS += tests/unit/test_client
+UNIT_TESTS += tests/unit/test_msgdc
