@@ -9,16 +9,21 @@
 #                       over bench/baseline.txt, or its worker sets kernel
 #                       timers per request (bench/profile)
 
-EXTRA_PROGRAMS = bench/echo_floor
+EXTRA_PROGRAMS = bench/echo_floor bench/libclient
 bench_echo_floor_SOURCES = bench/echo_floor.c
 # Nothing of msgd: not the default (the unit tests' LDADD).
 bench_echo_floor_LDADD =
+# libmsgdclient's blocking and pipelined API (issue 15), on the built
+# library; its numbers beside msgctl bench's: bench/README.md.
+bench_libclient_SOURCES = bench/libclient.c
+bench_libclient_LDADD = src/libmsgdclient.la
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
 	bench/fileops bench/tls bench/baseline.txt bench/README.md
-CLEANFILES += bench/echo_floor$(EXEEXT)
+CLEANFILES += bench/echo_floor$(EXEEXT) bench/libclient$(EXEEXT)
 
-bench: bench/echo_floor$(EXEEXT) src/msgd$(EXEEXT) src/msgctl$(EXEEXT)
+bench: bench/echo_floor$(EXEEXT) bench/libclient$(EXEEXT) src/msgd$(EXEEXT) \
+	src/msgctl$(EXEEXT)
 
 # Growth of the per-request instruction count is what this checks; the
 # script installs valgrind when it is missing (as root).

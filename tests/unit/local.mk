@@ -47,5 +47,9 @@ tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c $(MASTER_FX)
 UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
+# The client tests' fake servers listen in a private directory.
+UNIX_FX = tests/unit/unix_fx.c tests/unit/unix_fx.h
 UNIT_TESTS += tests/unit/test_client
+tests_unit_test_client_SOURCES = tests/unit/test_client.c $(UNIX_FX)
 UNIT_TESTS += tests/unit/test_msgdc
+tests_unit_test_msgdc_SOURCES = tests/unit/test_msgdc.c $(UNIX_FX)

@@ -7,7 +7,6 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -25,36 +24,18 @@
 #include <openssl/ssl.h>
 
 #include "client.h"
+#include "unix_fx.h"
 #include "util.h"
 
 /* A private directory with a unix listener in it, or a file. */
-struct fx {
-	char	dir[64];
-	char	path[96];
-	char	addr[160];
-	int	lfd;
-};
-
 static int
 fx_setup(void **state)
 {
-	struct fx		*fx;
-	struct sockaddr_un	 sun;
+	struct unix_fx	*fx;
 
 	fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/msgd-test-client.XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/sock", fx->dir);
-	snprintf(fx->addr, sizeof(fx->addr), "unix:%s", fx->path);
-	fx->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_not_equal(fx->lfd, -1);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", fx->path);
-	assert_int_equal(bind(fx->lfd, (struct sockaddr *)&sun, sizeof(sun)),
-	    0);
-	assert_int_equal(listen(fx->lfd, 4), 0);
+	unix_fx_open(fx, "client");
 	*state = fx;
 	return (0);
 }
@@ -62,14 +43,12 @@ fx_setup(void **state)
 static int
 fx_teardown(void **state)
 {
-	struct fx	*fx = *state;
+	struct unix_fx	*fx = *state;
 	char		 p[192];
 
-	close(fx->lfd);
-	unlink(fx->path);
 	snprintf(p, sizeof(p), "%s/junk.pem", fx->dir);
 	unlink(p);
-	rmdir(fx->dir);
+	unix_fx_close(fx);
 	free(fx);
 	return (0);
 }
@@ -135,7 +114,7 @@ test_client_tls_name_bad(void **state)
 static void
 test_client_tls_ctx_errors(void **state)
 {
-	struct fx		*fx = *state;
+	struct unix_fx		*fx = *state;
 	struct client_tls	 t;
 	SSL_CTX			*ctx;
 	char			 err[256], junk[192];
@@ -183,7 +162,7 @@ test_client_tls_ctx_errors(void **state)
 static void
 test_client_tls_handshake_deadline(void **state)
 {
-	struct fx		*fx = *state;
+	struct unix_fx		*fx = *state;
 	struct client_tls	 t;
 	struct client		 c;
 	uint64_t		 t0, ms;
@@ -207,7 +186,7 @@ test_client_tls_handshake_deadline(void **state)
 static void
 test_client_tls_not_tls(void **state)
 {
-	struct fx		*fx = *state;
+	struct unix_fx		*fx = *state;
 	struct client_tls	 t;
 	struct client		 c;
 	uint8_t			 junk[64];

@@ -8,7 +8,6 @@
  * tests/integration (test_msgctl.py, ...) and tests/install/libmsgdclient.sh.
  */
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -26,13 +25,11 @@
 #include "msgd/client.h"
 
 #include "proto.h"
+#include "unix_fx.h"
 #include "util.h"
 
 struct fx {
-	char		 dir[64];
-	char		 path[96];
-	char		 addr[160];
-	int		 lfd;
+	struct unix_fx	 u;
 	int		 sfd;		/* the server's end, once accepted */
 	pthread_t	 th;
 	int		 echoing;
@@ -42,24 +39,12 @@ struct fx {
 static int
 fx_setup(void **state)
 {
-	struct fx		*fx;
-	struct sockaddr_un	 sun;
+	struct fx	*fx;
 
 	fx = calloc(1, sizeof(*fx));
 	assert_non_null(fx);
+	unix_fx_open(&fx->u, "msgdc");
 	fx->sfd = -1;
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/msgd-test-msgdc.XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	snprintf(fx->path, sizeof(fx->path), "%s/sock", fx->dir);
-	snprintf(fx->addr, sizeof(fx->addr), "unix:%s", fx->path);
-	fx->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_not_equal(fx->lfd, -1);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", fx->path);
-	assert_int_equal(bind(fx->lfd, (struct sockaddr *)&sun, sizeof(sun)),
-	    0);
-	assert_int_equal(listen(fx->lfd, 4), 0);
 	*state = fx;
 	return (0);
 }
@@ -74,9 +59,7 @@ fx_teardown(void **state)
 		pthread_join(fx->th, NULL);
 	if (fx->sfd != -1)
 		close(fx->sfd);
-	close(fx->lfd);
-	unlink(fx->path);
-	rmdir(fx->dir);
+	unix_fx_close(&fx->u);
 	free(fx);
 	return (0);
 }
@@ -90,11 +73,11 @@ fx_connect(struct fx *fx, int timeout_ms, uint64_t max_answer)
 	msgdc_options_init(&o);
 	o.timeout_ms = timeout_ms;
 	o.max_answer = max_answer;
-	fx->c = msgdc_connect(fx->addr, &o);
+	fx->c = msgdc_connect(fx->u.addr, &o);
 	assert_non_null(fx->c);
 	assert_int_equal(msgdc_err(fx->c), MSGDC_OK);
 	assert_string_equal(msgdc_errstr(fx->c), "");
-	fx->sfd = accept4(fx->lfd, NULL, NULL, SOCK_CLOEXEC);
+	fx->sfd = accept4(fx->u.lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_int_not_equal(fx->sfd, -1);
 }
 
@@ -151,7 +134,7 @@ echo_main(void *arg)
 	uint8_t		 hdr[MSG_HDR_LEN], *body;
 	int		 fd;
 
-	if ((fd = accept4(fx->lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+	if ((fd = accept4(fx->u.lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 		return (NULL);
 	for (;;) {
 		if (read_full(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
@@ -310,7 +293,7 @@ test_msgdc_pipeline_large(void **state)
 	echo_start(fx);
 	msgdc_options_init(&o);
 	o.timeout_ms = 10000;
-	fx->c = msgdc_connect(fx->addr, &o);
+	fx->c = msgdc_connect(fx->u.addr, &o);
 	assert_int_equal(msgdc_err(fx->c), MSGDC_OK);
 	memset(big, 'x', sizeof(big));
 	for (i = 0; i < n; i++) {
@@ -335,7 +318,7 @@ test_msgdc_auth(void **state)
 	echo_start(fx);
 	msgdc_options_init(&o);
 	o.token = "secret";
-	fx->c = msgdc_connect(fx->addr, &o);
+	fx->c = msgdc_connect(fx->u.addr, &o);
 	assert_int_equal(msgdc_err(fx->c), MSGDC_OK);
 	assert_int_equal(msgdc_ping(fx->c), MSGDC_OK);
 }
@@ -349,7 +332,7 @@ test_msgdc_auth_refused(void **state)
 	echo_start(fx);
 	msgdc_options_init(&o);
 	o.token = "wrong";
-	fx->c = msgdc_connect(fx->addr, &o);
+	fx->c = msgdc_connect(fx->u.addr, &o);
 	assert_non_null(fx->c);
 	assert_int_equal(msgdc_err(fx->c), MSGDC_ECONNECT);
 	assert_non_null(strstr(msgdc_errstr(fx->c), "DENIED"));
@@ -367,7 +350,7 @@ test_msgdc_auth_silent(void **state)
 	msgdc_options_init(&o);
 	o.token = "secret";
 	o.connect_timeout_ms = 200;
-	fx->c = msgdc_connect(fx->addr, &o);
+	fx->c = msgdc_connect(fx->u.addr, &o);
 	assert_non_null(fx->c);
 	assert_int_equal(msgdc_err(fx->c), MSGDC_ETIMEOUT);
 	assert_string_not_equal(msgdc_errstr(fx->c), "");
@@ -423,7 +406,7 @@ test_msgdc_bad_answers(void **state)
 	/* An answer to nothing, in non-blocking mode. */
 	assert_int_equal(msgdc_reconnect(fx->c), MSGDC_OK);
 	close(fx->sfd);
-	fx->sfd = accept4(fx->lfd, NULL, NULL, SOCK_CLOEXEC);
+	fx->sfd = accept4(fx->u.lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_int_not_equal(fx->sfd, -1);
 	assert_int_equal(msgdc_set_nonblock(fx->c, 1), MSGDC_OK);
 	answer(fx->sfd, MSG_OP_PING, MSG_ST_OK, 1, NULL, "PONG");
