@@ -535,14 +535,12 @@ client_open_full(struct client *c, const char *addr, int connect_ms,
 }
 
 /*
- * Drop any connection and buffered input, then connect again (over TLS,
- * resuming the last session when the server allows it).
+ * Drop the connection, what was queued and what was read, and forget the
+ * answers owed; the address and the TLS context stay, to reconnect.
  */
-int
-client_reconnect(struct client *c)
+void
+client_disconnect(struct client *c)
 {
-	int	rc;
-
 	client_tls_drop(c);
 	if (c->fd != -1)
 		close(c->fd);
@@ -551,6 +549,18 @@ client_reconnect(struct client *c)
 	buf_release(&c->out);
 	c->pend_head = c->pend_n = 0;
 	c->want = 0;
+}
+
+/*
+ * Drop any connection and buffered input, then connect again (over TLS,
+ * resuming the last session when the server allows it).
+ */
+int
+client_reconnect(struct client *c)
+{
+	int	rc;
+
+	client_disconnect(c);
 	c->fd = net_connect(&c->addr, c->connect_timeout_ms, c->err,
 	    sizeof(c->err));
 	if (c->fd == -1)

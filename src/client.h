@@ -107,6 +107,7 @@ int	client_tls_connect(struct ssl_st *, int, int, const char *, char *,
 ssize_t	client_tls_read(struct ssl_st *, void *, size_t, const char *, short *,
 	    char *, size_t);
 int	client_reconnect(struct client *);
+void	client_disconnect(struct client *);
 int	client_send(struct client *, uint8_t, const void *, size_t,
 	    const void *, size_t, uint32_t *);
 int	client_recv(struct client *, struct client_resp *);

@@ -17,6 +17,7 @@
 
 struct msgdc {
 	struct client	cl;
+	int		tls;	/* asked for: never reconnect without */
 };
 
 /* The public enums are the protocol's numbers: keep them so. */
@@ -114,6 +115,7 @@ msgdc_connect(const char *addr, const struct msgdc_options *o)
 	t.key_file = o->key_file;
 	t.sni = o->sni;
 	t.insecure = o->insecure;
+	c->tls = o->tls != 0;
 	rc = client_open_full(&c->cl, addr, cms, tms, o->max_answer > 0 ?
 	    o->max_answer : MSGDC_MAX_ANSWER_DEFAULT, o->tls ? &t : NULL);
 	if (rc == CLIENT_OK && o->token != NULL) {
@@ -122,7 +124,7 @@ msgdc_connect(const char *addr, const struct msgdc_options *o)
 		if ((rc = msgdc_auth(c, o->token)) != MSGDC_OK) {
 			if (rc != MSGDC_ECONNECT && rc != MSGDC_ETIMEOUT)
 				rc = MSGDC_ECONNECT;
-			client_close(&c->cl);
+			client_disconnect(&c->cl);
 		}
 		c->cl.timeout_ms = tms;
 	}
@@ -160,6 +162,12 @@ msgdc_reconnect(struct msgdc *c)
 {
 	if (c->cl.addr.text[0] == '\0')
 		return (msgdc_inval(c, "the handle never had an address"));
+	/* A failed first connect freed its TLS context: not plain now. */
+	if (c->tls && c->cl.tls_ctx == NULL) {
+		snprintf(c->cl.err, sizeof(c->cl.err), "%s: TLS was never set "
+		    "up on this handle: connect anew", c->cl.addr.text);
+		return (msgdc_ret(c, MSGDC_ECONNECT));
+	}
 	return (msgdc_ret(c, client_reconnect(&c->cl)));
 }
 

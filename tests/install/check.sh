@@ -32,7 +32,9 @@ D="$T/dest/usr/local"
 for f in sbin/msgd bin/msgctl etc/msgd/msgd.conf lib/systemd/system/msgd.service \
     lib/systemd/system/msgd.socket \
     lib/sysusers.d/msgd.conf lib/tmpfiles.d/msgd.conf share/man/man8/msgd.8 \
-    share/man/man1/msgctl.1 share/man/man5/msgd.conf.5 share/man/man7/msgd-protocol.7; do
+    share/man/man1/msgctl.1 share/man/man5/msgd.conf.5 share/man/man7/msgd-protocol.7 \
+    lib/libmsgdclient.so.0 lib/libmsgdclient.a lib/pkgconfig/msgdclient.pc \
+    include/msgd/client.h share/man/man3/libmsgdclient.3; do
 	[ -e "$D/$f" ] || fail "$f not installed"
 done
 ok "files installed under DESTDIR"

@@ -435,6 +435,28 @@ test_msgdc_connect_fail(void **state)
 	msgdc_free(NULL);
 }
 
+/*
+ * A TLS connect that failed (a listener that never answers the
+ * handshake) cannot be reconnected in plain text: the handle refuses.
+ */
+static void
+test_msgdc_tls_no_plain_reconnect(void **state)
+{
+	struct fx		*fx = *state;
+	struct msgdc_options	 o;
+
+	msgdc_options_init(&o);
+	o.tls = 1;
+	o.insecure = 1;
+	o.connect_timeout_ms = 200;
+	fx->c = msgdc_connect(fx->u.addr, &o);
+	assert_non_null(fx->c);
+	assert_int_equal(msgdc_err(fx->c), MSGDC_ECONNECT);
+	assert_int_equal(msgdc_reconnect(fx->c), MSGDC_ECONNECT);
+	assert_non_null(strstr(msgdc_errstr(fx->c), "TLS"));
+	assert_int_equal(msgdc_fd(fx->c), -1);
+}
+
 /* Wait until the handle's fd is ready for what it wants. */
 static void
 nb_wait(struct msgdc *c)
@@ -528,6 +550,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_msgdc_bad_answers,
 		    fx_setup, fx_teardown),
 		cmocka_unit_test(test_msgdc_connect_fail),
+		cmocka_unit_test_setup_teardown(
+		    test_msgdc_tls_no_plain_reconnect, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_msgdc_nonblock, fx_setup,
 		    fx_teardown),
 	};
