@@ -18,6 +18,12 @@ INTEGRATION_TESTS += tests/integration/test_config_check.py
 INTEGRATION_TESTS += tests/integration/test_listen.py
 INTEGRATION_TESTS += tests/integration/test_socket_activation.py
 INTEGRATION_TESTS += tests/integration/test_msgctl.py
+# libmsgdclient against msgd, through its driver (linked with the library).
+INTEGRATION_TESTS += tests/integration/test_libclient.py
+INTEGRATION_PROGS += tests/integration/libclient_drive
+tests_integration_libclient_drive_SOURCES = \
+	tests/integration/libclient_drive.c
+tests_integration_libclient_drive_LDADD = src/libmsgdclient.la
 INTEGRATION_TESTS += tests/integration/test_python_client.py
 INTEGRATION_TESTS += tests/integration/test_python_client_remote.py
 INTEGRATION_TESTS += tests/integration/test_stats_counters.py
