@@ -43,6 +43,10 @@ for m in msgdc_connect msgdc_call msgdc_append msgdc_set_nonblock \
     libmsgdclient; do
 	[ -n "$(find "$T/dest" -name "$m.3")" ] || fail "$m.3 not installed"
 done
+for m in msgdc_ping msgdc_get_reply msgdc_take msgdc_errstr; do
+	f=$(find "$T/dest" -name "$m.3")
+	[ -n "$f" ] && [ -e "$f" ] || fail "no man page $m.3"
+done
 ok "library, header, pkg-config file and man pages installed"
 
 # Found through pkg-config only, with paths moved into the DESTDIR.
