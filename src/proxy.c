@@ -118,10 +118,8 @@ v1_line(const char *line, size_t len, struct proxy_hdr *h)
 
 	/* "PROXY UNKNOWN" may be followed by anything printable. */
 	if (len >= 13 && memcmp(line, "PROXY UNKNOWN", 13) == 0 &&
-	    (len == 13 || line[13] == ' ')) {
-		h->local = 1;
+	    (len == 13 || line[13] == ' '))
 		return (PROXY_E_NONE);
-	}
 	for (i = 0; i <= len; i++) {
 		if (i < len && line[i] != ' ')
 			continue;
@@ -236,7 +234,7 @@ v2_parse(const uint8_t *p, size_t n, struct proxy_hdr *h,
 	h->version = 2;
 	h->len = PROXY_V2_HDR + len;
 	if (cmd == V2_LOCAL || fam == V2_UNSPEC) {
-		h->local = 1;
+		h->local = cmd == V2_LOCAL;
 		return (PROXY_DONE);
 	}
 	alen = v2_addr_len[fam];
@@ -257,9 +255,8 @@ v2_parse(const uint8_t *p, size_t n, struct proxy_hdr *h,
 			return (fail(err, PROXY_E_TLV));
 		}
 	}
-	if (fam == V2_UNIX)
-		h->local = 1;	/* a path: nothing to check it against */
-	else
+	/* A unix path: nothing to check it against, src stays empty. */
+	if (fam != V2_UNIX)
 		v2_inet(p + PROXY_V2_HDR, fam == V2_INET ? AF_INET : AF_INET6,
 		    h);
 	return (PROXY_DONE);

@@ -19,9 +19,9 @@
  *		family UNSPEC, INET, INET6 or UNIX over STREAM (or UNSPEC),
  *		TLVs after the addresses well formed (and skipped); 16 + the
  *		length field <= PROXY_MAX bytes
- * LOCAL (a balancer's own health check), UNKNOWN, UNSPEC and UNIX leave the
- * connection with its own address (src.family 0): a unix path says nothing
- * an allow list could check.
+ * LOCAL is the balancer's own connection (a health check): local is set.
+ * UNKNOWN, UNSPEC and UNIX give no address an allow list could check: src
+ * is left empty (family 0) and the connection keeps its own address.
  */
 #ifndef MSGD_PROXY_H
 #define MSGD_PROXY_H
@@ -61,8 +61,8 @@ enum proxy_error {
 struct proxy_hdr {
 	size_t		 len;		/* bytes of the header (DONE) */
 	int		 version;	/* 1 or 2 (DONE) */
-	int		 local;		/* LOCAL, UNKNOWN, UNSPEC, UNIX */
-	struct net_peer	 src;		/* the client; family 0 if local */
+	int		 local;		/* v2 LOCAL: the balancer's own */
+	struct net_peer	 src;		/* the client; family 0: unknown */
 	struct net_peer	 dst;		/* the address it connected to */
 };
 

@@ -59,10 +59,12 @@ check_one(const uint8_t *data, size_t n, enum proxy_result r,
 		} else
 			CHECK(h->len >= PROXY_V2_HDR && data[0] == '\r');
 		if (h->local)
-			CHECK(h->src.family == 0);
+			CHECK(h->version == 2 && h->src.family == 0);
 		else
-			CHECK(h->src.family == AF_INET ||
+			CHECK(h->src.family == 0 ||
+			    h->src.family == AF_INET ||
 			    h->src.family == AF_INET6);
+		CHECK(h->src.family == h->dst.family);
 		break;
 	case PROXY_ERROR:
 		CHECK(e != PROXY_E_NONE);

@@ -136,11 +136,12 @@ test_v1_unknown(void **state)
 
 	(void)state;
 	assert_int_equal(parse(a, strlen(a), &h, &e), PROXY_DONE);
-	assert_true(h.local);
+	assert_false(h.local);
 	assert_int_equal(h.src.family, 0);
 	assert_int_equal(h.len, strlen(a));
 	assert_int_equal(parse(b, strlen(b), &h, &e), PROXY_DONE);
-	assert_true(h.local);
+	assert_false(h.local);
+	assert_int_equal(h.src.family, 0);
 	assert_int_equal(h.len, strlen(b));
 	assert_v1_refused("PROXY UNKNOWNX\r\n", PROXY_E_SYNTAX);
 }
@@ -318,7 +319,10 @@ test_v2_inet6_with_tlvs(void **state)
 	assert_refused(b, n, PROXY_E_TLV);
 }
 
-/* LOCAL (health checks), UNSPEC and UNIX keep the connection's address. */
+/*
+ * LOCAL (health checks) is the balancer's own; UNSPEC and UNIX give no
+ * address: all keep the connection's.
+ */
 static void
 test_v2_local_kinds(void **state)
 {
@@ -339,13 +343,14 @@ test_v2_local_kinds(void **state)
 	assert_true(h.local);
 	n = v2(b, 0x21, 0x00, inet4, 5);
 	assert_int_equal(parse(b, n, &h, &e), PROXY_DONE);
-	assert_true(h.local);
+	assert_false(h.local);
+	assert_int_equal(h.src.family, 0);
 	assert_int_equal(h.len, 21);
 	memset(body, 0, sizeof(body));
 	memcpy(body, "/run/haproxy.sock", 17);
 	n = v2(b, 0x21, 0x31, body, sizeof(body));
 	assert_int_equal(parse(b, n, &h, &e), PROXY_DONE);
-	assert_true(h.local);
+	assert_false(h.local);
 	assert_int_equal(h.src.family, 0);
 	assert_int_equal(h.len, 16 + 216);
 }
