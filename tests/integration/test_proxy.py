@@ -12,6 +12,8 @@ BAL (127.0.0.5) is in proxy_trusted, the clients its headers name are
   and proxy_headers_local count them.
 - allow list on the real client: a header naming 127.0.0.10 is closed
   without an answer (allow_rejected).
+- IPv6 clients (v2 INET6, v1 TCP6) and a v2 header with TLVs, judged by
+  an allow list of IPv6 blocks.
 - untrusted: from 127.0.0.1 (not in proxy_trusted), even with a valid
   header naming 127.0.0.9: closed at accept, no answer (reason untrusted).
 - refusals, each closed without an answer and counted by reason: a frame
@@ -52,19 +54,21 @@ OTHER = "127.0.0.10"    # a client it does not
 V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-def v2(src, sport=40000, dst="127.0.0.1", dport=7878, cmd=0x21):
+def v2(src, sport=40000, dst=None, dport=7878, cmd=0x21):
     """A v2 PROXY (or LOCAL, cmd=0x20) header for TCP over IPv4 or IPv6."""
     if cmd == 0x20:
         return V2SIG + bytes([0x20, 0x00, 0, 0])
     fam = socket.AF_INET6 if ":" in src else socket.AF_INET
+    dst = dst or ("::1" if fam == socket.AF_INET6 else "127.0.0.1")
     body = socket.inet_pton(fam, src) + socket.inet_pton(fam, dst) + \
         struct.pack(">HH", sport, dport)
     return V2SIG + bytes([0x21, 0x11 if fam == socket.AF_INET else 0x21]) + \
         struct.pack(">H", len(body)) + body
 
 
-def v1(src, sport=40000, dst="127.0.0.1", dport=7878):
+def v1(src, sport=40000, dst=None, dport=7878):
     proto = "TCP6" if ":" in src else "TCP4"
+    dst = dst or ("::1" if proto == "TCP6" else "127.0.0.1")
     return ("PROXY %s %s %s %d %d\r\n" % (proto, src, dst, sport,
                                            dport)).encode()
 
@@ -172,6 +176,32 @@ def trusted(t):
     t.check(ok, "v1 header naming %s (not allowed): %s" % (OTHER, why))
     ok, d = counted(srv, base, allow_rejected=2, proxy_ok=2)
     t.check(ok, "allow_rejected +2: %r" % d)
+
+
+@t.case
+def ipv6_and_tlvs(t):
+    """IPv6 clients (v2 INET6, v1 TCP6) through an IPv4 balancer, and a v2
+    header with TLVs (skipped), judged by an allow list of IPv6 blocks."""
+    srv, addr = proxy_server(t, {"allow": ["2001:db8::/32"],
+                                 "protected": False})
+    base = totals(srv)
+    ok, why = served(addr, v2("2001:db8::9") + FRAMES, PINGS)
+    t.check(ok, "v2 INET6 client 2001:db8::9: %s" % why)
+    ok, why = served(addr, v1("2001:db8::9") + FRAMES, PINGS)
+    t.check(ok, "v1 TCP6 client 2001:db8::9: %s" % why)
+    # PP2_TYPE_AUTHORITY and PP2_TYPE_NOOP after the addresses.
+    h = v2("2001:db8::9")
+    tlvs = b"\x02\x00\x05hosta" + b"\x04\x00\x03xyz"
+    h = h[:14] + struct.pack(">H", struct.unpack(">H", h[14:16])[0] +
+                             len(tlvs)) + h[16:] + tlvs
+    ok, why = served(addr, h + FRAMES, PINGS)
+    t.check(ok, "v2 with two TLVs: %s" % why)
+    ok, why = closed(addr, v2("2001:db9::1") + encode(Op.PING))
+    t.check(ok, "client 2001:db9::1 outside the allow list: %s" % why)
+    ok, why = closed(addr, v2(CLIENT) + encode(Op.PING))
+    t.check(ok, "IPv4 client %s outside the allow list: %s" % (CLIENT, why))
+    ok, d = counted(srv, base, proxy_ok=5, allow_rejected=2)
+    t.check(ok, "counted: %r" % d)
 
 
 @t.case
