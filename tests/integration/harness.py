@@ -767,11 +767,14 @@ class Server:
     # -- addresses
     @property
     def addr(self):
-        """The address tests use by default: the unix socket, else TCP."""
+        """The address tests use by default: the unix socket, else TCP,
+        else TLS."""
         if self.sock_path:
             return self.sock_path
         if self.tcp:
             return ("127.0.0.1", self.port)
+        if self.tls and not self.tcp6:
+            return self.tls_client_addr
         return ("::1", self.port6)
 
     def transports(self):
