@@ -30,6 +30,7 @@ BAL (127.0.0.5) is in proxy_trusted, the clients its headers name are
   the new generation with that address: it stays served while the allow
   list holds 127.0.0.9, and is closed (allow_rejected in the new worker)
   once a reload's allow list drops it.  proxy_trusted changes apply too.
+- msgctl -c skips a proxy: listener listed first.
 - msgd -t: a proxy: listener without proxy_trusted, proxy: on a unix
   socket, a bad proxy_trusted block: each refused with file:line, the
   setting and the form allowed.
@@ -41,7 +42,7 @@ import struct
 import time
 
 from harness import (MSGD, Op, St, Suite, closed_unanswered, connect_from,
-                     encode, free_port, read_frame, run, test_certs,
+                     ctl, encode, free_port, read_frame, run, test_certs,
                      wait_closed)
 from reloadcases import reload
 from statslib import ctl_stats, settle_totals, totals
@@ -366,6 +367,22 @@ def reload_handover(t):
     ok, why = served(addr, v2(CLIENT) + encode(Op.PING), [(Op.PING,
                      b"PONG")], src="127.0.0.6")
     t.check(ok, "127.0.0.6 trusted now: %s" % why)
+
+
+@t.case
+def msgctl_skips_proxy_listeners(t):
+    """msgctl -c takes the first listen address it can speak to: not a
+    proxy: one, which wants a balancer's header."""
+    srv, addr = proxy_server(t)
+    srv.settings["listen"] = list(reversed(srv.settings["listen"]))
+    srv.write_conf()
+    rc, out, err, _ = ctl(srv, "ping")
+    t.check(rc == 0 and "PONG" in out, "msgctl -c with proxy: listed first: "
+            "exit %d, %r %r" % (rc, out, err))
+    tot = totals(srv)
+    t.check(tot["proxy_none"] == 0 and tot["proxy_untrusted"] == 0,
+            "msgctl went to the proxy: listener: %r" % {
+                k: v for k, v in tot.items() if k.startswith("proxy_")})
 
 
 def config_refused(t, what, body, want):
