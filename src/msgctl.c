@@ -797,8 +797,12 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 			    "the default address and stats file\n", path);
 		conf_defaults(&conf);
 	}
+	/* A proxy: listener wants a balancer's header first: not ours. */
 	for (i = conf.nlisten - 1; i >= 0; i--)
-		if (conf.listen_tls[i] == ctl->use_tls)
+		if (!conf.listen_proxy[i])
+			pick = i;
+	for (i = conf.nlisten - 1; i >= 0; i--)
+		if (!conf.listen_proxy[i] && conf.listen_tls[i] == ctl->use_tls)
 			pick = i;
 	if (ctl->addr == NULL && conf.nlisten > 0 &&
 	    conf.listen_tls[pick] && !ctl->use_tls && !ctl->udp)

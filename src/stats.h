@@ -127,6 +127,17 @@
 	X(tls_renegotiations, "tls_renegotiations", "", COUNTER,	\
 	    "connections", "TLS connections closed for asking to "	\
 	    "renegotiate")						\
+	X(proxy_ok, "proxy_headers", "", COUNTER, "connections",	\
+	    "PROXY protocol headers accepted")				\
+	X(proxy_local, "proxy_headers_local", "", COUNTER,		\
+	    "connections", "PROXY headers that kept the balancer's "	\
+	    "address (LOCAL health checks, UNKNOWN)")			\
+	STATS_PROXY_REFUSED(untrusted)					\
+	STATS_PROXY_REFUSED(none)					\
+	STATS_PROXY_REFUSED(malformed)					\
+	STATS_PROXY_REFUSED(too_long)					\
+	STATS_PROXY_REFUSED(truncated)					\
+	STATS_PROXY_REFUSED(timeout)					\
 	MSG_OPCODES(STATS_OP_ROW)					\
 	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\
@@ -134,7 +145,7 @@
 
 /*
  * The rows of STATS_COUNTERS that proto.h's lists make: a request counter
- * per opcode and a response counter per status.  They call the caller's
+ * per opcode and a response counter per status; and the PROXY refusals.  They call the caller's
  * X, so STATS_COUNTERS is always used with a macro named X.
  */
 #define STATS_OP_ROW(N, n, code, udp, auth, inplace)			\
@@ -143,6 +154,11 @@
 #define STATS_ST_ROW(N, n, code)					\
 	X(st_##n, "responses", "status=" #N, COUNTER, "responses",	\
 	    "Responses by status")
+/* A close on a "proxy:" listener without a valid header, by reason. */
+#define STATS_PROXY_REFUSED(r)						\
+	X(proxy_##r, "proxy_refused", "reason=" #r, COUNTER,		\
+	    "connections", "Connections to a PROXY listener closed "	\
+	    "without a valid header, by reason")
 
 enum stats_kind {
 	STATS_COUNTER = 1,

@@ -487,6 +487,19 @@ table_row(const struct stats_snap *sn, const uint8_t *s, const char *label,
 	bprintf(b, "\n");
 }
 
+/* The totals of n counters into v; non-zero if any is. */
+static uint64_t
+table_totals(const struct stats_snap *sn, const char *const *f, size_t n,
+    uint64_t *v)
+{
+	uint64_t	any = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		any |= v[i] = stats_get(sn, sn->total, f[i]);
+	return (any);
+}
+
 /* The table's TLS line, when TLS has been used at all. */
 static void
 table_tls(const struct stats_snap *sn, struct buf *b)
@@ -495,14 +508,11 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 	    "tls_resumed", "tls_v12", "tls_v13", "tls_client_certs",
 	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout",
 	    "tls_bad_records", "tls_renegotiations" };
-	uint64_t	v[nitems(f)], any = 0;
+	uint64_t	v[nitems(f)];
 	char		subj[STATS_SUBJECT_LEN];
-	size_t		i;
 	uint32_t	w;
 
-	for (i = 0; i < nitems(f); i++)
-		any |= v[i] = stats_get(sn, sn->total, f[i]);
-	if (any == 0)
+	if (table_totals(sn, f, nitems(f), v) == 0)
 		return;
 	bprintf(b, "tls: active %" PRIu64 ", handshakes %" PRIu64
 	    " (resumed %" PRIu64 ", TLSv1.2 %" PRIu64 ", TLSv1.3 %" PRIu64
@@ -515,6 +525,23 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 		    w), subj, sizeof(subj)) != '\0')
 			bprintf(b, "tls: worker %u last client certificate: "
 			    "%s\n", w, subj);
+}
+
+/* The table's PROXY protocol line, when a header was ever expected. */
+static void
+table_proxy(const struct stats_snap *sn, struct buf *b)
+{
+	static const char *const f[] = { "proxy_ok", "proxy_local",
+	    "proxy_untrusted", "proxy_none", "proxy_malformed",
+	    "proxy_too_long", "proxy_truncated", "proxy_timeout" };
+	uint64_t	v[nitems(f)];
+
+	if (table_totals(sn, f, nitems(f), v) == 0)
+		return;
+	bprintf(b, "proxy: headers %" PRIu64 " (local %" PRIu64 "); refused: "
+	    "untrusted %" PRIu64 ", none %" PRIu64 ", malformed %" PRIu64
+	    ", too long %" PRIu64 ", truncated %" PRIu64 ", timeout %" PRIu64
+	    "\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 
 /*
@@ -593,6 +620,7 @@ stats_render_table(const struct stats_snap *sn, const struct stats_snap *prev,
 	    stats_get(sn, sn->total, "idle_timeouts"),
 	    stats_get(sn, sn->total, "read_timeouts"));
 	table_tls(sn, b);
+	table_proxy(sn, b);
 	if (sn->torn > 0)
 		bprintf(b, "warning: %d slot(s) were mid-update (worker "
 		    "stuck?); their figures may be inexact\n", sn->torn);

@@ -4,6 +4,7 @@
 # _SOURCES; a test that fakes a system call adds
 # _LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=<call>.
 UNIT_TESTS += tests/unit/test_proto
+UNIT_TESTS += tests/unit/test_proxy
 UNIT_TESTS += tests/unit/test_hist
 UNIT_TESTS += tests/unit/test_config
 UNIT_TESTS += tests/unit/test_config_table
