@@ -295,6 +295,9 @@ def protected_mode(t):
     st = echo_status(addr, v2(CLIENT))
     t.check(st == (St.OK, St.OK), "loopback client %s: served; got %r" % (
         CLIENT, st))
+    # The master warns at start, as for a listener beyond loopback.
+    t.check("protected mode: listening beyond loopback" in srv.log(),
+            "the start-up warning counts a proxy: listener on loopback")
     # Without protected mode the remote client is served.
     srv2, addr2 = proxy_server(t, {"allow": None, "protected": False})
     st = echo_status(addr2, v2("192.0.2.7"))
