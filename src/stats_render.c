@@ -114,7 +114,21 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 		ts[0] = '\0';
 	bprintf(b, "{\"msgd\": {\"version\": ");
 	json_str(b, h->version);
-	bprintf(b, ", \"layout\": %u}, ", h->layout);
+	bprintf(b, ", \"layout\": %u, \"binary\": ", h->layout);
+	json_str(b, h->up.exe);
+	bprintf(b, ", \"binary_version\": ");
+	json_str(b, h->up.disk);
+	bprintf(b, ", \"upgrades\": %u, \"upgraded_from\": ", h->up.count);
+	json_str(b, h->up.from);
+	t.tv_sec = (time_t)(h->up.last_us / 1000000);
+	t.tv_nsec = (long)(h->up.last_us % 1000000) * 1000;
+	if (h->up.last_us == 0 || fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
+	bprintf(b, ", \"last_upgrade\": \"%s\"}, ", ts);
+	t.tv_sec = (time_t)(h->master_start_us / 1000000);
+	t.tv_nsec = (long)(h->master_start_us % 1000000) * 1000;
+	if (fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
 	bprintf(b, "\"master\": {\"pid\": %d, \"start_time\": \"%s\", "
 	    "\"uptime_seconds\": %" PRIu64 ", \"generation\": %" PRIu64
 	    ", \"workers\": %u, \"slots\": %u, \"heartbeat_age_ms\": %" PRIu64

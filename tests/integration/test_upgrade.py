@@ -1,0 +1,7 @@
+"""test_upgrade: binary upgrades that must fail (missing, not executable,
+not msgd, crashing, config rejected, during a reload or an upgrade) leave
+the old binary serving under load; msgctl status shows the release on disk
+and the last upgrade (upgradecases.py)."""
+from upgradecases import run_cases
+
+run_cases("test_upgrade", ['failed_upgrades', 'status_on_disk'])
