@@ -43,7 +43,7 @@ struct sdsock {
 	int		dgram;		/* SOCK_DGRAM; else listening stream */
 	struct net_addr	addr;		/* its bound address, text as above */
 	char		name[SDLISTEN_NAME_MAX];	/* or "" */
-	int		taken;		/* matched to an entry (sdlisten_find) */
+	int		taken;		/* matched by sdlisten_find */
 	int		owned;		/* 0 (systemd's): never closed, never
 					 * unlinked; a binary upgrade may set
 					 * 1 for sockets its old master made */

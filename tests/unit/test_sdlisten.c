@@ -30,6 +30,40 @@
 #include "sdlisten.h"
 
 static char	cause[1024];
+static int	saved[2] = { -1, -1 };	/* what held fds 3 and 4 before */
+
+/*
+ * The tests that put sockets at fds 3 and 4 (where systemd passes them)
+ * first move what the test driver left there out of the way.
+ */
+static int
+fds_save(void **state)
+{
+	int	i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		saved[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, 10);
+		close(3 + i);
+	}
+	return (0);
+}
+
+static int
+fds_restore(void **state)
+{
+	int	i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		close(3 + i);
+		if (saved[i] != -1) {
+			dup2(saved[i], 3 + i);
+			close(saved[i]);
+		}
+	}
+	return (0);
+}
 
 /* A socket of type bound to 127.0.0.1 port 0 (listening for streams). */
 static int
@@ -497,9 +531,12 @@ main(void)
 		cmocka_unit_test(test_sdlisten_describe_inet6),
 		cmocka_unit_test(test_sdlisten_describe_unix),
 		cmocka_unit_test(test_sdlisten_describe_not_socket),
-		cmocka_unit_test(test_sdlisten_init_takes),
-		cmocka_unit_test(test_sdlisten_init_refused),
-		cmocka_unit_test(test_sdlisten_init_other_pid),
+		cmocka_unit_test_setup_teardown(test_sdlisten_init_takes,
+		    fds_save, fds_restore),
+		cmocka_unit_test_setup_teardown(test_sdlisten_init_refused,
+		    fds_save, fds_restore),
+		cmocka_unit_test_setup_teardown(test_sdlisten_init_other_pid,
+		    fds_save, fds_restore),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
