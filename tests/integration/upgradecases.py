@@ -43,10 +43,15 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
+import struct
+import tempfile
 import threading
 import time
 
-from harness import BUILDDIR, MSGD, SKIP, Suite, children, ctl, poll, run
+from harness import (BUILDDIR, MSGD, SKIP, Client, Op, Suite, children, ctl,
+                     poll, run, tls_client_context, test_certs, wait_closed)
 from reloadcases import ClosedLoop
 
 ALT = os.path.join(BUILDDIR, "tests", "integration", "msgd-alt")
@@ -206,10 +211,10 @@ def check_load(t, load, what):
                 load.details))
 
 
-def new_server(t):
+def new_server(t, **kw):
     subreaper()
     return t.server({"workers": 2, "shutdown_timeout": 5}, tcp=True,
-                    health=False, binary=own_copy)
+                    health=False, binary=own_copy, **kw)
 
 
 @t.case
@@ -255,6 +260,17 @@ def upgrades_under_load(t):
                   load.ok - ok_before, load.failed, load.resets,
                   load.connects, len(load.conns), load.connect_errors,
                   sampler.samples))
+        handed = [int(x) for x in re.findall(
+            r"upgrade: msgd \S+ serving as pid \d+ \(was \S+, pid \d+\), "
+            r"(\d+) connections handed over", srv.log())]
+        took = [int(x) for x in re.findall(
+            r"connections handed over, after (\d+) ms", srv.log())]
+        if handed and took:
+            print("   connections handed over per upgrade: %d to %d; "
+                  "SIGUSR2 to exit of the old master: %d to %d ms" % (
+                      min(handed), max(handed), min(took), max(took)))
+        t.check(len(handed) == n and min(handed) > 0,
+                "each upgrade handed connections over: %r" % handed)
         t.check(not bad, "%d of %d upgrades went wrong (rc, stdout, "
                 "stderr, status, pid): %r" % (len(bad), n, bad[:3]))
         t.check(load.ok - ok_before > 1000, "only %d requests answered "
@@ -401,6 +417,134 @@ def status_on_disk(t):
         reap_old(srv)
     finally:
         stop_current(srv)
+
+
+@t.case
+def tls_finish_and_close(t):
+    srv = new_server(t, tls=True)
+    try:
+        addr = srv.tls_client_addr
+        # A peer's FIN without close_notify must raise here, not pass.
+        addr.ctx = tls_client_context(test_certs().ca)
+        addr.ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+        c = Client(addr)
+        plain = Client(srv.sock_path)
+        for i in range(3):
+            t.check_response(c.request(Op.ECHO, b"tls %d" % i),
+                             "TLS ECHO %d before" % i, Op.ECHO,
+                             value=b"tls %d" % i)
+        install(srv, ALT)
+        rc, out, err, _ = upgrade(srv)
+        t.check(rc == 0, "upgrade: %d %r %r" % (rc, out, err))
+        # Not handed over (its TLS state is the old worker's): closed
+        # cleanly, with close_notify, after what it had asked.
+        try:
+            how, got, secs = wait_closed(c.sock, timeout=10)
+        except ssl.SSLError as e:
+            how, got, secs = "unclean: %r" % e, b"", 0
+        t.check(how == "eof" and got == b"", "the TLS connection: %s "
+                "after %.2f s, data %r" % (how, secs, got))
+        c.close()
+        # The plain one was handed over: it still answers.
+        t.check_response(plain.request(Op.ECHO, b"plain"), "unix ECHO "
+                         "after", Op.ECHO, value=b"plain")
+        plain.close()
+        with Client(srv.tls_client_addr) as n:
+            t.check_response(n.request(Op.ECHO, b"new"), "a new TLS "
+                             "connection", Op.ECHO, value=b"new")
+        reap_old(srv)
+    finally:
+        stop_current(srv)
+
+
+class Notify:
+    """A fake systemd notification socket: each datagram with its
+    sender's pid (SO_PASSCRED); descriptors sent (BARRIER=1) are closed,
+    which is how systemd answers a barrier."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.msgs = []       # (pid, text, fds received)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                data, anc, _, _ = self.sock.recvmsg(
+                    4096, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(64))
+            except socket.timeout:
+                continue
+            pid, nfds = 0, 0
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and \
+                        kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", cdata[:12])[0]
+                elif level == socket.SOL_SOCKET and \
+                        kind == socket.SCM_RIGHTS:
+                    for i in range(len(cdata) // 4):
+                        os.close(struct.unpack_from("i", cdata, 4 * i)[0])
+                        nfds += 1
+            self.msgs.append((pid, data.decode(errors="replace"), nfds))
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@t.case
+def systemd_follows(t):
+    d = tempfile.mkdtemp(prefix="msgd-notify-")
+    nt = Notify(os.path.join(d, "notify"))
+    os.environ["NOTIFY_SOCKET"] = nt.path
+    os.environ["WATCHDOG_USEC"] = "1000000"
+    try:
+        srv = new_server(t)
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+        del os.environ["WATCHDOG_USEC"]
+    try:
+        old = srv.pid
+        t.check(poll(lambda: any(p == old and "READY=1" in m
+                                 for p, m, _ in nt.msgs), timeout=5),
+                "READY=1 from the first master: %r" % nt.msgs[-5:])
+        start = len(nt.msgs)
+        install(srv, ALT)
+        rc, out, err, _ = upgrade(srv)
+        t.check(rc == 0, "upgrade: %d %r %r" % (rc, out, err))
+        new = master_pid(srv)
+        msgs = nt.msgs[start:]
+        main = [i for i, (p, m, _) in enumerate(msgs)
+                if p == old and "MAINPID=%d\n" % new in m and
+                "READY=1" in m]
+        t.check(any(p == old and "RELOADING=1" in m for p, m, _ in msgs),
+                "RELOADING=1 from the old master: %r" % msgs)
+        t.check(len(main) == 1, "one MAINPID=%d with READY=1 from the old "
+                "master %d: %r" % (new, old, msgs))
+        t.check(any(p == old and m == "BARRIER=1" and n == 1
+                    for p, m, n in msgs), "BARRIER=1 with its descriptor "
+                "from the old master before it exits: %r" % msgs)
+        early = [m for i, (p, m, _) in enumerate(msgs)
+                 if p == new and (not main or i < main[0])]
+        t.check(not early, "the new master spoke before it was the main "
+                "process: %r" % early)
+        # The watchdog goes on, from the new main process.
+        t.check(poll(lambda: any(p == new and "WATCHDOG=1" in m
+                                 for p, m, _ in nt.msgs[start:]),
+                     timeout=5),
+                "no WATCHDOG=1 from the new master %d: %r" % (
+                    new, nt.msgs[start:]))
+        reap_old(srv)
+    finally:
+        stop_current(srv)
+        nt.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def run_cases(name, names):
