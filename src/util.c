@@ -17,6 +17,8 @@
 
 static char	*title_base;	/* start of argv[] memory we may overwrite */
 static size_t	 title_len;
+/* The environment's strings, ours (read by nobody: kept, not leaked). */
+static char	**title_env __attribute__((used));
 
 const char *msgd_release = PACKAGE_VERSION;
 
@@ -207,9 +209,16 @@ proctitle_init(int argc, char **argv)
 			if ((env[i] = strdup(environ[i])) == NULL)
 				break;
 		}
-		if (i == n)
-			environ = env;
-		else {
+		/*
+		 * environ gets an array of its own: unsetenv() takes strings
+		 * out of it, and env keeps them reachable (no leak report).
+		 */
+		if (i == n && (title_env = calloc((size_t)n + 1,
+		    sizeof(*env))) != NULL) {
+			memcpy(title_env, env, (size_t)n * sizeof(*env));
+			environ = title_env;
+			title_env = env;
+		} else {
 			/* Out of memory: keep environ, use argv only. */
 			end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 		}
