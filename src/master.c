@@ -408,7 +408,7 @@ master_upgrade(struct master *m)
 	else if (upgrade_busy(&m->up))
 		upgrade_refuse(&m->up, "an upgrade is already in progress");
 	else
-		(void)upgrade_start(&m->up, m->pidfd, 0);
+		(void)upgrade_start(&m->up, m->pidfd);
 }
 
 /*

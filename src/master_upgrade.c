@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -84,6 +85,8 @@ upgrade_env_fd(const char **p, int *fd)
 	char	*end;
 	long	 v;
 
+	if (**p < '0' || **p > '9')
+		return (-1);
 	errno = 0;
 	v = strtol(*p, &end, 10);
 	if (end == *p || errno != 0 || v <= STDERR_FILENO || v > 65535)
@@ -117,10 +120,14 @@ upgrade_incoming(struct upgrade *u, char *cause, size_t len)
 		if (upgrade_env_fd(&p, &fds[i]) == -1 || *p++ != ',')
 			goto bad;
 	errno = 0;
+	if (!isxdigit((unsigned char)*p))
+		goto bad;
 	owned = strtoull(p, &end, 16);
 	if (end == p || *end++ != ',' || errno != 0)
 		goto bad;
 	p = end;
+	if (*p < '0' || *p > '9')
+		goto bad;
 	gen = strtoull(p, &end, 10);
 	if (end == p || *end != '\0' || errno != 0 || gen > UINT32_MAX)
 		goto bad;
@@ -315,13 +322,12 @@ upgrade_check_start(struct upgrade *u, const char *conf, char *cause,
  * already ended (the outcome reported).
  */
 int
-upgrade_start(struct upgrade *u, int pidfd, int foreground)
+upgrade_start(struct upgrade *u, int pidfd)
 {
 	struct gen	*cur = gen_find(u->gl, GEN_CURRENT);
 	struct stat	 st;
 	char		 cause[PATH_MAX + 128];
 
-	(void)foreground;
 	if (u->state != UP_IDLE) {
 		upgrade_refuse(u, "an upgrade is already in progress");
 		return (-1);
@@ -641,9 +647,11 @@ upgrade_take(struct upgrade *u)
 		if (unknown > 0)
 			log_warnx("upgrade: %d counters of msgd %s are not "
 			    "known here: dropped", unknown, u->info.from);
-	} else
+	} else {
 		log_warnx("upgrade: the previous totals are not carried: %s",
 		    c == NULL ? "out of memory" : cause);
+		unknown = -1;
+	}
 	free(c);
 	free(u->carry);
 	u->carry = NULL;
@@ -660,7 +668,8 @@ upgrade_take(struct upgrade *u)
 		if (u->owned & (1ULL << i))
 			sdlisten_at(i)->owned = 1;
 	u->state = UP_TAKEN;
-	(void)upgrade_say(u, "committed");
+	/* How many counters were dropped (-1: all), for msgctl upgrade. */
+	(void)upgrade_say(u, "committed %d", unknown);
 	log_info("upgrade: msgd %s takes over from %s (upgrade %u)",
 	    msgd_release, u->info.from, u->info.count);
 }
@@ -690,15 +699,23 @@ upgrade_done_line(struct upgrade *u, const char *line)
 
 /* The old master: the new one has answered "committed"; we leave. */
 static enum upevent
-upgrade_finish(struct upgrade *u)
+upgrade_finish(struct upgrade *u, int dropped)
 {
-	char	msg[256];
+	char	msg[256], carried[96];
 
+	if (dropped < 0)
+		snprintf(carried, sizeof(carried), "; the totals were not "
+		    "carried (see the log)");
+	else if (dropped > 0)
+		snprintf(carried, sizeof(carried), "; %d counters it does not "
+		    "have were dropped", dropped);
+	else
+		carried[0] = '\0';
 	snprintf(msg, sizeof(msg), "msgd %s serving as pid %ld (was %s, pid "
-	    "%ld), %llu connections handed over, after %llu ms",
+	    "%ld), %llu connections handed over, after %llu ms%s",
 	    u->new_release, (long)u->new_pid, msgd_release, (long)getpid(),
 	    (unsigned long long)u->gl->pt->relayed,
-	    (unsigned long long)(mono_ms() - u->started));
+	    (unsigned long long)(mono_ms() - u->started), carried);
 	/* systemd follows the new pid before we exit (its barrier). */
 	sdnotify("MAINPID=%ld\nREADY=1\nSTATUS=upgraded to msgd %s",
 	    (long)u->new_pid, u->new_release);
@@ -715,6 +732,7 @@ static enum upevent
 upgrade_line(struct upgrade *u, const char *line)
 {
 	const char	*arg;
+	int		 dropped;
 
 	if (u->state == UP_INCOMING && strncmp(line, "done ", 5) == 0) {
 		if (upgrade_done_line(u, line) == -1) {
@@ -745,8 +763,9 @@ upgrade_line(struct upgrade *u, const char *line)
 				u->why[arg - u->why] = '?';
 		return (UPE_NONE);
 	}
-	if (u->state == UP_DONE && strcmp(line, "committed") == 0)
-		return (upgrade_finish(u));
+	if (u->state == UP_DONE && sscanf(line, "committed %d", &dropped) ==
+	    1)
+		return (upgrade_finish(u, dropped));
 	log_warnx("upgrade: unexpected message on the upgrade channel");
 	if (u->state == UP_INCOMING)
 		return (UPE_FAILED);
@@ -767,7 +786,14 @@ upgrade_eof(struct upgrade *u)
 		return (UPE_FAILED);
 	}
 	if (u->state == UP_TAKEN) {
-		/* The old master has exited: systemd follows us now. */
+		/*
+		 * The old master has exited: systemd follows us now.  It
+		 * sent every connection before "done"; none is left behind.
+		 */
+		while (u->xfer != -1 && proc_xfer_in(u->gl->pt, &u->xfer,
+		    gen_find(u->gl, GEN_CURRENT)))
+			;
+		close_fd(&u->xfer);
 		u->state = UP_IDLE;
 		sdnotify_hold(0);
 		return (UPE_MAIN);

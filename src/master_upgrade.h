@@ -76,7 +76,7 @@ void	upgrade_init(struct upgrade *, struct gens *, struct stats_seg *,
 int	upgrade_incoming(struct upgrade *, char *, size_t);
 void	upgrade_publish(struct upgrade *);
 int	upgrade_busy(const struct upgrade *);
-int	upgrade_start(struct upgrade *, int, int);
+int	upgrade_start(struct upgrade *, int);
 void	upgrade_refuse(struct upgrade *, const char *);
 enum upevent upgrade_poll(struct upgrade *, uint64_t, int *);
 enum upevent upgrade_input(struct upgrade *, int);

@@ -48,4 +48,5 @@ tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c $(MASTER_FX)
 UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
+UNIT_TESTS += tests/unit/test_master_upgrade
 UNIT_TESTS += tests/unit/test_client
