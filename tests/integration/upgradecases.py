@@ -416,6 +416,14 @@ def status_on_disk(t):
                 doc["msgd"]["upgraded_from"] == rm,
                 "stats after: %r" % (doc and doc["msgd"]))
         reap_old(srv)
+        # The new master owns what the old one made: a stop removes it.
+        pid = master_pid(srv)
+        rc, out, err, _ = ctl(srv, "stop", timeout=20)
+        t.check(rc == 0 and poll(lambda: gone(pid), timeout=10),
+                "msgctl stop of the new master: %d %r %r" % (rc, out, err))
+        left = [f for f in ("msgd.sock", "stats", "msgd.pid")
+                if os.path.exists(os.path.join(srv.dir, f))]
+        t.check(not left, "left after the stop: %r" % left)
     finally:
         stop_current(srv)
 
