@@ -51,7 +51,8 @@ import threading
 import time
 
 from harness import (BUILDDIR, MSGD, SKIP, Client, Op, Suite, children, ctl,
-                     poll, run, tls_client_context, test_certs, wait_closed)
+                     encode, free_udp_port, poll, run, tls_client_context,
+                     test_certs, udp_exchange, wait_closed)
 from reloadcases import ClosedLoop
 
 ALT = os.path.join(BUILDDIR, "tests", "integration", "msgd-alt")
@@ -211,10 +212,12 @@ def check_load(t, load, what):
                 load.details))
 
 
-def new_server(t, shutdown_timeout=5, **kw):
+def new_server(t, shutdown_timeout=5, udp_listen=None, **kw):
     subreaper()
-    return t.server({"workers": 2, "shutdown_timeout": shutdown_timeout},
-                    tcp=True, health=False, binary=own_copy, **kw)
+    settings = {"workers": 2, "shutdown_timeout": shutdown_timeout}
+    if udp_listen:
+        settings["udp_listen"] = udp_listen
+    return t.server(settings, tcp=True, health=False, binary=own_copy, **kw)
 
 
 @t.case
@@ -387,10 +390,20 @@ def failed_upgrades(t):
         stop_current(srv)
 
 
+def udp_ping(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        # Padded: a UDP answer is never larger than its request.
+        got = udp_exchange(s, ("127.0.0.1", port),
+                           encode(Op.PING, b"\0" * 4, request_id=7))
+    return got is not None and got.endswith(b"PONG")
+
+
 @t.case
 def status_on_disk(t):
-    srv = new_server(t)
+    port = free_udp_port()
+    srv = new_server(t, udp_listen=["127.0.0.1:%d" % port])
     try:
+        t.check(udp_ping(port), "UDP PING before")
         rm, ra = release(MSGD), release(ALT)
         rc, out, _, _ = status(srv)
         t.check(rc == 0 and "running msgd %s\n" % rm in out and
@@ -416,6 +429,14 @@ def status_on_disk(t):
                 doc["msgd"]["upgraded_from"] == rm,
                 "stats after: %r" % (doc and doc["msgd"]))
         reap_old(srv)
+        # The UDP socket came along; the new master reloads as any does.
+        t.check(udp_ping(port), "UDP PING after the upgrade")
+        gen = doc["master"]["generation"] if doc else 0
+        rc, out, err, _ = ctl(srv, "reload", timeout=30)
+        doc = stats_doc(srv)
+        t.check(rc == 0 and doc and doc["master"]["generation"] == gen + 1,
+                "reload after the upgrade: %d %r %r, generation %d -> %r" %
+                (rc, out, err, gen, doc and doc["master"]["generation"]))
         # The new master owns what the old one made: a stop removes it.
         pid = master_pid(srv)
         rc, out, err, _ = ctl(srv, "stop", timeout=20)
