@@ -604,9 +604,8 @@ upgrade_drained(struct upgrade *u)
 	memcpy(c, &stats_retired(u->stats)->c, sizeof(*c));
 	if ((n = stats_carry_encode(c, buf, CARRY_MAX)) == -1)
 		n = 0;		/* cannot happen: CARRY_MAX fits all */
-	if (upgrade_say(u, "done %u %llu %s %d", u->info.count,
-	    (unsigned long long)u->info.first_start_us, msgd_release, n) ==
-	    -1 || write_full(u->ctl, buf, (size_t)n) != n)
+	if (upgrade_say(u, "done %d", n) == -1 ||
+	    write_full(u->ctl, buf, (size_t)n) != n)
 		log_warn("upgrade: sending the totals");
 	free(buf);
 	free(c);
@@ -640,7 +639,11 @@ upgrade_take(struct upgrade *u)
 	char			 cause[256];
 	int			 unknown = 0, i;
 
-	if ((c = calloc(1, sizeof(*c))) != NULL &&
+	if (u->carry == NULL) {
+		log_warnx("upgrade: the previous totals are not carried");
+		unknown = -1;
+		c = NULL;
+	} else if ((c = calloc(1, sizeof(*c))) != NULL &&
 	    stats_carry_decode(u->carry, u->carry_len, c, &unknown, cause,
 	    sizeof(cause)) == 0) {
 		stats_add_retired(u->stats, c);
@@ -674,22 +677,38 @@ upgrade_take(struct upgrade *u)
 	    msgd_release, u->info.from, u->info.count);
 }
 
-/* "done COUNT FIRST_START_US RELEASE NBYTES": the totals follow. */
+/*
+ * "commit COUNT FIRST_START_US RELEASE": the old master has committed
+ * (its connections come next); what it carries across upgrades.
+ */
 static int
-upgrade_done_line(struct upgrade *u, const char *line)
+upgrade_commit_line(struct upgrade *u, const char *line)
 {
 	unsigned int		count;
 	unsigned long long	first;
 	char			from[RELEASE_MAX];
-	int			n, used = 0;
+	int			used = 0;
 
-	if (sscanf(line, "done %u %llu %31s %d%n", &count, &first, from, &n,
-	    &used) != 4 || line[used] != '\0' || n < 0 || n > CARRY_MAX ||
-	    (u->carry = malloc((size_t)n + 1)) == NULL)
+	if (sscanf(line, "commit %u %llu %31s%n", &count, &first, from,
+	    &used) != 3 || line[used] != '\0')
 		return (-1);
 	u->info.count = count;
 	u->info.first_start_us = first;
 	snprintf(u->info.from, sizeof(u->info.from), "%s", from);
+	u->committed = 1;
+	return (0);
+}
+
+/* "done NBYTES": the old master's final totals follow. */
+static int
+upgrade_done_line(struct upgrade *u, const char *line)
+{
+	int	n, used = 0;
+
+	if (!u->committed || sscanf(line, "done %d%n", &n, &used) != 1 ||
+	    line[used] != '\0' || n < 0 || n > CARRY_MAX ||
+	    (u->carry = malloc((size_t)n + 1)) == NULL)
+		return (-1);
 	u->carry_len = 0;
 	u->carry_need = (size_t)n;
 	if (n == 0)
@@ -734,6 +753,15 @@ upgrade_line(struct upgrade *u, const char *line)
 	const char	*arg;
 	int		 dropped;
 
+	if (u->state == UP_INCOMING && !u->committed &&
+	    strncmp(line, "commit ", 7) == 0) {
+		if (upgrade_commit_line(u, line) == -1) {
+			log_warnx("upgrade: a bad \"commit\" line from the old "
+			    "master");
+			return (UPE_FAILED);
+		}
+		return (UPE_NONE);
+	}
 	if (u->state == UP_INCOMING && strncmp(line, "done ", 5) == 0) {
 		if (upgrade_done_line(u, line) == -1) {
 			log_warnx("upgrade: a bad \"done\" line from the old "
@@ -780,7 +808,19 @@ static enum upevent
 upgrade_eof(struct upgrade *u)
 {
 	close_fd(&u->ctl);
-	if (u->state == UP_INCOMING) {
+	if (u->state == UP_INCOMING && u->committed) {
+		/*
+		 * It died after the commit: its connections are ours (those
+		 * it had sent), its final totals lost.  Serving on beats
+		 * leaving nobody.
+		 */
+		log_warnx("upgrade: the old master went away after the "
+		    "commit, without its final totals: taking over");
+		free(u->carry);
+		u->carry = NULL;
+		u->carry_len = 0;
+		upgrade_take(u);
+	} else if (u->state == UP_INCOMING) {
 		log_warnx("upgrade: the old master went away before the "
 		    "commit");
 		return (UPE_FAILED);
@@ -939,6 +979,9 @@ upgrade_poll(struct upgrade *u, uint64_t now, int *wait)
 			u->state = UP_DRAIN;
 			u->gl->pt->relay = u->xfer;
 			u->gl->pt->relayed = 0;
+			(void)upgrade_say(u, "commit %u %llu %s", u->info.count,
+			    (unsigned long long)u->info.first_start_us,
+			    msgd_release);
 			ev = UPE_COMMIT;
 		}
 		break;

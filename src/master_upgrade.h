@@ -65,6 +65,7 @@ struct upgrade {
 	char			*carry;		/* new: the totals coming */
 	size_t			 carry_need, carry_len;
 	uint64_t		 owned;		/* new: listeners it bound */
+	int			 committed;	/* new: "commit" received */
 	char			 new_release[RELEASE_MAX];
 	char			 why[384];	/* an abort's reason */
 	struct stats_upgrade	 info;		/* carried, as published */

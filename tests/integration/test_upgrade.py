@@ -6,4 +6,5 @@ notification socket sees MAINPID= move with no restart (upgradecases.py)."""
 from upgradecases import run_cases
 
 run_cases("test_upgrade", ['failed_upgrades', 'status_on_disk',
-                          'tls_finish_and_close', 'systemd_follows'])
+                          'tls_finish_and_close', 'systemd_follows',
+                          'old_dies_after_commit'])

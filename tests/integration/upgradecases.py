@@ -35,7 +35,24 @@ first ones complete.  Then a good upgrade succeeds.  0 failed requests,
 status_on_disk: `msgctl status` names the release of the file on disk
 when it differs from the running one ("on disk msgd <release>"), and
 after the upgrade the running one, the last upgrade's time and the
-release it came from; the stats JSON shows the running release.
+release it came from; the stats JSON shows the running release.  A UDP
+listener comes along; the new master reloads (generation + 1), and its
+stop removes the socket file, the stats file and the pidfile.
+
+tls_finish_and_close: an idle TLS connection is not handed over (its TLS
+state is the old worker's): the upgrade closes it cleanly, with
+close_notify (a peer's FIN without it fails the check), while a unix
+connection is handed over and answers; new TLS connections work.
+
+systemd_follows: a fake notification socket (NOTIFY_SOCKET, WATCHDOG_USEC,
+each datagram's sender from SO_PASSCRED, descriptors closed as systemd
+answers a barrier): the old master sends RELOADING=1, one MAINPID=<new>
+with READY=1 and BARRIER=1 with its descriptor; the new master sends
+nothing before that, and WATCHDOG=1 after.
+
+old_dies_after_commit: the old master SIGKILLed after the commit, while an
+idle TLS connection keeps its worker draining: the new master takes over
+without the final totals (logged), writes the pidfile, serves.
 """
 import ctypes
 import json
@@ -577,6 +594,38 @@ def systemd_follows(t):
         stop_current(srv)
         nt.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def old_dies_after_commit(t):
+    # An idle TLS connection keeps the old worker draining for half of
+    # shutdown_timeout: the old master is killed in that window.
+    srv = new_server(t, shutdown_timeout=10, tls=True)
+    try:
+        c = Client(srv.tls_client_addr)
+        t.check_response(c.request(Op.PING), "TLS PING", Op.PING,
+                         value=b"PONG")
+        install(srv, ALT)
+        old = srv.pid
+        os.kill(old, signal.SIGUSR2)
+        t.check(poll(lambda: "upgrade: committing" in srv.log(),
+                     timeout=30), "no commit: %r" % srv.log()[-500:])
+        m = re.search(r"upgrade: \S+ started as pid (\d+)", srv.log())
+        new = int(m.group(1)) if m else 0
+        os.kill(old, signal.SIGKILL)
+        srv.wait(10)
+        t.check(poll(lambda: master_pid(srv) == new, timeout=10),
+                "the new master %d did not take over: pidfile %d" % (
+                    new, master_pid(srv)))
+        t.check("went away after the commit, without its final totals: "
+                "taking over" in srv.log(), "the take-over is not logged")
+        t.check(poll(srv.ping_ok, timeout=5), "PING after the take-over")
+        rc, out, _, _ = status(srv)
+        t.check(rc == 0 and "running msgd %s\n" % release(ALT) in out,
+                "status after the take-over: %r" % out)
+        c.close()
+    finally:
+        stop_current(srv)
 
 
 def run_cases(name, names):
