@@ -53,6 +53,10 @@ nothing before that, and WATCHDOG=1 after.
 old_dies_after_commit: the old master SIGKILLed after the commit, while an
 idle TLS connection keeps its worker draining: the new master takes over
 without the final totals (logged), writes the pidfile, serves.
+
+new_dies_after_commit: the new master SIGKILLed in the same window: the
+old master writes its pid back, starts workers again (the draining ones
+hand over to them), serves, and a later upgrade succeeds.
 """
 import ctypes
 import json
@@ -624,6 +628,45 @@ def old_dies_after_commit(t):
         t.check(rc == 0 and "running msgd %s\n" % release(ALT) in out,
                 "status after the take-over: %r" % out)
         c.close()
+    finally:
+        stop_current(srv)
+
+
+@t.case
+def new_dies_after_commit(t):
+    # As above, the idle TLS connection holds the commit open; the new
+    # master is killed in that window.
+    srv = new_server(t, shutdown_timeout=10, tls=True)
+    try:
+        c = Client(srv.tls_client_addr)
+        t.check_response(c.request(Op.PING), "TLS PING", Op.PING,
+                         value=b"PONG")
+        old_workers = sorted(p for p, s in children(srv.pid) if s != "Z")
+        install(srv, ALT)
+        os.kill(srv.pid, signal.SIGUSR2)
+        t.check(poll(lambda: "upgrade: committing" in srv.log(),
+                     timeout=30), "no commit: %r" % srv.log()[-500:])
+        m = re.search(r"upgrade: \S+ started as pid (\d+)", srv.log())
+        new = int(m.group(1)) if m else 0
+        os.kill(new, signal.SIGKILL)
+        t.check(poll(lambda: "the old binary starts its workers again" in
+                     srv.log(), timeout=10), "no revert: %r" %
+                srv.log()[-500:])
+        t.check(master_pid(srv) == srv.pid, "pidfile %d, want the old "
+                "master %d" % (master_pid(srv), srv.pid))
+        ws = poll(lambda: [p for p, s in children(srv.pid)
+                           if s != "Z" and p not in old_workers],
+                  timeout=10, until=lambda w: len(w) >= 2)
+        t.check(len(ws) >= 2, "new workers of the old master: %r" % ws)
+        t.check(poll(srv.ping_ok, timeout=10), "PING after the revert")
+        rc, out, _, _ = status(srv)
+        t.check(rc == 0 and "running msgd %s" % release(MSGD) in out,
+                "status after the revert: %r" % out)
+        c.close()
+        # And a later upgrade goes through.
+        rc, out, err, _ = upgrade(srv)
+        t.check(rc == 0, "the next upgrade: %d %r %r" % (rc, out, err))
+        reap_old(srv)
     finally:
         stop_current(srv)
 
