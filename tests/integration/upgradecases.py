@@ -600,23 +600,27 @@ def systemd_follows(t):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def commit_held_open(t, srv):
+    """Upgrade srv to ALT while an idle TLS connection keeps the old
+    worker draining for half of shutdown_timeout: returns once the old
+    master has committed, with that connection and the new master's
+    pid."""
+    c = Client(srv.tls_client_addr)
+    t.check_response(c.request(Op.PING), "TLS PING", Op.PING, value=b"PONG")
+    install(srv, ALT)
+    os.kill(srv.pid, signal.SIGUSR2)
+    t.check(poll(lambda: "upgrade: committing" in srv.log(), timeout=30),
+            "no commit: %r" % srv.log()[-500:])
+    m = re.search(r"upgrade: \S+ started as pid (\d+)", srv.log())
+    return c, int(m.group(1)) if m else 0
+
+
 @t.case
 def old_dies_after_commit(t):
-    # An idle TLS connection keeps the old worker draining for half of
-    # shutdown_timeout: the old master is killed in that window.
     srv = new_server(t, shutdown_timeout=10, tls=True)
     try:
-        c = Client(srv.tls_client_addr)
-        t.check_response(c.request(Op.PING), "TLS PING", Op.PING,
-                         value=b"PONG")
-        install(srv, ALT)
-        old = srv.pid
-        os.kill(old, signal.SIGUSR2)
-        t.check(poll(lambda: "upgrade: committing" in srv.log(),
-                     timeout=30), "no commit: %r" % srv.log()[-500:])
-        m = re.search(r"upgrade: \S+ started as pid (\d+)", srv.log())
-        new = int(m.group(1)) if m else 0
-        os.kill(old, signal.SIGKILL)
+        c, new = commit_held_open(t, srv)
+        os.kill(srv.pid, signal.SIGKILL)
         srv.wait(10)
         t.check(poll(lambda: master_pid(srv) == new, timeout=10),
                 "the new master %d did not take over: pidfile %d" % (
@@ -634,20 +638,10 @@ def old_dies_after_commit(t):
 
 @t.case
 def new_dies_after_commit(t):
-    # As above, the idle TLS connection holds the commit open; the new
-    # master is killed in that window.
     srv = new_server(t, shutdown_timeout=10, tls=True)
     try:
-        c = Client(srv.tls_client_addr)
-        t.check_response(c.request(Op.PING), "TLS PING", Op.PING,
-                         value=b"PONG")
         old_workers = sorted(p for p, s in children(srv.pid) if s != "Z")
-        install(srv, ALT)
-        os.kill(srv.pid, signal.SIGUSR2)
-        t.check(poll(lambda: "upgrade: committing" in srv.log(),
-                     timeout=30), "no commit: %r" % srv.log()[-500:])
-        m = re.search(r"upgrade: \S+ started as pid (\d+)", srv.log())
-        new = int(m.group(1)) if m else 0
+        c, new = commit_held_open(t, srv)
         os.kill(new, signal.SIGKILL)
         t.check(poll(lambda: "the old binary starts its workers again" in
                      srv.log(), timeout=10), "no revert: %r" %
