@@ -550,6 +550,11 @@ master_cleanup(struct master *m)
 	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
 	struct gen	*next = gen_find(&m->gl, GEN_STARTING);
 
+	if (m->incoming && m->up.state == UP_TAKEN) {
+		/* Stopped right after taking over: all of it is ours. */
+		m->incoming = 0;
+		m->pidfd = m->up.pidfd;
+	}
 	if (m->handed) {
 		/* All of it is the new master's now: nothing removed. */
 		stats_close(&m->stats);

@@ -7,4 +7,5 @@ from upgradecases import run_cases
 
 run_cases("test_upgrade", ['failed_upgrades', 'status_on_disk',
                           'tls_finish_and_close', 'systemd_follows',
-                          'old_dies_after_commit', 'new_dies_after_commit'])
+                          'old_dies_after_commit', 'new_dies_after_commit',
+                          'stop_during_commit'])

@@ -57,6 +57,11 @@ without the final totals (logged), writes the pidfile, serves.
 new_dies_after_commit: the new master SIGKILLed in the same window: the
 old master writes its pid back, starts workers again (the draining ones
 hand over to them), serves, and a later upgrade succeeds.
+
+stop_during_commit: in that window a reload is refused (msgctl reload
+exits 1 saying why); SIGTERM to the old master: the upgrade
+completes, then the new master is stopped too, and its stop removes the
+socket file, the stats file and the pidfile.
 """
 import ctypes
 import json
@@ -383,7 +388,11 @@ def failed_upgrades(t):
         poll(lambda: "reload: generation" in srv.log(), timeout=10)
         # An upgrade in progress: the second one is refused, the first
         # completes.
+        # (Two SIGUSR2 pending at once are one: the first must be taken.)
+        began = srv.log().count("master: upgrading:")
         os.kill(pid, signal.SIGUSR2)
+        t.check(poll(lambda: srv.log().count("master: upgrading:") > began,
+                     timeout=10), "the first upgrade did not begin")
         rc, out, err, _ = upgrade(srv)
         t.check(rc == 1 and "an upgrade is already in progress" in err,
                 "upgrade during an upgrade: exit %d %r %r" % (rc, out, err))
@@ -661,6 +670,29 @@ def new_dies_after_commit(t):
         rc, out, err, _ = upgrade(srv)
         t.check(rc == 0, "the next upgrade: %d %r %r" % (rc, out, err))
         reap_old(srv)
+    finally:
+        stop_current(srv)
+
+
+@t.case
+def stop_during_commit(t):
+    srv = new_server(t, shutdown_timeout=10, tls=True)
+    try:
+        c, new = commit_held_open(t, srv)
+        rc, out, err, _ = ctl(srv, "reload", timeout=30)
+        t.check(rc == 1 and "refused: a binary upgrade is in progress" in
+                err, "reload during the upgrade: %d %r %r" % (rc, out, err))
+        srv.send_signal(signal.SIGTERM)
+        t.check(poll(lambda: "during the upgrade's commit" in srv.log(),
+                     timeout=5), "SIGTERM during the commit not logged")
+        c.close()      # the old worker's drain ends, the commit completes
+        t.check(srv.wait(15) == 0, "the old master's exit: %r" %
+                srv.returncode)
+        t.check(poll(lambda: gone(new), timeout=15), "the new master %d "
+                "still runs after the stop" % new)
+        left = [f for f in ("msgd.sock", "stats", "msgd.pid")
+                if os.path.exists(os.path.join(srv.dir, f))]
+        t.check(not left, "left after the stop: %r" % left)
     finally:
         stop_current(srv)
 
