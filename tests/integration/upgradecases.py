@@ -243,7 +243,11 @@ def new_server(t, shutdown_timeout=5, udp_listen=None, **kw):
     settings = {"workers": 2, "shutdown_timeout": shutdown_timeout}
     if udp_listen:
         settings["udp_listen"] = udp_listen
-    return t.server(settings, tcp=True, health=False, binary=own_copy, **kw)
+    srv = t.server(settings, tcp=True, health=False, binary=own_copy, **kw)
+    # Started once one worker answers; an upgrade waits for "ready" (all).
+    if not srv.all_serving():
+        raise AssertionError("msgd never said ready: %r" % srv.log())
+    return srv
 
 
 @t.case
