@@ -78,6 +78,7 @@ struct conn {
 static void	conn_close(struct wctx *, struct conn *);
 static void	conn_trim(struct wctx *);
 static int	conn_handoff(struct wctx *, const struct conn *);
+static void	conn_peer_str(const struct conn *, char *, size_t);
 
 void
 wctx_init(struct wctx *wc, int epfd, uint32_t max_body,
@@ -351,6 +352,26 @@ conn_close(struct wctx *wc, struct conn *c)
 }
 
 /*
+ * The peer asked to renegotiate (OpenSSL refused): count it, say goodbye
+ * with a close_notify, and fail the call so that the connection closes.
+ */
+static ssize_t
+conn_tls_reneg(struct conn *c)
+{
+	STATS_PEND(&c->wc->pend, c->wc->slot, tls_renegotiations, 1);
+	if (log_getlevel() >= LOG_LVL_DEBUG) {
+		char	peer[64];
+
+		conn_peer_str(c, peer, sizeof(peer));
+		log_debug("TLS renegotiation from %s refused: closed", peer);
+	}
+	c->flags |= CF_TLS_SHUT;
+	tls_shutdown(c->ssl);
+	errno = EPROTO;
+	return (-1);
+}
+
+/*
  * send() or, over TLS, SSL_write: returns what was written, or -1 with
  * errno (EAGAIN: try again when the socket says so, c's flags telling
  * which way).
@@ -366,6 +387,8 @@ conn_send(struct conn *c, const void *p, size_t len)
 	c->flags &= ~CF_TLS_WR;
 	if ((n = tls_write(c->ssl, p, len, &io)) > 0)
 		return (n);
+	if (io == TLS_IO_RENEG)
+		return (conn_tls_reneg(c));
 	if (io == TLS_IO_WANT_READ)
 		c->flags |= CF_TLS_WR;
 	errno = io == TLS_IO_WANT_READ || io == TLS_IO_WANT_WRITE ? EAGAIN :
@@ -388,6 +411,8 @@ conn_recv(struct conn *c, void *p, size_t len)
 	switch (io) {
 	case TLS_IO_EOF:
 		return (0);
+	case TLS_IO_RENEG:
+		return (conn_tls_reneg(c));
 	case TLS_IO_WANT_WRITE:
 		c->flags |= CF_TLS_RW;
 		/* FALLTHROUGH */
@@ -1035,6 +1060,7 @@ conn_tls_done(struct wctx *wc, struct conn *c, const struct tls_info *ti)
 	if (ti->verified) {
 		c->flags |= CF_AUTHED;
 		STATS_PEND(&wc->pend, wc->slot, tls_client_certs, 1);
+		stats_slot_subject(wc->slot, ti->subject);
 		conn_peer_str(c, peer, sizeof(peer));
 		log_info("client certificate from %s: %s%s", peer, ti->subject,
 		    ti->resumed ? " (resumed)" : "");

@@ -228,8 +228,8 @@ gen_not_passed(const struct listener *l, char *cause, size_t len)
 
 	sdlisten_list(passed, sizeof(passed));
 	snprintf(cause, len, "%s: %s entry %s has no socket among those "
-	    "passed by LISTEN_FDS (%s); with socket activation every "
-	    "entry needs its socket in the socket unit (%s=)", l->addr.text,
+	    "passed by LISTEN_FDS (%s); when sockets are passed, every "
+	    "entry needs one (a socket unit's %s=)", l->addr.text,
 	    l->dgram ? "the udp_listen" : "the listen", l->addr.text, passed,
 	    l->dgram ? "ListenDatagram" : "ListenStream");
 	return (-1);
@@ -289,7 +289,7 @@ gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
 			gen_not_passed(l, cause, len);
 			goto fail;
 		}
-		if (fd == -1 && from != NULL && sdlisten_count() > 0)
+		if (fd == -1 && from != NULL && sdlisten_any_held())
 			log_warnx("%s: not passed by systemd, so msgd binds "
 			    "it; it refuses connections while msgd restarts, "
 			    "and the next start refuses it: add it to the "

@@ -105,7 +105,7 @@ static const struct ctl_cmd cmds[] = {
 	    "list the server's files: name, size, time" },
 	{ "rm",    "NAME",		1, 1,  cmd_rm,
 	    "remove NAME on the server" },
-	{ "exec",  "NAME [ARGS]",	1, -1, cmd_exec,
+	{ "exec",  "NAME",		1, 1, cmd_exec,
 	    "run allow-listed NAME with our stdin; exit with its status" },
 	{ "status", "",			0, 0,  cmd_status,
 	    "is msgd running? (exit 0 yes, 3 no)" },
@@ -142,7 +142,10 @@ usage(FILE *fp)
 	    "  --sni NAME     send and verify NAME (default: the host of "
 	    "-H)\n"
 	    "  --insecure     do not verify the server's certificate\n"
-	    "commands:\n", MSGD_CONF_PATH);
+	    "  -h, --help     print this help and exit\n"
+	    "  -V, --version  print the version and exit\n"
+	    "commands ('msgctl COMMAND --help' says more of one):\n",
+	    MSGD_CONF_PATH);
 	for (i = 0; i < nitems(cmds); i++)
 		fprintf(fp, "  %-6s %-21s %s\n", cmds[i].name, cmds[i].args,
 		    cmds[i].help);
@@ -604,8 +607,9 @@ cmd_rm(struct ctl *ctl, int argc, char **argv)
 
 /*
  * exec: like ssh, our stdin goes to the command, its stdout and stderr to
- * ours, and we exit with its status.  (Arguments are ignored: the server
- * runs the argv its configuration names, nothing else.)
+ * ours, and we exit with its status.  It takes no arguments (run_cmd
+ * refuses them): the server runs the argv its configuration names, and
+ * the protocol carries only the name and the input.
  */
 static int
 cmd_exec(struct ctl *ctl, int argc, char **argv)
@@ -616,9 +620,6 @@ cmd_exec(struct ctl *ctl, int argc, char **argv)
 	size_t			 ilen = 0;
 	int			 rc, saved;
 
-	if (argc > 1)
-		fprintf(stderr, "msgctl: exec: arguments are ignored; the "
-		    "server's exec.commands defines the command line\n");
 	/* In the shell, stdin is the command lines: the command gets none. */
 	if (!ctl->in_shell && !isatty(STDIN_FILENO) &&
 	    (in = slurp(STDIN_FILENO, &ilen)) == NULL) {
@@ -666,6 +667,24 @@ run_cmd(struct ctl *ctl, int argc, char **argv)
 
 	if ((cmd = find_cmd(argv[0])) == NULL) {
 		fprintf(stderr, "msgctl: unknown command \"%s\"\n", argv[0]);
+		return (EX_USAGE);
+	}
+	/* -h or --help first: the command's usage; "--": what follows is data. */
+	if (nargs > 0 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		printf("usage: msgctl [options] %s%s%s\n  %s\n", cmd->name,
+		    cmd->args[0] != '\0' ? " " : "", cmd->args, cmd->help);
+		return (EX_OK);
+	}
+	if (nargs > 0 && strcmp(argv[1], "--") == 0) {
+		argv[1] = argv[0];
+		argv++;
+		nargs--;
+	}
+	if (cmd == find_cmd("exec") && nargs > 1) {
+		fprintf(stderr, "msgctl: exec takes no arguments: the server "
+		    "runs the command line its exec.commands names; send "
+		    "input on stdin\n");
 		return (EX_USAGE);
 	}
 	if (nargs < cmd->min_args ||
@@ -757,8 +776,10 @@ cmd_shell(struct ctl *ctl)
 }
 
 /*
- * The defaults msgctl takes from the config: the first listen address and
- * the stats file.  An unreadable default config means msgd's defaults.
+ * The defaults msgctl takes from the config: the first listen address of
+ * the kind it speaks (a TLS one with --tls, else a clear one; a TLS one
+ * turns TLS on when there is no other) and the stats file.  An
+ * unreadable default config means msgd's defaults.
  */
 static int
 from_config(const char *path, int explicit, char *addr, size_t len,
@@ -766,6 +787,7 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 {
 	struct msgd_conf	conf;
 	char			errs[CONF_ERRORS_MAX];
+	int			i, pick = 0;
 
 	if (conf_load_flags(path, &conf, errs, sizeof(errs),
 	    CONF_NO_SECRETS) == -1) {
@@ -779,7 +801,13 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 			    "the default address and stats file\n", path);
 		conf_defaults(&conf);
 	}
-	snprintf(addr, len, "%s", conf.listen[0]);
+	for (i = conf.nlisten - 1; i >= 0; i--)
+		if (conf.listen_tls[i] == ctl->use_tls)
+			pick = i;
+	if (ctl->addr == NULL && conf.nlisten > 0 &&
+	    conf.listen_tls[pick] && !ctl->use_tls && !ctl->udp)
+		ctl->use_tls = 1;
+	snprintf(addr, len, "%s", conf.listen[pick]);
 	snprintf(ctl->stats_file, sizeof(ctl->stats_file), "%s",
 	    conf.stats_file);
 	snprintf(ctl->pidfile, sizeof(ctl->pidfile), "%s", conf.pidfile);
@@ -1332,6 +1360,8 @@ static const struct option global_opts[] = {
 	{ "key",	required_argument,	NULL, OPT_KEY },
 	{ "sni",	required_argument,	NULL, OPT_SNI },
 	{ "insecure",	no_argument,		NULL, OPT_INSECURE },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "version",	no_argument,		NULL, 'V' },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -1508,8 +1538,19 @@ ctl_run(struct ctl *ctl, int argc, char **argv)
 		}
 		return (cmd_shell(ctl));
 	}
-	if (strcmp(argv[0], "shell") == 0)
+	if (strcmp(argv[0], "shell") == 0) {
+		if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
+		    strcmp(argv[1], "--help") == 0)) {
+			printf("usage: msgctl [options] shell\n  an interactive "
+			    "prompt: one command per line, 'help' lists them\n");
+			return (EX_OK);
+		}
+		if (argc > 1) {
+			fprintf(stderr, "msgctl: usage: shell\n");
+			return (EX_USAGE);
+		}
 		return (cmd_shell(ctl));
+	}
 	if (strcmp(argv[0], "stats") == 0)
 		return (cmd_stats(ctl, argc, argv));
 	if (strcmp(argv[0], "bench") == 0)

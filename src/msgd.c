@@ -2,6 +2,7 @@
  * msgd.c: the daemon's main(): options, configuration, then the master.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +35,11 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp, "usage: msgd [-ftVh] [-c file]\n"
-	    "  -c file  configuration file (default %s)\n"
-	    "  -f       stay in the foreground, log to stderr\n"
-	    "  -t       check the configuration and exit\n"
-	    "  -V       print the version and exit\n"
-	    "  -h       print this help and exit\n", MSGD_CONF_PATH);
+	    "  -c file        configuration file (default %s)\n"
+	    "  -f             stay in the foreground, log to stderr\n"
+	    "  -t             check the configuration and exit\n"
+	    "  -V, --version  print the version and exit\n"
+	    "  -h, --help     print this help and exit\n", MSGD_CONF_PATH);
 }
 
 /*
@@ -49,9 +50,14 @@ static int
 options(int argc, char *argv[], const char **path, int *foreground,
     int *test)
 {
+	static const struct option longopts[] = {
+		{ "help",	no_argument,	NULL,	'h' },
+		{ "version",	no_argument,	NULL,	'V' },
+		{ NULL,		0,		NULL,	0 }
+	};
 	int	ch;
 
-	while ((ch = getopt(argc, argv, "c:fhtV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fhtV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			*path = optarg;

@@ -27,6 +27,13 @@
 
 static struct sdsock	sd_socks[SDLISTEN_MAX];
 static int		sd_n;
+/*
+ * The variables' strings, kept after unsetenv(): they may be the copies
+ * proctitle_init() made, which unsetenv() drops from environ but cannot
+ * free (a leak LeakSanitizer reports otherwise).  volatile: never read,
+ * the stores would be optimised away.
+ */
+static const char	*volatile sd_env[3];
 
 /*
  * LISTEN_PID and LISTEN_FDS into the number of sockets for self.  As
@@ -130,10 +137,11 @@ sdlisten_addr_text(struct net_addr *a)
 		return (0);
 	default:
 		/* Unnamed or abstract: no listen entry can name it. */
-		plen = a->sslen - offsetof(struct sockaddr_un, sun_path);
 		if (a->sslen <= offsetof(struct sockaddr_un, sun_path) ||
-		    sun->sun_path[0] == '\0' ||
-		    strnlen(sun->sun_path, plen) + 6 > sizeof(a->text))
+		    sun->sun_path[0] == '\0')
+			return (-1);
+		plen = a->sslen - offsetof(struct sockaddr_un, sun_path);
+		if (strnlen(sun->sun_path, plen) + 6 > sizeof(a->text))
 			return (-1);
 		snprintf(a->text, sizeof(a->text), "unix:%.*s",
 		    (int)strnlen(sun->sun_path, plen), sun->sun_path);
@@ -185,8 +193,8 @@ sdlisten_describe(int fd, struct sdsock *s, char *cause, size_t len)
 	}
 	if (sdlisten_addr_text(&s->addr) == -1) {
 		snprintf(cause, len, "fd %d: a unix socket without a path "
-		    "(unnamed or abstract), which no listen entry can name",
-		    fd);
+		    "(unnamed or abstract) or with one too long, which no "
+		    "listen entry can name", fd);
 		return (-1);
 	}
 	if (type == SOCK_DGRAM) {
@@ -271,9 +279,9 @@ sdlisten_init(char *cause, size_t len)
 	int		 i, n, ignored, rc = -1;
 
 	sdlisten_reset();
-	pid = getenv("LISTEN_PID");
-	fds = getenv("LISTEN_FDS");
-	nm = getenv("LISTEN_FDNAMES");
+	sd_env[0] = pid = getenv("LISTEN_PID");
+	sd_env[1] = fds = getenv("LISTEN_FDS");
+	sd_env[2] = nm = getenv("LISTEN_FDNAMES");
 	if (sdlisten_parse(pid, fds, getpid(), &n, &ignored, cause,
 	    len) == -1 || sdlisten_split_names(nm, n, names, cause, len) == -1)
 		goto done;
@@ -377,6 +385,18 @@ sdlisten_held(int fd)
 	for (i = 0; i < sd_n; i++)
 		if (sd_socks[i].fd == fd)
 			return (!sd_socks[i].owned);
+	return (0);
+}
+
+/* Some passed socket is not ours to close (systemd's). */
+int
+sdlisten_any_held(void)
+{
+	int	i;
+
+	for (i = 0; i < sd_n; i++)
+		if (!sd_socks[i].owned)
+			return (1);
 	return (0);
 }
 

@@ -84,6 +84,12 @@ int	sdlisten_find(const struct net_addr *a, int dgram);
 int	sdlisten_held(int fd);
 
 /*
+ * Some passed socket is held (not owned): systemd's socket unit lists
+ * them, so a listener msgd binds is one the next start refuses.
+ */
+int	sdlisten_any_held(void);
+
+/*
  * After the first generation is bound: every passed socket was taken,
  * else -1 with cause naming the first one that was not (address, name,
  * fd), for the caller to add the config's entries.

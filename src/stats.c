@@ -719,6 +719,20 @@ stats_slot_state(struct stats_slot *s, enum stats_state st)
 		__atomic_store_n(&s->state, (uint32_t)st, __ATOMIC_RELAXED);
 }
 
+/*
+ * Worker: the subject of the client certificate it just verified, for
+ * msgctl stats (cut to STATS_SUBJECT_LEN - 1 bytes).  Readers copy it
+ * under the seqlock and treat it as untrusted text all the same.
+ */
+void
+stats_slot_subject(struct stats_slot *s, const char *subject)
+{
+	stats_begin(s);
+	strncpy(s->tls_subject, subject, sizeof(s->tls_subject) - 1);
+	s->tls_subject[sizeof(s->tls_subject) - 1] = '\0';
+	stats_end(s);
+}
+
 /* Worker: show life; now is the loop's CLOCK_MONOTONIC ms. */
 void
 stats_beat(struct stats_slot *s, uint64_t now)
@@ -840,6 +854,7 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	counters_add(&r->c, &c->c, 0);
 	memset(&s->c, 0, sizeof(s->c));
 	memset(&s->cur, 0, sizeof(s->cur));
+	memset(s->tls_subject, 0, sizeof(s->tls_subject));
 	s->pid = 0;
 	s->state = STATS_DEAD;
 	s->start_us = 0;

@@ -41,8 +41,8 @@
 #include "proto.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		8
-#define STATS_LAYOUT_UPGRADE	8	/* the frozen preamble since */
+#define STATS_LAYOUT		9
+#define STATS_LAYOUT_UPGRADE	9	/* the frozen preamble since */
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
@@ -125,6 +125,9 @@
 	X(tls_bad_records, "tls_record_errors", "", COUNTER,		\
 	    "connections", "TLS connections closed for a bad record or an " \
 	    "alert after the handshake")				\
+	X(tls_renegotiations, "tls_renegotiations", "", COUNTER,	\
+	    "connections", "TLS connections closed for asking to "	\
+	    "renegotiate")						\
 	MSG_OPCODES(STATS_OP_ROW)					\
 	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\
@@ -182,6 +185,9 @@ struct stats_current {
 
 #define STATS_CUR_INVALID	0xffffffffU
 
+/* The subject of the last client certificate a worker verified. */
+#define STATS_SUBJECT_LEN	128
+
 /* A worker's slot.  The preamble (up to counters) is fixed per layout. */
 struct stats_slot {
 	_Atomic uint64_t	seq;		/* odd while being written */
@@ -191,6 +197,7 @@ struct stats_slot {
 	uint64_t		start_us;	/* CLOCK_REALTIME */
 	_Atomic uint64_t	heartbeat_ms;	/* CLOCK_MONOTONIC */
 	struct stats_current	cur;
+	char			tls_subject[STATS_SUBJECT_LEN]; /* "": none */
 	struct stats_counters	c;
 } __attribute__((aligned(STATS_ALIGN)));
 
@@ -402,6 +409,7 @@ int	 stats_restore_header(struct stats_seg *, char *, size_t);
 void	 stats_set_pid(struct stats_seg *, int);
 void	 stats_slot_start(struct stats_slot *, int, uint64_t);
 void	 stats_slot_state(struct stats_slot *, enum stats_state);
+void	 stats_slot_subject(struct stats_slot *, const char *);
 void	 stats_beat(struct stats_slot *, uint64_t);
 int	 stats_fewer(const struct stats_seg *, int, uint64_t, uint64_t,
 	    uint64_t, uint64_t *);

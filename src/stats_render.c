@@ -107,6 +107,7 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 	uint32_t		 i;
 	int			 first;
 	size_t			 mark = b->len;
+	char			 subj[STATS_SUBJECT_LEN];
 
 	t.tv_sec = (time_t)(h->master_start_us / 1000000);
 	t.tv_nsec = (long)(h->master_start_us % 1000000) * 1000;
@@ -172,6 +173,9 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 		    offsetof(struct stats_slot, heartbeat_ms))),
 		    acc_all ? (double)stats_get(sn, s, "conn_accepted") /
 		    (double)acc_all : 0.0);
+		bprintf(b, "\"tls_last_subject\": ");
+		json_str(b, snap_subject(s, subj, sizeof(subj)));
+		bprintf(b, ", ");
 		json_counters(sn, s, b);
 		bprintf(b, "}");
 		first = 0;
@@ -265,6 +269,31 @@ prom_heartbeats(const struct stats_snap *sn, struct buf *b)
 		    offsetof(struct stats_slot, heartbeat_ms)));
 		bprintf(b, "msgd_worker_heartbeat_age_seconds{worker=\"%u\"} "
 		    "%" PRIu64 ".%03" PRIu64 "\n", i, up / 1000, up % 1000);
+	}
+}
+
+/* The subject of the last client certificate each worker verified. */
+static void
+prom_subjects(const struct stats_snap *sn, struct buf *b)
+{
+	char		subj[STATS_SUBJECT_LEN];
+	uint32_t	i;
+	int		first = 1;
+
+	for (i = 0; i < sn->hdr.nslots; i++) {
+		if (!snap_live(snap_slot(sn, i)) ||
+		    *snap_subject(snap_slot(sn, i), subj, sizeof(subj)) == '\0')
+			continue;
+		if (first)
+			bprintf(b, "# HELP msgd_tls_last_client_subject The "
+			    "subject of the last client certificate each "
+			    "worker verified.\n# TYPE "
+			    "msgd_tls_last_client_subject gauge\n");
+		first = 0;
+		bprintf(b, "msgd_tls_last_client_subject{worker=\"%u\","
+		    "subject=\"", i);
+		prom_str(b, subj, 1);
+		bprintf(b, "\"} 1\n");
 	}
 }
 
@@ -386,6 +415,7 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 {
 	prom_master(&sn->hdr, b);
 	prom_heartbeats(sn, b);
+	prom_subjects(sn, b);
 	prom_listeners(&sn->hdr, b);
 	prom_counters(sn, b);
 	prom_histogram(sn, b);
@@ -478,9 +508,11 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 	static const char *const f[] = { "tls_active", "tls_handshakes",
 	    "tls_resumed", "tls_v12", "tls_v13", "tls_client_certs",
 	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout",
-	    "tls_bad_records" };
+	    "tls_bad_records", "tls_renegotiations" };
 	uint64_t	v[nitems(f)], any = 0;
+	char		subj[STATS_SUBJECT_LEN];
 	size_t		i;
+	uint32_t	w;
 
 	for (i = 0; i < nitems(f); i++)
 		any |= v[i] = stats_get(sn, sn->total, f[i]);
@@ -490,8 +522,13 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 	    " (resumed %" PRIu64 ", TLSv1.2 %" PRIu64 ", TLSv1.3 %" PRIu64
 	    "), client certificates %" PRIu64 "; failed: protocol %" PRIu64
 	    ", certificate %" PRIu64 ", timeout %" PRIu64 "; bad records %"
-	    PRIu64 "\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
-	    v[9]);
+	    PRIu64 ", renegotiations refused %" PRIu64 "\n", v[0], v[1], v[2],
+	    v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
+	for (w = 0; w < sn->hdr.nslots; w++)
+		if (snap_live(snap_slot(sn, w)) && *snap_subject(snap_slot(sn,
+		    w), subj, sizeof(subj)) != '\0')
+			bprintf(b, "tls: worker %u last client certificate: "
+			    "%s\n", w, subj);
 }
 
 /*

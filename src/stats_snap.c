@@ -381,6 +381,25 @@ snap_raw(const uint8_t *slot, uint32_t off)
 	return (v);
 }
 
+/*
+ * A copied slot's client certificate subject into buf, NUL-terminated,
+ * every byte outside printable ASCII shown as '?': a worker wrote it, and
+ * it goes into tables, JSON and Prometheus labels.  Returns buf.
+ */
+const char *
+snap_subject(const uint8_t *slot, char *buf, size_t len)
+{
+	const uint8_t	*p = slot + offsetof(struct stats_slot, tls_subject);
+	size_t		 i;
+
+	for (i = 0; i + 1 < len && i < STATS_SUBJECT_LEN && p[i] != '\0';
+	    i++)
+		buf[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	if (len > 0)
+		buf[i] = '\0';
+	return (buf);
+}
+
 static void
 raw_add(uint8_t *slot, uint32_t off, uint64_t n)
 {

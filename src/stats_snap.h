@@ -60,6 +60,7 @@ uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);
 
 uint64_t snap_raw(const uint8_t *, uint32_t);
 uint32_t snap_u32(const uint8_t *, size_t);
+const char *snap_subject(const uint8_t *, char *, size_t);
 const uint8_t *snap_slot(const struct stats_snap *, uint32_t);
 int	 snap_live(const uint8_t *);
 const struct stats_desc *snap_hist(const struct stats_snap *);

@@ -114,6 +114,27 @@ done:
 	return (rc);
 }
 
+/*
+ * A connection whose peer asked to renegotiate carries this as its app
+ * data.  OpenSSL refuses the renegotiation (SSL_OP_NO_RENEGOTIATION) with
+ * a warning alert and would go on; msgd closes such a connection instead,
+ * and counts it, as nginx does.
+ */
+static const char	tls_reneg_mark = 'R';
+
+/*
+ * OpenSSL's state callback: the no_renegotiation alert it sends is the
+ * one sign of a refused renegotiation (TLS 1.2 and older; TLS 1.3 has
+ * none, a ClientHello there is a fatal unexpected_message).
+ */
+static void
+tls_info_cb(const SSL *s, int where, int ret)
+{
+	if ((where & SSL_CB_WRITE_ALERT) &&
+	    (ret & 0xff) == SSL_AD_NO_RENEGOTIATION)
+		SSL_set_app_data((SSL *)s, (void *)&tls_reneg_mark);
+}
+
 /* OpenSSL's last error, as text (the queue is emptied). */
 static const char *
 tls_errstr(char *buf, size_t len)
@@ -289,6 +310,7 @@ tls_settings(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_max_cert_list(ctx, TLS_CERT_LIST_MAX);
+	SSL_CTX_set_info_callback(ctx, tls_info_cb);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	/*
 	 * Resumption by tickets only: a per-worker session cache would not
@@ -431,6 +453,26 @@ tls_failure(SSL *s, enum tls_fail *why, char *msg, size_t len)
 }
 
 /*
+ * A certificate's subject as RFC 2253 text ("CN=a,O=b"), every byte
+ * outside printable ASCII escaped by OpenSSL, so that logs and stats carry
+ * no control characters.  Cut to len; "?" if it cannot be made.
+ */
+static void
+tls_subject(X509 *x, char *out, size_t len)
+{
+	BIO	*b;
+	int	 n;
+
+	snprintf(out, len, "?");
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	    XN_FLAG_RFC2253) >= 0 && (n = BIO_read(b, out, (int)len - 1)) > 0)
+		out[n] = '\0';
+	BIO_free(b);
+}
+
+/*
  * Go on with the handshake.  TLS_IO_OK: done, info filled; WANT_*: call
  * again when the socket is ready so; EOF: the peer closed without sending
  * anything; ERR: failed, *why and msg say why.
@@ -463,15 +505,15 @@ tls_handshake(struct ssl_st *s, struct tls_info *info, enum tls_fail *why,
 	if ((peer = SSL_get0_peer_certificate(s)) != NULL &&
 	    SSL_get_verify_result(s) == X509_V_OK) {
 		info->verified = 1;
-		X509_NAME_oneline(X509_get_subject_name(peer), info->subject,
-		    sizeof(info->subject));
+		tls_subject(peer, info->subject, sizeof(info->subject));
 	}
 	return (TLS_IO_OK);
 }
 
 /*
  * Read up to len bytes of plaintext.  Returns the count, or 0 with *io
- * saying why none (WANT_READ, WANT_WRITE, EOF, ERR).
+ * saying why none (WANT_READ, WANT_WRITE, EOF, ERR, RENEG: the peer asked
+ * to renegotiate, whatever came with it is dropped with the connection).
  */
 ssize_t
 tls_read(struct ssl_st *s, void *p, size_t len, enum tls_io *io)
@@ -481,7 +523,12 @@ tls_read(struct ssl_st *s, void *p, size_t len, enum tls_io *io)
 
 	ERR_clear_error();
 	errno = 0;
-	if ((rc = SSL_read_ex(s, p, len, &n)) == 1) {
+	rc = SSL_read_ex(s, p, len, &n);
+	if (SSL_get_app_data(s) == &tls_reneg_mark) {
+		*io = TLS_IO_RENEG;
+		return (0);
+	}
+	if (rc == 1) {
 		*io = TLS_IO_OK;
 		return ((ssize_t)n);
 	}
@@ -498,7 +545,12 @@ tls_write(struct ssl_st *s, const void *p, size_t len, enum tls_io *io)
 
 	ERR_clear_error();
 	errno = 0;
-	if ((rc = SSL_write_ex(s, p, len, &n)) == 1) {
+	rc = SSL_write_ex(s, p, len, &n);
+	if (SSL_get_app_data(s) == &tls_reneg_mark) {
+		*io = TLS_IO_RENEG;
+		return (0);
+	}
+	if (rc == 1) {
 		*io = TLS_IO_OK;
 		return ((ssize_t)n);
 	}

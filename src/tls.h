@@ -35,7 +35,8 @@ enum tls_io {
 	TLS_IO_WANT_READ,
 	TLS_IO_WANT_WRITE,
 	TLS_IO_EOF,		/* the peer closed (close_notify or FIN) */
-	TLS_IO_ERR
+	TLS_IO_ERR,
+	TLS_IO_RENEG		/* the peer asked to renegotiate: refused */
 };
 
 /* Why a handshake failed (counted by reason). */
@@ -49,7 +50,7 @@ struct tls_info {
 	int	resumed;
 	int	version;	/* 12 or 13 */
 	int	verified;	/* a client certificate passed the CA */
-	char	subject[256];	/* its subject, when verified */
+	char	subject[256];	/* its subject (RFC 2253, ASCII), if verified */
 };
 
 struct tls_ctx	*tls_new(const struct msgd_conf *, char *, size_t, char *,

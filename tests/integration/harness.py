@@ -732,11 +732,14 @@ class Server:
     # -- addresses
     @property
     def addr(self):
-        """The address tests use by default: the unix socket, else TCP."""
+        """The address tests use by default: the unix socket, else TCP,
+        else TLS."""
         if self.sock_path:
             return self.sock_path
         if self.tcp:
             return ("127.0.0.1", self.port)
+        if self.tls and not self.tcp6:
+            return self.tls_client_addr
         return ("::1", self.port6)
 
     def transports(self):
@@ -1052,8 +1055,14 @@ class Suite:
         return srv
 
     def health(self, srv):
-        """After the runs: every worker alive, none a zombie, none died."""
-        ws = srv.wait_workers()
+        """After the runs: every worker alive, none a zombie, none died.
+        A child that has just exited is a zombie until the master's loop
+        reaps it (a turn away): only one still there after 5 s counts."""
+        n = srv.workers_wanted
+        ws = poll(srv.workers, timeout=5.0, step=0.05,
+                  until=lambda ws: not [p for p, s in ws if s == "Z"] and
+                  len([p for p, s in ws if s != "Z"]) == n)
+        srv.note_workers()
         zombies = [p for p, s in ws if s == "Z"]
         self.check(not zombies, "zombie children of master %d: %r" % (
             srv.pid, ws))

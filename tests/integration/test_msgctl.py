@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 
-from harness import MSGCTL, TIME_RE, Suite, ctl, free_port, run
+from harness import MSGCTL, MSGD, TIME_RE, Suite, ctl, free_port, run
 
 t = Suite("test_msgctl")
 
@@ -63,6 +63,54 @@ def exit_codes(t):
         rc, out, err, _ = ctl(srv, *args, unix=True)
         t.check(rc == 2 and err, "msgctl %s: exit %d, want 2 (stderr %r)" %
                 (" ".join(args) or "(no command, stdin not a tty)", rc, err))
+
+
+@t.case
+def help_and_version(t):
+    """--help and --version wherever -h and -V work: msgctl, each of its
+    commands, stats, bench and msgd; help on stdout, exit 0."""
+    for prog, name in ((MSGCTL, "msgctl"), (MSGD, "msgd")):
+        for opt in ("-h", "--help"):
+            rc, out, err, _ = run([prog, opt])
+            t.check(rc == 0 and out.startswith("usage: %s" % name) and
+                    not err, "%s %s: exit %d, %r %r" % (name, opt, rc,
+                                                         out[:60], err))
+        for opt in ("-V", "--version"):
+            rc, out, err, _ = run([prog, opt])
+            t.check(rc == 0 and out.startswith(name + " ") and not err,
+                    "%s %s: exit %d, %r %r" % (name, opt, rc, out, err))
+    rc, out, err, _ = run([MSGCTL, "--help"])
+    cmds = [ln.split()[0] for ln in
+            out.split("\ncommands")[-1].splitlines()[1:] if ln.strip()]
+    t.check(len(cmds) >= 15, "the commands listed: %r" % cmds)
+    for c in cmds:
+        for opt in ("-h", "--help"):
+            rc, out, err, _ = run([MSGCTL, "-U", "/nonexistent", c, opt])
+            t.check(rc == 0 and "usage: msgctl" in out and c in out and
+                    not err, "msgctl %s %s: exit %d, %r %r" % (
+                        c, opt, rc, out[:80], err))
+
+
+@t.case
+def data_after_double_dash(t):
+    srv = t.server()
+    rc, out, err, _ = ctl(srv, "echo", "--", "-h", "--help", unix=True)
+    t.check(rc == 0 and out == "-h --help\n", "echo -- -h --help: exit %d, "
+            "%r %r" % (rc, out, err))
+
+
+@t.case
+def exec_takes_no_arguments(t):
+    """The protocol carries a name and stdin, never arguments: msgctl says
+    so (exit 2) instead of dropping them."""
+    srv = t.server({"exec": {"enabled": True,
+                             "commands": {"cat": ["/bin/cat"]}}})
+    rc, out, err, _ = ctl(srv, "exec", "cat", "extra", unix=True)
+    t.check(rc == 2 and "exec takes no arguments" in err and not out,
+            "exec cat extra: exit %d, %r %r" % (rc, out, err))
+    rc, out, err, _ = ctl(srv, "exec", "cat", unix=True, stdin_data=b"in\n")
+    t.check(rc == 0 and out == "in\n", "exec cat: exit %d, %r %r" % (
+        rc, out, err))
 
 
 @t.case

@@ -4,10 +4,11 @@ Without systemd as PID 1: systemd-socket-activate (Debian's systemd
 package) binds the sockets and execs its command with LISTEN_PID,
 LISTEN_FDS and LISTEN_FDNAMES, as systemd does for a socket unit.
 
-- serves: msgd under systemd-socket-activate on 127.0.0.1:port and a unix
-  socket answers PING on both, logs that it took the two sockets, leaves
-  the unix socket file (systemd's) in place at exit, and its workers see
-  none of the variables.
+- serves: msgd under systemd-socket-activate on 127.0.0.1:port, a unix
+  socket and [::1]:port (when the host has ::1) answers PING on each, logs
+  that it took the sockets, leaves the unix socket file (systemd's) in
+  place at exit, and its workers see none of the variables.  serves_udp: a passed UDP socket (beside a TCP
+  one on the same port) answers ECHO.
 - restarts: 10 restarts of msgd (SIGTERM, a new msgd on the same sockets,
   as systemd keeps a socket unit's sockets across service restarts) while
   clients connect continuously over TCP and unix: 0 refused connects
@@ -30,8 +31,9 @@ import subprocess
 import threading
 import time
 
-from harness import (MSGD, Op, St, Client, SKIP, Server, Suite, children,
-                     ctl, free_port, free_udp_port, poll)
+from harness import (MSGD, Op, St, Client, Frame, SKIP, Suite, children,
+                     ctl, encode, free_port, free_udp_port,
+                     ipv6_loopback_ok, poll, udp_exchange)
 
 SSA = shutil.which("systemd-socket-activate")
 if SSA is None:
@@ -76,15 +78,22 @@ def environ_of(pid):
 
 @t.case
 def serves(t):
-    srv = t.server(tcp=True, start=False)
+    v6 = ipv6_loopback_ok()
+    srv = t.server(tcp=True, tcp6=v6, start=False)
     port = free_port()
-    activated(srv, ["127.0.0.1:%d" % port, srv.sock_path], ["tcp", "unix"],
-              port=port)
+    socks, names = ["127.0.0.1:%d" % port, srv.sock_path], ["tcp", "unix"]
+    if v6:
+        srv.port6 = free_port(socket.AF_INET6, "::1")
+        socks.append("[::1]:%d" % srv.port6)
+        names.append("tcp6")
+    activated(srv, socks, names, port=port)
     srv.wait_ready(10.0)
     t.check(pinged(srv.tcp_addr), "no PONG over TCP")
     t.check(pinged(srv.sock_path), "no PONG over unix")
-    t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
-            "no word of the passed sockets:\n" + srv.log())
+    if v6:
+        t.check(pinged(srv.tcp6_addr), "no PONG over IPv6")
+    t.check("serving %d sockets passed by LISTEN_FDS" % len(socks) in
+            srv.log(), "no word of the passed sockets:\n" + srv.log())
     ws = srv.wait_workers()
     for pid, _ in ws:
         t.check("LISTEN_" not in environ_of(pid),
@@ -96,6 +105,32 @@ def serves(t):
     t.check(rc == 0, "msgd exit %r after SIGTERM" % rc)
     t.check(os.path.exists(srv.sock_path),
             "msgd removed the unix socket systemd made")
+
+
+@t.case
+def serves_udp(t):
+    # Two systemd-socket-activate, the outer's TCP socket passed through
+    # the inner one, which adds a UDP socket on the same port: as a
+    # socket unit with ListenStream= and ListenDatagram=.
+    srv = t.server(unix=False, tcp=True, start=False)
+    port = free_port()
+    srv.port = port
+    srv.settings["udp_listen"] = ["127.0.0.1:%d" % port]
+    srv.write_conf()
+    srv.spawn([SSA, "-l", "127.0.0.1:%d" % port, SSA, "-d", "-l",
+               "127.0.0.1:%d" % port])
+    srv.wait_ready(10.0)
+    t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
+            "no word of the passed sockets:\n" + srv.log())
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        got = udp_exchange(u, ("127.0.0.1", port),
+                           encode(Op.ECHO, b"activated", request_id=9))
+    finally:
+        u.close()
+    f = Frame(got[:16], got[16:]) if got and len(got) >= 16 else None
+    t.check_response(f, "ECHO over the passed UDP socket", Op.ECHO, rid=9,
+                     value=b"activated")
 
 
 def client_loop(addr, stop, counts, lock):
@@ -132,6 +167,20 @@ def masters_of(pid):
     """The msgd masters under the restart loop's shell."""
     return [p for p, st in children(pid) if st != "Z" and
             cmdline(p).startswith(b"msgd: master")]
+
+
+def stop_loop(srv):
+    """A failed round: the loop first (no new msgd), then its msgd."""
+    ms = masters_of(srv.pid)
+    srv.proc.kill()
+    srv.wait(5.0)
+    for m in ms:
+        try:
+            os.kill(m, signal.SIGTERM)
+        except OSError:
+            pass
+    poll(lambda: not [m for m in ms if os.path.exists("/proc/%d" % m)
+                      and cmdline(m)], timeout=10.0)
 
 
 @t.case
@@ -199,8 +248,10 @@ def restarts(t):
         stop.set()
         for th in threads:
             th.join(20.0)
+        if srv.wait(10.0) is None:
+            stop_loop(srv)
     took = time.monotonic() - t0
-    t.check(srv.wait(10.0) == 0, "the restart loop did not end well: %r" %
+    t.check(srv.returncode == 0, "the restart loop did not end well: %r" %
             srv.returncode)
     print("   %d restarts (%.1f s without msgd each) in %.1f s: %d requests "
           "answered, longest %.3f s; other outcomes %r" % (

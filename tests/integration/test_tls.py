@@ -150,6 +150,7 @@ def s_client_ping(t):
 def renegotiation_refused(t):
     srv = tls_server()
     good = tls_connect(srv)
+    base = totals(srv)
     c = certs()
     # s_client's "R" line asks for a renegotiation (TLS 1.2 only).
     p = subprocess.Popen(
@@ -177,6 +178,8 @@ def renegotiation_refused(t):
                 "renegotiation refused: %r" % out[-300:])
     finally:
         end_s_client(p)
+    # The asker's connection is closed and counted, whatever it does next.
+    check_counted(t, srv, base, "tls_renegotiations", 1)
     f = request(good, Op.ECHO, b"unaffected", rid=2)
     t.check_response(f, "the worker's other client", Op.ECHO, rid=2,
                      value=b"unaffected")
@@ -429,8 +432,22 @@ def mtls(t):
         f = request(s, Op.ECHO, b"hello", rid=2)
         t.check_response(f, "ECHO with a client certificate", Op.ECHO,
                          rid=2, value=b"hello")
-    t.check(poll(lambda: "msgd-test-client" in srv.log(), timeout=5),
-            "the subject is logged")
+    t.check(poll(lambda: "client certificate from 127.0.0.1" in srv.log()
+                 and "CN=msgd-test-client" in srv.log(), timeout=5),
+            "the subject is logged (RFC 2253)")
+    # ... and shown by msgctl stats: JSON, Prometheus and the table.
+    import json
+    subj = "CN=msgd-test-client"
+    rc, out, err = ctl_stats(srv, "--json")
+    t.check(rc == 0 and [w.get("tls_last_subject")
+                         for w in json.loads(out)["workers"]] == [subj],
+            "JSON: the worker's last client subject: %r" % out[-300:])
+    rc, prom, err = ctl_stats(srv, "--prometheus")
+    t.check('msgd_tls_last_client_subject{worker="0",subject="%s"} 1' %
+            subj in prom, "Prometheus: the last client subject")
+    rc, table, err = ctl_stats(srv)
+    t.check("worker 0 last client certificate: %s" % subj in table,
+            "table: the last client subject: %r" % table[-300:])
     refused = [("no certificate", client_ctx()),
                ("another CA", client_ctx(c.other_client,
                                          c.other_client_key)),

@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 from harness import (MSGCTL, SKIP, SRCDIR, Suite, free_port, msgd_supports,
-                     run)
+                     run, test_certs)
 import tlscerts
 
 sys.dont_write_bytecode = True      # keep the source tree clean
@@ -86,6 +86,34 @@ def commands(t):
     rc, out, err, _ = msgctl(srv, "--sni", "not-this-host", "ping")
     t.check(rc == 3 and "hostname mismatch" in err,
             "wrong name: exit %d, %r" % (rc, err))
+
+
+@t.case
+def address_from_the_config(t):
+    """msgctl -c takes the listener of the kind it speaks: the clear one by
+    default, the TLS one with TLS options, and TLS when there is no other."""
+    env = dict(os.environ)
+    env.pop("MSGD_TOKEN", None)
+    ca = test_certs().ca
+    for only_tls in (False, True):
+        srv = t.server({"workers": 1}, unix=False, tcp=not only_tls,
+                       tls=True)
+        tls = "127.0.0.1:%d" % srv.port_tls
+        conf = srv.conf_path
+        rc, out, err, _ = run([MSGCTL, "-c", conf, "--cacert", ca, "ping"],
+                              env=env)
+        t.check(rc == 0 and "PONG from %s over TLSv1.3" % tls in out,
+                "--cacert: the TLS listener: %d %r %r" % (rc, out, err))
+        rc, out, err, _ = run([MSGCTL, "-c", conf, "ping"], env=env)
+        if only_tls:
+            t.check(rc != 0 and "certificate verify failed" in err,
+                    "only TLS: TLS on, verified against the system's CAs: "
+                    "%d %r %r" % (rc, out, err))
+        else:
+            t.check(rc == 0 and out.startswith("PONG from 127.0.0.1:%d:" %
+                                               srv.port) and "TLS" not in out,
+                    "clear by default: %d %r %r" % (rc, out, err))
+        srv.stop()
 
 
 @t.case

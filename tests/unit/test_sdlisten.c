@@ -440,8 +440,12 @@ test_sdlisten_init_takes(void **state)
 	sdlisten_list(text, sizeof(text));
 	assert_non_null(strstr(text, "(stream), 127.0.0.1:"));
 	/* Owned (a binary upgrade's own sockets): ours to close. */
+	assert_int_equal(sdlisten_any_held(), 1);
 	sdlisten_at(0)->owned = 1;
 	assert_int_equal(sdlisten_held(3), 0);
+	assert_int_equal(sdlisten_any_held(), 1);
+	sdlisten_at(1)->owned = 1;
+	assert_int_equal(sdlisten_any_held(), 0);
 	sdlisten_reset();
 	assert_int_equal(sdlisten_count(), 0);
 	sdlisten_list(text, sizeof(text));
@@ -517,6 +521,7 @@ test_sdlisten_init_other_pid(void **state)
 	/* No variables at all. */
 	assert_int_equal(sdlisten_init(cause, sizeof(cause)), 0);
 	assert_int_equal(sdlisten_count(), 0);
+	assert_int_equal(sdlisten_any_held(), 0);
 }
 
 int

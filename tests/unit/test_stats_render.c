@@ -509,17 +509,63 @@ test_stats_render_table_tls(void **state)
 	WADD(s1, tls_fail_cert, 1);
 	WADD(s1, tls_fail_timeout, 7);
 	WADD(s0, tls_bad_records, 8);
+	WADD(s1, tls_renegotiations, 9);
 	take(&fx->seg, &sn);
 	out = render(&sn, NULL, R_TABLE);
 	assert_non_null(strstr(out, "\ntls: active 1, handshakes 7 (resumed 3, "
 	    "TLSv1.2 1, TLSv1.3 6), client certificates 2; failed: protocol 4, "
-	    "certificate 1, timeout 7; bad records 8\n"));
+	    "certificate 1, timeout 7; bad records 8, renegotiations refused "
+	    "9\n"));
 	free(out);
 	out = render(&sn, NULL, R_PROM);
 	assert_non_null(strstr(out, "msgd_tls_handshake_failures_total{"
 	    "reason=\"timeout\",worker=\"1\"} 7\n"));
 	assert_non_null(strstr(out, "# TYPE msgd_tls_connections_active "
 	    "gauge\n"));
+	free(out);
+	stats_snap_free(&sn);
+}
+
+/*
+ * The last client certificate subject a worker wrote is shown in every
+ * rendering, but as untrusted text: bytes outside printable ASCII become
+ * '?', quotes and backslashes are escaped, and a field without its NUL
+ * is cut, never read past.
+ */
+static void
+test_stats_render_tls_subject(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_snap	 sn;
+	struct stats_slot	*s0, *s1;
+	char			*out, want[STATS_SUBJECT_LEN + 64];
+
+	populate(fx);
+	s0 = stats_slot(&fx->seg, 0);
+	s1 = stats_slot(&fx->seg, 1);
+	WADD(s0, tls_client_certs, 1);
+	stats_slot_subject(s0, "CN=a\"b\\c\n\x01\xff,O=x");
+	memset(s1->tls_subject, 'A', sizeof(s1->tls_subject));
+	take(&fx->seg, &sn);
+	out = render(&sn, NULL, R_TABLE);
+	assert_non_null(strstr(out, "\ntls: worker 0 last client certificate: "
+	    "CN=a\"b\\c???,O=x\n"));
+	memset(want, 'A', STATS_SUBJECT_LEN - 1);
+	want[STATS_SUBJECT_LEN - 1] = '\0';
+	assert_non_null(strstr(out, want));
+	assert_null(strstr(out, "AAAA\x01"));
+	free(out);
+	out = render(&sn, NULL, R_PROM);
+	assert_non_null(strstr(out, "# TYPE msgd_tls_last_client_subject "
+	    "gauge\nmsgd_tls_last_client_subject{worker=\"0\",subject=\""
+	    "CN=a\\\"b\\\\c???,O=x\"} 1\n"));
+	free(out);
+	out = render(&sn, NULL, R_JSON);
+	assert_non_null(strstr(out, "\"tls_last_subject\": \"CN=a\\\"b\\\\c???,"
+	    "O=x\""));
+	snprintf(want, sizeof(want), "\"tls_last_subject\": \"%.*s\"",
+	    STATS_SUBJECT_LEN - 1, s1->tls_subject);
+	assert_non_null(strstr(out, want));
 	free(out);
 	stats_snap_free(&sn);
 }
@@ -613,6 +659,7 @@ main(void)
 		T(test_stats_render_prometheus_octave_buckets),
 		T(test_stats_render_table_rows),
 		T(test_stats_render_table_tls),
+	T(test_stats_render_tls_subject),
 		T(test_stats_render_table_rate),
 		T(test_stats_render_table_total_share),
 	};

@@ -455,6 +455,93 @@ test_tls_tickets(void **state)
 	tls_free(t2);
 }
 
+/*
+ * A connected client (TLS 1.2 at most if tls12) and server connection of
+ * t over a socket pair; sv gets the pair.
+ */
+static void
+connected(struct tls_ctx *t, int tls12, SSL **cli, struct ssl_st **srv,
+    int sv[2])
+{
+	struct tls_info	 ti;
+	enum tls_fail	 why;
+	enum tls_io	 st = TLS_IO_WANT_READ;
+	SSL_CTX		*cctx;
+	char		 msg[256];
+	int		 i, rc = 0;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv), 0);
+	cctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(cctx);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	if (tls12)
+		SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION);
+	*cli = SSL_new(cctx);
+	SSL_CTX_free(cctx);		/* the SSL holds a reference */
+	assert_non_null(*cli);
+	SSL_set_fd(*cli, sv[0]);
+	SSL_set_connect_state(*cli);
+	*srv = tls_conn_new(t, sv[1]);
+	assert_non_null(*srv);
+	for (i = 0; i < 100 && (rc != 1 || st != TLS_IO_OK); i++) {
+		if (rc != 1)
+			rc = SSL_do_handshake(*cli);
+		if (st != TLS_IO_OK)
+			st = tls_handshake(*srv, &ti, &why, msg, sizeof(msg));
+		if (st == TLS_IO_ERR)
+			fail_msg("server handshake: %s", msg);
+	}
+	assert_int_equal(rc, 1);
+	assert_int_equal(st, TLS_IO_OK);
+}
+
+/*
+ * A client that asks to renegotiate (TLS 1.2) makes tls_read say
+ * TLS_IO_RENEG, after data read normally before; a TLS 1.3 key update,
+ * which is no renegotiation, does not.
+ */
+static void
+test_tls_renegotiation(void **state)
+{
+	struct msgd_conf	 c;
+	struct tls_ctx		*t;
+	struct ssl_st		*srv;
+	enum tls_io		 io;
+	SSL			*cli;
+	char			 cause[1024], b[16];
+	int			 sv[2], i, tls12;
+
+	(void)state;
+	conf_for(&c, "good.crt", "good.key");
+	t = tls_new(&c, cause, sizeof(cause), NULL, 0);
+	if (t == NULL)
+		fail_msg("%s", cause);
+	for (tls12 = 1; tls12 >= 0; tls12--) {
+		connected(t, tls12, &cli, &srv, sv);
+		assert_int_equal(SSL_write(cli, "ping", 4), 4);
+		assert_int_equal(tls_read(srv, b, sizeof(b), &io), 4);
+		assert_int_equal(io, TLS_IO_OK);
+		if (tls12) {
+			assert_int_equal(SSL_renegotiate(cli), 1);
+			(void)SSL_do_handshake(cli);	/* its ClientHello */
+		} else {
+			assert_int_equal(SSL_key_update(cli,
+			    SSL_KEY_UPDATE_REQUESTED), 1);
+			assert_int_equal(SSL_write(cli, "more", 4), 4);
+		}
+		io = TLS_IO_WANT_READ;
+		for (i = 0; i < 10 && io == TLS_IO_WANT_READ; i++)
+			(void)tls_read(srv, b, sizeof(b), &io);
+		assert_int_equal(io, tls12 ? TLS_IO_RENEG : TLS_IO_OK);
+		SSL_free(cli);
+		tls_conn_free(srv);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	tls_free(t);
+}
+
 int
 main(void)
 {
@@ -466,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_tls_wanted),
 		cmocka_unit_test(test_tls_config),
 		cmocka_unit_test(test_tls_tickets),
+		cmocka_unit_test(test_tls_renegotiation),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
