@@ -233,7 +233,10 @@ prom_line(struct buf *b, const char *name, const char *suffix,
 	bprintf(b, " %" PRIu64 "\n", v);
 }
 
-/* The master's gauges: release and layout, start time, generation, workers. */
+/*
+ * The master's gauges: release and layout, start time, generation,
+ * workers, binary upgrades.
+ */
 static void
 prom_master(const struct stats_hdr *h, struct buf *b)
 {
@@ -250,6 +253,14 @@ prom_master(const struct stats_hdr *h, struct buf *b)
 	    h->generation);
 	bprintf(b, "# HELP msgd_workers Configured number of workers.\n"
 	    "# TYPE msgd_workers gauge\nmsgd_workers %u\n", h->workers);
+	bprintf(b, "# HELP msgd_upgrades_total Binary upgrades in place since "
+	    "the first binary started.\n# TYPE msgd_upgrades_total counter\n"
+	    "msgd_upgrades_total %u\n", h->up.count);
+	bprintf(b, "# HELP msgd_last_upgrade_time_seconds Time of the last "
+	    "binary upgrade since the epoch (0: none).\n"
+	    "# TYPE msgd_last_upgrade_time_seconds gauge\n"
+	    "msgd_last_upgrade_time_seconds %" PRIu64 "\n",
+	    h->up.last_us / 1000000);
 }
 
 /* Each live worker's heartbeat age, in seconds with milliseconds. */

@@ -462,6 +462,11 @@ def status_on_disk(t):
                 doc["msgd"]["upgrades"] == 1 and
                 doc["msgd"]["upgraded_from"] == rm,
                 "stats after: %r" % (doc and doc["msgd"]))
+        rc, prom, _, _ = ctl(srv, "stats", "--prometheus", timeout=10)
+        t.check(rc == 0 and "\nmsgd_upgrades_total 1\n" in prom and
+                re.search(r"\nmsgd_last_upgrade_time_seconds [1-9]\d+\n",
+                          prom), "--prometheus after the upgrade: %r" %
+                [l for l in prom.splitlines() if "upgrade" in l])
         reap_old(srv)
         # The UDP socket came along; the new master reloads as any does.
         t.check(udp_ping(port), "UDP PING after the upgrade")
