@@ -115,7 +115,21 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 		ts[0] = '\0';
 	bprintf(b, "{\"msgd\": {\"version\": ");
 	json_str(b, h->version);
-	bprintf(b, ", \"layout\": %u}, ", h->layout);
+	bprintf(b, ", \"layout\": %u, \"binary\": ", h->layout);
+	json_str(b, h->up.exe);
+	bprintf(b, ", \"binary_version\": ");
+	json_str(b, h->up.disk);
+	bprintf(b, ", \"upgrades\": %u, \"upgraded_from\": ", h->up.count);
+	json_str(b, h->up.from);
+	t.tv_sec = (time_t)(h->up.last_us / 1000000);
+	t.tv_nsec = (long)(h->up.last_us % 1000000) * 1000;
+	if (h->up.last_us == 0 || fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
+	bprintf(b, ", \"last_upgrade\": \"%s\"}, ", ts);
+	t.tv_sec = (time_t)(h->master_start_us / 1000000);
+	t.tv_nsec = (long)(h->master_start_us % 1000000) * 1000;
+	if (fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
 	bprintf(b, "\"master\": {\"pid\": %d, \"start_time\": \"%s\", "
 	    "\"uptime_seconds\": %" PRIu64 ", \"generation\": %" PRIu64
 	    ", \"workers\": %u, \"slots\": %u, \"heartbeat_age_ms\": %" PRIu64
@@ -219,7 +233,10 @@ prom_line(struct buf *b, const char *name, const char *suffix,
 	bprintf(b, " %" PRIu64 "\n", v);
 }
 
-/* The master's gauges: release and layout, start time, generation, workers. */
+/*
+ * The master's gauges: release and layout, start time, generation,
+ * workers, binary upgrades.
+ */
 static void
 prom_master(const struct stats_hdr *h, struct buf *b)
 {
@@ -236,6 +253,14 @@ prom_master(const struct stats_hdr *h, struct buf *b)
 	    h->generation);
 	bprintf(b, "# HELP msgd_workers Configured number of workers.\n"
 	    "# TYPE msgd_workers gauge\nmsgd_workers %u\n", h->workers);
+	bprintf(b, "# HELP msgd_upgrades_total Binary upgrades in place since "
+	    "the first binary started.\n# TYPE msgd_upgrades_total counter\n"
+	    "msgd_upgrades_total %u\n", h->up.count);
+	bprintf(b, "# HELP msgd_last_upgrade_time_seconds Time of the last "
+	    "binary upgrade since the epoch (0: none).\n"
+	    "# TYPE msgd_last_upgrade_time_seconds gauge\n"
+	    "msgd_last_upgrade_time_seconds %" PRIu64 "\n",
+	    h->up.last_us / 1000000);
 }
 
 /* Each live worker's heartbeat age, in seconds with milliseconds. */

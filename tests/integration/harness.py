@@ -741,8 +741,12 @@ class Server:
                 "shutdown_timeout": 3}
 
     def __init__(self, settings=None, *, unix=True, tcp=False, tcp6=False,
-                 tls=False, text=None, start=True, ready_timeout=10.0):
+                 tls=False, text=None, start=True, ready_timeout=10.0,
+                 binary=None):
         self.dir = tempfile.mkdtemp(prefix="msgd-test-")
+        # binary: a callable given the temp dir, returning the msgd to run
+        # (the upgrade tests run a copy they replace), else the build's.
+        self.binary = binary(self.dir) if binary else MSGD
         self.sock_path = os.path.join(self.dir, "msgd.sock") if unix else None
         self.conf_path = os.path.join(self.dir, "msgd.conf")
         self.log_path = os.path.join(self.dir, "msgd.stderr")
@@ -849,7 +853,7 @@ class Server:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                list(prefix) + [MSGD, "-f", "-c", self.conf_path],
+                list(prefix) + [self.binary, "-f", "-c", self.conf_path],
                 stdin=subprocess.DEVNULL,
                 stdout=log, stderr=log, cwd=self.dir)
         finally:

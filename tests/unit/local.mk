@@ -34,6 +34,7 @@ UNIT_TESTS += tests/unit/test_stats
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
 UNIT_TESTS += tests/unit/test_stats_snap
 tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
+UNIT_TESTS += tests/unit/test_stats_carry
 UNIT_TESTS += tests/unit/test_stats_render
 tests_unit_test_stats_render_SOURCES = tests/unit/test_stats_render.c \
 	$(STATS_FX)
@@ -48,4 +49,5 @@ tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c $(MASTER_FX)
 UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
+UNIT_TESTS += tests/unit/test_master_upgrade
 UNIT_TESTS += tests/unit/test_client

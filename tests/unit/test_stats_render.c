@@ -260,6 +260,9 @@ test_stats_render_prometheus_format(void **state)
 	assert_non_null(strstr(out, "\n# TYPE msgd_request_duration_seconds "
 	    "histogram\n"));
 	assert_non_null(strstr(out, "\nmsgd_info{version=\""));
+	assert_non_null(strstr(out, "\n# TYPE msgd_upgrades_total counter\n"
+	    "msgd_upgrades_total 0\n"));
+	assert_non_null(strstr(out, "\nmsgd_last_upgrade_time_seconds 0\n"));
 	free(out);
 	stats_snap_free(&sn);
 }
