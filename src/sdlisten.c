@@ -285,10 +285,18 @@ sdlisten_init(char *cause, size_t len)
 	if (sdlisten_parse(pid, fds, getpid(), &n, &ignored, cause,
 	    len) == -1 || sdlisten_split_names(nm, n, names, cause, len) == -1)
 		goto done;
-	if (ignored)
-		log_warnx("LISTEN_PID=%s is not msgd's pid %ld: the LISTEN_FDS "
-		    "sockets are another process's, ignored (msgd binds its "
-		    "listeners itself)", pid, (long)getpid());
+	/*
+	 * sd_listen_fds(3) would ignore them; msgd refuses to start instead:
+	 * binding its own listeners beside sockets someone meant to pass
+	 * would fail or, worse, serve on sockets nobody watches.
+	 */
+	if (ignored) {
+		snprintf(cause, len, "LISTEN_FDS=%.16s is for pid %.32s, not "
+		    "this msgd (pid %ld); unset LISTEN_PID and LISTEN_FDS, or "
+		    "let the socket's owner start msgd", fds != NULL ? fds :
+		    "", pid, (long)getpid());
+		goto done;
+	}
 	for (i = 0; i < n; i++) {
 		if (sdlisten_describe(SDLISTEN_FDS_START + i, &sd_socks[i],
 		    why, sizeof(why)) == -1) {

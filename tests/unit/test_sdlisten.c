@@ -500,7 +500,7 @@ test_sdlisten_init_refused(void **state)
 	close(4);
 }
 
-/* Another pid's variables: ignored, forgotten, and the fds left alone. */
+/* Another pid's variables: refused, forgotten, and the fds left alone. */
 static void
 test_sdlisten_init_other_pid(void **state)
 {
@@ -512,7 +512,10 @@ test_sdlisten_init_other_pid(void **state)
 	place(inet_sock(SOCK_STREAM, 1, &port), 3);
 	snprintf(other, sizeof(other), "%ld", (long)getpid() + 1);
 	set_env(other, "1", "x");
-	assert_int_equal(sdlisten_init(cause, sizeof(cause)), 0);
+	/* Refused, naming both (sd_listen_fds(3) would ignore them). */
+	assert_int_equal(sdlisten_init(cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "LISTEN_FDS=1 is for pid "));
+	assert_non_null(strstr(cause, other));
 	assert_env_gone();
 	assert_int_equal(sdlisten_count(), 0);
 	assert_int_equal(sdlisten_held(3), 0);
