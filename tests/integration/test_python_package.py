@@ -314,11 +314,8 @@ def every_operation(t):
     for where, addr, kw in addresses(srv):
         with mc.Client(addr, **kw) as c:
             check_ops(t, "blocking " + where, blocking_ops(c))
-        if "ssl_context" in kw:
-            kw = {"ssl": kw["ssl_context"],
-                  "server_hostname": kw["server_hostname"]}
 
-        async def go():
+        async def go():     # ssl_context= here, ssl= in tls_fake
             async with mc.AsyncClient(addr, **kw) as c:
                 got = await async_ops(c)
                 got["tls"] = c.tls_version
@@ -365,6 +362,17 @@ def concurrent_awaits(t):
             t.check([r.value for r in rs] == [b"p%d" % i for i in range(50)],
                     "pipeline of 50")
             t.check(await c.pipeline([]) == [], "empty pipeline")
+
+            # 8 tasks of 8 sequential 64 KiB echoes: past the transport's
+            # high-water mark, later calls wait for it to drain.
+            async def task(i):
+                for j in range(8):
+                    m = bytes([i * 8 + j]) * 65536
+                    if await c.echo(m) != m:
+                        return False
+                return True
+            t.check(all(await asyncio.gather(*(task(i) for i in range(8)))),
+                    "64 echoes of 64 KiB from 8 tasks")
     arun(go())
 
 
@@ -524,6 +532,19 @@ def tls_fake(t):
     raises(t, ValueError, lambda: mc.AsyncClient(fake.addr, ssl=ctx),
            "TLS over unix without server_hostname")
     raises(t, TypeError, lambda: mc.AsyncClient("/x", ssl=1), "ssl=1")
+
+    # A server that accepts and never speaks: the handshake times out.
+    import socket
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        c = mc.AsyncClient(ls.getsockname(), ssl=ctx, timeout=0.3)
+        t0 = time.monotonic()
+        e = arun(raises_async(t, mc.ResponseTimeout, c.connect(),
+                              "a handshake with no answer"))
+        took = time.monotonic() - t0
+        t.check(0.25 <= took < 5 and isinstance(e, socket.timeout),
+                "connect timed out after %.2f s: %r" % (took, e))
     raises(t, TypeError, lambda: mc.AsyncClient("/x", ssl=ctx,
                                                 ssl_context=ctx),
            "ssl= and ssl_context=")
