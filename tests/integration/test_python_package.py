@@ -7,7 +7,7 @@ backend is in the tree, nothing is downloaded) without writing into the
 source tree; the version installed (metadata and __version__) is AC_INIT's
 in configure.ac; py.typed is installed, and mypy (./bootstrap check installs
 it) accepts the package's hints and a --strict program using it, and finds
-a type error in a program that misuses it.  Then this file runs again under
+the errors in a program that misuses it (a wrong type, a misspelt name).  Then this file runs again under
 the virtualenv's python with --installed, importing msgd_client from the
 installation (not the source tree), for the cases below.
 
@@ -82,9 +82,11 @@ version: str = msgd_client.__version__
 '''
 
 MISUSED = '''\
+import msgd_client
 from msgd_client import Client
 
 n: int = Client("/x").echo(b"a")
+c = msgd_client.Clinet("/x")
 '''
 
 MYPY_INI = '''\
@@ -171,10 +173,11 @@ def outside():
                  "user.py", "misuse.py"], cwd=tmp)
         errors = [line for line in p.stdout.splitlines()
                   if ": error:" in line]
-        t.check(len(errors) == 1 and errors[0].startswith("misuse.py:3:")
-                and "bytes" in errors[0] and "int" in errors[0],
-                "mypy: want one error, in misuse.py (bytes is not int); "
-                "got:\n%s" % p.stdout)
+        t.check(len(errors) == 2 and errors[0].startswith("misuse.py:4:")
+                and "bytes" in errors[0] and "int" in errors[0] and
+                errors[1].startswith("misuse.py:5:") and "Clinet" in
+                errors[1], "mypy: want two errors, in misuse.py (bytes is "
+                "not int, no Clinet); got:\n%s" % p.stdout)
 
     @t.case
     def installed(t):

@@ -143,15 +143,17 @@ __all__ = [
 
 if typing.TYPE_CHECKING:
     from .aio import AsyncClient
-
-
-def __getattr__(name: str) -> typing.Any:
-    """AsyncClient on first use: importing asyncio costs tens of
-    milliseconds that blocking programs need not pay."""
-    if name == "AsyncClient":
-        from .aio import AsyncClient
-        return AsyncClient
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+else:
+    # Hidden from type checkers, which would take every unknown name of the
+    # module for Any.
+    def __getattr__(name):
+        """AsyncClient on first use: importing asyncio costs tens of
+        milliseconds that blocking programs need not pay."""
+        if name == "AsyncClient":
+            from .aio import AsyncClient
+            return AsyncClient
+        raise AttributeError("module %r has no attribute %r" % (__name__,
+                                                                 name))
 
 # ------------------------------------------------------------------ protocol
 

@@ -3,7 +3,7 @@
 Usage::
 
     import asyncio
-    from msgd_client import AsyncClient, NotFound
+    from msgd_client import AsyncClient
 
     async def main():
         async with AsyncClient("127.0.0.1:7878", timeout=5.0) as c:
@@ -32,7 +32,8 @@ of a connection in order, so each answer is checked against the oldest
 request still waiting (request id and opcode) and handed to its caller.
 Cancelling a call (asyncio.wait_for, task.cancel()) leaves the connection
 usable: its answer, when it comes, is read and dropped.  Writing waits
-while the transport's buffer is over its high-water mark.
+while the transport's buffer is over its high-water mark.  An AsyncClient
+belongs to the event loop that connected it (it is not thread-safe).
 
 Timeouts: timeout bounds every stretch without progress while requests
 are outstanding, as for Client: no byte arrives for timeout seconds ->
