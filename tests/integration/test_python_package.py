@@ -7,7 +7,9 @@ backend is in the tree, nothing is downloaded) without writing into the
 source tree; the version installed (metadata and __version__) is AC_INIT's
 in configure.ac; py.typed is installed, and mypy (./bootstrap check installs
 it) accepts the package's hints and a --strict program using it, and finds
-the errors in a program that misuses it (a wrong type, a misspelt name).  Then this file runs again under
+the errors in a program that misuses it (a wrong type, a misspelt name).
+The backend's sdist has the package's files and PKG-INFO, whose version it
+reads when configure.ac is not beside it.  Then this file runs again under
 the virtualenv's python with --installed, importing msgd_client from the
 installation (not the source tree), for the cases below.
 
@@ -28,11 +30,13 @@ the frames AsyncClient writes (ids 1, 2, ...); TLS with server_hostname
 over a unix socket.
 """
 import asyncio
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -50,6 +54,15 @@ def project_version():
 
 
 # ------------------------------------------------------------ outside
+
+def load_backend(directory, name):
+    """build_backend.py of directory, as module name."""
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(directory, "build_backend.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
 
 TYPED_USER = '''\
 import asyncio
@@ -152,6 +165,27 @@ def outside():
             typed = os.path.join(os.path.dirname(got[2]), "py.typed")
             t.check(os.path.exists(typed), "%s installed" % typed)
             state["ok"] = True
+
+    @t.case
+    def sdist(t):
+        """The backend's sdist carries the version without configure.ac."""
+        out = os.path.join(tmp, "sdist")
+        os.mkdir(out)
+        name = load_backend(PKG, "backend_tree").build_sdist(out)
+        with tarfile.open(os.path.join(out, name)) as tar:
+            names = tar.getnames()
+            # The "data" filter where this Python has it (3.12 warns without).
+            tar.extractall(out, **({"filter": "data"} if hasattr(
+                tarfile, "data_filter") else {}))
+        base = name[:-len(".tar.gz")]
+        want = {base + "/" + f for f in (
+            "PKG-INFO", "pyproject.toml", "build_backend.py", "README",
+            "msgd_client/__init__.py", "msgd_client/aio.py",
+            "msgd_client/py.typed")}
+        t.check(set(names) == want, "sdist members %r" % names)
+        t.check(base == "msgd_client-" + project_version(), "sdist %r" % name)
+        got = load_backend(os.path.join(out, base), "backend_sdist").version()
+        t.check(got == project_version(), "version from PKG-INFO: %r" % got)
 
     @t.case
     def type_hints(t):

@@ -131,8 +131,8 @@ except ImportError:         # Python built without OpenSSL: no TLS
 __version__ = "unknown"     # the build writes the version (build_backend.py)
 
 __all__ = [
-    "AsyncClient", "Client", "UdpClient", "udp_call", "Request", "Response", "FileInfo",
-    "ExecResult", "Error", "MsgdError", "BadRequest", "UnknownOp",
+    "AsyncClient", "Client", "UdpClient", "udp_call", "Request", "Response",
+    "FileInfo", "ExecResult", "Error", "MsgdError", "BadRequest", "UnknownOp",
     "TooLarge", "NotFound", "Denied", "Busy", "Timeout", "Internal",
     "BadVersion", "ProtocolError", "ConnectionClosed", "ResponseTimeout",
     "parse_address", "valid_file_name", "parse_time", "STATUS_NAMES",
