@@ -15,6 +15,7 @@ of the wheel.  Name, summary and Requires-Python come from pyproject.toml's
 """
 
 import base64
+import gzip
 import hashlib
 import io
 import os
@@ -181,8 +182,10 @@ def build_sdist(sdist_directory, config_settings=None):
         with open(os.path.join(HERE, PACKAGE, f), "rb") as fh:
             members.append((PACKAGE + "/" + f, fh.read()))
     filename = base + ".tar.gz"
-    with tarfile.open(os.path.join(sdist_directory, filename), "w:gz",
-                      format=tarfile.PAX_FORMAT) as tar:
+    with open(os.path.join(sdist_directory, filename), "wb") as f, \
+            gzip.GzipFile(fileobj=f, mode="wb", mtime=EPOCH) as gz, \
+            tarfile.open(fileobj=gz, mode="w",
+                         format=tarfile.PAX_FORMAT) as tar:
         for path, data in members:
             ti = tarfile.TarInfo(base + "/" + path)
             ti.size = len(data)

@@ -4,12 +4,14 @@ blocking Client and asyncio AsyncClient used from the installation.
 Outside (the tests' python3): a fresh virtualenv (python3 -m venv, in a temp
 dir) into which pip installs contrib/python offline (--no-index: the build
 backend is in the tree, nothing is downloaded) without writing into the
-source tree; the version installed (metadata and __version__) is AC_INIT's
+source tree (the tests' python3's pip with --python when it has one: the
+venv then holds the package only; else the venv's own pip); the version installed (metadata and __version__) is AC_INIT's
 in configure.ac; py.typed is installed, and mypy (./bootstrap check installs
 it) accepts the package's hints and a --strict program using it, and finds
 the errors in a program that misuses it (a wrong type, a misspelt name).
 The backend's sdist has the package's files and PKG-INFO, whose version it
-reads when configure.ac is not beside it.  Then this file runs again under
+reads when configure.ac is not beside it; sdist and wheel built twice are
+the same bytes.  Then this file runs again under
 the virtualenv's python with --installed, importing msgd_client from the
 installation (not the source tree), for the cases below.
 
@@ -135,14 +137,26 @@ def outside():
     @t.case
     def install(t):
         before = sorted(os.walk(PKG))
-        p = run([sys.executable, "-m", "venv", venv])
+        # A pip of 22.3 or later here installs into the venv with --python:
+        # the venv then holds nothing but the package (and is made in a
+        # fraction of a second: ensurepip takes 10 s or more on a busy
+        # machine).  Else the venv gets its own pip.
+        p = run([sys.executable, "-m", "pip", "--version"])
+        m = re.match(r"pip (\d+)\.(\d+)", p.stdout)
+        outer = (p.returncode == 0 and m is not None and
+                 (int(m.group(1)), int(m.group(2))) >= (22, 3))
+        p = run([sys.executable, "-m", "venv"] +
+                (["--without-pip"] if outer else []) + [venv])
         if not t.check(p.returncode == 0, "python3 -m venv failed (is "
                        "python3-venv installed? ./bootstrap check installs "
                        "it):\n%s" % p.stdout):
             return
+        pip = ([sys.executable, "-m", "pip", "--python", py] if outer
+               else [py, "-m", "pip"])
+        print("pip: %s" % " ".join(pip))
         # In a temp cwd: pip must not find contrib/python by accident.
-        p = run([py, "-m", "pip", "install", "--no-index", "--no-cache-dir",
-                 "--disable-pip-version-check", PKG], cwd=tmp)
+        p = run(pip + ["install", "--no-index", "--no-cache-dir",
+                       "--disable-pip-version-check", PKG], cwd=tmp)
         if not t.check(p.returncode == 0, "pip install contrib/python:\n%s"
                        % p.stdout):
             return
@@ -186,6 +200,17 @@ def outside():
         t.check(base == "msgd_client-" + project_version(), "sdist %r" % name)
         got = load_backend(os.path.join(out, base), "backend_sdist").version()
         t.check(got == project_version(), "version from PKG-INFO: %r" % got)
+        # The same sources, the same bytes (fixed times in the archives).
+        again = os.path.join(tmp, "again")
+        os.mkdir(again)
+        backend = load_backend(PKG, "backend_again")
+        made = [name, backend.build_wheel(out)]
+        backend.build_sdist(again)
+        backend.build_wheel(again)
+        for m in made:
+            with open(os.path.join(out, m), "rb") as f1, \
+                    open(os.path.join(again, m), "rb") as f2:
+                t.check(f1.read() == f2.read(), "%s built twice differs" % m)
 
     @t.case
     def type_hints(t):

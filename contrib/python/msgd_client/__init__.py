@@ -68,10 +68,9 @@ handshake: the first call raises ConnectionClosed naming the alert.
 UdpClient has no TLS: datagrams stay in clear.
 
 Limits: an answer whose body is longer than max_answer bytes (default
-MAX_ANSWER, 1 GiB and a few bytes: the largest body msgd can be
-configured to send) raises
-ProtocolError as soon as its header arrives, so a broken or hostile server
-cannot make the client buffer more than that.
+MAX_ANSWER, 1 GiB and a few bytes: the largest body msgd can be configured
+to send) raises ProtocolError as soon as its header arrives, so a broken or
+hostile server cannot make the client buffer more than that.
 
 Timeouts: timeout (seconds, or None to wait forever) bounds each wait for
 progress, like a socket timeout: connecting, and every stretch without any
