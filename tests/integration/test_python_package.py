@@ -381,12 +381,21 @@ def every_operation(t):
             async with mc.AsyncClient(addr, **kw) as c:
                 got = await async_ops(c)
                 got["tls"] = c.tls_version
+            got["closed"] = c.closed
+            await c.connect()       # again, once closed
+            await raises_async(t, RuntimeError, c.connect(),
+                               "connect() when connected")
+            got["again"] = await c.echo(b"again")
+            await c.close()
             return got, c.closed
         got, closed = arun(go())
+        t.check(got["closed"] and got["again"] == b"again",
+                "async %s: closed after async with, then connected again"
+                % where)
         check_ops(t, "async " + where, got)
         t.check((got["tls"] is not None) == (where == "tls"),
                 "async %s tls_version %r" % (where, got["tls"]))
-        t.check(closed, "async %s closed after async with" % where)
+        t.check(closed, "async %s closed after close()" % where)
 
 
 @t.case

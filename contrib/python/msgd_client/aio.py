@@ -319,8 +319,9 @@ class AsyncClient:
     # -- life cycle
 
     async def connect(self) -> AsyncClient:
-        """Connect (TLS handshake, AUTH) within timeout; returns self."""
-        if self._proto is not None:
+        """Connect (TLS handshake, AUTH) within timeout; returns self.
+        A closed client may connect again (a new connection)."""
+        if not self.closed:
             raise RuntimeError("already connected")
         loop = asyncio.get_running_loop()
         proto = _Protocol(self.address, self.timeout, self.max_answer)
