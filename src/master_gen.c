@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "master_gen.h"
+#include "sdlisten.h"
 #include "spool.h"
 #include "util.h"
 
@@ -137,10 +138,12 @@ gen_prepare(struct gen *g, char *cause, size_t len)
 		if (tmp[0] != '\0')
 			log_warnx("%s", tmp);
 	}
+	/* A proxy: listener serves whoever the balancer passes on. */
 	for (i = 0; i < c->nlisten + c->nudp; i++)
 		if (net_parse_addr(i < c->nlisten ? c->listen[i] :
 		    c->udp_listen[i - c->nlisten], &a, tmp, sizeof(tmp)) == 0 &&
-		    !net_addr_is_loopback(&a) && !(i < c->nlisten &&
+		    (!net_addr_is_loopback(&a) || (i < c->nlisten &&
+		    c->listen_proxy[i])) && !(i < c->nlisten &&
 		    conf_certified(c, c->listen_tls[i])))
 			remote = 1;
 	if (remote && !c->auth_set && c->protected_mode)
@@ -178,9 +181,92 @@ gen_unshared(const struct gen *g, const struct gen *other)
 	return (n);
 }
 
+/* The listen and udp_listen entries of c, for a message. */
+void
+gen_entries(const struct msgd_conf *c, char *buf, size_t len)
+{
+	size_t	off;
+	int	i;
+
+	off = (size_t)snprintf(buf, len, "listen:");
+	for (i = 0; i < c->nlisten && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " %s",
+		    c->listen[i]);
+	if (c->nlisten == 0 && off < len)
+		off += (size_t)snprintf(buf + off, len - off, " none");
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, "; udp_listen:");
+	for (i = 0; i < c->nudp && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " %s",
+		    c->udp_listen[i]);
+	if (c->nudp == 0 && off < len)
+		snprintf(buf + off, len - off, " none");
+}
+
+/*
+ * Close a listener g no longer needs, and remove its unix socket file;
+ * one that systemd passed (sdlisten_held) is neither: systemd holds it
+ * for the next start, and a later reload may list it again.
+ */
+static void
+gen_close_listener(struct listener *l)
+{
+	if (sdlisten_held(l->fd))
+		return;
+	close(l->fd);
+	if (net_unlink_unix(&l->addr) == -1)
+		log_warn("unlink %s", l->addr.text);
+}
+
+/*
+ * An entry of the first generation has no socket passed for it while
+ * others were: refused (socket activation is all or nothing; a socket
+ * msgd binds itself would refuse connections while msgd restarts).
+ */
+static int
+gen_not_passed(const struct listener *l, char *cause, size_t len)
+{
+	char	passed[512];
+
+	sdlisten_list(passed, sizeof(passed));
+	snprintf(cause, len, "%s: %s entry %s has no socket among those "
+	    "passed by LISTEN_FDS (%s); when sockets are passed, every "
+	    "entry needs one (a socket unit's %s=)", l->addr.text,
+	    l->dgram ? "the udp_listen" : "the listen", l->addr.text, passed,
+	    l->dgram ? "ListenDatagram" : "ListenStream");
+	return (-1);
+}
+
+/*
+ * A reload commits g, replacing old: say which sockets systemd passed
+ * that g no longer serves.  msgd keeps them (systemd holds them anyway),
+ * and connections to them wait in their queue unanswered.
+ */
+void
+gen_warn_dropped(const struct gen *old, const struct gen *g)
+{
+	int	i, j;
+
+	for (i = 0; i < old->nls; i++) {
+		if (!sdlisten_held(old->ls[i].fd))
+			continue;
+		for (j = 0; j < g->nls; j++)
+			if (g->ls[j].fd == old->ls[i].fd)
+				break;
+		if (j == g->nls)
+			log_warnx("%s: no longer in the configuration, but "
+			    "passed by systemd, which keeps it open: its "
+			    "connections wait unanswered until it is removed "
+			    "from the socket unit or listed again",
+			    old->ls[i].addr.text);
+	}
+}
+
 /*
  * Give g its listeners: the ones generation from already has are reused
- * as they are, new ones bound now.  All or nothing.
+ * as they are, then those passed by systemd (sdlisten.h), new ones bound
+ * now.  The first generation (from NULL) takes passed sockets only, if
+ * any were passed.  All or nothing.
  */
 int
 gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
@@ -199,6 +285,17 @@ gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
 		if (net_parse_addr(text, &l->addr, cause, len) == -1)
 			goto fail;
 		fd = gen_listener(from, l->addr.text, dgram);
+		if (fd == -1)
+			fd = sdlisten_find(&l->addr, dgram);
+		if (fd == -1 && from == NULL && sdlisten_count() > 0) {
+			gen_not_passed(l, cause, len);
+			goto fail;
+		}
+		if (fd == -1 && from != NULL && sdlisten_any_held())
+			log_warnx("%s: not passed by systemd, so msgd binds "
+			    "it; it refuses connections while msgd restarts, "
+			    "and the next start refuses it: add it to the "
+			    "socket unit", l->addr.text);
 		if (fd == -1) {
 			/* A unix socket: socket_mode, the workers' group. */
 			fd = dgram ? net_listen_udp(&l->addr, cause, len) :
@@ -215,10 +312,8 @@ gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
 fail:
 	for (i = 0; i < g->nls; i++)
 		if (g->ls[i].fd != -1 && gen_listener(from, g->ls[i].addr.text,
-		    g->ls[i].dgram) != g->ls[i].fd) {
-			close(g->ls[i].fd);
-			net_unlink_unix(&g->ls[i].addr);
-		}
+		    g->ls[i].dgram) != g->ls[i].fd)
+			gen_close_listener(&g->ls[i]);
 	for (i = 0; i < g->nls; i++)
 		g->ls[i].fd = -1;
 	g->nls = 0;
@@ -239,11 +334,8 @@ gen_unbind(struct gen *g, const struct gen *keep)
 		if (g->ls[i].fd == -1)
 			continue;
 		if (gen_listener(keep, g->ls[i].addr.text, g->ls[i].dgram) !=
-		    g->ls[i].fd) {
-			close(g->ls[i].fd);
-			if (net_unlink_unix(&g->ls[i].addr) == -1)
-				log_warn("unlink %s", g->ls[i].addr.text);
-		}
+		    g->ls[i].fd)
+			gen_close_listener(&g->ls[i]);
 		g->ls[i].fd = -1;
 	}
 }

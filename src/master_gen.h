@@ -69,6 +69,8 @@ void	 gen_free_all(struct gens *);
 struct gen *gen_find(const struct gens *, enum gstate);
 int	 gen_prepare(struct gen *, char *, size_t);
 int	 gen_bind(struct gen *, const struct gen *, char *, size_t);
+void	 gen_entries(const struct msgd_conf *, char *, size_t);
+void	 gen_warn_dropped(const struct gen *, const struct gen *);
 void	 gen_unbind(struct gen *, const struct gen *);
 int	 gen_unshared(const struct gen *, const struct gen *);
 int	 gen_spawn(struct gens *, struct gen *, int);

@@ -139,6 +139,7 @@ reload_commit(struct reload *r, struct gen *g)
 
 	added = gen_unshared(g, old);
 	removed = gen_unshared(old, g);
+	gen_warn_dropped(old, g);
 	/* Its connections move to the new workers: nobody sees a close. */
 	gen_promote(r->gl, g);
 	log_setlevel(g->conf->log_level);

@@ -2,8 +2,9 @@
 # Install check: make install into a DESTDIR, check what landed and that
 # install paths were substituted, run the installed msgd with the installed
 # config (runtime paths moved to a temporary directory), check that a second
-# install keeps an edited config, and check the systemd unit with
-# systemd-analyze (verify, and security --threshold=20) on a prefix install.
+# install keeps an edited config, and check the systemd units with
+# systemd-analyze (verify, and security --threshold=20 for the service) on a
+# prefix install; the socket unit's sockets are the config's listen entries.
 # Run by .ci/run (needs the source tree configured nowhere in particular).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +30,7 @@ make -j"$(nproc)" >/dev/null
 make install DESTDIR="$T/dest" >/dev/null
 D="$T/dest/usr/local"
 for f in sbin/msgd bin/msgctl etc/msgd/msgd.conf lib/systemd/system/msgd.service \
+    lib/systemd/system/msgd.socket \
     lib/sysusers.d/msgd.conf lib/tmpfiles.d/msgd.conf share/man/man8/msgd.8 \
     share/man/man1/msgctl.1 share/man/man5/msgd.conf.5 share/man/man7/msgd-protocol.7; do
 	[ -e "$D/$f" ] || fail "$f not installed"
@@ -88,6 +90,18 @@ make install >/dev/null
 unit="$T/inst/lib/systemd/system/msgd.service"
 MANPATH="$T/inst/share/man" systemd-analyze verify "$unit" || fail "systemd-analyze verify"
 ok "systemd-analyze verify"
+# The socket unit, with its service beside it (socket activation).
+sock="$T/inst/lib/systemd/system/msgd.socket"
+MANPATH="$T/inst/share/man" systemd-analyze verify "$sock" "$unit" ||
+    fail "systemd-analyze verify msgd.socket"
+# Its sockets are the shipped config's listen entries (msgd refuses to
+# start on a mismatch).
+conf_listen=$(sed -n 's/^listen = \[ \(.*\) \];$/\1/p' "$T/inst/etc/msgd/msgd.conf" |
+    tr -d '",')
+unit_listen=$(sed -n 's/^ListenStream=//p' "$sock" | tr '\n' ' ' | sed 's/ $//')
+[ -n "$conf_listen" ] && [ "$conf_listen" = "$unit_listen" ] ||
+    fail "msgd.socket listens on '$unit_listen', msgd.conf on '$conf_listen'"
+ok "systemd-analyze verify msgd.socket; its sockets are msgd.conf's listen entries"
 systemd-analyze security --offline=true --threshold=20 "$unit" | tail -1
 systemd-analyze security --offline=true --threshold=20 "$unit" >/dev/null ||
     fail "systemd-analyze security above threshold 20"

@@ -1,5 +1,5 @@
-"""test_python_client: contrib/python/msgd_client.py against a real msgd and
-against fake servers.
+"""test_python_client: contrib/python's msgd_client (from the source tree)
+against a real msgd and against fake servers (fakemsgd.py).
 
 Real msgd: ping/echo (bytes, str, empty, all 256 byte values, 1 MiB)/upper/
 time/stats over every address form (unix:/path, a bare path, host:port,

@@ -4,10 +4,12 @@
 # _SOURCES; a test that fakes a system call adds
 # _LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=<call>.
 UNIT_TESTS += tests/unit/test_proto
+UNIT_TESTS += tests/unit/test_proxy
 UNIT_TESTS += tests/unit/test_hist
 UNIT_TESTS += tests/unit/test_config
 UNIT_TESTS += tests/unit/test_config_table
 UNIT_TESTS += tests/unit/test_net
+UNIT_TESTS += tests/unit/test_sdlisten
 UNIT_TESTS += tests/unit/test_buf
 UNIT_TESTS += tests/unit/test_timer
 tests_unit_test_timer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=timerfd_settime
@@ -32,6 +34,7 @@ UNIT_TESTS += tests/unit/test_stats
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
 UNIT_TESTS += tests/unit/test_stats_snap
 tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
+UNIT_TESTS += tests/unit/test_stats_carry
 UNIT_TESTS += tests/unit/test_stats_render
 tests_unit_test_stats_render_SOURCES = tests/unit/test_stats_render.c \
 	$(STATS_FX)
@@ -46,4 +49,5 @@ tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c $(MASTER_FX)
 UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
+UNIT_TESTS += tests/unit/test_master_upgrade
 UNIT_TESTS += tests/unit/test_client

@@ -6,8 +6,10 @@
  * entries of a process table, standing for children of the test where
  * something could signal them; nothing is spawned.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include "config.h"
 #include "master_fx.h"
 #include "master_gen.h"
+#include "sdlisten.h"
 #include "util.h"
 #include "worker.h"
 
@@ -397,6 +400,105 @@ test_bind_shares_listeners(void **state)
 	assert_int_equal(stat(pb, &st), -1);
 }
 
+/* A listening unix socket at path, moved to fd to (as systemd passes it). */
+static void
+passed_unix(const char *path, int to)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	assert_int_not_equal(fd = socket(AF_UNIX, SOCK_STREAM, 0), -1);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	if (fd != to) {
+		assert_int_equal(dup2(fd, to), to);
+		close(fd);
+	}
+}
+
+/*
+ * Sockets passed by systemd: the first generation takes them and nothing
+ * else; a reload may drop one (kept open, its file kept) and add one msgd
+ * binds; a later reload gets the passed one back; exit leaves it alone.
+ */
+static void
+test_bind_passed(void **state)
+{
+	struct mfx	*fx = *state;
+	struct gen	*a, *b, *c, *bad;
+	struct stat	 st;
+	char		 cause[512], pp[100], pq[100], pid[32];
+	int		 saved;
+
+	snprintf(pp, sizeof(pp), "%s/p", fx->dir);
+	snprintf(pq, sizeof(pq), "%s/q", fx->dir);
+	/*
+	 * fd 3 stands for systemd's first socket: what holds it now (the
+	 * test driver's, the fixture's) waits elsewhere meanwhile.
+	 */
+	saved = fcntl(3, F_DUPFD_CLOEXEC, 10);
+	passed_unix(pp, 3);
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "1", 1);
+	assert_int_equal(sdlisten_init(cause, sizeof(cause)), 1);
+
+	/* An entry without a passed socket: refused, nothing bound. */
+	bad = new_gen(fx, 1, GEN_CURRENT);
+	snprintf(bad->conf->listen[0], CONF_ADDR_MAX, "unix:%s", pp);
+	snprintf(bad->conf->listen[1], CONF_ADDR_MAX, "unix:%s", pq);
+	bad->conf->nlisten = 2;
+	assert_int_equal(gen_bind(bad, NULL, cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "has no socket among those passed"));
+	assert_non_null(strstr(cause, pq));
+	assert_int_equal(stat(pq, &st), -1);
+	assert_true(fcntl(3, F_GETFD) != -1);
+	assert_int_equal(stat(pp, &st), 0);
+	gen_free(&fx->gl, bad);
+
+	a = new_gen(fx, 1, GEN_CURRENT);
+	snprintf(a->conf->listen[0], CONF_ADDR_MAX, "unix:%s", pp);
+	a->conf->nlisten = 1;
+	assert_int_equal(gen_bind(a, NULL, cause, sizeof(cause)), 0);
+	assert_int_equal(a->ls[0].fd, 3);
+	assert_int_equal(sdlisten_all_taken(cause, sizeof(cause)), 0);
+
+	/* A reload drops p, adds q: q bound by msgd, p kept open. */
+	b = new_gen(fx, 1, GEN_STARTING);
+	snprintf(b->conf->listen[0], CONF_ADDR_MAX, "unix:%s", pq);
+	b->conf->nlisten = 1;
+	assert_int_equal(gen_bind(b, a, cause, sizeof(cause)), 0);
+	assert_true(b->ls[0].fd != 3);
+	assert_int_equal(stat(pq, &st), 0);
+	gen_promote(&fx->gl, b);
+	assert_true(fcntl(3, F_GETFD) != -1);
+	assert_int_equal(stat(pp, &st), 0);
+
+	/* And back: the same passed socket, q closed and removed. */
+	c = new_gen(fx, 1, GEN_STARTING);
+	snprintf(c->conf->listen[0], CONF_ADDR_MAX, "unix:%s", pp);
+	c->conf->nlisten = 1;
+	assert_int_equal(gen_bind(c, b, cause, sizeof(cause)), 0);
+	assert_int_equal(c->ls[0].fd, 3);
+	gen_promote(&fx->gl, c);
+	assert_int_equal(stat(pq, &st), -1);
+
+	/* The master's exit: systemd's socket and file stay. */
+	gen_unbind(c, NULL);
+	assert_true(fcntl(3, F_GETFD) != -1);
+	assert_int_equal(stat(pp, &st), 0);
+	sdlisten_reset();
+	close(3);
+	unlink(pp);
+	if (saved != -1) {
+		assert_int_equal(dup2(saved, 3), 3);
+		close(saved);
+	}
+}
+
 int
 main(void)
 {
@@ -420,6 +522,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_all_serving, mfx_setup,
 		    mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_grow_shrink, mfx_setup,
+		    mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_bind_passed, mfx_setup,
 		    mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_bind_shares_listeners,
 		    mfx_setup, mfx_teardown),
