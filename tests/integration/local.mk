@@ -22,6 +22,7 @@ INTEGRATION_TESTS += tests/integration/test_socket_activation.py
 INTEGRATION_TESTS += tests/integration/test_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_python_client.py
 INTEGRATION_TESTS += tests/integration/test_python_client_remote.py
+INTEGRATION_TESTS += tests/integration/test_python_package.py
 INTEGRATION_TESTS += tests/integration/test_stats_counters.py
 INTEGRATION_TESTS += tests/integration/test_stats_kill.py
 INTEGRATION_TESTS += tests/integration/test_stats_torn.py
