@@ -2,6 +2,8 @@
  * buf.c: growable byte buffers.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,4 +164,23 @@ buf_release(struct buf *b)
 		free(b->data);
 	b->data = NULL;
 	b->off = b->len = b->cap = 0;
+}
+
+/* printf at the end of b; 0, or -1 (out of memory, or a bad format). */
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n + 1) == -1)
+		return (-1);
+	va_start(ap, fmt);
+	vsnprintf((char *)buf_tail(b), (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return (0);
 }

@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "master_metrics.h"
 #include "master_reload.h"
 #include "net.h"
 #include "pidfile.h"
@@ -41,6 +42,7 @@ struct master {
 	struct ptable		 pt;		/* the workers */
 	struct gens		 gl;		/* the generations */
 	struct reload		 rl;		/* a reload in progress */
+	struct mx		 mx;		/* the metrics exporter */
 	int			 sigfd;
 	int			 pidfd;
 	struct stats_seg	 stats;
@@ -368,6 +370,7 @@ master_reopen(struct master *m)
 			log_info("log file reopened");
 	}
 	proc_kill_all(&m->pt, SIGUSR1);
+	mx_signal(&m->mx, SIGUSR1);
 }
 
 /* Turn each pending signal into its work. */
@@ -551,7 +554,15 @@ master_setup(struct master *m)
 	if (sdlisten_count() > 0)
 		log_info("serving %d sockets passed by LISTEN_FDS",
 		    sdlisten_count());
-	return (master_stats(m, g));
+	if (master_stats(m, g) == -1)
+		return (-1);
+	if (mx_init(&m->mx, &m->pt, &m->stats, conf, g->id, cause,
+	    sizeof(cause)) == -1) {
+		log_warnx("cannot listen on metrics_listen %s: %s",
+		    conf->metrics_listen, cause);
+		return (-1);
+	}
+	return (0);
 fail:
 	log_warnx("%s", cause);
 	return (-1);
@@ -664,6 +675,24 @@ master_poll(struct master *m, int wait)
 		master_signal(m);
 }
 
+/*
+ * What /health says (the state in the stats header), and the metrics
+ * exporter's turn with the serving generation's configuration.
+ */
+static void
+master_metrics(struct master *m, uint64_t now, int *wait)
+{
+	struct gen		*cur = gen_find(&m->gl, GEN_CURRENT);
+	enum stats_mstate	 st;
+
+	if (m->stopping)
+		st = m->quick ? STATS_M_STOPPING : STATS_M_DRAINING;
+	else
+		st = m->ready ? STATS_M_SERVING : STATS_M_STARTING;
+	stats_set_mstate(&m->stats, st);
+	mx_run(&m->mx, cur->conf, &cur->priv, cur->id, m->stopping, now, wait);
+}
+
 /* Supervise until stopped and every worker has gone. */
 static void
 master_loop(struct master *m)
@@ -685,6 +714,7 @@ master_loop(struct master *m)
 		if (!m->stopping)
 			gen_respawn_due(&m->gl, gen_find(&m->gl, GEN_CURRENT),
 			    now, &wait);
+		master_metrics(m, now, &wait);
 		master_poll(m, wait);
 	}
 }
@@ -711,6 +741,7 @@ master_main(struct msgd_conf *conf, int detach_now)
 		for (i = 0; i < g->npos; i++)
 			(void)gen_spawn(&m.gl, g, i);
 		master_loop(&m);
+		mx_stop(&m.mx);
 		master_cleanup(&m);
 		log_info("stopped");
 	}

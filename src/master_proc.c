@@ -508,7 +508,8 @@ proc_known(const struct ptable *pt, pid_t pid)
 	for (i = 0; i < pt->nprocs; i++)
 		if (pt->procs[i].state != W_FREE && pt->procs[i].pid == pid)
 			return (1);
-	return (0);
+	return (pt->other.known != NULL && pt->other.known(pt->other.arg,
+	    pid));
 }
 
 /*
@@ -688,6 +689,11 @@ proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 			if (pt->procs[idx].state != W_FREE &&
 			    pt->procs[idx].pid == pid)
 				break;
+		if (idx == pt->nprocs && pt->other.known != NULL &&
+		    pt->other.known(pt->other.arg, pid)) {
+			pt->other.exited(pt->other.arg, pid, status);
+			continue;
+		}
 		if (idx == pt->nprocs) {
 			/*
 			 * A dead worker's EXEC command, adopted (subreaper):

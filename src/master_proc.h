@@ -49,6 +49,17 @@ struct xfer_wait {
 	struct xfer_info info;
 };
 
+/*
+ * Children that are no workers but the master's own (the metrics
+ * exporter): known(pid) says whether pid is one, exited() gets its
+ * status when reaped.
+ */
+struct proc_other {
+	int	(*known)(void *, pid_t);
+	void	(*exited)(void *, pid_t, int);
+	void	*arg;
+};
+
 /* The workers, and the connections handed over that wait for one. */
 struct ptable {
 	struct wproc		*procs;
@@ -59,6 +70,7 @@ struct ptable {
 	struct xfer_wait	*xw;		/* waiting for a worker */
 	int			 nxw;
 	int			 xwcap;
+	struct proc_other	 other;
 };
 
 /* What proc_reap() reports: a worker that has exited, already unlisted. */

@@ -414,6 +414,7 @@ snap_clean(struct stats_hdr *h)
 
 	str_clean(h->version, sizeof(h->version), NULL);
 	str_clean(h->reload_msg, sizeof(h->reload_msg), NULL);
+	str_clean(h->metrics_addr, sizeof(h->metrics_addr), NULL);
 	for (i = 0; i < STATS_MAX_LISTENERS; i++)
 		str_clean(h->listeners[i].addr, sizeof(h->listeners[i].addr),
 		    NULL);

@@ -52,3 +52,4 @@ INTEGRATION_TESTS += tests/integration/test_tls_client.py
 EXTRA_DIST += tests/integration/tlsfake.py
 INTEGRATION_TESTS += tests/integration/test_tls_python_client.py
 INTEGRATION_TESTS += tests/integration/test_tls_client_msgd.py
+INTEGRATION_TESTS += tests/integration/test_metrics_http.py
