@@ -288,18 +288,29 @@ ex_metrics(struct exporter *ex, struct MHD_Connection *c)
 
 /*
  * Every request: GET or HEAD (libmicrohttpd leaves out HEAD's body) of
- * /metrics or /health; other methods 405, other paths 404.  Answered at
- * the first call, with the headers: a body is never read (libmicrohttpd
- * then closes the connection).
+ * /metrics or /health; other methods 405, other paths 404.  A request
+ * with a body is answered at once, with its headers: the body is never
+ * read, and libmicrohttpd closes the connection after the answer.  One
+ * without is answered at the second call, once libmicrohttpd has read it
+ * all, so that the connection can stay open for the next scrape.
  */
 static enum MHD_Result
 ex_request(void *arg, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_len, void **req)
 {
+	static int	 seen;
 	struct exporter	*ex = arg;
 	unsigned int	 code;
+	int		 body;
 
+	body = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Content-Length") != NULL || MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
+	if (*req == NULL && !body) {
+		*req = &seen;
+		return (MHD_YES);
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return (ex_text(ex, c, 405, "method not allowed\n", "Allow",
 		    "GET, HEAD"));

@@ -224,6 +224,9 @@ metrics_openmetrics(const uint8_t *in, size_t len, struct buf *out)
 		names[n] = name;
 		lens[n++] = nl;
 	}
+	/* About the input's size: one allocation, not a doubling series. */
+	if (buf_reserve(out, len + len / 16 + 64) == -1)
+		return (-1);
 	for (line = s; line < end; line = eol + 1) {
 		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
 			eol = end;

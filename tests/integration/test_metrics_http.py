@@ -33,6 +33,7 @@
 - real_prometheus: when /usr/bin/prometheus exists, a real Prometheus
   scrapes the exporter and its query API returns msgd_workers and up == 1.
 """
+from http.client import HTTPConnection
 import json
 import os
 import re
@@ -202,6 +203,17 @@ def status_codes(t):
     t.check(code == 200 and json.loads(body) == {"status": "serving"} and
             hdrs.get("content-type") == "application/json",
             "/health: %r %r %r" % (code, hdrs, body))
+    # Two scrapes on one connection (Prometheus keeps it open).
+    conn = HTTPConnection("127.0.0.1", srv.mport, timeout=5)
+    try:
+        for path in ("/metrics", "/health"):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            t.check(r.status == 200 and not r.will_close,
+                    "keep-alive %s: %r %r" % (path, r.status, r.getheaders()))
+    finally:
+        conn.close()
     t.check(http(srv, "/nope")[0] == 404, "other path not 404")
     t.check(http(srv, "/metrics?x=1")[0] == 200, "a query string")
     code, hdrs, _ = http(srv, "/metrics", method="DELETE")
