@@ -458,6 +458,8 @@ exporter_main(const struct exporter_args *a)
 			break;
 		(void)MHD_run(ex.d);
 	}
-	/* Connections close with the process; nothing to flush. */
+	/* Open connections are closed: nothing of theirs to flush. */
+	MHD_stop_daemon(ex.d);
+	stats_close(&ex.seg);
 	exit(0);
 }

@@ -74,10 +74,6 @@ mx_exited(void *arg, pid_t pid, int status)
 	uint64_t	 now = mono_ms();
 	char		 why[64];
 
-	if (pid == mx->old) {
-		mx->old = 0;
-		return;
-	}
 	if (WIFEXITED(status))
 		snprintf(why, sizeof(why), "exited %d", WEXITSTATUS(status));
 	else
@@ -85,6 +81,15 @@ mx_exited(void *arg, pid_t pid, int status)
 		    WIFSIGNALED(status) ? WTERMSIG(status) : 0,
 		    WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS ?
 		    " (its seccomp filter)" : "");
+	if (pid == mx->old) {
+		/* Told to stop: it exits 0 (or was killed, replaced twice). */
+		if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
+		    !(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
+			log_warnx("metrics exporter (pid %ld), told to stop, %s",
+			    (long)pid, why);
+		mx->old = 0;
+		return;
+	}
 	mx->young = !mx->serving || now - mx->started < MX_YOUNG_MS ?
 	    mx->young + 1 : 0;
 	mx_forget(mx);
@@ -130,6 +135,12 @@ mx_bind(struct mx *mx, const struct msgd_conf *c, char *cause, size_t len)
 		close(mx->fd);
 	mx->fd = fd;
 	snprintf(mx->addr, sizeof(mx->addr), "%s", c->metrics_listen);
+	if (fd != -1 && !net_addr_is_loopback(&a) && c->protected_mode &&
+	    !c->auth_set)
+		log_warnx("protected mode: metrics_listen beyond loopback "
+		    "without auth_token, so remote peers get /health only; set "
+		    "auth_token (scrapers send it as a bearer token), or "
+		    "protected = false");
 	return (0);
 }
 

@@ -24,6 +24,11 @@
 - respawn: the exporter SIGKILLed is respawned (new pid, same port), logged,
   counted in msgctl status; the exporter runs as the workers' user with no
   capabilities, NO_NEW_PRIVS and a seccomp filter.
+- hung: an exporter SIGSTOPped stops beating and is killed after
+  worker_timeout (3 s), then respawned (within 8 s).
+- protected: with metrics_listen on every IPv4 address and no token, a peer
+  on this host's non-loopback address gets 403 for /metrics and 200 for
+  /health, loopback peers get both (skipped without such an address).
 - allow_list: with allow = 127.0.0.1/32, a client bound to 127.0.0.2 is
   closed without an answer and counted (reason="allow").
 - token: with auth_token, /metrics needs "Authorization: Bearer <token>"
@@ -46,8 +51,7 @@ import tempfile
 import time
 import urllib.request
 
-from harness import (SKIP, Suite, children, ctl, free_port, poll,
-                     proc_status, run)
+from harness import Suite, ctl, free_port, poll, proc_status
 from statslib import parse_prom
 
 t = Suite("test_metrics_http")
@@ -141,16 +145,26 @@ def equal_to_msgctl(t):
     srv = metrics_server(t)
     with srv.client() as c:
         c.request(0x02, b"hello")
-    code, hdrs, body = http(srv, "/metrics")
-    rc, out, err, _ = ctl(srv, "stats", "--prometheus")
+
+    def both():
+        """/metrics, msgctl, /metrics again: equal once the workers are
+        at rest (the close of the client above is counted a moment
+        later)."""
+        code, hdrs, body = http(srv, "/metrics")
+        rc, out, err, _ = ctl(srv, "stats", "--prometheus")
+        again = http(srv, "/metrics")[2]
+        a, b = stable_lines(body.decode()), stable_lines(out)
+        return (a == b == stable_lines(again.decode()), code, hdrs, body,
+                rc, err, a, b)
+    same, code, hdrs, body, rc, err, a, b = poll(both, timeout=5,
+                                                 until=lambda r: r[0])
     t.check(code == 200 and rc == 0, "/metrics %r, msgctl rc %d %r" % (
         code, rc, err))
     t.check(hdrs.get("content-type") ==
             "text/plain; version=0.0.4; charset=utf-8",
             "content type %r" % hdrs.get("content-type"))
     text = body.decode()
-    a, b = stable_lines(text), stable_lines(out)
-    t.check(a == b, "/metrics differs from msgctl stats --prometheus:\n%s" %
+    t.check(same, "/metrics differs from msgctl stats --prometheus:\n%s" %
             "\n".join(l for l in set(a) ^ set(b))[:2000])
     samples, types, problems = parse_prom(text)
     t.check(not problems, "/metrics parse: %r" % problems[:10])
@@ -180,9 +194,16 @@ def openmetrics(t):
             "# TYPE msgd_requests_total" not in text,
             "counter family named with _total")
     t.check("\n\n" not in text, "a blank line in OpenMetrics")
-    _, _, plain = http(srv, "/metrics")
-    samples = lambda s: [l for l in stable_lines(s) if not l.startswith("#")]
-    t.check(samples(text) == samples(plain.decode()),
+
+    def samples(s):
+        return [l for l in stable_lines(s) if not l.startswith("#")]
+
+    def same():
+        """Equal once the workers are at rest (the harness's PING)."""
+        om = http(srv, "/metrics", headers={"Accept": PROM_ACCEPT})[2]
+        plain = http(srv, "/metrics")[2]
+        return samples(om.decode()) == samples(plain.decode())
+    t.check(poll(same, timeout=5),
             "OpenMetrics samples differ from the text format's")
     for accept, om in (("text/plain;version=0.0.4", False),
                        ("application/openmetrics-text;version=0.0.1", False),
@@ -317,7 +338,8 @@ def respawn(t):
     t.check(proc_status(old, "NoNewPrivs") == "1" and
             proc_status(old, "Seccomp") == "2" and
             proc_status(old, "CapEff") == "0000000000000000" and
-            proc_status(old, "CapBnd") == "0000000000000000",
+            (os.geteuid() != 0 or
+             proc_status(old, "CapBnd") == "0000000000000000"),
             "exporter not sandboxed: %r" % [proc_status(old, f) for f in (
                 "NoNewPrivs", "Seccomp", "CapEff", "CapBnd")])
     # The master reads the exporter's first beat within its loop's second.
@@ -341,6 +363,22 @@ def respawn(t):
 
 
 @t.case
+def hung(t):
+    srv = metrics_server(t, {"worker_timeout": 3}, health=False)
+    old = srv.exporter()
+    os.kill(old, signal.SIGSTOP)
+    t0 = time.monotonic()
+    new = poll(lambda: srv.exporter(), timeout=12,
+               until=lambda p: p is not None and p != old)
+    t.check(new not in (None, old) and time.monotonic() - t0 < 8,
+            "a stopped exporter not replaced within 8 s: %r" % new)
+    t.check("metrics exporter (pid %d) stopped beating (hung); killing it" %
+            old in srv.log(), "the hang is not logged")
+    t.check(poll(lambda: http(srv, "/health")[0], timeout=5) == 200,
+            "the new exporter does not answer")
+
+
+@t.case
 def allow_list(t):
     srv = metrics_server(t, {"allow": ["127.0.0.1/32"]})
     t.check(http(srv, "/health", source="127.0.0.1")[0] == 200,
@@ -349,6 +387,54 @@ def allow_list(t):
     t.check(got[0] is None, "127.0.0.2 answered: %r" % (got,))
     t.check(counter(srv, "msgd_http_connections_refused_total",
                     '{reason="allow"}') == 1, "refusal not counted")
+
+
+def local_ipv4():
+    """A non-loopback IPv4 address of this host, or None."""
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"],
+                             capture_output=True, text=True,
+                             timeout=10).stdout
+    except OSError:
+        return None
+    for m in re.finditer(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
+        if not m.group(1).startswith("127."):
+            return m.group(1)
+    return None
+
+
+@t.case
+def protected(t):
+    ip = local_ipv4()
+    if ip is None:
+        print("note: SKIP protected: no non-loopback IPv4 address here")
+        return
+    port = free_port(host="0.0.0.0")
+    srv = t.server({"metrics_listen": "*:%d" % port})
+    srv.mport = port
+    poll(lambda: http(srv, "/health")[0] == 200, timeout=10)
+    t.check(http(srv, "/metrics")[0] == 200, "a loopback peer refused")
+
+    def remote(path):
+        s = socket.create_connection((ip, port), timeout=5)
+        try:
+            s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: "
+                      b"close\r\n\r\n" % path.encode())
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            s.close()
+        return int(data.split()[1]) if data else None
+    t.check(remote("/metrics") == 403, "a remote peer got /metrics")
+    t.check(remote("/health") == 200, "a remote peer refused /health")
+    t.check(counter(srv, "msgd_http_requests_total", '{code="403"}') == 1,
+            "the 403 not counted")
+    t.check("metrics_listen beyond loopback without auth_token" in
+            srv.log(), "no protected mode warning")
 
 
 @t.case
@@ -387,6 +473,7 @@ def reload(t):
                  timeout=10) == 200, "the new metrics_listen")
     t.check(http(srv, "/health")[0] is None, "the old port still answers")
     t.check("respawning" not in srv.log(), "a reload counted as a death")
+    t.check("told to stop" not in srv.log(), "a retired exporter failed")
 
 
 @t.case
