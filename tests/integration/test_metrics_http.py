@@ -24,6 +24,7 @@
 - respawn: the exporter SIGKILLed is respawned (new pid, same port), logged,
   counted in msgctl status; the exporter runs as the workers' user with no
   capabilities, NO_NEW_PRIVS and a seccomp filter.
+- dies_with_master: the master SIGKILLed, the exporter exits too.
 - hung: an exporter SIGSTOPped stops beating and is killed after
   worker_timeout (3 s), then respawned (within 8 s).
 - protected: with metrics_listen on every IPv4 address and no token, a peer
@@ -51,7 +52,8 @@ import tempfile
 import time
 import urllib.request
 
-from harness import Suite, ctl, free_port, poll, proc_status
+from harness import (Suite, ctl, free_port, poll, proc_stat,
+                     proc_status)
 from statslib import parse_prom
 
 t = Suite("test_metrics_http")
@@ -360,6 +362,19 @@ def respawn(t):
                until=lambda o: "pid %d" % new in o)
     t.check("1 restarts" in out, "msgctl status after: %r" % out)
     t.check(len(srv.wait_workers()) == 2, "workers changed")
+
+
+@t.case
+def dies_with_master(t):
+    srv = metrics_server(t, health=False)
+    ex = srv.exporter()
+    srv.note_workers()
+    srv.send_signal(signal.SIGKILL)
+    srv.wait()
+    gone = poll(lambda: proc_stat(ex) is None or proc_stat(ex)[0] == "Z",
+                timeout=5)
+    t.check(gone, "the exporter outlived its master: %r" % (proc_stat(ex),))
+    t.check(http(srv, "/health")[0] is None, "still answering")
 
 
 @t.case
