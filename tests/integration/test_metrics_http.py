@@ -24,6 +24,8 @@
 - respawn: the exporter SIGKILLed is respawned (new pid, same port), logged,
   counted in msgctl status; the exporter runs as the workers' user with no
   capabilities, NO_NEW_PRIVS and a seccomp filter.
+- throttle: an exporter that keeps dying young is respawned at once, then
+  after a second, then after respawn_throttle (2 s here), as a worker is.
 - dies_with_master: the master SIGKILLed, the exporter exits too.
 - hung: an exporter SIGSTOPped stops beating and is killed after
   worker_timeout (3 s), then respawned (within 8 s).
@@ -362,6 +364,31 @@ def respawn(t):
                until=lambda o: "pid %d" % new in o)
     t.check("1 restarts" in out, "msgctl status after: %r" % out)
     t.check(len(srv.wait_workers()) == 2, "workers changed")
+
+
+@t.case
+def throttle(t):
+    srv = metrics_server(t, {"respawn_throttle": 2}, health=False)
+    pids = [srv.exporter()]
+    gaps = []
+    for _ in range(3):
+        os.kill(pids[-1], signal.SIGKILL)
+        t0 = time.monotonic()
+        new = poll(lambda: srv.exporter(), timeout=8,
+                   until=lambda p: p is not None and p not in pids)
+        if not t.check(new not in pids and new is not None,
+                       "no respawn after %r" % pids):
+            return
+        gaps.append(time.monotonic() - t0)
+        pids.append(new)
+    # Young deaths: at once, after a second, then respawn_throttle (2 s).
+    t.check(gaps[0] < 1.5 and 0.8 <= gaps[1] < 2.5 and gaps[2] >= 1.8,
+            "respawn delays %r, want about 0, 1, 2 s" % gaps)
+    t.check("respawning it at most once every respawn_throttle" in
+            srv.log(), "the throttle is not logged")
+    out = poll(lambda: ctl(srv, "status")[1], timeout=5,
+               until=lambda o: "3 restarts" in o)
+    t.check("3 restarts" in out, "msgctl status: %r" % out)
 
 
 @t.case
