@@ -122,9 +122,11 @@ def http(srv, path, method="GET", headers=None, body=None, port=None,
 def counter(srv, name, labels=""):
     """The value of one msgd_http_* sample in /metrics."""
     code, _, body = http(srv, "/metrics")
+    if code != 200:
+        return None  # refused: at the connection limit a moment longer
     m = re.search(r"^%s%s (\d+)$" % (re.escape(name), re.escape(labels)),
                   body.decode(), re.M)
-    return int(m.group(1)) if code == 200 and m else None
+    return int(m.group(1)) if m else None
 
 
 def count_closed(conns):
