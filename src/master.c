@@ -546,6 +546,11 @@ master_setup(struct master *m)
 		log_warnx("cannot listen on %s", cause);
 		return (-1);
 	}
+	if (mx_init(&m->mx, conf, g->id, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot listen on metrics_listen %s: %s",
+		    conf->metrics_listen, cause);
+		return (-1);
+	}
 	if (sdlisten_all_taken(cause, sizeof(cause)) == -1) {
 		gen_entries(conf, entries, sizeof(entries));
 		log_warnx("socket activation refused: %s (%s)", cause, entries);
@@ -556,12 +561,7 @@ master_setup(struct master *m)
 		    sdlisten_count());
 	if (master_stats(m, g) == -1)
 		return (-1);
-	if (mx_init(&m->mx, &m->pt, &m->stats, conf, g->id, cause,
-	    sizeof(cause)) == -1) {
-		log_warnx("cannot listen on metrics_listen %s: %s",
-		    conf->metrics_listen, cause);
-		return (-1);
-	}
+	mx_attach(&m->mx, &m->pt, &m->stats);
 	return (0);
 fail:
 	log_warnx("%s", cause);

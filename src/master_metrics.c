@@ -26,6 +26,7 @@
 #include "exporter.h"
 #include "log.h"
 #include "master_metrics.h"
+#include "sdlisten.h"
 #include "sdnotify.h"
 #include "util.h"
 #include "worker.h"
@@ -113,9 +114,19 @@ mx_exited(void *arg, pid_t pid, int status)
 	mx_publish(mx);
 }
 
+/* Close our socket, unless it was passed to us: that one stays open. */
+static void
+mx_close(struct mx *mx)
+{
+	if (mx->fd != -1 && !sdlisten_held(mx->fd))
+		close(mx->fd);
+	mx->fd = -1;
+}
+
 /*
  * Bind addr (or nothing for ""), replacing the socket we have unless it
- * is bound there already.  On failure the old one stays.
+ * is bound there already; a socket passed by LISTEN_FDS for the address
+ * is taken instead.  On failure the old one stays.
  */
 static int
 mx_bind(struct mx *mx, const struct msgd_conf *c, char *cause, size_t len)
@@ -126,13 +137,15 @@ mx_bind(struct mx *mx, const struct msgd_conf *c, char *cause, size_t len)
 	if (mx->fd != -1 && strcmp(mx->addr, c->metrics_listen) == 0)
 		return (0);
 	if (c->metrics_listen[0] != '\0') {
-		if (net_parse_addr(c->metrics_listen, &a, cause, len) == -1 ||
+		if (net_parse_addr(c->metrics_listen, &a, cause, len) == -1)
+			return (-1);
+		/* Passed by systemd or a previous binary: that one. */
+		if ((fd = sdlisten_find(&a, 0)) == -1 &&
 		    (fd = net_listen(&a, c->backlog, cause, len)) == -1)
 			return (-1);
 	} else
 		fd = -1;
-	if (mx->fd != -1)
-		close(mx->fd);
+	mx_close(mx);
 	mx->fd = fd;
 	snprintf(mx->addr, sizeof(mx->addr), "%s", c->metrics_listen);
 	if (fd != -1 && !net_addr_is_loopback(&a) && c->protected_mode &&
@@ -145,27 +158,35 @@ mx_bind(struct mx *mx, const struct msgd_conf *c, char *cause, size_t len)
 }
 
 /*
- * Start-up: bind metrics_listen of c (generation id) before anything
- * runs, so that a bad address fails the start like a bad listen does.
+ * Start-up: bind metrics_listen of c (generation id) with the listeners,
+ * before anything runs, so that a bad address fails the start like a
+ * bad listen does, and a passed socket for it is taken.
  */
 int
-mx_init(struct mx *mx, struct ptable *pt, struct stats_seg *stats,
-    const struct msgd_conf *c, uint64_t id, char *cause, size_t len)
+mx_init(struct mx *mx, const struct msgd_conf *c, uint64_t id, char *cause,
+    size_t len)
 {
 	memset(mx, 0, sizeof(*mx));
-	mx->pt = pt;
-	mx->stats = stats;
 	mx->fd = -1;
 	mx->beat = -1;
 	mx->gen_id = id;
+	return (mx_bind(mx, c, cause, len));
+}
+
+/*
+ * Once the process table and the statistics exist: the table learns the
+ * exporter's pid, and the first exporter starts at the loop's next turn.
+ */
+void
+mx_attach(struct mx *mx, struct ptable *pt, struct stats_seg *stats)
+{
+	mx->pt = pt;
+	mx->stats = stats;
 	pt->other.known = mx_known;
 	pt->other.exited = mx_exited;
 	pt->other.arg = mx;
-	if (mx_bind(mx, c, cause, len) == -1)
-		return (-1);
 	if (mx->fd != -1)
-		mx->respawn_at = mono_ms();	/* mx_run starts it */
-	return (0);
+		mx->respawn_at = mono_ms();
 }
 
 /*
@@ -336,9 +357,7 @@ mx_stop(struct mx *mx)
 			(void)waitpid(pids[i], NULL, 0);
 	mx_forget(mx);
 	mx->old = 0;
-	if (mx->fd != -1)
-		close(mx->fd);
-	mx->fd = -1;
+	mx_close(mx);
 	mx->addr[0] = '\0';
 	mx_publish(mx);
 }

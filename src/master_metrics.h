@@ -37,8 +37,9 @@ struct mx {
 	uint64_t		 restarts;	/* deaths not asked for */
 };
 
-int	mx_init(struct mx *, struct ptable *, struct stats_seg *,
-	    const struct msgd_conf *, uint64_t, char *, size_t);
+int	mx_init(struct mx *, const struct msgd_conf *, uint64_t, char *,
+	    size_t);
+void	mx_attach(struct mx *, struct ptable *, struct stats_seg *);
 void	mx_run(struct mx *, const struct msgd_conf *, const struct priv *,
 	    uint64_t, int, uint64_t, int *);
 void	mx_signal(struct mx *, int);

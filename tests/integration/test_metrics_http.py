@@ -38,6 +38,8 @@
   (401 otherwise); /health does not.
 - reload: a reload restarts the exporter with the new configuration (a new
   allow list applies) and moves it when metrics_listen changes.
+- socket_activation: under systemd-socket-activate, the socket passed for
+  metrics_listen is taken (as the listeners are) and served.
 - real_prometheus: when /usr/bin/prometheus exists, a real Prometheus
   scrapes the exporter and its query API returns msgd_workers and up == 1.
 """
@@ -518,6 +520,28 @@ def reload(t):
     t.check(http(srv, "/health")[0] is None, "the old port still answers")
     t.check("respawning" not in srv.log(), "a reload counted as a death")
     t.check("told to stop" not in srv.log(), "a retired exporter failed")
+
+
+@t.case
+def socket_activation(t):
+    ssa = shutil.which("systemd-socket-activate")
+    if ssa is None:
+        print("note: SKIP socket_activation: no systemd-socket-activate")
+        return
+    mport = free_port()
+    srv = t.server({"metrics_listen": "127.0.0.1:%d" % mport}, unix=False,
+                   tcp=True, start=False)
+    srv.port = free_port()
+    srv.mport = mport
+    srv.write_conf()
+    srv.spawn([ssa, "-l", "127.0.0.1:%d" % srv.port,
+               "-l", "127.0.0.1:%d" % mport])
+    srv.wait_ready(10.0)
+    t.check(poll(lambda: http(srv, "/health")[0], timeout=10) == 200,
+            "the passed metrics socket does not answer")
+    t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
+            "the metrics socket was not taken:\n" + srv.log())
+    t.check(srv.stop() == 0, "msgd exit %r" % srv.returncode)
 
 
 @t.case
