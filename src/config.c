@@ -41,6 +41,8 @@
 
 #define F(m)	.off = offsetof(struct msgd_conf, m), \
 		.size = sizeof(((struct msgd_conf *)0)->m)
+/* A list and the int that counts its entries. */
+#define FN(m, n)	F(m), .count = offsetof(struct msgd_conf, n)
 
 struct conf_errs;
 static void	absolutize(char *, size_t, const char *, struct conf_errs *,
@@ -178,17 +180,23 @@ const struct conf_item conf_table[] = {
 	{ .name = "auth_token_file", .type = CT_TOKENFILE, .arg = "path",
 	  .defstr = NULL, F(auth_token_file) },
 	{ .name = "allow", .type = CT_ALLOW, .arg = "block",
-	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL },
+	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL,
+	  FN(allow, nallow) },
 	{ .name = "protected", .type = CT_BOOL, .arg = "boolean",
 	  .def = 1, F(protected_mode) },
 	{ .name = "tls", .type = CT_GROUP, .arg = "settings",
 	  .sub = tls_items },
+	/* Who may send a PROXY header to a "proxy:" listener. */
+	{ .name = "proxy_trusted", .type = CT_ALLOW, .arg = "block",
+	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL,
+	  FN(proxy_trusted, nproxy_trusted) },
 	/* "": no exporter.  A TCP address: check_relations. */
 	{ .name = "metrics_listen", .type = CT_STRING, .arg = "address",
 	  .defstr = "", F(metrics_listen) },
 	{ .name = NULL }
 };
 
+#undef FN
 #undef F
 
 /*
@@ -502,7 +510,7 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 	struct net_addr		 a;
 	const char		*str;
 	char			 cause[256];
-	int			 i, j, n, t, tls;
+	int			 i, j, n, t, tls, proxy;
 
 	t = config_setting_type(s);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
@@ -512,6 +520,7 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 	}
 	n = config_setting_length(s);
 	c->ntls = 0;
+	c->nproxy = 0;
 	if (n < (int)it->min || n > (int)it->max) {
 		conf_err(e, s, path, "must hold %" PRIu64 "..%" PRIu64
 		    " addresses, got %d", it->min, it->max, n);
@@ -526,10 +535,22 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 			continue;
 		}
 		str = config_setting_get_string(el);
-		/* "tls:host:port": a TLS listener (not for unix sockets). */
-		tls = strncmp(str, "tls:", 4) == 0;
-		if (tls)
-			str += 4;
+		/*
+		 * "tls:host:port": a TLS listener; "proxy:host:port": a
+		 * PROXY header comes first.  Either order, each once, not
+		 * for unix sockets.
+		 */
+		tls = proxy = 0;
+		for (;;) {
+			if (!tls && strncmp(str, "tls:", 4) == 0) {
+				tls = 1;
+				str += 4;
+			} else if (!proxy && strncmp(str, "proxy:", 6) == 0) {
+				proxy = 1;
+				str += 6;
+			} else
+				break;
+		}
 		if (strlen(str) >= CONF_ADDR_MAX) {
 			conf_err(e, el, path, "\"%.40s...\": longer than %d bytes",
 			    str, CONF_ADDR_MAX - 1);
@@ -544,6 +565,11 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 			    "or [v6addr]:port", str);
 			continue;
 		}
+		if (proxy && a.family == AF_UNIX) {
+			conf_err(e, el, path, "\"proxy:%s\": the PROXY protocol "
+			    "needs host:port or [v6addr]:port", str);
+			continue;
+		}
 		for (j = 0; j < c->nlisten; j++)
 			if (strcmp(c->listen[j], str) == 0)
 				break;
@@ -554,6 +580,8 @@ load_listen(struct msgd_conf *c, const struct conf_item *it,
 		snprintf(c->listen[c->nlisten], CONF_ADDR_MAX, "%s", str);
 		c->listen_tls[c->nlisten] = tls;
 		c->ntls += tls;
+		c->listen_proxy[c->nlisten] = proxy;
+		c->nproxy += proxy;
 		c->nlisten++;
 	}
 }
@@ -791,12 +819,17 @@ load_udp(struct msgd_conf *c, const struct conf_item *it,
 	}
 }
 
-/* allow = [ "127.0.0.0/8", "::1/128", ... ]: who may connect. */
+/*
+ * allow = [ "127.0.0.0/8", "::1/128", ... ]: who may connect;
+ * proxy_trusted likewise: who may send a PROXY header.
+ */
 static void
 load_allow(struct msgd_conf *c, const struct conf_item *it,
     const config_setting_t *s, const char *path, struct conf_errs *e)
 {
 	const config_setting_t	*el;
+	struct net_cidr		*v = (void *)((char *)c + it->off);
+	int			*nv = (void *)((char *)c + it->count);
 	char			 cause[256];
 	int			 i, n, t;
 
@@ -811,19 +844,19 @@ load_allow(struct msgd_conf *c, const struct conf_item *it,
 		    "%d", it->max, n);
 		return;
 	}
-	c->nallow = 0;
+	*nv = 0;
 	for (i = 0; i < n; i++) {
 		el = config_setting_get_elem(s, (unsigned int)i);
 		if (config_setting_type(el) != CONFIG_TYPE_STRING) {
 			conf_err(e, el, path, "element %d must be a string", i + 1);
 			continue;
 		}
-		if (net_parse_cidr(config_setting_get_string(el),
-		    &c->allow[c->nallow], cause, sizeof(cause)) == -1) {
+		if (net_parse_cidr(config_setting_get_string(el), &v[*nv],
+		    cause, sizeof(cause)) == -1) {
 			conf_err(e, el, path, "%s", cause);
 			continue;
 		}
-		c->nallow++;
+		(*nv)++;
 	}
 }
 
@@ -1284,6 +1317,12 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 		c->files_max_size = c->max_body;
 	check_budget(cfg, c, e);
 	check_tls(cfg, c, e);
+	/* Trusting every address would let any client say who it is. */
+	if (c->nproxy > 0 && c->nproxy_trusted == 0 &&
+	    (s = config_lookup(cfg, "listen")) != NULL)
+		conf_err(e, s, "listen", "a \"proxy:\" listener needs "
+		    "proxy_trusted, the balancers' address blocks like "
+		    "[ \"10.0.0.5/32\" ]");
 	check_metrics(cfg, c, e);
 	if (c->workers <= c->max_workers)
 		return;

@@ -103,6 +103,15 @@ struct msgd_conf {
 	int		 nallow;		/* 0: everyone */
 	int		 protected_mode;
 
+	/*
+	 * PROXY protocol: which listeners ("proxy:" prefix, stripped) take
+	 * the client's address from a header, and from whom.
+	 */
+	int		 listen_proxy[CONF_LISTEN_MAX];	/* 1: header first */
+	int		 nproxy;
+	struct net_cidr	 proxy_trusted[CONF_ALLOW_MAX];
+	int		 nproxy_trusted;
+
 	/* TLS: which listeners ("tls:" prefix, stripped), the tls group. */
 	int		 listen_tls[CONF_LISTEN_MAX];	/* 1: speaks TLS */
 	int		 ntls;
@@ -138,7 +147,7 @@ enum conf_type {
 	CT_NAME,	/* user or group name, "" allowed */
 	CT_BOOL,	/* true | false */
 	CT_UDPLISTEN,	/* list of host:port / [v6]:port */
-	CT_ALLOW,	/* list of CIDR blocks */
+	CT_ALLOW,	/* list of CIDR blocks, their count at count */
 	CT_COMMANDS,	/* group of name = [ "/abs/path", "arg", ... ] */
 	CT_TOKEN,	/* a secret: only its SHA-256 is kept */
 	CT_TOKENFILE,	/* a file holding the secret */
@@ -159,6 +168,7 @@ struct conf_item {
 	const char *const	*deflist; /* default list, NULL-ended */
 	size_t			 off;	/* into struct msgd_conf */
 	size_t			 size;	/* of the field */
+	size_t			 count;	/* CT_ALLOW: the int counting them */
 	const struct conf_item	*sub;	/* CT_GROUP */
 	const char *const	*words;	/* CT_WORD, NULL-ended */
 };

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
+#include "proxy.h"
 #include "util.h"
 
 #define CONN_READS_PER_EVENT	8	/* fairness between connections */
@@ -43,6 +44,8 @@
 #define CF_TLS_WR	0x8000	/* TLS: writing waits to read */
 #define CF_TLS_READY	0x10000	/* on wc->tls_ready */
 #define CF_TLS_SHUT	0x20000	/* close_notify sent */
+#define CF_PROXY	0x40000	/* a PROXY header must come first */
+#define CF_PROXY_GUARD	0x80000	/* protected mode if the client is remote */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -210,6 +213,8 @@ conn_interest(struct wctx *wc, struct conn *c)
 		want |= EPOLLIN;
 	if (c->flags & CF_HANDSHAKE)
 		want = c->flags & CF_HS_WRITE ? EPOLLOUT : EPOLLIN;
+	if (c->flags & CF_PROXY)
+		want = EPOLLIN;
 	if (want == c->events)
 		return (0);
 	memset(&ev, 0, sizeof(ev));
@@ -296,6 +301,21 @@ conn_tls(struct wctx *wc, struct conn *c, struct tls_ctx *t)
 	c->flags |= CF_HANDSHAKE;
 	STATS_PEND(&wc->pend, wc->slot, tls_active, 1);
 	return (0);
+}
+
+/*
+ * c was accepted on a "proxy:" listener from a trusted balancer: a PROXY
+ * header must come first, whole within read_timeout (the frame deadline
+ * list), before any frame or TLS byte.  guard: protected mode restricts
+ * the client the header names unless it is on loopback.
+ */
+void
+conn_proxy(struct wctx *wc, struct conn *c, int guard)
+{
+	c->flags |= CF_PROXY;
+	if (guard)
+		c->flags |= CF_PROXY_GUARD;
+	timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 }
 
 static void
@@ -1114,12 +1134,128 @@ conn_tls_step(struct wctx *wc, struct conn *c, uint32_t events)
 	return (-1);
 }
 
+/*
+ * No acceptable PROXY header: count it by reason (a frame or anything but
+ * a header is "none") and log the balancer's address, rate-limited.
+ */
+static void
+conn_proxy_refused(struct wctx *wc, const struct conn *c,
+    enum proxy_error err)
+{
+	switch (err) {
+	case PROXY_E_SIGNATURE:
+		STATS_PEND(&wc->pend, wc->slot, proxy_none, 1);
+		break;
+	case PROXY_E_TOO_LONG:
+		STATS_PEND(&wc->pend, wc->slot, proxy_too_long, 1);
+		break;
+	default:
+		STATS_PEND(&wc->pend, wc->slot, proxy_malformed, 1);
+		break;
+	}
+	conn_log_refusal(wc, c, "PROXY header refused", proxy_error_name(err));
+}
+
+/*
+ * The header is in: the client it names replaces the balancer as c's
+ * peer (logs, stats, the hand-over), then passes the allow list and
+ * protected mode as if it had connected itself.  A LOCAL header is the
+ * balancer's own connection (a health check): proxy_trusted admitted it.
+ * Returns -1 when the client is refused.
+ */
+static int
+conn_proxy_done(struct wctx *wc, struct conn *c, const struct proxy_hdr *h)
+{
+	const struct msgd_conf	*conf = wc->ops->conf;
+	char			 bal[64], cli[64];
+
+	c->flags &= ~CF_PROXY;
+	STATS_PEND(&wc->pend, wc->slot, proxy_ok, 1);
+	if (h->src.family == 0)
+		STATS_PEND(&wc->pend, wc->slot, proxy_local, 1);
+	else {
+		if (log_getlevel() >= LOG_LVL_DEBUG) {
+			net_peer_fmt(&c->peer, 1, bal, sizeof(bal));
+			net_peer_fmt(&h->src, 1, cli, sizeof(cli));
+			log_debug("PROXY v%d header from %s: client %s",
+			    h->version, bal, cli);
+		}
+		c->peer = h->src;
+	}
+	if (!h->local &&
+	    !net_peer_allowed(conf->allow, conf->nallow, &c->peer)) {
+		STATS_PEND(&wc->pend, wc->slot, allow_rejected, 1);
+		return (-1);
+	}
+	if ((c->flags & CF_PROXY_GUARD) && !net_peer_is_loopback(&c->peer))
+		c->flags |= CF_RESTRICTED;
+	conn_touch(wc, c);
+	return (0);
+}
+
+/*
+ * Read c's PROXY header, never a byte past it: peek, judge, then take
+ * exactly the header's bytes (or, short of its end, all that came).  What
+ * follows stays in the socket for the protocol, or for OpenSSL, which
+ * reads the socket itself.  The bytes held are bounded by PROXY_MAX (the
+ * parser refuses a longer header).  Returns 1 when the header is done, 0
+ * to wait for more, -1 to close (counted).
+ */
+static int
+conn_proxy_step(struct wctx *wc, struct conn *c)
+{
+	struct proxy_hdr	h;
+	enum proxy_error	err;
+	enum proxy_result	r;
+	size_t			have = buf_used(&c->in), want;
+	ssize_t			n;
+
+	if (c->in.data == NULL && buf_grow(&c->in, BUF_STD) == -1)
+		return (-1);
+	n = recv(c->fd, buf_tail(&c->in), PROXY_MAX - have, MSG_PEEK);
+	if (n == -1)
+		return (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR ? 0 : -1);
+	if (n == 0) {
+		STATS_PEND(&wc->pend, wc->slot, proxy_truncated, 1);
+		return (-1);
+	}
+	r = proxy_parse(buf_head(&c->in), have + (size_t)n, &h, &err);
+	if (r == PROXY_ERROR) {
+		conn_proxy_refused(wc, c, err);
+		return (-1);
+	}
+	want = r == PROXY_DONE ? h.len - have : (size_t)n;
+	if ((n = recv(c->fd, buf_tail(&c->in), want, 0)) <= 0)
+		return (n == -1 && (errno == EAGAIN || errno == EINTR) ? 0 :
+		    -1);
+	c->in.len += (size_t)n;
+	STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+	if (r == PROXY_MORE || (size_t)n < want)
+		return (0);
+	buf_release(&c->in);
+	return (conn_proxy_done(wc, c, &h) == -1 ? -1 : 1);
+}
+
 /* Handle readiness reported by epoll for c. */
 void
 conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	int	n, corked = 0, one = 1, zero = 0;
 
+	if (c->flags & CF_PROXY) {
+		if (events & EPOLLERR)
+			goto fail;
+		if ((n = conn_proxy_step(wc, c)) == -1)
+			goto fail;
+		if (n == 0) {
+			if (conn_interest(wc, c) == -1)
+				goto fail;
+			return;
+		}
+		/* The client's first bytes may have come with the header. */
+		events |= EPOLLIN;
+	}
 	if (c->flags & CF_HANDSHAKE) {
 		if (events & EPOLLERR) {
 			STATS_PEND(&wc->pend, wc->slot, tls_fail_protocol, 1);
@@ -1294,7 +1430,9 @@ conn_expire(struct wctx *wc)
 		conn_close(wc, timer_conn(t));
 	}
 	while ((t = timer_expired(&wc->tl[CONN_TL_FRAME], wc->now)) != NULL) {
-		if (timer_conn(t)->flags & CF_HANDSHAKE)
+		if (timer_conn(t)->flags & CF_PROXY)
+			STATS_PEND(&wc->pend, wc->slot, proxy_timeout, 1);
+		else if (timer_conn(t)->flags & CF_HANDSHAKE)
 			STATS_PEND(&wc->pend, wc->slot, tls_fail_timeout, 1);
 		else
 			STATS_PEND(&wc->pend, wc->slot, read_timeouts, 1);

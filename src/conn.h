@@ -78,6 +78,7 @@ void	wctx_init(struct wctx *, int, uint32_t, uint64_t, uint32_t,
 	    uint32_t, struct stats_slot *, struct ops_env *);
 struct conn *conn_new(struct wctx *, int, const struct net_peer *, int);
 int	conn_tls(struct wctx *, struct conn *, struct tls_ctx *);
+void	conn_proxy(struct wctx *, struct conn *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_file_done(struct file_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);

@@ -21,6 +21,7 @@ static char		 log_ident[32] = "msgd";
 static char		 log_role[32] = "";
 static int		 log_journal;	/* stderr goes to journald: "<N>" prefixes */
 static int		 log_also_stderr; /* syslog target, not yet detached */
+static char		 log_last[256];	/* the last warning or error */
 
 static const struct {
 	const char	*name;
@@ -50,6 +51,13 @@ void
 log_setstderr(int on)
 {
 	log_also_stderr = on;
+}
+
+/* The last warning or error logged ("" if none): a failed start's why. */
+const char *
+log_last_warning(void)
+{
+	return (log_last);
 }
 
 void
@@ -209,6 +217,8 @@ vlog(int pri, const char *fmt, va_list ap, int with_errno)
 		snprintf(msg + len, sizeof(msg) - len, ": %s",
 		    strerror(saved_errno));
 	}
+	if (pri <= LOG_LVL_WARN)
+		snprintf(log_last, sizeof(log_last), "%s", msg);
 	if (log_target == LOG_TO_SYSLOG) {
 		if (log_role[0] != '\0')
 			syslog(pri, "%s: %s", log_role, msg);

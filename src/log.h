@@ -28,6 +28,7 @@ void	log_init(const char *ident, enum log_target, int level);
 void	log_setlevel(int level);
 void	log_setstderr(int);
 int	log_getlevel(void);
+const char *log_last_warning(void);
 void	log_procname(const char *role);
 int	log_reopen(const char *);
 int	log_file_open(const char *, uid_t, gid_t, int *, char *, size_t);

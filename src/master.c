@@ -29,6 +29,7 @@
 #include "master.h"
 #include "master_metrics.h"
 #include "master_reload.h"
+#include "master_upgrade.h"
 #include "net.h"
 #include "pidfile.h"
 #include "sdlisten.h"
@@ -42,6 +43,11 @@ struct master {
 	struct ptable		 pt;		/* the workers */
 	struct gens		 gl;		/* the generations */
 	struct reload		 rl;		/* a reload in progress */
+	struct upgrade		 up;		/* a binary upgrade */
+	int			 incoming;	/* we are an upgrade's new master */
+	int			 upgrading;	/* committed: workers hand over */
+	int			 handed;	/* the new master took over */
+	int			 stop_after;	/* SIGTERM during the commit */
 	struct mx		 mx;		/* the metrics exporter */
 	int			 sigfd;
 	int			 pidfd;
@@ -60,7 +66,8 @@ static void	master_reload_next(struct master *);
 static void	master_sample(struct master *);
 
 static const int master_sigs[] = {
-	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU
+	SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN,
+	SIGTTOU
 };
 
 /* Block the master's signals: they are read from the returned signalfd. */
@@ -112,8 +119,9 @@ master_stats(struct master *m, struct gen *g)
 	if (mkparent(g->conf->stats_file) == -1)
 		return (-1);
 	n = 2 * g->conf->max_workers;
-	if (stats_create(&m->stats, g->conf->stats_file, n, cause,
-	    sizeof(cause)) == -1) {
+	/* An upgrade's new master: in place at the commit (stats_commit). */
+	if ((m->incoming ? stats_create_staged : stats_create)(&m->stats,
+	    g->conf->stats_file, n, cause, sizeof(cause)) == -1) {
 		log_warnx("stats_file %s", cause);
 		return (-1);
 	}
@@ -124,6 +132,8 @@ master_stats(struct master *m, struct gen *g)
 	stats_set_master(&m->stats, g->npos, g->id);
 	master_sample(m);
 	proc_init(&m->pt, n, &m->stats);
+	upgrade_disk_check(&m->up);
+	upgrade_publish(&m->up);
 	return (0);
 }
 
@@ -205,11 +215,15 @@ master_notify(struct master *m, uint64_t now)
 	m->next_watchdog = now + wd / 2;
 }
 
-/* Where handed-over connections go: the serving generation, or nowhere. */
+/*
+ * Where handed-over connections go: the serving generation, or nowhere;
+ * after an upgrade's commit, the new master (the process table's relay).
+ */
 static const struct gen *
 master_xfer_to(const struct master *m)
 {
-	return (m->stopping ? NULL : gen_find(&m->gl, GEN_CURRENT));
+	return (m->stopping && !m->upgrading ? NULL :
+	    gen_find(&m->gl, GEN_CURRENT));
 }
 
 /* SIGHUP: begin a reload, or queue it behind start-up or another one. */
@@ -218,6 +232,12 @@ master_reload(struct master *m)
 {
 	if (m->stopping)
 		return;
+	if (upgrade_busy(&m->up)) {
+		log_warnx("reload refused: a binary upgrade is in progress");
+		stats_set_reload(&m->stats, 0, "refused: a binary upgrade is "
+		    "in progress; reload after it");
+		return;
+	}
 	if (reload_busy(&m->rl) || !m->ready) {
 		log_info("reload requested while starting or reloading: "
 		    "queued");
@@ -255,6 +275,7 @@ master_ready(struct master *m)
 		    cur->ls[i].addr.text);
 	log_info("ready: %d workers on %s", cur->npos, addrs);
 	sdnotify("READY=1\nSTATUS=serving on %s", addrs);
+	upgrade_ready(&m->up);
 	if (m->reload_pending) {
 		m->reload_pending = 0;
 		master_reload(m);
@@ -330,8 +351,8 @@ master_resize(struct master *m, int delta)
 {
 	struct gen	*g = gen_find(&m->gl, GEN_CURRENT);
 
-	if (m->stopping || reload_busy(&m->rl)) {
-		log_info("%s ignored during a reload or stop",
+	if (m->stopping || reload_busy(&m->rl) || upgrade_busy(&m->up)) {
+		log_info("%s ignored during a reload, an upgrade or a stop",
 		    delta > 0 ? "SIGTTIN" : "SIGTTOU");
 		return;
 	}
@@ -373,6 +394,112 @@ master_reopen(struct master *m)
 	mx_signal(&m->mx, SIGUSR1);
 }
 
+/*
+ * SIGUSR2: a binary upgrade, refused (with the reason for msgctl upgrade)
+ * while starting, stopping, reloading or upgrading already.
+ */
+static void
+master_upgrade(struct master *m)
+{
+	if (m->stopping)
+		upgrade_refuse(&m->up, "msgd is stopping");
+	else if (!m->ready)
+		upgrade_refuse(&m->up, "msgd is still starting");
+	else if (reload_busy(&m->rl))
+		upgrade_refuse(&m->up, "a reload is in progress; upgrade "
+		    "after it");
+	else if (upgrade_busy(&m->up))
+		upgrade_refuse(&m->up, "an upgrade is already in progress");
+	else
+		(void)upgrade_start(&m->up, m->pidfd);
+}
+
+/*
+ * The new master serves: our workers drain, each connection handed over
+ * (through the relay) to the new master's workers at a frame boundary.
+ */
+static void
+master_upgrade_commit(struct master *m)
+{
+	struct gen	*g;
+
+	m->upgrading = 1;
+	log_info("upgrade: committing; the workers hand their connections "
+	    "over to the new msgd");
+	TAILQ_FOREACH(g, &m->gl.list, entry)
+		if (g->state == GEN_CURRENT)
+			gen_drain(&m->gl, g, 0, 1);
+}
+
+/*
+ * The new master died after the commit: start our workers again (the
+ * draining ones hand over to them, through us, until they have gone).
+ */
+static void
+master_upgrade_revert(struct master *m)
+{
+	struct gen	*g = gen_find(&m->gl, GEN_CURRENT);
+	uint64_t	 now = mono_ms();
+	int		 i;
+
+	m->upgrading = 0;
+	for (i = 0; i < g->npos; i++) {
+		g->pos[i].proc = -1;
+		g->pos[i].respawn_at = now;
+	}
+}
+
+/* What the upgrade layer reports, acted on. */
+static void
+master_upgrade_event(struct master *m, enum upevent ev)
+{
+	switch (ev) {
+	case UPE_COMMIT:
+		master_upgrade_commit(m);
+		break;
+	case UPE_EXIT:
+		m->handed = 1;
+		break;
+	case UPE_ENDED:
+		if (m->upgrading)
+			master_upgrade_revert(m);
+		if (m->stop_after) {
+			m->stop_after = 0;
+			master_stop(m, "SIGTERM during the upgrade", 0);
+		}
+		master_reload_next(m);
+		break;
+	case UPE_MAIN:
+		/* The old master has gone: the pidfile is ours to remove. */
+		m->pidfd = m->up.pidfd;
+		m->incoming = 0;
+		log_info("upgrade: the old master has exited; msgd %s is the "
+		    "main process", msgd_release);
+		sdnotify("READY=1\nSTATUS=upgraded to msgd %s", msgd_release);
+		break;
+	case UPE_FAILED:
+		master_stop(m, "the upgrade did not commit", 1);
+		break;
+	default:
+		break;
+	}
+}
+
+/* SIGTERM, SIGINT, SIGQUIT: stop, but let an upgrade's commit finish. */
+static void
+master_stop_signal(struct master *m, const char *why)
+{
+	if (m->upgrading) {
+		log_info("%s during the upgrade's commit: the new msgd will be "
+		    "stopped once it has taken over", why);
+		m->stop_after = 1;
+		return;
+	}
+	if (upgrade_busy(&m->up) && !m->incoming)
+		upgrade_abort(&m->up, "msgd is stopping");
+	master_stop(m, why, 0);
+}
+
 /* Turn each pending signal into its work. */
 static void
 master_signal(struct master *m)
@@ -385,21 +512,24 @@ master_signal(struct master *m)
 			master_reap(m);
 			break;
 		case SIGTERM:
-			master_stop(m, "SIGTERM", 0);
+			master_stop_signal(m, "SIGTERM");
 			break;
 		case SIGINT:
-			master_stop(m, "SIGINT", 0);
+			master_stop_signal(m, "SIGINT");
 			break;
 		case SIGQUIT:
-			if (!m->stopping)
+			if (!m->stopping && !m->upgrading)
 				m->quick = 1;
-			master_stop(m, "SIGQUIT", 0);
+			master_stop_signal(m, "SIGQUIT");
 			break;
 		case SIGHUP:
 			master_reload(m);
 			break;
 		case SIGUSR1:
 			master_reopen(m);
+			break;
+		case SIGUSR2:
+			master_upgrade(m);
 			break;
 		case SIGTTIN:
 			master_resize(m, 1);
@@ -423,6 +553,31 @@ master_cleanup(struct master *m)
 	struct gen	*cur = gen_find(&m->gl, GEN_CURRENT);
 	struct gen	*next = gen_find(&m->gl, GEN_STARTING);
 
+	if (m->incoming && m->up.state == UP_TAKEN) {
+		/* Stopped right after taking over: all of it is ours. */
+		m->incoming = 0;
+		m->pidfd = m->up.pidfd;
+	}
+	if (m->handed) {
+		/* All of it is the new master's now: nothing removed. */
+		stats_close(&m->stats);
+		if (m->pidfd != -1)
+			close(m->pidfd);
+		m->pidfd = -1;
+		return;
+	}
+	if (m->incoming) {
+		/*
+		 * An upgrade's new master that never took over: its own
+		 * segment goes, the old master's files and sockets stay.
+		 */
+		if (m->stats.staged[0] != '\0' &&
+		    unlink(m->stats.staged) == -1)
+			log_warn("unlink %s", m->stats.staged);
+		stats_close(&m->stats);
+		gen_unbind(cur, NULL);
+		return;
+	}
 	if (next != NULL)
 		gen_unbind(next, cur);
 	gen_unbind(cur, NULL);
@@ -495,9 +650,11 @@ master_check_dirs(const struct msgd_conf *c, const struct priv *p,
  * generation for conf (adopted).  -1: nothing to undo but conf, freed.
  */
 static int
-master_init(struct master *m, struct msgd_conf *conf)
+master_init(struct master *m, struct msgd_conf *conf, const char *exe,
+    int foreground)
 {
 	char	cause[512];
+	int	rc;
 
 	memset(m, 0, sizeof(*m));
 	m->pidfd = -1;
@@ -512,12 +669,31 @@ master_init(struct master *m, struct msgd_conf *conf)
 	m->sigfd = master_signals();
 	gen_init(&m->gl, &m->pt);
 	reload_init(&m->rl, &m->gl, &m->stats);
+	upgrade_init(&m->up, &m->gl, &m->stats, exe, foreground);
+	if ((rc = upgrade_incoming(&m->up, cause, sizeof(cause))) == -1) {
+		log_warnx("%s", cause);
+		free(conf);
+		return (-1);
+	}
+	m->incoming = rc;
 	if (gen_new(&m->gl, conf, GEN_CURRENT, cause, sizeof(cause)) ==
 	    NULL) {
 		log_warnx("%s", cause);
 		free(conf);
 		return (-1);
 	}
+	return (0);
+}
+
+/* fd is the file at path (the same inode), or -1. */
+static int
+master_same_file(int fd, const char *path)
+{
+	struct stat	a, b;
+
+	if (fstat(fd, &a) == -1 || stat(path, &b) == -1 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return (-1);
 	return (0);
 }
 
@@ -537,7 +713,15 @@ master_setup(struct master *m)
 		return (-1);
 	if (master_check_dirs(conf, &g->priv, cause, sizeof(cause)) == -1)
 		goto fail;
-	if ((m->pidfd = pidfile_acquire(conf->pidfile, cause,
+	if (m->incoming) {
+		/* The old master's lock, ours too (master_upgrade.c). */
+		if (master_same_file(m->up.pidfd, conf->pidfile) == -1) {
+			snprintf(cause, sizeof(cause), "pidfile %s is not the "
+			    "running msgd's: the pidfile cannot change on an "
+			    "upgrade (restart msgd)", conf->pidfile);
+			goto fail;
+		}
+	} else if ((m->pidfd = pidfile_acquire(conf->pidfile, cause,
 	    sizeof(cause))) == -1)
 		goto fail;
 	if (gen_prepare(g, cause, sizeof(cause)) == -1)
@@ -579,7 +763,16 @@ master_detach(struct master *m, int detach_now)
 	const struct msgd_conf	*conf = g->conf;
 	char			 cause[512];
 
-	if (detach_now) {
+	if (m->incoming) {
+		/*
+		 * An upgrade's new master stays the old one's child (it is
+		 * killed with its group if the upgrade fails), already
+		 * detached or not as the old one was; the pidfile is written
+		 * at the commit.
+		 */
+		if (detach_now)
+			log_setstderr(0);
+	} else if (detach_now) {
 		/* Setup errors above went to the terminal; now go quiet. */
 		detach();
 		log_setstderr(0);
@@ -589,7 +782,7 @@ master_detach(struct master *m, int detach_now)
 			log_warnx("reopen: %s", cause);
 		stats_set_pid(&m->stats, (int)getpid());
 	}
-	if (pidfile_write(m->pidfd, getpid()) == -1)
+	if (!m->incoming && pidfile_write(m->pidfd, getpid()) == -1)
 		log_warn("write %s", conf->pidfile);
 	/*
 	 * Orphaned EXEC commands come to us, not to init (master_proc.c).
@@ -615,6 +808,7 @@ master_tick(struct master *m, uint64_t now)
 	master_sample(m);
 	proc_check_health(&m->pt, now);
 	master_notify(m, now);
+	upgrade_disk_check(&m->up);
 }
 
 /*
@@ -639,14 +833,20 @@ master_xfer_retry(struct master *m, int *wait)
 static void
 master_poll(struct master *m, int wait)
 {
-	struct pollfd	 pfd[1 + 4 * 1024];
-	int		 slot_of[1 + 4 * 1024];
+	struct pollfd	 pfd[4 + 4 * 1024];
+	int		 slot_of[4 + 4 * 1024], ufd[3];
 	struct wproc	*p;
-	int		 i, n = 0;
+	int		 i, n = 0, nu;
 
 	pfd[n].fd = m->sigfd;
 	pfd[n].events = POLLIN;
 	slot_of[n++] = -1;
+	nu = upgrade_fds(&m->up, ufd, 3);
+	for (i = 0; i < nu; i++) {
+		pfd[n].fd = ufd[i];
+		pfd[n].events = POLLIN;
+		slot_of[n++] = -2;
+	}
 	for (i = 0; i < m->pt.nprocs && n + 1 < (int)nitems(pfd); i++) {
 		if (m->pt.procs[i].probe != -1) {
 			pfd[n].fd = m->pt.procs[i].probe;
@@ -664,6 +864,11 @@ master_poll(struct master *m, int wait)
 	for (i = 1; i < n; i++) {
 		if (pfd[i].revents == 0)
 			continue;
+		if (slot_of[i] == -2) {
+			master_upgrade_event(m, upgrade_input(&m->up,
+			    pfd[i].fd));
+			continue;
+		}
 		p = &m->pt.procs[slot_of[i]];
 		if (p->probe == pfd[i].fd) {
 			if (proc_probe(&m->pt, slot_of[i]))
@@ -690,7 +895,9 @@ master_metrics(struct master *m, uint64_t now, int *wait)
 	else
 		st = m->ready ? STATS_M_SERVING : STATS_M_STARTING;
 	stats_set_mstate(&m->stats, st);
-	mx_run(&m->mx, cur->conf, &cur->priv, cur->id, m->stopping, now, wait);
+	/* No respawn while stopping, nor when an upgrade hands over. */
+	mx_run(&m->mx, cur->conf, &cur->priv, cur->id, m->stopping ||
+	    m->upgrading, now, wait);
 }
 
 /* Supervise until stopped and every worker has gone. */
@@ -702,6 +909,8 @@ master_loop(struct master *m)
 
 	for (;;) {
 		now = mono_ms();
+		if (m->handed)
+			break;
 		if (m->stopping && proc_count(&m->pt, NULL, W_FREE) == 0)
 			break;
 		if (now >= m->next_tick)
@@ -709,12 +918,19 @@ master_loop(struct master *m)
 		wait = (int)(m->next_tick > now ? m->next_tick - now : 0);
 		if (reload_poll(&m->rl, now, &wait))
 			master_reload_next(m);
+		master_upgrade_event(m, upgrade_poll(&m->up, now, &wait));
 		gen_collect(&m->gl);
 		master_xfer_retry(m, &wait);
-		if (!m->stopping)
+		/* The last old worker has gone: the totals are final. */
+		if (m->upgrading && proc_count(&m->pt, NULL, W_FREE) == 0 &&
+		    m->pt.nxw == 0)
+			upgrade_drained(&m->up);
+		if (!m->stopping && !m->upgrading)
 			gen_respawn_due(&m->gl, gen_find(&m->gl, GEN_CURRENT),
 			    now, &wait);
 		master_metrics(m, now, &wait);
+		if (m->handed)
+			break;
 		master_poll(m, wait);
 	}
 }
@@ -724,15 +940,16 @@ master_loop(struct master *m)
  * (heap-allocated; it becomes the first generation's).
  */
 int
-master_main(struct msgd_conf *conf, int detach_now)
+master_main(struct msgd_conf *conf, int detach_now, const char *exe)
 {
 	struct master	 m;
 	struct gen	*g;
 	int		 i;
 
-	if (master_init(&m, conf) == -1)
+	if (master_init(&m, conf, exe, !detach_now) == -1)
 		return (1);
 	if (master_setup(&m) == -1) {
+		upgrade_start_failed(&m.up);
 		master_cleanup(&m);
 		m.exit_code = 1;
 	} else {
@@ -743,7 +960,10 @@ master_main(struct msgd_conf *conf, int detach_now)
 		master_loop(&m);
 		mx_stop(&m.mx);
 		master_cleanup(&m);
-		log_info("stopped");
+		if (m.handed && m.stop_after && m.up.new_pid > 0)
+			(void)kill(m.up.new_pid, SIGTERM);
+		log_info(m.handed ? "exited: the new msgd has taken over" :
+		    "stopped");
 	}
 	gen_free_all(&m.gl);
 	proc_free(&m.pt);

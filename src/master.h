@@ -26,7 +26,7 @@
 #include "config.h"
 #include "priv.h"
 
-int	master_main(struct msgd_conf *, int);
+int	master_main(struct msgd_conf *, int, const char *);
 int	master_log_open(const struct msgd_conf *, const struct priv *, char *,
 	    size_t);
 int	master_check_dirs(const struct msgd_conf *, const struct priv *,

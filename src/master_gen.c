@@ -138,10 +138,12 @@ gen_prepare(struct gen *g, char *cause, size_t len)
 		if (tmp[0] != '\0')
 			log_warnx("%s", tmp);
 	}
+	/* A proxy: listener serves whoever the balancer passes on. */
 	for (i = 0; i < c->nlisten + c->nudp; i++)
 		if (net_parse_addr(i < c->nlisten ? c->listen[i] :
 		    c->udp_listen[i - c->nlisten], &a, tmp, sizeof(tmp)) == 0 &&
-		    !net_addr_is_loopback(&a) && !(i < c->nlisten &&
+		    (!net_addr_is_loopback(&a) || (i < c->nlisten &&
+		    c->listen_proxy[i])) && !(i < c->nlisten &&
 		    conf_certified(c, c->listen_tls[i])))
 			remote = 1;
 	if (remote && !c->auth_set && c->protected_mode)

@@ -36,15 +36,6 @@
 #define MX_RESPAWN_SECOND_MS	1000	/* after the second young death */
 #define MX_YOUNG_THROTTLE	3	/* then respawn_throttle applies */
 
-/* The table asks: is pid the exporter (or the one told to stop)? */
-static int
-mx_known(void *arg, pid_t pid)
-{
-	struct mx	*mx = arg;
-
-	return (pid > 0 && (pid == mx->pid || pid == mx->old));
-}
-
 /* Publish who serves metrics, for msgctl status. */
 static void
 mx_publish(struct mx *mx)
@@ -69,9 +60,8 @@ mx_forget(struct mx *mx)
  * gone; the exporter itself died unasked: when to start another.
  */
 static void
-mx_exited(void *arg, pid_t pid, int status)
+mx_exited(struct mx *mx, pid_t pid, int status)
 {
-	struct mx	*mx = arg;
 	uint64_t	 now = mono_ms();
 	char		 why[64];
 
@@ -182,9 +172,6 @@ mx_attach(struct mx *mx, struct ptable *pt, struct stats_seg *stats)
 {
 	mx->pt = pt;
 	mx->stats = stats;
-	pt->other.known = mx_known;
-	pt->other.exited = mx_exited;
-	pt->other.arg = mx;
 	if (mx->fd != -1)
 		mx->respawn_at = mono_ms();
 }
@@ -241,6 +228,10 @@ mx_spawn(struct mx *mx, const struct msgd_conf *c, const struct priv *p)
 		exporter_main(&a);
 	}
 	close(pv[1]);
+	/* Reaped by the table, which keeps its status for mx_reap. */
+	if (proc_other_add(mx->pt, pid) == -1)
+		log_warnx("metrics exporter (pid %ld): no room in the process "
+		    "table to watch it", (long)pid);
 	mx->beat = pv[0];
 	mx->pid = pid;
 	mx->serving = 0;
@@ -256,8 +247,11 @@ mx_retire(struct mx *mx)
 {
 	if (mx->pid == 0)
 		return;
-	if (mx->old != 0)
-		(void)kill(mx->old, SIGKILL);	/* reaped later */
+	if (mx->old != 0) {
+		/* Two reloads in a row: the first one's goes now. */
+		(void)kill(mx->old, SIGKILL);
+		proc_other_forget(mx->pt, mx->old);
+	}
 	(void)kill(mx->pid, SIGTERM);
 	mx->old = mx->pid;
 	mx_forget(mx);
@@ -279,6 +273,24 @@ mx_reconfigure(struct mx *mx, const struct msgd_conf *c, uint64_t id)
 	mx->young = 0;
 	mx->respawn_at = mx->fd != -1 ? mono_ms() : 0;
 	mx_publish(mx);
+}
+
+/* The exporter, or the one told to stop, has been reaped: act on it. */
+static void
+mx_reap(struct mx *mx)
+{
+	struct proc_other	*o;
+	pid_t			 pids[2] = { mx->old, mx->pid };
+	int			 i, status;
+
+	for (i = 0; i < 2; i++) {
+		if (pids[i] == 0 || (o = proc_other(mx->pt, pids[i])) ==
+		    NULL || !o->exited)
+			continue;
+		status = o->status;
+		proc_other_forget(mx->pt, pids[i]);
+		mx_exited(mx, pids[i], status);
+	}
 }
 
 /* Read the beats that came: the first says it serves. */
@@ -311,6 +323,7 @@ mx_run(struct mx *mx, const struct msgd_conf *c, const struct priv *p,
 {
 	uint64_t	limit = c->worker_timeout_ms;
 
+	mx_reap(mx);
 	if (id != mx->gen_id && !stopping)
 		mx_reconfigure(mx, c, id);
 	mx_read_beats(mx, now);
@@ -352,9 +365,13 @@ mx_stop(struct mx *mx)
 	pid_t	pids[2] = { mx->pid, mx->old };
 	int	i;
 
-	for (i = 0; i < 2; i++)
-		if (pids[i] > 0 && kill(pids[i], SIGKILL) == 0)
+	for (i = 0; i < 2; i++) {
+		if (pids[i] <= 0)
+			continue;
+		if (kill(pids[i], SIGKILL) == 0)
 			(void)waitpid(pids[i], NULL, 0);
+		proc_other_forget(mx->pt, pids[i]);
+	}
 	mx_forget(mx);
 	mx->old = 0;
 	mx_close(mx);

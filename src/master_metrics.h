@@ -3,8 +3,9 @@
  * (exporter.h): bind metrics_listen, fork the exporter, watch its
  * heartbeat, respawn it with a throttle, restart it with a reload's
  * configuration, stop it last.  A process of its own kind beside the
- * process table's workers: the table only learns its pid (so that it is
- * neither reaped as an orphan nor killed as a stray) and reports its exit.
+ * process table's workers: the table only watches its pid (proc_other:
+ * neither reaped as an orphan nor killed as a stray) and keeps its exit
+ * status for us.
  */
 #ifndef MSGD_MASTER_METRICS_H
 #define MSGD_MASTER_METRICS_H

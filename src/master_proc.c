@@ -35,6 +35,7 @@ proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 	memset(pt, 0, sizeof(*pt));
 	pt->stats = stats;
 	pt->nprocs = n;
+	pt->relay = -1;
 	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < n; i++) {
@@ -340,6 +341,13 @@ proc_xfer_one(struct ptable *pt, const struct gen *to, int from, int fd,
 	struct wproc	*t;
 	int		 k;
 
+	/* A binary upgrade commits: the new master's workers take them. */
+	if (pt->relay != -1 && to != NULL) {
+		if (xfer_send(pt->relay, fd, info) == -1)
+			return (0);
+		pt->relayed++;
+		return (1);
+	}
 	for (k = 0; k < pt->nprocs && to != NULL; k++) {
 		pt->rr = (pt->rr + 1) % pt->nprocs;
 		t = &pt->procs[pt->rr];
@@ -401,29 +409,31 @@ proc_xfer_wait(struct ptable *pt, int fd, const struct xfer_info *info)
 }
 
 /*
- * A retiring worker hands over connections: pass each to a serving
- * worker of generation to, the current one (round robin).  When none can
- * take it now, it waits here (the client's bytes wait in its socket);
- * only a stop (to is NULL) closes it.  A worker that hands over on its
- * own is recycling (max_requests): it is no target any more.  Returns 1
- * when it stopped at its batch size (more may be waiting).
+ * Connections come on channel *ctl (from worker idx, or -1: from the
+ * previous binary's master): pass each to a serving worker of generation
+ * to, the current one (round robin).  When none can take it now, it
+ * waits here (the client's bytes wait in its socket); only a stop (to is
+ * NULL) closes it.  A channel that ends is closed and *ctl set to -1.
+ * Returns 1 when it stopped at its batch size (more may be waiting).
  */
-int
-proc_xfer(struct ptable *pt, int idx, const struct gen *to)
+static int
+proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 {
 	struct xfer_info	info;
 	int			fd, rc, n;
 
 	for (n = 0; n < 256; n++) {
-		rc = xfer_recv(pt->procs[idx].ctl, &fd, &info);
+		rc = xfer_recv(*ctl, &fd, &info);
 		if (rc == 0)
 			return (0);
 		if (rc == -1) {
-			close(pt->procs[idx].ctl);
-			pt->procs[idx].ctl = -1;
+			close(*ctl);
+			*ctl = -1;
 			return (0);
 		}
-		pt->procs[idx].retiring = 1;
+		/* A worker that hands over is retiring: no target now. */
+		if (idx != -1)
+			pt->procs[idx].retiring = 1;
 		if (rc == -2) {
 			log_warnx("a handed-over connection was lost: no "
 			    "descriptor left for it (RLIMIT_NOFILE)");
@@ -439,6 +449,64 @@ proc_xfer(struct ptable *pt, int idx, const struct gen *to)
 		}
 	}
 	return (1);
+}
+
+/*
+ * A retiring worker (slot idx) hands over connections (proc_xfer_from).
+ * A worker that hands over on its own is recycling (max_requests).
+ */
+int
+proc_xfer(struct ptable *pt, int idx, const struct gen *to)
+{
+	return (proc_xfer_from(pt, idx, &pt->procs[idx].ctl, to));
+}
+
+/*
+ * The previous binary's master hands over its workers' connections on
+ * *ctl, to generation to's workers, as a retiring worker does.
+ */
+int
+proc_xfer_in(struct ptable *pt, int *ctl, const struct gen *to)
+{
+	return (proc_xfer_from(pt, -1, ctl, to));
+}
+
+/* Watch pid, a child that is no worker; -1 when the table is full. */
+int
+proc_other_add(struct ptable *pt, pid_t pid)
+{
+	int	i;
+
+	for (i = 0; i < PROC_OTHERS; i++)
+		if (pt->others[i].pid == 0) {
+			pt->others[i].pid = pid;
+			pt->others[i].exited = 0;
+			pt->others[i].status = 0;
+			return (0);
+		}
+	return (-1);
+}
+
+/* The watched child pid, or NULL. */
+struct proc_other *
+proc_other(struct ptable *pt, pid_t pid)
+{
+	int	i;
+
+	for (i = 0; pid > 0 && i < PROC_OTHERS; i++)
+		if (pt->others[i].pid == pid)
+			return (&pt->others[i]);
+	return (NULL);
+}
+
+/* Stop watching pid (reaped, or handed to nobody: it is ours to end). */
+void
+proc_other_forget(struct ptable *pt, pid_t pid)
+{
+	struct proc_other	*o;
+
+	if ((o = proc_other(pt, pid)) != NULL)
+		memset(o, 0, sizeof(*o));
 }
 
 /* Signal every worker (SIGUSR1: reopen the log). */
@@ -508,8 +576,10 @@ proc_known(const struct ptable *pt, pid_t pid)
 	for (i = 0; i < pt->nprocs; i++)
 		if (pt->procs[i].state != W_FREE && pt->procs[i].pid == pid)
 			return (1);
-	return (pt->other.known != NULL && pt->other.known(pt->other.arg,
-	    pid));
+	for (i = 0; i < PROC_OTHERS; i++)
+		if (pt->others[i].pid == pid)
+			return (1);
+	return (0);
 }
 
 /*
@@ -674,9 +744,10 @@ proc_unlist(struct ptable *pt, int idx, pid_t pid, int status,
 int
 proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 {
-	char	why[64];
-	pid_t	pid;
-	int	status, idx;
+	struct proc_other	*o;
+	char			 why[64];
+	pid_t			 pid;
+	int			 status, idx;
 
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
@@ -689,9 +760,9 @@ proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 			if (pt->procs[idx].state != W_FREE &&
 			    pt->procs[idx].pid == pid)
 				break;
-		if (idx == pt->nprocs && pt->other.known != NULL &&
-		    pt->other.known(pt->other.arg, pid)) {
-			pt->other.exited(pt->other.arg, pid, status);
+		if (idx == pt->nprocs && (o = proc_other(pt, pid)) != NULL) {
+			o->exited = 1;
+			o->status = status;
 			continue;
 		}
 		if (idx == pt->nprocs) {

@@ -50,14 +50,17 @@ struct xfer_wait {
 };
 
 /*
- * Children that are no workers but the master's own (the metrics
- * exporter): known(pid) says whether pid is one, exited() gets its
- * status when reaped.
+ * A child of the master that is no worker (a binary upgrade's check and
+ * new master, the metrics exporter and the one told to stop): reaped
+ * like the workers, its status kept for the layer that started it, and
+ * never taken for a stray.
  */
+#define PROC_OTHERS	4
+
 struct proc_other {
-	int	(*known)(void *, pid_t);
-	void	(*exited)(void *, pid_t, int);
-	void	*arg;
+	pid_t		 pid;		/* 0: unused */
+	int		 exited;
+	int		 status;	/* as waitpid(2), once exited */
 };
 
 /* The workers, and the connections handed over that wait for one. */
@@ -70,7 +73,9 @@ struct ptable {
 	struct xfer_wait	*xw;		/* waiting for a worker */
 	int			 nxw;
 	int			 xwcap;
-	struct proc_other	 other;
+	int			 relay;		/* hand-overs go here, or -1 */
+	uint64_t		 relayed;	/* how many went there */
+	struct proc_other	 others[PROC_OTHERS];
 };
 
 /* What proc_reap() reports: a worker that has exited, already unlisted. */
@@ -101,6 +106,10 @@ int	proc_failed(const struct proc_exit *);
 void	proc_exit_log(const struct proc_exit *, int);
 void	proc_check_health(struct ptable *, uint64_t);
 int	proc_xfer(struct ptable *, int, const struct gen *);
+int	proc_xfer_in(struct ptable *, int *, const struct gen *);
+int	proc_other_add(struct ptable *, pid_t);
+struct proc_other *proc_other(struct ptable *, pid_t);
+void	proc_other_forget(struct ptable *, pid_t);
 int	proc_xfer_flush(struct ptable *, const struct gen *);
 void	proc_xfer_drop(struct ptable *);
 

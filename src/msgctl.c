@@ -83,6 +83,8 @@ static int	cmd_exec(struct ctl *, int, char **);
 static int	cmd_status(struct ctl *, int, char **);
 static int	cmd_stop(struct ctl *, int, char **);
 static int	cmd_reload(struct ctl *, int, char **);
+static int	cmd_upgrade(struct ctl *, int, char **);
+static void	status_upgrade(struct ctl *);
 
 static const struct ctl_cmd cmds[] = {
 	{ "ping",  "",			0, 0,  cmd_ping,
@@ -109,6 +111,8 @@ static const struct ctl_cmd cmds[] = {
 	    "is msgd running? (exit 0 yes, 3 no)" },
 	{ "reload", "",			0, 0,  cmd_reload,
 	    "reload the config; wait for the new workers or the errors" },
+	{ "upgrade", "",		0, 0,  cmd_upgrade,
+	    "run the msgd binary now on disk in place of the running one" },
 	{ "stop",  "",			0, 0,  cmd_stop,
 	    "stop msgd gracefully and wait until it has gone" },
 };
@@ -797,8 +801,12 @@ from_config(const char *path, int explicit, char *addr, size_t len,
 			    "the default address and stats file\n", path);
 		conf_defaults(&conf);
 	}
+	/* A proxy: listener wants a balancer's header first: not ours. */
 	for (i = conf.nlisten - 1; i >= 0; i--)
-		if (conf.listen_tls[i] == ctl->use_tls)
+		if (!conf.listen_proxy[i])
+			pick = i;
+	for (i = conf.nlisten - 1; i >= 0; i--)
+		if (!conf.listen_proxy[i] && conf.listen_tls[i] == ctl->use_tls)
 			pick = i;
 	if (ctl->addr == NULL && conf.nlisten > 0 &&
 	    conf.listen_tls[pick] && !ctl->use_tls && !ctl->udp)
@@ -851,6 +859,18 @@ ctl_signal(struct ctl *ctl, pid_t pid, int sig)
 	return (rc);
 }
 
+/* The master's pid, or 0 (not running: said) or -1 (an error: said). */
+static pid_t
+ctl_running(struct ctl *ctl)
+{
+	pid_t	pid;
+
+	if ((pid = ctl_master(ctl)) == 0)
+		fprintf(stderr, "msgctl: msgd is not running (pidfile %s)\n",
+		    ctl->pidfile);
+	return (pid);
+}
+
 static void
 sleep_ms(long ms)
 {
@@ -898,6 +918,9 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	    "%u workers configured, %d running\n", (long)pid,
 	    (unsigned long long)up, (unsigned long long)sn.hdr.generation,
 	    sn.hdr.workers, live);
+	stats_snap_free(&sn);	/* sn.hdr is a copy: still there */
+	stats_close(&seg);
+	status_upgrade(ctl);
 	printf("state: %s\n", stats_mstate_name(sn.hdr.mstate));
 	if (sn.hdr.metrics_addr[0] != '\0' && sn.hdr.metrics_pid > 0)
 		printf("metrics exporter: pid %ld on %s, up %llus, %llu "
@@ -908,8 +931,109 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 		printf("metrics exporter: not running (%s), %llu restarts\n",
 		    sn.hdr.metrics_addr,
 		    (unsigned long long)sn.hdr.metrics_restarts);
-	stats_snap_free(&sn);
-	stats_close(&seg);
+	return (EX_OK);
+}
+
+/* "2026-12-03T08:00:00Z" for a CLOCK_REALTIME time in us. */
+static void
+fmt_us(char *buf, size_t len, uint64_t us)
+{
+	struct tm	tm;
+	time_t		sec = (time_t)(us / 1000000);
+
+	if (gmtime_r(&sec, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+/*
+ * status, continued: the running release, the one on disk if it differs
+ * (what msgctl upgrade would run), the last upgrade.  From the frozen
+ * preamble, so it reads a master of another layout too.
+ */
+static void
+status_upgrade(struct ctl *ctl)
+{
+	struct stats_preamble	pr;
+	char			cause[512], when[RFC3339_LEN + 1];
+	int			fd;
+
+	if ((fd = stats_preamble_open(ctl->stats_file, cause,
+	    sizeof(cause))) == -1)
+		return;
+	if (stats_preamble_read(fd, &pr, cause, sizeof(cause)) == 0) {
+		printf("running msgd %s", pr.version);
+		if (pr.up.disk[0] != '\0' && strcmp(pr.up.disk, pr.version) != 0)
+			printf(", on disk msgd %s (%s): msgctl upgrade runs it",
+			    pr.up.disk, pr.up.exe);
+		else if (pr.up.disk[0] == '\0' && pr.up.exe[0] != '\0')
+			printf(", on disk: %s is not a readable msgd",
+			    pr.up.exe);
+		printf("\n");
+		if (pr.up.count > 0) {
+			fmt_us(when, sizeof(when), pr.up.last_us);
+			printf("last upgrade %s from msgd %s (%u since the "
+			    "first start", when, pr.up.from, pr.up.count);
+			fmt_us(when, sizeof(when), pr.up.first_start_us);
+			printf(" at %s)\n", when);
+		}
+	}
+	close(fd);
+}
+
+/*
+ * upgrade: SIGUSR2, then follow the outcome in the running master's own
+ * stats file (kept open: the new master puts its file at the path when it
+ * takes over): the new binary serving, or why not.
+ */
+static int
+cmd_upgrade(struct ctl *ctl, int argc, char **argv)
+{
+	struct stats_preamble	 pr;
+	char			 cause[512];
+	uint64_t		 before, deadline;
+	pid_t			 pid;
+	int			 fd;
+
+	if ((pid = ctl_running(ctl)) <= 0)
+		return (pid == 0 ? EX_NOCONN : EX_COMM);
+	if ((fd = stats_preamble_open(ctl->stats_file, cause,
+	    sizeof(cause))) == -1 ||
+	    stats_preamble_read(fd, &pr, cause, sizeof(cause)) == -1) {
+		fprintf(stderr, "msgctl: cannot follow the upgrade: %s\n",
+		    cause);
+		if (fd != -1)
+			close(fd);
+		return (EX_COMM);
+	}
+	before = pr.up.seq;
+	if (ctl_signal(ctl, pid, SIGUSR2) == -1) {
+		close(fd);
+		return (EX_COMM);
+	}
+	/*
+	 * The check (10 s), the new workers' probe (30 s at most), the old
+	 * workers' drain (shutdown_timeout), the take-over: a margin on top.
+	 */
+	deadline = mono_ms() + 60000 + ctl->shutdown_ms;
+	for (;;) {
+		if (stats_preamble_read(fd, &pr, cause, sizeof(cause)) == 0 &&
+		    pr.up.seq > before)
+			break;
+		if (mono_ms() > deadline) {
+			fprintf(stderr, "msgctl: no upgrade outcome after %u "
+			    "s; see the log\n", 60 + ctl->shutdown_ms / 1000);
+			close(fd);
+			return (EX_COMM);
+		}
+		sleep_ms(20);
+	}
+	close(fd);
+	if (!pr.up.ok) {
+		fprintf(stderr, "msgctl: upgrade failed: %s\n", pr.up.msg);
+		return (EX_STATUS);
+	}
+	printf("upgraded: %s\n", pr.up.msg);
 	return (EX_OK);
 }
 
@@ -955,13 +1079,8 @@ cmd_reload(struct ctl *ctl, int argc, char **argv)
 	pid_t			 pid;
 	int			 ok;
 
-	if ((pid = ctl_master(ctl)) == -1)
-		return (EX_COMM);
-	if (pid == 0) {
-		fprintf(stderr, "msgctl: msgd is not running (pidfile %s)\n",
-		    ctl->pidfile);
-		return (EX_NOCONN);
-	}
+	if ((pid = ctl_running(ctl)) <= 0)
+		return (pid == 0 ? EX_NOCONN : EX_COMM);
 	if (stats_open(&seg, ctl->stats_file, cause, sizeof(cause)) == -1) {
 		fprintf(stderr, "msgctl: cannot follow the reload: %s\n",
 		    cause);

@@ -22,6 +22,15 @@
 
 #define EXIT_USAGE	2
 
+/* The upgrade tests build a second binary with another release. */
+#ifndef MSGD_RELEASE
+#define MSGD_RELEASE	PACKAGE_VERSION
+#endif
+
+/* Read from the file by release_of_file(): msgctl status, on disk. */
+__attribute__((used)) static const char release_ident[] = RELEASE_MARK
+    MSGD_RELEASE;
+
 static void
 usage(FILE *fp)
 {
@@ -63,7 +72,7 @@ options(int argc, char *argv[], const char **path, int *foreground,
 			*test = 1;
 			break;
 		case 'V':
-			printf("msgd %s\n", PACKAGE_VERSION);
+			printf("msgd %s\n", msgd_release);
 			return (0);
 		default:
 			usage(stderr);
@@ -139,14 +148,62 @@ log_start(const struct msgd_conf *conf, int foreground)
 	return (0);
 }
 
+/*
+ * The binary a binary upgrade runs: the path msgd was started as, made
+ * absolute (the daemon changes to /), symlinks not resolved, so that a
+ * package's new file at that path is the one run, not the old file
+ * /proc/self/exe still names.  "" when it cannot be told.
+ */
+static void
+exe_path(const char *argv0, char *out, size_t len)
+{
+	char		 cwd[PATH_MAX], dir[PATH_MAX];
+	const char	*path, *p, *colon;
+	size_t		 n;
+
+	out[0] = '\0';
+	if (argv0 == NULL || *argv0 == '\0')
+		return;
+	if (argv0[0] == '/')
+		snprintf(out, len, "%s", argv0);
+	else if (strchr(argv0, '/') != NULL) {
+		while (strncmp(argv0, "./", 2) == 0)
+			argv0 += 2;
+		if (getcwd(cwd, sizeof(cwd)) != NULL &&
+		    (size_t)snprintf(out, len, "%s/%s", cwd, argv0) >= len)
+			out[0] = '\0';
+	} else {
+		/* Found in $PATH, as the shell did. */
+		path = getenv("PATH");
+		for (p = path; p != NULL && *p != '\0'; p = colon + 1) {
+			colon = strchr(p, ':');
+			n = colon != NULL ? (size_t)(colon - p) : strlen(p);
+			if (n > 0 && n < sizeof(dir) && p[0] == '/') {
+				memcpy(dir, p, n);
+				dir[n] = '\0';
+				if ((size_t)snprintf(out, len, "%s/%s", dir,
+				    argv0) < len && access(out, X_OK) == 0)
+					return;
+			}
+			out[0] = '\0';
+			if (colon == NULL)
+				break;
+		}
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct msgd_conf	*conf;
 	const char		*path = MSGD_CONF_PATH;
 	char			 errs[CONF_ERRORS_MAX], abspath[PATH_MAX];
+	char			 exe[PATH_MAX];
 	int			 foreground = 0, test = 0, rc;
 
+	msgd_release = MSGD_RELEASE;
+	/* Before proctitle_init, which may move argv[0]. */
+	exe_path(argv[0], exe, sizeof(exe));
 	proctitle_init(argc, argv);
 	log_init("msgd", LOG_TO_STDERR, LOG_LVL_INFO);
 	if ((rc = options(argc, argv, &path, &foreground, &test)) != -1)
@@ -175,6 +232,6 @@ main(int argc, char *argv[])
 		free(conf);
 		return (1);
 	}
-	log_info("msgd %s starting with %s", PACKAGE_VERSION, path);
-	return (master_main(conf, !foreground));
+	log_info("msgd %s starting with %s", msgd_release, path);
+	return (master_main(conf, !foreground, exe));
 }

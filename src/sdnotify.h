@@ -12,5 +12,9 @@ int		sdnotify_init(void);
 int		sdnotify(const char *, ...) __attribute__((format(printf, 1, 2)));
 uint64_t	sdnotify_watchdog_ms(void);
 void		sdnotify_forget(void);
+void		sdnotify_hold(int);
+const char	*sdnotify_socket(void);
+uint64_t	sdnotify_watchdog_usec(void);
+int		sdnotify_barrier(int);
 
 #endif /* MSGD_SDNOTIFY_H */

@@ -22,6 +22,9 @@
 #include "stats.h"
 #include "util.h"
 
+static void	counters_add(struct stats_counters *,
+		    const struct stats_counters *, int);
+
 static const char *const state_names[] = {
 	[STATS_EMPTY] = "empty",
 	[STATS_STARTING] = "starting",
@@ -237,23 +240,17 @@ stats_hdr_init(struct stats_seg *seg, struct stats_hdr *h)
 	h->master_pid = seg->master_pid;
 	h->master_start_us = seg->master_start_us;
 	h->generation = 1;
-	snprintf(h->version, sizeof(h->version), "%s", PACKAGE_VERSION);
+	snprintf(h->version, sizeof(h->version), "%s", msgd_release);
+	h->up.first_start_us = seg->master_start_us;
 	atomic_store(&h->master_heartbeat_ms, mono_ms());
 	/* The magic last: a reader that sees it sees a complete header. */
 	atomic_thread_fence(memory_order_release);
 	h->magic = STATS_MAGIC;
 }
 
-/*
- * Create the segment file for nslots workers (the configured maximum, so
- * the pool can grow without remapping) and map it shared.  The file is
- * replaced, never reused: a new master starts from zero.  It is built
- * under a temporary name nobody can guess or plant (O_EXCL, which never
- * follows a symlink), so readers never see it half made.  Both of its
- * descriptors stay open (close-on-exec) for the workers' mappings.
- */
-int
-stats_create(struct stats_seg *seg, const char *path, int nslots,
+/* stats_create(), staged or not. */
+static int
+stats_make(struct stats_seg *seg, const char *path, int nslots, int staged,
     char *cause, size_t len)
 {
 	struct stats_layout	*lay = &seg->lay;
@@ -265,7 +262,7 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 	_Static_assert(HIST_NBUCKETS <= STATS_MAX_BUCKETS, "buckets");
 	memset(seg, 0, sizeof(*seg));
 	seg->fd_rw = seg->fd_ro = -1;
-	if (stats_in_use(path, cause, len))
+	if (!staged && stats_in_use(path, cause, len))
 		return (-1);
 	if (nslots < 1 || nslots > STATS_MAX_SLOTS) {
 		snprintf(cause, len, "%s: %d slots: 1 to %d", path, nslots,
@@ -292,7 +289,9 @@ stats_create(struct stats_seg *seg, const char *path, int nslots,
 		goto fail;
 	}
 	stats_hdr_init(seg, p);
-	if (rename(tmp, path) == -1) {
+	if (staged)
+		snprintf(seg->staged, sizeof(seg->staged), "%s", tmp);
+	else if (rename(tmp, path) == -1) {
 		snprintf(cause, len, "rename %s to %s: %s", tmp, path,
 		    strerror(errno));
 		goto fail;
@@ -314,6 +313,49 @@ fail:
 	memset(lay, 0, sizeof(*lay));
 	errno = saved;
 	return (-1);
+}
+
+/*
+ * Create the segment file for nslots workers (the configured maximum, so
+ * the pool can grow without remapping) and map it shared.  The file is
+ * replaced, never reused: a new master starts from zero.  It is built
+ * under a temporary name nobody can guess or plant (O_EXCL, which never
+ * follows a symlink), so readers never see it half made.  Both of its
+ * descriptors stay open (close-on-exec) for the workers' mappings.
+ */
+int
+stats_create(struct stats_seg *seg, const char *path, int nslots,
+    char *cause, size_t len)
+{
+	return (stats_make(seg, path, nslots, 0, cause, len));
+}
+
+/*
+ * The same for a binary upgrade's new master: the segment stays under its
+ * temporary name, where readers do not look, until stats_commit() puts it
+ * in place of the old master's (which is in use, by the old master: not
+ * refused here).
+ */
+int
+stats_create_staged(struct stats_seg *seg, const char *path, int nslots,
+    char *cause, size_t len)
+{
+	return (stats_make(seg, path, nslots, 1, cause, len));
+}
+
+/* A staged segment replaces the one at path, atomically for readers. */
+int
+stats_commit(struct stats_seg *seg, const char *path, char *cause, size_t len)
+{
+	if (seg->staged[0] == '\0')
+		return (0);
+	if (rename(seg->staged, path) == -1) {
+		snprintf(cause, len, "rename %s to %s: %s", seg->staged, path,
+		    strerror(errno));
+		return (-1);
+	}
+	seg->staged[0] = '\0';
+	return (0);
 }
 
 /*
@@ -501,7 +543,7 @@ stats_restore_header(struct stats_seg *seg, char *what, size_t len)
 	if ((want = calloc(1, sizeof(*want))) == NULL)
 		return (0);
 	stats_layout_put(&seg->lay, want);
-	snprintf(want->version, sizeof(want->version), "%s", PACKAGE_VERSION);
+	snprintf(want->version, sizeof(want->version), "%s", msgd_release);
 	if (h->magic != STATS_MAGIC)
 		bad = "magic";
 	else if (memcmp(&h->layout, &want->layout,
@@ -586,6 +628,59 @@ stats_set_metrics(struct stats_seg *seg, int pid, const char *addr,
 	h->metrics_restarts = restarts;
 	snprintf(h->metrics_addr, sizeof(h->metrics_addr), "%s", addr);
 	master_end(h);
+}
+
+/* Master: publish the outcome of a binary upgrade for msgctl upgrade. */
+void
+stats_set_upgrade(struct stats_seg *seg, int ok, const char *msg)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL)
+		return;
+	master_begin(h);
+	h->up.ok = (uint32_t)ok;
+	snprintf(h->up.msg, sizeof(h->up.msg), "%s", msg);
+	h->up.seq++;
+	master_end(h);
+}
+
+/*
+ * Master: what it carries across upgrades, its binary and that file's
+ * release (the outcome fields, seq, ok and msg, are stats_set_upgrade's).
+ */
+void
+stats_set_upgrade_info(struct stats_seg *seg, const struct stats_upgrade *u)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL)
+		return;
+	master_begin(h);
+	h->up.count = u->count;
+	h->up.last_us = u->last_us;
+	h->up.first_start_us = u->first_start_us;
+	memcpy(h->up.from, u->from, sizeof(h->up.from));
+	h->up.from[sizeof(h->up.from) - 1] = '\0';
+	memcpy(h->up.exe, u->exe, sizeof(h->up.exe));
+	h->up.exe[sizeof(h->up.exe) - 1] = '\0';
+	memcpy(h->up.disk, u->disk, sizeof(h->up.disk));
+	h->up.disk[sizeof(h->up.disk) - 1] = '\0';
+	master_end(h);
+}
+
+/*
+ * Master: add totals carried over from the previous binary (checked and
+ * saturated by their decoder) to the retired ones.
+ */
+void
+stats_add_retired(struct stats_seg *seg, const struct stats_counters *c)
+{
+	if (seg->hdr == NULL)
+		return;
+	master_begin(seg->hdr);
+	counters_add(&stats_retired(seg)->c, c, 0);
+	master_end(seg->hdr);
 }
 
 /*

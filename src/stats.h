@@ -41,7 +41,8 @@
 #include "proto.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		9
+#define STATS_LAYOUT		10
+#define STATS_LAYOUT_UPGRADE	9	/* the frozen preamble since */
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
 #define STATS_ADDR_LEN		128
@@ -127,6 +128,17 @@
 	X(tls_renegotiations, "tls_renegotiations", "", COUNTER,	\
 	    "connections", "TLS connections closed for asking to "	\
 	    "renegotiate")						\
+	X(proxy_ok, "proxy_headers", "", COUNTER, "connections",	\
+	    "PROXY protocol headers accepted")				\
+	X(proxy_local, "proxy_headers_local", "", COUNTER,		\
+	    "connections", "PROXY headers that kept the balancer's "	\
+	    "address (LOCAL health checks, UNKNOWN)")			\
+	STATS_PROXY_REFUSED(untrusted)					\
+	STATS_PROXY_REFUSED(none)					\
+	STATS_PROXY_REFUSED(malformed)					\
+	STATS_PROXY_REFUSED(too_long)					\
+	STATS_PROXY_REFUSED(truncated)					\
+	STATS_PROXY_REFUSED(timeout)					\
 	MSG_OPCODES(STATS_OP_ROW)					\
 	X(req_other, "requests", "op=other", COUNTER, "requests",	\
 	    "Requests by opcode")					\
@@ -134,7 +146,7 @@
 
 /*
  * The rows of STATS_COUNTERS that proto.h's lists make: a request counter
- * per opcode and a response counter per status.  They call the caller's
+ * per opcode and a response counter per status; and the PROXY refusals.  They call the caller's
  * X, so STATS_COUNTERS is always used with a macro named X.
  */
 #define STATS_OP_ROW(N, n, code, udp, auth, inplace)			\
@@ -143,6 +155,11 @@
 #define STATS_ST_ROW(N, n, code)					\
 	X(st_##n, "responses", "status=" #N, COUNTER, "responses",	\
 	    "Responses by status")
+/* A close on a "proxy:" listener without a valid header, by reason. */
+#define STATS_PROXY_REFUSED(r)						\
+	X(proxy_##r, "proxy_refused", "reason=" #r, COUNTER,		\
+	    "connections", "Connections to a PROXY listener closed "	\
+	    "without a valid header, by reason")
 
 /*
  * What the master is doing, for /health (exporter.c): a fresh (zeroed)
@@ -259,6 +276,23 @@ struct stats_listener {
 	uint32_t	tcp;		/* 0: no queue figures (unix) */
 };
 
+/*
+ * Binary upgrades (master_upgrade.c): the outcome of the last one asked
+ * of this master, what the master carries from one binary to the next,
+ * and the release of the file an upgrade would run now.
+ */
+struct stats_upgrade {
+	uint64_t		seq;		/* upgrades finished (here) */
+	uint32_t		ok;		/* the last one: 1 done */
+	uint32_t		count;		/* upgrades since the first start */
+	uint64_t		last_us;	/* CLOCK_REALTIME, 0: none yet */
+	uint64_t		first_start_us;	/* the first binary's start */
+	char			msg[256];	/* the last outcome */
+	char			from[32];	/* the release before the last */
+	char			exe[256];	/* the binary an upgrade runs */
+	char			disk[32];	/* its release now, "" unknown */
+};
+
 struct stats_hdr {
 	uint64_t		magic;
 	uint32_t		layout;
@@ -274,8 +308,14 @@ struct stats_hdr {
 	uint32_t		nlisteners;
 	uint64_t		master_start_us;	/* CLOCK_REALTIME */
 	char			version[32];		/* msgd release */
-	/* Written by the master under mseq. */
+	/*
+	 * Frozen from layout STATS_LAYOUT_UPGRADE on (struct stats_upgrade,
+	 * read by stats_upgrade_read whatever the layout): msgctl upgrade
+	 * of a later release follows an older master's upgrade here.
+	 * Written by the master under mseq, as what follows.
+	 */
 	_Atomic uint64_t	mseq;
+	struct stats_upgrade	up;
 	_Atomic uint64_t	master_heartbeat_ms;	/* CLOCK_MONOTONIC */
 	uint64_t		generation;
 	uint32_t		workers;		/* configured now */
@@ -322,6 +362,7 @@ struct stats_seg {
 	 */
 	int			 fd_rw;
 	int			 fd_ro;
+	char			 staged[512];	/* not in place yet, or "" */
 	int32_t			 master_pid;	/* what the header must say */
 	uint64_t		 master_start_us;
 	struct stats_layout	 lay;
@@ -383,6 +424,9 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
 #define STATS_CLOCK()		mono_us()
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
+int	 stats_create_staged(struct stats_seg *, const char *, int, char *,
+	    size_t);
+int	 stats_commit(struct stats_seg *, const char *, char *, size_t);
 int	 stats_worker_map(struct stats_seg *, int, char *, size_t);
 void	 stats_close(struct stats_seg *);
 int	 stats_unlink(const char *);
@@ -406,6 +450,10 @@ void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
 void	 stats_publish(struct stats_pend *, struct stats_slot *);
 void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);
 void	 stats_set_reload(struct stats_seg *, int, const char *);
+void	 stats_set_upgrade(struct stats_seg *, int, const char *);
+void	 stats_set_upgrade_info(struct stats_seg *,
+	    const struct stats_upgrade *);
+void	 stats_add_retired(struct stats_seg *, const struct stats_counters *);
 void	 stats_set_mstate(struct stats_seg *, enum stats_mstate);
 void	 stats_set_metrics(struct stats_seg *, int, const char *, uint64_t);
 void	 stats_current_read(const struct stats_current *,

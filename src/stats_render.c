@@ -96,7 +96,21 @@ stats_render_json(const struct stats_snap *sn, struct buf *b)
 		ts[0] = '\0';
 	bprintf(b, "{\"msgd\": {\"version\": ");
 	json_str(b, h->version);
-	bprintf(b, ", \"layout\": %u}, ", h->layout);
+	bprintf(b, ", \"layout\": %u, \"binary\": ", h->layout);
+	json_str(b, h->up.exe);
+	bprintf(b, ", \"binary_version\": ");
+	json_str(b, h->up.disk);
+	bprintf(b, ", \"upgrades\": %u, \"upgraded_from\": ", h->up.count);
+	json_str(b, h->up.from);
+	t.tv_sec = (time_t)(h->up.last_us / 1000000);
+	t.tv_nsec = (long)(h->up.last_us % 1000000) * 1000;
+	if (h->up.last_us == 0 || fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
+	bprintf(b, ", \"last_upgrade\": \"%s\"}, ", ts);
+	t.tv_sec = (time_t)(h->master_start_us / 1000000);
+	t.tv_nsec = (long)(h->master_start_us % 1000000) * 1000;
+	if (fmt_rfc3339(ts, sizeof(ts), &t) == -1)
+		ts[0] = '\0';
 	bprintf(b, "\"master\": {\"pid\": %d, \"start_time\": \"%s\", "
 	    "\"uptime_seconds\": %" PRIu64 ", \"generation\": %" PRIu64
 	    ", \"workers\": %u, \"slots\": %u, \"heartbeat_age_ms\": %" PRIu64
@@ -200,7 +214,10 @@ prom_line(struct buf *b, const char *name, const char *suffix,
 	bprintf(b, " %" PRIu64 "\n", v);
 }
 
-/* The master's gauges: release and layout, start time, generation, workers. */
+/*
+ * The master's gauges: release and layout, start time, generation,
+ * workers, binary upgrades.
+ */
 static void
 prom_master(const struct stats_hdr *h, struct buf *b)
 {
@@ -217,6 +234,14 @@ prom_master(const struct stats_hdr *h, struct buf *b)
 	    h->generation);
 	bprintf(b, "# HELP msgd_workers Configured number of workers.\n"
 	    "# TYPE msgd_workers gauge\nmsgd_workers %u\n", h->workers);
+	bprintf(b, "# HELP msgd_upgrades_total Binary upgrades in place since "
+	    "the first binary started.\n# TYPE msgd_upgrades_total counter\n"
+	    "msgd_upgrades_total %u\n", h->up.count);
+	bprintf(b, "# HELP msgd_last_upgrade_time_seconds Time of the last "
+	    "binary upgrade since the epoch (0: none).\n"
+	    "# TYPE msgd_last_upgrade_time_seconds gauge\n"
+	    "msgd_last_upgrade_time_seconds %" PRIu64 "\n",
+	    h->up.last_us / 1000000);
 }
 
 /* Each live worker's heartbeat age, in seconds with milliseconds. */
@@ -468,6 +493,19 @@ table_row(const struct stats_snap *sn, const uint8_t *s, const char *label,
 	bprintf(b, "\n");
 }
 
+/* The totals of n counters into v; non-zero if any is. */
+static uint64_t
+table_totals(const struct stats_snap *sn, const char *const *f, size_t n,
+    uint64_t *v)
+{
+	uint64_t	any = 0;
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		any |= v[i] = stats_get(sn, sn->total, f[i]);
+	return (any);
+}
+
 /* The table's TLS line, when TLS has been used at all. */
 static void
 table_tls(const struct stats_snap *sn, struct buf *b)
@@ -476,14 +514,11 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 	    "tls_resumed", "tls_v12", "tls_v13", "tls_client_certs",
 	    "tls_fail_protocol", "tls_fail_cert", "tls_fail_timeout",
 	    "tls_bad_records", "tls_renegotiations" };
-	uint64_t	v[nitems(f)], any = 0;
+	uint64_t	v[nitems(f)];
 	char		subj[STATS_SUBJECT_LEN];
-	size_t		i;
 	uint32_t	w;
 
-	for (i = 0; i < nitems(f); i++)
-		any |= v[i] = stats_get(sn, sn->total, f[i]);
-	if (any == 0)
+	if (table_totals(sn, f, nitems(f), v) == 0)
 		return;
 	bprintf(b, "tls: active %" PRIu64 ", handshakes %" PRIu64
 	    " (resumed %" PRIu64 ", TLSv1.2 %" PRIu64 ", TLSv1.3 %" PRIu64
@@ -496,6 +531,23 @@ table_tls(const struct stats_snap *sn, struct buf *b)
 		    w), subj, sizeof(subj)) != '\0')
 			bprintf(b, "tls: worker %u last client certificate: "
 			    "%s\n", w, subj);
+}
+
+/* The table's PROXY protocol line, when a header was ever expected. */
+static void
+table_proxy(const struct stats_snap *sn, struct buf *b)
+{
+	static const char *const f[] = { "proxy_ok", "proxy_local",
+	    "proxy_untrusted", "proxy_none", "proxy_malformed",
+	    "proxy_too_long", "proxy_truncated", "proxy_timeout" };
+	uint64_t	v[nitems(f)];
+
+	if (table_totals(sn, f, nitems(f), v) == 0)
+		return;
+	bprintf(b, "proxy: headers %" PRIu64 " (local %" PRIu64 "); refused: "
+	    "untrusted %" PRIu64 ", none %" PRIu64 ", malformed %" PRIu64
+	    ", too long %" PRIu64 ", truncated %" PRIu64 ", timeout %" PRIu64
+	    "\n", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
 }
 
 /*
@@ -574,6 +626,7 @@ stats_render_table(const struct stats_snap *sn, const struct stats_snap *prev,
 	    stats_get(sn, sn->total, "idle_timeouts"),
 	    stats_get(sn, sn->total, "read_timeouts"));
 	table_tls(sn, b);
+	table_proxy(sn, b);
 	if (sn->torn > 0)
 		bprintf(b, "warning: %d slot(s) were mid-update (worker "
 		    "stuck?); their figures may be inexact\n", sn->torn);

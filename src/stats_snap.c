@@ -32,6 +32,8 @@
  */
 static uint64_t	snap_budget_us = SNAP_BUDGET_US;
 
+static void	str_clean(char *, size_t, const char *);
+
 void
 stats_set_read_budget(uint64_t us)
 {
@@ -133,6 +135,28 @@ bad:
 }
 
 /*
+ * Open a segment for stats_preamble_read(): the descriptor keeps the file
+ * (an upgrade's new master puts its own at the path; msgctl upgrade
+ * follows the old one's outcome in the old file).
+ */
+int
+stats_preamble_open(const char *path, char *cause, size_t len)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			snprintf(cause, len, "%s: no such file (is msgd "
+			    "running, and is this its stats_file?)", path);
+		else if (errno == EACCES)
+			access_cause(path, cause, len);
+		else
+			snprintf(cause, len, "%s: %s", path, strerror(errno));
+	}
+	return (fd);
+}
+
+/*
  * Map the file at path read-only, whole, into *pp and its size into
  * *size: a missing or unreadable file, or one too short to hold a magic,
  * is refused with a message saying which.
@@ -144,16 +168,8 @@ seg_map(const char *path, void **pp, size_t *size, char *cause, size_t len)
 	void		*p;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		if (errno == ENOENT)
-			snprintf(cause, len, "%s: no such file (is msgd "
-			    "running, and is this its stats_file?)", path);
-		else if (errno == EACCES)
-			access_cause(path, cause, len);
-		else
-			snprintf(cause, len, "%s: %s", path, strerror(errno));
+	if ((fd = stats_preamble_open(path, cause, len)) == -1)
 		return (-1);
-	}
 	if (fstat(fd, &st) == -1) {
 		snprintf(cause, len, "%s: fstat: %s", path, strerror(errno));
 		close(fd);
@@ -251,6 +267,68 @@ fail:
 	free(h);
 	munmap(p, size);
 	return (-1);
+}
+
+/*
+ * The frozen preamble of the segment open as fd, consistent (the master's
+ * sequence even and unchanged around the copy), its strings made safe to
+ * print.  Refused: not a segment, or a layout older than the preamble.
+ */
+int
+stats_preamble_read(int fd, struct stats_preamble *pr, char *cause,
+    size_t len)
+{
+	struct stats_hdr	*h;
+	size_t			 n = offsetof(struct stats_hdr, up) +
+				    sizeof(struct stats_upgrade);
+	uint64_t		 a, b;
+	int			 round, rc = -1;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		snprintf(cause, len, "out of memory");
+		return (-1);
+	}
+	for (round = 0; round < SNAP_ROUNDS; round++) {
+		if (pread(fd, h, n, 0) != (ssize_t)n) {
+			snprintf(cause, len, "stats file too short or "
+			    "unreadable");
+			goto out;
+		}
+		a = atomic_load_explicit(&h->mseq, memory_order_relaxed);
+		if (pread(fd, &b, sizeof(b), (off_t)offsetof(struct stats_hdr,
+		    mseq)) != (ssize_t)sizeof(b)) {
+			snprintf(cause, len, "stats file unreadable");
+			goto out;
+		}
+		if (!(a & 1) && a == b)
+			break;
+		sched_yield();
+	}
+	if (h->magic != STATS_MAGIC) {
+		snprintf(cause, len, "not a msgd stats segment (bad magic)");
+		goto out;
+	}
+	if (h->layout < STATS_LAYOUT_UPGRADE) {
+		snprintf(cause, len, "stats layout %u: that msgd is older than "
+		    "in-place upgrades (layout %u)", h->layout,
+		    STATS_LAYOUT_UPGRADE);
+		goto out;
+	}
+	memset(pr, 0, sizeof(*pr));
+	pr->layout = h->layout;
+	pr->master_pid = h->master_pid;
+	pr->master_start_us = h->master_start_us;
+	memcpy(pr->version, h->version, sizeof(pr->version));
+	memcpy(&pr->up, &h->up, sizeof(pr->up));
+	str_clean(pr->version, sizeof(pr->version), NULL);
+	str_clean(pr->up.msg, sizeof(pr->up.msg), NULL);
+	str_clean(pr->up.from, sizeof(pr->up.from), NULL);
+	str_clean(pr->up.exe, sizeof(pr->up.exe), NULL);
+	str_clean(pr->up.disk, sizeof(pr->up.disk), NULL);
+	rc = 0;
+out:
+	free(h);
+	return (rc);
 }
 
 /* One copy attempt under the slot's sequence counter; 0 if consistent. */
@@ -414,6 +492,10 @@ snap_clean(struct stats_hdr *h)
 
 	str_clean(h->version, sizeof(h->version), NULL);
 	str_clean(h->reload_msg, sizeof(h->reload_msg), NULL);
+	str_clean(h->up.msg, sizeof(h->up.msg), NULL);
+	str_clean(h->up.from, sizeof(h->up.from), NULL);
+	str_clean(h->up.exe, sizeof(h->up.exe), NULL);
+	str_clean(h->up.disk, sizeof(h->up.disk), NULL);
 	str_clean(h->metrics_addr, sizeof(h->metrics_addr), NULL);
 	for (i = 0; i < STATS_MAX_LISTENERS; i++)
 		str_clean(h->listeners[i].addr, sizeof(h->listeners[i].addr),

@@ -37,6 +37,20 @@ struct stats_snap {
 	int			 torn;		/* slots that never settled */
 };
 
+/*
+ * The part of the header frozen since STATS_LAYOUT_UPGRADE (stats.h),
+ * read from any later layout: who runs and how its upgrades went.
+ */
+struct stats_preamble {
+	uint32_t		 layout;
+	int32_t			 master_pid;
+	uint64_t		 master_start_us;
+	char			 version[32];
+	struct stats_upgrade	 up;
+};
+
+int	 stats_preamble_open(const char *, char *, size_t);
+int	 stats_preamble_read(int, struct stats_preamble *, char *, size_t);
 int	 stats_open(struct stats_seg *, const char *, char *, size_t);
 int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
 	    char *, size_t);

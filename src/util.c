@@ -17,6 +17,10 @@
 
 static char	*title_base;	/* start of argv[] memory we may overwrite */
 static size_t	 title_len;
+/* The environment's strings, ours (read by nobody: kept, not leaked). */
+static char	**title_env __attribute__((used));
+
+const char *msgd_release = PACKAGE_VERSION;
 
 /* Monotonic milliseconds: deadlines must not jump with the wall clock. */
 uint64_t
@@ -205,9 +209,16 @@ proctitle_init(int argc, char **argv)
 			if ((env[i] = strdup(environ[i])) == NULL)
 				break;
 		}
-		if (i == n)
-			environ = env;
-		else {
+		/*
+		 * environ gets an array of its own: unsetenv() takes strings
+		 * out of it, and env keeps them reachable (no leak report).
+		 */
+		if (i == n && (title_env = calloc((size_t)n + 1,
+		    sizeof(*env))) != NULL) {
+			memcpy(title_env, env, (size_t)n * sizeof(*env));
+			environ = title_env;
+			title_env = env;
+		} else {
 			/* Out of memory: keep environ, use argv only. */
 			end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
 		}
@@ -278,4 +289,57 @@ errtext_fmt(struct errtext *e, const char *fmt, ...)
 	va_end(ap);
 	e->msg = e->buf;
 	return (e->msg);
+}
+
+/* A release string's characters: a version, never a terminal escape. */
+static int
+release_char(unsigned char c)
+{
+	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') || c == '.' || c == '-' || c == '+' ||
+	    c == '~' || c == '_');
+}
+
+/*
+ * The release a program file carries after RELEASE_MARK (the first mark
+ * followed by 1 to RELEASE_MAX - 1 release characters and a NUL), read
+ * without running it: 0, or -1 (unreadable, none, or larger than 256 MB)
+ * with out "".
+ */
+int
+release_of_file(const char *path, char *out, size_t len)
+{
+	static const char	 mark[] = RELEASE_MARK;
+	char			 buf[65536 + RELEASE_MAX + sizeof(mark)];
+	size_t			 have = 0, keep, i, j, ml = sizeof(mark) - 1;
+	ssize_t			 n;
+	uint64_t		 total = 0;
+	int			 fd, rc = -1;
+
+	out[0] = '\0';
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return (-1);
+	while (rc == -1 && total < ((uint64_t)256 << 20) &&
+	    (n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		total += (uint64_t)n;
+		have += (size_t)n;
+		for (i = 0; rc == -1 && i + ml + RELEASE_MAX <= have; i++) {
+			if (buf[i] != '@' || memcmp(buf + i, mark, ml) != 0)
+				continue;
+			for (j = 0; j < RELEASE_MAX - 1 &&
+			    release_char((unsigned char)buf[i + ml + j]); j++)
+				;
+			if (j > 0 && j < len && buf[i + ml + j] == '\0') {
+				memcpy(out, buf + i + ml, j);
+				out[j] = '\0';
+				rc = 0;
+			}
+		}
+		/* A mark cut at the end of the buffer is kept for the next. */
+		keep = have < ml + RELEASE_MAX ? have : ml + RELEASE_MAX;
+		memmove(buf, buf + have - keep, keep);
+		have = keep;
+	}
+	close(fd);
+	return (rc);
 }

@@ -28,6 +28,20 @@ struct errtext {
 	char		 buf[ERRTEXT_LEN];
 };
 
+/*
+ * The release this program reports (msgd -V, the stats header): the
+ * package's, unless main() says otherwise (the upgrade tests' second
+ * binary).
+ */
+extern const char *msgd_release;
+
+/*
+ * A binary carries its release after this mark (msgd.c), so that the
+ * release of a file on disk is known without running it.
+ */
+#define RELEASE_MARK	"@(#)msgd-release "
+#define RELEASE_MAX	32
+
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
 uint64_t realtime_us(void);
@@ -41,6 +55,7 @@ int	 fd_cloexec(int);
 int	 ncpus(void);
 void	 proctitle_init(int, char **);
 void	 detach(void);
+int	 release_of_file(const char *, char *, size_t);
 void	 proctitle_set(const char *, ...) __attribute__((format(printf, 1, 2)));
 const char *errtext_fmt(struct errtext *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -51,6 +51,7 @@ enum lis_reg {
 struct wlistener {
 	enum ev_kind		 kind;	/* EV_LISTENER: must stay first */
 	struct listener		*l;
+	int			 proxy;	/* "proxy:": a PROXY header first */
 	enum lis_reg		 reg;
 };
 
@@ -211,9 +212,23 @@ worker_reject(struct worker *w, int fd, int tls)
 }
 
 /*
+ * Whether listener i takes a PROXY header first.  The master binds the
+ * stream listeners in the order of conf->listen (then the UDP ones), so
+ * the index is the configuration's.
+ */
+static int
+worker_lis_proxy(const struct worker_args *a, int i)
+{
+	return (i < a->conf->nlisten && !a->ls[i].dgram &&
+	    a->conf->listen_proxy[i]);
+}
+
+/*
  * Protected mode: a listener beyond loopback and no token means remote
  * peers get PING only (the master logs how to change that).  A TLS
- * listener that requires client certificates is protected by them.
+ * listener that requires client certificates is protected by them.  A
+ * "proxy:" listener reaches whatever its balancer reaches, wherever it
+ * listens.
  */
 static int
 worker_protected(const struct worker_args *a)
@@ -223,7 +238,8 @@ worker_protected(const struct worker_args *a)
 	if (!a->conf->protected_mode || a->conf->auth_set)
 		return (0);
 	for (i = 0; i < a->nls; i++)
-		if (!net_addr_is_loopback(&a->ls[i].addr) &&
+		if ((!net_addr_is_loopback(&a->ls[i].addr) ||
+		    worker_lis_proxy(a, i)) &&
 		    !conf_certified(a->conf, a->ls[i].tls))
 			return (1);
 	return (0);
@@ -277,7 +293,20 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			}
 		}
 		net_peer_set(&peer, (struct sockaddr *)&ss, slen);
-		if (!net_peer_allowed(w->conf->allow, w->conf->nallow, &peer)) {
+		/*
+		 * A PROXY listener: only a trusted balancer may connect; the
+		 * allow list judges the client its header names.
+		 */
+		if (wl->proxy && (w->conf->nproxy_trusted == 0 ||
+		    !net_peer_allowed(w->conf->proxy_trusted,
+		    w->conf->nproxy_trusted, &peer))) {
+			STATS_PEND(&w->wc.pend, w->slot, proxy_untrusted, 1);
+			conn_publish(&w->wc);	/* before the peer sees it */
+			close(fd);
+			continue;
+		}
+		if (!wl->proxy &&
+		    !net_peer_allowed(w->conf->allow, w->conf->nallow, &peer)) {
 			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			conn_publish(&w->wc);	/* before the peer sees it */
 			close(fd);
@@ -296,13 +325,17 @@ worker_accept(struct worker *w, struct wlistener *wl, int rescue)
 			w->accept_resume = w->wc.now + ACCEPT_PAUSE_MS;
 			return (n);
 		}
-		if ((c = conn_new(&w->wc, fd, &peer, w->restricted &&
-		    !net_peer_is_loopback(&peer) &&
+		if ((c = conn_new(&w->wc, fd, &peer, !wl->proxy &&
+		    w->restricted && !net_peer_is_loopback(&peer) &&
 		    !conf_certified(w->conf, wl->l->tls))) == NULL) {
 			close(fd);
 			continue;
 		}
 		n++;
+		/* The header comes before TLS: HAProxy sends it first. */
+		if (wl->proxy)
+			conn_proxy(&w->wc, c, w->restricted &&
+			    !conf_certified(w->conf, wl->l->tls));
 		/* A failure closed it (and counted nothing else). */
 		if (wl->l->tls)
 			(void)conn_tls(&w->wc, c, w->tls);
@@ -742,6 +775,7 @@ worker_register(struct worker *w, const struct worker_args *a)
 	for (i = 0; i < a->nls; i++) {
 		w->lis[i].kind = EV_LISTENER;
 		w->lis[i].l = &a->ls[i];
+		w->lis[i].proxy = worker_lis_proxy(a, i);
 	}
 	worker_listen(w, 1);
 	/* Connections handed over by old workers arrive on ctl. */

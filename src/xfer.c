@@ -25,9 +25,13 @@ xfer_pair(int *sv)
 	    SOCK_CLOEXEC, 0, sv));
 }
 
-/* Send fd with info; 0, or -1 (EAGAIN: the receiver is behind). */
-int
-xfer_send(int ctl, int fd, const struct xfer_info *info)
+/*
+ * Send len bytes of msg with descriptor fd in one sendmsg (to addr of
+ * alen bytes, or connected: NULL); returns sendmsg's result.
+ */
+ssize_t
+fd_send(int sock, const void *msg, size_t len, int fd, const void *addr,
+    socklen_t alen, int flags)
 {
 	struct msghdr	 mh;
 	struct iovec	 iov;
@@ -39,8 +43,10 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 
 	memset(&mh, 0, sizeof(mh));
 	memset(&u, 0, sizeof(u));
-	iov.iov_base = (void *)(uintptr_t)info;
-	iov.iov_len = sizeof(*info);
+	iov.iov_base = (void *)(uintptr_t)msg;
+	iov.iov_len = len;
+	mh.msg_name = (void *)(uintptr_t)addr;
+	mh.msg_namelen = alen;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = u.buf;
@@ -50,8 +56,15 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int));
 	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return (sendmsg(ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) ==
-	    (ssize_t)sizeof(*info) ? 0 : -1);
+	return (sendmsg(sock, &mh, flags));
+}
+
+/* Send fd with info; 0, or -1 (EAGAIN: the receiver is behind). */
+int
+xfer_send(int ctl, int fd, const struct xfer_info *info)
+{
+	return (fd_send(ctl, info, sizeof(*info), fd, NULL, 0,
+	    MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(*info) ? 0 : -1);
 }
 
 /*

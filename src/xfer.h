@@ -24,6 +24,7 @@ struct xfer_info {
 	uint8_t		digest[32];	/* the token it authenticated with */
 };
 
+ssize_t	fd_send(int, const void *, size_t, int, const void *, socklen_t, int);
 int	xfer_pair(int *);
 int	xfer_send(int, int, const struct xfer_info *);
 int	xfer_recv(int, int *, struct xfer_info *);

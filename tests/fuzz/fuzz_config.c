@@ -274,7 +274,7 @@ check_conf(const struct msgd_conf *c)
 	const struct conf_cmd	*cc;
 	const char		*name;
 	char			 cause[256];
-	int			 i, j;
+	int			 i, j, n = 0;
 
 	CHECK(c->nlisten >= 1 && c->nlisten <= CONF_LISTEN_MAX);
 	for (i = 0; i < c->nlisten; i++) {
@@ -286,7 +286,20 @@ check_conf(const struct msgd_conf *c)
 			CHECK(c->listen[i][5] == '/');
 		for (j = 0; j < i; j++)
 			CHECK(strcmp(c->listen[i], c->listen[j]) != 0);
+		/* Prefixes are stripped; PROXY and TLS need TCP. */
+		CHECK(c->listen_proxy[i] == 0 || c->listen_proxy[i] == 1);
+		CHECK(c->listen_tls[i] == 0 || c->listen_tls[i] == 1);
+		if (c->listen_proxy[i] || c->listen_tls[i])
+			CHECK(!net_is_unix(&a));
+		n += c->listen_proxy[i];
 	}
+	CHECK(n == c->nproxy);
+	/* A PROXY listener never trusts everyone. */
+	CHECK(c->nproxy == 0 || c->nproxy_trusted > 0);
+	CHECK(c->nproxy_trusted >= 0 && c->nproxy_trusted <= CONF_ALLOW_MAX);
+	for (i = 0; i < c->nproxy_trusted; i++)
+		CHECK(c->proxy_trusted[i].prefix <=
+		    (c->proxy_trusted[i].family == AF_INET ? 32 : 128));
 	CHECK(c->nudp >= 0 && c->nudp <= CONF_LISTEN_MAX);
 	for (i = 0; i < c->nudp; i++) {
 		CHECK(terminated(c->udp_listen[i], CONF_ADDR_MAX));

@@ -284,6 +284,45 @@ def connect(addr, timeout=5.0):
     return s
 
 
+def connect_from(addr, src=None, timeout=5.0):
+    """A TCP connection to addr (host, port) from the local address src
+    (any port; None: the kernel's choice).  Loopback is all 127.0.0.0/8, so
+    a test can be any number of clients there."""
+    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        if src is not None:
+            s.bind((src, 0))
+        s.connect(addr)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def closed_unanswered(addr, data=b"", src=None, shut_wr=False, timeout=5.0):
+    """Connect from src, send data (then SHUT_WR if shut_wr): (ok, detail)
+    that the server closes the connection without a byte of answer."""
+    try:
+        s = connect_from(addr, src)
+    except OSError as e:
+        return False, "connect failed: %s" % e
+    try:
+        try:
+            if data:
+                s.sendall(data)
+            if shut_wr:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        how, got, secs = wait_closed(s, timeout)
+        return how in ("eof", "reset") and got == b"", \
+            "%s after %.2f s, data %r" % (how, secs, got[:40])
+    finally:
+        s.close()
+
+
 class Client:
     """One connection speaking the protocol; request ids count from 1."""
 
@@ -711,8 +750,12 @@ class Server:
                 "shutdown_timeout": 3}
 
     def __init__(self, settings=None, *, unix=True, tcp=False, tcp6=False,
-                 tls=False, text=None, start=True, ready_timeout=10.0):
+                 tls=False, text=None, start=True, ready_timeout=10.0,
+                 binary=None):
         self.dir = tempfile.mkdtemp(prefix="msgd-test-")
+        # binary: a callable given the temp dir, returning the msgd to run
+        # (the upgrade tests run a copy they replace), else the build's.
+        self.binary = binary(self.dir) if binary else MSGD
         self.sock_path = os.path.join(self.dir, "msgd.sock") if unix else None
         self.conf_path = os.path.join(self.dir, "msgd.conf")
         self.log_path = os.path.join(self.dir, "msgd.stderr")
@@ -819,7 +862,7 @@ class Server:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                list(prefix) + [MSGD, "-f", "-c", self.conf_path],
+                list(prefix) + [self.binary, "-f", "-c", self.conf_path],
                 stdin=subprocess.DEVNULL,
                 stdout=log, stderr=log, cwd=self.dir)
         finally:

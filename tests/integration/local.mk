@@ -2,6 +2,8 @@
 # Each starts its own msgd in a fresh temp dir; helpers are in harness.py.
 # The longest first, so that make -j runs the others beside them.
 INTEGRATION_TESTS += tests/integration/test_sup_reload_load.py
+INTEGRATION_TESTS += tests/integration/test_upgrade_load.py
+INTEGRATION_TESTS += tests/integration/test_upgrade.py
 INTEGRATION_TESTS += tests/integration/test_sup_reload_gens.py
 INTEGRATION_TESTS += tests/integration/test_tls.py
 INTEGRATION_TESTS += tests/integration/test_ops.py
@@ -53,3 +55,13 @@ EXTRA_DIST += tests/integration/tlsfake.py
 INTEGRATION_TESTS += tests/integration/test_tls_python_client.py
 INTEGRATION_TESTS += tests/integration/test_tls_client_msgd.py
 INTEGRATION_TESTS += tests/integration/test_metrics_http.py
+INTEGRATION_TESTS += tests/integration/test_proxy.py
+INTEGRATION_TESTS += tests/integration/test_proxy_haproxy.py
+# test_upgrade*'s second binary: msgd with another release string, the
+# same code otherwise (an upgrade must be seen to run the other file).
+INTEGRATION_BINS += tests/integration/msgd-alt
+tests_integration_msgd_alt_SOURCES = src/msgd.c
+tests_integration_msgd_alt_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DMSGD_RELEASE='"$(PACKAGE_VERSION)+alt"'
+tests_integration_msgd_alt_LDADD = $(LDADD_MSGD)
+EXTRA_DIST += tests/integration/upgradecases.py

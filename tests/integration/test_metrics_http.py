@@ -360,7 +360,8 @@ def respawn(t):
     new = poll(lambda: srv.exporter(), timeout=5,
                until=lambda p: p is not None and p != old)
     t.check(new not in (None, old), "no new exporter: %r" % new)
-    t.check(poll(lambda: http(srv, "/health")[0], timeout=5) == 200,
+    t.check(poll(lambda: http(srv, "/health")[0], timeout=5,
+                 until=lambda c: c == 200) == 200,
             "the new exporter does not answer")
     t.check("metrics exporter (pid %d) killed by signal 9; respawning it" %
             old in srv.log(), "the death is not logged")
@@ -420,7 +421,8 @@ def hung(t):
             "a stopped exporter not replaced within 8 s: %r" % new)
     t.check("metrics exporter (pid %d) stopped beating (hung); killing it" %
             old in srv.log(), "the hang is not logged")
-    t.check(poll(lambda: http(srv, "/health")[0], timeout=5) == 200,
+    t.check(poll(lambda: http(srv, "/health")[0], timeout=5,
+                 until=lambda c: c == 200) == 200,
             "the new exporter does not answer")
 
 
@@ -507,7 +509,7 @@ def reload(t):
                until=lambda p: p is not None and p != old)
     t.check(new not in (None, old), "exporter not restarted by a reload")
     t.check(poll(lambda: http(srv, "/health", source="127.0.0.2")[0],
-                 timeout=5) == 200, "the new allow list: 127.0.0.2 refused")
+                 timeout=5, until=lambda c: c == 200) == 200, "the new allow list: 127.0.0.2 refused")
     t.check(http(srv, "/health", source="127.0.0.1")[0] is None,
             "the new allow list: 127.0.0.1 answered")
     port2 = free_port()
@@ -516,7 +518,7 @@ def reload(t):
     srv.write_conf()
     srv.send_signal(signal.SIGHUP)
     t.check(poll(lambda: http(srv, "/health", port=port2)[0],
-                 timeout=10) == 200, "the new metrics_listen")
+                 timeout=10, until=lambda c: c == 200) == 200, "the new metrics_listen")
     t.check(http(srv, "/health")[0] is None, "the old port still answers")
     t.check("respawning" not in srv.log(), "a reload counted as a death")
     t.check("told to stop" not in srv.log(), "a retired exporter failed")
@@ -537,8 +539,9 @@ def socket_activation(t):
     srv.spawn([ssa, "-l", "127.0.0.1:%d" % srv.port,
                "-l", "127.0.0.1:%d" % mport])
     srv.wait_ready(10.0)
-    t.check(poll(lambda: http(srv, "/health")[0], timeout=10) == 200,
-            "the passed metrics socket does not answer")
+    t.check(poll(lambda: http(srv, "/health")[0], timeout=10,
+                 until=lambda c: c == 200) == 200,
+            "the passed metrics socket does not answer 200")
     t.check("serving 2 sockets passed by LISTEN_FDS" in srv.log(),
             "the metrics socket was not taken:\n" + srv.log())
     t.check(srv.stop() == 0, "msgd exit %r" % srv.returncode)

@@ -24,9 +24,10 @@ A server listening on loopback only logs no hint.
 """
 import socket
 
-from harness import (Op, St, StartError, Suite, encode, free_port,
-                     free_udp_port, ipv6_loopback_ok, parse_frames, read_frame,
-                     udp_exchange, wait_closed)
+from harness import (Op, St, StartError, Suite, closed_unanswered,
+                     connect_from, encode, free_port, free_udp_port,
+                     ipv6_loopback_ok, parse_frames, read_frame,
+                     udp_exchange)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_access")
@@ -35,24 +36,10 @@ TOKEN = "access-test-token-42"
 HINT = "protected mode: listening beyond loopback"
 
 
-def tcp_connect(addr, src=None, timeout=5.0):
-    fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        if src is not None:
-            s.bind((src, 0))
-        s.connect(addr)
-    except BaseException:
-        s.close()
-        raise
-    return s
-
-
 def served(addr, src=None):
     """(ok, detail): an ECHO over a connection from src is answered."""
     try:
-        s = tcp_connect(addr, src)
+        s = connect_from(addr, src)
     except OSError as e:
         return False, "connect: %s" % e
     try:
@@ -68,20 +55,7 @@ def served(addr, src=None):
 
 def rejected(addr, src=None):
     """(ok, detail): a connection from src is closed with no answer."""
-    try:
-        s = tcp_connect(addr, src)
-    except OSError as e:
-        return False, "connect failed: %s" % e
-    try:
-        try:
-            s.sendall(encode(Op.PING, request_id=4))
-        except OSError:
-            pass
-        how, data, secs = wait_closed(s, 5)
-        return how in ("eof", "reset") and data == b"", \
-            "%s after %.2f s, data %r" % (how, secs, data[:40])
-    finally:
-        s.close()
+    return closed_unanswered(addr, encode(Op.PING, request_id=4), src)
 
 
 def udp_ask(addr, data, src=None, timeout=1.0):
@@ -227,7 +201,7 @@ def wide_server(t, settings):
 
 def echo_on(addr, src, token=None):
     """Statuses of [PING, (AUTH,) ECHO, STATS, PING] on one connection."""
-    s = tcp_connect(addr, src)
+    s = connect_from(addr, src)
     try:
         reqs = [(Op.PING, b"")]
         if token:

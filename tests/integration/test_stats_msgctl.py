@@ -50,7 +50,9 @@ PROM_NAMES = {"conn_accepted": "msgd_connections_accepted_total",
               "proto_errors": "msgd_protocol_errors_total",
               "tls_active": "msgd_tls_connections_active",
               "tls_client_certs": "msgd_tls_client_certificates_total",
-              "tls_bad_records": "msgd_tls_record_errors_total"}
+              "tls_bad_records": "msgd_tls_record_errors_total",
+              "proxy_ok": "msgd_proxy_headers_total",
+              "proxy_local": "msgd_proxy_headers_local_total"}
 # Counters that share a metric, told apart by a label.
 PROM_LABELED = {
     "tls_v12": ("msgd_tls_handshakes_by_version_total",
@@ -63,6 +65,10 @@ PROM_LABELED = {
                       ("reason", "certificate")),
     "tls_fail_timeout": ("msgd_tls_handshake_failures_total",
                          ("reason", "timeout"))}
+PROM_LABELED.update({
+    "proxy_" + r: ("msgd_proxy_refused_total", ("reason", r))
+    for r in ("untrusted", "none", "malformed", "too_long", "truncated",
+              "timeout")})
 
 
 def prom_name(field):

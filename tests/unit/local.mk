@@ -4,6 +4,7 @@
 # _SOURCES; a test that fakes a system call adds
 # _LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=<call>.
 UNIT_TESTS += tests/unit/test_proto
+UNIT_TESTS += tests/unit/test_proxy
 UNIT_TESTS += tests/unit/test_hist
 UNIT_TESTS += tests/unit/test_config
 UNIT_TESTS += tests/unit/test_config_table
@@ -34,6 +35,7 @@ UNIT_TESTS += tests/unit/test_stats
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
 UNIT_TESTS += tests/unit/test_stats_snap
 tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
+UNIT_TESTS += tests/unit/test_stats_carry
 UNIT_TESTS += tests/unit/test_stats_render
 tests_unit_test_stats_render_SOURCES = tests/unit/test_stats_render.c \
 	$(STATS_FX)
@@ -48,4 +50,5 @@ tests_unit_test_master_gen_SOURCES = tests/unit/test_master_gen.c $(MASTER_FX)
 UNIT_TESTS += tests/unit/test_master_reload
 tests_unit_test_master_reload_SOURCES = tests/unit/test_master_reload.c \
 	$(MASTER_FX)
+UNIT_TESTS += tests/unit/test_master_upgrade
 UNIT_TESTS += tests/unit/test_client

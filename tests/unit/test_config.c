@@ -812,6 +812,71 @@ test_conf_load_metrics_listen(void **state)
 	    "listen address");
 }
 
+/* "proxy:" and "tls:" in either order; proxy_trusted like allow. */
+static void
+test_conf_load_proxy_listeners(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l,
+	    "listen = [ \"proxy:127.0.0.1:9000\", \"127.0.0.1:9001\",\n"
+	    "    \"proxy:tls:[::1]:9002\", \"tls:proxy:*:9003\" ];\n"
+	    "proxy_trusted = [ \"192.0.2.5\", \"10.0.0.0/8\" ];\n"
+	    "tls = { cert = \"/nonexistent/c.pem\"; "
+	    "key = \"/nonexistent/k.pem\"; };\n");
+	assert_int_equal(l.conf.nlisten, 4);
+	assert_string_equal(l.conf.listen[0], "127.0.0.1:9000");
+	assert_string_equal(l.conf.listen[2], "[::1]:9002");
+	assert_string_equal(l.conf.listen[3], "*:9003");
+	assert_int_equal(l.conf.nproxy, 3);
+	assert_int_equal(l.conf.ntls, 2);
+	assert_int_equal(l.conf.listen_proxy[0], 1);
+	assert_int_equal(l.conf.listen_proxy[1], 0);
+	assert_int_equal(l.conf.listen_tls[1], 0);
+	assert_int_equal(l.conf.listen_proxy[2], 1);
+	assert_int_equal(l.conf.listen_tls[2], 1);
+	assert_int_equal(l.conf.listen_proxy[3], 1);
+	assert_int_equal(l.conf.listen_tls[3], 1);
+	assert_int_equal(l.conf.nproxy_trusted, 2);
+	assert_int_equal(l.conf.proxy_trusted[1].prefix, 8);
+	assert_int_equal(l.conf.nallow, 0);
+	/* Trusted balancers alone, without a proxy: listener: fine. */
+	load_good(&l, "listen = [ \"127.0.0.1:9000\" ];\n"
+	    "proxy_trusted = [ \"::1\" ];\n");
+	assert_int_equal(l.conf.nproxy, 0);
+	assert_int_equal(l.conf.nproxy_trusted, 1);
+}
+
+static void
+test_conf_load_proxy_refusals(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_text(&l, "listen = [ \"proxy:127.0.0.1:9000\" ];\n");
+	assert_only_error(&l, 1, "listen: a \"proxy:\" listener needs "
+	    "proxy_trusted, the balancers' address blocks like "
+	    "[ \"10.0.0.5/32\" ]");
+	load_text(&l, "proxy_trusted = [ \"127.0.0.1\" ];\n"
+	    "listen = [ \"proxy:unix:/tmp/x.sock\" ];\n");
+	assert_only_error(&l, 2, "listen: \"proxy:unix:/tmp/x.sock\": the "
+	    "PROXY protocol needs host:port or [v6addr]:port");
+	/* Each prefix once: a second is taken as the address. */
+	load_text(&l, "proxy_trusted = [ \"127.0.0.1\" ];\n"
+	    "listen = [ \"proxy:proxy:127.0.0.1:1\" ];\n");
+	assert_has_error(&l, 2, "listen: ");
+	load_text(&l, "proxy_trusted = [ \"127.0.0.1/33\" ];\n");
+	assert_has_error(&l, 1, "proxy_trusted: \"127.0.0.1/33\"");
+	load_text(&l, "proxy_trusted = \"127.0.0.1\";\n");
+	assert_only_error(&l, 1, "proxy_trusted: must be a list of address "
+	    "blocks like [ \"10.0.0.0/8\" ], got a string");
+	/* The same address twice, with and without proxy:, is one. */
+	load_text(&l, "proxy_trusted = [ \"127.0.0.1\" ];\n"
+	    "listen = [ \"proxy:127.0.0.1:1\", \"127.0.0.1:1\" ];\n");
+	assert_only_error(&l, 2, "listen: \"127.0.0.1:1\" is listed twice");
+}
+
 int
 main(void)
 {
@@ -844,6 +909,8 @@ main(void)
 		cmocka_unit_test(test_conf_load_include_directory),
 		cmocka_unit_test(test_conf_load_include_bounded),
 		cmocka_unit_test(test_conf_load_metrics_listen),
+		cmocka_unit_test(test_conf_load_proxy_listeners),
+		cmocka_unit_test(test_conf_load_proxy_refusals),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

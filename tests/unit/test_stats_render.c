@@ -260,6 +260,9 @@ test_stats_render_prometheus_format(void **state)
 	assert_non_null(strstr(out, "\n# TYPE msgd_request_duration_seconds "
 	    "histogram\n"));
 	assert_non_null(strstr(out, "\nmsgd_info{version=\""));
+	assert_non_null(strstr(out, "\n# TYPE msgd_upgrades_total counter\n"
+	    "msgd_upgrades_total 0\n"));
+	assert_non_null(strstr(out, "\nmsgd_last_upgrade_time_seconds 0\n"));
 	free(out);
 	stats_snap_free(&sn);
 }
@@ -480,8 +483,9 @@ test_stats_render_table_rows(void **state)
 	    "idle timeouts 0, read timeouts 0\n"));
 	assert_null(strstr(out, "mid-update"));
 	assert_null(strstr(out, "req/s"));
-	/* No TLS used: no TLS line. */
+	/* No TLS used: no TLS line; no PROXY header: no proxy line. */
 	assert_null(strstr(out, "\ntls: "));
+	assert_null(strstr(out, "\nproxy: "));
 	free(out);
 	stats_snap_free(&sn);
 }
@@ -566,6 +570,42 @@ test_stats_render_tls_subject(void **state)
 	snprintf(want, sizeof(want), "\"tls_last_subject\": \"%.*s\"",
 	    STATS_SUBJECT_LEN - 1, s1->tls_subject);
 	assert_non_null(strstr(out, want));
+	free(out);
+	stats_snap_free(&sn);
+}
+
+/* The PROXY line: when a header was expected, its totals and refusals. */
+static void
+test_stats_render_table_proxy(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_snap	 sn;
+	struct stats_slot	*s0, *s1;
+	char			*out;
+
+	populate(fx);
+	s0 = stats_slot(&fx->seg, 0);
+	s1 = stats_slot(&fx->seg, 1);
+	WADD(s0, proxy_ok, 5);
+	WADD(s1, proxy_ok, 4);
+	WADD(s1, proxy_local, 3);
+	WADD(s0, proxy_untrusted, 1);
+	WADD(s1, proxy_none, 2);
+	WADD(s0, proxy_malformed, 3);
+	WADD(s0, proxy_too_long, 4);
+	WADD(s1, proxy_truncated, 5);
+	WADD(s0, proxy_timeout, 6);
+	take(&fx->seg, &sn);
+	out = render(&sn, NULL, R_TABLE);
+	assert_non_null(strstr(out, "\nproxy: headers 9 (local 3); refused: "
+	    "untrusted 1, none 2, malformed 3, too long 4, truncated 5, "
+	    "timeout 6\n"));
+	free(out);
+	out = render(&sn, NULL, R_PROM);
+	assert_non_null(strstr(out, "msgd_proxy_refused_total{"
+	    "reason=\"too_long\",worker=\"0\"} 4\n"));
+	assert_non_null(strstr(out, "msgd_proxy_headers_total{"
+	    "worker=\"1\"} 4\n"));
 	free(out);
 	stats_snap_free(&sn);
 }
@@ -660,6 +700,7 @@ main(void)
 		T(test_stats_render_table_rows),
 		T(test_stats_render_table_tls),
 	T(test_stats_render_tls_subject),
+		T(test_stats_render_table_proxy),
 		T(test_stats_render_table_rate),
 		T(test_stats_render_table_total_share),
 	};

@@ -152,6 +152,81 @@ test_stats_open_wrong_layout(void **state)
 	stats_close(&ro);
 }
 
+/*
+ * The frozen preamble (msgctl upgrade, status): read from a later layout
+ * too, refused from an older one or a foreign file, its strings made safe
+ * to print, and read through the descriptor after the path was replaced.
+ */
+static void
+test_stats_preamble(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_preamble	 pr;
+	struct stats_upgrade	 u;
+	char			 cause[512], p[512], junk[8192];
+	int			 fd, fd2;
+
+	memset(&u, 0, sizeof(u));
+	u.count = 3;
+	u.last_us = 1234;
+	snprintf(u.from, sizeof(u.from), "0.9\033[2J");
+	snprintf(u.exe, sizeof(u.exe), "/usr/sbin/msgd");
+	snprintf(u.disk, sizeof(u.disk), "1.0");
+	stats_set_upgrade_info(&fx->seg, &u);
+	stats_set_upgrade(&fx->seg, 0, "refused: a reload is in progress");
+	assert_true((fd = stats_preamble_open(fx->path, cause,
+	    sizeof(cause))) != -1);
+	assert_int_equal(stats_preamble_read(fd, &pr, cause, sizeof(cause)),
+	    0);
+	assert_int_equal(pr.layout, STATS_LAYOUT);
+	assert_int_equal(pr.master_pid, getpid());
+	assert_true(pr.up.seq == 1 && pr.up.ok == 0 && pr.up.count == 3 &&
+	    pr.up.last_us == 1234);
+	assert_string_equal(pr.up.msg, "refused: a reload is in progress");
+	assert_string_equal(pr.up.from, "0.9?[2J");
+	assert_string_equal(pr.up.exe, "/usr/sbin/msgd");
+	assert_string_equal(pr.up.disk, "1.0");
+	/* A later layout: still read (the preamble does not move). */
+	fx->seg.hdr->layout = STATS_LAYOUT + 5;
+	assert_int_equal(stats_preamble_read(fd, &pr, cause, sizeof(cause)),
+	    0);
+	/* An older one: refused, saying so. */
+	fx->seg.hdr->layout = STATS_LAYOUT_UPGRADE - 1;
+	assert_int_equal(stats_preamble_read(fd, &pr, cause, sizeof(cause)),
+	    -1);
+	assert_non_null(strstr(cause, "older than in-place upgrades"));
+	fx->seg.hdr->layout = STATS_LAYOUT;
+	/* Unterminated strings come back terminated. */
+	memset(fx->seg.hdr->up.msg, 'x', sizeof(fx->seg.hdr->up.msg));
+	assert_int_equal(stats_preamble_read(fd, &pr, cause, sizeof(cause)),
+	    0);
+	assert_int_equal(strlen(pr.up.msg), sizeof(pr.up.msg) - 1);
+	/* Another file put at the path: the descriptor reads the old one. */
+	fx_file(fx, "garbage", p, sizeof(p));
+	memset(junk, 0xa5, sizeof(junk));
+	write_file(p, junk, sizeof(junk));
+	assert_int_equal(rename(p, fx->path), 0);
+	assert_int_equal(stats_preamble_read(fd, &pr, cause, sizeof(cause)),
+	    0);
+	assert_true((fd2 = stats_preamble_open(fx->path, cause,
+	    sizeof(cause))) != -1);
+	assert_int_equal(stats_preamble_read(fd2, &pr, cause, sizeof(cause)),
+	    -1);
+	assert_non_null(strstr(cause, "bad magic"));
+	close(fd2);
+	/* Too short a file. */
+	write_file(p, junk, 100);
+	assert_true((fd2 = stats_preamble_open(p, cause, sizeof(cause))) !=
+	    -1);
+	assert_int_equal(stats_preamble_read(fd2, &pr, cause, sizeof(cause)),
+	    -1);
+	close(fd2);
+	close(fd);
+	assert_int_equal(stats_preamble_open("/nonexistent/stats", cause,
+	    sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "no such file"));
+}
+
 static void
 test_stats_open_truncated(void **state)
 {
@@ -517,6 +592,7 @@ main(void)
 		T(test_stats_open_short),
 		T(test_stats_open_bad_magic),
 		T(test_stats_open_wrong_layout),
+		T(test_stats_preamble),
 		T(test_stats_open_truncated),
 		T(test_stats_open_extended),
 		T(test_stats_open_inconsistent_header),

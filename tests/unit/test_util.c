@@ -455,10 +455,71 @@ test_realtime_us_wall_clock(void **state)
 	assert_true(us >= before && us <= after);
 }
 
+/* A file of size bytes of 'x' with data at offset off; returns its path. */
+static char *
+release_file(size_t size, size_t off, const void *data, size_t dlen)
+{
+	static char	 path[] = "/tmp/msgd-test-release.XXXXXX";
+	char		*buf;
+	int		 fd;
+
+	strcpy(path + strlen(path) - 6, "XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(buf = malloc(size));
+	memset(buf, 'x', size);
+	memcpy(buf + off, data, dlen);
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+	free(buf);
+	return (path);
+}
+
+static void
+test_release_of_file(void **state)
+{
+	static const char	 good[] = RELEASE_MARK "1.2.3+alt";
+	static const char	 bare[] = RELEASE_MARK;
+	static const char	 esc[] = RELEASE_MARK "1.2\033[2J";
+	char			 out[RELEASE_MAX], *p, both[128];
+	size_t			 off;
+
+	(void)state;
+	/* At the start, across the 64 KB read boundary, further on. */
+	for (off = 0; off < 200000; off += 65536 - 7) {
+		p = release_file(300000, off, good, sizeof(good));
+		assert_int_equal(release_of_file(p, out, sizeof(out)), 0);
+		assert_string_equal(out, "1.2.3+alt");
+		unlink(p);
+	}
+	/* The mark alone (msgctl's own search string), then a release. */
+	memcpy(both, bare, sizeof(bare));
+	memcpy(both + sizeof(bare) + 3, good, sizeof(good));
+	p = release_file(1000, 10, both, sizeof(bare) + 3 + sizeof(good));
+	assert_int_equal(release_of_file(p, out, sizeof(out)), 0);
+	assert_string_equal(out, "1.2.3+alt");
+	unlink(p);
+	/* No NUL after the release, or other characters: none. */
+	p = release_file(1000, 10, esc, sizeof(esc));
+	assert_int_equal(release_of_file(p, out, sizeof(out)), -1);
+	assert_string_equal(out, "");
+	unlink(p);
+	p = release_file(1000, 10, good, sizeof(good) - 1);
+	assert_int_equal(release_of_file(p, out, sizeof(out)), -1);
+	unlink(p);
+	/* No file. */
+	assert_int_equal(release_of_file("/nonexistent/msgd", out,
+	    sizeof(out)), -1);
+	/* A release longer than out. */
+	p = release_file(1000, 10, good, sizeof(good));
+	assert_int_equal(release_of_file(p, out, 4), -1);
+	unlink(p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_release_of_file),
 		cmocka_unit_test(test_parse_u64_empty),
 		cmocka_unit_test(test_parse_u64_sign),
 		cmocka_unit_test(test_parse_u64_spaces),
