@@ -410,8 +410,10 @@ master_upgrade(struct master *m)
 		    "after it");
 	else if (upgrade_busy(&m->up))
 		upgrade_refuse(&m->up, "an upgrade is already in progress");
-	else
+	else {
+		m->up.metrics_fd = m->mx.fd;
 		(void)upgrade_start(&m->up, m->pidfd);
+	}
 }
 
 /*
