@@ -55,6 +55,7 @@ INTEGRATION_TESTS += tests/integration/test_tls_client.py
 EXTRA_DIST += tests/integration/tlsfake.py
 INTEGRATION_TESTS += tests/integration/test_tls_python_client.py
 INTEGRATION_TESTS += tests/integration/test_tls_client_msgd.py
+INTEGRATION_TESTS += tests/integration/test_metrics_http.py
 INTEGRATION_TESTS += tests/integration/test_proxy.py
 INTEGRATION_TESTS += tests/integration/test_proxy_haproxy.py
 # test_upgrade*'s second binary: msgd with another release string, the
