@@ -2,6 +2,8 @@
  * buf.c: growable byte buffers.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,4 +164,32 @@ buf_release(struct buf *b)
 		free(b->data);
 	b->data = NULL;
 	b->off = b->len = b->cap = 0;
+}
+
+/*
+ * printf at the end of b; 0, or -1 (out of memory, or a bad format).
+ * Formatted once into the room there is, again only when it did not fit:
+ * renderers write thousands of short lines this way.
+ */
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	size_t	room = b->data != NULL ? buf_room(b) : 0;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room > 0 ? (char *)buf_tail(b) : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return (-1);
+	if ((size_t)n >= room) {
+		if (buf_reserve(b, (size_t)n + 1) == -1)
+			return (-1);
+		va_start(ap, fmt);
+		vsnprintf((char *)buf_tail(b), (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+	return (0);
 }

@@ -33,5 +33,7 @@ void	buf_consume(struct buf *, size_t);
 void	buf_truncate(struct buf *, size_t);
 void	buf_release(struct buf *);
 void	buf_swap(struct buf *, struct buf *);
+int	buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif /* MSGD_BUF_H */

@@ -190,6 +190,9 @@ const struct conf_item conf_table[] = {
 	{ .name = "proxy_trusted", .type = CT_ALLOW, .arg = "block",
 	  .min = 0, .max = CONF_ALLOW_MAX, .deflist = NULL,
 	  FN(proxy_trusted, nproxy_trusted) },
+	/* "": no exporter.  A TCP address: check_relations. */
+	{ .name = "metrics_listen", .type = CT_STRING, .arg = "address",
+	  .defstr = "", F(metrics_listen) },
 	{ .name = NULL }
 };
 
@@ -1249,6 +1252,39 @@ check_tls(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 	absolutize(c->tls_ca, sizeof(c->tls_ca), "", e, "tls.ca");
 }
 
+/*
+ * metrics_listen: a TCP address (the exporter speaks HTTP to Prometheus
+ * and load balancers, which reach it over the network), none of listen's.
+ */
+static void
+check_metrics(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
+{
+	config_setting_t	*s;
+	struct net_addr		 a, l;
+	char			 cause[256];
+	int			 i;
+
+	if (c->metrics_listen[0] == '\0' ||
+	    (s = config_lookup(cfg, "metrics_listen")) == NULL)
+		return;
+	if (net_parse_addr(c->metrics_listen, &a, cause, sizeof(cause)) ==
+	    -1) {
+		conf_err(e, s, "metrics_listen", "%s", cause);
+		return;
+	}
+	if (net_is_unix(&a)) {
+		conf_err(e, s, "metrics_listen", "must be a TCP address "
+		    "(host:port or [v6]:port), got %s", c->metrics_listen);
+		return;
+	}
+	for (i = 0; i < c->nlisten; i++)
+		if (net_parse_addr(c->listen[i], &l, cause, sizeof(cause)) ==
+		    0 && l.sslen == a.sslen && memcmp(&l.ss, &a.ss,
+		    a.sslen) == 0)
+			conf_err(e, s, "metrics_listen", "%s is also a listen "
+			    "address", c->metrics_listen);
+}
+
 /* Rules between settings, checked once each value is valid on its own. */
 static void
 check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
@@ -1287,6 +1323,7 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 		conf_err(e, s, "listen", "a \"proxy:\" listener needs "
 		    "proxy_trusted, the balancers' address blocks like "
 		    "[ \"10.0.0.5/32\" ]");
+	check_metrics(cfg, c, e);
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&

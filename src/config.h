@@ -123,6 +123,9 @@ struct msgd_conf {
 	char		 tls_ciphers[CONF_CIPHERS_MAX];	/* TLS 1.2 */
 	char		 tls_suites[CONF_CIPHERS_MAX];	/* TLS 1.3 */
 	char		 tls_at[CONF_AT_COUNT][CONF_WHERE_MAX];
+
+	/* The HTTP exporter's address ("": none; exporter.c). */
+	char		 metrics_listen[CONF_ADDR_MAX];
 };
 
 /*

@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "master_metrics.h"
 #include "master_reload.h"
 #include "master_upgrade.h"
 #include "net.h"
@@ -47,6 +48,7 @@ struct master {
 	int			 upgrading;	/* committed: workers hand over */
 	int			 handed;	/* the new master took over */
 	int			 stop_after;	/* SIGTERM during the commit */
+	struct mx		 mx;		/* the metrics exporter */
 	int			 sigfd;
 	int			 pidfd;
 	struct stats_seg	 stats;
@@ -389,6 +391,7 @@ master_reopen(struct master *m)
 			log_info("log file reopened");
 	}
 	proc_kill_all(&m->pt, SIGUSR1);
+	mx_signal(&m->mx, SIGUSR1);
 }
 
 /*
@@ -407,8 +410,10 @@ master_upgrade(struct master *m)
 		    "after it");
 	else if (upgrade_busy(&m->up))
 		upgrade_refuse(&m->up, "an upgrade is already in progress");
-	else
+	else {
+		m->up.metrics_fd = m->mx.fd;
 		(void)upgrade_start(&m->up, m->pidfd);
+	}
 }
 
 /*
@@ -727,6 +732,11 @@ master_setup(struct master *m)
 		log_warnx("cannot listen on %s", cause);
 		return (-1);
 	}
+	if (mx_init(&m->mx, conf, g->id, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot listen on metrics_listen %s: %s",
+		    conf->metrics_listen, cause);
+		return (-1);
+	}
 	if (sdlisten_all_taken(cause, sizeof(cause)) == -1) {
 		gen_entries(conf, entries, sizeof(entries));
 		log_warnx("socket activation refused: %s (%s)", cause, entries);
@@ -735,7 +745,10 @@ master_setup(struct master *m)
 	if (sdlisten_count() > 0)
 		log_info("serving %d sockets passed by LISTEN_FDS",
 		    sdlisten_count());
-	return (master_stats(m, g));
+	if (master_stats(m, g) == -1)
+		return (-1);
+	mx_attach(&m->mx, &m->pt, &m->stats);
+	return (0);
 fail:
 	log_warnx("%s", cause);
 	return (-1);
@@ -869,6 +882,26 @@ master_poll(struct master *m, int wait)
 		master_signal(m);
 }
 
+/*
+ * What /health says (the state in the stats header), and the metrics
+ * exporter's turn with the serving generation's configuration.
+ */
+static void
+master_metrics(struct master *m, uint64_t now, int *wait)
+{
+	struct gen		*cur = gen_find(&m->gl, GEN_CURRENT);
+	enum stats_mstate	 st;
+
+	if (m->stopping)
+		st = m->quick ? STATS_M_STOPPING : STATS_M_DRAINING;
+	else
+		st = m->ready ? STATS_M_SERVING : STATS_M_STARTING;
+	stats_set_mstate(&m->stats, st);
+	/* No respawn while stopping, nor when an upgrade hands over. */
+	mx_run(&m->mx, cur->conf, &cur->priv, cur->id, m->stopping ||
+	    m->upgrading, now, wait);
+}
+
 /* Supervise until stopped and every worker has gone. */
 static void
 master_loop(struct master *m)
@@ -897,6 +930,7 @@ master_loop(struct master *m)
 		if (!m->stopping && !m->upgrading)
 			gen_respawn_due(&m->gl, gen_find(&m->gl, GEN_CURRENT),
 			    now, &wait);
+		master_metrics(m, now, &wait);
 		if (m->handed)
 			break;
 		master_poll(m, wait);
@@ -926,6 +960,7 @@ master_main(struct msgd_conf *conf, int detach_now, const char *exe)
 		for (i = 0; i < g->npos; i++)
 			(void)gen_spawn(&m.gl, g, i);
 		master_loop(&m);
+		mx_stop(&m.mx);
 		master_cleanup(&m);
 		if (m.handed && m.stop_after && m.up.new_pid > 0)
 			(void)kill(m.up.new_pid, SIGTERM);

@@ -51,10 +51,11 @@ struct xfer_wait {
 
 /*
  * A child of the master that is no worker (a binary upgrade's check and
- * new master): reaped like the workers, its status kept for the layer
- * that started it, and never taken for a stray.
+ * new master, the metrics exporter and the one told to stop): reaped
+ * like the workers, its status kept for the layer that started it, and
+ * never taken for a stray.
  */
-#define PROC_OTHERS	2
+#define PROC_OTHERS	4
 
 struct proc_other {
 	pid_t		 pid;		/* 0: unused */

@@ -74,6 +74,7 @@ upgrade_init(struct upgrade *u, struct gens *gl, struct stats_seg *stats,
 	u->check_fd = -1;
 	u->ctl = -1;
 	u->xfer = -1;
+	u->metrics_fd = -1;
 	snprintf(u->exe, sizeof(u->exe), "%s", exe != NULL ? exe : "");
 	snprintf(u->info.exe, sizeof(u->info.exe), "%.255s", u->exe);
 }
@@ -412,7 +413,7 @@ static void
 upgrade_exec(struct upgrade *u, const struct gen *cur, int ctl, int xfer)
 {
 	char		 env[64], names[SDLISTEN_MAX * 12], *argv[6];
-	int		 src[CONF_LISTEN_MAX + 3], tmp[CONF_LISTEN_MAX + 3];
+	int		 src[CONF_LISTEN_MAX + 4], tmp[CONF_LISTEN_MAX + 4];
 	int		 i, k = 0, n = cur->nls, argc = 0;
 	unsigned long long owned = 0;
 	size_t		 off = 0;
@@ -425,6 +426,15 @@ upgrade_exec(struct upgrade *u, const struct gen *cur, int ctl, int xfer)
 			owned |= 1ULL << i;
 		off += (size_t)snprintf(names + off, sizeof(names) - off,
 		    "%supgrade%d", i ? ":" : "", i);
+	}
+	/* The metrics exporter's socket too: the new master takes it. */
+	if (u->metrics_fd != -1) {
+		src[k++] = u->metrics_fd;
+		if (!sdlisten_held(u->metrics_fd))
+			owned |= 1ULL << n;
+		off += (size_t)snprintf(names + off, sizeof(names) - off,
+		    "%supgrade%d", n ? ":" : "", n);
+		n++;
 	}
 	src[k++] = ctl;
 	src[k++] = xfer;

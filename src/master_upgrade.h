@@ -60,6 +60,7 @@ struct upgrade {
 	pid_t			 new_pid;
 	int			 ctl;		/* control channel, or -1 */
 	int			 xfer;		/* connections, or -1 */
+	int			 metrics_fd;	/* passed with the listeners */
 	char			 in[512];	/* control input, a line */
 	size_t			 inlen;
 	char			*carry;		/* new: the totals coming */

@@ -931,9 +931,19 @@ cmd_status(struct ctl *ctl, int argc, char **argv)
 	    "%u workers configured, %d running\n", (long)pid,
 	    (unsigned long long)up, (unsigned long long)sn.hdr.generation,
 	    sn.hdr.workers, live);
-	stats_snap_free(&sn);
+	stats_snap_free(&sn);	/* sn.hdr is a copy: still there */
 	stats_close(&seg);
 	status_upgrade(ctl);
+	printf("state: %s\n", stats_mstate_name(sn.hdr.mstate));
+	if (sn.hdr.metrics_addr[0] != '\0' && sn.hdr.metrics_pid > 0)
+		printf("metrics exporter: pid %ld on %s, up %llus, %llu "
+		    "restarts\n", (long)sn.hdr.metrics_pid, sn.hdr.metrics_addr,
+		    (unsigned long long)((sn.now_us - sn.hdr.metrics_start_us) /
+		    1000000), (unsigned long long)sn.hdr.metrics_restarts);
+	else if (sn.hdr.metrics_addr[0] != '\0')
+		printf("metrics exporter: not running (%s), %llu restarts\n",
+		    sn.hdr.metrics_addr,
+		    (unsigned long long)sn.hdr.metrics_restarts);
 	return (EX_OK);
 }
 

@@ -8,11 +8,13 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "priv.h"
 #include "sandbox.h"
 
@@ -118,6 +120,40 @@ priv_drop(const struct priv *p, char *cause, size_t len)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * A child of the master (a worker, the metrics exporter): if the master
+ * dies, the kernel sends us SIGTERM, so no orphan keeps serving.  The
+ * kernel clears this setting when our credentials change, so it is armed
+ * again after priv_drop; a master that died before prctl took hold shows
+ * as a changed parent, and we exit.
+ */
+void
+priv_deathsig(pid_t master)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl(PR_SET_PDEATHSIG)");
+	if (getppid() != master)
+		exit(0);
+}
+
+/*
+ * A child of the master becomes p for good (priv_drop), and dies with
+ * the master again; if it cannot, it says why and exits with code (no
+ * respawn: the master's WORKER_EXIT_FATAL).
+ */
+void
+priv_become(const struct priv *p, pid_t master, int code)
+{
+	char	cause[256];
+
+	if (priv_drop(p, cause, sizeof(cause)) == -1) {
+		log_warnx("cannot drop privileges to %s: %s",
+		    p->user[0] ? p->user : "(unchanged)", cause);
+		exit(code);
+	}
+	priv_deathsig(master);
 }
 
 /* A directory only we (or root) can change: no other user can plant in it. */

@@ -19,6 +19,8 @@ struct priv {
 int	priv_resolve(const char *, const char *, int, struct priv *, char *,
 	    size_t);
 int	priv_drop(const struct priv *, char *, size_t);
+void	priv_deathsig(pid_t);
+void	priv_become(const struct priv *, pid_t, int);
 struct stat;
 int	priv_dir_private(const struct stat *);
 int	priv_check_dir(const char *, const char *, char *, size_t);

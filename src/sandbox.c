@@ -35,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sandbox.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -530,4 +531,39 @@ sandbox_syscall_name(int32_t nr, uint32_t arch, char *buf, size_t len)
 	snprintf(buf, len, "%s", name != NULL ? name : "unknown");
 	free(name);
 	return (buf);
+}
+
+/*
+ * Enter the sandbox, last, once set up: from here on only what a serving
+ * worker (or the exporter) needs.  Landlock first (its calls are not in
+ * the filter): no ptrace-access, so no /proc/<pid>/mem, to the spawner,
+ * the commands or the master.  What the kernel lacks is said as a warning
+ * when loud (worker 0: once for all), else at debug level; a failure
+ * exits with code (no respawn).  note_fd: as sandbox_filter.
+ */
+void
+sandbox_enter(int note_fd, int loud, int code)
+{
+	char	cause[256];
+
+	switch (sandbox_landlock(cause, sizeof(cause))) {
+	case -1:
+		log_warnx("cannot enforce the Landlock ruleset: %s", cause);
+		exit(code);
+	case 1:
+		if (loud)
+			log_warnx("%s", cause);
+		else
+			log_debug("%s", cause);
+		break;
+	}
+	switch (sandbox_filter(note_fd, cause, sizeof(cause))) {
+	case -1:
+		log_warnx("cannot install the seccomp filter: %s", cause);
+		exit(code);
+	case 1:
+		if (loud)
+			log_warnx("%s", cause);
+		break;
+	}
 }

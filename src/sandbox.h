@@ -27,6 +27,7 @@ int	sandbox_bounding_drop(char *, size_t);
 int	sandbox_caps_clear(char *, size_t);
 int	sandbox_filter(int, char *, size_t);
 int	sandbox_landlock(char *, size_t);
+void	sandbox_enter(int, int, int);
 const char *sandbox_syscall_name(int32_t, uint32_t, char *, size_t);
 
 #endif /* MSGD_SANDBOX_H */

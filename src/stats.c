@@ -62,6 +62,22 @@ stats_state_name(unsigned int st)
 	return (state_names[st]);
 }
 
+static const char *const mstate_names[] = {
+	[STATS_M_STARTING] = "starting",
+	[STATS_M_SERVING] = "serving",
+	[STATS_M_DRAINING] = "draining",
+	[STATS_M_STOPPING] = "stopping"
+};
+
+/* The master's state (the header's mstate) as a word. */
+const char *
+stats_mstate_name(unsigned int st)
+{
+	if (st >= nitems(mstate_names))
+		return ("unknown");
+	return (mstate_names[st]);
+}
+
 /* Fill the descriptor table from the X-macro list. */
 static void
 stats_describe(struct stats_layout *lay)
@@ -577,6 +593,40 @@ stats_set_reload(struct stats_seg *seg, int ok, const char *msg)
 	h->reload_ok = (uint32_t)ok;
 	snprintf(h->reload_msg, sizeof(h->reload_msg), "%s", msg);
 	h->reload_seq++;
+	master_end(h);
+}
+
+/* Master: what it is doing now (starting, serving, draining, stopping). */
+void
+stats_set_mstate(struct stats_seg *seg, enum stats_mstate st)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL || h->mstate == (uint32_t)st)
+		return;
+	master_begin(h);
+	h->mstate = (uint32_t)st;
+	master_end(h);
+}
+
+/*
+ * Master: the HTTP exporter's pid (0: not running), address ("": none)
+ * and how often it died unasked.
+ */
+void
+stats_set_metrics(struct stats_seg *seg, int pid, const char *addr,
+    uint64_t restarts)
+{
+	struct stats_hdr	*h = seg->hdr;
+
+	if (h == NULL)
+		return;
+	master_begin(h);
+	if (h->metrics_pid == 0 && pid != 0)
+		h->metrics_start_us = realtime_us();
+	h->metrics_pid = pid;
+	h->metrics_restarts = restarts;
+	snprintf(h->metrics_addr, sizeof(h->metrics_addr), "%s", addr);
 	master_end(h);
 }
 

@@ -41,7 +41,7 @@
 #include "proto.h"
 
 #define STATS_MAGIC		0x5441545344475347ULL	/* "GSGDSTAT" le */
-#define STATS_LAYOUT		9
+#define STATS_LAYOUT		10
 #define STATS_LAYOUT_UPGRADE	9	/* the frozen preamble since */
 #define STATS_ALIGN		128	/* >= a cache line, as nginx does */
 #define STATS_MAX_LISTENERS	16
@@ -160,6 +160,17 @@
 	X(proxy_##r, "proxy_refused", "reason=" #r, COUNTER,		\
 	    "connections", "Connections to a PROXY listener closed "	\
 	    "without a valid header, by reason")
+
+/*
+ * What the master is doing, for /health (exporter.c): a fresh (zeroed)
+ * header reads as starting.
+ */
+enum stats_mstate {
+	STATS_M_STARTING = 0,	/* first workers not all serving yet */
+	STATS_M_SERVING,
+	STATS_M_DRAINING,	/* graceful stop: workers finish */
+	STATS_M_STOPPING	/* quick stop (SIGQUIT) */
+};
 
 enum stats_kind {
 	STATS_COUNTER = 1,
@@ -311,6 +322,11 @@ struct stats_hdr {
 	uint32_t		reload_ok;		/* last reload: 1 ok */
 	uint64_t		reload_seq;		/* reloads finished */
 	char			reload_msg[256];	/* its outcome */
+	uint32_t		mstate;			/* enum stats_mstate */
+	int32_t			metrics_pid;		/* exporter, 0: none */
+	uint64_t		metrics_start_us;	/* CLOCK_REALTIME */
+	uint64_t		metrics_restarts;	/* unasked deaths */
+	char			metrics_addr[STATS_ADDR_LEN]; /* "": off */
 	struct stats_listener	listeners[STATS_MAX_LISTENERS];
 	uint64_t		bucket_upper_us[STATS_MAX_BUCKETS];
 	struct stats_desc	desc[STATS_MAX_DESC];
@@ -438,6 +454,8 @@ void	 stats_set_upgrade(struct stats_seg *, int, const char *);
 void	 stats_set_upgrade_info(struct stats_seg *,
 	    const struct stats_upgrade *);
 void	 stats_add_retired(struct stats_seg *, const struct stats_counters *);
+void	 stats_set_mstate(struct stats_seg *, enum stats_mstate);
+void	 stats_set_metrics(struct stats_seg *, int, const char *, uint64_t);
 void	 stats_current_read(const struct stats_current *,
 	    struct stats_current *);
 void	 stats_current_format(const struct stats_current *, uint64_t, char *,
@@ -446,5 +464,6 @@ void	 stats_request(struct stats_slot *, unsigned int, unsigned int,
 	    uint64_t);
 
 const char *stats_state_name(unsigned int);
+const char *stats_mstate_name(unsigned int);
 
 #endif /* MSGD_STATS_H */

@@ -14,27 +14,8 @@
 #include "stats_snap.h"
 #include "util.h"
 
-/* printf into a buffer. */
-static int
-bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list	ap;
-	int	n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n + 1) == -1)
-		return (-1);
-	va_start(ap, fmt);
-	vsnprintf((char *)buf_tail(b), (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return (0);
-}
+/* printf into a buffer (buf.c). */
+#define bprintf	buf_printf
 
 /* JSON string body: escape quotes, backslashes and control bytes. */
 static void

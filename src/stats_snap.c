@@ -496,6 +496,7 @@ snap_clean(struct stats_hdr *h)
 	str_clean(h->up.from, sizeof(h->up.from), NULL);
 	str_clean(h->up.exe, sizeof(h->up.exe), NULL);
 	str_clean(h->up.disk, sizeof(h->up.disk), NULL);
+	str_clean(h->metrics_addr, sizeof(h->metrics_addr), NULL);
 	for (i = 0; i < STATS_MAX_LISTENERS; i++)
 		str_clean(h->listeners[i].addr, sizeof(h->listeners[i].addr),
 		    NULL);

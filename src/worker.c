@@ -8,7 +8,6 @@
  * work happens: signals arrive through a signalfd.
  */
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
@@ -611,21 +610,6 @@ worker_master_pid(int probe)
 }
 
 /*
- * If the master dies, the kernel sends us SIGTERM so no orphan keeps
- * serving.  The kernel clears this setting when our credentials change, so
- * it is armed again after the privilege drop; a master that died before
- * prctl took hold shows as a changed parent.
- */
-static void
-worker_deathsig(pid_t master)
-{
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		fatal("prctl(PR_SET_PDEATHSIG)");
-	if (getppid() != master)
-		exit(0);
-}
-
-/*
  * max_requests with up to 10% per-worker jitter, so a pool started
  * together does not recycle together.
  */
@@ -662,7 +646,7 @@ worker_begin(struct worker *w, const struct worker_args *a)
 	w->sigfd = worker_signals();
 	if (timer_wake_open(&w->wake) == -1)
 		log_warn("timerfd_create: deadlines by epoll_wait timeouts");
-	worker_deathsig(w->master);
+	priv_deathsig(w->master);
 	/*
 	 * Large bodies come and go with requests: keep their memory in the
 	 * heap instead of mmap/munmap and trimming each time (page faults on
@@ -686,12 +670,7 @@ worker_drop(struct worker *w, const struct worker_args *a)
 		log_warnx("%s", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
-	if (priv_drop(a->priv, cause, sizeof(cause)) == -1) {
-		log_warnx("cannot drop privileges to %s: %s",
-		    a->priv->user[0] ? a->priv->user : "(unchanged)", cause);
-		exit(WORKER_EXIT_FATAL);
-	}
-	worker_deathsig(w->master);
+	priv_become(a->priv, w->master, WORKER_EXIT_FATAL);
 	w->stats = a->stats;
 	w->slotno = a->slot;
 	if ((w->slot = stats_slot(a->stats, a->slot)) == NULL) {
@@ -822,28 +801,7 @@ worker_register(struct worker *w, const struct worker_args *a)
 static void
 worker_sandbox(const struct worker_args *a)
 {
-	char	cause[256];
-
-	switch (sandbox_landlock(cause, sizeof(cause))) {
-	case -1:
-		log_warnx("cannot enforce the Landlock ruleset: %s", cause);
-		exit(WORKER_EXIT_FATAL);
-	case 1:
-		if (a->pos == 0)
-			log_warnx("%s", cause);
-		else
-			log_debug("%s", cause);
-		break;
-	}
-	switch (sandbox_filter(a->note, cause, sizeof(cause))) {
-	case -1:
-		log_warnx("cannot install the seccomp filter: %s", cause);
-		exit(WORKER_EXIT_FATAL);
-	case 1:
-		if (a->pos == 0)
-			log_warnx("%s", cause);
-		break;
-	}
+	sandbox_enter(a->note, a->pos == 0, WORKER_EXIT_FATAL);
 }
 
 /* Draining is over: every connection closed, or its time is up. */

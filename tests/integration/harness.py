@@ -407,6 +407,15 @@ def is_exec_spawner(pid):
         return False
 
 
+def is_exporter(pid):
+    """pid is the master's metrics exporter (metrics_listen), no worker."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().startswith(b"msgd: metrics")
+    except OSError:
+        return False
+
+
 def command_children(worker):
     """[(pid, state)] of a worker's children but its EXEC spawner: the
     commands it runs."""
@@ -908,10 +917,19 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def workers(self):
-        """[(pid, state)] of the master's children right now."""
+        """[(pid, state)] of the master's children right now, but its
+        metrics exporter."""
         if not self.alive():
             return []
-        return children(self.proc.pid)
+        return [(p, s) for p, s in children(self.proc.pid)
+                if not is_exporter(p)]
+
+    def exporter(self):
+        """The pid of the master's live metrics exporter, or None."""
+        if not self.alive():
+            return None
+        return next((p for p, s in children(self.proc.pid)
+                     if s != "Z" and is_exporter(p)), None)
 
     def note_workers(self):
         for pid, _ in self.workers():

@@ -28,6 +28,7 @@ tests_integration_libclient_drive_SOURCES = \
 tests_integration_libclient_drive_LDADD = src/libmsgdclient.la
 INTEGRATION_TESTS += tests/integration/test_python_client.py
 INTEGRATION_TESTS += tests/integration/test_python_client_remote.py
+INTEGRATION_TESTS += tests/integration/test_python_package.py
 INTEGRATION_TESTS += tests/integration/test_stats_counters.py
 INTEGRATION_TESTS += tests/integration/test_stats_kill.py
 INTEGRATION_TESTS += tests/integration/test_stats_torn.py
@@ -60,6 +61,7 @@ INTEGRATION_TESTS += tests/integration/test_tls_client.py
 EXTRA_DIST += tests/integration/tlsfake.py
 INTEGRATION_TESTS += tests/integration/test_tls_python_client.py
 INTEGRATION_TESTS += tests/integration/test_tls_client_msgd.py
+INTEGRATION_TESTS += tests/integration/test_metrics_http.py
 INTEGRATION_TESTS += tests/integration/test_proxy.py
 INTEGRATION_TESTS += tests/integration/test_proxy_haproxy.py
 # test_upgrade*'s second binary: msgd with another release string, the

@@ -9,7 +9,7 @@ is there; skipped while msgd does not know the tls group.
 - bench --reconnect: full handshakes, none resumed; --tls-resume: every
   handshake resumes (the server must send a new ticket after each TLS 1.3
   resumption: OpenSSL clients use a ticket once);
-- contrib/python/msgd_client.py with ssl_context=.
+- contrib/python's msgd_client with ssl_context=.
 """
 import atexit
 import json

@@ -1,4 +1,4 @@
-"""test_tls_python_client: contrib/python/msgd_client.py's ssl_context=
+"""test_tls_python_client: msgd_client's ssl_context= (contrib/python)
 (issue 12) against a fake msgd speaking TLS (tlsfake.py) with a PKI made by
 the openssl tool (tlscerts.py).
 

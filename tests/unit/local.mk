@@ -11,6 +11,7 @@ UNIT_TESTS += tests/unit/test_config_table
 UNIT_TESTS += tests/unit/test_net
 UNIT_TESTS += tests/unit/test_sdlisten
 UNIT_TESTS += tests/unit/test_buf
+UNIT_TESTS += tests/unit/test_metrics
 UNIT_TESTS += tests/unit/test_timer
 tests_unit_test_timer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=timerfd_settime
 UNIT_TESTS += tests/unit/test_util

@@ -789,6 +789,29 @@ test_conf_load_include_bounded(void **state)
 	assert_non_null(strstr(l.err, "more than 64 files included\n"));
 }
 
+/* metrics_listen: off by default, a TCP address none of listen's. */
+static void
+test_conf_load_metrics_listen(void **state)
+{
+	struct load	l;
+
+	(void)state;
+	load_good(&l, "listen = [ \"127.0.0.1:7878\" ];\n");
+	assert_string_equal(l.conf.metrics_listen, "");
+	load_good(&l, "metrics_listen = \"[::1]:9878\";\n");
+	assert_string_equal(l.conf.metrics_listen, "[::1]:9878");
+	load_text(&l, "metrics_listen = \"unix:/run/m.sock\";\n");
+	assert_has_error(&l, 1, "metrics_listen: must be a TCP address");
+	load_text(&l, "metrics_listen = \"example.org:80\";\n");
+	assert_has_error(&l, 1, "metrics_listen: ");
+	load_text(&l, "metrics_listen = 9878;\n");
+	assert_has_error(&l, 1, "metrics_listen: must be a string");
+	load_text(&l, "listen = [ \"127.0.0.1:7878\" ];\n"
+	    "metrics_listen = \"127.0.0.1:7878\";\n");
+	assert_only_error(&l, 2, "metrics_listen: 127.0.0.1:7878 is also a "
+	    "listen address");
+}
+
 /* "proxy:" and "tls:" in either order; proxy_trusted like allow. */
 static void
 test_conf_load_proxy_listeners(void **state)
@@ -885,6 +908,7 @@ main(void)
 		cmocka_unit_test(test_conf_load_unix_too_long_absolute),
 		cmocka_unit_test(test_conf_load_include_directory),
 		cmocka_unit_test(test_conf_load_include_bounded),
+		cmocka_unit_test(test_conf_load_metrics_listen),
 		cmocka_unit_test(test_conf_load_proxy_listeners),
 		cmocka_unit_test(test_conf_load_proxy_refusals),
 	};

@@ -1,7 +1,11 @@
-"""msgd_client: a Python client for msgd, wire protocol version 1.
+"""msgd_client: Python clients for msgd, wire protocol version 1.
 
-Standard library only; Python 3.8 or later.  One module, no installation:
-copy it next to your program or put its directory on sys.path.
+Standard library only; Python 3.8 or later.  Install it with
+``pip install contrib/python`` (from msgd's source tree; no network, no
+build tools needed), or put contrib/python on sys.path.  Client is
+blocking; AsyncClient (msgd_client.aio) is the asyncio client, with the
+same operations and exceptions, that pipelines concurrent awaits on one
+connection.
 
 Usage::
 
@@ -63,6 +67,11 @@ A client certificate the server refuses is reported by TLS 1.3 after the
 handshake: the first call raises ConnectionClosed naming the alert.
 UdpClient has no TLS: datagrams stay in clear.
 
+Limits: an answer whose body is longer than max_answer bytes (default
+MAX_ANSWER, 1 GiB and a few bytes: the largest body msgd can be configured
+to send) raises ProtocolError as soon as its header arrives, so a broken or
+hostile server cannot make the client buffer more than that.
+
 Timeouts: timeout (seconds, or None to wait forever) bounds each wait for
 progress, like a socket timeout: connecting, and every stretch without any
 byte sent or received while a request is outstanding.
@@ -79,7 +88,7 @@ Exceptions (all but the bad-argument ones derive from msgd_client.Error):
     +-- ProtocolError           a malformed answer: bad magic or version,
     |                           RESPONSE flag missing or reserved flags set,
     |                           request id or opcode mismatch, a body that
-    |                           does not parse
+    |                           does not parse, or one over max_answer
     +-- ConnectionClosed        also a ConnectionError (so an OSError): the
     |                           server closed or reset the connection, or the
     |                           Client was already closed
@@ -102,6 +111,8 @@ without sending, for a name the server would refuse (1 to 255 bytes of
 [A-Za-z0-9._-], not starting with '.').  Use call() to send one anyway.
 """
 
+from __future__ import annotations
+
 import collections
 import json
 import re
@@ -109,21 +120,39 @@ import selectors
 import socket
 import struct
 import time as _time
+import typing
 
 try:
     import ssl as _ssl
 except ImportError:         # Python built without OpenSSL: no TLS
-    _ssl = None
+    _ssl = None             # type: ignore[assignment]
+
+__version__ = "unknown"     # the build writes the version (build_backend.py)
 
 __all__ = [
-    "Client", "UdpClient", "udp_call", "Request", "Response", "FileInfo",
-    "ExecResult", "Error", "MsgdError", "BadRequest", "UnknownOp",
+    "AsyncClient", "Client", "UdpClient", "udp_call", "Request", "Response",
+    "FileInfo", "ExecResult", "Error", "MsgdError", "BadRequest", "UnknownOp",
     "TooLarge", "NotFound", "Denied", "Busy", "Timeout", "Internal",
     "BadVersion", "ProtocolError", "ConnectionClosed", "ResponseTimeout",
     "parse_address", "valid_file_name", "parse_time", "STATUS_NAMES",
     "OP_NAMES", "OP_PING", "OP_ECHO", "OP_UPPER", "OP_TIME", "OP_STATS",
     "OP_AUTH", "OP_PUT", "OP_GET", "OP_LIST", "OP_DEL", "OP_EXEC",
+    "MAX_ANSWER",
 ]
+
+if typing.TYPE_CHECKING:
+    from .aio import AsyncClient
+else:
+    # Hidden from type checkers, which would take every unknown name of the
+    # module for Any.
+    def __getattr__(name):
+        """AsyncClient on first use: importing asyncio costs tens of
+        milliseconds that blocking programs need not pay."""
+        if name == "AsyncClient":
+            from .aio import AsyncClient
+            return AsyncClient
+        raise AttributeError("module %r has no attribute %r" % (__name__,
+                                                                 name))
 
 # ------------------------------------------------------------------ protocol
 
@@ -135,6 +164,9 @@ HEADER_LEN = HEADER.size                # key_len request_id body_len = 16
 MAX_KEY = 0xFFFF
 MAX_BODY = 0xFFFFFFFF
 MAX_ID = 0xFFFFFFFF
+# msgd's largest max_body and exec.max_output, and an EXEC answer's
+# status and length fields.
+MAX_ANSWER = (1 << 30) + 64
 
 OP_PING = 0x01
 OP_ECHO = 0x02
@@ -186,7 +218,7 @@ def op_name(op):
     return OP_NAMES.get(op, "0x%02x" % op)
 
 
-def _to_bytes(data, what="value"):
+def _to_bytes(data: typing.Any, what: str = "value") -> bytes:
     """bytes for bytes-like data; str is encoded as UTF-8."""
     if isinstance(data, str):
         return data.encode("utf-8")
@@ -196,7 +228,7 @@ def _to_bytes(data, what="value"):
         what, type(data).__name__))
 
 
-def valid_file_name(name):
+def valid_file_name(name: str | bytes) -> bool:
     """Is name (str or bytes) a file name the server accepts?"""
     try:
         b = name.encode("ascii") if isinstance(name, str) else bytes(name)
@@ -212,24 +244,31 @@ def _file_name(name):
     return name.encode("ascii") if isinstance(name, str) else bytes(name)
 
 
-def encode_request(op, key=b"", value=b"", request_id=0):
+def encode_request(op: int, key: Data = b"", value: Data = b"",
+                   request_id: int = 0) -> bytes:
     """One request frame (bytes)."""
-    key = _to_bytes(key, "key")
-    value = _to_bytes(value)
+    k = _to_bytes(key, "key")
+    v = _to_bytes(value)
     if not 0 <= op <= 0xFF:
         raise ValueError("opcode %r is not a byte" % (op,))
-    if len(key) > MAX_KEY:
+    if len(k) > MAX_KEY:
         raise ValueError("key of %d bytes is longer than %d" % (
-            len(key), MAX_KEY))
-    if len(key) + len(value) > MAX_BODY:
-        raise ValueError("body of %d bytes is too long" % (
-            len(key) + len(value)))
-    return HEADER.pack(MAGIC, VERSION, 0, op, 0, len(key), request_id,
-                       len(key) + len(value)) + key + value
+            len(k), MAX_KEY))
+    if len(k) + len(v) > MAX_BODY:
+        raise ValueError("body of %d bytes is too long" % (len(k) + len(v)))
+    return HEADER.pack(MAGIC, VERSION, 0, op, 0, len(k), request_id,
+                       len(k) + len(v)) + k + v
 
 
-def _check_header(hdr):
-    """Unpack a response header; ProtocolError unless it is one."""
+def _check_max_answer(n):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError("max_answer must be a byte count, not %r" % (n,))
+    return n
+
+
+def _check_header(hdr, max_answer=MAX_ANSWER):
+    """Unpack a response header; ProtocolError unless it is one, or when
+    its body would be longer than max_answer."""
     magic, version, flags, op, status, klen, rid, blen = HEADER.unpack(hdr)
     if magic != MAGIC:
         raise ProtocolError("bad magic %r in answer %r" % (magic, hdr))
@@ -241,14 +280,23 @@ def _check_header(hdr):
                             "only" % flags)
     if klen > blen:
         raise ProtocolError("answer key_len %d > body_len %d" % (klen, blen))
+    if blen > max_answer:
+        raise ProtocolError("answer of %d bytes is longer than max_answer "
+                            "(%d)" % (blen, max_answer))
     return op, status, klen, rid, blen
 
 
-def parse_time(text):
+def parse_time(text: str) -> typing.Any:
     """A TIME answer ("2026-11-21T10:00:00.123456Z") as an aware datetime."""
     import datetime
     return datetime.datetime.strptime(
         text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+
+
+# An address: "host:port", "[v6]:port", "unix:/path", "/path", (host, port).
+Address = typing.Union[str, typing.Tuple[str, int]]
+# bytes, or str sent as UTF-8.
+Data = typing.Union[bytes, bytearray, memoryview, str]
 
 
 def parse_address(address):
@@ -339,10 +387,12 @@ class Error(Exception):
 class MsgdError(Error):
     """The server answered a status other than OK."""
 
-    status = None       # overridden by the per-status subclasses
-    _by_status = {}
+    status: int | None = None   # set by the per-status subclasses
+    _by_status: typing.Dict[int, typing.Type[MsgdError]] = {}
 
-    def __init__(self, status, message="", opcode=None, request_id=None):
+    def __init__(self, status: int, message: str = "",
+                 opcode: int | None = None,
+                 request_id: int | None = None) -> None:
         self.status = status
         self.status_name = status_name(status)
         self.message = message
@@ -351,7 +401,7 @@ class MsgdError(Error):
         super().__init__(status, message)
 
     def __str__(self):
-        s = "%s (%d)" % (self.status_name, self.status)
+        s = "%s (%s)" % (self.status_name, self.status)
         if self.opcode is not None:
             s += " to %s" % op_name(self.opcode)
         return s + (": " + self.message if self.message else "")
@@ -392,8 +442,9 @@ BadVersion = _status_error(9, "BadVersion", "BAD_VERSION: protocol version "
 
 class ProtocolError(Error):
     """A malformed answer: not a protocol v1 response frame, or not the
-    response to the request (request id or opcode mismatch), or a body
-    that does not parse.  The connection is closed."""
+    response to the request (request id or opcode mismatch), a body that
+    does not parse, or one longer than max_answer.  The connection is
+    closed."""
 
 
 class ConnectionClosed(Error, ConnectionError):
@@ -412,17 +463,22 @@ class Client:
     """One stream connection (TCP, IPv6 or UNIX) to msgd.
 
     Client(address, timeout=5.0, token=None, ssl_context=None,
-    server_hostname=None): connects now (TLS with ssl_context, and sends
-    AUTH when token is given); see the module docstring for addresses,
-    TLS, timeouts and errors.  Use it as a context manager, or call close().
+    server_hostname=None, max_answer=MAX_ANSWER): connects now (TLS with
+    ssl_context, and sends AUTH when token is given); see the module
+    docstring for addresses, TLS, timeouts, limits and errors.  Use it as a
+    context manager, or call close().
     """
 
-    def __init__(self, address, timeout=5.0, token=None, ssl_context=None,
-                 server_hostname=None):
-        self._sock = None
-        self._sel = None
+    def __init__(self, address: Address, timeout: float | None = 5.0,
+                 token: bytes | str | None = None,
+                 ssl_context: typing.Any = None,
+                 server_hostname: str | None = None,
+                 max_answer: int = MAX_ANSWER) -> None:
+        self._sock: typing.Any = None
+        self._sel: selectors.BaseSelector | None = None
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive or None")
+        self.max_answer = _check_max_answer(max_answer)
         if ssl_context is not None and (
                 _ssl is None or not isinstance(ssl_context, _ssl.SSLContext)):
             raise TypeError("ssl_context must be an ssl.SSLContext")
@@ -468,14 +524,14 @@ class Client:
     # -- life cycle
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._sock is None
 
-    def fileno(self):
+    def fileno(self) -> int:
         """The socket's descriptor (-1 once closed)."""
         return -1 if self._sock is None else self._sock.fileno()
 
-    def close(self):
+    def close(self) -> None:
         """Close the connection (idempotent)."""
         sock, self._sock = self._sock, None
         if self._sel is not None:
@@ -484,10 +540,10 @@ class Client:
         if sock is not None:
             sock.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __del__(self):
@@ -502,7 +558,7 @@ class Client:
             " closed" if self.closed else "")
 
     @property
-    def tls_version(self):
+    def tls_version(self) -> str | None:
         """"TLSv1.3" and the like over TLS; None in clear or once closed."""
         if _ssl is not None and isinstance(self._sock, _ssl.SSLSocket):
             return self._sock.version()
@@ -510,13 +566,13 @@ class Client:
 
     # -- low level
 
-    def new_request_id(self):
+    def new_request_id(self) -> int:
         """The next request id: 1, 2, ..., 2^32-1, 1, ... (never 0)."""
         rid = self._next_id
         self._next_id = rid + 1 if rid < MAX_ID else 1
         return rid
 
-    def call(self, op, key=b"", value=b""):
+    def call(self, op: int, key: Data = b"", value: Data = b"") -> Response:
         """Send one request (any opcode, key and value: bytes or str) and
         return its Response; a status other than OK raises its MsgdError.
         The connection is closed on the statuses the server closes on."""
@@ -528,7 +584,8 @@ class Client:
             resp.raise_for_status()
         return resp
 
-    def pipeline(self, requests):
+    def pipeline(self, requests: typing.Iterable[typing.Sequence[typing.Any]]
+                 ) -> typing.List[Response]:
         """Send many requests in one go (sending and reading at once, so a
         long pipeline cannot deadlock) and return their Responses in order.
         requests: Request tuples, or plain (op[, key[, value]]) tuples.
@@ -566,7 +623,8 @@ class Client:
         sent = 0
         can_send = True
         inbuf = bytearray()
-        responses = []
+        responses: typing.List[Response] = []
+        assert sel is not None
         while len(responses) < len(expect):
             writing = can_send and sent < len(view)
             sel.modify(sock, selectors.EVENT_READ |
@@ -611,7 +669,7 @@ class Client:
                             " and %d bytes of the next" % len(inbuf)
                             if inbuf else ""))
                 inbuf += data
-                self._parse(inbuf, expect, responses)
+                self._parse(inbuf, expect, responses, self.max_answer)
         if inbuf:
             raise ProtocolError("%d unexpected bytes after the last answer: "
                                 "%r" % (len(inbuf), bytes(inbuf[:32])))
@@ -632,13 +690,13 @@ class Client:
         return data
 
     @staticmethod
-    def _parse(inbuf, expect, responses):
+    def _parse(inbuf, expect, responses, max_answer):
         """Move the whole frames at the start of inbuf to responses, each
         checked against its request.  Headers are checked as soon as they
         arrive, so garbage fails at once rather than after its 'body'."""
         while len(inbuf) >= HEADER_LEN:
             op, status, klen, rid, blen = _check_header(
-                bytes(inbuf[:HEADER_LEN]))
+                bytes(inbuf[:HEADER_LEN]), max_answer)
             if len(inbuf) < HEADER_LEN + blen:
                 # Fail early on a mismatch; wait for an error's message.
                 if len(responses) < len(expect) and (rid or status == OK):
@@ -664,52 +722,52 @@ class Client:
             self.close()
             raise
 
-    def ping(self):
+    def ping(self) -> float:
         """PING; returns the round-trip time in seconds."""
         t0 = _time.monotonic()
         self._parsed(_parse_pong, self.call(OP_PING).value)
         return _time.monotonic() - t0
 
-    def echo(self, data):
+    def echo(self, data: Data) -> bytes:
         """ECHO: data (bytes or str, UTF-8) back, as bytes."""
         return self.call(OP_ECHO, b"", _to_bytes(data, "data")).value
 
-    def upper(self, data):
+    def upper(self, data: Data) -> bytes:
         """UPPER: data with ASCII a-z turned to A-Z, as bytes."""
         return self.call(OP_UPPER, b"", _to_bytes(data, "data")).value
 
-    def time(self):
+    def time(self) -> str:
         """TIME: the server's clock as RFC 3339 UTC with microseconds, e.g.
         "2026-11-21T10:00:00.123456Z" (parse_time() makes a datetime)."""
         return self._parsed(_text, self.call(OP_TIME).value, "TIME")
 
-    def stats(self):
+    def stats(self) -> typing.Any:
         """STATS: the server's statistics document (parsed JSON, a dict)."""
         return self._parsed(_parse_stats, self.call(OP_STATS).value)
 
-    def auth(self, token):
+    def auth(self, token: Data) -> None:
         """AUTH with token (bytes or str).  Denied (and the connection is
         closed) when the server refuses it."""
         self.call(OP_AUTH, b"", _to_bytes(token, "token"))
 
-    def put(self, name, data):
+    def put(self, name: str | bytes, data: Data) -> None:
         """PUT: store data (bytes or str, UTF-8) as file name, atomically."""
         self.call(OP_PUT, _file_name(name), _to_bytes(data, "data"))
 
-    def get(self, name):
+    def get(self, name: str | bytes) -> bytes:
         """GET: the content of file name (NotFound if absent)."""
         key = _file_name(name)
         return self._parsed(_parse_get, key, self.call(OP_GET, key))
 
-    def list(self):
+    def list(self) -> typing.List[FileInfo]:
         """LIST: [FileInfo(name, size, mtime)] sorted by name."""
         return self._parsed(_parse_list, self.call(OP_LIST).value)
 
-    def delete(self, name):
+    def delete(self, name: str | bytes) -> None:
         """DEL: remove file name (NotFound if absent)."""
         self.call(OP_DEL, _file_name(name))
 
-    def exec(self, name, stdin=b""):
+    def exec(self, name: Data, stdin: Data = b"") -> ExecResult:
         """EXEC: run the allow-listed command name with stdin (bytes or
         str); returns ExecResult(status, stdout, stderr).  A non-zero exit
         status is a result, not an error; NotFound for a command not in
@@ -826,7 +884,7 @@ class UdpClient:
         self.timeout = timeout
         self.retries = retries
         self._next_id = 1
-        self._sock = socket.socket(info[0], socket.SOCK_DGRAM)
+        self._sock: typing.Any = socket.socket(info[0], socket.SOCK_DGRAM)
         try:
             self._sock.connect(info[4])
         except BaseException:
