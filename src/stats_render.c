@@ -264,6 +264,30 @@ prom_heartbeats(const struct stats_snap *sn, struct buf *b)
 	}
 }
 
+/*
+ * Each live worker's start time: changes() over it counts a slot's
+ * restarts, the usual way to see a crash loop from outside.
+ */
+static void
+prom_starts(const struct stats_snap *sn, struct buf *b)
+{
+	uint64_t	start;
+	uint32_t	i;
+
+	bprintf(b, "# HELP msgd_worker_start_time_seconds Start time of each "
+	    "worker since the epoch.\n"
+	    "# TYPE msgd_worker_start_time_seconds gauge\n");
+	for (i = 0; i < sn->hdr.nslots; i++) {
+		if (!snap_live(snap_slot(sn, i)))
+			continue;
+		start = snap_raw(snap_slot(sn, i), offsetof(struct stats_slot,
+		    start_us));
+		bprintf(b, "msgd_worker_start_time_seconds{worker=\"%u\"} "
+		    "%" PRIu64 ".%03" PRIu64 "\n", i, start / 1000000,
+		    start / 1000 % 1000);
+	}
+}
+
 /* The subject of the last client certificate each worker verified. */
 static void
 prom_subjects(const struct stats_snap *sn, struct buf *b)
@@ -407,6 +431,7 @@ stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 {
 	prom_master(&sn->hdr, b);
 	prom_heartbeats(sn, b);
+	prom_starts(sn, b);
 	prom_subjects(sn, b);
 	prom_listeners(&sn->hdr, b);
 	prom_counters(sn, b);
