@@ -1,0 +1,156 @@
+"""test_contrib_fleet: the shipped HAProxy and Prometheus files are valid
+for the real programs and match msgd.
+
+- prometheus_files: `promtool check config` on contrib/prometheus/msgd.yml
+  (it checks the rules file it names too) and `promtool check rules` on
+  msgd-rules.yml pass; every msgd_* metric the rules use is a family of
+  msgd's output (`msgctl stats --prometheus` of a server with a TCP and a
+  proxy: listener, and GET /metrics when msgd has metrics_listen), so a
+  renamed metric cannot leave an alert that never fires.  SKIP without
+  promtool.
+- haproxy_file: `haproxy -c` accepts contrib/haproxy/msgd.cfg as shipped
+  and as test_fleet rewrites it; its health check sends exactly a PING
+  frame (request id 1) and expects exactly msgd's PONG answer to it.
+  SKIP without haproxy.
+"""
+import os
+import re
+import shutil
+import tempfile
+import subprocess
+import urllib.request
+
+from fleetlib import (CONTRIB, HAPROXY, PROMTOOL, contrib_haproxy,
+                      contrib_prometheus)
+from harness import (HDR, SKIP, Op, Suite, ctl, encode, free_port,
+                     msgd_supports, read_frame, connect)
+from statslib import parse_prom
+
+t = Suite("test_contrib_fleet")
+
+RULES = os.path.join(CONTRIB, "prometheus", "msgd-rules.yml")
+SCRAPE = os.path.join(CONTRIB, "prometheus", "msgd.yml")
+HAPROXY_CFG = os.path.join(CONTRIB, "haproxy", "msgd.cfg")
+
+
+def run(argv, timeout=30):
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def families(text):
+    """The metric families of a Prometheus text, histogram parts folded."""
+    samples, types, problems = parse_prom(text)
+    names = set(types)
+    for n, _, _ in samples:
+        names.add(re.sub(r"_(bucket|sum|count)$", "", n)
+                  if re.sub(r"_(bucket|sum|count)$", "", n) in types else n)
+    return names, problems
+
+
+@t.case
+def prometheus_files(t):
+    if PROMTOOL is None:
+        print("SKIP: promtool is not installed (./bootstrap check installs "
+              "prometheus)")
+        raise SystemExit(SKIP)
+    rc, out = run([PROMTOOL, "check", "config", SCRAPE])
+    t.check(rc == 0, "promtool check config %s: exit %d\n%s" % (
+        SCRAPE, rc, out))
+    rc, out = run([PROMTOOL, "check", "rules", RULES])
+    t.check(rc == 0, "promtool check rules: exit %d\n%s" % (rc, out))
+    # What test_fleet gives Prometheus is valid too.
+    d = tempfile.mkdtemp(prefix="msgd-contrib-")
+    try:
+        path = os.path.join(d, "prometheus.yml")
+        with open(path, "w") as f:
+            f.write(contrib_prometheus(["127.0.0.2:9", "127.0.0.3:9"],
+                                       RULES))
+        rc, out = run([PROMTOOL, "check", "config", path])
+        t.check(rc == 0, "promtool check config (test_fleet's): exit %d\n"
+                "%s" % (rc, out))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+    with open(RULES) as f:
+        # Metric names, not recorded ones (level:metric:operations).
+        used = set(re.findall(r"(?<![\w:])msgd_\w+\b(?!:)", f.read()))
+    t.check(len(used) >= 8, "only %d metrics found in the rules: %r" % (
+        len(used), sorted(used)))
+    settings = {"workers": 2, "proxy_trusted": ["127.0.0.1/32"]}
+    mport = None
+    if msgd_supports("metrics_listen", "127.0.0.1:1"):
+        mport = free_port()
+        settings["metrics_listen"] = "127.0.0.1:%d" % mport
+    srv = t.server(settings, tcp=True, start=False)
+    srv.port = free_port()
+    srv.settings["listen"] = ["unix:" + srv.sock_path,
+                              "127.0.0.1:%d" % srv.port,
+                              "proxy:127.0.0.1:%d" % free_port()]
+    srv.start()
+    srv.ping_ok()
+    rc, text, err, _ = ctl(srv, "stats", "--prometheus")
+    t.check(rc == 0, "msgctl stats --prometheus: exit %d %r" % (rc, err))
+    have, problems = families(text)
+    t.check(not problems, "msgctl stats --prometheus: %r" % problems[:5])
+    missing = sorted(used - have)
+    t.check(not missing, "metrics the rules use that msgd does not have: "
+            "%r" % missing)
+    if mport:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                    timeout=5) as r:
+            have, problems = families(r.read().decode())
+        missing = sorted(used - have)
+        t.check(not missing, "metrics the rules use that GET /metrics "
+                "does not have: %r" % missing)
+
+
+@t.case
+def haproxy_file(t):
+    if HAPROXY is None:
+        print("SKIP: haproxy is not installed (./bootstrap check installs "
+              "it)")
+        raise SystemExit(SKIP)
+    with open(HAPROXY_CFG) as f:
+        text = f.read()
+    d = tempfile.mkdtemp(prefix="msgd-contrib-")
+    try:
+        for what, cfg in (
+                ("as shipped", text),
+                ("test_fleet's, with /health",
+                 contrib_haproxy(os.path.join(d, "s"), ("127.0.0.1", 9),
+                                 [("127.0.0.2", 9), ("127.0.0.3", 9),
+                                  ("127.0.0.4", 9)], 10)),
+                ("test_fleet's, without /health",
+                 contrib_haproxy(os.path.join(d, "s"), ("127.0.0.1", 9),
+                                 [("127.0.0.2", 9), ("127.0.0.3", 9),
+                                  ("127.0.0.4", 9)]))):
+            path = os.path.join(d, "haproxy.cfg")
+            with open(path, "w") as f:
+                f.write(cfg)
+            rc, out = run([HAPROXY, "-c", "-f", path])
+            t.check(rc == 0 and "ALERT" not in out and "WARNING" not in out,
+                    "haproxy -c (%s): exit %d\n%s" % (what, rc, out))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    send = re.search(r"tcp-check send-binary ([0-9a-f]+)", text).group(1)
+    expect = re.search(r"tcp-check expect binary ([0-9a-f]+)",
+                       text).group(1)
+    t.check(bytes.fromhex(send) == encode(Op.PING, request_id=1),
+            "the check sends %s, not a PING with request id 1 (%s)" % (
+                send, encode(Op.PING, request_id=1).hex()))
+    srv = t.server({"workers": 1})
+    s = connect(srv.sock_path)
+    try:
+        s.sendall(bytes.fromhex(send))
+        f = read_frame(s)
+        got = HDR.pack(f.magic, f.version, f.flags, f.opcode, f.status,
+                       f.key_len, f.request_id, f.body_len) + f.key + f.value
+    finally:
+        s.close()
+    t.check(got.hex() == expect, "the check expects %s, msgd answers %s" % (
+        expect, got.hex()))
+
+
+t.run()
