@@ -22,7 +22,7 @@ import subprocess
 import urllib.parse
 import urllib.request
 
-from harness import SRCDIR, poll
+from harness import SRCDIR, Op, St, connect_from, encode, poll, read_frame
 
 CONTRIB = os.path.join(SRCDIR, "contrib")
 
@@ -139,7 +139,8 @@ class Daemon:
 class HAProxy(Daemon):
     def __init__(self, d, text):
         self.conf = os.path.join(d, "haproxy.cfg")
-        self.sock = re.search(r"stats socket (\S+)", text).group(1)
+        m = re.search(r"stats socket (\S+)", text)
+        self.sock = m.group(1) if m else None
         with open(self.conf, "w") as f:
             f.write(text)
         Daemon.__init__(self, [HAPROXY, "-db", "-f", self.conf],
@@ -184,6 +185,22 @@ class HAProxy(Daemon):
             if m:
                 out[(m.group(1), int(m.group(2)))] = m.group(3)
         return out
+
+
+def ping_from(addr, src):
+    """PONG for a PING sent from src to addr?"""
+    try:
+        s = connect_from(addr, src, timeout=3)
+    except OSError:
+        return False
+    try:
+        s.sendall(encode(Op.PING, request_id=9))
+        f = read_frame(s, timeout=3)
+        return f.status == St.OK and f.value == b"PONG"
+    except (OSError, EOFError, TimeoutError, ValueError):
+        return False
+    finally:
+        s.close()
 
 
 class Prometheus(Daemon):

@@ -35,7 +35,6 @@ A rolling upgrade is not tested: `msgctl upgrade` is not in this tree.
 Skipped without haproxy (./bootstrap check installs it).  Every process
 the test starts is stopped in finally blocks (servers by the harness).
 """
-import json
 import os
 import shutil
 import signal
@@ -45,9 +44,10 @@ import urllib.error
 import urllib.request
 
 from fleetlib import (CONTRIB, HAPROXY, PROMETHEUS, HAProxy, Prometheus,
-                      common_port, contrib_haproxy, contrib_prometheus)
-from harness import (SKIP, Client, Op, Suite, ctl, encode, free_port,
-                     msgd_supports, poll, read_frame, connect_from)
+                      common_port, contrib_haproxy, contrib_prometheus,
+                      ping_from)
+from harness import (SKIP, Client, Op, Suite, ctl, free_port, msgd_supports,
+                     poll)
 from reloadcases import ClosedLoop
 from statslib import req_sum, stats_json
 
@@ -79,22 +79,6 @@ def http_get(url, timeout=2.0):
         return e.code, e.read().decode(errors="replace")
     except OSError as e:
         return None, str(e)
-
-
-def ping_from(addr, src):
-    """PONG for a PING sent from src to addr?"""
-    try:
-        s = connect_from(addr, src, timeout=3)
-    except OSError:
-        return False
-    try:
-        s.sendall(encode(Op.PING, request_id=7))
-        f = read_frame(s, timeout=3)
-        return f.status == 0 and f.value == b"PONG"
-    except (OSError, EOFError, TimeoutError, ValueError):
-        return False
-    finally:
-        s.close()
 
 
 class Fleet:
