@@ -8,7 +8,7 @@ allow holds CLIENT and 127.0.0.1 (HAProxy's /health checks, Prometheus's
 scrapes).  HAProxy runs contrib/haproxy/msgd.cfg (-db) with the test's
 addresses; Prometheus runs contrib/prometheus/msgd.yml (scrape and
 evaluation every second, the shipped rules) when msgd has metrics_listen.
-The load is reloadcases.ClosedLoop: 63 closed-loop ECHO connections
+The load is reloadcases.ClosedLoop: 64 closed-loop ECHO connections
 through HAProxy, bound to CLIENT.
 
 - spread: over 2 s each host answers within +-20 % of a third of the
@@ -58,7 +58,7 @@ NAMES = ["msgd1", "msgd2", "msgd3"]
 FRONT = "127.0.0.1"
 CLIENT = "127.0.0.61"
 OTHER = "127.0.0.62"
-NCONN = 63
+NCONN = 64
 
 
 def echoes(srv):
@@ -288,6 +288,8 @@ def check_prometheus(t, fl):
         until=lambda v: v == own)
     t.check(got == own, "Prometheus: sum of ECHO requests %r, the hosts' "
             "own %d" % (got, own))
+    print("   Prometheus: sum(msgd_requests_total{op=\"ECHO\"}) %r, the "
+          "hosts' own %d" % (got, own))
     allops = fl.prom.scalar("sum(msgd_requests_total)")
     after = sum(req_sum(stats_json(s)["totals"]["counters"])
                 for s in fl.srvs)
@@ -318,6 +320,7 @@ def check_draining(t, fl):
     try:
         c.request(Op.PING)
         srv.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
         code, body = poll(lambda: http_get(url), timeout=5, step=0.05,
                           until=lambda r: r[0] == 503)
         t.check(code == 503, "/health of a draining host: %r %r" % (
@@ -326,6 +329,9 @@ def check_draining(t, fl):
                     step=0.05)
         t.check(down, "HAProxy kept the draining host: %r" %
                 fl.hap.state())
+        print("   draining %s: /health %r %s; HAProxy took it out %.2f s "
+              "after the SIGTERM" % (HOSTS[0], code, body.strip(),
+                                      time.monotonic() - t0))
     finally:
         c.close()
     srv.wait(15)
