@@ -2,7 +2,8 @@
 for the real programs and match msgd.
 
 - prometheus_files: `promtool check config` on contrib/prometheus/msgd.yml
-  (it checks the rules file it names too) and `promtool check rules` on
+  (it checks the rules file it names too), also with its bearer token
+  section uncommented, and `promtool check rules` on
   msgd-rules.yml pass; every msgd_* metric the rules use is a family of
   msgd's output (`msgctl stats --prometheus` of a server with a TCP and a
   proxy: listener, and GET /metrics when msgd has metrics_listen), so a
@@ -70,6 +71,20 @@ def prometheus_files(t):
         rc, out = run([PROMTOOL, "check", "config", path])
         t.check(rc == 0, "promtool check config (test_fleet's): exit %d\n"
                 "%s" % (rc, out))
+        # And with its bearer token section uncommented.
+        with open(SCRAPE) as f:
+            text, n = re.subn(r"^(\s*)#(authorization:\n)\1#(.*\n)\1#"
+                              r"(\s*credentials_file:) \S+\n",
+                              r"\1\2\1\3\1\4 %s\n" % os.path.join(
+                                  d, "token"), f.read(), flags=re.M)
+        t.check(n == 1, "no commented authorization section in %s" % SCRAPE)
+        with open(os.path.join(d, "token"), "w") as f:
+            f.write("secret\n")
+        with open(path, "w") as f:
+            f.write(text.replace("- msgd-rules.yml", "- " + RULES))
+        rc, out = run([PROMTOOL, "check", "config", path])
+        t.check(rc == 0, "promtool check config (with a bearer token): "
+                "exit %d\n%s" % (rc, out))
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
