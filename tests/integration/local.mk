@@ -70,4 +70,5 @@ EXTRA_DIST += tests/integration/upgradecases.py
 # real programs run on them; fleetlib.py drives them.
 INTEGRATION_TESTS += tests/integration/test_contrib_fleet.py
 EXTRA_DIST += tests/integration/fleetlib.py contrib/haproxy/msgd.cfg \
-	contrib/prometheus/msgd.yml contrib/prometheus/msgd-rules.yml
+	contrib/prometheus/msgd.yml contrib/prometheus/msgd-rules.yml \
+	tests/integration/msgd-rules.test.yml

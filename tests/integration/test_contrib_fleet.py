@@ -3,11 +3,14 @@ for the real programs and match msgd.
 
 - prometheus_files: `promtool check config` on contrib/prometheus/msgd.yml
   (it checks the rules file it names too), also with its bearer token
-  section uncommented, and `promtool check rules` on
-  msgd-rules.yml pass; every msgd_* metric the rules use is a family of
-  msgd's output (`msgctl stats --prometheus` of a server with a TCP and a
-  proxy: listener, and GET /metrics when msgd has metrics_listen), so a
-  renamed metric cannot leave an alert that never fires.  SKIP without
+  section uncommented, `promtool check rules` on msgd-rules.yml and
+  `promtool test rules` on msgd-rules.test.yml (each alert fires on the
+  series that should fire it, not on reloads, NOT_FOUND answers or an
+  accept queue that empties) pass; every msgd_* metric the rules use is
+  a family of msgd's output (`msgctl stats --prometheus` of a server with
+  a TCP and a proxy: listener, and GET /metrics when msgd has
+  metrics_listen), so a renamed metric cannot leave an alert that never
+  fires.  SKIP without
   promtool.
 - haproxy_file: `haproxy -c` accepts contrib/haproxy/msgd.cfg as shipped
   and as test_fleet rewrites it; its health check sends exactly a PING
@@ -17,8 +20,8 @@ for the real programs and match msgd.
 import os
 import re
 import shutil
-import tempfile
 import subprocess
+import tempfile
 import urllib.request
 
 from fleetlib import (CONTRIB, HAPROXY, PROMTOOL, contrib_haproxy,
@@ -32,6 +35,8 @@ t = Suite("test_contrib_fleet")
 RULES = os.path.join(CONTRIB, "prometheus", "msgd-rules.yml")
 SCRAPE = os.path.join(CONTRIB, "prometheus", "msgd.yml")
 HAPROXY_CFG = os.path.join(CONTRIB, "haproxy", "msgd.cfg")
+RULE_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "msgd-rules.test.yml")
 
 
 def run(argv, timeout=30):
@@ -61,6 +66,10 @@ def prometheus_files(t):
         SCRAPE, rc, out))
     rc, out = run([PROMTOOL, "check", "rules", RULES])
     t.check(rc == 0, "promtool check rules: exit %d\n%s" % (rc, out))
+    # Each alert fires on what should fire it, not on reloads and such.
+    rc, out = run([PROMTOOL, "test", "rules", RULE_TESTS])
+    t.check(rc == 0, "promtool test rules %s: exit %d\n%s" % (
+        RULE_TESTS, rc, out))
     # What test_fleet gives Prometheus is valid too.
     d = tempfile.mkdtemp(prefix="msgd-contrib-")
     try:
