@@ -71,4 +71,5 @@ EXTRA_DIST += tests/integration/upgradecases.py
 INTEGRATION_TESTS += tests/integration/test_contrib_fleet.py
 EXTRA_DIST += tests/integration/fleetlib.py contrib/haproxy/msgd.cfg \
 	contrib/prometheus/msgd.yml contrib/prometheus/msgd-rules.yml \
+	contrib/grafana/msgd.json \
 	tests/integration/msgd-rules.test.yml

@@ -12,11 +12,15 @@ for the real programs and match msgd.
   metrics_listen), so a renamed metric cannot leave an alert that never
   fires.  SKIP without
   promtool.
+- grafana_dashboard: every msgd_* metric of contrib/grafana/msgd.json's
+  queries is a family of msgd's output (as above), and each query, its
+  Grafana variables filled in, parses as PromQL (promtool check rules).
 - haproxy_file: `haproxy -c` accepts contrib/haproxy/msgd.cfg as shipped
   and as test_fleet rewrites it; its health check sends exactly a PING
   frame (request id 1) and expects exactly msgd's PONG answer to it.
   SKIP without haproxy.
 """
+import json
 import os
 import re
 import shutil
@@ -35,6 +39,7 @@ t = Suite("test_contrib_fleet")
 RULES = os.path.join(CONTRIB, "prometheus", "msgd-rules.yml")
 SCRAPE = os.path.join(CONTRIB, "prometheus", "msgd.yml")
 HAPROXY_CFG = os.path.join(CONTRIB, "haproxy", "msgd.cfg")
+DASHBOARD = os.path.join(CONTRIB, "grafana", "msgd.json")
 RULE_TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           "msgd-rules.test.yml")
 
@@ -46,13 +51,10 @@ def run(argv, timeout=30):
 
 
 def families(text):
-    """The metric families of a Prometheus text, histogram parts folded."""
+    """The metric families of a Prometheus text and its sample names (a
+    histogram's _bucket, _sum and _count)."""
     samples, types, problems = parse_prom(text)
-    names = set(types)
-    for n, _, _ in samples:
-        names.add(re.sub(r"_(bucket|sum|count)$", "", n)
-                  if re.sub(r"_(bucket|sum|count)$", "", n) in types else n)
-    return names, problems
+    return set(types) | set(n for n, _, _ in samples), problems
 
 
 @t.case
@@ -98,10 +100,21 @@ def prometheus_files(t):
         shutil.rmtree(d, ignore_errors=True)
 
     with open(RULES) as f:
-        # Metric names, not recorded ones (level:metric:operations).
-        used = set(re.findall(r"(?<![\w:])msgd_\w+\b(?!:)", f.read()))
+        used = metric_names(f.read())
     t.check(len(used) >= 8, "only %d metrics found in the rules: %r" % (
         len(used), sorted(used)))
+    check_metrics_exist(t, used, "the rules")
+
+
+def metric_names(text):
+    """The msgd_* metric names in text, not recorded ones
+    (level:metric:operations)."""
+    return set(re.findall(r"(?<![\w:])msgd_\w+\b(?!:)", text))
+
+
+def check_metrics_exist(t, used, what):
+    """Every metric of used is a family of msgd's output: msgctl stats
+    --prometheus and, with metrics_listen, GET /metrics."""
     settings = {"workers": 2, "proxy_trusted": ["127.0.0.1/32"]}
     mport = None
     if msgd_supports("metrics_listen", "127.0.0.1:1"):
@@ -119,15 +132,48 @@ def prometheus_files(t):
     have, problems = families(text)
     t.check(not problems, "msgctl stats --prometheus: %r" % problems[:5])
     missing = sorted(used - have)
-    t.check(not missing, "metrics the rules use that msgd does not have: "
-            "%r" % missing)
+    t.check(not missing, "metrics %s use that msgd does not have: %r" % (
+        what, missing))
     if mport:
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
                                     timeout=5) as r:
             have, problems = families(r.read().decode())
         missing = sorted(used - have)
-        t.check(not missing, "metrics the rules use that GET /metrics "
-                "does not have: %r" % missing)
+        t.check(not missing, "metrics %s use that GET /metrics does not "
+                "have: %r" % (what, missing))
+
+
+@t.case
+def grafana_dashboard(t):
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    exprs = [tg["expr"] for p in dash["panels"] for tg in p.get("targets",
+                                                               [])]
+    t.check(len(exprs) >= 10, "only %d queries in %s" % (len(exprs),
+                                                          DASHBOARD))
+    used = metric_names("\n".join(exprs))
+    t.check(len(used) >= 8, "only %d metrics in the dashboard: %r" % (
+        len(used), sorted(used)))
+    check_metrics_exist(t, used, "the dashboard")
+    if PROMTOOL is None:
+        return
+    # Each query is PromQL once Grafana's variables are filled in: as
+    # recording rules, promtool parses them.
+    d = tempfile.mkdtemp(prefix="msgd-contrib-")
+    try:
+        path = os.path.join(d, "dashboard-rules.yml")
+        with open(path, "w") as f:
+            f.write("groups:\n  - name: dashboard\n    rules:\n")
+            for i, e in enumerate(exprs):
+                e = e.replace("$__rate_interval", "1m").replace(
+                    "$instance", ".*")
+                f.write("      - record: dashboard:q%d\n        expr: %s\n"
+                        % (i, json.dumps(e)))
+        rc, out = run([PROMTOOL, "check", "rules", path])
+        t.check(rc == 0, "the dashboard's queries: promtool check rules: "
+                "exit %d\n%s" % (rc, out))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @t.case
