@@ -83,10 +83,16 @@ def http_get(url, timeout=2.0):
 
 
 class Fleet:
+    """The hosts (harness Servers, in HOSTS' order), HAProxy, Prometheus,
+    and the ports the hosts share: the proxy: listener's and, with
+    metrics, metrics_listen's."""
+
     def __init__(self, d, metrics):
         self.d = d
         self.port = common_port(HOSTS)
-        self.mport = common_port(HOSTS) if metrics else None
+        self.mport = None
+        while metrics and self.mport in (None, self.port):
+            self.mport = common_port(HOSTS)
         self.srvs = []
         self.hap = None
         self.prom = None
@@ -157,11 +163,10 @@ def fleet(t):
 
 def load_window(t, fl, load, secs, what):
     """Requests per host over secs seconds of load; checks the spread."""
-    live = [s for s in fl.srvs]
-    a = all_echoes(live)
+    a = all_echoes(fl.srvs)
     ok0 = load.ok
-    time.sleep(secs)
-    b = all_echoes(live)
+    time.sleep(secs)  # a measuring window, not a wait for a condition
+    b = all_echoes(fl.srvs)
     per = [y - x for x, y in zip(a, b)]
     total = sum(per)
     print("   %s: %d requests in %.1f s through HAProxy, per host %r" % (
@@ -174,6 +179,8 @@ def load_window(t, fl, load, secs, what):
 
 
 def run_fleet(t, fl, loads):
+    """The scenarios of the module's docstring, in its order; loads holds
+    the running load for the caller to stop."""
     # Hosts, HAProxy, Prometheus.
     fl.srvs = [fl.start_host(t, i) for i in range(3)]
     front = (FRONT, free_port(host=FRONT))
