@@ -22,6 +22,9 @@ through HAProxy, bound to CLIENT.
   puts a share of the requests on it again;
 - rolling reload: `msgctl reload` of each host in turn under the load:
   0 failed requests, 0 connect errors;
+- rolling upgrade, where this tree has `msgctl upgrade` (issue 13): each
+  host in turn gets a new msgd file and `msgctl upgrade` under the load:
+  0 failed requests, 0 resets, 0 connect errors (said when skipped).
 - allow list: a client bound to OTHER (not in allow) gets no answer
   through HAProxy and is counted in allow_rejected: msgd judged the
   address from the PROXY header, not HAProxy's (which is allowed);
@@ -31,7 +34,6 @@ through HAProxy, bound to CLIENT.
   its rules evaluate without error, and /health answers 503 for a host
   drained by SIGTERM (an idle client holds it draining), which HAProxy's
   check takes out.
-A rolling upgrade is not tested: `msgctl upgrade` is not in this tree.
 Skipped without haproxy (./bootstrap check installs it).  Every process
 the test starts is stopped in finally blocks (servers by the harness).
 """
@@ -48,9 +50,16 @@ from fleetlib import (CONTRIB, HAPROXY, PROMETHEUS, HAProxy, Prometheus,
                       common_port, contrib_haproxy, contrib_prometheus,
                       ping_from)
 from harness import (SKIP, Client, Op, Suite, ctl, free_port, msgd_supports,
-                     poll)
+                     poll, proc_stat)
 from reloadcases import ClosedLoop
 from statslib import req_sum, stats_json
+
+try:  # the binary upgrade (issue 13), where this tree has it
+    from upgradecases import (install, master_pid, own_copy, reap_old,
+                              stop_current, subreaper, upgrade)
+    from harness import MSGD
+except ImportError:
+    upgrade = None
 
 t = Suite("test_fleet")
 
@@ -106,7 +115,10 @@ class Fleet:
         return s
 
     def start_host(self, t, i):
-        srv = t.server(self.settings(HOSTS[i]), start=False)
+        # With upgrades, each host runs a copy of msgd that an upgrade
+        # replaces (upgradecases).
+        kw = {"binary": own_copy} if upgrade else {}
+        srv = t.server(self.settings(HOSTS[i]), start=False, **kw)
         srv.settings["listen"] = ["unix:" + srv.sock_path,
                                   "proxy:%s:%d" % (HOSTS[i], self.port)]
         srv.start()
@@ -141,6 +153,8 @@ def fleet(t):
         print("SKIP: prometheus is not installed (./bootstrap check "
               "installs it)")
         raise SystemExit(SKIP)
+    if upgrade:
+        subreaper()  # upgraded masters are re-parented to this process
     d = tempfile.mkdtemp(prefix="msgd-fleet-")
     fl = Fleet(d, metrics)
     loads = []
@@ -149,6 +163,9 @@ def fleet(t):
     finally:
         for load in loads:
             load.finish(5)
+        if upgrade:
+            for srv in fl.srvs:  # the masters that upgrades started
+                stop_current(srv)
         if fl.prom:
             fl.prom.stop()
         if fl.hap:
@@ -215,7 +232,7 @@ def run_fleet(t, fl, loads):
     loads.append(load)
     load.start()
     poll(lambda: load.ok > 500, timeout=10)
-    load_window(t, fl, load, 2.0, "three hosts")
+    load_window(t, fl, load, 3.0, "three hosts")
 
     # One host dies.
     victim = 2
@@ -276,7 +293,7 @@ def run_fleet(t, fl, loads):
     loads.append(load)
     load.start()
     poll(lambda: load.ok > 500, timeout=10)
-    load_window(t, fl, load, 2.0, "host restarted")
+    load_window(t, fl, load, 3.0, "host restarted")
 
     # A rolling reload of the three: not one request lost.
     failed0 = load.failed
@@ -299,9 +316,46 @@ def run_fleet(t, fl, loads):
                 load.failed - failed0, load.resets, load.connect_errors,
                 load.details))
 
+    if upgrade:
+        rolling_upgrade(t, fl, loads, front)
+    else:
+        print("   no rolling upgrade: msgctl upgrade is not in this tree")
     if fl.prom:
         check_prometheus(t, fl)
         check_draining(t, fl)
+
+
+def rolling_upgrade(t, fl, loads, front):
+    """msgctl upgrade of each host in turn (a new msgd file installed at
+    its path first, as a package manager does) under the load: not one
+    request lost, every connection handed over."""
+    load = ClosedLoop([front] * NCONN, src=CLIENT)
+    loads.append(load)
+    load.start()
+    poll(lambda: load.ok > 500, timeout=10)
+    ok1 = load.ok
+    for i, s in enumerate(fl.srvs):
+        old = master_pid(s)
+        install(s, MSGD)
+        rc, out, err, secs = upgrade(s)
+        t.check(rc == 0 and out.startswith("upgraded:") and
+                master_pid(s) not in (0, old), "upgrade of %s: exit %d, "
+                "%r %r" % (HOSTS[i], rc, out, err))
+        reap_old(s)
+        print("   upgrade of %s: %s (%.1f s)" % (HOSTS[i], out.strip(),
+                                                 secs))
+        poll(lambda: load.ok > ok1 + 200, timeout=5)
+        ok1 = load.ok
+    load.finish()
+    loads.remove(load)
+    print("   rolling upgrade: %d requests answered, %d failed, %d "
+          "resets, %d connect errors" % (load.ok, load.failed, load.resets,
+                                         load.connect_errors))
+    t.check(load.failed == 0 and load.resets == 0 and
+            load.connect_errors == 0, "rolling upgrade: %d failed, %d "
+            "resets, %d connect errors: %s" % (
+                load.failed, load.resets, load.connect_errors,
+                load.details))
 
 
 def check_prometheus(t, fl):
@@ -350,9 +404,11 @@ def check_draining(t, fl):
     code, body = http_get(url)
     t.check(code == 200, "/health of a serving host: %r %r" % (code, body))
     c = Client(srv.sock_path, timeout=5)
+    # The master now: srv's own, or the one an upgrade started.
+    pid = master_pid(srv) if upgrade else srv.pid
     try:
         c.request(Op.PING)
-        srv.send_signal(signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
         t0 = time.monotonic()
         code, body = poll(lambda: http_get(url), timeout=5, step=0.05,
                           until=lambda r: r[0] == 503)
@@ -367,7 +423,9 @@ def check_draining(t, fl):
                                       time.monotonic() - t0))
     finally:
         c.close()
-    srv.wait(15)
+    # It drains, then exits (a zombie until reaped, by the harness or by
+    # stop_current).
+    poll(lambda: (proc_stat(pid) or "Z")[0] == "Z", timeout=15)
 
 
 t.run()
