@@ -15,8 +15,8 @@ bench_echo_floor_SOURCES = bench/echo_floor.c
 bench_echo_floor_LDADD =
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
-	bench/fileops bench/tls bench/python_clients bench/baseline.txt \
-	bench/README.md
+	bench/fileops bench/tls bench/python_clients bench/fleet \
+	bench/baseline.txt bench/README.md
 CLEANFILES += bench/echo_floor$(EXEEXT)
 
 bench: bench/echo_floor$(EXEEXT) src/msgd$(EXEEXT) src/msgctl$(EXEEXT)
