@@ -33,10 +33,9 @@ through HAProxy, bound to CLIENT.
   check takes out; that host is then started again;
 - rolling upgrade, where this tree has `msgctl upgrade` (issue 13): each
   host in turn gets a new msgd file and `msgctl upgrade` under the load:
-  0 failed requests, 0 resets, 0 connect errors (said when skipped).  It
-  comes after the Prometheus and /health checks: after an upgrade the
-  exporter says 503 "unresponsive" from about 5 s on and its /metrics lag
-  the host's own (it reads the old master's statistics).
+  0 failed requests, 0 resets, 0 connect errors (said when skipped); then
+  the Prometheus sums again and /health 200 on every host (each exporter
+  reads its new master's statistics).
 Skipped without haproxy (./bootstrap check installs it).  Every process
 the test starts is stopped in finally blocks (servers by the harness).
 """
@@ -319,11 +318,7 @@ def run_fleet(t, fl, loads):
                 load.failed - failed0, load.resets, load.connect_errors,
                 load.details))
 
-    # Prometheus and /health before the upgrade: after `msgctl upgrade`
-    # the exporter answers /health 503 "unresponsive" from about 5 s on,
-    # and /metrics lags the host's own totals (it still reads the old
-    # master's statistics, whose heartbeat stopped); to be checked after
-    # the upgrade too once that is fixed.
+    # Prometheus and /health before the upgrade, and after it again.
     if fl.prom:
         check_prometheus(t, fl)
         check_draining(t, fl)
@@ -336,6 +331,16 @@ def run_fleet(t, fl, loads):
         t.check(up, "%s not up again: %r" % (NAMES[0], fl.hap.state()))
     if upgrade:
         rolling_upgrade(t, fl, loads, front)
+        # Each exporter now reads its new master's statistics: the sums
+        # still add up, and every host answers /health 200.
+        if fl.prom:
+            check_prometheus(t, fl)
+            for i in range(len(fl.srvs)):
+                url = "http://%s:%d/health" % (HOSTS[i], fl.mport)
+                code = poll(lambda: http_get(url)[0], timeout=10,
+                            until=lambda c: c == 200)
+                t.check(code == 200, "/health of %s after its upgrade: %r"
+                        % (HOSTS[i], code))
     else:
         print("   no rolling upgrade: msgctl upgrade is not in this tree")
 
