@@ -19,8 +19,8 @@ bench_libclient_SOURCES = bench/libclient.c
 bench_libclient_LDADD = src/libmsgdclient.la
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
-	bench/fileops bench/tls bench/python_clients bench/baseline.txt \
-	bench/README.md
+	bench/fileops bench/tls bench/python_clients bench/fleet \
+	bench/baseline.txt bench/README.md
 CLEANFILES += bench/echo_floor$(EXEEXT) bench/libclient$(EXEEXT)
 
 bench: bench/echo_floor$(EXEEXT) bench/libclient$(EXEEXT) src/msgd$(EXEEXT) \

@@ -383,12 +383,17 @@ ex_setup(struct exporter *ex, const struct exporter_args *a)
 	proctitle_set("msgd: metrics");
 	ex->sigfd = ex_signals();
 	priv_deathsig(a->master);
-	/* Read-only: the exporter writes nothing of the segment. */
-	if (stats_open(&ex->seg, a->conf->stats_file, cause,
+	/*
+	 * Read-only: the exporter writes nothing of the segment.  Its own
+	 * master's, through the descriptor the master passed, never by path:
+	 * during a binary upgrade the path still names the old master's.
+	 */
+	if (stats_open_fd(&ex->seg, a->stats, a->conf->stats_file, cause,
 	    sizeof(cause)) == -1) {
 		log_warnx("%s", cause);
 		exit(WORKER_EXIT_FATAL);
 	}
+	close(a->stats);
 	priv_become(a->priv, a->master, WORKER_EXIT_FATAL);
 	log_setlevel(a->conf->log_level);
 	ex->restricted = ex_protected(a->conf);

@@ -25,6 +25,7 @@ struct exporter_args {
 	const struct priv	*priv;
 	int			 fd;	/* the listening socket */
 	int			 beat;	/* pipe: ready, then once a second */
+	int			 stats;	/* the master's segment, read-only */
 	pid_t			 master;
 };
 

@@ -177,21 +177,25 @@ mx_attach(struct mx *mx, struct ptable *pt, struct stats_seg *stats)
 }
 
 /*
- * In the child: keep the socket (as fd 3) and the beat pipe (fd 4),
- * close every other descriptor of the master's.
+ * In the child: keep the socket (as fd 3), the beat pipe (fd 4) and the
+ * statistics segment's read-only descriptor (fd 5), close every other
+ * descriptor of the master's.
  */
 static void
-mx_child_fds(int *fd, int *beat)
+mx_child_fds(int *fd, int *beat, int *stats)
 {
-	int	a, b;
+	int	a, b, c;
 
 	if ((a = fcntl(*fd, F_DUPFD_CLOEXEC, 10)) == -1 ||
 	    (b = fcntl(*beat, F_DUPFD_CLOEXEC, 10)) == -1 ||
-	    dup3(a, 3, O_CLOEXEC) == -1 || dup3(b, 4, O_CLOEXEC) == -1)
+	    (c = fcntl(*stats, F_DUPFD_CLOEXEC, 10)) == -1 ||
+	    dup3(a, 3, O_CLOEXEC) == -1 || dup3(b, 4, O_CLOEXEC) == -1 ||
+	    dup3(c, 5, O_CLOEXEC) == -1)
 		_exit(WORKER_EXIT_FATAL);
-	(void)close_range(5, ~0U, 0);
+	(void)close_range(6, ~0U, 0);
 	*fd = 3;
 	*beat = 4;
+	*stats = 5;
 }
 
 /* Fork the exporter with configuration c, as priv. */
@@ -224,7 +228,8 @@ mx_spawn(struct mx *mx, const struct msgd_conf *c, const struct priv *p)
 		a.fd = mx->fd;
 		a.beat = pv[1];
 		a.master = master;
-		mx_child_fds(&a.fd, &a.beat);
+		a.stats = mx->stats->fd_ro;
+		mx_child_fds(&a.fd, &a.beat, &a.stats);
 		exporter_main(&a);
 	}
 	close(pv[1]);

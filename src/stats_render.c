@@ -244,23 +244,30 @@ prom_master(const struct stats_hdr *h, struct buf *b)
 	    h->up.last_us / 1000000);
 }
 
-/* Each live worker's heartbeat age, in seconds with milliseconds. */
+/*
+ * A gauge per live worker, in seconds with milliseconds: its heartbeat's
+ * age (ms, from the monotonic clock) or, without age, its start time
+ * since the epoch (a slot's restarts are changes() over it in Prometheus,
+ * the usual way to see a crash loop from outside).
+ */
 static void
-prom_heartbeats(const struct stats_snap *sn, struct buf *b)
+prom_worker_gauge(const struct stats_snap *sn, struct buf *b,
+    const char *name, const char *help, int age)
 {
-	uint64_t	up;
-	uint32_t	i;
+	const uint8_t	*s;
+	uint64_t	 v;
+	uint32_t	 i;
 
-	bprintf(b, "# HELP msgd_worker_heartbeat_age_seconds Time since each "
-	    "worker last showed life.\n"
-	    "# TYPE msgd_worker_heartbeat_age_seconds gauge\n");
+	bprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 	for (i = 0; i < sn->hdr.nslots; i++) {
-		if (!snap_live(snap_slot(sn, i)))
+		s = snap_slot(sn, i);
+		if (!snap_live(s))
 			continue;
-		up = age_ms(sn->now_ms, snap_raw(snap_slot(sn, i),
-		    offsetof(struct stats_slot, heartbeat_ms)));
-		bprintf(b, "msgd_worker_heartbeat_age_seconds{worker=\"%u\"} "
-		    "%" PRIu64 ".%03" PRIu64 "\n", i, up / 1000, up % 1000);
+		v = age ? age_ms(sn->now_ms, snap_raw(s,
+		    offsetof(struct stats_slot, heartbeat_ms))) :
+		    snap_raw(s, offsetof(struct stats_slot, start_us)) / 1000;
+		bprintf(b, "%s{worker=\"%u\"} %" PRIu64 ".%03" PRIu64 "\n",
+		    name, i, v / 1000, v % 1000);
 	}
 }
 
@@ -406,7 +413,10 @@ int
 stats_render_prometheus(const struct stats_snap *sn, struct buf *b)
 {
 	prom_master(&sn->hdr, b);
-	prom_heartbeats(sn, b);
+	prom_worker_gauge(sn, b, "msgd_worker_heartbeat_age_seconds",
+	    "Time since each worker last showed life.", 1);
+	prom_worker_gauge(sn, b, "msgd_worker_start_time_seconds",
+	    "Start time of each worker since the epoch.", 0);
 	prom_subjects(sn, b);
 	prom_listeners(&sn->hdr, b);
 	prom_counters(sn, b);

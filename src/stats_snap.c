@@ -157,32 +157,26 @@ stats_preamble_open(const char *path, char *cause, size_t len)
 }
 
 /*
- * Map the file at path read-only, whole, into *pp and its size into
- * *size: a missing or unreadable file, or one too short to hold a magic,
- * is refused with a message saying which.
+ * Map the file open as fd (named path) read-only, whole, into *pp and its
+ * size into *size: one too short to hold a magic is refused.
  */
 static int
-seg_map(const char *path, void **pp, size_t *size, char *cause, size_t len)
+seg_map(int fd, const char *path, void **pp, size_t *size, char *cause,
+    size_t len)
 {
 	struct stat	 st;
 	void		*p;
-	int		 fd;
 
-	if ((fd = stats_preamble_open(path, cause, len)) == -1)
-		return (-1);
 	if (fstat(fd, &st) == -1) {
 		snprintf(cause, len, "%s: fstat: %s", path, strerror(errno));
-		close(fd);
 		return (-1);
 	}
 	if ((size_t)st.st_size < sizeof(uint64_t) + sizeof(uint32_t) * 2) {
 		snprintf(cause, len, "%s: %lld bytes: too short to be a msgd "
 		    "stats segment", path, (long long)st.st_size);
-		close(fd);
 		return (-1);
 	}
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
 	if (p == MAP_FAILED) {
 		snprintf(cause, len, "%s: mmap: %s", path, strerror(errno));
 		return (-1);
@@ -241,13 +235,31 @@ hdr_check(const struct stats_hdr *h, size_t size, const char *path,
 int
 stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 {
+	int	fd, rc;
+
+	if ((fd = stats_preamble_open(path, cause, len)) == -1)
+		return (-1);
+	rc = stats_open_fd(seg, fd, path, cause, len);
+	close(fd);
+	return (rc);
+}
+
+/*
+ * As stats_open(), through a descriptor already open on the segment
+ * (named path in messages): the metrics exporter maps its own master's
+ * segment this way, which during a binary upgrade is not yet at its path.
+ */
+int
+stats_open_fd(struct stats_seg *seg, int fd, const char *path, char *cause,
+    size_t len)
+{
 	struct stats_hdr	*h = NULL;
 	size_t			 size;
 	void			*p;
 
 	memset(seg, 0, sizeof(*seg));
 	seg->fd_rw = seg->fd_ro = -1;
-	if (seg_map(path, &p, &size, cause, len) == -1)
+	if (seg_map(fd, path, &p, &size, cause, len) == -1)
 		return (-1);
 	if ((h = malloc(sizeof(*h))) == NULL) {
 		snprintf(cause, len, "out of memory");

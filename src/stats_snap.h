@@ -52,6 +52,7 @@ struct stats_preamble {
 int	 stats_preamble_open(const char *, char *, size_t);
 int	 stats_preamble_read(int, struct stats_preamble *, char *, size_t);
 int	 stats_open(struct stats_seg *, const char *, char *, size_t);
+int	 stats_open_fd(struct stats_seg *, int, const char *, char *, size_t);
 int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
 	    char *, size_t);
 void	 stats_snap_free(struct stats_snap *);

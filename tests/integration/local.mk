@@ -5,6 +5,7 @@ INTEGRATION_TESTS += tests/integration/test_sup_reload_load.py
 INTEGRATION_TESTS += tests/integration/test_upgrade_load.py
 INTEGRATION_TESTS += tests/integration/test_upgrade.py
 INTEGRATION_TESTS += tests/integration/test_sup_reload_gens.py
+INTEGRATION_TESTS += tests/integration/test_fleet.py
 INTEGRATION_TESTS += tests/integration/test_tls.py
 INTEGRATION_TESTS += tests/integration/test_ops.py
 INTEGRATION_TESTS += tests/integration/test_framing.py
@@ -72,3 +73,10 @@ tests_integration_msgd_alt_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DMSGD_RELEASE='"$(PACKAGE_VERSION)+alt"'
 tests_integration_msgd_alt_LDADD = $(LDADD_MSGD)
 EXTRA_DIST += tests/integration/upgradecases.py
+# The fleet (issue 14): the shipped HAProxy and Prometheus files, and the
+# real programs run on them; fleetlib.py drives them.
+INTEGRATION_TESTS += tests/integration/test_contrib_fleet.py
+EXTRA_DIST += tests/integration/fleetlib.py contrib/haproxy/msgd.cfg \
+	contrib/prometheus/msgd.yml contrib/prometheus/msgd-rules.yml \
+	contrib/grafana/msgd.json \
+	tests/integration/msgd-rules.test.yml

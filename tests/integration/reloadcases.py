@@ -113,12 +113,14 @@ def rewrite(srv, **changes):
 # ------------------------------------------------------------ load client
 
 class LoadConn:
-    __slots__ = ("n", "addr", "sock", "buf", "rid", "value", "sent_at")
+    __slots__ = ("n", "addr", "sock", "buf", "rid", "value", "sent_at",
+                 "local")
 
     def __init__(self, n, addr):
         self.n = n
         self.addr = addr
         self.sock = None
+        self.local = None      # (host, port) of the open TCP connection
         self.buf = b""
         self.rid = 0
         self.value = b""
@@ -128,10 +130,14 @@ class LoadConn:
 class ClosedLoop:
     """N connections, each with one request in flight at a time, driven by
     one thread with a selector (so the check "is it still open?" and the
-    send are microseconds apart, not a GIL switch apart)."""
+    send are microseconds apart, not a GIL switch apart).  src: the local
+    address of the TCP connections (None: the kernel's choice).  fails
+    lists each failure as (connection number, its local address, what)."""
 
-    def __init__(self, addrs):
+    def __init__(self, addrs, src=None):
         self.conns = [LoadConn(n, a) for n, a in enumerate(addrs)]
+        self.src = src
+        self.fails = []
         self.sel = selectors.DefaultSelector()
         self.stop = threading.Event()
         self.ok = 0
@@ -142,6 +148,12 @@ class ClosedLoop:
         self.connect_errors = 0
         self.details = []
         self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def fail(self, c, what):
+        """A request that was sent (or about to be) failed on c."""
+        self.failed += 1
+        self.fails.append((c.n, c.local, what))
+        self.note(c, what)
 
     def note(self, c, what):
         if len(self.details) < 20:
@@ -167,6 +179,8 @@ class ClosedLoop:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.settimeout(5)
         try:
+            if fam == socket.AF_INET and self.src is not None:
+                s.bind((self.src, 0))
             s.connect(c.addr)
         except OSError as e:
             s.close()
@@ -175,6 +189,7 @@ class ClosedLoop:
             return False
         s.setblocking(False)
         c.sock = s
+        c.local = s.getsockname() if fam == socket.AF_INET else None
         self.connects += 1
         self.sel.register(s, selectors.EVENT_READ, c)
         return True
@@ -202,8 +217,7 @@ class ClosedLoop:
                 self.graceful += 1  # closed between requests: not a failure
                 self.drop(c)
                 continue
-            self.failed += 1
-            self.note(c, "unrequested data %r" % peek)
+            self.fail(c, "unrequested data %r" % peek)
             self.drop(c)
         else:
             return
@@ -212,14 +226,12 @@ class ClosedLoop:
         except OSError as e:
             if isinstance(e, ConnectionResetError):
                 self.resets += 1
-            self.failed += 1
-            self.note(c, "send of request %d: %r" % (c.rid, e))
+            self.fail(c, "send of request %d: %r" % (c.rid, e))
             self.drop(c)
             return
         c.sent_at = time.monotonic()
         if n != len(frame):  # an idle socket takes 100 bytes at once
-            self.failed += 1
-            self.note(c, "short send %d of %d" % (n, len(frame)))
+            self.fail(c, "short send %d of %d" % (n, len(frame)))
             self.drop(c)
 
     def readable(self, c):
@@ -229,15 +241,13 @@ class ClosedLoop:
             return
         except ConnectionResetError as e:
             self.resets += 1
-            self.failed += 1
-            self.note(c, "request %d sent, then %r" % (c.rid, e))
+            self.fail(c, "request %d sent, then %r" % (c.rid, e))
             self.drop(c)
             return
         if not b:
-            self.failed += 1
-            self.note(c, "request %d sent %.1f ms earlier, then EOF (got %r)"
-                      % (c.rid, (time.monotonic() - c.sent_at) * 1000
-                         if c.sent_at else -1, c.buf))
+            self.fail(c, "request %d sent %.1f ms earlier, then EOF (got "
+                      "%r)" % (c.rid, (time.monotonic() - c.sent_at) * 1000
+                               if c.sent_at else -1, c.buf))
             self.drop(c)
             return
         c.buf += b
@@ -250,8 +260,7 @@ class ClosedLoop:
         rest = c.buf[HDR_LEN + blen:]
         p = response_problems(f, Op.ECHO, rid=c.rid, value=c.value)
         if p or rest:
-            self.failed += 1
-            self.note(c, "bad answer %s %r" % (p, rest))
+            self.fail(c, "bad answer %s %r" % (p, rest))
             self.drop(c)
             return
         self.ok += 1
@@ -270,8 +279,7 @@ class ClosedLoop:
                 break
             for c in busy:
                 if now - c.sent_at > 10.0:
-                    self.failed += 1
-                    self.note(c, "request %d: no answer in 10 s" % c.rid)
+                    self.fail(c, "request %d: no answer in 10 s" % c.rid)
                     self.drop(c)
             if not self.stop.is_set():
                 for c in self.conns:

@@ -640,6 +640,14 @@ def upgrade(t):
                 "/health after the upgrade")
         t.check("cannot listen on metrics_listen" not in srv.log(),
                 "the new master could not take the metrics socket")
+        # It serves the new master's segment (one upgrade in it), not the
+        # old one's that the path named when it started.
+        body = poll(lambda: http(srv, "/metrics")[2].decode(errors="replace"),
+                    timeout=10,
+                    until=lambda b: "\nmsgd_upgrades_total 1\n" in b)
+        t.check("\nmsgd_upgrades_total 1\n" in body,
+                "/metrics after the upgrade: the new master's figures: %r" %
+                [ln for ln in body.splitlines() if "upgrade" in ln])
     finally:
         reap_old(srv)
         stop_current(srv)

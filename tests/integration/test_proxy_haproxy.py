@@ -17,13 +17,9 @@ msgd: proxy_trusted holds HAP_SRC only, allow holds CLIENT only.
   closed at accept: proxy_refused{reason=untrusted}.
 HAProxy is stopped by the test (SIGTERM, bounded wait, then SIGKILL).
 """
-import os
-import shutil
-import signal
-import subprocess
-
-from harness import (SKIP, Op, St, Suite, closed_unanswered, connect_from,
-                     encode, free_port, poll, read_frame)
+from fleetlib import HAPROXY, HAProxy, ping_from
+from harness import (SKIP, Op, St, Suite, closed_unanswered, encode,
+                     free_port, poll)
 from statslib import settle_totals, totals
 
 t = Suite("test_proxy_haproxy")
@@ -33,10 +29,6 @@ FRONT_HOST = "127.0.0.22"
 HAP_SRC = "127.0.0.23"
 CLIENT = "127.0.0.24"
 OTHER = "127.0.0.25"
-
-HAPROXY = shutil.which("haproxy") or next(
-    (p for p in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
-     if os.access(p, os.X_OK)), None)
 
 
 def ping_hex():
@@ -69,50 +61,6 @@ backend msgd
     tcp-check expect binary %s
     server m1 %s:%d send-proxy-v2 check-send-proxy source %s check inter 200ms
 """ % (FRONT_HOST, front_port, req, resp, MSGD_HOST, msgd_port, HAP_SRC)
-
-
-class HAProxy:
-    def __init__(self, d, text):
-        self.conf = os.path.join(d, "haproxy.cfg")
-        self.log_path = os.path.join(d, "haproxy.log")
-        with open(self.conf, "w") as f:
-            f.write(text)
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.conf],
-                                         stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
-        finally:
-            log.close()
-
-    def log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def ping_from(addr, src):
-    """PONG for a PING sent from src to addr?"""
-    try:
-        s = connect_from(addr, src, timeout=3)
-    except OSError:
-        return False
-    try:
-        s.sendall(encode(Op.PING, request_id=9))
-        f = read_frame(s, timeout=3)
-        return f.status == St.OK and f.value == b"PONG"
-    except (OSError, EOFError, TimeoutError, ValueError):
-        return False
-    finally:
-        s.close()
 
 
 @t.case

@@ -223,6 +223,7 @@ def prometheus(t):
     want_types = {"msgd_info": "gauge", "msgd_start_time_seconds": "gauge",
                   "msgd_generation": "gauge", "msgd_workers": "gauge",
                   "msgd_worker_heartbeat_age_seconds": "gauge",
+                  "msgd_worker_start_time_seconds": "gauge",
                   "msgd_listener_accept_queue": "gauge",
                   "msgd_listener_accept_queue_max": "gauge",
                   "msgd_request_duration_seconds": "histogram"}

@@ -276,6 +276,7 @@ test_stats_render_prometheus_sums(void **state)
 	char			*out;
 
 	populate(fx);
+	stats_slot(&fx->seg, 1)->start_us = 1700000000250000ULL;
 	take(&fx->seg, &sn);
 	out = render(&sn, NULL, R_PROM);
 	assert_non_null(strstr(out, "\nmsgd_requests_total{op=\"ECHO\","
@@ -296,6 +297,11 @@ test_stats_render_prometheus_sums(void **state)
 	assert_null(strstr(out, "msgd_connections_active{worker=\"retired\""));
 	assert_non_null(strstr(out, "\nmsgd_worker_heartbeat_age_seconds{"
 	    "worker=\"1\"} "));
+	/* A crash loop shows as changes() of a slot's start time. */
+	assert_non_null(strstr(out, "\n# TYPE msgd_worker_start_time_seconds "
+	    "gauge\nmsgd_worker_start_time_seconds{worker=\"0\"} "));
+	assert_non_null(strstr(out, "\nmsgd_worker_start_time_seconds{"
+	    "worker=\"1\"} 1700000000.250\n"));
 	assert_null(strstr(out, "worker=\"3\""));
 	free(out);
 	stats_snap_free(&sn);
