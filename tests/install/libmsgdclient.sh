@@ -79,6 +79,15 @@ bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[A-Z]$/ && $3 !~ /^msgdc_/ {print
 objdump -p "$so" | grep -q 'SONAME *libmsgdclient\.so\.0$' || fail "soname"
 ok "the shared library exports only msgdc_* (soname libmsgdclient.so.0)"
 
+a="$(dirname "$so")/libmsgdclient.a"
+if [ -f "$a" ]; then
+	bad=$(nm --defined-only "$a" 2>/dev/null |
+	    awk 'NF == 3 && $2 ~ /^[A-Z]$/ && $3 !~ /^msgdc_/ {print $3}')
+	[ -z "$bad" ] || fail "the static library's globals beside msgdc_*:" \
+	    "$(echo $bad | cut -c1-200)"
+	ok "the static library's only global symbols are msgdc_*"
+fi
+
 # shellcheck disable=SC2086
 $cc ${MSGD_SAN_FLAGS:-} $cflags -o "$T/example" \
     "$S/contrib/libmsgdclient/example.c" $libs || fail "example (shared)"
