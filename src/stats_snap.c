@@ -237,6 +237,8 @@ stats_open(struct stats_seg *seg, const char *path, char *cause, size_t len)
 {
 	int	fd, rc;
 
+	memset(seg, 0, sizeof(*seg));
+	seg->fd_rw = seg->fd_ro = -1;
 	if ((fd = stats_preamble_open(path, cause, len)) == -1)
 		return (-1);
 	rc = stats_open_fd(seg, fd, path, cause, len);
