@@ -1206,15 +1206,10 @@ client_exec_answer(const struct client_resp *r, struct msgdc_exec *x)
 void
 client_close(struct client *c)
 {
-	client_tls_drop(c);
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-	buf_release(&c->in);
-	buf_release(&c->out);
+	client_disconnect(c);
 	free(c->pend);
 	c->pend = NULL;
-	c->pend_cap = c->pend_head = c->pend_n = 0;
+	c->pend_cap = 0;
 	if (c->tls_sess != NULL)
 		SSL_SESSION_free(c->tls_sess);
 	c->tls_sess = NULL;
