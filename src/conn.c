@@ -46,6 +46,7 @@
 #define CF_TLS_SHUT	0x20000	/* close_notify sent */
 #define CF_PROXY	0x40000	/* a PROXY header must come first */
 #define CF_PROXY_GUARD	0x80000	/* protected mode if the client is remote */
+#define CF_TLS_DRY	0x100000 /* TLS: the last read waited for the socket */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -425,7 +426,7 @@ conn_recv(struct conn *c, void *p, size_t len)
 
 	if (c->ssl == NULL)
 		return (read(c->fd, p, len));
-	c->flags &= ~CF_TLS_RW;
+	c->flags &= ~(CF_TLS_RW | CF_TLS_DRY);
 	if ((n = tls_read(c->ssl, p, len, &io)) > 0)
 		return (n);
 	switch (io) {
@@ -437,6 +438,8 @@ conn_recv(struct conn *c, void *p, size_t len)
 		c->flags |= CF_TLS_RW;
 		/* FALLTHROUGH */
 	case TLS_IO_WANT_READ:
+		/* What OpenSSL still holds is no whole record: epoll's turn. */
+		c->flags |= CF_TLS_DRY;
 		errno = EAGAIN;
 		return (-1);
 	default:
@@ -764,9 +767,14 @@ conn_read(struct wctx *wc, struct conn *c)
 		 */
 		if ((fresh || done > 0) && (buf_used(&c->in) > 0 || c->skip > 0))
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
-		/* (A TLS read returns a record at most: not a sign.) */
-		if ((size_t)n < room && c->ssl == NULL)
-			break;	/* the socket is empty; skip the EAGAIN read */
+		/*
+		 * The socket is empty: skip the read that would say EAGAIN.
+		 * (A TLS read returns a record at most, so its length is no
+		 * sign; nothing read ahead is.  More may have come since:
+		 * epoll is level-triggered.)
+		 */
+		if (c->ssl == NULL ? (size_t)n < room : !tls_pending(c->ssl))
+			break;
 	}
 	return (0);
 }
@@ -1332,13 +1340,15 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
 	/*
-	 * OpenSSL may hold decrypted input the socket no longer shows (the
-	 * reads per event stopped within a record): epoll will not report
-	 * it, so the loop comes back for it (conn_expire).
+	 * OpenSSL may hold input the socket no longer shows (the reads per
+	 * event stopped within a record, or before records read ahead):
+	 * epoll will not report it, so the loop comes back for it
+	 * (conn_expire).  Not when the last read waited for the socket:
+	 * what is held is then part of a record, and coming back would spin.
 	 */
 	if (c->ssl != NULL && (c->events & EPOLLIN) &&
-	    !(c->flags & (CF_TLS_READY | CF_CLOSING | CF_LINGER)) &&
-	    tls_pending(c->ssl) > 0) {
+	    !(c->flags & (CF_TLS_READY | CF_TLS_DRY | CF_CLOSING |
+	    CF_LINGER)) && tls_pending(c->ssl)) {
 		c->flags |= CF_TLS_READY;
 		TAILQ_INSERT_TAIL(&wc->tls_ready, c, rentry);
 	}

@@ -309,6 +309,13 @@ tls_settings(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/*
+	 * Read ahead: one read(2) takes what the socket has, not a record
+	 * header and then its body (two system calls per request, and a
+	 * third to learn the socket is empty).  What it reads beyond a
+	 * record waits in OpenSSL, out of epoll's sight: tls_pending().
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_max_cert_list(ctx, TLS_CERT_LIST_MAX);
 	SSL_CTX_set_info_callback(ctx, tls_info_cb);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
@@ -558,13 +565,15 @@ tls_write(struct ssl_st *s, const void *p, size_t len, enum tls_io *io)
 	return (0);
 }
 
-/* Plaintext OpenSSL holds decrypted, which the socket no longer shows. */
-size_t
+/*
+ * Input OpenSSL holds that the socket no longer shows: plaintext of a
+ * record already opened, or bytes read ahead (a whole record, or only
+ * the start of one: then the next tls_read asks the socket for the rest).
+ */
+int
 tls_pending(struct ssl_st *s)
 {
-	int	n = SSL_pending(s);
-
-	return (n > 0 ? (size_t)n : 0);
+	return (SSL_has_pending(s));
 }
 
 /* Say goodbye (close_notify), best effort: we do not wait for the peer's. */

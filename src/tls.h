@@ -65,7 +65,7 @@ enum tls_io	 tls_handshake(struct ssl_st *, struct tls_info *,
 ssize_t		 tls_read(struct ssl_st *, void *, size_t, enum tls_io *);
 ssize_t		 tls_write(struct ssl_st *, const void *, size_t,
 		    enum tls_io *);
-size_t		 tls_pending(struct ssl_st *);
+int		 tls_pending(struct ssl_st *);
 void		 tls_shutdown(struct ssl_st *);
 
 #endif /* MSGD_TLS_H */

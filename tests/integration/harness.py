@@ -264,6 +264,68 @@ def tls_client_context(ca, cert=None, key=None):
     return ctx
 
 
+class MemTLS:
+    """A TLS client driven by hand over a raw TCP socket (memory BIOs):
+    after the handshake, a test writes what it likes to the socket itself
+    (wrap() makes the records; raw junk, records cut anywhere, many records
+    in one segment).  addr: (host, port); ctx: an ssl.SSLContext."""
+
+    def __init__(self, addr, ctx, name="localhost", timeout=5.0):
+        import ssl
+        self.ssl = ssl
+        self.sock = socket.create_connection(addr, timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname=name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.obj.do_handshake()
+                self.sock.sendall(self.out.read())
+                return
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                b = self.sock.recv(65536)
+                if not b:
+                    raise EOFError("closed in the handshake")
+                self.inc.write(b)
+        raise TimeoutError("handshake")
+
+    def wrap(self, data):
+        """data as TLS records (one per call, up to 16 KiB each), unsent."""
+        self.obj.write(data)
+        return self.out.read()
+
+    def read_frames(self, n, timeout=5.0):
+        """n response frames' bytes, in one string; raises on a timeout or
+        a close before they are all there."""
+        data, frames, off = b"", 0, 0
+        deadline = time.monotonic() + timeout
+        while frames < n:
+            if time.monotonic() >= deadline:
+                raise TimeoutError("%d of %d answers" % (frames, n))
+            try:
+                data += self.obj.read(65536)
+            except self.ssl.SSLWantReadError:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    b = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                if not b:
+                    raise EOFError("closed after %d answers" % frames)
+                self.inc.write(b)
+            while (len(data) - off >= 16 and len(data) - off >= 16 +
+                   int.from_bytes(data[off + 12:off + 16], "big")):
+                off += 16 + int.from_bytes(data[off + 12:off + 16], "big")
+                frames += 1
+        return data
+
+    def request(self, op, value=b"", rid=1):
+        self.sock.sendall(self.wrap(encode(op, value, request_id=rid)))
+        return self.read_frames(1)
+
+
 def connect(addr, timeout=5.0):
     """A connected socket: addr is a unix path, (host, port), or a TLSAddr
     (then an ssl.SSLSocket, its handshake done)."""

@@ -14,6 +14,7 @@ INTEGRATION_TESTS += tests/integration/test_concurrency.py
 INTEGRATION_TESTS += tests/integration/test_balance.py
 INTEGRATION_TESTS += tests/integration/test_idle_timeout.py
 INTEGRATION_TESTS += tests/integration/test_read_timeout.py
+INTEGRATION_TESTS += tests/integration/test_syscalls.py
 INTEGRATION_TESTS += tests/integration/test_limits.py
 INTEGRATION_TESTS += tests/integration/test_backpressure.py
 INTEGRATION_TESTS += tests/integration/test_shutdown.py

@@ -27,7 +27,7 @@ import subprocess
 import time
 
 import tlscerts
-from harness import (Op, St, Suite, ctl, encode, free_port,
+from harness import (MemTLS, Op, St, Suite, ctl, encode, free_port,
                      nobody_cannot_use, poll, proc_status, read_frame,
                      test_certs, tls_client_context, wait_closed,
                      why_not_nobody, SKIP)
@@ -247,50 +247,6 @@ def bad_input_closed_and_counted(t):
     good.close()
 
 
-class MemTLS:
-    """A TLS client driven by hand over a raw socket (memory BIOs): after
-    the handshake, the test can write anything to the socket itself."""
-
-    def __init__(self, srv, ctx=None):
-        self.sock = socket.create_connection(("127.0.0.1", srv.tls_port),
-                                             timeout=5)
-        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.obj = (ctx or client_ctx()).wrap_bio(
-            self.inc, self.out, server_hostname="localhost")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                self.obj.do_handshake()
-                self.sock.sendall(self.out.read())
-                return
-            except ssl.SSLWantReadError:
-                self.sock.sendall(self.out.read())
-                b = self.sock.recv(65536)
-                if not b:
-                    raise EOFError("closed in the handshake")
-                self.inc.write(b)
-        raise TimeoutError("handshake")
-
-    def request(self, op, value=b"", rid=1):
-        self.obj.write(encode(op, value, request_id=rid))
-        self.sock.sendall(self.out.read())
-        data = b""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                data += self.obj.read(65536)
-            except ssl.SSLWantReadError:
-                b = self.sock.recv(65536)
-                if not b:
-                    raise EOFError("closed")
-                self.inc.write(b)
-                continue
-            if len(data) >= 16 and len(data) >= 16 + int.from_bytes(
-                    data[12:16], "big"):
-                return data
-        raise TimeoutError("answer")
-
-
 @t.case
 def random_records_after_handshake(t):
     srv = tls_server()
@@ -298,7 +254,7 @@ def random_records_after_handshake(t):
     good = tls_connect(srv)
     rounds = 8
     for i in range(rounds):
-        m = MemTLS(srv)
+        m = MemTLS(("127.0.0.1", srv.tls_port), client_ctx())
         t.check(m.request(Op.PING)[16:20] == b"PONG", "PING %d" % i)
         # Random application-data records, and a random record header.
         junk = b"\x17\x03\x03" + (200).to_bytes(2, "big") + os.urandom(200)

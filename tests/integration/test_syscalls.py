@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""test_syscalls.py: the system calls a worker makes per request, counted
+by strace attached to it (every thread), over each transport.
+
+- One request at a time (ECHO 64 B, the client waits for each answer):
+  one read and one write per request, over unix, TCP and TLS.  Over TLS
+  OpenSSL reads ahead: without it, a record costs a read for its header,
+  one for its body and one more to learn the socket is empty (3 per
+  request).
+- TLS, 400 requests, each its own record, sent in one segment: every one
+  is answered although the worker reads at most 8 times per event and
+  OpenSSL holds the rest, out of epoll's sight.
+- TLS, one record trickled a byte at a time: the worker reads once per
+  byte or so, it does not spin on the part of a record OpenSSL holds.
+
+Counts, not time: strace slows the worker, never changes what it calls.
+"""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+from harness import MemTLS, Op, Suite, encode, test_certs
+from harness import tls_client_context
+
+t = Suite("test_syscalls")
+if shutil.which("strace") is None:
+    # ./bootstrap installs it (test_packages): its absence is an error.
+    print("test_syscalls: no strace (./bootstrap installs it)")
+    raise SystemExit(1)
+
+REQUESTS = 300
+WARMUP = 20
+
+
+class Strace:
+    """strace -c on every thread of pid, counting calls by name."""
+
+    def __init__(self, pid, dir):
+        self.out = os.path.join(dir, "strace.%d.txt" % pid)
+        tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
+        args = ["strace", "-c", "-o", self.out]
+        for tid in tids:
+            args += ["-p", str(tid)]
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE)
+        # Attached when it says so for every thread (bounded).
+        seen, deadline = 0, time.monotonic() + 10
+        while seen < len(tids) and time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            if b"attached" in line:
+                seen += 1
+        if seen < len(tids):
+            self.proc.kill()
+            raise RuntimeError("strace attached to %d of %d threads" % (
+                seen, len(tids)))
+
+    def stop(self):
+        """{syscall: calls} since the attach."""
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        calls = {}
+        with open(self.out) as f:
+            for line in f:
+                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
+                             r"(\w+)\s*$", line)
+                if m and m.group(2) != "total":
+                    calls[m.group(2)] = int(m.group(1))
+        return calls
+
+
+def one_worker(srv):
+    pids = [p for p, s in srv.workers() if s != "Z"]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def reads_writes(calls):
+    return (calls.get("read", 0) + calls.get("recvfrom", 0),
+            calls.get("write", 0) + calls.get("sendto", 0) +
+            calls.get("sendmsg", 0) + calls.get("writev", 0))
+
+
+@t.case
+def one_read_one_write_per_request(t):
+    srv = t.server({"workers": 1}, tcp=True, tls=True)
+    pid = one_worker(srv)
+    value = b"x" * 64
+    for addr, name in srv.transports():
+        with srv.client(addr=addr) as c:
+            for i in range(WARMUP):
+                c.request(Op.ECHO, value)
+            st = Strace(pid, srv.dir)
+            ok = 0
+            for i in range(REQUESTS):
+                f = c.request(Op.ECHO, value)
+                ok += f is not None and f.value == value
+            calls = st.stop()
+        reads, writes = reads_writes(calls)
+        t.check(ok == REQUESTS, "%s: %d of %d answered" % (name, ok,
+                                                           REQUESTS))
+        # A little slack: a request may be split, or a wakeup early; and
+        # the call in progress when strace detaches may go uncounted (the
+        # client has its answer before strace sees the call return).
+        t.check(reads <= REQUESTS * 1.1,
+                "%s: %d reads for %d requests (%r)" % (name, reads,
+                                                       REQUESTS, calls))
+        t.check(REQUESTS - 2 <= writes <= REQUESTS * 1.1,
+                "%s: %d writes for %d requests (%r)" % (name, writes,
+                                                        REQUESTS, calls))
+
+
+def mem_tls(srv):
+    return MemTLS(("127.0.0.1", srv.port_tls),
+                  tls_client_context(test_certs().ca))
+
+
+@t.case
+def records_read_ahead_are_all_answered(t):
+    srv = t.server({"workers": 1}, tls=True)
+    m = mem_tls(srv)
+    n = 400
+    data = b"".join(m.wrap(encode(Op.ECHO, b"r%d" % i, request_id=i + 1))
+                    for i in range(n))
+    m.sock.sendall(data)
+    try:
+        got = m.read_frames(n, timeout=10)
+    except (TimeoutError, EOFError) as e:
+        t.check(False, "400 records in one go: %s" % e)
+        return
+    off, bad = 0, 0
+    for i in range(n):
+        ln = int.from_bytes(got[off + 12:off + 16], "big")
+        rid = int.from_bytes(got[off + 8:off + 12], "big")
+        bad += rid != i + 1 or got[off + 16:off + 16 + ln] != b"r%d" % i
+        off += 16 + ln
+    t.check(bad == 0, "%d of %d answers out of order or wrong" % (bad, n))
+    m.sock.close()
+
+
+@t.case
+def trickled_record_does_not_spin(t):
+    srv = t.server({"workers": 1, "read_timeout": 30}, tls=True)
+    pid = one_worker(srv)
+    m = mem_tls(srv)
+    t.check(m.request(Op.PING)[16:20] == b"PONG", "PING before")
+    rec = m.wrap(encode(Op.ECHO, b"trickled", request_id=7))
+    st = Strace(pid, srv.dir)
+    for i in range(len(rec)):
+        m.sock.sendall(rec[i:i + 1])
+        time.sleep(0.02)
+    try:
+        got = m.read_frames(1)
+    except (TimeoutError, EOFError) as e:
+        got = repr(e).encode()
+    calls = st.stop()
+    reads, _ = reads_writes(calls)
+    t.check(got[16:] == b"trickled", "the trickled ECHO: %r" % got[:40])
+    # About one read per byte (each one wakes the worker); a worker that
+    # spun on OpenSSL's partial record would read thousands of times.
+    t.check(reads <= 2 * len(rec) + 10,
+            "%d reads for a record trickled in %d bytes (%r)" % (
+                reads, len(rec), calls))
+    m.sock.close()
+
+
+if __name__ == "__main__":
+    t.run()
