@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@
 #define CONN_HANDOFF_RETRY_MS	10	/* hand-over channel full: wait */
 #define CONN_TLS_READY_TURN	1024	/* TLS conns served from OpenSSL's
 					   buffers per loop turn */
+#define CONN_SPLICE_MIN		(64 * 1024) /* ECHO bodies spliced from */
+#define CONN_SPLICE_MAX		64	/* connections splicing at once */
+#define CONN_SPLICES_PER_EVENT	16	/* fairness, as CONN_READS_PER_EVENT */
 
 #define CF_CLOSING	0x01	/* answer what is queued, then close */
 #define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
@@ -47,6 +51,9 @@
 #define CF_PROXY	0x40000	/* a PROXY header must come first */
 #define CF_PROXY_GUARD	0x80000	/* protected mode if the client is remote */
 #define CF_TLS_DRY	0x100000 /* TLS: the last read waited for the socket */
+#define CF_SPLICE	0x200000 /* an ECHO's body goes through c->pipe */
+#define CF_SPILL	0x400000 /* CF_SPLICE, the client not reading: the
+				    rest of the body is read into c->in */
 
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
@@ -62,6 +69,12 @@ struct conn {
 	uint32_t		 wait_need;	/* frame waiting for the budget */
 	uint64_t		 charge;	/* budget bytes held, as last counted */
 	uint64_t		 wait_t0;	/* its start, for the latency */
+	/* CF_SPLICE: the ECHO whose body goes socket -> pipe -> socket. */
+	uint32_t		 splice_in;	/* body bytes still to come */
+	uint32_t		 splice_held;	/* bytes in the pipe */
+	uint64_t		 splice_t0;	/* its start, for the latency */
+	uint8_t			 splice_op;
+	int			 pipe[2];
 	struct exec_job		*job;
 	struct file_job		*fjob;	/* a pool thread runs it */
 	struct wctx		*wc;
@@ -106,6 +119,7 @@ wctx_init(struct wctx *wc, int epfd, uint32_t max_body,
 	TAILQ_INIT(&wc->dead);
 	TAILQ_INIT(&wc->budget_wait);
 	TAILQ_INIT(&wc->tls_ready);
+	pipes_init(&wc->pipes, CONN_SPLICE_MAX);
 }
 
 /*
@@ -216,6 +230,20 @@ conn_interest(struct wctx *wc, struct conn *c)
 		want = c->flags & CF_HS_WRITE ? EPOLLOUT : EPOLLIN;
 	if (c->flags & CF_PROXY)
 		want = EPOLLIN;
+	/*
+	 * Splicing: the pipe is emptied into the socket before the next
+	 * bytes go in (an empty pipe is never full, so input that waits is
+	 * the socket's, and epoll never reports what we would not take).
+	 */
+	if ((c->flags & CF_SPLICE) && !(c->flags & CF_LINGER)) {
+		want &= ~(EPOLLIN | EPOLLOUT);
+		if (buf_used(&c->out) > 0 || c->splice_held > 0)
+			want |= EPOLLOUT;
+		/* Input while blocked is spilled (conn_splice): always. */
+		if (c->splice_in > 0 &&
+		    !(c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET)))
+			want |= EPOLLIN;
+	}
 	if (want == c->events)
 		return (0);
 	memset(&ev, 0, sizeof(ev));
@@ -264,6 +292,7 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 	c->fd = fd;
 	c->wc = wc;
 	c->events = EPOLLIN;
+	c->pipe[0] = c->pipe[1] = -1;
 	if (peer != NULL)
 		c->peer = *peer;
 	if (restricted)
@@ -331,6 +360,8 @@ conn_close(struct wctx *wc, struct conn *c)
 		TAILQ_REMOVE(&wc->budget_wait, c, wentry);
 	if (c->flags & CF_TLS_READY)
 		TAILQ_REMOVE(&wc->tls_ready, c, rentry);
+	if (c->flags & CF_SPLICE)
+		pipes_put(&wc->pipes, c->pipe, 0);
 	if (c->ssl != NULL) {
 		tls_conn_free(c->ssl);
 		c->ssl = NULL;
@@ -504,6 +535,170 @@ conn_inplace(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	    0, mp->hdr.body_len);
 	buf_swap(&c->in, &c->out);
 	return (1);
+}
+
+/*
+ * A large ECHO whose header has come: answer it by splice(2), its body
+ * going from the socket through a pipe back to the socket, never copied
+ * into the worker and never held whole while the client reads its answer
+ * as it comes.  Only when nothing waits to be sent (answers stay in
+ * order), over a plain socket (TLS is in user space), for an operation
+ * whose answer is the request's value (ECHO), and while the worker has
+ * pipes to spare.  The header of the answer, and the part of the body
+ * already read, are rewritten and sent from where they lie (as
+ * conn_inplace).  Returns 1 when splicing, 0 to read the frame as ever.
+ */
+static int
+conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
+{
+	struct op_client	 cl;
+	const struct op_def	*def;
+	size_t			 have = buf_used(&c->in);
+
+	if (c->ssl != NULL || mp->hdr.key_len != 0 ||
+	    mp->hdr.body_len < CONN_SPLICE_MIN || buf_used(&c->out) != 0 ||
+	    c->skip != 0 || have >= mp->need ||
+	    (def = ops_lookup(mp->hdr.opcode)) == NULL || !ops_verbatim(def))
+		return (0);
+	memset(&cl, 0, sizeof(cl));
+	cl.authed = (c->flags & CF_AUTHED) != 0;
+	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
+	cl.conn = c;
+	if (!ops_allowed(wc->ops, &cl, def) ||
+	    pipes_get(&wc->pipes, c->pipe) == -1)
+		return (0);
+	msg_encode_response(buf_head(&c->in), mp->hdr.opcode, MSG_ST_OK,
+	    mp->hdr.request_id, 0, mp->hdr.body_len);
+	buf_swap(&c->in, &c->out);
+	c->splice_in = (uint32_t)(mp->need - have);
+	c->splice_held = 0;
+	c->splice_t0 = wc->now_us;
+	c->splice_op = mp->hdr.opcode;
+	c->need = 0;		/* nothing admitted: the pipe holds it */
+	c->flags |= CF_SPLICE;
+	return (1);
+}
+
+/* The spliced ECHO is all queued or sent: count it, give the pipe back. */
+static void
+conn_splice_end(struct wctx *wc, struct conn *c)
+{
+	STATS_PEND_REQUEST(&wc->pend, wc->slot, c->splice_op, MSG_ST_OK,
+	    STATS_CLOCK() - c->splice_t0);
+	wc->answered++;
+	pipes_put(&wc->pipes, c->pipe, 1);
+	c->need = 0;
+	c->flags &= ~(CF_SPLICE | CF_SPILL | CF_DRAINWAIT);
+}
+
+/*
+ * The socket takes no more of the answer while the client sends more of
+ * its frame: read that into c->in all the same (admitted to the budget
+ * as a frame read the usual way would be), so that a client that writes
+ * its whole frame before reading never waits on us.  Returns -1 when the
+ * connection is broken, 0 when it must wait (the socket, or the budget),
+ * 1 after progress.
+ */
+static int
+conn_spill(struct wctx *wc, struct conn *c)
+{
+	ssize_t	n;
+
+	if (!(c->flags & CF_SPILL)) {
+		c->flags |= CF_SPILL;
+		if (conn_admit(wc, c, c->splice_in) == -1)
+			return (0);
+	}
+	if (buf_room(&c->in) == 0 && buf_grow(&c->in, c->splice_in) == -1)
+		return (-1);
+	n = read(c->fd, buf_tail(&c->in), buf_room(&c->in) < c->splice_in ?
+	    buf_room(&c->in) : c->splice_in);
+	if (n == -1)
+		return (errno == EINTR ? 1 : errno == EAGAIN ? 0 : -1);
+	if (n == 0) {
+		c->flags |= CF_EOF;
+		return (0);
+	}
+	c->in.len += (size_t)n;
+	c->splice_in -= (uint32_t)n;
+	STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+	return (1);
+}
+
+/*
+ * Move the spliced answer on.  Its bytes wait in three places, oldest
+ * first: c->out (the answer's start, or spilled bytes), the pipe, c->in
+ * (spilled while the socket took nothing); they leave in that order, and
+ * more of the body goes into the pipe only while c->in is empty, never
+ * past the frame's end (what follows is the next frame, read as ever).
+ * Input is spilled only when epoll reported some while the answer cannot
+ * leave.  Returns -1 when the connection is broken.
+ */
+static int
+conn_splice(struct wctx *wc, struct conn *c, uint32_t events)
+{
+	ssize_t	n;
+	int	i, blocked = 0, rc;
+
+	for (i = 0; i < CONN_SPLICES_PER_EVENT; i++) {
+		if (buf_used(&c->out) > 0) {
+			if (conn_flush(wc, c) == -1)
+				return (-1);
+			blocked = buf_used(&c->out) > 0;
+		}
+		if (!blocked && c->splice_held > 0) {
+			/* Counted as sent first, as conn_flush does. */
+			conn_publish(wc);
+			n = splice(c->pipe[0], NULL, c->fd, NULL,
+			    c->splice_held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1 && errno != EINTR && errno != EAGAIN)
+				return (-1);
+			if (n > 0) {
+				c->splice_held -= (uint32_t)n;
+				STATS_PEND(&wc->pend, wc->slot, bytes_out,
+				    (uint64_t)n);
+				continue;
+			}
+			if (!(blocked = n == -1 && errno == EAGAIN))
+				continue;
+		}
+		/* Spilled bytes are next: they become the output. */
+		if (!blocked && c->splice_held == 0 && buf_used(&c->in) > 0) {
+			buf_swap(&c->in, &c->out);
+			continue;
+		}
+		if (c->splice_in == 0) {
+			if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
+			    buf_used(&c->in) == 0)
+				conn_splice_end(wc, c);
+			return (0);
+		}
+		if (c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET))
+			return (0);
+		if (blocked || buf_used(&c->in) > 0) {
+			if (!(events & EPOLLIN))
+				return (0);
+			if ((rc = conn_spill(wc, c)) <= 0)
+				return (rc);
+			continue;
+		}
+		n = splice(c->fd, NULL, c->pipe[1], NULL, c->splice_in,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return (errno == EAGAIN ? 0 : -1);
+		}
+		if (n == 0) {
+			/* The client stopped within its frame. */
+			c->flags |= CF_EOF;
+			return (0);
+		}
+		c->splice_in -= (uint32_t)n;
+		c->splice_held += (uint32_t)n;
+		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+	}
+	return (0);
 }
 
 /* A peer as the logs show it. */
@@ -686,7 +881,7 @@ conn_process(struct wctx *wc, struct conn *c)
 	if (!(c->flags & CF_AUTHED) && limit > MSG_PREAUTH_BODY_MAX)
 		limit = MSG_PREAUTH_BODY_MAX;
 	while (buf_used(&c->in) > 0 &&
-	    !(c->flags & (CF_CLOSING | CF_WAITING | CF_BUDGET))) {
+	    !(c->flags & (CF_CLOSING | CF_WAITING | CF_BUDGET | CF_SPLICE))) {
 		if (buf_used(&c->out) > wc->output_limit)
 			break;
 		if (c->skip > 0) {
@@ -696,6 +891,9 @@ conn_process(struct wctx *wc, struct conn *c)
 		msg_parse_request(buf_head(&c->in), buf_used(&c->in), limit,
 		    &mp);
 		if (mp.result == MSG_PARSE_MORE) {
+			if (mp.need > MSG_HDR_LEN &&
+			    conn_splice_start(wc, c, &mp))
+				return (done);
 			/*
 			 * The buffer grows as the body arrives (conn_read),
 			 * never to more than the frame: a header alone
@@ -732,7 +930,7 @@ conn_read(struct wctx *wc, struct conn *c)
 
 	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
 		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING |
-		    CF_BUDGET))
+		    CF_BUDGET | CF_SPLICE))
 			break;
 		/* Answers are piling up unread: read no more for now. */
 		if (buf_used(&c->out) > wc->output_limit)
@@ -923,7 +1121,8 @@ conn_finish(struct wctx *wc, struct conn *c)
 static void
 conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
 {
-	if (c->flags & CF_PAUSED) {
+	if ((c->flags & CF_PAUSED) ||
+	    ((c->flags & CF_SPLICE) && c->splice_in == 0)) {
 		/* A client that reads nothing is idle, whatever it sent. */
 		conn_touch(wc, c);
 		return;
@@ -965,7 +1164,8 @@ conn_settle(struct wctx *wc, struct conn *c)
 		timer_cancel(&c->timer);
 		return (0);
 	}
-	pending_in = buf_used(&c->in) > 0 || c->skip > 0;
+	pending_in = buf_used(&c->in) > 0 || c->skip > 0 ||
+	    (c->flags & CF_SPLICE);
 	if (wc->handoff && !pending_in && buf_used(&c->out) == 0 &&
 	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED))) {
 		if ((rc = conn_handoff(wc, c)) == 0)
@@ -1297,9 +1497,15 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 			goto fail;
 		return;
 	}
-	if ((events & (EPOLLIN | EPOLLHUP)) ||
+	if (c->flags & CF_SPLICE) {
+		if (conn_splice(wc, c, events) == -1)
+			goto fail;
+	} else if ((events & (EPOLLIN | EPOLLHUP)) ||
 	    ((c->flags & CF_TLS_RW) && (events & EPOLLOUT))) {
 		if (conn_read(wc, c) == -1)
+			goto fail;
+		/* A large ECHO began: its body is most likely there. */
+		if ((c->flags & CF_SPLICE) && conn_splice(wc, c, events) == -1)
 			goto fail;
 	}
 	/*
@@ -1531,6 +1737,7 @@ conn_close_all(struct wctx *wc)
 	while ((c = TAILQ_FIRST(&wc->all)) != NULL)
 		conn_close(wc, c);
 	conn_reap(wc);
+	pipes_close(&wc->pipes);
 }
 
 /* Free the connections closed since the last call (between batches). */

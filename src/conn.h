@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "net.h"
 #include "ops.h"
+#include "pipes.h"
 #include "pool.h"
 #include "stats.h"
 #include "timer.h"
@@ -62,6 +63,7 @@ struct wctx {
 	TAILQ_HEAD(, conn)	dead;		/* closed, freed by conn_reap */
 	TAILQ_HEAD(, conn)	budget_wait;	/* frames waiting for budget */
 	TAILQ_HEAD(, conn)	tls_ready;	/* plaintext held by OpenSSL */
+	struct pipes		pipes;		/* for large ECHOs (splice) */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
 	int			handoff_fd;	/* to the master, -1: none */

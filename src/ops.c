@@ -65,6 +65,16 @@ echo_inplace(uint8_t *p, size_t len)
 {
 }
 
+/*
+ * Whether def answers with the request's value unchanged (ECHO): its body
+ * can go back without passing through the worker (splice, conn.c).
+ */
+int
+ops_verbatim(const struct op_def *def)
+{
+	return (def->inplace == echo_inplace);
+}
+
 /* ASCII a-z to A-Z where the value lies. */
 static void
 upper_inplace(uint8_t *p, size_t len)

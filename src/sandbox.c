@@ -70,6 +70,8 @@ static const char *const sandbox_allow[] = {
 	"recvfrom", "recvmsg", "recvmmsg", "sendto", "sendmsg", "sendmmsg",
 	"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
 	"read", "readv", "write", "writev", "close", "fcntl", "lseek",
+	/* large ECHOs: socket -> pipe -> socket (conn.c, pipes.c) */
+	"splice",
 	/*
 	 * file spool (O_TMPFILE + linkat through /proc/self/fd; without
 	 * /proc, access says so and the spool falls back to named temporary

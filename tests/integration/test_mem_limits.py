@@ -8,11 +8,12 @@
   announcing max_body (64 MiB) leave the worker's VmSize within 256 MiB of
   what it was (before: 64 MiB of address space per connection, 12.8 GB).
 - budget_large_frames_wait: with buffer_budget = 4 MiB, 12 clients sending
-  1 MiB frames slowly: the frames past the budget wait unread (counted in
+  1 MiB UPPER frames slowly (UPPER is read whole; a large ECHO is spliced
+  and holds no buffer while its client reads, test_splice): the frames past the budget wait unread (counted in
   buffer_budget_waits) while a PING client on the same worker keeps being
   answered, and every frame is answered in full once the others are done.
-- budget_waiting_client_gone: a client whose frame waits for the budget
-  closes: the worker closes its side at once (not at read_timeout).
+- budget_waiting_client_gone: a client whose frame (UPPER, 1 MiB) waits
+  for the budget closes: the worker closes its side at once (not at read_timeout).
 - echo_unread_bounded: 10 clients each send one 16 MiB ECHO and never
   read the answer: with buffer_budget = 40 MiB the worker's VmRSS stays
   under 100 MiB (the frames that do not fit wait unread) and PING is
@@ -202,7 +203,7 @@ def budget_large_frames_wait(t):
             # Every client starts a 1 MiB frame and stops a quarter in.
             for i in range(n):
                 s = unix_conn(srv)
-                s.sendall(header(Op.ECHO, size, i + 1) + bodies[i][:part])
+                s.sendall(header(Op.UPPER, size, i + 1) + bodies[i][:part])
                 socks.append(s)
             # Four fit in 4 MiB; the others wait, unread.
             waited = poll(lambda: counter(srv, "buffer_budget_waits") -
@@ -228,9 +229,9 @@ def budget_large_frames_wait(t):
                 f, err = results[i] or (None, "no result")
                 ok = (f is not None and f.status == St.OK and
                       hashlib.sha256(f.value).digest() ==
-                      hashlib.sha256(bodies[i]).digest())
-                t.check(ok, "frame %d: %s, want status OK and the same "
-                        "1 MiB body" % (i, err if f is None else
+                      hashlib.sha256(bodies[i].upper()).digest())
+                t.check(ok, "frame %d: %s, want status OK and the "
+                        "1 MiB body upper-cased" % (i, err if f is None else
                                         "status %d, %d bytes" %
                                         (f.status, len(f.value))))
             t.check(counter(srv, "buffer_budget_closed") == 0,
@@ -251,11 +252,11 @@ def budget_waiting_client_gone(t):
         waits0 = counter(srv, "buffer_budget_waits")
         a, b = unix_conn(srv), unix_conn(srv)
         try:
-            a.sendall(header(Op.ECHO, MIB, 1) + b"a" * 1000)
+            a.sendall(header(Op.UPPER, MIB, 1) + b"a" * 1000)
             t.check(poll(lambda: counter(srv, "bytes_in") >= 1016),
                     "the first frame was not read")
             active = counter(srv, "conn_active")
-            b.sendall(header(Op.ECHO, MIB, 2) + b"b" * 1000)
+            b.sendall(header(Op.UPPER, MIB, 2) + b"b" * 1000)
             t.check(poll(lambda: counter(srv, "buffer_budget_waits") -
                          waits0 == 1), "the second frame did not wait")
             b.close()

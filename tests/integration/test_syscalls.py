@@ -12,6 +12,9 @@ by strace attached to it (every thread), over each transport.
   OpenSSL holds the rest, out of epoll's sight.
 - TLS, one record trickled a byte at a time: the worker reads once per
   byte or so, it does not spin on the part of a record OpenSSL holds.
+- ECHO of 1 MiB over unix and TCP, the client reading as it writes: the
+  body goes by splice(2), socket to pipe to socket; read(2) sees the
+  header and the first block only (before: 1 MiB read, then written).
 
 Counts, not time: strace slows the worker, never changes what it calls.
 """
@@ -21,8 +24,10 @@ import shutil
 import subprocess
 import time
 
-from harness import MemTLS, Op, Suite, encode, test_certs
-from harness import tls_client_context
+import threading
+
+from harness import MemTLS, Op, Suite, connect, encode, read_frame
+from harness import test_certs, tls_client_context
 
 t = Suite("test_syscalls")
 if shutil.which("strace") is None:
@@ -114,6 +119,39 @@ def one_read_one_write_per_request(t):
         t.check(REQUESTS - 2 <= writes <= REQUESTS * 1.1,
                 "%s: %d writes for %d requests (%r)" % (name, writes,
                                                         REQUESTS, calls))
+
+
+@t.case
+def large_echo_spliced(t):
+    srv = t.server({"workers": 1, "max_body": 4 << 20}, tcp=True)
+    pid = one_worker(srv)
+    body = os.urandom(1 << 20)
+    frame = encode(Op.ECHO, body, request_id=2)
+    for addr, name in srv.transports():
+        if isinstance(addr, str) or addr.__class__.__name__ != "TLSAddr":
+            s = connect(addr, timeout=20)
+        else:
+            continue        # TLS is not spliced (user-space records)
+        st = Strace(pid, srv.dir)
+        got = []
+        th = threading.Thread(target=lambda: got.append(
+            read_frame(s, timeout=20)), daemon=True)
+        th.start()
+        s.sendall(frame)
+        th.join(30)
+        calls = st.stop()
+        s.close()
+        f = got[0] if got else None
+        t.check(f is not None and f.value == body, "%s: 1 MiB ECHO: %r" %
+                (name, f))
+        reads, _ = reads_writes(calls)
+        t.check(calls.get("splice", 0) >= 2,
+                "%s: no splice for a 1 MiB ECHO (%r)" % (name, calls))
+        # The header and the first block come by read(2); the rest by
+        # splice, unless the client stalled (then read: at most 16 KiB
+        # a call, 64 calls for all of it).
+        t.check(reads < 20, "%s: %d reads for a spliced 1 MiB ECHO (%r)" %
+                (name, reads, calls))
 
 
 def mem_tls(srv):

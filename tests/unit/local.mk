@@ -22,6 +22,7 @@ UNIT_TESTS += tests/unit/test_sandbox
 UNIT_TESTS += tests/unit/test_spool
 tests_unit_test_spool_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=fdopendir,--wrap=renameat
 UNIT_TESTS += tests/unit/test_pool
+UNIT_TESTS += tests/unit/test_pipes
 UNIT_TESTS += tests/unit/test_exec
 UNIT_TESTS += tests/unit/test_xfer
 tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
