@@ -626,21 +626,43 @@ conn_spill(struct wctx *wc, struct conn *c)
 }
 
 /*
- * Move the spliced answer on.  Its bytes wait in three places, oldest
- * first: c->out (the answer's start, or spilled bytes), the pipe, c->in
- * (spilled while the socket took nothing); they leave in that order, and
- * more of the body goes into the pipe only while c->in is empty, never
- * past the frame's end (what follows is the next frame, read as ever).
- * Input is spilled only when epoll reported some while the answer cannot
- * leave.  Returns -1 when the connection is broken.
+ * Spilled bytes follow the pipe: once it and c->out are empty they become
+ * the output.  The request is answered when all of it was read and only
+ * c->out holds some of the answer.  Returns 1 then (no longer splicing).
  */
 static int
-conn_splice(struct wctx *wc, struct conn *c, uint32_t events)
+conn_splice_tidy(struct wctx *wc, struct conn *c)
+{
+	if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
+	    buf_used(&c->in) > 0)
+		buf_swap(&c->in, &c->out);
+	if (c->splice_in == 0 && c->splice_held == 0 &&
+	    buf_used(&c->in) == 0) {
+		conn_splice_end(wc, c);
+		return (1);
+	}
+	return (0);
+}
+
+/*
+ * Move the spliced answer on, a bounded number of steps.  Its bytes wait
+ * in three places, oldest first: c->out (the answer's start, or spilled
+ * bytes), the pipe, c->in (spilled while the socket took nothing); they
+ * leave in that order, and more of the body goes into the pipe only while
+ * c->in is empty, never past the frame's end (what follows is the next
+ * frame, read as ever).  Input is spilled only when epoll reported some
+ * while the answer cannot leave.  Returns -1 when the connection is
+ * broken, else 0.
+ */
+static int
+conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	ssize_t	n;
 	int	i, blocked = 0, rc;
 
 	for (i = 0; i < CONN_SPLICES_PER_EVENT; i++) {
+		if (conn_splice_tidy(wc, c))
+			return (0);
 		if (buf_used(&c->out) > 0) {
 			if (conn_flush(wc, c) == -1)
 				return (-1);
@@ -662,18 +684,8 @@ conn_splice(struct wctx *wc, struct conn *c, uint32_t events)
 			if (!(blocked = n == -1 && errno == EAGAIN))
 				continue;
 		}
-		/* Spilled bytes are next: they become the output. */
-		if (!blocked && c->splice_held == 0 && buf_used(&c->in) > 0) {
-			buf_swap(&c->in, &c->out);
-			continue;
-		}
-		if (c->splice_in == 0) {
-			if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
-			    buf_used(&c->in) == 0)
-				conn_splice_end(wc, c);
-			return (0);
-		}
-		if (c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET))
+		if (c->splice_in == 0 ||
+		    (c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET)))
 			return (0);
 		if (blocked || buf_used(&c->in) > 0) {
 			if (!(events & EPOLLIN))
@@ -698,6 +710,21 @@ conn_splice(struct wctx *wc, struct conn *c, uint32_t events)
 		c->splice_held += (uint32_t)n;
 		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
 	}
+	return (0);
+}
+
+/*
+ * One event's worth of splicing, leaving the connection in a state whose
+ * interest set (conn_interest) brings it back: whatever waits to leave is
+ * in c->out or the pipe, or the request is answered.
+ */
+static int
+conn_splice(struct wctx *wc, struct conn *c, uint32_t events)
+{
+	if (conn_splice_move(wc, c, events) == -1)
+		return (-1);
+	if (c->flags & CF_SPLICE)
+		(void)conn_splice_tidy(wc, c);
 	return (0);
 }
 

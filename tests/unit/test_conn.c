@@ -8,7 +8,10 @@
  * error does not; EOF, idle and read deadlines, draining and close_all;
  * short writes and reads, EINTR, EAGAIN and a failed send on the server's
  * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through);
- * counters published before the client sees an answer or a close.
+ * counters published before the client sees an answer or a close; large
+ * ECHOs by splice, moved a block at a time (--wrap=splice) whatever the
+ * number of steps an event takes, a client that writes its whole frame
+ * before reading, one that stops within it.
  *
  * Only what a client sees (bytes and the end of the stream) and what the
  * public functions return are checked (and the worker's stats slot, as
@@ -21,6 +24,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +57,8 @@ ssize_t	__real_send(int, const void *, size_t, int);
 ssize_t	__wrap_send(int, const void *, size_t, int);
 ssize_t	__real_read(int, void *, size_t);
 ssize_t	__wrap_read(int, void *, size_t);
+ssize_t	__real_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
+ssize_t	__wrap_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 
 /*
  * Faults of the server's socket (fault_fd): at most max bytes a call
@@ -67,7 +73,7 @@ struct fault {
 };
 
 static int		fault_fd = -1;
-static struct fault	send_fault, read_fault;
+static struct fault	send_fault, read_fault, splice_fault;
 
 /* Apply f to a call of len bytes: 0 to go on with *len, or -1 (errno). */
 static int
@@ -102,6 +108,17 @@ __wrap_read(int fd, void *p, size_t len)
 	if (fd == fault_fd && fault_apply(&read_fault, &len) == -1)
 		return (-1);
 	return (__real_read(fd, p, len));
+}
+
+/* splice(2) to or from the server's socket, as send and read. */
+ssize_t
+__wrap_splice(int in, loff_t *inoff, int out, loff_t *outoff, size_t len,
+    unsigned int flags)
+{
+	if ((in == fault_fd || out == fault_fd) &&
+	    fault_apply(&splice_fault, &len) == -1)
+		return (-1);
+	return (__real_splice(in, inoff, out, outoff, len, flags));
 }
 
 struct fixture {
@@ -151,6 +168,7 @@ setup_with(void **state, int token, uint64_t output_limit)
 	fault_fd = -1;
 	memset(&send_fault, 0, sizeof(send_fault));
 	memset(&read_fault, 0, sizeof(read_fault));
+	memset(&splice_fault, 0, sizeof(splice_fault));
 	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
 	    (int)getpid());
 	conf_defaults(&fx->conf);
@@ -897,6 +915,106 @@ test_conn_read_error(void **state)
 	expect_reset(fx);
 }
 
+/* An ECHO of len bytes of a pattern keyed by id, sent whole. */
+static void
+big_echo_send(struct fixture *fx, uint32_t id, size_t len)
+{
+	uint8_t	*f;
+	size_t	 i;
+
+	assert_non_null(f = malloc(MSG_HDR_LEN + len));
+	msg_encode_request(f, MSG_OP_ECHO, id, 0, (uint32_t)len);
+	for (i = 0; i < len; i++)
+		f[MSG_HDR_LEN + i] = (uint8_t)(i * 7 + id);
+	csend(fx, f, MSG_HDR_LEN + len);
+	free(f);
+}
+
+/* Its answer: the same bytes. */
+static void
+big_echo_expect(struct fixture *fx, uint32_t id, size_t len)
+{
+	struct msg_hdr	 h;
+	uint8_t		*b;
+	size_t		 i, bad = 0;
+
+	assert_non_null(b = malloc(len));
+	answer(fx, &h, b, len);
+	assert_int_equal(h.request_id, id);
+	assert_int_equal(h.status, MSG_ST_OK);
+	assert_int_equal(h.body_len, len);
+	for (i = 0; i < len; i++)
+		bad += b[i] != (uint8_t)(i * 7 + id);
+	assert_int_equal(bad, 0);
+	free(b);
+}
+
+/*
+ * Large ECHOs spliced 4 KiB a call, bodies of every length from 64 KiB
+ * in 4 KiB steps: whatever step of an event's bounded number the answer
+ * completes on, it is counted and the connection serves the next one
+ * (before: one that completed on the last step was left with nothing to
+ * wait for, and stalled).
+ */
+static void
+test_conn_splice_steps(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	uint32_t	 k;
+	size_t		 len;
+
+	fault_fd = fx->sv[0];
+	splice_fault.max = 4096;
+	for (k = 0; k < 48; k++) {
+		len = BUF_STD - MSG_HDR_LEN + 4096 * (12 + k);
+		big_echo_send(fx, k + 1, len);
+		big_echo_expect(fx, k + 1, len);
+	}
+	assert_true(splice_fault.calls > 48 * 2 * 12);
+	csend(fx, f, frame(f, MSG_OP_PING, 99, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 99, MSG_ST_OK, "PONG");
+}
+
+/*
+ * A client that writes a frame larger than the socket buffers before it
+ * reads a byte: the worker reads it all the same (the answer's rest is
+ * spilled to memory) and the client gets every byte back.
+ */
+static void
+test_conn_splice_spill(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+
+	big_echo_send(fx, 7, 900 * 1024);
+	big_echo_expect(fx, 7, 900 * 1024);
+	csend(fx, f, frame(f, MSG_OP_PING, 8, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, 8, MSG_ST_OK, "PONG");
+}
+
+/* A client that stops within a spliced frame: the connection ends. */
+static void
+test_conn_splice_eof(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		*f, sink[4096];
+	size_t		 len = 256 * 1024;
+	int		 turns;
+
+	assert_non_null(f = calloc(1, MSG_HDR_LEN + len));
+	msg_encode_request(f, MSG_OP_ECHO, 3, 0, (uint32_t)len);
+	csend(fx, f, MSG_HDR_LEN + len / 2);
+	free(f);
+	assert_int_equal(shutdown(fx->sv[1], SHUT_WR), 0);
+	/* Part of the answer may come; then the end, not the rest. */
+	for (turns = 0; turns < TURNS; turns++)
+		if (cread(fx, sink, sizeof(sink)) < sizeof(sink))
+			break;
+	assert_true(turns < TURNS);
+	assert_int_equal(fx->wc.nconns, 0);
+}
+
 int
 main(void)
 {
@@ -929,6 +1047,9 @@ main(void)
 		T(test_conn_send_eagain),
 		T(test_conn_send_error),
 		T(test_conn_read_error),
+		T(test_conn_splice_steps),
+		T(test_conn_splice_spill),
+		T(test_conn_splice_eof),
 #undef T
 #undef TT
 	};
