@@ -13,8 +13,8 @@ by strace attached to it (every thread), over each transport.
 - TLS, one record trickled a byte at a time: the worker reads once per
   byte or so, it does not spin on the part of a record OpenSSL holds.
 - ECHO of 1 MiB over unix and TCP, the client reading as it writes: the
-  body goes by splice(2), socket to pipe to socket; read(2) sees the
-  header and the first block only (before: 1 MiB read, then written).
+  body goes by splice(2), socket to pipe to socket (before: none; all of
+  it read(2) into memory, then written).
 
 Counts, not time: strace slows the worker, never changes what it calls.
 """
@@ -144,14 +144,13 @@ def large_echo_spliced(t):
         f = got[0] if got else None
         t.check(f is not None and f.value == body, "%s: 1 MiB ECHO: %r" %
                 (name, f))
-        reads, _ = reads_writes(calls)
+        # Into the pipe and out of it at least once each.  How much goes
+        # by splice depends on how fast this client reads: what arrives
+        # while the socket takes no more of the answer is read(2) into
+        # memory (spilled), so the reads are shown, not bounded.
+        print("%s: 1 MiB ECHO: %r" % (name, calls))
         t.check(calls.get("splice", 0) >= 2,
                 "%s: no splice for a 1 MiB ECHO (%r)" % (name, calls))
-        # The header and the first block come by read(2); the rest by
-        # splice, unless the client stalled (then read: at most 16 KiB
-        # a call, 64 calls for all of it).
-        t.check(reads < 20, "%s: %d reads for a spliced 1 MiB ECHO (%r)" %
-                (name, reads, calls))
 
 
 def mem_tls(srv):
