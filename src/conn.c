@@ -634,8 +634,15 @@ static int
 conn_splice_tidy(struct wctx *wc, struct conn *c)
 {
 	if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
-	    buf_used(&c->in) > 0)
+	    buf_used(&c->in) > 0) {
 		buf_swap(&c->in, &c->out);
+		/*
+		 * What moved is counted as output now: reserve only what
+		 * may still be spilled, or the budget counts it twice.
+		 */
+		if (c->need > c->splice_in)
+			c->need = c->splice_in;
+	}
 	if (c->splice_in == 0 && c->splice_held == 0 &&
 	    buf_used(&c->in) == 0) {
 		conn_splice_end(wc, c);
