@@ -634,8 +634,15 @@ static int
 conn_splice_tidy(struct wctx *wc, struct conn *c)
 {
 	if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
-	    buf_used(&c->in) > 0)
+	    buf_used(&c->in) > 0) {
 		buf_swap(&c->in, &c->out);
+		/*
+		 * What moved is counted as output now: reserve only what
+		 * may still be spilled, or the budget counts it twice.
+		 */
+		if (c->need > c->splice_in)
+			c->need = c->splice_in;
+	}
 	if (c->splice_in == 0 && c->splice_held == 0 &&
 	    buf_used(&c->in) == 0) {
 		conn_splice_end(wc, c);
@@ -1567,7 +1574,16 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 		if (buf_used(&c->in) > 0 || c->skip > 0)
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 	}
-	if (conn_settle(wc, c) == -1 || conn_interest(wc, c) == -1)
+	if (conn_settle(wc, c) == -1)
+		goto fail;
+	/*
+	 * The flushes above may have sent the last of c->out while spilled
+	 * bytes wait in c->in, the pipe empty: they go out next (else no
+	 * interest would bring the connection back, and none of them would).
+	 */
+	if ((c->flags & (CF_SPLICE | CF_LINGER)) == CF_SPLICE)
+		(void)conn_splice_tidy(wc, c);
+	if (conn_interest(wc, c) == -1)
 		goto fail;
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,

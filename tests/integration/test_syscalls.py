@@ -22,9 +22,8 @@ import os
 import re
 import shutil
 import subprocess
-import time
-
 import threading
+import time
 
 from harness import MemTLS, Op, Suite, connect, encode, read_frame
 from harness import test_certs, tls_client_context
@@ -178,6 +177,37 @@ def records_read_ahead_are_all_answered(t):
         bad += rid != i + 1 or got[off + 16:off + 16 + ln] != b"r%d" % i
         off += 16 + ln
     t.check(bad == 0, "%d of %d answers out of order or wrong" % (bad, n))
+    m.sock.close()
+
+
+@t.case
+def records_read_ahead_answered_after_pause(t):
+    """Reading paused at output_limit while whole records wait read ahead
+    in OpenSSL (epoll cannot see them): resumed, they are all answered."""
+    srv = t.server({"workers": 1, "output_limit": 4096}, tls=True)
+    m = mem_tls(srv)
+    n, val = 1500, b"v" * 1000
+    data = b"".join(m.wrap(encode(Op.ECHO, val, request_id=i + 1))
+                    for i in range(n))
+    sender = threading.Thread(target=m.sock.sendall, args=(data,))
+    sender.start()
+    # Not reading for a while: the answers pass output_limit and the
+    # socket buffers, and the worker stops reading (or the sender is done).
+    sender.join(1.0)
+    try:
+        got = m.read_frames(n, timeout=20)
+    except (TimeoutError, EOFError) as e:
+        t.check(False, "%d records, reading paused: %s" % (n, e))
+        got = None
+    sender.join(20)
+    if got is not None:
+        off, bad = 0, 0
+        for i in range(n):
+            ln = int.from_bytes(got[off + 12:off + 16], "big")
+            rid = int.from_bytes(got[off + 8:off + 12], "big")
+            bad += rid != i + 1 or got[off + 16:off + 16 + ln] != val
+            off += 16 + ln
+        t.check(bad == 0, "%d of %d answers wrong" % (bad, n))
     m.sock.close()
 
 
