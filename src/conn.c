@@ -237,7 +237,8 @@ conn_interest(struct wctx *wc, struct conn *c)
 	 */
 	if ((c->flags & CF_SPLICE) && !(c->flags & CF_LINGER)) {
 		want &= ~(EPOLLIN | EPOLLOUT);
-		if (buf_used(&c->out) > 0 || c->splice_held > 0)
+		if (buf_used(&c->out) > 0 || c->splice_held > 0 ||
+		    buf_used(&c->in) > 0)
 			want |= EPOLLOUT;
 		/* Input while blocked is spilled (conn_splice): always. */
 		if (c->splice_in > 0 &&
@@ -609,7 +610,13 @@ conn_spill(struct wctx *wc, struct conn *c)
 		if (conn_admit(wc, c, c->splice_in) == -1)
 			return (0);
 	}
-	if (buf_room(&c->in) == 0 && buf_grow(&c->in, c->splice_in) == -1)
+	/*
+	 * Room for all the rest, once: c->in never holds more than the rest
+	 * admitted, so compacting what was sent from its head (conn_splice)
+	 * is all it needs later; a larger buffer would be charged beyond
+	 * the frame, which a frame read the usual way never is.
+	 */
+	if (buf_room(&c->in) == 0 && buf_reserve(&c->in, c->splice_in) == -1)
 		return (-1);
 	n = read(c->fd, buf_tail(&c->in), buf_room(&c->in) < c->splice_in ?
 	    buf_room(&c->in) : c->splice_in);
@@ -626,35 +633,26 @@ conn_spill(struct wctx *wc, struct conn *c)
 }
 
 /*
- * Spilled bytes follow the pipe: once it and c->out are empty they become
- * the output.  The request is answered when all of it was read and only
- * c->out holds some of the answer.  Returns 1 then (no longer splicing).
+ * The request is answered when all of it was read, the pipe is empty and
+ * c->out has sent the answer's start: what was spilled (c->in) then
+ * becomes the output, sent as any answer.  Returns 1 then (no longer
+ * splicing).
  */
 static int
 conn_splice_tidy(struct wctx *wc, struct conn *c)
 {
-	if (buf_used(&c->out) == 0 && c->splice_held == 0 &&
-	    buf_used(&c->in) > 0) {
-		buf_swap(&c->in, &c->out);
-		/*
-		 * What moved is counted as output now: reserve only what
-		 * may still be spilled, or the budget counts it twice.
-		 */
-		if (c->need > c->splice_in)
-			c->need = c->splice_in;
-	}
-	if (c->splice_in == 0 && c->splice_held == 0 &&
-	    buf_used(&c->in) == 0) {
-		conn_splice_end(wc, c);
-		return (1);
-	}
-	return (0);
+	if (c->splice_in != 0 || c->splice_held != 0 ||
+	    buf_used(&c->out) != 0)
+		return (0);
+	buf_swap(&c->in, &c->out);
+	conn_splice_end(wc, c);
+	return (1);
 }
 
 /*
  * Move the spliced answer on, a bounded number of steps.  Its bytes wait
- * in three places, oldest first: c->out (the answer's start, or spilled
- * bytes), the pipe, c->in (spilled while the socket took nothing); they
+ * in three places, oldest first: c->out (the answer's start), the pipe,
+ * c->in (spilled while the socket took nothing); they
  * leave in that order, and more of the body goes into the pipe only while
  * c->in is empty, never past the frame's end (what follows is the next
  * frame, read as ever).  Input is spilled only when epoll reported some
@@ -684,6 +682,22 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 				return (-1);
 			if (n > 0) {
 				c->splice_held -= (uint32_t)n;
+				STATS_PEND(&wc->pend, wc->slot, bytes_out,
+				    (uint64_t)n);
+				continue;
+			}
+			if (!(blocked = n == -1 && errno == EAGAIN))
+				continue;
+		}
+		/* Spilled bytes follow the pipe, from c->in as they are. */
+		if (!blocked && c->splice_held == 0 && buf_used(&c->in) > 0) {
+			conn_publish(wc);
+			n = send(c->fd, buf_head(&c->in), buf_used(&c->in),
+			    MSG_NOSIGNAL);
+			if (n == -1 && errno != EINTR && errno != EAGAIN)
+				return (-1);
+			if (n > 0) {
+				buf_consume(&c->in, (size_t)n);
 				STATS_PEND(&wc->pend, wc->slot, bytes_out,
 				    (uint64_t)n);
 				continue;

@@ -1025,24 +1025,20 @@ test_conn_splice_spill_blocked(void **state)
 }
 
 /*
- * Large ECHOs written whole while the socket takes nothing of the answer
- * for a while (0 to 8 sends): spilled, part of it moved to c->out while
- * the client still sends.  Within a buffer_budget of the frame and 128
- * KiB, each is answered, not closed as over the budget (before: what
- * moved to c->out stayed reserved for c->in too, 1.26 MiB held for one
- * 1 MiB frame).  (Within max_body + 16 alone it is still closed: the
- * spilled buffer's slack and the rest's reservation pass the frame.)
+ * 1 MiB ECHOs written whole while the socket takes nothing of the answer
+ * for a while (0, step, ... max sends refused): spilled, part of the
+ * spill sent while the client still sends.  Within a buffer_budget of
+ * budget each is answered, none closed as over it.
  */
 static void
-test_conn_splice_spill_budget(void **state)
+spill_within(struct fixture *fx, uint64_t budget, int step, int max)
 {
-	struct fixture	*fx = *state;
-	uint8_t		 f[64];
-	int		 n;
+	uint8_t	f[64];
+	int	n;
 
-	fx->wc.budget = MAX_BODY + 16 + 128 * 1024;
+	fx->wc.budget = budget;
 	fault_fd = fx->sv[0];
-	for (n = 0; n <= 8; n += 2) {
+	for (n = 0; n <= max; n += step) {
 		send_fault.eagain = n;
 		big_echo_send(fx, (uint32_t)n + 1, MAX_BODY);
 		big_echo_expect(fx, (uint32_t)n + 1, MAX_BODY);
@@ -1050,6 +1046,28 @@ test_conn_splice_spill_budget(void **state)
 	csend(fx, f, frame(f, MSG_OP_PING, 8, NULL, NULL, 0));
 	expect(fx, MSG_OP_PING, 8, MSG_ST_OK, "PONG");
 	assert_int_equal(fx->wc.nconns, 1);
+}
+
+/*
+ * The frame and 128 KiB suffice (before: what moved to c->out stayed
+ * reserved for c->in too, 1.26 MiB held for one 1 MiB frame).
+ */
+static void
+test_conn_splice_spill_budget(void **state)
+{
+	spill_within(*state, MAX_BODY + 16 + 128 * 1024, 2, 8);
+}
+
+/*
+ * So does the least buffer_budget a configuration may set (max_body +
+ * 16): a spilled ECHO holds no more than the frame, as one read whole
+ * does (before: the spill buffer's doubling and the rest's reservation
+ * passed it, and the connection was closed).
+ */
+static void
+test_conn_splice_spill_min_budget(void **state)
+{
+	spill_within(*state, MAX_BODY + 16, 3, 12);
 }
 
 /* A client that stops within a spliced frame: the connection ends. */
@@ -1110,6 +1128,7 @@ main(void)
 		T(test_conn_splice_spill),
 		T(test_conn_splice_spill_blocked),
 		T(test_conn_splice_spill_budget),
+		T(test_conn_splice_spill_min_budget),
 		T(test_conn_splice_eof),
 #undef T
 #undef TT
