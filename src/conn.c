@@ -650,6 +650,36 @@ conn_splice_tidy(struct wctx *wc, struct conn *c)
 }
 
 /*
+ * Send some of the spliced answer that follows c->out: from the pipe, or
+ * (frompipe 0) the spilled bytes at c->in's head.  Returns the bytes sent
+ * (counted, and published first as conn_flush does), 0 with *blocked set
+ * when the socket takes none now (or 0 alone: try again), -1 when the
+ * connection is broken.
+ */
+static ssize_t
+conn_splice_send(struct wctx *wc, struct conn *c, int frompipe,
+    int *blocked)
+{
+	ssize_t	n;
+
+	conn_publish(wc);
+	if (frompipe)
+		n = splice(c->pipe[0], NULL, c->fd, NULL, c->splice_held,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	else
+		n = send(c->fd, buf_head(&c->in), buf_used(&c->in),
+		    MSG_NOSIGNAL);
+	if (n > 0) {
+		STATS_PEND(&wc->pend, wc->slot, bytes_out, (uint64_t)n);
+		return (n);
+	}
+	if (n == -1 && errno != EINTR && errno != EAGAIN)
+		return (-1);
+	*blocked = n == -1 && errno == EAGAIN;
+	return (0);
+}
+
+/*
  * Move the spliced answer on, a bounded number of steps.  Its bytes wait
  * in three places, oldest first: c->out (the answer's start), the pipe,
  * c->in (spilled while the socket took nothing); they
@@ -663,7 +693,7 @@ static int
 conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	ssize_t	n;
-	int	i, blocked = 0, rc;
+	int	i, blocked = 0, frompipe, rc;
 
 	for (i = 0; i < CONN_SPLICES_PER_EVENT; i++) {
 		if (conn_splice_tidy(wc, c))
@@ -673,36 +703,17 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 				return (-1);
 			blocked = buf_used(&c->out) > 0;
 		}
-		if (!blocked && c->splice_held > 0) {
-			/* Counted as sent first, as conn_flush does. */
-			conn_publish(wc);
-			n = splice(c->pipe[0], NULL, c->fd, NULL,
-			    c->splice_held, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n == -1 && errno != EINTR && errno != EAGAIN)
+		/* The pipe, then what was spilled after it (c->in). */
+		if (!blocked && (c->splice_held > 0 || buf_used(&c->in) > 0)) {
+			frompipe = c->splice_held > 0;
+			if ((n = conn_splice_send(wc, c, frompipe, &blocked)) ==
+			    -1)
 				return (-1);
-			if (n > 0) {
+			if (frompipe)
 				c->splice_held -= (uint32_t)n;
-				STATS_PEND(&wc->pend, wc->slot, bytes_out,
-				    (uint64_t)n);
-				continue;
-			}
-			if (!(blocked = n == -1 && errno == EAGAIN))
-				continue;
-		}
-		/* Spilled bytes follow the pipe, from c->in as they are. */
-		if (!blocked && c->splice_held == 0 && buf_used(&c->in) > 0) {
-			conn_publish(wc);
-			n = send(c->fd, buf_head(&c->in), buf_used(&c->in),
-			    MSG_NOSIGNAL);
-			if (n == -1 && errno != EINTR && errno != EAGAIN)
-				return (-1);
-			if (n > 0) {
+			else
 				buf_consume(&c->in, (size_t)n);
-				STATS_PEND(&wc->pend, wc->slot, bytes_out,
-				    (uint64_t)n);
-				continue;
-			}
-			if (!(blocked = n == -1 && errno == EAGAIN))
+			if (!blocked)
 				continue;
 		}
 		if (c->splice_in == 0 ||
