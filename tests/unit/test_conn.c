@@ -364,6 +364,16 @@ expect(struct fixture *fx, uint8_t op, uint32_t id, enum msg_status st,
 	}
 }
 
+/* A PING with request id id is answered PONG. */
+static void
+expect_ping(struct fixture *fx, uint32_t id)
+{
+	uint8_t	f[64];
+
+	csend(fx, f, frame(f, MSG_OP_PING, id, NULL, NULL, 0));
+	expect(fx, MSG_OP_PING, id, MSG_ST_OK, "PONG");
+}
+
 /* The server closed the connection: the stream ends, nothing before. */
 static void
 expect_eof(struct fixture *fx)
@@ -399,10 +409,8 @@ static void
 test_conn_ping(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 
-	csend(fx, f, frame(f, MSG_OP_PING, 1, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 1, MSG_ST_OK, "PONG");
+	expect_ping(fx, 1);
 	expect_quiet(fx);
 }
 
@@ -685,11 +693,9 @@ static void
 test_conn_idle_timeout(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 	int		 wait;
 
-	csend(fx, f, frame(f, MSG_OP_PING, 17, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 17, MSG_ST_OK, "PONG");
+	expect_ping(fx, 17);
 	wait = conn_expire(&fx->wc);
 	assert_true(wait > 0 && wait <= IDLE_MS);
 	advance(fx, IDLE_MS - 100);
@@ -710,10 +716,8 @@ static void
 test_conn_counted_before_seen(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 
-	csend(fx, f, frame(f, MSG_OP_PING, 30, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 30, MSG_ST_OK, "PONG");
+	expect_ping(fx, 30);
 	assert_int_equal(SLOT(fx, conn_accepted), 1);
 	assert_int_equal(SLOT(fx, conn_active), 1);
 	assert_int_equal(SLOT(fx, req_ping), 1);
@@ -728,10 +732,8 @@ static void
 test_conn_idle_timeout_counted(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 
-	csend(fx, f, frame(f, MSG_OP_PING, 31, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 31, MSG_ST_OK, "PONG");
+	expect_ping(fx, 31);
 	advance(fx, IDLE_MS + 100);
 	expect_eof(fx);
 	assert_int_equal(SLOT(fx, idle_timeouts), 1);
@@ -824,10 +826,8 @@ static void
 test_conn_close_all(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 
-	csend(fx, f, frame(f, MSG_OP_PING, 22, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 22, MSG_ST_OK, "PONG");
+	expect_ping(fx, 22);
 	conn_close_all(&fx->wc);
 	expect_eof(fx);
 }
@@ -967,7 +967,6 @@ static void
 test_conn_splice_steps(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 	uint32_t	 k;
 	size_t		 len;
 
@@ -979,8 +978,7 @@ test_conn_splice_steps(void **state)
 		big_echo_expect(fx, k + 1, len);
 	}
 	assert_true(splice_fault.calls > 48 * 2 * 12);
-	csend(fx, f, frame(f, MSG_OP_PING, 99, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 99, MSG_ST_OK, "PONG");
+	expect_ping(fx, 99);
 }
 
 /*
@@ -992,12 +990,10 @@ static void
 test_conn_splice_spill(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 
 	big_echo_send(fx, 7, 900 * 1024);
 	big_echo_expect(fx, 7, 900 * 1024);
-	csend(fx, f, frame(f, MSG_OP_PING, 8, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 8, MSG_ST_OK, "PONG");
+	expect_ping(fx, 8);
 }
 
 /*
@@ -1011,7 +1007,6 @@ static void
 test_conn_splice_spill_blocked(void **state)
 {
 	struct fixture	*fx = *state;
-	uint8_t		 f[64];
 	int		 n;
 
 	fault_fd = fx->sv[0];
@@ -1020,8 +1015,7 @@ test_conn_splice_spill_blocked(void **state)
 		big_echo_send(fx, (uint32_t)n, 100 * 1024);
 		big_echo_expect(fx, (uint32_t)n, 100 * 1024);
 	}
-	csend(fx, f, frame(f, MSG_OP_PING, 99, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 99, MSG_ST_OK, "PONG");
+	expect_ping(fx, 99);
 }
 
 /*
@@ -1033,7 +1027,6 @@ test_conn_splice_spill_blocked(void **state)
 static void
 spill_within(struct fixture *fx, uint64_t budget, int step, int max)
 {
-	uint8_t	f[64];
 	int	n;
 
 	fx->wc.budget = budget;
@@ -1043,8 +1036,7 @@ spill_within(struct fixture *fx, uint64_t budget, int step, int max)
 		big_echo_send(fx, (uint32_t)n + 1, MAX_BODY);
 		big_echo_expect(fx, (uint32_t)n + 1, MAX_BODY);
 	}
-	csend(fx, f, frame(f, MSG_OP_PING, 8, NULL, NULL, 0));
-	expect(fx, MSG_OP_PING, 8, MSG_ST_OK, "PONG");
+	expect_ping(fx, 8);
 	assert_int_equal(fx->wc.nconns, 1);
 }
 
