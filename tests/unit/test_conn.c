@@ -164,7 +164,7 @@ advance(struct fixture *fx, uint64_t ms)
  * configured or not, and one connection in it.
  */
 static int
-setup_with(void **state, int token, uint64_t output_limit)
+setup_with(void **state, int token, uint64_t output_limit, int restricted)
 {
 	struct fixture	*fx;
 	char		 cause[256];
@@ -196,7 +196,7 @@ setup_with(void **state, int token, uint64_t output_limit)
 	wctx_init(&fx->wc, fx->epfd, MAX_BODY, output_limit, IDLE_MS, READ_MS,
 	    stats_slot(&fx->seg, 0), &fx->env);
 	tick(fx);
-	if ((fx->c = conn_new(&fx->wc, fx->sv[0], NULL, 0)) == NULL)
+	if ((fx->c = conn_new(&fx->wc, fx->sv[0], NULL, restricted)) == NULL)
 		return (-1);
 	return (0);
 }
@@ -204,19 +204,26 @@ setup_with(void **state, int token, uint64_t output_limit)
 static int
 setup(void **state)
 {
-	return (setup_with(state, 0, OUTPUT_LIMIT));
+	return (setup_with(state, 0, OUTPUT_LIMIT, 0));
 }
 
 static int
 setup_small(void **state)
 {
-	return (setup_with(state, 0, SMALL_LIMIT));
+	return (setup_with(state, 0, SMALL_LIMIT, 0));
 }
 
 static int
 setup_token(void **state)
 {
-	return (setup_with(state, 1, OUTPUT_LIMIT));
+	return (setup_with(state, 1, OUTPUT_LIMIT, 0));
+}
+
+/* A peer in protected mode (beyond loopback, no token): PING only. */
+static int
+setup_restricted(void **state)
+{
+	return (setup_with(state, 0, OUTPUT_LIMIT, 1));
 }
 
 static int
@@ -1062,6 +1069,58 @@ test_conn_splice_spill_min_budget(void **state)
 	spill_within(*state, MAX_BODY + 16, 3, 12);
 }
 
+/*
+ * A client that may not ECHO gets no ECHO by splice either: before AUTH
+ * a large frame is refused by the pre-auth limit (and the connection
+ * ends), in protected mode it is read whole and DENIED (the connection
+ * stays); no splice call either way.  After AUTH it is spliced.
+ */
+static void
+test_conn_splice_before_auth(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[MSG_HDR_LEN + 1024];
+
+	fault_fd = fx->sv[0];
+	msg_encode_request(f, MSG_OP_ECHO, 4, 0, 200 * 1024);
+	memset(f + MSG_HDR_LEN, 'e', 1024);
+	csend(fx, f, sizeof(f));
+	expect(fx, MSG_OP_ECHO, 4, MSG_ST_TOO_LARGE, NULL);
+	expect_eof(fx);
+	assert_int_equal(splice_fault.calls, 0);
+}
+
+static void
+test_conn_splice_after_auth(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+
+	fault_fd = fx->sv[0];
+	csend(fx, f, frame(f, MSG_OP_AUTH, 1, NULL, TOKEN, strlen(TOKEN)));
+	expect(fx, MSG_OP_AUTH, 1, MSG_ST_OK, NULL);
+	big_echo_send(fx, 2, 200 * 1024);
+	big_echo_expect(fx, 2, 200 * 1024);
+	assert_true(splice_fault.calls > 0);
+}
+
+static void
+test_conn_splice_restricted(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		*f;
+	size_t		 len = 200 * 1024;
+
+	fault_fd = fx->sv[0];
+	assert_non_null(f = calloc(1, MSG_HDR_LEN + len));
+	msg_encode_request(f, MSG_OP_ECHO, 5, 0, (uint32_t)len);
+	csend(fx, f, MSG_HDR_LEN + len);
+	free(f);
+	expect(fx, MSG_OP_ECHO, 5, MSG_ST_DENIED, NULL);
+	expect_ping(fx, 6);
+	assert_int_equal(splice_fault.calls, 0);
+}
+
 /* A client that stops within a spliced frame: the connection ends. */
 static void
 test_conn_splice_eof(void **state)
@@ -1122,6 +1181,10 @@ main(void)
 		T(test_conn_splice_spill_budget),
 		T(test_conn_splice_spill_min_budget),
 		T(test_conn_splice_eof),
+		TT(test_conn_splice_before_auth),
+		TT(test_conn_splice_after_auth),
+		cmocka_unit_test_setup_teardown(test_conn_splice_restricted,
+		    setup_restricted, teardown),
 #undef T
 #undef TT
 	};
