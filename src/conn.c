@@ -836,8 +836,7 @@ static int
 conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
     const struct op_outcome *oc, uint64_t t0, uint32_t *limit)
 {
-	STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode, oc->st,
-	    STATS_CLOCK() - t0);
+	STATS_PEND_SINCE(&wc->pend, wc->slot, mp->hdr.opcode, oc->st, t0);
 	wc->answered++;
 	if (oc->denied)
 		STATS_PEND(&wc->pend, wc->slot, denied, 1);
@@ -879,8 +878,8 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.conn = c;
 	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
 	if (conn_inplace(wc, c, mp, &cl)) {
-		STATS_PEND_REQUEST(&wc->pend, wc->slot, mp->hdr.opcode,
-		    MSG_ST_OK, STATS_CLOCK() - t0);
+		STATS_PEND_SINCE(&wc->pend, wc->slot, mp->hdr.opcode,
+		    MSG_ST_OK, t0);
 		wc->slot->cur.active = 0;
 		wc->answered++;
 		return (0);

@@ -915,15 +915,12 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
-/* One answered frame (opcode, status, handling time), later. */
-void
-stats_pend_request(struct stats_pend *p, struct stats_slot *s,
-    unsigned int op, unsigned int status, uint64_t us)
+/* Count one answered frame's opcode and status, later. */
+static void
+stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status)
 {
 	size_t	i;
 
-	if (p->nb == STATS_PEND_BUCKETS)
-		stats_publish(p, s);
 	i = req_offset(op) / sizeof(uint64_t);
 	p->add[i]++;
 	p->dirty |= (uint64_t)1 << i;
@@ -932,6 +929,32 @@ stats_pend_request(struct stats_pend *p, struct stats_slot *s,
 		p->add[i]++;
 		p->dirty |= (uint64_t)1 << i;
 	}
+}
+
+/*
+ * One answered frame timed from t0 until it is published.  Frames since
+ * another t0 (an earlier loop turn's) are published first, so that all
+ * those pending share their start.
+ */
+void
+stats_pend_since(struct stats_pend *p, struct stats_slot *s,
+    unsigned int op, unsigned int status, uint64_t t0)
+{
+	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince == UINT32_MAX))
+		stats_publish(p, s);
+	stats_pend_count(p, op, status);
+	p->since_t0 = t0;
+	p->nsince++;
+}
+
+/* One answered frame (opcode, status, handling time), later. */
+void
+stats_pend_request(struct stats_pend *p, struct stats_slot *s,
+    unsigned int op, unsigned int status, uint64_t us)
+{
+	if (p->nb == STATS_PEND_BUCKETS)
+		stats_publish(p, s);
+	stats_pend_count(p, op, status);
 	p->bucket[p->nb++] = (uint16_t)hist_bucket(us);
 	p->hsum += us;
 	if (us > p->hmax)
@@ -946,27 +969,44 @@ void
 stats_publish(struct stats_pend *p, struct stats_slot *s)
 {
 	struct hist	*h = &s->c.latency;
-	uint64_t	*c = (uint64_t *)&s->c, d;
+	uint64_t	*c = (uint64_t *)&s->c, d, us = 0, now;
 	uint32_t	 i;
+	size_t		 b = 0;
 
 	_Static_assert(offsetof(struct stats_counters, latency) <=
 	    STATS_PEND_COUNTERS * sizeof(uint64_t), "pending counters");
-	if (p->dirty == 0 && p->nb == 0)
+	if ((p->dirty | p->nb | p->nsince) == 0)
 		return;
+	/* One clock reading times every frame pending since since_t0. */
+	if (p->nsince > 0) {
+		if ((now = STATS_CLOCK()) > p->since_t0)
+			us = now - p->since_t0;
+		b = hist_bucket(us);
+	}
 	stats_begin(s);
 	for (d = p->dirty; d != 0; d &= d - 1) {
 		i = (uint32_t)__builtin_ctzll(d);
 		c[i] += p->add[i];
 		p->add[i] = 0;
 	}
-	for (i = 0; i < p->nb; i++)
-		h->bucket[p->bucket[i]]++;
-	h->count += p->nb;
-	h->sum += p->hsum;
-	if (p->hmax > h->max)
-		h->max = p->hmax;
+	if (p->nb > 0) {
+		for (i = 0; i < p->nb; i++)
+			h->bucket[p->bucket[i]]++;
+		h->count += p->nb;
+		h->sum += p->hsum;
+		if (p->hmax > h->max)
+			h->max = p->hmax;
+		p->nb = 0;
+		p->hsum = p->hmax = 0;
+	}
+	if (p->nsince > 0) {
+		h->bucket[b] += p->nsince;
+		h->count += p->nsince;
+		h->sum += us * p->nsince;
+		if (us > h->max)
+			h->max = us;
+		p->nsince = 0;
+	}
 	stats_end(s);
 	p->dirty = 0;
-	p->nb = 0;
-	p->hsum = p->hmax = 0;
 }

@@ -244,6 +244,8 @@ struct stats_pend {
 	uint16_t	bucket[STATS_PEND_BUCKETS];
 	uint64_t	hsum;
 	uint64_t	hmax;
+	uint32_t	nsince;		/* frames timed from since_t0 ... */
+	uint64_t	since_t0;	/* ... to the publish that sends them */
 };
 
 /*
@@ -414,6 +416,10 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
  * (uint64_t)-1, which the slot's word wraps back.
  * STATS_PEND_REQUEST accounts one answered frame: opcode, status,
  * handling time in us, the difference of two STATS_CLOCK() readings.
+ * STATS_PEND_SINCE accounts one whose time runs from t0 (a STATS_CLOCK()
+ * reading) until the publish that precedes its answer's send: the frames
+ * answered from one read share one clock reading there, where a reading
+ * per frame cost more than the rest of the statistics (bench/profile).
  * (stats_request() is the same record published at once, for the tests
  * and the fuzz seeds.)
  */
@@ -421,6 +427,8 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
 	stats_pend_add(p, s, offsetof(struct stats_counters, f), n)
 #define STATS_PEND_REQUEST(p, s, op, st, us)				\
 	stats_pend_request(p, s, op, st, us)
+#define STATS_PEND_SINCE(p, s, op, st, t0)				\
+	stats_pend_since(p, s, op, st, t0)
 #define STATS_CLOCK()		mono_us()
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
@@ -446,6 +454,8 @@ void	 stats_beat(struct stats_slot *, uint64_t);
 int	 stats_fewer(const struct stats_seg *, int, uint64_t, uint64_t,
 	    uint64_t, uint64_t *);
 void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
+	    unsigned int, unsigned int, uint64_t);
+void	 stats_pend_since(struct stats_pend *, struct stats_slot *,
 	    unsigned int, unsigned int, uint64_t);
 void	 stats_publish(struct stats_pend *, struct stats_slot *);
 void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);

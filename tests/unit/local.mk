@@ -28,12 +28,14 @@ UNIT_TESTS += tests/unit/test_xfer
 tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
 UNIT_TESTS += tests/unit/test_ops
 UNIT_TESTS += tests/unit/test_conn
-tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=read,--wrap=splice
+tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=read,--wrap=splice \
+	-Wl,--wrap=mono_us
 
 # The stats tests share a fixture and helpers (segment, reader, renderers).
 STATS_FX = tests/unit/stats_fx.c tests/unit/stats_fx.h
 UNIT_TESTS += tests/unit/test_stats
 tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
+tests_unit_test_stats_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mono_us
 UNIT_TESTS += tests/unit/test_stats_snap
 tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
 UNIT_TESTS += tests/unit/test_stats_carry

@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "hist.h"
 #include "ops.h"
 #include "proto.h"
 #include "sha256.h"
@@ -59,6 +60,19 @@ ssize_t	__real_read(int, void *, size_t);
 ssize_t	__wrap_read(int, void *, size_t);
 ssize_t	__real_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 ssize_t	__wrap_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
+uint64_t __real_mono_us(void);
+uint64_t __wrap_mono_us(void);
+
+/* The server's readings of the clock (mono_us), and how far it is ahead. */
+static int		clock_reads;
+static uint64_t		clock_ahead;
+
+uint64_t
+__wrap_mono_us(void)
+{
+	clock_reads++;
+	return (__real_mono_us() + clock_ahead);
+}
 
 /*
  * Faults of the server's socket (fault_fd): at most max bytes a call
@@ -146,7 +160,7 @@ static void
 tick(struct fixture *fx)
 {
 	fx->wc.now = mono_ms() + fx->skew;
-	fx->wc.now_us = mono_us() + fx->skew * 1000;
+	fx->wc.now_us = __real_mono_us() + fx->skew * 1000;
 }
 
 /* Move the clock on by ms, then run the deadlines. */
@@ -173,6 +187,8 @@ setup_with(void **state, int token, uint64_t output_limit, int restricted)
 		return (-1);
 	*state = fx;
 	fault_fd = -1;
+	clock_reads = 0;
+	clock_ahead = 0;
 	memset(&send_fault, 0, sizeof(send_fault));
 	memset(&read_fault, 0, sizeof(read_fault));
 	memset(&splice_fault, 0, sizeof(splice_fault));
@@ -771,6 +787,39 @@ test_conn_bytes_published_at_turn_end(void **state)
 	assert_int_equal(fx->wc.pend.dirty, 0);
 }
 
+/*
+ * The frames answered from one read are timed with one reading of the
+ * clock, taken before their answers are sent: a reading per frame cost
+ * more than the rest of the statistics at pipeline depth 16.
+ */
+static void
+test_conn_one_clock_per_read(void **state)
+{
+	struct fixture	*fx = *state;
+	struct hist	*h = &stats_slot(&fx->seg, 0)->c.latency;
+	static uint8_t	 f[64 * 32];
+	size_t		 n = 0;
+	uint32_t	 i;
+
+	for (i = 0; i < 64; i++)
+		n += frame(f + n, i % 2 ? MSG_OP_ECHO : MSG_OP_PING, 500 + i,
+		    NULL, "x", 1);
+	clock_ahead = 7;	/* every frame took at least 7 us */
+	clock_reads = 0;
+	csend(fx, f, n);
+	assert_int_equal(clock_reads, 1);
+	for (i = 0; i < 64; i++)
+		expect(fx, i % 2 ? MSG_OP_ECHO : MSG_OP_PING, 500 + i,
+		    MSG_ST_OK, i % 2 ? "x" : "PONG");
+	assert_int_equal(SLOT(fx, req_echo), 32);
+	assert_int_equal(SLOT(fx, req_ping), 32);
+	assert_int_equal(h->count, 64);
+	assert_true(h->max >= 7);
+	/* One reading: the same time for all, so one bucket holds them. */
+	assert_int_equal(h->bucket[hist_bucket(h->max)], 64);
+	assert_int_equal(h->sum, 64 * h->max);
+}
+
 /* A frame begun and not finished within read_timeout: closed. */
 static void
 test_conn_read_timeout(void **state)
@@ -1166,6 +1215,7 @@ main(void)
 		T(test_conn_counted_before_seen),
 		T(test_conn_idle_timeout_counted),
 		T(test_conn_bytes_published_at_turn_end),
+		T(test_conn_one_clock_per_read),
 		T(test_conn_read_timeout),
 		T(test_conn_drain),
 		T(test_conn_drain_idle),

@@ -523,6 +523,76 @@ test_stats_request_counters(void **state)
 	assert_null(sn.total);
 }
 
+/*
+ * Frames timed since a loop turn's clock share one reading, taken when
+ * they are published (-Wl,--wrap=mono_us: fake_us when not 0).
+ */
+uint64_t	__real_mono_us(void);
+uint64_t	__wrap_mono_us(void);
+
+static uint64_t	fake_us;	/* what the clock says (0: the real one) */
+static int	clock_reads;	/* readings of the fake clock */
+
+uint64_t
+__wrap_mono_us(void)
+{
+	if (fake_us == 0)
+		return (__real_mono_us());
+	clock_reads++;
+	return (fake_us);
+}
+
+static void
+test_stats_pend_since(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_slot	*s = stats_slot(&fx->seg, 0);
+	struct stats_pend	 p;
+	struct stats_snap	 sn;
+	const uint8_t		*sp;
+	int			 i;
+
+	stats_slot_start(s, 99, 1);
+	memset(&p, 0, sizeof(p));
+	fake_us = 1000;
+	clock_reads = 0;
+	/* 16 frames of one turn (t0 993): counted, not timed yet. */
+	for (i = 0; i < 16; i++)
+		stats_pend_since(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
+	assert_int_equal(clock_reads, 0);
+	assert_int_equal(s->c.latency.count, 0);
+	/* A frame of a later turn: the 16 are published first, 10 us each. */
+	fake_us = 1003;
+	stats_pend_since(&p, s, MSG_OP_PING, MSG_ST_DENIED, 1001);
+	assert_int_equal(clock_reads, 1);
+	assert_int_equal(s->c.latency.count, 16);
+	stats_publish(&p, s);
+	assert_int_equal(clock_reads, 2);
+	/* Nothing pending: publishing again reads no clock. */
+	stats_publish(&p, s);
+	assert_int_equal(clock_reads, 2);
+	/* A clock behind t0 counts 0, not a wrapped difference. */
+	stats_pend_since(&p, s, MSG_OP_PING, MSG_ST_OK, 2000);
+	stats_publish(&p, s);
+	fake_us = 0;
+	take(&fx->seg, &sn);
+	sp = snap_at(&sn, 0);
+	assert_int_equal(stats_get(&sn, sp, "req_echo"), 16);
+	assert_int_equal(stats_get(&sn, sp, "req_ping"), 2);
+	assert_int_equal(stats_get(&sn, sp, "st_ok"), 17);
+	assert_int_equal(stats_get(&sn, sp, "st_denied"), 1);
+	assert_int_equal(lat_count(&sn, sp), 18);
+	assert_int_equal(lat_buckets(&sn, sp), 18);
+	assert_int_equal(lat_bucket(&sn, sp, (uint32_t)hist_bucket(10)), 16);
+	assert_int_equal(lat_bucket(&sn, sp, (uint32_t)hist_bucket(2)), 1);
+	assert_int_equal(lat_bucket(&sn, sp, (uint32_t)hist_bucket(0)), 1);
+	assert_int_equal(raw64(sp, lat_desc(&sn)->offset +
+	    offsetof(struct hist, sum)), 16 * 10 + 2);
+	assert_int_equal(raw64(sp, lat_desc(&sn)->offset +
+	    offsetof(struct hist, max)), 10);
+	stats_snap_free(&sn);
+}
+
 /* ----------------------------------------------------------- stats_fold */
 
 static void
@@ -1159,6 +1229,7 @@ main(void)
 		T(test_stats_slot_start_state),
 		T(test_stats_fewer),
 		T(test_stats_request_counters),
+		T(test_stats_pend_since),
 		T(test_stats_fold_moves_counters),
 		T(test_stats_fold_totals_unchanged),
 		T(test_stats_fold_gauges_not_retired),
