@@ -430,6 +430,32 @@ ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
 }
 
 /*
+ * Answer a frame whose answer is its value transformed in place (ECHO,
+ * UPPER; no key) as conn_inplace does, but into out: one reservation and
+ * one copy, the header written at once, without a handler's appends.
+ * Returns 0 when out has no room for it (the handler then answers, with
+ * its error if memory stays short).
+ */
+static int
+ops_copy_inplace(const struct op_def *def, const struct msg_hdr *h,
+    const uint8_t *body, struct buf *out)
+{
+	uint8_t	*p;
+
+	if (buf_reserve(out, MSG_HDR_LEN + (size_t)h->body_len) == -1)
+		return (0);
+	p = buf_tail(out);
+	msg_encode_response(p, h->opcode, MSG_ST_OK, h->request_id, 0,
+	    h->body_len);
+	if (h->body_len > 0) {
+		memcpy(p + MSG_HDR_LEN, body, h->body_len);
+		def->inplace(p + MSG_HDR_LEN, h->body_len);
+	}
+	out->len += MSG_HDR_LEN + (size_t)h->body_len;
+	return (1);
+}
+
+/*
  * Answer one valid request frame (header h, body at body) into out.
  * Returns 0 with oc->st set to the status answered, or -1 when memory ran
  * out (the caller closes the connection: nothing consistent can be sent).
@@ -457,6 +483,11 @@ ops_dispatch(const struct ops_env *env, const struct op_client *cl,
 		oc->denied = 1;
 		return (ops_error(out, h->opcode, MSG_ST_DENIED,
 		    h->request_id, why));
+	}
+	if (def->inplace != NULL && h->key_len == 0 &&
+	    ops_copy_inplace(def, h, body, out)) {
+		oc->st = MSG_ST_OK;
+		return (0);
 	}
 	rq.env = env;
 	rq.cl = cl;

@@ -222,6 +222,10 @@ test_ops_echo(void **state)
 	assert_answer(&a, MSG_ST_OK, NULL);
 	assert_int_equal(a.vlen, sizeof(bin));
 	assert_memory_equal(a.val, bin, sizeof(bin));
+	/* A key is not part of the answer (nor of its in-place copy). */
+	ask(fx, MSG_OP_ECHO, 5, "key", "value", 5, &a);
+	assert_answer(&a, MSG_ST_OK, "value");
+	assert_int_equal(a.h.key_len, 0);
 }
 
 /* ASCII letters only: other bytes, UTF-8 included, pass unchanged. */
@@ -235,6 +239,9 @@ test_ops_upper(void **state)
 	assert_answer(&a, MSG_ST_OK, "ABC-XYZ Z\xc3\xa9{");
 	ask(fx, MSG_OP_UPPER, 6, NULL, NULL, 0, &a);
 	assert_answer(&a, MSG_ST_OK, "");
+	ask(fx, MSG_OP_UPPER, 7, "key", "value", 5, &a);
+	assert_answer(&a, MSG_ST_OK, "VALUE");
+	assert_int_equal(a.h.key_len, 0);
 }
 
 /* RFC 3339 in UTC with microseconds: 2026-11-21T10:00:00.123456Z. */
