@@ -916,7 +916,7 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 }
 
 /* Count one answered frame's opcode and status, later. */
-static void
+static inline void
 stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status)
 {
 	size_t	i;
@@ -931,17 +931,31 @@ stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status)
 	}
 }
 
+/* stats_pend_since for a frame whose t0 differs from those pending. */
+static void __attribute__((noinline))
+stats_pend_since_new(struct stats_pend *p, struct stats_slot *s,
+    unsigned int op, unsigned int status, uint64_t t0)
+{
+	stats_publish(p, s);
+	stats_pend_count(p, op, status);
+	p->since_t0 = t0;
+	p->nsince = 1;
+}
+
 /*
  * One answered frame timed from t0 until it is published.  Frames since
  * another t0 (an earlier loop turn's) are published first, so that all
- * those pending share their start.
+ * those pending share their start.  The common case (the same turn) is
+ * kept a leaf: nothing lives across a call, so nothing is saved.
  */
 void
 stats_pend_since(struct stats_pend *p, struct stats_slot *s,
     unsigned int op, unsigned int status, uint64_t t0)
 {
-	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince == UINT32_MAX))
-		stats_publish(p, s);
+	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince == UINT32_MAX)) {
+		stats_pend_since_new(p, s, op, status, t0);
+		return;
+	}
 	stats_pend_count(p, op, status);
 	p->since_t0 = t0;
 	p->nsince++;
