@@ -589,13 +589,28 @@ conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
 	return (1);
 }
 
-/* The spliced ECHO is all queued or sent: count it, give the pipe back. */
+/*
+ * n more bytes of the spliced ECHO's body came in.  With the last, all of
+ * its answer is in hand (c->out, the pipe, c->in): count it now, as any
+ * answer is counted before its bytes leave (the sends publish first), so
+ * that a client never has all of an answer the stats do not show yet.
+ */
+static void
+conn_splice_read(struct wctx *wc, struct conn *c, size_t n)
+{
+	c->splice_in -= (uint32_t)n;
+	STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+	if (c->splice_in == 0) {
+		STATS_PEND_REQUEST(&wc->pend, wc->slot, c->splice_op,
+		    MSG_ST_OK, STATS_CLOCK() - c->splice_t0);
+		wc->answered++;
+	}
+}
+
+/* The spliced ECHO is all queued or sent: give the pipe back. */
 static void
 conn_splice_end(struct wctx *wc, struct conn *c)
 {
-	STATS_PEND_REQUEST(&wc->pend, wc->slot, c->splice_op, MSG_ST_OK,
-	    STATS_CLOCK() - c->splice_t0);
-	wc->answered++;
 	pipes_put(&wc->pipes, c->pipe, 1);
 	c->need = 0;
 	c->flags &= ~(CF_SPLICE | CF_SPILL | CF_DRAINWAIT);
@@ -636,8 +651,7 @@ conn_spill(struct wctx *wc, struct conn *c)
 		return (0);
 	}
 	c->in.len += (size_t)n;
-	c->splice_in -= (uint32_t)n;
-	STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+	conn_splice_read(wc, c, (size_t)n);
 	return (1);
 }
 
@@ -747,9 +761,8 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 			c->flags |= CF_EOF;
 			return (0);
 		}
-		c->splice_in -= (uint32_t)n;
 		c->splice_held += (uint32_t)n;
-		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
+		conn_splice_read(wc, c, (size_t)n);
 	}
 	return (0);
 }

@@ -1170,6 +1170,33 @@ test_conn_splice_restricted(void **state)
 	assert_int_equal(splice_fault.calls, 0);
 }
 
+/*
+ * A spliced ECHO is counted, timed, before the client has all of its
+ * answer, as every answer is (nothing here ends a loop turn, whose
+ * publish would hide a count made after the send): whole sends, and
+ * 4 KiB splices, whatever step the answer completes on.  (Before: counted
+ * once its last byte had left, published only at the turn's end.)
+ */
+static void
+test_conn_splice_counted_before_seen(void **state)
+{
+	struct fixture	*fx = *state;
+	struct hist	*h = &stats_slot(&fx->seg, 0)->c.latency;
+	uint32_t	 k;
+	size_t		 len;
+
+	fault_fd = fx->sv[0];
+	for (k = 0; k < 16; k++) {
+		splice_fault.max = k % 2 ? 4096 : 0;
+		len = 64 * 1024 + 4096 * k;
+		big_echo_send(fx, k + 1, len);
+		big_echo_expect(fx, k + 1, len);
+		assert_int_equal(SLOT(fx, req_echo), k + 1);
+		assert_int_equal(h->count, k + 1);
+	}
+	assert_true(splice_fault.calls > 0);
+}
+
 /* A client that stops within a spliced frame: the connection ends. */
 static void
 test_conn_splice_eof(void **state)
@@ -1230,6 +1257,7 @@ main(void)
 		T(test_conn_splice_spill_blocked),
 		T(test_conn_splice_spill_budget),
 		T(test_conn_splice_spill_min_budget),
+		T(test_conn_splice_counted_before_seen),
 		T(test_conn_splice_eof),
 		TT(test_conn_splice_before_auth),
 		TT(test_conn_splice_after_auth),
