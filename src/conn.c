@@ -95,6 +95,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 wentry;	/* on wc->budget_wait */
 	TAILQ_ENTRY(conn)	 rentry;	/* on wc->tls_ready */
 };
+_Static_assert(offsetof(struct conn, kind) == 0, "ev.h: kind comes first");
 _Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
     "the fields every request touches stay together at the front");
 
