@@ -1815,8 +1815,7 @@ conn_publish(struct wctx *wc)
 void
 conn_publish_end(struct wctx *wc)
 {
-	if (wc->pend.dirty != 0 || wc->pend.nb != 0)
-		conn_publish(wc);
+	conn_publish(wc);	/* stats_publish returns at once if empty */
 }
 
 void
