@@ -522,30 +522,63 @@ conn_flush(struct wctx *wc, struct conn *c)
 }
 
 /*
- * Answer without copying when the frame is alone in the input, nothing
- * waits to be sent, and the operation transforms its value in place
- * (ECHO, UPPER): rewrite the header where it lies and swap the input and
- * output buffers.  A 1 MiB ECHO then costs no copy and no allocation.
- * Returns 1 when answered.
+ * Answer at once the run of keyless ECHO or UPPER frames at the front of
+ * the input (msg_scan_run: whole, valid, one opcode, no key, no flag).
+ * Their answers are the requests with the RESPONSE flag and the value
+ * transformed, so they are rewritten where they lie and the buffers
+ * swapped when the run is the whole input and nothing waits to be sent (a
+ * 1 MiB ECHO then costs no copy and no allocation), else copied to the
+ * output in one step.  The run stops where the output would pass its
+ * limit, as conn_process does; the frames are counted together and timed
+ * from this turn.  Returns the frames answered: 0 when the first frame is
+ * not such a frame (or memory is short: conn_frame then answers it).
  */
-static int
-conn_inplace(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
-    const struct op_client *cl)
+static uint32_t
+conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
 {
 	const struct op_def	*def;
-	uint8_t			*p;
+	struct op_client	 cl;
+	struct msg_hdr		 h;
+	uint8_t			*p = buf_head(&c->in);
+	size_t			 len = buf_used(&c->in), n;
+	uint32_t		 nf;
 
-	if (mp->hdr.key_len != 0 || buf_used(&c->out) != 0 ||
-	    buf_used(&c->in) != mp->need ||
-	    (def = ops_lookup(mp->hdr.opcode)) == NULL ||
-	    def->inplace == NULL || !ops_allowed(wc->ops, cl, def))
+	if (len < MSG_HDR_LEN || (def = ops_lookup(p[4])) == NULL ||
+	    def->inplace == NULL)
 		return (0);
-	p = buf_head(&c->in);
-	def->inplace(p + MSG_HDR_LEN, mp->hdr.body_len);
-	msg_encode_response(p, mp->hdr.opcode, MSG_ST_OK, mp->hdr.request_id,
-	    0, mp->hdr.body_len);
-	buf_swap(&c->in, &c->out);
-	return (1);
+	cl.authed = (c->flags & CF_AUTHED) != 0;
+	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
+	cl.udp = 0;
+	cl.conn = c;
+	cl.in = NULL;
+	if (!ops_allowed(wc->ops, &cl, def))
+		return (0);	/* conn_frame answers DENIED */
+	/* conn_process called us with the output within its limit. */
+	n = msg_scan_run(p, len, limit, def->op,
+	    wc->output_limit - buf_used(&c->out), &nf);
+	if (nf == 0)
+		return (0);
+	c->need = 0;	/* in the buffer now: counted as such */
+	if (n == len && buf_used(&c->out) == 0) {
+		msg_hdr_decode(p, &h);
+		conn_current(wc, c, &h, wc->now_us);
+		ops_answer_run(def, p, n);
+		buf_swap(&c->in, &c->out);
+	} else {
+		if (buf_reserve(&c->out, n) == -1)
+			return (0);
+		msg_hdr_decode(p, &h);
+		conn_current(wc, c, &h, wc->now_us);
+		memcpy(buf_tail(&c->out), p, n);
+		ops_answer_run(def, buf_tail(&c->out), n);
+		c->out.len += n;
+		buf_consume(&c->in, n);
+	}
+	wc->slot->cur.active = 0;
+	STATS_PEND_SINCE_N(&wc->pend, wc->slot, def->op, MSG_ST_OK,
+	    wc->now_us, nf);
+	wc->answered += nf;
+	return (nf);
 }
 
 /*
@@ -557,7 +590,7 @@ conn_inplace(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
  * whose answer is the request's value (ECHO), and while the worker has
  * pipes to spare.  The header of the answer, and the part of the body
  * already read, are rewritten and sent from where they lie (as
- * conn_inplace).  Returns 1 when splicing, 0 to read the frame as ever.
+ * conn_run).  Returns 1 when splicing, 0 to read the frame as ever.
  */
 static int
 conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
@@ -878,8 +911,8 @@ conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 }
 
 /*
- * Answer one complete, valid frame: in place when it can be, else through
- * its operation (*limit as in conn_outcome).  Returns 0 to go on with the
+ * Answer one complete, valid frame through its operation (runs of ECHO and
+ * UPPER went to conn_run; *limit as in conn_outcome).  Returns 0 to go on with the
  * next frame, 1 when no further frame is to be read now (an EXEC or a file
  * job runs, AUTH failed), -1 when memory ran out.
  */
@@ -900,13 +933,6 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	cl.udp = 0;
 	cl.conn = c;
 	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
-	if (conn_inplace(wc, c, mp, &cl)) {
-		STATS_PEND_SINCE(&wc->pend, wc->slot, mp->hdr.opcode,
-		    MSG_ST_OK, t0);
-		wc->slot->cur.active = 0;
-		wc->answered++;
-		return (0);
-	}
 	if (ops_dispatch(wc->ops, &cl, &mp->hdr,
 	    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
 		return (-1);
@@ -954,7 +980,7 @@ static int
 conn_process(struct wctx *wc, struct conn *c)
 {
 	struct msg_parse	mp;
-	uint32_t		limit;
+	uint32_t		limit, nf;
 	int			done = 0, rc;
 
 	/* Before AUTH no frame may be large (a cheap way to hurt us). */
@@ -967,6 +993,10 @@ conn_process(struct wctx *wc, struct conn *c)
 			break;
 		if (c->skip > 0) {
 			conn_skip(c);
+			continue;
+		}
+		if ((nf = conn_run(wc, c, limit)) > 0) {
+			done += (int)nf;
 			continue;
 		}
 		msg_parse_request(buf_head(&c->in), buf_used(&c->in), limit,

@@ -431,8 +431,9 @@ ops_error(struct buf *out, uint8_t op, enum msg_status st, uint32_t id,
 
 /*
  * Answer a frame whose answer is its value transformed in place (ECHO,
- * UPPER; no key) as conn_inplace does, but into out: one reservation and
- * one copy, the header written at once, without a handler's appends.
+ * UPPER; no key) as conn.c's runs do (those come here over UDP, or when
+ * the run found no memory): one reservation and one copy, the header
+ * written at once, without a handler's appends.
  * Returns 0 when out has no room for it (the handler then answers, with
  * its error if memory stays short).
  */
@@ -453,6 +454,24 @@ ops_copy_inplace(const struct op_def *def, const struct msg_hdr *h,
 	}
 	out->len += MSG_HDR_LEN + (size_t)h->body_len;
 	return (1);
+}
+
+/*
+ * Turn n bytes of requests for def that msg_scan_run passed (an operation
+ * answered in place) into their answers where they lie: each header gets
+ * the RESPONSE flag, each value def's transform.
+ */
+void
+ops_answer_run(const struct op_def *def, uint8_t *p, size_t n)
+{
+	size_t		off;
+	uint32_t	blen;
+
+	for (off = 0; off < n; off += MSG_HDR_LEN + (size_t)blen) {
+		blen = msg_respond_inplace(p + off);
+		if (def->inplace != echo_inplace)
+			def->inplace(p + off + MSG_HDR_LEN, blen);
+	}
 }
 
 /*

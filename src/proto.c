@@ -202,6 +202,56 @@ msg_parse_request(const uint8_t *buf, size_t len, uint32_t max_body,
 }
 
 /*
+ * Measure the run of requests for op at the front of buf[0..len) that
+ * msg_parse_request would pass whole (MSG_PARSE_FRAME under max_body) and
+ * that carry no key and no flag: those whose answer, for an operation
+ * answered in place (ECHO, UPPER), is the request itself with the
+ * RESPONSE flag set (msg_respond_inplace).  The run ends before the first
+ * frame that differs in any of this, is not whole, or would start more
+ * than cap bytes in (as a worker stops before a frame once its output
+ * passed its limit), and has at most INT32_MAX frames.  Returns its length
+ * in bytes, *nframes its frames.  Pure: it judges, the caller answers.
+ */
+size_t
+msg_scan_run(const uint8_t *buf, size_t len, uint32_t max_body, uint8_t op,
+    size_t cap, uint32_t *nframes)
+{
+	const uint8_t	 want[8] = { MSG_MAGIC0, MSG_MAGIC1, MSG_VERSION, 0,
+	    op, 0, 0, 0 };	/* flags, status and key_len 0 */
+	uint64_t	 w, ww;
+	size_t		 off = 0;
+	uint32_t	 blen, n = 0;
+
+	memcpy(&ww, want, sizeof(ww));
+	while (len - off >= MSG_HDR_LEN && off <= cap && n < INT32_MAX) {
+		memcpy(&w, buf + off, sizeof(w));
+		if (w != ww)
+			break;
+		blen = get32(buf + off + 12);
+		if (blen > max_body || len - off - MSG_HDR_LEN < blen)
+			break;
+		off += MSG_HDR_LEN + (size_t)blen;
+		n++;
+	}
+	*nframes = n;
+	return (off);
+}
+
+/*
+ * Turn the header of a request msg_scan_run passed into its answer's (OK,
+ * the same opcode, id and lengths: only the RESPONSE flag differs, as
+ * msg_encode_response would write it).  Returns the body length.
+ */
+_Static_assert(MSG_ST_OK == 0, "an OK answer keeps the request's status");
+
+uint32_t
+msg_respond_inplace(uint8_t *p)
+{
+	p[3] = MSG_F_RESPONSE;
+	return (get32(p + 12));
+}
+
+/*
  * Check a response header for a client: magic, version, RESPONSE flag, a
  * known status and key_len <= body_len.  Returns 0 or -1 with *why set.
  */

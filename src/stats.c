@@ -915,18 +915,19 @@ stats_fold(struct stats_seg *seg, int i, struct stats_fold_info *fi)
 	master_end(seg->hdr);
 }
 
-/* Count one answered frame's opcode and status, later. */
+/* Count n answered frames of one opcode and status, later. */
 static inline void
-stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status)
+stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status,
+    uint32_t n)
 {
 	size_t	i;
 
 	i = req_offset(op) / sizeof(uint64_t);
-	p->add[i]++;
+	p->add[i] += n;
 	p->dirty |= (uint64_t)1 << i;
 	if (status < nitems(st_offsets)) {
 		i = st_offsets[status] / sizeof(uint64_t);
-		p->add[i]++;
+		p->add[i] += n;
 		p->dirty |= (uint64_t)1 << i;
 	}
 }
@@ -937,7 +938,7 @@ stats_pend_since_new(struct stats_pend *p, struct stats_slot *s,
     unsigned int op, unsigned int status, uint64_t t0)
 {
 	stats_publish(p, s);
-	stats_pend_count(p, op, status);
+	stats_pend_count(p, op, status, 1);
 	p->since_t0 = t0;
 	p->nsince = 1;
 }
@@ -956,9 +957,24 @@ stats_pend_since(struct stats_pend *p, struct stats_slot *s,
 		stats_pend_since_new(p, s, op, status, t0);
 		return;
 	}
-	stats_pend_count(p, op, status);
+	stats_pend_count(p, op, status, 1);
 	p->since_t0 = t0;
 	p->nsince++;
+}
+
+/*
+ * n answered frames of one opcode and status timed from t0, as n calls of
+ * stats_pend_since (a run answered at once, conn.c).
+ */
+void
+stats_pend_since_n(struct stats_pend *p, struct stats_slot *s,
+    unsigned int op, unsigned int status, uint64_t t0, uint32_t n)
+{
+	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince > UINT32_MAX - n))
+		stats_publish(p, s);
+	stats_pend_count(p, op, status, n);
+	p->since_t0 = t0;
+	p->nsince += n;
 }
 
 /* One answered frame (opcode, status, handling time), later. */
@@ -968,7 +984,7 @@ stats_pend_request(struct stats_pend *p, struct stats_slot *s,
 {
 	if (p->nb == STATS_PEND_BUCKETS)
 		stats_publish(p, s);
-	stats_pend_count(p, op, status);
+	stats_pend_count(p, op, status, 1);
 	p->bucket[p->nb++] = (uint16_t)hist_bucket(us);
 	p->hsum += us;
 	if (us > p->hmax)

@@ -420,6 +420,7 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
  * reading) until the publish that precedes its answer's send: the frames
  * answered from one read share one clock reading there, where a reading
  * per frame cost more than the rest of the statistics (bench/profile).
+ * STATS_PEND_SINCE_N accounts n such frames of one opcode and status.
  * (stats_request() is the same record published at once, for the tests
  * and the fuzz seeds.)
  */
@@ -429,6 +430,8 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
 	stats_pend_request(p, s, op, st, us)
 #define STATS_PEND_SINCE(p, s, op, st, t0)				\
 	stats_pend_since(p, s, op, st, t0)
+#define STATS_PEND_SINCE_N(p, s, op, st, t0, n)				\
+	stats_pend_since_n(p, s, op, st, t0, n)
 #define STATS_CLOCK()		mono_us()
 
 int	 stats_create(struct stats_seg *, const char *, int, char *, size_t);
@@ -457,6 +460,8 @@ void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
 	    unsigned int, unsigned int, uint64_t);
 void	 stats_pend_since(struct stats_pend *, struct stats_slot *,
 	    unsigned int, unsigned int, uint64_t);
+void	 stats_pend_since_n(struct stats_pend *, struct stats_slot *,
+	    unsigned int, unsigned int, uint64_t, uint32_t);
 void	 stats_publish(struct stats_pend *, struct stats_slot *);
 void	 stats_fold(struct stats_seg *, int, struct stats_fold_info *);
 void	 stats_set_reload(struct stats_seg *, int, const char *);

@@ -8,6 +8,8 @@
  * MORE wait for more input.  Every result is checked against the rules of
  * msgd-protocol(7), and the stream is fed again split into two reads at
  * various offsets: the events must not depend on how the bytes arrived.
+ * msg_scan_run, which answers runs of ECHO and UPPER without this walk,
+ * must take exactly the frames the walk would answer that way.
  *
  * Build and run: make fuzz && ./tests/fuzz/fuzz_proto corpus-dir
  */
@@ -212,6 +214,46 @@ check_codec(const uint8_t *data, size_t size)
 		CHECK(why != NULL);
 }
 
+/*
+ * msg_scan_run takes exactly the frames msg_parse_request passes whole
+ * that carry op, no key and no flag, from the front, while they start
+ * within cap: no frame the parser would refuse or answer otherwise, and
+ * it stops at the first that differs.  Each, turned into its answer in
+ * place, is what msg_encode_response writes.
+ */
+static void
+check_run(const uint8_t *data, size_t size, uint32_t max_body, size_t cap)
+{
+	struct msg_parse	 mp;
+	uint8_t			 want[MSG_HDR_LEN], hdr[MSG_HDR_LEN];
+	size_t			 n, off = 0;
+	uint32_t		 nf, i;
+	uint8_t			 op = size > 4 ? data[4] : 0;
+
+	n = msg_scan_run(data, size, max_body, op, cap, &nf);
+	CHECK(n <= size);
+	for (i = 0; i < nf; i++) {
+		CHECK(off <= cap);
+		msg_parse_request(data + off, size - off, max_body, &mp);
+		CHECK(mp.result == MSG_PARSE_FRAME);
+		CHECK(mp.hdr.opcode == op && mp.hdr.key_len == 0);
+		CHECK(mp.hdr.flags == 0);
+		memcpy(hdr, data + off, MSG_HDR_LEN);
+		CHECK(msg_respond_inplace(hdr) == mp.hdr.body_len);
+		msg_encode_response(want, op, MSG_ST_OK, mp.hdr.request_id, 0,
+		    mp.hdr.body_len);
+		CHECK(memcmp(hdr, want, MSG_HDR_LEN) == 0);
+		off += mp.need;
+	}
+	CHECK(off == n);
+	/* The frame after the run is not one it could have taken. */
+	if (off > cap || size - off < MSG_HDR_LEN)
+		return;
+	msg_parse_request(data + off, size - off, max_body, &mp);
+	CHECK(mp.result != MSG_PARSE_FRAME || mp.hdr.opcode != op ||
+	    mp.hdr.key_len != 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -220,6 +262,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t		k, step;
 
 	check_codec(data, size);
+	check_run(data, size, FIXED_MAX_BODY, SIZE_MAX);
+	check_run(data, size, FIXED_MAX_BODY, size / 3);
+	check_run(data, size, 16, size);
 
 	/* As one read, with the fixed limit. */
 	run(&whole, data, size, size, FIXED_MAX_BODY);

@@ -155,6 +155,9 @@ struct fixture {
 	int			 reset;		/* the stream ended in a reset */
 };
 
+/* Counter f of the test's worker slot, as msgctl reads it. */
+#define SLOT(fx, f)	(stats_slot(&(fx)->seg, 0)->c.f)
+
 /* The loop's clock: now, plus what the test moved it on. */
 static void
 tick(struct fixture *fx)
@@ -516,6 +519,100 @@ test_conn_pipeline(void **state)
 	expect_quiet(fx);
 }
 
+/*
+ * Runs of ECHO and UPPER are answered together (conn_run); whatever ends
+ * a run (another opcode, a key, a bad frame, a frame not yet whole) is
+ * answered as ever, and every answer comes in request order, counted.
+ */
+static void
+test_conn_runs(void **state)
+{
+	struct fixture	*fx = *state;
+	static uint8_t	 f[300 * 64];
+	char		 v[32], up[32];
+	size_t		 n = 0, cut = 0, k;
+	uint32_t	 i;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(v, sizeof(v), i % 7 ? "run%u" : "", i);
+		if (i == 100)
+			n += frame(f + n, MSG_OP_ECHO, i, "key", v, strlen(v));
+		else if (i == 150) {
+			n += frame(f + n, MSG_OP_ECHO, i, NULL, v, strlen(v));
+			f[n - strlen(v) - MSG_HDR_LEN + 3] = 0x80; /* reserved */
+		} else if (i == 200)
+			n += frame(f + n, MSG_OP_PING, i, NULL, NULL, 0);
+		else
+			n += frame(f + n, i < 60 || i > 250 ? MSG_OP_ECHO :
+			    MSG_OP_UPPER, i, NULL, v, strlen(v));
+		if (i == 280)
+			cut = n - 3;	/* a frame split across two sends */
+	}
+	csend(fx, f, cut);
+	csend(fx, f + cut, n - cut);
+	for (i = 0; i < 300; i++) {
+		snprintf(v, sizeof(v), i % 7 ? "run%u" : "", i);
+		for (k = 0; k <= strlen(v); k++)
+			up[k] = (char)(v[k] >= 'a' && v[k] <= 'z' ? v[k] - 32 :
+			    v[k]);
+		if (i == 150)
+			expect(fx, MSG_OP_ECHO, i, MSG_ST_BAD_REQUEST, NULL);
+		else if (i == 200)
+			expect(fx, MSG_OP_PING, i, MSG_ST_OK, "PONG");
+		else if (i < 60 || i > 250 || i == 100)
+			expect(fx, MSG_OP_ECHO, i, MSG_ST_OK, v);
+		else
+			expect(fx, MSG_OP_UPPER, i, MSG_ST_OK, up);
+	}
+	expect_quiet(fx);
+	assert_int_equal(SLOT(fx, req_echo), 60 + 49 + 2);
+	assert_int_equal(SLOT(fx, req_upper), 300 - 60 - 49 - 3);
+	assert_int_equal(SLOT(fx, req_ping), 1);
+	assert_int_equal(SLOT(fx, st_ok), 299);
+	assert_int_equal(SLOT(fx, proto_errors), 1);
+	assert_int_equal(SLOT(fx, latency.count), 300);
+}
+
+/*
+ * A run stops where the answers pass output_limit, as frame by frame: a
+ * worker that cannot send answers 8192 / 116 + 1 = 71 frames of the 141
+ * its read took, the rest once the answers leave.
+ */
+static void
+test_conn_run_output_limit(void **state)
+{
+	struct fixture		*fx = *state;
+	struct epoll_event	 evs[8];
+	static uint8_t		 f[200 * 116];
+	uint8_t			 val[100], body[128];
+	struct msg_hdr		 h;
+	size_t			 n = 0;
+	int			 i, nev;
+
+	memset(val, 'r', sizeof(val));
+	for (i = 0; i < 200; i++)
+		n += frame(f + n, MSG_OP_ECHO, (uint32_t)i, NULL, val,
+		    sizeof(val));
+	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
+	/* One turn, its send refused: only what passed the limit is done. */
+	fault_fd = fx->sv[0];
+	send_fault.err = EAGAIN;
+	tick(fx);
+	assert_int_equal(nev = epoll_wait(fx->epfd, evs, 8, 1000), 1);
+	conn_event(&fx->wc, evs[0].data.ptr, evs[0].events);
+	assert_int_equal(send_fault.err, 0);
+	assert_int_equal(SLOT(fx, req_echo), 71);
+	assert_int_equal(SLOT(fx, bytes_in), 16384);
+	for (i = 0; i < 200; i++) {
+		answer(fx, &h, body, sizeof(body));
+		assert_int_equal(h.request_id, (uint32_t)i);
+		assert_int_equal(h.body_len, sizeof(val));
+		assert_memory_equal(body, val, sizeof(val));
+	}
+	expect_quiet(fx);
+	assert_int_equal(SLOT(fx, req_echo), 200);
+}
+
 /* Bytes the server has not read yet from its socket. */
 static int
 unread(struct fixture *fx)
@@ -726,9 +823,6 @@ test_conn_idle_timeout(void **state)
 	advance(fx, 200);
 	expect_eof(fx);
 }
-
-/* Counter f of the test's worker slot, as msgctl reads it. */
-#define SLOT(fx, f)	(stats_slot(&(fx)->seg, 0)->c.f)
 
 /*
  * What a client sees is counted first: its answer, its connection's
@@ -1229,6 +1323,9 @@ main(void)
 		T(test_conn_bytewise),
 		T(test_conn_splits),
 		T(test_conn_pipeline),
+		T(test_conn_runs),
+		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
+		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_backpressure,
 		    setup_small, teardown),
 		T(test_conn_oversize),

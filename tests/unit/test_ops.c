@@ -244,6 +244,45 @@ test_ops_upper(void **state)
 	assert_int_equal(a.h.key_len, 0);
 }
 
+/*
+ * A run of ECHO or UPPER requests turned into answers in place is, byte
+ * for byte, what ops_dispatch answers to each of them.
+ */
+static void
+test_ops_answer_run(void **state)
+{
+	static const uint8_t	 runops[] = { MSG_OP_ECHO, MSG_OP_UPPER };
+	static const char *const vals[] = { "", "abc-XYZ z\xc3\xa9{", "x",
+	    "", "Run of requests" };
+	struct fixture		*fx = *state;
+	struct answer		 a;
+	uint8_t			 run[512], *p;
+	size_t			 len, i, k;
+	uint32_t		 nf;
+
+	for (k = 0; k < sizeof(runops); k++) {
+		for (i = 0, len = 0; i < 5; i++) {
+			len += msg_encode_request(run + len, runops[k],
+			    (uint32_t)(100 + i), 0, (uint32_t)strlen(vals[i]));
+			memcpy(run + len, vals[i], strlen(vals[i]));
+			len += strlen(vals[i]);
+		}
+		assert_int_equal(msg_scan_run(run, len, 1024, runops[k],
+		    SIZE_MAX, &nf), len);
+		assert_int_equal(nf, 5);
+		ops_answer_run(ops_lookup(runops[k]), run, len);
+		for (i = 0, p = run; i < 5; i++) {
+			ask(fx, runops[k], (uint32_t)(100 + i), NULL, vals[i],
+			    strlen(vals[i]), &a);
+			assert_int_equal(a.h.status, MSG_ST_OK);
+			assert_memory_equal(p, a.key - MSG_HDR_LEN,
+			    MSG_HDR_LEN + a.h.body_len);
+			p += MSG_HDR_LEN + a.h.body_len;
+		}
+		assert_true(p == run + len);
+	}
+}
+
 /* RFC 3339 in UTC with microseconds: 2026-11-21T10:00:00.123456Z. */
 static void
 test_ops_time(void **state)
@@ -647,6 +686,7 @@ main(void)
 		T(test_ops_ping),
 		T(test_ops_echo),
 		T(test_ops_upper),
+		T(test_ops_answer_run),
 		T(test_ops_time),
 		T(test_ops_stats_unavailable),
 		T(test_ops_stats),

@@ -433,6 +433,147 @@ test_msg_parse_request_pipelined(void **state)
 	assert_int_equal(mp.result, MSG_PARSE_MORE);
 }
 
+/* Five keyless ECHOs, then (at b + *five) one frame that breaks the run. */
+static size_t
+scan_stream(uint8_t *b, size_t *five, uint32_t *first_id)
+{
+	static const char *const vals[] = { "", "x", "hello", "", "run" };
+	size_t	len = 0, i;
+
+	for (i = 0; i < 5; i++)
+		len += put_frame(b + len, MSG_OP_ECHO, (uint32_t)i + 1, "",
+		    vals[i]);
+	*five = len;
+	*first_id = 1;
+	return (len + put_frame(b + len, MSG_OP_ECHO, 6, "", "sixth"));
+}
+
+/*
+ * msg_scan_run takes exactly the whole, valid, keyless, flagless frames
+ * of one opcode at the front, the frames msg_parse_request passes: it
+ * stops before a frame with a key, another opcode, a flag, a status, a
+ * wrong magic or version, a body over max_body, and a frame not whole.
+ */
+static void
+test_msg_scan_run_stops(void **state)
+{
+	static const struct {
+		size_t	at;		/* offset in the header */
+		uint8_t	v;
+	} muts[] = {
+		{ 0, 'X' }, { 1, 'X' },			/* magic */
+		{ 2, 2 },				/* version */
+		{ 3, MSG_F_RESPONSE }, { 3, 0x80 },	/* flags */
+		{ 4, MSG_OP_UPPER },			/* opcode */
+		{ 5, 1 },				/* status */
+		{ 6, 1 }, { 7, 1 },			/* key_len */
+		{ 12, 1 }, { 15, 6 },			/* body_len: past */
+	};
+	uint8_t		b[256], c[256];
+	size_t		len, five, n, k;
+	uint32_t	nf, id;
+
+	(void)state;
+	len = scan_stream(b, &five, &id);
+	n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+	assert_int_equal(nf, 6);
+	assert_int_equal(n, len);
+	/* Another opcode asked for: nothing. */
+	n = msg_scan_run(b, len, MAX_BODY, MSG_OP_UPPER, SIZE_MAX, &nf);
+	assert_int_equal(nf, 0);
+	assert_int_equal(n, 0);
+	/* Each way the sixth frame can differ ends the run before it. */
+	for (k = 0; k < sizeof(muts) / sizeof(muts[0]); k++) {
+		memcpy(c, b, len);
+		c[five + muts[k].at] = muts[k].v;
+		n = msg_scan_run(c, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+		assert_int_equal(nf, 5);
+		assert_int_equal(n, five);
+	}
+	/* A sixth frame one byte shorter is whole; the byte after is not. */
+	memcpy(c, b, len);
+	c[five + 15] = 4;
+	n = msg_scan_run(c, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+	assert_int_equal(nf, 6);
+	assert_int_equal(n, len - 1);
+	/* Not whole: any cut of the sixth frame. */
+	for (len = five; len < five + MSG_HDR_LEN + 5; len++) {
+		n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+		assert_int_equal(nf, 5);
+		assert_int_equal(n, five);
+	}
+	/* A body over max_body, though whole. */
+	len = scan_stream(b, &five, &id);
+	n = msg_scan_run(b, len, 4, MSG_OP_ECHO, SIZE_MAX, &nf);
+	assert_int_equal(nf, 2);	/* "hello" is 5 */
+	assert_int_equal(n, 2 * MSG_HDR_LEN + 1);
+	n = msg_scan_run(b, len, 5, MSG_OP_ECHO, SIZE_MAX, &nf);
+	assert_int_equal(nf, 6);
+	/* Shorter than a header, or empty: nothing. */
+	for (len = 0; len < MSG_HDR_LEN; len++) {
+		n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+		assert_int_equal(nf, 0);
+		assert_int_equal(n, 0);
+	}
+}
+
+/*
+ * cap: a frame is taken while the run before it is at most cap bytes (as
+ * a worker answers a frame while its output is within its limit); the
+ * first frame always.
+ */
+static void
+test_msg_scan_run_cap(void **state)
+{
+	uint8_t		b[256];
+	size_t		len, five, n, off, i;
+	uint32_t	nf, id;
+
+	(void)state;
+	len = scan_stream(b, &five, &id);
+	n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, 0, &nf);
+	assert_int_equal(nf, 1);
+	assert_int_equal(n, MSG_HDR_LEN);
+	/* The frame starting exactly at cap is taken, not one past it. */
+	for (i = 0, off = 0; i < 6; i++) {
+		n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, off, &nf);
+		assert_int_equal(nf, i + 1);
+		assert_int_equal(n, off + MSG_HDR_LEN + b[off + 15]);
+		if (off > 0) {
+			n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, off - 1,
+			    &nf);
+			assert_int_equal(nf, i);
+			assert_int_equal(n, off);
+		}
+		off += MSG_HDR_LEN + b[off + 15];
+	}
+	assert_int_equal(off, len);
+}
+
+/*
+ * Each frame of a run, turned into its answer in place, is byte for byte
+ * what msg_encode_response writes for ECHO: OK, the same id and lengths.
+ */
+static void
+test_msg_respond_inplace(void **state)
+{
+	uint8_t		b[256], want[MSG_HDR_LEN];
+	size_t		len, five, n, off;
+	uint32_t	nf, id, blen;
+
+	(void)state;
+	len = scan_stream(b, &five, &id);
+	n = msg_scan_run(b, len, MAX_BODY, MSG_OP_ECHO, SIZE_MAX, &nf);
+	assert_int_equal(n, len);
+	for (off = 0; off < n; off += MSG_HDR_LEN + blen, id++) {
+		blen = b[off + 15];
+		msg_encode_response(want, MSG_OP_ECHO, MSG_ST_OK, id, 0, blen);
+		assert_int_equal(msg_respond_inplace(b + off), blen);
+		assert_memory_equal(b + off, want, MSG_HDR_LEN);
+	}
+	assert_int_equal(id, 7);
+}
+
 static void
 test_msg_parse_request_max_body_len(void **state)
 {
@@ -778,6 +919,9 @@ main(void)
 		cmocka_unit_test(test_msg_parse_request_trailing_bytes),
 		cmocka_unit_test(test_msg_parse_request_split_every_offset),
 		cmocka_unit_test(test_msg_parse_request_pipelined),
+		cmocka_unit_test(test_msg_scan_run_stops),
+		cmocka_unit_test(test_msg_scan_run_cap),
+		cmocka_unit_test(test_msg_respond_inplace),
 		cmocka_unit_test(test_msg_parse_request_max_body_len),
 		cmocka_unit_test(test_msg_parse_request_max_key_len),
 		cmocka_unit_test(test_msg_hdr_encode_bytes),

@@ -593,6 +593,54 @@ test_stats_pend_since(void **state)
 	stats_snap_free(&sn);
 }
 
+/*
+ * A run of frames counted at once is n frames of stats_pend_since: one
+ * clock reading for them, n in one bucket; a run of another turn
+ * publishes those pending first, and a count that would wrap nsince too.
+ */
+static void
+test_stats_pend_since_n(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_slot	*s = stats_slot(&fx->seg, 0);
+	struct stats_pend	 p;
+	struct stats_snap	 sn;
+	const uint8_t		*sp;
+
+	stats_slot_start(s, 99, 1);
+	memset(&p, 0, sizeof(p));
+	fake_us = 1000;
+	clock_reads = 0;
+	/* A frame and a run of 15 of one turn: 16, not timed yet. */
+	stats_pend_since(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
+	stats_pend_since_n(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993, 15);
+	assert_int_equal(clock_reads, 0);
+	assert_int_equal(p.nsince, 16);
+	/* A run of a later turn publishes them first: 10 us each. */
+	fake_us = 1003;
+	stats_pend_since_n(&p, s, MSG_OP_UPPER, MSG_ST_OK, 1001, 4);
+	assert_int_equal(clock_reads, 1);
+	assert_int_equal(s->c.latency.count, 16);
+	assert_int_equal(p.nsince, 4);
+	/* One more would not fit in nsince: the 4 are published first. */
+	p.nsince = UINT32_MAX - 2;
+	stats_pend_since_n(&p, s, MSG_OP_UPPER, MSG_ST_OK, 1001, 3);
+	assert_int_equal(clock_reads, 2);
+	assert_int_equal(p.nsince, 3);
+	stats_publish(&p, s);
+	fake_us = 0;
+	take(&fx->seg, &sn);
+	sp = snap_at(&sn, 0);
+	assert_int_equal(stats_get(&sn, sp, "req_echo"), 16);
+	assert_int_equal(stats_get(&sn, sp, "req_upper"), 7);
+	assert_int_equal(stats_get(&sn, sp, "st_ok"), 23);
+	assert_int_equal(lat_bucket(&sn, sp, (uint32_t)hist_bucket(10)), 16);
+	assert_int_equal(raw64(sp, lat_desc(&sn)->offset +
+	    offsetof(struct hist, sum)), 16 * 10 + (uint64_t)(UINT32_MAX - 2) *
+	    2 + 3 * 2);
+	stats_snap_free(&sn);
+}
+
 /* ----------------------------------------------------------- stats_fold */
 
 static void
@@ -1230,6 +1278,7 @@ main(void)
 		T(test_stats_fewer),
 		T(test_stats_request_counters),
 		T(test_stats_pend_since),
+		T(test_stats_pend_since_n),
 		T(test_stats_fold_moves_counters),
 		T(test_stats_fold_totals_unchanged),
 		T(test_stats_fold_gauges_not_retired),
