@@ -911,10 +911,10 @@ conn_outcome(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 }
 
 /*
- * Answer one complete, valid frame through its operation (runs of ECHO and
- * UPPER went to conn_run; *limit as in conn_outcome).  Returns 0 to go on with the
- * next frame, 1 when no further frame is to be read now (an EXEC or a file
- * job runs, AUTH failed), -1 when memory ran out.
+ * Answer one complete, valid frame through its operation (runs of ECHO
+ * and UPPER went to conn_run; *limit as in conn_outcome).  Returns 0 to go
+ * on with the next frame, 1 when no further frame is to be read now (an
+ * EXEC or a file job runs, AUTH failed), -1 when memory ran out.
  */
 static int
 conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
