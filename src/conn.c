@@ -268,6 +268,17 @@ conn_interest(struct wctx *wc, struct conn *c)
 	return (0);
 }
 
+/* Who is asking, as ops.c judges it: this TCP or unix connection. */
+static void
+conn_client(struct conn *c, struct op_client *cl)
+{
+	cl->authed = (c->flags & CF_AUTHED) != 0;
+	cl->restricted = (c->flags & CF_RESTRICTED) != 0;
+	cl->udp = 0;
+	cl->conn = c;
+	cl->in = NULL;
+}
+
 /* Record the request about to run in the slot, for crash forensics. */
 static void
 conn_current(struct wctx *wc, const struct conn *c,
@@ -542,15 +553,12 @@ conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
 	uint8_t			*p = buf_head(&c->in);
 	size_t			 len = buf_used(&c->in), n;
 	uint32_t		 nf;
+	int			 swap;
 
 	if (len < MSG_HDR_LEN || (def = ops_lookup(p[4])) == NULL ||
 	    def->inplace == NULL)
 		return (0);
-	cl.authed = (c->flags & CF_AUTHED) != 0;
-	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
-	cl.udp = 0;
-	cl.conn = c;
-	cl.in = NULL;
+	conn_client(c, &cl);
 	if (!ops_allowed(wc->ops, &cl, def))
 		return (0);	/* conn_frame answers DENIED */
 	/* conn_process called us with the output within its limit. */
@@ -558,17 +566,16 @@ conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
 	    wc->output_limit - buf_used(&c->out), &nf);
 	if (nf == 0)
 		return (0);
+	swap = n == len && buf_used(&c->out) == 0;
+	if (!swap && buf_reserve(&c->out, n) == -1)
+		return (0);
 	c->need = 0;	/* in the buffer now: counted as such */
-	if (n == len && buf_used(&c->out) == 0) {
-		msg_hdr_decode(p, &h);
-		conn_current(wc, c, &h, wc->now_us);
+	msg_hdr_decode(p, &h);
+	conn_current(wc, c, &h, wc->now_us);
+	if (swap) {
 		ops_answer_run(def, p, n);
 		buf_swap(&c->in, &c->out);
 	} else {
-		if (buf_reserve(&c->out, n) == -1)
-			return (0);
-		msg_hdr_decode(p, &h);
-		conn_current(wc, c, &h, wc->now_us);
 		memcpy(buf_tail(&c->out), p, n);
 		ops_answer_run(def, buf_tail(&c->out), n);
 		c->out.len += n;
@@ -604,10 +611,7 @@ conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
 	    c->skip != 0 || have >= mp->need ||
 	    (def = ops_lookup(mp->hdr.opcode)) == NULL || !ops_verbatim(def))
 		return (0);
-	memset(&cl, 0, sizeof(cl));
-	cl.authed = (c->flags & CF_AUTHED) != 0;
-	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
-	cl.conn = c;
+	conn_client(c, &cl);
 	if (!ops_allowed(wc->ops, &cl, def) ||
 	    pipes_get(&wc->pipes, c->pipe) == -1)
 		return (0);
@@ -928,10 +932,7 @@ conn_frame(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	/* From the loop turn that read it: one clock per frame. */
 	t0 = wc->now_us;
 	conn_current(wc, c, &mp->hdr, t0);
-	cl.authed = (c->flags & CF_AUTHED) != 0;
-	cl.restricted = (c->flags & CF_RESTRICTED) != 0;
-	cl.udp = 0;
-	cl.conn = c;
+	conn_client(c, &cl);
 	cl.in = buf_used(&c->in) == mp->need ? &c->in : NULL;
 	if (ops_dispatch(wc->ops, &cl, &mp->hdr,
 	    buf_head(&c->in) + MSG_HDR_LEN, &c->out, &oc) == -1)
