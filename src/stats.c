@@ -932,46 +932,33 @@ stats_pend_count(struct stats_pend *p, unsigned int op, unsigned int status,
 	}
 }
 
-/* stats_pend_since for a frame whose t0 differs from those pending. */
+/* stats_pend_since_n for frames whose t0 differs from those pending. */
 static void __attribute__((noinline))
 stats_pend_since_new(struct stats_pend *p, struct stats_slot *s,
-    unsigned int op, unsigned int status, uint64_t t0)
+    unsigned int op, unsigned int status, uint64_t t0, uint32_t n)
 {
 	stats_publish(p, s);
-	stats_pend_count(p, op, status, 1);
+	stats_pend_count(p, op, status, n);
 	p->since_t0 = t0;
-	p->nsince = 1;
+	p->nsince = n;
 }
 
 /*
- * One answered frame timed from t0 until it is published.  Frames since
- * another t0 (an earlier loop turn's) are published first, so that all
- * those pending share their start.  The common case (the same turn) is
- * kept a leaf: nothing lives across a call, so nothing is saved.
- */
-void
-stats_pend_since(struct stats_pend *p, struct stats_slot *s,
-    unsigned int op, unsigned int status, uint64_t t0)
-{
-	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince == UINT32_MAX)) {
-		stats_pend_since_new(p, s, op, status, t0);
-		return;
-	}
-	stats_pend_count(p, op, status, 1);
-	p->since_t0 = t0;
-	p->nsince++;
-}
-
-/*
- * n answered frames of one opcode and status timed from t0, as n calls of
- * stats_pend_since (a run answered at once, conn.c).
+ * n answered frames of one opcode and status (one frame, or a run
+ * answered at once, conn.c), timed from t0 until they are published.
+ * Frames since another t0 (an earlier loop turn's) are published first,
+ * so that all those pending share their start, and so are they when the
+ * count would not fit.  The common case (the same turn) is kept a leaf:
+ * nothing lives across a call, so nothing is saved.
  */
 void
 stats_pend_since_n(struct stats_pend *p, struct stats_slot *s,
     unsigned int op, unsigned int status, uint64_t t0, uint32_t n)
 {
-	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince > UINT32_MAX - n))
-		stats_publish(p, s);
+	if (p->nsince > 0 && (p->since_t0 != t0 || p->nsince > UINT32_MAX - n)) {
+		stats_pend_since_new(p, s, op, status, t0, n);
+		return;
+	}
 	stats_pend_count(p, op, status, n);
 	p->since_t0 = t0;
 	p->nsince += n;

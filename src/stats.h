@@ -429,7 +429,7 @@ stats_pend_add(struct stats_pend *p, struct stats_slot *s, size_t off,
 #define STATS_PEND_REQUEST(p, s, op, st, us)				\
 	stats_pend_request(p, s, op, st, us)
 #define STATS_PEND_SINCE(p, s, op, st, t0)				\
-	stats_pend_since(p, s, op, st, t0)
+	stats_pend_since_n(p, s, op, st, t0, 1)
 #define STATS_PEND_SINCE_N(p, s, op, st, t0, n)				\
 	stats_pend_since_n(p, s, op, st, t0, n)
 #define STATS_CLOCK()		mono_us()
@@ -457,8 +457,6 @@ void	 stats_beat(struct stats_slot *, uint64_t);
 int	 stats_fewer(const struct stats_seg *, int, uint64_t, uint64_t,
 	    uint64_t, uint64_t *);
 void	 stats_pend_request(struct stats_pend *, struct stats_slot *,
-	    unsigned int, unsigned int, uint64_t);
-void	 stats_pend_since(struct stats_pend *, struct stats_slot *,
 	    unsigned int, unsigned int, uint64_t);
 void	 stats_pend_since_n(struct stats_pend *, struct stats_slot *,
 	    unsigned int, unsigned int, uint64_t, uint32_t);

@@ -558,12 +558,12 @@ test_stats_pend_since(void **state)
 	clock_reads = 0;
 	/* 16 frames of one turn (t0 993): counted, not timed yet. */
 	for (i = 0; i < 16; i++)
-		stats_pend_since(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
+		STATS_PEND_SINCE(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
 	assert_int_equal(clock_reads, 0);
 	assert_int_equal(s->c.latency.count, 0);
 	/* A frame of a later turn: the 16 are published first, 10 us each. */
 	fake_us = 1003;
-	stats_pend_since(&p, s, MSG_OP_PING, MSG_ST_DENIED, 1001);
+	STATS_PEND_SINCE(&p, s, MSG_OP_PING, MSG_ST_DENIED, 1001);
 	assert_int_equal(clock_reads, 1);
 	assert_int_equal(s->c.latency.count, 16);
 	stats_publish(&p, s);
@@ -572,7 +572,7 @@ test_stats_pend_since(void **state)
 	stats_publish(&p, s);
 	assert_int_equal(clock_reads, 2);
 	/* A clock behind t0 counts 0, not a wrapped difference. */
-	stats_pend_since(&p, s, MSG_OP_PING, MSG_ST_OK, 2000);
+	STATS_PEND_SINCE(&p, s, MSG_OP_PING, MSG_ST_OK, 2000);
 	stats_publish(&p, s);
 	fake_us = 0;
 	take(&fx->seg, &sn);
@@ -594,7 +594,7 @@ test_stats_pend_since(void **state)
 }
 
 /*
- * A run of frames counted at once is n frames of stats_pend_since: one
+ * A run of frames counted at once is n frames of STATS_PEND_SINCE: one
  * clock reading for them, n in one bucket; a run of another turn
  * publishes those pending first, and a count that would wrap nsince too.
  */
@@ -612,7 +612,7 @@ test_stats_pend_since_n(void **state)
 	fake_us = 1000;
 	clock_reads = 0;
 	/* A frame and a run of 15 of one turn: 16, not timed yet. */
-	stats_pend_since(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
+	STATS_PEND_SINCE(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993);
 	stats_pend_since_n(&p, s, MSG_OP_ECHO, MSG_ST_OK, 993, 15);
 	assert_int_equal(clock_reads, 0);
 	assert_int_equal(p.nsince, 16);
