@@ -62,7 +62,8 @@ struct wctx {
 	TAILQ_HEAD(, conn)	all;
 	TAILQ_HEAD(, conn)	dead;		/* closed, freed by conn_reap */
 	TAILQ_HEAD(, conn)	budget_wait;	/* frames waiting for budget */
-	TAILQ_HEAD(, conn)	tls_ready;	/* plaintext held by OpenSSL */
+	TAILQ_HEAD(, conn)	ready;		/* to serve without an event */
+	uint32_t		nready;
 	struct pipes		pipes;		/* for large ECHOs (splice) */
 	uint64_t		answered;	/* frames answered */
 	struct stats_pend	pend;		/* updates not yet in the slot */
@@ -84,6 +85,7 @@ void	conn_proxy(struct wctx *, struct conn *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_file_done(struct file_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);
+int	conn_serve_ready(struct wctx *);
 int	conn_expire(struct wctx *);
 void	conn_drain_all(struct wctx *, uint32_t, int);
 int	conn_adopt(struct wctx *, int, const struct xfer_info *, int);

@@ -259,16 +259,20 @@ teardown(void **state)
 	return (0);
 }
 
-/* Run the worker's loop until it has nothing to do right now. */
+/*
+ * Run the worker's loop until it has nothing to do right now: what waits
+ * on wc->ready (no event will come for it), then the events.
+ */
 static void
 pump(struct fixture *fx)
 {
 	struct epoll_event	evs[8];
-	int			i, n, turns;
+	int			i, n, more, turns;
 
 	for (turns = 0; turns < TURNS; turns++) {
 		tick(fx);
-		if ((n = epoll_wait(fx->epfd, evs, 8, 0)) <= 0)
+		more = conn_serve_ready(&fx->wc);
+		if ((n = epoll_wait(fx->epfd, evs, 8, 0)) <= 0 && !more)
 			break;
 		for (i = 0; i < n; i++)
 			conn_event(&fx->wc, evs[i].data.ptr, evs[i].events);
@@ -621,6 +625,69 @@ unread(struct fixture *fx)
 
 	assert_int_equal(ioctl(fx->sv[0], FIONREAD, &n), 0);
 	return (n);
+}
+
+/*
+ * Edge-triggered, epoll reports input once.  Reading stopped at the output
+ * limit, and the answers all went out within the same event: the
+ * registration did not change, and no event will come for the input left
+ * in the socket.  It is read all the same (wc->ready), in order.
+ */
+static void
+test_conn_edge_output_limit(void **state)
+{
+	struct fixture		*fx = *state;
+	struct epoll_event	 evs[8];
+	static uint8_t		 f[40 * (MSG_HDR_LEN + 1024)];
+	uint8_t			 val[1024], body[1024];
+	struct msg_hdr		 h;
+	size_t			 n = 0;
+	int			 i;
+
+	memset(val, 'e', sizeof(val));
+	for (i = 0; i < 40; i++)
+		n += frame(f + n, MSG_OP_ECHO, (uint32_t)i, NULL, val,
+		    sizeof(val));
+	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
+	tick(fx);
+	assert_int_equal(epoll_wait(fx->epfd, evs, 8, 1000), 1);
+	conn_event(&fx->wc, evs[0].data.ptr, evs[0].events);
+	/* Answers went out; input waits, and epoll says nothing of it. */
+	assert_true(SLOT(fx, req_echo) > 0);
+	assert_true(SLOT(fx, req_echo) < 40);
+	assert_true(unread(fx) > 0);
+	assert_int_equal(epoll_wait(fx->epfd, evs, 8, 0), 0);
+	for (i = 0; i < 40; i++) {
+		answer(fx, &h, body, sizeof(body));
+		assert_int_equal(h.request_id, (uint32_t)i);
+		assert_int_equal(h.body_len, sizeof(val));
+		assert_memory_equal(body, val, sizeof(val));
+	}
+	expect_quiet(fx);
+	assert_int_equal(unread(fx), 0);
+	assert_int_equal(SLOT(fx, req_echo), 40);
+}
+
+/*
+ * Requests and the client's end arrive before the server looks: one event
+ * reports both, and its read of the requests stops short of the end.  The
+ * end is read all the same (no later event would report it): answers,
+ * then the close.
+ */
+static void
+test_conn_edge_eof_with_data(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[128];
+	size_t		 n;
+
+	n = frame(f, MSG_OP_PING, 31, NULL, NULL, 0);
+	n += frame(f + n, MSG_OP_UPPER, 32, NULL, "end", 3);
+	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
+	assert_int_equal(shutdown(fx->sv[1], SHUT_WR), 0);
+	expect(fx, MSG_OP_PING, 31, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_UPPER, 32, MSG_ST_OK, "END");
+	expect_eof(fx);
 }
 
 /* The client sends what the socket takes now of p[*off..len). */
@@ -1017,16 +1084,34 @@ test_conn_short_writes(void **state)
 	assert_true(send_fault.calls > 40);
 }
 
-/* Requests read a few bytes at a time, reads interrupted: all answered. */
+/*
+ * Requests read a few bytes at a time, reads interrupted: all answered.
+ * The bytes arrive 3 at a time: a read of a stream socket stops short
+ * only where its queue ends, and the next bytes bring an edge of their own
+ * (conn_interest); a read cut short with more queued does not happen.
+ */
 static void
 test_conn_short_reads(void **state)
 {
 	struct fixture	*fx = *state;
+	static uint8_t	 f[100 * 64];
+	char		 v[32];
+	size_t		 len = 0, off;
+	uint32_t	 i;
 
+	for (i = 0; i < 40; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		len += frame(f + len, MSG_OP_ECHO, i, NULL, v, strlen(v));
+	}
 	fault_fd = fx->sv[0];
-	read_fault.max = 3;
 	read_fault.eintr = 2;
-	echo_run(fx, 40);
+	for (off = 0; off < len; off += 3)
+		csend(fx, f + off, len - off < 3 ? len - off : 3);
+	for (i = 0; i < 40; i++) {
+		snprintf(v, sizeof(v), "value %u", i);
+		expect(fx, MSG_OP_ECHO, i, MSG_ST_OK, v);
+	}
+	expect_quiet(fx);
 	assert_true(read_fault.calls > 40);
 }
 
@@ -1326,6 +1411,9 @@ main(void)
 		T(test_conn_runs),
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,
+		    setup_small, teardown),
+		T(test_conn_edge_eof_with_data),
 		cmocka_unit_test_setup_teardown(test_conn_backpressure,
 		    setup_small, teardown),
 		T(test_conn_oversize),
