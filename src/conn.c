@@ -30,6 +30,8 @@
 #define CONN_SPLICE_MIN		(64 * 1024) /* ECHO bodies spliced from */
 #define CONN_SPLICE_MAX		64	/* connections splicing at once */
 #define CONN_SPLICES_PER_EVENT	16	/* fairness, as CONN_READS_PER_EVENT */
+/* Plain TCP: edge-triggered, ends and urgent data reported (conn_interest). */
+#define CONN_EDGE	(EPOLLET | EPOLLRDHUP | EPOLLPRI)
 
 #define CF_CLOSING	0x01	/* answer what is queued, then close */
 #define CF_LINGER	0x02	/* output done, SHUT_WR sent, eating input */
@@ -56,6 +58,9 @@
 				    rest of the body is read into c->in */
 #define CF_RDMORE	0x800000 /* input reported, not yet read to the end */
 #define CF_RDHUP	0x1000000 /* epoll reported the peer's end */
+#define CF_TCP		0x2000000 /* a TCP socket (else unix) */
+#define CF_URG		0x4000000 /* TCP urgent data came: reads stop at its
+				     mark, short of the end (conn_read) */
 
 /*
  * The fields every request touches come first, together (up to ssl), so
@@ -106,6 +111,7 @@ _Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
 
 static void	conn_close(struct wctx *, struct conn *);
 static void	conn_trim(struct wctx *);
+static void	conn_probe(struct conn *);
 static int	conn_handoff(struct wctx *, const struct conn *);
 static void	conn_peer_str(const struct conn *, char *, size_t);
 
@@ -228,20 +234,22 @@ conn_ready(struct wctx *wc, struct conn *c)
  * input only while we will read it (a half-closed or paused socket stays
  * readable and would spin a level-triggered loop), output while queued.
  *
- * A plain connection serving frames is edge-triggered: epoll then reports
- * it once per arrival, not again at the next wait to find it drained (a
- * level-triggered loop polls every socket it was given twice; perf at
- * C=500 put 7% of the worker's time in tcp_poll, sock_poll and
+ * A plain TCP connection serving frames is edge-triggered: epoll then
+ * reports it once per arrival, not again at the next wait to find it
+ * drained (a level-triggered loop polls every socket it was given twice;
+ * perf at C=500 put 7% of the worker's time in tcp_poll, sock_poll and
  * ep_item_poll, 5% edge-triggered).  An edge comes only when bytes arrive
  * or room frees.  Output needs nothing more: conn_event sends until the
  * socket refuses (room freeing later is an edge) or all is sent, before
- * it registers.  Input not read to the end (CF_RDMORE: the reads per event
- * ran out, or reading stopped for the output limit, a job or the budget
- * and could go on by the end of the step) goes on wc->ready, as no event
- * will come for it.  TLS, PROXY, splicing and lingering stay
+ * it registers.  Input not read to the end (CF_RDMORE: the reads per
+ * event ran out, or reading stopped for the output limit, a job or the
+ * budget and could go on by the end of the step) goes on wc->ready, as no
+ * event will come for it.  TLS, PROXY, splicing and lingering stay
  * level-triggered: their reads stop for reasons of their own (OpenSSL's
- * records, the pipe, a cap).  Changing the registration re-arms it:
- * epoll_ctl(MOD) polls the socket and reports what is already there.
+ * records, the pipe, a cap); so do unix sockets, whose reads also stop
+ * short after passed descriptors, with no sign in epoll.  Changing the
+ * registration re-arms it: epoll_ctl(MOD) polls the socket and reports
+ * what is already there.
  */
 static int
 conn_interest(struct wctx *wc, struct conn *c)
@@ -283,8 +291,9 @@ conn_interest(struct wctx *wc, struct conn *c)
 		    !(c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET)))
 			want |= EPOLLIN;
 	}
-	if (c->ssl == NULL && !(c->flags & (CF_PROXY | CF_SPLICE | CF_LINGER)))
-		want |= EPOLLET | EPOLLRDHUP;
+	if ((c->flags & (CF_TCP | CF_PROXY | CF_SPLICE | CF_LINGER)) ==
+	    CF_TCP && c->ssl == NULL)
+		want |= CONN_EDGE;
 	if (want != c->events) {
 		memset(&ev, 0, sizeof(ev));
 		ev.events = want;
@@ -338,6 +347,8 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 {
 	struct epoll_event	 ev;
 	struct conn		*c;
+	socklen_t		 dlen = sizeof(int);
+	int			 domain = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("conn_new");
@@ -346,7 +357,11 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 	c->kind = EV_CONN;
 	c->fd = fd;
 	c->wc = wc;
-	c->events = EPOLLIN | EPOLLET | EPOLLRDHUP;	/* as conn_interest */
+	/* As conn_interest would have it (a socket's domain is its own). */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+	    (domain == AF_INET || domain == AF_INET6))
+		c->flags |= CF_TCP;
+	c->events = c->flags & CF_TCP ? EPOLLIN | CONN_EDGE : EPOLLIN;
 	c->pipe[0] = c->pipe[1] = -1;
 	if (peer != NULL)
 		c->peer = *peer;
@@ -916,6 +931,9 @@ conn_defer(struct wctx *wc, struct conn *c, const struct msg_parse *mp,
 	c->wait_op = mp->hdr.opcode;
 	c->wait_t0 = t0;
 	c->flags |= CF_WAITING;
+	/* Its FIN came before, reported once (edge-triggered): probe now. */
+	if ((c->flags & CF_RDHUP) && (c->events & EPOLLET))
+		conn_probe(c);
 	if (oc->job != NULL)
 		STATS_PEND(&wc->pend, wc->slot, exec_started, 1);
 	if (oc->fjob != NULL)
@@ -1117,15 +1135,17 @@ conn_read(struct wctx *wc, struct conn *c)
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
 		/*
 		 * The socket is empty: skip the read that would say EAGAIN.
-		 * A stream socket's read stops short only where its queue
-		 * ends, and whatever comes after brings an edge; but an end
-		 * that came with the data brought its edge already (CF_RDHUP):
-		 * read on to it.  (A TLS read returns a record at most, so its
-		 * length is no sign; nothing read ahead is.  TLS is
-		 * level-triggered: more that came since is reported.)
+		 * A TCP read stops short only where the queue ends (whatever
+		 * comes after brings an edge) or at the mark of urgent data
+		 * (CF_URG: read on); an end that came with the data brought
+		 * its edge already (CF_RDHUP): read on to it.  (A unix socket
+		 * also stops after descriptors passed, or before its urgent
+		 * byte: it is level-triggered, and what it holds is reported
+		 * again.  A TLS read returns a record at most, so its length
+		 * is no sign; nothing read ahead is; TLS is level-triggered.)
 		 */
 		if (c->ssl == NULL ? (size_t)n < room &&
-		    !(c->flags & CF_RDHUP) : !tls_pending(c->ssl)) {
+		    !(c->flags & (CF_RDHUP | CF_URG)) : !tls_pending(c->ssl)) {
 			c->flags &= ~CF_RDMORE;
 			break;
 		}
@@ -1613,6 +1633,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	/* The end came with the input: read up to it (see conn_read). */
 	if (events & (EPOLLHUP | EPOLLRDHUP))
 		c->flags |= CF_RDHUP;
+	if (events & EPOLLPRI)
+		c->flags |= CF_URG;
 	if (c->flags & CF_PROXY) {
 		if (events & EPOLLERR)
 			goto fail;
@@ -1651,7 +1673,7 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	 */
 	if ((events & EPOLLHUP) && (c->flags & (CF_WAITING | CF_BUDGET)))
 		goto fail;
-	if ((events & EPOLLRDHUP) && c->peer.family != AF_UNIX &&
+	if ((events & EPOLLRDHUP) &&
 	    (c->flags & (CF_WAITING | CF_PROBED)) == CF_WAITING)
 		conn_probe(c);
 	if (c->flags & CF_LINGER) {

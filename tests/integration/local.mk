@@ -16,6 +16,7 @@ INTEGRATION_TESTS += tests/integration/test_idle_timeout.py
 INTEGRATION_TESTS += tests/integration/test_read_timeout.py
 INTEGRATION_TESTS += tests/integration/test_syscalls.py
 INTEGRATION_TESTS += tests/integration/test_splice.py
+INTEGRATION_TESTS += tests/integration/test_short_reads.py
 INTEGRATION_TESTS += tests/integration/test_limits.py
 INTEGRATION_TESTS += tests/integration/test_backpressure.py
 INTEGRATION_TESTS += tests/integration/test_shutdown.py

@@ -22,6 +22,9 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -176,6 +179,37 @@ advance(struct fixture *fx, uint64_t ms)
 	conn_reap(&fx->wc);
 }
 
+/* The next setup connects over TCP on loopback, not a unix socketpair. */
+static int	use_tcp;
+
+/* A TCP connection to ourselves: sv[0] accepted (the server's), sv[1]. */
+static int
+tcp_pair(int sv[2])
+{
+	struct sockaddr_in	a;
+	socklen_t		alen = sizeof(a);
+	int			l, one = 1, rc = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    listen(l, 1) == 0 &&
+	    getsockname(l, (struct sockaddr *)&a, &alen) == 0 &&
+	    (sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) != -1 &&
+	    connect(sv[1], (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    (sv[0] = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) !=
+	    -1 &&
+	    setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one)) == 0 &&
+	    fcntl(sv[1], F_SETFL, O_NONBLOCK) == 0)
+		rc = 0;
+	close(l);
+	return (rc);
+}
+
 /*
  * A worker context with the usual limits but output_limit, a token
  * configured or not, and one connection in it.
@@ -203,8 +237,8 @@ setup_with(void **state, int token, uint64_t output_limit, int restricted)
 		fx->conf.auth_set = 1;
 	}
 	if ((fx->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-	    fx->sv) == -1)
+	    (use_tcp ? tcp_pair(fx->sv) : socketpair(AF_UNIX,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fx->sv)) == -1)
 		return (-1);
 	if (stats_create(&fx->seg, fx->path, 1, cause, sizeof(cause)) == -1) {
 		print_error("stats_create: %s\n", cause);
@@ -230,6 +264,29 @@ static int
 setup_small(void **state)
 {
 	return (setup_with(state, 0, SMALL_LIMIT, 0));
+}
+
+/* Over TCP (edge-triggered: see conn_interest), limits as setup. */
+static int
+setup_tcp(void **state)
+{
+	int	rc;
+
+	use_tcp = 1;
+	rc = setup_with(state, 0, OUTPUT_LIMIT, 0);
+	use_tcp = 0;
+	return (rc);
+}
+
+static int
+setup_tcp_small(void **state)
+{
+	int	rc;
+
+	use_tcp = 1;
+	rc = setup_with(state, 0, SMALL_LIMIT, 0);
+	use_tcp = 0;
+	return (rc);
 }
 
 static int
@@ -627,6 +684,102 @@ unread(struct fixture *fx)
 	return (n);
 }
 
+/* Wait (bounded) until n bytes sent wait in the server's socket. */
+static void
+arrived(struct fixture *fx, int n)
+{
+	int	turns;
+
+	for (turns = 0; unread(fx) < n && turns < TURNS; turns++)
+		(void)poll(NULL, 0, 1);
+	assert_int_equal(unread(fx), n);
+}
+
+/* Wait (bounded) until the client's end reached the server's socket. */
+static void
+ended(struct fixture *fx)
+{
+	struct pollfd	pfd = { .fd = fx->sv[0], .events = POLLRDHUP };
+
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_true(pfd.revents & POLLRDHUP);
+}
+
+/*
+ * Two requests with what stops a read short between them, all queued
+ * before the server looks: how 'T', over TCP, an urgent byte (MSG_OOB:
+ * the read stops at its mark, epoll says EPOLLPRI); over a unix socket,
+ * 'U', an urgent byte, or 'F', a descriptor passed with the first request
+ * (the read stops after it).  Both requests are answered at once, no new
+ * byte needed.
+ */
+static void
+short_by(struct fixture *fx, int how)
+{
+	uint8_t		 f1[64], f2[64];
+	size_t		 n1, n2;
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	c;
+		char		b[CMSG_SPACE(sizeof(int))];
+	}		 cm;
+	struct cmsghdr	*cmh;
+	int		 passfd = fx->epfd;	/* any descriptor */
+
+	n1 = frame(f1, MSG_OP_PING, 1, NULL, NULL, 0);
+	n2 = frame(f2, MSG_OP_UPPER, 2, NULL, "two", 3);
+	if (how == 'F') {
+		memset(&mh, 0, sizeof(mh));
+		memset(&cm, 0, sizeof(cm));
+		iov.iov_base = f1;
+		iov.iov_len = n1;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof(cm.b);
+		cmh = CMSG_FIRSTHDR(&mh);
+		cmh->cmsg_level = SOL_SOCKET;
+		cmh->cmsg_type = SCM_RIGHTS;
+		cmh->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmh), &passfd, sizeof(int));
+		assert_int_equal(sendmsg(fx->sv[1], &mh, MSG_NOSIGNAL),
+		    (ssize_t)n1);
+	} else {
+		assert_int_equal(send(fx->sv[1], f1, n1, MSG_NOSIGNAL),
+		    (ssize_t)n1);
+		assert_int_equal(send(fx->sv[1], "X", 1, MSG_OOB |
+		    MSG_NOSIGNAL), 1);
+	}
+	assert_int_equal(send(fx->sv[1], f2, n2, MSG_NOSIGNAL), (ssize_t)n2);
+	/* All of it queued (FIONREAD stops at TCP's urgent mark). */
+	if (how == 'T')
+		arrived(fx, (int)n1);
+	else
+		arrived(fx, (int)(n1 + n2 + (how == 'U')));
+	expect(fx, MSG_OP_PING, 1, MSG_ST_OK, "PONG");
+	expect(fx, MSG_OP_UPPER, 2, MSG_ST_OK, "TWO");
+	expect_quiet(fx);
+}
+
+static void
+test_conn_short_by_urgent_tcp(void **state)
+{
+	short_by(*state, 'T');
+}
+
+static void
+test_conn_short_by_urgent_unix(void **state)
+{
+	short_by(*state, 'U');
+}
+
+static void
+test_conn_short_by_fd(void **state)
+{
+	short_by(*state, 'F');
+}
+
 /*
  * Edge-triggered, epoll reports input once.  Reading stopped at the output
  * limit, and the answers all went out within the same event: the
@@ -649,6 +802,7 @@ test_conn_edge_output_limit(void **state)
 		n += frame(f + n, MSG_OP_ECHO, (uint32_t)i, NULL, val,
 		    sizeof(val));
 	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
+	arrived(fx, (int)n);
 	tick(fx);
 	assert_int_equal(epoll_wait(fx->epfd, evs, 8, 1000), 1);
 	conn_event(&fx->wc, evs[0].data.ptr, evs[0].events);
@@ -685,6 +839,8 @@ test_conn_edge_eof_with_data(void **state)
 	n += frame(f + n, MSG_OP_UPPER, 32, NULL, "end", 3);
 	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
 	assert_int_equal(shutdown(fx->sv[1], SHUT_WR), 0);
+	arrived(fx, (int)n);
+	ended(fx);
 	expect(fx, MSG_OP_PING, 31, MSG_ST_OK, "PONG");
 	expect(fx, MSG_OP_UPPER, 32, MSG_ST_OK, "END");
 	expect_eof(fx);
@@ -1084,34 +1240,16 @@ test_conn_short_writes(void **state)
 	assert_true(send_fault.calls > 40);
 }
 
-/*
- * Requests read a few bytes at a time, reads interrupted: all answered.
- * The bytes arrive 3 at a time: a read of a stream socket stops short
- * only where its queue ends, and the next bytes bring an edge of their own
- * (conn_interest); a read cut short with more queued does not happen.
- */
+/* Requests read a few bytes at a time, reads interrupted: all answered. */
 static void
 test_conn_short_reads(void **state)
 {
 	struct fixture	*fx = *state;
-	static uint8_t	 f[100 * 64];
-	char		 v[32];
-	size_t		 len = 0, off;
-	uint32_t	 i;
 
-	for (i = 0; i < 40; i++) {
-		snprintf(v, sizeof(v), "value %u", i);
-		len += frame(f + len, MSG_OP_ECHO, i, NULL, v, strlen(v));
-	}
 	fault_fd = fx->sv[0];
+	read_fault.max = 3;
 	read_fault.eintr = 2;
-	for (off = 0; off < len; off += 3)
-		csend(fx, f + off, len - off < 3 ? len - off : 3);
-	for (i = 0; i < 40; i++) {
-		snprintf(v, sizeof(v), "value %u", i);
-		expect(fx, MSG_OP_ECHO, i, MSG_ST_OK, v);
-	}
-	expect_quiet(fx);
+	echo_run(fx, 40);
 	assert_true(read_fault.calls > 40);
 }
 
@@ -1412,8 +1550,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,
-		    setup_small, teardown),
-		T(test_conn_edge_eof_with_data),
+		    setup_tcp_small, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_edge_eof_with_data,
+		    setup_tcp, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_short_by_urgent_tcp,
+		    setup_tcp, teardown),
+		T(test_conn_short_by_urgent_unix),
+		T(test_conn_short_by_fd),
 		cmocka_unit_test_setup_teardown(test_conn_backpressure,
 		    setup_small, teardown),
 		T(test_conn_oversize),
