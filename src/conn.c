@@ -286,10 +286,14 @@ conn_interest(struct wctx *wc, struct conn *c)
 		if (buf_used(&c->out) > 0 || c->splice_held > 0 ||
 		    buf_used(&c->in) > 0)
 			want |= EPOLLOUT;
-		/* Input while blocked is spilled (conn_splice): always. */
+		/*
+		 * Input while blocked is spilled (conn_splice): always.  So
+		 * is TCP urgent data (EPOLLPRI): splice(2) stops at its mark
+		 * for good, while epoll reports the input after it.
+		 */
 		if (c->splice_in > 0 &&
 		    !(c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET)))
-			want |= EPOLLIN;
+			want |= EPOLLIN | (c->flags & CF_TCP ? EPOLLPRI : 0);
 	}
 	if ((c->flags & (CF_TCP | CF_PROXY | CF_SPLICE | CF_LINGER)) ==
 	    CF_TCP && c->ssl == NULL)
@@ -347,8 +351,8 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 {
 	struct epoll_event	 ev;
 	struct conn		*c;
-	socklen_t		 dlen = sizeof(int);
-	int			 domain = 0;
+	socklen_t		 plen = sizeof(int);
+	int			 proto = 0;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("conn_new");
@@ -357,9 +361,13 @@ conn_new(struct wctx *wc, int fd, const struct net_peer *peer,
 	c->kind = EV_CONN;
 	c->fd = fd;
 	c->wc = wc;
-	/* As conn_interest would have it (a socket's domain is its own). */
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
-	    (domain == AF_INET || domain == AF_INET6))
+	/*
+	 * As conn_interest would have it.  TCP by its protocol, not its
+	 * family: an SCTP stream (a systemd socket unit may pass one) reads
+	 * one message per call, short of what is queued.
+	 */
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 &&
+	    proto == IPPROTO_TCP)
 		c->flags |= CF_TCP;
 	c->events = c->flags & CF_TCP ? EPOLLIN | CONN_EDGE : EPOLLIN;
 	c->pipe[0] = c->pipe[1] = -1;
@@ -830,8 +838,14 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 		if (c->splice_in == 0 ||
 		    (c->flags & (CF_CLOSING | CF_EOF | CF_BUDGET)))
 			return (0);
-		if (blocked || buf_used(&c->in) > 0) {
-			if (!(events & EPOLLIN))
+		/*
+		 * Spill what cannot be spliced: input while the socket will
+		 * not take the pipe, after what was spilled, and all that
+		 * follows urgent data (a read steps over its byte; urgent
+		 * data pending is reported whatever we read, a busy loop).
+		 */
+		if (blocked || buf_used(&c->in) > 0 || (c->flags & CF_URG)) {
+			if (!(events & (EPOLLIN | EPOLLPRI)))
 				return (0);
 			if ((rc = conn_spill(wc, c)) <= 0)
 				return (rc);
