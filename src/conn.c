@@ -1825,10 +1825,9 @@ conn_budget(struct wctx *wc)
 /*
  * Serve the connections with input no event will announce (conn_ready:
  * what OpenSSL holds, or edge-triggered input not read to the end): those
- * queued before this call, at most
- * CONN_READY_TURN, each once (one that comes back made progress and waits
- * for the next turn).  Returns 1 when some are left: the loop must not
- * sleep.
+ * queued before this call, at most CONN_READY_TURN, each once (one that
+ * comes back made progress and waits for the next turn).  Returns 1 when
+ * some are left: the loop must not sleep.
  */
 int
 conn_serve_ready(struct wctx *wc)

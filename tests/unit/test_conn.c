@@ -49,6 +49,7 @@
 #include "sha256.h"
 #include "stats.h"
 #include "util.h"
+#include "xfer.h"
 
 #define MAX_BODY	(1024 * 1024)
 #define OUTPUT_LIMIT	(64 * 1024)
@@ -274,27 +275,28 @@ setup_small(void **state)
 	return (setup_with(state, 0, SMALL_LIMIT, 0));
 }
 
-/* Over TCP (edge-triggered: see conn_interest), limits as setup. */
+/* Over TCP (edge-triggered: see conn_interest), with output_limit. */
 static int
-setup_tcp(void **state)
+setup_tcp_with(void **state, uint64_t output_limit)
 {
 	int	rc;
 
 	use_tcp = 1;
-	rc = setup_with(state, 0, OUTPUT_LIMIT, 0);
+	rc = setup_with(state, 0, output_limit, 0);
 	use_tcp = 0;
 	return (rc);
 }
 
 static int
+setup_tcp(void **state)
+{
+	return (setup_tcp_with(state, OUTPUT_LIMIT));
+}
+
+static int
 setup_tcp_small(void **state)
 {
-	int	rc;
-
-	use_tcp = 1;
-	rc = setup_with(state, 0, SMALL_LIMIT, 0);
-	use_tcp = 0;
-	return (rc);
+	return (setup_tcp_with(state, SMALL_LIMIT));
 }
 
 static int
@@ -726,36 +728,15 @@ short_by(struct fixture *fx, int how)
 {
 	uint8_t		 f1[64], f2[64];
 	size_t		 n1, n2;
-	struct msghdr	 mh;
-	struct iovec	 iov;
-	union {
-		struct cmsghdr	c;
-		char		b[CMSG_SPACE(sizeof(int))];
-	}		 cm;
-	struct cmsghdr	*cmh;
-	int		 passfd = fx->epfd;	/* any descriptor */
 	int		 outq = -1, turns;
 	ssize_t		 w;
 
 	n1 = frame(f1, MSG_OP_PING, 1, NULL, NULL, 0);
 	n2 = frame(f2, MSG_OP_UPPER, 2, NULL, "two", 3);
-	if (how == 'F') {
-		memset(&mh, 0, sizeof(mh));
-		memset(&cm, 0, sizeof(cm));
-		iov.iov_base = f1;
-		iov.iov_len = n1;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.b;
-		mh.msg_controllen = sizeof(cm.b);
-		cmh = CMSG_FIRSTHDR(&mh);
-		cmh->cmsg_level = SOL_SOCKET;
-		cmh->cmsg_type = SCM_RIGHTS;
-		cmh->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmh), &passfd, sizeof(int));
-		assert_int_equal(sendmsg(fx->sv[1], &mh, MSG_NOSIGNAL),
-		    (ssize_t)n1);
-	} else {
+	if (how == 'F')
+		assert_int_equal(fd_send(fx->sv[1], f1, n1, fx->epfd, NULL, 0,
+		    MSG_NOSIGNAL), (ssize_t)n1);
+	else {
 		assert_int_equal(send(fx->sv[1], f1, n1, MSG_NOSIGNAL),
 		    (ssize_t)n1);
 		/* Unix sockets have urgent data since Linux 5.15. */
