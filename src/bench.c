@@ -80,7 +80,8 @@
 #define BENCH_IOV	512		/* iovecs per sendmsg, < IOV_MAX */
 #define BENCH_EVENTS	256
 #define BENCH_ERRLEN	256
-#define BENCH_TLS_WBUF	(64 * 1024)	/* TLS: requests gathered per write */
+#define BENCH_WBUF	(64 * 1024)	/* requests gathered per write */
+#define BENCH_GATHER	1024		/* plain: gather pieces this small */
 
 /* Extra descriptors beyond the connections: epoll, stdio, slack. */
 #define BENCH_FD_SLACK	(BENCH_THREADS_MAX + 16)
@@ -199,7 +200,7 @@ struct bench_thread {
 	struct bench_slot	*slots;
 	uint64_t		 quota;		/* -n: requests left to send */
 	uint8_t			*rbuf;
-	uint8_t			*wbuf;		/* TLS: requests gathered */
+	uint8_t			*wbuf;		/* requests gathered */
 	struct msgdc		*cl;		/* --reconnect: its connection */
 	uint64_t		 resumed;	/* --reconnect: resumed sessions */
 	uint64_t		 last_us;	/* the latest answer, or start */
@@ -779,8 +780,22 @@ bconn_pollout(struct bench_thread *t, struct bench_conn *c, int on)
 	return (0);
 }
 
+/* Copy the n iovecs into dst, up to cap bytes; returns the bytes copied. */
+static size_t
+bench_gather(uint8_t *dst, size_t cap, const struct iovec *iov, size_t n)
+{
+	size_t	len = 0, k, m;
+
+	for (k = 0; k < n && len < cap; k++) {
+		m = iov[k].iov_len < cap - len ? iov[k].iov_len : cap - len;
+		memcpy(dst + len, iov[k].iov_base, m);
+		len += m;
+	}
+	return (len);
+}
+
 /*
- * TLS: copy the iovecs (up to BENCH_TLS_WBUF bytes; *wantp becomes what
+ * TLS: copy the iovecs (up to BENCH_WBUF bytes; *wantp becomes what
  * was copied) and write them as records.  Returns the bytes written; -1
  * with errno EAGAIN to wait for EPOLLOUT; -2 when TLS must read first
  * (EPOLLIN, always on, brings the connection back); -1 with the
@@ -792,16 +807,10 @@ bconn_tls_write(struct bench_thread *t, struct bench_conn *c,
     const struct iovec *iov, size_t n, size_t *wantp)
 {
 	char	why[BENCH_ERRLEN];
-	size_t	len = 0, k, m, w;
+	size_t	len, w;
 	int	rc, e;
 
-	for (k = 0; k < n && len < BENCH_TLS_WBUF; k++) {
-		m = iov[k].iov_len < BENCH_TLS_WBUF - len ? iov[k].iov_len :
-		    BENCH_TLS_WBUF - len;
-		memcpy(t->wbuf + len, iov[k].iov_base, m);
-		len += m;
-	}
-	*wantp = len;
+	*wantp = len = bench_gather(t->wbuf, BENCH_WBUF, iov, n);
 	errno = 0;
 	if ((rc = SSL_write_ex(c->ssl, t->wbuf, len, &w)) == 1)
 		return ((ssize_t)w);
@@ -818,9 +827,13 @@ bconn_tls_write(struct bench_thread *t, struct bench_conn *c,
 }
 
 /*
- * Write the requests not yet written, many per sendmsg: each is its own
- * header plus a slice of the shared value buffer, so nothing is copied.
- * A short write means the socket buffer is full: wait for EPOLLOUT.
+ * Write the requests not yet written, many per call: each is its own
+ * header plus a slice of the shared value buffer.  Large ones go out by
+ * sendmsg from where they lie; small ones (pieces under BENCH_GATHER
+ * bytes on average) are gathered into one buffer first, as the kernel's
+ * copy of many small iovecs costs more than ours of the same bytes.  (A protocol with more pieces per request, such as
+ * msgd's header and value, must not pay more here than a raw echo.)  A
+ * short write means the socket buffer is full: wait for EPOLLOUT.
  */
 static int
 bconn_write(struct bench_thread *t, struct bench_conn *c)
@@ -867,6 +880,10 @@ bconn_write(struct bench_thread *t, struct bench_conn *c)
 				return (bconn_pollout(t, c, 0));
 			if (w == -1)
 				return (-1);
+		} else if (n > 1 && want <= BENCH_WBUF &&
+		    want < n * BENCH_GATHER) {
+			(void)bench_gather(t->wbuf, BENCH_WBUF, iov, n);
+			w = send(c->fd, t->wbuf, want, MSG_NOSIGNAL);
 		} else {
 			memset(&mh, 0, sizeof(mh));
 			mh.msg_iov = iov;
@@ -1330,8 +1347,7 @@ bench_thread_init(struct bench_run *run, struct bench_thread *t, size_t i,
 		return (-1);
 	}
 	if ((t->rbuf = malloc(BENCH_RBUF)) == NULL ||
-	    (run->tls_ctx != NULL &&
-	    (t->wbuf = malloc(BENCH_TLS_WBUF)) == NULL) ||
+	    (t->wbuf = malloc(BENCH_WBUF)) == NULL ||
 	    (t->slots = calloc(t->nconns, ring * sizeof(*t->slots))) == NULL) {
 		fprintf(stderr, "msgctl bench: out of memory\n");
 		return (-1);

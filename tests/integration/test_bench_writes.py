@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""test_bench_writes.py: msgctl bench's writes when the socket takes less
+than a call offers.
+
+msgctl bench writes many requests per call; small ones it first gathers
+into one buffer (src/bench.c, bconn_write), and a short write must resume
+at the very byte where it stopped, gathered or not.  A server that reads
+slowly through a small receive buffer (4 KiB) keeps the client's socket
+full, so that its writes come up short again and again:
+- --raw against a slow echo server: the client compares the stream as it
+  comes back, so a byte lost, doubled or out of order fails the run;
+- msgd frames against a slow server that answers each ECHO with its value:
+  every answer's request id, opcode, status and value are checked.
+Each must answer every request (exit 0, bad_answers 0).
+"""
+import json
+import socket
+import threading
+import time
+
+from harness import F_RESPONSE, HDR, HDR_LEN, MSGCTL, St, Suite, run
+
+t = Suite("test_bench_writes")
+
+REQUESTS = 20000
+
+
+class SlowServer:
+    """A loopback TCP server that reads at most 2 KiB every half
+    millisecond through a 4 KiB receive buffer; raw: echoes the bytes,
+    else answers each msgd frame with its value."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.conns = []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        # Small segments keep the client's send buffer small too (the
+        # kernel sizes it by the segment, 64 KiB over loopback).
+        self.ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _answers(self, buf):
+        """The answers to the whole frames at buf's front, and the rest."""
+        out = []
+        while len(buf) >= HDR_LEN:
+            f = HDR.unpack(buf[:HDR_LEN])
+            end = HDR_LEN + f[7]
+            if len(buf) < end:
+                break
+            value = buf[HDR_LEN + f[5]:end]
+            out.append(HDR.pack(f[0], f[1], F_RESPONSE, f[3], St.OK, 0,
+                                f[6], len(value)) + value)
+            buf = buf[end:]
+        return b"".join(out), buf
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            while True:
+                b = c.recv(2048)
+                if not b:
+                    return
+                if self.raw:
+                    c.sendall(b)
+                else:
+                    out, buf = self._answers(buf + b)
+                    c.sendall(out)
+                time.sleep(0.0005)
+        except OSError:
+            return
+
+    def close(self):
+        self.ls.close()
+        for c in self.conns:
+            c.close()
+
+
+def bench_through(t, raw):
+    srv = SlowServer(raw)
+    try:
+        argv = [MSGCTL, "-H", srv.addr, "-T", "10", "bench", "-c", "2",
+                "-t", "1", "-P", "1024", "-s", "100", "-n", str(REQUESTS),
+                "--json"] + (["--raw"] if raw else [])
+        rc, out, err, secs = run(argv, timeout=120.0)
+        what = "bench %s through a slow reader" % (
+            "--raw" if raw else "with msgd frames")
+        try:
+            res = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {}
+        t.check(rc == 0 and res.get("requests") == REQUESTS and
+                res.get("bad_answers") == 0 and res.get("errors") == 0,
+                "%s: exit %d after %.1f s, %r, stderr %r" % (
+                    what, rc, secs, res, err[-500:]))
+    finally:
+        srv.close()
+
+
+@t.case
+def raw_echo_short_writes(t):
+    bench_through(t, raw=True)
+
+
+@t.case
+def framed_short_writes(t):
+    bench_through(t, raw=False)
+
+
+t.run()
