@@ -831,9 +831,10 @@ bconn_tls_write(struct bench_thread *t, struct bench_conn *c,
  * header plus a slice of the shared value buffer.  Large ones go out by
  * sendmsg from where they lie; small ones (pieces under BENCH_GATHER
  * bytes on average) are gathered into one buffer first, as the kernel's
- * copy of many small iovecs costs more than ours of the same bytes.  (A protocol with more pieces per request, such as
- * msgd's header and value, must not pay more here than a raw echo.)  A
- * short write means the socket buffer is full: wait for EPOLLOUT.
+ * copy of many small iovecs costs more than ours of the same bytes.  (A
+ * protocol with more pieces per request, such as msgd's header and value,
+ * must not pay more here than a raw echo.)  A short write means the
+ * socket buffer is full: wait for EPOLLOUT.
  */
 static int
 bconn_write(struct bench_thread *t, struct bench_conn *c)
