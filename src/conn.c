@@ -61,6 +61,8 @@
 #define CF_TCP		0x2000000 /* a TCP socket (else unix) */
 #define CF_URG		0x4000000 /* TCP urgent data came: reads stop at its
 				     mark, short of the end (conn_read) */
+#define CF_URGWAIT	0x8000000 /* a read at the mark was refused: the
+				     next looks again (conn_urgent_refused) */
 
 /*
  * The fields every request touches come first, together (up to ssl), so
@@ -1096,6 +1098,30 @@ conn_process(struct wctx *wc, struct conn *c)
 }
 
 /*
+ * A TCP read said EAGAIN after urgent data came.  Mostly the socket is
+ * empty; but a read at the urgent mark also says EAGAIN while a signal is
+ * pending for the worker (a stop, the cgroup freezer, a tracer), the
+ * urgent byte and maybe requests still queued behind the mark, and no new
+ * edge will come for them.  The byte still unread (recv MSG_OOB | MSG_PEEK
+ * finds it) means just that: look again in the next turn (wc->ready),
+ * once; a byte whose pointer came before it is not found, and brings an
+ * edge when it comes.  Returns 1 to look again.
+ */
+static int
+conn_urgent_refused(struct conn *c)
+{
+	uint8_t	b;
+
+	if ((c->flags & (CF_URG | CF_URGWAIT)) != CF_URG ||
+	    recv(c->fd, &b, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) != 1) {
+		c->flags &= ~CF_URGWAIT;
+		return (0);
+	}
+	c->flags |= CF_URGWAIT;
+	return (1);
+}
+
+/*
  * Read what the socket has, bounded per event so one busy client cannot
  * starve the others (the rest comes next turn: epoll reports it again, or,
  * edge-triggered, wc->ready holds the connection; see conn_interest).
@@ -1125,7 +1151,9 @@ conn_read(struct wctx *wc, struct conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->flags &= ~CF_RDMORE;
+				if (!(c->flags & CF_URG) ||
+				    !conn_urgent_refused(c))
+					c->flags &= ~CF_RDMORE;
 				break;
 			}
 			return (-1);
@@ -1136,6 +1164,7 @@ conn_read(struct wctx *wc, struct conn *c)
 		}
 		fresh = buf_used(&c->in) == 0 && c->skip == 0;
 		c->in.len += (size_t)n;
+		c->flags &= ~CF_URGWAIT;
 		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
 		if ((done = conn_process(wc, c)) == -1)
 			return (-1);

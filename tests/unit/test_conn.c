@@ -80,12 +80,14 @@ __wrap_mono_us(void)
 }
 
 /*
- * Faults of the server's socket (fault_fd): at most max bytes a call
- * (0: no limit), every eintr-th call interrupted (0: none), the next
- * call failing with err (0: none), and the next eagain calls failing
- * with EAGAIN (a socket that takes nothing for a while).
+ * Faults of the server's socket (fault_fd), after the next pass calls go
+ * through untouched: at most max bytes a call (0: no limit), every
+ * eintr-th call interrupted (0: none), the next call failing with err (0:
+ * none), and the next eagain calls failing with EAGAIN (a socket that
+ * takes nothing for a while).
  */
 struct fault {
+	int	pass;
 	size_t	max;
 	int	eintr;
 	int	err;
@@ -100,6 +102,10 @@ static struct fault	send_fault, read_fault, splice_fault;
 static int
 fault_apply(struct fault *f, size_t *len)
 {
+	if (f->pass > 0) {
+		f->pass--;
+		return (0);
+	}
 	f->calls++;
 	if (f->err != 0) {
 		errno = f->err;
@@ -718,10 +724,11 @@ ended(struct fixture *fx)
 /*
  * Two requests with what stops a read short between them, all queued
  * before the server looks: how 'T', over TCP, an urgent byte (MSG_OOB:
- * the read stops at its mark, epoll says EPOLLPRI); over a unix socket,
- * 'U', an urgent byte, or 'F', a descriptor passed with the first request
- * (the read stops after it).  Both requests are answered at once, no new
- * byte needed.
+ * the read stops at its mark, epoll says EPOLLPRI); 'S', the same, and
+ * the read at the mark refused with EAGAIN, as when a signal is pending
+ * for the worker; over a unix socket, 'U', an urgent byte, or 'F', a
+ * descriptor passed with the first request (the read stops after it).
+ * Both requests are answered at once, no new byte needed.
  */
 static void
 short_by(struct fixture *fx, int how)
@@ -746,11 +753,17 @@ short_by(struct fixture *fx, int how)
 		assert_int_equal(w, 1);
 	}
 	assert_int_equal(send(fx->sv[1], f2, n2, MSG_NOSIGNAL), (ssize_t)n2);
+	if (how == 'S') {
+		/* The first read stops at the mark, the next is refused. */
+		fault_fd = fx->sv[0];
+		read_fault.pass = 1;
+		read_fault.eagain = 1;
+	}
 	/*
 	 * All of it queued before the server looks: over TCP once the
 	 * client's every byte is acknowledged (FIONREAD stops at the mark).
 	 */
-	if (how == 'T') {
+	if (how == 'T' || how == 'S') {
 		for (turns = 0; turns < TURNS && (ioctl(fx->sv[1], SIOCOUTQ,
 		    &outq) == -1 || outq > 0); turns++)
 			(void)poll(NULL, 0, 1);
@@ -767,6 +780,13 @@ static void
 test_conn_short_by_urgent_tcp(void **state)
 {
 	short_by(*state, 'T');
+}
+
+static void
+test_conn_short_by_urgent_refused(void **state)
+{
+	short_by(*state, 'S');
+	assert_int_equal(read_fault.eagain, 0);
 }
 
 static void
@@ -1581,6 +1601,8 @@ main(void)
 		    setup_tcp, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_short_by_urgent_tcp,
 		    setup_tcp, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_conn_short_by_urgent_refused, setup_tcp, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_splice_urgent,
 		    setup_tcp, teardown),
 		T(test_conn_short_by_urgent_unix),
