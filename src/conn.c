@@ -59,8 +59,9 @@
 #define CF_RDMORE	0x800000 /* input reported, not yet read to the end */
 #define CF_RDHUP	0x1000000 /* epoll reported the peer's end */
 #define CF_TCP		0x2000000 /* a TCP socket (else unix) */
-#define CF_URG		0x4000000 /* TCP urgent data came: reads stop at its
-				     mark, short of the end (conn_read) */
+#define CF_URG		0x4000000 /* TCP urgent data came, maybe not read
+				     past: reads stop at its mark, short of
+				     the end (conn_read) */
 #define CF_URGWAIT	0x8000000 /* a read at the mark was refused: the
 				     next looks again (conn_urgent_refused) */
 
@@ -1105,20 +1106,27 @@ conn_process(struct wctx *wc, struct conn *c)
  * edge will come for them.  The byte still unread (recv MSG_OOB | MSG_PEEK
  * finds it) means just that: look again in the next turn (wc->ready),
  * once; a byte whose pointer came before it is not found, and brings an
- * edge when it comes.  Returns 1 to look again.
+ * edge when it comes.  No urgent byte left at all (EINVAL): a short read
+ * means an empty socket again, until the next urgent byte (EPOLLPRI).
+ * Returns 1 to look again.
  */
 static int
 conn_urgent_refused(struct conn *c)
 {
 	uint8_t	b;
+	ssize_t	n;
 
-	if ((c->flags & (CF_URG | CF_URGWAIT)) != CF_URG ||
-	    recv(c->fd, &b, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) != 1) {
+	if (c->flags & CF_URGWAIT) {
 		c->flags &= ~CF_URGWAIT;
 		return (0);
 	}
-	c->flags |= CF_URGWAIT;
-	return (1);
+	if ((n = recv(c->fd, &b, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT)) == 1) {
+		c->flags |= CF_URGWAIT;
+		return (1);
+	}
+	if (n == -1 && errno == EINVAL)
+		c->flags &= ~CF_URG;
+	return (0);
 }
 
 /*

@@ -779,7 +779,19 @@ short_by(struct fixture *fx, int how)
 static void
 test_conn_short_by_urgent_tcp(void **state)
 {
-	short_by(*state, 'T');
+	struct fixture	*fx = *state;
+	uint8_t		 f[64];
+	size_t		 n;
+
+	short_by(fx, 'T');
+	/* The urgent byte is behind: a short read means empty again. */
+	n = frame(f, MSG_OP_PING, 3, NULL, NULL, 0);
+	fault_fd = fx->sv[0];
+	read_fault.calls = 0;
+	assert_int_equal(send(fx->sv[1], f, n, MSG_NOSIGNAL), (ssize_t)n);
+	arrived(fx, (int)n);
+	expect(fx, MSG_OP_PING, 3, MSG_ST_OK, "PONG");
+	assert_int_equal(read_fault.calls, 1);
 }
 
 static void
