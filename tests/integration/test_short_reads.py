@@ -10,6 +10,9 @@ timeouts are 30 s):
   read stops at its mark (TCP reports EPOLLPRI, and msgd then reads on);
 - a descriptor passed (SCM_RIGHTS) with the first request over unix: the
   read stops after it (unix sockets stay level-triggered for this).
+A hostile client that sends an urgent byte before each of 200 requests,
+and cuts one more in two with one, gets every request answered, and the
+worker then sleeps (under 0.2 s of CPU in a second of silence).
 The worker is stopped (SIGSTOP) while the client sends, and continued once
 everything is queued in its socket (over TCP: every byte acknowledged),
 so it finds all of it at its first look, the case that left the second
@@ -82,6 +85,50 @@ def urgent_byte_between_requests(t):
                 print("   unix: no MSG_OOB on this kernel: %r" %
                       unsupported[0])
             both_answered(t, c, name + " urgent byte", t0)
+
+
+def cpu_seconds(pid):
+    """utime + stime of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@t.case
+def urgent_flood_then_idle(t):
+    """A hostile client: an urgent byte before each of 200 requests, one
+    more cut in two by an urgent byte, then silence.  Every request
+    is answered (the urgent bytes are not part of the stream), and the
+    worker sleeps afterwards: retrying reads at the urgent mark must not
+    turn into a busy loop."""
+    srv = t.server({"workers": 1, "idle_timeout": 30, "read_timeout": 30},
+                   tcp=True)
+    worker = [p for p, s in srv.wait_workers(1) if s != "Z"][0]
+    with srv.client(addr=srv.tcp_addr) as c:
+        # Each urgent byte before a request, whose answer says the worker
+        # read past the byte: a new urgent byte sent before that would
+        # turn the previous one into plain data (TCP keeps one mark).
+        for i in range(1, 201):
+            c.sock.send(b"!", socket.MSG_OOB)
+            c.send(encode(Op.PING, b"", b"", i))
+            t.check_response(c.recv_frame(timeout=5), "request %d" % i,
+                             Op.PING, rid=i, value=b"PONG")
+        f = encode(Op.UPPER, b"last", b"", 201)
+        c.send(f[:10])
+        c.sock.send(b"!", socket.MSG_OOB)
+        c.send(f[10:])
+        t.check_response(c.recv_frame(timeout=5), "request cut by an "
+                         "urgent byte", Op.UPPER, rid=201, value=b"LAST")
+        before = cpu_seconds(worker)
+        time.sleep(1.0)
+        used = cpu_seconds(worker) - before
+        # A busy loop takes a whole CPU, a third of one even on a
+        # machine busy twice over; an idle worker takes none.
+        t.check(used < 0.2, "worker used %.2f s of CPU in 1 s of silence "
+                "after urgent data" % used)
+        c.send(encode(Op.PING, b"", b"", 202))
+        t.check_response(c.recv_frame(timeout=5), "a request after the "
+                         "silence", Op.PING, rid=202, value=b"PONG")
 
 
 @t.case
