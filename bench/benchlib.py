@@ -568,9 +568,14 @@ def fmt_n(x, digits=0):
     return "{:,.{}f}".format(x, digits)
 
 
+def run_ok(r):
+    """A load run that exited 0 with answers to count."""
+    return r.get("exit") == 0 and r.get("requests", 0) > 0
+
+
 def summarize(runs):
     """Medians and spread over the repetitions of one row and server."""
-    ok = [r for r in runs if r.get("exit") == 0 and r.get("requests", 0)]
+    ok = [r for r in runs if run_ok(r)]
     if not ok:
         return None
     rps = [r["requests_per_s"] for r in ok]
