@@ -25,6 +25,7 @@ INTEGRATION_TESTS += tests/integration/test_listen.py
 INTEGRATION_TESTS += tests/integration/test_socket_activation.py
 INTEGRATION_TESTS += tests/integration/test_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_bench_writes.py
+INTEGRATION_TESTS += tests/integration/test_bench_answers.py
 # libmsgdclient against msgd, through its driver (linked with the library).
 INTEGRATION_TESTS += tests/integration/test_libclient.py
 INTEGRATION_BINS += tests/integration/libclient_drive

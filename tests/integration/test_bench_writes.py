@@ -15,12 +15,11 @@ that the client's writes come up short again and again:
 Each must answer every request (exit 0, bad_answers 0).
 """
 import json
-import socket
 import sys
-import threading
 import time
 
 from harness import F_RESPONSE, HDR, HDR_LEN, MSGCTL, SKIP, St, Suite, run
+from tcpfake import TCPFake
 
 t = Suite("test_bench_writes")
 
@@ -45,37 +44,16 @@ if SIZE is None:
     sys.exit(SKIP)
 
 
-class SlowServer:
+class SlowServer(TCPFake):
     """A loopback TCP server that reads at most 2 KiB every half
     millisecond through a 4 KiB receive buffer; raw: echoes the bytes,
     else answers each msgd frame with its value."""
 
     def __init__(self, raw):
         self.raw = raw
-        self.conns = []
-        self.threads = []
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         # Small segments keep the client's send buffer small too (the
         # kernel sizes it by the segment, 64 KiB over loopback).
-        self.ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1000)
-        self.ls.bind(("127.0.0.1", 0))
-        self.ls.listen(8)
-        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
-        self.acceptor = threading.Thread(target=self._accept, daemon=True)
-        self.acceptor.start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.ls.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            th = threading.Thread(target=self._serve, args=(c,),
-                                  daemon=True)
-            self.threads.append(th)
-            th.start()
+        super().__init__(rcvbuf=4096, maxseg=1000)
 
     def _answers(self, buf):
         """The answers to the whole frames at buf's front, and the rest."""
@@ -91,33 +69,18 @@ class SlowServer:
             buf = buf[end:]
         return b"".join(out), buf
 
-    def _serve(self, c):
+    def serve(self, c):
         buf = b""
-        try:
-            while True:
-                b = c.recv(2048)
-                if not b:
-                    return
-                if self.raw:
-                    c.sendall(b)
-                else:
-                    out, buf = self._answers(buf + b)
-                    c.sendall(out)
-                time.sleep(0.0005)
-        except OSError:
-            return
-
-    def close(self):
-        # shutdown wakes the accept(2) that close alone would leave.
-        for s in [self.ls] + self.conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for th in [self.acceptor] + self.threads:
-            th.join(timeout=10)
-        for s in [self.ls] + self.conns:
-            s.close()
+        while True:
+            b = c.recv(2048)
+            if not b:
+                return
+            if self.raw:
+                c.sendall(b)
+            else:
+                out, buf = self._answers(buf + b)
+                c.sendall(out)
+            time.sleep(0.0005)
 
 
 def bench_through(t, raw):
