@@ -148,10 +148,10 @@ struct bench_run {
 	uint32_t		 qlen;
 	uint32_t		 alen;
 	/*
-	 * msgd, when every answer is known before it comes (ECHO and UPPER
-	 * without a key, PING): its header but for the request id, and its
-	 * length (else aflen is 0); the value is aval (+ the request's
-	 * offset when avoff).
+	 * msgd, when every answer is known before it comes (ECHO, UPPER,
+	 * PING; --key goes with files): its header but for the request
+	 * id, and its length (else aflen is 0); the value is aval (+ the
+	 * request's offset when avoff).
 	 */
 	uint8_t			 ahdr[MSG_HDR_LEN];
 	uint32_t		 aflen;
@@ -1768,10 +1768,10 @@ bench_report(const struct bench_run *run, const struct bench_total *tot)
 		    PRIu32 ",\"connections\":%" PRIu64 ",\"pipeline\":%"
 		    PRIu64 ",\"threads\":%" PRIu64 ",\"requests\":%" PRIu64
 		    ",\"seconds\":%.6f,\"requests_per_s\":%.1f"
-		    ",\"mb_per_s\":%.3f,\"latency_us\":{", name, proto,
-		    vbytes,
+		    ",\"mb_per_s\":%.3f,\"value_bytes_moved\":%" PRIu64
+		    ",\"latency_us\":{", name, proto, vbytes,
 		    o->conns, o->pipeline, o->threads, tot->answers, secs, rps,
-		    mbps);
+		    mbps, tot->bytes);
 		for (i = 0; i < nitems(bench_pcts); i++)
 			printf("\"%s\":%" PRIu64 ",", bench_pcts[i].name,
 			    hist_percentile(&tot->hist, bench_pcts[i].p));

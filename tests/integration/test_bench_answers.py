@@ -5,7 +5,8 @@ A loopback server answers bench's msgd requests (pipelined, so that many
 answers arrive in one read) and gets one answer wrong in a chosen way:
 bench must exit 1 and count it in bad_answers.  Answers that are right,
 but not in the shape bench expects first (a key in the answer, answers
-split across writes), must all pass.  Both ways of checking are covered:
+split across writes), must all pass, and count the same value bytes
+moved.  Both ways of checking are covered:
 a whole answer known in advance is compared in one go (src/bench.c,
 bconn_answer_is), the rest field by field (bconn_header, bconn_body).
 """
@@ -90,8 +91,12 @@ def bench(t, what, fault, good, op="ECHO"):
         except (ValueError, IndexError):
             res = {}
         if good:
+            # The value bytes out and back, whichever way each answer
+            # was checked.
+            moved = REQUESTS * (4 if op == "PING" else 2 * SIZE)
             ok = (rc == 0 and res.get("requests") == REQUESTS and
-                  res.get("bad_answers") == 0 and res.get("errors") == 0)
+                  res.get("bad_answers") == 0 and res.get("errors") == 0
+                  and res.get("value_bytes_moved") == moved)
         else:
             ok = rc == 1 and res.get("bad_answers", 0) >= 1
         t.check(ok, "%s (%s): exit %d after %.1f s, %r, stderr %r" % (
