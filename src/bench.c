@@ -148,10 +148,10 @@ struct bench_run {
 	uint32_t		 qlen;
 	uint32_t		 alen;
 	/*
-	 * msgd, when every answer is known before it comes (ECHO, UPPER,
-	 * PING; --key goes with files): its header but for the request
-	 * id, and its length (else aflen is 0); the value is aval (+ the
-	 * request's offset when avoff).
+	 * The answer every ECHO, UPPER or PING request must get: its msgd
+	 * header but for the request id, and its length (aflen); its value
+	 * is aval (+ the request's offset when avoff: bench_expect).  A
+	 * file's answer is checked by length only: aflen 0, aval NULL.
 	 */
 	uint8_t			 ahdr[MSG_HDR_LEN];
 	uint32_t		 aflen;
@@ -688,9 +688,10 @@ bench_templates(struct bench_run *run)
 }
 
 /*
- * The answer every msgd request of the run must get, when it is known in
- * advance: then bconn_feed can compare it as raw's stream is compared.
- * After bench_payload (the values).
+ * The answer every request of the run must get, when it is known in
+ * advance (not a file's): the one place that says what comes back, for
+ * bconn_feed (which compares it whole, as raw's stream is compared),
+ * bconn_header and --reconnect.  After bench_payload (the values).
  */
 static void
 bench_answer_template(struct bench_run *run)
@@ -699,8 +700,7 @@ bench_answer_template(struct bench_run *run)
 	uint32_t		 body;
 
 	run->aflen = 0;
-	if (o->proto != BENCH_MSGD || run->klen != 0)
-		return;
+	run->aval = NULL;
 	switch (o->op) {
 	case MSG_OP_PING:
 		run->aval = (const uint8_t *)"PONG";
@@ -725,6 +725,16 @@ static size_t
 bench_voff(const struct bench_conn *c, uint32_t id)
 {
 	return ((id + c->salt) % BENCH_PAD);
+}
+
+/* The value the answer to request id must hold, or NULL (a file's). */
+static const uint8_t *
+bench_expect(const struct bench_run *run, const struct bench_conn *c,
+    uint32_t id)
+{
+	if (run->aval == NULL || !run->avoff)
+		return (run->aval);
+	return (run->aval + bench_voff(c, id));
 }
 
 /* Keep the first error of a thread, for the report. */
@@ -1036,14 +1046,7 @@ bconn_header(struct bench_thread *t, struct bench_conn *c)
 		    vlen, run->avlen);
 	else {
 		c->bad = 0;
-		if (run->o.op == MSG_OP_PING)
-			c->expect = (const uint8_t *)"PONG";
-		else if (run->o.op == MSG_OP_PUT || run->o.op == MSG_OP_GET)
-			c->expect = NULL;	/* a file: length only */
-		else if (run->o.op == MSG_OP_UPPER)
-			c->expect = run->upay + bench_voff(c, c->head);
-		else
-			c->expect = run->pay + bench_voff(c, c->head);
+		c->expect = bench_expect(run, c, c->head);
 	}
 	return (0);
 }
@@ -1110,14 +1113,12 @@ bconn_answer_is(const struct bench_run *run, const struct bench_conn *c,
     const uint8_t *p)
 {
 	const uint8_t	*id = c->ring[c->head & c->mask].hdr + 8;
-	const uint8_t	*want = run->aval;
 
 	if (memcmp(p, run->ahdr, 8) != 0 || memcmp(p + 8, id, 4) != 0 ||
 	    memcmp(p + 12, run->ahdr + 12, 4) != 0)
 		return (0);
-	if (run->avoff)
-		want += bench_voff(c, c->head);
-	return (memcmp(p + MSG_HDR_LEN, want, run->aflen - MSG_HDR_LEN) == 0);
+	return (memcmp(p + MSG_HDR_LEN, bench_expect(run, c, c->head),
+	    run->aflen - MSG_HDR_LEN) == 0);
 }
 
 /*
@@ -1615,12 +1616,10 @@ bench_reconnect_check_answer(struct bench_thread *t,
     const struct msgdc_reply *r, int num)
 {
 	const struct bench_run	*run = t->run;
-	const uint8_t		*want;
-	size_t			 wlen;
+	/* The value sent is the payload's first vlen bytes (offset 0). */
+	const uint8_t		*want = run->aval;
+	size_t			 wlen = run->aflen - MSG_HDR_LEN;
 
-	want = run->o.op == MSG_OP_PING ? (const uint8_t *)"PONG" :
-	    run->o.op == MSG_OP_UPPER ? run->upay : run->pay;
-	wlen = run->o.op == MSG_OP_PING ? 4 : run->vlen;
 	if (r->status != MSG_ST_OK) {
 		bench_error(t, "connection %d: answered %s: ", num,
 		    msg_status_name(r->status));
