@@ -155,6 +155,27 @@ def machine_busy_seconds():
             ) / CLK_TCK
 
 
+def tcp_counters():
+    """The kernel's TCP segments received and its fast-path hits (data
+    segments that took tcp_rcv_established's header prediction), machine
+    wide: {} where /proc/net does not say."""
+    out = {}
+    for path, prefix, keys in (("/proc/net/snmp", "Tcp:", ("InSegs",)),
+                               ("/proc/net/netstat", "TcpExt:",
+                                ("TCPHPHits",))):
+        try:
+            with open(path) as f:
+                lines = [ln.split() for ln in f if ln.startswith(prefix)]
+        except OSError:
+            continue
+        if len(lines) >= 2:
+            row = dict(zip(lines[0][1:], lines[1][1:]))
+            for k in keys:
+                if k in row:
+                    out[k] = int(row[k])
+    return out
+
+
 def children_cpu_seconds():
     import resource
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -521,6 +542,7 @@ def run_load(srv, size, conns, pipeline, unix, secs, threads, extra=()):
     cpu0, flt0 = cpu_seconds(pids), minor_faults(pids)
     wcpu0 = [cpu_seconds([p]) for p in workers]
     busy0, client0 = machine_busy_seconds(), children_cpu_seconds()
+    tcp0 = tcp_counters()
     t0 = time.monotonic()
     r = subprocess.run(srv.msgctl(args, unix=unix), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=secs + 120)
@@ -528,6 +550,7 @@ def run_load(srv, size, conns, pipeline, unix, secs, threads, extra=()):
     cpu1, flt1 = cpu_seconds(pids), minor_faults(pids)
     wcpu = [cpu_seconds([p]) - c for p, c in zip(workers, wcpu0)]
     busy1, client1 = machine_busy_seconds(), children_cpu_seconds()
+    tcp1 = tcp_counters()
     out = r.stdout.decode(errors="replace").strip()
     try:
         res = json.loads(out.splitlines()[-1])
@@ -542,6 +565,9 @@ def run_load(srv, size, conns, pipeline, unix, secs, threads, extra=()):
     # CPUs kept busy by everything else on the machine meanwhile: noise.
     res["other_cpus"] = max(0.0, (busy1 - busy0) - res["cpu_s"] -
                             res["client_cpu_s"]) / wall
+    # Both ends' segments (the server's and the client's sockets), and
+    # how many took the kernel's fast path: bench/README.md, "fast path".
+    res["tcp"] = {k: tcp1[k] - tcp0[k] for k in tcp1 if k in tcp0}
     if r.returncode != 0:
         say("%s: msgctl bench exit %d: %s" % (srv.tag, r.returncode,
                                                  res["stderr"]))
@@ -573,6 +599,15 @@ def run_ok(r):
     return r.get("exit") == 0 and r.get("requests", 0) > 0
 
 
+def fast_path_share(runs):
+    """The median share (%) of TCP segments received that took the
+    kernel's fast path, over runs; None when /proc/net did not say."""
+    v = [100.0 * r["tcp"]["TCPHPHits"] / r["tcp"]["InSegs"]
+         for r in runs if r.get("tcp", {}).get("InSegs")
+         and "TCPHPHits" in r["tcp"]]
+    return med(v) if v else None
+
+
 def summarize(runs):
     """Medians and spread over the repetitions of one row and server."""
     ok = [r for r in runs if run_ok(r)]
@@ -589,6 +624,7 @@ def summarize(runs):
                            for r in ok]),
             "faults": med([r["minflt"] / float(r["requests"]) for r in ok]),
             "top": [top_share(r) for r in ok],
+            "fast": fast_path_share(ok),
             "other": max(r["other_cpus"] for r in ok)}
 
 
