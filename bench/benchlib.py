@@ -155,6 +155,19 @@ def machine_busy_seconds():
             ) / CLK_TCK
 
 
+def proc_net_counters(text, prefix, keys):
+    """keys' values from a /proc/net/snmp or /proc/net/netstat text: the
+    first two lines starting with prefix are the names and the values.
+    Those not there (or not numbers) are left out."""
+    lines = [ln.split() for ln in text.splitlines()
+             if ln.startswith(prefix)]
+    if len(lines) < 2:
+        return {}
+    row = dict(zip(lines[0][1:], lines[1][1:]))
+    return {k: int(row[k]) for k in keys
+            if k in row and row[k].lstrip("-").isdigit()}
+
+
 def tcp_counters():
     """The kernel's TCP segments received and its fast-path hits (data
     segments that took tcp_rcv_established's header prediction), for the
@@ -165,14 +178,9 @@ def tcp_counters():
                                 ("TCPHPHits",))):
         try:
             with open(path) as f:
-                lines = [ln.split() for ln in f if ln.startswith(prefix)]
+                out.update(proc_net_counters(f.read(), prefix, keys))
         except OSError:
             continue
-        if len(lines) >= 2:
-            row = dict(zip(lines[0][1:], lines[1][1:]))
-            for k in keys:
-                if k in row:
-                    out[k] = int(row[k])
     return out
 
 

@@ -26,6 +26,7 @@ INTEGRATION_TESTS += tests/integration/test_socket_activation.py
 INTEGRATION_TESTS += tests/integration/test_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_bench_writes.py
 INTEGRATION_TESTS += tests/integration/test_bench_answers.py
+INTEGRATION_TESTS += tests/integration/test_bench_tools.py
 # libmsgdclient against msgd, through its driver (linked with the library).
 INTEGRATION_TESTS += tests/integration/test_libclient.py
 INTEGRATION_BINS += tests/integration/libclient_drive
