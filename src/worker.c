@@ -731,7 +731,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 		w->wc.budget = conf->buffer_budget;
 	w->ops.publish = worker_publish;
 	w->ops.publish_arg = &w->wc;
-	w->wc.now = mono_ms();
+	w->wc.now = w->ops.now = mono_ms();
 	if (conf->exec_enabled) {
 		exec_init(&w->exec, w->epfd, conf);
 		w->ops.exec = &w->exec;
@@ -821,7 +821,6 @@ worker_expire(struct worker *w)
 {
 	int	wait, n;
 
-	w->ops.now = w->wc.now;
 	wait = conn_expire(&w->wc);
 	if (w->ops.exec != NULL && (n = exec_expire(&w->exec,
 	    w->wc.now)) >= 0 && (wait < 0 || n < wait))
@@ -870,11 +869,9 @@ worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
 		worker_adopt(w);
 		break;
 	case EV_JOB:
-		w->ops.now = w->wc.now;
 		exec_event(&w->exec, (struct exec_fd *)kind, events);
 		break;
 	case EV_POOL:
-		w->ops.now = w->wc.now;
 		pool_event(&w->pool);
 		break;
 	case EV_SIGNAL:
@@ -940,6 +937,12 @@ worker_turn(struct worker *w)
 	    timer_wake_wait(&w->wake, w->wc.now, wait));
 	w->wc.now_us = STATS_CLOCK();
 	w->wc.now = w->wc.now_us != 0 ? w->wc.now_us / 1000 : mono_ms();
+	/*
+	 * The operations' clock too: an EXEC's deadline counts from it, and
+	 * a request read in this turn must not start from the time before
+	 * the wait (up to a second ago: a command killed at once).
+	 */
+	w->ops.now = w->wc.now;
 	stats_beat(w->slot, w->wc.now);
 	if (n == -1) {
 		if (errno == EINTR)

@@ -12,6 +12,10 @@
 - Descriptors: /bin/ls /proc/self/fd sees 0, 1, 2 and the one ls opens.
 - exec.timeout kills the whole process group: `sh -c "sleep & sleep"` is
   answered TIMEOUT within exec.timeout + 1.5 s and no such sleep is left.
+- exec.timeout counts from the turn that read the request: an EXEC sent
+  0.9 s after its connection was accepted, into the worker's idle sleep,
+  runs its 0.2 s command to the end (it was killed after 0.1 s, its
+  deadline counted from before the sleep).
 - exec.max_output caps stdout + stderr together: exactly the cap is OK, one
   byte more (split over both) is TOO_LARGE.
 - exec.max_running = 2 with workers = 1: the 3rd concurrent command is
@@ -231,6 +235,28 @@ def timeout_kills_group(t):
                          value=b"\x00\x00\x00\x05again")
     tot = totals(srv)
     t.check(tot["exec_timeouts"] == 1, "exec_timeouts = %d, want 1" %
+            tot["exec_timeouts"])
+
+
+@t.case
+def timeout_from_arrival(t):
+    """exec.timeout counts from the turn that read the request, not from
+    the worker's last turn before it slept: each EXEC is sent 0.9 s after
+    its connection was accepted (the worker's last turn; idle, it sleeps up
+    to a second), and a command of 0.2 s must not be TIMEOUT with
+    exec.timeout = 1 s.  Before the fix its deadline was 0.1 s away."""
+    srv = exec_server(t, {"nap": ["/bin/sleep", "0.2"]}, timeout=1)
+    for i in range(1, 4):
+        with srv.client(timeout=10) as c:
+            time.sleep(0.9)
+            t0 = time.monotonic()
+            f = c.request(Op.EXEC, key=b"nap", request_id=i)
+            took = time.monotonic() - t0
+            t.check_response(f, "EXEC %d of a 0.2 s command, sent 0.9 s "
+                             "after connecting (took %.2f s)" % (i, took),
+                             Op.EXEC, rid=i, key=b"0", value=b"\x00" * 4)
+    tot = totals(srv)
+    t.check(tot["exec_timeouts"] == 0, "exec_timeouts = %d, want 0" %
             tot["exec_timeouts"])
 
 
