@@ -1324,6 +1324,12 @@ check_relations(config_t *cfg, struct msgd_conf *c, struct conf_errs *e)
 		    "proxy_trusted, the balancers' address blocks like "
 		    "[ \"10.0.0.5/32\" ]");
 	check_metrics(cfg, c, e);
+	/* The master keeps both kinds in one table (gen.ls). */
+	if (c->nlisten + c->nudp > CONF_LISTEN_MAX &&
+	    (s = config_lookup(cfg, "udp_listen")) != NULL)
+		conf_err(e, s, "udp_listen", "listen and udp_listen take at "
+		    "most %d addresses together, got %d + %d",
+		    CONF_LISTEN_MAX, c->nlisten, c->nudp);
 	if (c->workers <= c->max_workers)
 		return;
 	if ((s = config_lookup(cfg, "workers")) != NULL &&

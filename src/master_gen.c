@@ -276,6 +276,14 @@ gen_bind(struct gen *g, const struct gen *from, char *cause, size_t len)
 	const char		*text;
 	int			 i, n, fd, dgram;
 
+	/* conf_load refuses more; this table is the master's. */
+	if (c->nlisten < 0 || c->nudp < 0 ||
+	    c->nlisten + c->nudp > (int)(sizeof(g->ls) / sizeof(g->ls[0]))) {
+		snprintf(cause, len, "%d listen and %d udp_listen addresses: "
+		    "at most %d together", c->nlisten, c->nudp,
+		    (int)(sizeof(g->ls) / sizeof(g->ls[0])));
+		return (-1);
+	}
 	for (n = 0; n < c->nlisten + c->nudp; n++) {
 		dgram = n >= c->nlisten;
 		text = dgram ? c->udp_listen[n - c->nlisten] : c->listen[n];

@@ -602,6 +602,28 @@ test_conf_load_listen_count(void **state)
 	assert_int_equal(l.conf.nlisten, CONF_LISTEN_MAX);
 	assert_string_equal(l.conf.listen[CONF_LISTEN_MAX - 1],
 	    "127.0.0.1:16");
+
+	/*
+	 * listen and udp_listen share the master's table: 16 in all, the
+	 * error on udp_listen's line (15 + 1 is fine).
+	 */
+	n = (size_t)snprintf(text, sizeof(text), "listen = [");
+	for (i = 1; i <= CONF_LISTEN_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "%s\"127.0.0.1:%d\"", i > 1 ? ", " : " ", i);
+	snprintf(text + n, sizeof(text) - n, " ];\n"
+	    "udp_listen = [ \"127.0.0.1:99\" ];\n");
+	load_text(&l, text);
+	assert_only_error(&l, 2, "udp_listen: listen and udp_listen take "
+	    "at most 16 addresses together, got 16 + 1");
+	n = (size_t)snprintf(text, sizeof(text), "listen = [");
+	for (i = 1; i < CONF_LISTEN_MAX; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "%s\"127.0.0.1:%d\"", i > 1 ? ", " : " ", i);
+	snprintf(text + n, sizeof(text) - n, " ];\n"
+	    "udp_listen = [ \"127.0.0.1:99\" ];\n");
+	load_good(&l, text);
+	assert_int_equal(l.conf.nlisten + l.conf.nudp, CONF_LISTEN_MAX);
 }
 
 static void

@@ -387,6 +387,19 @@ test_bind_shares_listeners(void **state)
 	assert_true(fcntl(a->ls[0].fd, F_GETFD) != -1);
 	gen_free(&fx->gl, bad);
 
+	/*
+	 * More addresses than the table holds (conf_load refuses them: a
+	 * configuration built otherwise): refused before any is touched.
+	 */
+	bad = new_gen(fx, 1, GEN_STARTING);
+	bad->conf->nlisten = CONF_LISTEN_MAX;
+	bad->conf->nudp = 1;
+	assert_int_equal(gen_bind(bad, a, cause, sizeof(cause)), -1);
+	assert_non_null(strstr(cause, "at most 16 together"));
+	assert_int_equal(bad->nls, 0);
+	assert_true(fcntl(a->ls[0].fd, F_GETFD) != -1);
+	gen_free(&fx->gl, bad);
+
 	/* The commit: a's own socket goes, the shared one stays with b. */
 	gen_promote(&fx->gl, b);
 	assert_int_equal(a->ls[0].fd, -1);
