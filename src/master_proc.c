@@ -5,6 +5,7 @@
  * connections on.  It decides nothing about generations: whether to
  * respawn, roll back or stop is for the layers above (master_proc.h).
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -26,16 +27,35 @@
 
 #define PROBE_TIMEOUT_MS	10000	/* a new worker must answer by then */
 
+/*
+ * How many handed-over connections may wait for a worker (proc_xfer_wait)
+ * under a limit of nofile open files: half of it, at most XW_MAX.  Every
+ * one that waits is an open descriptor of the master's, and the one who
+ * hands over may be a compromised worker: the other half stays for the
+ * master's own (listeners, the channels of the workers it starts), so
+ * that no hand-over, however many, can stop it from starting a worker.
+ */
+int
+proc_xfer_max(rlim_t nofile)
+{
+	if (nofile == RLIM_INFINITY || nofile / 2 > XW_MAX)
+		return (XW_MAX);
+	return ((int)(nofile / 2));
+}
+
 /* A table of n free slots, one per slot of the stats segment. */
 void
 proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 {
-	int	i;
+	struct rlimit	rl;
+	int		i;
 
 	memset(pt, 0, sizeof(*pt));
 	pt->stats = stats;
 	pt->nprocs = n;
 	pt->relay = -1;
+	pt->xwmax = proc_xfer_max(getrlimit(RLIMIT_NOFILE, &rl) == 0 ?
+	    rl.rlim_cur : 1024);
 	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < n; i++) {
@@ -387,17 +407,23 @@ proc_xfer_drop(struct ptable *pt)
 		close(pt->xw[--pt->nxw].fd);
 }
 
-/* Keep a connection no worker can take now; 0, or -1 when full. */
+/*
+ * Keep a connection no worker can take now; 0, or -1 when pt->xwmax
+ * already wait (proc_xfer_max) or memory is short.
+ */
 static int
 proc_xfer_wait(struct ptable *pt, int fd, const struct xfer_info *info)
 {
 	struct xfer_wait	*nw;
 	int			 ncap;
 
+	if (pt->nxw >= pt->xwmax)
+		return (-1);
 	if (pt->nxw == pt->xwcap) {
 		ncap = pt->xwcap ? pt->xwcap * 2 : 64;
-		if (ncap > 65536 ||
-		    (nw = realloc(pt->xw, (size_t)ncap * sizeof(*nw))) == NULL)
+		if (ncap > pt->xwmax)
+			ncap = pt->xwmax;
+		if ((nw = realloc(pt->xw, (size_t)ncap * sizeof(*nw))) == NULL)
 			return (-1);
 		pt->xw = nw;
 		pt->xwcap = ncap;
@@ -437,6 +463,17 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		if (rc == -2) {
 			log_warnx("a handed-over connection was lost: no "
 			    "descriptor left for it (RLIMIT_NOFILE)");
+			continue;
+		}
+		if (rc == -3) {
+			if (idx == -1)
+				log_warnx("the previous master sent a "
+				    "hand-over without exactly one socket: "
+				    "what came was closed");
+			else
+				log_warnx("worker %ld sent a hand-over "
+				    "without exactly one socket: what came "
+				    "was closed", (long)pt->procs[idx].pid);
 			continue;
 		}
 		if (proc_xfer_one(pt, to, idx, fd, &info)) {

@@ -9,6 +9,7 @@
 #define MSGD_MASTER_PROC_H
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <stdint.h>
 
 #include "proto.h"
@@ -43,6 +44,9 @@ struct wproc {
 	int		 retiring;	/* handing over: not a target */
 };
 
+/* At most this many handed-over connections wait (proc_xfer_max). */
+#define XW_MAX		65536
+
 /* A handed-over connection waiting for a serving worker. */
 struct xfer_wait {
 	int		 fd;
@@ -73,6 +77,7 @@ struct ptable {
 	struct xfer_wait	*xw;		/* waiting for a worker */
 	int			 nxw;
 	int			 xwcap;
+	int			 xwmax;		/* proc_xfer_max */
 	int			 relay;		/* hand-overs go here, or -1 */
 	uint64_t		 relayed;	/* how many went there */
 	struct proc_other	 others[PROC_OTHERS];
@@ -93,6 +98,7 @@ struct proc_exit {
 	char		 what[160];	/* its request in progress, if it failed */
 };
 
+int	proc_xfer_max(rlim_t);
 void	proc_init(struct ptable *, int, struct stats_seg *);
 void	proc_free(struct ptable *);
 int	proc_spawn(struct ptable *, struct gen *, struct worker_args *);

@@ -470,6 +470,11 @@ worker_adopt(struct worker *w)
 			    "descriptor left for it (RLIMIT_NOFILE)");
 			continue;
 		}
+		if (rc == -3) {
+			log_warnx("the master sent a hand-over without "
+			    "exactly one socket: what came was closed");
+			continue;
+		}
 		if (w->drain_deadline != 0) {
 			/*
 			 * Sent to us before we were retired: pass it back for

@@ -2,6 +2,7 @@
  * xfer.c: descriptors over a unix stream socketpair.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 
@@ -68,22 +69,63 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 }
 
 /*
+ * The descriptors that came with mh: *fd gets the one a hand-over
+ * carries, a socket; every other one is closed at once, as is one that
+ * is not a socket (-1 then).  The peer is not trusted to send one: a
+ * worker could send more per message, and what it sent and nobody closed
+ * would pile up here (in the master, until it could not start a worker).
+ */
+static void
+xfer_take_fds(const struct msghdr *mh, int *fd)
+{
+	struct cmsghdr	*cm;
+	struct stat	 st;
+	const char	*end = (const char *)mh->msg_control + mh->msg_controllen;
+	const char	*p;
+	int		 got, n = 0;
+
+	*fd = -1;
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL;
+	    cm = CMSG_NXTHDR((struct msghdr *)(uintptr_t)mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (p = (const char *)CMSG_DATA(cm);
+		    p + sizeof(int) <= (const char *)cm + cm->cmsg_len &&
+		    p + sizeof(int) <= end; p += sizeof(int)) {
+			memcpy(&got, p, sizeof(got));
+			if (n++ == 0)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+	if (*fd != -1 && (n != 1 || fstat(*fd, &st) == -1 ||
+	    !S_ISSOCK(st.st_mode))) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/*
  * Receive one descriptor (close-on-exec) and its info.  Returns 1, 0 when
  * nothing is waiting, -1 when the channel is gone or out of step (a
  * descriptor that came with a bad message is closed), -2 when a whole
- * message came without its descriptor: the kernel could not install it
- * (we are at RLIMIT_NOFILE), so that connection is lost, but the channel
- * is still in step and stays usable.
+ * message came without its descriptor because the kernel could not
+ * install it (we are at RLIMIT_NOFILE), -3 when the sender did not send
+ * exactly one socket (xfer_take_fds closed what it sent).  After -2 or
+ * -3 that connection is lost, but the channel is still in step and stays
+ * usable.  The control buffer has room for two descriptors, so that a
+ * second one is seen and closed.
  */
 int
 xfer_recv(int ctl, int *fd, struct xfer_info *info)
 {
 	struct msghdr	 mh;
 	struct iovec	 iov;
-	struct cmsghdr	*cm;
 	ssize_t		 n;
 	union {
-		char		buf[CMSG_SPACE(sizeof(int))];
+		char		buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 
@@ -98,13 +140,9 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n == -1)
 		return (errno == EAGAIN || errno == EINTR ? 0 : -1);
+	xfer_take_fds(&mh, fd);
 	if (n == 0)
 		return (-1);	/* the other side is gone */
-	cm = CMSG_FIRSTHDR(&mh);
-	if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
-	    cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(cm), sizeof(int));
 	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION) {
 		/* Out of step: nothing after this can be trusted. */
 		if (*fd != -1)
@@ -112,12 +150,14 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 		*fd = -1;
 		return (-1);
 	}
-	if ((mh.msg_flags & MSG_CTRUNC) || *fd == -1) {
+	if (mh.msg_flags & MSG_CTRUNC) {
 		if (*fd != -1)
 			close(*fd);
 		*fd = -1;
 		return (-2);
 	}
+	if (*fd == -1)
+		return (-3);
 	/* A peer that is not IP came over a unix socket (0: none sent). */
 	if (info->peer.family != AF_INET && info->peer.family != AF_INET6)
 		info->peer.family = AF_UNIX;

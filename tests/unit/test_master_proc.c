@@ -3,10 +3,11 @@
  * children of the test standing in for workers: what proc_reap() reports
  * for an exit (status, state, requests, hung, seccomp) and that it frees
  * the slot; the start-up probe's answer; draining, killing and the health
- * checks; and the hand-over of connections between slots.  No daemon and
- * no real worker run.
+ * checks; and the hand-over of connections between slots, and how many
+ * may wait.  No daemon and no real worker run.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -404,6 +405,64 @@ test_xfer_hand_over(void **state)
 	close(sp[1]);
 }
 
+/* How many descriptors this process has open. */
+static int
+open_fds(void)
+{
+	int	fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return (n);
+}
+
+/*
+ * Connections that wait for a worker are the master's descriptors: at
+ * most half its limit of open files wait (proc_xfer_max), and what a
+ * worker hands over past that is closed, so that hand-overs, a
+ * compromised worker's included, never take the descriptors the master
+ * needs to start a worker.
+ */
+static void
+test_xfer_wait_bounded(void **state)
+{
+	struct mfx		*fx = *state;
+	struct xfer_info	 info;
+	struct rlimit		 rl;
+	struct wproc		*from;
+	int			 a[2], sp[2], i, base;
+
+	assert_int_equal(proc_xfer_max(1024), 512);
+	assert_int_equal(proc_xfer_max(3), 1);
+	assert_int_equal(proc_xfer_max(0), 0);
+	assert_int_equal(proc_xfer_max(RLIM_INFINITY), XW_MAX);
+	assert_int_equal(proc_xfer_max((rlim_t)4 * XW_MAX), XW_MAX);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_int_equal(fx->pt.xwmax, proc_xfer_max(rl.rlim_cur));
+
+	from = list_proc(fx, 0, mfx_child_pause(), GEN_A, 0, W_DRAINING);
+	assert_int_equal(xfer_pair(a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	from->ctl = a[0];
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	info.peer.family = AF_INET;
+	fx->pt.xwmax = 3;
+	base = open_fds();
+	for (i = 0; i < 5; i++)
+		assert_int_equal(xfer_send(a[1], sp[0], &info), 0);
+	/* No serving worker of GEN_B: three wait, two are closed. */
+	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_B), 0);
+	assert_int_equal(fx->pt.nxw, 3);
+	assert_int_equal(open_fds(), base + 3);
+	proc_xfer_drop(&fx->pt);
+	assert_int_equal(open_fds(), base);
+	close(a[1]);
+	close(sp[0]);
+	close(sp[1]);
+}
+
 int
 main(void)
 {
@@ -427,6 +486,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_check_health,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_xfer_hand_over,
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_xfer_wait_bounded,
 		    mfx_setup, mfx_teardown),
 	};
 

@@ -2,8 +2,9 @@
  * test_xfer.c: passing a connection's descriptor and its info between
  * processes: a round trip over a real socketpair, message boundaries on
  * the stream, the receiver's answers to a gone, out-of-step or short
- * channel and to a message whose descriptor the kernel could not install,
- * and xfer_send/xfer_recv under faked sendmsg/recvmsg failures
+ * channel, to a message whose descriptor the kernel could not install and
+ * to a sender that sends other than one socket (all of it closed), and
+ * xfer_send/xfer_recv under faked sendmsg/recvmsg failures
  * (-Wl,--wrap: EAGAIN, a short send, EINTR, a truncated control message).
  *
  * The info is treated as opaque bytes but for its version, so that the
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -82,7 +84,7 @@ __wrap_recvmsg(int fd, struct msghdr *mh, int flags)
 
 struct fixture {
 	int	sv[2];		/* the channel: [0] sends, [1] receives */
-	int	pipe[2];	/* a descriptor to pass */
+	int	conn[2];	/* a connection to pass, and its other end */
 };
 
 static int
@@ -91,7 +93,8 @@ setup(void **state)
 	static struct fixture	fx;
 
 	sendmsg_fault = recvmsg_fault = 0;
-	if (xfer_pair(fx.sv) == -1 || pipe(fx.pipe) == -1)
+	if (xfer_pair(fx.sv) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM, 0, fx.conn) == -1)
 		return (-1);
 	*state = &fx;
 	return (0);
@@ -104,8 +107,8 @@ teardown(void **state)
 
 	close(fx->sv[0]);
 	close(fx->sv[1]);
-	close(fx->pipe[0]);
-	close(fx->pipe[1]);
+	close(fx->conn[0]);
+	close(fx->conn[1]);
 	return (0);
 }
 
@@ -167,16 +170,16 @@ test_xfer_round_trip(void **state)
 	char			 c = 0;
 
 	info_fill(&in, 0x40);
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	memset(&out, 0, sizeof(out));
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
 	assert_memory_equal(&in, &out, sizeof(in));
-	/* A new descriptor, close-on-exec, for the same pipe. */
-	assert_true(fd != fx->pipe[1]);
-	assert_true(same_file(fd, fx->pipe[1]));
+	/* A new descriptor, close-on-exec, for the same socket. */
+	assert_true(fd != fx->conn[1]);
+	assert_true(same_file(fd, fx->conn[1]));
 	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	assert_int_equal(write(fd, "x", 1), 1);
-	assert_int_equal(read(fx->pipe[0], &c, 1), 1);
+	assert_int_equal(read(fx->conn[0], &c, 1), 1);
 	assert_int_equal(c, 'x');
 	close(fd);
 	/* Nothing more is waiting. */
@@ -195,13 +198,13 @@ test_xfer_boundaries(void **state)
 	for (i = 0; i < n; i++) {
 		info_fill(&in, (uint8_t)i);
 		assert_int_equal(xfer_send(fx->sv[0],
-		    i % 2 ? fx->pipe[0] : fx->pipe[1], &in), 0);
+		    i % 2 ? fx->conn[0] : fx->conn[1], &in), 0);
 	}
 	for (i = 0; i < n; i++) {
 		info_fill(&in, (uint8_t)i);
 		assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
 		assert_memory_equal(&in, &out, sizeof(in));
-		assert_true(same_file(fd, i % 2 ? fx->pipe[0] : fx->pipe[1]));
+		assert_true(same_file(fd, i % 2 ? fx->conn[0] : fx->conn[1]));
 		close(fd);
 	}
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
@@ -230,7 +233,7 @@ test_xfer_recv_bad_version(void **state)
 
 	info_fill(&in, 1);
 	in.version = XFER_VERSION + 1;
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	/* The lowest free number is where the descriptor would land. */
 	probe = dup(0);
 	close(probe);
@@ -255,8 +258,9 @@ test_xfer_recv_short(void **state)
 }
 
 /*
- * A whole message without its descriptor: that connection is lost, but
- * the channel is in step and the next message comes through.
+ * A whole message without its descriptor (the sender sent none, the
+ * kernel dropped none: -3, not the -2 of RLIMIT_NOFILE): that connection
+ * is lost, but the channel is in step and the next message comes through.
  */
 static void
 test_xfer_recv_no_fd(void **state)
@@ -268,12 +272,104 @@ test_xfer_recv_no_fd(void **state)
 	info_fill(&in, 3);
 	assert_int_equal(send(fx->sv[0], &in, sizeof(in), 0),
 	    (ssize_t)sizeof(in));
-	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -2);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
 	assert_int_equal(fd, -1);
 	info_fill(&in, 4);
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
 	assert_memory_equal(&in, &out, sizeof(in));
+	close(fd);
+}
+
+/* How many descriptors this process has open. */
+static int
+nfds(void)
+{
+	DIR		*d;
+	struct dirent	*e;
+	int		 n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return (-1);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return (n);
+}
+
+/* Send info with the n descriptors of fds in one SCM_RIGHTS message. */
+static void
+send_fds(int sock, const struct xfer_info *info, const int *fds, int n)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	struct cmsghdr	*cm;
+	union {
+		char		buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+
+	assert_true(n >= 1 && n <= 4);
+	memset(&mh, 0, sizeof(mh));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)(uintptr_t)info;
+	iov.iov_len = sizeof(*info);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+	assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)sizeof(*info));
+}
+
+/*
+ * A sender that breaks the protocol (two or four descriptors in one
+ * message, or one that is not a socket): whatever it sent is closed, none
+ * of it stays open here, and the channel is still in step.
+ */
+static void
+test_xfer_recv_not_one_socket(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fd, before, two[2], four[4], p[2];
+
+	before = nfds();
+	assert_true(before > 0);
+	info_fill(&in, 7);
+	two[0] = two[1] = fx->conn[1];
+	send_fds(fx->sv[0], &in, two, 2);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
+	assert_int_equal(fd, -1);
+	assert_int_equal(nfds(), before);
+
+	/* More than the buffer holds: the kernel drops the rest. */
+	four[0] = four[1] = four[2] = four[3] = fx->conn[0];
+	send_fds(fx->sv[0], &in, four, 4);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -2);
+	assert_int_equal(fd, -1);
+	assert_int_equal(nfds(), before);
+
+	/* A pipe is no connection. */
+	assert_int_equal(pipe(p), 0);
+	before = nfds();
+	assert_int_equal(xfer_send(fx->sv[0], p[1], &in), 0);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
+	assert_int_equal(fd, -1);
+	assert_int_equal(nfds(), before);
+	close(p[0]);
+	close(p[1]);
+
+	info_fill(&in, 8);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	assert_memory_equal(&in, &out, sizeof(in));
+	assert_true(same_file(fd, fx->conn[1]));
 	close(fd);
 }
 
@@ -286,9 +382,9 @@ test_xfer_recv_ctrunc(void **state)
 	int			 fd;
 
 	info_fill(&in, 5);
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	info_fill(&in, 6);
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	recvmsg_fault = FAULT_CTRUNC;
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -2);
 	assert_int_equal(fd, -1);
@@ -307,7 +403,7 @@ test_xfer_recv_errors(void **state)
 	int			 fd;
 
 	info_fill(&in, 7);
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	recvmsg_fault = EINTR;
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
 	assert_int_equal(fd, -1);
@@ -333,11 +429,11 @@ test_xfer_send_eagain(void **state)
 	info_fill(&in, 8);
 	sendmsg_fault = EAGAIN;
 	errno = 0;
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), -1);
 	assert_int_equal(errno, EAGAIN);
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 0);
 	/* The retry goes through. */
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), 0);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), 0);
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
 	close(fd);
 }
@@ -351,7 +447,7 @@ test_xfer_send_full(void **state)
 	int			 fd, i, sent = 0, rc = 0;
 
 	info_fill(&in, 9);
-	for (i = 0; i < 100000 && (rc = xfer_send(fx->sv[0], fx->pipe[1],
+	for (i = 0; i < 100000 && (rc = xfer_send(fx->sv[0], fx->conn[1],
 	    &in)) == 0; i++)
 		sent++;
 	/* (Not root: the descriptors in flight may reach RLIMIT_NOFILE.) */
@@ -377,7 +473,7 @@ test_xfer_send_short(void **state)
 
 	info_fill(&in, 10);
 	sendmsg_fault = FAULT_SHORT;
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), -1);
 }
 
 static void
@@ -391,7 +487,7 @@ test_xfer_send_closed(void **state)
 	fx->sv[1] = -1;
 	/* MSG_NOSIGNAL: EPIPE, not SIGPIPE. */
 	errno = 0;
-	assert_int_equal(xfer_send(fx->sv[0], fx->pipe[1], &in), -1);
+	assert_int_equal(xfer_send(fx->sv[0], fx->conn[1], &in), -1);
 	assert_int_equal(errno, EPIPE);
 }
 
@@ -407,6 +503,7 @@ main(void)
 		T(test_xfer_recv_bad_version),
 		T(test_xfer_recv_short),
 		T(test_xfer_recv_no_fd),
+		T(test_xfer_recv_not_one_socket),
 		T(test_xfer_recv_ctrunc),
 		T(test_xfer_recv_errors),
 		T(test_xfer_send_eagain),
