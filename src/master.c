@@ -184,7 +184,13 @@ master_notify(struct master *m, uint64_t now)
 	uint64_t		 wd, fresh, hb;
 	int			 i;
 
-	if (stats_snapshot(&m->stats, &sn, cause, sizeof(cause)) == 0) {
+	/*
+	 * The status line, under systemd only.  Its figures are the
+	 * workers' to write: read without waiting for one that stays
+	 * mid-update, which must not hold this loop.
+	 */
+	if (sdnotify_socket()[0] != '\0' &&
+	    stats_snapshot_nowait(&m->stats, &sn, cause, sizeof(cause)) == 0) {
 		snprintf(status, sizeof(status), "generation %llu, %d workers, "
 		    "%llu connections, %llu requests",
 		    (unsigned long long)cur->id,

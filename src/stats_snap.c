@@ -33,6 +33,8 @@
 static uint64_t	snap_budget_us = SNAP_BUDGET_US;
 
 static void	str_clean(char *, size_t, const char *);
+static int	snapshot(const struct stats_seg *, struct stats_snap *,
+		    uint64_t, char *, size_t);
 
 void
 stats_set_read_budget(uint64_t us)
@@ -362,12 +364,13 @@ copy_try(const struct stats_slot *s, uint8_t *dst, size_t size, int force)
 
 /*
  * Copy one slot consistently, between the writer's updates (spinning,
- * then yielding), for up to SNAP_BUDGET_US.  A writer stopped mid-update
+ * then yielding for up to budget_us; 0: spinning only).  A writer stopped mid-update
  * (SIGSTOP, hung) leaves its counter odd for good: its slot is copied as
  * it is and reported torn (-1), so a stuck worker still shows.
  */
 static int
-copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
+copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size,
+    uint64_t budget_us)
 {
 	uint64_t	deadline;
 	int		i;
@@ -375,8 +378,8 @@ copy_slot(const struct stats_slot *s, uint8_t *dst, size_t size)
 	for (i = 0; i < SNAP_SPINS; i++)
 		if (copy_try(s, dst, size, 0) == 0)
 			return (0);
-	deadline = mono_us() + snap_budget_us;
-	while (mono_us() < deadline) {
+	deadline = budget_us == 0 ? 0 : mono_us() + budget_us;
+	while (deadline != 0 && mono_us() < deadline) {
 		if (copy_try(s, dst, size, 0) == 0)
 			return (0);
 		sched_yield();
@@ -544,6 +547,26 @@ int
 stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
     char *cause, size_t len)
 {
+	return (snapshot(seg, sn, snap_budget_us, cause, len));
+}
+
+/*
+ * stats_snapshot without waiting for a writer: a slot found mid-update
+ * after a few tries is copied as it is and counted torn at once.  For the
+ * root master, whose loop a worker must not hold by leaving its slot's
+ * counter odd.
+ */
+int
+stats_snapshot_nowait(const struct stats_seg *seg, struct stats_snap *sn,
+    char *cause, size_t len)
+{
+	return (snapshot(seg, sn, 0, cause, len));
+}
+
+static int
+snapshot(const struct stats_seg *seg, struct stats_snap *sn,
+    uint64_t budget_us, char *cause, size_t len)
+{
 	const struct stats_layout *lay = &seg->lay;
 	const struct stats_hdr	*h = seg->hdr;
 	uint64_t		 a, b;
@@ -576,7 +599,7 @@ stats_snapshot(const struct stats_seg *seg, struct stats_snap *sn,
 		sn->torn = 0;
 		for (i = 0; i < lay->nslots; i++)
 			if (copy_slot(stats_slot(seg, (int)i),
-			    sn->slots + (size_t)i * ss, ss) == -1)
+			    sn->slots + (size_t)i * ss, ss, budget_us) == -1)
 				sn->torn++;
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&h->mseq, memory_order_relaxed);

@@ -55,6 +55,8 @@ int	 stats_open(struct stats_seg *, const char *, char *, size_t);
 int	 stats_open_fd(struct stats_seg *, int, const char *, char *, size_t);
 int	 stats_snapshot(const struct stats_seg *, struct stats_snap *,
 	    char *, size_t);
+int	 stats_snapshot_nowait(const struct stats_seg *, struct stats_snap *,
+	    char *, size_t);
 void	 stats_snap_free(struct stats_snap *);
 void	 stats_set_read_budget(uint64_t);
 uint64_t stats_get(const struct stats_snap *, const uint8_t *, const char *);

@@ -38,6 +38,7 @@ tests_unit_test_stats_SOURCES = tests/unit/test_stats.c $(STATS_FX)
 tests_unit_test_stats_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=mono_us
 UNIT_TESTS += tests/unit/test_stats_snap
 tests_unit_test_stats_snap_SOURCES = tests/unit/test_stats_snap.c $(STATS_FX)
+tests_unit_test_stats_snap_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sched_yield
 UNIT_TESTS += tests/unit/test_stats_carry
 UNIT_TESTS += tests/unit/test_stats_render
 tests_unit_test_stats_render_SOURCES = tests/unit/test_stats_render.c \

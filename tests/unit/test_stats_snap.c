@@ -516,6 +516,57 @@ test_stats_snapshot_torn_reported(void **state)
 	stats_snap_free(&sn);
 }
 
+/* sched_yield, counted: how often a reader waited for a writer. */
+int	__real_sched_yield(void);
+int	__wrap_sched_yield(void);
+static int	yields;
+
+int
+__wrap_sched_yield(void)
+{
+	yields++;
+	return (__real_sched_yield());
+}
+
+/*
+ * The root master's read (stats_snapshot_nowait) never waits for a writer:
+ * a worker that leaves its slot mid-update cannot hold the master's loop.
+ * stats_snapshot, msgctl's, does wait (yielding) before calling it torn.
+ */
+static void
+test_stats_snapshot_nowait(void **state)
+{
+	struct fx		*fx = *state;
+	struct stats_slot	*s = stats_slot(&fx->seg, 1);
+	struct stats_snap	 sn;
+	char			 cause[256];
+
+	busy_worker(fx, 0, 3011);
+	busy_worker(fx, 1, 3012);
+	stats_begin(s);
+	yields = 0;
+	assert_int_equal(stats_snapshot_nowait(&fx->seg, &sn, cause,
+	    sizeof(cause)), 0);
+	assert_int_equal(yields, 0);
+	assert_int_equal(sn.torn, 1);
+	assert_int_equal(snap_pid(&sn, 0), 3011);
+	assert_int_equal(snap_pid(&sn, 1), 3012);
+	assert_int_equal(stats_get(&sn, sn.total, "req_echo"), 12);
+	stats_snap_free(&sn);
+	stats_set_read_budget(2000);
+	take(&fx->seg, &sn);
+	stats_set_read_budget(50000);
+	assert_true(yields > 0);
+	assert_int_equal(sn.torn, 1);
+	stats_snap_free(&sn);
+	stats_end(s);
+	yields = 0;
+	assert_int_equal(stats_snapshot_nowait(&fx->seg, &sn, cause,
+	    sizeof(cause)), 0);
+	assert_int_equal(sn.torn, 0);
+	stats_snap_free(&sn);
+}
+
 /*
  * stats_snapshot: "A slot whose writer stopped mid-update (a stuck worker)
  * is used as copied".  Its figures must stay in the snapshot and the
@@ -600,6 +651,7 @@ main(void)
 		T(test_stats_snapshot_seqlock_fork),
 		T(test_stats_snapshot_torn_reported),
 		T(test_stats_snapshot_torn_keeps_figures),
+		T(test_stats_snapshot_nowait),
 		T(test_stats_reader_keeps_layout),
 	};
 #undef T
