@@ -57,6 +57,7 @@ INTEGRATION_TESTS += tests/integration/test_remote_msgctl.py
 INTEGRATION_TESTS += tests/integration/test_remote_put_reload.py
 INTEGRATION_TESTS += tests/integration/test_remote_max_count.py
 INTEGRATION_TESTS += tests/integration/test_remote_list_compact.py
+INTEGRATION_TESTS += tests/integration/test_trust_xfer.py
 INTEGRATION_TESTS += tests/integration/test_trust_orphans.py
 INTEGRATION_TESTS += tests/integration/test_trust_socket.py
 INTEGRATION_TESTS += tests/integration/test_trust_files.py
