@@ -1818,11 +1818,14 @@ fail:
 }
 
 /*
- * Over buffer_budget: close the connections holding the most until the
- * worker is back within it.  Only answers can take it there (a frame being
- * read was admitted first), and only the client can free an answer, by
- * reading it: one that holds much and does not read it is what closing
- * removes.  Connections holding no more than their blocks are never closed.
+ * Over buffer_budget: close the connections holding the most in queued
+ * answers (their output beyond its block) until the worker is back within
+ * it.  Only answers can take it there (a frame being read was admitted
+ * first), and only the client can free an answer, by reading it: one that
+ * holds much and does not read it is what closing removes.  What a
+ * connection holds for a request it is reading does not count: that
+ * request was admitted and must be able to finish.  Connections holding no
+ * answer beyond their block are never closed.
  */
 static void
 conn_trim(struct wctx *wc)
@@ -1832,9 +1835,10 @@ conn_trim(struct wctx *wc)
 	while (wc->held > wc->budget) {
 		big = NULL;
 		TAILQ_FOREACH(c, &wc->all, entry)
-			if (big == NULL || c->charge > big->charge)
+			if (c->out.cap > BUF_STD &&
+			    (big == NULL || c->out.cap > big->out.cap))
 				big = c;
-		if (big == NULL || big->charge == 0)
+		if (big == NULL)
 			break;
 		STATS_PEND(&wc->pend, wc->slot, buffer_budget_closed, 1);
 		conn_close(wc, big);

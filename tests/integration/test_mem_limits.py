@@ -22,6 +22,11 @@
   the answers hold output_limit and more each; past buffer_budget the
   connections holding the most are closed (buffer_budget_closed) while a
   PING client keeps being answered, and the worker's memory stays bounded.
+- budget_trim_spares_uploader: a client uploading an admitted 1 MB UPPER
+  (it holds no answer) and one pipelining ECHOs without reading them take
+  the worker past buffer_budget together: the reader's connection is the
+  one closed, and the upload finishes and is answered (before: the
+  uploader was closed, its admitted frame counted as held).
 All with workers = 1, so every connection lands on the same worker.
 """
 import hashlib
@@ -33,7 +38,7 @@ import threading
 import time
 
 from harness import (HDR, MAGIC, MSGD, VERSION, Op, St, Server, Suite,
-                     encode, poll, proc_status, read_frame, run)
+                     encode, poll, proc_status, read_frame, run, wait_closed)
 from statslib import totals
 
 t = Suite("test_mem_limits")
@@ -364,6 +369,51 @@ def budget_unread_answers_closed(t):
                 counter(srv, "buffer_budget_closed") - closed0, rss))
         finally:
             stop_senders(socks, senders)
+
+
+@t.case
+def budget_trim_spares_uploader(t):
+    # The budget is as small as one largest frame allows: the upload's
+    # admission (~960 KiB beyond its block) leaves ~64 KiB, which the
+    # reader's queued answers (over output_limit, 256 KiB) go past.  Its
+    # 3.2 MB of ECHOs are more than the socket buffers and that take.
+    size, frames, small = 1000000, 400, 8000
+    settings = {"workers": 1, "max_body": MIB, "output_limit": 256 * 1024,
+                "buffer_budget": MIB + 16, "read_timeout": 30}
+    with Server(settings) as srv:
+        closed0 = counter(srv, "buffer_budget_closed")
+        in0 = counter(srv, "bytes_in")
+        body = os.urandom(1000) * (size // 1000)
+        frame = header(Op.UPPER, size, 7) + body
+        up, rd = unix_conn(srv), unix_conn(srv)
+        sender = None
+        try:
+            up.sendall(frame[:16 + 1000])
+            t.check(poll(lambda: counter(srv, "bytes_in") - in0 >= 1016),
+                    "the upload's start was not read")
+            burst = b"".join(encode(Op.ECHO, b"r" * small, request_id=j + 1)
+                             for j in range(frames))
+            sender = threading.Thread(target=send_quietly,
+                                      args=(rd, burst, 10.0))
+            sender.start()
+            closed = poll(lambda: counter(srv, "buffer_budget_closed") -
+                          closed0 >= 1, timeout=10.0)
+            t.check(closed, "no connection closed for buffer_budget (an "
+                    "upload admitted, %d unread answers)" % frames)
+            f, err = finish_and_read(up, frame[16 + 1000:], 10.0)
+            ok = (f is not None and f.status == St.OK and
+                  f.request_id == 7 and f.value == body.upper())
+            t.check(ok, "the uploader was not answered in full: %s" % (
+                err if f is None else "status %d, id %d, %d bytes" %
+                (f.status, f.request_id, len(f.value))))
+            how, _, secs = wait_closed(rd, 5.0, limit=0)
+            t.check(how in ("eof", "reset"), "the client not reading its "
+                    "answers was not closed: %s after %.1f s" % (how, secs))
+            t.check(counter(srv, "buffer_budget_closed") - closed0 == 1,
+                    "buffer_budget_closed %d, want 1" %
+                    (counter(srv, "buffer_budget_closed") - closed0))
+        finally:
+            stop_senders([up, rd], [sender] if sender else [])
 
 
 t.run()
