@@ -1344,11 +1344,18 @@ conn_finish(struct wctx *wc, struct conn *c)
 	return (0);
 }
 
-/* The deadline of a connection that stays open and may read. */
+/*
+ * The deadline of a connection that stays open and may read.  A spliced
+ * ECHO whose body is still to come is a request being read, paused or
+ * not: its input stays registered (conn_interest), so were it idle, every
+ * byte trickled would put off both deadlines.
+ */
 static void
 conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
 {
-	if ((c->flags & CF_PAUSED) ||
+	int	splicing = (c->flags & CF_SPLICE) && c->splice_in > 0;
+
+	if (((c->flags & CF_PAUSED) && !splicing) ||
 	    ((c->flags & CF_SPLICE) && c->splice_in == 0)) {
 		/* A client that reads nothing is idle, whatever it sent. */
 		conn_touch(wc, c);

@@ -6,10 +6,18 @@ and half a body -> closed likewise; one frame trickled byte by byte over
 about 0.5 s -> answered; four frames trickled one after another, each under
 the timeout but 2+ s in all -> all answered (the clock restarts per frame).
 All run side by side on one server.
+
+splice_paused_trickle (read_timeout = 2, idle_timeout = 5, a unix socket):
+a 2 MiB ECHO read in part while answers were queued, then spliced once
+they were read (its part read moves to the output, over output_limit:
+paused), its last bytes trickled one per 0.25 s -> closed by read_timeout
+about 2 s after its first byte (before: the paused connection counted as
+idle, every byte restarted idle_timeout, and it stayed open).
 """
 import time
 
-from harness import Op, Suite, encode, parallel
+from harness import Op, Suite, connect, encode, parallel, poll, read_frame
+from statslib import totals
 
 t = Suite("test_read_timeout")
 
@@ -65,6 +73,56 @@ def read_timeout(t):
     for i, f in enumerate(fs):
         t.check_response(f, "trickled frame %d of 4" % (i + 1), Op.UPPER,
                          rid=30 + i, value=b"FRAME%d" % i)
+
+
+@t.case
+def splice_paused_trickle(t):
+    mib = 1 << 20
+    srv = t.server({"workers": 1, "max_body": 4 * mib, "read_timeout": 2,
+                    "idle_timeout": 5})
+    c0 = totals(srv)
+    # Eight answers (480 KB) are more than the socket takes: some stay
+    # queued, so the ECHO after them is read, not spliced, until they
+    # are read; its part read (all but 1000 bytes) is then over
+    # output_limit (1 MiB).
+    small = b"".join(encode(Op.ECHO, b"p" * 60000, request_id=i)
+                     for i in range(1, 9))
+    big = encode(Op.ECHO, b"e" * (2 * mib), request_id=99)
+    sent = len(big) - 1000
+    s = connect(srv.addr, timeout=10.0)
+    how = None
+    try:
+        t0 = time.monotonic()
+        s.sendall(small + big[:sent])
+        t.check(poll(lambda: totals(srv)["bytes_in"] - c0["bytes_in"] >=
+                     len(small) + sent), "the requests were not read")
+        try:
+            for _ in range(8):
+                read_frame(s, timeout=5.0)
+            # One byte of the rest every 0.25 s, for at most 9 s.
+            for _ in range(36):
+                if time.monotonic() - t0 > 9.0:
+                    break
+                time.sleep(0.25)
+                s.send(big[sent:sent + 1])
+                sent += 1
+        except (OSError, EOFError) as e:
+            how = type(e).__name__
+        secs = time.monotonic() - t0
+    finally:
+        s.close()
+    t.check(how is not None, "a spliced ECHO trickled after a pause is "
+            "still open after %.1f s (read_timeout 2, idle_timeout 5)" %
+            secs)
+    t.check(1.5 <= secs <= 4.5, "closed (%s) %.1f s after the request's "
+            "first byte, want about read_timeout, 2 s" % (how, secs))
+    c1 = poll(lambda: totals(srv), timeout=5.0 if how else 0.1,
+              until=lambda c: c["read_timeouts"] > c0["read_timeouts"])
+    t.check(c1["read_timeouts"] - c0["read_timeouts"] == 1 and
+            c1["idle_timeouts"] == c0["idle_timeouts"],
+            "read_timeouts +%d, idle_timeouts +%d, want +1 and +0" % (
+                c1["read_timeouts"] - c0["read_timeouts"],
+                c1["idle_timeouts"] - c0["idle_timeouts"]))
 
 
 t.run()
