@@ -64,6 +64,8 @@
 				     the end (conn_read) */
 #define CF_URGWAIT	0x8000000 /* a read at the mark was refused: the
 				     next looks again (conn_urgent_refused) */
+#define CF_MOVED	0x10000000 /* this event read or sent bytes
+				      (conn_idle) */
 
 /*
  * The fields every request touches come first, together (up to ssl), so
@@ -586,6 +588,7 @@ conn_flush(struct wctx *wc, struct conn *c)
 			return (-1);
 		}
 		buf_consume(&c->out, (size_t)n);
+		c->flags |= CF_MOVED;
 		STATS_PEND(&wc->pend, wc->slot, bytes_out, (uint64_t)n);
 	}
 	if (buf_used(&c->out) == 0)
@@ -698,6 +701,7 @@ static void
 conn_splice_read(struct wctx *wc, struct conn *c, size_t n)
 {
 	c->splice_in -= (uint32_t)n;
+	c->flags |= CF_MOVED;
 	STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
 	if (c->splice_in == 0) {
 		STATS_PEND_REQUEST(&wc->pend, wc->slot, c->splice_op,
@@ -792,6 +796,7 @@ conn_splice_send(struct wctx *wc, struct conn *c, int frompipe,
 		n = send(c->fd, buf_head(&c->in), buf_used(&c->in),
 		    MSG_NOSIGNAL);
 	if (n > 0) {
+		c->flags |= CF_MOVED;
 		STATS_PEND(&wc->pend, wc->slot, bytes_out, (uint64_t)n);
 		return (n);
 	}
@@ -1172,7 +1177,7 @@ conn_read(struct wctx *wc, struct conn *c)
 		}
 		fresh = buf_used(&c->in) == 0 && c->skip == 0;
 		c->in.len += (size_t)n;
-		c->flags &= ~CF_URGWAIT;
+		c->flags = (c->flags & ~CF_URGWAIT) | CF_MOVED;
 		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)n);
 		if ((done = conn_process(wc, c)) == -1)
 			return (-1);
@@ -1293,6 +1298,19 @@ conn_touch(struct wctx *wc, struct conn *c)
 }
 
 /*
+ * c is idle after this event: start its idle deadline, or restart it if
+ * the event read or sent bytes.  An event that moved none (TCP urgent
+ * data, whose byte is dropped, or a wake-up) leaves a running deadline
+ * as it was: else a client could keep an idle connection open with them.
+ */
+static void
+conn_idle(struct wctx *wc, struct conn *c)
+{
+	if ((c->flags & CF_MOVED) || c->timer.list != &wc->tl[CONN_TL_IDLE])
+		conn_touch(wc, c);
+}
+
+/*
  * Backpressure: pause reading while the output is over its limit; back
  * under it, answer the frames that waited.  Returns -1 on a fatal error.
  */
@@ -1321,7 +1339,7 @@ conn_finish(struct wctx *wc, struct conn *c)
 	c->flags |= CF_CLOSING;
 	if (buf_used(&c->out) > 0) {
 		/* Writing is progress; a reader that stops is idle. */
-		conn_touch(wc, c);
+		conn_idle(wc, c);
 		return (0);
 	}
 	/* A clean end of TLS: the peer knows nothing was cut off. */
@@ -1358,7 +1376,7 @@ conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
 	if (((c->flags & CF_PAUSED) && !splicing) ||
 	    ((c->flags & CF_SPLICE) && c->splice_in == 0)) {
 		/* A client that reads nothing is idle, whatever it sent. */
-		conn_touch(wc, c);
+		conn_idle(wc, c);
 		return;
 	}
 	if ((c->flags & CF_DRAINWAIT) && !pending_in) {
@@ -1374,7 +1392,7 @@ conn_deadline(struct wctx *wc, struct conn *c, int pending_in)
 		return;
 	}
 	buf_release(&c->in);
-	conn_touch(wc, c);
+	conn_idle(wc, c);
 }
 
 /*
@@ -1685,6 +1703,7 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	int	n, corked = 0, one = 1, zero = 0;
 
+	c->flags &= ~CF_MOVED;	/* no byte moved yet (conn_idle) */
 	/* Input to read to the end (edge-triggered: see conn_interest). */
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
 		c->flags |= CF_RDMORE;
