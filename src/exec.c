@@ -312,6 +312,7 @@ exec_init(struct exec_ctx *ctx, int epfd, const struct msgd_conf *conf)
 	ctx->max_running = conf->exec_max_running;
 	ctx->max_output = conf->exec_max_output;
 	timer_list_init(&ctx->tl, conf->exec_timeout_ms);
+	timer_list_init(&ctx->tl_end, EXEC_END_MS);
 	TAILQ_INIT(&ctx->jobs);
 	TAILQ_INIT(&ctx->dead);
 	spawner_fork(ctx, conf);
@@ -634,9 +635,15 @@ job_write(struct exec_job *j)
 	job_close(j, EXEC_STDIN);
 }
 
-/* Reap through the pidfd; exit status as the protocol wants it. */
+/*
+ * Reap through the pidfd; exit status as the protocol wants it.  Output
+ * still open after that is read for EXEC_END_MS more, no longer: what
+ * holds it now is no part of the command's group (which is killed here),
+ * but something it started and let go, and the answer does not wait for
+ * it (exec_expire closes the pipes and answers).
+ */
 static void
-job_reap(struct exec_job *j)
+job_reap(struct exec_ctx *ctx, struct exec_job *j, uint64_t now)
 {
 	siginfo_t	si;
 
@@ -650,11 +657,15 @@ job_reap(struct exec_job *j)
 	job_close(j, EXEC_PIDFD);
 	/* Anything it left running in its group goes with it. */
 	(void)kill(-j->pid, SIGKILL);
+	if (!j->answered && (j->f[EXEC_STDOUT].fd != -1 ||
+	    j->f[EXEC_STDERR].fd != -1))
+		timer_arm(&ctx->tl_end, &j->timer, now);
 }
 
-/* An event on one of a job's descriptors. */
+/* An event on one of a job's descriptors, at loop time now (ms). */
 void
-exec_event(struct exec_ctx *ctx, struct exec_fd *f, uint32_t events)
+exec_event(struct exec_ctx *ctx, struct exec_fd *f, uint32_t events,
+    uint64_t now)
 {
 	struct exec_job	*j = f->job;
 	int		 i = (int)(f - j->f);
@@ -668,13 +679,17 @@ exec_event(struct exec_ctx *ctx, struct exec_fd *f, uint32_t events)
 		job_read(ctx, j, i);
 		break;
 	case EXEC_PIDFD:
-		job_reap(j);
+		job_reap(ctx, j, now);
 		break;
 	}
 	job_check(ctx, j);
 }
 
-/* Kill and answer jobs past exec.timeout; returns ms to the next one. */
+/*
+ * Kill and answer jobs past exec.timeout; answer those whose command
+ * exited EXEC_END_MS ago with what their pipes gave (job_reap).  Returns
+ * ms to the next deadline.
+ */
 int
 exec_expire(struct exec_ctx *ctx, uint64_t now)
 {
@@ -688,7 +703,16 @@ exec_expire(struct exec_ctx *ctx, uint64_t now)
 		job_abort(j, MSG_ST_TIMEOUT);
 		job_check(ctx, j);
 	}
-	return (timer_wait_ms(&ctx->tl, now, -1));
+	while ((t = timer_expired(&ctx->tl_end, now)) != NULL) {
+		j = (struct exec_job *)((char *)t -
+		    offsetof(struct exec_job, timer));
+		timer_cancel(&j->timer);
+		job_close(j, EXEC_STDOUT);
+		job_close(j, EXEC_STDERR);
+		job_check(ctx, j);
+	}
+	return (timer_wait_ms(&ctx->tl_end, now,
+	    timer_wait_ms(&ctx->tl, now, -1)));
 }
 
 /* The connection went away: kill the command, reap it quietly later. */

@@ -25,6 +25,13 @@
 #include "timer.h"
 #include "util.h"
 
+/*
+ * After the command exits, how long its output pipes may stay open: a
+ * process it left in the background, out of its process group, may hold
+ * them, and the answer must not wait for that (exec_event).
+ */
+#define EXEC_END_MS	100
+
 struct exec_job;
 
 /* Called once when a job's answer is ready (not after exec_detach). */
@@ -71,7 +78,8 @@ struct exec_ctx {
 	int			 running;
 	int			 spawner;	/* socket to the spawner, or -1 */
 	pid_t			 spawner_pid;
-	struct timer_list	 tl;
+	struct timer_list	 tl;		/* exec.timeout */
+	struct timer_list	 tl_end;	/* EXEC_END_MS after exit */
 	TAILQ_HEAD(, exec_job)	 jobs;
 	TAILQ_HEAD(, exec_job)	 dead;	/* finished, freed by exec_reap */
 	uint64_t		 started, timeouts, too_large;
@@ -95,7 +103,7 @@ struct exec_req {
 void	exec_init(struct exec_ctx *, int, const struct msgd_conf *);
 enum msg_status exec_start(struct exec_ctx *, const struct exec_req *,
 	    struct exec_job **, struct errtext *);
-void	exec_event(struct exec_ctx *, struct exec_fd *, uint32_t);
+void	exec_event(struct exec_ctx *, struct exec_fd *, uint32_t, uint64_t);
 void	exec_reap(struct exec_ctx *);
 int	exec_expire(struct exec_ctx *, uint64_t);
 void	exec_detach(struct exec_ctx *, struct exec_job *);

@@ -800,7 +800,10 @@ master_detach(struct master *m, int detach_now)
 		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
-/* Once a second: heartbeat, the stats header, samples, health, systemd. */
+/*
+ * Once a second: heartbeat, the stats header, samples, health, the
+ * processes commands let go, systemd.
+ */
 static void
 master_tick(struct master *m, uint64_t now)
 {
@@ -815,6 +818,7 @@ master_tick(struct master *m, uint64_t now)
 		    cause);
 	master_sample(m);
 	proc_check_health(&m->pt, now);
+	proc_sweep(&m->pt);
 	master_notify(m, now);
 	upgrade_disk_check(&m->up);
 }

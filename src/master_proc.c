@@ -674,8 +674,9 @@ proc_kill_stray(const struct ptable *pt, pid_t pid)
 	if (group)
 		(void)kill(-pid, SIGKILL);
 	if (kill(pid, SIGKILL) == 0 && state != 'Z')
-		log_warnx("killed process %ld%s, left behind by a dead worker",
-		    (long)pid, group ? " and its process group" : "");
+		log_warnx("killed process %ld%s, left behind by a command or "
+		    "a dead worker", (long)pid,
+		    group ? " and its process group" : "");
 }
 
 /*
@@ -687,7 +688,8 @@ proc_kill_stray(const struct ptable *pt, pid_t pid)
  * our children if it has one (CONFIG_PROC_CHILDREN), else every process's
  * parent.  Orphans are reparented before we hear of a death, so all are
  * here by now; their own orphans come at their death (proc_reap scans
- * again).
+ * again).  A process that a live worker's command started and let go
+ * comes to us with no death we hear of: proc_sweep, once a second.
  */
 static void
 proc_kill_strays(const struct ptable *pt)
@@ -728,6 +730,18 @@ proc_kill_strays(const struct ptable *pt)
 			proc_kill_stray(pt, (pid_t)pid);
 	}
 	closedir(d);
+}
+
+/*
+ * Kill the processes that came to us as subreaper and are no worker of
+ * ours: a command's background process that left its process group (the
+ * command exited, and the worker killed its group without it).  Once a
+ * second: no SIGCHLD tells us one came.
+ */
+void
+proc_sweep(const struct ptable *pt)
+{
+	proc_kill_strays(pt);
 }
 
 /*

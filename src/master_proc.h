@@ -111,6 +111,7 @@ int	proc_reap(struct ptable *, const struct gen *, struct proc_exit *);
 int	proc_failed(const struct proc_exit *);
 void	proc_exit_log(const struct proc_exit *, int);
 void	proc_check_health(struct ptable *, uint64_t);
+void	proc_sweep(const struct ptable *);
 int	proc_xfer(struct ptable *, int, const struct gen *);
 int	proc_xfer_in(struct ptable *, int *, const struct gen *);
 int	proc_other_add(struct ptable *, pid_t);

@@ -874,7 +874,8 @@ worker_event(struct worker *w, enum ev_kind *kind, uint32_t events)
 		worker_adopt(w);
 		break;
 	case EV_JOB:
-		exec_event(&w->exec, (struct exec_fd *)kind, events);
+		exec_event(&w->exec, (struct exec_fd *)kind, events,
+		    w->wc.now);
 		break;
 	case EV_POOL:
 		pool_event(&w->pool);

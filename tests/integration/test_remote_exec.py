@@ -769,43 +769,89 @@ def batch_done_then_hangup(t):
 
 @t.case
 def batch_hangup_then_pipes(t):
-    """[client EPOLLHUP, the command's pipes]: the command's leader was
-    reaped, a descendant in its own session holds stdout; the hang-up
-    detaches and frees the job, its pipe events follow in the batch."""
+    """[the command's pidfd, its client's EPOLLHUP, the command's pipes]:
+    the leader exits while a descendant in its own session holds stdout
+    (the worker reaps it in the batch, and waits up to 100 ms for the
+    pipes); the hang-up detaches and frees the job, its pipe events follow
+    in the batch."""
     d = tempfile.mkdtemp(prefix="msgd-batch-")
     try:
-        fifo, ready = os.path.join(d, "go"), os.path.join(d, "ready")
-        os.mkfifo(fifo)
-        os.mkfifo(ready)
-        # The leader exits only once the descendant is in its own session
-        # (the leader's reaping kills its process group).
+        fifo, ready, leave = (os.path.join(d, n) for n in
+                              ("go", "ready", "leave"))
+        for f in (fifo, ready, leave):
+            os.mkfifo(f)
+        # The leader exits when told, once the descendant is in its own
+        # session (the leader's reaping kills its process group).
         inner = "echo > %s; read x < %s; echo late" % (ready, fifo)
         srv = t.server({"workers": 1, "exec": {
             "enabled": True, "commands": {"fork": [
-                "/bin/sh", "-c", "setsid /bin/sh -c '%s' & read y < %s" %
-                (inner, ready)]}}})
+                "/bin/sh", "-c", "setsid /bin/sh -c '%s' & read y < %s; "
+                "read z < %s" % (inner, ready, leave)]}}})
         worker = worker_pid(srv)
         c = connect(srv.sock_path, 10)
         try:
             c.sendall(encode(Op.EXEC, key=b"fork", request_id=1))
             held = poll(lambda: cmdline_procs(inner))
             t.check(held, "the descendant holding stdout did not start")
-            # The leader exited and was reaped: the job waits for EOF.
-            t.check(poll(lambda: not children(worker)),
-                    "the command's leader was not reaped: %r" %
-                    children(worker))
+
+            def leader_exits():
+                t.check(release_fifo(leave), "the leader never opened "
+                        "its FIFO")
+                # A zombie: it exited, the stopped worker has not reaped.
+                t.check(poll(lambda: [p for p, s in children(worker)
+                                      if s == "Z"]),
+                        "the command's leader did not exit")
+                c.close()
 
             def pipes_end():
-                t.check(release_fifo(fifo), "the descendant never opened "
-                        "its FIFO")
+                # The master may have killed it first (it is the master's
+                # child now, and no worker's): its pipes end either way.
+                release_fifo(fifo, timeout=2)
                 t.check(poll(lambda: not cmdline_procs(inner)),
                         "the descendant did not exit")
-            one_batch(t, srv, worker, c.close, pipes_end)
+            one_batch(t, srv, worker, leader_exits, pipes_end)
         finally:
             c.close()
             kill_all(cmdline_procs(inner))
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def escaped_holder(t):
+    """A command that exits leaving a process in a session of its own that
+    holds its stdout: answered with its status and output within 100 ms
+    of its exit (it waited for exec.timeout and was answered TIMEOUT), and
+    the process, which comes to the master, is killed within a second (it
+    ran on until a worker exited)."""
+    mk = "37.%s" % TAG
+    # It exits once the sleep has left its session (else the group's kill
+    # could take the sleep first).
+    script = ("setsid /bin/sleep %s & i=0; until [ $(cut -d' ' -f6 "
+              "/proc/$!/stat) = $! ] || [ $i = 500 ]; do sleep 0.01; "
+              "i=$((i+1)); done; echo started" % mk)
+    srv = exec_server(t, {"escape": ["/bin/sh", "-c", script]}, timeout=5)
+    try:
+        with srv.client(timeout=10) as c:
+            for i in range(1, 3):
+                t0 = time.monotonic()
+                f = c.request(Op.EXEC, key=b"escape", request_id=i)
+                took = time.monotonic() - t0
+                t.check_response(f, "EXEC %d leaving a holder of its stdout "
+                                 "(took %.2f s)" % (i, took), Op.EXEC, rid=i,
+                                 key=b"0", value=b"\x00\x00\x00\x08started\n")
+                t.check(took < 4, "answered after %.2f s, want well within "
+                        "exec.timeout (5 s)" % took)
+        left = gone_within(mk, 3)
+        t.check(not left, "the escaped sleeps still run 3 s after their "
+                "commands: %r" % left)
+        t.check("left behind by a command" in srv.log(),
+                "the master did not log the processes it killed")
+    finally:
+        kill_all(cmdline_procs(mk))
+    tot = totals(srv)
+    t.check(tot["exec_timeouts"] == 0, "exec_timeouts = %d, want 0" %
+            tot["exec_timeouts"])
 
 
 t.run()

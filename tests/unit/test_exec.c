@@ -4,7 +4,9 @@
  * forked from it and the commands are its children).  A command's stdin
  * comes back as its stdout in the answer frame; exec.max_running answers
  * BUSY; a program that cannot start is INTERNAL with its name and errno
- * and keeps no place; a job whose connection goes away is never answered.
+ * and keeps no place; a job whose connection goes away is never answered;
+ * a command that exits leaving its stdout held by an escaped process is
+ * answered at once.
  */
 #include <sys/epoll.h>
 
@@ -22,6 +24,7 @@
 #include "config.h"
 #include "exec.h"
 #include "proto.h"
+#include "util.h"
 
 #define LOOP_TURNS	100	/* x 50 ms: how long a command may take */
 
@@ -48,6 +51,9 @@ static const char conf_text[] =
     "    cat = [ \"/bin/cat\" ];\n"
     "    sleep = [ \"/bin/sleep\", \"5\" ];\n"
     "    missing = [ \"/nonexistent/msgd-test-exec\" ];\n"
+    "    escape = [ \"/bin/sh\", \"-c\", \"/usr/bin/setsid /bin/sleep 8 & "
+    "i=0; until [ $(cut -d' ' -f6 /proc/$!/stat) = $! ] || [ $i = 500 ]; "
+    "do sleep 0.01; i=$((i+1)); done; echo started\" ];\n"
     "  };\n"
     "};\n";
 
@@ -114,7 +120,7 @@ request(struct fixture *f, const char *name, const char *in)
 	req.inlen = in != NULL ? strlen(in) : 0;
 	req.done = on_done;
 	req.arg = &f->ans;
-	req.now = 0;
+	req.now = mono_ms();
 	return (req);
 }
 
@@ -129,7 +135,9 @@ run_until_idle(struct fixture *f)
 		n = epoll_wait(f->epfd, evs, 8, 50);
 		assert_true(n >= 0 || errno == EINTR);
 		for (i = 0; i < n; i++)
-			exec_event(&f->ctx, evs[i].data.ptr, evs[i].events);
+			exec_event(&f->ctx, evs[i].data.ptr, evs[i].events,
+			    mono_ms());
+		(void)exec_expire(&f->ctx, mono_ms());
 		exec_reap(&f->ctx);
 	}
 	assert_int_equal(f->ctx.running, 0);
@@ -208,6 +216,34 @@ test_exec_cannot_start(void **state)
 	assert_int_equal(f->ans.status, MSG_ST_OK);
 }
 
+/*
+ * A command that leaves a process in a session of its own holding its
+ * stdout (it waits until the process has left its session, else the
+ * group's kill could take it first), and exits: answered with its status and what it wrote within
+ * EXEC_END_MS of its exit, not when that process ends (8 s, past the
+ * 5 s run_until_idle waits) or exec.timeout (30 s) kills nothing.
+ */
+static void
+test_exec_escaped_holder(void **state)
+{
+	static const uint8_t	 want[] = {
+		'0', 0, 0, 0, 8, 's', 't', 'a', 'r', 't', 'e', 'd', '\n'
+	};
+	struct fixture		*f = *state;
+	struct exec_req		 req = request(f, "escape", NULL);
+	struct exec_job		*j = NULL;
+	struct errtext		 err = { NULL, "" };
+
+	assert_int_equal(exec_start(&f->ctx, &req, &j, &err), MSG_ST_OK);
+	run_until_idle(f);
+	assert_int_equal(f->ans.calls, 1);
+	assert_int_equal(f->ans.status, MSG_ST_OK);
+	assert_int_equal(buf_used(&f->ans.frame), MSG_HDR_LEN + sizeof(want));
+	assert_memory_equal(buf_head(&f->ans.frame) + MSG_HDR_LEN, want,
+	    sizeof(want));
+	assert_int_equal(f->ctx.timeouts, 0);
+}
+
 int
 main(void)
 {
@@ -217,6 +253,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_exec_max_running_busy,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exec_cannot_start,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_escaped_holder,
 		    setup, teardown),
 	};
 
