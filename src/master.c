@@ -865,7 +865,9 @@ master_poll(struct master *m, int wait)
 			pfd[n].events = POLLIN;
 			slot_of[n++] = i;
 		}
-		if (m->pt.procs[i].ctl != -1) {
+		/* Hand-overs: while there is room to hold them. */
+		if (m->pt.procs[i].ctl != -1 && (proc_xfer_room(&m->pt) ||
+		    master_xfer_to(m) == NULL)) {
 			pfd[n].fd = m->pt.procs[i].ctl;
 			pfd[n].events = POLLIN;
 			slot_of[n++] = i;

@@ -5,6 +5,7 @@
  * connections on.  It decides nothing about generations: whether to
  * respawn, roll back or stop is for the layers above (master_proc.h).
  */
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,18 +30,33 @@
 
 /*
  * How many handed-over connections may wait for a worker (proc_xfer_wait)
- * under a limit of nofile open files: half of it, at most XW_MAX.  Every
- * one that waits is an open descriptor of the master's, and the one who
- * hands over may be a compromised worker: the other half stays for the
- * master's own (listeners, the channels of the workers it starts), so
- * that no hand-over, however many, can stop it from starting a worker.
+ * under a limit of nofile open files, with n slots: what the limit leaves
+ * after the master's own descriptors (listeners, and a worker's channels
+ * for every slot, while it starts), at most XW_MAX, at least XW_MIN.
+ * Every one that waits is an open descriptor of the master's, and the one
+ * who hands over may be a compromised worker: no hand-over, however many,
+ * may take what the master needs to start a worker.  Past it the master
+ * stops reading hand-overs (proc_xfer_room) and the senders wait.
  */
 int
-proc_xfer_max(rlim_t nofile)
+proc_xfer_max(rlim_t nofile, int n)
 {
-	if (nofile == RLIM_INFINITY || nofile / 2 > XW_MAX)
+	rlim_t	reserve = 64 + 2 * CONF_LISTEN_MAX + 4 * (rlim_t)n;
+
+	if (nofile == RLIM_INFINITY)
 		return (XW_MAX);
-	return ((int)(nofile / 2));
+	if (nofile < reserve + XW_MIN)
+		return (XW_MIN);
+	if (nofile - reserve > XW_MAX)
+		return (XW_MAX);
+	return ((int)(nofile - reserve));
+}
+
+/* May another handed-over connection be read now (proc_xfer_max)? */
+int
+proc_xfer_room(const struct ptable *pt)
+{
+	return (pt->nxw < pt->xwmax);
 }
 
 /* A table of n free slots, one per slot of the stats segment. */
@@ -55,7 +71,7 @@ proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 	pt->nprocs = n;
 	pt->relay = -1;
 	pt->xwmax = proc_xfer_max(getrlimit(RLIMIT_NOFILE, &rl) == 0 ?
-	    rl.rlim_cur : 1024);
+	    rl.rlim_cur : 1024, n);
 	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL)
 		fatal("calloc");
 	for (i = 0; i < n; i++) {
@@ -387,14 +403,16 @@ proc_xfer_one(struct ptable *pt, const struct gen *to, int from, int fd,
 int
 proc_xfer_flush(struct ptable *pt, const struct gen *to)
 {
-	int	i, n = 0;
+	int	i, n;
 
+	/* The first that finds no worker: neither would the next. */
 	for (i = 0; i < pt->nxw; i++) {
-		if (proc_xfer_one(pt, to, -1, pt->xw[i].fd, &pt->xw[i].info))
-			close(pt->xw[i].fd);
-		else
-			pt->xw[n++] = pt->xw[i];
+		if (!proc_xfer_one(pt, to, -1, pt->xw[i].fd, &pt->xw[i].info))
+			break;
+		close(pt->xw[i].fd);
 	}
+	n = pt->nxw - i;
+	memmove(pt->xw, pt->xw + i, (size_t)n * sizeof(*pt->xw));
 	pt->nxw = n;
 	return (n);
 }
@@ -439,7 +457,9 @@ proc_xfer_wait(struct ptable *pt, int fd, const struct xfer_info *info)
  * previous binary's master): pass each to a serving worker of generation
  * to, the current one (round robin).  When none can take it now, it
  * waits here (the client's bytes wait in its socket); only a stop (to is
- * NULL) closes it.  A channel that ends is closed and *ctl set to -1.
+ * NULL) closes it.  While proc_xfer_max wait, nothing more is read: the
+ * senders wait (a worker retries every 10 ms).  A channel that ends, or
+ * whose sender breaks the protocol, is closed and *ctl set to -1.
  * Returns 1 when it stopped at its batch size (more may be waiting).
  */
 static int
@@ -449,6 +469,9 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 	int			fd, rc, n;
 
 	for (n = 0; n < 256; n++) {
+		/* No room to hold one: it waits in the channel meanwhile. */
+		if (to != NULL && !proc_xfer_room(pt))
+			return (0);
 		rc = xfer_recv(*ctl, &fd, &info);
 		if (rc == 0)
 			return (0);
@@ -466,15 +489,22 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 			continue;
 		}
 		if (rc == -3) {
+			/*
+			 * No sender of ours does that: a compromised one.
+			 * Its channel is closed, once (not a line per
+			 * message it sends).
+			 */
 			if (idx == -1)
 				log_warnx("the previous master sent a "
 				    "hand-over without exactly one socket: "
-				    "what came was closed");
+				    "its channel is closed");
 			else
 				log_warnx("worker %ld sent a hand-over "
-				    "without exactly one socket: what came "
-				    "was closed", (long)pt->procs[idx].pid);
-			continue;
+				    "without exactly one socket: its channel "
+				    "is closed", (long)pt->procs[idx].pid);
+			close(*ctl);
+			*ctl = -1;
+			return (0);
 		}
 		if (proc_xfer_one(pt, to, idx, fd, &info)) {
 			close(fd);	/* ours; the receiver has its own */
@@ -486,6 +516,22 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		}
 	}
 	return (1);
+}
+
+/*
+ * Channel ctl closes with hand-overs unread, as many connections as were
+ * waiting in the master (proc_xfer_max) when its sender, who, ended:
+ * they are lost with it.  Say how many.
+ */
+void
+proc_xfer_lost(int ctl, const char *who)
+{
+	int	n;
+
+	if (ctl != -1 && ioctl(ctl, FIONREAD, &n) == 0 && n > 0)
+		log_warnx("%d handed-over connection(s) from %s were lost: "
+		    "as many as the master holds were waiting already",
+		    n / (int)sizeof(struct xfer_info), who);
 }
 
 /*
@@ -833,6 +879,7 @@ proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 		 */
 		while (pt->procs[idx].ctl != -1 && proc_xfer(pt, idx, to))
 			;
+		proc_xfer_lost(pt->procs[idx].ctl, "the worker");
 		proc_unlist(pt, idx, pid, status, e);
 		return (1);
 	}

@@ -44,8 +44,9 @@ struct wproc {
 	int		 retiring;	/* handing over: not a target */
 };
 
-/* At most this many handed-over connections wait (proc_xfer_max). */
+/* Handed-over connections that may wait, bounds (proc_xfer_max). */
 #define XW_MAX		65536
+#define XW_MIN		16
 
 /* A handed-over connection waiting for a serving worker. */
 struct xfer_wait {
@@ -98,7 +99,9 @@ struct proc_exit {
 	char		 what[160];	/* its request in progress, if it failed */
 };
 
-int	proc_xfer_max(rlim_t);
+int	proc_xfer_max(rlim_t, int);
+int	proc_xfer_room(const struct ptable *);
+void	proc_xfer_lost(int, const char *);
 void	proc_init(struct ptable *, int, struct stats_seg *);
 void	proc_free(struct ptable *);
 int	proc_spawn(struct ptable *, struct gen *, struct worker_args *);

@@ -371,9 +371,12 @@ upgrade_fds(const struct upgrade *u, int *fds, int max)
 		fds[n++] = u->check_fd;
 	if (u->ctl != -1 && n < max)
 		fds[n++] = u->ctl;
-	/* The new master's: connections relayed by the old one. */
+	/*
+	 * The new master's: connections relayed by the old one, while
+	 * there is room to hold them (the old master waits meanwhile).
+	 */
 	if (u->xfer != -1 && (u->state == UP_INCOMING ||
-	    u->state == UP_TAKEN) && n < max)
+	    u->state == UP_TAKEN) && proc_xfer_room(u->gl->pt) && n < max)
 		fds[n++] = u->xfer;
 	return (n);
 }
@@ -843,6 +846,7 @@ upgrade_eof(struct upgrade *u)
 		while (u->xfer != -1 && proc_xfer_in(u->gl->pt, &u->xfer,
 		    gen_find(u->gl, GEN_CURRENT)))
 			;
+		proc_xfer_lost(u->xfer, "the previous master");
 		close_fd(&u->xfer);
 		u->state = UP_IDLE;
 		sdnotify_hold(0);

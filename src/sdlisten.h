@@ -34,7 +34,7 @@
 #include "net.h"
 
 #define SDLISTEN_FDS_START	3	/* SD_LISTEN_FDS_START */
-#define SDLISTEN_MAX		64	/* more: refused (a config has 32) */
+#define SDLISTEN_MAX		64	/* more: refused (a config has 16) */
 #define SDLISTEN_NAME_MAX	256	/* systemd's FDNAME_MAX is 255 */
 
 /* One passed socket. */

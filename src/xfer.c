@@ -2,7 +2,6 @@
  * xfer.c: descriptors over a unix stream socketpair.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 
@@ -69,17 +68,38 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 }
 
 /*
- * The descriptors that came with mh: *fd gets the one a hand-over
- * carries, a socket; every other one is closed at once, as is one that
- * is not a socket (-1 then).  The peer is not trusted to send one: a
- * worker could send more per message, and what it sent and nobody closed
- * would pile up here (in the master, until it could not start a worker).
+ * Is fd a connected stream socket, what a hand-over carries?  Asked of
+ * the socket (getsockopt), never of the file system: fstat on what a
+ * worker sent could wait on a FUSE server.
  */
-static void
+static int
+xfer_is_conn(int fd)
+{
+	socklen_t	len;
+	int		type = 0, listening = 1;
+
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM)
+		return (0);
+	len = sizeof(listening);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == -1)
+		return (0);
+	return (listening == 0);
+}
+
+/*
+ * The descriptors that came with mh: *fd gets the one a hand-over
+ * carries, a connected stream socket; every other one is closed at once,
+ * as is one that is no such socket (-1 then).  The peer is not trusted to
+ * send one: a worker could send more per message, and what it sent and
+ * nobody closed would pile up here (in the master, until it could not
+ * start a worker).  Returns how many came.
+ */
+static int
 xfer_take_fds(const struct msghdr *mh, int *fd)
 {
 	struct cmsghdr	*cm;
-	struct stat	 st;
 	const char	*end = (const char *)mh->msg_control + mh->msg_controllen;
 	const char	*p;
 	int		 got, n = 0;
@@ -100,11 +120,11 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
 				close(got);
 		}
 	}
-	if (*fd != -1 && (n != 1 || fstat(*fd, &st) == -1 ||
-	    !S_ISSOCK(st.st_mode))) {
+	if (*fd != -1 && (n != 1 || !xfer_is_conn(*fd))) {
 		close(*fd);
 		*fd = -1;
 	}
+	return (n);
 }
 
 /*
@@ -113,10 +133,11 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
  * descriptor that came with a bad message is closed), -2 when a whole
  * message came without its descriptor because the kernel could not
  * install it (we are at RLIMIT_NOFILE), -3 when the sender did not send
- * exactly one socket (xfer_take_fds closed what it sent).  After -2 or
- * -3 that connection is lost, but the channel is still in step and stays
- * usable.  The control buffer has room for two descriptors, so that a
- * second one is seen and closed.
+ * exactly one connected stream socket (xfer_take_fds closed what it
+ * sent).  After -2 or -3 that connection is lost, but the channel is
+ * still in step.  The control buffer has room for two descriptors, so
+ * that more than one is seen (the kernel drops those past the room and
+ * says MSG_CTRUNC: with any installed, that is the sender's doing).
  */
 int
 xfer_recv(int ctl, int *fd, struct xfer_info *info)
@@ -124,6 +145,7 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	struct msghdr	 mh;
 	struct iovec	 iov;
 	ssize_t		 n;
+	int		 nfds;
 	union {
 		char		buf[CMSG_SPACE(2 * sizeof(int))];
 		struct cmsghdr	align;
@@ -140,7 +162,7 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n == -1)
 		return (errno == EAGAIN || errno == EINTR ? 0 : -1);
-	xfer_take_fds(&mh, fd);
+	nfds = xfer_take_fds(&mh, fd);
 	if (n == 0)
 		return (-1);	/* the other side is gone */
 	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION) {
@@ -154,7 +176,7 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 		if (*fd != -1)
 			close(*fd);
 		*fd = -1;
-		return (-2);
+		return (nfds > 0 ? -3 : -2);
 	}
 	if (*fd == -1)
 		return (-3);

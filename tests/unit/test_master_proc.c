@@ -6,6 +6,7 @@
  * checks; and the hand-over of connections between slots, and how many
  * may wait.  No daemon and no real worker run.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -419,9 +420,10 @@ open_fds(void)
 
 /*
  * Connections that wait for a worker are the master's descriptors: at
- * most half its limit of open files wait (proc_xfer_max), and what a
- * worker hands over past that is closed, so that hand-overs, a
- * compromised worker's included, never take the descriptors the master
+ * most what its limit of open files leaves after its own (proc_xfer_max)
+ * wait, and past that the master reads no more hand-overs: they wait in
+ * the channel, none is lost, and the senders retry.  A hand-over, a
+ * compromised worker's included, never takes the descriptors the master
  * needs to start a worker.
  */
 static void
@@ -430,21 +432,25 @@ test_xfer_wait_bounded(void **state)
 	struct mfx		*fx = *state;
 	struct xfer_info	 info;
 	struct rlimit		 rl;
-	struct wproc		*from;
-	int			 a[2], sp[2], i, base;
+	struct wproc		*from, *t;
+	int			 a[2], b[2], sp[2], i, base, unread, fd;
 
-	assert_int_equal(proc_xfer_max(1024), 512);
-	assert_int_equal(proc_xfer_max(3), 1);
-	assert_int_equal(proc_xfer_max(0), 0);
-	assert_int_equal(proc_xfer_max(RLIM_INFINITY), XW_MAX);
-	assert_int_equal(proc_xfer_max((rlim_t)4 * XW_MAX), XW_MAX);
+	/* 64 + 2 x 16 listeners + 4 per slot are the master's own. */
+	assert_int_equal(proc_xfer_max(1024, 2), 1024 - 104);
+	assert_int_equal(proc_xfer_max(1024, 128), 1024 - 608);
+	assert_int_equal(proc_xfer_max(200, 128), XW_MIN);
+	assert_int_equal(proc_xfer_max(RLIM_INFINITY, 2), XW_MAX);
+	assert_int_equal(proc_xfer_max((rlim_t)4 * XW_MAX, 2), XW_MAX);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	assert_int_equal(fx->pt.xwmax, proc_xfer_max(rl.rlim_cur));
+	assert_int_equal(fx->pt.xwmax, proc_xfer_max(rl.rlim_cur, MFX_SLOTS));
 
 	from = list_proc(fx, 0, mfx_child_pause(), GEN_A, 0, W_DRAINING);
+	t = list_proc(fx, 3, mfx_child_pause(), GEN_B, 0, W_STARTING);
 	assert_int_equal(xfer_pair(a), 0);
+	assert_int_equal(xfer_pair(b), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
 	from->ctl = a[0];
+	t->ctl = b[0];
 	memset(&info, 0, sizeof(info));
 	info.version = XFER_VERSION;
 	info.peer.family = AF_INET;
@@ -452,12 +458,58 @@ test_xfer_wait_bounded(void **state)
 	base = open_fds();
 	for (i = 0; i < 5; i++)
 		assert_int_equal(xfer_send(a[1], sp[0], &info), 0);
-	/* No serving worker of GEN_B: three wait, two are closed. */
+	/* No serving worker of GEN_B: three wait, two are not read. */
 	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_B), 0);
 	assert_int_equal(fx->pt.nxw, 3);
+	assert_false(proc_xfer_room(&fx->pt));
 	assert_int_equal(open_fds(), base + 3);
-	proc_xfer_drop(&fx->pt);
+	assert_int_equal(ioctl(a[0], FIONREAD, &unread), 0);
+	assert_int_equal(unread, 2 * (int)sizeof(info));
+
+	/* One serves: the three go to it, then the two as they are read. */
+	t->state = W_SERVING;
+	assert_int_equal(proc_xfer_flush(&fx->pt, GEN_B), 0);
+	assert_true(proc_xfer_room(&fx->pt));
+	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_B), 0);
+	for (i = 0; i < 5; i++) {
+		assert_int_equal(xfer_recv(b[1], &fd, &info), 1);
+		close(fd);
+	}
 	assert_int_equal(open_fds(), base);
+	close(a[1]);
+	close(b[1]);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+/*
+ * A sender that breaks the protocol (here a message without its
+ * descriptor; test_xfer has the other ways) is no sender of ours: its
+ * channel is closed at once, not read on.
+ */
+static void
+test_xfer_protocol_break(void **state)
+{
+	struct mfx		*fx = *state;
+	struct xfer_info	 info;
+	struct wproc		*from;
+	int			 a[2], sp[2], base;
+
+	from = list_proc(fx, 0, mfx_child_pause(), GEN_A, 0, W_SERVING);
+	assert_int_equal(xfer_pair(a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	from->ctl = a[0];
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	base = open_fds();
+	assert_int_equal(send(a[1], &info, sizeof(info), 0),
+	    (ssize_t)sizeof(info));
+	assert_int_equal(xfer_send(a[1], sp[0], &info), 0);
+	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_A), 0);
+	assert_int_equal(from->ctl, -1);
+	assert_int_equal(fx->pt.nxw, 0);
+	/* Its end of the channel is closed; the next message never read. */
+	assert_int_equal(open_fds(), base - 1);
 	close(a[1]);
 	close(sp[0]);
 	close(sp[1]);
@@ -488,6 +540,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_xfer_hand_over,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_xfer_wait_bounded,
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_xfer_protocol_break,
 		    mfx_setup, mfx_teardown),
 	};
 
