@@ -530,6 +530,47 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
                 else len(live) == n)
 
 
+class Strace:
+    """strace -c on every thread of pid, counting calls by name."""
+
+    def __init__(self, pid, dir):
+        self.out = os.path.join(dir, "strace.%d.txt" % pid)
+        tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
+        args = ["strace", "-c", "-o", self.out]
+        for tid in tids:
+            args += ["-p", str(tid)]
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE)
+        # Attached when it says so for every thread (bounded).
+        seen, deadline = 0, time.monotonic() + 10
+        while seen < len(tids) and time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            if b"attached" in line:
+                seen += 1
+        if seen < len(tids):
+            self.proc.kill()
+            raise RuntimeError("strace attached to %d of %d threads" % (
+                seen, len(tids)))
+
+    def stop(self):
+        """{syscall: calls} since the attach."""
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        calls = {}
+        with open(self.out) as f:
+            for line in f:
+                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
+                             r"(\w+)\s*$", line)
+                if m and m.group(2) != "total":
+                    calls[m.group(2)] = int(m.group(1))
+        return calls
+
+
 _sanitized = None
 
 

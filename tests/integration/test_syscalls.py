@@ -19,13 +19,11 @@ by strace attached to it (every thread), over each transport.
 Counts, not time: strace slows the worker, never changes what it calls.
 """
 import os
-import re
 import shutil
-import subprocess
 import threading
 import time
 
-from harness import MemTLS, Op, Suite, connect, encode, read_frame
+from harness import MemTLS, Op, Strace, Suite, connect, encode, read_frame
 from harness import test_certs, tls_client_context
 
 t = Suite("test_syscalls")
@@ -36,47 +34,6 @@ if shutil.which("strace") is None:
 
 REQUESTS = 300
 WARMUP = 20
-
-
-class Strace:
-    """strace -c on every thread of pid, counting calls by name."""
-
-    def __init__(self, pid, dir):
-        self.out = os.path.join(dir, "strace.%d.txt" % pid)
-        tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
-        args = ["strace", "-c", "-o", self.out]
-        for tid in tids:
-            args += ["-p", str(tid)]
-        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE)
-        # Attached when it says so for every thread (bounded).
-        seen, deadline = 0, time.monotonic() + 10
-        while seen < len(tids) and time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            if b"attached" in line:
-                seen += 1
-        if seen < len(tids):
-            self.proc.kill()
-            raise RuntimeError("strace attached to %d of %d threads" % (
-                seen, len(tids)))
-
-    def stop(self):
-        """{syscall: calls} since the attach."""
-        self.proc.send_signal(2)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        calls = {}
-        with open(self.out) as f:
-            for line in f:
-                m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
-                             r"(\w+)\s*$", line)
-                if m and m.group(2) != "total":
-                    calls[m.group(2)] = int(m.group(1))
-        return calls
 
 
 def one_worker(srv):

@@ -553,7 +553,8 @@ test_stats_snapshot_nowait(void **state)
 	assert_int_equal(snap_pid(&sn, 1), 3012);
 	assert_int_equal(stats_get(&sn, sn.total, "req_echo"), 12);
 	stats_snap_free(&sn);
-	stats_set_read_budget(2000);
+	/* Long enough that a preemption cannot pass it before one yield. */
+	stats_set_read_budget(200000);
 	take(&fx->seg, &sn);
 	stats_set_read_budget(50000);
 	assert_true(yields > 0);
