@@ -1145,8 +1145,15 @@ conn_read(struct wctx *wc, struct conn *c)
 {
 	ssize_t	n;
 	size_t	room;
-	int	i, fresh, done;
+	int	i, fresh, done, held;
 
+	/*
+	 * TLS: a frame deadline running while the input is empty was armed
+	 * for bytes OpenSSL held (conn_settle): the frame began with them,
+	 * not when their record is whole and its plaintext reaches c->in.
+	 */
+	held = c->ssl != NULL && c->timer.list == &wc->tl[CONN_TL_FRAME] &&
+	    buf_used(&c->in) == 0 && c->skip == 0;
 	for (i = 0; i < CONN_READS_PER_EVENT; i++) {
 		if (c->flags & (CF_CLOSING | CF_PAUSED | CF_EOF | CF_WAITING |
 		    CF_BUDGET | CF_SPLICE))
@@ -1187,8 +1194,10 @@ conn_read(struct wctx *wc, struct conn *c)
 		 * client that trickles one frame gets read_timeout in all; a
 		 * client that keeps completing frames is never cut off.
 		 */
-		if ((fresh || done > 0) && (buf_used(&c->in) > 0 || c->skip > 0))
+		if (((fresh && !held) || done > 0) &&
+		    (buf_used(&c->in) > 0 || c->skip > 0))
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+		held = 0;
 		/*
 		 * The socket is empty: skip the read that would say EAGAIN.
 		 * A TCP read stops short only where the queue ends (whatever
@@ -1416,8 +1425,15 @@ conn_settle(struct wctx *wc, struct conn *c)
 		timer_cancel(&c->timer);
 		return (0);
 	}
+	/*
+	 * Over TLS, a request's first bytes may still be in OpenSSL, in a
+	 * record not yet whole (read ahead, its plaintext not out yet): that
+	 * is input in progress too, under read_timeout from its first byte,
+	 * and a draining worker waits for it as for a frame in c->in.
+	 */
 	pending_in = buf_used(&c->in) > 0 || c->skip > 0 ||
-	    (c->flags & CF_SPLICE);
+	    (c->flags & CF_SPLICE) || (c->ssl != NULL &&
+	    !(c->flags & CF_HANDSHAKE) && tls_pending(c->ssl));
 	if (wc->handoff && !pending_in && buf_used(&c->out) == 0 &&
 	    !(c->flags & (CF_CLOSING | CF_EOF | CF_PAUSED))) {
 		if ((rc = conn_handoff(wc, c)) == 0)

@@ -569,11 +569,14 @@ tls_write(struct ssl_st *s, const void *p, size_t len, enum tls_io *io)
  * Input OpenSSL holds that the socket no longer shows: plaintext of a
  * record already opened, or bytes read ahead (a whole record, or only
  * the start of one: then the next tls_read asks the socket for the rest).
+ * A record whose header is in and no byte of its body yet is held too,
+ * though SSL_has_pending says nothing (OpenSSL 3.0 has moved the header
+ * out of its buffer); its read state says "RB", reading the body.
  */
 int
 tls_pending(struct ssl_st *s)
 {
-	return (SSL_has_pending(s));
+	return (SSL_has_pending(s) || strcmp(SSL_rstate_string(s), "RB") == 0);
 }
 
 /* Say goodbye (close_notify), best effort: we do not wait for the peer's. */

@@ -13,10 +13,21 @@ they were read (its part read moves to the output, over output_limit:
 paused), its last bytes trickled one per 0.25 s -> closed by read_timeout
 about 2 s after its first byte (before: the paused connection counted as
 idle, every byte restarted idle_timeout, and it stayed open).
+
+tls_record_trickle (read_timeout = 2, idle_timeout = 10, a TLS listener):
+the TLS record of a PING trickled a byte per 0.25 s, and the record of
+half a PING header trickled whole over 1.8 s, side by side -> each closed
+by read_timeout about 2 s after the record's first byte, counted as read
+timeouts (before: bytes of a record not yet whole stay inside OpenSSL,
+the connection counted as idle: the first stayed open until idle_timeout,
+the second got read_timeout again from the record's last byte).
 """
+import select
 import time
 
-from harness import Op, Suite, connect, encode, parallel, poll, read_frame
+import tlscerts
+from harness import (MemTLS, Op, Suite, connect, encode, parallel, poll,
+                     read_frame)
 from statslib import totals
 
 t = Suite("test_read_timeout")
@@ -121,6 +132,72 @@ def splice_paused_trickle(t):
     t.check(c1["read_timeouts"] - c0["read_timeouts"] == 1 and
             c1["idle_timeouts"] == c0["idle_timeouts"],
             "read_timeouts +%d, idle_timeouts +%d, want +1 and +0" % (
+                c1["read_timeouts"] - c0["read_timeouts"],
+                c1["idle_timeouts"] - c0["idle_timeouts"]))
+
+
+
+def tls_trickle(m, data, gap, limit):
+    """Send data over m's socket a byte per gap seconds, then nothing,
+    until the server closes or limit seconds pass (what it sends, session
+    tickets, is dropped).  Returns (closed, seconds since the first byte).
+    """
+    t0 = time.monotonic()
+    sent = 0
+    for _ in range(int(limit / gap) + 1000):
+        secs = time.monotonic() - t0
+        if secs >= limit:
+            break
+        try:
+            if sent < len(data):
+                m.sock.sendall(data[sent:sent + 1])
+                sent += 1
+            r, _, _ = select.select([m.sock], [], [], gap)
+            if r and m.sock.recv(65536) == b"":
+                return True, time.monotonic() - t0
+        except OSError:
+            return True, time.monotonic() - t0
+    return False, time.monotonic() - t0
+
+
+@t.case
+def tls_record_trickle(t):
+    if not tlscerts.available():
+        print("tls_record_trickle: skipped, no openssl command")
+        return
+    srv = t.server({"workers": 1, "read_timeout": 2, "idle_timeout": 10},
+                   tls=True)
+    c0 = totals(srv)
+
+    def whole_ping():
+        m = MemTLS(srv.tls_client_addr, srv.tls_client_addr.ctx)
+        try:
+            return tls_trickle(m, m.wrap(encode(Op.PING, request_id=1)),
+                               0.25, 6.0)
+        finally:
+            m.sock.close()
+
+    def half_header():
+        m = MemTLS(srv.tls_client_addr, srv.tls_client_addr.ctx)
+        try:
+            rec = m.wrap(encode(Op.PING, request_id=2)[:8])
+            return tls_trickle(m, rec, 1.8 / len(rec), 6.0)
+        finally:
+            m.sock.close()
+
+    whole, half = parallel(whole_ping, half_header)
+    for (closed, secs), what in ((whole, "a PING's record trickled"),
+                                 (half, "half a header's record trickled "
+                                  "over 1.8 s")):
+        t.check(closed, "%s: still open after %.1f s (read_timeout 2, "
+                "idle_timeout 10)" % (what, secs))
+        t.check(1.5 <= secs <= 3.0, "%s: closed %.2f s after the record's "
+                "first byte, want about read_timeout, 2 s" % (what, secs))
+    c1 = poll(lambda: totals(srv), timeout=5.0,
+              until=lambda c: c["read_timeouts"] - c0["read_timeouts"] >= 2)
+    t.check(c1["read_timeouts"] - c0["read_timeouts"] == 2 and
+            c1["idle_timeouts"] == c0["idle_timeouts"],
+            "read_timeouts +%d, idle_timeouts +%d, want +2 and +0" % (
                 c1["read_timeouts"] - c0["read_timeouts"],
                 c1["idle_timeouts"] - c0["idle_timeouts"]))
 

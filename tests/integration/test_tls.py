@@ -31,7 +31,8 @@ from harness import (MemTLS, Op, St, Suite, ctl, encode, free_port,
                      nobody_cannot_use, poll, proc_status, read_frame,
                      test_certs, tls_client_context, wait_closed,
                      why_not_nobody, SKIP)
-from statslib import at_rest, ctl_stats, settle, settle_totals, totals
+from statslib import (at_rest, ctl_stats, settle, settle_totals,
+                      stats_json, totals)
 
 t = Suite("test_tls")
 if not tlscerts.available():
@@ -486,6 +487,52 @@ def reload_certificates(t):
     t.check(how == "eof", "the old TLS connection: %s after %.2f s" % (
         how, secs))
     old.close()
+
+
+def old_workers_draining(srv):
+    """Every worker of a generation older than the newest says it drains
+    (it had read its connections' input by then: conn_drain_all)."""
+    ws = stats_json(srv)["workers"]
+    newest = max(w["generation"] for w in ws)
+    old = [w for w in ws if w["generation"] < newest]
+    return old and all(w["state"] == "draining" for w in old)
+
+
+@t.case
+def partial_record_at_reload(t):
+    # Half the record of a PING is in when a reload retires the worker:
+    # the request is in progress, as half a frame over TCP is, so the
+    # retiring worker waits for the rest (read_timeout) and answers it
+    # (before: bytes of a record not yet whole stayed inside OpenSSL, the
+    # connection looked idle, and was closed unanswered at once).
+    srv = tls_server({"shutdown_timeout": 10, "read_timeout": 10})
+    m = MemTLS(("127.0.0.1", srv.tls_port), client_ctx())
+    try:
+        m.request(Op.PING, rid=1)   # the handshake and its ticket are done
+        rec = m.wrap(encode(Op.PING, request_id=5))
+        m.sock.sendall(rec[:len(rec) // 2])
+        base = totals(srv)
+        rc, out, err, _ = ctl(srv, "reload", timeout=30)
+        t.check(rc == 0, "reload: rc %d, %r" % (rc, (out + err)[-300:]))
+        t.check(poll(lambda: old_workers_draining(srv), timeout=10),
+                "the old worker drains")
+        # Anything from the server now is its end (close_notify, FIN).
+        r, _, _ = select.select([m.sock], [], [], 0.3)
+        t.check(not r, "the connection was ended at the drain, its "
+                "request half received")
+        m.sock.sendall(rec[len(rec) // 2:])
+        try:
+            data = m.read_frames(1)
+        except (OSError, EOFError, TimeoutError, ssl.SSLError) as e:
+            data = repr(e).encode()
+        t.check(data[:2] == b"MG" and data[16:20] == b"PONG" and
+                int.from_bytes(data[8:12], "big") == 5,
+                "the request half in at the reload: answered %r" % data[:40])
+        t.check(settle_totals(srv, lambda c: c["conn_closed"] >
+                              base["conn_closed"])["read_timeouts"] ==
+                base["read_timeouts"], "no read timeout")
+    finally:
+        m.sock.close()
 
 
 @t.case
