@@ -216,6 +216,59 @@ tls_cert_dates(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 }
 
 /*
+ * The session id context names the trust a session's client certificate
+ * was verified under: SHA-256 of the verify mode and of every
+ * certificate and CRL loaded from tls.ca, as DER.  OpenSSL resumes a
+ * session (a ticket) only under the context it was made in, so after a
+ * reload that changes either, a ticket from before brings a full
+ * handshake, which verifies the certificate again; a reload that changes
+ * neither keeps resumption.
+ */
+static int
+tls_trust_context(SSL_CTX *ctx, int mode, char *cause, size_t len)
+{
+	STACK_OF(X509_OBJECT)	*objs;
+	X509_OBJECT		*o;
+	X509			*x;
+	X509_CRL		*crl;
+	struct sha256		 h;
+	uint8_t			 d[SHA256_DIGEST_LEN], m[4];
+	unsigned char		*der;
+	int			 i, n;
+
+	sha256_init(&h);
+	sha256_update(&h, "msgd trust 1", 12);
+	for (i = 0; i < 4; i++)
+		m[i] = (uint8_t)((unsigned int)mode >> (24 - 8 * i));
+	sha256_update(&h, m, sizeof(m));
+	objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (i = 0; objs != NULL && i < sk_X509_OBJECT_num(objs); i++) {
+		o = sk_X509_OBJECT_value(objs, i);
+		der = NULL;
+		if ((x = X509_OBJECT_get0_X509(o)) != NULL)
+			n = i2d_X509(x, &der);
+		else if ((crl = X509_OBJECT_get0_X509_CRL(o)) != NULL)
+			n = i2d_X509_CRL(crl, &der);
+		else
+			continue;
+		if (n <= 0) {
+			snprintf(cause, len, "tls.ca: cannot encode a "
+			    "certificate for the session id context");
+			return (-1);
+		}
+		sha256_update(&h, der, (size_t)n);
+		OPENSSL_free(der);
+	}
+	sha256_final(&h, d);
+	if (SSL_CTX_set_session_id_context(ctx, d, sizeof(d)) != 1) {
+		snprintf(cause, len, "cannot set the session id context");
+		ERR_clear_error();
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * The files: the chain, the key (it must match), the CA for client
  * certificates.  Returns -1 with cause naming the setting's file:line.
  */
@@ -267,7 +320,7 @@ tls_load_files(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 	else if (c->tls_verify == CONF_VERIFY_REQUIRE)
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_CTX_set_verify(ctx, mode, NULL);
-	return (0);
+	return (tls_trust_context(ctx, mode, cause, len));
 }
 
 /* Protocols, ciphers, and what every connection does alike. */
@@ -275,8 +328,7 @@ static int
 tls_settings(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
     size_t len)
 {
-	static const unsigned char	sid[] = "msgd";
-	char				err[256];
+	char	err[256];
 
 	if (SSL_CTX_set_min_proto_version(ctx, c->tls_min_proto ==
 	    CONF_TLS13 ? TLS1_3_VERSION : TLS1_2_VERSION) != 1) {
@@ -318,7 +370,7 @@ tls_settings(const struct msgd_conf *c, SSL_CTX *ctx, char *cause,
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_max_cert_list(ctx, TLS_CERT_LIST_MAX);
 	SSL_CTX_set_info_callback(ctx, tls_info_cb);
-	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	/* The session id context comes with the trust (tls_load_files). */
 	/*
 	 * Resumption by tickets only: a per-worker session cache would not
 	 * be shared, and clients could fill it at will.

@@ -8,7 +8,9 @@
  * the reload and the serving generation keeps its own.  The session
  * ticket keys derive from a secret made once per master and from the
  * hour, so every worker of every generation accepts the tickets the
- * others issued, the last hour's too.
+ * others issued, the last hour's too; the session id context names the
+ * trust (verify_client, tls.ca), so a ticket resumes only under the
+ * trust its client certificate was verified under.
  *
  * A connection's TLS is driven by the worker's loop: each call does what
  * the socket allows now and says which readiness it waits for.  OpenSSL's

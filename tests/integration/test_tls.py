@@ -16,7 +16,8 @@ Certificates are made at test time (tlscerts.py).  Cases:
   does not match: rolled back, the old certificate keeps serving; a TLS
   connection open at the reload is answered, then closed cleanly (it cannot
   be handed over);
-- resumption across workers (shared ticket keys), counted;
+- resumption across workers (shared ticket keys), counted; across a
+  reload that keeps the trust, and not across one that changes tls.ca;
 - the counters in the JSON, table and Prometheus renderings.
 """
 import os
@@ -426,6 +427,64 @@ def mtls(t):
     tot = totals(srv)
     t.check(tot["tls_client_certs"] - base["tls_client_certs"] == 1,
             "one client authenticated by certificate")
+
+
+@t.case
+def resumption_after_trust_change(t):
+    # A session's client certificate was verified under the trust of its
+    # time: a reload that keeps tls.ca and verify_client keeps resumption;
+    # one that changes tls.ca ends it, so a resumed session no longer
+    # passes for a verified certificate (before: the session id context
+    # was the same for every trust, and the old ticket authenticated for
+    # its lifetime, one to two hours).
+    c = certs()
+    srv = tls_server({"auth_token": "a-token-of-some-length"},
+                     tls={"ca": c.ca, "verify_client": "require"})
+
+    def sessions():
+        out = {}
+        for v in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            ctx = client_ctx(c.client, c.client_key)
+            ctx.maximum_version = v
+            with tls_connect(srv, ctx) as s:
+                f = request(s, Op.ECHO, b"first", rid=1)
+                t.check_response(f, "%s: ECHO with a client certificate" %
+                                 v.name, Op.ECHO, rid=1, value=b"first")
+                out[v] = (ctx, s.session)
+        return out
+
+    def resume(ctx, sess):
+        """(resumed, ECHO's status), or (False, why it was refused)."""
+        try:
+            with tls_connect(srv, ctx, session=sess) as s:
+                reused = s.session_reused
+                # TLS 1.3: a refusal arrives after the client's Finished.
+                return reused, request(s, Op.ECHO, b"again", rid=2).status
+        except (OSError, EOFError, ValueError, ssl.SSLError) as e:
+            return False, type(e).__name__
+
+    def reload(what):
+        rc, out, err, _ = ctl(srv, "reload", timeout=30)
+        t.check(rc == 0, "reload (%s): rc %d, %r" % (what, rc,
+                                                      (out + err)[-300:]))
+
+    got = sessions()
+    reload("nothing changed")
+    for v, (ctx, sess) in got.items():
+        reused, st = resume(ctx, sess)
+        t.check(reused and st == St.OK, "%s: a session resumes across a "
+                "reload that keeps the trust: resumed %s, ECHO %r" % (
+                    v.name, reused, st))
+    got = sessions()
+    srv.settings["tls"] = {"cert": c.server, "key": c.server_key,
+                           "ca": c.other_ca, "verify_client": "require"}
+    srv.write_conf()
+    reload("tls.ca changed")
+    for v, (ctx, sess) in got.items():
+        reused, st = resume(ctx, sess)
+        t.check(not reused and st != St.OK, "%s: a session from before "
+                "tls.ca changed: resumed %s, ECHO %r (want a full "
+                "handshake, refused)" % (v.name, reused, st))
 
 
 @t.case
