@@ -11,12 +11,18 @@
  * serves (a wedged loop stops beating and is killed).  Every connection
  * is non-blocking in that loop: a slow client holds one of
  * EXPORTER_CONN_MAX connections until EXPORTER_TIMEOUT_S, never the loop.
+ * libmicrohttpd's own timeout is one of inactivity, which a byte now and
+ * then puts off for ever; so the loop also gives each connection
+ * EXPORTER_TIMEOUT_S for a whole request, from its open or its last
+ * answer (ex_deadlines), or else cuts it.
  *
  * A scrape copies the stats segment (stats_snapshot: no lock a worker
  * could hold) and renders it with msgctl stats --prometheus's renderer,
  * followed by the exporter's own msgd_http_* counters.
  */
+#include <sys/queue.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,11 +58,19 @@ struct exporter {
 	int			 active;	/* connections open */
 	int			 sigfd;
 	int			 beat;
+	TAILQ_HEAD(, ex_conn)	 conns;		/* open, oldest first */
 };
 
-/* What the exporter keeps per connection: did it ever answer? */
+/*
+ * What the exporter keeps per connection: did it ever answer, and since
+ * when does its request's time run.
+ */
 struct ex_conn {
-	int	answered;
+	int			answered;
+	int			fd;
+	int			cut;	/* shut down: libmicrohttpd closes it */
+	uint64_t		since;	/* opened or last answered, mono ms */
+	TAILQ_ENTRY(ex_conn)	entry;
 };
 
 static const int ex_ignored[] = { SIGHUP, SIGPIPE, SIGTTIN, SIGTTOU };
@@ -121,25 +135,66 @@ ex_accept(void *arg, const struct sockaddr *sa, socklen_t len)
 	return (MHD_YES);
 }
 
-/* A connection opens or closes: count it, and those never answered. */
+/*
+ * A connection opens or closes: count it, and those never answered;
+ * keep it on the list whose request deadlines the loop enforces.
+ */
 static void
 ex_conn_note(void *arg, struct MHD_Connection *c, void **ctx,
     enum MHD_ConnectionNotificationCode what)
 {
-	struct exporter	*ex = arg;
-	struct ex_conn	*ec = *ctx;
+	const union MHD_ConnectionInfo	*ci;
+	struct exporter			*ex = arg;
+	struct ex_conn			*ec = *ctx;
 
 	if (what == MHD_CONNECTION_NOTIFY_STARTED) {
 		ex->active++;
 		ex->mc.connections++;
-		*ctx = calloc(1, sizeof(struct ex_conn));
+		if ((ec = calloc(1, sizeof(*ec))) != NULL) {
+			ci = MHD_get_connection_info(c,
+			    MHD_CONNECTION_INFO_CONNECTION_FD);
+			ec->fd = ci != NULL ? ci->connect_fd : -1;
+			ec->since = mono_ms();
+			TAILQ_INSERT_TAIL(&ex->conns, ec, entry);
+		}
+		*ctx = ec;
 		return;
 	}
 	ex->active--;
 	if (ec == NULL || !ec->answered)
 		ex->mc.unanswered++;
+	if (ec != NULL)
+		TAILQ_REMOVE(&ex->conns, ec, entry);
 	free(ec);
 	*ctx = NULL;
+}
+
+/*
+ * Cut the connections whose request (or the wait for the next one) has
+ * taken EXPORTER_TIMEOUT_S, however slowly their bytes came: shutdown(2)
+ * ends both directions, the client sees the end, and libmicrohttpd,
+ * woken by the hang-up, closes the connection (counted unanswered if it
+ * never was).  A connection without a descriptor has only
+ * libmicrohttpd's inactivity timeout.  Returns the ms until the next
+ * deadline, at most max.
+ */
+static int
+ex_deadlines(struct exporter *ex, uint64_t now, int max)
+{
+	const uint64_t	 limit = (uint64_t)EXPORTER_TIMEOUT_S * 1000;
+	struct ex_conn	*ec;
+	int		 wait = max;
+
+	TAILQ_FOREACH(ec, &ex->conns, entry) {
+		if (ec->cut || ec->fd == -1)
+			continue;
+		if (now - ec->since >= limit) {
+			(void)shutdown(ec->fd, SHUT_RDWR);
+			ec->cut = 1;
+		} else if (ec->since + limit - now < (uint64_t)wait)
+			wait = (int)(ec->since + limit - now);
+	}
+	return (wait);
 }
 
 /*
@@ -171,8 +226,10 @@ ex_reply(struct exporter *ex, struct MHD_Connection *c, unsigned int code,
 			ex->mc.requests[i]++;
 		ci = MHD_get_connection_info(c,
 		    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-		if (ci != NULL && (ec = ci->socket_context) != NULL)
+		if (ci != NULL && (ec = ci->socket_context) != NULL) {
 			ec->answered = 1;
+			ec->since = mono_ms();	/* the next request's time */
+		}
 	}
 	return (rc);
 }
@@ -377,6 +434,7 @@ ex_setup(struct exporter *ex, const struct exporter_args *a)
 	char	cause[512];
 
 	memset(ex, 0, sizeof(*ex));
+	TAILQ_INIT(&ex->conns);
 	ex->conf = a->conf;
 	ex->beat = a->beat;
 	log_procname("metrics");
@@ -457,6 +515,7 @@ exporter_main(const struct exporter_args *a)
 		if (MHD_get_timeout(ex.d, &mto) == MHD_YES &&
 		    mto < (MHD_UNSIGNED_LONG_LONG)wait)
 			wait = (int)mto;
+		wait = ex_deadlines(&ex, now, wait);
 		if (poll(pfd, 2, wait) == -1 && errno != EINTR)
 			fatal("poll");
 		if (pfd[0].revents != 0 && ex_signal(&ex))

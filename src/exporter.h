@@ -15,7 +15,8 @@
 #include "priv.h"
 
 #define EXPORTER_CONN_MAX	64	/* open HTTP connections */
-#define EXPORTER_TIMEOUT_S	10	/* idle connection closed */
+#define EXPORTER_TIMEOUT_S	10	/* a whole request, from the open or
+					   the last answer; idle as long */
 #define EXPORTER_MEMORY_LIMIT	16384	/* a request's headers, bytes */
 #define EXPORTER_BEAT_MS	1000	/* a byte on the beat pipe */
 

@@ -16,6 +16,12 @@
   not delay other scrapes and is closed at the exporter's timeout (10 s);
   past 64 open connections new ones are closed at once (counted), and
   scrapes work again once they are gone.
+- slow_requests_cut: 64 clients (the connection limit) each trickling a
+  header a byte per second hold every connection and no scrape is
+  served; each is cut about 10 s (EXPORTER_TIMEOUT_S) after it opened,
+  however often its bytes came, counted unanswered, and scrapes are
+  served again (before: libmicrohttpd's timeout is one of inactivity,
+  which every byte put off, and they held the exporter for ever).
 - draining: during a graceful stop held open by a SIGSTOPped worker (a
   long shutdown_timeout), /health answers 503 {"status": "draining"} and
   /metrics still answers; msgctl status says "state: draining".
@@ -307,6 +313,69 @@ def slow_and_many(t):
     t.check(got == b"" and time.monotonic() - t0 < 14,
             "slow client after %.1f s: %r" % (time.monotonic() - t0, got))
     slow.close()
+
+
+@t.case
+def slow_requests_cut(t):
+    srv = metrics_server(t)
+    before = counter(srv, "msgd_http_connections_unanswered_total")
+    n = 64      # EXPORTER_CONN_MAX
+    conns = []
+    try:
+        t0 = time.monotonic()
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", srv.mport),
+                                         timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+            conns.append(s)
+        t.check(http(srv, "/metrics", timeout=2)[0] is None,
+                "the %d slow clients hold every connection" % n)
+        # A header byte per second on each, until each is cut (bounded:
+        # the deadline is 10 s; 15 s at most).
+        open_ = set(range(n))
+        cut_at = {}
+        for _ in range(16):
+            if not open_ or time.monotonic() - t0 > 15:
+                break
+            for i in sorted(open_):
+                try:
+                    conns[i].sendall(b"a")
+                except OSError:
+                    cut_at[i] = time.monotonic() - t0
+            open_ -= set(cut_at)
+            deadline = time.monotonic() + 1.0
+            while open_ and time.monotonic() < deadline:
+                r, _, _ = select.select([conns[i] for i in open_], [], [],
+                                        max(0.0, deadline -
+                                            time.monotonic()))
+                for s in r:
+                    i = conns.index(s)
+                    try:
+                        if s.recv(100) != b"":
+                            continue        # an answer: not expected
+                    except OSError:
+                        pass
+                    cut_at[i] = time.monotonic() - t0
+                open_ -= set(cut_at)
+        t.check(not open_, "%d of %d trickling clients still open after "
+                "%.1f s (EXPORTER_TIMEOUT_S 10)" % (
+                    len(open_), n, time.monotonic() - t0))
+        if cut_at:
+            t.check(8.5 <= min(cut_at.values()) and
+                    max(cut_at.values()) <= 13.5,
+                    "cut %.1f..%.1f s after they opened, want about 10 s" %
+                    (min(cut_at.values()), max(cut_at.values())))
+    finally:
+        for s in conns:
+            s.close()
+    t.check(poll(lambda: http(srv, "/metrics", timeout=2)[0] == 200,
+                 timeout=5), "a scrape once they are cut")
+    v = poll(lambda: counter(srv, "msgd_http_connections_unanswered_total"),
+             timeout=5, until=lambda v: v is not None and
+             v - before >= n)
+    t.check(v is not None and v - before == n,
+            "unanswered connections: +%r, want +%d" % (
+                None if v is None else v - before, n))
 
 
 @t.case
