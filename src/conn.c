@@ -1135,6 +1135,19 @@ conn_urgent_refused(struct conn *c)
 }
 
 /*
+ * Frames completed and nothing of the next is in c->in: the frame deadline
+ * was theirs.  Over TLS the next frame's first bytes may be in OpenSSL
+ * (conn_settle); drop the old deadline so that conn_deadline starts the
+ * next one now, not at the first byte of the frames just answered.
+ */
+static void
+conn_frame_done(struct wctx *wc, struct conn *c)
+{
+	if (c->timer.list == &wc->tl[CONN_TL_FRAME])
+		timer_cancel(&c->timer);
+}
+
+/*
  * Read what the socket has, bounded per event so one busy client cannot
  * starve the others (the rest comes next turn: epoll reports it again, or,
  * edge-triggered, wc->ready holds the connection; see conn_interest).
@@ -1197,6 +1210,8 @@ conn_read(struct wctx *wc, struct conn *c)
 		if (((fresh && !held) || done > 0) &&
 		    (buf_used(&c->in) > 0 || c->skip > 0))
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+		else if (done > 0)
+			conn_frame_done(wc, c);
 		held = 0;
 		/*
 		 * The socket is empty: skip the read that would say EAGAIN.
@@ -1816,6 +1831,8 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 		/* Frames completed: whatever follows is a new frame. */
 		if (buf_used(&c->in) > 0 || c->skip > 0)
 			timer_arm(&wc->tl[CONN_TL_FRAME], &c->timer, wc->now);
+		else
+			conn_frame_done(wc, c);
 	}
 	if (conn_settle(wc, c) == -1)
 		goto fail;

@@ -202,4 +202,40 @@ def tls_record_trickle(t):
                 c1["idle_timeouts"] - c0["idle_timeouts"]))
 
 
+@t.case
+def tls_next_record_own_deadline(t):
+    """A TLS request whose first bytes came in the same read as the end of
+    the previous one (its record not yet whole, held in OpenSSL) gets its
+    own read_timeout, from then: not what was left of the previous
+    request's.  A's record: its first byte, 1.5 s later the rest with the
+    start of B's; B's rest 1.2 s after that (2.7 s after A's first byte,
+    past A's deadline, well within B's own).  Both are answered; before
+    the fix B was cut at A's deadline, 2 s after A's first byte."""
+    if not tlscerts.available():
+        print("tls_next_record_own_deadline: skipped, no openssl command")
+        return
+    srv = t.server({"workers": 1, "read_timeout": 2, "idle_timeout": 10},
+                   tls=True)
+    m = MemTLS(srv.tls_client_addr, srv.tls_client_addr.ctx)
+    try:
+        a = m.wrap(encode(Op.PING, request_id=1))
+        b = m.wrap(encode(Op.PING, request_id=2))
+        m.sock.sendall(a[:1])
+        time.sleep(1.5)
+        m.sock.sendall(a[1:] + b[:10])
+        time.sleep(1.2)
+        ids = []
+        try:
+            m.sock.sendall(b[10:])
+            data = m.read_frames(2, timeout=5)
+            off = 0
+            while off + 16 <= len(data):
+                ids.append(int.from_bytes(data[off + 8:off + 12], "big"))
+                off += 16 + int.from_bytes(data[off + 12:off + 16], "big")
+        except (OSError, EOFError, TimeoutError) as e:
+            ids.append(repr(e))
+        t.check(ids == [1, 2], "answers to requests 1 and 2, got %r" % ids)
+    finally:
+        m.sock.close()
+
 t.run()
