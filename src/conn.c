@@ -1275,8 +1275,14 @@ conn_handoff(struct wctx *wc, const struct conn *c)
 		memcpy(info.digest, wc->ops->conf->auth_digest,
 		    sizeof(info.digest));
 	}
+	/*
+	 * Full, or ETOOMANYREFS: our user has as many descriptors in flight
+	 * as its limit of open files (the master, holding as many waiting
+	 * connections as it may, reads no more): later, not lost.
+	 */
 	if (xfer_send(wc->handoff_fd, c->fd, &info) == -1)
-		return (errno == EAGAIN || errno == ENOBUFS ? -1 : -2);
+		return (errno == EAGAIN || errno == ENOBUFS ||
+		    errno == ETOOMANYREFS ? -1 : -2);
 	/*
 	 * An epoll registration belongs to the open file, not to our fd:
 	 * the socket lives on (in flight, then in the new worker), so our

@@ -67,6 +67,8 @@ ssize_t	__real_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 ssize_t	__wrap_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 uint64_t __real_mono_us(void);
 uint64_t __wrap_mono_us(void);
+ssize_t	__real_sendmsg(int, const struct msghdr *, int);
+ssize_t	__wrap_sendmsg(int, const struct msghdr *, int);
 
 /* The server's readings of the clock (mono_us), and how far it is ahead. */
 static int		clock_reads;
@@ -97,6 +99,8 @@ struct fault {
 
 static int		fault_fd = -1;
 static struct fault	send_fault, read_fault, splice_fault;
+/* The next sendmsg (the hand-over channel's, xfer_send) fails so. */
+static int		sendmsg_err;
 
 /* Apply f to a call of len bytes: 0 to go on with *len, or -1 (errno). */
 static int
@@ -124,6 +128,17 @@ fault_apply(struct fault *f, size_t *len)
 	if (f->max > 0 && *len > f->max)
 		*len = f->max;
 	return (0);
+}
+
+ssize_t
+__wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	if (sendmsg_err != 0) {
+		errno = sendmsg_err;
+		sendmsg_err = 0;
+		return (-1);
+	}
+	return (__real_sendmsg(fd, mh, flags));
 }
 
 ssize_t
@@ -244,6 +259,7 @@ setup_with(void **state, int token, uint64_t output_limit, int restricted)
 	memset(&send_fault, 0, sizeof(send_fault));
 	memset(&read_fault, 0, sizeof(read_fault));
 	memset(&splice_fault, 0, sizeof(splice_fault));
+	sendmsg_err = 0;
 	snprintf(fx->path, sizeof(fx->path), "/tmp/msgd-test-conn.%d",
 	    (int)getpid());
 	conf_defaults(&fx->conf);
@@ -1228,6 +1244,52 @@ test_conn_drain_idle(void **state)
 	expect_eof(fx);
 }
 
+/*
+ * Handing over while draining, the channel refuses for a while: EAGAIN
+ * (full) or ETOOMANYREFS (the workers' user has as many descriptors in
+ * flight as its limit of open files, while the master reads none):
+ * either way the connection is kept and tried again, never closed.
+ */
+static void
+test_conn_handoff_refused_retried(void **state)
+{
+	static const int	 errs[] = { EAGAIN, ETOOMANYREFS };
+	struct fixture		*fx = *state;
+	struct net_peer		 peer;
+	struct xfer_info	 info;
+	char			 x;
+	int			 ch[2], sp[2], fd, i;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(xfer_pair(ch), 0);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+		fx->wc.handoff_fd = ch[0];
+		memset(&peer, 0, sizeof(peer));
+		peer.family = AF_UNIX;
+		assert_non_null(conn_new(&fx->wc, sp[0], &peer, 0));
+		sendmsg_err = errs[i];
+		conn_drain_all(&fx->wc, 1000, 1);
+		/* Refused: still ours and open, nothing in the channel. */
+		assert_int_equal(recv(sp[1], &x, 1, MSG_DONTWAIT), -1);
+		assert_int_equal(errno, EAGAIN);
+		assert_int_equal(xfer_recv(ch[1], &fd, &info), 0);
+		/* The retry, CONN_HANDOFF_RETRY_MS later, goes through. */
+		advance(fx, 20);
+		assert_int_equal(xfer_recv(ch[1], &fd, &info), 1);
+		/* It is that connection: what goes in comes out at sp[1]. */
+		assert_int_equal(write(fd, "y", 1), 1);
+		assert_int_equal(read(sp[1], &x, 1), 1);
+		assert_int_equal(x, 'y');
+		close(fd);
+		close(sp[1]);
+		close(ch[1]);
+		close(ch[0]);
+		fx->wc.handoff_fd = -1;
+		fx->wc.draining = fx->wc.handoff = 0;
+	}
+}
+
 static void
 test_conn_close_all(void **state)
 {
@@ -1636,6 +1698,7 @@ main(void)
 		T(test_conn_read_timeout),
 		T(test_conn_drain),
 		T(test_conn_drain_idle),
+		T(test_conn_handoff_refused_retried),
 		T(test_conn_close_all),
 		T(test_conn_short_writes),
 		T(test_conn_short_reads),
