@@ -68,9 +68,10 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 }
 
 /*
- * Is fd a connected stream socket, what a hand-over carries?  Asked of
- * the socket (getsockopt), never of the file system: fstat on what a
- * worker sent could wait on a FUSE server.
+ * Is fd a stream socket that is not listening, as a hand-over carries (a
+ * connection; one whose peer is gone is the new worker's to find out)?
+ * Asked of the socket (getsockopt), never of the file system: fstat on
+ * what a worker sent could wait on a FUSE server.
  */
 static int
 xfer_is_conn(int fd)
@@ -90,11 +91,11 @@ xfer_is_conn(int fd)
 
 /*
  * The descriptors that came with mh: *fd gets the one a hand-over
- * carries, a connected stream socket; every other one is closed at once,
- * as is one that is no such socket (-1 then).  The peer is not trusted to
- * send one: a worker could send more per message, and what it sent and
- * nobody closed would pile up here (in the master, until it could not
- * start a worker).  Returns how many came.
+ * carries, a stream socket not listening; every other one is closed at
+ * once, as is one that is no such socket (-1 then).  The peer is not
+ * trusted to send one: a worker could send more per message, and what it
+ * sent and nobody closed would pile up here (in the master, until it
+ * could not start a worker).  Returns how many came.
  */
 static int
 xfer_take_fds(const struct msghdr *mh, int *fd)
@@ -133,9 +134,9 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
  * descriptor that came with a bad message is closed), -2 when a whole
  * message came without its descriptor because the kernel could not
  * install it (we are at RLIMIT_NOFILE), -3 when the sender did not send
- * exactly one connected stream socket (xfer_take_fds closed what it
- * sent).  After -2 or -3 that connection is lost, but the channel is
- * still in step.  The control buffer has room for two descriptors, so
+ * exactly one stream socket that is not listening (xfer_take_fds closed
+ * what it sent).  After -2 or -3 that connection is lost, but the channel
+ * is still in step.  The control buffer has room for two descriptors, so
  * that more than one is seen (the kernel drops those past the room and
  * says MSG_CTRUNC: with any installed, that is the sender's doing).
  */
