@@ -19,6 +19,8 @@ Environment: MSGD_BUILDDIR (default <srcdir>/build), MSGD_SRCDIR (default the
 checkout holding this file).
 """
 import atexit
+import ctypes
+import errno
 import os
 import re
 import shutil
@@ -528,6 +530,39 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
                 timeout=timeout,
                 until=lambda live: len(live) >= n if at_least
                 else len(live) == n)
+
+
+def fd_links(pid):
+    """{fd: what it points to} of process pid (/proc/PID/fd)."""
+    out = {}
+    d = "/proc/%d/fd" % pid
+    for name in os.listdir(d):
+        try:
+            out[int(name)] = os.readlink(os.path.join(d, name))
+        except OSError:
+            pass
+    return out
+
+
+SYS_PIDFD_GETFD = 438  # the same number on every architecture
+
+
+def steal_fd(pid, fd):
+    """A copy of process pid's descriptor fd in this process
+    (pidfd_getfd), or -errno when the kernel refuses (< 5.6, ptrace
+    rules, the process gone)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except AttributeError:
+        return -errno.ENOSYS
+    except OSError as e:
+        return -e.errno
+    try:
+        n = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        return n if n >= 0 else -ctypes.get_errno()
+    finally:
+        os.close(pidfd)
 
 
 class Strace:

@@ -58,7 +58,6 @@ the FIFO is released every old generation exits; the stop then exits 0
 with no LeakSanitizer report (the killed generation was never freed
 before; the ASan run sees that).
 """
-import ctypes
 import json
 import os
 import re
@@ -73,8 +72,9 @@ import threading
 import time
 
 from harness import (HDR, HDR_LEN, MSGCTL, Client, Frame, Op, Suite,
-                     children, command_children, ctl, encode, live_children,
-                     poll, proc_stat, response_problems, wait_children)
+                     children, command_children, ctl, encode, fd_links,
+                     live_children, poll, proc_stat, response_problems,
+                     steal_fd, wait_children)
 from statslib import settle, stats_json
 
 t = Suite("test_sup_reload")
@@ -481,20 +481,6 @@ def reload_rollbacks(t):
                      if w["pid"]]))
 
 
-SYS_pidfd_getfd = 438  # the same number on every architecture
-
-
-def fd_links(pid):
-    out = {}
-    d = "/proc/%d/fd" % pid
-    for name in os.listdir(d):
-        try:
-            out[int(name)] = os.readlink(os.path.join(d, name))
-        except OSError:
-            pass
-    return out
-
-
 def epoll_inodes(pid, epfd):
     """The inodes of what the epoll descriptor epfd of pid watches."""
     with open("/proc/%d/fdinfo/%d" % (pid, epfd)) as f:
@@ -522,36 +508,26 @@ def adopted_close(t):
         t.check_response(c.request(Op.PING, request_id=2), "PING after "
                          "the hand-over", Op.PING, rid=2, value=b"PONG")
         pid = kids[0]
-        libc = ctypes.CDLL(None, use_errno=True)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError) as e:
-            print("SKIP: pidfd_open: %s" % e)
-            return
         want = c.sock.getsockname()
         epfd = None
-        try:
-            for fd, link in fd_links(pid).items():
-                if link == "anon_inode:[eventpoll]":
-                    epfd = fd
-                if not link.startswith("socket:") or held != -1:
-                    continue
-                dup = libc.syscall(SYS_pidfd_getfd, pidfd, fd, 0)
-                if dup < 0:
-                    print("SKIP: pidfd_getfd: %s" %
-                          os.strerror(ctypes.get_errno()))
-                    return
-                s = socket.socket(fileno=dup)
-                try:
-                    peer = s.getpeername()
-                except OSError:
-                    peer = None
-                if peer == want:
-                    held = s.detach()
-                else:
-                    s.close()
-        finally:
-            os.close(pidfd)
+        for fd, link in fd_links(pid).items():
+            if link == "anon_inode:[eventpoll]":
+                epfd = fd
+            if not link.startswith("socket:") or held != -1:
+                continue
+            dup = steal_fd(pid, fd)
+            if dup < 0:
+                print("SKIP: pidfd_getfd: %s" % os.strerror(-dup))
+                return
+            s = socket.socket(fileno=dup)
+            try:
+                peer = s.getpeername()
+            except OSError:
+                peer = None
+            if peer == want:
+                held = s.detach()
+            else:
+                s.close()
         t.check(held != -1 and epfd is not None, "worker %d: no socket "
                 "with peer %r (or no epoll fd)" % (pid, want))
         if held == -1 or epfd is None:

@@ -26,7 +26,6 @@ channels, and msgd answered nobody until restarted.
 """
 import array
 import collections
-import ctypes
 import errno
 import os
 import resource
@@ -36,12 +35,10 @@ import socket
 import struct
 import time
 
-from harness import Suite, poll
+from harness import Suite, fd_links, poll, steal_fd
 
 t = Suite("test_trust_xfer")
 
-_libc = ctypes.CDLL(None, use_errno=True)
-SYS_PIDFD_OPEN, SYS_PIDFD_GETFD = 434, 438	# x86_64 and most others
 # struct xfer_info (src/xfer.h): version, authed, then struct net_peer
 # (family, pad, port, addr[16]) and digest[32]; XFER_VERSION 1.
 XFER_INFO = struct.Struct("=BBBBH16s32s")
@@ -53,29 +50,6 @@ def xfer_info():
                           b"\0" * 32)
 
 
-def fds(pid):
-    """{fd: what it points to} of process pid."""
-    out = {}
-    for n in os.listdir("/proc/%d/fd" % pid):
-        try:
-            out[int(n)] = os.readlink("/proc/%d/fd/%s" % (pid, n))
-        except OSError:
-            pass
-    return out
-
-
-def steal_fd(pid, fd):
-    """A copy of process pid's fd in this process, or an errno."""
-    pfd = _libc.syscall(SYS_PIDFD_OPEN, pid, 0)
-    if pfd < 0:
-        return -ctypes.get_errno()
-    try:
-        n = _libc.syscall(SYS_PIDFD_GETFD, pfd, fd, 0)
-        return n if n >= 0 else -ctypes.get_errno()
-    finally:
-        os.close(pfd)
-
-
 def worker_channel(master, worker):
     """A copy of the worker's end of its channel to the master: its only
     unix stream socket, not listening, whose peer the master made (the
@@ -83,7 +57,7 @@ def worker_channel(master, worker):
     there are two, and None is returned).  An errno if the kernel would
     not give copies."""
     found = []
-    for fd, target in fds(worker).items():
+    for fd, target in fd_links(worker).items():
         if not target.startswith("socket:"):
             continue
         n = steal_fd(worker, fd)
@@ -188,7 +162,7 @@ def not_one_socket(t):
     if not chans or len(chans) != 2:
         return
     master = srv.pid
-    before = len(fds(master))
+    before = len(fd_links(master))
     null = os.open("/dev/null", os.O_RDONLY)
     rp, wp = os.pipe()
     try:
@@ -202,11 +176,11 @@ def not_one_socket(t):
             n = poll(lambda: count(srv, said), timeout=5,
                      until=lambda n: n >= 1)
             t.check(n == 1, "%r logged %d times, want once" % (said, n))
-        now = poll(lambda: len(fds(master)), timeout=5,
+        now = poll(lambda: len(fd_links(master)), timeout=5,
                    until=lambda n: n == before - 2)
         t.check(now == before - 2, "master %d: %d descriptors open, want "
                 "%d - 2 channels: %r" % (master, now, before, sorted(
-                    collections.Counter(fds(master).values()).items())))
+                    collections.Counter(fd_links(master).values()).items())))
         t.check(srv.ping_ok(), "PING after the bad hand-overs")
     finally:
         for w, ch in chans:
@@ -236,7 +210,7 @@ def flood(t):
         return
     (w, ch), = chans
     master = srv.pid
-    before = len(fds(master))
+    before = len(fd_links(master))
     a, b = socket.socketpair()
     sent = 0
     try:
@@ -245,7 +219,7 @@ def flood(t):
         # The master stops reading when as many wait as it may hold:
         # then its count stays (read twice, 0.3 s apart).
         seen = []
-        waiting = poll(lambda: seen.append(len(fds(master)) - before) or
+        waiting = poll(lambda: seen.append(len(fd_links(master)) - before) or
                        seen[-1], timeout=10, step=0.3,
                        until=lambda n: len(seen) > 1 and seen[-2] == n)
         t.check(16 <= waiting <= NOFILE - 96, "master %d holds %d "
