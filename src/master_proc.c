@@ -735,10 +735,12 @@ proc_kill_stray(const struct ptable *pt, pid_t pid)
  * parent.  Orphans are reparented before we hear of a death, so all are
  * here by now; their own orphans come at their death (proc_reap scans
  * again).  A process that a live worker's command started and let go
- * comes to us with no death we hear of: proc_sweep, once a second.
+ * (it left the command's process group, which the worker killed) comes
+ * to us with no death we hear of: the master calls this once a second
+ * too.
  */
-static void
-proc_kill_strays(const struct ptable *pt)
+void
+proc_sweep(const struct ptable *pt)
 {
 	char		 path[64], buf[4096], *p, *end;
 	struct dirent	*de;
@@ -776,18 +778,6 @@ proc_kill_strays(const struct ptable *pt)
 			proc_kill_stray(pt, (pid_t)pid);
 	}
 	closedir(d);
-}
-
-/*
- * Kill the processes that came to us as subreaper and are no worker of
- * ours: a command's background process that left its process group (the
- * command exited, and the worker killed its group without it).  Once a
- * second: no SIGCHLD tells us one came.
- */
-void
-proc_sweep(const struct ptable *pt)
-{
-	proc_kill_strays(pt);
 }
 
 /*
@@ -886,7 +876,7 @@ proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 	/* Whatever a dead worker or command left is ours now: kill it. */
 	if (pt->reaped) {
 		pt->reaped = 0;
-		proc_kill_strays(pt);
+		proc_sweep(pt);
 	}
 	return (0);
 }
