@@ -676,6 +676,22 @@ def free_port(family=socket.AF_INET, host="127.0.0.1",
         s.close()
 
 
+def free_ports(n, family=socket.AF_INET, host="127.0.0.1"):
+    """n distinct TCP ports that were free a moment ago: all n bound at
+    once, so that the kernel cannot hand out one of them twice (two calls
+    of free_port can get the same port back)."""
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_udp_port(host="127.0.0.1"):
     """A UDP port on host that was free a moment ago."""
     return free_port(host=host, kind=socket.SOCK_DGRAM)
@@ -1011,12 +1027,15 @@ class Server:
         """Write the config, start msgd, wait until PING is answered.
         A TCP port taken meanwhile by someone else: new port, up to 3 tries."""
         for attempt in range(3):
+            # The TCP and TLS listeners share 127.0.0.1: distinct ports
+            # ("listed twice" refused a start once in CI).
+            port, port_tls = free_ports(2)
             if self.tcp:
-                self.port = free_port()
+                self.port = port
             if self.tcp6:
                 self.port6 = free_port(socket.AF_INET6, "::1")
             if self.tls:
-                self.port_tls = free_port()
+                self.port_tls = port_tls
             self.write_conf()
             log_before = len(self.log())
             self.spawn()

@@ -30,7 +30,7 @@ import urllib.request
 
 from fleetlib import (CONTRIB, HAPROXY, PROMTOOL, contrib_haproxy,
                       contrib_prometheus)
-from harness import (HDR, SKIP, Op, Suite, ctl, encode, free_port,
+from harness import (HDR, SKIP, Op, Suite, ctl, encode, free_ports,
                      msgd_supports, read_frame, connect)
 from statslib import parse_prom
 
@@ -117,14 +117,16 @@ def check_metrics_exist(t, used, what):
     --prometheus and, with metrics_listen, GET /metrics."""
     settings = {"workers": 2, "proxy_trusted": ["127.0.0.1/32"]}
     mport = None
+    # Distinct (free_port twice can give the same port back).
+    ports = free_ports(3)
     if msgd_supports("metrics_listen", "127.0.0.1:1"):
-        mport = free_port()
+        mport = ports[2]
         settings["metrics_listen"] = "127.0.0.1:%d" % mport
     srv = t.server(settings, tcp=True, start=False)
-    srv.port = free_port()
+    srv.port = ports[0]
     srv.settings["listen"] = ["unix:" + srv.sock_path,
                               "127.0.0.1:%d" % srv.port,
-                              "proxy:127.0.0.1:%d" % free_port()]
+                              "proxy:127.0.0.1:%d" % ports[1]]
     srv.start()
     srv.ping_ok()
     rc, text, err, _ = ctl(srv, "stats", "--prometheus")

@@ -64,8 +64,8 @@ import tempfile
 import time
 import urllib.request
 
-from harness import (Suite, children, ctl, free_port, is_exporter, poll,
-                     proc_stat, proc_status)
+from harness import (Suite, children, ctl, free_port, free_ports,
+                     is_exporter, poll, proc_stat, proc_status)
 from upgradecases import (master_pid, own_copy, reap_old, stop_current,
                           subreaper)
 from statslib import parse_prom
@@ -612,10 +612,10 @@ def socket_activation(t):
     if ssa is None:
         print("note: SKIP socket_activation: no systemd-socket-activate")
         return
-    mport = free_port()
+    mport, port = free_ports(2)
     srv = t.server({"metrics_listen": "127.0.0.1:%d" % mport}, unix=False,
                    tcp=True, start=False)
-    srv.port = free_port()
+    srv.port = port
     srv.mport = mport
     srv.write_conf()
     srv.spawn([ssa, "-l", "127.0.0.1:%d" % srv.port,

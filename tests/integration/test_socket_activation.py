@@ -32,7 +32,7 @@ import threading
 import time
 
 from harness import (MSGD, Op, St, Client, Frame, SKIP, Suite, children,
-                     ctl, encode, free_port, free_udp_port,
+                     ctl, encode, free_port, free_ports, free_udp_port,
                      ipv6_loopback_ok, poll, udp_exchange)
 
 SSA = shutil.which("systemd-socket-activate")
@@ -349,7 +349,7 @@ def refused(t, srv, sockets, trigger, wants, what, udp=False):
 def mismatch(t):
     # A passed socket that no entry lists.
     srv = t.server(unix=False, tcp=True, start=False, health=False)
-    p1, p2 = free_port(), free_port()
+    p1, p2 = free_ports(2)
     srv.port = p1
     refused(t, srv, ["127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2],
             ("127.0.0.1", p1),
