@@ -600,10 +600,10 @@ conn_flush(struct wctx *wc, struct conn *c)
  * Answer at once the run of keyless ECHO or UPPER frames at the front of
  * the input (msg_scan_run: whole, valid, one opcode, no key, no flag).
  * Their answers are the requests with the RESPONSE flag and the value
- * transformed, so they are rewritten where they lie and the buffers
- * swapped when the run is the whole input and nothing waits to be sent (a
- * 1 MiB ECHO then costs no copy and no allocation), else copied to the
- * output in one step.  The run stops where the output would pass its
+ * transformed, so they are rewritten where they lie, each header as the
+ * run is judged (msg_answer_run), and the buffers swapped when the run is
+ * the whole input and nothing waits to be sent (a 1 MiB ECHO then costs
+ * no copy and no allocation), else copied to the output in one step.  The run stops where the output would pass its
  * limit, as conn_process does; the frames are counted together and timed
  * from this turn.  Returns the frames answered: 0 when the first frame is
  * not such a frame (or memory is short: conn_frame then answers it).
@@ -626,22 +626,23 @@ conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
 	if (!ops_allowed(wc->ops, &cl, def))
 		return (0);	/* conn_frame answers DENIED */
 	/* conn_process called us with the output within its limit. */
-	n = msg_scan_run(p, len, limit, def->op,
+	n = msg_answer_run(p, len, limit, def->op,
 	    wc->output_limit - buf_used(&c->out), &nf);
 	if (nf == 0)
 		return (0);
 	swap = n == len && buf_used(&c->out) == 0;
-	if (!swap && buf_reserve(&c->out, n) == -1)
+	if (!swap && buf_reserve(&c->out, n) == -1) {
+		msg_unanswer_run(p, n);	/* requests again, for conn_frame */
 		return (0);
+	}
 	c->need = 0;	/* in the buffer now: counted as such */
 	msg_hdr_decode(p, &h);
 	conn_current(wc, c, &h, wc->now_us);
-	if (swap) {
-		ops_answer_run(def, p, n);
+	ops_transform_run(def, p, n);
+	if (swap)
 		buf_swap(&c->in, &c->out);
-	} else {
+	else {
 		memcpy(buf_tail(&c->out), p, n);
-		ops_answer_run(def, buf_tail(&c->out), n);
 		c->out.len += n;
 		buf_consume(&c->in, n);
 	}

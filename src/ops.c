@@ -457,20 +457,21 @@ ops_copy_inplace(const struct op_def *def, const struct msg_hdr *h,
 }
 
 /*
- * Turn n bytes of requests for def that msg_scan_run passed (an operation
- * answered in place) into their answers where they lie: each header gets
- * the RESPONSE flag, each value def's transform.
+ * Give each value of n bytes of a run msg_answer_run answered for def (an
+ * operation answered in place) def's transform.  ECHO has none: its run
+ * is not walked again.
  */
 void
-ops_answer_run(const struct op_def *def, uint8_t *p, size_t n)
+ops_transform_run(const struct op_def *def, uint8_t *p, size_t n)
 {
 	size_t		off;
 	uint32_t	blen;
 
+	if (def->inplace == echo_inplace)
+		return;
 	for (off = 0; off < n; off += MSG_HDR_LEN + (size_t)blen) {
-		blen = msg_respond_inplace(p + off);
-		if (def->inplace != echo_inplace)
-			def->inplace(p + off + MSG_HDR_LEN, blen);
+		blen = msg_body_len(p + off);
+		def->inplace(p + off + MSG_HDR_LEN, blen);
 	}
 }
 

@@ -119,7 +119,7 @@ const struct op_def *ops_lookup(uint8_t);
 int	ops_allowed(const struct ops_env *, const struct op_client *,
 	    const struct op_def *);
 int	ops_verbatim(const struct op_def *);
-void	ops_answer_run(const struct op_def *, uint8_t *, size_t);
+void	ops_transform_run(const struct op_def *, uint8_t *, size_t);
 int	ops_dispatch(const struct ops_env *, const struct op_client *,
 	    const struct msg_hdr *, const uint8_t *, struct buf *,
 	    struct op_outcome *);

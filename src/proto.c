@@ -202,19 +202,14 @@ msg_parse_request(const uint8_t *buf, size_t len, uint32_t max_body,
 }
 
 /*
- * Measure the run of requests for op at the front of buf[0..len) that
- * msg_parse_request would pass whole (MSG_PARSE_FRAME under max_body) and
- * that carry no key and no flag: those whose answer, for an operation
- * answered in place (ECHO, UPPER), is the request itself with the
- * RESPONSE flag set (msg_respond_inplace).  The run ends before the first
- * frame that differs in any of this, is not whole, or would start more
- * than cap bytes in (as a worker stops before a frame once its output
- * passed its limit), and has at most INT32_MAX frames.  Returns its length
- * in bytes, *nframes its frames.  Pure: it judges, the caller answers.
+ * The walk of msg_scan_run; with answer set it also turns each frame it
+ * passes into its answer's header on the way (msg_answer_run), so that a
+ * pipelined run is judged and answered in one pass.  Inlined into both,
+ * answer a constant there.
  */
-size_t
-msg_scan_run(const uint8_t *buf, size_t len, uint32_t max_body, uint8_t op,
-    size_t cap, uint32_t *nframes)
+static inline size_t
+scan_run(uint8_t *abuf, const uint8_t *buf, size_t len, uint32_t max_body,
+    uint8_t op, size_t cap, uint32_t *nframes, int answer)
 {
 	const uint8_t	 want[8] = { MSG_MAGIC0, MSG_MAGIC1, MSG_VERSION, 0,
 	    op, 0, 0, 0 };	/* flags, status and key_len 0 */
@@ -222,19 +217,72 @@ msg_scan_run(const uint8_t *buf, size_t len, uint32_t max_body, uint8_t op,
 	size_t		 off = 0;
 	uint32_t	 blen, n = 0;
 
+	/* Frames take 16 bytes at least: bounding len bounds their count. */
+	if (len / MSG_HDR_LEN >= INT32_MAX)
+		len = (size_t)(INT32_MAX - 1) * MSG_HDR_LEN;
 	memcpy(&ww, want, sizeof(ww));
-	while (len - off >= MSG_HDR_LEN && off <= cap && n < INT32_MAX) {
+	while (off <= cap && len - off >= MSG_HDR_LEN) {
 		memcpy(&w, buf + off, sizeof(w));
 		if (w != ww)
 			break;
 		blen = get32(buf + off + 12);
 		if (blen > max_body || len - off - MSG_HDR_LEN < blen)
 			break;
+		if (answer)
+			abuf[off + 3] = MSG_F_RESPONSE;
 		off += MSG_HDR_LEN + (size_t)blen;
 		n++;
 	}
 	*nframes = n;
 	return (off);
+}
+
+/*
+ * Measure the run of requests for op at the front of buf[0..len) that
+ * msg_parse_request would pass whole (MSG_PARSE_FRAME under max_body) and
+ * that carry no key and no flag: those whose answer, for an operation
+ * answered in place (ECHO, UPPER), is the request itself with the
+ * RESPONSE flag set (msg_respond_inplace).  The run ends before the first
+ * frame that differs in any of this, is not whole, or would start more
+ * than cap bytes in (as a worker stops before a frame once its output
+ * passed its limit), and has fewer than INT32_MAX frames.  Returns its
+ * length in bytes, *nframes its frames.  Pure: it judges, nothing more.
+ */
+size_t
+msg_scan_run(const uint8_t *buf, size_t len, uint32_t max_body, uint8_t op,
+    size_t cap, uint32_t *nframes)
+{
+	return (scan_run(NULL, buf, len, max_body, op, cap, nframes, 0));
+}
+
+/*
+ * msg_scan_run, and each header of the run turned into its answer's
+ * where it lies (msg_respond_inplace): the values are left to the
+ * operation.  msg_unanswer_run(buf, returned length) turns them back.
+ */
+size_t
+msg_answer_run(uint8_t *buf, size_t len, uint32_t max_body, uint8_t op,
+    size_t cap, uint32_t *nframes)
+{
+	return (scan_run(buf, buf, len, max_body, op, cap, nframes, 1));
+}
+
+/* Turn the n bytes of answers msg_answer_run made back into requests. */
+void
+msg_unanswer_run(uint8_t *buf, size_t n)
+{
+	size_t	off;
+
+	for (off = 0; off < n; off += MSG_HDR_LEN + (size_t)get32(buf +
+	    off + 12))
+		buf[off + 3] = 0;
+}
+
+/* The body length a header of 16 bytes at p gives. */
+uint32_t
+msg_body_len(const uint8_t *p)
+{
+	return (get32(p + 12));
 }
 
 /*

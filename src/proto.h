@@ -124,7 +124,11 @@ void	msg_parse_request(const uint8_t *, size_t, uint32_t,
 	    struct msg_parse *);
 size_t	msg_scan_run(const uint8_t *, size_t, uint32_t, uint8_t, size_t,
 	    uint32_t *);
+size_t	msg_answer_run(uint8_t *, size_t, uint32_t, uint8_t, size_t,
+	    uint32_t *);
+void	msg_unanswer_run(uint8_t *, size_t);
 uint32_t msg_respond_inplace(uint8_t *);
+uint32_t msg_body_len(const uint8_t *);
 int	msg_check_response(const uint8_t *, size_t, struct msg_hdr *,
 	    const char **);
 size_t	msg_encode_request(uint8_t *, uint8_t, uint32_t, uint16_t, uint32_t);

@@ -215,6 +215,34 @@ check_codec(const uint8_t *data, size_t size)
 }
 
 /*
+ * msg_answer_run on a copy takes the run msg_scan_run measured (n bytes,
+ * nf frames) and changes nothing but the flags byte of each of its
+ * headers, to RESPONSE; msg_unanswer_run gives the input back.
+ */
+static void
+check_answer_run(const uint8_t *data, size_t size, uint32_t max_body,
+    size_t cap, size_t n, uint32_t nf)
+{
+	static uint8_t	 copy[1 << 16], want[1 << 16];
+	size_t		 off;
+	uint32_t	 mf;
+
+	if (size > sizeof(copy))
+		return;
+	memcpy(copy, data, size);
+	memcpy(want, data, size);
+	for (off = 0; off < n; off += MSG_HDR_LEN + (size_t)msg_body_len(
+	    want + off))
+		(void)msg_respond_inplace(want + off);
+	CHECK(msg_answer_run(copy, size, max_body, size > 4 ? data[4] : 0, cap,
+	    &mf) == n);
+	CHECK(mf == nf);
+	CHECK(memcmp(copy, want, size) == 0);
+	msg_unanswer_run(copy, n);
+	CHECK(memcmp(copy, data, size) == 0);
+}
+
+/*
  * msg_scan_run takes exactly the frames msg_parse_request passes whole
  * that carry op, no key and no flag, from the front, while they start
  * within cap: no frame the parser would refuse or answer otherwise, and
@@ -246,6 +274,7 @@ check_run(const uint8_t *data, size_t size, uint32_t max_body, size_t cap)
 		off += mp.need;
 	}
 	CHECK(off == n);
+	check_answer_run(data, size, max_body, cap, n, nf);
 	/* The frame after the run is not one it could have taken. */
 	if (off > cap || size - off < MSG_HDR_LEN)
 		return;

@@ -29,7 +29,7 @@ tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
 UNIT_TESTS += tests/unit/test_ops
 UNIT_TESTS += tests/unit/test_conn
 tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=read,--wrap=splice \
-	-Wl,--wrap=mono_us,--wrap=sendmsg
+	-Wl,--wrap=mono_us,--wrap=sendmsg,--wrap=buf_reserve
 
 # The stats tests share a fixture and helpers (segment, reader, renderers).
 STATS_FX = tests/unit/stats_fx.c tests/unit/stats_fx.h

@@ -8,6 +8,7 @@
  * error does not; EOF, idle and read deadlines, draining and close_all;
  * short writes and reads, EINTR, EAGAIN and a failed send on the server's
  * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through);
+ * no memory for a run's answers (--wrap=buf_reserve);
  * counters published before the client sees an answer or a close; large
  * ECHOs by splice, moved a block at a time (--wrap=splice) whatever the
  * number of steps an event takes, a client that writes its whole frame
@@ -69,6 +70,8 @@ uint64_t __real_mono_us(void);
 uint64_t __wrap_mono_us(void);
 ssize_t	__real_sendmsg(int, const struct msghdr *, int);
 ssize_t	__wrap_sendmsg(int, const struct msghdr *, int);
+int	__real_buf_reserve(struct buf *, size_t);
+int	__wrap_buf_reserve(struct buf *, size_t);
 
 /* The server's readings of the clock (mono_us), and how far it is ahead. */
 static int		clock_reads;
@@ -101,6 +104,19 @@ static int		fault_fd = -1;
 static struct fault	send_fault, read_fault, splice_fault;
 /* The next sendmsg (the hand-over channel's, xfer_send) fails so. */
 static int		sendmsg_err;
+/* The next buf_reserve (the server's) finds no memory. */
+static int		reserve_fail;
+
+int
+__wrap_buf_reserve(struct buf *b, size_t n)
+{
+	if (reserve_fail) {
+		reserve_fail = 0;
+		errno = ENOMEM;
+		return (-1);
+	}
+	return (__real_buf_reserve(b, n));
+}
 
 /* Apply f to a call of len bytes: 0 to go on with *len, or -1 (errno). */
 static int
@@ -704,6 +720,36 @@ test_conn_run_output_limit(void **state)
 	}
 	expect_quiet(fx);
 	assert_int_equal(SLOT(fx, req_echo), 200);
+}
+
+/*
+ * No memory for a run's answers (its first frames whole, the last not,
+ * so they would be copied out): the run is given back as it came and
+ * answered frame by frame, each answer what the client asked for.
+ */
+static void
+test_conn_run_no_memory(void **state)
+{
+	struct fixture	*fx = *state;
+	uint8_t		 f[256];
+	size_t		 n = 0;
+
+	n += frame(f + n, MSG_OP_ECHO, 1, NULL, "one", 3);
+	n += frame(f + n, MSG_OP_ECHO, 2, NULL, "two", 3);
+	n += frame(f + n, MSG_OP_ECHO, 3, NULL, "three", 5);
+	n += frame(f + n, MSG_OP_ECHO, 4, NULL, "four", 4);
+	reserve_fail = 1;
+	csend(fx, f, n - 2);
+	expect(fx, MSG_OP_ECHO, 1, MSG_ST_OK, "one");
+	expect(fx, MSG_OP_ECHO, 2, MSG_ST_OK, "two");
+	expect(fx, MSG_OP_ECHO, 3, MSG_ST_OK, "three");
+	assert_int_equal(reserve_fail, 0);
+	csend(fx, f + n - 2, 2);
+	expect(fx, MSG_OP_ECHO, 4, MSG_ST_OK, "four");
+	expect_quiet(fx);
+	assert_int_equal(SLOT(fx, req_echo), 4);
+	assert_int_equal(SLOT(fx, st_ok), 4);
+	assert_int_equal(SLOT(fx, proto_errors), 0);
 }
 
 /* Bytes the server has not read yet from its socket. */
@@ -1667,6 +1713,7 @@ main(void)
 		T(test_conn_splits),
 		T(test_conn_pipeline),
 		T(test_conn_runs),
+		T(test_conn_run_no_memory),
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,

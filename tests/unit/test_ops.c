@@ -245,11 +245,12 @@ test_ops_upper(void **state)
 }
 
 /*
- * A run of ECHO or UPPER requests turned into answers in place is, byte
- * for byte, what ops_dispatch answers to each of them.
+ * A run of ECHO or UPPER requests turned into answers in place (headers by
+ * msg_answer_run, values by ops_transform_run) is, byte for byte, what
+ * ops_dispatch answers to each of them.
  */
 static void
-test_ops_answer_run(void **state)
+test_ops_transform_run(void **state)
 {
 	static const uint8_t	 runops[] = { MSG_OP_ECHO, MSG_OP_UPPER };
 	static const char *const vals[] = { "", "abc-XYZ z\xc3\xa9{", "x",
@@ -267,10 +268,10 @@ test_ops_answer_run(void **state)
 			memcpy(run + len, vals[i], strlen(vals[i]));
 			len += strlen(vals[i]);
 		}
-		assert_int_equal(msg_scan_run(run, len, 1024, runops[k],
+		assert_int_equal(msg_answer_run(run, len, 1024, runops[k],
 		    SIZE_MAX, &nf), len);
 		assert_int_equal(nf, 5);
-		ops_answer_run(ops_lookup(runops[k]), run, len);
+		ops_transform_run(ops_lookup(runops[k]), run, len);
 		for (i = 0, p = run; i < 5; i++) {
 			ask(fx, runops[k], (uint32_t)(100 + i), NULL, vals[i],
 			    strlen(vals[i]), &a);
@@ -686,7 +687,7 @@ main(void)
 		T(test_ops_ping),
 		T(test_ops_echo),
 		T(test_ops_upper),
-		T(test_ops_answer_run),
+		T(test_ops_transform_run),
 		T(test_ops_time),
 		T(test_ops_stats_unavailable),
 		T(test_ops_stats),

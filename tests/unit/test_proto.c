@@ -574,6 +574,44 @@ test_msg_respond_inplace(void **state)
 	assert_int_equal(id, 7);
 }
 
+/*
+ * msg_answer_run judges as msg_scan_run does, and turns exactly the frames
+ * it passes into their answers' headers (msg_respond_inplace), no byte
+ * after them; msg_unanswer_run gives the requests back, byte for byte.
+ */
+static void
+test_msg_answer_run(void **state)
+{
+	uint8_t		b[256], c[256], want[256], orig[256];
+	size_t		len, five, n, m, off, cap;
+	uint32_t	nf, mf, id;
+
+	(void)state;
+	len = scan_stream(b, &five, &id);
+	for (cap = 0; cap <= len; cap += 7) {
+		memcpy(c, b, len);
+		c[five + 4] = MSG_OP_UPPER;	/* the run ends at five */
+		memcpy(want, c, len);
+		memcpy(orig, c, len);
+		n = msg_scan_run(c, len, MAX_BODY, MSG_OP_ECHO, cap, &nf);
+		m = msg_answer_run(c, len, MAX_BODY, MSG_OP_ECHO, cap, &mf);
+		assert_int_equal(m, n);
+		assert_int_equal(mf, nf);
+		assert_true(n <= five);
+		for (off = 0; off < n; off += MSG_HDR_LEN + want[off + 15])
+			msg_respond_inplace(want + off);
+		assert_memory_equal(c, want, len);
+		msg_unanswer_run(c, n);
+		assert_memory_equal(c, orig, len);
+	}
+	/* Nothing passed: nothing changed. */
+	memcpy(c, b, len);
+	assert_int_equal(msg_answer_run(c, len, MAX_BODY, MSG_OP_UPPER,
+	    SIZE_MAX, &nf), 0);
+	assert_int_equal(nf, 0);
+	assert_memory_equal(c, b, len);
+}
+
 static void
 test_msg_parse_request_max_body_len(void **state)
 {
@@ -922,6 +960,7 @@ main(void)
 		cmocka_unit_test(test_msg_scan_run_stops),
 		cmocka_unit_test(test_msg_scan_run_cap),
 		cmocka_unit_test(test_msg_respond_inplace),
+		cmocka_unit_test(test_msg_answer_run),
 		cmocka_unit_test(test_msg_parse_request_max_body_len),
 		cmocka_unit_test(test_msg_parse_request_max_key_len),
 		cmocka_unit_test(test_msg_hdr_encode_bytes),
