@@ -887,8 +887,15 @@ master_poll(struct master *m, int wait)
 		if (p->probe == pfd[i].fd) {
 			if (proc_probe(&m->pt, slot_of[i]))
 				master_serving(m, slot_of[i]);
-		} else if (p->ctl == pfd[i].fd)
+		} else if (p->ctl == pfd[i].fd) {
 			proc_xfer(&m->pt, slot_of[i], master_xfer_to(m));
+			/* Unasked: recycling.  Its successor starts now. */
+			if (p->handed && !m->stopping && !m->upgrading &&
+			    gen_succeed(p->gen, p->pos, slot_of[i]))
+				log_info("worker %d (pid %ld) hands its "
+				    "connections over: starting its successor",
+				    p->pos, (long)p->pid);
+		}
 	}
 	if (pfd[0].revents != 0)
 		master_signal(m);

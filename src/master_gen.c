@@ -506,6 +506,30 @@ gen_exited(const struct proc_exit *e)
 }
 
 /*
+ * The worker in slot idx, at position pos of g, has begun to hand its
+ * connections over unasked: it is recycling (max_requests).  The position
+ * is its successor's now, not once it has exited: meanwhile, with workers
+ * = 1, nobody else would accept, and what it hands over beyond what the
+ * master may hold would wait in it (up to shutdown_timeout).  Returns 1
+ * when the position was freed for the successor.
+ */
+int
+gen_succeed(struct gen *g, int pos, int idx)
+{
+	struct wpos	*wp;
+
+	if (g->state != GEN_CURRENT || pos < 0 || pos >= g->npos)
+		return (0);
+	wp = &g->pos[pos];
+	if (wp->proc != idx || wp->fatal)
+		return (0);
+	wp->proc = -1;
+	wp->young = 0;
+	wp->respawn_at = mono_ms();
+	return (1);
+}
+
+/*
  * A worker of the serving generation died unasked (e): decide when its
  * position gets a new one.  Returns -1 when no position of its generation
  * can run any more (every one failed fatally).
@@ -518,6 +542,16 @@ gen_after_death(const struct proc_exit *e)
 	uint64_t	 now = mono_ms(), delay;
 	int		 i, alive, young;
 
+	/* Succeeded already (gen_succeed): the position is not its own. */
+	if (wp->proc != -1) {
+		if (WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0)
+			log_info("worker %d %s after %llu requests%s; replaced "
+			    "already", e->pos, g->conf->max_requests ?
+			    "recycled" : "exited",
+			    (unsigned long long)e->requests,
+			    g->conf->max_requests ? " (max_requests)" : "");
+		return (0);
+	}
 	young = e->state == W_STARTING || e->requests <= 1;
 	if (WIFEXITED(e->status) && WEXITSTATUS(e->status) ==
 	    WORKER_EXIT_FATAL) {

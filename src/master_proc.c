@@ -506,6 +506,8 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 			*ctl = -1;
 			return (0);
 		}
+		if (idx != -1)
+			pt->procs[idx].handed = 1;
 		if (proc_xfer_one(pt, to, idx, fd, &info)) {
 			close(fd);	/* ours; the receiver has its own */
 			continue;

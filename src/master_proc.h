@@ -42,6 +42,7 @@ struct wproc {
 	uint8_t		 probe_buf[MSG_HDR_LEN + 8];
 	int		 hung;		/* killed for a stale heartbeat */
 	int		 retiring;	/* handing over: not a target */
+	int		 handed;	/* a socket came: it recycles */
 };
 
 /* Handed-over connections that may wait, bounds (proc_xfer_max). */

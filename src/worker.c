@@ -8,8 +8,11 @@
  * work happens: signals arrive through a signalfd.
  */
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <malloc.h>
@@ -40,6 +43,7 @@
 #define YIELD_RECHECK_MS	5	/* stepped back: look again this soon */
 #define YIELD_STALE_MS		1500	/* no heartbeat: not accepting */
 #define RESCUE_AFTER_MS		200	/* they took nothing this long: take */
+#define HANDOFF_LOOK_MS		10	/* hand-overs not yet taken: look again */
 
 /* How a listener is in the epoll set. */
 enum lis_reg {
@@ -809,12 +813,34 @@ worker_sandbox(const struct worker_args *a)
 	sandbox_enter(a->note, a->pos == 0, WORKER_EXIT_FATAL);
 }
 
-/* Draining is over: every connection closed, or its time is up. */
+/*
+ * Connections handed over that the master has not taken yet: it holds only
+ * so many at once (proc_xfer_max) and takes the rest as its workers take
+ * what it holds, so they wait in the channel, and would close with it if
+ * we exited now.
+ */
+static int
+worker_handing(const struct worker *w)
+{
+	int	n;
+
+	if (!w->drain_handoff || w->wc.handoff_fd == -1)
+		return (0);
+	return (ioctl(w->wc.handoff_fd, SIOCOUTQ, &n) == 0 && n > 0);
+}
+
+/*
+ * Draining is over: every connection closed or handed over and taken, or
+ * its time is up.
+ */
 static int
 worker_drained(const struct worker *w)
 {
-	return (w->drain_deadline != 0 && (w->wc.nconns == 0 ||
-	    w->wc.now >= w->drain_deadline));
+	if (w->drain_deadline == 0)
+		return (0);
+	if (w->wc.now >= w->drain_deadline)
+		return (1);
+	return (w->wc.nconns == 0 && !worker_handing(w));
 }
 
 /*
@@ -848,6 +874,10 @@ worker_expire(struct worker *w)
 	if (w->drain_deadline != 0 && (wait < 0 ||
 	    w->drain_deadline - w->wc.now < (uint64_t)wait))
 		wait = (int)(w->drain_deadline - w->wc.now);
+	/* Nothing tells us when the master takes them: look again soon. */
+	if (w->drain_deadline != 0 && w->wc.nconns == 0 && (wait < 0 ||
+	    wait > HANDOFF_LOOK_MS) && worker_handing(w))
+		wait = HANDOFF_LOOK_MS;
 	if (wait < 0 || wait > 1000)
 		wait = 1000;	/* heartbeat (stats) */
 	return (wait);

@@ -23,6 +23,7 @@ import ctypes
 import errno
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -530,6 +531,17 @@ def wait_children(pid, n, timeout=5.0, at_least=False, kids=children):
                 timeout=timeout,
                 until=lambda live: len(live) >= n if at_least
                 else len(live) == n)
+
+
+def start_with_nofile(srv, n):
+    """Start srv (made with start=False) under a limit of n open files:
+    msgd inherits it, and the master reads it at start."""
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, old[1]))
+    try:
+        srv.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
 
 
 def fd_links(pid):

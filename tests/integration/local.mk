@@ -44,6 +44,7 @@ INTEGRATION_TESTS += tests/integration/test_stats_hostile.py
 INTEGRATION_TESTS += tests/integration/test_sup_respawn.py
 INTEGRATION_TESTS += tests/integration/test_sup_reload.py
 INTEGRATION_TESTS += tests/integration/test_sup_lifecycle.py
+INTEGRATION_TESTS += tests/integration/test_sup_recycle.py
 INTEGRATION_TESTS += tests/integration/test_sup_churn.py
 INTEGRATION_TESTS += tests/integration/test_remote_files.py
 INTEGRATION_TESTS += tests/integration/test_remote_files_offloop.py

@@ -208,11 +208,14 @@ def recycle(t):
     # after"), with the same request counts as the workers' own lines.
     # (From 32423bd to b3cdbb0 it read "exited after R requests
     # (max_requests)", unlike the manual.)
+    # "replaced already" when it had a connection to hand over: the
+    # successor then started at the first.
     replaced = [int(n) for n in re.findall(
         r"worker \d+ recycled after (\d+) requests \(max_requests\); "
-        r"replacing it", srv.log())]
+        r"(?:replacing it|replaced already)", srv.log())]
     t.check(sorted(replaced) == sorted(counts), "the master logged 'worker "
-            "N recycled after R requests (max_requests); replacing it' for "
+            "N recycled after R requests (max_requests); replacing it' (or "
+            "'replaced already') for "
             "%r, the workers recycled after %r; its lines: %r" % (
                 replaced, counts,
                 [l for l in srv.log().splitlines() if "replacing" in l][:2]))

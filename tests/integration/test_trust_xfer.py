@@ -14,28 +14,30 @@ for each.  It serves on, and new workers replace the two once killed.
 Before the fix each two-descriptor message left both open in the master,
 and the pipe went to the other worker as if it were a connection.
 
-flood: workers = 1 (max_workers = 2), msgd started with a limit of 256
-open files.  The channel hands over the same socket 300 times while no
-worker can take it (the sender retires, and it is the only worker):
-only as many as the limit leaves after the master's own descriptors
-wait, the rest stay unread in the channel.  The worker is then killed:
-the master still has the descriptors to start a new one, which answers
-PING, and it says how many hand-overs were lost with the dead worker.
-Before, the master filled its table, could not make the new worker's
+flood: workers = 1 (max_workers = 2, worker_timeout = 0), msgd started
+with a limit of 256 open files.  The channel hands over a socket: the
+master takes the worker for one recycling and starts its successor,
+which gets the socket once it serves, and is then stopped (SIGSTOP).
+The same socket is handed over up to 1,000 times more while no worker
+takes any: only as many as the limit leaves after the master's own
+descriptors wait (past what the stopped successor's channel holds), the
+rest stay unread in the channel.  Both workers are then killed: the
+master still has the descriptors to start a new one, which answers PING,
+and it says how many hand-overs were lost with the dead worker.  Before
+the bound, the master filled its table, could not make the new worker's
 channels, and msgd answered nobody until restarted.
 """
 import array
 import collections
 import errno
 import os
-import resource
 import select
 import signal
 import socket
 import struct
 import time
 
-from harness import Suite, fd_links, poll, steal_fd
+from harness import Suite, fd_links, poll, start_with_nofile, steal_fd
 
 t = Suite("test_trust_xfer")
 
@@ -196,25 +198,33 @@ def flood(t):
     if os.geteuid() != 0:
         print("SKIP: flood needs root (pidfd_getfd on a worker)")
         return
-    srv = t.server({"workers": 1, "max_workers": 2}, health=False,
-                   start=False)
-    # msgd inherits the limit (the master reads it at start).
-    old = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, old[1]))
-    try:
-        srv.start()
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+    srv = t.server({"workers": 1, "max_workers": 2, "worker_timeout": 0},
+                   health=False, start=False)
+    start_with_nofile(srv, NOFILE)
     chans = channels(t, srv)
     if not chans:
         return
     (w, ch), = chans
     master = srv.pid
-    before = len(fd_links(master))
     a, b = socket.socketpair()
-    sent = 0
+    mark = "socket:[%d]" % os.fstat(a.fileno()).st_ino
+    succ = None
     try:
-        while sent < 300 and send(ch, [a.fileno()], timeout=1):
+        t.check(send(ch, [a.fileno()], timeout=5), "the first hand-over "
+                "was not taken")
+        # Its successor serves once it holds the socket (the master gives
+        # hand-overs to serving workers only); then it takes no more.
+        succ = poll(lambda: [p for p in live_workers(srv) if p != w and
+                             mark in fd_links(p).values()], timeout=15)
+        t.check(succ, "no successor of worker %d got the hand-over: "
+                "workers %r" % (w, live_workers(srv)))
+        if not succ:
+            return
+        succ = succ[0]
+        os.kill(succ, signal.SIGSTOP)
+        before = len(fd_links(master))
+        sent = 0
+        while sent < 1000 and send(ch, [a.fileno()], timeout=1):
             sent += 1
         # The master stops reading when as many wait as it may hold:
         # then its count stays (read twice, 0.3 s apart).
@@ -232,7 +242,7 @@ def flood(t):
         ch.close()
         a.close()
         b.close()
-    respawned(t, srv, [w])
+    respawned(t, srv, [w, succ])
     t.check(poll(lambda: "handed-over connection(s) from the worker were "
                  "lost" in srv.log(), timeout=5),
             "the master did not say how many hand-overs were lost")

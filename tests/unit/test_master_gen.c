@@ -286,6 +286,53 @@ test_exited_frees_position(void **state)
 	gen_exited(&e);
 }
 
+/*
+ * A worker handing over on its own (recycling) gives its position to a
+ * successor at once: only the serving generation's, only the worker the
+ * position names, never a fatal one.  Its exit later leaves the
+ * successor's position alone.
+ */
+static void
+test_succeed(void **state)
+{
+	struct mfx		*fx = *state;
+	struct proc_exit	 e;
+	struct gen		*g, *old;
+	uint64_t		 t0;
+
+	old = new_gen(fx, 1, GEN_DRAINING);
+	old->pos[0].proc = 2;
+	assert_int_equal(gen_succeed(old, 0, 2), 0);	/* not serving */
+	assert_int_equal(old->pos[0].proc, 2);
+	g = new_gen(fx, 2, GEN_CURRENT);
+	g->pos[0].proc = 4;
+	g->pos[0].young = 2;
+	assert_int_equal(gen_succeed(g, 0, 5), 0);	/* not its worker */
+	assert_int_equal(gen_succeed(g, 2, 4), 0);	/* no such position */
+	assert_int_equal(gen_succeed(g, -1, 4), 0);
+	assert_int_equal(g->pos[0].proc, 4);
+	t0 = mono_ms();
+	assert_int_equal(gen_succeed(g, 0, 4), 1);
+	assert_int_equal(g->pos[0].proc, -1);
+	assert_int_equal(g->pos[0].young, 0);
+	assert_due(&g->pos[0], t0, mono_ms(), 0);
+	assert_int_equal(gen_succeed(g, 0, 4), 0);	/* once */
+	/* The successor runs; the old worker exits: nothing changes. */
+	g->pos[0].proc = 6;
+	g->pos[0].respawn_at = 0;
+	e = exit_of(g, 0, EXITED(0), W_SERVING, 500);
+	e.slot = 4;
+	gen_exited(&e);
+	assert_int_equal(gen_after_death(&e), 0);
+	assert_int_equal(g->pos[0].proc, 6);
+	assert_true(g->pos[0].respawn_at == 0);
+	/* A fatal position is not given a successor. */
+	g->pos[1].proc = 7;
+	g->pos[1].fatal = 1;
+	assert_int_equal(gen_succeed(g, 1, 7), 0);
+	assert_int_equal(g->pos[1].proc, 7);
+}
+
 /* A respawn not due yet only shortens the loop's wait. */
 static void
 test_respawn_due_wait(void **state)
@@ -529,6 +576,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_after_death_fatal,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_exited_frees_position,
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_succeed,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_respawn_due_wait,
 		    mfx_setup, mfx_teardown),

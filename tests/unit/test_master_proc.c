@@ -381,6 +381,7 @@ test_xfer_hand_over(void **state)
 	assert_int_equal(xfer_send(a[1], sp[0], &info), 0);
 	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_B), 0);
 	assert_int_equal(from->retiring, 1);
+	assert_int_equal(from->handed, 1);	/* a socket came */
 	assert_int_equal(fx->pt.nxw, 1);
 	assert_int_equal(proc_xfer_flush(&fx->pt, GEN_B), 1);
 
@@ -485,7 +486,8 @@ test_xfer_wait_bounded(void **state)
 /*
  * A sender that breaks the protocol (here a message without its
  * descriptor; test_xfer has the other ways) is no sender of ours: its
- * channel is closed at once, not read on.
+ * channel is closed at once, not read on, and it is not taken for a
+ * worker recycling.
  */
 static void
 test_xfer_protocol_break(void **state)
@@ -508,6 +510,8 @@ test_xfer_protocol_break(void **state)
 	assert_int_equal(proc_xfer(&fx->pt, 0, GEN_A), 0);
 	assert_int_equal(from->ctl, -1);
 	assert_int_equal(fx->pt.nxw, 0);
+	/* No socket came: nothing says it recycles (no successor). */
+	assert_int_equal(from->handed, 0);
 	/* Its end of the channel is closed; the next message never read. */
 	assert_int_equal(open_fds(), base - 1);
 	close(a[1]);

@@ -4,18 +4,22 @@
  * executable memory, a forbidden call (init_module) and kill(-1) kill with
  * SIGSYS after the note for the master is written; a SIGSYS sent with
  * kill (not the filter's trap) is ignored, twice; access and faccessat
- * (the spool without /proc) are allowed; rt_sigaction only for SIGSYS.
+ * (the spool without /proc) are allowed; rt_sigaction only for SIGSYS;
+ * ioctl only for SIOCOUTQ (a retiring worker's hand-overs in flight).
  * And the workers' Landlock domain, applied in a forked child: no
  * /proc/<pid>/mem of a process outside it (the same child without the
  * domain opens it), while signals to that process's group, regular files
  * (named, renamed, removed; O_TMPFILE linked through /proc/self/fd) still
  * work, and exec, FIFOs and symlinks are refused.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,13 +45,16 @@ enum probe {
 	PROBE_KILL_ALL,
 	PROBE_FOREIGN_SIGSYS,
 	PROBE_ACCESS,
-	PROBE_SIGACTION_OTHER
+	PROBE_SIGACTION_OTHER,
+	PROBE_IOCTL_OUTQ,
+	PROBE_IOCTL_OTHER
 };
 
 static int
 probe_run(enum probe what)
 {
 	void	*p, *q;
+	int	 n;
 
 	switch (what) {
 	case PROBE_ALLOWED:
@@ -96,6 +103,13 @@ probe_run(enum probe what)
 		return (0);
 	case PROBE_SIGACTION_OTHER:
 		(void)signal(SIGUSR1, SIG_IGN);
+		return (0);	/* not reached */
+	case PROBE_IOCTL_OUTQ:
+		/* Whatever stdin is, the call is made and returns. */
+		(void)ioctl(STDIN_FILENO, SIOCOUTQ, &n);
+		return (0);
+	case PROBE_IOCTL_OTHER:
+		(void)ioctl(STDIN_FILENO, FIONREAD, &n);
 		return (0);	/* not reached */
 	}
 	return (9);
@@ -245,6 +259,37 @@ test_sigaction_other_killed(void **state)
 	assert_int_equal(note.nr, SYS_rt_sigaction);
 }
 
+static void
+test_ioctl_outq_allowed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_IOCTL_OUTQ, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(n <= 0);		/* no note */
+}
+
+static void
+test_ioctl_other_killed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();		/* the sanitizers' run time needs ioctl: allowed */
+#endif
+	st = probe(PROBE_IOCTL_OTHER, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, SYS_ioctl);
+}
+
 /* A process outside the domain, in a session of its own like a command. */
 static pid_t
 target_start(void)
@@ -391,6 +436,8 @@ main(void)
 		cmocka_unit_test(test_foreign_sigsys_ignored),
 		cmocka_unit_test(test_access_allowed),
 		cmocka_unit_test(test_sigaction_other_killed),
+		cmocka_unit_test(test_ioctl_outq_allowed),
+		cmocka_unit_test(test_ioctl_other_killed),
 		cmocka_unit_test(test_landlock),
 	};
 

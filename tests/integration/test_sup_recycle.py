@@ -1,0 +1,80 @@
+"""test_sup_recycle: a lone worker recycling with more connections than the
+master may hold at once (msgd.8, Processes: max_requests).
+
+alone: workers = 1, max_requests = 400, shutdown_timeout = 30 s, msgd
+started with a limit of 220 open files: the master may hold 108 handed-over
+connections (220 - 96 - 4 slots x 4).  150 clients each PING; then one
+client PINGs until the worker says it is recycling.  Its successor starts
+at the first hand-over, not once it has exited: a new client is answered
+within 10 s (the old worker, holding what the master cannot yet take,
+would stay for up to shutdown_timeout, 30 s, and nothing else accepted
+meanwhile), every one of the 150 is answered again, none lost, and the
+master logs both lines.  Before, the new client waited until the old
+worker gave up at shutdown_timeout, and the connections it still held
+were closed.
+"""
+import time
+
+from harness import Client, Op, Suite, poll, start_with_nofile
+
+t = Suite("test_sup_recycle")
+
+NOFILE = 220
+CONNS = 150
+
+
+@t.case
+def alone(t):
+    srv = t.server({"workers": 1, "max_workers": 2, "max_requests": 400,
+                    "shutdown_timeout": 30}, health=False, start=False)
+    start_with_nofile(srv, NOFILE)
+    clients = []
+    try:
+        for i in range(CONNS):
+            c = Client(srv.addr, timeout=10)
+            clients.append(c)
+            f = c.request(Op.PING)
+            t.check(f.value == b"PONG", "client %d: %r" % (i, f))
+        # max_requests 400 plus at most 10% jitter: recycling by 440.
+        for i in range(400):
+            if "recycling after" in srv.log():
+                break
+            clients[0].request(Op.PING)
+        t.check(poll(lambda: "recycling after" in srv.log(), timeout=5),
+                "the worker never said it was recycling")
+        start = time.monotonic()
+        try:
+            with Client(srv.addr, timeout=10) as c:
+                f = c.request(Op.PING)
+            took = time.monotonic() - start
+            t.check(f.value == b"PONG", "new client: %r" % f)
+            print("   a new client was answered after %.2f s" % took)
+        except OSError as e:
+            t.check(False, "a new client was not answered within 10 s "
+                    "(shutdown_timeout is 30 s): %r" % e)
+        bad = []
+        for i, c in enumerate(clients):
+            try:
+                f = c.request(Op.PING)
+                if f.value != b"PONG":
+                    bad.append((i, repr(f)))
+            except OSError as e:
+                bad.append((i, repr(e)))
+        t.check(not bad, "%d of %d connections not answered after the "
+                "recycle: %r" % (len(bad), CONNS, bad[:3]))
+    finally:
+        for c in clients:
+            c.close()
+    log = poll(lambda: "replaced already" in srv.log() and srv.log(),
+               timeout=10) or srv.log()
+    t.check("hands its connections over: starting its successor" in log,
+            "the master did not say it started the successor early")
+    t.check("recycled after" in log and "replaced already" in log,
+            "the master did not log the old worker's exit as replaced "
+            "already")
+    t.check("lost" not in log, "connections were lost: %r" % [
+        line for line in log.splitlines() if "lost" in line][:2])
+    t.check(srv.ping_ok(), "PING at the end")
+
+
+t.run()
