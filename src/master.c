@@ -326,6 +326,11 @@ master_reaped(struct master *m, const struct proc_exit *e)
 
 	gen_exited(e);
 	proc_exit_log(e, e->state == W_DRAINING && m->quick);
+	if (e->succeeded && WIFEXITED(e->status) &&
+	    WEXITSTATUS(e->status) == 0)
+		log_info("worker %d recycled after %llu requests "
+		    "(max_requests); replaced already", e->pos,
+		    (unsigned long long)e->requests);
 	if (m->stopping || e->state == W_DRAINING)
 		return;
 	if (e->gen->state == GEN_STARTING) {
@@ -891,7 +896,7 @@ master_poll(struct master *m, int wait)
 			proc_xfer(&m->pt, slot_of[i], master_xfer_to(m));
 			/* Unasked: recycling.  Its successor starts now. */
 			if (p->handed && !m->stopping && !m->upgrading &&
-			    gen_succeed(p->gen, p->pos, slot_of[i]))
+			    gen_succeed(&m->gl, p->gen, p->pos, slot_of[i]))
 				log_info("worker %d (pid %ld) hands its "
 				    "connections over: starting its successor",
 				    p->pos, (long)p->pid);

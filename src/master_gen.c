@@ -507,24 +507,35 @@ gen_exited(const struct proc_exit *e)
 
 /*
  * The worker in slot idx, at position pos of g, has begun to hand its
- * connections over unasked: it is recycling (max_requests).  The position
- * is its successor's now, not once it has exited: meanwhile, with workers
- * = 1, nobody else would accept, and what it hands over beyond what the
- * master may hold would wait in it (up to shutdown_timeout).  Returns 1
- * when the position was freed for the successor.
+ * connections over unasked: with max_requests set, it is recycling.  The
+ * position is its successor's now, not once it has exited: meanwhile,
+ * with workers = 1, nobody else would accept, and what it hands over
+ * beyond what the master may hold would wait in it.  It drains as one the
+ * master retired: killed at shutdown_timeout if still there, its exit
+ * no death of the position's (a compromised worker that only claims to
+ * recycle gets itself replaced and killed, nothing more).  Not when the
+ * successor would take a slot a reload needs: the workers of the next
+ * configuration must still fit (2 x max_workers slots in all); it is then
+ * replaced once it has exited, as before.  Returns 1 when succeeded.
  */
 int
-gen_succeed(struct gen *g, int pos, int idx)
+gen_succeed(struct gens *gl, struct gen *g, int pos, int idx)
 {
+	struct ptable	*pt = gl->pt;
 	struct wpos	*wp;
 
-	if (g->state != GEN_CURRENT || pos < 0 || pos >= g->npos)
+	if (g->state != GEN_CURRENT || g->conf->max_requests == 0 ||
+	    pos < 0 || pos >= g->npos)
 		return (0);
 	wp = &g->pos[pos];
 	if (wp->proc != idx || wp->fatal)
 		return (0);
+	if (pt->nprocs - proc_count(pt, NULL, W_FREE) - 1 < g->npos)
+		return (0);
+	proc_drain(pt, idx, mono_ms() + g->conf->shutdown_timeout_ms +
+	    KILL_GRACE_MS, 1);
+	pt->procs[idx].succeeded = 1;
 	wp->proc = -1;
-	wp->young = 0;
 	wp->respawn_at = mono_ms();
 	return (1);
 }
@@ -542,16 +553,6 @@ gen_after_death(const struct proc_exit *e)
 	uint64_t	 now = mono_ms(), delay;
 	int		 i, alive, young;
 
-	/* Succeeded already (gen_succeed): the position is not its own. */
-	if (wp->proc != -1) {
-		if (WIFEXITED(e->status) && WEXITSTATUS(e->status) == 0)
-			log_info("worker %d %s after %llu requests%s; replaced "
-			    "already", e->pos, g->conf->max_requests ?
-			    "recycled" : "exited",
-			    (unsigned long long)e->requests,
-			    g->conf->max_requests ? " (max_requests)" : "");
-		return (0);
-	}
 	young = e->state == W_STARTING || e->requests <= 1;
 	if (WIFEXITED(e->status) && WEXITSTATUS(e->status) ==
 	    WORKER_EXIT_FATAL) {

@@ -81,7 +81,7 @@ void	 gen_retire(struct gens *, struct gen *, const struct gen *);
 void	 gen_promote(struct gens *, struct gen *);
 void	 gen_collect(struct gens *);
 void	 gen_exited(const struct proc_exit *);
-int	 gen_succeed(struct gen *, int, int);
+int	 gen_succeed(struct gens *, struct gen *, int, int);
 int	 gen_after_death(const struct proc_exit *);
 void	 gen_respawn_due(struct gens *, struct gen *, uint64_t, int *);
 int	 gen_grow(struct gen *);

@@ -801,6 +801,7 @@ proc_unlist(struct ptable *pt, int idx, pid_t pid, int status,
 	e->status = status;
 	e->state = p->state;
 	e->hung = p->hung;
+	e->succeeded = p->succeeded;
 	e->seccomp = proc_seccomp_death(status);
 	status_str(status, e->why, sizeof(e->why));
 	if (e->seccomp)

@@ -43,6 +43,7 @@ struct wproc {
 	int		 hung;		/* killed for a stale heartbeat */
 	int		 retiring;	/* handing over: not a target */
 	int		 handed;	/* a socket came: it recycles */
+	int		 succeeded;	/* its successor started early */
 };
 
 /* Handed-over connections that may wait, bounds (proc_xfer_max). */
@@ -95,6 +96,7 @@ struct proc_exit {
 	enum wstate	 state;		/* when it died */
 	int		 hung;
 	int		 seccomp;	/* killed by its seccomp filter */
+	int		 succeeded;	/* its successor started early */
 	uint64_t	 requests;	/* answered, from its stats slot */
 	char		 why[64];	/* "exited 3", "killed by signal 9" */
 	char		 what[160];	/* its request in progress, if it failed */

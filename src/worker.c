@@ -993,8 +993,9 @@ worker_turn(struct worker *w)
 }
 
 /*
- * The loop is over: connections still queued for us go back, the rest
- * close, the counters are published and the commands killed.
+ * The loop is over: connections still queued for us go back (and are
+ * waited for until the master has taken them, within the drain's time),
+ * the rest close, the counters are published and the commands killed.
  */
 static void __attribute__((noreturn))
 worker_exit(struct worker *w)
@@ -1004,6 +1005,9 @@ worker_exit(struct worker *w)
 	for (i = 0; i < 1024 && w->wc.handoff_fd != -1 && worker_adopt(w);
 	    i++)
 		;
+	/* What that passed back must reach the master before we go. */
+	while (!w->quit && worker_handing(w) && mono_ms() < w->drain_deadline)
+		(void)poll(NULL, 0, HANDOFF_LOOK_MS);
 	if (w->wc.nconns > 0)
 		log_info("stopping with %u connections still open",
 		    w->wc.nconns);

@@ -12,10 +12,20 @@ meanwhile), every one of the 150 is answered again, none lost, and the
 master logs both lines.  Before, the new client waited until the old
 worker gave up at shutdown_timeout, and the connections it still held
 were closed.
+
+reload_while_recycling: workers = max_workers = 1 (2 slots), max_requests
+= 20, shutdown_timeout = 20 s.  An idle client, one that sent half a
+header (it keeps the recycling worker draining), then PINGs until the
+worker recycles: no successor is started early (it would take the slot
+a reload needs), and a reload (SIGHUP) then succeeds.  With the early
+start in every case, the reload found no free slot and rolled back.
 """
+import os
+import signal
 import time
 
-from harness import Client, Op, Suite, poll, start_with_nofile
+from harness import (Client, Op, Suite, connect, encode, poll,
+                     start_with_nofile)
 
 t = Suite("test_sup_recycle")
 
@@ -74,6 +84,40 @@ def alone(t):
             "already")
     t.check("lost" not in log, "connections were lost: %r" % [
         line for line in log.splitlines() if "lost" in line][:2])
+    t.check(srv.ping_ok(), "PING at the end")
+
+
+@t.case
+def reload_while_recycling(t):
+    srv = t.server({"workers": 1, "max_workers": 1, "max_requests": 20,
+                    "shutdown_timeout": 20}, health=False)
+    idle = Client(srv.addr)
+    slow = connect(srv.addr)
+    pinger = Client(srv.addr)
+    try:
+        idle.request(Op.PING)
+        slow.sendall(encode(Op.PING)[:8])
+        # max_requests 20 plus at most 10% jitter: recycling by 22.
+        for i in range(40):
+            if "recycling after" in srv.log():
+                break
+            pinger.request(Op.PING)
+        t.check(poll(lambda: "recycling after" in srv.log(), timeout=5),
+                "the worker never said it was recycling")
+        os.kill(srv.pid, signal.SIGHUP)
+        log = poll(lambda: ("reload: " in srv.log() or
+                            "reload failed" in srv.log()) and srv.log(),
+                   timeout=20) or srv.log()
+        t.check("generation 2 serving" in log, "the reload did not "
+                "succeed while the worker recycled: %r" % [
+                    line for line in log.splitlines() if "reload" in line or
+                    "slot" in line][:4])
+        t.check("starting its successor" not in log, "a successor started "
+                "early though a reload needs the only free slot")
+    finally:
+        for c in (idle, pinger):
+            c.close()
+        slow.close()
     t.check(srv.ping_ok(), "PING at the end")
 
 

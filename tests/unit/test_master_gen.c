@@ -286,51 +286,84 @@ test_exited_frees_position(void **state)
 	gen_exited(&e);
 }
 
+/* List slot idx as a serving worker of g at position pos. */
+static struct wproc *
+serving_proc(struct mfx *fx, int idx, struct gen *g, int pos)
+{
+	struct wproc	*p = &fx->pt.procs[idx];
+
+	p->pid = mfx_child_pause();
+	p->gen = g;
+	p->pos = pos;
+	p->state = W_SERVING;
+	p->probe = p->ctl = p->note = -1;
+	g->pos[pos].proc = idx;
+	return (p);
+}
+
 /*
- * A worker handing over on its own (recycling) gives its position to a
- * successor at once: only the serving generation's, only the worker the
- * position names, never a fatal one.  Its exit later leaves the
- * successor's position alone.
+ * A worker handing over unasked with max_requests set (recycling) gives
+ * its position to a successor at once and drains as one the master
+ * retired, killed at shutdown_timeout: only the serving generation's,
+ * only the worker the position names, never a fatal position, and only
+ * while a reload's workers would still find their slots.
  */
 static void
 test_succeed(void **state)
 {
-	struct mfx		*fx = *state;
-	struct proc_exit	 e;
-	struct gen		*g, *old;
-	uint64_t		 t0;
+	struct mfx	*fx = *state;
+	struct gen	*g, *old;
+	struct wproc	*p, *q;
+	uint64_t	 t0;
 
 	old = new_gen(fx, 1, GEN_DRAINING);
-	old->pos[0].proc = 2;
-	assert_int_equal(gen_succeed(old, 0, 2), 0);	/* not serving */
-	assert_int_equal(old->pos[0].proc, 2);
+	old->conf->max_requests = 100;
+	p = serving_proc(fx, 0, old, 0);
+	assert_int_equal(gen_succeed(&fx->gl, old, 0, 0), 0);	/* retired */
+	assert_int_equal(old->pos[0].proc, 0);
+	p->state = W_FREE;
+
 	g = new_gen(fx, 2, GEN_CURRENT);
-	g->pos[0].proc = 4;
-	g->pos[0].young = 2;
-	assert_int_equal(gen_succeed(g, 0, 5), 0);	/* not its worker */
-	assert_int_equal(gen_succeed(g, 2, 4), 0);	/* no such position */
-	assert_int_equal(gen_succeed(g, -1, 4), 0);
-	assert_int_equal(g->pos[0].proc, 4);
+	p = serving_proc(fx, 1, g, 0);
+	assert_int_equal(gen_succeed(&fx->gl, g, 0, 1), 0);	/* no max_req. */
+	g->conf->max_requests = 100;
+	assert_int_equal(gen_succeed(&fx->gl, g, 0, 2), 0);	/* not its own */
+	assert_int_equal(gen_succeed(&fx->gl, g, 2, 1), 0);	/* no such pos */
+	assert_int_equal(gen_succeed(&fx->gl, g, -1, 1), 0);
+	assert_int_equal(g->pos[0].proc, 1);
+	assert_int_equal(p->state, W_SERVING);
 	t0 = mono_ms();
-	assert_int_equal(gen_succeed(g, 0, 4), 1);
+	assert_int_equal(gen_succeed(&fx->gl, g, 0, 1), 1);
 	assert_int_equal(g->pos[0].proc, -1);
-	assert_int_equal(g->pos[0].young, 0);
 	assert_due(&g->pos[0], t0, mono_ms(), 0);
-	assert_int_equal(gen_succeed(g, 0, 4), 0);	/* once */
-	/* The successor runs; the old worker exits: nothing changes. */
-	g->pos[0].proc = 6;
-	g->pos[0].respawn_at = 0;
-	e = exit_of(g, 0, EXITED(0), W_SERVING, 500);
-	e.slot = 4;
-	gen_exited(&e);
-	assert_int_equal(gen_after_death(&e), 0);
-	assert_int_equal(g->pos[0].proc, 6);
-	assert_true(g->pos[0].respawn_at == 0);
+	assert_int_equal(p->state, W_DRAINING);
+	assert_int_equal(p->succeeded, 1);
+	assert_true(p->kill_at >= t0 + g->conf->shutdown_timeout_ms);
+	assert_true(p->kill_at <= mono_ms() + g->conf->shutdown_timeout_ms +
+	    KILL_GRACE_MS);
+	assert_int_equal(gen_succeed(&fx->gl, g, 0, 1), 0);	/* once */
+
 	/* A fatal position is not given a successor. */
-	g->pos[1].proc = 7;
+	q = serving_proc(fx, 2, g, 1);
 	g->pos[1].fatal = 1;
-	assert_int_equal(gen_succeed(g, 1, 7), 0);
-	assert_int_equal(g->pos[1].proc, 7);
+	assert_int_equal(gen_succeed(&fx->gl, g, 1, 2), 0);
+	assert_int_equal(q->state, W_SERVING);
+	g->pos[1].fatal = 0;
+
+	/*
+	 * 8 slots, 2 positions: with 6 in use a successor leaves 1, fewer
+	 * than the 2 a reload needs; with 5, it leaves 2.
+	 */
+	serving_proc(fx, 3, old, 0)->state = W_DRAINING;
+	serving_proc(fx, 4, old, 0)->state = W_DRAINING;
+	serving_proc(fx, 5, old, 0)->state = W_DRAINING;
+	serving_proc(fx, 6, old, 0)->state = W_DRAINING;
+	assert_int_equal(proc_count(&fx->pt, NULL, W_FREE), 6);
+	assert_int_equal(gen_succeed(&fx->gl, g, 1, 2), 0);
+	assert_int_equal(q->state, W_SERVING);
+	fx->pt.procs[6].state = W_FREE;
+	assert_int_equal(gen_succeed(&fx->gl, g, 1, 2), 1);
+	assert_int_equal(q->state, W_DRAINING);
 }
 
 /* A respawn not due yet only shortens the loop's wait. */
