@@ -520,7 +520,7 @@ conn_send(struct conn *c, const void *p, size_t len)
 	ssize_t		n;
 
 	if (c->ssl == NULL)
-		return (send(c->fd, p, len, MSG_NOSIGNAL));
+		return (send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT));
 	c->flags &= ~CF_TLS_WR;
 	if ((n = tls_write(c->ssl, p, len, &io)) > 0)
 		return (n);
@@ -533,7 +533,7 @@ conn_send(struct conn *c, const void *p, size_t len)
 	return (-1);
 }
 
-/* read() or, over TLS, SSL_read: as read(2), EAGAIN as in conn_send. */
+/* recv() or, over TLS, SSL_read: as read(2), EAGAIN as in conn_send. */
 static ssize_t
 conn_recv(struct conn *c, void *p, size_t len)
 {
@@ -541,7 +541,7 @@ conn_recv(struct conn *c, void *p, size_t len)
 	ssize_t		n;
 
 	if (c->ssl == NULL)
-		return (read(c->fd, p, len));
+		return (recv(c->fd, p, len, MSG_DONTWAIT));
 	c->flags &= ~(CF_TLS_RW | CF_TLS_DRY);
 	if ((n = tls_read(c->ssl, p, len, &io)) > 0)
 		return (n);
@@ -746,8 +746,8 @@ conn_spill(struct wctx *wc, struct conn *c)
 	 */
 	if (buf_room(&c->in) == 0 && buf_reserve(&c->in, c->splice_in) == -1)
 		return (-1);
-	n = read(c->fd, buf_tail(&c->in), buf_room(&c->in) < c->splice_in ?
-	    buf_room(&c->in) : c->splice_in);
+	n = recv(c->fd, buf_tail(&c->in), buf_room(&c->in) < c->splice_in ?
+	    buf_room(&c->in) : c->splice_in, MSG_DONTWAIT);
 	if (n == -1)
 		return (errno == EINTR ? 1 : errno == EAGAIN ? 0 : -1);
 	if (n == 0) {
@@ -795,7 +795,7 @@ conn_splice_send(struct wctx *wc, struct conn *c, int frompipe,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	else
 		n = send(c->fd, buf_head(&c->in), buf_used(&c->in),
-		    MSG_NOSIGNAL);
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n > 0) {
 		c->flags |= CF_MOVED;
 		STATS_PEND(&wc->pend, wc->slot, bytes_out, (uint64_t)n);
@@ -1242,7 +1242,7 @@ conn_linger_read(struct conn *c)
 	ssize_t	n;
 
 	for (;;) {
-		n = read(c->fd, sink, sizeof(sink));
+		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
 		if (n == -1)
 			return (errno == EAGAIN || errno == EINTR ? 0 : -1);
 		if (n == 0)
@@ -1304,7 +1304,16 @@ conn_adopt(struct wctx *wc, int fd, const struct xfer_info *info,
     int restricted)
 {
 	struct conn	*c;
+	int		 fl;
 
+	/*
+	 * Another worker sent it: blocking, it would stall this loop at the
+	 * first read.  (Its reads and sends also say MSG_DONTWAIT each, for
+	 * a sender that kept a copy and clears the flag later.)
+	 */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return (-1);
 	if ((c = conn_new(wc, fd, &info->peer, restricted)) == NULL)
 		return (-1);
 	c->flags |= CF_ADOPTED;
@@ -1710,7 +1719,8 @@ conn_proxy_step(struct wctx *wc, struct conn *c)
 
 	if (c->in.data == NULL && buf_grow(&c->in, BUF_STD) == -1)
 		return (-1);
-	n = recv(c->fd, buf_tail(&c->in), PROXY_MAX - have, MSG_PEEK);
+	n = recv(c->fd, buf_tail(&c->in), PROXY_MAX - have, MSG_PEEK |
+	    MSG_DONTWAIT);
 	if (n == -1)
 		return (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR ? 0 : -1);
@@ -1724,7 +1734,7 @@ conn_proxy_step(struct wctx *wc, struct conn *c)
 		return (-1);
 	}
 	want = r == PROXY_DONE ? h.len - have : (size_t)n;
-	if ((n = recv(c->fd, buf_tail(&c->in), want, 0)) <= 0)
+	if ((n = recv(c->fd, buf_tail(&c->in), want, MSG_DONTWAIT)) <= 0)
 		return (n == -1 && (errno == EAGAIN || errno == EINTR) ? 0 :
 		    -1);
 	c->in.len += (size_t)n;

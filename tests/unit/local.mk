@@ -28,7 +28,7 @@ UNIT_TESTS += tests/unit/test_xfer
 tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
 UNIT_TESTS += tests/unit/test_ops
 UNIT_TESTS += tests/unit/test_conn
-tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=read,--wrap=splice \
+tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=recv,--wrap=splice \
 	-Wl,--wrap=mono_us,--wrap=sendmsg,--wrap=buf_reserve
 
 # The stats tests share a fixture and helpers (segment, reader, renderers).

@@ -7,7 +7,7 @@
  * and a wrong token end the connection after their answer, a lesser frame
  * error does not; EOF, idle and read deadlines, draining and close_all;
  * short writes and reads, EINTR, EAGAIN and a failed send on the server's
- * socket (-Wl,--wrap=send,--wrap=read; the client's calls pass through);
+ * socket (-Wl,--wrap=send,--wrap=recv; the client's calls pass through);
  * no memory for a run's answers (--wrap=buf_reserve);
  * counters published before the client sees an answer or a close; large
  * ECHOs by splice, moved a block at a time (--wrap=splice) whatever the
@@ -62,8 +62,8 @@
 
 ssize_t	__real_send(int, const void *, size_t, int);
 ssize_t	__wrap_send(int, const void *, size_t, int);
-ssize_t	__real_read(int, void *, size_t);
-ssize_t	__wrap_read(int, void *, size_t);
+ssize_t	__real_recv(int, void *, size_t, int);
+ssize_t	__wrap_recv(int, void *, size_t, int);
 ssize_t	__real_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 ssize_t	__wrap_splice(int, loff_t *, int, loff_t *, size_t, unsigned int);
 uint64_t __real_mono_us(void);
@@ -165,12 +165,14 @@ __wrap_send(int fd, const void *p, size_t len, int flags)
 	return (__real_send(fd, p, len, flags));
 }
 
+/* The server reads its sockets with recv (MSG_DONTWAIT). */
 ssize_t
-__wrap_read(int fd, void *p, size_t len)
+__wrap_recv(int fd, void *p, size_t len, int flags)
 {
-	if (fd == fault_fd && fault_apply(&read_fault, &len) == -1)
+	if (fd == fault_fd && !(flags & MSG_OOB) &&
+	    fault_apply(&read_fault, &len) == -1)
 		return (-1);
-	return (__real_read(fd, p, len));
+	return (__real_recv(fd, p, len, flags));
 }
 
 /* splice(2) to or from the server's socket, as send and read. */
@@ -1336,6 +1338,48 @@ test_conn_handoff_refused_retried(void **state)
 	}
 }
 
+/*
+ * A connection another worker hands over may come blocking (a compromised
+ * worker's), or be made blocking later by a sender that kept a copy:
+ * adopting makes it non-blocking, and each read and send on it asks not
+ * to wait.  Here a read fills the block exactly, so the next one finds
+ * the socket empty: it must say EAGAIN, not wait (alarm: a wait fails).
+ */
+static void
+test_conn_adopt_blocking(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 info;
+	struct msg_hdr		 h;
+	static uint8_t		 f[BUF_STD], body[BUF_STD];
+	int			 sp[2], keep;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sp), 0);
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	info.peer.family = AF_UNIX;
+	/* Its first read, at adoption, finds nothing. */
+	alarm(10);
+	assert_int_equal(conn_adopt(&fx->wc, sp[0], &info, 0), 0);
+	assert_true(fcntl(sp[0], F_GETFL) & O_NONBLOCK);
+	/* The sender's copy (here the same) makes it blocking again. */
+	assert_int_equal(fcntl(sp[0], F_SETFL, 0), 0);
+	memset(f + MSG_HDR_LEN, 'b', sizeof(f) - MSG_HDR_LEN);
+	msg_encode_request(f, MSG_OP_ECHO, 9, 0, sizeof(f) - MSG_HDR_LEN);
+	assert_int_equal(fcntl(sp[1], F_SETFL, O_NONBLOCK), 0);
+	keep = fx->sv[1];
+	fx->sv[1] = sp[1];	/* the client: csend, answer */
+	csend(fx, f, sizeof(f));
+	answer(fx, &h, body, sizeof(body));
+	alarm(0);
+	assert_int_equal(h.request_id, 9);
+	assert_int_equal(h.body_len, sizeof(f) - MSG_HDR_LEN);
+	assert_memory_equal(body, f + MSG_HDR_LEN, h.body_len);
+	fx->sv[1] = keep;
+	close(sp[1]);
+}
+
 static void
 test_conn_close_all(void **state)
 {
@@ -1714,6 +1758,7 @@ main(void)
 		T(test_conn_pipeline),
 		T(test_conn_runs),
 		T(test_conn_run_no_memory),
+		T(test_conn_adopt_blocking),
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,
