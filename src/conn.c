@@ -658,9 +658,11 @@ conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
  * going from the socket through a pipe back to the socket, never copied
  * into the worker and never held whole while the client reads its answer
  * as it comes.  Only when nothing waits to be sent (answers stay in
- * order), over a plain socket (TLS is in user space), for an operation
- * whose answer is the request's value (ECHO), and while the worker has
- * pipes to spare.  The header of the answer, and the part of the body
+ * order), over a plain socket (TLS is in user space) that this worker
+ * accepted (splice waits on a TCP socket made blocking, and another
+ * process may hold a copy of one handed over and clear its O_NONBLOCK),
+ * for an operation whose answer is the request's value (ECHO), and while
+ * the worker has pipes to spare.  The header of the answer, and the part of the body
  * already read, are rewritten and sent from where they lie (as
  * conn_run).  Returns 1 when splicing, 0 to read the frame as ever.
  */
@@ -671,7 +673,8 @@ conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
 	const struct op_def	*def;
 	size_t			 have = buf_used(&c->in);
 
-	if (c->ssl != NULL || mp->hdr.key_len != 0 ||
+	if (c->ssl != NULL || (c->flags & CF_ADOPTED) ||
+	    mp->hdr.key_len != 0 ||
 	    mp->hdr.body_len < CONN_SPLICE_MIN || buf_used(&c->out) != 0 ||
 	    c->skip != 0 || have >= mp->need ||
 	    (def = ops_lookup(mp->hdr.opcode)) == NULL || !ops_verbatim(def))

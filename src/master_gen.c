@@ -514,9 +514,10 @@ gen_exited(const struct proc_exit *e)
  * master retired: killed at shutdown_timeout if still there, its exit
  * no death of the position's (a compromised worker that only claims to
  * recycle gets itself replaced and killed, nothing more).  Not when the
- * successor would take a slot a reload needs: the workers of the next
- * configuration must still fit (2 x max_workers slots in all); it is then
- * replaced once it has exited, as before.  Returns 1 when succeeded.
+ * successor would take a slot a reload needs: the next configuration may
+ * start up to max_workers, which no reload changes (2 x max_workers slots
+ * in all); it is then replaced once it has exited, as before.  Returns 1
+ * when succeeded.
  */
 int
 gen_succeed(struct gens *gl, struct gen *g, int pos, int idx)
@@ -530,7 +531,8 @@ gen_succeed(struct gens *gl, struct gen *g, int pos, int idx)
 	wp = &g->pos[pos];
 	if (wp->proc != idx || wp->fatal)
 		return (0);
-	if (pt->nprocs - proc_count(pt, NULL, W_FREE) - 1 < g->npos)
+	if (pt->nprocs - proc_count(pt, NULL, W_FREE) - 1 <
+	    g->conf->max_workers)
 		return (0);
 	proc_drain(pt, idx, mono_ms() + g->conf->shutdown_timeout_ms +
 	    KILL_GRACE_MS, 1);

@@ -15,9 +15,9 @@ were closed.
 
 reload_while_recycling: workers = max_workers = 1 (2 slots), max_requests
 = 20, shutdown_timeout = 20 s.  An idle client, one that sent half a
-header (it keeps the recycling worker draining), then PINGs until the
-worker recycles: no successor is started early (it would take the slot
-a reload needs), and a reload (SIGHUP) then succeeds.  With the early
+header (it keeps the recycling worker draining), then 30 PINGs in one
+write, and the worker recycles: no successor is started early (it would
+take the slot a reload needs), and a reload (SIGHUP) then succeeds.  With the early
 start in every case, the reload found no free slot and rolled back.
 """
 import os
@@ -97,11 +97,16 @@ def reload_while_recycling(t):
     try:
         idle.request(Op.PING)
         slow.sendall(encode(Op.PING)[:8])
-        # max_requests 20 plus at most 10% jitter: recycling by 22.
-        for i in range(40):
-            if "recycling after" in srv.log():
-                break
-            pinger.request(Op.PING)
+        # max_requests 20 plus at most 10% jitter: recycling by 22.  The
+        # PINGs go in one write, read at once, answered in one batch
+        # before the worker recycles: none is sent after (it would wait
+        # for the worker to exit, with no successor here).
+        pinger.send(b"".join(encode(Op.PING, request_id=i + 1)
+                             for i in range(30)))
+        for i in range(30):
+            f = pinger.recv_frame()
+            t.check(f.request_id == i + 1 and f.value == b"PONG",
+                    "PING %d: %r" % (i + 1, f))
         t.check(poll(lambda: "recycling after" in srv.log(), timeout=5),
                 "the worker never said it was recycling")
         os.kill(srv.pid, signal.SIGHUP)

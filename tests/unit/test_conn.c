@@ -1380,6 +1380,46 @@ test_conn_adopt_blocking(void **state)
 	close(sp[1]);
 }
 
+/*
+ * The same over TCP with an ECHO of splice's size: an adopted connection
+ * is never spliced (splice waits on a TCP socket made blocking), and its
+ * answer, far larger than the small socket buffers here while the client
+ * reads nothing, goes out without waiting.
+ */
+static void
+test_conn_adopt_blocking_tcp(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 info;
+	struct msg_hdr		 h;
+	static uint8_t		 f[MSG_HDR_LEN + 256 * 1024], body[256 * 1024];
+	int			 tp[2], keep, small = 4096;
+
+	assert_int_equal(tcp_pair(tp), 0);
+	assert_int_equal(setsockopt(tp[0], SOL_SOCKET, SO_SNDBUF, &small,
+	    sizeof(small)), 0);
+	assert_int_equal(setsockopt(tp[1], SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof(small)), 0);
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	info.peer.family = AF_INET;
+	alarm(20);
+	assert_int_equal(conn_adopt(&fx->wc, tp[0], &info, 0), 0);
+	assert_int_equal(fcntl(tp[0], F_SETFL, 0), 0);
+	memset(f + MSG_HDR_LEN, 't', sizeof(f) - MSG_HDR_LEN);
+	msg_encode_request(f, MSG_OP_ECHO, 11, 0, sizeof(f) - MSG_HDR_LEN);
+	keep = fx->sv[1];
+	fx->sv[1] = tp[1];
+	csend(fx, f, sizeof(f));
+	answer(fx, &h, body, sizeof(body));
+	alarm(0);
+	assert_int_equal(h.request_id, 11);
+	assert_int_equal(h.body_len, sizeof(body));
+	assert_memory_equal(body, f + MSG_HDR_LEN, sizeof(body));
+	fx->sv[1] = keep;
+	close(tp[1]);
+}
+
 static void
 test_conn_close_all(void **state)
 {
@@ -1759,6 +1799,7 @@ main(void)
 		T(test_conn_runs),
 		T(test_conn_run_no_memory),
 		T(test_conn_adopt_blocking),
+		T(test_conn_adopt_blocking_tcp),
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,
