@@ -476,7 +476,10 @@ conn_close(struct wctx *wc, struct conn *c)
 	STATS_PEND(&wc->pend, wc->slot, conn_active, (uint64_t)-1);
 	STATS_PEND(&wc->pend, wc->slot, conn_closed, 1);
 	conn_publish(wc);
-	close(c->fd);
+	if (c->flags & CF_ADOPTED)
+		xfer_close(c->fd);	/* its sender may have set SO_LINGER */
+	else
+		close(c->fd);
 	buf_release(&c->in);
 	buf_release(&c->out);
 	/*

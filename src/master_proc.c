@@ -409,7 +409,7 @@ proc_xfer_flush(struct ptable *pt, const struct gen *to)
 	for (i = 0; i < pt->nxw; i++) {
 		if (!proc_xfer_one(pt, to, -1, pt->xw[i].fd, &pt->xw[i].info))
 			break;
-		close(pt->xw[i].fd);
+		xfer_close(pt->xw[i].fd);
 	}
 	n = pt->nxw - i;
 	memmove(pt->xw, pt->xw + i, (size_t)n * sizeof(*pt->xw));
@@ -422,7 +422,7 @@ void
 proc_xfer_drop(struct ptable *pt)
 {
 	while (pt->nxw > 0)
-		close(pt->xw[--pt->nxw].fd);
+		xfer_close(pt->xw[--pt->nxw].fd);
 }
 
 /*
@@ -509,12 +509,12 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		if (idx != -1)
 			pt->procs[idx].handed = 1;
 		if (proc_xfer_one(pt, to, idx, fd, &info)) {
-			close(fd);	/* ours; the receiver has its own */
+			xfer_close(fd);	/* ours; the receiver has its own */
 			continue;
 		}
 		if (to == NULL || proc_xfer_wait(pt, fd, &info) == -1) {
 			log_debug("a handed-over connection found no worker");
-			close(fd);
+			xfer_close(fd);
 		}
 	}
 	return (1);

@@ -204,7 +204,7 @@ worker_reject(struct worker *w, int fd, int tls)
 	/* Counted before the client can read its BUSY. */
 	STATS_PEND(&w->wc.pend, w->slot, conn_busy, 1);
 	conn_publish(&w->wc);
-	/* A fresh socket's send buffer is empty: this cannot block. */
+	/* MSG_DONTWAIT: a socket handed over may hold unsent bytes. */
 	if (!tls)
 		(void)send(fd, frame, MSG_HDR_LEN + mlen,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -212,7 +212,7 @@ worker_reject(struct worker *w, int fd, int tls)
 	for (i = 0; i < 4; i++)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
-	close(fd);
+	xfer_close(fd);		/* it may have been handed over */
 }
 
 /*
@@ -488,7 +488,7 @@ worker_adopt(struct worker *w)
 			    xfer_send(w->wc.handoff_fd, fd, &info) == -1)
 				log_debug("a handed-over connection is closed "
 				    "by a stopping worker");
-			close(fd);
+			xfer_close(fd);
 			continue;
 		}
 		if (!net_peer_allowed(w->conf->allow, w->conf->nallow,
@@ -496,12 +496,12 @@ worker_adopt(struct worker *w)
 			/* The new allow list excludes this peer. */
 			STATS_PEND(&w->wc.pend, w->slot, allow_rejected, 1);
 			conn_publish(&w->wc);	/* before the peer sees it */
-			close(fd);
+			xfer_close(fd);
 		} else if (w->wc.nconns >= w->conf->max_connections)
 			worker_reject(w, fd, 0);
 		else if (conn_adopt(&w->wc, fd, &info, w->restricted &&
 		    !net_peer_is_loopback(&info.peer)) == -1)
-			close(fd);
+			xfer_close(fd);
 	}
 	return (1);
 }

@@ -68,6 +68,24 @@ xfer_send(int ctl, int fd, const struct xfer_info *info)
 }
 
 /*
+ * Close a descriptor that came over a channel.  Its sender may have set
+ * SO_LINGER on it, and kept no copy: our close is then the last, and it
+ * would wait, loop and all, until the peer takes the queued bytes or the
+ * linger time ends.  So lingering is turned off first, just before the
+ * close (a sender that still holds a copy makes our close not the last).
+ * Not a socket: setsockopt fails, and close is all there is to do.
+ */
+void
+xfer_close(int fd)
+{
+	struct linger	l;
+
+	memset(&l, 0, sizeof(l));
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+/*
  * Is fd a stream socket that is not listening, as a hand-over carries (a
  * connection; one whose peer is gone is the new worker's to find out)?
  * Asked of the socket (getsockopt), never of the file system: fstat on
@@ -118,11 +136,11 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
 			if (n++ == 0)
 				*fd = got;
 			else
-				close(got);
+				xfer_close(got);
 		}
 	}
 	if (*fd != -1 && (n != 1 || !xfer_is_conn(*fd))) {
-		close(*fd);
+		xfer_close(*fd);
 		*fd = -1;
 	}
 	return (n);
@@ -169,13 +187,13 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION) {
 		/* Out of step: nothing after this can be trusted. */
 		if (*fd != -1)
-			close(*fd);
+			xfer_close(*fd);
 		*fd = -1;
 		return (-1);
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
 		if (*fd != -1)
-			close(*fd);
+			xfer_close(*fd);
 		*fd = -1;
 		return (nfds > 0 ? -3 : -2);
 	}

@@ -28,5 +28,6 @@ ssize_t	fd_send(int, const void *, size_t, int, const void *, socklen_t, int);
 int	xfer_pair(int *);
 int	xfer_send(int, int, const struct xfer_info *);
 int	xfer_recv(int, int *, struct xfer_info *);
+void	xfer_close(int);
 
 #endif /* MSGD_XFER_H */

@@ -1420,6 +1420,40 @@ test_conn_adopt_blocking_tcp(void **state)
 	close(tp[1]);
 }
 
+/*
+ * An adopted connection is closed without lingering, whatever its sender
+ * set through the copy it kept (a last close that lingers waits, the loop
+ * with it).  Seen through that copy, which outlives the close.
+ */
+static void
+test_conn_adopt_no_linger(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 info;
+	struct linger		 l;
+	socklen_t		 len = sizeof(l);
+	int			 sp[2], copy;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sp), 0);
+	assert_true((copy = dup(sp[0])) != -1);
+	memset(&info, 0, sizeof(info));
+	info.version = XFER_VERSION;
+	info.peer.family = AF_UNIX;
+	assert_int_equal(conn_adopt(&fx->wc, sp[0], &info, 0), 0);
+	l.l_onoff = 1;
+	l.l_linger = 3600;
+	assert_int_equal(setsockopt(copy, SOL_SOCKET, SO_LINGER, &l,
+	    sizeof(l)), 0);
+	conn_close_all(&fx->wc);
+	memset(&l, 0xff, sizeof(l));
+	assert_int_equal(getsockopt(copy, SOL_SOCKET, SO_LINGER, &l, &len),
+	    0);
+	assert_int_equal(l.l_onoff, 0);
+	close(copy);
+	close(sp[1]);
+}
+
 static void
 test_conn_close_all(void **state)
 {
@@ -1800,6 +1834,7 @@ main(void)
 		T(test_conn_run_no_memory),
 		T(test_conn_adopt_blocking),
 		T(test_conn_adopt_blocking_tcp),
+		T(test_conn_adopt_no_linger),
 		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
 		    setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,

@@ -5,7 +5,8 @@
  * channel, to a message whose descriptor the kernel could not install and
  * to a sender that sends other than one socket (all of it closed), and
  * xfer_send/xfer_recv under faked sendmsg/recvmsg failures
- * (-Wl,--wrap: EAGAIN, a short send, EINTR, a truncated control message).
+ * (-Wl,--wrap: EAGAIN, a short send, EINTR, a truncated control message);
+ * what came is closed without lingering.
  *
  * The info is treated as opaque bytes but for its version, so that the
  * peer-address fields may change shape without touching this test.
@@ -510,6 +511,39 @@ test_xfer_send_closed(void **state)
 	assert_int_equal(errno, EPIPE);
 }
 
+/*
+ * A descriptor that came over a channel is closed without lingering: its
+ * sender may have set SO_LINGER so that the last close, the receiver's,
+ * waits.  Seen through a copy that outlives the close.
+ */
+static void
+test_xfer_close_no_linger(void **state)
+{
+	struct linger	l;
+	socklen_t	len = sizeof(l);
+	int		sp[2], copy;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_true((copy = dup(sp[0])) != -1);
+	l.l_onoff = 1;
+	l.l_linger = 3600;
+	assert_int_equal(setsockopt(copy, SOL_SOCKET, SO_LINGER, &l,
+	    sizeof(l)), 0);
+	xfer_close(sp[0]);
+	assert_int_equal(fcntl(sp[0], F_GETFD), -1);	/* closed */
+	memset(&l, 0xff, sizeof(l));
+	assert_int_equal(getsockopt(copy, SOL_SOCKET, SO_LINGER, &l, &len),
+	    0);
+	assert_int_equal(l.l_onoff, 0);
+	/* Not a socket: closed all the same. */
+	assert_int_equal(pipe(sp), 0);
+	xfer_close(sp[1]);
+	assert_int_equal(fcntl(sp[1], F_GETFD), -1);
+	close(sp[0]);
+	close(copy);
+}
+
 int
 main(void)
 {
@@ -529,6 +563,7 @@ main(void)
 		T(test_xfer_send_full),
 		T(test_xfer_send_short),
 		T(test_xfer_send_closed),
+		T(test_xfer_close_no_linger),
 #undef T
 	};
 
