@@ -32,7 +32,10 @@
  * How many handed-over connections may wait for a worker (proc_xfer_wait)
  * under a limit of nofile open files, with n slots: what the limit leaves
  * after the master's own descriptors (listeners, and a worker's channels
- * for every slot, while it starts), at most XW_MAX, at least XW_MIN.
+ * for every slot, while it starts) and room for the most one message can
+ * carry (XFER_FDS_MAX: what the kernel cannot install it drops, in our
+ * context, where a lingering socket would stop the master), at most
+ * XW_MAX, at least XW_MIN.
  * Every one that waits is an open descriptor of the master's, and the one
  * who hands over may be a compromised worker: no hand-over, however many,
  * may take what the master needs to start a worker.  Past it the master
@@ -41,7 +44,8 @@
 int
 proc_xfer_max(rlim_t nofile, int n)
 {
-	rlim_t	reserve = 64 + 2 * CONF_LISTEN_MAX + 4 * (rlim_t)n;
+	rlim_t	reserve = 64 + 2 * CONF_LISTEN_MAX + XFER_FDS_MAX +
+	    4 * (rlim_t)n;
 
 	if (nofile == RLIM_INFINITY)
 		return (XW_MAX);
@@ -274,7 +278,7 @@ static void
 proc_close_ctl(struct wproc *p)
 {
 	if (p->ctl != -1)
-		close(p->ctl);
+		xfer_drain_close(p->ctl);	/* a worker's: not trusted */
 	p->ctl = -1;
 }
 
@@ -476,7 +480,7 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		if (rc == 0)
 			return (0);
 		if (rc == -1) {
-			close(*ctl);
+			xfer_drain_close(*ctl);
 			*ctl = -1;
 			return (0);
 		}
@@ -502,7 +506,7 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 				log_warnx("worker %ld sent a hand-over "
 				    "without exactly one socket: its channel "
 				    "is closed", (long)pt->procs[idx].pid);
-			close(*ctl);
+			xfer_drain_close(*ctl);
 			*ctl = -1;
 			return (0);
 		}

@@ -222,6 +222,18 @@ close_fd(int *fd)
 	*fd = -1;
 }
 
+/*
+ * The hand-over channel may still hold sockets workers sent (relayed by
+ * the other master): taken and closed without lingering (xfer_drain_close).
+ */
+static void
+close_xfer(int *fd)
+{
+	if (*fd != -1)
+		xfer_drain_close(*fd);
+	*fd = -1;
+}
+
 /* Back to idle: every descriptor and child of the attempt forgotten. */
 static void
 upgrade_reset(struct upgrade *u)
@@ -230,7 +242,7 @@ upgrade_reset(struct upgrade *u)
 
 	close_fd(&u->check_fd);
 	close_fd(&u->ctl);
-	close_fd(&u->xfer);
+	close_xfer(&u->xfer);
 	proc_other_forget(pt, u->check_pid);
 	proc_other_forget(pt, u->new_pid);
 	pt->relay = -1;
@@ -847,7 +859,7 @@ upgrade_eof(struct upgrade *u)
 		    gen_find(u->gl, GEN_CURRENT)))
 			;
 		proc_xfer_lost(u->xfer, "the previous master");
-		close_fd(&u->xfer);
+		close_xfer(&u->xfer);
 		u->state = UP_IDLE;
 		sdnotify_hold(0);
 		return (UPE_MAIN);

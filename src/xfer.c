@@ -147,6 +147,50 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
 }
 
 /*
+ * Close a channel whose sender is not trusted.  What it still holds would
+ * be released by the kernel at the close, in our context, and a socket
+ * in it that its sender set SO_LINGER on (and closed its copy of) would
+ * make that close wait.  So the sender is cut off first (shutdown: its
+ * sends fail from now on), every descriptor still in the channel is taken
+ * and closed without lingering (xfer_close), and only then the channel.
+ * Bounded: after the shutdown nothing more comes, and each read takes at
+ * least one message.
+ */
+void
+xfer_drain_close(int ctl)
+{
+	struct msghdr	 mh;
+	struct iovec	 iov;
+	char		 data[4096];
+	ssize_t		 n;
+	int		 i, fd;
+	union {
+		char		buf[CMSG_SPACE(XFER_FDS_MAX * sizeof(int))];
+		struct cmsghdr	align;
+	} u;
+
+	(void)shutdown(ctl, SHUT_RD);
+	for (i = 0; i < XFER_DRAIN_MAX; i++) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = data;
+		iov.iov_len = sizeof(data);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		(void)xfer_take_fds(&mh, &fd);
+		if (fd != -1)
+			xfer_close(fd);
+	}
+	close(ctl);
+}
+
+/*
  * Receive one descriptor (close-on-exec) and its info.  Returns 1, 0 when
  * nothing is waiting, -1 when the channel is gone or out of step (a
  * descriptor that came with a bad message is closed), -2 when a whole
@@ -154,9 +198,11 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
  * install it (we are at RLIMIT_NOFILE), -3 when the sender did not send
  * exactly one stream socket that is not listening (xfer_take_fds closed
  * what it sent).  After -2 or -3 that connection is lost, but the channel
- * is still in step.  The control buffer has room for two descriptors, so
- * that more than one is seen (the kernel drops those past the room and
- * says MSG_CTRUNC: with any installed, that is the sender's doing).
+ * is still in step.  The control buffer has room for as many descriptors
+ * as one message can carry (XFER_FDS_MAX): the kernel drops those past the
+ * room, in our context, and a socket it drops so may linger (xfer_close);
+ * so MSG_CTRUNC means only that we are at RLIMIT_NOFILE (with any
+ * installed, the sender sent more than one: its doing).
  */
 int
 xfer_recv(int ctl, int *fd, struct xfer_info *info)
@@ -166,7 +212,7 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	ssize_t		 n;
 	int		 nfds;
 	union {
-		char		buf[CMSG_SPACE(2 * sizeof(int))];
+		char		buf[CMSG_SPACE(XFER_FDS_MAX * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 

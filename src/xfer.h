@@ -15,6 +15,8 @@
 #include "net.h"
 
 #define XFER_VERSION	1
+#define XFER_FDS_MAX	253	/* SCM_MAX_FD: the most a message carries */
+#define XFER_DRAIN_MAX	65536	/* reads of a channel being closed */
 
 /* What travels with the descriptor. */
 struct xfer_info {
@@ -29,5 +31,6 @@ int	xfer_pair(int *);
 int	xfer_send(int, int, const struct xfer_info *);
 int	xfer_recv(int, int *, struct xfer_info *);
 void	xfer_close(int);
+void	xfer_drain_close(int);
 
 #endif /* MSGD_XFER_H */

@@ -2,8 +2,10 @@
 master may hold at once (msgd.8, Processes: max_requests).
 
 alone: workers = 1, max_requests = 400, shutdown_timeout = 30 s, msgd
-started with a limit of 220 open files: the master may hold 108 handed-over
-connections (220 - 96 - 4 slots x 4).  150 clients each PING; then one
+started with a limit of 220 open files: the master may hold 16 handed-over
+connections (the least it keeps room for; 220 is less than its own 96, 253
+for one message's descriptors and 4 slots x 4).  150 clients each PING;
+then one
 client PINGs until the worker says it is recycling.  Its successor starts
 at the first hand-over, not once it has exited: a new client is answered
 within 10 s (the old worker, holding what the master cannot yet take,

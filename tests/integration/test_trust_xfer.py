@@ -33,6 +33,15 @@ one the master retired); the successor serves, one worker is left, and
 a reload then succeeds.  Before, the pretender stayed a serving worker forever,
 beside its successor, and each successor could do the same until no
 slot was left for a reload.
+
+linger_in_channel: workers = 1, a limit of 256 open files.  The channel
+hands over 100 sockets (the master holds 16 and reads no more), then a
+TCP socket with SO_LINGER 3600 s and bytes its client never reads, and
+the copy is closed; the worker is killed.  The master closes the dead
+worker's channel, with those still in it, and must not wait for the
+lingering one: a new worker starts and answers PING.  Before, the kernel
+released them at the master's close of the channel, in the master, which
+then waited in that close for the linger time, respawning nothing.
 """
 import array
 import collections
@@ -200,18 +209,29 @@ def not_one_socket(t):
     respawned(t, srv, [w for w, ch in chans])
 
 
-@t.case
-def flood(t):
+def lone_worker_channel(t, name):
+    """workers = 1 (max_workers = 2), msgd under a limit of NOFILE open
+    files: (server, worker, a socket on its channel), or None when the
+    case cannot run (not root, or the kernel gives no copies)."""
     if os.geteuid() != 0:
-        print("SKIP: flood needs root (pidfd_getfd on a worker)")
-        return
+        print("SKIP: %s needs root (pidfd_getfd on a worker)" % name)
+        return None
     srv = t.server({"workers": 1, "max_workers": 2}, health=False,
                    start=False)
     start_with_nofile(srv, NOFILE)
     chans = channels(t, srv)
     if not chans:
-        return
+        return None
     (w, ch), = chans
+    return srv, w, ch
+
+
+@t.case
+def flood(t):
+    got = lone_worker_channel(t, "flood")
+    if got is None:
+        return
+    srv, w, ch = got
     master = srv.pid
     before = len(fd_links(master))
     a, b = socket.socketpair()
@@ -279,6 +299,53 @@ def fake_recycle(t):
                timeout=20) or srv.log()
     t.check("generation 2 serving" in log and "reload failed" not in log,
             "the reload after it did not succeed")
+
+
+@t.case
+def linger_in_channel(t):
+    got = lone_worker_channel(t, "linger_in_channel")
+    if got is None:
+        return
+    srv, w, ch = got
+    a, b = socket.socketpair()
+    lsn = socket.socket()
+    cli = socket.socket()
+    acc = None
+    try:
+        sent = 0
+        while sent < 100 and send(ch, [a.fileno()], timeout=1):
+            sent += 1
+        t.check(sent == 100, "only %d of 100 fillers sent" % sent)
+        # A connection whose client reads nothing, lingering an hour.
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(1)
+        cli.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        cli.connect(lsn.getsockname())
+        acc, _ = lsn.accept()
+        acc.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                       struct.pack("ii", 1, 3600))
+        acc.setblocking(False)
+        queued = 0
+        for i in range(1000):
+            try:
+                queued += acc.send(b"z" * 65536)
+            except BlockingIOError:
+                break
+        t.check(queued > 0 and send(ch, [acc.fileno()], timeout=5),
+                "the lingering socket was not queued behind the fillers")
+        acc.close()
+        acc = None
+    finally:
+        ch.close()
+        a.close()
+        b.close()
+        lsn.close()
+        if acc is not None:
+            acc.close()
+    try:
+        respawned(t, srv, [w])
+    finally:
+        cli.close()
 
 
 t.run()

@@ -436,10 +436,13 @@ test_xfer_wait_bounded(void **state)
 	struct wproc		*from, *t;
 	int			 a[2], b[2], sp[2], i, base, unread, fd;
 
-	/* 64 + 2 x 16 listeners + 4 per slot are the master's own. */
-	assert_int_equal(proc_xfer_max(1024, 2), 1024 - 104);
-	assert_int_equal(proc_xfer_max(1024, 128), 1024 - 608);
-	assert_int_equal(proc_xfer_max(200, 128), XW_MIN);
+	/*
+	 * 64 + 2 x 16 listeners + 4 per slot are the master's own, and 253
+	 * (XFER_FDS_MAX) are kept for the most one message can carry.
+	 */
+	assert_int_equal(proc_xfer_max(1024, 2), 1024 - 104 - 253);
+	assert_int_equal(proc_xfer_max(1024, 128), 1024 - 608 - 253);
+	assert_int_equal(proc_xfer_max(370, 2), XW_MIN);
 	assert_int_equal(proc_xfer_max(RLIM_INFINITY, 2), XW_MAX);
 	assert_int_equal(proc_xfer_max((rlim_t)4 * XW_MAX, 2), XW_MAX);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);

@@ -308,11 +308,11 @@ send_fds(int sock, const struct xfer_info *info, const int *fds, int n)
 	struct iovec	 iov;
 	struct cmsghdr	*cm;
 	union {
-		char		buf[CMSG_SPACE(4 * sizeof(int))];
+		char		buf[CMSG_SPACE(8 * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 
-	assert_true(n >= 1 && n <= 4);
+	assert_true(n >= 1 && n <= 8);
 	memset(&mh, 0, sizeof(mh));
 	memset(&u, 0, sizeof(u));
 	iov.iov_base = (void *)(uintptr_t)info;
@@ -352,10 +352,7 @@ test_xfer_recv_not_one_socket(void **state)
 	assert_int_equal(fd, -1);
 	assert_int_equal(nfds(), before);
 
-	/*
-	 * More than the buffer holds: the kernel drops the rest and says
-	 * MSG_CTRUNC, but two came: the sender's doing, not RLIMIT_NOFILE.
-	 */
+	/* Four (the same one, four times): all taken and closed. */
 	four[0] = four[1] = four[2] = four[3] = fx->conn[0];
 	send_fds(fx->sv[0], &in, four, 4);
 	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
@@ -511,6 +508,34 @@ test_xfer_send_closed(void **state)
 	assert_int_equal(errno, EPIPE);
 }
 
+/* A socket (*fd, its peer *peer) its sender made lingering. */
+static void
+lingering_pair(int *fd, int *peer)
+{
+	struct linger	l;
+	int		sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	l.l_onoff = 1;
+	l.l_linger = 3600;
+	assert_int_equal(setsockopt(sp[0], SOL_SOCKET, SO_LINGER, &l,
+	    sizeof(l)), 0);
+	*fd = sp[0];
+	*peer = sp[1];
+}
+
+/* Is SO_LINGER on for fd (seen through any copy)? */
+static int
+lingers(int fd)
+{
+	struct linger	l;
+	socklen_t	len = sizeof(l);
+
+	memset(&l, 0xff, sizeof(l));
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &len), 0);
+	return (l.l_onoff != 0);
+}
+
 /*
  * A descriptor that came over a channel is closed without lingering: its
  * sender may have set SO_LINGER so that the last close, the receiver's,
@@ -519,29 +544,79 @@ test_xfer_send_closed(void **state)
 static void
 test_xfer_close_no_linger(void **state)
 {
-	struct linger	l;
-	socklen_t	len = sizeof(l);
-	int		sp[2], copy;
+	int	fd, peer, copy, p[2];
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
-	assert_true((copy = dup(sp[0])) != -1);
-	l.l_onoff = 1;
-	l.l_linger = 3600;
-	assert_int_equal(setsockopt(copy, SOL_SOCKET, SO_LINGER, &l,
-	    sizeof(l)), 0);
-	xfer_close(sp[0]);
-	assert_int_equal(fcntl(sp[0], F_GETFD), -1);	/* closed */
-	memset(&l, 0xff, sizeof(l));
-	assert_int_equal(getsockopt(copy, SOL_SOCKET, SO_LINGER, &l, &len),
-	    0);
-	assert_int_equal(l.l_onoff, 0);
+	lingering_pair(&fd, &peer);
+	assert_true((copy = dup(fd)) != -1);
+	xfer_close(fd);
+	assert_false(fd_open(fd));
+	assert_false(lingers(copy));
 	/* Not a socket: closed all the same. */
-	assert_int_equal(pipe(sp), 0);
-	xfer_close(sp[1]);
-	assert_int_equal(fcntl(sp[1], F_GETFD), -1);
-	close(sp[0]);
+	assert_int_equal(pipe(p), 0);
+	xfer_close(p[1]);
+	assert_false(fd_open(p[1]));
+	close(p[0]);
 	close(copy);
+	close(peer);
+}
+
+/*
+ * Eight sockets in one message: every one is installed (the buffer holds
+ * the most one message carries) and closed by us without lingering, none
+ * dropped by the kernel, which would release a lingering socket in our
+ * context.  Seen through the sender's copies.
+ */
+static void
+test_xfer_recv_many_none_dropped(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in, out;
+	int			 fds[8], peers[8], fd, i, before;
+
+	info_fill(&in, 9);
+	for (i = 0; i < 8; i++)
+		lingering_pair(&fds[i], &peers[i]);
+	before = nfds();
+	send_fds(fx->sv[0], &in, fds, 8);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
+	assert_int_equal(fd, -1);
+	assert_int_equal(nfds(), before);
+	for (i = 0; i < 8; i++) {
+		assert_false(lingers(fds[i]));
+		close(fds[i]);
+		close(peers[i]);
+	}
+}
+
+/*
+ * A channel closed with hand-overs unread: each is taken and closed
+ * without lingering before the channel is (a plain close would leave them
+ * to the kernel, in our context).
+ */
+static void
+test_xfer_drain_close(void **state)
+{
+	struct fixture		*fx = *state;
+	struct xfer_info	 in;
+	int			 fds[3], peers[3], i, before;
+
+	info_fill(&in, 10);
+	for (i = 0; i < 3; i++)
+		lingering_pair(&fds[i], &peers[i]);
+	before = nfds();
+	for (i = 0; i < 3; i++)
+		assert_int_equal(xfer_send(fx->sv[0], fds[i], &in), 0);
+	send_fds(fx->sv[0], &in, fds, 2);	/* and one out of line */
+	xfer_drain_close(fx->sv[1]);
+	assert_false(fd_open(fx->sv[1]));
+	fx->sv[1] = -1;
+	assert_int_equal(nfds(), before - 1);
+	for (i = 0; i < 3; i++) {
+		assert_false(lingers(fds[i]));
+		close(fds[i]);
+		close(peers[i]);
+	}
 }
 
 int
@@ -564,6 +639,8 @@ main(void)
 		T(test_xfer_send_short),
 		T(test_xfer_send_closed),
 		T(test_xfer_close_no_linger),
+		T(test_xfer_recv_many_none_dropped),
+		T(test_xfer_drain_close),
 #undef T
 	};
 
