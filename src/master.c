@@ -957,6 +957,8 @@ master_loop(struct master *m)
 		master_metrics(m, now, &wait);
 		if (m->handed)
 			break;
+		/* What workers sent that is to go: closed by a child. */
+		proc_grave_flush(&m->pt);
 		master_poll(m, wait);
 	}
 }

@@ -63,6 +63,78 @@ proc_xfer_room(const struct ptable *pt)
 	return (pt->nxw < pt->xwmax);
 }
 
+/* The table whose grave proc_dispose fills: a master has one. */
+static struct ptable	*grave_pt;
+
+/*
+ * Keep fd for the closer: something a worker sent, or a channel or probe
+ * a worker could have sent descriptors into.  Its last close may make the
+ * kernel wait, in the closing process, for as long as SO_LINGER says: a
+ * TCP socket whose sender set it, also one queued inside a unix socket
+ * (whose close releases what it holds).  The master never makes that
+ * close: proc_grave_flush's child does, as it exits, when the kernel does
+ * not linger.
+ */
+void
+proc_bury(struct ptable *pt, int fd)
+{
+	if (fd < 0)
+		return;
+	if (pt->ngrave == GRAVE_MAX)
+		proc_grave_flush(pt);
+	if (pt->ngrave == GRAVE_MAX) {
+		/* No child to be had: better this than running out. */
+		log_warnx("cannot start the closer: closing a worker's "
+		    "descriptor in the master");
+		xfer_close(fd);
+		return;
+	}
+	pt->grave[pt->ngrave++] = fd;
+}
+
+static void
+proc_dispose(int fd)
+{
+	proc_bury(grave_pt, fd);
+}
+
+/*
+ * Close what was buried.  A child takes a copy of each (fork), the master
+ * closes its own, and the child exits once told (a pipe's end closing):
+ * the last copies close in it, exiting, which the kernel does not make
+ * linger.  One closer at a time, known to the reaper (proc_reap): its
+ * exit is no stray's.  On failure, or while the last one has not been
+ * reaped, all stays buried for a later turn.
+ */
+void
+proc_grave_flush(struct ptable *pt)
+{
+	pid_t	pid;
+	char	c;
+	int	p[2], i;
+
+	if (pt->ngrave == 0 || pt->closer != 0 || pipe2(p, O_CLOEXEC) == -1)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork for the closer");
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	pt->closer = pid;
+	close(p[0]);
+	for (i = 0; i < pt->ngrave; i++)
+		close(pt->grave[i]);
+	pt->ngrave = 0;
+	close(p[1]);
+}
+
 /* A table of n free slots, one per slot of the stats segment. */
 void
 proc_init(struct ptable *pt, int n, struct stats_seg *stats)
@@ -76,8 +148,11 @@ proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 	pt->relay = -1;
 	pt->xwmax = proc_xfer_max(getrlimit(RLIMIT_NOFILE, &rl) == 0 ?
 	    rl.rlim_cur : 1024, n);
-	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL)
+	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL ||
+	    (pt->grave = calloc(GRAVE_MAX, sizeof(*pt->grave))) == NULL)
 		fatal("calloc");
+	grave_pt = pt;
+	xfer_set_disposer(proc_dispose);
 	for (i = 0; i < n; i++) {
 		pt->procs[i].probe = -1;
 		pt->procs[i].ctl = -1;
@@ -90,6 +165,14 @@ void
 proc_free(struct ptable *pt)
 {
 	proc_xfer_drop(pt);
+	proc_grave_flush(pt);
+	if (grave_pt == pt) {
+		grave_pt = NULL;
+		xfer_set_disposer(NULL);
+	}
+	free(pt->grave);
+	pt->grave = NULL;
+	pt->ngrave = 0;
 	free(pt->xw);
 	free(pt->procs);
 	pt->xw = NULL;
@@ -243,6 +326,7 @@ proc_spawn(struct ptable *pt, struct gen *g, struct worker_args *a)
 		 * the worker instead of killing it half-started.
 		 */
 		sdnotify_forget();
+		xfer_set_disposer(NULL);	/* the grave is the master's */
 		child_close_fds(a->ls, a->nls, pt->stats, fds[3], fds[4],
 		    fds[5]);
 		a->slot = idx;
@@ -278,7 +362,7 @@ static void
 proc_close_ctl(struct wproc *p)
 {
 	if (p->ctl != -1)
-		xfer_drain_close(p->ctl);	/* a worker's: not trusted */
+		xfer_dispose(p->ctl);	/* it may hold what the worker sent */
 	p->ctl = -1;
 }
 
@@ -294,7 +378,7 @@ static void
 proc_close_probe(struct wproc *p)
 {
 	if (p->probe != -1)
-		close(p->probe);
+		xfer_dispose(p->probe);	/* as the channel */
 	p->probe = -1;
 }
 
@@ -310,7 +394,7 @@ proc_probe(struct ptable *pt, int idx)
 	const char	*why;
 	ssize_t		 n;
 
-	n = read(p->probe, p->probe_buf + p->probe_len,
+	n = xfer_read(p->probe, p->probe_buf + p->probe_len,
 	    sizeof(p->probe_buf) - p->probe_len);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return (0);
@@ -426,7 +510,7 @@ void
 proc_xfer_drop(struct ptable *pt)
 {
 	while (pt->nxw > 0)
-		xfer_close(pt->xw[--pt->nxw].fd);
+		xfer_dispose(pt->xw[--pt->nxw].fd);
 }
 
 /*
@@ -480,7 +564,7 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		if (rc == 0)
 			return (0);
 		if (rc == -1) {
-			xfer_drain_close(*ctl);
+			xfer_dispose(*ctl);
 			*ctl = -1;
 			return (0);
 		}
@@ -506,7 +590,7 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 				log_warnx("worker %ld sent a hand-over "
 				    "without exactly one socket: its channel "
 				    "is closed", (long)pt->procs[idx].pid);
-			xfer_drain_close(*ctl);
+			xfer_dispose(*ctl);
 			*ctl = -1;
 			return (0);
 		}
@@ -518,7 +602,7 @@ proc_xfer_from(struct ptable *pt, int idx, int *ctl, const struct gen *to)
 		}
 		if (to == NULL || proc_xfer_wait(pt, fd, &info) == -1) {
 			log_debug("a handed-over connection found no worker");
-			xfer_close(fd);
+			xfer_dispose(fd);
 		}
 	}
 	return (1);
@@ -849,6 +933,10 @@ proc_reap(struct ptable *pt, const struct gen *to, struct proc_exit *e)
 			continue;
 		if (pid <= 0)
 			break;
+		if (pid == pt->closer) {
+			pt->closer = 0;
+			continue;
+		}
 		pt->reaped = 1;
 		for (idx = 0; idx < pt->nprocs; idx++)
 			if (pt->procs[idx].state != W_FREE &&

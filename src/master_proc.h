@@ -46,6 +46,8 @@ struct wproc {
 	int		 succeeded;	/* its successor started early */
 };
 
+#define GRAVE_MAX	1024	/* descriptors buried before a flush */
+
 /* Handed-over connections that may wait, bounds (proc_xfer_max). */
 #define XW_MAX		65536
 #define XW_MIN		16
@@ -82,6 +84,9 @@ struct ptable {
 	int			 xwcap;
 	int			 xwmax;		/* proc_xfer_max */
 	int			 relay;		/* hand-overs go here, or -1 */
+	int			*grave;		/* for the closer (proc_bury) */
+	int			 ngrave;
+	pid_t			 closer;	/* the closer not reaped yet */
 	uint64_t		 relayed;	/* how many went there */
 	struct proc_other	 others[PROC_OTHERS];
 };
@@ -103,6 +108,8 @@ struct proc_exit {
 };
 
 int	proc_xfer_max(rlim_t, int);
+void	proc_bury(struct ptable *, int);
+void	proc_grave_flush(struct ptable *);
 int	proc_xfer_room(const struct ptable *);
 void	proc_xfer_lost(int, const char *);
 void	proc_init(struct ptable *, int, struct stats_seg *);

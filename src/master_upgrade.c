@@ -224,13 +224,13 @@ close_fd(int *fd)
 
 /*
  * The hand-over channel may still hold sockets workers sent (relayed by
- * the other master): taken and closed without lingering (xfer_drain_close).
+ * the other master): disposed of as a worker's channel (xfer_dispose).
  */
 static void
 close_xfer(int *fd)
 {
 	if (*fd != -1)
-		xfer_drain_close(*fd);
+		xfer_dispose(*fd);
 	*fd = -1;
 }
 

@@ -85,6 +85,28 @@ xfer_close(int fd)
 	close(fd);
 }
 
+/* How this process disposes of what came over a channel (xfer_dispose). */
+static void	(*xfer_disposer)(int) = xfer_close;
+
+/*
+ * Dispose of fd, which came over a channel or may hold descriptors that
+ * did, as the process says (xfer_set_disposer; xfer_close unless told): a
+ * master does not close them itself (see proc_bury).
+ */
+void
+xfer_dispose(int fd)
+{
+	if (fd >= 0)
+		xfer_disposer(fd);
+}
+
+/* Set how xfer_dispose disposes (NULL: xfer_close). */
+void
+xfer_set_disposer(void (*fn)(int))
+{
+	xfer_disposer = fn != NULL ? fn : xfer_close;
+}
+
 /*
  * Is fd a stream socket that is not listening, as a hand-over carries (a
  * connection; one whose peer is gone is the new worker's to find out)?
@@ -136,58 +158,47 @@ xfer_take_fds(const struct msghdr *mh, int *fd)
 			if (n++ == 0)
 				*fd = got;
 			else
-				xfer_close(got);
+				xfer_dispose(got);
 		}
 	}
 	if (*fd != -1 && (n != 1 || !xfer_is_conn(*fd))) {
-		xfer_close(*fd);
+		xfer_dispose(*fd);
 		*fd = -1;
 	}
 	return (n);
 }
 
 /*
- * Close a channel whose sender is not trusted.  What it still holds would
- * be released by the kernel at the close, in our context, and a socket
- * in it that its sender set SO_LINGER on (and closed its copy of) would
- * make that close wait.  So the sender is cut off first (shutdown: its
- * sends fail from now on), every descriptor still in the channel is taken
- * and closed without lingering (xfer_close), and only then the channel.
- * Bounded: after the shutdown nothing more comes, and each read takes at
- * least one message.
+ * Read up to len bytes from a socket a worker writes to (its start-up
+ * probe).  Descriptors sent with them are taken and disposed of
+ * (xfer_dispose), not left to the kernel, which would release them in
+ * our context (read(2) drops them).  As read(2), MSG_DONTWAIT.
  */
-void
-xfer_drain_close(int ctl)
+ssize_t
+xfer_read(int sock, void *buf, size_t len)
 {
 	struct msghdr	 mh;
 	struct iovec	 iov;
-	char		 data[4096];
 	ssize_t		 n;
-	int		 i, fd;
+	int		 fd;
 	union {
 		char		buf[CMSG_SPACE(XFER_FDS_MAX * sizeof(int))];
 		struct cmsghdr	align;
 	} u;
 
-	(void)shutdown(ctl, SHUT_RD);
-	for (i = 0; i < XFER_DRAIN_MAX; i++) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = data;
-		iov.iov_len = sizeof(data);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = u.buf;
+	mh.msg_controllen = sizeof(u.buf);
+	n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n > 0) {
 		(void)xfer_take_fds(&mh, &fd);
-		if (fd != -1)
-			xfer_close(fd);
+		xfer_dispose(fd);
 	}
-	close(ctl);
+	return (n);
 }
 
 /*
@@ -233,13 +244,13 @@ xfer_recv(int ctl, int *fd, struct xfer_info *info)
 	if (n != (ssize_t)sizeof(*info) || info->version != XFER_VERSION) {
 		/* Out of step: nothing after this can be trusted. */
 		if (*fd != -1)
-			xfer_close(*fd);
+			xfer_dispose(*fd);
 		*fd = -1;
 		return (-1);
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
 		if (*fd != -1)
-			xfer_close(*fd);
+			xfer_dispose(*fd);
 		*fd = -1;
 		return (nfds > 0 ? -3 : -2);
 	}

@@ -16,7 +16,6 @@
 
 #define XFER_VERSION	1
 #define XFER_FDS_MAX	253	/* SCM_MAX_FD: the most a message carries */
-#define XFER_DRAIN_MAX	65536	/* reads of a channel being closed */
 
 /* What travels with the descriptor. */
 struct xfer_info {
@@ -31,6 +30,8 @@ int	xfer_pair(int *);
 int	xfer_send(int, int, const struct xfer_info *);
 int	xfer_recv(int, int *, struct xfer_info *);
 void	xfer_close(int);
-void	xfer_drain_close(int);
+void	xfer_dispose(int);
+void	xfer_set_disposer(void (*)(int));
+ssize_t	xfer_read(int, void *, size_t);
 
 #endif /* MSGD_XFER_H */

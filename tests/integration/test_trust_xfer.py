@@ -42,6 +42,14 @@ worker's channel, with those still in it, and must not wait for the
 lingering one: a new worker starts and answers PING.  Before, the kernel
 released them at the master's close of the channel, in the master, which
 then waited in that close for the linger time, respawning nothing.
+
+nested_linger: workers = 2.  The lingering socket goes inside a unix
+datagram socket (its queue: what a sandboxed worker can make with
+socket(AF_UNIX), SO_PASSCRED and sendmsg), and that socket over the
+channel.  The master refuses it (no stream socket) and gets rid of it;
+the close that releases the TCP socket must not be the master's: the
+other worker, killed, is replaced and PING is answered.  Before, the
+master waited in that close, and nothing was respawned.
 """
 import array
 import collections
@@ -344,6 +352,79 @@ def linger_in_channel(t):
             acc.close()
     try:
         respawned(t, srv, [w])
+    finally:
+        cli.close()
+
+
+def lingering_tcp():
+    """(client, server end): SO_LINGER 3600 s on the server end, and bytes
+    queued that the client never reads."""
+    lsn = socket.socket()
+    cli = socket.socket()
+    try:
+        lsn.bind(("127.0.0.1", 0))
+        lsn.listen(1)
+        cli.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        cli.connect(lsn.getsockname())
+        acc, _ = lsn.accept()
+    finally:
+        lsn.close()
+    acc.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                   struct.pack("ii", 1, 3600))
+    acc.setblocking(False)
+    for i in range(1000):
+        try:
+            acc.send(b"z" * 65536)
+        except BlockingIOError:
+            break
+    return cli, acc
+
+
+@t.case
+def nested_linger(t):
+    if os.geteuid() != 0:
+        print("SKIP: nested_linger needs root (pidfd_getfd on a worker)")
+        return
+    srv = t.server({"workers": 2}, health=False)
+    chans = channels(t, srv)
+    if not chans:
+        return
+    (w, ch), (other, ch2) = chans
+    ch2.close()
+    cli, acc = lingering_tcp()
+    d1 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    d2 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        # An address without bind: SO_PASSCRED autobinds at the first send.
+        d1.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        try:
+            d1.sendto(b"x", b"\0msgd-test-nobody-%d" % os.getpid())
+        except OSError:
+            pass
+        d2.sendmsg([b"i"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                             array.array("i", [acc.fileno()]))], 0,
+                   d1.getsockname())
+        acc.close()
+        acc = None
+        # The master must hold the last copy of d1 (a worker closes its
+        # own after sending): stopped until ours is closed.
+        os.kill(srv.pid, signal.SIGSTOP)
+        try:
+            t.check(send(ch, [d1.fileno()], timeout=5), "not sent")
+            d1.close()
+            d1 = None
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        t.check(poll(lambda: "without exactly one socket" in srv.log(),
+                     timeout=10), "the master did not refuse it")
+    finally:
+        ch.close()
+        d2.close()
+        for s_ in (d1, acc):
+            if s_ is not None:
+                s_.close()
+    try:
+        respawned(t, srv, [other])
     finally:
         cli.close()
 

@@ -12,9 +12,12 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -486,6 +489,22 @@ test_xfer_wait_bounded(void **state)
 	close(sp[1]);
 }
 
+/* The closer proc_grave_flush started has exited (bounded wait). */
+static void
+reap_closer(void)
+{
+	pid_t	pid = 0;
+	int	i, st = 0;
+
+	for (i = 0; i < 1000; i++) {
+		if ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			break;
+		(void)poll(NULL, 0, 10);
+	}
+	assert_true(pid > 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /*
  * A sender that breaks the protocol (here a message without its
  * descriptor; test_xfer has the other ways) is no sender of ours: its
@@ -515,11 +534,80 @@ test_xfer_protocol_break(void **state)
 	assert_int_equal(fx->pt.nxw, 0);
 	/* No socket came: nothing says it recycles (no successor). */
 	assert_int_equal(from->handed, 0);
-	/* Its end of the channel is closed; the next message never read. */
+	/*
+	 * Its end of the channel goes to the closer (proc_bury), the next
+	 * message never read; closed once the grave is flushed.
+	 */
+	assert_int_equal(fx->pt.ngrave, 1);
+	proc_grave_flush(&fx->pt);
+	reap_closer();
 	assert_int_equal(open_fds(), base - 1);
 	close(a[1]);
 	close(sp[0]);
 	close(sp[1]);
+}
+
+/*
+ * A TCP socket with SO_LINGER of an hour and bytes its peer never reads:
+ * its last close would wait that long.  Returns it; *peer its peer.
+ */
+static int
+lingering_tcp(int *peer)
+{
+	struct sockaddr_in	 a;
+	struct linger		 l;
+	socklen_t		 alen = sizeof(a);
+	char			 buf[65536];
+	int			 lsn, fd, small = 4096, i;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((lsn = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(lsn, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lsn, 1), 0);
+	assert_int_equal(getsockname(lsn, (struct sockaddr *)&a, &alen), 0);
+	assert_true((*peer = socket(AF_INET, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(setsockopt(*peer, SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof(small)), 0);
+	assert_int_equal(connect(*peer, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_true((fd = accept4(lsn, NULL, NULL, SOCK_NONBLOCK)) != -1);
+	close(lsn);
+	l.l_onoff = 1;
+	l.l_linger = 3600;
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l,
+	    sizeof(l)), 0);
+	memset(buf, 'z', sizeof(buf));
+	for (i = 0; i < 1000 && send(fd, buf, sizeof(buf), 0) > 0; i++)
+		;
+	assert_int_equal(errno, EAGAIN);
+	return (fd);
+}
+
+/*
+ * What a worker sent is never closed by the master itself: buried, it is
+ * closed by a child that exits (the kernel does not linger then), even a
+ * socket whose last close would wait an hour, and what the master
+ * disposes of (xfer_dispose) is buried.  alarm: a close that waits fails.
+ */
+static void
+test_grave(void **state)
+{
+	struct mfx	*fx = *state;
+	int		 fd, peer;
+
+	fd = lingering_tcp(&peer);
+	alarm(20);
+	xfer_dispose(fd);
+	assert_int_equal(fx->pt.ngrave, 1);
+	assert_true(fcntl(fd, F_GETFD) != -1);	/* still the master's */
+	proc_grave_flush(&fx->pt);
+	alarm(0);
+	assert_int_equal(fx->pt.ngrave, 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	/* The closer exits once the master has let go. */
+	reap_closer();
+	close(peer);
 }
 
 int
@@ -549,6 +637,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_xfer_wait_bounded,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_xfer_protocol_break,
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_grave,
 		    mfx_setup, mfx_teardown),
 	};
 

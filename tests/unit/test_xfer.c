@@ -589,34 +589,48 @@ test_xfer_recv_many_none_dropped(void **state)
 	}
 }
 
+/* What the disposer was given (test_xfer_disposer). */
+static int	disposed[8];
+static int	ndisposed;
+
+static void
+record_disposal(int fd)
+{
+	if (ndisposed < 8)
+		disposed[ndisposed++] = fd;
+	close(fd);
+}
+
 /*
- * A channel closed with hand-overs unread: each is taken and closed
- * without lingering before the channel is (a plain close would leave them
- * to the kernel, in our context).
+ * What is not kept of what came goes to the process's disposer (the
+ * master's buries it: proc_bury), not to close: the extra descriptors of
+ * a message, and those xfer_read finds with a probe's bytes.
  */
 static void
-test_xfer_drain_close(void **state)
+test_xfer_disposer(void **state)
 {
 	struct fixture		*fx = *state;
-	struct xfer_info	 in;
-	int			 fds[3], peers[3], i, before;
+	struct xfer_info	 in, out;
+	int			 two[2], fd;
 
-	info_fill(&in, 10);
-	for (i = 0; i < 3; i++)
-		lingering_pair(&fds[i], &peers[i]);
-	before = nfds();
-	for (i = 0; i < 3; i++)
-		assert_int_equal(xfer_send(fx->sv[0], fds[i], &in), 0);
-	send_fds(fx->sv[0], &in, fds, 2);	/* and one out of line */
-	xfer_drain_close(fx->sv[1]);
-	assert_false(fd_open(fx->sv[1]));
-	fx->sv[1] = -1;
-	assert_int_equal(nfds(), before - 1);
-	for (i = 0; i < 3; i++) {
-		assert_false(lingers(fds[i]));
-		close(fds[i]);
-		close(peers[i]);
-	}
+	info_fill(&in, 11);
+	xfer_set_disposer(record_disposal);
+	ndisposed = 0;
+	two[0] = two[1] = fx->conn[0];
+	send_fds(fx->sv[0], &in, two, 2);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), -3);
+	assert_int_equal(ndisposed, 2);
+	ndisposed = 0;
+	send_fds(fx->sv[0], &in, two, 1);
+	assert_int_equal(xfer_read(fx->sv[1], &out, sizeof(out)),
+	    (ssize_t)sizeof(out));
+	assert_int_equal(ndisposed, 1);
+	xfer_set_disposer(NULL);
+	ndisposed = 0;
+	send_fds(fx->sv[0], &in, two, 1);
+	assert_int_equal(xfer_recv(fx->sv[1], &fd, &out), 1);
+	close(fd);
+	assert_int_equal(ndisposed, 0);
 }
 
 int
@@ -640,7 +654,7 @@ main(void)
 		T(test_xfer_send_closed),
 		T(test_xfer_close_no_linger),
 		T(test_xfer_recv_many_none_dropped),
-		T(test_xfer_drain_close),
+		T(test_xfer_disposer),
 #undef T
 	};
 
