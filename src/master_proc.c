@@ -80,12 +80,21 @@ proc_bury(struct ptable *pt, int fd)
 {
 	if (fd < 0)
 		return;
-	if (pt->ngrave == GRAVE_MAX)
+	if (pt->ngrave == GRAVE_MAX) {
+		/*
+		 * Full within one turn (a flood, a stop): wait for the last
+		 * closer first (it exits at once, and an exiting process
+		 * does not linger), then flush.
+		 */
+		if (pt->closer != 0 && waitpid(pt->closer, NULL, 0) ==
+		    pt->closer)
+			pt->closer = 0;
 		proc_grave_flush(pt);
+	}
 	if (pt->ngrave == GRAVE_MAX) {
 		/* No child to be had: better this than running out. */
-		log_warnx("cannot start the closer: closing a worker's "
-		    "descriptor in the master");
+		log_warnx("cannot start a closer: the master closes a "
+		    "descriptor a worker sent");
 		xfer_close(fd);
 		return;
 	}
@@ -752,7 +761,7 @@ proc_known(const struct ptable *pt, pid_t pid)
 	for (i = 0; i < PROC_OTHERS; i++)
 		if (pt->others[i].pid == pid)
 			return (1);
-	return (0);
+	return (pid == pt->closer);
 }
 
 /*

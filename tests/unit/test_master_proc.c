@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -585,18 +586,44 @@ lingering_tcp(int *peer)
 }
 
 /*
+ * A unix datagram socket holding fd in its queue, as a sandboxed worker
+ * can make one (an address by autobind, a second socket to send from).
+ */
+static int
+nested_in_unix(int fd)
+{
+	struct sockaddr_un	sa;
+	socklen_t		len = sizeof(sa);
+	int			d1, d2;
+
+	assert_true((d1 = socket(AF_UNIX, SOCK_DGRAM, 0)) != -1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	assert_int_equal(bind(d1, (struct sockaddr *)&sa,
+	    sizeof(sa_family_t)), 0);
+	assert_int_equal(getsockname(d1, (struct sockaddr *)&sa, &len), 0);
+	assert_true((d2 = socket(AF_UNIX, SOCK_DGRAM, 0)) != -1);
+	assert_int_equal(fd_send(d2, "i", 1, fd, &sa, len, 0), 1);
+	close(d2);
+	return (d1);
+}
+
+/*
  * What a worker sent is never closed by the master itself: buried, it is
- * closed by a child that exits (the kernel does not linger then), even a
- * socket whose last close would wait an hour, and what the master
- * disposes of (xfer_dispose) is buried.  alarm: a close that waits fails.
+ * closed by a child that exits (the kernel does not linger then).  Here a
+ * unix socket holding a TCP socket whose last close would wait an hour:
+ * turning SO_LINGER off on the outer one does nothing for it.  What the
+ * master disposes of (xfer_dispose) is buried.  alarm: a wait fails.
  */
 static void
 test_grave(void **state)
 {
 	struct mfx	*fx = *state;
-	int		 fd, peer;
+	int		 tcp, fd, peer;
 
-	fd = lingering_tcp(&peer);
+	tcp = lingering_tcp(&peer);
+	fd = nested_in_unix(tcp);
+	close(tcp);		/* the queued copy is the last */
 	alarm(20);
 	xfer_dispose(fd);
 	assert_int_equal(fx->pt.ngrave, 1);
