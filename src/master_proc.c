@@ -107,6 +107,37 @@ proc_dispose(int fd)
 	proc_bury(grave_pt, fd);
 }
 
+/* Sort ints, for closer_keep_only. */
+static int
+int_cmp(const void *a, const void *b)
+{
+	int	x = *(const int *)a, y = *(const int *)b;
+
+	return (x < y ? -1 : x > y);
+}
+
+/*
+ * In the closer: close every descriptor but the buried ones and keep, so
+ * that it holds no listener (connections would queue to it while it
+ * lives) and nothing else of the master's.
+ */
+static void
+closer_keep_only(struct ptable *pt, int keep)
+{
+	int	i, lo = STDERR_FILENO + 1;
+
+	pt->grave[pt->ngrave] = keep;	/* room: GRAVE_MAX + 1 */
+	qsort(pt->grave, (size_t)pt->ngrave + 1, sizeof(int), int_cmp);
+	for (i = 0; i <= pt->ngrave; i++) {
+		if (pt->grave[i] > lo)
+			(void)close_range((unsigned)lo,
+			    (unsigned)pt->grave[i] - 1, 0);
+		if (pt->grave[i] >= lo)
+			lo = pt->grave[i] + 1;
+	}
+	(void)close_range((unsigned)lo, ~0U, 0);
+}
+
 /*
  * Close what was buried.  A child takes a copy of each (fork), the master
  * closes its own, and the child exits once told (a pipe's end closing):
@@ -131,7 +162,8 @@ proc_grave_flush(struct ptable *pt)
 		return;
 	}
 	if (pid == 0) {
-		close(p[1]);
+		proctitle_set("msgd: closer");
+		closer_keep_only(pt, p[0]);
 		while (read(p[0], &c, 1) == -1 && errno == EINTR)
 			;
 		_exit(0);
@@ -158,7 +190,7 @@ proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 	pt->xwmax = proc_xfer_max(getrlimit(RLIMIT_NOFILE, &rl) == 0 ?
 	    rl.rlim_cur : 1024, n);
 	if ((pt->procs = calloc((size_t)n, sizeof(*pt->procs))) == NULL ||
-	    (pt->grave = calloc(GRAVE_MAX, sizeof(*pt->grave))) == NULL)
+	    (pt->grave = calloc(GRAVE_MAX + 1, sizeof(*pt->grave))) == NULL)
 		fatal("calloc");
 	grave_pt = pt;
 	xfer_set_disposer(proc_dispose);

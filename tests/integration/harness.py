@@ -450,14 +450,26 @@ def proc_stat(pid):
     return rest[0].decode(), int(rest[1]), int(rest[19])
 
 
+def is_closer(pid):
+    """pid is a master's closer: a child that lives a moment to close what
+    workers sent (msgd.8, Hand-over), never a worker.  By comm, which a
+    zombie keeps."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip() == "msgd: closer"
+    except OSError:
+        return False
+
+
 def children(ppid):
-    """[(pid, state)] of the processes whose parent is ppid."""
+    """[(pid, state)] of the processes whose parent is ppid, but a
+    master's closers (is_closer)."""
     out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         st = proc_stat(int(name))
-        if st is not None and st[1] == ppid:
+        if st is not None and st[1] == ppid and not is_closer(int(name)):
             out.append((int(name), st[0]))
     return sorted(out)
 
