@@ -156,6 +156,8 @@ const struct conf_item conf_table[] = {
 	  F(respawn_throttle_ms) },
 	{ .name = "max_requests", .type = CT_UINT, .arg = "number",
 	  .min = 0, .max = 4294967295ULL, .def = 0, F(max_requests) },
+	{ .name = "io_uring", .type = CT_BOOL, .arg = "boolean",
+	  .def = 1, F(io_uring) },
 	{ .name = "pidfile", .type = CT_PATH, .arg = "path",
 	  .defstr = MSGD_PID_PATH, F(pidfile) },
 	{ .name = "user", .type = CT_NAME, .arg = "name",

@@ -70,6 +70,7 @@ struct msgd_conf {
 	uint32_t	 worker_timeout_ms;	/* 0: no hang detection */
 	uint32_t	 respawn_throttle_ms;
 	uint32_t	 max_requests;		/* per worker, 0: no limit */
+	int		 io_uring;		/* batch socket I/O (iob.c) */
 	char		 pidfile[CONF_PATH_MAX];
 	char		 user[CONF_NAME_MAX];	/* "": keep the starting user */
 	char		 group[CONF_NAME_MAX];

@@ -66,6 +66,13 @@
 				     next looks again (conn_urgent_refused) */
 #define CF_MOVED	0x10000000 /* this event read or sent bytes
 				      (conn_idle) */
+#define CF_PREREAD	0x10	/* the batch made conn_read's first recv:
+				   its result is in c->io_res */
+#define CF_PARKED	0x20000000 /* on wc->parked: its send is in the
+				      batch, conn_batch_end ends the
+				      event */
+#define CF_SENT		0x40000000 /* the batch made conn_flush's first
+				      send: its result is in c->io_res */
 
 /*
  * The fields every request touches come first, together (up to ssl), so
@@ -106,6 +113,10 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 wentry;	/* on wc->budget_wait */
 	TAILQ_ENTRY(conn)	 rentry;	/* on wc->ready */
+	/* Batched I/O (conn_batch_reads, conn_batch_end). */
+	TAILQ_ENTRY(conn)	 pentry;	/* on wc->parked */
+	void			*io_op;		/* its send, queued */
+	int			 io_res;	/* as recv or send, or -errno */
 };
 _Static_assert(offsetof(struct conn, kind) == 0, "ev.h: kind comes first");
 _Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
@@ -115,6 +126,8 @@ _Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
 	((struct conn *)((char *)(t) - offsetof(struct conn, timer)))
 
 static void	conn_close(struct wctx *, struct conn *);
+static int	conn_event_end(struct wctx *, struct conn *, int);
+static int	conn_park(struct wctx *, struct conn *);
 static void	conn_trim(struct wctx *);
 static void	conn_probe(struct conn *);
 static int	conn_handoff(struct wctx *, const struct conn *);
@@ -142,6 +155,7 @@ wctx_init(struct wctx *wc, int epfd, uint32_t max_body,
 	TAILQ_INIT(&wc->dead);
 	TAILQ_INIT(&wc->budget_wait);
 	TAILQ_INIT(&wc->ready);
+	TAILQ_INIT(&wc->parked);
 	pipes_init(&wc->pipes, CONN_SPLICE_MAX);
 }
 
@@ -447,6 +461,13 @@ conn_close(struct wctx *wc, struct conn *c)
 	}
 	if (c->flags & CF_SPLICE)
 		pipes_put(&wc->pipes, c->pipe, 0);
+	/* Its send must not run: the descriptor may be reused at once. */
+	if (c->flags & CF_PARKED) {
+		if (c->io_op != NULL)
+			iob_void(c->io_op);
+		TAILQ_REMOVE(&wc->parked, c, pentry);
+	}
+	c->flags &= ~(CF_PREREAD | CF_PARKED | CF_SENT);
 	if (c->ssl != NULL) {
 		tls_conn_free(c->ssl);
 		c->ssl = NULL;
@@ -569,6 +590,16 @@ conn_recv(struct conn *c, void *p, size_t len)
 	}
 }
 
+/* The batch's result for c as recv or send would return it (errno set). */
+static ssize_t
+conn_io_result(const struct conn *c)
+{
+	if (c->io_res >= 0)
+		return (c->io_res);
+	errno = -c->io_res;
+	return (-1);
+}
+
 /*
  * Write queued output.  Returns 0 (all written or would block) or -1 (the
  * connection is broken and must be closed).
@@ -578,11 +609,21 @@ conn_flush(struct wctx *wc, struct conn *c)
 {
 	ssize_t	n;
 
-	/* What goes out now is counted first (a crash loses no answer). */
-	if (buf_used(&c->out) > 0)
+	/* Its send is in the batch: conn_batch_end flushes the rest. */
+	if (c->flags & CF_PARKED)
+		return (0);
+	/*
+	 * What goes out now is counted first (a crash loses no answer); a
+	 * batched send was, before the batch.
+	 */
+	if (buf_used(&c->out) > 0 && !(c->flags & CF_SENT))
 		conn_publish(wc);
 	while (buf_used(&c->out) > 0) {
-		n = conn_send(c, buf_head(&c->out), buf_used(&c->out));
+		if (c->flags & CF_SENT) {
+			c->flags &= ~CF_SENT;
+			n = conn_io_result(c);
+		} else
+			n = conn_send(c, buf_head(&c->out), buf_used(&c->out));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -1186,7 +1227,12 @@ conn_read(struct wctx *wc, struct conn *c)
 		    c->need > BUF_STD ? c->need : BUF_STD) == -1)
 			return (-1);
 		room = buf_room(&c->in);
-		n = conn_recv(c, buf_tail(&c->in), room);
+		if (c->flags & CF_PREREAD) {
+			/* conn_batch_read made this recv, on the same room. */
+			c->flags &= ~CF_PREREAD;
+			n = conn_io_result(c);
+		} else
+			n = conn_recv(c, buf_tail(&c->in), room);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -1751,12 +1797,146 @@ conn_proxy_step(struct wctx *wc, struct conn *c)
 	return (conn_proxy_done(wc, c, &h) == -1 ? -1 : 1);
 }
 
+/*
+ * Batched I/O, before a turn's events are handled: queue the recv that
+ * conn_read would make first for this one, on the room it would use, and
+ * say so (CF_PREREAD).  Only where conn_read is sure to make it: a plain
+ * socket (no TLS, PROXY, handshake, splice or urgent data) reported
+ * readable and reading.  Returns 1 if queued.
+ */
+int
+conn_batch_read(struct wctx *wc, struct conn *c, uint32_t events)
+{
+	if (wc->iob == NULL || c->ssl != NULL ||
+	    (events & (EPOLLIN | EPOLLERR | EPOLLPRI)) != EPOLLIN ||
+	    (c->flags & (CF_CLOSING | CF_LINGER | CF_PAUSED | CF_EOF |
+	    CF_WAITING | CF_BUDGET | CF_HANDSHAKE | CF_PROXY | CF_SPLICE |
+	    CF_URG | CF_PREREAD | CF_PARKED)) ||
+	    buf_used(&c->out) > wc->output_limit || wc->npre == IOB_ENTRIES)
+		return (0);
+	if (buf_room(&c->in) == 0 && buf_grow(&c->in,
+	    c->need > BUF_STD ? c->need : BUF_STD) == -1)
+		return (0);
+	if (iob_recv(wc->iob, c->fd, buf_tail(&c->in), buf_room(&c->in),
+	    c) == NULL)
+		return (0);
+	c->flags |= CF_PREREAD;
+	wc->pre[wc->npre++] = c;
+	return (1);
+}
+
+/* A batched recv or send is done: its result waits for conn_read or conn_flush. */
+static void
+conn_io_done(void *tag, int res)
+{
+	struct conn	*c = tag;
+
+	c->io_res = res;
+}
+
+/*
+ * Make the n receives conn_batch_read queued, in one system call.  With
+ * two or more, the sends of the events that follow go to the batch too
+ * (conn_park): one system call for them all at the end of the turn.
+ */
+void
+conn_batch_reads(struct wctx *wc, int n)
+{
+	if (n > 0)
+		iob_run(wc->iob, conn_io_done);
+	wc->parking = n >= 2;
+}
+
+/*
+ * Queue c's first send of this event for the batch instead of making it
+ * (CF_PARKED): conn_batch_end makes them all and ends each event.  Not
+ * while draining (the cork), for TLS or splicing.  Returns 0 if queued.
+ */
+static int
+conn_park(struct wctx *wc, struct conn *c)
+{
+	if (!wc->parking || wc->draining || c->ssl != NULL ||
+	    (c->flags & (CF_SPLICE | CF_LINGER | CF_PARKED | CF_SENT)))
+		return (-1);
+	if ((c->io_op = iob_send(wc->iob, c->fd, buf_head(&c->out),
+	    buf_used(&c->out), c)) == NULL)
+		return (-1);
+	c->flags |= CF_PARKED | CF_SENT;
+	TAILQ_INSERT_TAIL(&wc->parked, c, pentry);
+	return (0);
+}
+
+/*
+ * A batched recv no event took (conn_read takes each, so this is a guard
+ * against a path that skipped it): its bytes are input like any other,
+ * served in the next turn; its end or error is the connection's.
+ */
+static void
+conn_batch_keep(struct wctx *wc, struct conn *c)
+{
+	c->flags &= ~CF_PREREAD;
+	if (c->io_res > 0) {
+		c->in.len += (size_t)c->io_res;
+		c->flags |= CF_MOVED | CF_RDMORE;
+		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)c->io_res);
+		conn_ready(wc, c);
+	} else if (c->io_res == 0) {
+		c->flags = (c->flags | CF_EOF) & ~CF_RDMORE;
+		conn_ready(wc, c);
+	} else if (c->io_res != -EAGAIN && c->io_res != -EINTR)
+		conn_close(wc, c);
+}
+
+/*
+ * After a turn's events: make the sends they queued, in one system call,
+ * counted first as every send is (conn_flush), then end each event with
+ * its result, in the order they came.  One closed meanwhile
+ * (conn_close) left the list and sent nothing.
+ */
+void
+conn_batch_end(struct wctx *wc)
+{
+	struct conn	*c;
+	int		 i;
+
+	/* Closed ones are not freed before the turn ends (conn_reap). */
+	for (i = 0; i < wc->npre; i++)
+		if (wc->pre[i]->flags & CF_PREREAD)
+			conn_batch_keep(wc, wc->pre[i]);
+	wc->npre = 0;
+	wc->parking = 0;
+	/* Sends of connections closed meanwhile, now no-ops, run too. */
+	if (wc->iob == NULL || wc->iob->queued == 0)
+		return;
+	if (!TAILQ_EMPTY(&wc->parked))
+		conn_publish(wc);
+	iob_run(wc->iob, conn_io_done);
+	TAILQ_FOREACH(c, &wc->parked, pentry)
+		c->io_op = NULL;
+	while ((c = TAILQ_FIRST(&wc->parked)) != NULL) {
+		TAILQ_REMOVE(&wc->parked, c, pentry);
+		c->flags &= ~CF_PARKED;
+		if (conn_event_end(wc, c, 0) == -1)
+			conn_close(wc, c);
+	}
+}
+
 /* Handle readiness reported by epoll for c. */
 void
 conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 {
-	int	n, corked = 0, one = 1, zero = 0;
+	int	n, corked = 0, one = 1;
 
+	/*
+	 * Its send is in the batch, and conn_batch_end ends the event that
+	 * queued it; what this one announces waits for the next turn
+	 * (conn_interest puts input not read on wc->ready).
+	 */
+	if (c->flags & CF_PARKED) {
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
+			c->flags |= CF_RDMORE;
+		return;
+	}
 	c->flags &= ~CF_MOVED;	/* no byte moved yet (conn_idle) */
 	/* Input to read to the end (edge-triggered: see conn_interest). */
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))
@@ -1835,20 +2015,40 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	    !(c->flags & (CF_WAITING | CF_DRAINWAIT | CF_LINGER)) &&
 	    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0)
 		corked = 1;
+	if (conn_event_end(wc, c, corked) == -1)
+		goto fail;
+	return;
+fail:
+	conn_close(wc, c);
+}
+
+/*
+ * The rest of an event, from the first send of its answers on: flush and
+ * answer what waits, settle, register the interest, count.  Returns 0, 1
+ * when the send went to the batch (conn_batch_end calls this again
+ * with its result), or -1: the connection must close.
+ */
+static int
+conn_event_end(struct wctx *wc, struct conn *c, int corked)
+{
+	int	n, zero = 0;
+
 	/*
 	 * Flushing may bring the output back under the limit while complete
 	 * frames wait in the input (processing stopped at the limit): answer
 	 * them now, not when the client happens to send more.
 	 */
 	for (;;) {
+		if (buf_used(&c->out) > 0 && conn_park(wc, c) == 0)
+			return (1);
 		if (conn_flush(wc, c) == -1)
-			goto fail;
+			return (-1);
 		if (buf_used(&c->in) == 0 ||
 		    (c->flags & (CF_CLOSING | CF_WAITING)) ||
 		    buf_used(&c->out) > wc->output_limit)
 			break;
 		if ((n = conn_process(wc, c)) == -1)
-			goto fail;
+			return (-1);
 		if (n == 0)
 			break;
 		/* Frames completed: whatever follows is a new frame. */
@@ -1858,7 +2058,7 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 			conn_frame_done(wc, c);
 	}
 	if (conn_settle(wc, c) == -1)
-		goto fail;
+		return (-1);
 	/*
 	 * The flushes above may have sent the last of c->out while spilled
 	 * bytes wait in c->in, the pipe empty: they go out next (else no
@@ -1867,7 +2067,7 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 	if ((c->flags & (CF_SPLICE | CF_LINGER)) == CF_SPLICE)
 		(void)conn_splice_tidy(wc, c);
 	if (conn_interest(wc, c) == -1)
-		goto fail;
+		return (-1);
 	if (corked)
 		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
@@ -1894,9 +2094,7 @@ conn_event(struct wctx *wc, struct conn *c, uint32_t events)
 		if (wc->held > wc->budget && !wc->walking)
 			conn_trim(wc);
 	}
-	return;
-fail:
-	conn_close(wc, c);
+	return (0);
 }
 
 /*

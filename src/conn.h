@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "ev.h"
 #include "exec.h"
+#include "iob.h"
 #include "net.h"
 #include "ops.h"
 #include "pipes.h"
@@ -73,6 +74,11 @@ struct wctx {
 	uint64_t		auth_log_suppressed;
 	struct stats_slot	*slot;		/* this worker's counters */
 	struct ops_env		*ops;
+	struct iob		*iob;		/* batched I/O, or NULL */
+	int			 parking;	/* sends go to the batch */
+	TAILQ_HEAD(, conn)	 parked;	/* their connections */
+	struct conn		*pre[IOB_ENTRIES];	/* read by the batch */
+	int			 npre;
 };
 
 struct conn;
@@ -85,6 +91,9 @@ void	conn_proxy(struct wctx *, struct conn *, int);
 void	conn_exec_done(struct exec_job *, void *);
 void	conn_file_done(struct file_job *, void *);
 void	conn_event(struct wctx *, struct conn *, uint32_t);
+int	conn_batch_read(struct wctx *, struct conn *, uint32_t);
+void	conn_batch_reads(struct wctx *, int);
+void	conn_batch_end(struct wctx *);
 int	conn_serve_ready(struct wctx *);
 int	conn_expire(struct wctx *);
 void	conn_drain_all(struct wctx *, uint32_t, int);

@@ -75,6 +75,12 @@ static const char *const sandbox_allow[] = {
 	/* large ECHOs: socket -> pipe -> socket (conn.c, pipes.c) */
 	"splice",
 	/*
+	 * batched receives and sends (iob.c) on a ring made and confined
+	 * to RECV, SEND and NOP before the filter: io_uring_setup and
+	 * io_uring_register stay out, so no other ring can be made
+	 */
+	"io_uring_enter",
+	/*
 	 * file spool (O_TMPFILE + linkat through /proc/self/fd; without
 	 * /proc, access says so and the spool falls back to named temporary
 	 * files), log file

@@ -25,6 +25,7 @@
 
 #include "conn.h"
 #include "exec.h"
+#include "iob.h"
 #include "log.h"
 #include "ops.h"
 #include "pool.h"
@@ -75,6 +76,7 @@ struct worker {
 	struct pool		 pool;		/* file operations, off the loop */
 	struct exec_ctx		 exec;
 	struct udp_ctx		 udp;
+	struct iob		 iob;		/* batched I/O (wc.iob) */
 	int			 restricted;	/* protected mode is on */
 	struct tls_ctx		*tls;		/* the generation's, or NULL */
 	struct stats_slot	*slot;
@@ -717,6 +719,26 @@ worker_spool(struct worker *w, const struct msgd_conf *conf)
 }
 
 /*
+ * The ring for batched socket I/O (iob.c), made before the filter, which
+ * allows no second one.  Where the kernel refuses it (too old, disabled
+ * by sysctl, filtered in a container), each receive and send is its own
+ * system call, as with io_uring = false; worker 0 says so once.
+ */
+static void
+worker_iob(struct worker *w, const struct worker_args *a)
+{
+	if (!a->conf->io_uring)
+		return;
+	if (iob_open(&w->iob) == -1) {
+		if (a->pos == 0)
+			log_info("io_uring not available (%s): one system "
+			    "call per receive and send", strerror(errno));
+		return;
+	}
+	w->wc.iob = &w->iob;
+}
+
+/*
  * What requests are served with: the operations' environment, the epoll
  * set, the request context, EXEC (its spawner is forked here, before the
  * filter) and the UDP buffers.
@@ -748,6 +770,7 @@ worker_setup(struct worker *w, const struct worker_args *a)
 	}
 	if (conf->nudp > 0 && udp_init(&w->udp, w->restricted) == -1)
 		fatal("udp buffers");
+	worker_iob(w, a);
 }
 
 /* Wait for input on fd; tag is what the loop finds in the event. */
@@ -966,7 +989,7 @@ static void
 worker_turn(struct worker *w)
 {
 	struct epoll_event	 evs[MAX_EVENTS];
-	int			 i, n, wait;
+	int			 i, k, n, wait;
 
 	wait = worker_expire(w);
 	n = epoll_wait(w->epfd, evs, MAX_EVENTS,
@@ -987,8 +1010,17 @@ worker_turn(struct worker *w)
 	}
 	if (n > 0 && w->drain_deadline == 0)
 		stats_slot_state(w->slot, STATS_BUSY);
+	/* Many ready: their receives, then their sends, in one call each. */
+	if (n > 1 && w->wc.iob != NULL) {
+		for (i = 0, k = 0; i < n; i++)
+			if (*(enum ev_kind *)evs[i].data.ptr == EV_CONN)
+				k += conn_batch_read(&w->wc,
+				    evs[i].data.ptr, evs[i].events);
+		conn_batch_reads(&w->wc, k);
+	}
 	for (i = 0; i < n; i++)
 		worker_event(w, evs[i].data.ptr, evs[i].events);
+	conn_batch_end(&w->wc);
 	worker_batch_end(w);
 }
 

@@ -15,11 +15,19 @@ by strace attached to it (every thread), over each transport.
 - ECHO of 1 MiB over unix and TCP, the client reading as it writes: the
   body goes by splice(2), socket to pipe to socket (before: none; all of
   it read(2) into memory, then written).
+- Twenty TCP connections with requests waiting when the worker wakes:
+  their reads take one io_uring_enter and their answers one more, no
+  recvfrom and no sendto (batched I/O, msgd(8)); with io_uring = false,
+  a recvfrom and a sendto each.
 
 Counts, not time: strace slows the worker, never changes what it calls.
 """
+import fcntl
 import os
 import shutil
+import signal
+import struct
+import termios
 import threading
 import time
 
@@ -192,6 +200,88 @@ def trickled_record_does_not_spin(t):
             "%d reads for a record trickled in %d bytes (%r)" % (
                 reads, len(rec), calls))
     m.sock.close()
+
+
+BATCH_CONNS = 20
+BATCH_FRAMES = 4
+
+
+def proc_state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def wait_for(cond, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.005)
+
+
+def outq(s):
+    """Bytes s sent that the peer's kernel has not acknowledged."""
+    return struct.unpack("i", fcntl.ioctl(s.fileno(), termios.TIOCOUTQ,
+                                          b"\0\0\0\0"))[0]
+
+
+def ready_at_once(srv, pid):
+    """Stop the worker, queue BATCH_FRAMES ECHOs on each of BATCH_CONNS
+    connections, wake it: all are ready in its first wait.  Returns
+    (answers right, the worker's calls meanwhile)."""
+    socks = [connect(srv.tcp_addr, timeout=10) for _ in range(BATCH_CONNS)]
+    try:
+        for i, s in enumerate(socks):     # accepted and registered
+            s.sendall(encode(Op.PING, request_id=1))
+            read_frame(s, timeout=10)
+        st = Strace(pid, srv.dir)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: proc_state(pid) in "Tt", "worker stopped")
+            for i, s in enumerate(socks):
+                s.sendall(b"".join(
+                    encode(Op.ECHO, b"c%d f%d" % (i, j), request_id=j + 2)
+                    for j in range(BATCH_FRAMES)))
+            # In the worker's receive queues: acknowledged by its kernel.
+            wait_for(lambda: all(outq(s) == 0 for s in socks),
+                     "requests queued")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        right = 0
+        for i, s in enumerate(socks):
+            for j in range(BATCH_FRAMES):
+                f = read_frame(s, timeout=10)
+                right += (f.request_id == j + 2 and
+                          f.value == b"c%d f%d" % (i, j))
+        return right, st.stop()
+    finally:
+        for s in socks:
+            s.close()
+
+
+@t.case
+def many_ready_batched(t):
+    want = BATCH_CONNS * BATCH_FRAMES
+    srv = t.server({"workers": 1}, tcp=True)
+    right, calls = ready_at_once(srv, one_worker(srv))
+    print("batched: %r" % calls)
+    t.check(right == want, "batched: %d of %d answers right" % (right,
+                                                                want))
+    # One io_uring_enter for the reads, one for the sends; a turn more
+    # for what a connection had left is allowed, not one per connection.
+    t.check(2 <= calls.get("io_uring_enter", 0) <= 4 and
+            calls.get("recvfrom", 0) <= 2 and calls.get("sendto", 0) <= 2,
+            "batched: %r" % calls)
+    srv.stop()
+    srv = t.server({"workers": 1, "io_uring": False}, tcp=True)
+    right, calls = ready_at_once(srv, one_worker(srv))
+    print("io_uring = false: %r" % calls)
+    t.check(right == want, "io_uring = false: %d of %d answers right" % (
+        right, want))
+    t.check(calls.get("io_uring_enter", 0) == 0 and
+            calls.get("recvfrom", 0) >= BATCH_CONNS and
+            calls.get("sendto", 0) >= BATCH_CONNS,
+            "io_uring = false: %r" % calls)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ UNIT_TESTS += tests/unit/test_pipes
 UNIT_TESTS += tests/unit/test_exec
 UNIT_TESTS += tests/unit/test_xfer
 tests_unit_test_xfer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=sendmsg,--wrap=recvmsg
+UNIT_TESTS += tests/unit/test_iob
 UNIT_TESTS += tests/unit/test_ops
 UNIT_TESTS += tests/unit/test_conn
 tests_unit_test_conn_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send,--wrap=recv,--wrap=splice \

@@ -12,7 +12,11 @@
  * counters published before the client sees an answer or a close; large
  * ECHOs by splice, moved a block at a time (--wrap=splice) whatever the
  * number of steps an event takes, a client that writes its whole frame
- * before reading, one that stops within it.
+ * before reading, one that stops within it.  Batched I/O (iob.c): the
+ * same exchanges with receives and sends through the ring, pump making a
+ * batch of each turn as the worker does; a connection closed while its
+ * send is queued, a batched receive no event took, a batched send the
+ * socket takes in part, a batched receive that finds nothing.
  *
  * Only what a client sees (bytes and the end of the stream) and what the
  * public functions return are checked (and the worker's stats slot, as
@@ -197,6 +201,7 @@ struct fixture {
 	struct conn		*c;
 	uint64_t		 skew;		/* ms the test moved the clock */
 	int			 reset;		/* the stream ended in a reset */
+	struct iob		 iob;		/* wc.iob when batching */
 };
 
 /* Counter f of the test's worker slot, as msgctl reads it. */
@@ -222,6 +227,8 @@ advance(struct fixture *fx, uint64_t ms)
 
 /* The next setup connects over TCP on loopback, not a unix socketpair. */
 static int	use_tcp;
+/* The next setup batches I/O (wc.iob): pump then runs turns as a worker. */
+static int	use_batch;
 
 /* A TCP connection to ourselves: sv[0] accepted (the server's), sv[1]. */
 static int
@@ -300,6 +307,14 @@ setup_with(void **state, int token, uint64_t output_limit, int restricted)
 	tick(fx);
 	if ((fx->c = conn_new(&fx->wc, fx->sv[0], NULL, restricted)) == NULL)
 		return (-1);
+	/* Without io_uring here the batch tests skip (batch_ring). */
+	if (use_batch) {
+		if (iob_open(&fx->iob) == 0)
+			fx->wc.iob = &fx->iob;
+		else
+			print_message("no io_uring here: %s\n",
+			    strerror(errno));
+	}
 	return (0);
 }
 
@@ -339,6 +354,42 @@ setup_tcp_small(void **state)
 	return (setup_tcp_with(state, SMALL_LIMIT));
 }
 
+/* Setup f, batching I/O. */
+static int
+with_batch(void **state, int (*f)(void **))
+{
+	int	rc;
+
+	use_batch = 1;
+	rc = f(state);
+	use_batch = 0;
+	return (rc);
+}
+
+static int
+setup_batch(void **state)
+{
+	return (with_batch(state, setup));
+}
+
+static int
+setup_batch_small(void **state)
+{
+	return (with_batch(state, setup_small));
+}
+
+static int
+setup_batch_tcp(void **state)
+{
+	return (with_batch(state, setup_tcp));
+}
+
+static int
+setup_batch_tcp_small(void **state)
+{
+	return (with_batch(state, setup_tcp_small));
+}
+
 static int
 setup_token(void **state)
 {
@@ -358,6 +409,8 @@ teardown(void **state)
 	struct fixture	*fx = *state;
 
 	conn_close_all(&fx->wc);	/* closes sv[0] */
+	if (fx->wc.iob != NULL)
+		iob_close(fx->wc.iob);
 	close(fx->sv[1]);
 	close(fx->epfd);
 	stats_close(&fx->seg);
@@ -374,15 +427,28 @@ static void
 pump(struct fixture *fx)
 {
 	struct epoll_event	evs[8];
-	int			i, n, more, turns;
+	int			i, k, n, more, turns;
 
 	for (turns = 0; turns < TURNS; turns++) {
 		tick(fx);
 		more = conn_serve_ready(&fx->wc);
 		if ((n = epoll_wait(fx->epfd, evs, 8, 0)) <= 0 && !more)
 			break;
+		/*
+		 * Batching, as worker_turn does, but for one connection too
+		 * (the tests have one): its sends are batched as well.
+		 */
+		if (fx->wc.iob != NULL) {
+			for (i = 0, k = 0; i < n; i++)
+				k += conn_batch_read(&fx->wc, evs[i].data.ptr,
+				    evs[i].events);
+			conn_batch_reads(&fx->wc, k);
+			fx->wc.parking = 1;
+		}
 		for (i = 0; i < n; i++)
 			conn_event(&fx->wc, evs[i].data.ptr, evs[i].events);
+		if (fx->wc.iob != NULL)
+			conn_batch_end(&fx->wc);
 		conn_budget(&fx->wc);
 		conn_reap(&fx->wc);
 	}
@@ -1820,12 +1886,151 @@ test_conn_splice_eof(void **state)
 	assert_int_equal(fx->wc.nconns, 0);
 }
 
+/* The batch tests need the ring: without io_uring here they skip. */
+static void
+batch_ring(struct fixture *fx)
+{
+	if (fx->wc.iob == NULL)
+		skip();
+}
+
+/*
+ * Batched, a request and its answer cost the server no recv and no send
+ * of its own: both went through the ring, a run each.
+ */
+static void
+test_conn_batch_used(void **state)
+{
+	struct fixture	*fx = *state;
+
+	batch_ring(fx);
+	fault_fd = fx->sv[0];
+	expect_ping(fx, 1);
+	assert_int_equal(read_fault.calls, 0);
+	assert_int_equal(send_fault.calls, 0);
+	assert_int_equal(fx->iob.runs, 2);
+	echo_run(fx, 40);
+}
+
+/* One turn's batch up to the events: what epoll reports, read by the ring. */
+static void
+batch_turn(struct fixture *fx, struct epoll_event *ev)
+{
+	tick(fx);
+	assert_int_equal(epoll_wait(fx->epfd, ev, 1, 5000), 1);
+	assert_int_equal(conn_batch_read(&fx->wc, ev->data.ptr, ev->events),
+	    1);
+	conn_batch_reads(&fx->wc, 1);
+	fx->wc.parking = 1;
+}
+
+/*
+ * A connection closed while its answer waits in the batch sends nothing:
+ * not even to a socket that took its descriptor's number meanwhile.
+ */
+static void
+test_conn_batch_closed_parked(void **state)
+{
+	struct fixture		*fx = *state;
+	struct epoll_event	 ev;
+	uint8_t			 f[64], b;
+	size_t			 len;
+	int			 np[2], fd = fx->sv[0];
+
+	batch_ring(fx);
+	len = frame(f, MSG_OP_PING, 1, NULL, NULL, 0);
+	assert_int_equal(send(fx->sv[1], f, len, 0), (ssize_t)len);
+	batch_turn(fx, &ev);
+	conn_event(&fx->wc, ev.data.ptr, ev.events);
+	conn_close_all(&fx->wc);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    np), 0);
+	assert_int_equal(dup2(np[0], fd), fd);
+	conn_batch_end(&fx->wc);
+	conn_reap(&fx->wc);
+	assert_int_equal(recv(np[1], &b, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	expect_eof(fx);
+	close(fd);
+	close(np[0]);
+	close(np[1]);
+}
+
+/* Bytes a batched recv took that no event used are input all the same. */
+static void
+test_conn_batch_kept(void **state)
+{
+	struct fixture		*fx = *state;
+	struct epoll_event	 ev;
+	uint8_t			 f[64];
+	size_t			 len;
+
+	batch_ring(fx);
+	len = frame(f, MSG_OP_PING, 7, NULL, NULL, 0);
+	assert_int_equal(send(fx->sv[1], f, len, 0), (ssize_t)len);
+	batch_turn(fx, &ev);
+	conn_batch_end(&fx->wc);
+	expect(fx, MSG_OP_PING, 7, MSG_ST_OK, "PONG");
+	expect_quiet(fx);
+}
+
+/*
+ * A batched receive that finds nothing is an EAGAIN as recv's: the
+ * connection waits for its next edge (TCP) and serves what comes.
+ */
+static void
+test_conn_batch_nothing(void **state)
+{
+	struct fixture	*fx = *state;
+
+	batch_ring(fx);
+	tick(fx);
+	assert_int_equal(conn_batch_read(&fx->wc, fx->c, EPOLLIN), 1);
+	conn_batch_reads(&fx->wc, 1);
+	conn_event(&fx->wc, fx->c, EPOLLIN);
+	conn_batch_end(&fx->wc);
+	expect_quiet(fx);
+	expect_ping(fx, 2);
+	echo_run(fx, 20);
+}
+
+/*
+ * A batched send the socket takes in part: the rest follows as the client
+ * reads, in order, whole.
+ */
+static void
+test_conn_batch_partial(void **state)
+{
+	struct fixture	*fx = *state;
+	static uint8_t	 f[MSG_HDR_LEN + 48 * 1024], body[48 * 1024];
+	struct msg_hdr	 h;
+	size_t		 i, len;
+	int		 sz = 4096;
+
+	batch_ring(fx);
+	assert_int_equal(setsockopt(fx->sv[0], SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof(sz)), 0);
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7 + i / 251);
+	len = frame(f, MSG_OP_ECHO, 3, NULL, body, sizeof(body));
+	memset(body, 0, sizeof(body));
+	csend(fx, f, len);
+	answer(fx, &h, body, sizeof(body));
+	assert_int_equal(h.request_id, 3);
+	assert_int_equal(h.status, MSG_ST_OK);
+	assert_int_equal(h.body_len, sizeof(body));
+	assert_memory_equal(body, f + MSG_HDR_LEN, sizeof(body));
+	assert_true(fx->iob.runs > 2);
+	expect_ping(fx, 4);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TT(f)	cmocka_unit_test_setup_teardown(f, setup_token, teardown)
+#define B(f)	cmocka_unit_test_setup_teardown(f, setup_batch, teardown)
 		T(test_conn_ping),
 		T(test_conn_bytewise),
 		T(test_conn_splits),
@@ -1884,8 +2089,42 @@ main(void)
 		TT(test_conn_splice_after_auth),
 		cmocka_unit_test_setup_teardown(test_conn_splice_restricted,
 		    setup_restricted, teardown),
+		/* Batched I/O: its own cases, then exchanges of the above. */
+		B(test_conn_batch_used),
+		B(test_conn_batch_closed_parked),
+		B(test_conn_batch_kept),
+		cmocka_unit_test_setup_teardown(test_conn_batch_nothing,
+		    setup_batch_tcp, teardown),
+		B(test_conn_batch_partial),
+		B(test_conn_ping),
+		B(test_conn_bytewise),
+		B(test_conn_splits),
+		B(test_conn_pipeline),
+		B(test_conn_runs),
+		cmocka_unit_test_setup_teardown(test_conn_run_output_limit,
+		    setup_batch_small, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_edge_output_limit,
+		    setup_batch_tcp_small, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_edge_eof_with_data,
+		    setup_batch_tcp, teardown),
+		B(test_conn_short_by_fd),
+		cmocka_unit_test_setup_teardown(test_conn_backpressure,
+		    setup_batch_small, teardown),
+		B(test_conn_oversize),
+		B(test_conn_bad_magic),
+		B(test_conn_bad_frame_skipped),
+		B(test_conn_eof),
+		B(test_conn_counted_before_seen),
+		B(test_conn_bytes_published_at_turn_end),
+		B(test_conn_read_timeout),
+		B(test_conn_drain),
+		B(test_conn_drain_idle),
+		B(test_conn_close_all),
+		B(test_conn_splice_steps),
+		B(test_conn_splice_eof),
 #undef T
 #undef TT
+#undef B
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <linux/io_uring.h>
 #include <linux/sockios.h>
 
 #include <errno.h>
@@ -47,14 +48,18 @@ enum probe {
 	PROBE_ACCESS,
 	PROBE_SIGACTION_OTHER,
 	PROBE_IOCTL_OUTQ,
-	PROBE_IOCTL_OTHER
+	PROBE_IOCTL_OTHER,
+	PROBE_URING_ENTER,
+	PROBE_URING_SETUP,
+	PROBE_URING_REGISTER
 };
 
 static int
 probe_run(enum probe what)
 {
-	void	*p, *q;
-	int	 n;
+	struct io_uring_params	 up;
+	void			*p, *q;
+	int			 n;
 
 	switch (what) {
 	case PROBE_ALLOWED:
@@ -110,6 +115,19 @@ probe_run(enum probe what)
 		return (0);
 	case PROBE_IOCTL_OTHER:
 		(void)ioctl(STDIN_FILENO, FIONREAD, &n);
+		return (0);	/* not reached */
+	case PROBE_URING_ENTER:
+		/* Allowed: it reaches the kernel, which finds no ring. */
+		if (syscall(SYS_io_uring_enter, -1, 0, 0, 0, NULL, 0) != -1 ||
+		    errno != EBADF)
+			return (1);
+		return (0);
+	case PROBE_URING_SETUP:
+		memset(&up, 0, sizeof(up));
+		(void)syscall(SYS_io_uring_setup, 4, &up);
+		return (0);	/* not reached */
+	case PROBE_URING_REGISTER:
+		(void)syscall(SYS_io_uring_register, -1, 0, NULL, 0);
 		return (0);	/* not reached */
 	}
 	return (9);
@@ -290,6 +308,48 @@ test_ioctl_other_killed(void **state)
 	assert_int_equal(note.nr, SYS_ioctl);
 }
 
+/* The batch's ring is used, never made or changed, under the filter. */
+static void
+test_uring_enter_allowed(void **state)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	(void)state;
+	st = probe(PROBE_URING_ENTER, &note, &n);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(n <= 0);		/* no note */
+}
+
+static void
+uring_killed(enum probe what, long nr)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	st = probe(what, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, nr);
+}
+
+static void
+test_uring_setup_killed(void **state)
+{
+	(void)state;
+	uring_killed(PROBE_URING_SETUP, SYS_io_uring_setup);
+}
+
+static void
+test_uring_register_killed(void **state)
+{
+	(void)state;
+	uring_killed(PROBE_URING_REGISTER, SYS_io_uring_register);
+}
+
 /* A process outside the domain, in a session of its own like a command. */
 static pid_t
 target_start(void)
@@ -438,6 +498,9 @@ main(void)
 		cmocka_unit_test(test_sigaction_other_killed),
 		cmocka_unit_test(test_ioctl_outq_allowed),
 		cmocka_unit_test(test_ioctl_other_killed),
+		cmocka_unit_test(test_uring_enter_allowed),
+		cmocka_unit_test(test_uring_setup_killed),
+		cmocka_unit_test(test_uring_register_killed),
 		cmocka_unit_test(test_landlock),
 	};
 
