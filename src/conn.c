@@ -117,6 +117,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 pentry;	/* on wc->parked */
 	void			*io_op;		/* its send, queued */
 	int			 io_res;	/* as recv or send, or -errno */
+	int			 pre_at;	/* 1 + its index in wc->pre, or 0 */
 };
 _Static_assert(offsetof(struct conn, kind) == 0, "ev.h: kind comes first");
 _Static_assert(offsetof(struct conn, ssl) + sizeof(void *) <= 144,
@@ -468,6 +469,10 @@ conn_close(struct wctx *wc, struct conn *c)
 		TAILQ_REMOVE(&wc->parked, c, pentry);
 	}
 	c->flags &= ~(CF_PREREAD | CF_PARKED | CF_SENT);
+	if (c->pre_at != 0) {
+		wc->pre[c->pre_at - 1] = NULL;
+		c->pre_at = 0;
+	}
 	if (c->ssl != NULL) {
 		tls_conn_free(c->ssl);
 		c->ssl = NULL;
@@ -1822,6 +1827,7 @@ conn_batch_read(struct wctx *wc, struct conn *c, uint32_t events)
 		return (0);
 	c->flags |= CF_PREREAD;
 	wc->pre[wc->npre++] = c;
+	c->pre_at = wc->npre;
 	return (1);
 }
 
@@ -1899,10 +1905,14 @@ conn_batch_end(struct wctx *wc)
 	struct conn	*c;
 	int		 i;
 
-	/* Closed ones are not freed before the turn ends (conn_reap). */
-	for (i = 0; i < wc->npre; i++)
-		if (wc->pre[i]->flags & CF_PREREAD)
-			conn_batch_keep(wc, wc->pre[i]);
+	/* Those closed meanwhile left wc->pre (conn_close). */
+	for (i = 0; i < wc->npre; i++) {
+		if ((c = wc->pre[i]) == NULL)
+			continue;
+		c->pre_at = 0;
+		if (c->flags & CF_PREREAD)
+			conn_batch_keep(wc, c);
+	}
 	wc->npre = 0;
 	wc->parking = 0;
 	/* Sends of connections closed meanwhile, now no-ops, run too. */
