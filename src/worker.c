@@ -1010,8 +1010,13 @@ worker_turn(struct worker *w)
 	}
 	if (n > 0 && w->drain_deadline == 0)
 		stats_slot_state(w->slot, STATS_BUSY);
-	/* Many ready: their receives, then their sends, in one call each. */
-	if (n > 1 && w->wc.iob != NULL) {
+	/*
+	 * Connections ready: their receives, then their sends, in one call
+	 * each (iob.c); for one, a call each costs no more.
+	 */
+	for (i = 0, k = 0; i < n && k < 2 && w->wc.iob != NULL; i++)
+		k += *(enum ev_kind *)evs[i].data.ptr == EV_CONN;
+	if (k > 1) {
 		for (i = 0, k = 0; i < n; i++)
 			if (*(enum ev_kind *)evs[i].data.ptr == EV_CONN)
 				k += conn_batch_read(&w->wc,
