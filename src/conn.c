@@ -466,6 +466,10 @@ conn_close(struct wctx *wc, struct conn *c)
 	if (c->flags & CF_PARKED) {
 		if (c->io_op != NULL)
 			iob_void(c->io_op);
+		else if ((c->flags & CF_SENT) && c->io_res > 0)
+			/* Sent by the batch, not yet taken by conn_flush. */
+			STATS_PEND(&wc->pend, wc->slot, bytes_out,
+			    (uint64_t)c->io_res);
 		TAILQ_REMOVE(&wc->parked, c, pentry);
 	}
 	c->flags &= ~(CF_PREREAD | CF_PARKED | CF_SENT);
@@ -1807,12 +1811,12 @@ conn_proxy_step(struct wctx *wc, struct conn *c)
  * conn_read would make first for this one, on the room it would use, and
  * say so (CF_PREREAD).  Only where conn_read is sure to make it: a plain
  * socket (no TLS, PROXY, handshake, splice or urgent data) reported
- * readable and reading.  Returns 1 if queued.
+ * readable and reading, the worker not draining.  Returns 1 if queued.
  */
 int
 conn_batch_read(struct wctx *wc, struct conn *c, uint32_t events)
 {
-	if (wc->iob == NULL || c->ssl != NULL ||
+	if (wc->iob == NULL || wc->draining || c->ssl != NULL ||
 	    (events & (EPOLLIN | EPOLLERR | EPOLLPRI)) != EPOLLIN ||
 	    (c->flags & (CF_CLOSING | CF_LINGER | CF_PAUSED | CF_EOF |
 	    CF_WAITING | CF_BUDGET | CF_HANDSHAKE | CF_PROXY | CF_SPLICE |
@@ -1855,14 +1859,18 @@ conn_batch_reads(struct wctx *wc, int n)
 
 /*
  * Queue c's first send of this event for the batch instead of making it
- * (CF_PARKED): conn_batch_end makes them all and ends each event.  Not
- * while draining (the cork), for TLS or splicing.  Returns 0 if queued.
+ * (CF_PARKED): conn_batch_end makes them all and ends each event.  The
+ * send is of c->out as it is now, so not while an EXEC or file job runs,
+ * whose answer (or probe) may be added to c->out, moving it, within the
+ * turn; nor while draining (the cork), for TLS or splicing.  Returns 0 if
+ * queued.
  */
 static int
 conn_park(struct wctx *wc, struct conn *c)
 {
 	if (!wc->parking || wc->draining || c->ssl != NULL ||
-	    (c->flags & (CF_SPLICE | CF_LINGER | CF_PARKED | CF_SENT)))
+	    (c->flags & (CF_SPLICE | CF_LINGER | CF_WAITING | CF_PARKED |
+	    CF_SENT)))
 		return (-1);
 	if ((c->io_op = iob_send(wc->iob, c->fd, buf_head(&c->out),
 	    buf_used(&c->out), c)) == NULL)
@@ -1903,7 +1911,7 @@ void
 conn_batch_end(struct wctx *wc)
 {
 	struct conn	*c;
-	int		 i;
+	int		 i, walking;
 
 	/* Those closed meanwhile left wc->pre (conn_close). */
 	for (i = 0; i < wc->npre; i++) {
@@ -1923,12 +1931,21 @@ conn_batch_end(struct wctx *wc)
 	iob_run(wc->iob, conn_io_done);
 	TAILQ_FOREACH(c, &wc->parked, pentry)
 		c->io_op = NULL;
+	/*
+	 * Trim once all are counted: until then what one holds may already
+	 * be in its client's socket.
+	 */
+	walking = wc->walking;
+	wc->walking = 1;
 	while ((c = TAILQ_FIRST(&wc->parked)) != NULL) {
 		TAILQ_REMOVE(&wc->parked, c, pentry);
 		c->flags &= ~CF_PARKED;
 		if (conn_event_end(wc, c, 0) == -1)
 			conn_close(wc, c);
 	}
+	wc->walking = walking;
+	if (wc->held > wc->budget && !wc->walking)
+		conn_trim(wc);
 }
 
 /* Handle readiness reported by epoll for c. */
@@ -2124,8 +2141,9 @@ conn_trim(struct wctx *wc)
 
 	while (wc->held > wc->budget) {
 		big = NULL;
+		/* A parked one is counted again once its send is done. */
 		TAILQ_FOREACH(c, &wc->all, entry)
-			if (c->out.cap > BUF_STD &&
+			if (c->out.cap > BUF_STD && !(c->flags & CF_PARKED) &&
 			    (big == NULL || c->out.cap > big->out.cap))
 				big = c;
 		if (big == NULL)

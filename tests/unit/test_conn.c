@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,8 +51,10 @@
 #include "conn.h"
 #include "hist.h"
 #include "ops.h"
+#include "pool.h"
 #include "proto.h"
 #include "sha256.h"
+#include "spool.h"
 #include "stats.h"
 #include "util.h"
 #include "xfer.h"
@@ -2024,6 +2027,163 @@ test_conn_batch_partial(void **state)
 	expect_ping(fx, 4);
 }
 
+/*
+ * A file job finishes in the turn where the connection's earlier answers
+ * would go to the batch: its answer is added to c->out, which moves.  A
+ * connection waiting for a job sends by itself, and every byte arrives
+ * as it was answered.
+ */
+static void
+test_conn_batch_job_not_parked(void **state)
+{
+	struct fixture		*fx = *state;
+	static uint8_t		 f[MSG_HDR_LEN + 60000 + 64], file[100000];
+	static uint8_t		 got[MSG_HDR_LEN + 60000];
+	struct epoll_event	 ev;
+	struct errtext		 err;
+	struct spool		 sp;
+	struct pool		 pool;
+	struct pollfd		 pfd;
+	struct msg_hdr		 h;
+	const char		*why;
+	char			 dir[64], cause[256];
+	size_t			 i, len, have;
+	ssize_t			 r;
+	int			 n, sz = 4096;
+
+	batch_ring(fx);
+	snprintf(dir, sizeof(dir), "/tmp/msgd-test-conn-files.%d",
+	    (int)getpid());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	if (spool_open(&sp, dir, cause, sizeof(cause)) == -1)
+		fail_msg("spool_open: %s", cause);
+	sp.max_size = sizeof(file);
+	sp.max_resp = sizeof(file) + 1024;
+	sp.max_count = 4;
+	for (i = 0; i < sizeof(file); i++)
+		file[i] = (uint8_t)(i % 251);
+	assert_int_equal(spool_put(&sp, (const uint8_t *)"big", 3, file,
+	    sizeof(file), &err), MSG_ST_OK);
+	assert_int_equal(pool_init(&pool, 1, 4), 0);
+	assert_int_equal(pool_start(&pool), 0);
+	fx->env.spool = &sp;
+	fx->env.pool = &pool;
+	fx->env.file_done = conn_file_done;
+	assert_int_equal(setsockopt(fx->sv[0], SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof(sz)), 0);
+	/* Memory freed is scribbled on: a send from it shows. */
+	(void)mallopt(M_PERTURB, 0x5a);
+
+	/* An UPPER whose answer the socket takes in part, then a GET. */
+	for (i = 0; i < 60000; i++)
+		f[MSG_HDR_LEN + i] = (uint8_t)('a' + i % 26);
+	len = frame(f, MSG_OP_UPPER, 1, NULL, f + MSG_HDR_LEN, 60000);
+	len += frame(f + len, MSG_OP_GET, 2, "big", NULL, 0);
+	csend(fx, f, len);
+	/* The client takes what its socket holds: the next turn sends. */
+	for (have = 0; (r = recv(fx->sv[1], got + have, sizeof(got) - have,
+	    MSG_DONTWAIT)) > 0; have += (size_t)r)
+		continue;
+	assert_true(have > 0 && have < sizeof(got));
+	pfd.fd = pool.efd;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);	/* the GET is done */
+	tick(fx);
+	for (i = 0; i < TURNS && (n = epoll_wait(fx->epfd, &ev, 1,
+	    10000)) == -1 && errno == EINTR; i++)
+		continue;
+	assert_int_equal(n, 1);
+	fx->wc.parking = 1;
+	conn_event(&fx->wc, ev.data.ptr, ev.events);
+	assert_int_equal(pool_event(&pool), 1);	/* answers the GET */
+	conn_batch_end(&fx->wc);
+
+	/* The UPPER's answer, then the GET's, whole and in order. */
+	assert_int_equal(cread(fx, got + have, sizeof(got) - have),
+	    sizeof(got) - have);
+	assert_int_equal(msg_check_response(got, MSG_HDR_LEN, &h, &why), 0);
+	assert_int_equal(h.request_id, 1);
+	for (i = 0; i < 60000; i++)
+		if (got[MSG_HDR_LEN + i] != 'A' + i % 26)
+			fail_msg("UPPER answer byte %zu wrong", i);
+	answer(fx, &h, NULL, 0);
+	assert_int_equal(h.request_id, 2);
+	assert_int_equal(h.status, MSG_ST_OK);
+	assert_int_equal(h.body_len - h.key_len, sizeof(file));
+	(void)mallopt(M_PERTURB, 0);
+	assert_int_equal(pool_shutdown(&pool, 5000), 0);
+	spool_close(&sp);
+	fx->env.spool = NULL;
+	fx->env.pool = NULL;
+	snprintf(cause, sizeof(cause), "%s/big", dir);
+	(void)unlink(cause);
+	(void)rmdir(dir);
+}
+
+/*
+ * The budget is judged once every batched send is done: a client whose
+ * large answer the batch delivered keeps its connection; before, the
+ * trim run from another's event closed it for bytes already sent.
+ */
+static void
+test_conn_batch_trim_after(void **state)
+{
+	struct fixture		*fx = *state;
+	static uint8_t		 pf[MSG_HDR_LEN + 100000], body[100000];
+	uint8_t			 qf[MSG_HDR_LEN + 12000];
+	struct epoll_event	 ev[2];
+	struct msg_hdr		 h;
+	struct conn		*q;
+	size_t			 i, plen, qlen;
+	int			 qs[2], n, k, sz = 4096;
+
+	batch_ring(fx);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, qs), 0);
+	assert_int_equal(setsockopt(qs[0], SOL_SOCKET, SO_SNDBUF, &sz,
+	    sizeof(sz)), 0);
+	assert_non_null(q = conn_new(&fx->wc, qs[0], NULL, 0));
+	/* Q reads nothing: its answers stay with the worker. */
+	memset(qf + MSG_HDR_LEN, 'q', 12000);
+	qlen = frame(qf, MSG_OP_ECHO, 1, NULL, qf + MSG_HDR_LEN, 12000);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(send(qs[1], qf, qlen, 0), (ssize_t)qlen);
+		pump(fx);
+	}
+	/* P's large UPPER is admitted (its header), the budget just above. */
+	for (i = 0; i < sizeof(body); i++)
+		pf[MSG_HDR_LEN + i] = (uint8_t)('a' + i % 26);
+	plen = frame(pf, MSG_OP_UPPER, 9, NULL, pf + MSG_HDR_LEN,
+	    sizeof(body));
+	assert_int_equal(send(fx->sv[1], pf, MSG_HDR_LEN, 0), MSG_HDR_LEN);
+	pump(fx);
+	fx->wc.budget = fx->wc.held + 8192;
+	/* One turn: Q's two more ECHOs first, then the rest of P's frame. */
+	assert_int_equal(send(qs[1], qf, qlen, 0), (ssize_t)qlen);
+	assert_int_equal(send(qs[1], qf, qlen, 0), (ssize_t)qlen);
+	for (i = MSG_HDR_LEN; i < plen; i += (size_t)n)
+		assert_true((n = (int)send(fx->sv[1], pf + i, plen - i, 0)) >
+		    0);
+	tick(fx);
+	assert_int_equal(epoll_wait(fx->epfd, ev, 2, 10000), 2);
+	for (i = 0, k = 0; i < 2; i++)
+		k += conn_batch_read(&fx->wc, ev[i].data.ptr, ev[i].events);
+	conn_batch_reads(&fx->wc, k);
+	fx->wc.parking = 1;
+	for (i = 0; i < 2; i++)
+		conn_event(&fx->wc, ev[i].data.ptr, ev[i].events);
+	conn_batch_end(&fx->wc);
+	conn_reap(&fx->wc);
+
+	answer(fx, &h, body, sizeof(body));
+	assert_int_equal(h.request_id, 9);
+	for (i = 0; i < sizeof(body); i++)
+		if (body[i] != 'A' + i % 26)
+			fail_msg("UPPER answer byte %zu wrong", i);
+	expect_ping(fx, 10);
+	close(qs[1]);
+}
+
 int
 main(void)
 {
@@ -2096,6 +2256,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_conn_batch_nothing,
 		    setup_batch_tcp, teardown),
 		B(test_conn_batch_partial),
+		B(test_conn_batch_job_not_parked),
+		B(test_conn_batch_trim_after),
 		B(test_conn_ping),
 		B(test_conn_bytewise),
 		B(test_conn_splits),
