@@ -656,10 +656,11 @@ conn_flush(struct wctx *wc, struct conn *c)
  * transformed, so they are rewritten where they lie, each header as the
  * run is judged (msg_answer_run), and the buffers swapped when the run is
  * the whole input and nothing waits to be sent (a 1 MiB ECHO then costs
- * no copy and no allocation), else copied to the output in one step.  The run stops where the output would pass its
- * limit, as conn_process does; the frames are counted together and timed
- * from this turn.  Returns the frames answered: 0 when the first frame is
- * not such a frame (or memory is short: conn_frame then answers it).
+ * no copy and no allocation), else copied to the output in one step.
+ * The run stops where the output would pass its limit, as conn_process
+ * does; the frames are counted together and timed from this turn.
+ * Returns the frames answered: 0 when the first frame is not such a frame
+ * (or memory is short: conn_frame then answers it).
  */
 static uint32_t
 conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
@@ -715,9 +716,9 @@ conn_run(struct wctx *wc, struct conn *c, uint32_t limit)
  * accepted (splice waits on a TCP socket made blocking, and another
  * process may hold a copy of one handed over and clear its O_NONBLOCK),
  * for an operation whose answer is the request's value (ECHO), and while
- * the worker has pipes to spare.  The header of the answer, and the part of the body
- * already read, are rewritten and sent from where they lie (as
- * conn_run).  Returns 1 when splicing, 0 to read the frame as ever.
+ * the worker has pipes to spare.  The header of the answer, and the part
+ * of the body already read, are rewritten and sent from where they lie
+ * (as conn_run).  Returns 1 when splicing, 0 to read the frame as ever.
  */
 static int
 conn_splice_start(struct wctx *wc, struct conn *c, const struct msg_parse *mp)
@@ -1835,7 +1836,7 @@ conn_batch_read(struct wctx *wc, struct conn *c, uint32_t events)
 	return (1);
 }
 
-/* A batched recv or send is done: its result waits for conn_read or conn_flush. */
+/* A batched recv or send is done: conn_read or conn_flush takes its result. */
 static void
 conn_io_done(void *tag, int res)
 {
@@ -2066,7 +2067,8 @@ conn_event_end(struct wctx *wc, struct conn *c, int corked)
 	 * them now, not when the client happens to send more.
 	 */
 	for (;;) {
-		if (buf_used(&c->out) > 0 && conn_park(wc, c) == 0)
+		if (wc->parking && buf_used(&c->out) > 0 &&
+		    conn_park(wc, c) == 0)
 			return (1);
 		if (conn_flush(wc, c) == -1)
 			return (-1);

@@ -989,7 +989,7 @@ static void
 worker_turn(struct worker *w)
 {
 	struct epoll_event	 evs[MAX_EVENTS];
-	int			 i, k, n, wait;
+	int			 batch, i, k, n, wait;
 
 	wait = worker_expire(w);
 	n = epoll_wait(w->epfd, evs, MAX_EVENTS,
@@ -1016,7 +1016,7 @@ worker_turn(struct worker *w)
 	 */
 	for (i = 0, k = 0; i < n && k < 2 && w->wc.iob != NULL; i++)
 		k += *(enum ev_kind *)evs[i].data.ptr == EV_CONN;
-	if (k > 1) {
+	if ((batch = k > 1)) {
 		for (i = 0, k = 0; i < n; i++)
 			if (*(enum ev_kind *)evs[i].data.ptr == EV_CONN)
 				k += conn_batch_read(&w->wc,
@@ -1025,7 +1025,8 @@ worker_turn(struct worker *w)
 	}
 	for (i = 0; i < n; i++)
 		worker_event(w, evs[i].data.ptr, evs[i].events);
-	conn_batch_end(&w->wc);
+	if (batch)
+		conn_batch_end(&w->wc);
 	worker_batch_end(w);
 }
 
