@@ -212,7 +212,7 @@ mx_spawn(struct mx *mx, const struct msgd_conf *c, const struct priv *p)
 		mx->respawn_at = mono_ms() + MX_RESPAWN_SECOND_MS;
 		return;
 	}
-	if ((pid = fork()) == -1) {
+	if ((pid = fork_child()) == -1) {
 		log_warn("fork for the metrics exporter");
 		close(pv[0]);
 		close(pv[1]);

@@ -81,17 +81,9 @@ proc_bury(struct ptable *pt, int fd)
 {
 	if (fd < 0)
 		return;
-	if (pt->ngrave == GRAVE_MAX) {
-		/*
-		 * Full within one turn (a flood, a stop): wait for the last
-		 * closer first (it exits at once, and an exiting process
-		 * does not linger), then flush.
-		 */
-		if (pt->closer != 0 && waitpid(pt->closer, NULL, 0) ==
-		    pt->closer)
-			pt->closer = 0;
+	/* Full within one turn (a flood, a stop). */
+	if (pt->ngrave == GRAVE_MAX)
 		proc_grave_flush(pt);
-	}
 	if (pt->ngrave == GRAVE_MAX) {
 		/* No child to be had: better this than running out. */
 		log_warnx("cannot start a closer: the master closes a "
@@ -106,6 +98,14 @@ static void
 proc_dispose(int fd)
 {
 	proc_bury(grave_pt, fd);
+}
+
+/* Before the master forks a worker, the exporter or a new master. */
+static void
+proc_prefork(void)
+{
+	if (grave_pt != NULL)
+		proc_grave_flush(grave_pt);
 }
 
 /* Sort ints, for closer_keep_only. */
@@ -144,8 +144,9 @@ closer_keep_only(struct ptable *pt, int keep)
  * closes its own, and the child exits once told (a pipe's end closing):
  * the last copies close in it, exiting, which the kernel does not make
  * linger.  One closer at a time, known to the reaper (proc_reap): its
- * exit is no stray's.  On failure, or while the last one has not been
- * reaped, all stays buried for a later turn.
+ * exit is no stray's.  The last one, told already, is waited for (it
+ * exits at once, and an exiting process does not linger).  On failure
+ * all stays buried for a later turn.
  */
 void
 proc_grave_flush(struct ptable *pt)
@@ -154,7 +155,14 @@ proc_grave_flush(struct ptable *pt)
 	char	c, name[16];
 	int	p[2], i;
 
-	if (pt->ngrave == 0 || pt->closer != 0 || pipe2(p, O_CLOEXEC) == -1)
+	if (pt->ngrave == 0)
+		return;
+	if (pt->closer != 0) {
+		if (waitpid(pt->closer, NULL, 0) != pt->closer)
+			return;
+		pt->closer = 0;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1)
 		return;
 	/*
 	 * The child is born with this name (comm), not the master's: seen
@@ -204,6 +212,7 @@ proc_init(struct ptable *pt, int n, struct stats_seg *stats)
 		fatal("calloc");
 	grave_pt = pt;
 	xfer_set_disposer(proc_dispose);
+	fork_prepare(proc_prefork);
 	for (i = 0; i < n; i++) {
 		pt->procs[i].probe = -1;
 		pt->procs[i].ctl = -1;
@@ -220,6 +229,7 @@ proc_free(struct ptable *pt)
 	if (grave_pt == pt) {
 		grave_pt = NULL;
 		xfer_set_disposer(NULL);
+		fork_prepare(NULL);
 	}
 	free(pt->grave);
 	pt->grave = NULL;
@@ -363,7 +373,7 @@ proc_spawn(struct ptable *pt, struct gen *g, struct worker_args *a)
 	}
 	if (proc_channels(a->pos, fds) == -1)
 		return (-1);
-	pid = fork();
+	pid = fork_child();
 	if (pid == -1) {
 		/* Out of processes or memory: back off, never spin. */
 		log_warn("fork for worker %d", a->pos);
@@ -378,6 +388,7 @@ proc_spawn(struct ptable *pt, struct gen *g, struct worker_args *a)
 		 */
 		sdnotify_forget();
 		xfer_set_disposer(NULL);	/* the grave is the master's */
+		fork_prepare(NULL);
 		child_close_fds(a->ls, a->nls, pt->stats, fds[3], fds[4],
 		    fds[5]);
 		a->slot = idx;

@@ -303,7 +303,7 @@ upgrade_check_start(struct upgrade *u, const char *conf, char *cause,
 		snprintf(cause, len, "pipe: %s", strerror(errno));
 		return (-1);
 	}
-	if ((pid = fork()) == -1) {
+	if ((pid = fork_child()) == -1) {
 		snprintf(cause, len, "fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
@@ -517,7 +517,7 @@ upgrade_spawn(struct upgrade *u)
 		upgrade_abort(u, cause);
 		return;
 	}
-	if ((pid = fork()) == -1) {
+	if ((pid = fork_child()) == -1) {
 		snprintf(cause, sizeof(cause), "fork: %s", strerror(errno));
 		close(cv[0]);
 		close(cv[1]);

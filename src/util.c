@@ -167,6 +167,28 @@ fd_cloexec(int fd)
 	return (fcntl(fd, F_SETFD, fl | FD_CLOEXEC));
 }
 
+/* What must happen before this process forks a child (fork_child). */
+static void	(*fork_hook)(void);
+
+void
+fork_prepare(void (*fn)(void))
+{
+	fork_hook = fn;
+}
+
+/*
+ * fork(2), after what fork_prepare asked for: the master empties its
+ * grave first (master_proc.c), so that no child inherits, and then makes
+ * the last close of, a descriptor a worker sent.
+ */
+pid_t
+fork_child(void)
+{
+	if (fork_hook != NULL)
+		fork_hook();
+	return (fork());
+}
+
 /* CPUs this process may run on (the default worker count). */
 int
 ncpus(void)

@@ -53,6 +53,8 @@ ssize_t	 write_full(int, const void *, size_t);
 int	 fd_nonblock(int);
 int	 fd_cloexec(int);
 int	 ncpus(void);
+void	 fork_prepare(void (*)(void));
+pid_t	 fork_child(void);
 void	 proctitle_init(int, char **);
 void	 detach(void);
 int	 release_of_file(const char *, char *, size_t);

@@ -637,6 +637,43 @@ test_grave(void **state)
 	close(peer);
 }
 
+/*
+ * A child the master forks (fork_child: a worker, the exporter, a new
+ * master) never holds what is buried, even while the last closer has
+ * not been reaped: the grave is flushed first.  Else that child could
+ * make the last close, and wait in it (a new worker then misses its
+ * start-up probe: test_trust_xfer linger_in_channel, under load).
+ */
+static void
+test_grave_before_fork(void **state)
+{
+	struct mfx	*fx = *state;
+	int		 a[2], b[2], st;
+	pid_t		 pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    b), 0);
+	alarm(20);
+	xfer_dispose(a[0]);
+	proc_grave_flush(&fx->pt);
+	assert_true(fx->pt.closer != 0);	/* not reaped yet */
+	xfer_dispose(b[0]);
+	assert_int_equal(fx->pt.ngrave, 1);
+	if ((pid = fork_child()) == 0)
+		_exit(fcntl(b[0], F_GETFD) == -1 ? 0 : 1);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	alarm(0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);	/* b[0] was not inherited */
+	assert_int_equal(fx->pt.ngrave, 0);
+	reap_closer();
+	close(a[1]);
+	close(b[1]);
+}
+
 int
 main(void)
 {
@@ -666,6 +703,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_xfer_protocol_break,
 		    mfx_setup, mfx_teardown),
 		cmocka_unit_test_setup_teardown(test_grave,
+		    mfx_setup, mfx_teardown),
+		cmocka_unit_test_setup_teardown(test_grave_before_fork,
 		    mfx_setup, mfx_teardown),
 	};
 
