@@ -472,6 +472,9 @@ conn_close(struct wctx *wc, struct conn *c)
 			    (uint64_t)c->io_res);
 		TAILQ_REMOVE(&wc->parked, c, pentry);
 	}
+	/* Read by the batch, not yet taken by conn_read: read all the same. */
+	if ((c->flags & CF_PREREAD) && c->io_res > 0)
+		STATS_PEND(&wc->pend, wc->slot, bytes_in, (uint64_t)c->io_res);
 	c->flags &= ~(CF_PREREAD | CF_PARKED | CF_SENT);
 	if (c->pre_at != 0) {
 		wc->pre[c->pre_at - 1] = NULL;
@@ -1848,14 +1851,21 @@ conn_io_done(void *tag, int res)
 /*
  * Make the n receives conn_batch_read queued, in one system call.  With
  * two or more, the sends of the events that follow go to the batch too
- * (conn_park): one system call for them all at the end of the turn.
+ * (conn_park): one system call for them all at the end of the turn, which
+ * is a walk (no trim before its end).
  */
 void
 conn_batch_reads(struct wctx *wc, int n)
 {
 	if (n > 0)
 		iob_run(wc->iob, conn_io_done);
-	wc->parking = n >= 2;
+	/*
+	 * A parked connection's answers are counted (conn_account) when
+	 * its send is done: the budget is judged, and trimmed, after the
+	 * batch, as after conn_drain_all's walk.
+	 */
+	if ((wc->parking = n >= 2))
+		wc->walking = 1;
 }
 
 /*
@@ -1912,7 +1922,7 @@ void
 conn_batch_end(struct wctx *wc)
 {
 	struct conn	*c;
-	int		 i, walking;
+	int		 i, walked = wc->parking;
 
 	/* Those closed meanwhile left wc->pre (conn_close). */
 	for (i = 0; i < wc->npre; i++) {
@@ -1925,28 +1935,28 @@ conn_batch_end(struct wctx *wc)
 	wc->npre = 0;
 	wc->parking = 0;
 	/* Sends of connections closed meanwhile, now no-ops, run too. */
-	if (wc->iob == NULL || wc->iob->queued == 0)
-		return;
-	if (!TAILQ_EMPTY(&wc->parked))
-		conn_publish(wc);
-	iob_run(wc->iob, conn_io_done);
-	TAILQ_FOREACH(c, &wc->parked, pentry)
-		c->io_op = NULL;
-	/*
-	 * Trim once all are counted: until then what one holds may already
-	 * be in its client's socket.
-	 */
-	walking = wc->walking;
-	wc->walking = 1;
-	while ((c = TAILQ_FIRST(&wc->parked)) != NULL) {
-		TAILQ_REMOVE(&wc->parked, c, pentry);
-		c->flags &= ~CF_PARKED;
-		if (conn_event_end(wc, c, 0) == -1)
-			conn_close(wc, c);
+	if (wc->iob != NULL && wc->iob->queued > 0) {
+		if (!TAILQ_EMPTY(&wc->parked))
+			conn_publish(wc);
+		iob_run(wc->iob, conn_io_done);
+		TAILQ_FOREACH(c, &wc->parked, pentry)
+			c->io_op = NULL;
+		while ((c = TAILQ_FIRST(&wc->parked)) != NULL) {
+			TAILQ_REMOVE(&wc->parked, c, pentry);
+			c->flags &= ~CF_PARKED;
+			if (conn_event_end(wc, c, 0) == -1)
+				conn_close(wc, c);
+		}
 	}
-	wc->walking = walking;
-	if (wc->held > wc->budget && !wc->walking)
-		conn_trim(wc);
+	/*
+	 * All counted now: until then what one held may already have been
+	 * in its client's socket.
+	 */
+	if (walked) {
+		wc->walking = 0;
+		if (wc->held > wc->budget)
+			conn_trim(wc);
+	}
 }
 
 /* Handle readiness reported by epoll for c. */
@@ -2143,9 +2153,8 @@ conn_trim(struct wctx *wc)
 
 	while (wc->held > wc->budget) {
 		big = NULL;
-		/* A parked one is counted again once its send is done. */
 		TAILQ_FOREACH(c, &wc->all, entry)
-			if (c->out.cap > BUF_STD && !(c->flags & CF_PARKED) &&
+			if (c->out.cap > BUF_STD &&
 			    (big == NULL || c->out.cap > big->out.cap))
 				big = c;
 		if (big == NULL)
