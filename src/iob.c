@@ -74,16 +74,15 @@ iob_close(struct iob *b)
 	io_uring_queue_exit(&b->ring);
 }
 
-/* A free entry with tag as its user data, or NULL: the ring is full. */
+/* A free entry, counted as queued, or NULL: the ring is full. */
 static struct io_uring_sqe *
-iob_get(struct iob *b, void *tag)
+iob_get(struct iob *b)
 {
 	struct io_uring_sqe	*sqe;
 
 	if ((sqe = io_uring_get_sqe(&b->ring)) == NULL)
 		return (NULL);
 	b->queued++;
-	io_uring_sqe_set_data(sqe, tag);
 	return (sqe);
 }
 
@@ -99,7 +98,7 @@ iob_recv(struct iob *b, int fd, void *p, size_t len, void *tag)
 
 	if (len > INT32_MAX)
 		len = INT32_MAX;	/* the result is an int */
-	if ((sqe = iob_get(b, tag)) == NULL)
+	if ((sqe = iob_get(b)) == NULL)
 		return (NULL);
 	io_uring_prep_recv(sqe, fd, p, len, MSG_DONTWAIT);
 	io_uring_sqe_set_data(sqe, tag);
@@ -114,7 +113,7 @@ iob_send(struct iob *b, int fd, const void *p, size_t len, void *tag)
 
 	if (len > INT32_MAX)
 		len = INT32_MAX;
-	if ((sqe = iob_get(b, tag)) == NULL)
+	if ((sqe = iob_get(b)) == NULL)
 		return (NULL);
 	io_uring_prep_send(sqe, fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	io_uring_sqe_set_data(sqe, tag);
