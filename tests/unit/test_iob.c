@@ -3,7 +3,8 @@
  * receives and sends with recv's and send's results, EAGAIN at once on an
  * empty socket (MSG_DONTWAIT: nothing waits), one run for many, a voided
  * operation doing nothing, a full ring refusing more, and the confinement:
- * no operation but RECV, SEND and NOP, no registration after the start.
+ * no operation but RECV, SEND and NOP (a read, an open: refused), no SQE
+ * flag, no registration after the start.
  * Without io_uring in this kernel every case skips.
  */
 #include <sys/socket.h>
@@ -231,6 +232,24 @@ test_iob_confined(void **state)
 	assert_int_equal(io_uring_register(fx->b.ring.ring_fd,
 	    IORING_REGISTER_FILES, &fd, 1), -EACCES);
 	close(fd);
+	/* Nor an open, which could reach any file the worker may not. */
+	assert_non_null(sqe = io_uring_get_sqe(&fx->b.ring));
+	io_uring_prep_openat(sqe, AT_FDCWD, "/etc/passwd", O_RDONLY, 0);
+	assert_int_equal(io_uring_submit_and_wait(&fx->b.ring, 1), 1);
+	assert_int_equal(io_uring_peek_cqe(&fx->b.ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&fx->b.ring, cqe);
+	/*
+	 * An allowed operation with a flag (here: run it from a kernel
+	 * thread, out of the worker's context) is refused too.
+	 */
+	assert_non_null(sqe = io_uring_get_sqe(&fx->b.ring));
+	io_uring_prep_recv(sqe, fx->sv[0][0], buf, sizeof(buf), MSG_DONTWAIT);
+	io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+	assert_int_equal(io_uring_submit_and_wait(&fx->b.ring, 1), 1);
+	assert_int_equal(io_uring_peek_cqe(&fx->b.ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&fx->b.ring, cqe);
 }
 
 int
