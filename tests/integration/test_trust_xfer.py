@@ -162,6 +162,23 @@ def channels(t, srv):
     return out
 
 
+def root_channels(t, name, settings, start=None):
+    """A server with settings and a socket on each worker's channel:
+    (server, [(worker, socket)]), or None when the case cannot run (not
+    root, or the kernel gives no copies).  start(srv) starts it, if
+    given."""
+    if os.geteuid() != 0:
+        print("SKIP: %s needs root (pidfd_getfd on a worker)" % name)
+        return None
+    srv = t.server(settings, health=False, start=start is None)
+    if start is not None:
+        start(srv)
+    chans = channels(t, srv)
+    if not chans:
+        return None
+    return srv, chans
+
+
 def count(srv, text):
     return srv.log().count(text)
 
@@ -180,13 +197,10 @@ def respawned(t, srv, old):
 
 @t.case
 def not_one_socket(t):
-    if os.geteuid() != 0:
-        print("SKIP: not_one_socket needs root (pidfd_getfd on a worker)")
+    got = root_channels(t, "not_one_socket", {"workers": 2})
+    if got is None or len(got[1]) != 2:
         return
-    srv = t.server({"workers": 2}, health=False)
-    chans = channels(t, srv)
-    if not chans or len(chans) != 2:
-        return
+    srv, chans = got
     master = srv.pid
     before = len(fd_links(master))
     null = os.open("/dev/null", os.O_RDONLY)
@@ -221,16 +235,11 @@ def lone_worker_channel(t, name):
     """workers = 1 (max_workers = 2), msgd under a limit of NOFILE open
     files: (server, worker, a socket on its channel), or None when the
     case cannot run (not root, or the kernel gives no copies)."""
-    if os.geteuid() != 0:
-        print("SKIP: %s needs root (pidfd_getfd on a worker)" % name)
+    got = root_channels(t, name, {"workers": 1, "max_workers": 2},
+                        start=lambda srv: start_with_nofile(srv, NOFILE))
+    if got is None:
         return None
-    srv = t.server({"workers": 1, "max_workers": 2}, health=False,
-                   start=False)
-    start_with_nofile(srv, NOFILE)
-    chans = channels(t, srv)
-    if not chans:
-        return None
-    (w, ch), = chans
+    srv, ((w, ch),) = got
     return srv, w, ch
 
 
@@ -271,15 +280,12 @@ def flood(t):
 
 @t.case
 def fake_recycle(t):
-    if os.geteuid() != 0:
-        print("SKIP: fake_recycle needs root (pidfd_getfd on a worker)")
+    got = root_channels(t, "fake_recycle", {
+        "workers": 1, "max_workers": 2, "max_requests": 1000000,
+        "shutdown_timeout": 2})
+    if got is None:
         return
-    srv = t.server({"workers": 1, "max_workers": 2, "max_requests": 1000000,
-                    "shutdown_timeout": 2}, health=False)
-    chans = channels(t, srv)
-    if not chans:
-        return
-    (w, ch), = chans
+    srv, ((w, ch),) = got
     a, b = socket.socketpair()
     try:
         os.kill(w, signal.SIGSTOP)
@@ -316,29 +322,14 @@ def linger_in_channel(t):
         return
     srv, w, ch = got
     a, b = socket.socketpair()
-    lsn = socket.socket()
-    cli = socket.socket()
-    acc = None
+    cli = acc = None
     try:
         sent = 0
         while sent < 100 and send(ch, [a.fileno()], timeout=1):
             sent += 1
         t.check(sent == 100, "only %d of 100 fillers sent" % sent)
         # A connection whose client reads nothing, lingering an hour.
-        lsn.bind(("127.0.0.1", 0))
-        lsn.listen(1)
-        cli.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        cli.connect(lsn.getsockname())
-        acc, _ = lsn.accept()
-        acc.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                       struct.pack("ii", 1, 3600))
-        acc.setblocking(False)
-        queued = 0
-        for i in range(1000):
-            try:
-                queued += acc.send(b"z" * 65536)
-            except BlockingIOError:
-                break
+        cli, acc, queued = lingering_tcp()
         t.check(queued > 0 and send(ch, [acc.fileno()], timeout=5),
                 "the lingering socket was not queued behind the fillers")
         acc.close()
@@ -347,18 +338,18 @@ def linger_in_channel(t):
         ch.close()
         a.close()
         b.close()
-        lsn.close()
         if acc is not None:
             acc.close()
     try:
         respawned(t, srv, [w])
     finally:
-        cli.close()
+        if cli is not None:
+            cli.close()
 
 
 def lingering_tcp():
-    """(client, server end): SO_LINGER 3600 s on the server end, and bytes
-    queued that the client never reads."""
+    """(client, server end, bytes queued): SO_LINGER 3600 s on the server
+    end, and bytes queued that the client never reads."""
     lsn = socket.socket()
     cli = socket.socket()
     try:
@@ -372,26 +363,24 @@ def lingering_tcp():
     acc.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                    struct.pack("ii", 1, 3600))
     acc.setblocking(False)
+    queued = 0
     for i in range(1000):
         try:
-            acc.send(b"z" * 65536)
+            queued += acc.send(b"z" * 65536)
         except BlockingIOError:
             break
-    return cli, acc
+    return cli, acc, queued
 
 
 @t.case
 def nested_linger(t):
-    if os.geteuid() != 0:
-        print("SKIP: nested_linger needs root (pidfd_getfd on a worker)")
+    got = root_channels(t, "nested_linger", {"workers": 2})
+    if got is None:
         return
-    srv = t.server({"workers": 2}, health=False)
-    chans = channels(t, srv)
-    if not chans:
-        return
-    (w, ch), (other, ch2) = chans
+    srv, ((w, ch), (other, ch2)) = got
     ch2.close()
-    cli, acc = lingering_tcp()
+    cli, acc, queued = lingering_tcp()
+    t.check(queued > 0, "nothing queued on the lingering socket")
     d1 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     d2 = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:

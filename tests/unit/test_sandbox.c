@@ -158,18 +158,39 @@ probe(enum probe what, struct sandbox_note *note, ssize_t *nlen)
 	return (status);
 }
 
+/* The probe ran under the filter to its end: exit 0, and no note. */
 static void
-test_allowed(void **state)
+probe_allowed(enum probe what)
 {
 	struct sandbox_note	note;
 	ssize_t			n;
 	int			st;
 
-	(void)state;
-	st = probe(PROBE_ALLOWED, &note, &n);
+	st = probe(what, &note, &n);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	assert_true(n <= 0);		/* no note */
+}
+
+/* The probe was killed by the filter (SIGSYS), its note naming nr. */
+static void
+probe_killed(enum probe what, long nr)
+{
+	struct sandbox_note	note;
+	ssize_t			n;
+	int			st;
+
+	st = probe(what, &note, &n);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_int_equal(note.nr, nr);
+}
+
+static void
+test_allowed(void **state)
+{
+	(void)state;
+	probe_allowed(PROBE_ALLOWED);
 }
 
 static void
@@ -222,29 +243,15 @@ test_forbidden_killed(void **state)
 static void
 test_kill_all_killed(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
-	st = probe(PROBE_KILL_ALL, &note, &n);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
-	assert_int_equal(note.nr, SYS_kill);
+	probe_killed(PROBE_KILL_ALL, SYS_kill);
 }
 
 static void
 test_foreign_sigsys_ignored(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
-	st = probe(PROBE_FOREIGN_SIGSYS, &note, &n);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(n <= 0);		/* no note */
+	probe_allowed(PROBE_FOREIGN_SIGSYS);
 }
 
 static void
@@ -263,91 +270,50 @@ test_access_allowed(void **state)
 static void
 test_sigaction_other_killed(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
 #if defined(__SANITIZE_ADDRESS__)
 	skip();		/* the sanitizers' run time may call rt_sigaction */
 #endif
-	st = probe(PROBE_SIGACTION_OTHER, &note, &n);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
-	assert_int_equal(note.nr, SYS_rt_sigaction);
+	probe_killed(PROBE_SIGACTION_OTHER, SYS_rt_sigaction);
 }
 
 static void
 test_ioctl_outq_allowed(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
-	st = probe(PROBE_IOCTL_OUTQ, &note, &n);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(n <= 0);		/* no note */
+	probe_allowed(PROBE_IOCTL_OUTQ);
 }
 
 static void
 test_ioctl_other_killed(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
 #if defined(__SANITIZE_ADDRESS__)
 	skip();		/* the sanitizers' run time needs ioctl: allowed */
 #endif
-	st = probe(PROBE_IOCTL_OTHER, &note, &n);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
-	assert_int_equal(note.nr, SYS_ioctl);
+	probe_killed(PROBE_IOCTL_OTHER, SYS_ioctl);
 }
 
 /* The batch's ring is used, never made or changed, under the filter. */
 static void
 test_uring_enter_allowed(void **state)
 {
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
 	(void)state;
-	st = probe(PROBE_URING_ENTER, &note, &n);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(n <= 0);		/* no note */
-}
-
-static void
-uring_killed(enum probe what, long nr)
-{
-	struct sandbox_note	note;
-	ssize_t			n;
-	int			st;
-
-	st = probe(what, &note, &n);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
-	assert_int_equal(note.nr, nr);
+	probe_allowed(PROBE_URING_ENTER);
 }
 
 static void
 test_uring_setup_killed(void **state)
 {
 	(void)state;
-	uring_killed(PROBE_URING_SETUP, SYS_io_uring_setup);
+	probe_killed(PROBE_URING_SETUP, SYS_io_uring_setup);
 }
 
 static void
 test_uring_register_killed(void **state)
 {
 	(void)state;
-	uring_killed(PROBE_URING_REGISTER, SYS_io_uring_register);
+	probe_killed(PROBE_URING_REGISTER, SYS_io_uring_register);
 }
 
 /* A process outside the domain, in a session of its own like a command. */
