@@ -721,6 +721,15 @@ def free_udp_port(host="127.0.0.1"):
     return free_port(host=host, kind=socket.SOCK_DGRAM)
 
 
+def udp_listener(host="127.0.0.1"):
+    """A pick for Server: udp_listen on host, on a port free at that
+    attempt, in .uport."""
+    def pick(srv):
+        srv.uport = free_udp_port(host=host)
+        srv.settings["udp_listen"] = ["%s:%d" % (host, srv.uport)]
+    return pick
+
+
 def udp_exchange(s, addr, data, timeout=2.0):
     """Send one datagram on UDP socket s; returns the answer datagram, or
     None when none came within timeout."""
@@ -929,7 +938,7 @@ class Server:
 
     def __init__(self, settings=None, *, unix=True, tcp=False, tcp6=False,
                  tls=False, text=None, start=True, ready_timeout=10.0,
-                 binary=None):
+                 binary=None, pick=None):
         self.dir = tempfile.mkdtemp(prefix="msgd-test-")
         # binary: a callable given the temp dir, returning the msgd to run
         # (the upgrade tests run a copy they replace), else the build's.
@@ -946,6 +955,11 @@ class Server:
         self.settings = dict(self.DEFAULTS)
         self.settings.update(settings or {})
         self.ready_timeout = ready_timeout
+        # pick: called with the server before each start attempt, to
+        # choose the ports of listeners the test writes into settings
+        # itself; a port taken meanwhile then gets a new one, as the
+        # harness's own do.
+        self.pick = pick
         self.port = self.port6 = None
         self.proc = None
         self.returncode = None
@@ -1049,7 +1063,8 @@ class Server:
 
     def start(self):
         """Write the config, start msgd, wait until PING is answered.
-        A TCP port taken meanwhile by someone else: new port, up to 3 tries."""
+        A port taken meanwhile by someone else (a client's ephemeral port,
+        another test's listener): new ports, up to 3 tries."""
         for attempt in range(3):
             # The TCP and TLS listeners share 127.0.0.1: distinct ports
             # ("listed twice" refused a start once in CI).
@@ -1060,6 +1075,8 @@ class Server:
                 self.port6 = free_port(socket.AF_INET6, "::1")
             if self.tls:
                 self.port_tls = port_tls
+            if self.pick:
+                self.pick(self)
             self.write_conf()
             log_before = len(self.log())
             self.spawn()
@@ -1069,9 +1086,8 @@ class Server:
                 return self
             except StartError:
                 fresh = self.log()[log_before:]
-                retry = ((self.tcp or self.tcp6 or self.tls) and
-                         "in use" in fresh
-                         and attempt < 2)
+                ours = self.tcp or self.tcp6 or self.tls or self.pick
+                retry = ours and "in use" in fresh and attempt < 2
                 self.stop(signal.SIGKILL)
                 if not retry:
                     raise StartError("msgd did not start:\n" + fresh)

@@ -116,19 +116,19 @@ def check_metrics_exist(t, used, what):
     """Every metric of used is a family of msgd's output: msgctl stats
     --prometheus and, with metrics_listen, GET /metrics."""
     settings = {"workers": 2, "proxy_trusted": ["127.0.0.1/32"]}
-    mport = None
-    # Distinct (free_port twice can give the same port back).
-    ports = free_ports(3)
-    if msgd_supports("metrics_listen", "127.0.0.1:1"):
-        mport = ports[2]
-        settings["metrics_listen"] = "127.0.0.1:%d" % mport
-    srv = t.server(settings, tcp=True, start=False)
-    srv.port = ports[0]
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "127.0.0.1:%d" % srv.port,
-                              "proxy:127.0.0.1:%d" % ports[1]]
-    srv.start()
-    srv.ping_ok()
+    metrics = msgd_supports("metrics_listen", "127.0.0.1:1")
+
+    def pick(srv):
+        # Distinct (free_port twice can give the same port back).
+        ports = free_ports(3)
+        srv.settings["listen"] = ["unix:" + srv.sock_path,
+                                  "127.0.0.1:%d" % ports[0],
+                                  "proxy:127.0.0.1:%d" % ports[1]]
+        if metrics:
+            srv.settings["metrics_listen"] = "127.0.0.1:%d" % ports[2]
+        srv.mport = ports[2] if metrics else None
+    srv = t.server(settings, pick=pick)
+    mport = srv.mport
     rc, text, err, _ = ctl(srv, "stats", "--prometheus")
     t.check(rc == 0, "msgctl stats --prometheus: exit %d %r" % (rc, err))
     have, problems = families(text)

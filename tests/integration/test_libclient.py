@@ -27,10 +27,15 @@ def server(t, tls=None, token=None):
                              "dir": os.path.join(srv.dir, "files")}
     if tls is not None:
         srv.settings["tls"] = tls
-        srv.tls_port = free_port()
-        srv.settings["listen"] = ["unix:" + srv.sock_path,
-                                  "tls:127.0.0.1:%d" % srv.tls_port]
+        srv.pick = tls_pick
     return srv.start()
+
+
+def tls_pick(srv):
+    """A unix listener and a TLS one on a port free at this attempt."""
+    srv.tls_port = free_port()
+    srv.settings["listen"] = ["unix:" + srv.sock_path,
+                              "tls:127.0.0.1:%d" % srv.tls_port]
 
 
 def drive(t, args, what):

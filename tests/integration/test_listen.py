@@ -4,14 +4,17 @@ A second msgd on the same live unix socket is refused (exit 1, a message
 naming the socket and "another server"), the first keeps serving and keeps
 its socket; the same for a TCP port in use; a path that is not a socket is
 refused and left alone; a stale socket file left by a SIGKILLed msgd is
-replaced on start; an IPv6 [::1] listener works (skipped without ::1);
+replaced on start; a test's own listener whose port is taken before msgd
+binds it gets a new port on the harness's retry; an IPv6 [::1] listener
+works (skipped without ::1);
 unix, IPv4 and IPv6 listeners of one server all answer.
 """
 import os
 import signal
+import socket
 import stat
 
-from harness import Op, Server, Suite, ipv6_loopback_ok
+from harness import Op, Server, Suite, free_port, ipv6_loopback_ok
 
 t = Suite("test_listen")
 
@@ -53,6 +56,34 @@ def second_server_refused(t):
         f = c.request(Op.ECHO, b"still me", request_id=3)
         t.check_response(f, "first server after two refused starts",
                          Op.ECHO, rid=3, value=b"still me")
+
+
+@t.case
+def port_taken_meanwhile(t):
+    # The harness's retry for listeners a test picks: the first port it
+    # gets is taken (a connected client's ephemeral port, say, in a
+    # parallel run), the start fails "in use", the next one serves.
+    taken = socket.socket()
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        tries = []
+
+        def pick(srv):
+            port = (taken.getsockname()[1] if not tries else
+                    free_port(host="127.0.0.1"))
+            tries.append(port)
+            srv.settings["listen"] = ["unix:" + srv.sock_path,
+                                      "127.0.0.1:%d" % port]
+        srv = t.server({"workers": 1}, pick=pick)
+        t.check(len(tries) == 2 and tries[1] != tries[0],
+                "ports tried: %r, want the taken one, then another" % tries)
+        t.check("in use" in srv.log(), "the first start was not refused "
+                "\"in use\":\n" + srv.log())
+        t.check(srv.ping_ok(("127.0.0.1", tries[-1])), "the server does "
+                "not answer on the second port")
+    finally:
+        taken.close()
 
 
 @t.case

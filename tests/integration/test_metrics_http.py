@@ -80,12 +80,18 @@ VOLATILE = re.compile(r"^(msgd_worker_heartbeat_age_seconds|msgd_http_)|"
                       r"^# (HELP|TYPE) msgd_http_")
 
 
+def metrics_on(host):
+    """A pick for Server: metrics_listen on host, on a port free at that
+    attempt."""
+    def pick(srv):
+        srv.mport = free_port(host=host)
+        srv.settings["metrics_listen"] = "%s:%d" % (
+            "*" if host == "0.0.0.0" else host, srv.mport)
+    return pick
+
+
 def metrics_server(t, settings=None, **kw):
-    port = free_port()
-    s = {"metrics_listen": "127.0.0.1:%d" % port}
-    s.update(settings or {})
-    srv = t.server(s, **kw)
-    srv.mport = port
+    srv = t.server(settings, pick=metrics_on("127.0.0.1"), **kw)
     poll(lambda: http(srv, "/health")[0] == 200, timeout=10)
     return srv
 
@@ -539,9 +545,10 @@ def protected(t):
     if ip is None:
         print("note: SKIP protected: no non-loopback IPv4 address here")
         return
-    port = free_port(host="0.0.0.0")
-    srv = t.server({"metrics_listen": "*:%d" % port})
-    srv.mport = port
+    # The port is free on every address: a wildcard bind also collides
+    # with another test's listener on 127.0.0.2, say.
+    srv = t.server(pick=metrics_on("0.0.0.0"))
+    port = srv.mport
     poll(lambda: http(srv, "/health")[0] == 200, timeout=10)
     t.check(http(srv, "/metrics")[0] == 200, "a loopback peer refused")
 
@@ -687,10 +694,8 @@ def real_prometheus(t):
 def upgrade(t):
     # Last: the test process becomes a subreaper (new masters are ours).
     subreaper()
-    port = free_port()
-    srv = t.server({"metrics_listen": "127.0.0.1:%d" % port}, tcp=True,
-                   health=False, binary=own_copy)
-    srv.mport = port
+    srv = t.server(tcp=True, health=False, binary=own_copy,
+                   pick=metrics_on("127.0.0.1"))
     t.check(srv.all_serving() and poll(lambda: http(srv, "/health")[0],
                                        timeout=10,
                                        until=lambda c: c == 200) == 200,

@@ -81,19 +81,20 @@ def connect(addr, src=BAL, timeout=5.0):
 def proxy_server(t, settings=None, tls=False):
     """msgd with its unix socket (for the harness) and a proxy: listener
     on 127.0.0.1; returns (server, the listener's address)."""
-    port = free_port()
     prefix = "proxy:tls:" if tls else "proxy:"
     s = {"workers": 1, "listen": None, "proxy_trusted": [BAL + "/32"],
          "allow": [CLIENT + "/32"]}
     s.update(settings or {})
-    srv = t.server(s, start=False)
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "%s127.0.0.1:%d" % (prefix, port)]
     if tls:
-        srv.settings["tls"] = {"cert": test_certs().server,
-                               "key": test_certs().server_key}
-    srv.start()
-    return srv, ("127.0.0.1", port)
+        s["tls"] = {"cert": test_certs().server,
+                    "key": test_certs().server_key}
+
+    def pick(srv):
+        srv.proxy_port = free_port()
+        srv.settings["listen"] = ["unix:" + srv.sock_path, "%s127.0.0.1:%d" %
+                                  (prefix, srv.proxy_port)]
+    srv = t.server(s, pick=pick)
+    return srv, ("127.0.0.1", srv.proxy_port)
 
 
 def served(addr, data, want, src=BAL):

@@ -69,13 +69,15 @@ def through_haproxy(t):
         print("SKIP: haproxy is not installed (./bootstrap check installs "
               "it)")
         raise SystemExit(SKIP)
-    msgd_port = free_port(host=MSGD_HOST)
     front_port = free_port(host=FRONT_HOST)
+
+    def pick(srv):
+        srv.proxy_port = free_port(host=MSGD_HOST)
+        srv.settings["listen"] = ["unix:" + srv.sock_path, "proxy:%s:%d" %
+                                  (MSGD_HOST, srv.proxy_port)]
     srv = t.server({"workers": 1, "proxy_trusted": [HAP_SRC + "/32"],
-                    "allow": [CLIENT + "/32"]}, start=False)
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "proxy:%s:%d" % (MSGD_HOST, msgd_port)]
-    srv.start()
+                    "allow": [CLIENT + "/32"]}, pick=pick)
+    msgd_port = srv.proxy_port
     hap = HAProxy(srv.dir, haproxy_conf(front_port, msgd_port))
     try:
         front = (FRONT_HOST, front_port)

@@ -24,7 +24,7 @@ import sys
 import time
 
 from harness import (HDR, HDR_LEN, SRCDIR, TIME_RE, Op, St, Suite, encode,
-                     free_udp_port, raises)
+                     udp_listener, raises)
 
 sys.dont_write_bytecode = True      # keep the source tree clean
 sys.path.insert(0, os.path.join(SRCDIR, "contrib", "python"))
@@ -260,8 +260,8 @@ def auth(t):
 
 @t.case
 def udp(t):
-    port = free_udp_port()
-    srv = t.server({"udp_listen": ["127.0.0.1:%d" % port]})
+    srv = t.server(pick=udp_listener())
+    port = srv.uport
     addr = "127.0.0.1:%d" % port
     with mc.UdpClient(addr, timeout=2.0, retries=1) as u:
         t.check(u.ping() >= 0, "UDP ping")
@@ -291,9 +291,8 @@ def udp(t):
     finally:
         s.close()
 
-    port = free_udp_port()
-    srv = t.server({"udp_listen": ["127.0.0.1:%d" % port],
-                    "auth_token": TOKEN})
+    srv = t.server({"auth_token": TOKEN}, pick=udp_listener())
+    port = srv.uport
     with mc.UdpClient(("127.0.0.1", port), timeout=2.0) as u:
         t.check(u.ping() >= 0, "UDP ping with an auth token")
         raises(t, mc.Denied, lambda: u.echo(b"x"),

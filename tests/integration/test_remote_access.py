@@ -24,7 +24,7 @@ A server listening on loopback only logs no hint.
 """
 import socket
 
-from harness import (Op, St, StartError, Suite, closed_unanswered,
+from harness import (Op, St, Suite, closed_unanswered,
                      connect_from, encode, free_port, free_udp_port,
                      ipv6_loopback_ok, parse_frames, read_frame,
                      udp_exchange)
@@ -182,21 +182,17 @@ def local_ipv4():
 
 
 def wide_server(t, settings):
-    """A server on unix, "*:PORT" (TCP) and "*:UPORT" (UDP)."""
-    for attempt in range(3):
-        srv = t.server(start=False)
-        srv.port = free_port()
-        srv.uport = free_udp_port()
-        s = {"workers": 1,
-             "listen": ["unix:" + srv.sock_path, "*:%d" % srv.port],
-             "udp_listen": ["*:%d" % srv.uport]}
-        s.update(settings)
-        srv.settings.update(s)
-        try:
-            return srv.start()
-        except StartError:
-            if attempt == 2 or "in use" not in srv.log():
-                raise
+    """A server on unix, "*:PORT" (TCP) and "*:UPORT" (UDP).  The ports
+    are free on every address: a wildcard bind also collides with another
+    test's listener on 127.0.0.2, say."""
+    def pick(srv):
+        srv.port = free_port(host="0.0.0.0")
+        srv.uport = free_udp_port(host="0.0.0.0")
+        srv.settings["listen"] = ["unix:" + srv.sock_path, "*:%d" % srv.port]
+        srv.settings["udp_listen"] = ["*:%d" % srv.uport]
+    s = {"workers": 1}
+    s.update(settings)
+    return t.server(s, pick=pick)
 
 
 def echo_on(addr, src, token=None):

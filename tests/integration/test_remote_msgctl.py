@@ -27,7 +27,7 @@ import functools
 import json
 import os
 
-from harness import Suite, ctl, free_udp_port
+from harness import Suite, ctl, udp_listener
 
 t = Suite("test_remote_msgctl")
 
@@ -205,9 +205,8 @@ def exec_cmd(t):
 
 @t.case
 def udp(t):
-    port = free_udp_port()
-    srv = t.server({"workers": 1, "udp_listen": ["127.0.0.1:%d" % port]},
-                   tcp=True)
+    srv = t.server({"workers": 1}, tcp=True, pick=udp_listener())
+    port = srv.uport
     H = ["-H", "127.0.0.1:%d" % port, "--udp"]
     rc, out, err, _ = msgctl(*H, "ping")
     t.check(rc == 0 and out.startswith(b"PONG") and b"UDP" in out,

@@ -29,7 +29,7 @@ import struct
 import time
 
 from harness import (HDR, HDR_LEN, TIME_RE, Frame, Op, St, Suite, encode,
-                     free_udp_port, upper_bytes)
+                     udp_listener, upper_bytes)
 from harness import udp_exchange as exchange
 from statslib import settle_totals, totals
 
@@ -39,20 +39,12 @@ TOKEN = "udp-test-token-0123"
 
 
 def udp_server(t, settings=None):
-    """A one-worker server with a UDP listener on 127.0.0.1 (a new port
-    if the one picked was taken meanwhile)."""
-    for attempt in range(3):
-        port = free_udp_port()
-        s = {"workers": 1, "udp_listen": ["127.0.0.1:%d" % port]}
-        s.update(settings or {})
-        try:
-            srv = t.server(s)
-        except Exception:
-            if attempt == 2:
-                raise
-            continue
-        srv.udp_addr = ("127.0.0.1", port)
-        return srv
+    """A one-worker server with a UDP listener on 127.0.0.1."""
+    s = {"workers": 1}
+    s.update(settings or {})
+    srv = t.server(s, pick=udp_listener())
+    srv.udp_addr = ("127.0.0.1", srv.uport)
+    return srv
 
 
 def udp_sock(bind=None):

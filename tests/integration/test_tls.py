@@ -46,21 +46,24 @@ def certs():
     return test_certs()
 
 
-def tls_server(extra=None, tls=None, port=None, workers=1, **kw):
-    """A server with a unix listener first (msgctl and the harness use it)
-    and a TLS one on 127.0.0.1."""
+def tls_listener(host):
+    """A pick for Server: a unix listener first (msgctl and the harness
+    use it) and a TLS one on host, on a port free at that attempt."""
+    def pick(srv):
+        srv.tls_port = free_port(host=host)
+        srv.settings["listen"] = ["unix:" + srv.sock_path,
+                                  "tls:%s:%d" % (host, srv.tls_port)]
+    return pick
+
+
+def tls_server(extra=None, tls=None, workers=1, **kw):
+    """A server with a unix listener and a TLS one on 127.0.0.1."""
     c = certs()
-    port = port or free_port()
     group = {"cert": c.server, "key": c.server_key}
     group.update(tls or {})
     s = {"listen": None, "workers": workers, "tls": group}
     s.update(extra or {})
-    srv = t.server(s, **kw, start=False)
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "tls:127.0.0.1:%d" % port]
-    srv.tls_port = port
-    srv.start()
-    return srv
+    return t.server(s, **kw, pick=tls_listener("127.0.0.1"))
 
 
 def client_ctx(cert=None, key=None):
@@ -492,14 +495,12 @@ def mtls_listener_is_protected(t):
     c = certs()
     # No token, a listener beyond loopback: protected mode would give
     # remote peers PING only, unless certificates protect the listener.
-    port = free_port()
+    # The port is free on every address: a wildcard bind also collides
+    # with another test's listener on 127.0.0.2, say.
     srv = t.server({"listen": None, "workers": 1,
                     "tls": {"cert": c.server, "key": c.server_key,
                             "ca": c.ca, "verify_client": "require"}},
-                   start=False)
-    srv.settings["listen"] = ["unix:" + srv.sock_path, "tls:0.0.0.0:%d" % port]
-    srv.tls_port = port
-    srv.start()
+                   pick=tls_listener("0.0.0.0"))
     t.check("protected mode" not in srv.log(),
             "no protected-mode warning: %r" % srv.log()[-300:])
     with tls_connect(srv, client_ctx(c.client, c.client_key)) as s:

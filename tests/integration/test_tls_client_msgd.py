@@ -56,9 +56,12 @@ def tls_server(t, extra=None):
                             "ca": c.ca, "verify_client": "optional"}},
                    start=False)
     srv.settings.update(extra or {})
-    srv.tls_port = free_port()
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "tls:127.0.0.1:%d" % srv.tls_port]
+
+    def pick(srv):
+        srv.tls_port = free_port()
+        srv.settings["listen"] = ["unix:" + srv.sock_path,
+                                  "tls:127.0.0.1:%d" % srv.tls_port]
+    srv.pick = pick
     srv.start()
     srv.tls_addr = "127.0.0.1:%d" % srv.tls_port
     return srv

@@ -77,7 +77,7 @@ import threading
 import time
 
 from harness import (BUILDDIR, MSGD, SKIP, Client, Op, Suite, children, ctl,
-                     encode, free_udp_port, poll, run, tls_client_context,
+                     encode, udp_listener, poll, run, tls_client_context,
                      test_certs, udp_exchange, wait_closed)
 from reloadcases import ClosedLoop
 
@@ -238,11 +238,9 @@ def check_load(t, load, what):
                 load.details))
 
 
-def new_server(t, shutdown_timeout=5, udp_listen=None, **kw):
+def new_server(t, shutdown_timeout=5, **kw):
     subreaper()
     settings = {"workers": 2, "shutdown_timeout": shutdown_timeout}
-    if udp_listen:
-        settings["udp_listen"] = udp_listen
     srv = t.server(settings, tcp=True, health=False, binary=own_copy, **kw)
     # Started once one worker answers; an upgrade waits for "ready" (all).
     if not srv.all_serving():
@@ -434,8 +432,8 @@ def udp_ping(port):
 
 @t.case
 def status_on_disk(t):
-    port = free_udp_port()
-    srv = new_server(t, udp_listen=["127.0.0.1:%d" % port])
+    srv = new_server(t, pick=udp_listener())
+    port = srv.uport
     try:
         t.check(udp_ping(port), "UDP PING before")
         rm, ra = release(MSGD), release(ALT)
