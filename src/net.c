@@ -438,7 +438,12 @@ net_peer_str(const struct sockaddr *sa, socklen_t slen, char *buf, size_t len)
 	net_peer_fmt(&p, 1, buf, len);
 }
 
-/* A UDP socket for a: non-blocking, close-on-exec, SO_REUSEADDR. */
+/*
+ * A UDP socket for a: non-blocking, close-on-exec.  No SO_REUSEADDR:
+ * UDP has no TIME_WAIT to wait out, and with it on both sockets a
+ * second server binds the same port and takes its datagrams, where it
+ * must be refused as on TCP.
+ */
 int
 net_listen_udp(const struct net_addr *a, char *cause, size_t len)
 {
@@ -455,9 +460,8 @@ net_listen_udp(const struct net_addr *a, char *cause, size_t len)
 		    strerror(errno));
 		return (-1);
 	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    (a->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+	if (a->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1) {
 		snprintf(cause, len, "%s: setsockopt: %s", a->text,
 		    strerror(errno));
 		goto fail;

@@ -2,27 +2,32 @@
 
 A second msgd on the same live unix socket is refused (exit 1, a message
 naming the socket and "another server"), the first keeps serving and keeps
-its socket; the same for a TCP port in use; a path that is not a socket is
-refused and left alone; a stale socket file left by a SIGKILLed msgd is
-replaced on start; a test's own listener whose port is taken before msgd
-binds it gets a new port on the harness's retry; an IPv6 [::1] listener
-works (skipped without ::1);
-unix, IPv4 and IPv6 listeners of one server all answer.
+its socket; the same for a TCP port in use, and for a UDP port in use; a
+path that is not a socket is refused and left alone; a stale socket file
+left by a SIGKILLed msgd is replaced on start; a test's own listener whose
+port is taken before msgd binds it gets a new port on the harness's retry;
+an IPv6 [::1] listener works (skipped without ::1); unix, IPv4 and IPv6
+listeners of one server all answer.
 """
 import os
 import signal
 import socket
 import stat
 
-from harness import Op, Server, Suite, free_port, ipv6_loopback_ok
+from harness import (Op, Server, Suite, encode, free_port, ipv6_loopback_ok,
+                     udp_exchange, udp_listener)
 
 t = Suite("test_listen")
 
 
-def second_instance(t, listen, what, want):
-    """Start a second msgd (its own temp dir and state files) on listen; it
-    must exit 1 with want in its stderr.  Returns its log."""
-    other = Server({"listen": listen, "workers": 1}, unix=False, start=False)
+def second_instance(t, listen, what, want, udp=None):
+    """Start a second msgd (its own temp dir and state files) on listen
+    (and udp_listen udp); it must exit 1 with want in its stderr.  Returns
+    its log."""
+    s = {"listen": listen, "workers": 1}
+    if udp:
+        s["udp_listen"] = udp
+    other = Server(s, unix=False, start=False)
     try:
         other.write_conf()
         other.spawn()
@@ -56,6 +61,24 @@ def second_server_refused(t):
         f = c.request(Op.ECHO, b"still me", request_id=3)
         t.check_response(f, "first server after two refused starts",
                          Op.ECHO, rid=3, value=b"still me")
+
+
+@t.case
+def second_server_udp_refused(t):
+    # A UDP port is not shared either: the second server would take the
+    # first one's datagrams.
+    srv = t.server({"workers": 1}, pick=udp_listener())
+    udp = ["127.0.0.1:%d" % srv.uport]
+    second_instance(t, ["127.0.0.1:%d" % free_port()], "same UDP port",
+                    "in use", udp=udp)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        got = udp_exchange(u, ("127.0.0.1", srv.uport),
+                           encode(Op.ECHO, b"first", request_id=5))
+    finally:
+        u.close()
+    t.check(got is not None and got[16:] == b"first",
+            "the first server stopped answering on UDP: %r" % got)
 
 
 @t.case

@@ -27,7 +27,7 @@ import socket
 from harness import (Op, St, Suite, closed_unanswered,
                      connect_from, encode, free_port, free_udp_port,
                      ipv6_loopback_ok, parse_frames, read_frame,
-                     udp_exchange)
+                     udp_exchange, udp_listener)
 from statslib import settle_totals, totals
 
 t = Suite("test_remote_access")
@@ -73,11 +73,10 @@ def udp_ask(addr, data, src=None, timeout=1.0):
 
 @t.case
 def allow_v4(t):
-    uport = free_udp_port()
     v6 = ipv6_loopback_ok()
-    srv = t.server({"workers": 1, "allow": ["127.0.0.2/32"],
-                    "udp_listen": ["127.0.0.1:%d" % uport]},
-                   tcp=True, tcp6=v6)
+    srv = t.server({"workers": 1, "allow": ["127.0.0.2/32"]},
+                   tcp=True, tcp6=v6, pick=udp_listener())
+    uport = srv.uport
     base = totals(srv)
     ok, why = rejected(srv.tcp_addr)
     t.check(ok, "from 127.0.0.1 with allow 127.0.0.2/32: %s" % why)
@@ -130,9 +129,9 @@ def allow_v4_mapped(t):
     # Was a bug: msgd -t accepted these blocks, but a block stayed IPv6
     # while every IPv4 peer (and every IPv4-mapped one) is matched as
     # IPv4, so they never matched and every client was rejected.
-    uport = free_udp_port()
-    srv = t.server({"workers": 1, "allow": ["::ffff:127.0.0.2"],
-                    "udp_listen": ["127.0.0.1:%d" % uport]}, tcp=True)
+    srv = t.server({"workers": 1, "allow": ["::ffff:127.0.0.2"]}, tcp=True,
+                   pick=udp_listener())
+    uport = srv.uport
     ok, why = served(srv.tcp_addr, "127.0.0.2")
     t.check(ok, "from 127.0.0.2 with allow ::ffff:127.0.0.2: %s" % why)
     ok, why = rejected(srv.tcp_addr, "127.0.0.1")

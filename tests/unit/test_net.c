@@ -402,6 +402,37 @@ test_net_listen_tcp_in_use(void **state)
 	close(lfd);
 }
 
+/* A UDP port already bound, by anyone: refused, not shared. */
+static void
+test_net_listen_udp_in_use(void **state)
+{
+	struct net_addr		a;
+	struct sockaddr_in	sin;
+	socklen_t		slen = sizeof(sin);
+	char			s[64], cause[256] = "";
+	int			fd, on = 1;
+
+	(void)state;
+	/* The other owner as permissive as it can be. */
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+	    sizeof(on)), 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &slen), 0);
+	snprintf(s, sizeof(s), "127.0.0.1:%u", ntohs(sin.sin_port));
+	parse_ok(s, &a);
+	errno = 0;
+	assert_int_equal(net_listen_udp(&a, cause, sizeof(cause)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(cause, s));
+	assert_non_null(strstr(cause, "bind (udp)"));
+	close(fd);
+}
+
 static void
 test_net_listen_ipv6_v6only(void **state)
 {
@@ -910,6 +941,7 @@ main(void)
 		    tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_net_listen_tcp_connect),
 		cmocka_unit_test(test_net_listen_tcp_in_use),
+		cmocka_unit_test(test_net_listen_udp_in_use),
 		cmocka_unit_test(test_net_listen_ipv6_v6only),
 		cmocka_unit_test_setup_teardown(test_net_listen_unix_stale,
 		    tmp_setup, tmp_teardown),
