@@ -721,6 +721,20 @@ def free_udp_port(host="127.0.0.1"):
     return free_port(host=host, kind=socket.SOCK_DGRAM)
 
 
+def unix_and(prefix, host="127.0.0.1", attr="port"):
+    """A pick for Server: its unix socket first (msgctl and the harness
+    use it), then the listener "PREFIXHOST:PORT" ("tls:", "proxy:", ...)
+    on a port free at that attempt, in srv.<attr>.  Host 0.0.0.0: a port
+    free on every address, as a wildcard bind collides with a listener
+    on any of them."""
+    def pick(srv):
+        port = free_port(host=host)
+        setattr(srv, attr, port)
+        srv.settings["listen"] = ["unix:" + srv.sock_path,
+                                  "%s%s:%d" % (prefix, host, port)]
+    return pick
+
+
 def udp_listener(host="127.0.0.1"):
     """A pick for Server: udp_listen on host, on a port free at that
     attempt, in .uport."""

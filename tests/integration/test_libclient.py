@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 
-from harness import BUILDDIR, Suite, free_port, msgd_supports, run
+from harness import BUILDDIR, Suite, msgd_supports, run, unix_and
 import tlscerts
 
 t = Suite("test_libclient")
@@ -27,15 +27,8 @@ def server(t, tls=None, token=None):
                              "dir": os.path.join(srv.dir, "files")}
     if tls is not None:
         srv.settings["tls"] = tls
-        srv.pick = tls_pick
+        srv.pick = unix_and("tls:", attr="tls_port")
     return srv.start()
-
-
-def tls_pick(srv):
-    """A unix listener and a TLS one on a port free at this attempt."""
-    srv.tls_port = free_port()
-    srv.settings["listen"] = ["unix:" + srv.sock_path,
-                              "tls:127.0.0.1:%d" % srv.tls_port]
 
 
 def drive(t, args, what):

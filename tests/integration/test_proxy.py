@@ -42,7 +42,7 @@ import struct
 import time
 
 from harness import (MSGD, Op, St, Suite, closed_unanswered, connect_from,
-                     ctl, encode, free_port, read_frame, run, test_certs,
+                     ctl, encode, read_frame, run, test_certs, unix_and,
                      wait_closed)
 from reloadcases import reload
 from statslib import ctl_stats, settle_totals, totals
@@ -88,12 +88,7 @@ def proxy_server(t, settings=None, tls=False):
     if tls:
         s["tls"] = {"cert": test_certs().server,
                     "key": test_certs().server_key}
-
-    def pick(srv):
-        srv.proxy_port = free_port()
-        srv.settings["listen"] = ["unix:" + srv.sock_path, "%s127.0.0.1:%d" %
-                                  (prefix, srv.proxy_port)]
-    srv = t.server(s, pick=pick)
+    srv = t.server(s, pick=unix_and(prefix, attr="proxy_port"))
     return srv, ("127.0.0.1", srv.proxy_port)
 
 

@@ -19,7 +19,7 @@ HAProxy is stopped by the test (SIGTERM, bounded wait, then SIGKILL).
 """
 from fleetlib import HAPROXY, HAProxy, ping_from
 from harness import (SKIP, Op, St, Suite, closed_unanswered, encode,
-                     free_port, poll)
+                     free_port, poll, unix_and)
 from statslib import settle_totals, totals
 
 t = Suite("test_proxy_haproxy")
@@ -70,13 +70,9 @@ def through_haproxy(t):
               "it)")
         raise SystemExit(SKIP)
     front_port = free_port(host=FRONT_HOST)
-
-    def pick(srv):
-        srv.proxy_port = free_port(host=MSGD_HOST)
-        srv.settings["listen"] = ["unix:" + srv.sock_path, "proxy:%s:%d" %
-                                  (MSGD_HOST, srv.proxy_port)]
     srv = t.server({"workers": 1, "proxy_trusted": [HAP_SRC + "/32"],
-                    "allow": [CLIENT + "/32"]}, pick=pick)
+                    "allow": [CLIENT + "/32"]},
+                   pick=unix_and("proxy:", MSGD_HOST, "proxy_port"))
     msgd_port = srv.proxy_port
     hap = HAProxy(srv.dir, haproxy_conf(front_port, msgd_port))
     try:

@@ -30,8 +30,8 @@ import time
 import tlscerts
 from harness import (MemTLS, Op, St, Suite, ctl, encode, free_port,
                      nobody_cannot_use, poll, proc_status, read_frame,
-                     test_certs, tls_client_context, wait_closed,
-                     why_not_nobody, SKIP)
+                     test_certs, tls_client_context, unix_and,
+                     wait_closed, why_not_nobody, SKIP)
 from statslib import (at_rest, ctl_stats, settle, settle_totals,
                       stats_json, totals)
 
@@ -46,16 +46,6 @@ def certs():
     return test_certs()
 
 
-def tls_listener(host):
-    """A pick for Server: a unix listener first (msgctl and the harness
-    use it) and a TLS one on host, on a port free at that attempt."""
-    def pick(srv):
-        srv.tls_port = free_port(host=host)
-        srv.settings["listen"] = ["unix:" + srv.sock_path,
-                                  "tls:%s:%d" % (host, srv.tls_port)]
-    return pick
-
-
 def tls_server(extra=None, tls=None, workers=1, **kw):
     """A server with a unix listener and a TLS one on 127.0.0.1."""
     c = certs()
@@ -63,7 +53,7 @@ def tls_server(extra=None, tls=None, workers=1, **kw):
     group.update(tls or {})
     s = {"listen": None, "workers": workers, "tls": group}
     s.update(extra or {})
-    return t.server(s, **kw, pick=tls_listener("127.0.0.1"))
+    return t.server(s, **kw, pick=unix_and("tls:", attr="tls_port"))
 
 
 def client_ctx(cert=None, key=None):
@@ -495,12 +485,10 @@ def mtls_listener_is_protected(t):
     c = certs()
     # No token, a listener beyond loopback: protected mode would give
     # remote peers PING only, unless certificates protect the listener.
-    # The port is free on every address: a wildcard bind also collides
-    # with another test's listener on 127.0.0.2, say.
     srv = t.server({"listen": None, "workers": 1,
                     "tls": {"cert": c.server, "key": c.server_key,
                             "ca": c.ca, "verify_client": "require"}},
-                   pick=tls_listener("0.0.0.0"))
+                   pick=unix_and("tls:", "0.0.0.0", "tls_port"))
     t.check("protected mode" not in srv.log(),
             "no protected-mode warning: %r" % srv.log()[-300:])
     with tls_connect(srv, client_ctx(c.client, c.client_key)) as s:

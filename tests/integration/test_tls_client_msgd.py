@@ -19,8 +19,8 @@ import ssl
 import sys
 import tempfile
 
-from harness import (MSGCTL, SKIP, SRCDIR, Suite, free_port, msgd_supports,
-                     run, test_certs)
+from harness import (MSGCTL, SKIP, SRCDIR, Suite, msgd_supports, run,
+                     test_certs, unix_and)
 import tlscerts
 
 sys.dont_write_bytecode = True      # keep the source tree clean
@@ -56,12 +56,7 @@ def tls_server(t, extra=None):
                             "ca": c.ca, "verify_client": "optional"}},
                    start=False)
     srv.settings.update(extra or {})
-
-    def pick(srv):
-        srv.tls_port = free_port()
-        srv.settings["listen"] = ["unix:" + srv.sock_path,
-                                  "tls:127.0.0.1:%d" % srv.tls_port]
-    srv.pick = pick
+    srv.pick = unix_and("tls:", attr="tls_port")
     srv.start()
     srv.tls_addr = "127.0.0.1:%d" % srv.tls_port
     return srv
