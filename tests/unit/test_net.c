@@ -433,6 +433,36 @@ test_net_listen_udp_in_use(void **state)
 	close(fd);
 }
 
+/*
+ * The other way round: another local user, with SO_REUSEADDR, must not
+ * bind msgd's UDP port beside it and take its datagrams.
+ */
+static void
+test_net_listen_udp_not_shared(void **state)
+{
+	struct net_addr	a;
+	char		s[64], cause[256] = "";
+	int		fd, lfd = -1, on = 1, i;
+
+	(void)state;
+	/* A port free for TCP may be taken for UDP: another, a few times. */
+	for (i = 0; i < 5 && lfd == -1; i++) {
+		snprintf(s, sizeof(s), "127.0.0.1:%u", free_tcp_port());
+		parse_ok(s, &a);
+		lfd = net_listen_udp(&a, cause, sizeof(cause));
+	}
+	assert_int_not_equal(lfd, -1);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_int_not_equal(fd, -1);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on,
+	    sizeof(on)), 0);
+	errno = 0;
+	assert_int_equal(bind(fd, (struct sockaddr *)&a.ss, a.sslen), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	close(fd);
+	close(lfd);
+}
+
 static void
 test_net_listen_ipv6_v6only(void **state)
 {
@@ -942,6 +972,7 @@ main(void)
 		cmocka_unit_test(test_net_listen_tcp_connect),
 		cmocka_unit_test(test_net_listen_tcp_in_use),
 		cmocka_unit_test(test_net_listen_udp_in_use),
+		cmocka_unit_test(test_net_listen_udp_not_shared),
 		cmocka_unit_test(test_net_listen_ipv6_v6only),
 		cmocka_unit_test_setup_teardown(test_net_listen_unix_stale,
 		    tmp_setup, tmp_teardown),
