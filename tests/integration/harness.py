@@ -589,12 +589,36 @@ def steal_fd(pid, fd):
         os.close(pidfd)
 
 
+def sleeping_in(pid, tid):
+    """The system call thread tid of pid sleeps in, None if it is not
+    asleep in one, -1 if it is gone."""
+    base = "/proc/%d/task/%d/" % (pid, tid)
+    try:
+        with open(base + "stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        with open(base + "syscall") as f:
+            first = f.read().split()[0]
+    except (OSError, IndexError):
+        return -1
+    if state != "S" or not first.isdigit():
+        return None
+    return int(first)
+
+
 class Strace:
     """strace -c on every thread of pid, counting calls by name."""
 
     def __init__(self, pid, dir):
         self.out = os.path.join(dir, "strace.%d.txt" % pid)
+        self.pid = pid
         tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
+        # Where each thread sleeps before the attach: stop() waits for it
+        # to sleep there again, so the calls it made are all counted.
+        self.idle = {}
+        for tid in tids:
+            nr = sleeping_in(pid, tid)
+            if nr is not None:
+                self.idle[tid] = nr
         args = ["strace", "-c", "-o", self.out]
         for tid in tids:
             args += ["-p", str(tid)]
@@ -613,7 +637,16 @@ class Strace:
                 seen, len(tids)))
 
     def stop(self):
-        """{syscall: calls} since the attach."""
+        """{syscall: calls} since the attach.  strace counts a call when
+        it returns; a client can have the answer of the last send before
+        that, so first each thread must be back asleep where it slept at
+        the attach (bounded: a thread busy elsewhere is not waited for
+        past 5 s)."""
+        deadline = time.monotonic() + 5
+        for tid, nr in self.idle.items():
+            while (sleeping_in(self.pid, tid) not in (nr, -1) and
+                   time.monotonic() < deadline):
+                time.sleep(0.002)
         self.proc.send_signal(2)
         try:
             self.proc.wait(timeout=10)
