@@ -547,16 +547,17 @@ conn_tls_reneg(struct conn *c)
 /*
  * send() or, over TLS, SSL_write: returns what was written, or -1 with
  * errno (EAGAIN: try again when the socket says so, c's flags telling
- * which way).
+ * which way).  more: more of the answer follows at once (MSG_MORE).
  */
 static ssize_t
-conn_send(struct conn *c, const void *p, size_t len)
+conn_send(struct conn *c, const void *p, size_t len, int more)
 {
 	enum tls_io	io;
 	ssize_t		n;
 
 	if (c->ssl == NULL)
-		return (send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT));
+		return (send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT |
+		    (more ? MSG_MORE : 0)));
 	c->flags &= ~CF_TLS_WR;
 	if ((n = tls_write(c->ssl, p, len, &io)) > 0)
 		return (n);
@@ -613,11 +614,11 @@ conn_io_result(const struct conn *c)
 }
 
 /*
- * Write queued output.  Returns 0 (all written or would block) or -1 (the
- * connection is broken and must be closed).
+ * Write queued output (more: as conn_send).  Returns 0 (all written or
+ * would block) or -1 (the connection is broken and must be closed).
  */
 static int
-conn_flush(struct wctx *wc, struct conn *c)
+conn_flush(struct wctx *wc, struct conn *c, int more)
 {
 	ssize_t	n;
 
@@ -635,7 +636,8 @@ conn_flush(struct wctx *wc, struct conn *c)
 			c->flags &= ~CF_SENT;
 			n = conn_io_result(c);
 		} else
-			n = conn_send(c, buf_head(&c->out), buf_used(&c->out));
+			n = conn_send(c, buf_head(&c->out), buf_used(&c->out),
+			    more);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -868,6 +870,34 @@ conn_splice_send(struct wctx *wc, struct conn *c, int frompipe,
 }
 
 /*
+ * More of the body from the socket into the pipe, never past the frame's
+ * end (what follows is the next frame, read as ever).  Returns -1 when
+ * the connection is broken, 0 when nothing came (the socket is empty, or
+ * the client stopped within its frame: CF_EOF), 1 after progress.
+ */
+static int
+conn_splice_in(struct wctx *wc, struct conn *c)
+{
+	ssize_t	n;
+
+	for (;;) {
+		n = splice(c->fd, NULL, c->pipe[1], NULL, c->splice_in,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n != -1 || errno != EINTR)
+			break;
+	}
+	if (n == -1)
+		return (errno == EAGAIN ? 0 : -1);
+	if (n == 0) {
+		c->flags |= CF_EOF;
+		return (0);
+	}
+	c->splice_held += (uint32_t)n;
+	conn_splice_read(wc, c, (size_t)n);
+	return (1);
+}
+
+/*
  * Move the spliced answer on, a bounded number of steps.  Its bytes wait
  * in three places, oldest first: c->out (the answer's start), the pipe,
  * c->in (spilled while the socket took nothing); they
@@ -887,7 +917,18 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 		if (conn_splice_tidy(wc, c))
 			return (0);
 		if (buf_used(&c->out) > 0) {
-			if (conn_flush(wc, c) == -1)
+			/*
+			 * The body that came with the header into the pipe
+			 * first: the answer's start then leaves with
+			 * MSG_MORE and the pipe's bytes join it, one train
+			 * of segments (one wakeup of the client), not two.
+			 */
+			if (c->splice_held == 0 && c->splice_in > 0 &&
+			    buf_used(&c->in) == 0 && !(c->flags & (CF_URG |
+			    CF_CLOSING | CF_EOF | CF_BUDGET | CF_PARKED |
+			    CF_SENT)) && conn_splice_in(wc, c) == -1)
+				return (-1);
+			if (conn_flush(wc, c, c->splice_held > 0) == -1)
 				return (-1);
 			blocked = buf_used(&c->out) > 0;
 		}
@@ -920,20 +961,8 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 				return (rc);
 			continue;
 		}
-		n = splice(c->fd, NULL, c->pipe[1], NULL, c->splice_in,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return (errno == EAGAIN ? 0 : -1);
-		}
-		if (n == 0) {
-			/* The client stopped within its frame. */
-			c->flags |= CF_EOF;
-			return (0);
-		}
-		c->splice_held += (uint32_t)n;
-		conn_splice_read(wc, c, (size_t)n);
+		if ((rc = conn_splice_in(wc, c)) <= 0)
+			return (rc);
 	}
 	return (0);
 }
@@ -1426,7 +1455,7 @@ conn_backpressure(struct wctx *wc, struct conn *c)
 		c->flags |= CF_PAUSED;
 	else if (c->flags & CF_PAUSED) {
 		c->flags &= ~CF_PAUSED;
-		if (conn_process(wc, c) == -1 || conn_flush(wc, c) == -1)
+		if (conn_process(wc, c) == -1 || conn_flush(wc, c, 0) == -1)
 			return (-1);
 		if (buf_used(&c->out) > wc->output_limit)
 			c->flags |= CF_PAUSED;
@@ -2080,7 +2109,7 @@ conn_event_end(struct wctx *wc, struct conn *c, int corked)
 		if (wc->parking && buf_used(&c->out) > 0 &&
 		    conn_park(wc, c) == 0)
 			return (1);
-		if (conn_flush(wc, c) == -1)
+		if (conn_flush(wc, c, 0) == -1)
 			return (-1);
 		if (buf_used(&c->in) == 0 ||
 		    (c->flags & (CF_CLOSING | CF_WAITING)) ||

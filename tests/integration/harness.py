@@ -606,11 +606,14 @@ def sleeping_in(pid, tid):
 
 
 class Strace:
-    """strace -c on every thread of pid, counting calls by name."""
+    """strace -c on every thread of pid, counting calls by name; or, with
+    trace (strace's -e trace=, such as "sendto,splice"), those calls as
+    strace prints them, one a line (stop() then returns the lines)."""
 
-    def __init__(self, pid, dir):
+    def __init__(self, pid, dir, trace=None):
         self.out = os.path.join(dir, "strace.%d.txt" % pid)
         self.pid = pid
+        self.trace = trace
         tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
         # Where each thread sleeps before the attach: stop() waits for it
         # to sleep there again, so the calls it made are all counted.
@@ -619,7 +622,8 @@ class Strace:
             nr = sleeping_in(pid, tid)
             if nr is not None:
                 self.idle[tid] = nr
-        args = ["strace", "-c", "-o", self.out]
+        args = ["strace", "-o", self.out] + (
+            ["-e", "trace=" + trace] if trace else ["-c"])
         for tid in tids:
             args += ["-p", str(tid)]
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE)
@@ -653,6 +657,9 @@ class Strace:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.trace:
+            with open(self.out) as f:
+                return f.read().splitlines()
         calls = {}
         with open(self.out) as f:
             for line in f:

@@ -116,6 +116,38 @@ def large_echo_spliced(t):
                 "%s: no splice for a 1 MiB ECHO (%r)" % (name, calls))
 
 
+@t.case
+def spliced_answer_leaves_whole(t):
+    """A large ECHO whose body came with its header: the body goes into
+    the pipe first and the answer's start leaves with MSG_MORE, joined by
+    the pipe's bytes (one train of segments, one wakeup of the client)."""
+    srv = t.server({"workers": 1, "max_body": 4 << 20}, tcp=True)
+    pid = one_worker(srv)
+    body = os.urandom(64 << 10)
+    s = connect(srv.tcp_addr, timeout=20)
+    try:
+        s.sendall(encode(Op.PING, request_id=1))
+        read_frame(s, timeout=10)
+        st = Strace(pid, srv.dir, trace="sendto,splice")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            wait_for(lambda: proc_state(pid) in "Tt", "worker stopped")
+            s.sendall(encode(Op.ECHO, body, request_id=2))
+            wait_for(lambda: outq(s) == 0, "request queued")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        f = read_frame(s, timeout=20)
+        lines = st.stop()
+    finally:
+        s.close()
+    t.check(f.request_id == 2 and f.value == body, "64 KiB ECHO: %r" % f)
+    sends = [i for i, x in enumerate(lines) if x.startswith("sendto(")]
+    t.check(len(sends) == 1 and "MSG_MORE" in lines[sends[0]] and
+            any(x.startswith("splice(") for x in lines[:sends[0]]) and
+            any(x.startswith("splice(") for x in lines[sends[0] + 1:]),
+            "the answer's start, its body spliced: %r" % lines)
+
+
 def mem_tls(srv):
     return MemTLS(("127.0.0.1", srv.port_tls),
                   tls_client_context(test_certs().ca))
