@@ -911,7 +911,7 @@ static int
 conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 {
 	ssize_t	n;
-	int	i, blocked = 0, frompipe, rc;
+	int	i, blocked = 0, frompipe, rc, more = 0, on = 1;
 
 	for (i = 0; i < CONN_SPLICES_PER_EVENT; i++) {
 		if (conn_splice_tidy(wc, c))
@@ -928,7 +928,8 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 			    CF_CLOSING | CF_EOF | CF_BUDGET | CF_PARKED |
 			    CF_SENT)) && conn_splice_in(wc, c) == -1)
 				return (-1);
-			if (conn_flush(wc, c, c->splice_held > 0) == -1)
+			more = c->splice_held > 0;
+			if (conn_flush(wc, c, more) == -1)
 				return (-1);
 			blocked = buf_used(&c->out) > 0;
 		}
@@ -942,6 +943,17 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 				c->splice_held -= (uint32_t)n;
 			else
 				buf_consume(&c->in, (size_t)n);
+			/*
+			 * The kernel holds back the tail of a MSG_MORE send
+			 * for what follows; if the socket took none of it,
+			 * push the tail now, or with nothing in flight no
+			 * acknowledgment would ever send it (and no EPOLLOUT
+			 * come).  Setting TCP_NODELAY again pushes.
+			 */
+			if (blocked && more && n == 0 && (c->flags & CF_TCP))
+				(void)setsockopt(c->fd, IPPROTO_TCP,
+				    TCP_NODELAY, &on, sizeof(on));
+			more = 0;
 			if (!blocked)
 				continue;
 		}
