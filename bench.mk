@@ -20,7 +20,7 @@ bench_libclient_LDADD = src/libmsgdclient.la
 
 EXTRA_DIST += bench/compare bench/profile bench/benchlib.py \
 	bench/fileops bench/tls bench/python_clients bench/fleet \
-	bench/locality \
+	bench/locality bench/ab \
 	bench/baseline.txt bench/README.md
 CLEANFILES += bench/echo_floor$(EXEEXT) bench/libclient$(EXEEXT)
 
