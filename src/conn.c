@@ -946,9 +946,9 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 			/*
 			 * The kernel holds back the tail of a MSG_MORE send
 			 * for what follows; if the socket took none of it,
-			 * push the tail now, or with nothing in flight no
-			 * acknowledgment would ever send it (and no EPOLLOUT
-			 * come).  Setting TCP_NODELAY again pushes.
+			 * push the tail now: with nothing in flight only the
+			 * probe timer would send it, 200 ms or more later.
+			 * Setting TCP_NODELAY again pushes.
 			 */
 			if (blocked && more && n == 0 && (c->flags & CF_TCP))
 				(void)setsockopt(c->fd, IPPROTO_TCP,

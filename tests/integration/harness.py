@@ -616,11 +616,17 @@ class Strace:
         self.trace = trace
         tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
         # Where each thread sleeps before the attach: stop() waits for it
-        # to sleep there again, so the calls it made are all counted.
+        # to sleep there again, so the calls it made are all counted.  A
+        # thread still running (a worker between its last send and its
+        # wait) is waited for, bounded: 5 s for all.
         self.idle = {}
+        deadline = time.monotonic() + 5
         for tid in tids:
             nr = sleeping_in(pid, tid)
-            if nr is not None:
+            while nr is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+                nr = sleeping_in(pid, tid)
+            if nr is not None and nr != -1:
                 self.idle[tid] = nr
         args = ["strace", "-o", self.out] + (
             ["-e", "trace=" + trace] if trace else ["-c"])
