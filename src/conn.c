@@ -925,8 +925,8 @@ conn_splice_move(struct wctx *wc, struct conn *c, uint32_t events)
 			 */
 			if (c->splice_held == 0 && c->splice_in > 0 &&
 			    buf_used(&c->in) == 0 && !(c->flags & (CF_URG |
-			    CF_CLOSING | CF_EOF | CF_BUDGET | CF_PARKED |
-			    CF_SENT)) && conn_splice_in(wc, c) == -1)
+			    CF_CLOSING | CF_EOF | CF_BUDGET)) &&
+			    conn_splice_in(wc, c) == -1)
 				return (-1);
 			more = c->splice_held > 0;
 			if (conn_flush(wc, c, more) == -1)

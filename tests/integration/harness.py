@@ -605,6 +605,16 @@ def sleeping_in(pid, tid):
     return int(first)
 
 
+def _sleep_wait(pid, tid, done, deadline):
+    """sleeping_in(pid, tid) once done() accepts it, or the last seen at
+    the deadline (time.monotonic())."""
+    nr = sleeping_in(pid, tid)
+    while not done(nr) and time.monotonic() < deadline:
+        time.sleep(0.002)
+        nr = sleeping_in(pid, tid)
+    return nr
+
+
 class Strace:
     """strace -c on every thread of pid, counting calls by name; or, with
     trace (strace's -e trace=, such as "sendto,splice"), those calls as
@@ -622,10 +632,7 @@ class Strace:
         self.idle = {}
         deadline = time.monotonic() + 5
         for tid in tids:
-            nr = sleeping_in(pid, tid)
-            while nr is None and time.monotonic() < deadline:
-                time.sleep(0.002)
-                nr = sleeping_in(pid, tid)
+            nr = _sleep_wait(pid, tid, lambda n: n is not None, deadline)
             if nr is not None and nr != -1:
                 self.idle[tid] = nr
         args = ["strace", "-o", self.out] + (
@@ -654,9 +661,8 @@ class Strace:
         past 5 s)."""
         deadline = time.monotonic() + 5
         for tid, nr in self.idle.items():
-            while (sleeping_in(self.pid, tid) not in (nr, -1) and
-                   time.monotonic() < deadline):
-                time.sleep(0.002)
+            _sleep_wait(self.pid, tid, lambda n, nr=nr: n in (nr, -1),
+                        deadline)
         self.proc.send_signal(2)
         try:
             self.proc.wait(timeout=10)
