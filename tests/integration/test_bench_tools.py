@@ -10,6 +10,8 @@ before any server runs.
   /proc/net/netstat texts, divided per run, left out where a run has no
   TCP counters (the unix row) or received no segment.
 - run_load records the TCP counters over TCP, and not over a unix socket.
+- bench/ab: its cases parsed, and a wrong command line refused before
+  any server starts (a bad case, a tree without msgd, A = B, no runs).
 """
 import importlib.machinery
 import importlib.util
@@ -17,7 +19,7 @@ import json
 import os
 import sys
 
-from harness import SRCDIR, Suite
+from harness import BUILDDIR, SRCDIR, Suite, run
 
 t = Suite("test_bench_tools")
 
@@ -33,6 +35,8 @@ def load(name, path):
 
 compare = load("bench_compare", os.path.join(SRCDIR, "bench", "compare"))
 bl = compare.bl
+AB = os.path.join(SRCDIR, "bench", "ab")
+ab = load("bench_ab", AB)
 
 SNMP = """Ip: Forwarding DefaultTTL InReceives
 Ip: 1 64 12345
@@ -165,6 +169,38 @@ def run_load_tcp(t):
     unix = bl.run_load(srv, 64, 1, 1, True, 1, 1)
     t.check("tcp" not in unix, "a unix run has TCP counters: %r" %
             unix.get("tcp"))
+
+
+@t.case
+def ab_cases(t):
+    got = ab.parse_cases("65536:8,64:50:16")
+    t.check(got == [(65536, 8, 1), (64, 50, 16)], "cases: %r" % got)
+
+
+@t.case
+def ab_refuses(t):
+    """Each wrong command line: exit 2 with the problem named, at once."""
+    here, missing = BUILDDIR, os.path.join(BUILDDIR, "no-such-tree")
+    two = ["--builddir", missing, "--builddir", here]
+    for args, want in [
+            (two + ["--cases", "5:x"], "'5:x' is not SIZE:CONNS"),
+            (two + ["--cases", "0:8"], "'0:8' is not SIZE:CONNS"),
+            (two + ["--cases", "64:8:1:1"], "'64:8:1:1' is not SIZE:CONNS"),
+            (two + ["--reps", "0"], "must be at least 1"),
+            (["--builddir", here], "give it twice")]:
+        argv = [sys.executable, AB] + args
+        rc, out, err, _ = run(argv, timeout=30)
+        t.check(rc == 2 and want in err, "ab %r: rc %d, %r" % (
+            args, rc, err[-300:]))
+    rc, out, err, _ = run([sys.executable, AB, "--builddir", missing,
+                           "--builddir", here, "--no-floor"], timeout=30)
+    t.check(rc == 2 and "no-such-tree has no src/msgd" in err,
+            "a tree without msgd: rc %d, %r" % (rc, err[-300:]))
+    rc, out, err, _ = run([sys.executable, AB, "--builddir", here,
+                           "--builddir", here + "/.", "--no-floor"],
+                          timeout=30)
+    t.check(rc == 2 and "the same tree" in err,
+            "A = B: rc %d, %r" % (rc, err[-300:]))
 
 
 t.run()
