@@ -23,6 +23,9 @@
 #define CONF_WHERE_MAX		(CONF_PATH_MAX + 16)	/* "file:line" */
 
 /* tls.verify_client: the index of its word in the row. */
+#define CONF_AFFINITY_OFF	0	/* cpu_affinity */
+#define CONF_AFFINITY_AUTO	1
+
 #define CONF_VERIFY_OFF		0
 #define CONF_VERIFY_OPTIONAL	1
 #define CONF_VERIFY_REQUIRE	2
@@ -71,6 +74,7 @@ struct msgd_conf {
 	uint32_t	 respawn_throttle_ms;
 	uint32_t	 max_requests;		/* per worker, 0: no limit */
 	int		 io_uring;		/* batch socket I/O (iob.c) */
+	int		 cpu_affinity;		/* CONF_AFFINITY_* */
 	char		 pidfile[CONF_PATH_MAX];
 	char		 user[CONF_NAME_MAX];	/* "": keep the starting user */
 	char		 group[CONF_NAME_MAX];

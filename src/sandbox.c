@@ -388,7 +388,9 @@ sandbox_trap_install(int note_fd, char *cause, size_t len)
  * The rules beyond the plain allow-list: socket (AF_UNIX only) and
  * connect for syslog, mremap and remap_file_pages failing with EPERM,
  * mmap and mprotect without PROT_EXEC, rt_sigaction for SIGSYS only,
- * ioctl for SIOCOUTQ only (a retiring worker's hand-overs not yet taken).
+ * ioctl for SIOCOUTQ only (a retiring worker's hand-overs not yet taken),
+ * sched_setaffinity for the calling thread only (cpu_affinity: pid 0; a
+ * worker never moves another process of its user).
  */
 static int
 sandbox_allow_args(scmp_filter_ctx ctx, char *cause, size_t len)
@@ -409,7 +411,9 @@ sandbox_allow_args(scmp_filter_ctx ctx, char *cause, size_t len)
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 	    SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0))) < 0 ||
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction),
-	    1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SIGSYS))) < 0) {
+	    1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, SIGSYS))) < 0 ||
+	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,
+	    SCMP_SYS(sched_setaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0))) < 0) {
 		snprintf(cause, len, "seccomp_rule_add: %s", strerror(-r));
 		return (-1);
 	}

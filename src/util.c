@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -201,6 +202,33 @@ ncpus(void)
 	if (n > 1024)
 		return (1024);
 	return ((int)n);
+}
+
+/*
+ * The n-th CPU, counting from 0 and round again past the last, of those
+ * this thread may run on (its affinity: a cpuset, taskset, systemd's
+ * CPUAffinity= narrow it).  Returns 0 with *cpu set, or -1 with errno.
+ */
+int
+cpu_nth(int n, int *cpu)
+{
+	cpu_set_t	set;
+	int		i, count, k;
+
+	if (n < 0 || sched_getaffinity(0, sizeof(set), &set) == -1)
+		return (-1);
+	if ((count = CPU_COUNT(&set)) == 0) {
+		errno = ESRCH;
+		return (-1);
+	}
+	k = n % count;
+	for (i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &set) && k-- == 0) {
+			*cpu = i;
+			return (0);
+		}
+	errno = ESRCH;
+	return (-1);
 }
 
 /*

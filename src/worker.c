@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ struct worker {
 	}			 ctlev;
 	int			 quit;
 	pid_t			 master;
+	int			 cpu;		/* the loop's, -1: any */
 };
 
 /*
@@ -739,6 +741,47 @@ worker_iob(struct worker *w, const struct worker_args *a)
 }
 
 /*
+ * cpu_affinity = auto: worker N's loop keeps to the N-th CPU msgd may use
+ * (round again past the last).  Chosen here, before the filter, which
+ * does not allow reading the affinity; applied by worker_pin.
+ */
+static void
+worker_cpu(struct worker *w, const struct worker_args *a)
+{
+	w->cpu = -1;
+	if (a->conf->cpu_affinity != CONF_AFFINITY_AUTO)
+		return;
+	if (cpu_nth(a->pos, &w->cpu) == -1) {
+		w->cpu = -1;
+		log_warn("cpu_affinity: cannot tell which CPUs to use");
+	}
+}
+
+/*
+ * Keep the loop's thread on its CPU (worker_cpu).  Unpinned, two busy
+ * workers on two CPUs shared with their clients are moved between them
+ * every few requests and wake each other's caches cold (bench/README.md,
+ * "cpu_affinity").  The loop's thread only: the file operations' threads
+ * (started before) and the EXEC spawner (forked before) keep every CPU,
+ * so a LIST's sorting or a command never takes the loop's CPU from it.
+ */
+static void
+worker_pin(struct worker *w)
+{
+	cpu_set_t	set;
+
+	if (w->cpu == -1)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(w->cpu, &set);
+	/* pid 0: this thread; the filter allows no other. */
+	if (sched_setaffinity(0, sizeof(set), &set) == -1)
+		log_warn("cpu_affinity: cannot keep to CPU %d", w->cpu);
+	else
+		log_debug("on CPU %d", w->cpu);
+}
+
+/*
  * What requests are served with: the operations' environment, the epoll
  * set, the request context, EXEC (its spawner is forked here, before the
  * filter) and the UDP buffers.
@@ -1068,6 +1111,7 @@ worker_main(const struct worker_args *a)
 
 	worker_begin(&w, a);
 	worker_drop(&w, a);
+	worker_cpu(&w, a);
 	worker_setup(&w, a);
 	worker_register(&w, a);
 	worker_sandbox(a);
@@ -1078,6 +1122,7 @@ worker_main(const struct worker_args *a)
 	 */
 	if (w.ops.pool != NULL && pool_start(&w.pool) == -1)
 		fatal("cannot start the file operations' threads");
+	worker_pin(&w);
 	stats_slot_state(w.slot, STATS_IDLE);
 	log_debug("serving");
 	while (!w.quit && !worker_drained(&w))

@@ -12,6 +12,7 @@ INTEGRATION_TESTS += tests/integration/test_framing.py
 INTEGRATION_TESTS += tests/integration/test_errors.py
 INTEGRATION_TESTS += tests/integration/test_concurrency.py
 INTEGRATION_TESTS += tests/integration/test_balance.py
+INTEGRATION_TESTS += tests/integration/test_cpu_affinity.py
 INTEGRATION_TESTS += tests/integration/test_idle_timeout.py
 INTEGRATION_TESTS += tests/integration/test_read_timeout.py
 INTEGRATION_TESTS += tests/integration/test_syscalls.py

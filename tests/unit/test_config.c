@@ -137,6 +137,7 @@ test_conf_load_every_setting(void **state)
 	    "worker_timeout = 4.5;\n"
 	    "respawn_throttle = 2;\n"
 	    "max_requests = 1000;\n"
+	    "cpu_affinity = \"off\";\n"
 	    "pidfile = \"/tmp/msgd-test.pid\";\n"
 	    "user = \"nobody\";\n"
 	    "group = \"nogroup\";\n"
@@ -164,6 +165,7 @@ test_conf_load_every_setting(void **state)
 	assert_int_equal(l.conf.worker_timeout_ms, 4500);
 	assert_int_equal(l.conf.respawn_throttle_ms, 2000);
 	assert_int_equal(l.conf.max_requests, 1000);
+	assert_int_equal(l.conf.cpu_affinity, CONF_AFFINITY_OFF);
 	assert_string_equal(l.conf.pidfile, "/tmp/msgd-test.pid");
 	assert_string_equal(l.conf.user, "nobody");
 	assert_string_equal(l.conf.group, "nogroup");
@@ -196,6 +198,7 @@ assert_documented_defaults(const struct msgd_conf *c)
 	assert_int_equal(c->worker_timeout_ms, 30000);
 	assert_int_equal(c->respawn_throttle_ms, 60000);
 	assert_int_equal(c->max_requests, 0);
+	assert_int_equal(c->cpu_affinity, CONF_AFFINITY_AUTO);
 	assert_string_equal(c->pidfile, MSGD_PID_PATH);
 	assert_string_equal(c->user, "");
 	assert_string_equal(c->group, "");

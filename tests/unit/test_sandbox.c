@@ -5,7 +5,9 @@
  * SIGSYS after the note for the master is written; a SIGSYS sent with
  * kill (not the filter's trap) is ignored, twice; access and faccessat
  * (the spool without /proc) are allowed; rt_sigaction only for SIGSYS;
- * ioctl only for SIOCOUTQ (a retiring worker's hand-overs in flight).
+ * ioctl only for SIOCOUTQ (a retiring worker's hand-overs in flight);
+ * sched_setaffinity only for the calling thread (pid 0), not for the
+ * parent, another process of the same user.
  * And the workers' Landlock domain, applied in a forked child: no
  * /proc/<pid>/mem of a process outside it (the same child without the
  * domain opens it), while signals to that process's group, regular files
@@ -24,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,8 +54,12 @@ enum probe {
 	PROBE_IOCTL_OTHER,
 	PROBE_URING_ENTER,
 	PROBE_URING_SETUP,
-	PROBE_URING_REGISTER
+	PROBE_URING_REGISTER,
+	PROBE_AFFINITY_SELF,
+	PROBE_AFFINITY_OTHER
 };
+
+static cpu_set_t	probe_cpus;	/* the child's affinity, before */
 
 static int
 probe_run(enum probe what)
@@ -129,6 +136,16 @@ probe_run(enum probe what)
 	case PROBE_URING_REGISTER:
 		(void)syscall(SYS_io_uring_register, -1, 0, NULL, 0);
 		return (0);	/* not reached */
+	case PROBE_AFFINITY_SELF:
+		/* The set the child has (read before the filter allows no
+		 * sched_getaffinity): a change that changes nothing. */
+		if (sched_setaffinity(0, sizeof(probe_cpus), &probe_cpus) == -1)
+			return (1);
+		return (0);
+	case PROBE_AFFINITY_OTHER:
+		(void)sched_setaffinity(getppid(), sizeof(probe_cpus),
+		    &probe_cpus);
+		return (0);	/* not reached */
 	}
 	return (9);
 }
@@ -146,7 +163,8 @@ probe(enum probe what, struct sandbox_note *note, ssize_t *nlen)
 	assert_true(pid != -1);
 	if (pid == 0) {
 		close(pv[0]);
-		if (sandbox_filter(pv[1], cause, sizeof(cause)) == -1)
+		if (sched_getaffinity(0, sizeof(probe_cpus), &probe_cpus) ==
+		    -1 || sandbox_filter(pv[1], cause, sizeof(cause)) == -1)
 			_exit(100);
 		_exit(probe_run(what));
 	}
@@ -292,6 +310,21 @@ test_ioctl_other_killed(void **state)
 	skip();		/* the sanitizers' run time needs ioctl: allowed */
 #endif
 	probe_killed(PROBE_IOCTL_OTHER, SYS_ioctl);
+}
+
+/* cpu_affinity: a worker keeps its own loop to a CPU, nothing else. */
+static void
+test_affinity_self_allowed(void **state)
+{
+	(void)state;
+	probe_allowed(PROBE_AFFINITY_SELF);
+}
+
+static void
+test_affinity_other_killed(void **state)
+{
+	(void)state;
+	probe_killed(PROBE_AFFINITY_OTHER, SYS_sched_setaffinity);
 }
 
 /* The batch's ring is used, never made or changed, under the filter. */
@@ -464,6 +497,8 @@ main(void)
 		cmocka_unit_test(test_sigaction_other_killed),
 		cmocka_unit_test(test_ioctl_outq_allowed),
 		cmocka_unit_test(test_ioctl_other_killed),
+		cmocka_unit_test(test_affinity_self_allowed),
+		cmocka_unit_test(test_affinity_other_killed),
 		cmocka_unit_test(test_uring_enter_allowed),
 		cmocka_unit_test(test_uring_setup_killed),
 		cmocka_unit_test(test_uring_register_killed),

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -406,6 +407,48 @@ test_ncpus_range(void **state)
 		assert_int_equal(ncpus(), n);
 }
 
+/*
+ * cpu_nth counts among the CPUs this thread may use, round again past the
+ * last: under an affinity narrowed to one CPU every n is that CPU.
+ */
+static void
+test_cpu_nth(void **state)
+{
+	cpu_set_t	all, one;
+	int		count, cpu, first, i, k;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	count = CPU_COUNT(&all);
+	assert_int_equal(cpu_nth(-1, &cpu), -1);
+	for (i = 0, k = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &all))
+			continue;
+		cpu = -1;
+		assert_int_equal(cpu_nth(k, &cpu), 0);
+		assert_int_equal(cpu, i);
+		cpu = -1;
+		assert_int_equal(cpu_nth(k + count, &cpu), 0);
+		assert_int_equal(cpu, i);
+		k++;
+	}
+	assert_int_equal(k, count);
+	for (first = 0; !CPU_ISSET(first, &all); first++)
+		;
+	for (i = CPU_SETSIZE - 1; !CPU_ISSET(i, &all); i--)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(i, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	for (k = 0; k < 5; k++) {
+		assert_int_equal(cpu_nth(k, &cpu), 0);
+		assert_int_equal(cpu, i);
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+	assert_int_equal(cpu_nth(0, &cpu), 0);
+	assert_int_equal(cpu, first);
+}
+
 static void
 test_mono_ms_monotonic(void **state)
 {
@@ -538,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_fd_nonblock_sets_flag),
 		cmocka_unit_test(test_fd_cloexec_sets_flag),
 		cmocka_unit_test(test_ncpus_range),
+		cmocka_unit_test(test_cpu_nth),
 		cmocka_unit_test(test_mono_ms_monotonic),
 		cmocka_unit_test(test_errtext_fmt),
 		cmocka_unit_test(test_realtime_us_wall_clock),
