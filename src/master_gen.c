@@ -360,6 +360,7 @@ gen_spawn(struct gens *gl, struct gen *g, int pos)
 
 	memset(&a, 0, sizeof(a));
 	a.pos = pos;
+	a.nworkers = g->npos;
 	a.generation = g->id;
 	a.conf = g->conf;
 	a.ls = g->ls;

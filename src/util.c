@@ -190,13 +190,49 @@ fork_child(void)
 	return (fork());
 }
 
-/* CPUs this process may run on (the default worker count). */
+/*
+ * This thread's affinity, in a set of *size bytes the caller frees with
+ * CPU_FREE: grown until the kernel takes it (it refuses a set smaller than
+ * its CPU count), so that a machine with more than CPU_SETSIZE CPUs is
+ * read whole.  NULL with errno set.
+ */
+static cpu_set_t *
+cpus_allowed(size_t *size)
+{
+	cpu_set_t	*set;
+	int		 n;
+
+	for (n = CPU_SETSIZE; n <= 1 << 20; n *= 2) {
+		if ((set = CPU_ALLOC(n)) == NULL)
+			return (NULL);
+		*size = CPU_ALLOC_SIZE(n);
+		if (sched_getaffinity(0, *size, set) == 0)
+			return (set);
+		CPU_FREE(set);
+		if (errno != EINVAL)
+			return (NULL);
+	}
+	errno = EINVAL;
+	return (NULL);
+}
+
+/*
+ * CPUs this process may run on (the default worker count): its affinity,
+ * which a cpuset, taskset or systemd's CPUAffinity= narrow, else the CPUs
+ * online.  1..1024.
+ */
 int
 ncpus(void)
 {
-	long	n;
+	cpu_set_t	*set;
+	size_t		 size;
+	long		 n;
 
-	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if ((set = cpus_allowed(&size)) != NULL) {
+		n = CPU_COUNT_S(size, set);
+		CPU_FREE(set);
+	} else
+		n = sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		return (1);
 	if (n > 1024)
@@ -206,27 +242,35 @@ ncpus(void)
 
 /*
  * The n-th CPU, counting from 0 and round again past the last, of those
- * this thread may run on (its affinity: a cpuset, taskset, systemd's
- * CPUAffinity= narrow it).  Returns 0 with *cpu set, or -1 with errno.
+ * this thread may run on (its affinity), and how many those are.  Returns
+ * 0 with *cpu and *count set, or -1 with errno.
  */
 int
-cpu_nth(int n, int *cpu)
+cpu_nth(int n, int *cpu, int *count)
 {
-	cpu_set_t	set;
-	int		i, count, k;
+	cpu_set_t	*set;
+	size_t		 size, i;
+	int		 k;
 
-	if (n < 0 || sched_getaffinity(0, sizeof(set), &set) == -1)
+	if (n < 0) {
+		errno = EINVAL;
 		return (-1);
-	if ((count = CPU_COUNT(&set)) == 0) {
+	}
+	if ((set = cpus_allowed(&size)) == NULL)
+		return (-1);
+	if ((*count = CPU_COUNT_S(size, set)) == 0) {
+		CPU_FREE(set);
 		errno = ESRCH;
 		return (-1);
 	}
-	k = n % count;
-	for (i = 0; i < CPU_SETSIZE; i++)
-		if (CPU_ISSET(i, &set) && k-- == 0) {
-			*cpu = i;
+	k = n % *count;
+	for (i = 0; i < size * 8; i++)
+		if (CPU_ISSET_S(i, size, set) && k-- == 0) {
+			*cpu = (int)i;
+			CPU_FREE(set);
 			return (0);
 		}
+	CPU_FREE(set);
 	errno = ESRCH;
 	return (-1);
 }

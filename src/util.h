@@ -53,7 +53,7 @@ ssize_t	 write_full(int, const void *, size_t);
 int	 fd_nonblock(int);
 int	 fd_cloexec(int);
 int	 ncpus(void);
-int	 cpu_nth(int, int *);
+int	 cpu_nth(int, int *, int *);
 void	 fork_prepare(void (*)(void));
 pid_t	 fork_child(void);
 void	 proctitle_init(int, char **);

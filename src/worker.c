@@ -742,43 +742,65 @@ worker_iob(struct worker *w, const struct worker_args *a)
 
 /*
  * cpu_affinity = auto: worker N's loop keeps to the N-th CPU msgd may use
- * (round again past the last).  Chosen here, before the filter, which
- * does not allow reading the affinity; applied by worker_pin.
+ * (round again past the last), when the workers share those CPUs evenly
+ * (their count a multiple of the CPUs'); else one CPU would hold more
+ * loops than another for good, or loops would crowd the first CPUs of a
+ * large machine, where the scheduler spreads them better.  Chosen at the
+ * worker's start, before the filter (which does not allow reading the
+ * affinity); applied by worker_pin.
  */
 static void
 worker_cpu(struct worker *w, const struct worker_args *a)
 {
+	int	count;
+
 	w->cpu = -1;
 	if (a->conf->cpu_affinity != CONF_AFFINITY_AUTO)
 		return;
-	if (cpu_nth(a->pos, &w->cpu) == -1) {
+	if (cpu_nth(a->pos, &w->cpu, &count) == -1) {
 		w->cpu = -1;
 		log_warn("cpu_affinity: cannot tell which CPUs to use");
+		return;
+	}
+	if (a->nworkers % count != 0) {
+		w->cpu = -1;
+		if (a->pos == 0)
+			log_info("cpu_affinity: %d workers on %d CPUs: "
+			    "not kept to one each", a->nworkers, count);
 	}
 }
 
 /*
  * Keep the loop's thread on its CPU (worker_cpu).  Unpinned, two busy
  * workers on two CPUs shared with their clients are moved between them
- * every few requests and wake each other's caches cold (bench/README.md,
+ * every few requests and find their caches cold (bench/README.md,
  * "cpu_affinity").  The loop's thread only: the file operations' threads
- * (started before) and the EXEC spawner (forked before) keep every CPU,
- * so a LIST's sorting or a command never takes the loop's CPU from it.
+ * (started before) and the EXEC spawner (forked before) may run on every
+ * CPU, so the scheduler can move a LIST's sorting or a command off the
+ * loop's CPU.
  */
 static void
 worker_pin(struct worker *w)
 {
-	cpu_set_t	set;
+	cpu_set_t	*set;
+	size_t		 size;
 
 	if (w->cpu == -1)
 		return;
-	CPU_ZERO(&set);
-	CPU_SET(w->cpu, &set);
+	/* Sized for the CPU's number: there may be more than CPU_SETSIZE. */
+	if ((set = CPU_ALLOC(w->cpu + 1)) == NULL) {
+		log_warn("cpu_affinity");
+		return;
+	}
+	size = CPU_ALLOC_SIZE(w->cpu + 1);
+	CPU_ZERO_S(size, set);
+	CPU_SET_S(w->cpu, size, set);
 	/* pid 0: this thread; the filter allows no other. */
-	if (sched_setaffinity(0, sizeof(set), &set) == -1)
+	if (sched_setaffinity(0, size, set) == -1)
 		log_warn("cpu_affinity: cannot keep to CPU %d", w->cpu);
 	else
 		log_debug("on CPU %d", w->cpu);
+	CPU_FREE(set);
 }
 
 /*

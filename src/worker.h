@@ -38,6 +38,7 @@ _Static_assert(POOL_STOP_MS * 2 <= KILL_GRACE_MS,
 struct worker_args {
 	int			 slot;		/* stats slot */
 	int			 pos;		/* "worker N" */
+	int			 nworkers;	/* of its generation, now */
 	uint64_t		 generation;
 	const struct msgd_conf	*conf;
 	struct listener		*ls;

@@ -1028,6 +1028,7 @@ class Server:
         self.pick = pick
         self.port = self.port6 = None
         self.proc = None
+        self.cpus_at_start = None
         self.returncode = None
         self._log_cache = ""
         self._known_workers = {}  # pid -> starttime, to clean up orphans
@@ -1078,8 +1079,11 @@ class Server:
 
     @property
     def workers_wanted(self):
+        """"auto": the CPUs msgd may use, its affinity when started."""
         w = self.settings.get("workers")
-        return os.cpu_count() if w in (None, "auto") else w
+        if w in (None, "auto"):
+            return self.cpus_at_start or len(os.sched_getaffinity(0))
+        return w
 
     @property
     def pid(self):
@@ -1131,6 +1135,7 @@ class Server:
         """Write the config, start msgd, wait until PING is answered.
         A port taken meanwhile by someone else (a client's ephemeral port,
         another test's listener): new ports, up to 3 tries."""
+        self.cpus_at_start = len(os.sched_getaffinity(0))
         for attempt in range(3):
             # The TCP and TLS listeners share 127.0.0.1: distinct ports
             # ("listed twice" refused a start once in CI).

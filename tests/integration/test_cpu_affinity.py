@@ -3,37 +3,49 @@
 Unpinned, two busy workers sharing two CPUs with their clients were moved
 between the CPUs every few requests (bench/README.md, "cpu_affinity").
 With cpu_affinity = "auto" (the default) worker N's event loop keeps to
-the N-th CPU msgd may use, round again past the last; its other threads
-do not, so a LIST's sorting never takes the loop's CPU.
+the N-th CPU msgd may use, round again past the last, when the workers
+share those CPUs evenly; its other threads keep every CPU.
 
-The CPUs "msgd may use" are this test's own affinity (msgd inherits it).
+msgd may use the CPUs of its affinity, inherited from this test, which
+narrows its own to a set of CPUs (S) around each start and restores it.
+Needs two CPUs (else SKIP).
 
-auto_pins_loops (workers 3, files enabled: two threads each): after every
-worker answered its start-up probe, worker N's first thread (the loop) may
-run on exactly the CPU allowed[N % len(allowed)], and each of its file
-threads on every CPU of allowed.
-respawned_same_cpu: worker 1 killed (SIGKILL); its replacement, worker 1
-again, keeps to the same CPU.
-narrowed (only with 2 CPUs or more): msgd started under an affinity of
-the last allowed CPU alone: every worker's loop is on that CPU (the
-position counts among what msgd may use, not among the machine's).
-off_leaves_all: cpu_affinity = "off": every thread of every worker may
-run on every CPU of allowed.
+auto_pins_loops: S = the first two allowed CPUs, workers 4, files enabled
+(two threads each): after every worker answered its start-up probe,
+worker N's loop may run on S[N % 2] alone, and each of its file threads
+on both CPUs of S.
+respawned_same_cpu: S as above, workers 2; worker 1 killed (SIGKILL):
+its replacement, worker 1 again, keeps to S[1].
+counted_in_affinity: S = the allowed CPUs but the first (up to 2 of
+them), workers 2 * len(S): worker 0 is on S[0], not on the machine's
+first CPU (positions count among what msgd may use); and with workers
+"auto" under S = one CPU, msgd starts one worker (ncpus counts the
+affinity, not the CPUs online).
+uneven_left_alone: S two CPUs, workers 3: no worker is kept to one CPU
+(one CPU would hold two loops for good), and worker 0 says so in the log.
+off_leaves_all: cpu_affinity = "off", workers 2: every thread of every
+worker may run on both CPUs of S.
 bad_word: cpu_affinity = "always": msgd -t exits 1 naming the file and
 line, the setting and the allowed words.
 """
 import os
 import signal
+import sys
 
-from harness import MSGD, Suite, poll, run
+from harness import MSGD, SKIP, Suite, poll, run
 
 t = Suite("test_cpu_affinity")
 
 ALLOWED = sorted(os.sched_getaffinity(0))
+if len(ALLOWED) < 2:
+    print("test_cpu_affinity: SKIP: needs 2 CPUs, this process may use %r"
+          % ALLOWED)
+    sys.exit(SKIP)
 
 
 def cpus_of(path):
-    """The CPUs in a /proc/.../status Cpus_allowed_list, as a sorted list."""
+    """The CPUs in a /proc/.../status Cpus_allowed_list, as a sorted list,
+    or None when the file is gone."""
     try:
         with open(path) as f:
             for line in f:
@@ -68,19 +80,25 @@ def comm(pid, tid):
         with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
             return f.read().strip()
     except OSError:
-        return ""
+        return None
 
 
 def threads(pid):
-    """{tid: [cpus]} of every thread of pid but the kernel's io_uring
-    workers (iou-wrk-N: made when the kernel needs them, on the loop's
-    CPU, as the loop's thread makes them)."""
+    """{tid: [cpus]} of the threads of pid, but the kernel's io_uring
+    workers (iou-*: made by the kernel when it needs them, with a mask of
+    its own) and threads gone while read."""
     try:
         tids = sorted(int(x) for x in os.listdir("/proc/%d/task" % pid))
     except OSError:
         return {}
-    return {tid: cpus_of("/proc/%d/task/%d/status" % (pid, tid))
-            for tid in tids if not comm(pid, tid).startswith("iou-")}
+    out = {}
+    for tid in tids:
+        name = comm(pid, tid)
+        cpus = cpus_of("/proc/%d/task/%d/status" % (pid, tid))
+        if name is not None and cpus is not None and \
+                not name.startswith("iou-"):
+            out[tid] = cpus
+    return out
 
 
 def live_workers(srv):
@@ -93,15 +111,32 @@ def live_workers(srv):
     return out
 
 
-def check_pinned(t, srv, allowed, nthreads, what):
-    """Every worker's loop on allowed[N % len], its other threads (there
-    must be nthreads - 1 of them) on all of allowed."""
+def start(t, cpus, settings, files=True):
+    """A server started while this process may use only cpus (msgd
+    inherits that), every worker serving (so each has pinned its loop)."""
+    srv = t.server(settings, start=False)
+    if files:
+        d = os.path.join(srv.dir, "files")
+        os.mkdir(d, 0o700)
+        srv.settings["files"] = {"enabled": True, "dir": d, "threads": 2}
+    os.sched_setaffinity(0, set(cpus))
+    try:
+        srv.start()
+    finally:
+        os.sched_setaffinity(0, set(ALLOWED))
+    t.check(srv.all_serving(), "every worker answered its probe")
+    return srv
+
+
+def check_pinned(t, srv, cpus, nthreads, what):
+    """Every worker's loop on cpus[N % len], its other threads (there must
+    be nthreads - 1 of them) on all of cpus."""
     ws = live_workers(srv)
     t.check(sorted(ws) == list(range(srv.workers_wanted)),
             "%s: worker positions %r" % (what, sorted(ws)))
     for n, pid in sorted(ws.items()):
         th = threads(pid)
-        want = allowed[n % len(allowed)]
+        want = cpus[n % len(cpus)]
         t.check(th.get(pid) == [want],
                 "%s: worker %d (pid %d) loop may run on %r, want [%d]" % (
                     what, n, pid, th.get(pid), want))
@@ -109,67 +144,73 @@ def check_pinned(t, srv, allowed, nthreads, what):
         t.check(len(others) == nthreads - 1,
                 "%s: worker %d has threads %r, want %d" % (
                     what, n, sorted(th), nthreads))
-        t.check(all(c == allowed for c in others.values()),
+        t.check(all(c == sorted(cpus) for c in others.values()),
                 "%s: worker %d's other threads may run on %r, want %r" % (
-                    what, n, others, allowed))
+                    what, n, others, cpus))
 
 
-def files_server(t, settings):
-    srv = t.server(settings, start=False)
-    d = os.path.join(srv.dir, "files")
-    os.mkdir(d, 0o700)
-    srv.settings["files"] = {"enabled": True, "dir": d, "threads": 2}
-    srv.start()
-    t.check(srv.all_serving(), "every worker answered its probe")
-    return srv
+def check_unpinned(t, srv, cpus, what):
+    ws = live_workers(srv)
+    t.check(len(ws) == srv.workers_wanted,
+            "%s: workers %r" % (what, sorted(ws)))
+    for n, pid in sorted(ws.items()):
+        th = threads(pid)
+        t.check(len(th) == 3 and all(c == sorted(cpus) for c in th.values()),
+                "%s: worker %d's threads may run on %r, want all of %r" % (
+                    what, n, th, cpus))
 
 
 @t.case
 def auto_pins_loops(t):
-    srv = files_server(t, {"workers": 3})
-    check_pinned(t, srv, ALLOWED, 3, "auto")
+    s = ALLOWED[:2]
+    srv = start(t, s, {"workers": 4})
+    check_pinned(t, srv, s, 3, "auto, 4 workers on %r" % s)
 
 
 @t.case
 def respawned_same_cpu(t):
-    srv = files_server(t, {"workers": 2})
+    s = ALLOWED[:2]
+    srv = start(t, s, {"workers": 2})
     old = live_workers(srv)[1]
     os.kill(old, signal.SIGKILL)
     new = poll(lambda: live_workers(srv).get(1), timeout=10.0,
                until=lambda p: p is not None and p != old)
     t.check(new is not None and new != old,
             "worker 1 (pid %d) replaced: %r" % (old, new))
-    want = [ALLOWED[1 % len(ALLOWED)]]
     got = poll(lambda: threads(new).get(new), timeout=10.0,
-               until=lambda c: c == want)
-    t.check(got == want,
-            "replacement worker 1 (pid %r) may run on %r, want %r" % (
-                new, got, want))
+               until=lambda c: c == [s[1]])
+    t.check(got == [s[1]],
+            "replacement worker 1 (pid %r) may run on %r, want [%d]" % (
+                new, got, s[1]))
     srv.health = False  # a worker was killed on purpose
 
 
 @t.case
-def narrowed(t):
-    if len(ALLOWED) < 2:
-        print("narrowed: skipped, one CPU allowed")
-        return
-    last = ALLOWED[-1]
-    os.sched_setaffinity(0, {last})
-    try:
-        srv = files_server(t, {"workers": 2})
-    finally:
-        os.sched_setaffinity(0, set(ALLOWED))
-    check_pinned(t, srv, [last], 3, "narrowed to CPU %d" % last)
+def counted_in_affinity(t):
+    s = ALLOWED[1:3]
+    srv = start(t, s, {"workers": 2 * len(s)})
+    check_pinned(t, srv, s, 3, "auto under %r" % s)
+    one = [ALLOWED[-1]]
+    srv = start(t, one, {"workers": "auto"}, files=False)
+    t.check(len(live_workers(srv)) == 1,
+            "workers \"auto\" under %r: %r, want 1 worker" % (
+                one, live_workers(srv)))
+
+
+@t.case
+def uneven_left_alone(t):
+    s = ALLOWED[:2]
+    srv = start(t, s, {"workers": 3})
+    check_unpinned(t, srv, s, "3 workers on %r" % s)
+    t.check("cpu_affinity: 3 workers on 2 CPUs: not kept to one each" in
+            srv.log(), "worker 0 says why it pins nothing: %r" % srv.log())
 
 
 @t.case
 def off_leaves_all(t):
-    srv = files_server(t, {"workers": 2, "cpu_affinity": "off"})
-    for n, pid in sorted(live_workers(srv).items()):
-        th = threads(pid)
-        t.check(len(th) == 3 and all(c == ALLOWED for c in th.values()),
-                "off: worker %d's threads may run on %r, want all %r" % (
-                    n, th, ALLOWED))
+    s = ALLOWED[:2]
+    srv = start(t, s, {"workers": 2, "cpu_affinity": "off"})
+    check_unpinned(t, srv, s, "off")
 
 
 @t.case

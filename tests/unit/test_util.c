@@ -396,39 +396,55 @@ test_fd_cloexec_sets_flag(void **state)
 	assert_int_equal(fd_cloexec(p[0]), -1);
 }
 
+/*
+ * ncpus counts the CPUs this thread may use: under an affinity narrowed
+ * to one CPU, 1.
+ */
 static void
 test_ncpus_range(void **state)
 {
-	long	n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t	all, one;
+	int		i;
 
 	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
 	assert_in_range(ncpus(), 1, 1024);
-	if (n >= 1 && n <= 1024)
-		assert_int_equal(ncpus(), n);
+	assert_int_equal(ncpus(), CPU_COUNT(&all));
+	for (i = 0; !CPU_ISSET(i, &all); i++)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(i, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_int_equal(ncpus(), 1);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
 }
 
 /*
  * cpu_nth counts among the CPUs this thread may use, round again past the
- * last: under an affinity narrowed to one CPU every n is that CPU.
+ * last, and says how many those are: under an affinity narrowed to one
+ * CPU every n is that CPU.
  */
 static void
 test_cpu_nth(void **state)
 {
 	cpu_set_t	all, one;
-	int		count, cpu, first, i, k;
+	int		count, cpu, first, i, k, n;
 
 	(void)state;
 	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
 	count = CPU_COUNT(&all);
-	assert_int_equal(cpu_nth(-1, &cpu), -1);
+	errno = 0;
+	assert_int_equal(cpu_nth(-1, &cpu, &n), -1);
+	assert_int_equal(errno, EINVAL);
 	for (i = 0, k = 0; i < CPU_SETSIZE; i++) {
 		if (!CPU_ISSET(i, &all))
 			continue;
-		cpu = -1;
-		assert_int_equal(cpu_nth(k, &cpu), 0);
+		cpu = n = -1;
+		assert_int_equal(cpu_nth(k, &cpu, &n), 0);
 		assert_int_equal(cpu, i);
+		assert_int_equal(n, count);
 		cpu = -1;
-		assert_int_equal(cpu_nth(k + count, &cpu), 0);
+		assert_int_equal(cpu_nth(k + count, &cpu, &n), 0);
 		assert_int_equal(cpu, i);
 		k++;
 	}
@@ -441,11 +457,12 @@ test_cpu_nth(void **state)
 	CPU_SET(i, &one);
 	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 	for (k = 0; k < 5; k++) {
-		assert_int_equal(cpu_nth(k, &cpu), 0);
+		assert_int_equal(cpu_nth(k, &cpu, &n), 0);
 		assert_int_equal(cpu, i);
+		assert_int_equal(n, 1);
 	}
 	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
-	assert_int_equal(cpu_nth(0, &cpu), 0);
+	assert_int_equal(cpu_nth(0, &cpu, &n), 0);
 	assert_int_equal(cpu, first);
 }
 
