@@ -200,7 +200,7 @@ static cpu_set_t *
 cpus_allowed(size_t *size)
 {
 	cpu_set_t	*set;
-	int		 n;
+	int		 n, saved;
 
 	for (n = CPU_SETSIZE; n <= 1 << 20; n *= 2) {
 		if ((set = CPU_ALLOC(n)) == NULL)
@@ -208,8 +208,9 @@ cpus_allowed(size_t *size)
 		*size = CPU_ALLOC_SIZE(n);
 		if (sched_getaffinity(0, *size, set) == 0)
 			return (set);
+		saved = errno;
 		CPU_FREE(set);
-		if (errno != EINVAL)
+		if ((errno = saved) != EINVAL)
 			return (NULL);
 	}
 	errno = EINVAL;
