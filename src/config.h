@@ -22,10 +22,11 @@
 #define CONF_CIPHERS_MAX	512	/* tls.ciphers, tls.ciphersuites */
 #define CONF_WHERE_MAX		(CONF_PATH_MAX + 16)	/* "file:line" */
 
-/* tls.verify_client: the index of its word in the row. */
-#define CONF_AFFINITY_OFF	0	/* cpu_affinity */
+/* cpu_affinity: the index of its word in the row. */
+#define CONF_AFFINITY_OFF	0
 #define CONF_AFFINITY_AUTO	1
 
+/* tls.verify_client: the index of its word in the row. */
 #define CONF_VERIFY_OFF		0
 #define CONF_VERIFY_OPTIONAL	1
 #define CONF_VERIFY_REQUIRE	2
